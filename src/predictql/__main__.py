@@ -1,0 +1,5 @@
+import sys
+
+from predictql.cli import main
+
+sys.exit(main())

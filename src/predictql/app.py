@@ -1,0 +1,118 @@
+"""``create_app(settings)``: the one place that wires resources to the two faces.
+
+The lifespan owns the engine, the bus, the rate limiter, the mailer and the HTTP client, and
+yields them as state: Starlette copies that dict into every request's and socket's ``state``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from predictql import logs, migrate
+from predictql.db import Database, make_engine
+from predictql.gateway import Gateway
+from predictql.mail import Mailer
+from predictql.ratelimit import RateLimiter
+from predictql.rest_compat import routes as rest_routes
+from predictql.rest_compat.errors import envelope
+from predictql.schema.view import make_graphql_app
+from predictql.settings import Settings
+from predictql.subscriptions.bus import Bus
+
+log = logging.getLogger("predictql.app")
+
+
+def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        engine = make_engine(settings.resolved_database_url)
+        if run_migrations:
+            await migrate.upgrade(engine)
+        bus = Bus(settings.broadcast_url)
+        await bus.connect()
+        db = Database(engine, publisher=bus)
+        mailer = Mailer(settings)
+        settings.avatar_dir.mkdir(parents=True, exist_ok=True)
+        async with httpx.AsyncClient(timeout=10) as http:
+            # Objects alive now live until shutdown: keep them out of the GC's generations.
+            gc.collect()
+            gc.freeze()
+            try:
+                yield {
+                    "db": db,
+                    "bus": bus,
+                    "settings": settings,
+                    "mailer": mailer,
+                    "http": http,
+                    "started_at": time.monotonic(),
+                }
+            finally:
+                await mailer.drain()
+                await bus.disconnect()
+                await db.dispose()
+
+    return lifespan
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    if status == 405:
+        return envelope(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.url.path}")
+    if status == 404:
+        return envelope(404, "NOT_FOUND", f"no route {request.method} {request.url.path}")
+    detail = exc.detail if isinstance(exc, HTTPException) else "error"
+    return envelope(status, "BAD_REQUEST", str(detail))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    rid = getattr(request.state, "request_id", "-")
+    return envelope(500, "INTERNAL_ERROR", f"internal error (request id {rid})")
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> ASGIApp:
+    settings = settings or Settings()
+    settings.check()
+    logs.configure(settings.log_level, settings.log_json)
+    graphql = make_graphql_app(settings)
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Mount("/api/v1", routes=rest_routes.all_routes()),
+            Mount("/media/avatars", StaticFiles(directory=settings.avatar_dir, check_dir=False)),
+        ],
+        lifespan=_lifespan(settings, run_migrations=run_migrations),
+        exception_handlers={HTTPException: _not_found, 404: _not_found, 405: _not_found, Exception: _server_error},
+    )
+    wrapped: ASGIApp = app
+    if settings.cors_origins:
+        wrapped = CORSMiddleware(
+            wrapped,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id", "Idempotency-Key"],
+            expose_headers=["X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
+        )
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
+    return Gateway(wrapped, limiter=limiter, secret_key=settings.secret_key, max_body=settings.max_body_bytes)
+
+
+def app_for_serve() -> ASGIApp:
+    """uvicorn's factory for ``predictql serve``: settings from the environment; the CLI migrated."""
+    return create_app(Settings(), run_migrations=False)

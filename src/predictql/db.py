@@ -1,0 +1,143 @@
+"""Engine, sessions and the one transaction boundary.
+
+``Database.transaction()`` is the only place that commits. Services queue side effects on the
+session (``emit``/``after_commit``); they run only after the commit succeeds, and a rollback drops
+them, so no subscriber ever sees an event for data that does not exist.
+
+SQLite writers are serialized in-process (embedded mode is one process); PostgreSQL relies on row
+locks taken by the services (``SELECT ... FOR UPDATE``) and conditional balance updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import BigInteger, DateTime, Integer, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+from predictql.errors import DomainError
+
+log = logging.getLogger("predictql.db")
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+# int64 primary keys; SQLite only autoincrements a column declared exactly INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every engine (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Publisher(Protocol):
+    async def publish(self, channel: str, message: str) -> None: ...
+
+
+def emit(session: AsyncSession, channel: str, message: str) -> None:
+    """Queue a bus message; published after this session's transaction commits."""
+    session.info.setdefault("pq_events", []).append((channel, message))
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` once the transaction has committed (mail, cache invalidation)."""
+    session.info.setdefault("pq_after_commit", []).append(callback)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_conn.cursor()
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=NORMAL"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine, publisher: Publisher | None = None) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read session: nothing it does is committed."""
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write unit: commit on success, then publish queued events and run after-commit hooks."""
+        failure: DomainError | None = None
+        async with self.sessions() as session:
+            async with self._locked(), session.begin():
+                try:
+                    yield session
+                except DomainError as exc:
+                    if not exc.commit:
+                        raise
+                    failure = exc  # keep what was done (a wrong-code counter): commit, then raise
+            await self._after_commit(session)
+        if failure is not None:
+            raise failure
+
+    @asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
+    async def _after_commit(self, session: AsyncSession) -> None:
+        events: list[tuple[str, str]] = session.info.pop("pq_events", [])
+        hooks: list[AfterCommit] = session.info.pop("pq_after_commit", [])
+        if self.publisher is not None:
+            for channel, message in events:
+                try:
+                    await self.publisher.publish(channel, message)
+                except Exception:  # the data is committed; a lost live event is recoverable by seq
+                    log.exception("publish failed on %s", channel)
+        for hook in hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("after-commit hook failed")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,66 @@
+"""Expected errors are data: a stable ``code`` and an English ``message``.
+
+No HTTP here. Each class names a *kind* of failure; the REST layer maps kinds to status codes in
+one place (``rest_compat/errors.py``) and GraphQL puts ``code`` into ``extensions.code``. Codes are
+the ones the Intotes pages document for the action (their case included, see DECISIONS.md rule 8).
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every expected failure."""
+
+    default_code = "BAD_REQUEST"
+
+    def __init__(self, message: str, code: str | None = None, *, commit: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        # True when the work done before the failure must still be kept (a wrong-code counter,
+        # a revoked token family): the transaction commits, then the error propagates.
+        self.commit = commit
+
+
+class InvalidInput(DomainError):
+    default_code = "INVALID_REQUEST"
+
+
+class Unauthenticated(DomainError):
+    default_code = "UNAUTHORIZED"
+
+
+class Forbidden(DomainError):
+    default_code = "FORBIDDEN"
+
+
+class NotFound(DomainError):
+    default_code = "NOT_FOUND"
+
+
+class Conflict(DomainError):
+    default_code = "CONFLICT"
+
+
+class InsufficientFunds(DomainError):
+    """Not enough balance; the LMSR trade page answers this with 402, others with 400."""
+
+    default_code = "INSUFFICIENT_BALANCE"
+
+
+class PayloadTooLarge(DomainError):
+    default_code = "PAYLOAD_TOO_LARGE"
+
+
+class RateLimited(DomainError):
+    default_code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """A configured dependency (OAuth provider, mail) is not set up or not reachable."""
+
+    default_code = "SERVICE_UNAVAILABLE"

@@ -1,0 +1,167 @@
+"""The outermost ASGI layer, shared by REST and GraphQL.
+
+Plain ASGI (no BaseHTTPMiddleware) so it adds no task per request. It gives every request an id
+(honoured from ``X-Request-Id`` or generated, echoed back, put in every log line), enforces the
+body limit and the rate limits, adds the ``X-RateLimit-*`` headers, writes the access log, and turns
+any unexpected exception into a masked 500 envelope logged with the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from predictql import auth, logs
+from predictql.errors import PayloadTooLarge
+from predictql.jsonutil import dumps
+from predictql.ratelimit import RateLimiter, Verdict
+
+log = logging.getLogger("predictql.access")
+error_log = logging.getLogger("predictql.errors")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+
+class BodyTooLarge(PayloadTooLarge):
+    """Raised from ``receive`` when a streamed body passes the limit; REST maps it to 413."""
+
+    def __init__(self) -> None:
+        super().__init__("request body larger than 1 MB")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _token(scope: Scope) -> str | None:
+    header = _header(scope, b"authorization") or ""
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    cookie = _header(scope, b"cookie") or ""
+    for part in cookie.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "access_token":
+            return value
+    return None
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]) -> None:
+    body = dumps({"error": {"code": code, "message": message}})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Gateway:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, secret_key: str, max_body: int) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.secret_key = secret_key
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")
+        rid = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+        scope.setdefault("state", {})["request_id"] = rid
+        try:
+            if scope["type"] == "websocket":
+                await self.app(scope, receive, send)
+            else:
+                await self._http(scope, receive, send, rid)
+        finally:
+            logs.request_id.reset(token)
+
+    def _keys(self, scope: Scope) -> list[str]:
+        client = scope.get("client")
+        keys = [f"ip:{client[0] if client else 'unknown'}"]
+        token = _token(scope)
+        if token:
+            if token.startswith(auth.API_TOKEN_PREFIX):
+                keys.append(f"tok:{auth.sha256(token)[:24]}")
+            elif (user_id := auth.peek_user_id(self.secret_key, token)) is not None:
+                keys.append(f"user:{user_id}")
+        return keys
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 500, "started": False}
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
+        try:
+            verdict: Verdict = await self.limiter.hit(*self._keys(scope))
+            extra.extend(verdict.headers())
+            if not verdict.allowed:
+                status_holder["status"] = 429
+                retry = [(b"retry-after", str(verdict.retry_after).encode())]
+                await _send_error(send, 429, "RATE_LIMITED", "too many requests", extra + retry)
+                return
+            length = _header(scope, b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                status_holder["status"] = 413
+                await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+                return
+            await self.app(scope, self._limited(receive), self._decorated(send, extra, status_holder))
+        except BodyTooLarge:
+            if not status_holder["started"]:
+                status_holder["status"] = 413
+                await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+        except Exception:
+            error_log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not status_holder["started"]:
+                status_holder["status"] = 500
+                await _send_error(send, 500, "INTERNAL_ERROR", f"internal error (request id {rid})", extra)
+        finally:
+            log.info(
+                "%s %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                status_holder["status"],
+                extra={
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status_holder["status"],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": (scope.get("client") or ("-",))[0],
+                },
+            )
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge
+            return message
+
+        return wrapped
+
+    def _decorated(self, send: Send, extra: list[tuple[bytes, bytes]], holder: dict[str, Any]) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                holder["started"] = True
+                holder["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        return wrapped

@@ -1,0 +1,33 @@
+"""JSON encoding in one place: orjson, RFC 3339 UTC timestamps with a trailing Z (rule 11)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS | orjson.OPT_NON_STR_KEYS
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
+def dumps_str(value: Any) -> str:
+    """For WebSocket text frames (bytes would become binary frames)."""
+    return dumps(value).decode()
+
+
+loads = orjson.loads

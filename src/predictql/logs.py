@@ -1,0 +1,47 @@
+"""Structured logs: one JSON object per line, carrying the request id of the request being served."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+from typing import Any
+
+from predictql.jsonutil import dumps
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        rid = request_id.get()
+        if rid:
+            entry["request_id"] = rid
+        for key in ("method", "path", "status", "duration_ms", "client"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return dumps(entry).decode()
+
+
+class PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        rid = request_id.get()
+        text = super().format(record)
+        return f"{text} [{rid}]" if rid else text
+
+
+def configure(level: str, as_json: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if as_json else PlainFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("predictql")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False

@@ -1,0 +1,70 @@
+"""Outgoing email: every message is written to the outbox as one RFC 822 ``.eml`` file, and sent
+through SMTP as well when a host is configured. Sending runs after the commit that caused it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from predictql.settings import Settings
+
+log = logging.getLogger("predictql.mail")
+
+
+class Mailer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.outbox: Path = settings.outbox_dir
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def compose(self, to: str, subject: str, body: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.settings.mail_from
+        message["To"] = to
+        message["Subject"] = subject
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Message-ID"] = make_msgid(domain="predictql")
+        message.set_content(body)
+        return message
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        message = self.compose(to, subject, body)
+        self._write(message)
+        if self.settings.smtp_host:
+            task = asyncio.create_task(self._smtp(message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _write(self, message: EmailMessage) -> None:
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
+        tmp = self.outbox / (name + ".tmp")
+        tmp.write_bytes(bytes(message))
+        tmp.rename(self.outbox / name)  # readers never see a half-written file
+
+    async def _smtp(self, message: EmailMessage) -> None:
+        import aiosmtplib
+
+        password = self.settings.smtp_password
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.settings.smtp_host,
+                port=self.settings.smtp_port,
+                username=self.settings.smtp_username,
+                password=password.get_secret_value() if password else None,
+                start_tls=self.settings.smtp_starttls,
+                timeout=30,
+            )
+        except Exception:
+            log.exception("smtp delivery to %s failed (the message is in the outbox)", message["To"])
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,214 @@
+"""How a REST route is declared: ``@endpoint(method, path, auth=...)``.
+
+The wrapper does the same for every route, so handlers stay thin: resolve the caller, enforce the
+route's auth level (the level is data, and a test walks every route with it), parse the body, run
+the handler, and turn a ``DomainError`` into the envelope with the route's status and code style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from predictql.auth import ANONYMOUS, Actor
+from predictql.db import Database
+from predictql.errors import DomainError, InvalidInput
+from predictql.jsonutil import dumps, loads
+from predictql.mail import Mailer
+from predictql.rest_compat.errors import domain_response
+from predictql.services.sessions import resolve_actor
+from predictql.settings import Settings
+
+AuthLevel = Literal["none", "optional", "required", "creator", "stats_viewer", "admin"]
+Body = TypeVar("Body", bound=BaseModel)
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class Json(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    auth: AuthLevel
+    handler: Callable[[ApiRequest], Awaitable[Any]]
+    lower_codes: bool = False
+    status: int = 200
+    overrides: dict[str, int] = field(default_factory=dict)
+    invalid_code: str = "INVALID_REQUEST"
+
+
+REGISTRY: list[Endpoint] = []
+
+
+def endpoint(
+    method: str,
+    path: str,
+    *,
+    auth: AuthLevel,
+    lower_codes: bool = False,
+    status: int = 200,
+    overrides: dict[str, int] | None = None,
+    invalid_code: str | None = None,
+) -> Callable[[Callable[[ApiRequest], Awaitable[Any]]], Callable[[ApiRequest], Awaitable[Any]]]:
+    def register(handler: Callable[[ApiRequest], Awaitable[Any]]) -> Callable[[ApiRequest], Awaitable[Any]]:
+        REGISTRY.append(
+            Endpoint(
+                method,
+                path,
+                auth,
+                handler,
+                lower_codes,
+                status,
+                overrides or {},
+                invalid_code or ("invalid_body" if lower_codes else "INVALID_REQUEST"),
+            )
+        )
+        return handler
+
+    return register
+
+
+def access_token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.cookies.get("access_token")
+
+
+class ApiRequest:
+    """What a handler sees: the request, the caller, app resources, and typed parsing helpers."""
+
+    def __init__(self, request: Request, spec: Endpoint, actor: Actor) -> None:
+        self.request = request
+        self.spec = spec
+        self.actor = actor
+        self.db: Database = request.state.db
+        self.settings: Settings = request.state.settings
+        self.mailer: Mailer = request.state.mailer
+        self.response_headers: list[tuple[str, str]] = []
+        self.cookies: list[tuple[str, str, int]] = []  # name, value, max-age (0 deletes)
+
+    def state(self, name: str) -> Any:
+        return getattr(self.request.state, name)
+
+    def path_int(self, name: str) -> int:
+        raw = self.request.path_params[name]
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{name} must be an integer", code=self._id_code(name)) from None
+        if not 0 < value < 2**63:
+            raise InvalidInput(f"{name} out of range", code=self._id_code(name))
+        return value
+
+    def _id_code(self, name: str) -> str:
+        if not self.spec.lower_codes:
+            return self.spec.invalid_code
+        return "invalid_id" if name == "id" else f"invalid_{name}"
+
+    def query_int(self, name: str, default: int | None = None, *, lo: int = 0, hi: int = 2**63 - 1) -> int | None:
+        raw = self.request.query_params.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidInput(f"{name} must be an integer", code=self.spec.invalid_code) from None
+        if not lo <= value <= hi:
+            raise InvalidInput(f"{name} must be between {lo} and {hi}", code=self.spec.invalid_code)
+        return value
+
+    async def json(self) -> Any:
+        content_type = self.request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise InvalidInput("Content-Type must be application/json", code="UNSUPPORTED_MEDIA_TYPE")
+        raw = await self.request.body()
+        try:
+            return loads(raw)
+        except ValueError:
+            raise InvalidInput("malformed JSON body", code=self.spec.invalid_code) from None
+
+    async def body(self, model: type[Body], *, code: str | None = None) -> Body:
+        data = await self.json()
+        if not isinstance(data, dict):
+            raise InvalidInput("JSON body must be an object", code=code or self.spec.invalid_code)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInput(_describe(exc), code=code or self.spec.invalid_code) from None
+
+    async def optional_body(self, model: type[Body]) -> Body:
+        """A body that may be absent entirely (no content): validated as ``{}`` then."""
+        if not await self.request.body():
+            return model.model_validate({})
+        return await self.body(model)
+
+    def set_cookie(self, name: str, value: str, max_age: int) -> None:
+        self.cookies.append((name, value, max_age))
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"
+
+
+async def _actor_for(request: Request) -> Actor:
+    token = access_token_of(request)
+    if token is None:
+        return ANONYMOUS
+    db: Database = request.state.db
+    async with db.session() as session:
+        return await resolve_actor(session, request.state.settings, token)
+
+
+def _authorize(spec: Endpoint, method: str, actor: Actor) -> None:
+    if spec.auth in ("none", "optional"):
+        return
+    actor.require_user()
+    if method in WRITE_METHODS:
+        actor.require_write()
+    # "creator" routes need a signed-in writer here; whether the caller created *that* event (or
+    # holds the creator role to make one) is decided by the service, which knows the event.
+    if spec.auth == "stats_viewer":
+        actor.require_stats_viewer()
+    if spec.auth == "admin":
+        actor.require_admin()
+
+
+def to_route(spec: Endpoint) -> Route:
+    async def run(request: Request) -> Response:
+        try:
+            actor = await _actor_for(request)
+            _authorize(spec, request.method, actor)
+            request.state.actor = actor
+            api = ApiRequest(request, spec, actor)
+            result = await spec.handler(api)
+        except DomainError as error:
+            return domain_response(error, lower=spec.lower_codes, overrides=spec.overrides)
+        response = result if isinstance(result, Response) else Json(result, status_code=spec.status)
+        for name, value in api.response_headers:
+            response.headers.append(name, value)
+        secure = request.url.scheme == "https"
+        for name, value, max_age in api.cookies:
+            if max_age:
+                response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure)
+            else:
+                response.delete_cookie(name, httponly=True, samesite="lax", secure=secure)
+        return response
+
+    run.__name__ = spec.handler.__name__
+    return Route(spec.path, run, methods=[spec.method])
+

@@ -1,0 +1,42 @@
+"""GraphQL errors: a ``DomainError`` keeps its message and carries its code in
+``extensions.code``; anything unexpected is logged with the request id and masked."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from predictql import logs
+from predictql.errors import DomainError
+
+log = logging.getLogger("predictql.graphql")
+
+
+def _with_code(error: GraphQLError, code: str, message: str | None = None) -> GraphQLError:
+    return GraphQLError(
+        message=message or error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+class DomainErrors(MaskErrors):
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self._one(error) for error in errors]
+
+    def _one(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, DomainError):
+            return _with_code(error, original.code, original.message)
+        if original is None:  # syntax and validation errors are the client's and already safe
+            code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
+            return _with_code(error, str(code))
+        rid = logs.request_id.get() or "-"
+        log.error("unexpected error in %s", error.path, exc_info=original)
+        return _with_code(error, "INTERNAL_ERROR", f"internal error (request id {rid})")

@@ -1,0 +1,71 @@
+"""The Strawberry ASGI view: builds the typed context and authenticates sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from predictql.auth import ANONYMOUS
+from predictql.rest_compat.routing import access_token_of
+from predictql.schema.context import Context
+from predictql.schema.root import build_schema
+from predictql.services.sessions import resolve_actor
+from predictql.settings import Settings
+
+
+def token_from_params(params: dict[str, Any]) -> str | None:
+    """``{"Authorization": "Bearer ..."}`` or ``{"token": "..."}`` in ``connection_init``."""
+    token = params.get("token")
+    if isinstance(token, str) and token:
+        return token
+    header = params.get("Authorization") or params.get("authorization")
+    if isinstance(header, str) and header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+class PredictGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        state = request.state
+        context = Context(
+            request=request,
+            response=response,
+            db=state.db,
+            settings=state.settings,
+            mailer=state.mailer,
+            http=state.http,
+            bus=state.bus,
+        )
+        if isinstance(request, Request) and (token := access_token_of(request)):
+            async with context.db.session() as session:
+                context.actor = await resolve_actor(session, context.settings, token)
+        return context
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        token = token_from_params(context.connection_params or {})
+        if token is None:
+            context.actor = ANONYMOUS
+            return None
+        async with context.db.session() as session:
+            actor = await resolve_actor(session, context.settings, token)
+        if not actor.authenticated:
+            raise ConnectionRejectionError({"code": actor.token_error or "UNAUTHORIZED"})
+        context.actor = actor
+        return {"user_id": actor.user_id}
+
+
+def make_graphql_app(settings: Settings) -> PredictGraphQL:
+    return PredictGraphQL(
+        build_schema(settings),
+        graphql_ide="graphiql",
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        allowed_origins=settings.ws_origins,
+        keep_alive=True,
+        keep_alive_interval=30,
+    )

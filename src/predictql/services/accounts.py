@@ -1,0 +1,204 @@
+"""Sign-up, email verification, sign-in and password reset (DECISIONS rules 12-16)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from predictql import auth
+from predictql.db import after_commit, utcnow
+from predictql.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
+from predictql.mail import Mailer
+from predictql.models import EmailCode, PasswordReset, User
+from predictql.services import ledger, sessions
+from predictql.services.sessions import TokenPair
+from predictql.settings import Settings
+
+CODE_TTL = timedelta(minutes=15)
+CODE_MAX_TRIES = 5
+RESET_TTL = timedelta(hours=1)
+MIN_PASSWORD = 8
+LANGUAGES = ("en", "ru")
+_REFERRAL_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip()
+    local, sep, domain = email.rpartition("@")
+    if not sep or not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
+        raise InvalidInput("a valid email address is required")
+    return f"{local}@{domain.lower()}"
+
+
+def check_password(password: str, code: str = "INVALID_REQUEST") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password must be at least {MIN_PASSWORD} characters", code=code)
+    if len(password) > 1024:
+        raise InvalidInput("password too long", code=code)
+
+
+async def _user_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(func.lower(User.email) == email.lower()))
+    return result.scalar_one_or_none()
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str | None,
+    language: str = "en",
+    referrer_id: int | None = None,
+    verified: bool = False,
+    name: str = "",
+    **roles: bool,
+) -> User:
+    """Insert a user with their ledger accounts. ``EMAIL_EXISTS`` if the address is taken."""
+    email = normalize_email(email)
+    if await _user_by_email(session, email) is not None:
+        raise Conflict("email already registered", code="EMAIL_EXISTS")
+    user = User(
+        email=email,
+        password_hash=auth.hash_password(password) if password is not None else None,
+        language=language,
+        referrer_id=referrer_id,
+        email_verified=verified,
+        name=name or email.split("@")[0][:100],
+        referral_code="".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8)),
+        **roles,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
+        raise Conflict("email already registered", code="EMAIL_EXISTS") from exc
+    assert user.id is not None
+    await ledger.open_user_accounts(session, user.id)
+    return user
+
+
+async def sign_up(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    language: str | None,
+    referral_code: str | None,
+    mailer: Mailer,
+) -> User:
+    check_password(password)
+    if language is not None and language not in LANGUAGES:
+        raise InvalidInput("language must be en or ru")
+    referrer_id = None
+    if referral_code:
+        referrer = await session.scalar(select(User.id).where(User.referral_code == referral_code.strip().upper()))
+        if referrer is None:
+            raise InvalidInput("unknown referral code")
+        referrer_id = int(referrer)
+    user = await create_user(
+        session, email=email, password=password, language=language or "en", referrer_id=referrer_id
+    )
+    await _send_code(session, user, mailer)
+    return user
+
+
+async def _send_code(session: AsyncSession, user: User, mailer: Mailer) -> None:
+    assert user.id is not None
+    code = f"{secrets.randbelow(10**6):06d}"
+    await session.execute(
+        update(EmailCode)
+        .where(EmailCode.user_id == user.id, EmailCode.consumed_at.is_(None))  # type: ignore[union-attr]
+        .values(consumed_at=utcnow())
+    )
+    session.add(EmailCode(user_id=user.id, code_hash=auth.sha256(code), expires_at=utcnow() + CODE_TTL))
+    body = f"Your predictql verification code is {code}. It expires in 15 minutes."
+    email = user.email
+    after_commit(session, lambda: mailer.send(email, "Your verification code", body))
+
+
+async def verify_email(
+    session: AsyncSession, *, user_id: int | None, email: str | None, code: str
+) -> User:
+    """Accepts either ``user_id`` or ``email`` with the 6-digit code (rule 13)."""
+    invalid = InvalidInput("wrong or expired verification code", code="INVALID_CODE")
+    if user_id is not None:
+        user = await session.get(User, user_id, with_for_update=True)
+    else:
+        user = await _user_by_email(session, normalize_email(email or ""))
+    if user is None:
+        raise invalid
+    if user.email_verified:
+        raise Conflict("email already verified", code="INVALID_CODE")
+    pending = await session.scalar(
+        select(EmailCode)
+        .where(EmailCode.user_id == user.id, EmailCode.consumed_at.is_(None))  # type: ignore[union-attr]
+        .order_by(EmailCode.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+        .with_for_update()
+    )
+    if pending is None or pending.expires_at <= utcnow() or pending.attempts >= CODE_MAX_TRIES:
+        raise invalid
+    if not secrets.compare_digest(pending.code_hash, auth.sha256(code.strip())):
+        pending.attempts += 1
+        raise InvalidInput("wrong or expired verification code", code="INVALID_CODE", commit=True)
+    pending.consumed_at = utcnow()
+    user.email_verified = True
+    return user
+
+
+async def sign_in(
+    session: AsyncSession, settings: Settings, *, email: str, password: str, mailer: Mailer
+) -> tuple[User, TokenPair]:
+    bad = Unauthenticated("invalid email or password", code="INVALID_CREDENTIALS")
+    try:
+        email = normalize_email(email)
+    except InvalidInput:
+        auth.verify_password(None, password)  # same timing as a miss
+        raise bad from None
+    user = await _user_by_email(session, email)
+    if user is None or not auth.verify_password(user.password_hash, password):
+        raise bad
+    if user.is_banned:
+        raise Forbidden("account is banned", code="FORBIDDEN")
+    if not user.email_verified:
+        await _send_code(session, user, mailer)  # a fresh code, so the user can finish
+        raise Forbidden("email not verified; a new code was sent", code="EMAIL_NOT_VERIFIED", commit=True)
+    assert user.id is not None and user.password_hash is not None
+    if auth.needs_rehash(user.password_hash):
+        user.password_hash = auth.hash_password(password)
+    return user, await sessions.open_session(session, settings, user.id)
+
+
+async def forgot_password(session: AsyncSession, settings: Settings, *, email: str, mailer: Mailer) -> None:
+    """Always succeeds; mails a one-time link only when the account exists (no enumeration)."""
+    try:
+        user = await _user_by_email(session, normalize_email(email))
+    except InvalidInput:
+        return
+    if user is None or user.id is None:
+        return
+    token = secrets.token_urlsafe(32)
+    session.add(PasswordReset(token_hash=auth.sha256(token), user_id=user.id, expires_at=utcnow() + RESET_TTL))
+    link = f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
+    body = f"Reset your predictql password: {link}\nThe link works once, within one hour.\nToken: {token}"
+    address = user.email
+    after_commit(session, lambda: mailer.send(address, "Reset your password", body))
+
+
+async def reset_password(session: AsyncSession, *, token: str, new_password: str) -> None:
+    reset = await session.get(PasswordReset, auth.sha256(token), with_for_update=True)
+    if reset is None or reset.used_at is not None:
+        raise InvalidInput("invalid or already used reset token", code="INVALID_TOKEN")
+    if reset.expires_at <= utcnow():
+        raise InvalidInput("reset token expired", code="TOKEN_EXPIRED")
+    check_password(new_password)
+    user = await session.get(User, reset.user_id)
+    assert user is not None
+    reset.used_at = utcnow()
+    user.password_hash = auth.hash_password(new_password)
+    await sessions.revoke_all(session, reset.user_id, reason="password_reset")

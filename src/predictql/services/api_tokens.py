@@ -1,0 +1,52 @@
+"""Personal API tokens for programs: shown once, stored as SHA-256, read-only by default."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from predictql import auth
+from predictql.auth import Actor
+from predictql.db import utcnow
+from predictql.errors import Forbidden, InvalidInput, NotFound
+from predictql.models import ApiToken
+
+MAX_TOKENS = 20
+
+
+async def create(session: AsyncSession, actor: Actor, *, name: str, can_write: bool) -> tuple[ApiToken, str]:
+    user_id = actor.require_write()
+    if actor.api_token_id is not None:
+        raise Forbidden("API tokens cannot create API tokens")
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput("name must be 1-100 characters")
+    live = await list_mine(session, actor)
+    if len(live) >= MAX_TOKENS:
+        raise InvalidInput(f"at most {MAX_TOKENS} live tokens")
+    secret = auth.new_api_token()
+    row = ApiToken(user_id=user_id, name=name, prefix=secret[:10], token_hash=auth.sha256(secret), can_write=can_write)
+    session.add(row)
+    await session.flush()
+    return row, secret
+
+
+async def list_mine(session: AsyncSession, actor: Actor) -> list[ApiToken]:
+    user_id = actor.require_user()
+    rows = await session.scalars(
+        select(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .order_by(ApiToken.id)  # type: ignore[arg-type]
+    )
+    return list(rows)
+
+
+async def revoke(session: AsyncSession, actor: Actor, *, token_id: int) -> None:
+    user_id = actor.require_write()
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr,arg-type]
+        .values(revoked_at=utcnow())
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound("token not found")

@@ -1,0 +1,174 @@
+"""Profiles, settings, avatars, roles and money movements of a user."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from predictql.auth import Actor
+from predictql.errors import Conflict, Forbidden, InvalidInput, NotFound
+from predictql.models import LedgerEntry, LedgerTransaction, User
+from predictql.services import ledger
+from predictql.services.ledger import Balances
+
+NICKNAME = re.compile(r"^[A-Za-z0-9_]{3,32}$")
+THEMES = ("light", "dark")
+LANGUAGES = ("en", "ru")
+ROLES = ("creator", "stats_viewer", "admin")
+IMAGE_TYPES = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png", b"GIF87a": "gif", b"GIF89a": "gif"}
+MONEY_KINDS = ("deposit", "withdrawal")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user: User
+    balances: Balances | None  # None in the public view
+
+    @property
+    def is_self(self) -> bool:
+        return self.balances is not None
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyMovement:
+    id: int
+    type: str
+    amount: int
+    status: str
+    created_at: datetime
+
+
+async def _get(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("user not found", code="user_not_found")
+    return user
+
+
+async def profile(session: AsyncSession, actor: Actor, *, user_id: int) -> Profile:
+    user = await _get(session, user_id)
+    if actor.user_id == user_id:
+        return Profile(user, await ledger.balances(session, user_id))
+    return Profile(user, None)
+
+
+async def update_me(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    name: str | None = None,
+    nickname: str | None = None,
+    language: str | None = None,
+    theme: str | None = None,
+    profile_hidden: bool | None = None,
+) -> Profile:
+    user_id = actor.require_write()
+    user = await _get(session, user_id)
+    if nickname is not None:
+        if not NICKNAME.match(nickname):
+            raise InvalidInput("nickname must be 3-32 letters, digits or _", code="invalid_nickname")
+        taken = await session.scalar(
+            select(User.id).where(func.lower(User.nickname) == nickname.lower(), User.id != user_id)
+        )
+        if taken is not None:
+            raise InvalidInput("nickname already taken", code="nickname_taken")
+        user.nickname = nickname
+    if language is not None:
+        if language not in LANGUAGES:
+            raise InvalidInput("language must be en or ru", code="invalid_language")
+        user.language = language
+    if theme is not None:
+        if theme not in THEMES:
+            raise InvalidInput("theme must be light or dark", code="invalid_theme")
+        user.theme = theme
+    if name is not None:
+        if not name.strip() or len(name) > 100:
+            raise InvalidInput("name must be 1-100 characters", code="invalid_body")
+        user.name = name.strip()
+    if profile_hidden is not None:
+        user.profile_hidden = profile_hidden
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise InvalidInput("nickname already taken", code="nickname_taken") from exc
+    return Profile(user, await ledger.balances(session, user_id))
+
+
+def image_extension(head: bytes) -> str | None:
+    for magic, ext in IMAGE_TYPES.items():
+        if head.startswith(magic):
+            return ext
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+async def set_avatar(
+    session: AsyncSession, actor: Actor, *, content: bytes, directory: Path, base_url: str, max_bytes: int
+) -> str:
+    """Store an uploaded image (type checked by its bytes, not its name) and return its URL."""
+    user_id = actor.require_write()
+    if not content:
+        raise InvalidInput("avatar file is required", code="missing_file")
+    if len(content) > max_bytes:
+        raise InvalidInput(f"avatar larger than {max_bytes} bytes", code="file_too_large")
+    ext = image_extension(content[:16])
+    if ext is None:
+        raise InvalidInput("avatar must be a JPEG, PNG, GIF or WebP image", code="invalid_file_type")
+    user = await _get(session, user_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{user_id}_{time.time_ns()}.{ext}"
+    (directory / name).write_bytes(content)
+    user.avatar_url = f"{base_url.rstrip('/')}/media/avatars/{name}"
+    return user.avatar_url
+
+
+async def money_movements(session: AsyncSession, actor: Actor) -> list[MoneyMovement]:
+    """Deposits and withdrawals of the caller, newest first, read from the ledger."""
+    user_id = actor.require_user()
+    cash = ledger.user_cash(user_id), ledger.user_bonus(user_id)
+    ids = await ledger.account_ids(session, cash)
+    rows = await session.execute(
+        select(LedgerTransaction.id, LedgerTransaction.kind, LedgerEntry.amount, LedgerTransaction.created_at)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)  # type: ignore[arg-type]
+        .where(
+            LedgerEntry.account_id.in_(list(ids.values())),  # type: ignore[attr-defined]
+            LedgerTransaction.kind.in_(MONEY_KINDS),  # type: ignore[attr-defined]
+        )
+        .order_by(LedgerTransaction.id.desc())  # type: ignore[union-attr]
+    )
+    return [MoneyMovement(int(i), k, abs(int(a)), "completed", t) for i, k, a, t in rows]
+
+
+async def deposit(session: AsyncSession, *, user_id: int, amount: int, bonus: bool = False) -> int:
+    """Credit a user through the ledger (operator tool, card/P2P completion). Returns the txn id."""
+    if amount <= 0:
+        raise InvalidInput("amount must be positive", code="INVALID_AMOUNT")
+    await _get(session, user_id)
+    if bonus:
+        legs = [(ledger.PROMO, -amount), (ledger.user_bonus(user_id), amount)]
+        return await ledger.post(session, kind="bonus", legs=legs, user_id=user_id)
+    legs = [(ledger.WORLD, -amount), (ledger.user_cash(user_id), amount)]
+    return await ledger.post(session, kind="deposit", legs=legs, user_id=user_id)
+
+
+async def set_role(session: AsyncSession, actor: Actor, *, user_id: int, role: str, value: bool) -> User:
+    """Stats viewers and admins grant or revoke the creator role; only admins grant the others."""
+    actor.require_write()
+    actor.require_stats_viewer()
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if role != "creator" and not actor.is_admin:
+        raise Forbidden("only an admin can change this role")
+    user = await _get(session, user_id)
+    if role == "admin" and user_id == actor.user_id and not value:
+        raise Conflict("an admin cannot remove their own admin role")
+    setattr(user, f"is_{role}", value)
+    return user

@@ -1,0 +1,134 @@
+"""One settings object, read from the environment (prefix ``PREDICTQL_``) once and passed in.
+
+Every field is documented in the README's configuration table; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+log = logging.getLogger("predictql.settings")
+
+DEV_SECRET_FILE = "jwt_secret"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used (for example production without a JWT secret)."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PREDICTQL_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "production", "test"] = Field(
+        "development", description="`production` refuses to start without JWT_SECRET."
+    )
+    data_dir: Path = Field(Path("data"), description="SQLite file, dev JWT secret, avatars, mail outbox.")
+    database_url: str = Field(
+        "", description="`sqlite+aiosqlite:///...` (default: DATA_DIR/predictql.db) or `postgresql+asyncpg://...`."
+    )
+    broadcast_url: str = Field("memory://", description="Event bus: `memory://` or `redis://host:6379/0`.")
+    redis_url: str | None = Field(None, description="Rate-limit storage shared by all processes when set.")
+    jwt_secret: SecretStr | None = Field(None, description="HMAC key for tokens, at least 32 bytes.")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links and avatar URLs.")
+
+    mail_outbox: Path | None = Field(None, description="Directory; each email is written there as an .eml file.")
+    mail_from: str = Field("predictql <no-reply@localhost>", description="From header of outgoing mail.")
+    smtp_host: str | None = Field(None, description="SMTP server for real delivery (in addition to the outbox).")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP user.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(True, description="Use STARTTLS.")
+
+    fee_bps: int = Field(200, ge=0, le=10000, description="Trading fee in basis points, charged to each side.")
+    rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per IP and per user.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS (`*` for any)."
+    )
+    ws_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed to open GraphQL WebSockets."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+    log_json: bool = Field(True, description="One JSON object per log line.")
+
+    graphql_introspection: bool = Field(True, description="Allow schema introspection.")
+    graphql_max_depth: int = Field(12, description="Maximum query depth.")
+    graphql_max_aliases: int = Field(30, description="Maximum aliases per operation.")
+    graphql_max_cost: int = Field(20000, description="Maximum estimated cost (fields x page sizes).")
+    graphql_max_tokens: int = Field(5000, description="Maximum tokens in a GraphQL document.")
+
+    access_token_ttl_seconds: int = Field(20 * 60, description="Access token lifetime.")
+    refresh_token_ttl_seconds: int = Field(72 * 3600, description="Refresh token lifetime.")
+    max_body_bytes: int = Field(1024 * 1024, description="Largest request body; larger answers 413.")
+    avatar_max_bytes: int = Field(2 * 1024 * 1024, description="Largest avatar upload.")
+
+    oauth_google_client_id: str | None = Field(None, description="OAuth2/OIDC client id for `/auth/google`.")
+    oauth_google_client_secret: SecretStr | None = Field(None, description="OAuth2 client secret.")
+    oauth_google_authorize_url: str = Field(
+        "https://accounts.google.com/o/oauth2/v2/auth", description="Provider authorization endpoint."
+    )
+    oauth_google_token_url: str = Field("https://oauth2.googleapis.com/token", description="Token endpoint.")
+    oauth_google_userinfo_url: str = Field(
+        "https://openidconnect.googleapis.com/v1/userinfo", description="OIDC userinfo endpoint."
+    )
+
+    @field_validator("cors_origins", "ws_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'predictql.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @cached_property
+    def outbox_dir(self) -> Path:
+        return self.mail_outbox or self.data_dir / "outbox"
+
+    @cached_property
+    def avatar_dir(self) -> Path:
+        return self.data_dir / "avatars"
+
+    @cached_property
+    def secret_key(self) -> str:
+        """The JWT key: configured, or (outside production) generated once and kept in DATA_DIR."""
+        if self.jwt_secret is not None:
+            key = self.jwt_secret.get_secret_value()
+            if len(key.encode()) < 32:
+                raise ConfigError("PREDICTQL_JWT_SECRET must be at least 32 bytes")
+            return key
+        if self.environment == "production":
+            raise ConfigError("PREDICTQL_JWT_SECRET is required in production")
+        path = self.data_dir / DEV_SECRET_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+            log.warning("generated a development JWT secret in %s; set PREDICTQL_JWT_SECRET in production", path)
+        return path.read_text().strip()
+
+    def check(self) -> None:
+        """Fail fast at start-up on a configuration that cannot run."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _ = self.secret_key
+        if self.environment == "production" and self.is_sqlite:
+            log.warning("production with SQLite: one process only, no scale-out")
