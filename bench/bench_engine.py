@@ -14,6 +14,7 @@ Prints a human summary and, last, one JSON line with the figures.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import sys
@@ -109,6 +110,7 @@ def run(
 ) -> list[int]:
     clock = time.perf_counter_ns
     lat = [0] * len(ops)
+    gc.collect()  # start each run with the same clean heap; GC stays on while timing
     for i, (what, arg) in enumerate(ops):
         if what == "submit":
             assert isinstance(arg, NewOrder)

@@ -92,6 +92,14 @@ def decode_token(key: str, token: str, typ: TokenType) -> Claims:
     return Claims(user_id, str(payload["sid"]), str(payload.get("jti", "")), int(payload["exp"]))
 
 
+def request_token(authorization: str | None, cookie_token: str | None) -> str | None:
+    """The caller's token: ``Authorization: Bearer`` wins over the ``access_token`` cookie."""
+    header = authorization or ""
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return cookie_token or None
+
+
 def peek_user_id(key: str, token: str) -> int | None:
     """The user id of a valid access token, without touching the database (rate-limit keys)."""
     try:

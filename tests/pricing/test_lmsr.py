@@ -106,10 +106,8 @@ def test_price_matches_reference(state: MarketState, u: int) -> None:
     moved = MarketState(state.q_yes + u, state.q_no, state.b, state.p0)
     with localcontext() as ctx:
         ctx.prec = 50
-        z = (
-            (Decimal(moved.p0) / (1 - Decimal(moved.p0))).ln()
-            + (Decimal(moved.q_yes) - Decimal(moved.q_no)) / Decimal(moved.b)
-        )
+        logit0 = (Decimal(moved.p0) / (1 - Decimal(moved.p0))).ln()
+        z = logit0 + Decimal(moved.q_yes - moved.q_no) / Decimal(moved.b)
         ref_no = float(1 / (1 + z.exp()))
     assert price_no(moved) == pytest.approx(max(ref_no, PRICE_EPS), rel=1e-11)
     assert price_yes(moved) >= price_yes(state)  # buying YES never lowers its price
@@ -309,6 +307,7 @@ def test_invalid_quote_args_raise() -> None:
 
 
 def test_side_is_a_string_enum() -> None:
-    assert Side("buy_yes") is Side.BUY_YES and Side.SELL_NO == "sell_no"
+    assert Side("buy_yes") is Side.BUY_YES and isinstance(Side.SELL_NO, str)
+    assert str(Side.SELL_NO) == f"{Side.SELL_NO}" == "sell_no"
     assert [s.is_buy for s in Side] == [True, False, True, False]
     assert [s.is_yes for s in Side] == [True, True, False, False]

@@ -1,30 +1,22 @@
 """Binary LMSR market maker with a per-market prior ``p0``.
 
-Units
------
-* Quantities ``q_yes``/``q_no`` and trade sizes are integer *share units*; one
-  unit of a token pays 1 kopeck if its side wins.
-* Liquidity ``b`` is an int in share units (= kopecks); ``p0`` is the initial
-  YES probability, a float strictly inside (0, 1).
-* Money in quotes is integer kopecks; ``cost``/``cost_delta`` return exact
-  (float) kopecks.
+Units: quantities ``q_yes``/``q_no`` and trade sizes are int *share units* (one
+unit pays 1 kopeck if its side wins); liquidity ``b`` is an int in share units
+(= kopecks); ``p0`` is the initial YES probability, a float in (0, 1).  Quote
+money is int kopecks; ``cost``/``cost_delta`` return exact float kopecks.
 
-Model
------
-``C(q) = b * ln(p0 * e^(q_yes/b) + (1 - p0) * e^(q_no/b))`` with ``C(0, 0) = 0``,
-so the AMM's exact cumulative net receipts equal ``C(q)``.  Prices are the
-gradient: ``price_yes = sigmoid(z)`` with logit ``z = logit(p0) + (q_yes - q_no)/b``;
-at ``q_yes == q_no`` the price is exactly ``p0``.  The market maker's loss is
-bounded by ``max_loss(b, p0)``.
+Model: ``C(q) = b ln(p0 e^(q_yes/b) + (1 - p0) e^(q_no/b))``, ``C(0, 0) = 0``, so
+the AMM's exact cumulative net receipts equal ``C(q)``.  Prices are the gradient:
+``price_yes = sigmoid(z)``, ``z = logit(p0) + (q_yes - q_no)/b``; at ``q_yes ==
+q_no`` the price is exactly ``p0``.  Loss is bounded by ``max_loss(b, p0)``.
 
-Numerics: everything is computed in log space (softplus / log-sigmoid) and trade
-costs are computed directly as differences (``log1p``/``expm1``), never as
-``C(q+u) - C(q)``, so there is no overflow for ``|q|/b`` up to ~1e300 and no
-cancellation for tiny trades against huge ``b``.
+Numerics: log space throughout (softplus / log-sigmoid); trade costs are computed
+directly (``log1p``/``expm1``), never as ``C(q+u) - C(q)``: no overflow for any
+float-representable ``q/b`` and no cancellation for tiny trades vs huge ``b``.
 
-Rounding favours the platform: a buy's AMM amount is rounded up (and is at least
-1 kopeck), a sell's proceeds are rounded down; a relative guard of
-``ROUNDING_GUARD`` absorbs float error before rounding.  Deterministic.
+Rounding favours the platform: a buy's AMM amount is rounded up (at least 1
+kopeck), a sell's is rounded down, after a relative ``ROUNDING_GUARD`` margin in
+the platform's favour absorbs float error.  Deterministic.
 """
 
 from __future__ import annotations
@@ -175,7 +167,7 @@ def _check_units(name: str, value: int) -> None:
 
 
 def cost(state: MarketState) -> float:
-    """``C(q)`` in kopecks (float); ``C(0, 0) == 0``.  Absolute error ~1e-16 * |C|."""
+    """``C(q)`` in kopecks (float); ``C(0, 0) == 0``.  Abs. error ~1e-16 * (|C| + b)."""
     z = _logit(state)
     if z >= 0.0:
         return state.q_yes + state.b * (math.log(state.p0) + _softplus(-z))
@@ -249,7 +241,6 @@ def quote_shares(state: MarketState, side: Side, shares: int, fee_bps: int) -> Q
     Buy: ``amm_amount = max(1, ceil(cost_delta))``; sell: ``amm_amount =
     floor(-cost_delta)`` (>= 0).  Selling more than a position is not checked here.
     """
-    state.validate()
     side = Side(side)
     delta = cost_delta(state, side, shares)
     amm = max(1, _round_up(delta)) if side.is_buy else _round_down(-delta)
@@ -276,7 +267,6 @@ def quote_spend(state: MarketState, side: Side, budget: int, fee_bps: int) -> Qu
     then a galloping/bisection correction (typically 2-3 cost evaluations).
     ``shares == 0`` (zero amounts, unchanged state) if not even 1 unit fits.
     """
-    state.validate()
     side = Side(side)
     if not side.is_buy:
         raise ValueError(f"quote_spend supports buy sides only, got {side.value}")

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from predictql.auth import ANONYMOUS, Actor
+from predictql.auth import ANONYMOUS, Actor, request_token
 from predictql.db import Database
 from predictql.errors import DomainError, InvalidInput
 from predictql.jsonutil import dumps, loads
@@ -81,10 +81,7 @@ def endpoint(
 
 
 def access_token_of(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return request.cookies.get("access_token")
+    return request_token(request.headers.get("authorization"), request.cookies.get("access_token"))
 
 
 class ApiRequest:

@@ -7,6 +7,7 @@ import logging
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from predictql import logs
 from predictql.errors import DomainError
@@ -34,6 +35,8 @@ class DomainErrors(MaskErrors):
         original = error.original_error
         if isinstance(original, DomainError):
             return _with_code(error, original.code, original.message)
+        if isinstance(original, InvalidOperationTypeError):  # e.g. a query over legacy graphql-ws
+            return _with_code(error, "OPERATION_NOT_SUPPORTED", "this transport carries subscriptions only")
         if original is None:  # syntax and validation errors are the client's and already safe
             code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
             return _with_code(error, str(code))

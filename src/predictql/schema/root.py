@@ -14,12 +14,14 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
 from predictql.schema.errors import DomainErrors
 from predictql.schema.limits import cost_limit_rule
+from predictql.schema.scalars import SCALARS
 from predictql.settings import Settings
 
 Query = merge_types("Query", (AuthQuery, UsersQuery))
@@ -40,12 +42,15 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         extensions=[
-            QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-            MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-            MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            AddValidationRules(rules),
-            ParserCache(maxsize=512),
-            ValidationCache(maxsize=512),
-            DomainErrors(),
+            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            lambda: AddValidationRules(rules),
+            # Both caches live at module level in Strawberry, keyed by size: per-request
+            # extension objects still share them.
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            DomainErrors,
         ],
+        config=StrawberryConfig(scalar_map=SCALARS),
     )

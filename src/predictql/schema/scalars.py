@@ -16,9 +16,13 @@ def _parse_long(value: object) -> int:
     return number
 
 
-Long = strawberry.scalar(
-    NewType("Long", int),
-    serialize=int,
-    parse_value=_parse_long,
-    description="A 64-bit integer: kopecks for money, share units for positions.",
-)
+Long = NewType("Long", int)
+
+SCALARS = {
+    Long: strawberry.scalar(
+        name="Long",
+        serialize=int,
+        parse_value=_parse_long,
+        description="A 64-bit integer: kopecks for money, share units for positions.",
+    )
+}

@@ -11,8 +11,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from predictql.auth import ANONYMOUS
-from predictql.rest_compat.routing import access_token_of
+from predictql.auth import ANONYMOUS, request_token
 from predictql.schema.context import Context
 from predictql.schema.root import build_schema
 from predictql.services.sessions import resolve_actor
@@ -42,7 +41,8 @@ class PredictGraphQL(GraphQL[Context, None]):
             http=state.http,
             bus=state.bus,
         )
-        if isinstance(request, Request) and (token := access_token_of(request)):
+        token = request_token(request.headers.get("authorization"), request.cookies.get("access_token"))
+        if isinstance(request, Request) and token:
             async with context.db.session() as session:
                 context.actor = await resolve_actor(session, context.settings, token)
         return context

@@ -83,7 +83,7 @@ async def balances(session: AsyncSession, user_id: int) -> Balances:
     rows = await session.execute(
         select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.user_id == user_id)
     )
-    by_kind = dict(rows.tuples().all())
+    by_kind = {kind: balance for kind, balance in rows}
     return Balances(cash=int(by_kind.get("user_cash", 0)), bonus=int(by_kind.get("user_bonus", 0)))
 
 

@@ -1,0 +1,79 @@
+"""A real ``predictql serve`` process on a free port, sharing the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from predictql.db import Database
+from predictql.settings import Settings
+from tests.conftest import JWT_SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTQL_")}
+    env.update(
+        PREDICTQL_ENVIRONMENT="test",
+        PREDICTQL_DATA_DIR=str(settings.data_dir),
+        PREDICTQL_DATABASE_URL=settings.resolved_database_url,
+        PREDICTQL_BROADCAST_URL=settings.broadcast_url,
+        PREDICTQL_JWT_SECRET=JWT_SECRET,
+        PREDICTQL_RATE_LIMIT_PER_MINUTE="1000000",
+        PREDICTQL_LOG_LEVEL="WARNING",
+    )
+    if settings.redis_url:
+        env["PREDICTQL_REDIS_URL"] = settings.redis_url
+    env.update(extra)
+    return env
+
+
+def start_server(settings: Settings, log_path: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "predictql", "serve", "--port", str(port)],
+        env=server_env(settings, PREDICTQL_PUBLIC_URL=f"http://127.0.0.1:{port}", **extra),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server did not start: {log_path.read_text()}")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings, db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, base = start_server(settings, tmp_path_factory.mktemp("server") / "server.log")
+    yield base
+    stop_server(process)

@@ -1,0 +1,139 @@
+"""Plain helpers for tests: an in-process client that runs the app's lifespan, the mail outbox,
+and factory functions that go through the real services."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from predictql.app import create_app
+from predictql.db import Database
+from predictql.services import accounts, users
+from predictql.settings import Settings
+
+BASE = "http://testserver"
+
+
+class Lifespan:
+    """Runs an ASGI app's lifespan like a server does, and hands the state to every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {}
+        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Lifespan:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.state}
+        self._task = asyncio.create_task(self.app(scope, self._to_app.get, self._from_app.put))
+        await self._to_app.put({"type": "lifespan.startup"})
+        message = await self._from_app.get()
+        if message["type"] != "lifespan.startup.complete":
+            raise RuntimeError(f"startup failed: {message}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._to_app.put({"type": "lifespan.shutdown"})
+        await self._from_app.get()
+        assert self._task is not None
+        await self._task
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = dict(self.state)
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def lifespan_client(settings: Settings, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, run_migrations=False)
+    async with Lifespan(app) as running:
+        transport = httpx.ASGITransport(app=running, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, **kwargs) as http:
+            yield http
+
+
+class Mailbox:
+    def __init__(self, outbox: Path) -> None:
+        self.outbox = outbox
+
+    def messages(self, to: str) -> list[email.message.Message]:
+        if not self.outbox.exists():
+            return []
+        found = []
+        for path in sorted(self.outbox.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes())
+            if message["To"] == to:
+                found.append(message)
+        return found
+
+    def last_body(self, to: str) -> str:
+        messages = self.messages(to)
+        assert messages, f"no mail to {to}"
+        payload = messages[-1].get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        return payload.decode()
+
+    def code(self, to: str) -> str:
+        match = re.search(r"\b(\d{6})\b", self.last_body(to))
+        assert match, "no code in the mail"
+        return match.group(1)
+
+    def reset_token(self, to: str) -> str:
+        match = re.search(r"Token: (\S+)", self.last_body(to))
+        assert match, "no token in the mail"
+        return match.group(1)
+
+
+_counter = 0
+
+
+def unique_email(prefix: str = "user") -> str:
+    global _counter
+    _counter += 1
+    return f"{prefix}{_counter}@example.com"
+
+
+async def create_user(db: Database, *, email: str | None = None, password: str = "password123", balance: int = 0, **roles: bool) -> int:
+    """A verified user (through the real service), optionally funded through the ledger."""
+    async with db.transaction() as session:
+        user = await accounts.create_user(session, email=email or unique_email(), password=password, verified=True, **roles)
+        assert user.id is not None
+        if balance:
+            await users.deposit(session, user_id=user.id, amount=balance)
+        return user.id
+
+
+async def sign_in(http: httpx.AsyncClient, email: str, password: str = "password123") -> str:
+    response = await http.post("/api/v1/auth/sign-in", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.cookies["access_token"])
+
+
+async def user_with_token(http: httpx.AsyncClient, db: Database, **kwargs: Any) -> tuple[int, str]:
+    email = kwargs.pop("email", None) or unique_email()
+    user_id = await create_user(db, email=email, **kwargs)
+    token = await sign_in(http, email)
+    http.cookies.clear()
+    return user_id, token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+    response = await http.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=bearer(token) if token else {}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
