@@ -72,7 +72,10 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     if status == 405:
-        return envelope(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.url.path}")
+        allow = exc.headers if isinstance(exc, HTTPException) else None  # Starlette sets Allow
+        return envelope(
+            405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.url.path}", headers=allow
+        )
     if status == 404:
         return envelope(404, "NOT_FOUND", f"no route {request.method} {request.url.path}")
     detail = exc.detail if isinstance(exc, HTTPException) else "error"
@@ -82,6 +85,11 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", "-")
     return envelope(500, "INTERNAL_ERROR", f"internal error (request id {rid})")
+
+
+def exception_handlers() -> dict[Any, Any]:
+    """Envelopes for Starlette's own 404/405/500 (the Gateway logs the exception with the request id)."""
+    return {HTTPException: _not_found, 404: _not_found, 405: _not_found, Exception: _server_error}
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> ASGIApp:
@@ -97,7 +105,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Mount("/media/avatars", StaticFiles(directory=settings.avatar_dir, check_dir=False)),
         ],
         lifespan=_lifespan(settings, run_migrations=run_migrations),
-        exception_handlers={HTTPException: _not_found, 404: _not_found, 405: _not_found, Exception: _server_error},
+        exception_handlers=exception_handlers(),
     )
     wrapped: ASGIApp = app
     if settings.cors_origins:

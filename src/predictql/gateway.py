@@ -23,7 +23,7 @@ from predictql.ratelimit import RateLimiter, Verdict
 
 log = logging.getLogger("predictql.access")
 error_log = logging.getLogger("predictql.errors")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # used with fullmatch: no "$" before a newline
 
 
 
@@ -77,7 +77,7 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")
-        rid = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        rid = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         token = logs.request_id.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
         try:
@@ -101,7 +101,7 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         started = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500, "started": False}
+        status_holder: dict[str, Any] = {"status": 500, "started": False, "too_large": False}
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
         try:
             verdict: Verdict = await self.limiter.hit(*self._keys(scope))
@@ -116,12 +116,15 @@ class Gateway:
                 status_holder["status"] = 413
                 await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
                 return
-            await self.app(scope, self._limited(receive), self._decorated(send, extra, status_holder))
-        except BodyTooLarge:
-            if not status_holder["started"]:
-                status_holder["status"] = 413
-                await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+            await self.app(
+                scope, self._limited(receive, status_holder), self._decorated(send, extra, status_holder)
+            )
         except Exception:
+            if status_holder["too_large"]:  # BodyTooLarge, as raised or as wrapped by the app
+                if not status_holder["started"]:
+                    status_holder["status"] = 413
+                    await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+                return
             error_log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not status_holder["started"]:
                 status_holder["status"] = 500
@@ -141,7 +144,7 @@ class Gateway:
                 },
             )
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, holder: dict[str, Any]) -> Receive:
         seen = 0
         limit = self.max_body
 
@@ -151,6 +154,7 @@ class Gateway:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    holder["too_large"] = True
                     raise BodyTooLarge
             return message
 
@@ -158,6 +162,15 @@ class Gateway:
 
     def _decorated(self, send: Send, extra: list[tuple[bytes, bytes]], holder: dict[str, Any]) -> Send:
         async def wrapped(message: Message) -> None:
+            if holder["too_large"]:
+                # A streamed body (no Content-Length) passed the limit while the app was reading it.
+                # Whatever the app answers now (a 500 from an error handler, a parser's 400) is a
+                # consequence of the cut-off body: answer the one documented 413 instead.
+                if message["type"] == "http.response.start" and not holder["started"]:
+                    holder["started"] = True
+                    holder["status"] = 413
+                    await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+                return
             if message["type"] == "http.response.start":
                 holder["started"] = True
                 holder["status"] = message["status"]

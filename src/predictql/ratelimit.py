@@ -20,11 +20,17 @@ class Verdict:
     allowed: bool
     limit: int
     remaining: int
-    reset_at: int  # unix seconds
+    reset_time: float  # unix time at which the window ends
+
+    @property
+    def reset_at(self) -> int:
+        """``X-RateLimit-Reset``: whole unix seconds, never before the window really ends."""
+        return math.ceil(self.reset_time)
 
     @property
     def retry_after(self) -> int:
-        return max(1, math.ceil(self.reset_at - time.time()))
+        # From the exact end of the window: rounding twice would answer 61 s for a 60 s window.
+        return max(1, math.ceil(self.reset_time - time.time()))
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         return [
@@ -35,8 +41,10 @@ class Verdict:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, redis_url: str | None = None) -> None:
-        self.item = RateLimitItemPerMinute(per_minute)
+    def __init__(self, per_minute: int, redis_url: str | None = None, *, namespace: str = "LIMITER") -> None:
+        # The namespace prefixes every counter key: deployments (or test runs) that share one
+        # Redis keep separate budgets by using different namespaces.
+        self.item = RateLimitItemPerMinute(per_minute, namespace=namespace)
         self.storage: Storage
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
@@ -51,7 +59,7 @@ class RateLimiter:
         for key in keys:
             allowed = await self.strategy.hit(self.item, key)
             stats = await self.strategy.get_window_stats(self.item, key)
-            verdict = Verdict(allowed, self.item.amount, stats.remaining, int(math.ceil(stats.reset_time)))
+            verdict = Verdict(allowed, self.item.amount, stats.remaining, float(stats.reset_time))
             if worst is None or (not verdict.allowed, -verdict.remaining) > (not worst.allowed, -worst.remaining):
                 worst = verdict
         assert worst is not None

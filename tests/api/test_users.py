@@ -10,9 +10,10 @@ from urllib.parse import urlparse
 import httpx
 
 from predictql.db import Database
-from predictql.services import users
-from tests.conftest import make_settings
-from tests.support import bearer, create_user, lifespan_client, user_with_token
+from predictql.services import accounts, sessions, users
+from predictql.settings import Settings
+from tests.conftest import JWT_SECRET, make_settings
+from tests.support import bearer, lifespan_client, unique_email, user_with_token
 
 PRIVATE = {
     "email",
@@ -27,6 +28,23 @@ PRIVATE = {
 }
 
 
+async def fast_user(db: Database, *, balance: int = 0, **roles: bool) -> tuple[int, str]:
+    """A verified user and an access token, through the real services but without a password:
+    Argon2 costs ~0.3 s per sign-up + sign-in, too slow for the dozens of users these tests need."""
+    settings = Settings(jwt_secret=JWT_SECRET, environment="test")
+    async with db.transaction() as session:
+        user = await accounts.create_user(session, email=unique_email(), password=None, verified=True, **roles)
+        assert user.id is not None
+        if balance:
+            await users.deposit(session, user_id=user.id, amount=balance)
+        pair = await sessions.open_session(session, settings, user.id)
+    return user.id, pair.access_token
+
+
+async def new_user(db: Database, *, balance: int = 0, **roles: bool) -> int:
+    return (await fast_user(db, balance=balance, **roles))[0]
+
+
 def tiny_png() -> bytes:
     """A valid 1x1 grey PNG."""
 
@@ -36,10 +54,7 @@ def tiny_png() -> bytes:
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\x80"))
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\x80")) + chunk(b"IEND", b"")
     )
 
 
@@ -58,7 +73,7 @@ def error_code(response: httpx.Response) -> str:
 
 
 async def test_own_profile_has_private_fields(client: httpx.AsyncClient, db: Database) -> None:
-    user_id, token = await user_with_token(client, db, balance=1500)
+    user_id, token = await user_with_token(client, db, balance=1500)  # the real sign-in path
     async with db.transaction() as session:
         await users.deposit(session, user_id=user_id, amount=250, bonus=True)
     response = await client.get(f"/api/v1/users/{user_id}", headers=bearer(token))
@@ -66,15 +81,15 @@ async def test_own_profile_has_private_fields(client: httpx.AsyncClient, db: Dat
     body = response.json()
     assert "user" not in body  # unwrapped UserInfo
     assert body["id"] == user_id
-    assert PRIVATE <= set(body)
+    assert set(body) >= PRIVATE
     assert "@example.com" in body["email"] and body["referral_code"]
     assert (body["balance"], body["bonus_balance"], body["total_balance"]) == (1500, 250, 1750)
     assert body["is_creator"] is False and body["is_stats_viewer"] is False
 
 
 async def test_other_callers_get_the_public_view(client: httpx.AsyncClient, db: Database) -> None:
-    owner_id = await create_user(db, balance=900)
-    _, other_token = await user_with_token(client, db)
+    owner_id = await new_user(db, balance=900)
+    _, other_token = await fast_user(db)
     for headers in ({}, bearer(other_token)):
         response = await client.get(f"/api/v1/users/{owner_id}", headers=headers)
         assert response.status_code == 200
@@ -83,10 +98,8 @@ async def test_other_callers_get_the_public_view(client: httpx.AsyncClient, db: 
         assert not PRIVATE & set(body), PRIVATE & set(body)
 
 
-async def test_bad_token_on_optional_route_still_serves_public_view(
-    client: httpx.AsyncClient, db: Database
-) -> None:
-    owner_id = await create_user(db)
+async def test_bad_token_on_optional_route_still_serves_public_view(client: httpx.AsyncClient, db: Database) -> None:
+    owner_id = await new_user(db)
     response = await client.get(f"/api/v1/users/{owner_id}", headers=bearer("not-a-jwt"))
     assert response.status_code == 200
     assert not PRIVATE & set(response.json())
@@ -105,14 +118,14 @@ async def test_unknown_and_malformed_user_ids(client: httpx.AsyncClient, db: Dat
 
 
 async def test_partial_update_returns_full_user_info(client: httpx.AsyncClient, db: Database) -> None:
-    user_id, token = await user_with_token(client, db, balance=300)
+    user_id, token = await fast_user(db, balance=300)
     response = await client.put(
         "/api/v1/users/me", json={"nickname": "Trader_1", "theme": "dark"}, headers=bearer(token)
     )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["id"] == user_id and body["nickname"] == "Trader_1" and body["theme"] == "dark"
-    assert body["language"] == "en" and body["balance"] == 300 and PRIVATE <= set(body)
+    assert body["language"] == "en" and body["balance"] == 300 and set(body) >= PRIVATE
 
     second = await client.put(
         "/api/v1/users/me",
@@ -128,8 +141,8 @@ async def test_partial_update_returns_full_user_info(client: httpx.AsyncClient, 
 
 
 async def test_update_validation_codes(client: httpx.AsyncClient, db: Database) -> None:
-    _, owner = await user_with_token(client, db)
-    _, token = await user_with_token(client, db)
+    _, owner = await fast_user(db)
+    _, token = await fast_user(db)
     taken = await client.put("/api/v1/users/me", json={"nickname": "Shared_Nick"}, headers=bearer(owner))
     assert taken.status_code == 200
 
@@ -176,7 +189,7 @@ async def test_update_me_requires_sign_in(client: httpx.AsyncClient) -> None:
 
 
 async def test_avatar_upload_png_and_jpeg_served_back(client: httpx.AsyncClient, db: Database) -> None:
-    user_id, token = await user_with_token(client, db)
+    user_id, token = await fast_user(db)
     for name, content, media in (("me.png", tiny_png(), "image/png"), ("me.jpg", TINY_JPEG, "image/jpeg")):
         response = await client.post(
             "/api/v1/users/me/avatar", files={"avatar": (name, content, media)}, headers=bearer(token)
@@ -194,7 +207,7 @@ async def test_avatar_upload_png_and_jpeg_served_back(client: httpx.AsyncClient,
 
 
 async def test_avatar_type_is_checked_by_content(client: httpx.AsyncClient, db: Database) -> None:
-    _, token = await user_with_token(client, db)
+    _, token = await fast_user(db)
     response = await client.post(
         "/api/v1/users/me/avatar",
         files={"avatar": ("evil.png", b"<svg onload=alert(1)>hello</svg>", "image/png")},
@@ -204,7 +217,7 @@ async def test_avatar_type_is_checked_by_content(client: httpx.AsyncClient, db: 
 
 
 async def test_avatar_missing_file(client: httpx.AsyncClient, db: Database) -> None:
-    _, token = await user_with_token(client, db)
+    _, token = await fast_user(db)
     wrong_field = await client.post(
         "/api/v1/users/me/avatar", files={"picture": ("a.png", tiny_png(), "image/png")}, headers=bearer(token)
     )
@@ -232,7 +245,7 @@ async def test_avatar_missing_file(client: httpx.AsyncClient, db: Database) -> N
 async def test_avatar_too_large(database_url: str, data_dir: Path, db: Database) -> None:
     settings = make_settings(database_url, data_dir, avatar_max_bytes=200)
     async with lifespan_client(settings) as http:
-        _, token = await user_with_token(http, db)
+        _, token = await fast_user(db)
         big = tiny_png() + b"\x00" * 200
         response = await http.post(
             "/api/v1/users/me/avatar", files={"avatar": ("big.png", big, "image/png")}, headers=bearer(token)
@@ -253,8 +266,8 @@ async def test_avatar_requires_sign_in(client: httpx.AsyncClient) -> None:
 
 
 async def test_transactions_list_deposits_newest_first(client: httpx.AsyncClient, db: Database) -> None:
-    user_id, token = await user_with_token(client, db, balance=50_000)
-    other_id = await create_user(db, balance=777)
+    user_id, token = await fast_user(db, balance=50_000)
+    other_id = await new_user(db, balance=777)
     async with db.transaction() as session:
         await users.deposit(session, user_id=user_id, amount=100, bonus=True)
         later = await users.deposit(session, user_id=user_id, amount=1_234)
@@ -274,7 +287,7 @@ async def test_transactions_list_deposits_newest_first(client: httpx.AsyncClient
 
 
 async def test_transactions_empty_and_anonymous(client: httpx.AsyncClient, db: Database) -> None:
-    _, token = await user_with_token(client, db)
+    _, token = await fast_user(db)
     empty = await client.get("/api/v1/users/me/transactions", headers=bearer(token))
     assert empty.status_code == 200 and empty.json() == []
     anonymous = await client.get("/api/v1/users/me/transactions")
@@ -285,8 +298,8 @@ async def test_transactions_empty_and_anonymous(client: httpx.AsyncClient, db: D
 
 
 async def test_stats_viewer_grants_creator(client: httpx.AsyncClient, db: Database) -> None:
-    _, viewer = await user_with_token(client, db, is_stats_viewer=True)
-    target = await create_user(db)
+    _, viewer = await fast_user(db, is_stats_viewer=True)
+    target = await new_user(db)
     response = await client.post(
         "/api/v1/stats/role", json={"user_id": target, "role": "creator"}, headers=bearer(viewer)
     )
@@ -304,26 +317,24 @@ async def test_stats_viewer_grants_creator(client: httpx.AsyncClient, db: Databa
 
 
 async def test_only_admins_grant_staff_roles(client: httpx.AsyncClient, db: Database) -> None:
-    _, viewer = await user_with_token(client, db, is_stats_viewer=True)
-    _, admin = await user_with_token(client, db, is_admin=True)
-    target = await create_user(db)
+    _, viewer = await fast_user(db, is_stats_viewer=True)
+    _, admin = await fast_user(db, is_admin=True)
+    target = await new_user(db)
     for role in ("stats_viewer", "admin"):
         refused = await client.post(
             "/api/v1/stats/role", json={"user_id": target, "role": role}, headers=bearer(viewer)
         )
         assert refused.status_code == 403 and error_code(refused) == "FORBIDDEN"
-        granted = await client.post(
-            "/api/v1/stats/role", json={"user_id": target, "role": role}, headers=bearer(admin)
-        )
+        granted = await client.post("/api/v1/stats/role", json={"user_id": target, "role": role}, headers=bearer(admin))
         assert granted.status_code == 200, granted.text
         assert granted.json()[f"is_{role}"] is True
     assert (await client.get(f"/api/v1/users/{target}")).json()["is_stats_viewer"] is True
 
 
 async def test_set_role_refusals(client: httpx.AsyncClient, db: Database) -> None:
-    _, plain = await user_with_token(client, db)
-    admin_id, admin = await user_with_token(client, db, is_admin=True)
-    target = await create_user(db)
+    _, plain = await fast_user(db)
+    admin_id, admin = await fast_user(db, is_admin=True)
+    target = await new_user(db)
     body = {"user_id": target, "role": "creator"}
 
     anonymous = await client.post("/api/v1/stats/role", json=body)

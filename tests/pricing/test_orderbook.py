@@ -99,12 +99,7 @@ def test_yes_buy_crosses_resting_yes_sell_at_the_makers_price() -> None:
     assert book.submit(maker, 0).rested
     r = book.submit(order(2, "buy", "YES", 6000, 10_000), 0)
     (f,) = r.fills
-    assert (f.kind, f.units, f.price_yes, f.maker_order_id) == (
-        "TRANSFER_YES",
-        1000,
-        5900,
-        maker.id,
-    )
+    assert (f.kind, f.units, f.price_yes, f.maker_order_id) == ("TRANSFER_YES", 1000, 5900, maker.id)
     assert (f.taker_cash, f.maker_cash, f.rounding, f.collateral) == (-590, 590, 0, 0)
     assert (f.maker_status, f.maker_remaining) == ("filled", 0)
     assert r.order.status == "partial" and r.order.remaining == 9410 and r.rested
@@ -117,23 +112,13 @@ def test_fifo_within_a_level_and_partial_fills() -> None:
     for m in makers:
         book.submit(m, 0)
     r = book.submit(order(9, "buy", "YES", 5000, 75), 0)  # 75 kopecks buy 150 units
-    assert [(f.maker_order_id, f.units) for f in r.fills] == [
-        (makers[0].id, 100),
-        (makers[1].id, 50),
-    ]
+    assert [(f.maker_order_id, f.units) for f in r.fills] == [(makers[0].id, 100), (makers[1].id, 50)]
     assert r.order.status == "filled" and r.order.remaining == 0 and not r.rested
     left = book.get(makers[1].id)
-    assert left is not None and (left.status, left.remaining, left.filled_units) == (
-        "partial",
-        50,
-        50,
-    )
+    assert left is not None and (left.status, left.remaining, left.filled_units) == ("partial", 50, 50)
     assert book.snapshot(5).asks == ((5000, 150),)
     r = book.submit(order(9, "buy", "YES", 5000, 30), 0)
-    assert [(f.maker_order_id, f.units) for f in r.fills] == [
-        (makers[1].id, 50),
-        (makers[2].id, 10),
-    ]
+    assert [(f.maker_order_id, f.units) for f in r.fills] == [(makers[1].id, 50), (makers[2].id, 10)]
 
 
 def test_no_buy_against_resting_yes_buy_mints_a_pair() -> None:
@@ -144,13 +129,7 @@ def test_no_buy_against_resting_yes_buy_mints_a_pair() -> None:
     assert book.snapshot(1).flipped().asks == ((4000, 1000),)
     r = book.submit(order(2, "buy", "NO", 4000, 408), 0)
     (f,) = r.fills
-    assert (f.kind, f.units, f.price_yes, f.taker_price, f.maker_price) == (
-        "MINT",
-        1000,
-        6000,
-        4000,
-        6000,
-    )
+    assert (f.kind, f.units, f.price_yes, f.taker_price, f.maker_price) == ("MINT", 1000, 6000, 4000, 6000)
     assert (f.taker_cash, f.taker_fee, f.maker_cash, f.maker_fee) == (-408, 8, -612, 12)
     assert (f.collateral, f.rounding) == (1000, 0)
     assert r.order.status == "filled" and f.maker_status == "filled" and len(book) == 0
@@ -181,11 +160,7 @@ def test_ioc_remainder_is_cancelled() -> None:
     book.submit(order(1, "sell", "YES", 5000, 100), 0)
     r = book.submit(order(2, "buy", "YES", 5000, 1000, "IOC"), 0)
     assert r.fills[0].units == 100 and not r.rested
-    assert (r.order.status, r.order.reason, r.order.remaining) == (
-        "cancelled",
-        "ioc_remainder",
-        950,
-    )
+    assert (r.order.status, r.order.reason, r.order.remaining) == ("cancelled", "ioc_remainder", 950)
     assert len(book) == 0
     r = book.submit(order(2, "sell", "NO", 100, 10, "IOC"), 0)
     assert r.order.status == "cancelled" and r.fills == () and len(book) == 0
@@ -199,9 +174,7 @@ def test_fok_is_all_or_nothing() -> None:
     before = book.resting_orders()
     r = book.submit(order(2, "buy", "YES", 5100, 102, "FOK"), 0)  # 200 units cost 101 < 102
     assert r.rejected_reason == FOK_NOT_FILLABLE and r.fills == () and r.order.status == "cancelled"
-    assert [(o.id, o.remaining) for o in book.resting_orders()] == [
-        (o.id, o.remaining) for o in before
-    ]
+    assert [(o.id, o.remaining) for o in book.resting_orders()] == [(o.id, o.remaining) for o in before]
     r = book.submit(order(2, "buy", "YES", 5100, 101, "FOK"), 0)
     assert r.order.status == "filled" and [f.units for f in r.fills] == [100, 100]
     assert r.order.remaining == 0 and r.fills[1].kind == "MINT"
@@ -258,9 +231,7 @@ def test_self_trade_cancels_the_resting_order_and_matching_goes_on() -> None:
     book.submit(own, 0)
     book.submit(other, 0)
     r = book.submit(order(7, "buy", "YES", 5000, 50), 0)
-    assert [(o.id, o.status, why) for o, why in r.cancelled] == [
-        (own.id, "cancelled", "self_trade")
-    ]
+    assert [(o.id, o.status, why) for o, why in r.cancelled] == [(own.id, "cancelled", "self_trade")]
     assert [f.maker_order_id for f in r.fills] == [other.id] and len(book) == 0
 
 
@@ -317,8 +288,8 @@ def test_validation_errors() -> None:
 
 def test_cancel_all_and_rebuild_from_resting() -> None:
     book = Book(1, 100)
-    for user, side, token, price in [(1, "buy", "YES", 4000), (2, "sell", "NO", 5500),
-                                     (1, "sell", "YES", 6000), (3, "buy", "NO", 3000)]:  # fmt: skip
+    seeds = [(1, "buy", "YES", 4000), (2, "sell", "NO", 5500), (1, "sell", "YES", 6000), (3, "buy", "NO", 3000)]
+    for user, side, token, price in seeds:
         book.submit(order(user, side, token, price, 1000), 0)
     book.submit(order(4, "buy", "YES", 5000, 1000, "GTD", expires_at=50), 0)
     rebuilt = Book.from_resting(1, 100, book.resting_orders())
@@ -352,10 +323,7 @@ def test_more_validation_errors() -> None:
         assert err.value.code == code
     assert book.submit(NewOrder(9002, 1, "buy", "YES", "limit", 100, 10, seq=50), 0).order.seq == 50
     assert book.next_seq == 51
-    crossed = [
-        RestingOrder(1, 1, "buy", "YES", 6000, 100, seq=1),
-        RestingOrder(2, 2, "sell", "YES", 5000, 100, seq=2),
-    ]
+    crossed = [RestingOrder(1, 1, "buy", "YES", 6000, 100, seq=1), RestingOrder(2, 2, "sell", "YES", 5000, 100, seq=2)]
     with pytest.raises(MatchError) as err:
         Book.from_resting(1, 0, crossed)
     assert err.value.code == "CROSSED_BOOK"
@@ -451,6 +419,9 @@ class RefOrder:
         return self.is_buy == self.is_yes
 
 
+RefOutcome = tuple[list[tuple[int, int]], list[tuple[int, str]], bool, str | None]  # fills, drops, rested, rejected
+
+
 @dataclass
 class RefBook:
     """Price-time priority by brute force: sort every crossing order, walk them one by one."""
@@ -476,11 +447,12 @@ class RefBook:
     def done(self, o: RefOrder, remaining: int) -> bool:
         return self.avail(o, 5000, remaining) == 0 if o.is_buy else remaining == 0
 
-    def submit(self, new: NewOrder, now: int) -> tuple[list[tuple[int, int]], list[tuple[int, str]], bool, str | None]:  # fmt: skip
+    def submit(self, new: NewOrder, now: int) -> RefOutcome:
         self.seq += 1
         tif = "IOC" if new.kind == "market" and new.tif == "GTC" else new.tif
         price = new.price if new.price is not None else (9999 if new.side == "buy" else 1)
-        t = RefOrder(new.id, new.user_id, new.side == "buy", new.token == "YES", price, new.amount, self.seq, new.expires_at)  # fmt: skip
+        is_buy, is_yes = new.side == "buy", new.token == "YES"
+        t = RefOrder(new.id, new.user_id, is_buy, is_yes, price, new.amount, self.seq, new.expires_at)
         fills: list[tuple[int, int]] = []
         dropped: list[tuple[int, str]] = []
         if self.done(t, t.remaining):
@@ -488,7 +460,7 @@ class RefBook:
         crossing = sorted(
             (m for m in self.book if m.is_bid != t.is_bid and (m.yes <= t.yes if t.is_bid else m.yes >= t.yes)),
             key=lambda m: (m.yes if t.is_bid else -m.yes, m.seq),
-        )  # fmt: skip
+        )
 
         def drop(m: RefOrder, why: str) -> None:
             self.book.remove(m)
@@ -546,8 +518,7 @@ submit_op = st.tuples(
     st.integers(1, 4),  # GTD time to live
 )
 other_op = st.one_of(
-    st.tuples(st.just("cancel"), st.integers(0, 10**6)),
-    st.tuples(st.just("tick"), st.integers(1, 3), st.booleans()),
+    st.tuples(st.just("cancel"), st.integers(0, 10**6)), st.tuples(st.just("tick"), st.integers(1, 3), st.booleans())
 )
 ops_strategy = st.lists(st.one_of(submit_op, submit_op, submit_op, other_op), max_size=60)
 
@@ -619,10 +590,9 @@ def test_random_streams_match_the_naive_model(fee: int, ops: list[tuple[object, 
             )
             if kind == "market":
                 tif = {"GTD": "IOC", "POST_ONLY": "FOK"}.get(tif, tif)
-            new = order(
-                user, side, token, None if kind == "market" else (yes if token == "YES" else 10_000 - yes),
-                amount, tif, kind=kind, expires_at=now + ttl if tif == "GTD" else None,
-            )  # fmt: skip
+            price = None if kind == "market" else (yes if token == "YES" else 10_000 - yes)
+            expires = now + ttl if tif == "GTD" else None
+            new = order(user, side, token, price, amount, tif, kind=kind, expires_at=expires)
             oid = new.id
             audit.orders[oid] = new
             submitted.append(oid)
@@ -633,17 +603,11 @@ def test_random_streams_match_the_naive_model(fee: int, ops: list[tuple[object, 
             assert [(m.id, why) for m, why in r.cancelled] == dropped
             assert (r.rested, r.rejected_reason) == (rested, rejected)
             if rejected == FOK_NOT_FILLABLE:
-                assert [(o.id, o.remaining) for o in book.resting_orders()] == [
-                    (o.id, o.remaining) for o in before
-                ]
+                assert [(o.id, o.remaining) for o in book.resting_orders()] == [(o.id, o.remaining) for o in before]
             audit.check(book, new, r)
         elif op[0] == "cancel" and submitted:
             k = cast(int, op[1])  # mostly a live order, sometimes any earlier one
-            oid = (
-                ref.book[k % len(ref.book)].id
-                if ref.book and k % 4
-                else submitted[k % len(submitted)]
-            )
+            oid = ref.book[k % len(ref.book)].id if ref.book and k % 4 else submitted[k % len(submitted)]
             live = [m for m in ref.book if m.id == oid]
             if live:
                 ref.book.remove(live[0])
@@ -655,9 +619,7 @@ def test_random_streams_match_the_naive_model(fee: int, ops: list[tuple[object, 
             now += cast(int, op[1])
             if op[2]:
                 gone = {o.id for o in book.expire(now)}
-                assert gone == {
-                    m.id for m in ref.book if m.expires is not None and m.expires <= now
-                }
+                assert gone == {m.id for m in ref.book if m.expires is not None and m.expires <= now}
                 ref.book = [m for m in ref.book if m.id not in gone]
         assert sorted((o.id, o.remaining) for o in book.resting_orders()) == sorted(
             (m.id, m.remaining) for m in ref.book

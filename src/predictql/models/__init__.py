@@ -4,6 +4,14 @@ from sqlmodel import SQLModel
 
 from predictql.models.accounts import ApiToken, AuthSession, EmailCode, PasswordReset, RefreshToken, User
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
+from predictql.models.trading import (
+    EventSuggestion,
+    IdempotencyRecord,
+    Position,
+    Trade,
+    WatchlistEntry,
+)
 
 metadata = SQLModel.metadata
 
@@ -11,11 +19,21 @@ __all__ = [
     "ApiToken",
     "AuthSession",
     "EmailCode",
+    "Event",
+    "EventSuggestion",
+    "EventTag",
+    "IdempotencyRecord",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "Market",
     "PasswordReset",
+    "Pool",
+    "Position",
+    "PricePoint",
     "RefreshToken",
+    "Trade",
     "User",
+    "WatchlistEntry",
     "metadata",
 ]

@@ -237,9 +237,7 @@ class Book:
         if order_id in self._orders:
             raise MatchError("DUPLICATE_ORDER_ID", f"order {order_id} is already in the book")
         if coid is not None and (user_id, coid) in self._coids:
-            raise MatchError(
-                "DUPLICATE_CLIENT_ORDER_ID", f"client_order_id {coid!r} is in use by a live order"
-            )
+            raise MatchError("DUPLICATE_CLIENT_ORDER_ID", f"client_order_id {coid!r} is in use by a live order")
 
     def _check_resting(self, o: RestingOrder) -> None:
         valid = (
@@ -260,9 +258,7 @@ class Book:
             return bool(self._ask_px) and -self._ask_px[-1] <= t.yes_price
         return bool(self._bid_px) and self._bid_px[-1] >= t.yes_price
 
-    def _finalize(
-        self, t: RestingOrder, fills: list[Fill], cancelled: list[tuple[RestingOrder, str]]
-    ) -> SubmitResult:
+    def _finalize(self, t: RestingOrder, fills: list[Fill], cancelled: list[tuple[RestingOrder, str]]) -> SubmitResult:
         if t.remaining < self._unit_cost if t.is_buy else t.remaining == 0:
             if t.filled_units:
                 t.status = "filled"
@@ -276,9 +272,7 @@ class Book:
             t.status, t.reason = "cancelled", REASON_IOC
         return SubmitResult(t, tuple(fills), tuple(cancelled), False, None)
 
-    def _reject(
-        self, t: RestingOrder, code: str, cancelled: list[tuple[RestingOrder, str]]
-    ) -> SubmitResult:
+    def _reject(self, t: RestingOrder, code: str, cancelled: list[tuple[RestingOrder, str]]) -> SubmitResult:
         t.status, t.reason = "cancelled", code
         return SubmitResult(t, (), tuple(cancelled), False, code)
 
@@ -286,13 +280,7 @@ class Book:
         """Levels, sorted keys and key sign of the side an incoming order trades against."""
         return (self._asks, self._ask_px, -1) if is_bid else (self._bids, self._bid_px, 1)
 
-    def _match(
-        self,
-        t: RestingOrder,
-        now: int,
-        fills: list[Fill],
-        cancelled: list[tuple[RestingOrder, str]],
-    ) -> None:
+    def _match(self, t: RestingOrder, now: int, fills: list[Fill], cancelled: list[tuple[RestingOrder, str]]) -> None:
         levels, px, sign = self._opposite(t.is_bid)
         bound = sign * t.yes_price  # a level crosses iff its key >= bound
         fee, unit_cost, uid = self.fee_bps, self._unit_cost, t.user_id
@@ -317,9 +305,7 @@ class Book:
                     if taker_done:
                         return
 
-    def _prune_expired(
-        self, is_bid: bool, now: int, cancelled: list[tuple[RestingOrder, str]]
-    ) -> None:
+    def _prune_expired(self, is_bid: bool, now: int, cancelled: list[tuple[RestingOrder, str]]) -> None:
         """Drop expired orders from the head of the best opposite levels until a live one leads."""
         levels, px, sign = self._opposite(is_bid)
         while px:

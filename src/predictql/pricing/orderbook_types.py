@@ -324,9 +324,7 @@ def _settle_leg(order: RestingOrder, units: int, own_price: int, fee_bps: int) -
     return gross - fee, fee
 
 
-def execute_fill(
-    taker: RestingOrder, maker: RestingOrder, fee_bps: int, unit_cost: int
-) -> tuple[Fill, bool, bool]:
+def execute_fill(taker: RestingOrder, maker: RestingOrder, fee_bps: int, unit_cost: int) -> tuple[Fill, bool, bool]:
     """Fill ``taker`` against ``maker`` at the maker's price: ``(fill, maker_done, taker_done)``.
 
     Units = the most both can do; a buy's share is what its budget affords at its own price.

@@ -18,6 +18,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.RateLimited: 429,
     errors.Unavailable: 503,
 }
+# Codes whose status is fixed by HTTP itself, whatever kind of error carries them.
+CODE_STATUS = {"UNSUPPORTED_MEDIA_TYPE": 415, "PAYLOAD_TOO_LARGE": 413}
 # Generic codes that pages written in lower_snake case spell in lower case (DECISIONS rule 8).
 GENERIC = {"UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "INVALID_REQUEST", "TOKEN_EXPIRED", "INVALID_TOKEN"}
 LOWER = {"INVALID_REQUEST": "invalid_body"}
@@ -26,6 +28,8 @@ LOWER = {"INVALID_REQUEST": "invalid_body"}
 def status_of(error: errors.DomainError, overrides: dict[str, int] | None = None) -> int:
     if overrides and error.code in overrides:
         return overrides[error.code]
+    if error.code in CODE_STATUS:
+        return CODE_STATUS[error.code]
     for kind in type(error).__mro__:
         if kind in STATUS:
             return STATUS[kind]  # type: ignore[index]

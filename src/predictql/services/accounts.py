@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import string
 from datetime import timedelta
@@ -42,9 +43,20 @@ def check_password(password: str, code: str = "INVALID_REQUEST") -> None:
         raise InvalidInput("password too long", code=code)
 
 
-async def _user_by_email(session: AsyncSession, email: str) -> User | None:
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The account of an address, case-insensitively (how every lookup by email must match)."""
     result = await session.execute(select(User).where(func.lower(User.email) == email.lower()))
     return result.scalar_one_or_none()
+
+
+# Argon2 costs a few hundred milliseconds of CPU: run it in a worker thread (the library releases
+# the GIL) so that a sign-in does not stall every other request and socket on the event loop.
+async def _hash(password: str) -> str:
+    return await asyncio.to_thread(auth.hash_password, password)
+
+
+async def _verify(password_hash: str | None, password: str) -> bool:
+    return await asyncio.to_thread(auth.verify_password, password_hash, password)
 
 
 async def create_user(
@@ -60,11 +72,11 @@ async def create_user(
 ) -> User:
     """Insert a user with their ledger accounts. ``EMAIL_EXISTS`` if the address is taken."""
     email = normalize_email(email)
-    if await _user_by_email(session, email) is not None:
+    if await user_by_email(session, email) is not None:
         raise Conflict("email already registered", code="EMAIL_EXISTS")
     user = User(
         email=email,
-        password_hash=auth.hash_password(password) if password is not None else None,
+        password_hash=await _hash(password) if password is not None else None,
         language=language,
         referrer_id=referrer_id,
         email_verified=verified,
@@ -129,11 +141,13 @@ async def verify_email(
     if user_id is not None:
         user = await session.get(User, user_id, with_for_update=True)
     else:
-        user = await _user_by_email(session, normalize_email(email or ""))
+        user = await user_by_email(session, normalize_email(email or ""))
     if user is None:
         raise invalid
     if user.email_verified:
-        raise Conflict("email already verified", code="INVALID_CODE")
+        # Same answer as a wrong code (rule 8: INVALID_CODE is a 400), so that the email form
+        # does not tell which addresses hold a verified account.
+        raise invalid
     pending = await session.scalar(
         select(EmailCode)
         .where(EmailCode.user_id == user.id, EmailCode.consumed_at.is_(None))  # type: ignore[union-attr]
@@ -156,12 +170,12 @@ async def sign_in(
 ) -> tuple[User, TokenPair]:
     bad = Unauthenticated("invalid email or password", code="INVALID_CREDENTIALS")
     try:
-        email = normalize_email(email)
+        user = await user_by_email(session, normalize_email(email))
     except InvalidInput:
-        auth.verify_password(None, password)  # same timing as a miss
-        raise bad from None
-    user = await _user_by_email(session, email)
-    if user is None or not auth.verify_password(user.password_hash, password):
+        user = None
+    # Always one Argon2 verification (a dummy hash when there is no account or no password), so
+    # that the answer time does not reveal whether the email exists (rule 15).
+    if not await _verify(user.password_hash if user else None, password) or user is None:
         raise bad
     if user.is_banned:
         raise Forbidden("account is banned", code="FORBIDDEN")
@@ -170,14 +184,14 @@ async def sign_in(
         raise Forbidden("email not verified; a new code was sent", code="EMAIL_NOT_VERIFIED", commit=True)
     assert user.id is not None and user.password_hash is not None
     if auth.needs_rehash(user.password_hash):
-        user.password_hash = auth.hash_password(password)
+        user.password_hash = await _hash(password)
     return user, await sessions.open_session(session, settings, user.id)
 
 
 async def forgot_password(session: AsyncSession, settings: Settings, *, email: str, mailer: Mailer) -> None:
     """Always succeeds; mails a one-time link only when the account exists (no enumeration)."""
     try:
-        user = await _user_by_email(session, normalize_email(email))
+        user = await user_by_email(session, normalize_email(email))
     except InvalidInput:
         return
     if user is None or user.id is None:
@@ -200,5 +214,5 @@ async def reset_password(session: AsyncSession, *, token: str, new_password: str
     user = await session.get(User, reset.user_id)
     assert user is not None
     reset.used_at = utcnow()
-    user.password_hash = auth.hash_password(new_password)
+    user.password_hash = await _hash(new_password)
     await sessions.revoke_all(session, reset.user_id, reason="password_reset")

@@ -38,6 +38,16 @@ def user_bonus(user_id: int) -> str:
     return f"user:{user_id}:bonus"
 
 
+def market_amm(market_id: int) -> str:
+    """The LMSR market maker's cash for one market; may go negative up to its subsidy bound."""
+    return f"market:{market_id}:amm"
+
+
+def market_collateral(market_id: int) -> str:
+    """Order-book collateral: one kopeck per minted YES+NO pair still outstanding."""
+    return f"market:{market_id}:collateral"
+
+
 @dataclass(frozen=True, slots=True)
 class Balances:
     cash: int
@@ -68,15 +78,7 @@ async def open_account(session: AsyncSession, code: str, kind: str, *, allow_neg
 
 
 async def account_ids(session: AsyncSession, codes: Iterable[str]) -> dict[str, int]:
-    wanted = list(dict.fromkeys(codes))
-    rows = await session.execute(
-        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(wanted))  # type: ignore[attr-defined]
-    )
-    found = {code: int(id_) for code, id_ in rows}
-    missing = [code for code in wanted if code not in found]
-    if missing:
-        raise LookupError(f"ledger accounts missing: {missing}")
-    return found
+    return {code: id_ for code, (id_, _) in (await _accounts(session, codes)).items()}
 
 
 async def balances(session: AsyncSession, user_id: int) -> Balances:
@@ -85,6 +87,22 @@ async def balances(session: AsyncSession, user_id: int) -> Balances:
     )
     by_kind = {kind: balance for kind, balance in rows}
     return Balances(cash=int(by_kind.get("user_cash", 0)), bonus=int(by_kind.get("user_bonus", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One ledger transaction: legs (account code, signed kopecks) that sum to zero."""
+
+    kind: str
+    legs: tuple[tuple[str, int], ...]
+    user_id: int | None = None
+    reference: tuple[str, int] | None = None
+    memo: str = ""
+
+
+def transfer(kind: str, source: str, target: str, amount: int, **extra: object) -> Movement:
+    """``amount`` kopecks from ``source`` to ``target`` as one two-leg transaction."""
+    return Movement(kind, ((source, -amount), (target, amount)), **extra)  # type: ignore[arg-type]
 
 
 async def post(
@@ -96,40 +114,71 @@ async def post(
     reference: tuple[str, int] | None = None,
     memo: str = "",
 ) -> int:
-    """Record one balanced transaction over accounts named by code; returns its id.
+    """Record one balanced transaction; returns its id (see ``post_many``)."""
+    return (await post_many(session, [Movement(kind, tuple(legs), user_id, reference, memo)]))[0]
 
-    Raises ``InsufficientFunds`` (and the caller's transaction rolls back) when any account that
-    may not go negative would.
+
+async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> list[int]:
+    """Record balanced transactions in a handful of statements; returns their ids.
+
+    Raises ``InsufficientFunds`` (and the caller's transaction rolls back) when a tracked account
+    that may not go negative would. Platform and external accounts are not tracked: their balance
+    is the sum of their entries, so the busiest rows are never locked by every trade.
     """
+    movements = [m for m in movements if any(amount for _, amount in m.legs)]
+    if not movements:
+        return []
     deltas: dict[str, int] = defaultdict(int)
-    for code, amount in legs:
-        deltas[code] += amount
-    if sum(deltas.values()) != 0:
-        raise ValueError(f"unbalanced ledger transaction {kind}: {legs}")
-    deltas = {code: amount for code, amount in deltas.items() if amount}
-    if not deltas:
-        raise ValueError(f"empty ledger transaction {kind}")
-    ids = await account_ids(session, deltas)
-    # Lock rows in a fixed order so concurrent transfers cannot deadlock.
-    for code in sorted(deltas, key=ids.__getitem__):
-        await _move(session, ids[code], deltas[code])
-    txn = await session.execute(
-        insert(LedgerTransaction)
-        .values(
-            kind=kind,
-            user_id=user_id,
-            reference_type=reference[0] if reference else None,
-            reference_id=reference[1] if reference else None,
-            memo=memo,
+    for movement in movements:
+        if sum(amount for _, amount in movement.legs) != 0:
+            raise ValueError(f"unbalanced ledger transaction {movement.kind}: {movement.legs}")
+        for code, amount in movement.legs:
+            deltas[code] += amount
+    accounts = await _accounts(session, deltas)
+    # Move tracked balances in a fixed order so concurrent transfers cannot deadlock.
+    for code in sorted(deltas, key=lambda c: accounts[c][0]):
+        account_id, tracked = accounts[code]
+        if tracked and deltas[code]:
+            await _move(session, account_id, deltas[code])
+    result = await session.execute(
+        insert(LedgerTransaction).returning(LedgerTransaction.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+        [
+            {
+                "kind": m.kind,
+                "user_id": m.user_id,
+                "reference_type": m.reference[0] if m.reference else None,
+                "reference_id": m.reference[1] if m.reference else None,
+                "memo": m.memo,
+            }
+            for m in movements
+        ],
+    )
+    ids = [int(row[0]) for row in result]
+    entries = [
+        {"transaction_id": txn_id, "account_id": accounts[code][0], "amount": amount}
+        for txn_id, movement in zip(ids, movements, strict=True)
+        for code, amount in movement.legs
+        if amount
+    ]
+    await session.execute(insert(LedgerEntry), entries)
+    return ids
+
+
+UNTRACKED_KINDS = ("external", "platform")
+
+
+async def _accounts(session: AsyncSession, codes: Iterable[str]) -> dict[str, tuple[int, bool]]:
+    wanted = list(dict.fromkeys(codes))
+    rows = await session.execute(
+        select(LedgerAccount.code, LedgerAccount.id, LedgerAccount.kind).where(
+            LedgerAccount.code.in_(wanted)  # type: ignore[attr-defined]
         )
-        .returning(LedgerTransaction.id)  # type: ignore[arg-type]
     )
-    txn_id = int(txn.scalar_one())
-    await session.execute(
-        insert(LedgerEntry),
-        [{"transaction_id": txn_id, "account_id": ids[c], "amount": a} for c, a in deltas.items()],
-    )
-    return txn_id
+    found = {code: (int(id_), kind not in UNTRACKED_KINDS) for code, id_, kind in rows}
+    missing = [code for code in wanted if code not in found]
+    if missing:
+        raise LookupError(f"ledger accounts missing: {missing}")
+    return found
 
 
 async def _move(session: AsyncSession, account_id: int, delta: int) -> None:
@@ -144,8 +193,27 @@ async def _move(session: AsyncSession, account_id: int, delta: int) -> None:
         raise InsufficientFunds("insufficient balance")
 
 
-async def trial_balance(session: AsyncSession) -> tuple[int, int]:
-    """(sum of all entries, sum of all cached balances): both are zero in a consistent ledger."""
-    entries = await session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0)))
-    cached = await session.scalar(select(func.coalesce(func.sum(LedgerAccount.balance), 0)))
-    return int(entries or 0), int(cached or 0)
+@dataclass(frozen=True, slots=True)
+class TrialBalance:
+    entries_total: int  # zero: every transaction is balanced
+    mismatched: list[str]  # tracked accounts whose cached balance differs from their entries
+
+    @property
+    def ok(self) -> bool:
+        return self.entries_total == 0 and not self.mismatched
+
+
+async def trial_balance(session: AsyncSession) -> TrialBalance:
+    total = await session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0)))
+    sums = (
+        select(LedgerEntry.account_id, func.sum(LedgerEntry.amount).label("total"))
+        .group_by(LedgerEntry.account_id)  # type: ignore[arg-type]
+        .subquery()
+    )
+    rows = await session.execute(
+        select(LedgerAccount.code, LedgerAccount.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind.not_in(UNTRACKED_KINDS))  # type: ignore[attr-defined]
+    )
+    mismatched = [code for code, cached, summed in rows if int(cached) != int(summed)]
+    return TrialBalance(int(total or 0), mismatched)

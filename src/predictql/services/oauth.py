@@ -70,18 +70,18 @@ async def _identity(settings: Settings, http: httpx.AsyncClient, code: str) -> d
             },
             headers={"Accept": "application/json"},
         )
-        if token.status_code != 200 or "access_token" not in token.json():
+        grant = token.json() if token.status_code == 200 else None
+        if not isinstance(grant, dict) or not isinstance(grant.get("access_token"), str):
             raise failed
         info = await http.get(
             settings.oauth_google_userinfo_url,
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            headers={"Authorization": f"Bearer {grant['access_token']}"},
         )
-        if info.status_code != 200:
-            raise failed
-        claims: dict[str, Any] = info.json()
+        claims = info.json() if info.status_code == 200 else None
     except (httpx.HTTPError, ValueError) as exc:
         raise failed from exc
-    if not claims.get("sub") or not claims.get("email"):
+    # A provider answering something other than an object is a failed sign-in, not a 500.
+    if not isinstance(claims, dict) or not claims.get("sub") or not isinstance(claims.get("email"), str):
         raise failed
     return claims
 
@@ -107,16 +107,26 @@ async def callback(
     return user, await sessions.open_session(session, settings, user.id)
 
 
+def _email_verified(claims: dict[str, Any]) -> bool:
+    return claims.get("email_verified") in (True, "true")
+
+
 async def _find_or_create(session: AsyncSession, claims: dict[str, Any]) -> User:
     subject = str(claims["sub"])
     user = await session.scalar(select(User).where(User.oauth_provider == PROVIDER, User.oauth_id == subject))
     if user is not None:
         return user
-    email = accounts.normalize_email(str(claims["email"]))
-    existing = await session.scalar(select(User).where(User.email == email))
+    # Only an address the provider has verified may create or claim an account here: an
+    # unverified one would let anybody take over (or squat) the address's account.
+    if not _email_verified(claims):
+        raise Unauthenticated("the provider has not verified this email", code="OAUTH_FAILED")
+    email = accounts.normalize_email(claims["email"])
+    existing = await accounts.user_by_email(session, email)
     if existing is not None:
-        if claims.get("email_verified") is not True:
-            raise Unauthenticated("the provider has not verified this email", code="OAUTH_FAILED")
+        if not existing.email_verified:
+            # Whoever registered this address with a password never proved they own it; the
+            # provider just did. Drop that password so the squatter cannot sign in afterwards.
+            existing.password_hash = None
         existing.oauth_provider, existing.oauth_id = PROVIDER, subject
         existing.email_verified = True
         return existing

@@ -1,0 +1,108 @@
+"""The public event feed: visible events, newest first, keyset-paginated, with filters.
+
+One page costs a fixed number of queries whatever its size: the events, then their pools, then
+those pools' markets (the GraphQL connection and the REST feed both use it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, exists, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from predictql.auth import Actor
+from predictql.db import utcnow
+from predictql.errors import InvalidInput
+from predictql.models import Event, EventTag, Pool
+
+STATUS_ALIASES = {"active": "started", "closed": "paid", "resolved": "paid"}
+STATUSES = ("new", "started", "paid", "cancelled")
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    limit: int = 20
+    cursor: str | None = None
+    tags: Sequence[str] = ()
+    status: str | None = None
+    search: str | None = None
+    watched_by: int | None = None
+    mine: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    events: list[Event]
+    next_cursor: str | None
+    has_more: bool
+
+
+def encode_cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": event_id}).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidInput("invalid cursor") from None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput("invalid cursor")
+    return value
+
+
+def _status(query: Select[tuple[Event]], status: str) -> Select[tuple[Event]]:
+    status = STATUS_ALIASES.get(status, status)
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)} (or active, closed)")
+    if status == "cancelled":
+        return query.where(col(Event.cancelled_at).is_not(None))
+    query = query.where(col(Event.cancelled_at).is_(None))
+    if status == "paid":
+        return query.where(col(Event.closed_at).is_not(None))
+    live = exists().where(col(Pool.event_id) == Event.id, col(Pool.live_at) <= utcnow())
+    query = query.where(col(Event.closed_at).is_(None))
+    return query.where(live) if status == "started" else query.where(~live)
+
+
+async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> FeedPage:
+    if not 1 <= request.limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be 1-{MAX_LIMIT}")
+    query = select(Event)
+    if request.mine:
+        query = query.where(Event.creator_id == actor.require_user())
+    else:
+        query = query.where(col(Event.is_active).is_(True))
+    if request.status:
+        query = _status(query, request.status)
+    elif not request.mine:
+        query = query.where(col(Event.cancelled_at).is_(None))  # cancelled events leave the feed
+    tags = [tag.strip().lower() for tag in request.tags if tag.strip()]
+    if tags:
+        query = query.where(exists().where(col(EventTag.event_id) == Event.id, col(EventTag.tag).in_(tags)))
+    if request.search:
+        needle = request.search.strip().lower()
+        query = query.where(
+            func.lower(Event.name).contains(needle, autoescape=True)
+            | func.lower(Event.name_ru).contains(needle, autoescape=True)
+        )
+    if request.watched_by is not None:
+        from predictql.models import WatchlistEntry
+
+        query = query.where(
+            exists().where(col(WatchlistEntry.event_id) == Event.id, WatchlistEntry.user_id == request.watched_by)
+        )
+    if request.cursor:
+        query = query.where(col(Event.id) < decode_cursor(request.cursor))
+    rows = list(await session.scalars(query.order_by(col(Event.id).desc()).limit(request.limit + 1)))
+    has_more = len(rows) > request.limit
+    rows = rows[: request.limit]
+    cursor = encode_cursor(rows[-1].id) if has_more and rows and rows[-1].id is not None else None
+    return FeedPage(rows, cursor, has_more)

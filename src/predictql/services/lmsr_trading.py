@@ -1,0 +1,185 @@
+"""Trading against the LMSR market maker: quote, then (locked) execute through the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from predictql.auth import Actor
+from predictql.db import utcnow
+from predictql.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
+from predictql.models import Event, LedgerAccount, Market, Pool, PricePoint, Trade
+from predictql.pricing import lmsr
+from predictql.services import ledger, positions, referrals
+from predictql.services.ledger import Movement
+from predictql.services.pools import state_of
+
+AMOUNT_TYPES = ("spend", "shares")
+MAX_AMOUNT = 10**15
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRequest:
+    market_id: int
+    side: str
+    amount_type: str
+    amount: int
+    use_bonus: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TradeResult:
+    """``cost_or_payout``: what a buyer paid (fee included) or a seller received (fee deducted)."""
+
+    cost_or_payout: int
+    shares: int
+    fee: int
+    new_position_yes: int
+    new_position_no: int
+    trade_id: int | None
+    market: Market
+
+
+def _parse(request: TradeRequest) -> lmsr.Side:
+    try:
+        side = lmsr.Side(request.side)
+    except ValueError:
+        raise InvalidInput("side must be buy_yes, sell_yes, buy_no or sell_no", code="INVALID_SIDE") from None
+    if request.amount_type not in AMOUNT_TYPES:
+        raise InvalidInput("amount_type must be spend or shares", code="INVALID_AMOUNT")
+    if not 0 < request.amount <= MAX_AMOUNT:
+        raise InvalidInput("amount must be a positive integer", code="INVALID_AMOUNT")
+    if request.amount_type == "spend" and not side.is_buy:
+        raise InvalidInput("a sell takes amount_type shares", code="INVALID_AMOUNT")
+    return side
+
+
+def _quote(market: Market, side: lmsr.Side, request: TradeRequest, fee_bps: int) -> lmsr.Quote:
+    state = state_of(market)
+    if request.amount_type == "spend":
+        quote = lmsr.quote_spend(state, side, request.amount, fee_bps)
+    else:
+        quote = lmsr.quote_shares(state, side, request.amount, fee_bps)
+    if quote.shares <= 0 or (side.is_buy and quote.total <= 0):
+        raise InvalidInput("amount too small to trade one unit", code="INVALID_AMOUNT")
+    return quote
+
+
+def _check_open(market: Market, pool: Pool, event: Event, now: datetime) -> None:
+    if market.market_type != "lmsr":
+        raise InvalidInput("this market trades on the order book", code="INVALID_REQUEST")
+    if market.resolved or event.cancelled_at is not None or pool.closed_at is not None:
+        raise Conflict("market is resolved", code="MARKET_RESOLVED")
+    if market.paused:
+        raise Conflict("market is paused", code="MARKET_PAUSED")
+    if now < pool.live_at:
+        raise Conflict("trading has not opened yet", code="MARKET_PAUSED")
+    if now >= pool.finish_at:
+        raise Conflict("trading has closed; awaiting resolution", code="MARKET_PAUSED")
+
+
+async def _load(session: AsyncSession, market_id: int, *, lock: bool) -> tuple[Market, Pool, Event]:
+    query = (
+        select(Market, Pool, Event)
+        .join(Pool, col(Pool.id) == Market.pool_id)
+        .join(Event, col(Event.id) == Market.event_id)
+        .where(Market.id == market_id)
+    )
+    if lock:
+        query = query.with_for_update(of=Market)  # type: ignore[arg-type]
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound("market not found", code="MARKET_NOT_FOUND")
+    return row[0], row[1], row[2]
+
+
+async def preview(session: AsyncSession, request: TradeRequest, *, fee_bps: int) -> lmsr.Quote:
+    side = _parse(request)
+    market, pool, event = await _load(session, request.market_id, lock=False)
+    _check_open(market, pool, event, utcnow())
+    return _quote(market, side, request, fee_bps)
+
+
+async def _bonus_available(session: AsyncSession, user_id: int) -> int:
+    balance = await session.scalar(
+        select(LedgerAccount.balance).where(LedgerAccount.code == ledger.user_bonus(user_id)).with_for_update()
+    )
+    return int(balance or 0)
+
+
+def _payment(user_id: int, market_id: int, quote: lmsr.Quote, bonus: int) -> list[Movement]:
+    """The buyer's payment: bonus first (when asked), then cash; price to the AMM, fee to fees."""
+    from_bonus = min(bonus, quote.total)
+    bonus_price = min(from_bonus, quote.amm_amount)
+    parts = [
+        (ledger.user_bonus(user_id), ledger.market_amm(market_id), bonus_price, "trade_cost"),
+        (ledger.user_cash(user_id), ledger.market_amm(market_id), quote.amm_amount - bonus_price, "trade_cost"),
+        (ledger.user_bonus(user_id), ledger.FEES, from_bonus - bonus_price, "fee"),
+        (ledger.user_cash(user_id), ledger.FEES, quote.fee - (from_bonus - bonus_price), "fee"),
+    ]
+    return [ledger.transfer(kind, a, b, amount, user_id=user_id) for a, b, amount, kind in parts if amount]
+
+
+def _proceeds(user_id: int, market_id: int, quote: lmsr.Quote) -> list[Movement]:
+    amm = ledger.market_amm(market_id)
+    return [
+        m
+        for m in (
+            ledger.transfer("trade_proceeds", amm, ledger.user_cash(user_id), quote.total, user_id=user_id),
+            ledger.transfer("fee", amm, ledger.FEES, quote.fee, user_id=user_id),
+        )
+        if m.legs[1][1]
+    ]
+
+
+async def trade(
+    session: AsyncSession, actor: Actor, request: TradeRequest, *, fee_bps: int
+) -> TradeResult:
+    """Execute at the price the locked market state gives now; money, shares and q move together."""
+    user_id = actor.require_write()
+    side = _parse(request)
+    market, pool, event = await _load(session, request.market_id, lock=True)
+    now = utcnow()
+    _check_open(market, pool, event, now)
+    quote = _quote(market, side, request, fee_bps)
+    assert market.id is not None
+    token = "YES" if side.is_yes else "NO"
+    bonus = await _bonus_available(session, user_id) if (side.is_buy and request.use_bonus) else 0
+    if side.is_buy:
+        movements = _payment(user_id, market.id, quote, bonus)
+        bonus_spent = min(bonus, quote.total)
+        await positions.add_units(
+            session, user_id=user_id, market=market, token=token, units=quote.shares,
+            price_cost=quote.amm_amount, cost=quote.total, bonus_cost=bonus_spent, use_bonus=request.use_bonus,
+        )
+    else:
+        await positions.remove_units(
+            session, user_id=user_id, market_id=market.id, token=token, units=quote.shares, proceeds=quote.total
+        )
+        movements = _proceeds(user_id, market.id, quote)
+    trade_row = Trade(
+        market_id=market.id, event_id=market.event_id, user_id=user_id, kind="lmsr",
+        side="buy" if side.is_buy else "sell", token=token, shares=quote.shares,
+        price=quote.amm_amount * 10000 // quote.shares, amount=quote.amm_amount, fee=quote.fee, created_at=now,
+    )
+    session.add(trade_row)
+    await session.flush()
+    assert trade_row.id is not None
+    reference = ("trade", trade_row.id)
+    movements += referrals.fee_movements(
+        quote.fee, await referrals.chain(session, user_id), payer_id=user_id, reference=reference
+    )
+    try:
+        await ledger.post_many(session, [Movement(m.kind, m.legs, m.user_id, reference, m.memo) for m in movements])
+    except InsufficientFunds:
+        raise InsufficientFunds("insufficient balance for this trade") from None
+    market.q_yes, market.q_no = quote.new_state.q_yes, quote.new_state.q_no
+    market.volume += quote.amm_amount
+    session.add(PricePoint(market_id=market.id, probability=lmsr.price_yes(quote.new_state), created_at=now))
+    held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
+    return TradeResult(
+        quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market
+    )

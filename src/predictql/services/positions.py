@@ -1,0 +1,188 @@
+"""Positions: how trades change them, how they are listed, and their PnL.
+
+Average price is the volume-weighted price paid on buys (basis points) and does not change on
+partial sells; realized PnL is money received minus the cost (fees included) of the units sold.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from predictql.auth import Actor
+from predictql.db import utcnow
+from predictql.errors import InvalidInput, NotFound
+from predictql.models import Event, Market, Pool, Position
+from predictql.pricing import lmsr
+from predictql.services.pools import state_of
+
+
+async def _open(session: AsyncSession, user_id: int, market_id: int, token: str) -> Position | None:
+    return await session.scalar(
+        select(Position)
+        .where(
+            Position.user_id == user_id, Position.market_id == market_id,
+            Position.token == token, Position.status == "open",
+        )
+        .with_for_update()
+    )
+
+
+async def add_units(
+    session: AsyncSession, *, user_id: int, market: Market, token: str, units: int,
+    price_cost: int, cost: int, bonus_cost: int = 0, use_bonus: bool = False,
+) -> Position:
+    assert market.id is not None
+    position = await _open(session, user_id, market.id, token)
+    if position is None:
+        position = Position(user_id=user_id, market_id=market.id, event_id=market.event_id, token=token)
+        session.add(position)
+    position.amount += units
+    position.price_cost += price_cost
+    position.cost += cost
+    position.bonus_cost += bonus_cost
+    position.use_bonus = position.use_bonus or use_bonus
+    position.avg_price = position.price_cost * 10000 // position.amount
+    await session.flush()
+    return position
+
+
+def _share(total: int, part: int, whole: int) -> int:
+    return total * part // whole
+
+
+async def remove_units(
+    session: AsyncSession, *, user_id: int, market_id: int, token: str, units: int, proceeds: int
+) -> Position:
+    """Sell ``units``: realize PnL against their share of the cost; close the row at zero."""
+    position = await _open(session, user_id, market_id, token)
+    if position is None:
+        raise NotFound("no open position in this market", code="POSITION_NOT_FOUND")
+    if units > position.amount:
+        raise InvalidInput(f"you hold {position.amount} units", code="INVALID_AMOUNT")
+    cost = position.cost if units == position.amount else _share(position.cost, units, position.amount)
+    price_cost = position.price_cost if units == position.amount else _share(position.price_cost, units, position.amount)
+    bonus_cost = position.bonus_cost if units == position.amount else _share(position.bonus_cost, units, position.amount)
+    position.amount -= units
+    position.cost -= cost
+    position.price_cost -= price_cost
+    position.bonus_cost -= bonus_cost
+    position.realized_pnl += proceeds - cost
+    if position.amount == 0:
+        position.status, position.closed_at = "closed", utcnow()
+    await session.flush()
+    return position
+
+
+async def open_amounts(session: AsyncSession, *, user_id: int, market_id: int) -> dict[str, int]:
+    rows = await session.execute(
+        select(Position.token, Position.amount).where(
+            Position.user_id == user_id, Position.market_id == market_id, Position.status == "open"
+        )
+    )
+    return {token: int(amount) for token, amount in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    position: Position
+    market: Market
+    pool: Pool
+    event: Event
+
+    @property
+    def current_price(self) -> int:
+        """The token's own current price, basis points (LMSR price; order-book markets too)."""
+        yes, no = lmsr.price_bps(state_of(self.market))
+        return yes if self.position.token == "YES" else no
+
+    @property
+    def unrealized_pnl(self) -> int:
+        p = self.position
+        return (self.current_price - p.avg_price) * p.amount // 10000
+
+
+def _views(rows: object) -> list[PositionView]:
+    return [PositionView(*row) for row in rows]  # type: ignore[attr-defined]
+
+
+def _joined() -> object:
+    return (
+        select(Position, Market, Pool, Event)
+        .join(Market, col(Market.id) == Position.market_id)
+        .join(Pool, col(Pool.id) == Market.pool_id)
+        .join(Event, col(Event.id) == Position.event_id)
+    )
+
+
+async def open_positions(session: AsyncSession, actor: Actor, *, user_id: int | None = None) -> list[PositionView]:
+    owner = user_id or actor.require_user()
+    query = _joined().where(Position.user_id == owner, Position.status == "open").order_by(col(Position.id))  # type: ignore[attr-defined]
+    return _views(await session.execute(query))
+
+
+def encode_cursor(position_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": position_id}).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidInput("invalid cursor") from None
+    if not isinstance(value, int):
+        raise InvalidInput("invalid cursor")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[PositionView]
+    next_cursor: str | None
+    has_more: bool
+
+
+async def completed_positions(
+    session: AsyncSession, actor: Actor, *, cursor: str | None = None, limit: int = 20, user_id: int | None = None
+) -> Page:
+    """Closed positions, newest first, keyset-paginated by id."""
+    owner = user_id or actor.require_user()
+    if not 1 <= limit <= 100:
+        raise InvalidInput("limit must be 1-100")
+    query = _joined().where(Position.user_id == owner, Position.status == "closed")  # type: ignore[attr-defined]
+    before = decode_cursor(cursor)
+    if before is not None:
+        query = query.where(col(Position.id) < before)
+    rows = _views(await session.execute(query.order_by(col(Position.id).desc()).limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    last_id = rows[-1].position.id if rows and has_more else None
+    return Page(rows, encode_cursor(last_id) if last_id is not None else None, has_more)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total_predictions: int
+    biggest_win: int
+
+
+async def summary(session: AsyncSession, user_id: int) -> Summary:
+    rows = await session.execute(select(Position.status, Position.realized_pnl).where(Position.user_id == user_id))
+    total, best = 0, 0
+    for status, pnl in rows:
+        total += 1
+        if status == "closed":
+            best = max(best, int(pnl))
+    return Summary(total, best)
+
+
+def closed_at_or_now(position: Position) -> datetime:
+    return position.closed_at or utcnow()
