@@ -31,6 +31,7 @@ from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
 from predictql.schema.view import make_graphql_app
+from predictql.services import idempotency
 from predictql.settings import Settings
 from predictql.subscriptions.bus import Bus
 
@@ -46,6 +47,7 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         bus = Bus(settings.broadcast_url)
         await bus.connect()
         db = Database(engine, publisher=bus)
+        db.begin_hooks.append(idempotency.claim_in)
         mailer = Mailer(settings)
         settings.avatar_dir.mkdir(parents=True, exist_ok=True)
         async with httpx.AsyncClient(timeout=10) as http:
@@ -72,7 +74,7 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     if status == 405:
-        allow = exc.headers if isinstance(exc, HTTPException) else None  # Starlette sets Allow
+        allow = dict(exc.headers) if isinstance(exc, HTTPException) and exc.headers else None  # Allow
         return envelope(
             405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.url.path}", headers=allow
         )
@@ -115,7 +117,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id", "Idempotency-Key"],
-            expose_headers=["X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
+            expose_headers=[
+                "X-Request-Id",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+                "Retry-After",
+            ],
         )
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
     return Gateway(wrapped, limiter=limiter, secret_key=settings.secret_key, max_body=settings.max_body_bytes)

@@ -93,6 +93,8 @@ class Database:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # Run at the start of every write transaction (the idempotency claim lives here).
+        self.begin_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -107,6 +109,8 @@ class Database:
         async with self.sessions() as session:
             async with self._locked(), session.begin():
                 try:
+                    for hook in self.begin_hooks:
+                        await hook(session)
                     yield session
                 except DomainError as exc:
                     if not exc.commit:

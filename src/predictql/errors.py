@@ -42,6 +42,12 @@ class Conflict(DomainError):
     default_code = "CONFLICT"
 
 
+class Unprocessable(DomainError):
+    """Well-formed but unusable in this state (an idempotency key reused with another body)."""
+
+    default_code = "UNPROCESSABLE"
+
+
 class InsufficientFunds(DomainError):
     """Not enough balance; the LMSR trade page answers this with 402, others with 400."""
 

@@ -21,10 +21,10 @@ from predictql.errors import PayloadTooLarge
 from predictql.jsonutil import dumps
 from predictql.ratelimit import RateLimiter, Verdict
 
+HEALTH_PATH = "/api/v1/health"
 log = logging.getLogger("predictql.access")
 error_log = logging.getLogger("predictql.errors")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # used with fullmatch: no "$" before a newline
-
 
 
 class BodyTooLarge(PayloadTooLarge):
@@ -106,7 +106,9 @@ class Gateway:
         try:
             verdict: Verdict = await self.limiter.hit(*self._keys(scope))
             extra.extend(verdict.headers())
-            if not verdict.allowed:
+            # Health checks are counted (their headers stay honest) but never refused: the
+            # documented /health never answers with an error body.
+            if not verdict.allowed and scope["path"] != HEALTH_PATH:
                 status_holder["status"] = 429
                 retry = [(b"retry-after", str(verdict.retry_after).encode())]
                 await _send_error(send, 429, "RATE_LIMITED", "too many requests", extra + retry)
@@ -116,9 +118,7 @@ class Gateway:
                 status_holder["status"] = 413
                 await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
                 return
-            await self.app(
-                scope, self._limited(receive, status_holder), self._decorated(send, extra, status_holder)
-            )
+            await self.app(scope, self._limited(receive, status_holder), self._decorated(send, extra, status_holder))
         except Exception:
             if status_holder["too_large"]:  # BodyTooLarge, as raised or as wrapped by the app
                 if not status_holder["started"]:

@@ -6,6 +6,7 @@ set, so every process behind a load balancer spends one shared budget.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+
+log = logging.getLogger("predictql.ratelimit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,24 @@ class RateLimiter:
         else:
             self.storage = MemoryStorage()
         self.strategy = FixedWindowRateLimiter(self.storage)
+        self._complained_at = 0.0
 
     async def hit(self, *keys: str) -> Verdict:
-        """Spend one request from every key's budget; the tightest budget decides."""
+        """Spend one request from every key's budget; the tightest budget decides.
+
+        If the counters' store (Redis) fails, the request is let through: an outage of the
+        limiter must not become an outage of the whole API. It is logged, at most once a minute.
+        """
+        try:
+            return await self._hit(keys)
+        except Exception:
+            now = time.time()
+            if now - self._complained_at >= 60:
+                self._complained_at = now
+                log.warning("rate limiter storage failed; serving without limits", exc_info=True)
+            return Verdict(True, self.item.amount, self.item.amount, now + 60)
+
+    async def _hit(self, keys: tuple[str, ...]) -> Verdict:
         worst: Verdict | None = None
         for key in keys:
             allowed = await self.strategy.hit(self.item, key)

@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(20 * 60, description="Access token lifetime.")
     refresh_token_ttl_seconds: int = Field(72 * 3600, description="Refresh token lifetime.")
     max_body_bytes: int = Field(1024 * 1024, description="Largest request body; larger answers 413.")
-    avatar_max_bytes: int = Field(2 * 1024 * 1024, description="Largest avatar upload.")
+    avatar_max_bytes: int = Field(
+        768 * 1024, description="Largest avatar or event image upload (below the 1 MB body limit)."
+    )
 
     oauth_google_client_id: str | None = Field(None, description="OAuth2/OIDC client id for `/auth/google`.")
     oauth_google_client_secret: SecretStr | None = Field(None, description="OAuth2 client secret.")

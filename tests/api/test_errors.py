@@ -150,21 +150,13 @@ async def test_graphql_errors_carry_a_code(client: httpx.AsyncClient) -> None:
     assert missing.json()["errors"][0]["extensions"]["code"] == "user_not_found"
 
 
-async def test_graphql_transport_errors_are_400(client: httpx.AsyncClient) -> None:
-    for raw, content_type in ((b"{bad", "application/json"), (b"[1]", "application/json"), (b"q", "text/plain")):
+async def test_graphql_transport_errors_are_400_json(client: httpx.AsyncClient) -> None:
+    cases = ((b"{bad", "application/json"), (b"[1]", "application/json"), (b"q", "text/plain"))
+    for raw, content_type in cases:
         response = await client.post("/graphql", content=raw, headers={"Content-Type": content_type})
         assert response.status_code == 400, (raw, response.text)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema/view.py: Strawberry answers transport errors (bad JSON, batching, content type) with "
-    "text/plain bodies; PredictGraphQL should turn them into a JSON error body",
-)
-async def test_graphql_transport_errors_are_json(client: httpx.AsyncClient) -> None:
-    response = await client.post("/graphql", content=b"{bad", headers={"Content-Type": "application/json"})
-    assert response.status_code == 400
-    assert response.headers["content-type"].startswith("application/json"), response.text
+        assert response.headers["content-type"].startswith("application/json"), response.text
+        assert response.json()["errors"][0]["extensions"]["code"], response.text
 
 
 # --- unexpected exceptions -----------------------------------------------------------------------
@@ -272,7 +264,13 @@ async def test_request_id_echoed_or_generated(client: httpx.AsyncClient) -> None
     assert given.headers["x-request-id"] == "abc-123_x.y:z"
 
     generated = set()
-    for headers in ({}, {"X-Request-Id": "x" * 129}, {"X-Request-Id": "a b"}, {"X-Request-Id": "<script>"}, {"X-Request-Id": ""}):
+    for headers in (
+        {},
+        {"X-Request-Id": "x" * 129},
+        {"X-Request-Id": "a b"},
+        {"X-Request-Id": "<script>"},
+        {"X-Request-Id": ""},
+    ):
         response = await client.get("/api/v1/nope", headers=headers)
         rid = response.headers["x-request-id"]
         assert re.fullmatch(r"[0-9a-f]{32}", rid), (headers, rid)

@@ -141,9 +141,7 @@ def oauth_settings(database_url: str, data_dir: Path, base: str, **overrides: An
 
 
 @pytest.fixture
-async def app(
-    database_url: str, data_dir: Path, db: Database, provider: Provider
-) -> AsyncIterator[httpx.AsyncClient]:
+async def app(database_url: str, data_dir: Path, db: Database, provider: Provider) -> AsyncIterator[httpx.AsyncClient]:
     async with lifespan_client(oauth_settings(database_url, data_dir, provider.base)) as http:
         yield http
 
@@ -234,9 +232,7 @@ async def test_callback_creates_a_verified_user_and_signs_in(
     assert_error(await sign_in(app, email, PASSWORD), 401, "INVALID_CREDENTIALS")
 
 
-async def test_second_sign_in_finds_the_same_user(
-    app: httpx.AsyncClient, db: Database, provider: Provider
-) -> None:
+async def test_second_sign_in_finds_the_same_user(app: httpx.AsyncClient, db: Database, provider: Provider) -> None:
     first = await google_sign_in(app)
     assert first.status_code == 200, first.text
     # Even when the provider's address changed since, the subject identifies the user.
@@ -252,9 +248,7 @@ async def test_second_sign_in_finds_the_same_user(
     assert first_access != second_access
 
 
-async def test_wrong_or_missing_state_is_400(
-    app: httpx.AsyncClient, db: Database, provider: Provider
-) -> None:
+async def test_wrong_or_missing_state_is_400(app: httpx.AsyncClient, db: Database, provider: Provider) -> None:
     location, state = await start(app)
     path, params = await consent(location)
     asked = len(provider.token_requests)
@@ -310,9 +304,7 @@ async def test_wrong_client_secret_or_unreachable_provider_is_401(
     assert await users_with_email(db, provider.identity["email"]) == []
 
 
-async def test_unusable_userinfo_is_401_not_500(
-    app: httpx.AsyncClient, db: Database, provider: Provider
-) -> None:
+async def test_unusable_userinfo_is_401_not_500(app: httpx.AsyncClient, db: Database, provider: Provider) -> None:
     for answer in (["not", "an", "object"], {"email": "no-subject@example.com"}, {"sub": "only-a-subject"}):
         provider.userinfo_override = answer
         assert_error(await google_sign_in(app), 401, "OAUTH_FAILED")
@@ -320,9 +312,7 @@ async def test_unusable_userinfo_is_401_not_500(
         assert await session.scalar(select(func.count()).select_from(User)) == 0
 
 
-async def test_unverified_provider_email_is_refused(
-    app: httpx.AsyncClient, db: Database, provider: Provider
-) -> None:
+async def test_unverified_provider_email_is_refused(app: httpx.AsyncClient, db: Database, provider: Provider) -> None:
     provider.identity = identity(verified=False)
     assert_error(await google_sign_in(app), 401, "OAUTH_FAILED")
     assert await users_with_email(db, provider.identity["email"]) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import time
@@ -59,6 +60,10 @@ async def limited(database_url: str, data_dir: Path, db: Database) -> AsyncItera
         yield client_for
 
 
+# Any counted route works as a probe; /health is counted but never refused (see the last test).
+PROBE = {"query": "{ __typename }"}
+
+
 def assert_limited(response: httpx.Response) -> None:
     assert response.status_code == 429, response.text
     assert response.json() == {"error": {"code": "RATE_LIMITED", "message": response.json()["error"]["message"]}}
@@ -91,13 +96,13 @@ async def test_every_response_carries_the_headers(client: httpx.AsyncClient) -> 
 
 async def test_sixth_request_from_one_ip_is_refused(limited: ClientFor) -> None:
     http = limited("10.1.0.1")
-    remaining = [budget(await http.get("/api/v1/health"))[1] for _ in range(5)]
+    remaining = [budget(await http.post("/graphql", json=PROBE))[1] for _ in range(5)]
     assert remaining == [4, 3, 2, 1, 0]
-    refused = await http.get("/api/v1/health")
+    refused = await http.post("/graphql", json=PROBE)
     assert_limited(refused)
     assert_limited(await http.post("/graphql", json={"query": "{ __typename }"}))
     # Another client IP has its own budget.
-    other = await limited("10.1.0.2").get("/api/v1/health")
+    other = await limited("10.1.0.2").post("/graphql", json=PROBE)
     assert other.status_code == 200 and budget(other)[1] == 4
 
 
@@ -121,7 +126,7 @@ async def test_user_budgets_and_ip_budgets_both_bind(limited: ClientFor, db: Dat
         assert response.status_code == 200 and budget(response)[1] == expected
     assert_limited(await elsewhere.get("/api/v1/users/me/transactions", headers=bearer(alice)))
     # ...while that IP still serves others, and bob still has user budget left there.
-    assert (await elsewhere.get("/api/v1/health")).status_code == 200
+    assert (await elsewhere.post("/graphql", json=PROBE)).status_code == 200
     assert (await elsewhere.get("/api/v1/users/me/transactions", headers=bearer(bob))).status_code == 200
 
 
@@ -129,9 +134,9 @@ async def test_a_forged_token_does_not_get_a_user_budget(limited: ClientFor) -> 
     """Only a valid signature earns a per-user key: a made-up token is just its IP."""
     http = limited("10.3.0.1")
     for n in range(5):
-        response = await http.get("/api/v1/health", headers=bearer(f"forged-{n}"))
+        response = await http.post("/graphql", json=PROBE, headers=bearer(f"forged-{n}"))
         assert response.status_code == 200
-    assert_limited(await http.get("/api/v1/health", headers=bearer("forged-6")))
+    assert_limited(await http.post("/graphql", json=PROBE, headers=bearer("forged-6")))
 
 
 @pytest.mark.skipif(REDIS_URL is None, reason="PREDICTQL_TEST_REDIS_URL not set")
@@ -140,12 +145,12 @@ async def test_two_app_instances_share_one_budget(database_url: str, data_dir: P
     namespace = f"test-{secrets.token_hex(6)}"
     async with running(settings, namespace) as first, running(settings, namespace) as second:
         one, two = first("10.4.0.1"), second("10.4.0.1")
-        assert budget(await one.get("/api/v1/health"))[1] == 4
-        assert budget(await two.get("/api/v1/health"))[1] == 3
+        assert budget(await one.post("/graphql", json=PROBE))[1] == 4
+        assert budget(await two.post("/graphql", json=PROBE))[1] == 3
         for client in (one, two, one):
-            assert (await client.get("/api/v1/health")).status_code == 200
-        assert_limited(await two.get("/api/v1/health"))
-        assert_limited(await one.get("/api/v1/health"))
+            assert (await client.post("/graphql", json=PROBE)).status_code == 200
+        assert_limited(await two.post("/graphql", json=PROBE))
+        assert_limited(await one.post("/graphql", json=PROBE))
 
 
 async def test_limiter_unit(db: Database) -> None:
@@ -161,3 +166,34 @@ async def test_limiter_unit(db: Database) -> None:
     if REDIS_URL is None:  # resetting a shared Redis would wipe other runs' counters
         await limiter.reset()
         assert (await limiter.hit("ip:c", "user:1")).allowed
+
+
+async def test_a_storage_outage_lets_requests_through(database_url: str, data_dir: Path, db: Database) -> None:
+    """Counters in a Redis that is down: requests are served (not 500, not 429) and it is logged once."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("predictql.ratelimit")
+    logger.addHandler(handler)
+    dead = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings = make_settings(database_url, data_dir, rate_limit_per_minute=5, redis_url=dead)
+    try:
+        async with running(settings, "outage") as client_for:
+            http = client_for("10.5.0.1")
+            for _ in range(7):
+                response = await http.post("/graphql", json=PROBE)
+                assert response.status_code == 200, response.text
+                assert budget(response)[0] == 5
+    finally:
+        logger.removeHandler(handler)
+    assert len([r for r in records if r.levelno == logging.WARNING]) == 1, records
+
+
+async def test_health_is_counted_but_never_refused(limited: ClientFor) -> None:
+    http = limited("10.5.0.1")
+    for _ in range(5):
+        await http.post("/graphql", json=PROBE)
+    assert_limited(await http.post("/graphql", json=PROBE))
+    health = await http.get("/api/v1/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert budget(health)[1] == 0

@@ -108,7 +108,7 @@ async def test_bad_token_on_optional_route_still_serves_public_view(client: http
 async def test_unknown_and_malformed_user_ids(client: httpx.AsyncClient, db: Database) -> None:
     missing = await client.get("/api/v1/users/987654321")
     assert missing.status_code == 404 and error_code(missing) == "user_not_found"
-    for bad in ("abc", "1.5", "-3", "0", str(2**63)):
+    for bad in ("abc", "1.5", "-3", "0", str(2**63), "1_0", "+5", "%207", "\u0663", "9" * 5000):
         response = await client.get(f"/api/v1/users/{bad}")
         assert response.status_code == 400, bad
         assert error_code(response) == "invalid_id", bad

@@ -18,7 +18,9 @@ async def _payload(info: Info, user_id: int, pair: TokenPair) -> AuthPayload:
     info.context.set_cookie("refresh_token", pair.refresh_token, pair.refresh_ttl)
     async with info.context.db.session() as session:
         profile = await users.profile(session, Actor(user_id=user_id), user_id=user_id)
-    return AuthPayload(user=User.from_profile(profile), access_token=pair.access_token, refresh_token=pair.refresh_token)
+    return AuthPayload(
+        user=User.from_profile(profile), access_token=pair.access_token, refresh_token=pair.refresh_token
+    )
 
 
 @strawberry.type
@@ -45,8 +47,12 @@ class AuthMutation:
     ) -> SignUpPayload:
         async with info.context.db.transaction() as session:
             user = await accounts.sign_up(
-                session, email=email, password=password, language=language,
-                referral_code=referral_code, mailer=info.context.mailer,
+                session,
+                email=email,
+                password=password,
+                language=language,
+                referral_code=referral_code,
+                mailer=info.context.mailer,
             )
         return SignUpPayload(user_id=strawberry.ID(str(user.id)), message="Check your email for the verification code.")
 
@@ -54,8 +60,8 @@ class AuthMutation:
     async def verify_email(
         self, info: Info, code: str, user_id: strawberry.ID | None = None, email: str | None = None
     ) -> AuthPayload:
-        if user_id is None and not email:
-            raise InvalidInput("userId or email is required", code="MISSING_FIELDS")
+        if not code.strip() or (user_id is None and not email):
+            raise InvalidInput("code and userId (or email) are required", code="MISSING_FIELDS")
         async with info.context.db.transaction() as session:
             user = await accounts.verify_email(
                 session, user_id=parse_id(user_id) if user_id is not None else None, email=email, code=code
@@ -112,5 +118,3 @@ class AuthMutation:
         async with info.context.db.transaction() as session:
             await api_tokens.revoke(session, info.context.actor, token_id=parse_id(id))
         return True
-
-

@@ -13,6 +13,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.Unprocessable: 422,
     errors.InsufficientFunds: 400,
     errors.PayloadTooLarge: 413,
     errors.RateLimited: 429,
@@ -32,7 +33,7 @@ def status_of(error: errors.DomainError, overrides: dict[str, int] | None = None
         return CODE_STATUS[error.code]
     for kind in type(error).__mro__:
         if kind in STATUS:
-            return STATUS[kind]  # type: ignore[index]
+            return STATUS[kind]
     return 400
 
 

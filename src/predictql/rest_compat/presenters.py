@@ -5,10 +5,63 @@ from __future__ import annotations
 from typing import Any
 
 from predictql.models import User
+from predictql.services.lmsr_trading import FeedTrade
+from predictql.services.positions import SIDE_RU, Activity, PositionView
 from predictql.services.users import MoneyMovement, Profile
 
 
-def user_info(profile: Profile) -> dict[str, Any]:
+def _position_base(view: PositionView) -> dict[str, Any]:
+    p = view.position
+    return {
+        "id": p.id,
+        "user_id": p.user_id,
+        "market_id": p.market_id,
+        "token_type": p.token,
+        "amount": p.amount,
+        "avg_price": p.avg_price,
+        "use_bonus": p.use_bonus,
+        "event_id": view.event.id,
+        "event_name": view.event.name,
+        "pool_id": view.pool.id,
+        "pool_name": view.pool.name,
+        "market_name": view.market.name,
+        "side": p.token,
+        "side_ru": SIDE_RU[p.token],
+    }
+
+
+def position(view: PositionView) -> dict[str, Any]:
+    """PositionWithDetails."""
+    return {**_position_base(view), "created_at": view.position.created_at, "unrealized_pnl": view.unrealized_pnl}
+
+
+def closed_position(view: PositionView) -> dict[str, Any]:
+    """ClosedPositionWithDetails: ``won_side`` 0 YES won, 1 NO won, null when sold before resolution."""
+    p = view.position
+    return {
+        **_position_base(view),
+        "created_at": p.created_at,
+        "pnl": p.realized_pnl,
+        "won_side": p.won_side,
+        "closed_at": p.closed_at,
+    }
+
+
+def feed_trade(item: FeedTrade) -> dict[str, Any]:
+    """SimpleTrade."""
+    return {
+        "amount": item.amount,
+        "name": item.name,
+        "token": item.token,
+        "event": item.event,
+        "market": item.market,
+        "avatar": item.avatar,
+    }
+
+
+def user_info(profile: Profile, activity: Activity | None = None) -> dict[str, Any]:
+    """UserInfo. ``activity`` (``services.positions.activity``) fills positions and aggregates; it is
+    None for a profile hidden from the caller, which then shows empty lists and zeros."""
     user = profile.user
     data: dict[str, Any] = {
         "id": user.id,
@@ -22,11 +75,11 @@ def user_info(profile: Profile) -> dict[str, Any]:
         "telegram_verified": user.telegram_verified,
         "is_creator": user.is_creator,
         "is_stats_viewer": user.is_stats_viewer,
-        "positions": [],
-        "closed_positions": [],
-        "closed_positions_has_more": False,
-        "total_predictions": 0,
-        "biggest_win": 0,
+        "positions": [position(view) for view in activity.open] if activity else [],
+        "closed_positions": [closed_position(view) for view in activity.closed.items] if activity else [],
+        "closed_positions_has_more": activity.closed.has_more if activity else False,
+        "total_predictions": activity.summary.total_predictions if activity else 0,
+        "biggest_win": activity.summary.biggest_win if activity else 0,
         "registered_date": user.created_at.date().isoformat(),
     }
     if profile.balances is not None:
@@ -66,4 +119,6 @@ def raw_user(user: User, balance: int, bonus: int) -> dict[str, Any]:
 
 
 def money_movement(item: MoneyMovement) -> dict[str, Any]:
-    return {"id": item.id, "type": item.type, "amount": item.amount, "status": item.status, "created_at": item.created_at}
+    return {
+        "id": item.id, "type": item.type, "amount": item.amount, "status": item.status, "created_at": item.created_at
+    }

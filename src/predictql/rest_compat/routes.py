@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from predictql.rest_compat import auth, health, users  # noqa: F401  (registration on import)
+from predictql.rest_compat import auth, events, health, pools, referrals, trading, users, watchlist  # noqa: F401  (registration on import)
 from predictql.rest_compat.routing import REGISTRY, to_route
 
 

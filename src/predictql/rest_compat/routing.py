@@ -7,6 +7,7 @@ the handler, and turn a ``DomainError`` into the envelope with the route's statu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -22,12 +23,14 @@ from predictql.errors import DomainError, InvalidInput
 from predictql.jsonutil import dumps, loads
 from predictql.mail import Mailer
 from predictql.rest_compat.errors import domain_response
+from predictql.services import idempotency
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
 
 AuthLevel = Literal["none", "optional", "required", "creator", "stats_viewer", "admin"]
 Body = TypeVar("Body", bound=BaseModel)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_INT = re.compile(r"-?[0-9]{1,20}")
 
 
 class Json(Response):
@@ -101,11 +104,9 @@ class ApiRequest:
         return getattr(self.request.state, name)
 
     def path_int(self, name: str) -> int:
-        raw = self.request.path_params[name]
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{name} must be an integer", code=self._id_code(name)) from None
+        value = _plain_int(self.request.path_params[name])
+        if value is None:
+            raise InvalidInput(f"{name} must be an integer", code=self._id_code(name))
         if not 0 < value < 2**63:
             raise InvalidInput(f"{name} out of range", code=self._id_code(name))
         return value
@@ -119,10 +120,9 @@ class ApiRequest:
         raw = self.request.query_params.get(name)
         if raw is None or raw == "":
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise InvalidInput(f"{name} must be an integer", code=self.spec.invalid_code) from None
+        value = _plain_int(raw)
+        if value is None:
+            raise InvalidInput(f"{name} must be an integer", code=self.spec.invalid_code)
         if not lo <= value <= hi:
             raise InvalidInput(f"{name} must be between {lo} and {hi}", code=self.spec.invalid_code)
         return value
@@ -156,6 +156,13 @@ class ApiRequest:
         self.cookies.append((name, value, max_age))
 
 
+def _plain_int(raw: object) -> int | None:
+    """ASCII digits with an optional minus only: ``int()`` alone also takes "1_000", " 7", "٣"."""
+    if not isinstance(raw, str) or not _INT.fullmatch(raw):
+        return None
+    return int(raw)
+
+
 def _describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
@@ -185,27 +192,59 @@ def _authorize(spec: Endpoint, method: str, actor: Actor) -> None:
         actor.require_admin()
 
 
+async def _respond(request: Request, spec: Endpoint, actor: Actor) -> Response:
+    api = ApiRequest(request, spec, actor)
+    try:
+        result = await spec.handler(api)
+    except DomainError as error:
+        return domain_response(error, lower=spec.lower_codes, overrides=spec.overrides)
+    response = result if isinstance(result, Response) else Json(result, status_code=spec.status)
+    for name, value in api.response_headers:
+        response.headers.append(name, value)
+    secure = request.url.scheme == "https"
+    for name, value, max_age in api.cookies:
+        if max_age:
+            response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure)
+        else:
+            response.delete_cookie(name, httponly=True, samesite="lax", secure=secure)
+    return response
+
+
+async def _idempotent(request: Request, spec: Endpoint, actor: Actor, key: str) -> Response:
+    """POST with ``Idempotency-Key``: replay a stored response, or run once and store it."""
+    client = request.client.host if request.client else "unknown"
+    claim = idempotency.Claim(
+        f"user:{actor.user_id}" if actor.user_id is not None else f"ip:{client}",
+        "rest:" + idempotency.check_key(key),
+        idempotency.request_hash(request.method, request.url.path, request.url.query, await request.body()),
+    )
+    stored = await idempotency.lookup(request.state.db, claim)
+    if stored is not None:
+        return Response(
+            stored.body,
+            status_code=stored.status_code,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    with idempotency.guarding(claim):
+        response = await _respond(request, spec, actor)
+    if response.status_code < 500:
+        await idempotency.store(request.state.db, claim, response.status_code, bytes(response.body).decode())
+    return response
+
+
 def to_route(spec: Endpoint) -> Route:
     async def run(request: Request) -> Response:
         try:
             actor = await _actor_for(request)
             _authorize(spec, request.method, actor)
             request.state.actor = actor
-            api = ApiRequest(request, spec, actor)
-            result = await spec.handler(api)
+            key = request.headers.get("idempotency-key")
+            if key is not None and request.method == "POST":
+                return await _idempotent(request, spec, actor, key)
         except DomainError as error:
             return domain_response(error, lower=spec.lower_codes, overrides=spec.overrides)
-        response = result if isinstance(result, Response) else Json(result, status_code=spec.status)
-        for name, value in api.response_headers:
-            response.headers.append(name, value)
-        secure = request.url.scheme == "https"
-        for name, value, max_age in api.cookies:
-            if max_age:
-                response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure)
-            else:
-                response.delete_cookie(name, httponly=True, samesite="lax", secure=secure)
-        return response
+        return await _respond(request, spec, actor)
 
     run.__name__ = spec.handler.__name__
     return Route(spec.path, run, methods=[spec.method])
-

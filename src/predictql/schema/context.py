@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 from predictql.auth import ANONYMOUS, Actor
 from predictql.db import Database
 from predictql.mail import Mailer
+from predictql.schema.loaders import Loaders
 from predictql.settings import Settings
 from predictql.subscriptions.bus import Bus
 
@@ -31,6 +32,18 @@ class Context:
     # Strawberry writes the connection_init payload here; without the attribute it is dropped.
     connection_params: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders, built on first use (after the actor is known)."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.db, self.actor)
+        return self._loaders
+
+    def reset_loaders(self) -> None:
+        """Forget cached rows: after a write, and per event on a long-lived WebSocket."""
+        self._loaders = None
 
     @property
     def http_response(self) -> Response | None:

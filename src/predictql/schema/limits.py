@@ -1,27 +1,83 @@
-"""Static cost limit: every field costs 1, multiplied by the page sizes of the lists above it.
+"""Static query limits, checked during validation: depth, aliases and cost.
 
-A list field's page size is its ``first``/``limit`` argument when given as a literal, else
-``DEFAULT_PAGE``; this bounds what one request can make the server load.
+Cost: every field costs 1, multiplied by the page sizes of the lists above it. A list field's page
+size is its ``first``/``limit`` argument when given as a literal, else ``DEFAULT_PAGE``; this
+bounds what one request can make the server load.
+
+Each measure is computed once per fragment (memoised by name), so a document whose fragments
+spread each other many times is measured in linear time: a few hundred tokens of fragments that
+each spread the next one twice would otherwise cost 2**n steps inside the validator itself.
+Strawberry's ``QueryDepthLimiter`` and ``MaxAliasesLimiter`` re-walk a fragment at every spread,
+and they build new rule classes per instance (which defeats ``ValidationCache``); the rules here
+are built once per schema by ``limit_rules``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
 from graphql import (
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
     ValidationRule,
 )
+from predictql.settings import Settings
 
 DEFAULT_PAGE = 20
 PAGE_ARGS = ("first", "last", "limit")
+
+# measure(field, measure of the field's own selection set) -> the field's contribution
+FieldMeasure = Callable[[FieldNode, int], int]
+
+
+class _Measure:
+    """Sums (or maxes) a per-field measure over a selection set, each fragment measured once."""
+
+    def __init__(self, document: DocumentNode, field: FieldMeasure, *, combine: Callable[[list[int]], int]) -> None:
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.field = field
+        self.combine = combine
+        self.memo: dict[str, int] = {}
+        self.active: set[str] = set()  # fragment cycles are reported by a standard rule; count them as 0
+
+    def of(self, selection_set: SelectionSetNode | None) -> int:
+        if selection_set is None:
+            return 0
+        parts: list[int] = []
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                parts.append(self.field(selection, self.of(selection.selection_set)))
+            elif isinstance(selection, InlineFragmentNode):
+                parts.append(self.of(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                parts.append(self._fragment(selection.name.value))
+        return self.combine(parts)
+
+    def _fragment(self, name: str) -> int:
+        if name in self.memo:
+            return self.memo[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.active:
+            return 0
+        self.active.add(name)
+        value = self.of(fragment.selection_set)
+        self.active.discard(name)
+        self.memo[name] = value
+        return value
+
+
+def _max(parts: list[int]) -> int:
+    return max(parts, default=0)
 
 
 def _page(node: FieldNode) -> int:
@@ -32,34 +88,79 @@ def _page(node: FieldNode) -> int:
     return 1
 
 
-def _cost(context: ValidationContext, selection_set: SelectionSetNode | None, seen: frozenset[str]) -> int:
-    if selection_set is None:
-        return 0
-    total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            total += 1 + _page(selection) * _cost(context, selection.selection_set, seen)
-        elif isinstance(selection, InlineFragmentNode):
-            total += _cost(context, selection.selection_set, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = context.get_fragment(name)
-            if fragment is not None and name not in seen:
-                total += _cost(context, fragment.selection_set, seen | {name})
-    return total
+def _cost(node: FieldNode, inner: int) -> int:
+    return 1 + _page(node) * inner
+
+
+def _levels(node: FieldNode, inner: int) -> int:
+    # Introspection is not counted below its root field (as in Strawberry's depth limiter).
+    return 1 if node.name.value.startswith("__") else 1 + inner
+
+
+def _aliases(node: FieldNode, inner: int) -> int:
+    return (1 if node.alias else 0) + inner
+
+
+def _operations(document: DocumentNode) -> list[OperationDefinitionNode]:
+    return [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+
+
+def _error(message: str, code: str, node: Any = None) -> GraphQLError:
+    return GraphQLError(message, node, extensions={"code": code})
 
 
 def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
     class CostLimit(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            cost = _cost(self.context, node.selection_set, frozenset())
-            if cost > max_cost:
-                self.report_error(
-                    GraphQLError(
-                        f"query cost {cost} exceeds the limit of {max_cost}",
-                        node,
-                        extensions={"code": "QUERY_TOO_COSTLY"},
+        def enter_document(self, node: DocumentNode, *_: Any) -> None:
+            measure = _Measure(node, _cost, combine=sum)
+            for operation in _operations(node):
+                cost = measure.of(operation.selection_set)
+                if cost > max_cost:
+                    self.report_error(
+                        _error(f"query cost {cost} exceeds the limit of {max_cost}", "QUERY_TOO_COSTLY", operation)
                     )
-                )
 
     return CostLimit
+
+
+def depth_limit_rule(max_depth: int) -> type[ValidationRule]:
+    """Depth = fields enclosing the deepest field (``{ me { id } }`` has depth 1)."""
+
+    class DepthLimit(ValidationRule):
+        def enter_document(self, node: DocumentNode, *_: Any) -> None:
+            measure = _Measure(node, _levels, combine=_max)
+            for operation in _operations(node):
+                depth = measure.of(operation.selection_set) - 1
+                if depth > max_depth:
+                    self.report_error(
+                        _error(f"query depth {depth} exceeds the limit of {max_depth}", "QUERY_TOO_DEEP", operation)
+                    )
+
+    return DepthLimit
+
+
+def alias_limit_rule(max_aliases: int) -> type[ValidationRule]:
+    """Aliased fields in the whole document, a fragment counted at each spread."""
+
+    class AliasLimit(ValidationRule):
+        def enter_document(self, node: DocumentNode, *_: Any) -> None:
+            measure = _Measure(node, _aliases, combine=sum)
+            total = sum(measure.of(operation.selection_set) for operation in _operations(node))
+            if total > max_aliases:
+                self.report_error(
+                    _error(f"{total} aliases found, the limit is {max_aliases}", "TOO_MANY_ALIASES", node)
+                )
+
+    return AliasLimit
+
+
+def limit_rules(settings: Settings) -> tuple[type[ValidationRule], ...]:
+    """All static limits as validation rules, built once per schema so ``ValidationCache`` hits."""
+    rules: list[type[ValidationRule]] = [
+        depth_limit_rule(settings.graphql_max_depth),
+        alias_limit_rule(settings.graphql_max_aliases),
+        cost_limit_rule(settings.graphql_max_cost),
+    ]
+    if not settings.graphql_introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return tuple(rules)

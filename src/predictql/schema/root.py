@@ -5,51 +5,61 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from graphql import GraphQLError, GraphQLSyntaxError
 from predictql.resolvers.auth import AuthMutation, AuthQuery
+from predictql.resolvers.events import EventsMutation, EventsQuery
+from predictql.resolvers.trading import TradingMutation, TradingQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
 from predictql.schema.errors import DomainErrors
-from predictql.schema.limits import cost_limit_rule
+from predictql.schema.idempotency import Idempotency, IdempotencyKeyArgument
+from predictql.schema.limits import limit_rules
 from predictql.schema.scalars import SCALARS
 from predictql.settings import Settings
 
-Query = merge_types("Query", (AuthQuery, UsersQuery))
-Mutation = merge_types("Mutation", (AuthMutation, UsersMutation))
+Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery))
+Mutation = merge_types("Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation))
+# Every mutation takes an optional idempotencyKey (see schema/idempotency.py).
+for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+    _field.extensions.append(IdempotencyKeyArgument())
 
 
 class PredictSchema(strawberry.Schema):
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
-        """Unexpected errors are logged (with the request id) by ``DomainErrors``; expected ones are data."""
+        """Unexpected errors are logged (with the request id) by ``DomainErrors``; expected ones are data.
+
+        Errors raised before the operation hook (syntax, token limit) never pass ``DomainErrors``:
+        they still get a code here.
+        """
+        for error in errors or ():
+            if isinstance(error, GraphQLError) and "code" not in (error.extensions or {}):
+                code = "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
+                error.extensions = {**(error.extensions or {}), "code": code}
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    rules: list[Any] = [cost_limit_rule(settings.graphql_max_cost)]
-    if not settings.graphql_introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
+    # Built once: the same rule classes on every request keep ValidationCache keys stable.
+    rules = list(limit_rules(settings))
     return PredictSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: AddValidationRules(rules),
             # Both caches live at module level in Strawberry, keyed by size: per-request
             # extension objects still share them.
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
+            Idempotency,
             DomainErrors,
         ],
         config=StrawberryConfig(scalar_map=SCALARS),

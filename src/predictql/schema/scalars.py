@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import NewType
+from datetime import UTC, datetime
+from typing import Any, NewType
 
 import strawberry
+
+from predictql.jsonutil import rfc3339
 
 
 def _parse_long(value: object) -> int:
@@ -18,7 +21,22 @@ def _parse_long(value: object) -> int:
 
 Long = NewType("Long", int)
 
-SCALARS = {
+def _parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an RFC 3339 string")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("DateTime needs a timezone (use Z for UTC)")
+    return parsed.astimezone(UTC)
+
+
+SCALARS: dict[object, Any] = {
+    datetime: strawberry.scalar(
+        name="DateTime",
+        serialize=rfc3339,
+        parse_value=_parse_datetime,
+        description="An RFC 3339 UTC timestamp, e.g. 2026-01-15T10:30:00Z (as in the REST API).",
+    ),
     Long: strawberry.scalar(
         name="Long",
         serialize=int,

@@ -82,7 +82,8 @@ class ApiToken:
 
     @classmethod
     def from_row(cls, row: ApiTokenRow) -> ApiToken:
-        return cls(strawberry.ID(str(row.id)), row.name, row.prefix, row.can_write, row.created_at)
+        return cls(id=strawberry.ID(str(row.id)), name=row.name, prefix=row.prefix, can_write=row.can_write,
+                   created_at=row.created_at)
 
 
 @strawberry.type
@@ -101,7 +102,8 @@ class MoneyTransaction:
 
     @classmethod
     def from_item(cls, item: MoneyMovement) -> MoneyTransaction:
-        return cls(strawberry.ID(str(item.id)), item.type, Long(item.amount), item.status, item.created_at)
+        return cls(id=strawberry.ID(str(item.id)), type=item.type, amount=Long(item.amount), status=item.status,
+                   created_at=item.created_at)
 
 
 @strawberry.type

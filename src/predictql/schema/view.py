@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from predictql.auth import ANONYMOUS, request_token
+from predictql.jsonutil import dumps
 from predictql.schema.context import Context
 from predictql.schema.root import build_schema
 from predictql.services.sessions import resolve_actor
@@ -30,6 +33,20 @@ def token_from_params(params: dict[str, Any]) -> str | None:
 
 
 class PredictGraphQL(GraphQL[Context, None]):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            # Strawberry answers transport errors (bad JSON, wrong content type, GET mutation)
+            # in plain text; clients get the same JSON error shape as any other GraphQL error.
+            code = "METHOD_NOT_ALLOWED" if exc.status_code == 405 else "BAD_REQUEST"
+            body = {"data": None, "errors": [{"message": exc.reason, "extensions": {"code": code}}]}
+            response = Response(dumps(body), status_code=exc.status_code, media_type="application/json")
+        await response(scope, receive, send)
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state = request.state
         context = Context(

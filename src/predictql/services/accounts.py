@@ -133,9 +133,7 @@ async def _send_code(session: AsyncSession, user: User, mailer: Mailer) -> None:
     after_commit(session, lambda: mailer.send(email, "Your verification code", body))
 
 
-async def verify_email(
-    session: AsyncSession, *, user_id: int | None, email: str | None, code: str
-) -> User:
+async def verify_email(session: AsyncSession, *, user_id: int | None, email: str | None, code: str) -> User:
     """Accepts either ``user_id`` or ``email`` with the 6-digit code (rule 13)."""
     invalid = InvalidInput("wrong or expired verification code", code="INVALID_CODE")
     if user_id is not None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.auth import Actor
@@ -48,8 +48,8 @@ async def get_managed(session: AsyncSession, actor: Actor, event_id: int, *, loc
     """An event the caller may change (its creator or an admin): 404 / 403 otherwise."""
     actor.require_write()
     event = await session.get(Event, event_id, with_for_update=lock)
-    if event is None:
-        raise NotFound("event not found")
+    if event is None or not can_see(actor, event):
+        raise NotFound("event not found")  # a hidden event is as missing to others as on reads
     if not actor.may_manage(event.creator_id):
         raise Forbidden("insufficient permissions")
     return event
@@ -66,6 +66,14 @@ def _name(value: str) -> str:
     value = value.strip()
     if not 1 <= len(value) <= 300:
         raise InvalidInput("name must be 1-300 characters")
+    return value
+
+
+def _bounded(value: str | None, name: str, limit: int) -> str:
+    """Free text that goes into a length-limited column: refused (400), never a database error."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{name} must be at most {limit} characters")
     return value
 
 
@@ -95,13 +103,13 @@ async def create_event(session: AsyncSession, actor: Actor, fields: EventFields)
     event = Event(
         creator_id=user_id,
         name=_name(fields.name),
-        name_ru=fields.name_ru.strip(),
+        name_ru=_bounded(fields.name_ru, "name_ru", 300),
         tags=[tag.lower() for tag in _strings(fields.tags, "tags")],
         versus_names=_strings(fields.versus_names, "versus_names", 3),
         versus_images=_strings(fields.versus_images, "versus_images", 3),
         has_draw=fields.has_draw,
-        image_url=fields.image_url or None,
-        polymarket_event_url=fields.polymarket_event_url or None,
+        image_url=_bounded(fields.image_url, "image_url", 500) or None,
+        polymarket_event_url=_bounded(fields.polymarket_event_url, "polymarket_event_url", 500) or None,
         is_loop_event=fields.loop_interval_minutes > 0,
         loop_interval_minutes=fields.loop_interval_minutes,
         asset_symbol=symbol,
@@ -124,7 +132,7 @@ async def update_event(session: AsyncSession, actor: Actor, event_id: int, chang
     if "name" in changes:
         event.name = _name(changes["name"])
     if "name_ru" in changes:
-        event.name_ru = str(changes["name_ru"]).strip()
+        event.name_ru = _bounded(str(changes["name_ru"]), "name_ru", 300)
     for key in ("tags", "versus_names", "versus_images"):
         if key in changes:
             values = _strings(changes[key], key, MAX_TAGS if key == "tags" else 3)
@@ -163,7 +171,7 @@ async def suggest(
         user_id=user_id,
         name=_name(name),
         description=description.strip()[:5000],
-        tags=",".join(_strings(tags, "tags")),
+        tags=_bounded(",".join(_strings(tags, "tags")), "tags", 500),
     )
     session.add(suggestion)
     await session.flush()

@@ -1,4 +1,11 @@
-"""Trading against the LMSR market maker: quote, then (locked) execute through the ledger."""
+"""Trading against the LMSR market maker: quote, then (locked) execute through the ledger.
+
+Sign conventions (the Intotes pages show only a buy, ``shares_delta: +1538``):
+``cost_or_payout`` is always a non-negative amount of kopecks (what a buyer paid, fee included, or
+what a seller received, fee deducted); ``shares_delta`` is the signed change of the caller's
+holding of the traded token: positive for buys, negative for sells. A close is a sell of each
+token held.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +15,19 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from predictql.auth import Actor
+from predictql.auth import ANONYMOUS, Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
-from predictql.models import Event, LedgerAccount, Market, Pool, PricePoint, Trade
+from predictql.models import Event, LedgerAccount, Market, Pool, PricePoint, Trade, User
 from predictql.pricing import lmsr
-from predictql.services import ledger, positions, referrals
+from predictql.services import events, ledger, positions, referrals
 from predictql.services.ledger import Movement
 from predictql.services.pools import state_of
 
 AMOUNT_TYPES = ("spend", "shares")
 MAX_AMOUNT = 10**15
+LATEST_TRADES = 50
+TOKENS = {"YES": lmsr.Side.SELL_YES, "NO": lmsr.Side.SELL_NO}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,25 @@ class TradeResult:
     new_position_no: int
     trade_id: int | None
     market: Market
+    is_buy: bool = True
+
+    @property
+    def shares_delta(self) -> int:
+        return shares_delta(self.is_buy, self.shares)
+
+
+def shares_delta(is_buy: bool, shares: int) -> int:
+    """The caller's holding change: ``+shares`` on a buy, ``-shares`` on a sell."""
+    return shares if is_buy else -shares
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """A whole holding sold: one sell per token held, in one transaction."""
+
+    market_id: int
+    proceeds: int
+    trades: tuple[TradeResult, ...]
 
 
 def _parse(request: TradeRequest) -> lmsr.Side:
@@ -81,7 +109,11 @@ def _check_open(market: Market, pool: Pool, event: Event, now: datetime) -> None
         raise Conflict("trading has closed; awaiting resolution", code="MARKET_PAUSED")
 
 
-async def _load(session: AsyncSession, market_id: int, *, lock: bool) -> tuple[Market, Pool, Event]:
+async def _load(
+    session: AsyncSession, actor: Actor, market_id: int, *, lock: bool, buying: bool = False
+) -> tuple[Market, Pool, Event]:
+    """The market with its pool and event. A hidden event's markets cannot be bought into
+    (they are "hidden from direct links"), but holders may still sell out of them."""
     query = (
         select(Market, Pool, Event)
         .join(Pool, col(Pool.id) == Market.pool_id)
@@ -91,21 +123,60 @@ async def _load(session: AsyncSession, market_id: int, *, lock: bool) -> tuple[M
     if lock:
         query = query.with_for_update(of=Market)  # type: ignore[arg-type]
     row = (await session.execute(query)).first()
-    if row is None:
+    if row is None or (buying and not events.can_see(actor, row[2])):
         raise NotFound("market not found", code="MARKET_NOT_FOUND")
     return row[0], row[1], row[2]
 
 
-async def preview(session: AsyncSession, request: TradeRequest, *, fee_bps: int) -> lmsr.Quote:
+async def preview(
+    session: AsyncSession, request: TradeRequest, *, fee_bps: int, actor: Actor = ANONYMOUS
+) -> lmsr.Quote:
+    """The quote ``trade`` would execute now; nothing is written and no lock is taken."""
     side = _parse(request)
-    market, pool, event = await _load(session, request.market_id, lock=False)
+    market, pool, event = await _load(session, actor, request.market_id, lock=False, buying=side.is_buy)
     _check_open(market, pool, event, utcnow())
     return _quote(market, side, request, fee_bps)
 
 
+async def trade(
+    session: AsyncSession, actor: Actor, request: TradeRequest, *, fee_bps: int
+) -> TradeResult:
+    """Execute at the price the locked market state gives now; money, shares and q move together."""
+    user_id = actor.require_write()
+    side = _parse(request)
+    market, pool, event = await _load(session, actor, request.market_id, lock=True, buying=side.is_buy)
+    now = utcnow()
+    _check_open(market, pool, event, now)
+    quote = _quote(market, side, request, fee_bps)
+    return await _execute(session, user_id, market, quote, use_bonus=request.use_bonus, now=now)
+
+
+async def close_position(session: AsyncSession, actor: Actor, *, market_id: int, fee_bps: int) -> CloseResult:
+    """Sell the caller's whole holding of both tokens of one market through the AMM."""
+    user_id = actor.require_write()
+    try:
+        market, pool, event = await _load(session, actor, market_id, lock=True)
+    except NotFound:
+        raise NotFound("no open position in this market", code="POSITION_NOT_FOUND") from None
+    held = await positions.open_amounts(session, user_id=user_id, market_id=market_id)
+    if not any(held.values()):
+        raise NotFound("no open position in this market", code="POSITION_NOT_FOUND")
+    now = utcnow()
+    _check_open(market, pool, event, now)
+    results = []
+    for token, side in TOKENS.items():
+        if held.get(token):
+            quote = lmsr.quote_shares(state_of(market), side, held[token], fee_bps)
+            results.append(await _execute(session, user_id, market, quote, use_bonus=False, now=now))
+    return CloseResult(market_id, sum(r.cost_or_payout for r in results), tuple(results))
+
+
 async def _bonus_available(session: AsyncSession, user_id: int) -> int:
+    """Read without a lock: ``ledger.post_many`` locks accounts in id order, and taking this row first
+    could deadlock with a refund to the same user. Its conditional update still refuses an overdraft
+    if a concurrent trade spent the bonus meanwhile (the trade then fails INSUFFICIENT_BALANCE)."""
     balance = await session.scalar(
-        select(LedgerAccount.balance).where(LedgerAccount.code == ledger.user_bonus(user_id)).with_for_update()
+        select(LedgerAccount.balance).where(LedgerAccount.code == ledger.user_bonus(user_id))
     )
     return int(balance or 0)
 
@@ -126,43 +197,39 @@ def _payment(user_id: int, market_id: int, quote: lmsr.Quote, bonus: int) -> lis
 def _proceeds(user_id: int, market_id: int, quote: lmsr.Quote) -> list[Movement]:
     amm = ledger.market_amm(market_id)
     return [
-        m
-        for m in (
-            ledger.transfer("trade_proceeds", amm, ledger.user_cash(user_id), quote.total, user_id=user_id),
-            ledger.transfer("fee", amm, ledger.FEES, quote.fee, user_id=user_id),
-        )
-        if m.legs[1][1]
+        ledger.transfer("trade_proceeds", amm, ledger.user_cash(user_id), quote.total, user_id=user_id),
+        ledger.transfer("fee", amm, ledger.FEES, quote.fee, user_id=user_id),
     ]
 
 
-async def trade(
-    session: AsyncSession, actor: Actor, request: TradeRequest, *, fee_bps: int
-) -> TradeResult:
-    """Execute at the price the locked market state gives now; money, shares and q move together."""
-    user_id = actor.require_write()
-    side = _parse(request)
-    market, pool, event = await _load(session, request.market_id, lock=True)
-    now = utcnow()
-    _check_open(market, pool, event, now)
-    quote = _quote(market, side, request, fee_bps)
-    assert market.id is not None
-    token = "YES" if side.is_yes else "NO"
-    bonus = await _bonus_available(session, user_id) if (side.is_buy and request.use_bonus) else 0
-    if side.is_buy:
-        movements = _payment(user_id, market.id, quote, bonus)
-        bonus_spent = min(bonus, quote.total)
+async def _move_position(session: AsyncSession, user_id: int, market: Market, quote: lmsr.Quote, bonus: int) -> None:
+    token = "YES" if quote.side.is_yes else "NO"
+    if quote.side.is_buy:
+        # Only the price part paid from bonus is recorded: a cancellation refunds it to bonus.
+        bonus_price = min(bonus, quote.amm_amount)
         await positions.add_units(
             session, user_id=user_id, market=market, token=token, units=quote.shares,
-            price_cost=quote.amm_amount, cost=quote.total, bonus_cost=bonus_spent, use_bonus=request.use_bonus,
+            price_cost=quote.amm_amount, cost=quote.total, bonus_cost=bonus_price, use_bonus=bonus_price > 0,
         )
     else:
+        assert market.id is not None
         await positions.remove_units(
             session, user_id=user_id, market_id=market.id, token=token, units=quote.shares, proceeds=quote.total
         )
-        movements = _proceeds(user_id, market.id, quote)
+
+
+async def _execute(
+    session: AsyncSession, user_id: int, market: Market, quote: lmsr.Quote, *, use_bonus: bool, now: datetime
+) -> TradeResult:
+    """Apply one quote to a locked market: position, trade row, ledger (with referral split), q."""
+    assert market.id is not None
+    side = quote.side
+    bonus = await _bonus_available(session, user_id) if (side.is_buy and use_bonus) else 0
+    await _move_position(session, user_id, market, quote, bonus)
+    movements = _payment(user_id, market.id, quote, bonus) if side.is_buy else _proceeds(user_id, market.id, quote)
     trade_row = Trade(
         market_id=market.id, event_id=market.event_id, user_id=user_id, kind="lmsr",
-        side="buy" if side.is_buy else "sell", token=token, shares=quote.shares,
+        side="buy" if side.is_buy else "sell", token="YES" if side.is_yes else "NO", shares=quote.shares,
         price=quote.amm_amount * 10000 // quote.shares, amount=quote.amm_amount, fee=quote.fee, created_at=now,
     )
     session.add(trade_row)
@@ -181,5 +248,46 @@ async def trade(
     session.add(PricePoint(market_id=market.id, probability=lmsr.price_yes(quote.new_state), created_at=now))
     held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
     return TradeResult(
-        quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market
+        quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market,
+        side.is_buy,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTrade:
+    """One line of the platform-wide activity feed (REST ``SimpleTrade``).
+
+    ``amount`` is the trade's value at the AMM or fill price (kopecks, fee excluded). A trader whose
+    profile is hidden appears as "Anonymous" without an avatar.
+    """
+
+    id: int
+    amount: int
+    name: str
+    token: str
+    event: str
+    market: str
+    avatar: str | None
+    created_at: datetime
+
+
+async def latest_trades(session: AsyncSession, *, limit: int = LATEST_TRADES) -> list[FeedTrade]:
+    """The newest trades platform-wide, newest first; trades of hidden events are left out."""
+    rows = await session.execute(
+        select(Trade, User, Market.name, Event.name)
+        .join(User, col(User.id) == Trade.user_id)
+        .join(Market, col(Market.id) == Trade.market_id)
+        .join(Event, col(Event.id) == Trade.event_id)
+        .where(col(Event.is_active).is_(True))
+        .order_by(col(Trade.id).desc())
+        .limit(limit)
+    )
+    return [
+        FeedTrade(
+            id=trade_row.id or 0, amount=trade_row.amount,
+            name="Anonymous" if user.profile_hidden else (user.nickname or user.name),
+            token=trade_row.token, event=event_name, market=market_name,
+            avatar=None if user.profile_hidden else user.avatar_url, created_at=trade_row.created_at,
+        )
+        for trade_row, user, market_name, event_name in rows
+    ]

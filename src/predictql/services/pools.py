@@ -167,21 +167,33 @@ async def set_probabilities(
     return markets
 
 
-async def get_pool(session: AsyncSession, pool_id: int) -> Pool:
+async def _hidden(session: AsyncSession, actor: Actor | None, event_ids: Sequence[int]) -> set[int]:
+    """Events (of ``event_ids``) that ``actor`` may not see; none when no actor is given."""
+    if actor is None or not event_ids:
+        return set()
+    rows = await session.scalars(select(Event).where(col(Event.id).in_(set(event_ids))))
+    return {event.id for event in rows if event.id is not None and not events.can_see(actor, event)}
+
+
+async def get_pool(session: AsyncSession, pool_id: int, *, actor: Actor | None = None) -> Pool:
+    """With ``actor``, a pool of an event hidden from the caller is as missing as an unknown one."""
     pool = await session.get(Pool, pool_id)
-    if pool is None:
+    if pool is None or await _hidden(session, actor, [pool.event_id]):
         raise NotFound("pool not found", code="pool_not_found")
     return pool
 
 
-async def get_pools(session: AsyncSession, pool_ids: Sequence[int]) -> list[Pool]:
-    rows = await session.scalars(select(Pool).where(col(Pool.id).in_(pool_ids)).order_by(col(Pool.id)))
-    return list(rows)
+async def get_pools(session: AsyncSession, pool_ids: Sequence[int], *, actor: Actor | None = None) -> list[Pool]:
+    """Found pools by id; with ``actor``, pools of events hidden from the caller are left out."""
+    rows = list(await session.scalars(select(Pool).where(col(Pool.id).in_(pool_ids)).order_by(col(Pool.id))))
+    hidden = await _hidden(session, actor, [pool.event_id for pool in rows])
+    return [pool for pool in rows if pool.event_id not in hidden]
 
 
-async def get_market(session: AsyncSession, market_id: int) -> Market:
+async def get_market(session: AsyncSession, market_id: int, *, actor: Actor | None = None) -> Market:
+    """With ``actor``, a market of an event hidden from the caller is as missing as an unknown one."""
     market = await session.get(Market, market_id)
-    if market is None:
+    if market is None or await _hidden(session, actor, [market.event_id]):
         raise NotFound("market not found", code="market_not_found")
     return market
 

@@ -10,17 +10,19 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
 
+from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
-from predictql.models import Event, Market, Pool, Position
+from predictql.models import Event, Market, Pool, Position, User
 from predictql.pricing import lmsr
 from predictql.services.pools import state_of
+
+SIDE_RU = {"YES": "ДА", "NO": "НЕТ"}  # how the Russian interface names a token
 
 
 async def _open(session: AsyncSession, user_id: int, market_id: int, token: str) -> Position | None:
@@ -66,15 +68,18 @@ async def remove_units(
         raise NotFound("no open position in this market", code="POSITION_NOT_FOUND")
     if units > position.amount:
         raise InvalidInput(f"you hold {position.amount} units", code="INVALID_AMOUNT")
-    cost = position.cost if units == position.amount else _share(position.cost, units, position.amount)
-    price_cost = position.price_cost if units == position.amount else _share(position.price_cost, units, position.amount)
-    bonus_cost = position.bonus_cost if units == position.amount else _share(position.bonus_cost, units, position.amount)
+    # Selling everything takes the whole cost (total * n // n == total): nothing is left behind.
+    cost, price_cost, bonus_cost = (
+        _share(total, units, position.amount) for total in (position.cost, position.price_cost, position.bonus_cost)
+    )
     position.amount -= units
     position.cost -= cost
     position.price_cost -= price_cost
     position.bonus_cost -= bonus_cost
     position.realized_pnl += proceeds - cost
     if position.amount == 0:
+        # A closed row shows the units it closed with, as a settled one shows the units it was paid on.
+        position.amount = units
         position.status, position.closed_at = "closed", utcnow()
     await session.flush()
     return position
@@ -138,7 +143,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise InvalidInput("invalid cursor") from None
-    if not isinstance(value, int):
+    if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidInput("invalid cursor")
     return value
 
@@ -153,15 +158,25 @@ class Page:
 async def completed_positions(
     session: AsyncSession, actor: Actor, *, cursor: str | None = None, limit: int = 20, user_id: int | None = None
 ) -> Page:
-    """Closed positions, newest first, keyset-paginated by id."""
+    """Closed positions, most recently closed first, keyset-paginated on (closed_at, id).
+
+    The cursor names the last position of the previous page (``{"id": ...}``, as documented); its
+    close time is read back, so rows closed in the same instant are neither skipped nor repeated.
+    """
     owner = user_id or actor.require_user()
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be 1-100")
     query = _joined().where(Position.user_id == owner, Position.status == "closed")  # type: ignore[attr-defined]
     before = decode_cursor(cursor)
     if before is not None:
-        query = query.where(col(Position.id) < before)
-    rows = _views(await session.execute(query.order_by(col(Position.id).desc()).limit(limit + 1)))
+        closed = (
+            select(Position.closed_at).where(Position.id == before, Position.user_id == owner).scalar_subquery()
+        )
+        query = query.where(
+            or_(col(Position.closed_at) < closed, and_(col(Position.closed_at) == closed, col(Position.id) < before))
+        )
+    order = (col(Position.closed_at).desc(), col(Position.id).desc())
+    rows = _views(await session.execute(query.order_by(*order).limit(limit + 1)))
     has_more = len(rows) > limit
     rows = rows[:limit]
     last_id = rows[-1].position.id if rows and has_more else None
@@ -184,5 +199,25 @@ async def summary(session: AsyncSession, user_id: int) -> Summary:
     return Summary(total, best)
 
 
-def closed_at_or_now(position: Position) -> datetime:
-    return position.closed_at or utcnow()
+PROFILE_CLOSED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What a profile shows of a user's trading: UserInfo ``positions``, ``closed_positions`` and aggregates."""
+
+    open: list[PositionView]
+    closed: Page
+    summary: Summary
+
+
+async def activity(session: AsyncSession, actor: Actor, *, user: User) -> Activity | None:
+    """None when ``profile_hidden`` hides it from this caller (everyone but the user themself)."""
+    assert user.id is not None
+    if user.profile_hidden and actor.user_id != user.id:
+        return None
+    return Activity(
+        await open_positions(session, actor, user_id=user.id),
+        await completed_positions(session, actor, limit=PROFILE_CLOSED, user_id=user.id),
+        await summary(session, user.id),
+    )

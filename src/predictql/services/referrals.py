@@ -1,13 +1,25 @@
-"""The 3-level referral split of every collected fee, and what referrers read back."""
+"""The 3-level referral split of every collected fee, and what referrers read back.
+
+Everything a referrer reads is computed from the records themselves: earnings are the ledger's
+``referral_l1..3`` credits to their cash, volume is the value of their referrals' trades, deposits
+are ledger ``deposit`` credits, and the levels follow the permanent ``users.referrer_id`` chain.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, literal, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlmodel import select
+from sqlmodel import col, select
 
-from predictql.models import User
-from predictql.pricing.fees import referral_split
+from predictql.auth import Actor
+from predictql.errors import NotFound
+from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, Trade, User
+from predictql.pricing.fees import BPS_DENOMINATOR, REFERRAL_BPS, referral_split
 from predictql.services import ledger
 from predictql.services.ledger import Movement
 
@@ -48,3 +60,154 @@ def fee_movements(fee: int, referrers: list[int], *, payer_id: int, reference: t
         ledger.transfer("fee_revenue", ledger.FEES, ledger.REVENUE, platform, user_id=payer_id, reference=reference)
     )
     return movements
+
+
+@dataclass(frozen=True, slots=True)
+class LevelStats:
+    count: int
+    total_volume: int
+    earnings: int
+    fee: float  # the level's share of each fee, as a fraction (0.15, 0.04, 0.01)
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    name: str
+    image_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralInfo:
+    referral_code: str
+    referrer: Referrer | None
+    total_earnings: int
+    total_referrals: int
+    total_volume: int
+    total_deposits: int
+    levels: tuple[LevelStats, LevelStats, LevelStats]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralChild:
+    """``total_bets`` counts buys (a sell is not a bet); ``total_volume`` is every trade's value."""
+
+    id: int
+    username: str
+    image: str | None
+    level: int
+    joined_date: datetime
+    total_bets: int
+    total_volume: int
+
+
+def display_name(user: User) -> str:
+    return user.nickname or user.name
+
+
+def _tree(user_id: int) -> Any:
+    """(user id, level 1..3) of everyone below ``user_id`` in the referral chain, as one CTE."""
+    level1, level2, level3 = aliased(User), aliased(User), aliased(User)
+    return union_all(
+        select(level1.id, literal(1).label("level")).where(level1.referrer_id == user_id),
+        select(level2.id, literal(2).label("level"))
+        .join(level1, level1.id == level2.referrer_id)  # type: ignore[arg-type]
+        .where(level1.referrer_id == user_id),
+        select(level3.id, literal(3).label("level"))
+        .join(level2, level2.id == level3.referrer_id)  # type: ignore[arg-type]
+        .join(level1, level1.id == level2.referrer_id)  # type: ignore[arg-type]
+        .where(level1.referrer_id == user_id),
+    ).cte("tree")
+
+
+async def _children(session: AsyncSession, user_id: int) -> list[tuple[User, int, int, int, int]]:
+    """(user, level, buys, volume, deposits) for every referral, in three queries whatever their number."""
+    tree = _tree(user_id)
+    rows = [
+        (user, int(level))
+        for user, level in await session.execute(
+            select(User, tree.c.level).join(tree, tree.c.id == User.id).order_by(tree.c.level, col(User.id))
+        )
+    ]
+    trades = await session.execute(
+        select(
+            Trade.user_id,
+            func.count().filter(Trade.side == "buy"),
+            func.coalesce(func.sum(Trade.amount), 0),
+        )
+        .where(col(Trade.user_id).in_(select(tree.c.id)))
+        .group_by(col(Trade.user_id))
+    )
+    activity = {int(uid): (int(bets), int(volume)) for uid, bets, volume in trades}
+    deposits = await session.execute(
+        select(LedgerAccount.user_id, func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerEntry, col(LedgerEntry.account_id) == LedgerAccount.id)
+        .join(LedgerTransaction, col(LedgerTransaction.id) == LedgerEntry.transaction_id)
+        .where(
+            col(LedgerAccount.user_id).in_(select(tree.c.id)),
+            LedgerAccount.kind == "user_cash",
+            LedgerTransaction.kind == "deposit",
+        )
+        .group_by(col(LedgerAccount.user_id))
+    )
+    deposited = {int(uid): int(total) for uid, total in deposits}
+    return [
+        (user, level, *activity.get(user.id or 0, (0, 0)), deposited.get(user.id or 0, 0)) for user, level in rows
+    ]
+
+
+async def _earnings(session: AsyncSession, user_id: int) -> dict[str, int]:
+    """Referral credits to the user's cash account, by ledger kind (``referral_l1`` ...)."""
+    rows = await session.execute(
+        select(LedgerTransaction.kind, func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, col(LedgerEntry.transaction_id) == LedgerTransaction.id)
+        .join(LedgerAccount, col(LedgerAccount.id) == LedgerEntry.account_id)
+        .where(
+            LedgerAccount.code == ledger.user_cash(user_id),
+            col(LedgerTransaction.kind).in_(REFERRAL_KINDS),
+        )
+        .group_by(col(LedgerTransaction.kind))
+    )
+    return {kind: int(total or 0) for kind, total in rows}
+
+
+async def _user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("user not found", code="user_not_found")
+    return user
+
+
+async def info(session: AsyncSession, actor: Actor) -> ReferralInfo:
+    """The caller's code, referrer, and per-level counts, volumes and earnings (all kopecks)."""
+    user = await _user(session, actor.require_user())
+    assert user.id is not None
+    referrer = await session.get(User, user.referrer_id) if user.referrer_id is not None else None
+    children = await _children(session, user.id)
+    earned = await _earnings(session, user.id)
+    levels = tuple(
+        LevelStats(
+            count=sum(1 for _, lvl, *_ in children if lvl == level),
+            total_volume=sum(volume for _, lvl, _, volume, _ in children if lvl == level),
+            earnings=earned.get(REFERRAL_KINDS[level - 1], 0),
+            fee=REFERRAL_BPS[level - 1] / BPS_DENOMINATOR,
+        )
+        for level in (1, 2, 3)
+    )
+    return ReferralInfo(
+        referral_code=user.referral_code,
+        referrer=Referrer(display_name(referrer), referrer.avatar_url) if referrer is not None else None,
+        total_earnings=sum(stats.earnings for stats in levels),
+        total_referrals=len(children),
+        total_volume=sum(stats.total_volume for stats in levels),
+        total_deposits=sum(deposits for *_, deposits in children),
+        levels=levels,  # type: ignore[arg-type]
+    )
+
+
+async def children(session: AsyncSession, actor: Actor) -> list[ReferralChild]:
+    """Everyone in the caller's referral tree (levels 1-3), by level then sign-up order."""
+    user_id = actor.require_user()
+    return [
+        ReferralChild(user.id or 0, display_name(user), user.avatar_url, level, user.created_at, bets, volume)
+        for user, level, bets, volume, _ in await _children(session, user_id)
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -39,15 +40,19 @@ class Verdict:
             raise InvalidInput("outcome must be a 0-based index")
 
 
-def _winners(markets: Sequence[Market], verdict: Verdict) -> dict[int, str]:
-    """market id -> winning token. ``outcome`` k: market k wins YES, the rest NO."""
+def _winners(markets: Sequence[Market], verdict: Verdict, outcomes: int) -> dict[int, str]:
+    """market id -> winning token, for the still-open ``markets`` of a pool of ``outcomes`` markets.
+
+    ``outcome`` k: the market at outcome index k wins YES, the rest NO. It is read against the whole
+    pool, not the open markets, so it keeps its meaning after some markets were closed one by one.
+    """
     if verdict.outcome is not None:
-        if len(markets) == 1:
+        if outcomes == 1:
             if verdict.outcome > 1:
                 raise InvalidInput("a single-market pool has outcomes 0 (YES) and 1 (NO)")
-            return {markets[0].id or 0: "YES" if verdict.outcome == 0 else "NO"}
-        if verdict.outcome >= len(markets):
-            raise InvalidInput(f"outcome must be below {len(markets)}")
+            return {m.id or 0: "YES" if verdict.outcome == 0 else "NO" for m in markets}
+        if verdict.outcome >= outcomes:
+            raise InvalidInput(f"outcome must be below {outcomes}")
         return {m.id or 0: "YES" if m.outcome_index == verdict.outcome else "NO" for m in markets}
     if len(markets) != 1:
         raise InvalidInput("this pool has several markets: give outcome, or markets[] with each won_side")
@@ -90,6 +95,10 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
     market.resolved, market.winning_outcome, market.resolved_at = True, winner, now
     if winner is not None:
         session.add(PricePoint(market_id=market.id, probability=1.0 if winner == "YES" else 0.0, created_at=now))
+
+
+async def _outcomes(session: AsyncSession, pool: Pool) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Market).where(Market.pool_id == pool.id)) or 0)
 
 
 async def _lock_markets(session: AsyncSession, where: object) -> list[Market]:
@@ -151,7 +160,7 @@ async def close_pool(
         if set(winners) != {m.id for m in markets} or not set(winners.values()) <= set(SIDES):
             raise InvalidInput("markets[] must give won_side YES or NO for every open market of the pool")
     elif verdict is not None:
-        winners = _winners(markets, verdict)
+        winners = _winners(markets, verdict, await _outcomes(session, pool))
     else:
         raise InvalidInput("give won_side, outcome or markets[]")
     await _close_markets(session, pool, markets, winners)
@@ -168,7 +177,7 @@ async def close_market(
     markets = await _lock_markets(session, (Market.id == market_id) & (Market.pool_id == pool_id))
     if not markets:
         raise NotFound("market not found")
-    winners = _winners(markets, verdict) if verdict.won_side is not None else {
+    winners = _winners(markets, verdict, len(markets)) if verdict.won_side is not None else {
         market_id: "YES" if verdict.outcome == 0 else "NO"
     }
     if verdict.outcome is not None and verdict.outcome > 1:
@@ -202,7 +211,8 @@ async def close_event(
         raise InvalidInput("give won_side, outcome or pools[]")
     for pool in pools:
         markets = await _lock_markets(session, (Market.pool_id == pool.id) & col(Market.resolved).is_(False))
-        await _close_markets(session, pool, markets, _winners(markets, verdicts[pool.id or 0]))
+        winners = _winners(markets, verdicts[pool.id or 0], await _outcomes(session, pool))
+        await _close_markets(session, pool, markets, winners)
     event.closed_at = event.closed_at or utcnow()
     return event
 

@@ -1,0 +1,140 @@
+"""HTTP benchmarks on one predictql process, each as a ratio to raw ASGI measured in the same run.
+
+    python bench/bench_http.py [--db postgresql|sqlite] [--seconds 10] [--connections 32]
+
+Scenarios:
+- ``lmsr_trade``: POST /api/v1/lmsr/trade, 32 users alternating buy_yes/buy_no on one market
+  (every trade locks that market's row, moves money through the ledger and records history).
+- ``feed_query``: POST /graphql, the 20-event feed with each event's pools and markets.
+Baseline: a JSON hello-world ASGI app under the same uvicorn settings, same core, same load.
+Writes bench/results/http.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (  # noqa: E402
+    as_dict,
+    baseline_server,
+    bench_database,
+    free_port,
+    predictql_env,
+    predictql_server,
+    record,
+    wrk,
+)
+
+FEED_QUERY = (
+    "{ events(first: 20) { edges { node { id name status pools { id name markets "
+    "{ id name yesProbability volume } } } } pageInfo { hasNextPage endCursor } } }"
+)
+
+
+async def seed(database_url: str, data_dir: Path, users: int) -> tuple[list[str], int]:
+    from predictql import migrate
+    from predictql.auth import Actor
+    from predictql.db import Database, make_engine, utcnow
+    from predictql.services import accounts, events, pools, sessions
+    from predictql.services import users as users_service
+    from predictql.settings import Settings
+
+    settings = Settings(database_url=database_url, data_dir=data_dir, jwt_secret="bench-secret-" + "x" * 40)
+    engine = make_engine(database_url)
+    await migrate.upgrade(engine)
+    db = Database(engine)
+    tokens: list[str] = []
+    async with db.transaction() as session:
+        creator = await accounts.create_user(session, email="creator@bench.test", password="benchmark", verified=True,
+                                             is_creator=True)
+        actor = Actor(user_id=creator.id, is_creator=True)
+        market_id = 0
+        for index in range(20):
+            event = await events.create_event(session, actor, events.EventFields(name=f"Bench event {index}",
+                                                                                  tags=["bench"]))
+            event.is_active = True
+            for pool_index in range(2):
+                pool = await pools.create_pool(session, actor, event.id or 0, pools.PoolFields(
+                    name=f"Pool {pool_index}", finish_at=utcnow() + timedelta(days=30),
+                    live_at=utcnow() - timedelta(minutes=1), market_names=["A", "B", "C"],
+                    market_probabilities=[0.5, 0.3, 0.2], lmsr_b_kopecks=100_000_000))
+                if not market_id:
+                    market_id = (await events.markets_of(session, [pool.id or 0]))[pool.id or 0][0].id or 0
+        for index in range(users):
+            user = await accounts.create_user(session, email=f"trader{index}@bench.test", password="benchmark",
+                                              verified=True)
+            await users_service.deposit(session, user_id=user.id or 0, amount=10**12)
+            pair = await sessions.open_session(session, settings, user.id or 0)
+            tokens.append(pair.access_token)
+    await db.dispose()
+    return tokens, market_id
+
+
+def trade_script(tokens: list[str], market_id: int) -> Path:
+    lua = f"""
+local tokens = {{{", ".join(json.dumps(t) for t in tokens)}}}
+local counter = 0
+request = function()
+  counter = counter + 1
+  local token = tokens[(counter % #tokens) + 1]
+  local side = (counter % 2 == 0) and "buy_yes" or "buy_no"
+  local body = '{{"market_id":{market_id},"side":"' .. side .. '","amount_type":"spend","amount":1000}}'
+  return wrk.format("POST", "/api/v1/lmsr/trade",
+    {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}}, body)
+end
+"""
+    path = Path(tempfile.mkstemp(suffix=".lua")[1])
+    path.write_text(lua)
+    return path
+
+
+def post_script(path_: str, body: str) -> Path:
+    lua = f"""
+wrk.method = "POST"
+wrk.body = {json.dumps(body)}
+wrk.headers["Content-Type"] = "application/json"
+"""
+    path = Path(tempfile.mkstemp(suffix=".lua")[1])
+    path.write_text(lua)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-data-"))
+    results: dict[str, object] = {"db": args.db, "seconds": args.seconds, "connections": args.connections}
+    with bench_database(args.db) as url:
+        tokens, market_id = asyncio.run(seed(url, data_dir, users=32))
+        port = free_port()
+        with baseline_server(port) as base:
+            baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
+        port = free_port()
+        with predictql_server(port, predictql_env(url, data_dir)) as base:
+            wrk("warmup", base + "/api/v1/health", seconds=2, connections=4)
+            trades = wrk("lmsr_trade", base + "/", seconds=args.seconds, connections=args.connections,
+                         script=trade_script(tokens, market_id))
+            feed = wrk("feed_query", base + "/graphql", seconds=args.seconds, connections=args.connections,
+                       script=post_script("/graphql", json.dumps({"query": FEED_QUERY})))
+    rows = [baseline, trades, feed]
+    results["measurements"] = [as_dict(m) | {"ratio_to_raw_asgi": round(m.ratio_to(baseline), 4)} for m in rows]
+    print(f"{'scenario':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs raw ASGI':>12}")
+    for m in rows:
+        print(f"{m.name:<12} {m.requests_per_second:>10.1f} {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>7} "
+              f"{m.ratio_to(baseline) * 100:>11.2f}%")
+    print("recorded", record("http.json", results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Shared benchmark plumbing: a bench database, servers pinned to a core, wrk pinned to the other.
+
+The load generator is wrk (C, Debian package `wrk`): a Python client would be the bottleneck and
+distort every ratio. Each scenario is measured against the raw ASGI baseline in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PG_ADMIN = os.environ.get("PREDICTQL_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+SERVER_CPU, LOAD_CPU = "0", "1"
+JWT_SECRET = "bench-secret-" + "x" * 40
+
+
+@dataclass
+class Measurement:
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+    def ratio_to(self, baseline: Measurement) -> float:
+        return self.requests_per_second / baseline.requests_per_second
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pin(cpu: str) -> list[str]:
+    return ["taskset", "-c", cpu] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+@contextmanager
+def server(argv: list[str], env: dict[str, str], port: int, health: str) -> Iterator[str]:
+    log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen([*_pin(SERVER_CPU), *argv], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited; see {log.name}")
+            try:
+                if httpx.get(base + health, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start; see {log.name}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def baseline_server(port: int) -> server:  # type: ignore[valid-type]
+    argv = [sys.executable, "-m", "uvicorn", "hello_asgi:app", "--port", str(port), "--no-access-log",
+            "--log-level", "warning", "--ws-per-message-deflate", "false", "--app-dir", str(BENCH)]
+    return server(argv, dict(os.environ), port, "/")
+
+
+def predictql_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTQL_")}
+    env.update(
+        PREDICTQL_DATABASE_URL=database_url,
+        PREDICTQL_DATA_DIR=str(data_dir),
+        PREDICTQL_JWT_SECRET=JWT_SECRET,
+        PREDICTQL_RATE_LIMIT_PER_MINUTE="100000000",
+        PREDICTQL_LOG_LEVEL="WARNING",
+        PREDICTQL_ENVIRONMENT="production",
+        **extra,
+    )
+    return env
+
+
+def predictql_server(port: int, env: dict[str, str]) -> server:  # type: ignore[valid-type]
+    argv = [sys.executable, "-m", "predictql", "serve", "--port", str(port)]
+    return server(argv, env, port, "/api/v1/health")
+
+
+_LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(name: str, url: str, *, seconds: int, connections: int, script: Path | None = None) -> Measurement:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is required: apt-get install wrk")
+    argv = [*_pin(LOAD_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    latency = {pct: float(value) * _UNIT[unit] for pct, value, unit in _LATENCY.findall(out)}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(errors_match.group(1)) if errors_match else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return Measurement(name, rps, latency.get("50", 0.0), latency.get("99", 0.0), requests, errors)
+
+
+async def _admin(sql: str) -> None:
+    from predictql.db import make_engine
+
+    engine = make_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        from sqlalchemy import text
+
+        await conn.execute(text(sql))
+    await engine.dispose()
+
+
+@contextmanager
+def bench_database(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        directory = Path(tempfile.mkdtemp(prefix="predictql-bench-"))
+        yield f"sqlite+aiosqlite:///{directory / 'bench.db'}"
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    from sqlalchemy.engine import make_url
+
+    name = f"predictql_bench_{os.getpid()}"
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def record(file_name: str, payload: dict[str, object]) -> Path:
+    path = BENCH / "results" / file_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def as_dict(measurement: Measurement) -> dict[str, object]:
+    return asdict(measurement)

@@ -1,0 +1,323 @@
+"""REST group ``events`` (UPPER_SNAKE error codes in the envelope, DECISIONS rule 8): feed, read,
+create (a shell, or event + pools + markets at once), update, image, visibility, suggestions,
+loop-event lookup, and closing / cancelling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
+
+from predictql.db import after_commit
+from predictql.errors import InvalidInput, PayloadTooLarge
+from predictql.models import Event
+from predictql.rest_compat.market_presenters import events_json, feed_json
+from predictql.rest_compat.pools import PoolBody
+from predictql.rest_compat.routing import ApiRequest, endpoint
+from predictql.services import events, feed, pools, resolution
+from predictql.services.events import EventFields
+from predictql.services.feed import FeedQuery
+from predictql.services.resolution import Verdict
+from predictql.services.users import image_extension
+
+EVENT_IMAGE_TYPES = ("jpg", "png", "webp")
+OK = {"status": "ok"}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class EventBody(_Body):
+    name: StrictStr
+    name_ru: StrictStr = ""
+    tags: list[StrictStr] | None = None
+    versus_names: list[StrictStr] | None = None
+    versus_images: list[StrictStr] | None = None
+    has_draw: StrictBool = False
+    image_url: StrictStr | None = None
+    polymarket_event_url: StrictStr | None = None
+    loop_interval_minutes: StrictInt = 0
+    asset_symbol: StrictStr | None = None
+
+    def fields(self, asset_symbol: str | None = None) -> EventFields:
+        data = self.model_dump(include=set(EventFields.__dataclass_fields__))
+        return EventFields(**{**data, "asset_symbol": self.asset_symbol or asset_symbol})
+
+
+class FullEventBody(EventBody):
+    main_pool_index: StrictInt | None = None
+    pools: list[PoolBody] = Field(min_length=1, max_length=50)
+
+
+class UpdateBody(_Body):
+    name: StrictStr | None = None
+    name_ru: StrictStr | None = None
+    tags: list[StrictStr] | None = None
+    versus_names: list[StrictStr] | None = None
+    versus_images: list[StrictStr] | None = None
+    has_draw: StrictBool | None = None
+    main_pool_id: StrictInt | None = None
+
+
+class ActiveBody(_Body):
+    is_active: StrictBool
+
+
+class SuggestBody(_Body):
+    name: StrictStr
+    description: StrictStr = ""
+    tags: list[StrictStr] = []
+
+
+class _VerdictBody(_Body):
+    """Rule 17: ``{"won_side": "YES"|"NO"}`` or ``{"outcome": <0-based int>}``."""
+
+    won_side: StrictStr | None = None
+    outcome: StrictInt | None = None
+
+    def verdict(self) -> Verdict | None:
+        return None if self.won_side is None and self.outcome is None else Verdict(self.won_side, self.outcome)
+
+
+def _one_shape(body: Any, items: str) -> Any:
+    """A body names the winner one way: ``won_side``, ``outcome`` or the per-item array."""
+    named = isinstance(body, dict) and (body.get("won_side"), body.get("outcome")) != (None, None)
+    if named and body.get(items) is not None:
+        raise ValueError(f"give won_side, outcome or {items}[], not several")
+    return body
+
+
+class PoolVerdict(_VerdictBody):
+    pool_id: StrictInt
+
+
+class CloseEventBody(_VerdictBody):
+    pools: list[PoolVerdict] | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, body: Any) -> Any:
+        return _one_shape(body, "pools")
+
+
+class MarketVerdict(_Body):
+    market_id: StrictInt
+    won_side: StrictStr
+
+
+class ClosePoolBody(_VerdictBody):
+    markets: list[MarketVerdict] | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, body: Any) -> Any:
+        return _one_shape(body, "markets")
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+@endpoint("GET", "/events/feed", auth="optional")
+async def feed_page(api: ApiRequest) -> dict[str, Any]:
+    query = api.request.query_params
+    request = FeedQuery(
+        limit=api.query_int("limit", 20, lo=1, hi=feed.MAX_LIMIT) or 20,
+        cursor=query.get("cursor") or None,
+        tags=tuple((query.get("tags") or "").split(",")),
+        status=query.get("status") or None,
+        search=query.get("q") or None,
+    )
+    async with api.db.session() as session:
+        return await feed_json(session, api.actor, await feed.page(session, api.actor, request))
+
+
+@endpoint("GET", "/events/{id}", auth="optional")
+async def get_event(api: ApiRequest) -> dict[str, Any]:
+    event_id = api.path_int("id")
+    async with api.db.session() as session:
+        (payload,) = await events_json(session, api.actor, [await events.get_visible(session, api.actor, event_id)])
+    return payload
+
+
+@endpoint("GET", "/events/asset-timeframes/{symbol}", auth="none")
+async def asset_timeframes(api: ApiRequest) -> list[dict[str, Any]]:
+    symbol = api.request.path_params["symbol"]
+    async with api.db.session() as session:
+        rows = await events.asset_timeframes(session, symbol=symbol)
+    return [
+        {"event_id": e.id, "loop_interval_minutes": e.loop_interval_minutes, "name": e.name, "name_ru": e.name_ru}
+        for e in rows
+    ]
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+@endpoint("POST", "/events", auth="creator", status=201)
+async def create_event(api: ApiRequest) -> dict[str, Any]:
+    body = await api.body(EventBody)
+    async with api.db.transaction() as session:
+        event = await events.create_event(session, api.actor, body.fields())
+        (payload,) = await events_json(session, api.actor, [event], watched=False)
+    return payload
+
+
+async def _create_full(session: AsyncSession, api: ApiRequest, body: FullEventBody) -> Event:
+    # No service covers create-full (reported); composed here inside the one transaction.
+    symbols = [pool.metadata.asset_symbol for pool in body.pools if pool.metadata.asset_symbol]
+    event = await events.create_event(session, api.actor, body.fields(symbols[0] if symbols else None))
+    assert event.id is not None
+    created = [await pools.create_pool(session, api.actor, event.id, pool.fields()) for pool in body.pools]
+    if body.main_pool_index is not None:
+        if not 0 <= body.main_pool_index < len(created):
+            raise InvalidInput("main_pool_index must index into pools")
+        main_pool_id = created[body.main_pool_index].id
+        event = await events.update_event(session, api.actor, event.id, {"main_pool_id": main_pool_id})
+    return event
+
+
+@endpoint("POST", "/events/create-full", auth="creator", status=201)
+async def create_full(api: ApiRequest) -> dict[str, Any]:
+    body = await api.body(FullEventBody)
+    async with api.db.transaction() as session:
+        event = await _create_full(session, api, body)
+        (payload,) = await events_json(session, api.actor, [event], watched=False)
+    return payload
+
+
+@endpoint("PUT", "/events/{id}", auth="creator")
+async def update_event(api: ApiRequest) -> dict[str, Any]:
+    event_id = api.path_int("id")
+    body = await api.body(UpdateBody)
+    changes = {key: value for key, value in body.model_dump(exclude_unset=True).items() if value is not None}
+    async with api.db.transaction() as session:
+        event = await events.update_event(session, api.actor, event_id, changes)
+        (payload,) = await events_json(session, api.actor, [event], watched=False)
+    return payload
+
+
+@endpoint("POST", "/events/{id}/active", auth="creator")
+async def set_active(api: ApiRequest) -> dict[str, str]:
+    event_id = api.path_int("id")
+    body = await api.body(ActiveBody)
+    async with api.db.transaction() as session:
+        await events.set_active(session, api.actor, event_id, is_active=body.is_active)
+    return OK
+
+
+@endpoint("POST", "/events/suggest", auth="required", status=201)
+async def suggest(api: ApiRequest) -> dict[str, Any]:
+    body = await api.body(SuggestBody)
+    async with api.db.transaction() as session:
+        row = await events.suggest(session, api.actor, name=body.name, description=body.description, tags=body.tags)
+    return {"id": row.id, "status": "received"}
+
+
+# --- image: stored beside the avatars, so the /media/avatars/ mount serves it -------------------
+
+
+async def _read_image(api: ApiRequest) -> bytes:
+    limit = api.settings.avatar_max_bytes
+    if not api.request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("multipart/form-data with an 'image' file is required")
+    try:
+        form = await api.request.form(max_files=1, max_fields=10, max_part_size=limit + 1)
+    except Exception as exc:  # python-multipart refuses oversize parts and bad encodings
+        if "size" in str(exc).lower():
+            raise PayloadTooLarge(f"image larger than {limit} bytes") from exc
+        raise InvalidInput("unreadable multipart body") from exc
+    upload = form.get("image")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput("an 'image' file is required")
+    content = await upload.read(limit + 1)
+    if len(content) > limit:
+        raise PayloadTooLarge(f"image larger than {limit} bytes")
+    if image_extension(content[:16]) not in EVENT_IMAGE_TYPES:
+        raise InvalidInput("image must be a JPEG, PNG or WebP file")
+    return content
+
+
+def _media_url(api: ApiRequest, name: str) -> str:
+    return f"{api.settings.public_url.rstrip('/')}/media/avatars/{name}"
+
+
+def _forget_file(session: AsyncSession, api: ApiRequest, event_id: int, url: str | None) -> None:
+    """After commit, delete the file behind a replaced or removed URL if it is one of ours."""
+    prefix = _media_url(api, f"event_{event_id}_")
+    if url and url.startswith(prefix) and "/" not in url[len(prefix) :]:
+        path = api.settings.avatar_dir / url.rsplit("/", 1)[1]
+        after_commit(session, lambda: asyncio.to_thread(path.unlink, missing_ok=True))
+
+
+def _write(directory: Path, name: str, content: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(content)
+
+
+@endpoint("POST", "/events/{id}/image", auth="creator")
+async def upload_image(api: ApiRequest) -> dict[str, Any]:
+    event_id = api.path_int("id")
+    content = await _read_image(api)
+    async with api.db.transaction() as session:
+        previous = (await events.get_managed(session, api.actor, event_id)).image_url  # 404/403 before any write
+        name = f"event_{event_id}_{time.time_ns()}.{image_extension(content[:16])}"
+        await asyncio.to_thread(_write, api.settings.avatar_dir, name, content)
+        event = await events.set_image(session, api.actor, event_id, url=_media_url(api, name))
+        _forget_file(session, api, event_id, previous)
+    return {"image_url": event.image_url}
+
+
+@endpoint("DELETE", "/events/{id}/image", auth="creator")
+async def delete_image(api: ApiRequest) -> dict[str, Any]:
+    event_id = api.path_int("id")
+    async with api.db.transaction() as session:
+        previous = (await events.get_managed(session, api.actor, event_id)).image_url
+        await events.set_image(session, api.actor, event_id, url=None)
+        _forget_file(session, api, event_id, previous)
+    return {}
+
+
+# --- closing (rule 17) and cancelling (rule 19) -------------------------------------------------
+
+
+@endpoint("POST", "/events/{id}/close", auth="creator")
+async def close_event(api: ApiRequest) -> dict[str, str]:
+    event_id = api.path_int("id")
+    body = await api.body(CloseEventBody)
+    per_pool = [(item.pool_id, item.verdict() or Verdict()) for item in body.pools or ()]
+    async with api.db.transaction() as session:
+        await resolution.close_event(session, api.actor, event_id, body.verdict(), per_pool)
+    return OK
+
+
+@endpoint("POST", "/events/{id}/pools/{pool_id}/close", auth="creator")
+async def close_pool(api: ApiRequest) -> dict[str, str]:
+    event_id, pool_id = api.path_int("id"), api.path_int("pool_id")
+    body = await api.body(ClosePoolBody)
+    per_market = [(item.market_id, item.won_side) for item in body.markets or ()]
+    async with api.db.transaction() as session:
+        await resolution.close_pool(session, api.actor, event_id, pool_id, body.verdict(), per_market)
+    return OK
+
+
+@endpoint("POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/close", auth="creator")
+async def close_market(api: ApiRequest) -> dict[str, str]:
+    event_id, pool_id, market_id = api.path_int("id"), api.path_int("pool_id"), api.path_int("market_id")
+    body = await api.body(_VerdictBody)
+    async with api.db.transaction() as session:
+        await resolution.close_market(session, api.actor, event_id, pool_id, market_id, body.verdict() or Verdict())
+    return OK
+
+
+@endpoint("POST", "/events/{id}/cancel", auth="creator")
+async def cancel_event(api: ApiRequest) -> dict[str, str]:
+    event_id = api.path_int("id")
+    async with api.db.transaction() as session:
+        await resolution.cancel_event(session, api.actor, event_id)
+    return OK

@@ -1,0 +1,172 @@
+"""REST groups ``pools`` and ``markets`` (lower_snake error codes, as their pages document):
+create a pool, re-target its prices, read pools and markets, and their charts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+
+from predictql.errors import InvalidInput
+from predictql.rest_compat.market_presenters import chart_json, market_chart_json, market_json, pools_json
+from predictql.rest_compat.routing import ApiRequest, endpoint
+from predictql.services import charts, pools
+from predictql.services.pools import PoolFields
+
+Number = StrictInt | StrictFloat
+MAX_BATCH = 100
+DIGITS = re.compile(r"[0-9]{1,19}")
+# PoolMetadata keys kept as given (the guide's extras); the ones the service prices with are typed.
+EXTRA_METADATA = (
+    "volume_min_kopecks", "volume_max_kopecks", "polymarket_token_ids", "asset_symbol", "asset_base_price"
+)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class PoolMetadataBody(_Body):
+    market_names: list[StrictStr] = Field(max_length=pools.MAX_OUTCOMES)
+    market_probabilities: list[Number] = Field(max_length=pools.MAX_OUTCOMES)
+    lmsr_b_kopecks: StrictInt | None = None
+    volume_min_kopecks: StrictInt | None = None
+    volume_max_kopecks: StrictInt | None = None
+    polymarket_token_ids: list[StrictStr] | None = Field(default=None, max_length=pools.MAX_OUTCOMES)
+    asset_symbol: StrictStr | None = Field(default=None, max_length=20)
+    asset_base_price: Number | None = None
+
+
+class PoolBody(_Body):
+    """POST /events/{id}/pools, and each item of create-full's ``pools``."""
+
+    name: StrictStr = ""  # the service names an unnamed pool "Main Pool"
+    name_ru: StrictStr = ""
+    margin: Number = 0
+    finish_at: datetime
+    live_at: datetime | None = None
+    rules: StrictStr = ""
+    rules_ru: StrictStr = ""
+    metadata: PoolMetadataBody
+
+    @model_validator(mode="before")
+    @classmethod
+    def _guide_shape(cls, data: Any) -> Any:
+        """The managing-pools guide sends the metadata keys at the top level, without ``metadata``."""
+        if isinstance(data, dict) and "metadata" not in data and "market_names" in data:
+            keys = set(PoolMetadataBody.model_fields)
+            return {**data, "metadata": {key: value for key, value in data.items() if key in keys}}
+        return data
+
+    @field_validator("finish_at", "live_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A timestamp without an offset is read as UTC (rule 11), not refused."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    def fields(self) -> PoolFields:
+        meta = self.metadata
+        extra = {key: getattr(meta, key) for key in EXTRA_METADATA if getattr(meta, key) is not None}
+        return PoolFields(
+            name=self.name,
+            name_ru=self.name_ru,
+            finish_at=self.finish_at,
+            live_at=self.live_at,
+            rules=self.rules,
+            rules_ru=self.rules_ru,
+            margin=float(self.margin),
+            market_names=meta.market_names,
+            market_probabilities=[float(p) for p in meta.market_probabilities],
+            lmsr_b_kopecks=meta.lmsr_b_kopecks,
+            extra_metadata=extra,
+        )
+
+
+class ProbabilitiesBody(_Body):
+    probabilities: list[Number] = Field(min_length=1, max_length=pools.MAX_OUTCOMES)
+
+
+def batch_ids(raw: str | None) -> list[int]:
+    """``ids=1,2,3``: 1-100 positive integers (empty items ignored, repeats once); ``invalid_ids``."""
+    items = [item.strip() for item in (raw or "").split(",") if item.strip()]
+    bad = InvalidInput(f"ids must be 1-{MAX_BATCH} comma-separated positive integers", code="invalid_ids")
+    if not items or len(items) > MAX_BATCH or not all(DIGITS.fullmatch(item) for item in items):
+        raise bad
+    ids = list(dict.fromkeys(int(item) for item in items))
+    if not all(0 < value < 2**63 for value in ids):
+        raise bad
+    return ids
+
+
+@endpoint("POST", "/events/{id}/pools", auth="creator", lower_codes=True, status=201)
+async def create_pool(api: ApiRequest) -> dict[str, Any]:
+    event_id = api.path_int("id")
+    body = await api.body(PoolBody)
+    async with api.db.transaction() as session:
+        pool = await pools.create_pool(session, api.actor, event_id, body.fields())
+        (payload,) = await pools_json(session, [pool])
+    return payload
+
+
+@endpoint(
+    "PUT", "/events/{id}/pools/{pool_id}/probabilities", auth="creator", lower_codes=True,
+    invalid_code="invalid_probabilities",
+)
+async def set_probabilities(api: ApiRequest) -> dict[str, Any]:
+    event_id, pool_id = api.path_int("id"), api.path_int("pool_id")
+    body = await api.body(ProbabilitiesBody)
+    async with api.db.transaction() as session:
+        await pools.set_probabilities(session, api.actor, event_id, pool_id, [float(p) for p in body.probabilities])
+    return {"message": "probabilities updated"}
+
+
+@endpoint("GET", "/pools/batch", auth="optional", lower_codes=True)
+async def get_pools(api: ApiRequest) -> list[dict[str, Any]]:
+    ids = batch_ids(api.request.query_params.get("ids"))
+    async with api.db.session() as session:
+        found = {pool.id: pool for pool in await pools.get_pools(session, ids, actor=api.actor)}
+        return await pools_json(session, [found[pool_id] for pool_id in ids if pool_id in found])
+
+
+@endpoint("GET", "/pools/{pool_id}", auth="optional", lower_codes=True)
+async def get_pool(api: ApiRequest) -> dict[str, Any]:
+    pool_id = api.path_int("pool_id")
+    async with api.db.session() as session:
+        pool = await pools.get_pool(session, pool_id, actor=api.actor)
+        (payload,) = await pools_json(session, [pool])
+    return payload
+
+
+@endpoint("GET", "/pools/{pool_id}/ratio/chart", auth="optional", lower_codes=True)
+async def pool_chart(api: ApiRequest) -> list[dict[str, Any]]:
+    pool_id = api.path_int("pool_id")
+    scale = api.request.query_params.get("scale")
+    async with api.db.session() as session:
+        points = await charts.pool_chart(session, api.actor, pool_id, scale=scale)
+    return chart_json(points)
+
+
+@endpoint("GET", "/pools/{pool_id}/charts", auth="optional", lower_codes=True)
+async def pool_charts(api: ApiRequest) -> dict[str, list[dict[str, Any]]]:
+    pool_id = api.path_int("pool_id")
+    async with api.db.session() as session:
+        found = await charts.pool_charts(session, api.actor, pool_id)
+    return {scale: chart_json(points) for scale, points in found.items()}
+
+
+@endpoint("GET", "/markets/{market_id}", auth="optional", lower_codes=True)
+async def get_market(api: ApiRequest) -> dict[str, Any]:
+    market_id = api.path_int("market_id")
+    async with api.db.session() as session:
+        market = await pools.get_market(session, market_id, actor=api.actor)
+    return market_json(market)
+
+
+@endpoint("GET", "/markets/{market_id}/chart", auth="optional", lower_codes=True)
+async def market_chart(api: ApiRequest) -> list[dict[str, Any]]:
+    market_id = api.path_int("market_id")
+    async with api.db.session() as session:
+        points = await charts.market_chart(session, api.actor, market_id)
+    return market_chart_json(points)

@@ -1,0 +1,96 @@
+"""``idempotencyKey`` on every mutation: the same key and the same operation replays the stored
+result without executing again; the same key with a different operation is refused.
+
+``IdempotencyKeyArgument`` adds the argument to each mutation field (and hides it from the
+resolver); the ``Idempotency`` schema extension does the lookup, claim and store around execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType
+from graphql.language import FieldNode, StringValueNode, VariableNode
+from strawberry.annotation import StrawberryAnnotation
+from strawberry.extensions import FieldExtension, SchemaExtension
+from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.field import StrawberryField
+
+from predictql.errors import DomainError
+from predictql.jsonutil import dumps, loads
+from predictql.services import idempotency
+
+
+class IdempotencyKeyArgument(FieldExtension):
+    def apply(self, field: StrawberryField) -> None:
+        field.arguments.append(
+            StrawberryArgument(
+                python_name="idempotency_key",
+                graphql_name="idempotencyKey",
+                type_annotation=StrawberryAnnotation(str | None),  # type: ignore[arg-type]
+                default=None,
+                description="Retry-safe key: the same key and arguments return the first result again.",
+            )
+        )
+
+    def map_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs.pop("idempotency_key", None)
+        return kwargs
+
+
+def _key(document: Any, operation_name: str | None, variables: dict[str, Any] | None) -> str | None:
+    for definition in getattr(document, "definitions", ()):
+        if not isinstance(definition, OperationDefinitionNode) or definition.operation != OperationType.MUTATION:
+            continue
+        if operation_name and (definition.name is None or definition.name.value != operation_name):
+            continue
+        for selection in definition.selection_set.selections:
+            if not isinstance(selection, FieldNode):
+                continue
+            for argument in selection.arguments or ():
+                if argument.name.value != "idempotencyKey":
+                    continue
+                if isinstance(argument.value, StringValueNode):
+                    return argument.value.value
+                if isinstance(argument.value, VariableNode):
+                    value = (variables or {}).get(argument.value.name.value)
+                    return value if isinstance(value, str) else None
+    return None
+
+
+def _error(error: DomainError) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(error.message, extensions={"code": error.code})])
+
+
+class Idempotency(SchemaExtension):
+    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+        ec = self.execution_context
+        key = _key(ec.graphql_document, ec.operation_name, ec.variables)
+        if key is None:
+            yield
+            return
+        context = ec.context
+        actor = context.actor
+        client = context.request.client.host if context.request.client else "unknown"
+        owner = f"user:{actor.user_id}" if actor.user_id is not None else f"ip:{client}"
+        try:
+            claim = idempotency.Claim(
+                owner,
+                "graphql:" + idempotency.check_key(key),
+                idempotency.request_hash(ec.query or "", ec.operation_name or "", dumps(ec.variables or {})),
+            )
+            stored = await idempotency.lookup(context.db, claim)
+        except DomainError as error:
+            ec.result = _error(error)
+            yield
+            return
+        if stored is not None:
+            ec.result = ExecutionResult(data=loads(stored.body), errors=None)
+            yield
+            return
+        with idempotency.guarding(claim):
+            yield
+        result = ec.result
+        if isinstance(result, ExecutionResult) and not result.errors and result.data is not None:
+            await idempotency.store(context.db, claim, 200, dumps(result.data).decode())
