@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from predictql import migrate
 from predictql.db import Database, make_engine
@@ -75,7 +75,8 @@ async def _credit(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     from predictql.services import accounts, ledger, users
 
     async with db.transaction() as session:
-        user_id = await session.scalar(select(User.id).where(User.email == accounts.normalize_email(args.email)))
+        email = accounts.normalize_email(args.email).lower()
+        user_id = await session.scalar(select(User.id).where(func.lower(User.email) == email))
         if user_id is None:
             raise DomainError(f"no user with email {args.email}", code="user_not_found")
         txn = await users.deposit(session, user_id=user_id, amount=args.amount, bonus=args.bonus)

@@ -87,3 +87,12 @@ async def test_legacy_graphql_ws_protocol(server: str, db: Database) -> None:
             message = json.loads(await ws.recv())
         assert message["type"] == "error"
         assert message["payload"]["extensions"]["code"] == "OPERATION_NOT_SUPPORTED"
+
+
+async def test_cross_origin_websocket_is_refused_unless_allowed(server: str) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(
+            ws_url(server), subprotocols=["graphql-transport-ws"], origin="https://evil.example"  # type: ignore[list-item,arg-type]
+        ):
+            pass
+    assert refused.value.response.status_code == 403

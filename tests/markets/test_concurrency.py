@@ -93,6 +93,22 @@ async def test_one_user_cannot_overspend_with_simultaneous_trades(
     await assert_ledger_balanced(db)
 
 
+async def test_one_user_on_many_markets_cannot_overspend(db: Database, settings: Settings) -> None:
+    """Different markets take different market locks: only the ledger's conditional update stops this."""
+    markets = [(await live_market(db)).id or 0 for _ in range(5)]
+    user, _ = await trader(db, settings, balance=10_500, bonus=0)
+    requests = [TradeRequest(markets[i % 5], "buy_no", "spend", 1000, use_bonus=i % 2 == 0) for i in range(N)]
+    with peak_connections(db) as seen:
+        results = await asyncio.gather(*(_run(db, user, request) for request in requests))
+    if not db.is_sqlite:
+        assert seen["peak"] > 1, "the trades did not run concurrently"
+    done = [r for r in results if isinstance(r, TradeResult)]
+    assert {type(r).__name__ for r in results if not isinstance(r, TradeResult)} == {"InsufficientFunds"}
+    assert len(done) == 10
+    assert (await balances(db, user)).cash == 10_500 - sum(r.cost_or_payout for r in done) >= 0
+    await assert_ledger_balanced(db)
+
+
 async def _trades(db: Database, market_id: int) -> list[Trade]:
     async with db.session() as session:
         return list(await session.scalars(select(Trade).where(Trade.market_id == market_id).order_by(col(Trade.id))))

@@ -103,12 +103,12 @@ async def _series(session: AsyncSession, markets: Sequence[Market], since: datet
     """Per market (in the given order): its points after ``since`` plus the last one at or before
     it, in one statement whatever the number of markets."""
     ids = [market.id for market in markets if market.id is not None]
-    columns = (PricePoint.market_id, PricePoint.created_at, PricePoint.probability, PricePoint.id)
+    columns = (col(PricePoint.market_id), col(PricePoint.created_at), col(PricePoint.probability), col(PricePoint.id))
     recent = select(*columns).where(col(PricePoint.market_id).in_(ids), col(PricePoint.created_at) > since)
     earlier = aliased(PricePoint)
     last_before = (
-        select(earlier.id)
-        .where(earlier.market_id == Market.id, col(earlier.created_at) <= since)
+        select(col(earlier.id))
+        .where(col(earlier.market_id) == Market.id, col(earlier.created_at) <= since)
         .order_by(col(earlier.created_at).desc(), col(earlier.id).desc())
         .limit(1)
         .correlate(Market)

@@ -171,14 +171,23 @@ async def close_position(session: AsyncSession, actor: Actor, *, market_id: int,
     return CloseResult(market_id, sum(r.cost_or_payout for r in results), tuple(results))
 
 
-async def _bonus_available(session: AsyncSession, user_id: int) -> int:
-    """Read without a lock: ``ledger.post_many`` locks accounts in id order, and taking this row first
-    could deadlock with a refund to the same user. Its conditional update still refuses an overdraft
-    if a concurrent trade spent the bonus meanwhile (the trade then fails INSUFFICIENT_BALANCE)."""
-    balance = await session.scalar(
-        select(LedgerAccount.balance).where(LedgerAccount.code == ledger.user_bonus(user_id))
+async def _lock_bonus(session: AsyncSession, user_id: int, market_id: int, referrers: list[int]) -> int:
+    """Lock every tracked account this buy will move, in id order, and return the bonus balance.
+
+    The split between bonus and cash depends on the bonus balance, so it must be read under a lock;
+    taking that one row early could deadlock with ``ledger.post_many``, which locks accounts in id
+    order. Locking the whole set in that same order up front cannot.
+    """
+    codes = [ledger.user_cash(user_id), ledger.user_bonus(user_id), ledger.market_amm(market_id)]
+    codes += [ledger.user_cash(referrer) for referrer in referrers]
+    rows = await session.execute(
+        select(LedgerAccount.code, LedgerAccount.balance)
+        .where(col(LedgerAccount.code).in_(codes))
+        .order_by(col(LedgerAccount.id))
+        .with_for_update()
     )
-    return int(balance or 0)
+    balances = {code: balance for code, balance in rows}
+    return int(balances.get(ledger.user_bonus(user_id), 0))
 
 
 def _payment(user_id: int, market_id: int, quote: lmsr.Quote, bonus: int) -> list[Movement]:
@@ -224,7 +233,8 @@ async def _execute(
     """Apply one quote to a locked market: position, trade row, ledger (with referral split), q."""
     assert market.id is not None
     side = quote.side
-    bonus = await _bonus_available(session, user_id) if (side.is_buy and use_bonus) else 0
+    referrers = await referrals.chain(session, user_id)
+    bonus = await _lock_bonus(session, user_id, market.id, referrers) if (side.is_buy and use_bonus) else 0
     await _move_position(session, user_id, market, quote, bonus)
     movements = _payment(user_id, market.id, quote, bonus) if side.is_buy else _proceeds(user_id, market.id, quote)
     trade_row = Trade(
@@ -236,9 +246,7 @@ async def _execute(
     await session.flush()
     assert trade_row.id is not None
     reference = ("trade", trade_row.id)
-    movements += referrals.fee_movements(
-        quote.fee, await referrals.chain(session, user_id), payer_id=user_id, reference=reference
-    )
+    movements += referrals.fee_movements(quote.fee, referrers, payer_id=user_id, reference=reference)
     try:
         await ledger.post_many(session, [Movement(m.kind, m.legs, m.user_id, reference, m.memo) for m in movements])
     except InsufficientFunds:
