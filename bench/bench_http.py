@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (  # noqa: E402
+from harness import (
     as_dict,
     baseline_server,
     bench_database,
@@ -53,24 +53,36 @@ async def seed(database_url: str, data_dir: Path, users: int) -> tuple[list[str]
     db = Database(engine)
     tokens: list[str] = []
     async with db.transaction() as session:
-        creator = await accounts.create_user(session, email="creator@bench.test", password="benchmark", verified=True,
-                                             is_creator=True)
+        creator = await accounts.create_user(
+            session, email="creator@bench.test", password="benchmark", verified=True, is_creator=True
+        )
         actor = Actor(user_id=creator.id, is_creator=True)
         market_id = 0
         for index in range(20):
-            event = await events.create_event(session, actor, events.EventFields(name=f"Bench event {index}",
-                                                                                  tags=["bench"]))
+            event = await events.create_event(
+                session, actor, events.EventFields(name=f"Bench event {index}", tags=["bench"])
+            )
             event.is_active = True
             for pool_index in range(2):
-                pool = await pools.create_pool(session, actor, event.id or 0, pools.PoolFields(
-                    name=f"Pool {pool_index}", finish_at=utcnow() + timedelta(days=30),
-                    live_at=utcnow() - timedelta(minutes=1), market_names=["A", "B", "C"],
-                    market_probabilities=[0.5, 0.3, 0.2], lmsr_b_kopecks=100_000_000))
+                pool = await pools.create_pool(
+                    session,
+                    actor,
+                    event.id or 0,
+                    pools.PoolFields(
+                        name=f"Pool {pool_index}",
+                        finish_at=utcnow() + timedelta(days=30),
+                        live_at=utcnow() - timedelta(minutes=1),
+                        market_names=["A", "B", "C"],
+                        market_probabilities=[0.5, 0.3, 0.2],
+                        lmsr_b_kopecks=100_000_000,
+                    ),
+                )
                 if not market_id:
                     market_id = (await events.markets_of(session, [pool.id or 0]))[pool.id or 0][0].id or 0
         for index in range(users):
-            user = await accounts.create_user(session, email=f"trader{index}@bench.test", password="benchmark",
-                                              verified=True)
+            user = await accounts.create_user(
+                session, email=f"trader{index}@bench.test", password="benchmark", verified=True
+            )
             await users_service.deposit(session, user_id=user.id or 0, amount=10**12)
             pair = await sessions.open_session(session, settings, user.id or 0)
             tokens.append(pair.access_token)
@@ -123,16 +135,28 @@ def main() -> None:
         port = free_port()
         with predictql_server(port, predictql_env(url, data_dir)) as base:
             wrk("warmup", base + "/api/v1/health", seconds=2, connections=4)
-            trades = wrk("lmsr_trade", base + "/", seconds=args.seconds, connections=args.connections,
-                         script=trade_script(tokens, market_id))
-            feed = wrk("feed_query", base + "/graphql", seconds=args.seconds, connections=args.connections,
-                       script=post_script("/graphql", json.dumps({"query": FEED_QUERY})))
+            trades = wrk(
+                "lmsr_trade",
+                base + "/",
+                seconds=args.seconds,
+                connections=args.connections,
+                script=trade_script(tokens, market_id),
+            )
+            feed = wrk(
+                "feed_query",
+                base + "/graphql",
+                seconds=args.seconds,
+                connections=args.connections,
+                script=post_script("/graphql", json.dumps({"query": FEED_QUERY})),
+            )
     rows = [baseline, trades, feed]
     results["measurements"] = [as_dict(m) | {"ratio_to_raw_asgi": round(m.ratio_to(baseline), 4)} for m in rows]
     print(f"{'scenario':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs raw ASGI':>12}")
     for m in rows:
-        print(f"{m.name:<12} {m.requests_per_second:>10.1f} {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>7} "
-              f"{m.ratio_to(baseline) * 100:>11.2f}%")
+        print(
+            f"{m.name:<12} {m.requests_per_second:>10.1f} {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>7} "
+            f"{m.ratio_to(baseline) * 100:>11.2f}%"
+        )
     print("recorded", record("http.json", results))
 
 

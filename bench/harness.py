@@ -81,8 +81,21 @@ def server(argv: list[str], env: dict[str, str], port: int, health: str) -> Iter
 
 
 def baseline_server(port: int) -> server:  # type: ignore[valid-type]
-    argv = [sys.executable, "-m", "uvicorn", "hello_asgi:app", "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--ws-per-message-deflate", "false", "--app-dir", str(BENCH)]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "hello_asgi:app",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--ws-per-message-deflate",
+        "false",
+        "--app-dir",
+        str(BENCH),
+    ]
     return server(argv, dict(os.environ), port, "/")
 
 

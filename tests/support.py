@@ -102,10 +102,14 @@ def unique_email(prefix: str = "user") -> str:
     return f"{prefix}{_counter}@example.com"
 
 
-async def create_user(db: Database, *, email: str | None = None, password: str = "password123", balance: int = 0, **roles: bool) -> int:
+async def create_user(
+    db: Database, *, email: str | None = None, password: str = "password123", balance: int = 0, **roles: bool
+) -> int:
     """A verified user (through the real service), optionally funded through the ledger."""
     async with db.transaction() as session:
-        user = await accounts.create_user(session, email=email or unique_email(), password=password, verified=True, **roles)
+        user = await accounts.create_user(
+            session, email=email or unique_email(), password=password, verified=True, **roles
+        )
         assert user.id is not None
         if balance:
             await users.deposit(session, user_id=user.id, amount=balance)
@@ -130,7 +134,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+async def gql(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
     response = await http.post(
         "/graphql", json={"query": query, "variables": variables or {}}, headers=bearer(token) if token else {}
     )

@@ -20,7 +20,9 @@ def test_schema_graphql_is_committed_and_current(repo_root: Path) -> None:
 
 def test_every_setting_is_in_the_readme_table(repo_root: Path) -> None:
     readme = (repo_root / "README.md").read_text()
-    missing = [f"PREDICTQL_{name.upper()}" for name in Settings.model_fields if f"`PREDICTQL_{name.upper()}`" not in readme]
+    missing = [
+        f"PREDICTQL_{name.upper()}" for name in Settings.model_fields if f"`PREDICTQL_{name.upper()}`" not in readme
+    ]
     assert not missing, f"README configuration table lacks {missing}"
 
 

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from predictql import migrate
 from predictql.db import Database, make_engine
@@ -76,7 +77,7 @@ async def _credit(db: Database, args: argparse.Namespace) -> dict[str, Any]:
 
     async with db.transaction() as session:
         email = accounts.normalize_email(args.email).lower()
-        user_id = await session.scalar(select(User.id).where(func.lower(User.email) == email))
+        user_id = await session.scalar(select(col(User.id)).where(func.lower(User.email) == email))
         if user_id is None:
             raise DomainError(f"no user with email {args.email}", code="user_not_found")
         txn = await users.deposit(session, user_id=user_id, amount=args.amount, bonus=args.bonus)

@@ -40,7 +40,8 @@ class PlainFormatter(logging.Formatter):
 
 def configure(level: str, as_json: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if as_json else PlainFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    plain = PlainFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler.setFormatter(JsonFormatter() if as_json else plain)
     root = logging.getLogger("predictql")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -7,9 +7,9 @@ import asyncio
 import logging
 import secrets
 import time
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from predictql.settings import Settings

@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 log = logging.getLogger("predictql.settings")
 
 DEV_SECRET_FILE = "jwt_secret"

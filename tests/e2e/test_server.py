@@ -28,7 +28,7 @@ async def _signed_in(server: str, db: Database) -> tuple[httpx.AsyncClient, str,
 
 
 async def test_rest_flow_over_real_http(server: str, db: Database) -> None:
-    http, token, user_id = await _signed_in(server, db)
+    http, _, user_id = await _signed_in(server, db)
     try:
         me = await http.get("/api/v1/auth/me")  # the cookie jar carries access_token
         assert me.status_code == 200 and me.json()["user"]["id"] == user_id
@@ -75,7 +75,7 @@ async def test_graphql_transport_ws_rejects_a_bad_token(server: str) -> None:
 
 
 async def test_legacy_graphql_ws_protocol(server: str, db: Database) -> None:
-    http, token, user_id = await _signed_in(server, db)
+    http, token, _ = await _signed_in(server, db)
     await http.aclose()
     async with websockets.connect(ws_url(server), subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
@@ -92,7 +92,9 @@ async def test_legacy_graphql_ws_protocol(server: str, db: Database) -> None:
 async def test_cross_origin_websocket_is_refused_unless_allowed(server: str) -> None:
     with pytest.raises(websockets.InvalidStatus) as refused:
         async with websockets.connect(
-            ws_url(server), subprotocols=["graphql-transport-ws"], origin="https://evil.example"  # type: ignore[list-item,arg-type]
+            ws_url(server),
+            subprotocols=["graphql-transport-ws"],
+            origin="https://evil.example",  # type: ignore[list-item,arg-type]
         ):
             pass
     assert refused.value.response.status_code == 403

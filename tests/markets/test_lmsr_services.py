@@ -16,7 +16,9 @@ from tests.support import create_user
 FEE = 200
 
 
-async def _trade(db: Database, user_id: int, market_id: int, side: str, amount: int, amount_type: str = "spend") -> lmsr_trading.TradeResult:
+async def _trade(
+    db: Database, user_id: int, market_id: int, side: str, amount: int, amount_type: str = "spend"
+) -> lmsr_trading.TradeResult:
     async with db.transaction() as session:
         return await lmsr_trading.trade(
             session, Actor(user_id=user_id), TradeRequest(market_id, side, amount_type, amount), fee_bps=FEE
@@ -56,12 +58,16 @@ async def test_settlement_pays_winners_once(db: Database) -> None:
     yes = await _trade(db, yes_buyer, market.id or 0, "buy_yes", 2000)
     no = await _trade(db, no_buyer, market.id or 0, "buy_no", 2000)
     async with db.transaction() as session:
-        await resolution.close_pool(session, creator_actor(creator), pool.event_id, pool.id or 0, Verdict(won_side="YES"))
+        await resolution.close_pool(
+            session, creator_actor(creator), pool.event_id, pool.id or 0, Verdict(won_side="YES")
+        )
     assert (await _balances(db, yes_buyer)).cash == 10_000 - yes.cost_or_payout + yes.shares
     assert (await _balances(db, no_buyer)).cash == 10_000 - no.cost_or_payout
     with pytest.raises(Conflict):
         async with db.transaction() as session:
-            await resolution.close_pool(session, creator_actor(creator), pool.event_id, pool.id or 0, Verdict(won_side="NO"))
+            await resolution.close_pool(
+                session, creator_actor(creator), pool.event_id, pool.id or 0, Verdict(won_side="NO")
+            )
     async with db.session() as session:
         assert (await ledger.trial_balance(session)).ok
 

@@ -24,15 +24,11 @@ def id_field() -> Any:
     return Field(default=None, primary_key=True, sa_type=BigId)
 
 
-def fk(target: str, *, nullable: bool = False, index: bool = True, ondelete: str | None = None) -> Any:
-    return Field(
-        default=None if nullable else ...,
-        foreign_key=target,
-        sa_type=BigInteger,
-        nullable=nullable,
-        index=index,
-        ondelete=ondelete,  # type: ignore[arg-type]
-    )
+def fk(target: str, *, nullable: bool = False, index: bool = True, ondelete: Any = None) -> Any:
+    options: dict[str, Any] = {"foreign_key": target, "sa_type": BigInteger, "nullable": nullable, "index": index}
+    if ondelete is not None:
+        options["ondelete"] = ondelete
+    return Field(default=None, **options) if nullable else Field(**options)
 
 
 def money(default: int = 0) -> Any:

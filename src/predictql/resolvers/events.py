@@ -7,11 +7,7 @@ document) reads committed rows rather than a cache filled earlier in the request
 from __future__ import annotations
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from predictql.auth import Actor
-from predictql.errors import InvalidInput
-from predictql.models import Event as EventRow
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
 from predictql.schema.markets import (
@@ -36,18 +32,6 @@ def _verdict(won_side: WonSide | None, outcome: int | None) -> Verdict | None:
     if won_side is None and outcome is None:
         return None
     return Verdict(won_side=won_side.value if won_side else None, outcome=outcome)
-
-
-async def _create_full(session: AsyncSession, actor: Actor, data: CreateEventFullInput) -> EventRow:
-    # No single service covers create-full yet (reported); composed here inside the one transaction.
-    event = await events.create_event(session, actor, data.to_fields())
-    assert event.id is not None
-    created = [await pools.create_pool(session, actor, event.id, spec.to_fields()) for spec in data.pools]
-    if data.main_pool_index is not None:
-        if not 0 <= data.main_pool_index < len(created):
-            raise InvalidInput("mainPoolIndex must index into pools")
-        event = await events.update_event(session, actor, event.id, {"main_pool_id": created[data.main_pool_index].id})
-    return event
 
 
 @strawberry.type
@@ -100,7 +84,13 @@ class EventsMutation:
     @strawberry.mutation(description="Create an event with its pools and their markets in one transaction.")
     async def create_event_full(self, info: Info, input: CreateEventFullInput) -> Event:
         async with info.context.db.transaction() as session:
-            row = await _create_full(session, info.context.actor, input)
+            row = await pools.create_event_full(
+                session,
+                info.context.actor,
+                input.to_fields(),
+                [spec.to_fields() for spec in input.pools],
+                main_pool_index=input.main_pool_index,
+            )
         info.context.reset_loaders()
         return Event.from_row(row)
 

@@ -1,6 +1,6 @@
 """REST group ``events`` (UPPER_SNAKE error codes in the envelope, DECISIONS rule 8): feed, read,
-create (a shell, or event + pools + markets at once), update, image, visibility, suggestions,
-loop-event lookup, and closing / cancelling."""
+create (a shell, or event + pools + markets at once), update, image, visibility, suggestions and
+loop-event lookup. Its closing and cancelling routes are in ``rest_compat/pools.py``."""
 
 from __future__ import annotations
 
@@ -9,20 +9,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from predictql.db import after_commit
 from predictql.errors import InvalidInput, PayloadTooLarge
-from predictql.models import Event
 from predictql.rest_compat.market_presenters import events_json, feed_json
 from predictql.rest_compat.pools import PoolBody
 from predictql.rest_compat.routing import ApiRequest, endpoint
-from predictql.services import events, feed, pools, resolution
+from predictql.services import events, feed, pools
 from predictql.services.events import EventFields
 from predictql.services.feed import FeedQuery
-from predictql.services.resolution import Verdict
 from predictql.services.users import image_extension
 
 EVENT_IMAGE_TYPES = ("jpg", "png", "webp")
@@ -75,51 +73,6 @@ class SuggestBody(_Body):
     tags: list[StrictStr] = []
 
 
-class _VerdictBody(_Body):
-    """Rule 17: ``{"won_side": "YES"|"NO"}`` or ``{"outcome": <0-based int>}``."""
-
-    won_side: StrictStr | None = None
-    outcome: StrictInt | None = None
-
-    def verdict(self) -> Verdict | None:
-        return None if self.won_side is None and self.outcome is None else Verdict(self.won_side, self.outcome)
-
-
-def _one_shape(body: Any, items: str) -> Any:
-    """A body names the winner one way: ``won_side``, ``outcome`` or the per-item array."""
-    named = isinstance(body, dict) and (body.get("won_side"), body.get("outcome")) != (None, None)
-    if named and body.get(items) is not None:
-        raise ValueError(f"give won_side, outcome or {items}[], not several")
-    return body
-
-
-class PoolVerdict(_VerdictBody):
-    pool_id: StrictInt
-
-
-class CloseEventBody(_VerdictBody):
-    pools: list[PoolVerdict] | None = Field(default=None, max_length=100)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shape(cls, body: Any) -> Any:
-        return _one_shape(body, "pools")
-
-
-class MarketVerdict(_Body):
-    market_id: StrictInt
-    won_side: StrictStr
-
-
-class ClosePoolBody(_VerdictBody):
-    markets: list[MarketVerdict] | None = Field(default=None, max_length=100)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shape(cls, body: Any) -> Any:
-        return _one_shape(body, "markets")
-
-
 # --- reads --------------------------------------------------------------------------------------
 
 
@@ -168,25 +121,18 @@ async def create_event(api: ApiRequest) -> dict[str, Any]:
     return payload
 
 
-async def _create_full(session: AsyncSession, api: ApiRequest, body: FullEventBody) -> Event:
-    # No service covers create-full (reported); composed here inside the one transaction.
-    symbols = [pool.metadata.asset_symbol for pool in body.pools if pool.metadata.asset_symbol]
-    event = await events.create_event(session, api.actor, body.fields(symbols[0] if symbols else None))
-    assert event.id is not None
-    created = [await pools.create_pool(session, api.actor, event.id, pool.fields()) for pool in body.pools]
-    if body.main_pool_index is not None:
-        if not 0 <= body.main_pool_index < len(created):
-            raise InvalidInput("main_pool_index must index into pools")
-        main_pool_id = created[body.main_pool_index].id
-        event = await events.update_event(session, api.actor, event.id, {"main_pool_id": main_pool_id})
-    return event
-
-
 @endpoint("POST", "/events/create-full", auth="creator", status=201)
 async def create_full(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(FullEventBody)
     async with api.db.transaction() as session:
-        event = await _create_full(session, api, body)
+        symbols = [pool.metadata.asset_symbol for pool in body.pools if pool.metadata.asset_symbol]
+        event = await pools.create_event_full(
+            session,
+            api.actor,
+            body.fields(symbols[0] if symbols else None),
+            [pool.fields() for pool in body.pools],
+            main_pool_index=body.main_pool_index,
+        )
         (payload,) = await events_json(session, api.actor, [event], watched=False)
     return payload
 
@@ -281,43 +227,3 @@ async def delete_image(api: ApiRequest) -> dict[str, Any]:
         await events.set_image(session, api.actor, event_id, url=None)
         _forget_file(session, api, event_id, previous)
     return {}
-
-
-# --- closing (rule 17) and cancelling (rule 19) -------------------------------------------------
-
-
-@endpoint("POST", "/events/{id}/close", auth="creator")
-async def close_event(api: ApiRequest) -> dict[str, str]:
-    event_id = api.path_int("id")
-    body = await api.body(CloseEventBody)
-    per_pool = [(item.pool_id, item.verdict() or Verdict()) for item in body.pools or ()]
-    async with api.db.transaction() as session:
-        await resolution.close_event(session, api.actor, event_id, body.verdict(), per_pool)
-    return OK
-
-
-@endpoint("POST", "/events/{id}/pools/{pool_id}/close", auth="creator")
-async def close_pool(api: ApiRequest) -> dict[str, str]:
-    event_id, pool_id = api.path_int("id"), api.path_int("pool_id")
-    body = await api.body(ClosePoolBody)
-    per_market = [(item.market_id, item.won_side) for item in body.markets or ()]
-    async with api.db.transaction() as session:
-        await resolution.close_pool(session, api.actor, event_id, pool_id, body.verdict(), per_market)
-    return OK
-
-
-@endpoint("POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/close", auth="creator")
-async def close_market(api: ApiRequest) -> dict[str, str]:
-    event_id, pool_id, market_id = api.path_int("id"), api.path_int("pool_id"), api.path_int("market_id")
-    body = await api.body(_VerdictBody)
-    async with api.db.transaction() as session:
-        await resolution.close_market(session, api.actor, event_id, pool_id, market_id, body.verdict() or Verdict())
-    return OK
-
-
-@endpoint("POST", "/events/{id}/cancel", auth="creator")
-async def cancel_event(api: ApiRequest) -> dict[str, str]:
-    event_id = api.path_int("id")
-    async with api.db.transaction() as session:
-        await resolution.cancel_event(session, api.actor, event_id)
-    return OK

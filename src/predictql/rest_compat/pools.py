@@ -1,5 +1,6 @@
 """REST groups ``pools`` and ``markets`` (lower_snake error codes, as their pages document):
-create a pool, re-target its prices, read pools and markets, and their charts."""
+create a pool, re-target its prices, read pools and markets, and their charts; and the ``events``
+group's routes that resolve them (close event / pool / market, cancel; UPPER_SNAKE codes)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from predictql.errors import InvalidInput
 from predictql.rest_compat.market_presenters import chart_json, market_chart_json, market_json, pools_json
 from predictql.rest_compat.routing import ApiRequest, endpoint
-from predictql.services import charts, pools
+from predictql.services import charts, pools, resolution
 from predictql.services.pools import PoolFields
+from predictql.services.resolution import Verdict
 
 Number = StrictInt | StrictFloat
 MAX_BATCH = 100
+OK = {"status": "ok"}
 DIGITS = re.compile(r"[0-9]{1,19}")
 # PoolMetadata keys kept as given (the guide's extras); the ones the service prices with are typed.
 EXTRA_METADATA = (
@@ -86,6 +89,51 @@ class PoolBody(_Body):
 
 class ProbabilitiesBody(_Body):
     probabilities: list[Number] = Field(min_length=1, max_length=pools.MAX_OUTCOMES)
+
+
+class _VerdictBody(_Body):
+    """Rule 17: ``{"won_side": "YES"|"NO"}`` or ``{"outcome": <0-based int>}``."""
+
+    won_side: StrictStr | None = None
+    outcome: StrictInt | None = None
+
+    def verdict(self) -> Verdict | None:
+        return None if self.won_side is None and self.outcome is None else Verdict(self.won_side, self.outcome)
+
+
+def _one_shape(body: Any, items: str) -> Any:
+    """A body names the winner one way: ``won_side``, ``outcome`` or the per-item array."""
+    named = isinstance(body, dict) and (body.get("won_side"), body.get("outcome")) != (None, None)
+    if named and body.get(items) is not None:
+        raise ValueError(f"give won_side, outcome or {items}[], not several")
+    return body
+
+
+class PoolVerdict(_VerdictBody):
+    pool_id: StrictInt
+
+
+class CloseEventBody(_VerdictBody):
+    pools: list[PoolVerdict] | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, body: Any) -> Any:
+        return _one_shape(body, "pools")
+
+
+class MarketVerdict(_Body):
+    market_id: StrictInt
+    won_side: StrictStr
+
+
+class ClosePoolBody(_VerdictBody):
+    markets: list[MarketVerdict] | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, body: Any) -> Any:
+        return _one_shape(body, "markets")
 
 
 def batch_ids(raw: str | None) -> list[int]:
@@ -170,3 +218,43 @@ async def market_chart(api: ApiRequest) -> list[dict[str, Any]]:
     async with api.db.session() as session:
         points = await charts.market_chart(session, api.actor, market_id)
     return market_chart_json(points)
+
+
+# --- closing (rule 17) and cancelling (rule 19) -------------------------------------------------
+
+
+@endpoint("POST", "/events/{id}/close", auth="creator")
+async def close_event(api: ApiRequest) -> dict[str, str]:
+    event_id = api.path_int("id")
+    body = await api.body(CloseEventBody)
+    per_pool = [(item.pool_id, item.verdict() or Verdict()) for item in body.pools or ()]
+    async with api.db.transaction() as session:
+        await resolution.close_event(session, api.actor, event_id, body.verdict(), per_pool)
+    return OK
+
+
+@endpoint("POST", "/events/{id}/pools/{pool_id}/close", auth="creator")
+async def close_pool(api: ApiRequest) -> dict[str, str]:
+    event_id, pool_id = api.path_int("id"), api.path_int("pool_id")
+    body = await api.body(ClosePoolBody)
+    per_market = [(item.market_id, item.won_side) for item in body.markets or ()]
+    async with api.db.transaction() as session:
+        await resolution.close_pool(session, api.actor, event_id, pool_id, body.verdict(), per_market)
+    return OK
+
+
+@endpoint("POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/close", auth="creator")
+async def close_market(api: ApiRequest) -> dict[str, str]:
+    event_id, pool_id, market_id = api.path_int("id"), api.path_int("pool_id"), api.path_int("market_id")
+    body = await api.body(_VerdictBody)
+    async with api.db.transaction() as session:
+        await resolution.close_market(session, api.actor, event_id, pool_id, market_id, body.verdict() or Verdict())
+    return OK
+
+
+@endpoint("POST", "/events/{id}/cancel", auth="creator")
+async def cancel_event(api: ApiRequest) -> dict[str, str]:
+    event_id = api.path_int("id")
+    async with api.db.transaction() as session:
+        await resolution.cancel_event(session, api.actor, event_id)
+    return OK

@@ -88,7 +88,12 @@ async def set_role(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(SetRole)
     async with api.db.transaction() as session:
         user = await users.set_role(session, api.actor, user_id=body.user_id, role=body.role, value=body.value)
-    return {"user_id": user.id, "is_creator": user.is_creator, "is_stats_viewer": user.is_stats_viewer, "is_admin": user.is_admin}
+    return {
+        "user_id": user.id,
+        "is_creator": user.is_creator,
+        "is_stats_viewer": user.is_stats_viewer,
+        "is_admin": user.is_admin,
+    }
 
 
 def _token(row: Any) -> dict[str, Any]:

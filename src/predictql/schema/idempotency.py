@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType
 from graphql.language import FieldNode, StringValueNode, VariableNode
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types.arguments import StrawberryArgument
 from strawberry.types.field import StrawberryField
 
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType
 from predictql.errors import DomainError
 from predictql.jsonutil import dumps, loads
 from predictql.services import idempotency
@@ -28,7 +28,7 @@ class IdempotencyKeyArgument(FieldExtension):
             StrawberryArgument(
                 python_name="idempotency_key",
                 graphql_name="idempotencyKey",
-                type_annotation=StrawberryAnnotation(str | None),  # type: ignore[arg-type]
+                type_annotation=StrawberryAnnotation(str | None),
                 default=None,
                 description="Retry-safe key: the same key and arguments return the first result again.",
             )
@@ -64,7 +64,7 @@ def _error(error: DomainError) -> ExecutionResult:
 
 
 class Idempotency(SchemaExtension):
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_execute(self) -> AsyncIterator[None]:
         ec = self.execution_context
         key = _key(ec.graphql_document, ec.operation_name, ec.variables)
         if key is None:

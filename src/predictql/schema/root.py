@@ -48,7 +48,7 @@ class PredictSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # Built once: the same rule classes on every request keep ValidationCache keys stable.
-    rules = list(limit_rules(settings))
+    rules: list[Any] = list(limit_rules(settings))
     return PredictSchema(
         query=Query,
         mutation=Mutation,

@@ -12,9 +12,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, exists, func
+from sqlalchemy import exists, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from predictql.auth import Actor
 from predictql.db import utcnow
@@ -58,7 +59,7 @@ def decode_cursor(cursor: str) -> int:
     return value
 
 
-def _status(query: Select[tuple[Event]], status: str) -> Select[tuple[Event]]:
+def _status(query: SelectOfScalar[Event], status: str) -> SelectOfScalar[Event]:
     status = STATUS_ALIASES.get(status, status)
     if status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)} (or active, closed)")
@@ -97,7 +98,7 @@ async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> FeedP
         from predictql.models import WatchlistEntry
 
         query = query.where(
-            exists().where(col(WatchlistEntry.event_id) == Event.id, WatchlistEntry.user_id == request.watched_by)
+            exists().where(col(WatchlistEntry.event_id) == Event.id, col(WatchlistEntry.user_id) == request.watched_by)
         )
     if request.cursor:
         query = query.where(col(Event.id) < decode_cursor(request.cursor))

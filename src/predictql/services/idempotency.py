@@ -107,8 +107,8 @@ async def claim_in(session: AsyncSession) -> None:
         return
     await session.execute(
         delete(IdempotencyRecord).where(
-            IdempotencyRecord.owner == claim.owner,
-            IdempotencyRecord.key == claim.key,
+            col(IdempotencyRecord.owner) == claim.owner,
+            col(IdempotencyRecord.key) == claim.key,
             col(IdempotencyRecord.created_at) <= utcnow() - RETENTION,
         )
     )
@@ -126,6 +126,6 @@ async def store(db: Database, claim: Claim, status_code: int, body: str) -> None
     async with db.sessions() as session, session.begin():
         await session.execute(
             update(IdempotencyRecord)
-            .where(IdempotencyRecord.owner == claim.owner, IdempotencyRecord.key == claim.key)
+            .where(col(IdempotencyRecord.owner) == claim.owner, col(IdempotencyRecord.key) == claim.key)
             .values(status_code=status_code, response_body=body, completed_at=utcnow())
         )

@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from predictql.errors import InsufficientFunds
 from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -72,9 +73,11 @@ async def open_account(session: AsyncSession, code: str, kind: str, *, allow_neg
     result = await session.execute(
         insert(LedgerAccount)
         .values(code=code, kind=kind, allow_negative=allow_negative)
-        .returning(LedgerAccount.id)  # type: ignore[arg-type]
+        .returning(col(LedgerAccount.id))
     )
-    return int(result.scalar_one())
+    account_id = result.scalar_one()
+    assert account_id is not None
+    return account_id
 
 
 async def account_ids(session: AsyncSession, codes: Iterable[str]) -> dict[str, int]:
@@ -141,7 +144,7 @@ async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> lis
         if tracked and deltas[code]:
             await _move(session, account_id, deltas[code])
     result = await session.execute(
-        insert(LedgerTransaction).returning(LedgerTransaction.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+        insert(LedgerTransaction).returning(col(LedgerTransaction.id), sort_by_parameter_order=True),
         [
             {
                 "kind": m.kind,
@@ -153,7 +156,7 @@ async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> lis
             for m in movements
         ],
     )
-    ids = [int(row[0]) for row in result]
+    ids = [int(row[0] or 0) for row in result]
     entries = [
         {"transaction_id": txn_id, "account_id": accounts[code][0], "amount": amount}
         for txn_id, movement in zip(ids, movements, strict=True)
@@ -171,7 +174,7 @@ async def _accounts(session: AsyncSession, codes: Iterable[str]) -> dict[str, tu
     wanted = list(dict.fromkeys(codes))
     rows = await session.execute(
         select(LedgerAccount.code, LedgerAccount.id, LedgerAccount.kind).where(
-            LedgerAccount.code.in_(wanted)  # type: ignore[attr-defined]
+            col(LedgerAccount.code).in_(wanted)
         )
     )
     found = {code: (int(id_), kind not in UNTRACKED_KINDS) for code, id_, kind in rows}
@@ -185,8 +188,8 @@ async def _move(session: AsyncSession, account_id: int, delta: int) -> None:
     new_balance = LedgerAccount.balance + delta
     result = await session.execute(
         update(LedgerAccount)
-        .where(LedgerAccount.id == account_id)  # type: ignore[arg-type]
-        .where(LedgerAccount.allow_negative | (new_balance >= 0))  # type: ignore[operator]
+        .where(col(LedgerAccount.id) == account_id)
+        .where(col(LedgerAccount.allow_negative) | (new_balance >= 0))
         .values(balance=new_balance)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -207,13 +210,13 @@ async def trial_balance(session: AsyncSession) -> TrialBalance:
     total = await session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0)))
     sums = (
         select(LedgerEntry.account_id, func.sum(LedgerEntry.amount).label("total"))
-        .group_by(LedgerEntry.account_id)  # type: ignore[arg-type]
+        .group_by(col(LedgerEntry.account_id))
         .subquery()
     )
     rows = await session.execute(
         select(LedgerAccount.code, LedgerAccount.balance, func.coalesce(sums.c.total, 0))
         .outerjoin(sums, sums.c.account_id == LedgerAccount.id)
-        .where(LedgerAccount.kind.not_in(UNTRACKED_KINDS))  # type: ignore[attr-defined]
+        .where(col(LedgerAccount.kind).not_in(UNTRACKED_KINDS))
     )
     mismatched = [code for code, cached, summed in rows if int(cached) != int(summed)]
     return TrialBalance(int(total or 0), mismatched)

@@ -121,7 +121,7 @@ async def _load(
         .where(Market.id == market_id)
     )
     if lock:
-        query = query.with_for_update(of=Market)  # type: ignore[arg-type]
+        query = query.with_for_update(of=Market)
     row = (await session.execute(query)).first()
     if row is None or (buying and not events.can_see(actor, row[2])):
         raise NotFound("market not found", code="MARKET_NOT_FOUND")

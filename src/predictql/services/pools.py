@@ -202,3 +202,25 @@ async def event_of(session: AsyncSession, pool: Pool) -> Event:
     event = await session.get(Event, pool.event_id)
     assert event is not None
     return event
+
+
+async def create_event_full(
+    session: AsyncSession,
+    actor: Actor,
+    fields: events.EventFields,
+    pool_fields: Sequence[PoolFields],
+    *,
+    main_pool_index: int | None = None,
+) -> Event:
+    """An event with its pools and their markets, in the caller's one transaction."""
+    if not pool_fields:
+        raise InvalidInput("pools must not be empty")
+    if main_pool_index is not None and not 0 <= main_pool_index < len(pool_fields):
+        raise InvalidInput("main_pool_index must index into pools")
+    event = await events.create_event(session, actor, fields)
+    assert event.id is not None
+    created = [await create_pool(session, actor, event.id, spec) for spec in pool_fields]
+    if main_pool_index is not None:
+        event.main_pool_id = created[main_pool_index].id
+        await session.flush()
+    return event

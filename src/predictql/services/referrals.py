@@ -131,7 +131,7 @@ async def _children(session: AsyncSession, user_id: int) -> list[tuple[User, int
     trades = await session.execute(
         select(
             Trade.user_id,
-            func.count().filter(Trade.side == "buy"),
+            func.count().filter(col(Trade.side) == "buy"),
             func.coalesce(func.sum(Trade.amount), 0),
         )
         .where(col(Trade.user_id).in_(select(tree.c.id)))

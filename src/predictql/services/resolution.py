@@ -154,7 +154,7 @@ async def close_pool(
     pool = await _pool_in(session, event_id, pool_id)
     if pool.closed_at is not None:
         raise Conflict("pool already resolved")
-    markets = await _lock_markets(session, (Market.pool_id == pool_id) & col(Market.resolved).is_(False))
+    markets = await _lock_markets(session, (col(Market.pool_id) == pool_id) & col(Market.resolved).is_(False))
     if per_market:
         winners = {market_id: side.upper() for market_id, side in per_market}
         if set(winners) != {m.id for m in markets} or not set(winners.values()) <= set(SIDES):
@@ -174,7 +174,7 @@ async def close_market(
     if event.cancelled_at is not None:
         raise Conflict("market already resolved")
     pool = await _pool_in(session, event_id, pool_id)
-    markets = await _lock_markets(session, (Market.id == market_id) & (Market.pool_id == pool_id))
+    markets = await _lock_markets(session, (col(Market.id) == market_id) & (col(Market.pool_id) == pool_id))
     if not markets:
         raise NotFound("market not found")
     winners = _winners(markets, verdict, len(markets)) if verdict.won_side is not None else {
@@ -210,7 +210,7 @@ async def close_event(
     else:
         raise InvalidInput("give won_side, outcome or pools[]")
     for pool in pools:
-        markets = await _lock_markets(session, (Market.pool_id == pool.id) & col(Market.resolved).is_(False))
+        markets = await _lock_markets(session, (col(Market.pool_id) == pool.id) & col(Market.resolved).is_(False))
         winners = _winners(markets, verdicts[pool.id or 0], await _outcomes(session, pool))
         await _close_markets(session, pool, markets, winners)
     event.closed_at = event.closed_at or utcnow()
@@ -222,7 +222,7 @@ async def cancel_event(session: AsyncSession, actor: Actor, event_id: int) -> Ev
     event = await events.get_managed(session, actor, event_id, lock=True)
     if event.closed_at is not None or event.cancelled_at is not None:
         raise Conflict("event already resolved")
-    markets = await _lock_markets(session, (Market.event_id == event_id) & col(Market.resolved).is_(False))
+    markets = await _lock_markets(session, (col(Market.event_id) == event_id) & col(Market.resolved).is_(False))
     for market in markets:
         await _settle(session, market, None)
     event.cancelled_at = utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from predictql.auth import Actor
 from predictql.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -75,7 +77,7 @@ async def update_me(
         if not NICKNAME.match(nickname):
             raise InvalidInput("nickname must be 3-32 letters, digits or _", code="invalid_nickname")
         taken = await session.scalar(
-            select(User.id).where(func.lower(User.nickname) == nickname.lower(), User.id != user_id)
+            select(col(User.id)).where(func.lower(User.nickname) == nickname.lower(), col(User.id) != user_id)
         )
         if taken is not None:
             raise InvalidInput("nickname already taken", code="nickname_taken")
@@ -123,11 +125,15 @@ async def set_avatar(
     if ext is None:
         raise InvalidInput("avatar must be a JPEG, PNG, GIF or WebP image", code="invalid_file_type")
     user = await _get(session, user_id)
-    directory.mkdir(parents=True, exist_ok=True)
     name = f"{user_id}_{time.time_ns()}.{ext}"
-    (directory / name).write_bytes(content)
+    await asyncio.to_thread(_write_file, directory, name, content)
     user.avatar_url = f"{base_url.rstrip('/')}/media/avatars/{name}"
     return user.avatar_url
+
+
+def _write_file(directory: Path, name: str, content: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(content)
 
 
 async def money_movements(session: AsyncSession, actor: Actor) -> list[MoneyMovement]:
@@ -136,15 +142,15 @@ async def money_movements(session: AsyncSession, actor: Actor) -> list[MoneyMove
     cash = ledger.user_cash(user_id), ledger.user_bonus(user_id)
     ids = await ledger.account_ids(session, cash)
     rows = await session.execute(
-        select(LedgerTransaction.id, LedgerTransaction.kind, LedgerEntry.amount, LedgerTransaction.created_at)
-        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)  # type: ignore[arg-type]
-        .where(
-            LedgerEntry.account_id.in_(list(ids.values())),  # type: ignore[attr-defined]
-            LedgerTransaction.kind.in_(MONEY_KINDS),  # type: ignore[attr-defined]
+        select(
+            col(LedgerTransaction.id), col(LedgerTransaction.kind), col(LedgerEntry.amount),
+            col(LedgerTransaction.created_at),
         )
-        .order_by(LedgerTransaction.id.desc())  # type: ignore[union-attr]
+        .join(LedgerEntry, col(LedgerEntry.transaction_id) == LedgerTransaction.id)
+        .where(col(LedgerEntry.account_id).in_(list(ids.values())), col(LedgerTransaction.kind).in_(MONEY_KINDS))
+        .order_by(col(LedgerTransaction.id).desc())
     )
-    return [MoneyMovement(int(i), k, abs(int(a)), "completed", t) for i, k, a, t in rows]
+    return [MoneyMovement(int(i or 0), k, abs(int(a)), "completed", t) for i, k, a, t in rows]
 
 
 async def deposit(session: AsyncSession, *, user_id: int, amount: int, bonus: bool = False) -> int:

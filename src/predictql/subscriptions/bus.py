@@ -31,6 +31,7 @@ class Bus:
 
             async def messages() -> AsyncIterator[str]:
                 async for event in subscriber:  # type: ignore[union-attr]
-                    yield event.message
+                    if event is not None:
+                        yield event.message
 
             yield messages()
