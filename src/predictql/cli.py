@@ -9,9 +9,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import col
-
 from predictql import migrate
 from predictql.db import Database, make_engine
 from predictql.errors import DomainError
@@ -72,12 +69,11 @@ async def _create_user(db: Database, args: argparse.Namespace) -> dict[str, Any]
 
 
 async def _credit(db: Database, args: argparse.Namespace) -> dict[str, Any]:
-    from predictql.models import User
     from predictql.services import accounts, ledger, users
 
     async with db.transaction() as session:
-        email = accounts.normalize_email(args.email).lower()
-        user_id = await session.scalar(select(col(User.id)).where(func.lower(User.email) == email))
+        user = await accounts.user_by_email(session, accounts.normalize_email(args.email))
+        user_id = user.id if user is not None else None
         if user_id is None:
             raise DomainError(f"no user with email {args.email}", code="user_not_found")
         txn = await users.deposit(session, user_id=user_id, amount=args.amount, bonus=args.bonus)

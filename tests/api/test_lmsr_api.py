@@ -329,3 +329,17 @@ async def test_spend_buys_the_most_units_the_budget_allows(client: httpx.AsyncCl
     quoted = ok(await preview(client, market.id, side, 2500))
     one_more = ok(await preview(client, market.id, side, quoted["shares_delta"] + 1, "shares"))
     assert quoted["cost_or_payout_cents"] <= 2500 < one_more["cost_or_payout_cents"]
+
+
+async def test_a_retried_trade_with_the_same_idempotency_key_executes_once(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    market = await live_market(db)
+    user, token = await trader(db, settings, balance=10_000)
+    headers = {**bearer(token), "Idempotency-Key": "trade-1"}
+    body = {"market_id": market.id, "side": "buy_yes", "amount_type": "spend", "amount": 1000}
+    first = await client.post(TRADE, json=body, headers=headers)
+    again = await client.post(TRADE, json=body, headers=headers)
+    assert ok(first) == ok(again) and again.headers.get("Idempotent-Replayed") == "true"
+    assert len(await trades_of(db, user)) == 1
+    assert (await balances(db, user)).cash == 10_000 - first.json()["cost_or_payout_cents"]

@@ -33,7 +33,9 @@ def normalize_email(email: str) -> str:
     local, sep, domain = email.rpartition("@")
     if not sep or not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
         raise InvalidInput("a valid email address is required")
-    return f"{local}@{domain.lower()}"
+    # Stored lower-cased whole: the unique constraint on users.email is then case-insensitive too,
+    # so two concurrent sign-ups as A@x.com and a@x.com cannot both succeed.
+    return f"{local}@{domain}".lower()
 
 
 def check_password(password: str, code: str = "INVALID_REQUEST") -> None:
