@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -112,7 +111,10 @@ async def test_realized_pnl_and_close_position(client: httpx.AsyncClient, db: Da
     assert by_token["YES"]["pnl"] == yes_proceeds - bought["cost_or_payout_cents"]
     assert by_token["YES"]["won_side"] is None and by_token["YES"]["amount"] == 2000
     assert by_token["YES"]["avg_price"] == rows[0].amount * 10_000 // 3000
-    assert set(by_token["NO"]) >= {"pnl", "won_side", "closed_at", "event_name", "pool_name", "market_name", "side_ru"}
+    assert set(by_token["NO"]) == {
+        "id", "user_id", "market_id", "token_type", "amount", "avg_price", "use_bonus", "pnl", "won_side",
+        "closed_at", "event_id", "event_name", "pool_id", "pool_name", "market_name", "side", "side_ru",
+    }  # ClosedPositionWithDetails, exactly
 
     assert error(await client.post(close_path(mid), headers=bearer(token))) == (404, "POSITION_NOT_FOUND")
 
@@ -243,11 +245,6 @@ async def test_profile_shows_positions_unless_hidden(db: Database, settings: Set
     assert (await info_as(user))["positions"] == mine["positions"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rest_compat/auth.py (_me) and users.py (get_user, update_me) must pass "
-    "`await positions.activity(session, actor, user=profile.user)` to user_info; those files are not ours",
-)
 async def test_auth_me_lists_positions(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
     market = await live_market(db)
     _, token = await trader(db, settings, balance=10_000)

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from predictql.auth import Actor
 from predictql.errors import InvalidInput
-from predictql.rest_compat.presenters import raw_user, user_info
+from predictql.rest_compat.presenters import raw_user, user_info_with_activity
 from predictql.rest_compat.routing import ApiRequest, endpoint
 from predictql.services import accounts, ledger, oauth, sessions, users
 from predictql.services.sessions import TokenPair
@@ -55,9 +55,10 @@ def _set_tokens(api: ApiRequest, pair: TokenPair) -> None:
 
 
 async def _me(api: ApiRequest, user_id: int) -> dict[str, Any]:
+    actor = Actor(user_id=user_id)
     async with api.db.session() as session:
-        profile = await users.profile(session, Actor(user_id=user_id), user_id=user_id)
-    return {"user": user_info(profile)}
+        profile = await users.profile(session, actor, user_id=user_id)
+        return {"user": await user_info_with_activity(session, actor, profile)}
 
 
 @endpoint("POST", "/auth/sign-up", auth="none", status=201)

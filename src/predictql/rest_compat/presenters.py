@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from predictql.auth import Actor
 from predictql.models import User
+from predictql.services import positions
 from predictql.services.lmsr_trading import FeedTrade
 from predictql.services.positions import SIDE_RU, Activity, PositionView
 from predictql.services.users import MoneyMovement, Profile
@@ -40,7 +44,6 @@ def closed_position(view: PositionView) -> dict[str, Any]:
     p = view.position
     return {
         **_position_base(view),
-        "created_at": p.created_at,
         "pnl": p.realized_pnl,
         "won_side": p.won_side,
         "closed_at": p.closed_at,
@@ -122,3 +125,8 @@ def money_movement(item: MoneyMovement) -> dict[str, Any]:
     return {
         "id": item.id, "type": item.type, "amount": item.amount, "status": item.status, "created_at": item.created_at
     }
+
+
+async def user_info_with_activity(session: AsyncSession, actor: Actor, profile: Profile) -> dict[str, Any]:
+    """UserInfo with positions and aggregates, as ``/auth/me`` and ``/users/{id}`` show it."""
+    return user_info(profile, await positions.activity(session, actor, user=profile.user))

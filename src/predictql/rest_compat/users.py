@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 from starlette.datastructures import UploadFile
 
 from predictql.errors import InvalidInput
-from predictql.rest_compat.presenters import money_movement, user_info
+from predictql.rest_compat.presenters import money_movement, user_info_with_activity
 from predictql.rest_compat.routing import ApiRequest, endpoint
 from predictql.services import api_tokens, users
 
@@ -39,7 +39,8 @@ class NewToken(BaseModel):
 async def get_user(api: ApiRequest) -> dict[str, Any]:
     user_id = api.path_int("id")
     async with api.db.session() as session:
-        return user_info(await users.profile(session, api.actor, user_id=user_id))
+        profile = await users.profile(session, api.actor, user_id=user_id)
+        return await user_info_with_activity(session, api.actor, profile)
 
 
 @endpoint("PUT", "/users/me", auth="required", lower_codes=True)
@@ -47,7 +48,7 @@ async def update_me(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(UpdateMe)
     async with api.db.transaction() as session:
         profile = await users.update_me(session, api.actor, **body.model_dump(exclude_unset=True))
-    return user_info(profile)
+        return await user_info_with_activity(session, api.actor, profile)
 
 
 @endpoint("POST", "/users/me/avatar", auth="required", lower_codes=True)

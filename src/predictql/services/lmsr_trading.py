@@ -293,7 +293,7 @@ async def latest_trades(session: AsyncSession, *, limit: int = LATEST_TRADES) ->
     return [
         FeedTrade(
             id=trade_row.id or 0, amount=trade_row.amount,
-            name="Anonymous" if user.profile_hidden else (user.nickname or user.name),
+            name="Anonymous" if user.profile_hidden else referrals.display_name(user),
             token=trade_row.token, event=event_name, market=market_name,
             avatar=None if user.profile_hidden else user.avatar_url, created_at=trade_row.created_at,
         )

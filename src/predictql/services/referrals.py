@@ -98,6 +98,7 @@ class ReferralChild:
     joined_date: datetime
     total_bets: int
     total_volume: int
+    total_deposits: int
 
 
 def display_name(user: User) -> str:
@@ -119,8 +120,8 @@ def _tree(user_id: int) -> Any:
     ).cte("tree")
 
 
-async def _children(session: AsyncSession, user_id: int) -> list[tuple[User, int, int, int, int]]:
-    """(user, level, buys, volume, deposits) for every referral, in three queries whatever their number."""
+async def _children(session: AsyncSession, user_id: int) -> list[ReferralChild]:
+    """Every referral with their trading and deposits, in three queries whatever their number."""
     tree = _tree(user_id)
     rows = [
         (user, int(level))
@@ -151,7 +152,11 @@ async def _children(session: AsyncSession, user_id: int) -> list[tuple[User, int
     )
     deposited = {int(uid): int(total) for uid, total in deposits}
     return [
-        (user, level, *activity.get(user.id or 0, (0, 0)), deposited.get(user.id or 0, 0)) for user, level in rows
+        ReferralChild(
+            user.id or 0, display_name(user), user.avatar_url, level, user.created_at,
+            *activity.get(user.id or 0, (0, 0)), deposited.get(user.id or 0, 0),
+        )
+        for user, level in rows
     ]
 
 
@@ -186,8 +191,8 @@ async def info(session: AsyncSession, actor: Actor) -> ReferralInfo:
     earned = await _earnings(session, user.id)
     levels = tuple(
         LevelStats(
-            count=sum(1 for _, lvl, *_ in children if lvl == level),
-            total_volume=sum(volume for _, lvl, _, volume, _ in children if lvl == level),
+            count=sum(1 for child in children if child.level == level),
+            total_volume=sum(child.total_volume for child in children if child.level == level),
             earnings=earned.get(REFERRAL_KINDS[level - 1], 0),
             fee=REFERRAL_BPS[level - 1] / BPS_DENOMINATOR,
         )
@@ -199,15 +204,11 @@ async def info(session: AsyncSession, actor: Actor) -> ReferralInfo:
         total_earnings=sum(stats.earnings for stats in levels),
         total_referrals=len(children),
         total_volume=sum(stats.total_volume for stats in levels),
-        total_deposits=sum(deposits for *_, deposits in children),
+        total_deposits=sum(child.total_deposits for child in children),
         levels=levels,  # type: ignore[arg-type]
     )
 
 
 async def children(session: AsyncSession, actor: Actor) -> list[ReferralChild]:
     """Everyone in the caller's referral tree (levels 1-3), by level then sign-up order."""
-    user_id = actor.require_user()
-    return [
-        ReferralChild(user.id or 0, display_name(user), user.avatar_url, level, user.created_at, bets, volume)
-        for user, level, bets, volume, _ in await _children(session, user_id)
-    ]
+    return await _children(session, actor.require_user())

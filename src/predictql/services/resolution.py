@@ -209,8 +209,11 @@ async def close_event(
         verdicts = {pools[0].id or 0: verdict}
     else:
         raise InvalidInput("give won_side, outcome or pools[]")
+    # Lock every market first (in id order, like trades and cancel_event) before any ledger row:
+    # taking them pool by pool while holding ledger locks could deadlock with a concurrent trade.
+    locked = await _lock_markets(session, (col(Market.event_id) == event_id) & col(Market.resolved).is_(False))
     for pool in pools:
-        markets = await _lock_markets(session, (col(Market.pool_id) == pool.id) & col(Market.resolved).is_(False))
+        markets = [m for m in locked if m.pool_id == pool.id]
         winners = _winners(markets, verdicts[pool.id or 0], await _outcomes(session, pool))
         await _close_markets(session, pool, markets, winners)
     event.closed_at = event.closed_at or utcnow()
