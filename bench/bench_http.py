@@ -5,7 +5,9 @@
 Scenarios:
 - ``lmsr_trade``: POST /api/v1/lmsr/trade, 32 users alternating buy_yes/buy_no on one market
   (every trade locks that market's row, moves money through the ledger and records history).
-- ``feed_query``: POST /graphql, the 20-event feed with each event's pools and markets.
+- ``feed_query``: POST /graphql, the 20-event feed with each event's pools and markets, executed
+  every time (the anonymous response cache off).
+- ``feed_cached``: the same with the default anonymous micro-cache (PREDICTQL_GRAPHQL_CACHE_TTL_MS).
 Baseline: a JSON hello-world ASGI app under the same uvicorn settings, same core, same load.
 Writes bench/results/http.json and prints a table.
 """
@@ -132,24 +134,18 @@ def main() -> None:
         port = free_port()
         with baseline_server(port) as base:
             baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
-        port = free_port()
-        with predictql_server(port, predictql_env(url, data_dir)) as base:
-            wrk("warmup", base + "/api/v1/health", seconds=2, connections=4)
-            trades = wrk(
-                "lmsr_trade",
-                base + "/",
-                seconds=args.seconds,
-                connections=args.connections,
-                script=trade_script(tokens, market_id),
-            )
-            feed = wrk(
-                "feed_query",
-                base + "/graphql",
-                seconds=args.seconds,
-                connections=args.connections,
-                script=post_script("/graphql", json.dumps({"query": FEED_QUERY})),
-            )
-    rows = [baseline, trades, feed]
+        feed_body = post_script("/graphql", json.dumps({"query": FEED_QUERY}))
+        scenarios = [
+            ("lmsr_trade", "/", trade_script(tokens, market_id), {}),
+            ("feed_query", "/graphql", feed_body, {"PREDICTQL_GRAPHQL_CACHE_TTL_MS": "0"}),
+            ("feed_cached", "/graphql", feed_body, {}),
+        ]
+        rows = [baseline]
+        for name, path, script, extra in scenarios:  # a fresh server each: no scenario feeds the next
+            port = free_port()
+            with predictql_server(port, predictql_env(url, data_dir, **extra)) as base:
+                wrk("warmup", base + path, seconds=2, connections=4, script=script)
+                rows.append(wrk(name, base + path, seconds=args.seconds, connections=args.connections, script=script))
     results["measurements"] = [as_dict(m) | {"ratio_to_raw_asgi": round(m.ratio_to(baseline), 4)} for m in rows]
     print(f"{'scenario':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs raw ASGI':>12}")
     for m in rows:

@@ -70,6 +70,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "redis_url": REDIS_URL,
         "jwt_secret": JWT_SECRET,
         "rate_limit_per_minute": 1_000_000,
+        # Tests write through their own Database too; the app's micro-cache would not see those
+        # writes. test_response_cache.py turns it on where it is the subject.
+        "graphql_cache_ttl_ms": 0,
         "log_json": False,
         "log_level": "WARNING",
     }

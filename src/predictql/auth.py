@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import jwt
@@ -75,6 +76,16 @@ def encode_token(key: str, typ: TokenType, *, user_id: int, session_id: str, ttl
 
 
 def decode_token(key: str, token: str, typ: TokenType) -> Claims:
+    """Verify a token. Signature checks are memoized per token string (every request presents its
+    token again, often twice: rate-limit key and caller); expiry is checked on every call."""
+    claims = _verified(key, token, typ)
+    if claims.expires_at <= time.time():
+        raise TokenError("TOKEN_EXPIRED", "token expired")
+    return claims
+
+
+@lru_cache(maxsize=4096)
+def _verified(key: str, token: str, typ: TokenType) -> Claims:
     try:
         payload: dict[str, Any] = jwt.decode(
             token, key, algorithms=["HS256"], options={"require": ["exp", "sub", "sid", "typ"]}

@@ -83,7 +83,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout (several per request). A connection the
+    # server dropped fails its statement once; SQLAlchemy then invalidates the pool.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
 
 
 class Database:
@@ -95,6 +97,8 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         # Run at the start of every write transaction (the idempotency claim lives here).
         self.begin_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        # Bumped after every commit: caches of read results compare it to know they are current.
+        self.version = 0
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -116,6 +120,7 @@ class Database:
                     if not exc.commit:
                         raise
                     failure = exc  # keep what was done (a wrong-code counter): commit, then raise
+            self.version += 1
             await self._after_commit(session)
         if failure is not None:
             raise failure

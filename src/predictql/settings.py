@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(30, description="Maximum aliases per operation.")
     graphql_max_cost: int = Field(20000, description="Maximum estimated cost (fields x page sizes).")
     graphql_max_tokens: int = Field(5000, description="Maximum tokens in a GraphQL document.")
+    graphql_cache_ttl_ms: int = Field(
+        1000, ge=0, description="Anonymous query responses are reused this long (0 disables); see README."
+    )
 
     access_token_ttl_seconds: int = Field(20 * 60, description="Access token lifetime.")
     refresh_token_ttl_seconds: int = Field(72 * 3600, description="Refresh token lifetime.")

@@ -33,6 +33,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         PREDICTQL_BROADCAST_URL=settings.broadcast_url,
         PREDICTQL_JWT_SECRET=JWT_SECRET,
         PREDICTQL_RATE_LIMIT_PER_MINUTE="1000000",
+        PREDICTQL_GRAPHQL_CACHE_TTL_MS="0",
         PREDICTQL_LOG_LEVEL="WARNING",
     )
     if settings.redis_url:

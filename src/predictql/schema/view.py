@@ -16,6 +16,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from predictql.auth import ANONYMOUS, request_token
 from predictql.jsonutil import dumps
 from predictql.schema.context import Context
+from predictql.schema.response_cache import ResponseCache, is_query, key_of
 from predictql.schema.root import build_schema
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
@@ -33,12 +34,15 @@ def token_from_params(params: dict[str, Any]) -> str | None:
 
 
 class PredictGraphQL(GraphQL[Context, None]):
+    cache = ResponseCache(0)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self._cached_or_run(request)
         except HTTPException as exc:
             # Strawberry answers transport errors (bad JSON, wrong content type, GET mutation)
             # in plain text; clients get the same JSON error shape as any other GraphQL error.
@@ -46,6 +50,27 @@ class PredictGraphQL(GraphQL[Context, None]):
             body = {"data": None, "errors": [{"message": exc.reason, "extensions": {"code": code}}]}
             response = Response(dumps(body), status_code=exc.status_code, media_type="application/json")
         await response(scope, receive, send)
+
+    async def _cached_or_run(self, request: Request) -> Response:
+        cacheable = (
+            self.cache.enabled
+            and request.method == "POST"
+            and "authorization" not in request.headers
+            and "access_token" not in request.cookies
+        )
+        if not cacheable:
+            return await self.run(request)
+        found = key_of(await request.body())
+        if found is None or not is_query(found[0], found[1]):
+            return await self.run(request)
+        version: int = request.state.db.version
+        body = self.cache.get(found[2], version)
+        if body is not None:
+            return Response(body, media_type="application/json", headers={"X-Cache": "hit"})
+        response = await self.run(request)
+        if response.status_code == 200 and b'"errors"' not in response.body:
+            self.cache.put(found[2], version, bytes(response.body))
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state = request.state
@@ -78,7 +103,7 @@ class PredictGraphQL(GraphQL[Context, None]):
 
 
 def make_graphql_app(settings: Settings) -> PredictGraphQL:
-    return PredictGraphQL(
+    app = PredictGraphQL(
         build_schema(settings),
         graphql_ide="graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
@@ -86,3 +111,5 @@ def make_graphql_app(settings: Settings) -> PredictGraphQL:
         keep_alive=True,
         keep_alive_interval=30,
     )
+    app.cache = ResponseCache(settings.graphql_cache_ttl_ms / 1000)
+    return app

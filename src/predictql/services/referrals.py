@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, union_all
+from sqlalchemy import bindparam, func, literal, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -26,18 +26,25 @@ from predictql.services.ledger import Movement
 REFERRAL_KINDS = ("referral_l1", "referral_l2", "referral_l3")
 
 
+def _chain_statement() -> Any:
+    level1, level2 = aliased(User, name="level1"), aliased(User, name="level2")
+    return (
+        select(col(User.referrer_id), level1.referrer_id, level2.referrer_id)
+        .select_from(User)
+        .outerjoin(level1, level1.id == User.referrer_id)  # type: ignore[arg-type]
+        .outerjoin(level2, level2.id == level1.referrer_id)  # type: ignore[arg-type]
+        .where(col(User.id) == bindparam("user_id"))
+    )
+
+
+# Built once: a statement with fresh anonymous aliases per call misses SQLAlchemy's compiled
+# cache and was recompiled on every trade (~4 ms of CPU each, measured with pyinstrument).
+_CHAIN = _chain_statement()
+
+
 async def chain(session: AsyncSession, user_id: int) -> list[int]:
     """The user's referrers, nearest first (at most 3), in one query."""
-    level1, level2 = aliased(User), aliased(User)
-    row = (
-        await session.execute(
-            select(User.referrer_id, level1.referrer_id, level2.referrer_id)
-            .select_from(User)
-            .outerjoin(level1, level1.id == User.referrer_id)  # type: ignore[arg-type]
-            .outerjoin(level2, level2.id == level1.referrer_id)  # type: ignore[arg-type]
-            .where(User.id == user_id)
-        )
-    ).first()
+    row = (await session.execute(_CHAIN, {"user_id": user_id})).first()
     referrers: list[int] = []
     for referrer in row or ():
         if referrer is None:

@@ -1,0 +1,77 @@
+"""A micro-cache of anonymous GraphQL query responses (the public feed is the same for everyone).
+
+An entry is served only while it is younger than the TTL *and* no write transaction has committed
+in this process since it was stored (``Database.version``), so a process never serves data older
+than its own last write; writes in other processes are bounded by the TTL. Signed-in callers,
+mutations and responses with errors are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from graphql import OperationDefinitionNode, OperationType, parse
+from graphql.error import GraphQLError
+
+from predictql.jsonutil import loads
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    body: bytes
+    version: int
+    stored_at: float
+
+
+@lru_cache(maxsize=512)
+def is_query(document: str, operation_name: str | None) -> bool:
+    try:
+        parsed = parse(document)
+    except GraphQLError:
+        return False
+    operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name:
+        operations = [op for op in operations if op.name is not None and op.name.value == operation_name]
+    return len(operations) == 1 and operations[0].operation == OperationType.QUERY
+
+
+def key_of(body: bytes) -> tuple[str, str | None, str] | None:
+    """(query, operationName, cache key) of a JSON POST body, or None when it is not cacheable."""
+    try:
+        payload = loads(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return None
+    name = payload.get("operationName")
+    return payload["query"], name if isinstance(name, str) else None, hashlib.sha256(body).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, ttl_seconds: float, max_entries: int = 256) -> None:
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0
+
+    def get(self, key: str, version: int) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.version != version or time.monotonic() - entry.stored_at > self.ttl:
+            del self._entries[key]
+            return None
+        return entry.body
+
+    def put(self, key: str, version: int, body: bytes) -> None:
+        self._entries[key] = Entry(body, version, time.monotonic())
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
