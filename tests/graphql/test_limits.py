@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import pytest
 from strawberry.extensions import ParserCache, ValidationCache
@@ -16,7 +17,6 @@ from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.query_depth_limiter import create_validator as strawberry_depth
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-import graphql
 from predictql.db import Database
 from predictql.schema import limits
 from predictql.schema.root import build_schema

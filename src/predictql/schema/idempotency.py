@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType
 from graphql.language import FieldNode, StringValueNode, VariableNode
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types.arguments import StrawberryArgument
 from strawberry.types.field import StrawberryField
 
-from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType
 from predictql.errors import DomainError
 from predictql.jsonutil import dumps, loads
 from predictql.services import idempotency

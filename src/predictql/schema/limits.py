@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from graphql.validation import NoSchemaIntrospectionCustomRule
-
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -31,6 +29,8 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
 )
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
 from predictql.settings import Settings
 
 DEFAULT_PAGE = 20

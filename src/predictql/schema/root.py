@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -14,7 +15,6 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from graphql import GraphQLError, GraphQLSyntaxError
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
 from predictql.resolvers.trading import TradingMutation, TradingQuery
