@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from predictql.pricing.fees import fee_on
+
 Side = Literal["buy", "sell"]
 Token = Literal["YES", "NO"]
 OrderKind = Literal["limit", "market"]
@@ -54,16 +56,14 @@ class MatchError(Exception):
         self.message = message
 
 
-def _fee_on(amount_kopecks: int, fee_bps: int) -> int:
-    """``ceil(amount * fee_bps / 10000)``; same definition as ``pricing.fees.fee_on``."""
-    # TODO: replace with ``from predictql.pricing.fees import fee_on`` (kept local meanwhile).
-    return -(-amount_kopecks * fee_bps // SCALE)
+# The one fee definition (``ceil(amount * fee_bps / 10000)``); the old private name stays an alias.
+_fee_on = fee_on
 
 
 def buy_total(units: int, price: int, fee_bps: int) -> int:
     """Kopecks a buyer pays for ``units`` at ``price``: ``c + fee_on(c)``, ``c = ceil(u*p/1e4)``."""
     cost = -(-units * price // SCALE)
-    return cost + _fee_on(cost, fee_bps)
+    return cost + fee_on(cost, fee_bps)
 
 
 def max_buy_units(budget: int, price: int, fee_bps: int) -> int:
@@ -311,13 +311,13 @@ def _settle_leg(order: RestingOrder, units: int, own_price: int, fee_bps: int) -
     order.filled_units += units
     if order.is_buy:
         cost = -(-units * own_price // SCALE)
-        fee = _fee_on(cost, fee_bps)
+        fee = fee_on(cost, fee_bps)
         order.remaining -= cost + fee
         order.spent += cost + fee
         order.fees += fee
         return -(cost + fee), fee
     gross = units * own_price // SCALE
-    fee = _fee_on(gross, fee_bps)
+    fee = fee_on(gross, fee_bps)
     order.remaining -= units
     order.received += gross - fee
     order.fees += fee

@@ -7,9 +7,10 @@ import secrets
 import string
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from predictql import auth
 from predictql.db import after_commit, utcnow
@@ -76,6 +77,8 @@ async def create_user(
     email = normalize_email(email)
     if await user_by_email(session, email) is not None:
         raise Conflict("email already registered", code="EMAIL_EXISTS")
+    if unknown := set(roles) - {"is_creator", "is_stats_viewer", "is_admin"}:
+        raise TypeError(f"unknown roles {sorted(unknown)}")
     user = User(
         email=email,
         password_hash=await _hash(password) if password is not None else None,
@@ -84,7 +87,9 @@ async def create_user(
         email_verified=verified,
         name=name or email.split("@")[0][:100],
         referral_code="".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8)),
-        **roles,
+        is_creator=roles.get("is_creator", False),
+        is_stats_viewer=roles.get("is_stats_viewer", False),
+        is_admin=roles.get("is_admin", False),
     )
     session.add(user)
     try:
@@ -110,7 +115,7 @@ async def sign_up(
         raise InvalidInput("language must be en or ru")
     referrer_id = None
     if referral_code:
-        referrer = await session.scalar(select(User.id).where(User.referral_code == referral_code.strip().upper()))
+        referrer = await session.scalar(select(User.id).where(col(User.referral_code) == referral_code.strip().upper()))
         if referrer is None:
             raise InvalidInput("unknown referral code")
         referrer_id = int(referrer)
@@ -126,7 +131,7 @@ async def _send_code(session: AsyncSession, user: User, mailer: Mailer) -> None:
     code = f"{secrets.randbelow(10**6):06d}"
     await session.execute(
         update(EmailCode)
-        .where(EmailCode.user_id == user.id, EmailCode.consumed_at.is_(None))  # type: ignore[union-attr]
+        .where(col(EmailCode.user_id) == user.id, col(EmailCode.consumed_at).is_(None))
         .values(consumed_at=utcnow())
     )
     session.add(EmailCode(user_id=user.id, code_hash=auth.sha256(code), expires_at=utcnow() + CODE_TTL))
@@ -150,8 +155,8 @@ async def verify_email(session: AsyncSession, *, user_id: int | None, email: str
         raise invalid
     pending = await session.scalar(
         select(EmailCode)
-        .where(EmailCode.user_id == user.id, EmailCode.consumed_at.is_(None))  # type: ignore[union-attr]
-        .order_by(EmailCode.id.desc())  # type: ignore[union-attr]
+        .where(col(EmailCode.user_id) == user.id, col(EmailCode.consumed_at).is_(None))
+        .order_by(col(EmailCode.id).desc())
         .limit(1)
         .with_for_update()
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from predictql import auth
 from predictql.auth import Actor
@@ -35,7 +36,7 @@ async def list_mine(session: AsyncSession, actor: Actor) -> list[ApiToken]:
     user_id = actor.require_user()
     rows = await session.scalars(
         select(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
         .order_by(ApiToken.id)  # type: ignore[arg-type]
     )
     return list(rows)
@@ -45,7 +46,7 @@ async def revoke(session: AsyncSession, actor: Actor, *, token_id: int) -> None:
     user_id = actor.require_write()
     result = await session.execute(
         update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr,arg-type]
+        .where(col(ApiToken.id) == token_id, col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

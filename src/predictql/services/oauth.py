@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from predictql.errors import Forbidden, InvalidInput, Unauthenticated, Unavailable
 from predictql.models import User
@@ -113,7 +113,7 @@ def _email_verified(claims: dict[str, Any]) -> bool:
 
 async def _find_or_create(session: AsyncSession, claims: dict[str, Any]) -> User:
     subject = str(claims["sub"])
-    user = await session.scalar(select(User).where(User.oauth_provider == PROVIDER, User.oauth_id == subject))
+    user = await session.scalar(select(User).where(col(User.oauth_provider) == PROVIDER, col(User.oauth_id) == subject))
     if user is not None:
         return user
     # Only an address the provider has verified may create or claim an account here: an

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from predictql import auth
 from predictql.auth import ANONYMOUS, Actor, TokenError
@@ -54,7 +55,7 @@ async def rotate(session: AsyncSession, settings: Settings, *, refresh_token: st
         raise expired from exc
     used = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.jti == claims.jti, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.jti) == claims.jti, col(RefreshToken.used_at).is_(None))
         .values(used_at=utcnow())
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]
@@ -63,8 +64,8 @@ async def rotate(session: AsyncSession, settings: Settings, *, refresh_token: st
         raise Unauthenticated("refresh token reuse detected; signed out", code="TOKEN_EXPIRED", commit=True)
     row = await session.execute(
         select(User, AuthSession.revoked_at)
-        .join(AuthSession, AuthSession.user_id == User.id)  # type: ignore[arg-type]
-        .where(AuthSession.id == claims.session_id)
+        .join(AuthSession, col(AuthSession.user_id) == User.id)
+        .where(col(AuthSession.id) == claims.session_id)
     )
     found = row.first()
     if found is None or found[1] is not None or found[0].is_banned:
@@ -76,7 +77,7 @@ async def rotate(session: AsyncSession, settings: Settings, *, refresh_token: st
 async def revoke(session: AsyncSession, session_id: str, *, reason: str) -> None:
     await session.execute(
         update(AuthSession)
-        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
 
@@ -84,7 +85,7 @@ async def revoke(session: AsyncSession, session_id: str, *, reason: str) -> None
 async def revoke_all(session: AsyncSession, user_id: int, *, reason: str) -> None:
     await session.execute(
         update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
 
@@ -122,8 +123,8 @@ async def resolve_actor(session: AsyncSession, settings: Settings, token: str | 
         return Actor(token_error=exc.code)
     row = await session.execute(
         select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)  # type: ignore[arg-type]
-        .where(AuthSession.id == claims.session_id, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .join(AuthSession, col(AuthSession.user_id) == User.id)
+        .where(col(AuthSession.id) == claims.session_id, col(AuthSession.revoked_at).is_(None))
     )
     user = row.scalar_one_or_none()
     if user is None or user.id != claims.user_id or user.is_banned:
@@ -134,8 +135,8 @@ async def resolve_actor(session: AsyncSession, settings: Settings, token: str | 
 async def _api_token_actor(session: AsyncSession, token: str) -> Actor:
     row = await session.execute(
         select(User, ApiToken.id, ApiToken.can_write)
-        .join(ApiToken, ApiToken.user_id == User.id)  # type: ignore[arg-type]
-        .where(ApiToken.token_hash == auth.sha256(token), ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .join(ApiToken, col(ApiToken.user_id) == User.id)
+        .where(col(ApiToken.token_hash) == auth.sha256(token), col(ApiToken.revoked_at).is_(None))
     )
     found = row.first()
     if found is None or found[0].is_banned:
