@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from predictql.models.accounts import ApiToken, AuthSession, EmailCode, PasswordReset, RefreshToken, User
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
+from predictql.models.orders import Order
 from predictql.models.trading import (
     EventSuggestion,
     IdempotencyRecord,
@@ -27,6 +28,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerTransaction",
     "Market",
+    "Order",
     "PasswordReset",
     "Pool",
     "Position",

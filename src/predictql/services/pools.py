@@ -1,4 +1,9 @@
-"""Pools and their markets: one binary market per outcome, LMSR initialised from the prior."""
+"""Pools and their markets: one binary market per outcome, LMSR initialised from the prior.
+
+``market_type`` (pool metadata) picks each market's mechanism: "lmsr" (the market maker, default)
+or "orderbook" (price-time order book; ``services.orderbook_trading``). An order-book market also
+gets a collateral account: one kopeck per minted YES+NO pair, out of which winners are paid.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from predictql.services import events, ledger
 DEFAULT_B = 1_000_000
 MIN_B, MAX_B = 1_000, 100_000_000_000
 MAX_OUTCOMES = 50
-MARKET_TYPES = ("lmsr",)
+MARKET_TYPES = ("lmsr", "orderbook")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,10 @@ async def create_pool(session: AsyncSession, actor: Actor, event_id: int, fields
     for market in markets:
         assert market.id is not None
         await ledger.open_account(session, ledger.market_amm(market.id), "amm", allow_negative=True)
+        if market.market_type == "orderbook":
+            # Never negative from trading (it holds exactly the outstanding pairs); only a cancelled
+            # event's refunds at purchase price can exceed it, and the platform covers that.
+            await ledger.open_account(session, ledger.market_collateral(market.id), "collateral", allow_negative=True)
         session.add(PricePoint(market_id=market.id, probability=market.p0))
     if event.main_pool_id is None:
         event.main_pool_id = pool.id

@@ -1,0 +1,62 @@
+"""Order-book orders: what a user asked for, how far it got, and what it still holds in escrow.
+
+Units follow ``pricing/orderbook_types``: a buy's ``amount``/``remaining`` is a kopeck budget that
+covers cost and fee; a sell's is share units. ``escrow`` is what the order still reserves: kopecks
+held in the owner's ``user:{id}:escrow`` ledger account (buy; ``escrow_bonus`` of them came from the
+bonus balance and go back there), or units of the owner's position that no other sell may use
+(sell). It is zero once the order is filled or cancelled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from predictql.db import UTCDateTime, utcnow
+from predictql.models.base import created_at, fk, id_field, money, when
+
+OPEN_STATUSES = ("pending", "partial")
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: int | None = id_field()
+    user_id: int = fk("users.id", ondelete="RESTRICT", index=False)
+    market_id: int = fk("markets.id", ondelete="RESTRICT", index=False)
+    event_id: int = fk("events.id", ondelete="RESTRICT", index=False)
+    side: str = Field(max_length=4)  # buy | sell
+    token: str = Field(max_length=3)  # YES | NO
+    kind: str = Field(max_length=6)  # limit | market
+    price: int = 0  # own-token basis points 1..9999; 0 for a market order
+    amount: int = money()
+    remaining: int = money()
+    filled: int = money()  # units executed
+    spent: int = money()  # buy: kopecks paid, fees included
+    received: int = money()  # sell: kopecks received, fees deducted
+    fees: int = money()
+    tif: str = Field(default="GTC", max_length=9)
+    expires_at: datetime | None = when()
+    client_order_id: str | None = Field(default=None, max_length=64)
+    seq: int = Field(sa_type=BigInteger)  # price-time priority within the market
+    status: str = Field(default="pending", max_length=9)
+    cancel_reason: str | None = Field(default=None, max_length=32)
+    use_bonus: bool = False
+    escrow: int = money()
+    escrow_bonus: int = money()
+    created_at: datetime = created_at()
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        Index("ix_orders_market_status", "market_id", "status"),
+        Index("ix_orders_user_status", "user_id", "status"),
+        UniqueConstraint("user_id", "client_order_id"),
+        # One seq per market: a second matcher working the same market at once could not commit.
+        UniqueConstraint("market_id", "seq"),
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
