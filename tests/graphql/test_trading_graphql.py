@@ -18,7 +18,7 @@ TRADE = """mutation($input: LmsrTradeInput!) {
 CLOSE = "mutation($m: ID!) { closePosition(marketId: $m) { marketId proceeds trades { sharesDelta } } }"
 POSITIONS = "{ myPositions { id tokenType sideRu amount avgPrice unrealizedPnl marketName eventName poolName } }"
 COMPLETED = """query($after: String) { myCompletedPositions(first: 1, after: $after) {
-  edges { cursor node { id tokenType pnl wonSide amount } } hasNextPage endCursor } }"""
+  edges { cursor node { id tokenType pnl wonSide amount } } pageInfo { hasNextPage endCursor } } }"""
 
 
 def data(body: dict[str, Any]) -> Any:
@@ -98,9 +98,11 @@ async def test_positions_close_and_completed_pages(
     assert data(await gql(client, POSITIONS, token=token))["myPositions"] == []
 
     first = data(await gql(client, COMPLETED, {"after": None}, token))["myCompletedPositions"]
-    assert first["hasNextPage"] is True and first["endCursor"] == first["edges"][0]["cursor"]
-    second = data(await gql(client, COMPLETED, {"after": first["endCursor"]}, token))["myCompletedPositions"]
-    assert second["hasNextPage"] is False and second["endCursor"] is None
+    assert first["pageInfo"]["hasNextPage"] is True
+    assert first["pageInfo"]["endCursor"] == first["edges"][0]["cursor"]
+    after = first["pageInfo"]["endCursor"]
+    second = data(await gql(client, COMPLETED, {"after": after}, token))["myCompletedPositions"]
+    assert second["pageInfo"]["hasNextPage"] is False and second["pageInfo"]["endCursor"] is None
     nodes = [first["edges"][0]["node"], second["edges"][0]["node"]]
     assert {n["tokenType"] for n in nodes} == {"YES", "NO"} and all(n["wonSide"] is None for n in nodes)
 

@@ -16,9 +16,11 @@ from predictql.models import Pool as PoolRow
 from predictql.pricing import lmsr
 from predictql.schema.context import Info
 from predictql.schema.loaders import Loaders
+from predictql.schema.pagination import PageInfo
 from predictql.schema.scalars import Long
+from predictql.services.cursors import encode_cursor
 from predictql.services.events import EventFields, event_status
-from predictql.services.feed import FeedPage, encode_cursor
+from predictql.services.feed import FeedPage
 from predictql.services.pools import PoolFields, state_of
 
 
@@ -171,12 +173,6 @@ class Event:
             is_loop_event=row.is_loop_event, loop_interval_minutes=row.loop_interval_minutes,
             asset_symbol=row.asset_symbol, row=row,
         )
-
-
-@strawberry.type(description="Relay page info.")
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None = strawberry.field(description="Pass as `after` to get the next page.")
 
 
 @strawberry.type

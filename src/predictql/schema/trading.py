@@ -10,10 +10,12 @@ from datetime import datetime
 import strawberry
 
 from predictql.pricing.lmsr import Quote
+from predictql.schema.pagination import PageInfo
 from predictql.schema.scalars import Long
+from predictql.services.cursors import encode_cursor
 from predictql.services.lmsr_trading import CloseResult, FeedTrade, TradeResult, shares_delta
 from predictql.services.pnl import PnlPoint as PnlPointRow
-from predictql.services.positions import SIDE_RU, Page, PositionView, encode_cursor
+from predictql.services.positions import SIDE_RU, Page, PositionView
 from predictql.services.referrals import ReferralChild as ReferralChildRow
 from predictql.services.referrals import ReferralInfo as ReferralInfoRow
 
@@ -142,8 +144,7 @@ class ClosedPositionEdge:
 @strawberry.type(description="A page of closed positions, most recently closed first.")
 class PositionConnection:
     edges: list[ClosedPositionEdge]
-    has_next_page: bool
-    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page; null at the end.")
+    page_info: PageInfo
 
     @classmethod
     def from_page(cls, page: Page) -> PositionConnection:
@@ -151,7 +152,7 @@ class PositionConnection:
             ClosedPositionEdge(cursor=encode_cursor(v.position.id or 0), node=ClosedPosition.from_view(v))
             for v in page.items
         ]
-        return cls(edges=edges, has_next_page=page.has_more, end_cursor=page.next_cursor)
+        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))
 
 
 @strawberry.type(description="One trade of the platform-wide activity feed.")

@@ -6,9 +6,6 @@ those pools' markets (the GraphQL connection and the REST feed both use it).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +18,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput
 from predictql.models import Event, EventTag, Pool
+from predictql.services.cursors import decode_cursor, encode_cursor
 
 STATUS_ALIASES = {"active": "started", "closed": "paid", "resolved": "paid"}
 STATUSES = ("new", "started", "paid", "cancelled")
@@ -43,20 +41,6 @@ class FeedPage:
     events: list[Event]
     next_cursor: str | None
     has_more: bool
-
-
-def encode_cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"id": event_id}).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidInput("invalid cursor") from None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInput("invalid cursor")
-    return value
 
 
 def _status(query: SelectOfScalar[Event], status: str) -> SelectOfScalar[Event]:

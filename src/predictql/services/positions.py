@@ -6,9 +6,6 @@ partial sells; realized PnL is money received minus the cost (fees included) of 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_
@@ -20,6 +17,7 @@ from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, Position, User
 from predictql.pricing import lmsr
+from predictql.services.cursors import decode_cursor, encode_cursor
 from predictql.services.pools import state_of
 
 SIDE_RU = {"YES": "ДА", "NO": "НЕТ"}  # how the Russian interface names a token
@@ -132,22 +130,6 @@ async def open_positions(session: AsyncSession, actor: Actor, *, user_id: int | 
     return _views(await session.execute(query))
 
 
-def encode_cursor(position_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"id": position_id}).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidInput("invalid cursor") from None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInput("invalid cursor")
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[PositionView]
@@ -167,7 +149,7 @@ async def completed_positions(
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be 1-100")
     query = _joined().where(Position.user_id == owner, Position.status == "closed")  # type: ignore[attr-defined]
-    before = decode_cursor(cursor)
+    before = decode_cursor(cursor) if cursor else None
     if before is not None:
         closed = (
             select(Position.closed_at).where(Position.id == before, Position.user_id == owner).scalar_subquery()
