@@ -32,6 +32,7 @@ BACKEND = os.environ.get("PREDICTQL_TEST_DATABASE", "sqlite")
 PG_ADMIN = os.environ.get("PREDICTQL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PREDICTQL_TEST_REDIS_URL") or None
 JWT_SECRET = "test-secret-" + "x" * 40
+RUN_PREFIX = f"test{os.getpid()}:"
 
 
 async def _pg_admin(sql: str) -> None:
@@ -67,6 +68,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "data_dir": data_dir,
         "database_url": database_url,
         "broadcast_url": REDIS_URL or "memory://",
+        "bus_channel_prefix": RUN_PREFIX,  # test runs sharing one Redis do not hear each other
         "redis_url": REDIS_URL,
         "jwt_secret": JWT_SECRET,
         "rate_limit_per_minute": 1_000_000,

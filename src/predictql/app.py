@@ -34,6 +34,7 @@ from predictql.schema.view import make_graphql_app
 from predictql.services import idempotency
 from predictql.settings import Settings
 from predictql.subscriptions.bus import Bus
+from predictql.subscriptions.streams import SocketGate
 
 log = logging.getLogger("predictql.app")
 
@@ -44,7 +45,7 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         engine = make_engine(settings.resolved_database_url)
         if run_migrations:
             await migrate.upgrade(engine)
-        bus = Bus(settings.broadcast_url)
+        bus = Bus(settings.broadcast_url, queue_size=settings.bus_queue_size, prefix=settings.bus_channel_prefix)
         await bus.connect()
         db = Database(engine, publisher=bus)
         db.begin_hooks.append(idempotency.claim_in)
@@ -58,6 +59,7 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
                 yield {
                     "db": db,
                     "bus": bus,
+                    "sockets": SocketGate(settings.ws_max_connections),
                     "settings": settings,
                     "mailer": mailer,
                     "http": http,

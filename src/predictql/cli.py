@@ -102,6 +102,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         ws_per_message_deflate=False,  # ~20 % CPU on fan-out for tiny frames (PITFALLS)
+        # WebSocket ping frames (heartbeat); a pong overdue past the read deadline closes the socket.
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_pong_timeout,
         proxy_headers=True,
         access_log=False,  # the gateway writes a structured access log with the request id
         log_level=settings.log_level.lower(),

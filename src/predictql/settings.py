@@ -40,6 +40,19 @@ class Settings(BaseSettings):
         "", description="`sqlite+aiosqlite:///...` (default: DATA_DIR/predictql.db) or `postgresql+asyncpg://...`."
     )
     broadcast_url: str = Field("memory://", description="Event bus: `memory://` or `redis://host:6379/0`.")
+    bus_channel_prefix: str = Field(
+        "", description="Prepended to every bus channel: separates deployments that share one Redis."
+    )
+    bus_queue_size: int = Field(
+        256, ge=1, description="Messages queued per live subscriber; past it the backlog is dropped (a gap)."
+    )
+    ws_max_connections: int = Field(
+        10000, ge=1, description="WebSockets per process (GraphQL and legacy feeds); more are closed with 1013."
+    )
+    ws_ping_interval_seconds: float = Field(50.0, gt=0, description="Server WebSocket ping (heartbeat) interval.")
+    ws_read_deadline_seconds: float = Field(
+        60.0, gt=0, description="A WebSocket with no pong this long after the last one is closed (1011)."
+    )
     redis_url: str | None = Field(None, description="Rate-limit storage shared by all processes when set.")
     jwt_secret: SecretStr | None = Field(None, description="HMAC key for tokens, at least 32 bytes.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links and avatar URLs.")
@@ -136,3 +149,10 @@ class Settings(BaseSettings):
         _ = self.secret_key
         if self.environment == "production" and self.is_sqlite:
             log.warning("production with SQLite: one process only, no scale-out")
+        if self.ws_read_deadline_seconds <= self.ws_ping_interval_seconds:
+            raise ConfigError("PREDICTQL_WS_READ_DEADLINE_SECONDS must exceed PREDICTQL_WS_PING_INTERVAL_SECONDS")
+
+    @property
+    def ws_pong_timeout(self) -> float:
+        """How long after a ping its pong may come: the read deadline counts from the last pong."""
+        return self.ws_read_deadline_seconds - self.ws_ping_interval_seconds

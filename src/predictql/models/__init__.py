@@ -6,6 +6,7 @@ from predictql.models.accounts import ApiToken, AuthSession, EmailCode, Password
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
 from predictql.models.orders import Order
+from predictql.models.streams import StreamEvent, StreamHead
 from predictql.models.trading import (
     EventSuggestion,
     IdempotencyRecord,
@@ -34,6 +35,8 @@ __all__ = [
     "Position",
     "PricePoint",
     "RefreshToken",
+    "StreamEvent",
+    "StreamHead",
     "Trade",
     "User",
     "WatchlistEntry",

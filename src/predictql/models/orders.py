@@ -50,7 +50,8 @@ class Order(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
     __table_args__ = (
-        Index("ix_orders_market_status", "market_id", "status"),
+        # (market_id, status) prefix: a market's open orders; + expires_at: the ones due to expire.
+        Index("ix_orders_market_status", "market_id", "status", "expires_at"),
         Index("ix_orders_user_status", "user_id", "status"),
         UniqueConstraint("user_id", "client_order_id"),
         # One seq per market: a second matcher working the same market at once could not commit.

@@ -186,7 +186,7 @@ class Book:
             return self._finalize(t, [], [])
         cancelled: list[tuple[RestingOrder, str]] = []
         if tif == "POST_ONLY":
-            self._prune_expired(t.is_bid, now, cancelled)
+            self._prune_expired(t, now, cancelled)
             if self._crosses(t):
                 return self._reject(t, POST_ONLY_WOULD_CROSS, cancelled)
             return self._finalize(t, [], cancelled)
@@ -305,10 +305,12 @@ class Book:
                     if taker_done:
                         return
 
-    def _prune_expired(self, is_bid: bool, now: int, cancelled: list[tuple[RestingOrder, str]]) -> None:
-        """Drop expired orders from the head of the best opposite levels until a live one leads."""
-        levels, px, sign = self._opposite(is_bid)
-        while px:
+    def _prune_expired(self, t: RestingOrder, now: int, cancelled: list[tuple[RestingOrder, str]]) -> None:
+        """Drop expired orders from the head of the best opposite levels that ``t`` crosses, until a
+        live one leads; levels ``t`` does not reach are left alone (their orders were not met)."""
+        levels, px, sign = self._opposite(t.is_bid)
+        bound = sign * t.yes_price
+        while px and px[-1] >= bound:
             level = levels[sign * px[-1]]
             m = level.orders.popleft()
             if not m._live:

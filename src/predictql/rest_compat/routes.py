@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from predictql.rest_compat import auth, events, health, pools, referrals, trading, users, watchlist  # noqa: F401  (registration on import)
+from predictql.rest_compat import auth, events, health, orders, pools, referrals, trading, users, watchlist  # noqa: F401  (registration on import)
 from predictql.rest_compat.routing import REGISTRY, to_route
+from predictql.rest_compat.ws_feeds import ws_routes
 
 
 def all_routes() -> list[BaseRoute]:
     # Literal segments before parameters: /users/me must not be taken by /users/{id}.
     ordered = sorted(REGISTRY, key=lambda spec: ("{" in spec.path.split("/")[-1], spec.path))
-    return [to_route(spec) for spec in ordered]
+    return [*(to_route(spec) for spec in ordered), *ws_routes()]

@@ -1,4 +1,4 @@
-"""The schema: each domain exports its Query/Mutation parts; this module only merges them."""
+"""The schema: each domain exports its Query/Mutation/Subscription parts; this module only merges them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from strawberry.tools import merge_types
 
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
+from predictql.resolvers.orders import OrdersMutation, OrdersQuery
+from predictql.resolvers.subscriptions import LiveSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
 from predictql.schema.errors import DomainErrors
@@ -25,8 +27,9 @@ from predictql.schema.limits import limit_rules
 from predictql.schema.scalars import SCALARS
 from predictql.settings import Settings
 
-Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery))
-Mutation = merge_types("Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation))
+Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery))
+Mutation = merge_types("Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation))
+Subscription = merge_types("Subscription", (LiveSubscription,))
 # Every mutation takes an optional idempotencyKey (see schema/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())
@@ -52,6 +55,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return PredictSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: AddValidationRules(rules),

@@ -20,6 +20,7 @@ from predictql.schema.response_cache import ResponseCache, is_query, key_of
 from predictql.schema.root import build_schema
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
+from predictql.subscriptions.streams import SocketGate, refuse
 
 
 def token_from_params(params: dict[str, Any]) -> str | None:
@@ -37,6 +38,9 @@ class PredictGraphQL(GraphQL[Context, None]):
     cache = ResponseCache(0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -50,6 +54,18 @@ class PredictGraphQL(GraphQL[Context, None]):
             body = {"data": None, "errors": [{"message": exc.reason, "extensions": {"code": code}}]}
             response = Response(dumps(body), status_code=exc.status_code, media_type="application/json")
         await response(scope, receive, send)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Counted against the process's WebSocket cap (shared with the legacy feeds)."""
+        gate: SocketGate | None = scope.get("state", {}).get("sockets")
+        if gate is not None and not gate.enter():
+            await refuse(scope, receive, send, subprotocols=self.protocols)
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if gate is not None:
+                gate.leave()
 
     async def _cached_or_run(self, request: Request) -> Response:
         cacheable = (

@@ -23,6 +23,7 @@ from predictql.pricing import lmsr
 from predictql.services import events, ledger, positions, referrals
 from predictql.services.ledger import Movement
 from predictql.services.pools import state_of
+from predictql.subscriptions import topics
 
 AMOUNT_TYPES = ("spend", "shares")
 MAX_AMOUNT = 10**15
@@ -254,6 +255,7 @@ async def _execute(
     market.q_yes, market.q_no = quote.new_state.q_yes, quote.new_state.q_no
     market.volume += quote.amm_amount
     session.add(PricePoint(market_id=market.id, probability=lmsr.price_yes(quote.new_state), created_at=now))
+    await topics.trade_executed(session, trade_row, market)
     held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
     return TradeResult(
         quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market,

@@ -22,6 +22,7 @@ from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, PricePoint
 from predictql.pricing import lmsr
 from predictql.services import events, ledger
+from predictql.subscriptions import topics
 
 DEFAULT_B = 1_000_000
 MIN_B, MAX_B = 1_000, 100_000_000_000
@@ -172,6 +173,7 @@ async def set_probabilities(
         market.p0 = min(max(1.0 / (1.0 + math.exp(-logit)), 1e-9), 1.0 - 1e-9)
         assert market.id is not None
         session.add(PricePoint(market_id=market.id, probability=yes_probability(market)))
+    await topics.markets_changed(session, markets)
     await session.flush()
     return markets
 

@@ -18,8 +18,9 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, Position, PricePoint
-from predictql.services import events, ledger
+from predictql.services import events, ledger, order_lifecycle
 from predictql.services.ledger import Movement
+from predictql.subscriptions import topics
 
 SIDES = {"YES": 0, "NO": 1}
 
@@ -64,10 +65,14 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
     """Pay every open position of a locked market (``winner`` None = refund at purchase price)."""
     assert market.id is not None
     source = ledger.market_amm(market.id) if market.market_type == "lmsr" else ledger.market_collateral(market.id)
+    movements: list[Movement] = []
+    if market.market_type == "orderbook":
+        # Resting orders go first: their escrow is released in the same ledger batch as the payouts.
+        reason = "market_resolved" if winner is not None else "event_cancelled"
+        movements += await order_lifecycle.cancel_resting(session, market, reason)
     rows = await session.scalars(
         select(Position).where(Position.market_id == market.id, Position.status == "open").with_for_update()
     )
-    movements: list[Movement] = []
     now = utcnow()
     for position in rows:
         assert position.id is not None
@@ -95,6 +100,7 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
     market.resolved, market.winning_outcome, market.resolved_at = True, winner, now
     if winner is not None:
         session.add(PricePoint(market_id=market.id, probability=1.0 if winner == "YES" else 0.0, created_at=now))
+    await topics.markets_changed(session, [market], at=now)
 
 
 async def _outcomes(session: AsyncSession, pool: Pool) -> int:

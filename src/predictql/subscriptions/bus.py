@@ -1,37 +1,261 @@
-"""The event bus over broadcaster: ``memory://`` embedded, ``redis://`` across processes.
+"""The event bus over broadcaster's backends: ``memory://`` embedded, ``redis://`` across processes.
 
-Messages are strings (the Redis backend accepts nothing else), serialized once by the publisher.
+Messages are JSON strings, serialized once by the publisher (``subscriptions.topics``).
+
+**One backend subscription per channel per process.** The first local subscriber of a channel
+subscribes it on the backend (on Redis: one SUBSCRIBE, acknowledged before ``subscribe`` returns);
+the last one to leave unsubscribes it. One listener task reads the backend and wraps each message
+once in a ``Message``, which memoizes decoded views, so a payload is parsed or re-encoded once per
+channel, not once per subscriber; the message is then appended to each local subscriber's queue.
+The listener never waits for a subscriber: one client that stopped reading cannot slow the others.
+(broadcaster's own ``Broadcast`` is not used: it registers a channel's queue only after the
+backend's subscribe returns, so a message arriving right after the acknowledgement is dropped,
+and its per-subscriber queues are unbounded.)
+
+**Slow-consumer policy.** Each subscriber's queue holds at most ``queue_size`` items. When a
+message finds it full, that subscriber's backlog is dropped and replaced by one ``Gap``
+("overflow"); it then keeps receiving new messages. State streams (a market, a chart) answer a gap
+with a fresh snapshot read from the database; event streams (trades) pass the gap on to the client.
+Memory per subscriber is bounded, whatever the client does.
+
+**Lost Redis connection.** The Redis backend (``redis_backend``) reconnects with backoff,
+resubscribes every channel, and delivers a ``Gap`` ("reconnect") on each: one object shared by all
+the channel's subscribers, so the snapshot that answers it is read once (``Gap.shared``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager, suppress
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlparse
 
-from broadcaster import Broadcast
+from broadcaster._backends.base import BroadcastBackend
+from broadcaster._backends.memory import MemoryBackend
+
+from predictql.subscriptions.redis_backend import GAP, RedisPubSubBackend
+
+log = logging.getLogger("predictql.bus")
+
+T = TypeVar("T")
+GapReason = Literal["overflow", "reconnect"]
+SNAPSHOT_TTL = 1.0  # seconds a keyed snapshot may be reused while its channel is quiet
+
+
+class Message:
+    """One published message as delivered to every local subscriber of its channel."""
+
+    __slots__ = ("_views", "channel", "index", "text")
+
+    def __init__(self, channel: str, text: str, index: int) -> None:
+        self.channel = channel
+        self.text = text
+        self.index = index  # position in this process's stream of the channel, from 1
+        self._views: dict[Callable[[str], Any], Any] = {}
+
+    def view(self, decode: Callable[[str], T]) -> T:
+        """``decode(self.text)``, computed once per message whoever asks (key: the function)."""
+        try:
+            return self._views[decode]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._views[decode] = decode(self.text)
+            return value
+
+
+class Gap:
+    """Messages of ``channel`` may have been missed by whoever receives this."""
+
+    __slots__ = ("_channel", "_loads", "channel", "reason")
+
+    def __init__(self, channel: _Channel, reason: GapReason) -> None:
+        self._channel = channel
+        self.channel = channel.name
+        self.reason = reason
+        self._loads: dict[Hashable, asyncio.Future[tuple[int, Any]]] = {}
+
+    async def shared(self, key: Hashable | None, load: Callable[[], Awaitable[T]]) -> tuple[int, T]:
+        """Run ``load`` once for every receiver of this gap that passes the same ``key`` (None: not
+        shared). Returns the channel's message count when the load started (messages up to it are
+        in the result) and the result."""
+        if key is None:
+            return await self._channel.load(load)
+        found = self._loads.get(key)
+        if found is None:
+            found = self._loads[key] = asyncio.ensure_future(self._channel.load(load))
+        return await asyncio.shield(found)
+
+
+class _Closed:
+    """The bus is shutting down: the subscription ends."""
+
+
+_CLOSED = _Closed()
+Delivery = Message | Gap
+
+
+class Subscription:
+    """A local subscriber's bounded queue of ``Message``/``Gap``; iterate it with ``async for``."""
+
+    __slots__ = ("_channel", "_items", "_limit", "_waiter", "overflows")
+
+    def __init__(self, channel: _Channel, limit: int) -> None:
+        self._channel = channel
+        self._items: deque[Delivery | _Closed] = deque()
+        self._limit = limit
+        self._waiter: asyncio.Future[None] | None = None
+        self.overflows = 0
+
+    @property
+    def channel(self) -> str:
+        return self._channel.name
+
+    def push(self, item: Delivery | _Closed) -> None:
+        if len(self._items) >= self._limit and isinstance(item, Message):
+            self._items.clear()
+            self._items.append(Gap(self._channel, "overflow"))
+            self.overflows += 1
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def discard_before(self, index: int) -> None:
+        """Forget queued messages up to ``index``: a snapshot read after they arrived includes them."""
+        self._items = deque(item for item in self._items if not (isinstance(item, Message) and item.index <= index))
+
+    async def load(self, load: Callable[[], Awaitable[T]], key: Hashable | None = None) -> T:
+        """Read a snapshot, then drop queued messages it already includes. With a ``key``, a snapshot
+        of the channel read under the same key less than ``SNAPSHOT_TTL`` ago, with no message since,
+        is reused (a burst of connects costs one read); the key must cover everything the result
+        depends on, the caller's visibility included."""
+        index, value = await self._channel.load(load, key)
+        self.discard_before(index)
+        return value
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Delivery:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
+        if isinstance(item, _Closed):
+            self._items.appendleft(item)
+            raise StopAsyncIteration
+        return item
+
+
+class _Channel:
+    def __init__(self, name: str, wire: str) -> None:
+        self.name = name
+        self.wire = wire  # the backend's channel name (with the bus prefix)
+        self.subscribers: set[Subscription] = set()
+        self.count = 0
+        self.subscribed: asyncio.Task[None] | None = None
+        self.snapshots: dict[Hashable, tuple[int, float, asyncio.Future[Any]]] = {}
+
+    def receive(self, text: str) -> None:
+        if text == GAP:
+            self.snapshots.clear()  # messages were lost: a cached snapshot may lack them
+            self.fan_out(Gap(self, "reconnect"))
+            return
+        self.count += 1
+        self.fan_out(Message(self.name, text, self.count))
+
+    def fan_out(self, item: Delivery | _Closed) -> None:
+        for subscription in self.subscribers:
+            subscription.push(item)
+
+    async def load(self, load: Callable[[], Awaitable[T]], key: Hashable | None = None) -> tuple[int, T]:
+        """``load()`` and the message count when it started (the messages it includes)."""
+        if key is None:
+            index = self.count
+            return index, await load()
+        now = asyncio.get_running_loop().time()
+        found = self.snapshots.get(key)
+        if found is None or found[0] != self.count or now - found[1] > SNAPSHOT_TTL:
+            found = self.snapshots[key] = (self.count, now, asyncio.ensure_future(load()))
+        return found[0], await asyncio.shield(found[2])
+
+
+def _backend(url: str, ack_timeout: float) -> BroadcastBackend:
+    scheme = urlparse(url).scheme
+    if scheme in ("redis", "rediss"):
+        return RedisPubSubBackend(url, ack_timeout=ack_timeout)
+    if scheme == "memory":
+        return MemoryBackend(url)
+    raise ValueError(f"unsupported bus URL {url!r}: use memory:// or redis://")
 
 
 class Bus:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, queue_size: int = 256, prefix: str = "", ack_timeout: float = 5.0) -> None:
         self.url = url
-        self._broadcast = Broadcast(url)
+        self.queue_size = queue_size
+        self.prefix = prefix  # namespaces channels when several deployments share one Redis
+        self.backend = _backend(url, ack_timeout)
+        self._channels: dict[str, _Channel] = {}  # by wire name
+        self._listener: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        await self._broadcast.connect()
+        await self.backend.connect()
+        self._listener = asyncio.create_task(self._listen(), name="bus listener")
 
     async def disconnect(self) -> None:
-        await self._broadcast.disconnect()
+        for channel in self._channels.values():
+            channel.fan_out(_CLOSED)
+        self._channels.clear()
+        if self._listener is not None:
+            self._listener.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._listener
+        await self.backend.disconnect()
+
+    async def _listen(self) -> None:
+        while True:
+            event = await self.backend.next_published()
+            channel = self._channels.get(event.channel)
+            if channel is not None:
+                channel.receive(event.message)
 
     async def publish(self, channel: str, message: str) -> None:
-        await self._broadcast.publish(channel=channel, message=message)
+        await self.backend.publish(self.prefix + channel, message)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
-        async with self._broadcast.subscribe(channel=channel) as subscriber:
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        """A live subscription: every message published after this returns is delivered (or a Gap).
 
-            async def messages() -> AsyncIterator[str]:
-                async for event in subscriber:  # type: ignore[union-attr]
-                    if event is not None:
-                        yield event.message
+        The channel's one backend subscription is made by its first local subscriber and ends with
+        its last; it is registered before the SUBSCRIBE is sent, so nothing acknowledged is lost.
+        """
+        wire = self.prefix + channel
+        found = self._channels.get(wire)
+        if found is None:
+            found = self._channels[wire] = _Channel(channel, wire)
+            found.subscribed = asyncio.create_task(self.backend.subscribe(wire))
+        subscription = Subscription(found, self.queue_size)
+        found.subscribers.add(subscription)
+        try:
+            assert found.subscribed is not None
+            await asyncio.shield(found.subscribed)
+            yield subscription
+        finally:
+            found.subscribers.discard(subscription)
+            if not found.subscribers and self._channels.get(wire) is found:
+                del self._channels[wire]
+                await self.backend.unsubscribe(wire)
 
-            yield messages()
+    def stats(self) -> dict[str, int]:
+        redis = self.backend if isinstance(self.backend, RedisPubSubBackend) else None
+        return {
+            "channels": len(self._channels),
+            "subscribers": sum(len(channel.subscribers) for channel in self._channels.values()),
+            "reconnects": redis.reconnects if redis is not None else 0,
+            "dropped_publishes": redis.dropped_publishes if redis is not None else 0,
+        }

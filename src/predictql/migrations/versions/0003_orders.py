@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('user_id', 'client_order_id', name=op.f('uq_orders_user_id_client_order_id'))
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.create_index('ix_orders_market_status', ['market_id', 'status'], unique=False)
+        batch_op.create_index('ix_orders_market_status', ['market_id', 'status', 'expires_at'], unique=False)
         batch_op.create_index('ix_orders_user_status', ['user_id', 'status'], unique=False)
 
     # ### end Alembic commands ###

@@ -1,0 +1,151 @@
+"""GraphQL types of order-book trading: orders, fills, the aggregated book, the orders connection.
+
+Money is ``Long`` kopecks, share amounts ``Long`` units, prices basis points (1..9999). ``side``,
+``tokenType``, ``kind`` and ``timeInForce`` are strings, as on the REST routes, so a bad value
+fails with the same code (``INVALID_SIDE``, ``INVALID_PRICE``, ...) in ``extensions.code``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from predictql.models import Order as OrderRow
+from predictql.models import Trade
+from predictql.pricing.orderbook import BookSnapshot
+from predictql.schema.pagination import PageInfo
+from predictql.schema.scalars import Long
+from predictql.services.cursors import encode_cursor
+from predictql.services.order_lifecycle import OrderPage
+from predictql.services.orderbook_trading import OrderRequest, Placed
+
+
+def _id(value: int | None) -> strawberry.ID:
+    return strawberry.ID(str(value))
+
+
+@strawberry.type(description="An order-book order and how far it got.")
+class Order:
+    id: strawberry.ID
+    user_id: strawberry.ID
+    market_id: strawberry.ID
+    event_id: strawberry.ID
+    side: str = strawberry.field(description="buy or sell.")
+    token_type: str = strawberry.field(description="YES or NO.")
+    kind: str = strawberry.field(description="limit or market.")
+    price: int = strawberry.field(description="Limit price in the order's own token, basis points; 0 for market.")
+    amount: Long = strawberry.field(description="Buy: budget in kopecks, fees included. Sell: units.")
+    remaining: Long = strawberry.field(description="Budget (buy) or units (sell) not yet used.")
+    filled: Long = strawberry.field(description="Units executed.")
+    spent: Long = strawberry.field(description="Buy: kopecks paid, fees included.")
+    received: Long = strawberry.field(description="Sell: kopecks received, fees deducted.")
+    fees: Long = strawberry.field(description="Fees paid on this order's fills, kopecks.")
+    time_in_force: str = strawberry.field(description="GTC, GTD, IOC, FOK or POST_ONLY.")
+    expires_at: datetime | None = strawberry.field(description="When a GTD order is cancelled.")
+    client_order_id: str | None = strawberry.field(description="The caller's own id, unique per user.")
+    status: str = strawberry.field(description="pending, partial, filled or cancelled.")
+    cancel_reason: str | None = strawberry.field(
+        description="user_cancel, expired, self_trade, ioc_remainder, dust, market_paused, market_resolved, ..."
+    )
+    use_bonus: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: OrderRow) -> Order:
+        return cls(
+            id=_id(row.id), user_id=_id(row.user_id), market_id=_id(row.market_id), event_id=_id(row.event_id),
+            side=row.side, token_type=row.token, kind=row.kind, price=row.price, amount=Long(row.amount),
+            remaining=Long(row.remaining), filled=Long(row.filled), spent=Long(row.spent),
+            received=Long(row.received), fees=Long(row.fees), time_in_force=row.tif, expires_at=row.expires_at,
+            client_order_id=row.client_order_id, status=row.status, cancel_reason=row.cancel_reason,
+            use_bonus=row.use_bonus, created_at=row.created_at, updated_at=row.updated_at,
+        )
+
+
+@strawberry.type(description="One execution of the caller's order, at the resting order's price.")
+class OrderFill:
+    trade_id: strawberry.ID
+    units: Long
+    price: int = strawberry.field(description="In the order's own token, basis points.")
+    amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
+    fee: Long
+
+    @classmethod
+    def from_trade(cls, row: Trade) -> OrderFill:
+        return cls(
+            trade_id=_id(row.id), units=Long(row.shares), price=row.price, amount=Long(row.amount), fee=Long(row.fee)
+        )
+
+
+@strawberry.type(description="A placed order after matching, with its fills.")
+class PlaceOrderResult:
+    order: Order
+    fills: list[OrderFill]
+
+    @classmethod
+    def from_placed(cls, placed: Placed) -> PlaceOrderResult:
+        return cls(order=Order.from_row(placed.order), fills=[OrderFill.from_trade(t) for t in placed.trades])
+
+
+@strawberry.input(description="An order, as POST /market/orders takes it.")
+class PlaceOrderInput:
+    market_id: strawberry.ID
+    side: str = strawberry.field(description="buy or sell.")
+    token_type: str = strawberry.field(description="YES or NO.")
+    amount: Long = strawberry.field(description="Buy: budget in kopecks, fees included. Sell: units.")
+    kind: str = strawberry.field(default="limit", description="limit or market.")
+    price: int | None = strawberry.field(default=None, description="Limit price 1..9999; ignored for market.")
+    use_bonus: bool = strawberry.field(default=False, description="Fund a buy from the bonus balance first.")
+    time_in_force: str | None = strawberry.field(
+        default=None, description="GTC (default), GTD (needs expiresAt), IOC, FOK or POST_ONLY."
+    )
+    expires_at: datetime | None = None
+    client_order_id: str | None = strawberry.field(default=None, description="1-64 of letters, digits, -_.:/")
+
+    def to_request(self, market_id: int) -> OrderRequest:
+        return OrderRequest(
+            market_id=market_id, side=self.side, token=self.token_type, kind=self.kind, amount=self.amount,
+            price=self.price if self.kind == "limit" else None, use_bonus=self.use_bonus, tif=self.time_in_force,
+            expires_at=self.expires_at, client_order_id=self.client_order_id,
+        )
+
+
+@strawberry.type(description="Resting interest at one price.")
+class PriceLevel:
+    price: int = strawberry.field(description="Basis points in the book's token.")
+    amount: Long = strawberry.field(description="Units (a buy counts what its remaining budget buys).")
+
+
+@strawberry.type(description="The order book aggregated per price level, best first.")
+class OrderBook:
+    market_id: strawberry.ID
+    token_type: str = strawberry.field(description="The token whose prices the levels show (YES by default).")
+    bids: list[PriceLevel]
+    asks: list[PriceLevel]
+
+    @classmethod
+    def from_snapshot(cls, book: BookSnapshot) -> OrderBook:
+        return cls(
+            market_id=_id(book.market_id), token_type=book.space,
+            bids=[PriceLevel(price=p, amount=Long(u)) for p, u in book.bids],
+            asks=[PriceLevel(price=p, amount=Long(u)) for p, u in book.asks],
+        )
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str = strawberry.field(description="Pass as `after` to continue after this order.")
+    node: Order
+
+
+@strawberry.type(description="A page of the caller's orders, newest first.")
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def from_page(cls, page: OrderPage) -> OrderConnection:
+        edges = [OrderEdge(cursor=encode_cursor(row.id or 0), node=Order.from_row(row)) for row in page.items]
+        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))

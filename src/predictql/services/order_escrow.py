@@ -1,0 +1,283 @@
+"""What order-book orders hold and what their fills move: escrow, reservations, positions, ledger.
+
+Escrow design
+-------------
+* A **buy** reserves its whole budget when placed: it moves from the owner's bonus (first, when
+  ``use_bonus``) and cash to the owner's ``user:{id}:escrow`` ledger account (tracked, never
+  negative). ``Order.escrow`` is the part still reserved and ``Order.escrow_bonus`` the part of it
+  that came from bonus; the escrow account's balance is the sum of its owner's open buys' escrow.
+  Fills pay out of escrow; a cancel (user, expiry, pause, resolution, self-trade) or a finished
+  order releases what is left: the bonus part back to bonus, the rest to cash.
+* A **sell** reserves share units without moving them: they stay in the position (so PnL,
+  settlement and listings see the real holding) and ``Order.escrow`` counts the units the order
+  still claims. A new sell may use ``position.amount - sum(escrow of the owner's open sells)``.
+  A fill removes the units from the position (realizing PnL against the proceeds) and from escrow.
+* Every fill is one balanced ledger transaction built from the engine's ``Fill``: buyers' escrow
+  pays, sellers' cash receives, both fees go to ``platform:fees`` (then each payer's fee is split
+  by ``referrals.fee_movements``), mint/merge collateral to/from ``market:{id}:collateral``, and the
+  rounding kopeck to ``platform:revenue``.
+
+Every function here runs with the market row locked by the caller.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from predictql.errors import InsufficientFunds
+from predictql.models import LedgerAccount, Market, Order, Trade
+from predictql.models.orders import OPEN_STATUSES
+from predictql.pricing.orderbook import Fill, SubmitResult
+from predictql.services import ledger, positions, referrals
+from predictql.services.ledger import Movement
+
+ESCROW_KIND = "escrow"
+TAKER = 0  # the incoming order's id inside the book: its row is inserted after matching
+
+
+def user_escrow(user_id: int) -> str:
+    return f"user:{user_id}:escrow"
+
+
+async def open_escrow(session: AsyncSession, user_id: int) -> None:
+    """Get-or-create the user's escrow account; concurrent callers neither fail nor duplicate it."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    await session.execute(
+        dialect.insert(LedgerAccount)
+        .values(code=user_escrow(user_id), kind=ESCROW_KIND, user_id=user_id, allow_negative=False)
+        .on_conflict_do_nothing(index_elements=["code"])
+    )
+
+
+async def prepare_buyer(session: AsyncSession, user_id: int, *, budget: int, use_bonus: bool) -> None:
+    """Before a buy takes the market lock: fail fast on a budget the balances cannot cover (the
+    ledger's conditional update is the real guard) and open the escrow account if it is missing."""
+    rows = await session.execute(
+        select(LedgerAccount.kind, LedgerAccount.balance).where(col(LedgerAccount.user_id) == user_id)
+    )
+    by_kind = {kind: int(balance) for kind, balance in rows}
+    if budget > by_kind.get("user_cash", 0) + (by_kind.get("user_bonus", 0) if use_bonus else 0):
+        raise InsufficientFunds("insufficient balance for this order")
+    if ESCROW_KIND not in by_kind:
+        await open_escrow(session, user_id)
+
+
+async def lock_bonus(session: AsyncSession, user_id: int, codes: set[str]) -> int:
+    """Lock ``codes`` (every tracked account the caller will move) in id order; the user's bonus.
+
+    ``ledger.post_many`` locks in id order too, so taking the whole set first cannot deadlock.
+    """
+    rows = await session.execute(
+        select(LedgerAccount.code, LedgerAccount.balance)
+        .where(col(LedgerAccount.code).in_(codes | {ledger.user_bonus(user_id)}))
+        .order_by(col(LedgerAccount.id))
+        .with_for_update()
+    )
+    return int({code: balance for code, balance in rows}.get(ledger.user_bonus(user_id), 0))
+
+
+async def available_units(session: AsyncSession, *, user_id: int, market_id: int, token: str) -> int:
+    """Units of ``token`` the user holds that no open sell order reserves."""
+    held = (await positions.open_amounts(session, user_id=user_id, market_id=market_id)).get(token, 0)
+    reserved = await session.scalar(
+        select(func.coalesce(func.sum(Order.escrow), 0)).where(
+            col(Order.user_id) == user_id, col(Order.market_id) == market_id, col(Order.token) == token,
+            col(Order.side) == "sell", col(Order.status).in_(OPEN_STATUSES),
+        )
+    )
+    return held - int(reserved or 0)
+
+
+async def check_sellable(session: AsyncSession, *, user_id: int, market_id: int, token: str, units: int) -> None:
+    free = await available_units(session, user_id=user_id, market_id=market_id, token=token)
+    if units > free:
+        raise InsufficientFunds(f"you have {max(free, 0)} {token} units available to sell")
+
+
+def reserve(order: Order, bonus: int) -> None:
+    """A new order reserves its whole amount; a buy takes ``bonus`` kopecks of it from bonus first."""
+    order.escrow = order.amount
+    order.escrow_bonus = min(bonus, order.amount) if order.side == "buy" and order.use_bonus else 0
+
+
+def fund(order: Order) -> list[Movement]:
+    """The ledger side of ``reserve``: a buy's budget moves from bonus and cash to escrow."""
+    assert order.id is not None
+    if order.side == "sell":
+        return []
+    escrow, ref = user_escrow(order.user_id), ("order", order.id)
+    parts = ((ledger.user_bonus(order.user_id), order.escrow_bonus), (ledger.user_cash(order.user_id),
+             order.amount - order.escrow_bonus))
+    return [ledger.transfer("order_escrow", source, escrow, amount, user_id=order.user_id, reference=ref)
+            for source, amount in parts if amount]
+
+
+def release(order: Order) -> list[Movement]:
+    """Give back whatever the order still reserves (bonus part to bonus, the rest to cash)."""
+    assert order.id is not None
+    amount, from_bonus = order.escrow, min(order.escrow_bonus, order.escrow)
+    order.escrow = order.escrow_bonus = 0
+    if order.side == "sell" or not amount:
+        return []
+    escrow, ref = user_escrow(order.user_id), ("order", order.id)
+    parts = ((ledger.user_bonus(order.user_id), from_bonus), (ledger.user_cash(order.user_id), amount - from_bonus))
+    return [ledger.transfer("order_release", escrow, target, part, user_id=order.user_id, reference=ref)
+            for target, part in parts if part]
+
+
+def cancel(orders: list[Order], reason: str, now: datetime) -> list[Movement]:
+    """Take open orders off the book (``reason``: user_cancel, expired, market_paused, ...)."""
+    movements: list[Movement] = []
+    for order in orders:
+        order.status, order.cancel_reason, order.updated_at = "cancelled", reason, now
+        movements += release(order)
+    return movements
+
+
+async def open_orders(session: AsyncSession, market_id: int, *where: Any) -> list[Order]:
+    """A locked market's open orders (matching ``where``), freshly read, in priority order."""
+    query = select(Order).where(col(Order.market_id) == market_id, col(Order.status).in_(OPEN_STATUSES), *where)
+    return list(await session.scalars(query.order_by(col(Order.seq)).execution_options(populate_existing=True)))
+
+
+async def expire_due(session: AsyncSession, market: Market, now: datetime) -> list[Movement]:
+    """Cancel the market's GTD orders whose time has come; their release movements."""
+    due = await open_orders(session, market.id or 0, col(Order.expires_at) <= now)
+    movements = cancel(due, "expired", now)
+    if due:  # later queries must see them gone (sessions do not autoflush)
+        await session.flush()
+    return movements
+
+
+def finish(orders: dict[int, Order], result: SubmitResult, now: datetime) -> list[Movement]:
+    """Statuses after matching (the taker is ``orders[TAKER]``); what finished orders still reserve
+    goes back to their owners."""
+    for fill in result.fills:
+        maker = orders[fill.maker_order_id]
+        assert maker.remaining == fill.maker_remaining, (maker.id, maker.remaining, fill)
+        maker.status, maker.updated_at = fill.maker_status, now
+    for resting, reason in result.cancelled:
+        orders[resting.id].status, orders[resting.id].cancel_reason = "cancelled", reason
+    taker = orders[TAKER]
+    assert taker.remaining == result.order.remaining, (taker.remaining, result.order)
+    taker.status, taker.cancel_reason = result.order.status, result.order.reason
+    movements: list[Movement] = []
+    for order in orders.values():
+        if order.status in ("filled", "cancelled") and order.escrow:
+            order.updated_at = now
+            movements += release(order)
+    return movements
+
+
+@dataclass(slots=True)
+class _Holding:
+    """One user's net position change in one token over a whole submission (one row lock each)."""
+
+    units: int = 0
+    price_cost: int = 0
+    cost: int = 0
+    bonus_cost: int = 0
+    proceeds: int = 0
+
+
+@dataclass
+class FillBook:
+    """Applies a submission's fills to order rows, then to positions, trades and the ledger."""
+
+    market: Market
+    orders: dict[int, Order]  # every order a fill may name, by id (the taker included)
+    holdings: dict[tuple[int, str, bool], _Holding] = field(default_factory=lambda: defaultdict(_Holding))
+    trades: list[tuple[Trade, int]] = field(default_factory=list)  # (row, fee), one per party per fill
+    fills: list[tuple[Fill, Trade, Trade]] = field(default_factory=list)
+    volume: int = 0
+
+    def apply(self, fill: Fill) -> tuple[Trade, Trade]:
+        """Account one fill on both orders; returns the (taker, maker) trade rows, not yet added."""
+        taker = self._leg(fill.taker_order_id, fill.units, fill.taker_price, fill.taker_cash, fill.taker_fee)
+        maker = self._leg(fill.maker_order_id, fill.units, fill.maker_price, fill.maker_cash, fill.maker_fee)
+        self.fills.append((fill, taker, maker))
+        buyers = [t.amount for t in (taker, maker) if t.side == "buy"]
+        self.volume += sum(buyers) if buyers else taker.amount + maker.amount
+        return taker, maker
+
+    def _leg(self, order_id: int, units: int, price: int, cash: int, fee: int) -> Trade:
+        order = self.orders[order_id]
+        order.filled += units
+        order.fees += fee
+        key = (order.user_id, order.token, order.side == "buy")
+        holding = self.holdings[key]
+        holding.units += units
+        if order.side == "buy":
+            paid = -cash
+            cost = paid - fee
+            from_bonus = min(order.escrow_bonus, paid)
+            order.escrow_bonus -= from_bonus
+            order.escrow -= paid
+            order.remaining -= paid
+            order.spent += paid
+            holding.price_cost += cost
+            holding.cost += paid
+            holding.bonus_cost += min(from_bonus, cost)
+            amount = cost
+        else:
+            order.escrow -= units
+            order.remaining -= units
+            order.received += cash
+            holding.proceeds += cash
+            amount = cash + fee
+        trade = Trade(
+            market_id=self.market.id or 0, event_id=self.market.event_id, user_id=order.user_id, kind="orderbook",
+            side=order.side, token=order.token, shares=units, price=price, amount=amount, fee=fee,
+        )
+        self.trades.append((trade, fee))
+        return trade
+
+    async def move_positions(self, session: AsyncSession) -> None:
+        """Sellers' units out (PnL realized against proceeds), buyers' units in, one call per holding."""
+        for (user_id, token, buying), h in sorted(self.holdings.items(), key=lambda item: item[0][2]):
+            if buying:
+                await positions.add_units(
+                    session, user_id=user_id, market=self.market, token=token, units=h.units,
+                    price_cost=h.price_cost, cost=h.cost, bonus_cost=h.bonus_cost, use_bonus=h.bonus_cost > 0,
+                )
+            else:
+                await positions.remove_units(
+                    session, user_id=user_id, market_id=self.market.id or 0, token=token, units=h.units,
+                    proceeds=h.proceeds,
+                )
+
+    def movements(self, chains: dict[int, list[int]]) -> list[Movement]:
+        """One balanced transaction per fill, then each party's fee split (trade rows have ids now)."""
+        out: list[Movement] = []
+        collateral = ledger.market_collateral(self.market.id or 0)
+        for fill, taker, maker in self.fills:
+            legs = [_party_leg(taker, fill.taker_cash), _party_leg(maker, fill.maker_cash),
+                    (ledger.FEES, fill.taker_fee + fill.maker_fee), (collateral, fill.collateral),
+                    (ledger.REVENUE, fill.rounding)]
+            reference = ("trade", taker.id or 0)
+            out.append(Movement("order_fill", tuple(leg for leg in legs if leg[1]), taker.user_id, reference))
+        for trade, fee in self.trades:
+            out += referrals.fee_movements(fee, chains[trade.user_id], payer_id=trade.user_id,
+                                           reference=("trade", trade.id or 0))
+        return out
+
+
+def _party_leg(trade: Trade, cash: int) -> tuple[str, int]:
+    """A buyer pays from escrow; a seller is paid to cash (``cash`` is signed, fee included)."""
+    return (user_escrow(trade.user_id) if trade.side == "buy" else ledger.user_cash(trade.user_id)), cash
+
+
+def involved_codes(users: set[int], chains: dict[int, list[int]], market_id: int) -> set[str]:
+    """Every tracked account a submission may move, for ``lock_bonus``."""
+    codes = {ledger.market_collateral(market_id)}
+    for user in users | {r for chain in chains.values() for r in chain}:
+        codes |= {ledger.user_cash(user), ledger.user_bonus(user), user_escrow(user)}
+    return codes

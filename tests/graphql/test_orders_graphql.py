@@ -1,0 +1,136 @@
+"""Order-book trading over GraphQL: an order-book pool, placeOrder, cancelOrder, cancelAllOrders,
+orderbook, myOrders (a Relay connection) and setMarketPaused, with the REST codes in extensions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from predictql.db import Database, utcnow
+from predictql.jsonutil import rfc3339
+from predictql.settings import Settings
+from tests.api.test_lmsr_api import balances, trader
+from tests.api.test_users import fast_user
+from tests.graphql.test_trading_graphql import code, data
+from tests.markets.test_orderbook_services import assert_books_balanced
+from tests.support import gql
+
+CREATE_FULL = """mutation($input: CreateEventFullInput!) { createEventFull(input: $input) {
+  id pools { id metadata markets { id marketType } } } }"""
+ORDER = "id side tokenType kind price amount remaining filled spent fees timeInForce status cancelReason clientOrderId"
+PLACE = f"""mutation($input: PlaceOrderInput!) {{ placeOrder(input: $input) {{
+  order {{ {ORDER} }} fills {{ tradeId units price amount fee }} }} }}"""
+CANCEL = f"mutation($id: ID!) {{ cancelOrder(id: $id) {{ {ORDER} }} }}"
+CANCEL_ALL = "mutation($m: ID!) { cancelAllOrders(marketId: $m) { id status cancelReason } }"
+BOOK = """query($m: ID!, $depth: Int!, $token: String!) { orderbook(marketId: $m, depth: $depth, tokenType: $token) {
+  marketId tokenType bids { price amount } asks { price amount } } }"""
+MY_ORDERS = """query($first: Int!, $after: String, $status: String) {
+  myOrders(first: $first, after: $after, status: $status) {
+  edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }"""
+PAUSE = """mutation($e: ID!, $p: ID!, $m: ID!, $on: Boolean!) {
+  setMarketPaused(eventId: $e, poolId: $p, marketId: $m, paused: $on) { id paused marketType } }"""
+
+
+def order_input(market: str, side: str, token: str, amount: int, price: int | None = None, **extra: Any) -> Any:
+    fields = {"marketId": market, "side": side, "tokenType": token, "amount": amount, **extra}
+    if price is not None:
+        fields["price"] = price
+    else:
+        fields["kind"] = "market"
+    return {"input": fields}
+
+
+async def order_book_event(client: httpx.AsyncClient, db: Database) -> tuple[str, dict[str, Any], str]:
+    """(creator token, the pool, its one market id), created through GraphQL with marketType."""
+    _, token = await fast_user(db, is_creator=True)
+    pool = {
+        "name": "Book", "finishAt": rfc3339(utcnow() + timedelta(days=1)), "marketNames": ["Yes"],
+        "marketProbabilities": [0.5], "marketType": "orderbook",
+    }
+    created = data(await gql(client, CREATE_FULL, {"input": {"name": "Order-book event", "pools": [pool]}}, token))
+    event = created["createEventFull"]
+    data(await gql(client, "mutation($id: ID!) { setEventActive(id: $id, isActive: true) { id } }", {"id": event["id"]},
+                   token))
+    (book_pool,) = event["pools"]
+    assert book_pool["metadata"]["market_type"] == "orderbook"
+    assert [m["marketType"] for m in book_pool["markets"]] == ["orderbook"]
+    return token, {**book_pool, "eventId": event["id"]}, book_pool["markets"][0]["id"]
+
+
+async def test_place_fill_cancel_and_book(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
+    _, _, market = await order_book_event(client, db)
+    a_id, a = await trader(db, settings, balance=50_000)
+    _, b = await trader(db, settings, balance=50_000)
+    rested = data(await gql(client, PLACE, order_input(market, "buy", "YES", 6120, 6000, clientOrderId="a-1"), a))
+    assert rested["placeOrder"]["order"] | {"id": None} == {
+        "id": None, "side": "buy", "tokenType": "YES", "kind": "limit", "price": 6000, "amount": 6120,
+        "remaining": 6120, "filled": 0, "spent": 0, "fees": 0, "timeInForce": "GTC", "status": "pending",
+        "cancelReason": None, "clientOrderId": "a-1",
+    }
+    dup = await gql(client, PLACE, order_input(market, "buy", "YES", 100, 5000, clientOrderId="a-1"), a)
+    assert code(dup) == "DUPLICATE_CLIENT_ORDER_ID"
+    book = data(await gql(client, BOOK, {"m": market, "depth": 5, "token": "YES"}))["orderbook"]
+    assert book == {"marketId": market, "tokenType": "YES", "bids": [{"price": 6000, "amount": 10_000}], "asks": []}
+    no_book = data(await gql(client, BOOK, {"m": market, "depth": 5, "token": "NO"}))["orderbook"]
+    assert no_book["asks"] == [{"price": 4000, "amount": 10_000}] and no_book["bids"] == []
+
+    taker = data(await gql(client, PLACE, order_input(market, "buy", "NO", 2040), b))["placeOrder"]
+    assert taker["order"]["status"] == "filled" and taker["order"]["price"] == 0
+    assert [(f["units"], f["price"], f["amount"], f["fee"]) for f in taker["fills"]] == [(5000, 4000, 2000, 40)]
+
+    cancelled = data(await gql(client, CANCEL, {"id": rested["placeOrder"]["order"]["id"]}, a))["cancelOrder"]
+    assert (cancelled["status"], cancelled["cancelReason"], cancelled["filled"]) == ("cancelled", "user_cancel", 5000)
+    assert (await balances(db, a_id)).cash == 50_000 - 3060
+    again = await gql(client, CANCEL, {"id": rested["placeOrder"]["order"]["id"]}, a)
+    assert code(again) == "ORDER_NOT_OPEN"
+    await assert_books_balanced(db)
+
+
+async def test_errors_carry_the_rest_codes(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
+    _, _, market = await order_book_event(client, db)
+    _, poor = await trader(db, settings, balance=100)
+    assert code(await gql(client, PLACE, order_input(market, "buy", "YES", 500, 10_000), poor)) == "INVALID_PRICE"
+    assert code(await gql(client, PLACE, order_input(market, "buy", "YES", 0, 5000), poor)) == "INVALID_AMOUNT"
+    assert code(await gql(client, PLACE, order_input(market, "buy", "YES", 500, 5000), poor)) == "INSUFFICIENT_BALANCE"
+    assert code(await gql(client, PLACE, order_input(market, "buy", "YES", 50, 5000))) == "UNAUTHORIZED"
+    assert code(await gql(client, PLACE, order_input("424242", "buy", "YES", 50, 5000), poor)) == "MARKET_NOT_FOUND"
+    assert code(await gql(client, BOOK, {"m": "424242", "depth": 5, "token": "YES"})) == "market_not_found"
+
+
+async def test_my_orders_connection_and_cancel_all(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    _, _, market = await order_book_event(client, db)
+    _, a = await trader(db, settings, balance=50_000)
+    ids = []
+    for price in (1000, 2000, 3000):
+        placed = data(await gql(client, PLACE, order_input(market, "buy", "YES", 1000, price), a))
+        ids.append(placed["placeOrder"]["order"]["id"])
+    first = data(await gql(client, MY_ORDERS, {"first": 2}, a))["myOrders"]
+    assert [e["node"]["id"] for e in first["edges"]] == ids[:0:-1] and first["pageInfo"]["hasNextPage"]
+    rest = data(await gql(client, MY_ORDERS, {"first": 2, "after": first["pageInfo"]["endCursor"]}, a))["myOrders"]
+    assert [e["node"]["id"] for e in rest["edges"]] == ids[:1] and rest["pageInfo"] == {
+        "hasNextPage": False, "endCursor": None,
+    }
+    gone = data(await gql(client, CANCEL_ALL, {"m": market}, a))["cancelAllOrders"]
+    assert sorted(o["id"] for o in gone) == sorted(ids) and {o["cancelReason"] for o in gone} == {"user_cancel"}
+    still_open = data(await gql(client, MY_ORDERS, {"first": 10, "status": "open"}, a))["myOrders"]
+    assert still_open["edges"] == []
+    assert code(await gql(client, MY_ORDERS, {"first": 10, "status": "weird"}, a)) == "INVALID_REQUEST"
+
+
+async def test_pause_cancels_resting_orders(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
+    creator, pool, market = await order_book_event(client, db)
+    user, token = await trader(db, settings, balance=10_000)
+    data(await gql(client, PLACE, order_input(market, "buy", "NO", 2000, 3000), token))
+    variables = {"e": pool["eventId"], "p": pool["id"], "m": market, "on": True}
+    assert code(await gql(client, PAUSE, variables, token)) == "FORBIDDEN"
+    paused = data(await gql(client, PAUSE, variables, creator))["setMarketPaused"]
+    assert paused == {"id": market, "paused": True, "marketType": "orderbook"}
+    assert (await balances(db, user)).cash == 10_000
+    assert code(await gql(client, PLACE, order_input(market, "buy", "NO", 2000, 3000), token)) == "MARKET_PAUSED"
+    data(await gql(client, PAUSE, {**variables, "on": False}, creator))
+    data(await gql(client, PLACE, order_input(market, "buy", "NO", 2000, 3000), token))
+    await assert_books_balanced(db)
