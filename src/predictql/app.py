@@ -32,7 +32,7 @@ from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
 from predictql.schema.view import make_graphql_app
-from predictql.services import idempotency
+from predictql.services import idempotency, live
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
@@ -51,6 +51,8 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         await bus.connect()
         db = Database(engine, publisher=bus)
         db.begin_hooks.append(idempotency.claim_in)
+        # Order, position, balance and book messages as they are at the end; then all are numbered.
+        db.commit_hooks.append(live.final_states(settings.fee_bps))
         db.commit_hooks.append(stream_log.sequence)
         bus.log = log_reader = stream_log.StreamLog(db)
         bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)

@@ -40,7 +40,7 @@ async def _chart(context: Context, event_id: int, pool_id: int | None) -> ChartU
         return ChartUpdate.of(await live.chart_state(session, context.actor, event_id, pool_id))
 
 
-async def _messages(
+async def messages(
     context: Context, items: AsyncGenerator[streams.Item[T], None]
 ) -> AsyncGenerator[StreamMessage[T], None]:
     async with aclosing(items):
@@ -63,7 +63,7 @@ class LiveSubscription:
             context.bus, topics.market_channel(mid), live=MarketUpdate.live,
             snapshot=lambda: _market(context, mid), share=("market", mid), from_seq=from_seq,
         )
-        async for message in _messages(context, stream):
+        async for message in messages(context, stream):
             yield message
 
     @strawberry.subscription(
@@ -81,7 +81,7 @@ class LiveSubscription:
             snapshot=lambda: _chart(context, eid, pid), share=("chart", eid, pid), from_seq=from_seq,
         )
         wanted = first.pool_id  # the pool followed: points of the event's other pools are left out
-        async for message in _messages(context, stream):
+        async for message in messages(context, stream):
             if message.data is None or message.data.pool_id == wanted:
                 yield message
 
@@ -99,5 +99,5 @@ class LiveSubscription:
             await _market(context, mid)  # market_not_found when missing or hidden
             channel = topics.market_trades_channel(mid)
         stream = streams.follow(context.bus, channel, live=LiveTrade.live, from_seq=from_seq)
-        async for message in _messages(context, stream):
+        async for message in messages(context, stream):
             yield message

@@ -19,6 +19,7 @@ from predictql.schema.scalars import Long
 from predictql.services.cursors import encode_cursor
 from predictql.services.order_lifecycle import OrderPage
 from predictql.services.orderbook_trading import OrderRequest, Placed
+from predictql.subscriptions.topics import OrderState
 
 
 def _id(value: int | None) -> strawberry.ID:
@@ -53,7 +54,7 @@ class Order:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: OrderRow) -> Order:
+    def from_row(cls, row: OrderRow | OrderState) -> Order:
         return cls(
             id=_id(row.id), user_id=_id(row.user_id), market_id=_id(row.market_id), event_id=_id(row.event_id),
             side=row.side, token_type=row.token, kind=row.kind, price=row.price, amount=Long(row.amount),

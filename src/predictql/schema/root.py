@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
+from predictql.resolvers.my_streams import MyStreamsSubscription
 from predictql.resolvers.orders import OrdersMutation, OrdersQuery
 from predictql.resolvers.subscriptions import LiveSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
@@ -29,7 +30,7 @@ from predictql.settings import Settings
 
 Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery))
 Mutation = merge_types("Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation))
-Subscription = merge_types("Subscription", (LiveSubscription,))
+Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription))
 # Every mutation takes an optional idempotencyKey (see schema/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())

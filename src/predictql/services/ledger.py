@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from predictql.errors import InsufficientFunds
 from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from predictql.subscriptions import topics
 
 # Accounts that are not a user's: created by the initial migration.
 WORLD = "world"  # money entering or leaving the platform (deposits, withdrawals)
@@ -81,7 +82,7 @@ async def open_account(session: AsyncSession, code: str, kind: str, *, allow_neg
 
 
 async def account_ids(session: AsyncSession, codes: Iterable[str]) -> dict[str, int]:
-    return {code: id_ for code, (id_, _) in (await _accounts(session, codes)).items()}
+    return {code: id_ for code, (id_, _, _) in (await _accounts(session, codes)).items()}
 
 
 async def balances(session: AsyncSession, user_id: int) -> Balances:
@@ -140,9 +141,11 @@ async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> lis
     accounts = await _accounts(session, deltas)
     # Move tracked balances in a fixed order so concurrent transfers cannot deadlock.
     for code in sorted(deltas, key=lambda c: accounts[c][0]):
-        account_id, tracked = accounts[code]
+        account_id, tracked, _ = accounts[code]
         if tracked and deltas[code]:
             await _move(session, account_id, deltas[code])
+    # Each owner's balances go out once, as they are when the transaction ends.
+    topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas[code]})
     result = await session.execute(
         insert(LedgerTransaction).returning(col(LedgerTransaction.id), sort_by_parameter_order=True),
         [
@@ -170,14 +173,15 @@ async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> lis
 UNTRACKED_KINDS = ("external", "platform")
 
 
-async def _accounts(session: AsyncSession, codes: Iterable[str]) -> dict[str, tuple[int, bool]]:
+async def _accounts(session: AsyncSession, codes: Iterable[str]) -> dict[str, tuple[int, bool, int | None]]:
+    """code -> (id, tracked, owning user id)."""
     wanted = list(dict.fromkeys(codes))
     rows = await session.execute(
-        select(LedgerAccount.code, LedgerAccount.id, LedgerAccount.kind).where(
+        select(LedgerAccount.code, LedgerAccount.id, LedgerAccount.kind, LedgerAccount.user_id).where(
             col(LedgerAccount.code).in_(wanted)
         )
     )
-    found = {code: (int(id_), kind not in UNTRACKED_KINDS) for code, id_, kind in rows}
+    found = {code: (int(id_), kind not in UNTRACKED_KINDS, owner) for code, id_, kind, owner in rows}
     missing = [code for code in wanted if code not in found]
     if missing:
         raise LookupError(f"ledger accounts missing: {missing}")

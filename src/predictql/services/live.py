@@ -7,18 +7,26 @@ messages that follow it look alike.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from predictql.auth import Actor
+from predictql.db import utcnow
 from predictql.errors import NotFound
-from predictql.services import charts, events, pools
+from predictql.models import LedgerAccount, Order
+from predictql.pricing.orderbook_types import SCALE
+from predictql.services import charts, events, order_escrow, orderbook_trading, pools
 from predictql.services.charts import ChartPoint
-from predictql.subscriptions.topics import ChartTick, MarketState
+from predictql.subscriptions import topics
+from predictql.subscriptions.topics import BalanceState, BookLevels, ChartTick, MarketState
 
 
 async def market_state(session: AsyncSession, actor: Actor, market_id: int) -> MarketState:
     """The market now; ``market_not_found`` when missing or hidden from ``actor``."""
-    return MarketState.of(await pools.get_market(session, market_id, actor=actor))
+    market = await pools.get_market(session, market_id, actor=actor)
+    return MarketState.of(market, last=(await topics.last_prices(session, [market])).get(market_id))
 
 
 async def _pool_id(session: AsyncSession, actor: Actor, event_id: int, pool_id: int | None) -> int | None:
@@ -32,7 +40,7 @@ async def chart_state(session: AsyncSession, actor: Actor, event_id: int, pool_i
     markets = (await events.markets_of(session, [chosen]))[chosen] if chosen is not None else []
     if not markets or markets[0].event_id != event_id:
         raise NotFound("pool not found", code="pool_not_found")
-    return ChartTick.of(markets)
+    return ChartTick.of(markets, last=await topics.last_prices(session, markets))
 
 
 async def chart_history(session: AsyncSession, actor: Actor, event_id: int) -> tuple[int | None, list[ChartPoint]]:
@@ -41,3 +49,72 @@ async def chart_history(session: AsyncSession, actor: Actor, event_id: int) -> t
     if chosen is None:
         return None, []
     return chosen, await charts.pool_chart(session, actor, chosen)
+
+
+# -- the once-per-transaction messages (a ``Database`` commit hook, before numbering) ----------
+
+
+def final_states(fee_bps: int) -> Callable[[AsyncSession], Awaitable[None]]:
+    """The commit hook emitting what the transaction marked changed (``topics.orders_changed``...),
+    each as it is at its end: run before ``stream_log.sequence`` numbers the messages."""
+
+    async def hook(session: AsyncSession) -> None:
+        await publish_final_states(session, fee_bps=fee_bps)
+
+    return hook
+
+
+async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
+    marked = topics.take_marked(session)
+    if not marked:
+        return
+    await session.flush()
+    balances = await balance_states(session, sorted(marked.balances))
+    books = [await book_levels(session, market_id, touched, fee_bps=fee_bps)
+             for market_id, touched in sorted(marked.book.items()) if touched]
+    topics.publish_final(session, marked, balances, books)
+
+
+async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list[BalanceState]:
+    """Each user's cash, bonus and escrow now (one query for all of them)."""
+    if not user_ids:
+        return []
+    rows = await session.execute(
+        select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance))
+        .where(col(LedgerAccount.user_id).in_(user_ids))
+    )
+    found: dict[int, dict[str, int]] = {user_id: {} for user_id in user_ids}
+    for user_id, kind, balance in rows:
+        found[int(user_id or 0)][kind] = int(balance)
+    now = utcnow()
+    return [
+        BalanceState(user_id, by.get("user_cash", 0), by.get("user_bonus", 0), by.get(order_escrow.ESCROW_KIND, 0), now)
+        for user_id, by in found.items()
+    ]
+
+
+async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
+    """The caller's balances now (``UNAUTHORIZED`` when signed out)."""
+    (state,) = await balance_states(session, [actor.require_user()])
+    return state
+
+
+async def book_levels(
+    session: AsyncSession, market_id: int, touched: set[tuple[bool, int]], *, fee_bps: int
+) -> BookLevels:
+    """The total now of each ``(is bid, YES price)`` level, aggregated as ``order_book`` does."""
+    yes_prices = sorted({price for _, price in touched})
+    now = utcnow()
+    rows = await order_escrow.open_orders(
+        session, market_id, col(Order.kind) == "limit",
+        col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
+        ((col(Order.token) == "YES") & col(Order.price).in_(yes_prices))
+        | ((col(Order.token) == "NO") & col(Order.price).in_([SCALE - p for p in yes_prices])),
+    )
+    snapshot = orderbook_trading.build_book(market_id, fee_bps, rows).snapshot(len(rows) + 1)
+    bids, asks = dict(snapshot.bids), dict(snapshot.asks)
+    return BookLevels(
+        market_id,
+        tuple((price, bids.get(price, 0)) for is_bid, price in sorted(touched, key=lambda t: -t[1]) if is_bid),
+        tuple((price, asks.get(price, 0)) for is_bid, price in sorted(touched, key=lambda t: t[1]) if not is_bid),
+    )

@@ -38,6 +38,7 @@ from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import Fill, SubmitResult
 from predictql.services import ledger, positions, referrals
 from predictql.services.ledger import Movement
+from predictql.subscriptions import topics
 
 ESCROW_KIND = "escrow"
 TAKER = 0  # the incoming order's id inside the book: its row is inserted after matching
@@ -133,6 +134,13 @@ def release(order: Order) -> list[Movement]:
             for target, part in parts if part]
 
 
+def take_off(session: AsyncSession, orders: list[Order], reason: str, now: datetime) -> list[Movement]:
+    """``cancel`` open orders; their owners and their markets' books are told after the commit."""
+    topics.orders_changed(session, orders)
+    topics.book_changed(session, orders)
+    return cancel(orders, reason, now)
+
+
 def cancel(orders: list[Order], reason: str, now: datetime) -> list[Movement]:
     """Take open orders off the book (``reason``: user_cancel, expired, market_paused, ...)."""
     movements: list[Movement] = []
@@ -151,7 +159,7 @@ async def open_orders(session: AsyncSession, market_id: int, *where: Any) -> lis
 async def expire_due(session: AsyncSession, market: Market, now: datetime) -> list[Movement]:
     """Cancel the market's GTD orders whose time has come; their release movements."""
     due = await open_orders(session, market.id or 0, col(Order.expires_at) <= now)
-    movements = cancel(due, "expired", now)
+    movements = take_off(session, due, "expired", now)
     if due:  # later queries must see them gone (sessions do not autoflush)
         await session.flush()
     return movements

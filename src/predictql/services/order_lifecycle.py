@@ -24,6 +24,7 @@ from predictql.services.cursors import decode_cursor, encode_cursor
 from predictql.services.ledger import Movement
 from predictql.services.lmsr_trading import CloseResult, TradeResult
 from predictql.services.orderbook_trading import OrderRequest, Placed
+from predictql.subscriptions import topics
 
 STATUSES = ("pending", "partial", "filled", "cancelled", "open")  # "open" = pending or partial
 MAX_LIST = 1000
@@ -40,7 +41,7 @@ async def _lock(session: AsyncSession, market_id: int) -> Market:
 
 
 async def _cancel(session: AsyncSession, orders: list[Order], reason: str) -> list[Order]:
-    await ledger.post_many(session, order_escrow.cancel(orders, reason, utcnow()))
+    await ledger.post_many(session, order_escrow.take_off(session, orders, reason, utcnow()))
     await session.flush()
     return orders
 
@@ -84,13 +85,14 @@ async def set_paused(
     if paused:
         await _cancel(session, await order_escrow.open_orders(session, market_id), "market_paused")
     await session.flush()
+    await topics.markets_changed(session, [market])
     return market
 
 
 async def cancel_resting(session: AsyncSession, market: Market, reason: str) -> list[Movement]:
     """For resolution: cancel a locked market's open orders; the caller posts the movements."""
     orders = await order_escrow.open_orders(session, market.id or 0)
-    movements = order_escrow.cancel(orders, reason, utcnow())
+    movements = order_escrow.take_off(session, orders, reason, utcnow())
     await session.flush()
     return movements
 
@@ -132,7 +134,7 @@ async def close_position(session: AsyncSession, actor: Actor, *, market_id: int,
     orderbook_trading.check_open(market, pool, event, now)
     carry = await order_escrow.expire_due(session, market, now)
     sells = await order_escrow.open_orders(session, market_id, col(Order.user_id) == user_id, col(Order.side) == "sell")
-    carry += order_escrow.cancel(sells, "position_close", now)
+    carry += order_escrow.take_off(session, sells, "position_close", now)
     await session.flush()
     placed: list[tuple[str, Placed]] = []
     for token, units in sorted(held.items()):

@@ -29,6 +29,7 @@ from predictql.pricing.orderbook import POST_ONLY_WOULD_CROSS, Book, MatchError,
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE, buy_total
 from predictql.services import events, ledger, order_escrow, referrals
 from predictql.services.ledger import Movement
+from predictql.subscriptions import topics
 
 TIFS = ("GTC", "GTD", "IOC", "FOK", "POST_ONLY")
 MAX_AMOUNT = 10**15
@@ -184,6 +185,20 @@ async def _persist(
         await ledger.post_many(session, movements)
     except InsufficientFunds:
         raise InsufficientFunds("insufficient balance for this order") from None
+    await _announce(session, book, result)
+
+
+async def _announce(session: AsyncSession, book: order_escrow.FillBook, result: SubmitResult) -> None:
+    """Each execution once (the taker's trade row) on the trade feeds, each party's fill, the
+    market's state; the orders that changed to their owners, their levels to the book."""
+    taker = book.orders[order_escrow.TAKER]
+    makers = [book.orders[fill.maker_order_id] for fill in result.fills]
+    cancelled = [book.orders[resting.id] for resting, _ in result.cancelled]
+    topics.orders_changed(session, [taker, *makers, *cancelled])
+    topics.book_changed(session, [*makers, *cancelled, *([taker] if taker.is_open else [])])
+    fills = [(row, order.id) for fill, mine, theirs in book.fills
+             for row, order in ((mine, taker), (theirs, book.orders[fill.maker_order_id]))]
+    await topics.trades_executed(session, book.market, [mine for _, mine, _ in book.fills], fills)
 
 
 async def _before_lock(session: AsyncSession, user_id: int, request: OrderRequest) -> None:

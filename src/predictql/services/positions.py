@@ -19,6 +19,7 @@ from predictql.models import Event, Market, Pool, Position, User
 from predictql.pricing import lmsr
 from predictql.services.cursors import decode_cursor, encode_cursor
 from predictql.services.pools import state_of
+from predictql.subscriptions import topics
 
 SIDE_RU = {"YES": "ДА", "NO": "НЕТ"}  # how the Russian interface names a token
 
@@ -50,6 +51,7 @@ async def add_units(
     position.use_bonus = position.use_bonus or use_bonus
     position.avg_price = position.price_cost * 10000 // position.amount
     await session.flush()
+    topics.positions_changed(session, [position])
     return position
 
 
@@ -80,6 +82,7 @@ async def remove_units(
         position.amount = units
         position.status, position.closed_at = "closed", utcnow()
     await session.flush()
+    topics.positions_changed(session, [position])
     return position
 
 

@@ -96,6 +96,7 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
             position.won_side = SIDES[winner]
         position.realized_pnl += received - position.cost
         position.status, position.closed_at = "closed", now
+        topics.positions_changed(session, [position])
     await ledger.post_many(session, [m for m in movements if m.legs[1][1]])
     market.resolved, market.winning_outcome, market.resolved_at = True, winner, now
     if winner is not None:

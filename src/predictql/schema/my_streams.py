@@ -1,0 +1,132 @@
+"""GraphQL payloads of the order-book stream and the caller's own streams (``orderbook``,
+``myOrders``, ``myFills``, ``myPositions``, ``myBalance``).
+
+Each is built once per message from its ``subscriptions.topics`` payload (``live``) and shared by
+every subscriber of the channel; a private channel has one user's subscribers only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from predictql.pricing.orderbook import BookSnapshot
+from predictql.schema.orders import Order, PriceLevel
+from predictql.schema.scalars import Long
+from predictql.subscriptions.topics import BalanceState, BookLevels, FillTick, OrderState, PositionState
+
+
+def _id(value: int) -> strawberry.ID:
+    return strawberry.ID(str(value))
+
+
+def _levels(levels: tuple[tuple[int, int], ...]) -> list[PriceLevel]:
+    return [PriceLevel(price=price, amount=Long(units)) for price, units in levels]
+
+
+@strawberry.type(
+    description="An order book in YES prices: the whole book (full: true, a SNAPSHOT) or the levels that "
+    "changed (full: false, LIVE). A changed level carries its total now, not a difference; amount 0 means the "
+    "level is gone. Apply a LIVE message by setting each of its levels (removing those at 0)."
+)
+class OrderBookUpdate:
+    market_id: strawberry.ID
+    full: bool = strawberry.field(
+        description="true: bids and asks are the whole book (best `depth` levels per side); false: only the "
+        "changed levels, which may lie beyond `depth`."
+    )
+    bids: list[PriceLevel] = strawberry.field(description="YES buy interest (YES buys and NO sells), best first.")
+    asks: list[PriceLevel] = strawberry.field(description="YES sell interest (YES sells and NO buys), best first.")
+
+    @classmethod
+    def of(cls, book: BookSnapshot) -> OrderBookUpdate:
+        return cls(market_id=_id(book.market_id), full=True, bids=_levels(book.bids), asks=_levels(book.asks))
+
+    @staticmethod
+    def live(text: str) -> OrderBookUpdate:
+        levels = BookLevels.from_json(text)
+        return OrderBookUpdate(
+            market_id=_id(levels.market_id), full=False, bids=_levels(levels.bids), asks=_levels(levels.asks)
+        )
+
+
+def order_live(text: str) -> Order:
+    """An ``Order`` from a ``user:{id}:orders`` message."""
+    return Order.from_row(OrderState.from_json(text))
+
+
+@strawberry.type(description="One execution of the caller's: an LMSR trade, or their side of an order-book fill.")
+class MyFill:
+    trade_id: strawberry.ID
+    market_id: strawberry.ID
+    event_id: strawberry.ID
+    kind: str = strawberry.field(description="lmsr (with the market maker) or orderbook.")
+    side: str = strawberry.field(description="buy or sell.")
+    token: str = strawberry.field(description="YES or NO.")
+    units: Long = strawberry.field(description="Share units executed.")
+    price: int = strawberry.field(description="Basis points of token.")
+    amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
+    fee: Long
+    order_id: strawberry.ID | None = strawberry.field(description="The order filled; null for an LMSR trade.")
+    timestamp: datetime
+
+    @staticmethod
+    def live(text: str) -> MyFill:
+        tick = FillTick.from_json(text)
+        return MyFill(
+            trade_id=_id(tick.trade_id), market_id=_id(tick.market_id), event_id=_id(tick.event_id), kind=tick.kind,
+            side=tick.side, token=tick.token, units=Long(tick.units), price=tick.price, amount=Long(tick.amount),
+            fee=Long(tick.fee), order_id=_id(tick.order_id) if tick.order_id is not None else None,
+            timestamp=tick.timestamp,
+        )
+
+
+@strawberry.type(
+    description="One of the caller's positions (one token of one market) after a change. A closed position keeps "
+    "the units it closed or was settled with."
+)
+class PositionUpdate:
+    position_id: strawberry.ID
+    market_id: strawberry.ID
+    event_id: strawberry.ID
+    token: str = strawberry.field(description="YES or NO.")
+    amount: Long = strawberry.field(description="Units held (open), or closed with (closed).")
+    avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
+    cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
+    realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
+    status: str = strawberry.field(description="open or closed.")
+    won_side: str | None = strawberry.field(description="YES or NO once the market settled; null before.")
+    created_at: datetime
+    closed_at: datetime | None
+
+    @staticmethod
+    def live(text: str) -> PositionUpdate:
+        state = PositionState.from_json(text)
+        return PositionUpdate(
+            position_id=_id(state.id), market_id=_id(state.market_id), event_id=_id(state.event_id),
+            token=state.token, amount=Long(state.amount), avg_price=state.avg_price, cost=Long(state.cost),
+            realized_pnl=Long(state.realized_pnl), status=state.status,
+            won_side=None if state.won_side is None else ("YES", "NO")[state.won_side],
+            created_at=state.created_at, closed_at=state.closed_at,
+        )
+
+
+@strawberry.type(description="The caller's balances, kopecks.")
+class BalanceUpdate:
+    cash: Long
+    bonus: Long
+    escrow: Long = strawberry.field(description="Held by the caller's open buy orders.")
+    total: Long = strawberry.field(description="cash + bonus (escrow excluded).")
+    at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
+
+    @classmethod
+    def of(cls, state: BalanceState) -> BalanceUpdate:
+        return cls(
+            cash=Long(state.cash), bonus=Long(state.bonus), escrow=Long(state.escrow),
+            total=Long(state.cash + state.bonus), at=state.at,
+        )
+
+    @staticmethod
+    def live(text: str) -> BalanceUpdate:
+        return BalanceUpdate.of(BalanceState.from_json(text))
