@@ -61,7 +61,7 @@ class MyFill:
     trade_id: strawberry.ID
     market_id: strawberry.ID
     event_id: strawberry.ID
-    kind: str = strawberry.field(description="lmsr (with the market maker) or orderbook.")
+    mechanism: str = strawberry.field(description="lmsr (with the market maker) or orderbook.")
     side: str = strawberry.field(description="buy or sell.")
     token: str = strawberry.field(description="YES or NO.")
     units: Long = strawberry.field(description="Share units executed.")
@@ -75,10 +75,10 @@ class MyFill:
     def live(text: str) -> MyFill:
         tick = FillTick.from_json(text)
         return MyFill(
-            trade_id=_id(tick.trade_id), market_id=_id(tick.market_id), event_id=_id(tick.event_id), kind=tick.kind,
-            side=tick.side, token=tick.token, units=Long(tick.units), price=tick.price, amount=Long(tick.amount),
-            fee=Long(tick.fee), order_id=_id(tick.order_id) if tick.order_id is not None else None,
-            timestamp=tick.timestamp,
+            trade_id=_id(tick.trade_id), market_id=_id(tick.market_id), event_id=_id(tick.event_id),
+            mechanism=tick.kind, side=tick.side, token=tick.token, units=Long(tick.units), price=tick.price,
+            amount=Long(tick.amount), fee=Long(tick.fee),
+            order_id=_id(tick.order_id) if tick.order_id is not None else None, timestamp=tick.timestamp,
         )
 
 
