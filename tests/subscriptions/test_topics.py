@@ -61,7 +61,9 @@ async def test_a_trade_publishes_its_trade_market_state_and_chart_point_after_co
         topics.event_chart_channel(market.event_id), topics.user_notifications_channel(user),
     ]
     note = NotificationTick.from_json(recorder.on(topics.user_notifications_channel(user))[0])
-    assert (note.user_id, note.type, note.related_type, note.related_id) == (user, "trade_executed", "market", market.id)
+    assert (note.user_id, note.type, note.related_type, note.related_id) == (
+        user, "trade_executed", "market", market.id,
+    )
     assert note.read is False and note.read_at is None and note.created_at.tzinfo is not None
     tick = TradeTick.from_json(recorder.on(topics.TRADES)[0])
     assert (tick.id, tick.market_id, tick.pool_id, tick.side, tick.token) == (

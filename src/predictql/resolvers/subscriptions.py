@@ -1,5 +1,8 @@
 """Root subscription fields: each follows one bus channel (``subscriptions.topics``).
 
+``myNotifications`` is private: it follows the channel of the user who signed in on the socket
+(``connection_init``), and an anonymous socket is refused with ``UNAUTHORIZED``.
+
 A state stream (``marketUpdated``, ``eventChart``) starts with a snapshot read in a short session
 of its own, then yields each change; after missed events it yields a fresh snapshot. The socket's
 context outlives every event, so no session is kept and the DataLoaders are reset per message.
@@ -13,6 +16,7 @@ import strawberry
 
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Context, Info
+from predictql.schema.notifications import Notification
 from predictql.schema.subscriptions import TRADES_GAP, ChartUpdate, MarketUpdate, StreamEventKind, TradeUpdate
 from predictql.services import live
 from predictql.subscriptions import streams, topics
@@ -80,3 +84,13 @@ class LiveSubscription:
         async for update in streams.follow(context.bus, channel, live=TradeUpdate.live, gap=TRADES_GAP):
             context.reset_loaders()
             yield update
+
+    @strawberry.subscription(
+        description="The caller's notifications as they are created (sign in with the connection_init payload). "
+        "No snapshot: use the notifications query for history."
+    )
+    async def my_notifications(self, info: Info) -> AsyncGenerator[Notification, None]:
+        context = info.context
+        channel = topics.user_notifications_channel(context.actor.require_user())
+        async for notification in streams.follow(context.bus, channel, live=Notification.live):
+            yield notification
