@@ -160,7 +160,8 @@ async def page(
 ) -> NotificationPage:
     """The caller's notifications newest first, keyset-paged on id (GraphQL connection)."""
     user_id = actor.require_user()
-    check_page(first, 0)
+    if not 1 <= first <= MAX_LIMIT:
+        raise InvalidInput(f"first must be 1-{MAX_LIMIT}")
     query = select(Notification).where(_mine(user_id))
     if after:
         query = query.where(col(Notification.id) < decode_cursor(after))
