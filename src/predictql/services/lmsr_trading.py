@@ -20,7 +20,7 @@ from predictql.db import utcnow
 from predictql.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
 from predictql.models import Event, LedgerAccount, Market, Pool, PricePoint, Trade, User
 from predictql.pricing import lmsr
-from predictql.services import events, ledger, positions, referrals
+from predictql.services import events, ledger, notifications, positions, referrals
 from predictql.services.ledger import Movement
 from predictql.services.pools import state_of
 from predictql.subscriptions import topics
@@ -158,10 +158,8 @@ async def close_position(session: AsyncSession, actor: Actor, *, market_id: int,
     try:
         market, pool, event = await _load(session, actor, market_id, lock=True)
     except NotFound:
-        raise NotFound("no open position in this market", code="POSITION_NOT_FOUND") from None
-    held = await positions.open_amounts(session, user_id=user_id, market_id=market_id)
-    if not any(held.values()):
-        raise NotFound("no open position in this market", code="POSITION_NOT_FOUND")
+        raise positions.no_position() from None
+    held = await positions.held_or_missing(session, user_id=user_id, market_id=market_id)
     now = utcnow()
     _check_open(market, pool, event, now)
     results = []
@@ -256,6 +254,7 @@ async def _execute(
     market.volume += quote.amm_amount
     session.add(PricePoint(market_id=market.id, probability=lmsr.price_yes(quote.new_state), created_at=now))
     await topics.trade_executed(session, trade_row, market)
+    await notifications.trade_executed(session, trade_row, market, total=quote.total)
     held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
     return TradeResult(
         quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market,
