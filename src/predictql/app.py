@@ -6,6 +6,7 @@ yields them as state: Starlette copies that dict into every request's and socket
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -33,6 +34,7 @@ from predictql.rest_compat.errors import envelope
 from predictql.schema.view import make_graphql_app
 from predictql.services import idempotency
 from predictql.settings import Settings
+from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
 from predictql.subscriptions.streams import SocketGate
 
@@ -49,6 +51,12 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         await bus.connect()
         db = Database(engine, publisher=bus)
         db.begin_hooks.append(idempotency.claim_in)
+        db.commit_hooks.append(stream_log.sequence)
+        bus.log = log_reader = stream_log.StreamLog(db)
+        bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)
+        pruner = asyncio.create_task(
+            stream_log.prune_forever(log_reader, settings.stream_retention_seconds), name="stream log pruner"
+        )
         mailer = Mailer(settings)
         settings.avatar_dir.mkdir(parents=True, exist_ok=True)
         async with httpx.AsyncClient(timeout=10) as http:
@@ -66,6 +74,7 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
                     "started_at": time.monotonic(),
                 }
             finally:
+                pruner.cancel()
                 await mailer.drain()
                 await bus.disconnect()
                 await db.dispose()

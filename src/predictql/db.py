@@ -102,6 +102,8 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         # Run at the start of every write transaction (the idempotency claim lives here).
         self.begin_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        # Run last inside every write transaction that commits (emitted messages are numbered here).
+        self.commit_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
         # Bumped after every commit: caches of read results compare it to know they are current.
         self.version = 0
 
@@ -125,6 +127,8 @@ class Database:
                     if not exc.commit:
                         raise
                     failure = exc  # keep what was done (a wrong-code counter): commit, then raise
+                for hook in self.commit_hooks:
+                    await hook(session)
             self.version += 1
             await self._after_commit(session)
         if failure is not None:

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     bus_queue_size: int = Field(
         256, ge=1, description="Messages queued per live subscriber; past it the backlog is dropped (a gap)."
     )
+    stream_retention_seconds: float = Field(
+        3600.0, gt=0, description="How long the stream log keeps messages for subscribers resuming with fromSeq."
+    )
+    stream_heartbeat_seconds: float = Field(
+        15.0, gt=0, description="How often every live stream gets a HEARTBEAT with its channel's latest seq."
+    )
     ws_max_connections: int = Field(
         10000, ge=1, description="WebSockets per process (GraphQL and legacy feeds); more are closed with 1013."
     )

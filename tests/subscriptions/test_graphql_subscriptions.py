@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
@@ -18,18 +19,20 @@ from predictql.schema.root import build_schema
 from predictql.services import lmsr_trading, pools
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.settings import Settings
+from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
+from predictql.subscriptions.stream_log import REPLAY_LIMIT
 from tests.api.test_lmsr_api import market_row, trader
 from tests.markets.factories import create_market_setup, creator_actor
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.wsclient import GraphQLSocket
 
-MARKET = """subscription($m: ID!) { marketUpdated(marketId: $m) {
-  kind marketId eventId poolId yesProbability noProbability yesPrice noPrice qYes qNo volume paused resolved
-  winningOutcome at } }"""
+MARKET = """subscription($m: ID!, $from: Long) { marketUpdated(marketId: $m, fromSeq: $from) { kind seq data {
+  marketId eventId poolId yesProbability noProbability yesPrice noPrice qYes qNo volume paused resolved
+  winningOutcome at } } }"""
 CHART = """subscription($e: ID!, $p: ID) {
-  eventChart(eventId: $e, poolId: $p) { kind eventId poolId timestamp values } }"""
-TRADES = """subscription($m: ID) { trades(marketId: $m) { kind trade {
+  eventChart(eventId: $e, poolId: $p) { kind seq data { eventId poolId timestamp values } } }"""
+TRADES = """subscription($m: ID, $from: Long) { trades(marketId: $m, fromSeq: $from) { kind seq data {
   id marketId eventId side token shares price amount name avatar eventName marketName timestamp } } }"""
 
 
@@ -42,8 +45,10 @@ async def buy(db: Database, user_id: int, market_id: int, amount: int = 5_000, s
 
 
 def data(payload: dict[str, Any], field: str) -> Any:
+    """The stream message, its payload's fields flattened next to ``kind`` and ``seq``."""
     assert "errors" not in payload, payload
-    return payload["data"][field]
+    message = payload["data"][field]
+    return {**(message["data"] or {}), "kind": message["kind"], "seq": message["seq"]}
 
 
 async def test_market_updated_starts_with_the_market_then_follows_each_trade(
@@ -89,12 +94,14 @@ async def test_trades_platform_wide_and_per_market(live: Live, db: Database, set
         first = await buy(live.db, user, one.id or 0)
         second = await buy(live.db, user, two.id or 0, side="buy_no")
         seen = [data(await ws.next(everything), "trades") for _ in range(2)]
-        assert [item["trade"]["id"] for item in seen] == [str(first), str(second)]
-        assert seen[1] == {"kind": "LIVE", "trade": {
-            **seen[1]["trade"], "marketId": str(two.id), "side": "buy", "token": "NO", "name": "bob",
+        assert [item["id"] for item in seen] == [str(first), str(second)]
+        assert [item["seq"] for item in seen] == [1, 2]  # the platform-wide channel's own numbering
+        assert seen[1] == {
+            **seen[1], "kind": "LIVE", "marketId": str(two.id), "side": "buy", "token": "NO", "name": "bob",
             "marketName": "B", "eventName": "Test event",
-        }}
-        assert data(await ws.next(only_two), "trades")["trade"]["id"] == str(second)
+        }
+        per_market = data(await ws.next(only_two), "trades")
+        assert per_market["id"] == str(second) and per_market["seq"] == 1
         await ws.nothing(0.1)
 
 
@@ -123,10 +130,14 @@ async def test_the_creator_follows_a_hidden_event_when_signed_in(live: Live, db:
         assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
 
 
-async def test_a_slow_reader_gets_a_fresh_snapshot(
-    live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings
+@pytest.mark.parametrize("replay_limit", [REPLAY_LIMIT, 2])
+async def test_a_slow_reader_is_repaired_from_the_log_or_gets_a_fresh_snapshot(
+    live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings,
+    replay_limit: int, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Overflow replaces the backlog with a gap; a state stream answers it with a new snapshot."""
+    """Overflow replaces the backlog with a gap: the missed changes are replayed from the stream
+    log in order; when more were missed than one repair may read, a new snapshot is sent."""
+    monkeypatch.setattr(stream_log, "REPLAY_LIMIT", replay_limit)
     _, _, (market,) = await create_market_setup(db)
     user, _ = await trader(db, settings, balance=1_000_000)
     mid = market.id or 0
@@ -138,13 +149,24 @@ async def test_a_slow_reader_gets_a_fresh_snapshot(
         assert not isinstance(stream, type(None))
         first = await anext(stream)  # type: ignore[arg-type]
         assert first.data is not None and first.data["marketUpdated"]["kind"] == "SNAPSHOT"
+        assert first.data["marketUpdated"]["seq"] == 0
         for _ in range(4):  # four changes while nobody reads: the queue of two overflows
             await buy(app.db, user, mid, 1_000)
         await _until_overflowed(app.bus)
-        after = await anext(stream)  # type: ignore[arg-type]
-        assert after.data is not None
-        snapshot = after.data["marketUpdated"]
-        assert snapshot["kind"] == "SNAPSHOT" and snapshot["volume"] == (await market_row(db, mid)).volume
+        volume = (await market_row(db, mid)).volume
+        if replay_limit > 4:
+            seen = []
+            for _ in range(4):
+                after = await anext(stream)  # type: ignore[arg-type]
+                assert after.data is not None
+                seen.append(after.data["marketUpdated"])
+            assert [(m["kind"], m["seq"]) for m in seen] == [("LIVE", 1), ("LIVE", 2), ("LIVE", 3), ("LIVE", 4)]
+            assert seen[-1]["data"]["volume"] == volume
+        else:
+            after = await anext(stream)  # type: ignore[arg-type]
+            assert after.data is not None
+            snapshot = after.data["marketUpdated"]
+            assert (snapshot["kind"], snapshot["seq"]) == ("SNAPSHOT", 4) and snapshot["data"]["volume"] == volume
         await stream.aclose()  # type: ignore[union-attr]
 
 

@@ -1,33 +1,52 @@
 """Root subscription fields: each follows one bus channel (``subscriptions.topics``).
 
 A state stream (``marketUpdated``, ``eventChart``) starts with a snapshot read in a short session
-of its own, then yields each change; after missed events it yields a fresh snapshot. The socket's
-context outlives every event, so no session is kept and the DataLoaders are reset per message.
+of its own (or, given ``fromSeq``, with the changes since), then yields each change
+(``subscriptions.streams.follow``: sequenced, repaired from the stream log, heartbeats). The
+socket's context outlives every event, so no session is kept and the DataLoaders are reset per
+message. Visibility (a hidden event is as missing as an unknown one) is checked on subscribe.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Annotated, TypeVar
 
 import strawberry
 
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Context, Info
-from predictql.schema.subscriptions import TRADES_GAP, ChartUpdate, MarketUpdate, StreamEventKind, TradeUpdate
+from predictql.schema.scalars import Long
+from predictql.schema.subscriptions import ChartUpdate, LiveTrade, MarketUpdate, StreamMessage
 from predictql.services import live
 from predictql.subscriptions import streams, topics
 
-SNAPSHOT = StreamEventKind.SNAPSHOT
+T = TypeVar("T")
+
+FROM_SEQ = strawberry.argument(
+    description="Resume after this seq (the last one you saw): what was missed is replayed first, then live "
+    "messages follow. Omitted: a state stream starts with a SNAPSHOT."
+)
 
 
 async def _market(context: Context, market_id: int) -> MarketUpdate:
     async with context.db.session() as session:
-        return MarketUpdate.of(await live.market_state(session, context.actor, market_id), SNAPSHOT)
+        return MarketUpdate.of(await live.market_state(session, context.actor, market_id))
 
 
 async def _chart(context: Context, event_id: int, pool_id: int | None) -> ChartUpdate:
     async with context.db.session() as session:
-        return ChartUpdate.of(await live.chart_state(session, context.actor, event_id, pool_id), SNAPSHOT)
+        return ChartUpdate.of(await live.chart_state(session, context.actor, event_id, pool_id))
+
+
+async def _messages(
+    context: Context, items: AsyncGenerator[streams.Item[T], None]
+) -> AsyncGenerator[StreamMessage[T], None]:
+    async with aclosing(items):
+        async for item in items:
+            context.reset_loaders()
+            yield StreamMessage.of(item)
 
 
 @strawberry.type
@@ -35,48 +54,50 @@ class LiveSubscription:
     @strawberry.subscription(
         description="The market now (SNAPSHOT), then its prices, q, volume and paused/resolved after each change."
     )
-    async def market_updated(self, info: Info, market_id: strawberry.ID) -> AsyncGenerator[MarketUpdate, None]:
+    async def market_updated(
+        self, info: Info, market_id: strawberry.ID, from_seq: Annotated[Long | None, FROM_SEQ] = None
+    ) -> AsyncGenerator[StreamMessage[MarketUpdate], None]:
         context, mid = info.context, parse_id(market_id, "marketId")
+        await _market(context, mid)  # market_not_found when missing or hidden, also when resuming
         stream = streams.follow(
             context.bus, topics.market_channel(mid), live=MarketUpdate.live,
-            snapshot=lambda: _market(context, mid), share=("market", mid),
+            snapshot=lambda: _market(context, mid), share=("market", mid), from_seq=from_seq,
         )
-        async for update in stream:
-            context.reset_loaders()
-            yield update
+        async for message in _messages(context, stream):
+            yield message
 
     @strawberry.subscription(
         description="The latest point of the event's pool (default: its main pool), then a point after each change."
     )
     async def event_chart(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID | None = None
-    ) -> AsyncGenerator[ChartUpdate, None]:
+        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID | None = None,
+        from_seq: Annotated[Long | None, FROM_SEQ] = None,
+    ) -> AsyncGenerator[StreamMessage[ChartUpdate], None]:
         context, eid = info.context, parse_id(event_id, "eventId")
         pid = parse_id(pool_id, "poolId") if pool_id is not None else None
+        first = await _chart(context, eid, pid)  # pool_not_found / event_not_found up front
         stream = streams.follow(
             context.bus, topics.event_chart_channel(eid), live=ChartUpdate.live,
-            snapshot=lambda: _chart(context, eid, pid), share=("chart", eid, pid),
+            snapshot=lambda: _chart(context, eid, pid), share=("chart", eid, pid), from_seq=from_seq,
         )
-        wanted: strawberry.ID | None = None
-        async for update in stream:
-            wanted = wanted or update.pool_id  # the snapshot names the pool followed
-            if update.pool_id == wanted:
-                context.reset_loaders()
-                yield update
+        wanted = first.pool_id  # the pool followed: points of the event's other pools are left out
+        async for message in _messages(context, stream):
+            if message.data is None or message.data.pool_id == wanted:
+                yield message
 
     @strawberry.subscription(
         description="Each trade as it executes: in one market, or platform-wide when marketId is omitted "
-        "(events hidden from the public left out). No snapshot: use the latestTrades query."
+        "(events hidden from the public left out). No snapshot: use the latestTrades query, or fromSeq."
     )
     async def trades(
-        self, info: Info, market_id: strawberry.ID | None = None
-    ) -> AsyncGenerator[TradeUpdate, None]:
+        self, info: Info, market_id: strawberry.ID | None = None, from_seq: Annotated[Long | None, FROM_SEQ] = None
+    ) -> AsyncGenerator[StreamMessage[LiveTrade], None]:
         context = info.context
         channel = topics.TRADES
         if market_id is not None:
             mid = parse_id(market_id, "marketId")
             await _market(context, mid)  # market_not_found when missing or hidden
             channel = topics.market_trades_channel(mid)
-        async for update in streams.follow(context.bus, channel, live=TradeUpdate.live, gap=TRADES_GAP):
-            context.reset_loaders()
-            yield update
+        stream = streams.follow(context.bus, channel, live=LiveTrade.live, from_seq=from_seq)
+        async for message in _messages(context, stream):
+            yield message

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TypeVar
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
@@ -38,6 +39,7 @@ from predictql.subscriptions.streams import SocketGate
 from predictql.subscriptions.topics import ChartTick, TradeTick
 
 log = logging.getLogger("predictql.ws")
+T = TypeVar("T")
 
 TRADES_INBOUND_LIMIT = 512  # bytes, the documented message cap of each feed
 CHART_INBOUND_LIMIT = 128
@@ -80,7 +82,7 @@ async def trades_feed(websocket: WebSocket) -> None:
     stream = streams.follow(
         websocket.state.bus, topics.TRADES, live=trade_frame, snapshot=trades_init(db), share="ws.trades", reuse=True
     )
-    await _serve(websocket, stream, TRADES_INBOUND_LIMIT)
+    await _serve(websocket, _values(stream), TRADES_INBOUND_LIMIT)
 
 
 async def chart_feed(websocket: WebSocket) -> None:
@@ -89,7 +91,16 @@ async def chart_feed(websocket: WebSocket) -> None:
         websocket.state.bus, topics.event_chart_channel(event_id), live=chart_frame,
         snapshot=chart_init(websocket.state.db, event_id), share=("ws.chart", event_id), reuse=True,
     )
-    await _serve(websocket, _main_pool(stream), CHART_INBOUND_LIMIT)
+    await _serve(websocket, _main_pool(_values(stream)), CHART_INBOUND_LIMIT)
+
+
+async def _values(stream: AsyncGenerator[streams.Item[T], None]) -> AsyncGenerator[T, None]:
+    """Snapshots (init frames) and live frames; heartbeats are left out (keep-alive is the
+    WebSocket ping), and these feeds have snapshots, so they never see a GAP."""
+    async with contextlib.aclosing(stream):
+        async for item in stream:
+            if item.value is not None:
+                yield item.value
 
 
 async def _main_pool(stream: AsyncGenerator[tuple[int, str, bool], None]) -> AsyncGenerator[str, None]:

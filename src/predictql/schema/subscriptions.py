@@ -1,33 +1,59 @@
-"""GraphQL types of the live streams (``subscription { marketUpdated / eventChart / trades }``).
+"""GraphQL types of the live streams (``subscription { marketUpdated / eventChart / trades ... }``).
 
-Every message says what it is (``kind``): the first one of a state stream is a ``SNAPSHOT``
-read from the database, each change after it is ``LIVE``. Payloads are flat (no nested fields to
-load), so an event's object is built once per process (``live``) and served to every subscriber.
+Every subscription yields ``StreamMessage``s (named per payload: ``MarketUpdateStreamMessage``...):
+``kind`` says what it is, ``seq`` is the channel's sequence number, ``data`` the payload (null for
+GAP and HEARTBEAT). Give ``fromSeq`` (the last seq you saw) to resume without a gap. Payloads are
+flat (no nested fields to load), so a message's object is built once per process and served to
+every subscriber.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Generic, TypeVar
 
 import strawberry
 
 from predictql.schema.scalars import Long
+from predictql.subscriptions.streams import Item
 from predictql.subscriptions.topics import ChartTick, MarketState, TradeTick
+
+T = TypeVar("T")
 
 
 @strawberry.enum(description="What a stream message carries.")
 class StreamEventKind(Enum):
     SNAPSHOT = strawberry.enum_value(
         "SNAPSHOT",
-        description="The state read from the database: the first message, and again after events were missed.",
+        description="The state read from the database, including every change up to its seq: the first "
+        "message of a state stream, and again when missed changes cannot be replayed.",
     )
     LIVE = strawberry.enum_value("LIVE", description="A change, published after its transaction committed.")
     GAP = strawberry.enum_value(
         "GAP",
-        description="Events may have been missed (the client read too slowly, or the server lost its bus "
-        "connection); the stream continues. Reload what you show (e.g. the latestTrades query).",
+        description="Events up to seq were missed and are no longer kept (fromSeq too old, or the client read "
+        "too slowly for too long); the stream continues. Reload what you show (e.g. the latestTrades query).",
     )
+    HEARTBEAT = strawberry.enum_value(
+        "HEARTBEAT",
+        description="Sent every PREDICTQL_STREAM_HEARTBEAT_SECONDS: seq is the channel's latest. A quiet feed "
+        "keeps beating; a frozen one does not.",
+    )
+
+
+@strawberry.type(description="One message of a live stream.")
+class StreamMessage(Generic[T]):
+    kind: StreamEventKind
+    seq: Long = strawberry.field(
+        description="Per channel, growing by one in commit order. LIVE: this change's; SNAPSHOT: the last change "
+        "it includes; GAP and HEARTBEAT: the latest. Pass the last one seen as fromSeq to resume."
+    )
+    data: T | None = strawberry.field(description="The payload; null for GAP and HEARTBEAT.")
+
+    @classmethod
+    def of(cls, item: Item[T]) -> StreamMessage[T]:
+        return cls(kind=StreamEventKind[item.kind], seq=Long(item.seq), data=item.value)
 
 
 def _id(value: int) -> strawberry.ID:
@@ -36,7 +62,6 @@ def _id(value: int) -> strawberry.ID:
 
 @strawberry.type(description="A market's prices and state, after each change.")
 class MarketUpdate:
-    kind: StreamEventKind
     market_id: strawberry.ID
     event_id: strawberry.ID
     pool_id: strawberry.ID
@@ -53,9 +78,9 @@ class MarketUpdate:
     at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
 
     @classmethod
-    def of(cls, state: MarketState, kind: StreamEventKind) -> MarketUpdate:
+    def of(cls, state: MarketState) -> MarketUpdate:
         return cls(
-            kind=kind, market_id=_id(state.market_id), event_id=_id(state.event_id), pool_id=_id(state.pool_id),
+            market_id=_id(state.market_id), event_id=_id(state.event_id), pool_id=_id(state.pool_id),
             yes_probability=state.yes_probability, no_probability=1.0 - state.yes_probability,
             yes_price=state.yes_price, no_price=state.no_price, q_yes=Long(state.q_yes), q_no=Long(state.q_no),
             volume=Long(state.volume), paused=state.paused, resolved=state.resolved,
@@ -64,12 +89,11 @@ class MarketUpdate:
 
     @staticmethod
     def live(text: str) -> MarketUpdate:
-        return MarketUpdate.of(MarketState.from_json(text), StreamEventKind.LIVE)
+        return MarketUpdate.of(MarketState.from_json(text))
 
 
 @strawberry.type(description="A point of an event's probability chart.")
 class ChartUpdate:
-    kind: StreamEventKind
     event_id: strawberry.ID
     pool_id: strawberry.ID
     timestamp: datetime
@@ -78,15 +102,15 @@ class ChartUpdate:
     )
 
     @classmethod
-    def of(cls, tick: ChartTick, kind: StreamEventKind) -> ChartUpdate:
+    def of(cls, tick: ChartTick) -> ChartUpdate:
         return cls(
-            kind=kind, event_id=_id(tick.event_id), pool_id=_id(tick.pool_id), timestamp=tick.timestamp,
+            event_id=_id(tick.event_id), pool_id=_id(tick.pool_id), timestamp=tick.timestamp,
             values=list(tick.values),
         )
 
     @staticmethod
     def live(text: str) -> ChartUpdate:
-        return ChartUpdate.of(ChartTick.from_json(text), StreamEventKind.LIVE)
+        return ChartUpdate.of(ChartTick.from_json(text))
 
 
 @strawberry.type(description="One executed trade, as the activity feed shows it, with its ids.")
@@ -106,22 +130,12 @@ class LiveTrade:
     event_name: str
     market_name: str
 
-
-@strawberry.type(description="A trades stream message: a trade, or a gap marker (trade null).")
-class TradeUpdate:
-    kind: StreamEventKind
-    trade: LiveTrade | None
-
     @staticmethod
-    def live(text: str) -> TradeUpdate:
+    def live(text: str) -> LiveTrade:
         tick = TradeTick.from_json(text)
-        trade = LiveTrade(
+        return LiveTrade(
             id=_id(tick.id), market_id=_id(tick.market_id), event_id=_id(tick.event_id), pool_id=_id(tick.pool_id),
             side=tick.side, token=tick.token, shares=Long(tick.shares), price=tick.price, amount=Long(tick.amount),
             timestamp=tick.timestamp, name=tick.name, avatar=tick.avatar, event_name=tick.event,
             market_name=tick.market,
         )
-        return TradeUpdate(kind=StreamEventKind.LIVE, trade=trade)
-
-
-TRADES_GAP = TradeUpdate(kind=StreamEventKind.GAP, trade=None)

@@ -158,10 +158,8 @@ async def close_position(session: AsyncSession, actor: Actor, *, market_id: int,
     try:
         market, pool, event = await _load(session, actor, market_id, lock=True)
     except NotFound:
-        raise NotFound("no open position in this market", code="POSITION_NOT_FOUND") from None
-    held = await positions.open_amounts(session, user_id=user_id, market_id=market_id)
-    if not any(held.values()):
-        raise NotFound("no open position in this market", code="POSITION_NOT_FOUND")
+        raise positions.no_position() from None
+    held = await positions.held_or_missing(session, user_id=user_id, market_id=market_id)
     now = utcnow()
     _check_open(market, pool, event, now)
     results = []

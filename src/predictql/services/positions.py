@@ -92,6 +92,18 @@ async def open_amounts(session: AsyncSession, *, user_id: int, market_id: int) -
     return {token: int(amount) for token, amount in rows}
 
 
+def no_position() -> NotFound:
+    return NotFound("no open position in this market", code="POSITION_NOT_FOUND")
+
+
+async def held_or_missing(session: AsyncSession, *, user_id: int, market_id: int) -> dict[str, int]:
+    """What the user holds in the market, by token; POSITION_NOT_FOUND when nothing (to close)."""
+    held = await open_amounts(session, user_id=user_id, market_id=market_id)
+    if not any(held.values()):
+        raise no_position()
+    return held
+
+
 @dataclass(frozen=True, slots=True)
 class PositionView:
     position: Position

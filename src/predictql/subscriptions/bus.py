@@ -18,6 +18,13 @@ message finds it full, that subscriber's backlog is dropped and replaced by one 
 with a fresh snapshot read from the database; event streams (trades) pass the gap on to the client.
 Memory per subscriber is bounded, whatever the client does.
 
+**Sequence numbers and heartbeats.** Published texts are ``"{seq}|{payload}"`` (``stream_log``);
+``Message.seq`` is the channel's number, ``Message.text`` the payload. Every
+``PREDICTQL_STREAM_HEARTBEAT_SECONDS`` a ``Heartbeat`` with each local channel's latest seq (read
+from ``stream_heads``, one query per few hundred channels) is queued to its subscribers;
+``streams.follow`` uses messages that skip a number, heartbeats ahead of it and gaps to repair
+what it missed from the log.
+
 **Lost Redis connection.** The Redis backend (``redis_backend``) reconnects with backoff,
 resubscribes every channel, and delivers a ``Gap`` ("reconnect") on each: one object shared by all
 the channel's subscribers, so the snapshot that answers it is read once (``Gap.shared``).
@@ -28,15 +35,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager, suppress
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from broadcaster._backends.base import BroadcastBackend
 from broadcaster._backends.memory import MemoryBackend
 
 from predictql.subscriptions.redis_backend import GAP, RedisPubSubBackend
+from predictql.subscriptions.stream_log import split
 
 log = logging.getLogger("predictql.bus")
 
@@ -48,12 +56,13 @@ SNAPSHOT_TTL = 1.0  # seconds a keyed snapshot may be reused while its channel i
 class Message:
     """One published message as delivered to every local subscriber of its channel."""
 
-    __slots__ = ("_views", "channel", "index", "text")
+    __slots__ = ("_views", "channel", "index", "seq", "text")
 
-    def __init__(self, channel: str, text: str, index: int) -> None:
+    def __init__(self, channel: str, text: str, index: int, seq: int = 0) -> None:
         self.channel = channel
-        self.text = text
+        self.text = text  # the payload (JSON)
         self.index = index  # position in this process's stream of the channel, from 1
+        self.seq = seq  # the channel's sequence number (stream_log); 0 when published unnumbered
         self._views: dict[Callable[[str], Any], Any] = {}
 
     def view(self, decode: Callable[[str], T]) -> T:
@@ -88,12 +97,21 @@ class Gap:
         return await asyncio.shield(found)
 
 
+class Heartbeat:
+    """Sent to every subscriber of a channel now and then: the channel's latest ``seq``."""
+
+    __slots__ = ("seq",)
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+
+
 class _Closed:
     """The bus is shutting down: the subscription ends."""
 
 
 _CLOSED = _Closed()
-Delivery = Message | Gap
+Delivery = Message | Gap | Heartbeat
 
 
 class Subscription:
@@ -113,6 +131,8 @@ class Subscription:
         return self._channel.name
 
     def push(self, item: Delivery | _Closed) -> None:
+        if isinstance(item, Heartbeat) and len(self._items) >= self._limit:
+            return  # a subscriber this far behind learns the head from the messages it still has
         if len(self._items) >= self._limit and isinstance(item, Message):
             self._items.clear()
             self._items.append(Gap(self._channel, "overflow"))
@@ -160,6 +180,7 @@ class _Channel:
         self.count = 0
         self.subscribed: asyncio.Task[None] | None = None
         self.snapshots: dict[Hashable, tuple[int, float, asyncio.Future[Any]]] = {}
+        self.head = 0  # the highest seq seen here (messages, heartbeats)
 
     def receive(self, text: str) -> None:
         if text == GAP:
@@ -167,7 +188,9 @@ class _Channel:
             self.fan_out(Gap(self, "reconnect"))
             return
         self.count += 1
-        self.fan_out(Message(self.name, text, self.count))
+        seq, payload = split(text)
+        self.head = max(self.head, seq)
+        self.fan_out(Message(self.name, payload, self.count, seq))
 
     def fan_out(self, item: Delivery | _Closed) -> None:
         for subscription in self.subscribers:
@@ -194,6 +217,10 @@ def _backend(url: str, ack_timeout: float) -> BroadcastBackend:
     raise ValueError(f"unsupported bus URL {url!r}: use memory:// or redis://")
 
 
+class HeadSource(Protocol):
+    async def heads(self, channels: Iterable[str]) -> dict[str, int]: ...
+
+
 class Bus:
     def __init__(self, url: str, *, queue_size: int = 256, prefix: str = "", ack_timeout: float = 5.0) -> None:
         self.url = url
@@ -202,6 +229,28 @@ class Bus:
         self.backend = _backend(url, ack_timeout)
         self._channels: dict[str, _Channel] = {}  # by wire name
         self._listener: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.log: Any = None  # the StreamLog resumable streams read (set by the app), or None
+
+    def start_heartbeats(self, heads: HeadSource, interval: float) -> None:
+        """Every ``interval`` seconds, send each local channel's latest seq (read from ``heads``,
+        one query per few hundred channels) to its subscribers."""
+        self._heartbeat = asyncio.create_task(self._beat(heads, interval), name="bus heartbeat")
+
+    async def _beat(self, source: HeadSource, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            channels = list(self._channels.values())
+            if not channels:
+                continue
+            try:
+                heads = await source.heads(channel.name for channel in channels)
+            except Exception:  # the database is away: heartbeats carry what this process has seen
+                log.warning("reading stream heads failed", exc_info=True)
+                heads = {}
+            for channel in channels:
+                channel.head = max(channel.head, heads.get(channel.name, 0))
+                channel.fan_out(Heartbeat(channel.head))
 
     async def connect(self) -> None:
         await self.backend.connect()
@@ -211,10 +260,11 @@ class Bus:
         for channel in self._channels.values():
             channel.fan_out(_CLOSED)
         self._channels.clear()
-        if self._listener is not None:
-            self._listener.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._listener
+        for task in (self._listener, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         await self.backend.disconnect()
 
     async def _listen(self) -> None:

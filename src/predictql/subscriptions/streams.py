@@ -1,9 +1,20 @@
 """Live streams as the GraphQL subscriptions and the legacy feeds both consume them.
 
-``follow`` turns one bus channel into "a snapshot, then every change": the snapshot is read after
-the subscription is live, and queued messages it already includes are dropped, so nothing falls
-between the two. A gap (slow consumer, lost Redis connection) is answered with a fresh snapshot
-when the stream has one, else with the caller's gap marker.
+``follow`` turns one bus channel into a sequenced stream of ``Item``s: optionally a ``SNAPSHOT``
+(the state now, with the channel's seq it includes), then every ``LIVE`` message in seq order,
+with a ``HEARTBEAT`` now and then carrying the channel's latest seq.
+
+- **Resume**: given ``from_seq``, the messages after it are replayed from the stored log
+  (``stream_log``), then live ones follow; the subscription is live before the log is read, and
+  any message at or below the last seq yielded is dropped, so there is no gap and no duplicate.
+- **Repair**: a message whose seq skips ahead (two commits published out of order, or a message
+  the bus lost), a heartbeat ahead of what was yielded, or a bus gap (slow reader, lost Redis
+  connection) is repaired from the log. When the log cannot (more than ``REPLAY_LIMIT`` missed,
+  or pruned), a state stream yields a fresh ``SNAPSHOT`` and an event stream a ``GAP`` (reload).
+
+The snapshot's seq is the channel's head read *before* the snapshot, so the snapshot includes
+at least everything up to it; a later message it already includes may be delivered again, which
+is harmless because every payload is a full state or a full event (never a relative change).
 
 ``SocketGate`` caps the WebSockets one process holds (GraphQL and legacy feeds together).
 """
@@ -11,16 +22,26 @@ when the stream has one, else with the caller's gap marker.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from predictql.subscriptions.bus import Bus, Message
+from predictql.subscriptions.bus import Bus, Gap, Heartbeat, Message, Subscription
+from predictql.subscriptions.stream_log import StreamLog
 
 T = TypeVar("T")
+Kind = Literal["SNAPSHOT", "LIVE", "GAP", "HEARTBEAT"]
 
 TRY_AGAIN_LATER = 1013  # RFC 6455 close code: the server is at its connection cap
+
+
+@dataclass(frozen=True, slots=True)
+class Item(Generic[T]):
+    kind: Kind
+    seq: int  # LIVE: the message's; SNAPSHOT: the last one it includes; GAP/HEARTBEAT: the head
+    value: T | None = None  # None for GAP and HEARTBEAT
 
 
 async def follow(
@@ -29,32 +50,110 @@ async def follow(
     *,
     live: Callable[[str], T | None],
     snapshot: Callable[[], Awaitable[T]] | None = None,
-    gap: T | None = None,
+    from_seq: int | None = None,
     share: Hashable | None = None,
     reuse: bool = False,
-) -> AsyncGenerator[T, None]:
-    """Yield ``snapshot()`` (when given), then ``live(text)`` of each message, skipping None.
+) -> AsyncGenerator[Item[T], None]:
+    """The channel as ``Item``s; ``live(payload)`` decodes a message (None: not for this stream).
 
     ``live`` must be a module-level function: its result is computed once per message and shared
-    by every subscriber of the channel. After a gap, the snapshot is read again (once for all the
-    channel's subscribers passing the same ``share`` key) or, without one, ``gap`` is yielded.
-    ``reuse``: the first snapshot may be one just read under the same key (``Subscription.load``):
-    only for snapshots that do not depend on who is asking.
+    by every subscriber of the channel. ``snapshot`` (a state stream) is read first unless
+    ``from_seq`` can be replayed, and again when missed messages cannot be. ``share``: subscribers
+    passing the same key after one gap read one snapshot; with ``reuse`` the first snapshot may be
+    one just read under that key (only for snapshots that do not depend on who is asking).
     """
+    stream_log: StreamLog | None = bus.log
+    loader = _with_head(stream_log, channel, snapshot) if snapshot is not None else None
     async with bus.subscribe(channel) as subscription:
-        if snapshot is not None:
-            yield await subscription.load(snapshot, share if reuse else None)
+        last = -1
+        if from_seq is not None and stream_log is not None:
+            head = await stream_log.head(channel)
+            if 0 <= from_seq <= head:
+                replay = await stream_log.after(channel, from_seq, head)
+                if replay.complete:
+                    for seq, payload in replay.messages:
+                        value = live(payload)
+                        if value is not None:
+                            yield Item("LIVE", seq, value)
+                    last = head
+        if last < 0:
+            if loader is not None:
+                last, value = await subscription.load(loader, share if reuse else None)
+                yield Item("SNAPSHOT", last, value)
+            else:
+                last = await stream_log.head(channel) if stream_log is not None else 0
+                if from_seq is not None:
+                    yield Item("GAP", last)
         async for delivery in subscription:
             if isinstance(delivery, Message):
+                seq = delivery.seq
+                if seq and seq <= last:
+                    continue  # already yielded (replayed, repaired, or in the snapshot)
+                if seq > last + 1 and stream_log is not None:
+                    last, missed = await _repair(stream_log, subscription, channel, last, seq - 1, live, loader)
+                    for item in missed:
+                        yield item
+                    if seq <= last:
+                        continue
+                last = max(last, seq)
                 value = delivery.view(live)
                 if value is not None:
-                    yield value
-            elif snapshot is not None:
-                index, fresh = await delivery.shared(share, snapshot)
-                subscription.discard_before(index)
-                yield fresh
-            elif gap is not None:
-                yield gap
+                    yield Item("LIVE", seq, value)
+            elif isinstance(delivery, Heartbeat):
+                if delivery.seq > last and stream_log is not None:
+                    last, missed = await _repair(stream_log, subscription, channel, last, delivery.seq, live, loader)
+                    for item in missed:
+                        yield item
+                yield Item("HEARTBEAT", max(last, delivery.seq))
+            else:
+                head = await stream_log.head(channel) if stream_log is not None else last + 1
+                last, missed = await _repair(
+                    stream_log, subscription, channel, last, head, live, loader, delivery, share
+                )
+                for item in missed:
+                    yield item
+
+
+async def _repair(
+    stream_log: StreamLog | None,
+    subscription: Subscription,
+    channel: str,
+    last: int,
+    upto: int,
+    live: Callable[[str], T | None],
+    loader: Callable[[], Awaitable[tuple[int, T]]] | None,
+    gap: Gap | None = None,
+    share: Hashable | None = None,
+) -> tuple[int, list[Item[T]]]:
+    """What was missed after ``last`` up to ``upto``: from the log, else a snapshot, else a GAP.
+    Returns the new last seq and the items to yield."""
+    if upto <= last:
+        return last, []
+    if stream_log is not None:
+        replay = await stream_log.after(channel, last, upto)
+        if replay.complete:
+            decoded = ((seq, live(payload)) for seq, payload in replay.messages)
+            return upto, [Item("LIVE", seq, value) for seq, value in decoded if value is not None]
+    if loader is None:
+        return upto, [Item("GAP", upto)]
+    if gap is not None:  # one snapshot for all the channel's subscribers that share it
+        index, (seq, value) = await gap.shared(share, loader)
+        subscription.discard_before(index)
+    else:
+        seq, value = await subscription.load(loader)
+    return seq, [Item("SNAPSHOT", seq, value)]
+
+
+def _with_head(
+    stream_log: StreamLog | None, channel: str, snapshot: Callable[[], Awaitable[T]]
+) -> Callable[[], Awaitable[tuple[int, T]]]:
+    """The snapshot with the channel's head read just before it (what it includes at least)."""
+
+    async def load() -> tuple[int, T]:
+        head = await stream_log.head(channel) if stream_log is not None else 0
+        return head, await snapshot()
+
+    return load
 
 
 class SocketGate:

@@ -1,0 +1,156 @@
+"""Per-channel sequence numbers and the stored log behind resumable streams.
+
+**Numbering.** Just before a write transaction commits, ``sequence`` numbers the messages it
+emitted: one statement bumps every channel's head in ``stream_heads`` (an upsert, channels in a
+fixed order so two writers lock them alike) and one appends the messages to ``stream_events``.
+The head row stays locked until the commit, so the next writer of that channel gets its number
+only after this one committed: per channel, ``seq`` grows by one, in commit order, with no holes
+(a rolled-back writer's number is given out again). Once ``seq`` N is visible, so is every seq
+below it, which is what lets a subscriber repair a hole by reading the log.
+
+**On the wire** a message is ``"{seq}|{payload}"`` (``wire``/``split``); payloads are JSON.
+
+**Retention.** ``prune`` deletes log rows older than ``PREDICTQL_STREAM_RETENTION_SECONDS``;
+heads are kept (one row per channel). A subscriber asking for more than was kept, or for more
+than ``REPLAY_LIMIT`` messages, is told so (``Replay.complete`` is False) and gets a snapshot or
+a GAP instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from predictql.db import Database, utcnow
+from predictql.models import StreamEvent, StreamHead
+
+log = logging.getLogger("predictql.streams")
+
+REPLAY_LIMIT = 1000  # messages one resume or repair may read; past it, a snapshot or a GAP
+HEADS_CHUNK = 500  # channels per heads query
+EVENTS_KEY = "pq_events"  # db.emit's queue on session.info
+
+
+def wire(seq: int, payload: str) -> str:
+    return f"{seq}|{payload}"
+
+
+def split(text: str) -> tuple[int, str]:
+    """(seq, payload); an unnumbered payload (published around the log, e.g. by a test) is seq 0."""
+    head, sep, payload = text.partition("|")
+    if sep and head.isdigit():
+        return int(head), payload
+    return 0, text
+
+
+async def sequence(session: AsyncSession) -> None:
+    """Number this transaction's emitted messages and store them (a ``Database`` pre-commit hook)."""
+    events: list[tuple[str, str]] = session.info.get(EVENTS_KEY, [])
+    if not events:
+        return
+    counts: dict[str, int] = defaultdict(int)
+    for channel, _ in events:
+        counts[channel] += 1
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(StreamHead).values([{"channel": c, "seq": n} for c, n in sorted(counts.items())])
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["channel"], set_={"seq": col(StreamHead.seq) + upsert.excluded.seq}
+    ).returning(col(StreamHead.channel), col(StreamHead.seq))
+    heads = {channel: seq for channel, seq in await session.execute(upsert)}
+    next_seq = {channel: heads[channel] - counts[channel] + 1 for channel in counts}
+    now, rows, numbered = utcnow(), [], []
+    for channel, payload in events:
+        seq = next_seq[channel]
+        next_seq[channel] = seq + 1
+        rows.append({"channel": channel, "seq": seq, "payload": payload, "created_at": now})
+        numbered.append((channel, wire(seq, payload)))
+    await session.execute(dialect.insert(StreamEvent).values(rows))
+    session.info[EVENTS_KEY] = numbered
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Messages after a seq, in order; ``complete`` is False when some were no longer kept (or
+    more than the limit were asked for): then ``messages`` is empty."""
+
+    complete: bool
+    messages: list[tuple[int, str]]
+
+
+class StreamLog:
+    """Reads of the log and the heads, each in a short read session of its own."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def head(self, channel: str) -> int:
+        async with self.db.session() as session:
+            found = await session.scalar(select(col(StreamHead.seq)).where(col(StreamHead.channel) == channel))
+        return found or 0
+
+    async def heads(self, channels: Iterable[str]) -> dict[str, int]:
+        wanted, found = sorted(set(channels)), dict[str, int]()
+        async with self.db.session() as session:
+            for start in range(0, len(wanted), HEADS_CHUNK):
+                chunk = wanted[start : start + HEADS_CHUNK]
+                rows = await session.execute(
+                    select(col(StreamHead.channel), col(StreamHead.seq)).where(col(StreamHead.channel).in_(chunk))
+                )
+                found.update((channel, seq) for channel, seq in rows)
+        return found
+
+    async def after(self, channel: str, seq: int, upto: int | None = None) -> Replay:
+        """The messages of ``channel`` with ``seq`` < their seq (<= ``upto`` when given)."""
+        query = select(col(StreamEvent.seq), col(StreamEvent.payload)).where(
+            col(StreamEvent.channel) == channel, col(StreamEvent.seq) > seq
+        )
+        if upto is not None:
+            if upto <= seq:
+                return Replay(True, [])
+            if upto - seq > REPLAY_LIMIT:
+                return Replay(False, [])
+            query = query.where(col(StreamEvent.seq) <= upto)
+        async with self.db.session() as session:
+            result = await session.execute(query.order_by(col(StreamEvent.seq)).limit(REPLAY_LIMIT + 1))
+            rows: Sequence[tuple[int, str]] = [(seq, payload) for seq, payload in result]
+        if len(rows) > REPLAY_LIMIT or (rows and rows[0][0] != seq + 1):
+            return Replay(False, [])
+        if upto is not None and (not rows or rows[-1][0] != upto):
+            return Replay(False, [])  # pruned meanwhile
+        if not rows and seq > 0 and await self._pruned_past(channel, seq):
+            return Replay(False, [])
+        return Replay(True, list(rows))
+
+    async def _pruned_past(self, channel: str, seq: int) -> bool:
+        """Nothing after ``seq`` is stored: true when the head is beyond it (those were pruned)."""
+        return await self.head(channel) > seq
+
+    async def prune(self, retention: timedelta) -> int:
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                delete(StreamEvent).where(col(StreamEvent.created_at) < utcnow() - retention)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune_forever(stream_log: StreamLog, retention_seconds: float) -> None:
+    """Delete expired log rows now and then (every process does; the deletes are idempotent)."""
+    retention = timedelta(seconds=retention_seconds)
+    interval = min(max(retention_seconds / 10, 1.0), 60.0)
+    while True:
+        try:
+            removed = await stream_log.prune(retention)
+            if removed:
+                log.debug("pruned %d stream log rows", removed)
+        except Exception:
+            log.exception("pruning the stream log failed")
+        await asyncio.sleep(interval)

@@ -1,0 +1,79 @@
+"""Server pings and the read deadline, on a real ``predictql serve`` with short intervals: a client
+that never answers a ping is closed (1011); one that does (any WebSocket library) stays."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import struct
+import time
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+import websockets
+
+from predictql.db import Database
+from predictql.settings import Settings
+from tests.e2e.conftest import start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+PING, PONG, CLOSE, TEXT = 0x9, 0xA, 0x8, 0x1
+
+
+@pytest.fixture(scope="module")
+def fast_pinging_server(settings: Settings, db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, base = start_server(
+        settings, tmp_path_factory.mktemp("keepalive") / "server.log",
+        PREDICTQL_WS_PING_INTERVAL_SECONDS="0.3", PREDICTQL_WS_READ_DEADLINE_SECONDS="0.9",
+    )
+    yield base
+    stop_server(process)
+
+
+async def _frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+    elif length == 127:
+        (length,) = struct.unpack("!Q", await reader.readexactly(8))
+    return first & 0x0F, await reader.readexactly(length)
+
+
+async def test_a_client_that_never_answers_pings_is_closed(fast_pinging_server: str) -> None:
+    url = urlparse(fast_pinging_server)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /api/v1/ws/trades HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    status = await reader.readuntil(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 101"), status
+    started, seen = time.monotonic(), []
+    try:
+        while True:  # read everything, answer nothing
+            opcode, payload = await asyncio.wait_for(_frame(reader), 5)
+            seen.append(opcode)
+            if opcode == CLOSE:
+                break
+    finally:
+        writer.close()
+    elapsed = time.monotonic() - started
+    assert seen[0] == TEXT and PING in seen, seen  # the init snapshot, then pings
+    assert struct.unpack("!H", payload[:2])[0] == 1011
+    assert 0.9 <= elapsed < 3.0, elapsed
+
+
+async def test_a_client_that_answers_pings_stays_connected(fast_pinging_server: str) -> None:
+    ws_url = fast_pinging_server.replace("http://", "ws://") + "/api/v1/ws/trades"
+    async with websockets.connect(ws_url, ping_interval=None) as ws:  # pongs are automatic
+        assert '"init"' in str(await ws.recv())
+        await asyncio.sleep(2.0)  # several pings and deadlines later
+        pong = await ws.ping()
+        await asyncio.wait_for(pong, 2)
