@@ -56,7 +56,7 @@ SERVER_CPU, CLIENT_CPU = 0, 1
 INTERVAL = 0.1  # seconds between price updates (the issue's 100 ms)
 QUERY = (
     "subscription($id: ID!) { marketUpdated(marketId: $id) "
-    "{ kind marketId yesPrice noPrice yesProbability volume at } }"
+    "{ kind seq data { marketId yesPrice noPrice yesProbability volume at } } }"
 )
 STAMP = re.compile(r'"volume": ?(\d+)')
 TICK = os.sysconf("SC_CLK_TCK")
@@ -152,12 +152,14 @@ def naive(port: int, env: dict[str, str]) -> Any:
     return running(argv, env, f"http://127.0.0.1:{port}", "/health")
 
 
-async def seed(db_url: str, data_dir: Path) -> int:
-    """One live LMSR market of an active event; returns its id."""
+async def seed(db_url: str, data_dir: Path) -> tuple[int, int]:
+    """One live LMSR market of an active event; returns its id and its channel's stream head."""
     from predictql import migrate
     from predictql.auth import Actor
     from predictql.db import Database, make_engine, utcnow
     from predictql.services import accounts, events, pools
+    from predictql.subscriptions import topics
+    from predictql.subscriptions.stream_log import StreamLog
 
     engine = make_engine(db_url)
     await migrate.upgrade(engine)
@@ -175,8 +177,9 @@ async def seed(db_url: str, data_dir: Path) -> int:
         )
         pool = await pools.create_pool(session, actor, event.id or 0, fields)
         market = (await events.markets_of(session, [pool.id or 0]))[pool.id or 0][0]
+    head = await StreamLog(db).head(topics.market_channel(market.id or 0))
     await db.dispose()
-    return market.id or 0
+    return market.id or 0, head
 
 
 # -- client processes ---------------------------------------------------------------------------
@@ -242,11 +245,13 @@ async def _client(url: str, count: int, market_id: int, ready: Any, stop: Any, o
 # -- one measurement ----------------------------------------------------------------------------
 
 
-def publish_updates(prefix: str, market_id: int, count: int) -> None:
+def publish_updates(prefix: str, market_id: int, head: int, count: int) -> None:
     """``count`` MarketState messages, one every INTERVAL, each stamped with its publish time in
-    ``volume`` (microseconds since the epoch: ``at`` is serialized to the second, too coarse)."""
+    ``volume`` (microseconds since the epoch: ``at`` is serialized to the second, too coarse), and
+    numbered after the channel's head as a commit numbers them (``stream_log.wire``)."""
     import redis
 
+    from predictql.subscriptions.stream_log import wire
     from predictql.subscriptions.topics import MarketState
 
     client = redis.Redis.from_url(REDIS_URL)
@@ -258,12 +263,13 @@ def publish_updates(prefix: str, market_id: int, count: int) -> None:
         stamp = time.time_ns() // 1000
         state = MarketState(market_id, 1, 1, 0.5 + index * 1e-4, 5000 + index, 5000 - index, q_yes, 0, stamp,
                             False, False, None, datetime.now(UTC))
-        client.publish(channel, state.to_json())
+        client.publish(channel, wire(head + 1 + index, state.to_json()))
     client.close()
 
 
-def measure(name: str, pid: int, url: str, subscribers: int, clients: int, market_id: int, prefix: str,
+def measure(name: str, pid: int, url: str, subscribers: int, clients: int, market: tuple[int, int], prefix: str,
             seconds: float, profile: Path | None = None) -> dict[str, Any]:
+    market_id, head = market
     ctx = mp.get_context("fork")
     ready, out, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     time.sleep(0.5)
@@ -296,7 +302,7 @@ def measure(name: str, pid: int, url: str, subscribers: int, clients: int, marke
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
     cpu0, wall0, wait0 = cpu_seconds(pid), time.monotonic(), run_delay(pid)
-    publish_updates(prefix, market_id, updates)
+    publish_updates(prefix, market_id, head, updates)
     drain(seen, updates * opened)
     cpu1, wall1, wait1 = cpu_seconds(pid), time.monotonic(), run_delay(pid)
     clients_cpu1 = sum(cpu_seconds(proc.pid or 0) for proc in procs)
@@ -349,7 +355,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # clients and servers inherit it
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-fanout-"))
     db_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
-    market_id = asyncio.run(seed(db_url, data_dir))
+    market = asyncio.run(seed(db_url, data_dir))
     prefix = f"bench{os.getpid()}:"
     rows = []
     try:
@@ -358,7 +364,7 @@ def main() -> None:
                 port = free_port()
                 with start(port, server_env(db_url, data_dir, prefix)) as pid:
                     url = f"ws://127.0.0.1:{port}/graphql"
-                    rows.append(measure(name, pid, url, subscribers, args.clients, market_id, prefix, seconds,
+                    rows.append(measure(name, pid, url, subscribers, args.clients, market, prefix, seconds,
                                         args.profile))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -51,14 +51,15 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def render(op: str, state: dict[str, Any], kind: str) -> str:
-    """The frame ``marketUpdated { kind marketId yesPrice noPrice yesProbability volume at }`` gives."""
+def render(op: str, seq: int, state: dict[str, Any], kind: str) -> str:
+    """The frame ``marketUpdated { kind seq data { marketId yesPrice noPrice yesProbability volume at } }``
+    gives."""
     data = {
-        "kind": kind, "marketId": str(state["market_id"]), "yesPrice": state["yes_price"],
-        "noPrice": state["no_price"], "yesProbability": state["yes_probability"], "volume": state["volume"],
-        "at": state["at"],
+        "marketId": str(state["market_id"]), "yesPrice": state["yes_price"], "noPrice": state["no_price"],
+        "yesProbability": state["yes_probability"], "volume": state["volume"], "at": state["at"],
     }
-    return json.dumps({"id": op, "type": "next", "payload": {"data": {"marketUpdated": data}}})
+    message = {"kind": kind, "seq": seq, "data": data}
+    return json.dumps({"id": op, "type": "next", "payload": {"data": {"marketUpdated": message}}})
 
 
 async def follow(websocket: WebSocket, op: str, market_id: str) -> None:
@@ -68,10 +69,11 @@ async def follow(websocket: WebSocket, op: str, market_id: str) -> None:
         # Live now: the first frame (predictql sends a snapshot here; this baseline has no database).
         placeholder = {"market_id": market_id, "yes_price": 0, "no_price": 0, "yes_probability": 0.0, "volume": 0,
                        "at": None}
-        await websocket.send_text(render(op, placeholder, "SNAPSHOT"))
+        await websocket.send_text(render(op, 0, placeholder, "SNAPSHOT"))
         async for event in subscriber:  # type: ignore[union-attr]
             assert event is not None
-            await websocket.send_text(render(op, json.loads(event.message), "LIVE"))
+            seq, _, payload = event.message.partition("|")  # "{seq}|{json}", as predictql publishes
+            await websocket.send_text(render(op, int(seq), json.loads(payload), "LIVE"))
 
 
 async def graphql_ws(websocket: WebSocket) -> None:

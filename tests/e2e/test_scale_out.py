@@ -45,9 +45,9 @@ DELIVERY_BOUND = 2.0  # seconds from the trade's HTTP request to a frame on the 
 RECEIVE_TIMEOUT = 5.0
 
 MARKET_UPDATED = """subscription($id: ID!) { marketUpdated(marketId: $id) {
-  kind marketId yesPrice noPrice yesProbability qYes qNo volume at } }"""
+  kind seq data { marketId yesPrice noPrice yesProbability qYes qNo volume at } } }"""
 TRADES = """subscription($id: ID!) { trades(marketId: $id) {
-  kind trade { id marketId side token shares price amount } } }"""
+  kind seq data { id marketId side token shares price amount } } }"""
 
 
 @pytest.fixture(scope="module")
@@ -158,10 +158,11 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
 
         # Every stream is live on B before the trade: snapshots for the state streams, the init frame
         # for the raw feed, and Redis's subscription count for the snapshot-less trades stream.
-        before = (await gql.next("market"))["marketUpdated"]
-        assert before["kind"] == "SNAPSHOT" and before["marketId"] == str(mid)
-        legacy_before = (await legacy_ws_next(legacy_gql))["marketUpdated"]
-        assert legacy_before["kind"] == "SNAPSHOT" and legacy_before["yesPrice"] == before["yesPrice"]
+        snapshot = (await gql.next("market"))["marketUpdated"]
+        assert snapshot["kind"] == "SNAPSHOT" and snapshot["data"]["marketId"] == str(mid)
+        before = snapshot["data"]
+        legacy_snapshot = (await legacy_ws_next(legacy_gql))["marketUpdated"]
+        assert legacy_snapshot["kind"] == "SNAPSHOT" and legacy_snapshot["data"]["yesPrice"] == before["yesPrice"]
         init = json.loads(await asyncio.wait_for(feed.recv(), RECEIVE_TIMEOUT))
         assert init["type"] == "init"
         await subscribed(redis, topics.market_trades_channel(mid))
@@ -184,16 +185,17 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
     async with db.session() as session:
         (trade,) = list(await session.scalars(select(Trade).where(col(Trade.market_id) == mid)))
     assert after.yes_price > int(before["yesPrice"])  # buying YES moved the price
-    assert updated["kind"] == "LIVE"
-    assert (updated["yesPrice"], updated["noPrice"], int(updated["qYes"]), int(updated["volume"])) == (
+    # One commit, one number per channel: the change after the snapshot is the next seq.
+    assert updated["kind"] == "LIVE" and int(updated["seq"]) == int(snapshot["seq"]) + 1
+    state = updated["data"]
+    assert (state["yesPrice"], state["noPrice"], int(state["qYes"]), int(state["volume"])) == (
         after.yes_price, after.no_price, after.q_yes, after.volume
     )
-    assert legacy_updated["kind"] == "LIVE" and legacy_updated["yesPrice"] == after.yes_price
-    assert traded["kind"] == "LIVE"
-    assert traded["trade"]["id"] == str(trade.id) and traded["trade"]["marketId"] == str(mid)
-    assert (traded["trade"]["side"], traded["trade"]["token"], int(traded["trade"]["shares"])) == (
-        "buy", "YES", trade.shares
-    )
+    assert legacy_updated["kind"] == "LIVE" and legacy_updated["data"]["yesPrice"] == after.yes_price
+    assert traded["kind"] == "LIVE" and int(traded["seq"]) >= 1
+    live_trade = traded["data"]
+    assert live_trade["id"] == str(trade.id) and live_trade["marketId"] == str(mid)
+    assert (live_trade["side"], live_trade["token"], int(live_trade["shares"])) == ("buy", "YES", trade.shares)
     assert frame["type"] == "trade" and frame["trade"]["token"] == "YES" and frame["trade"]["amount"] == trade.amount
     assert elapsed < DELIVERY_BOUND, f"delivery across processes took {elapsed:.2f} s"
 
@@ -222,4 +224,4 @@ async def test_an_order_book_fill_on_one_process_reaches_subscribers_of_the_othe
             traded = (await asyncio.wait_for(gql.next("trades"), DELIVERY_BOUND))["trades"]
         except TimeoutError:
             pytest.fail("no trade reached process B within the bound")
-    assert traded["kind"] == "LIVE" and traded["trade"]["marketId"] == str(mid)
+    assert traded["kind"] == "LIVE" and traded["data"]["marketId"] == str(mid)
