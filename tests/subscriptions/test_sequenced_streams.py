@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from predictql.auth import Actor
-from predictql.db import Database
+from predictql.db import Database, emit
 from predictql.models import StreamEvent, StreamHead
 from predictql.services import lmsr_trading
 from predictql.services.lmsr_trading import TradeRequest
@@ -200,3 +200,14 @@ async def test_the_log_keeps_what_retention_says(live: Live, db: Database, setti
     assert await reader.prune(timedelta(0)) > 0
     assert await logged(db, topics.market_channel(market.id or 0)) == []
     assert await reader.head(topics.market_channel(market.id or 0)) == 1  # heads are kept
+
+
+async def test_a_transaction_emitting_thousands_of_messages_commits(live: Live, db: Database) -> None:
+    """Resolving a market with thousands of holders emits thousands of messages in one commit:
+    more rows than one statement may carry parameters for."""
+    async with live.db.transaction() as session:
+        for index in range(9_000):
+            emit(session, f"user:{index}:test", "{}")
+        emit(session, "user:0:test", "{}")
+    assert await StreamLog(live.db).heads(["user:0:test", "user:8999:test"]) == {"user:0:test": 2, "user:8999:test": 1}
+    assert [seq for seq, _ in await logged(db, "user:0:test")] == [1, 2]

@@ -16,7 +16,7 @@ from predictql.services import lmsr_trading, pools, resolution
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.settings import Settings
 from predictql.subscriptions import topics
-from predictql.subscriptions.topics import ChartTick, MarketState, TradeTick
+from predictql.subscriptions.topics import ChartTick, MarketState, NotificationTick, TradeTick
 from tests.api.test_lmsr_api import set_market, trader
 from tests.markets.factories import create_market_setup, creator_actor
 
@@ -58,8 +58,13 @@ async def test_a_trade_publishes_its_trade_market_state_and_chart_point_after_co
 
     assert [channel for channel, _ in recorder.published] == [
         topics.market_trades_channel(market.id), topics.TRADES, topics.market_channel(market.id),
-        topics.event_chart_channel(market.event_id),
+        topics.event_chart_channel(market.event_id), topics.user_notifications_channel(user),
     ]
+    note = NotificationTick.from_json(recorder.on(topics.user_notifications_channel(user))[0])
+    assert (note.user_id, note.type, note.related_type, note.related_id) == (
+        user, "trade_executed", "market", market.id,
+    )
+    assert note.read is False and note.read_at is None and note.created_at.tzinfo is not None
     tick = TradeTick.from_json(recorder.on(topics.TRADES)[0])
     assert (tick.id, tick.market_id, tick.pool_id, tick.side, tick.token) == (
         result.trade_id, market.id, pool.id, "buy", "YES",

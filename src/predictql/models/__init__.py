@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from predictql.models.accounts import ApiToken, AuthSession, EmailCode, PasswordReset, RefreshToken, User
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
+from predictql.models.notifications import Notification
 from predictql.models.orders import Order
 from predictql.models.streams import StreamEvent, StreamHead
 from predictql.models.trading import (
@@ -29,6 +30,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerTransaction",
     "Market",
+    "Notification",
     "Order",
     "PasswordReset",
     "Pool",

@@ -1,5 +1,8 @@
 """Root subscription fields: each follows one bus channel (``subscriptions.topics``).
 
+``myNotifications`` is private: it follows the channel of the user who signed in on the socket
+(``connection_init``), and an anonymous socket is refused with ``UNAUTHORIZED``.
+
 A state stream (``marketUpdated``, ``eventChart``) starts with a snapshot read in a short session
 of its own (or, given ``fromSeq``, with the changes since), then yields each change
 (``subscriptions.streams.follow``: sequenced, repaired from the stream log, heartbeats). The
@@ -17,6 +20,7 @@ import strawberry
 
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Context, Info
+from predictql.schema.notifications import Notification
 from predictql.schema.scalars import Long
 from predictql.schema.subscriptions import ChartUpdate, LiveTrade, MarketUpdate, StreamMessage
 from predictql.services import live
@@ -99,5 +103,18 @@ class LiveSubscription:
             await _market(context, mid)  # market_not_found when missing or hidden
             channel = topics.market_trades_channel(mid)
         stream = streams.follow(context.bus, channel, live=LiveTrade.live, from_seq=from_seq)
+        async for message in _messages(context, stream):
+            yield message
+
+    @strawberry.subscription(
+        description="The caller's notifications as they are created (sign in with the connection_init payload). "
+        "No snapshot: use the notifications query for history, or fromSeq."
+    )
+    async def my_notifications(
+        self, info: Info, from_seq: Annotated[Long | None, FROM_SEQ] = None
+    ) -> AsyncGenerator[StreamMessage[Notification], None]:
+        context = info.context
+        channel = topics.user_notifications_channel(context.actor.require_user())
+        stream = streams.follow(context.bus, channel, live=Notification.live, from_seq=from_seq)
         async for message in _messages(context, stream):
             yield message

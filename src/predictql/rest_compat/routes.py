@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from predictql.rest_compat import auth, events, health, orders, pools, referrals, trading, users, watchlist  # noqa: F401  (registration on import)
+from predictql.rest_compat import (  # noqa: F401  (registration on import)
+    auth,
+    events,
+    health,
+    notifications,
+    orders,
+    pools,
+    referrals,
+    trading,
+    users,
+    watchlist,
+)
 from predictql.rest_compat.routing import REGISTRY, to_route
 from predictql.rest_compat.ws_feeds import ws_routes
 

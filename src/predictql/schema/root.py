@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
+from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
 from predictql.resolvers.orders import OrdersMutation, OrdersQuery
 from predictql.resolvers.subscriptions import LiveSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
@@ -27,8 +28,10 @@ from predictql.schema.limits import limit_rules
 from predictql.schema.scalars import SCALARS
 from predictql.settings import Settings
 
-Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery))
-Mutation = merge_types("Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation))
+Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery))
+Mutation = merge_types(
+    "Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation)
+)
 Subscription = merge_types("Subscription", (LiveSubscription,))
 # Every mutation takes an optional idempotencyKey (see schema/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]

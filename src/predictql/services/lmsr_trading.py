@@ -20,7 +20,7 @@ from predictql.db import utcnow
 from predictql.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
 from predictql.models import Event, LedgerAccount, Market, Pool, PricePoint, Trade, User
 from predictql.pricing import lmsr
-from predictql.services import events, ledger, positions, referrals
+from predictql.services import events, ledger, notifications, positions, referrals
 from predictql.services.ledger import Movement
 from predictql.services.pools import state_of
 from predictql.subscriptions import topics
@@ -254,6 +254,7 @@ async def _execute(
     market.volume += quote.amm_amount
     session.add(PricePoint(market_id=market.id, probability=lmsr.price_yes(quote.new_state), created_at=now))
     await topics.trade_executed(session, trade_row, market)
+    await notifications.trade_executed(session, trade_row, market, total=quote.total)
     held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
     return TradeResult(
         quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market,

@@ -27,7 +27,7 @@ from predictql.models import Event, Market, Order, Pool, PricePoint, Trade
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import POST_ONLY_WOULD_CROSS, Book, MatchError, NewOrder, RestingOrder, SubmitResult
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE, buy_total
-from predictql.services import events, ledger, order_escrow, referrals
+from predictql.services import events, ledger, notifications, order_escrow, referrals
 from predictql.services.ledger import Movement
 
 TIFS = ("GTC", "GTD", "IOC", "FOK", "POST_ONLY")
@@ -154,6 +154,8 @@ async def submit(
     book = order_escrow.FillBook(market, {order_escrow.TAKER: taker, **{o.id or 0: o for o in resting}})
     mine = [book.apply(fill)[0] for fill in result.fills]
     await _persist(session, book, result, chains, carry + order_escrow.fund(taker), now)
+    filled = {f.taker_order_id for f in result.fills} | {f.maker_order_id for f in result.fills}
+    await notifications.orders_filled(session, market, [book.orders[i] for i in sorted(filled)])
     return Placed(taker, tuple(mine))
 
 

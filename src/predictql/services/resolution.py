@@ -18,7 +18,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, Position, PricePoint
-from predictql.services import events, ledger, order_lifecycle
+from predictql.services import events, ledger, notifications, order_lifecycle
 from predictql.services.ledger import Movement
 from predictql.subscriptions import topics
 
@@ -61,8 +61,9 @@ def _winners(markets: Sequence[Market], verdict: Verdict, outcomes: int) -> dict
     return {markets[0].id or 0: verdict.won_side.upper()}
 
 
-async def _settle(session: AsyncSession, market: Market, winner: str | None) -> None:
-    """Pay every open position of a locked market (``winner`` None = refund at purchase price)."""
+async def _settle(session: AsyncSession, market: Market, winner: str | None) -> set[int]:
+    """Pay every open position of a locked market (``winner`` None = refund at purchase price);
+    the holders' user ids. A resolution tells each position ``bet_won`` or ``bet_lost``."""
     assert market.id is not None
     source = ledger.market_amm(market.id) if market.market_type == "lmsr" else ledger.market_collateral(market.id)
     movements: list[Movement] = []
@@ -74,6 +75,7 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
         select(Position).where(Position.market_id == market.id, Position.status == "open").with_for_update()
     )
     now = utcnow()
+    settled: list[tuple[Position, int]] = []
     for position in rows:
         assert position.id is not None
         reference = ("position", position.id)
@@ -96,11 +98,14 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
             position.won_side = SIDES[winner]
         position.realized_pnl += received - position.cost
         position.status, position.closed_at = "closed", now
+        settled.append((position, received))
     await ledger.post_many(session, [m for m in movements if m.legs[1][1]])
     market.resolved, market.winning_outcome, market.resolved_at = True, winner, now
     if winner is not None:
         session.add(PricePoint(market_id=market.id, probability=1.0 if winner == "YES" else 0.0, created_at=now))
+        await notifications.bets_settled(session, market, settled)
     await topics.markets_changed(session, [market], at=now)
+    return {position.user_id for position, _ in settled}
 
 
 async def _outcomes(session: AsyncSession, pool: Pool) -> int:
@@ -141,6 +146,7 @@ async def _finish_pool(session: AsyncSession, pool: Pool) -> None:
     )
     if open_pools is None:
         event.closed_at = utcnow()
+        await notifications.event_closed(session, event)
 
 
 async def _pool_in(session: AsyncSession, event_id: int, pool_id: int) -> Pool:
@@ -232,7 +238,9 @@ async def cancel_event(session: AsyncSession, actor: Actor, event_id: int) -> Ev
     if event.closed_at is not None or event.cancelled_at is not None:
         raise Conflict("event already resolved")
     markets = await _lock_markets(session, (col(Market.event_id) == event_id) & col(Market.resolved).is_(False))
+    holders: set[int] = set()
     for market in markets:
-        await _settle(session, market, None)
+        holders |= await _settle(session, market, None)
     event.cancelled_at = utcnow()
+    await notifications.event_cancelled(session, event, holders)
     return event

@@ -38,6 +38,7 @@ log = logging.getLogger("predictql.streams")
 REPLAY_LIMIT = 1000  # messages one resume or repair may read; past it, a snapshot or a GAP
 HEADS_CHUNK = 500  # channels per heads query
 EVENTS_KEY = "pq_events"  # db.emit's queue on session.info
+ROWS_PER_STATEMENT = 1000  # x4 parameters: well under PostgreSQL's 32,767 and SQLite's 32,766
 
 
 def wire(seq: int, payload: str) -> str:
@@ -61,11 +62,15 @@ async def sequence(session: AsyncSession) -> None:
     for channel, _ in events:
         counts[channel] += 1
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(StreamHead).values([{"channel": c, "seq": n} for c, n in sorted(counts.items())])
-    upsert = upsert.on_conflict_do_update(
-        index_elements=["channel"], set_={"seq": col(StreamHead.seq) + upsert.excluded.seq}
-    ).returning(col(StreamHead.channel), col(StreamHead.seq))
-    heads = {channel: seq for channel, seq in await session.execute(upsert)}
+    heads: dict[str, int] = {}
+    ordered = sorted(counts.items())  # one lock order for every writer
+    for start in range(0, len(ordered), ROWS_PER_STATEMENT):  # under the engines' bind-parameter caps
+        chunk = ordered[start : start + ROWS_PER_STATEMENT]
+        upsert = dialect.insert(StreamHead).values([{"channel": c, "seq": n} for c, n in chunk])
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["channel"], set_={"seq": col(StreamHead.seq) + upsert.excluded.seq}
+        ).returning(col(StreamHead.channel), col(StreamHead.seq))
+        heads.update((channel, seq) for channel, seq in await session.execute(upsert))
     next_seq = {channel: heads[channel] - counts[channel] + 1 for channel in counts}
     now, rows, numbered = utcnow(), [], []
     for channel, payload in events:
@@ -73,7 +78,8 @@ async def sequence(session: AsyncSession) -> None:
         next_seq[channel] = seq + 1
         rows.append({"channel": channel, "seq": seq, "payload": payload, "created_at": now})
         numbered.append((channel, wire(seq, payload)))
-    await session.execute(dialect.insert(StreamEvent).values(rows))
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        await session.execute(dialect.insert(StreamEvent).values(rows[start : start + ROWS_PER_STATEMENT]))
     session.info[EVENTS_KEY] = numbered
 
 

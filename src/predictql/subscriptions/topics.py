@@ -7,6 +7,8 @@ Channels:
 - ``trades``: each trade platform-wide (``TradeTick``), events hidden from the public left out.
 - ``event:{id}:chart``: a probability point of one of the event's pools after each change
   (``ChartTick``; ``values`` per outcome, in outcome order, as the REST pool chart has them).
+- ``user:{id}:notifications``: each notification created for that user (``NotificationTick``);
+  private, followed only by that user.
 
 Messages are JSON texts (``to_json``), serialized once by the publisher. Services call the
 ``*_changed``/``trade_executed`` helpers inside their transaction: the messages are queued on the
@@ -27,7 +29,7 @@ from sqlmodel import col, select
 
 from predictql.db import emit, utcnow
 from predictql.jsonutil import dumps_str, loads
-from predictql.models import Event, Market, Trade, User
+from predictql.models import Event, Market, Notification, Trade, User
 from predictql.pricing import lmsr
 
 TRADES = "trades"
@@ -44,6 +46,10 @@ def market_trades_channel(market_id: int) -> str:
 
 def event_chart_channel(event_id: int) -> str:
     return f"event:{event_id}:chart"
+
+
+def user_notifications_channel(user_id: int) -> str:
+    return f"user:{user_id}:notifications"
 
 
 def _time(value: str) -> datetime:
@@ -171,6 +177,40 @@ class TradeTick:
         return cls(**data)
 
 
+@dataclass(frozen=True, slots=True)
+class NotificationTick:
+    """A notification as it was created (the REST ``Notification`` fields)."""
+
+    id: int
+    user_id: int
+    type: str
+    title: str
+    message: str
+    read: bool
+    read_at: datetime | None
+    created_at: datetime
+    related_id: int | None
+    related_type: str | None
+
+    @classmethod
+    def of(cls, row: Notification) -> NotificationTick:
+        assert row.id is not None
+        return cls(
+            row.id, row.user_id, row.type, row.title, row.message, row.read, row.read_at, row.created_at,
+            row.related_id, row.related_type,
+        )
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> NotificationTick:
+        data = _fields(cls, text)
+        data["created_at"] = _time(data["created_at"])
+        data["read_at"] = _time(data["read_at"]) if data["read_at"] is not None else None
+        return cls(**data)
+
+
 # -- emitted by the services, inside their transaction ---------------------------------------
 
 
@@ -197,3 +237,9 @@ async def markets_changed(session: AsyncSession, markets: Iterable[Market], *, a
         # Loaded rows keep their unflushed changes (the identity map wins over the SELECT).
         siblings = list(await session.scalars(select(Market).where(col(Market.pool_id) == pool_id)))
         emit(session, event_chart_channel(event_id), ChartTick.of(siblings, at).to_json())
+
+
+def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:
+    """After notifications were inserted (ids assigned): each on its owner's channel."""
+    for row in rows:
+        emit(session, user_notifications_channel(row.user_id), NotificationTick.of(row).to_json())
