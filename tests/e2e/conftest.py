@@ -31,6 +31,8 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         PREDICTQL_DATA_DIR=str(settings.data_dir),
         PREDICTQL_DATABASE_URL=settings.resolved_database_url,
         PREDICTQL_BROADCAST_URL=settings.broadcast_url,
+        # This run's channels only: test runs sharing one Redis must not hear each other.
+        PREDICTQL_BUS_CHANNEL_PREFIX=settings.bus_channel_prefix,
         PREDICTQL_JWT_SECRET=JWT_SECRET,
         PREDICTQL_RATE_LIMIT_PER_MINUTE="1000000",
         PREDICTQL_GRAPHQL_CACHE_TTL_MS="0",

@@ -1,0 +1,406 @@
+"""Subscription fan-out on one server process, against a naive per-subscriber broadcaster loop.
+
+    python bench/bench_fanout.py [--quick] [--subscribers 1000,5000] [--seconds 10] [--clients 4]
+
+For each server and each subscriber count N, a fresh server process (pinned to CPU 0):
+
+1. N GraphQL WebSocket subscriptions (``graphql-transport-ws``, no per-message deflate) to
+   ``marketUpdated`` on one market, opened by ``--clients`` client processes pinned to CPU 1
+   (asyncio + ``websockets``); each waits for its first frame, so every subscription is live.
+   Memory per idle subscriber = the server's RSS growth over those connections / N.
+2. A price update every 100 ms for ``--seconds``: a ``MarketState`` JSON (the services'
+   serializer, its ``at`` the publish time) published on Redis to the market's channel, exactly
+   what a trade's commit publishes. The server's Redis listener, bus, GraphQL resolver and
+   WebSocket send path all run as in production; only the trade's own database work is left out
+   (it is not fan-out work and would be charged to the CPU figure).
+3. Delivery latency = client receive time - publish time (carried in ``volume``, in microseconds:
+   ``at`` is serialized to the second; one clock: one machine); server CPU per
+   delivered message = the server's utime+stime over the publishing window (plus a drain) /
+   frames the clients received. Client CPU is reported too: a saturated client inflates latency.
+
+Servers: ``ours`` is ``predictql serve`` (SQLite for the snapshot, Redis bus); ``naive`` is
+``bench/naive_fanout.py`` under the same uvicorn settings. Needs Redis
+(``PREDICTQL_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/0``). Writes
+``bench/results/fanout.json`` (``--quick``: ``fanout-quick.json``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import BENCH, JWT_SECRET, free_port, record
+
+REDIS_URL = os.environ.get("PREDICTQL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+SERVER_CPU, CLIENT_CPU = 0, 1
+INTERVAL = 0.1  # seconds between price updates (the issue's 100 ms)
+QUERY = (
+    "subscription($id: ID!) { marketUpdated(marketId: $id) "
+    "{ kind seq data { marketId yesPrice noPrice yesProbability volume at } } }"
+)
+STAMP = re.compile(r'"volume": ?(\d+)')
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# -- server processes ---------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the process was runnable but waiting for a CPU (other load on the machine)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+def drain(seen: list[Any], expected: int, quiet: float = 2.0, limit: float = 150.0) -> None:
+    """Until every frame arrived, or none arrived for ``quiet`` seconds (or ``limit`` passed)."""
+    deadline, last, since = time.monotonic() + limit, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        total = sum(counter.value for counter in seen)
+        if total >= expected:
+            return
+        if total != last:
+            last, since = total, time.monotonic()
+        elif time.monotonic() - since > quiet:
+            return
+        time.sleep(0.05)
+
+
+def pin(pid: int, cpu: int) -> None:
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(pid, {cpu})
+
+
+@contextmanager
+def running(argv: list[str], env: dict[str, str], base: str, health: str) -> Iterator[int]:
+    log = tempfile.NamedTemporaryFile(prefix="bench-fanout-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    pin(process.pid, SERVER_CPU)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited; see {log.name}")
+            try:
+                if httpx.get(base + health, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start; see {log.name}")
+            time.sleep(0.1)
+        yield process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def server_env(db_url: str, data_dir: Path, prefix: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTQL_")}
+    env.update(
+        PREDICTQL_DATABASE_URL=db_url, PREDICTQL_DATA_DIR=str(data_dir), PREDICTQL_JWT_SECRET=JWT_SECRET,
+        PREDICTQL_ENVIRONMENT="production", PREDICTQL_LOG_LEVEL="WARNING", PREDICTQL_BROADCAST_URL=REDIS_URL,
+        PREDICTQL_BENCH_BUS_URL=REDIS_URL, PREDICTQL_BUS_CHANNEL_PREFIX=prefix,
+        PREDICTQL_RATE_LIMIT_PER_MINUTE="100000000", PREDICTQL_WS_MAX_CONNECTIONS="100000",
+    )
+    return env
+
+
+def ours(port: int, env: dict[str, str]) -> Any:
+    argv = [sys.executable, "-m", "predictql", "serve", "--port", str(port)]
+    return running(argv, env, f"http://127.0.0.1:{port}", "/api/v1/health")
+
+
+def naive(port: int, env: dict[str, str]) -> Any:
+    # The same uvicorn settings as ``predictql serve`` (cli._serve): no deflate, the same pings.
+    argv = [
+        sys.executable, "-m", "uvicorn", "naive_fanout:app", "--app-dir", str(BENCH), "--port", str(port),
+        "--no-access-log", "--log-level", "warning", "--ws-per-message-deflate", "false",
+        "--ws-ping-interval", "50", "--ws-ping-timeout", "10",
+    ]
+    return running(argv, env, f"http://127.0.0.1:{port}", "/health")
+
+
+async def seed(db_url: str, data_dir: Path) -> tuple[int, int]:
+    """One live LMSR market of an active event; returns its id and its channel's stream head."""
+    from predictql import migrate
+    from predictql.auth import Actor
+    from predictql.db import Database, make_engine, utcnow
+    from predictql.services import accounts, events, pools
+    from predictql.subscriptions import topics
+    from predictql.subscriptions.stream_log import StreamLog
+
+    engine = make_engine(db_url)
+    await migrate.upgrade(engine)
+    db = Database(engine)
+    async with db.transaction() as session:
+        creator = await accounts.create_user(
+            session, email="creator@bench.test", password="benchmark", verified=True, is_creator=True
+        )
+        actor = Actor(user_id=creator.id, is_creator=True)
+        event = await events.create_event(session, actor, events.EventFields(name="Fan-out", tags=["bench"]))
+        event.is_active = True
+        fields = pools.PoolFields(
+            name="Main", finish_at=utcnow() + timedelta(days=30), live_at=utcnow() - timedelta(minutes=1),
+            market_names=["A"], market_probabilities=[0.5], lmsr_b_kopecks=100_000_000,
+        )
+        pool = await pools.create_pool(session, actor, event.id or 0, fields)
+        market = (await events.markets_of(session, [pool.id or 0]))[pool.id or 0][0]
+    head = await StreamLog(db).head(topics.market_channel(market.id or 0))
+    await db.dispose()
+    return market.id or 0, head
+
+
+# -- client processes ---------------------------------------------------------------------------
+
+
+def client_process(url: str, count: int, market_id: int, ready: Any, stop: Any, out: Any, seen: Any) -> None:
+    pin(0, CLIENT_CPU)
+    asyncio.run(_client(url, count, market_id, ready, stop, out, seen))
+
+
+async def _client(url: str, count: int, market_id: int, ready: Any, stop: Any, out: Any, seen: Any) -> None:
+    import websockets
+
+    latencies: list[float] = []
+    failures = 0
+    subscribe = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY,
+                                                                        "variables": {"id": str(market_id)}}})
+    gate = asyncio.Semaphore(64)  # handshakes in flight
+
+    async def one() -> None:
+        nonlocal failures
+        try:
+            async with gate:
+                ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                              compression=None, open_timeout=60, ping_interval=None,
+                                              max_queue=None)
+                await ws.send('{"type":"connection_init","payload":{}}')
+                await ws.recv()  # connection_ack
+                await ws.send(subscribe)
+                await ws.recv()  # the first frame (a snapshot): the subscription is live
+        except Exception:
+            failures += 1
+            if len(live) + failures >= count:
+                settled.set()
+            return
+        live.append(ws)
+        if len(live) + failures >= count:
+            settled.set()
+        async for text in ws:
+            assert isinstance(text, str)
+            found = STAMP.search(text)
+            if found is None or '"LIVE"' not in text:
+                continue
+            latencies.append(time.time() - int(found.group(1)) / 1e6)
+            seen.value += 1
+
+    live: list[Any] = []
+    settled = asyncio.Event()  # every subscription is live or failed
+    tasks = [asyncio.create_task(one()) for _ in range(count)]
+    await settled.wait()
+    ready.put((len(live), failures))
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, stop.wait)
+    cpu = cpu_seconds(os.getpid())
+    out.put((latencies, cpu))
+    out.close()
+    out.join_thread()  # flushed before the hard exit below
+    for task in tasks:
+        task.cancel()
+    os._exit(0)  # closing thousands of sockets politely would only slow the next run
+
+
+# -- one measurement ----------------------------------------------------------------------------
+
+
+def publish_updates(prefix: str, market_id: int, head: int, count: int) -> None:
+    """``count`` MarketState messages, one every INTERVAL, each stamped with its publish time in
+    ``volume`` (microseconds since the epoch: ``at`` is serialized to the second, too coarse), and
+    numbered after the channel's head as a commit numbers them (``stream_log.wire``)."""
+    import redis
+
+    from predictql.subscriptions.stream_log import wire
+    from predictql.subscriptions.topics import MarketState
+
+    client = redis.Redis.from_url(REDIS_URL)
+    channel = prefix + f"market:{market_id}"
+    start = time.monotonic()
+    for index in range(count):
+        time.sleep(max(0.0, start + index * INTERVAL - time.monotonic()))
+        q_yes = 1000 * (index + 1)
+        stamp = time.time_ns() // 1000
+        state = MarketState(market_id, 1, 1, 0.5 + index * 1e-4, 5000 + index, 5000 - index, q_yes, 0, stamp,
+                            False, False, None, datetime.now(UTC))
+        client.publish(channel, wire(head + 1 + index, state.to_json()))
+    client.close()
+
+
+def measure(name: str, pid: int, url: str, subscribers: int, clients: int, market: tuple[int, int], prefix: str,
+            seconds: float, profile: Path | None = None) -> dict[str, Any]:
+    market_id, head = market
+    ctx = mp.get_context("fork")
+    ready, out, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    time.sleep(0.5)
+    rss_before = rss_bytes(pid)
+    shares = [subscribers // clients + (1 if i < subscribers % clients else 0) for i in range(clients)]
+    seen = [ctx.RawValue("q", 0) for _ in shares]  # frames received so far, per client process
+    procs = [ctx.Process(target=client_process, args=(url, n, market_id, ready, stop, out, counter))
+             for n, counter in zip(shares, seen, strict=True)]
+    connect_start = time.monotonic()
+    for proc in procs:
+        proc.start()
+    opened = failed = 0
+    for _ in procs:
+        ok, bad = ready.get(timeout=300)
+        opened, failed = opened + ok, failed + bad
+    connect_seconds = time.monotonic() - connect_start
+    time.sleep(1.0)
+    rss_idle = rss_bytes(pid)
+    idle_start, idle_cpu0 = time.monotonic(), cpu_seconds(pid)
+    time.sleep(1.0)
+    idle_cpu_per_s = (cpu_seconds(pid) - idle_cpu0) / (time.monotonic() - idle_start)
+    clients_cpu0 = sum(cpu_seconds(proc.pid or 0) for proc in procs)
+    updates = max(1, round(seconds / INTERVAL))
+    spy = None
+    if profile is not None:  # py-spy samples the server while it delivers (adds its own overhead)
+        profile.mkdir(parents=True, exist_ok=True)
+        out_file = profile / f"{name}-{subscribers}.collapsed"
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+                                "--duration", str(int(seconds) + 1), "--output", str(out_file), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+    cpu0, wall0, wait0 = cpu_seconds(pid), time.monotonic(), run_delay(pid)
+    publish_updates(prefix, market_id, head, updates)
+    drain(seen, updates * opened)
+    cpu1, wall1, wait1 = cpu_seconds(pid), time.monotonic(), run_delay(pid)
+    clients_cpu1 = sum(cpu_seconds(proc.pid or 0) for proc in procs)
+    if spy is not None:
+        spy.wait(timeout=60)
+    stop.set()
+    latencies: list[float] = []
+    for _ in procs:
+        got, _cpu = out.get(timeout=120)
+        latencies.extend(got)
+    for proc in procs:
+        proc.join(timeout=10)
+    delivered = len(latencies)
+    cpu = cpu1 - cpu0
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(delivered - 1, int(p * delivered))] * 1000, 2) if delivered else float("nan")
+
+    row = {
+        "server": name, "subscribers": subscribers, "opened": opened, "failed": failed,
+        "connect_seconds": round(connect_seconds, 2), "updates": updates, "expected": updates * opened,
+        "delivered": delivered, "delivery_p50_ms": pct(0.50), "delivery_p99_ms": pct(0.99),
+        "delivery_max_ms": pct(1.0), "server_cpu_seconds": round(cpu, 3), "window_seconds": round(wall1 - wall0, 2),
+        "server_cpu_us_per_delivery": round(cpu / delivered * 1e6, 2) if delivered else None,
+        "deliveries_per_cpu_second": round(delivered / cpu) if cpu else None,
+        "server_cpu_utilization": round(cpu / (wall1 - wall0), 3),
+        "server_runqueue_wait_seconds": round(wait1 - wait0, 3),
+        "server_idle_cpu_per_second": round(idle_cpu_per_s, 4),
+        "client_cpu_utilization": round((clients_cpu1 - clients_cpu0) / (wall1 - wall0), 3),
+        "rss_before_mb": round(rss_before / 2**20, 1), "rss_idle_mb": round(rss_idle / 2**20, 1),
+        "rss_kb_per_idle_subscriber": round((rss_idle - rss_before) / max(opened, 1) / 1024, 2),
+        "mean_latency_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="1,000 subscribers, 3 s of updates (< 60 s)")
+    parser.add_argument("--subscribers", default="200,1000,5000")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=4, help="client processes (pinned to CPU 1)")
+    parser.add_argument("--profile", type=Path, help="py-spy the servers while they deliver; collapsed stacks here")
+    args = parser.parse_args()
+    counts = [1000] if args.quick else [int(n) for n in args.subscribers.split(",")]
+    seconds = 3.0 if args.quick else args.seconds
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # clients and servers inherit it
+    data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-fanout-"))
+    db_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
+    market = asyncio.run(seed(db_url, data_dir))
+    prefix = f"bench{os.getpid()}:"
+    rows = []
+    try:
+        for subscribers in counts:
+            for name, start in (("ours", ours), ("naive", naive)):
+                port = free_port()
+                with start(port, server_env(db_url, data_dir, prefix)) as pid:
+                    url = f"ws://127.0.0.1:{port}/graphql"
+                    rows.append(measure(name, pid, url, subscribers, args.clients, market, prefix, seconds,
+                                        args.profile))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    ratios = []
+    for subscribers in counts:
+        mine = next(r for r in rows if r["server"] == "ours" and r["subscribers"] == subscribers)
+        base = next(r for r in rows if r["server"] == "naive" and r["subscribers"] == subscribers)
+        ratios.append({
+            "subscribers": subscribers,
+            "cpu_per_delivery_ours_over_naive": _ratio(mine["server_cpu_us_per_delivery"],
+                                                       base["server_cpu_us_per_delivery"]),
+            "p50_ours_over_naive": _ratio(mine["delivery_p50_ms"], base["delivery_p50_ms"]),
+            "p99_ours_over_naive": _ratio(mine["delivery_p99_ms"], base["delivery_p99_ms"]),
+            "memory_per_subscriber_ours_over_naive": _ratio(mine["rss_kb_per_idle_subscriber"],
+                                                            base["rss_kb_per_idle_subscriber"]),
+        })
+    results = {
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d"), "quick": args.quick, "interval_ms": INTERVAL * 1000,
+        "seconds": seconds, "clients": args.clients, "cpus": os.cpu_count(), "bus": "redis",
+        "aim_deliveries_per_cpu_second": 20000, "runs": rows, "ratios": ratios,
+    }
+    print(f"\n{'server':<6} {'subs':>5} {'delivered/expected':>19} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'us CPU/msg':>10} {'msgs/CPU-s':>10} {'KB/idle sub':>11} {'client CPU':>10}")
+    for r in rows:
+        print(f"{r['server']:<6} {r['subscribers']:>5} {r['delivered']:>9}/{r['expected']:<9} "
+              f"{r['delivery_p50_ms']:>8} {r['delivery_p99_ms']:>8} {r['server_cpu_us_per_delivery']!s:>10} "
+              f"{r['deliveries_per_cpu_second']!s:>10} {r['rss_kb_per_idle_subscriber']:>11} "
+              f"{r['client_cpu_utilization']:>10}")
+    for ratio in ratios:
+        print("ours/naive", json.dumps(ratio))
+    print("recorded", record("fanout-quick.json" if args.quick else "fanout.json", results))
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+if __name__ == "__main__":
+    main()
