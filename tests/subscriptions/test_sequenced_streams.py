@@ -18,8 +18,8 @@ from predictql.services import lmsr_trading
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log, streams, topics
+from predictql.subscriptions.payloads import MarketState, TradeTick
 from predictql.subscriptions.stream_log import StreamLog
-from predictql.subscriptions.topics import MarketState, TradeTick
 from tests.api.test_lmsr_api import trader
 from tests.markets.factories import create_market_setup
 from tests.subscriptions.conftest import Live

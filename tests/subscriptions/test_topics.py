@@ -16,7 +16,7 @@ from predictql.services import lmsr_trading, pools, resolution
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.settings import Settings
 from predictql.subscriptions import topics
-from predictql.subscriptions.topics import ChartTick, MarketState, NotificationTick, TradeTick
+from predictql.subscriptions.payloads import ChartTick, MarketState, NotificationTick, TradeTick
 from tests.api.test_lmsr_api import set_market, trader
 from tests.markets.factories import create_market_setup, creator_actor
 

@@ -35,8 +35,8 @@ from predictql.rest_compat.market_presenters import chart_json
 from predictql.rest_compat.presenters import feed_trade
 from predictql.services import live, lmsr_trading
 from predictql.subscriptions import streams, topics
+from predictql.subscriptions.payloads import ChartTick, TradeTick
 from predictql.subscriptions.streams import SocketGate
-from predictql.subscriptions.topics import ChartTick, TradeTick
 
 log = logging.getLogger("predictql.ws")
 T = TypeVar("T")

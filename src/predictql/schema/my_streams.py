@@ -14,7 +14,7 @@ import strawberry
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.schema.orders import Order, PriceLevel
 from predictql.schema.scalars import Long
-from predictql.subscriptions.topics import BalanceState, BookLevels, FillTick, OrderState, PositionState
+from predictql.subscriptions.payloads import BalanceState, BookLevels, FillTick, OrderState, PositionState
 
 
 def _id(value: int) -> strawberry.ID:

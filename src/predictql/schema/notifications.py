@@ -10,7 +10,7 @@ from predictql.models import Notification as NotificationRow
 from predictql.schema.pagination import PageInfo
 from predictql.services.cursors import encode_cursor
 from predictql.services.notifications import NotificationPage
-from predictql.subscriptions.topics import NotificationTick
+from predictql.subscriptions.payloads import NotificationTick
 
 
 def _id(value: int | None) -> strawberry.ID:

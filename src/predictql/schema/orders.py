@@ -19,7 +19,7 @@ from predictql.schema.scalars import Long
 from predictql.services.cursors import encode_cursor
 from predictql.services.order_lifecycle import OrderPage
 from predictql.services.orderbook_trading import OrderRequest, Placed
-from predictql.subscriptions.topics import OrderState
+from predictql.subscriptions.payloads import OrderState
 
 
 def _id(value: int | None) -> strawberry.ID:

@@ -16,8 +16,8 @@ from typing import Generic, TypeVar
 import strawberry
 
 from predictql.schema.scalars import Long
+from predictql.subscriptions.payloads import ChartTick, MarketState, TradeTick
 from predictql.subscriptions.streams import Item
-from predictql.subscriptions.topics import ChartTick, MarketState, TradeTick
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from predictql.pricing.orderbook_types import SCALE
 from predictql.services import charts, events, order_escrow, orderbook_trading, pools
 from predictql.services.charts import ChartPoint
 from predictql.subscriptions import topics
-from predictql.subscriptions.topics import BalanceState, BookLevels, ChartTick, MarketState
+from predictql.subscriptions.payloads import BalanceState, BookLevels, ChartTick, MarketState
 
 
 async def market_state(session: AsyncSession, actor: Actor, market_id: int) -> MarketState:

@@ -1,0 +1,351 @@
+"""The shape of every bus message (``subscriptions.topics`` forms channels and emits them).
+
+Each payload is a frozen dataclass with ``to_json`` (serialized once by the publisher) and
+``from_json`` (decoded once per message per process, ``bus.Message.view``). ``from_json`` keeps
+only the keys it knows, so a process of an older release reads a newer payload. Every payload is a
+full state or a full event, never a relative change: a subscriber that missed one is whole again
+with the next, and one delivered twice (a snapshot that already included it) does no harm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from predictql.db import utcnow
+from predictql.jsonutil import dumps_str, loads
+from predictql.models import Event, Market, Notification, Order, Position, Trade, User
+from predictql.pricing import lmsr
+from predictql.pricing.orderbook_types import SCALE
+
+ANONYMOUS_NAME = "Anonymous"  # as services.lmsr_trading.latest_trades shows a hidden profile
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _fields(cls: type[Any], text: str) -> dict[str, Any]:
+    """The payload's known keys: a process of an older release reads a newer payload."""
+    data: dict[str, Any] = loads(text)
+    return {name: data[name] for name in cls.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    """A market as it is after a change; prices in basis points 0..10000.
+
+    An LMSR market's prices come from its LMSR state (q's and prior). An order-book market has no
+    market maker (its q's stay 0): its YES price is the last execution price (its latest price
+    point; the prior ``p0`` before the first fill, 1 or 0 once resolved), given as ``last``.
+    """
+
+    market_id: int
+    event_id: int
+    pool_id: int
+    yes_probability: float
+    yes_price: int
+    no_price: int
+    q_yes: int
+    q_no: int
+    volume: int
+    paused: bool
+    resolved: bool
+    winning_outcome: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, market: Market, at: datetime | None = None, last: float | None = None) -> MarketState:
+        assert market.id is not None
+        if market.market_type == "orderbook" and last is not None:
+            probability, yes_bps = last, round(last * SCALE)
+            no_bps = SCALE - yes_bps
+        else:
+            state = lmsr.MarketState(market.q_yes, market.q_no, market.lmsr_b, market.p0)
+            probability = lmsr.price_yes(state)
+            yes_bps, no_bps = lmsr.price_bps(state)
+        return cls(
+            market.id, market.event_id, market.pool_id, probability, yes_bps, no_bps, market.q_yes,
+            market.q_no, market.volume, market.paused, market.resolved, market.winning_outcome, at or utcnow(),
+        )
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> MarketState:
+        data = _fields(cls, text)
+        data["at"] = _time(data["at"])
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class ChartTick:
+    """One pool's probabilities now: per market, in outcome order (a resolved market is 1 or 0)."""
+
+    event_id: int
+    pool_id: int
+    timestamp: datetime
+    values: tuple[float, ...]
+
+    @classmethod
+    def of(
+        cls, markets: Sequence[Market], at: datetime | None = None, last: dict[int, float] | None = None
+    ) -> ChartTick:
+        """``last``: order-book markets' last execution prices (``last_prices``)."""
+        first = markets[0]
+        ordered = sorted(markets, key=lambda market: market.outcome_index)
+        prices = last or {}
+        return cls(first.event_id, first.pool_id, at or utcnow(), tuple(_probability(m, prices) for m in ordered))
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ChartTick:
+        data = _fields(cls, text)
+        return cls(data["event_id"], data["pool_id"], _time(data["timestamp"]), tuple(data["values"]))
+
+
+def _probability(market: Market, last: dict[int, float]) -> float:
+    if market.resolved and market.winning_outcome is not None:
+        return 1.0 if market.winning_outcome == "YES" else 0.0
+    if market.market_type == "orderbook" and market.id in last:
+        return last[market.id or 0]
+    return lmsr.price_yes(lmsr.MarketState(market.q_yes, market.q_no, market.lmsr_b, market.p0))
+
+
+@dataclass(frozen=True, slots=True)
+class TradeTick:
+    """One execution: the REST ``SimpleTrade`` (amount, name, token, event, market, avatar) plus ids,
+    side, shares, price (basis points) and time. ``amount`` is kopecks at the execution price."""
+
+    id: int
+    market_id: int
+    event_id: int
+    pool_id: int
+    side: str
+    token: str
+    shares: int
+    price: int
+    amount: int
+    timestamp: datetime
+    name: str
+    avatar: str | None
+    event: str
+    market: str
+
+    @classmethod
+    def of(cls, trade: Trade, market: Market, event: Event, user: User) -> TradeTick:
+        assert trade.id is not None
+        hidden = user.profile_hidden
+        return cls(
+            trade.id, trade.market_id, trade.event_id, market.pool_id, trade.side, trade.token, trade.shares,
+            trade.price, trade.amount, trade.created_at, ANONYMOUS_NAME if hidden else (user.nickname or user.name),
+            None if hidden else user.avatar_url, event.name, market.name,
+        )
+
+    def simple(self) -> dict[str, Any]:
+        """The REST/legacy ``SimpleTrade`` shape."""
+        return {
+            "amount": self.amount, "name": self.name, "token": self.token, "event": self.event,
+            "market": self.market, "avatar": self.avatar,
+        }
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TradeTick:
+        data = _fields(cls, text)
+        data["timestamp"] = _time(data["timestamp"])
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationTick:
+    """A notification as it was created (the REST ``Notification`` fields)."""
+
+    id: int
+    user_id: int
+    type: str
+    title: str
+    message: str
+    read: bool
+    read_at: datetime | None
+    created_at: datetime
+    related_id: int | None
+    related_type: str | None
+
+    @classmethod
+    def of(cls, row: Notification) -> NotificationTick:
+        assert row.id is not None
+        return cls(
+            row.id, row.user_id, row.type, row.title, row.message, row.read, row.read_at, row.created_at,
+            row.related_id, row.related_type,
+        )
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> NotificationTick:
+        data = _fields(cls, text)
+        data["created_at"] = _time(data["created_at"])
+        data["read_at"] = _time(data["read_at"]) if data["read_at"] is not None else None
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevels:
+    """Changed levels of an order book in YES prices: ``(price, units)``, each level's total now
+    (a buy counts the units its remaining budget buys, fee included); units 0 = the level is gone."""
+
+    market_id: int
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BookLevels:
+        data = _fields(cls, text)
+        return cls(data["market_id"], tuple(map(tuple, data["bids"])), tuple(map(tuple, data["asks"])))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """An order-book order as it is after a change (the ``Order`` row's public fields)."""
+
+    id: int
+    user_id: int
+    market_id: int
+    event_id: int
+    side: str
+    token: str
+    kind: str
+    price: int
+    amount: int
+    remaining: int
+    filled: int
+    spent: int
+    received: int
+    fees: int
+    tif: str
+    expires_at: datetime | None
+    client_order_id: str | None
+    status: str
+    cancel_reason: str | None
+    use_bonus: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, order: Order) -> OrderState:
+        assert order.id is not None
+        return cls(**{name: getattr(order, name) for name in cls.__dataclass_fields__})
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> OrderState:
+        data = _fields(cls, text)
+        for name in ("created_at", "updated_at", "expires_at"):
+            data[name] = _time(data[name]) if data[name] is not None else None
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class FillTick:
+    """One execution as its party sees it: an LMSR trade, or one side of an order-book fill
+    (``order_id`` set). ``price`` is basis points of ``token``; ``amount`` kopecks, fee excluded."""
+
+    trade_id: int
+    user_id: int
+    market_id: int
+    event_id: int
+    kind: str
+    side: str
+    token: str
+    units: int
+    price: int
+    amount: int
+    fee: int
+    order_id: int | None
+    timestamp: datetime
+
+    @classmethod
+    def of(cls, trade: Trade, order_id: int | None) -> FillTick:
+        assert trade.id is not None
+        return cls(
+            trade.id, trade.user_id, trade.market_id, trade.event_id, trade.kind, trade.side, trade.token,
+            trade.shares, trade.price, trade.amount, trade.fee, order_id, trade.created_at,
+        )
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> FillTick:
+        data = _fields(cls, text)
+        data["timestamp"] = _time(data["timestamp"])
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionState:
+    """One position row (a user's holding of one token of one market) after a change. A closed row
+    keeps the units it closed (or was settled) with; ``won_side`` 0 = YES, 1 = NO once settled."""
+
+    id: int
+    user_id: int
+    market_id: int
+    event_id: int
+    token: str
+    amount: int
+    avg_price: int
+    cost: int
+    realized_pnl: int
+    status: str
+    won_side: int | None
+    created_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, position: Position) -> PositionState:
+        assert position.id is not None
+        return cls(**{name: getattr(position, name) for name in cls.__dataclass_fields__})
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> PositionState:
+        data = _fields(cls, text)
+        data["created_at"] = _time(data["created_at"])
+        data["closed_at"] = _time(data["closed_at"]) if data["closed_at"] is not None else None
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceState:
+    """A user's balances now, kopecks: cash, bonus, and what open buy orders hold in escrow."""
+
+    user_id: int
+    cash: int
+    bonus: int
+    escrow: int
+    at: datetime
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BalanceState:
+        data = _fields(cls, text)
+        data["at"] = _time(data["at"])
+        return cls(**data)
