@@ -200,7 +200,6 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
     assert elapsed < DELIVERY_BOUND, f"delivery across processes took {elapsed:.2f} s"
 
 
-@pytest.mark.xfail(strict=True, reason="order-book fills publish nothing on the bus yet (services/orderbook_trading)")
 async def test_an_order_book_fill_on_one_process_reaches_subscribers_of_the_other(
     processes: tuple[str, str], db: Database, settings: Any, redis: aioredis.Redis
 ) -> None:
