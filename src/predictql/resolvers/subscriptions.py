@@ -12,11 +12,12 @@ message. Visibility (a hidden event is as missing as an unknown one) is checked 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Annotated, TypeVar
 
 import strawberry
+from strawberry.utils.await_maybe import await_maybe
 
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Context, Info
@@ -45,12 +46,32 @@ async def _chart(context: Context, event_id: int, pool_id: int | None) -> ChartU
 
 
 async def messages(
-    context: Context, items: AsyncGenerator[streams.Item[T], None]
+    context: Context, items: AsyncGenerator[streams.Item[T], None], check: Callable[[], object] | None = None
 ) -> AsyncGenerator[StreamMessage[T], None]:
+    """The stream's items as GraphQL messages; no DataLoader cache outlives one of them.
+
+    Resolvers return this generator rather than ``yield`` from it (one async generator less per
+    message). ``check`` (visibility, sign-in) runs when the client starts reading, so a refusal is
+    a ``next`` with the error and then ``complete``, as from any subscription resolver."""
+    if check is not None:
+        await await_maybe(check())
     async with aclosing(items):
         async for item in items:
             context.reset_loaders()
             yield StreamMessage.of(item)
+
+
+async def _of_pool(
+    context: Context,
+    stream: AsyncGenerator[streams.Item[ChartUpdate], None],
+    chart: Callable[[], Awaitable[ChartUpdate]],
+) -> AsyncGenerator[StreamMessage[ChartUpdate], None]:
+    """The followed pool's points (``chart`` names it; pool_not_found / event_not_found before
+    anything is followed): those of the event's other pools are left out."""
+    pool_id = (await chart()).pool_id
+    async for message in messages(context, stream):
+        if message.data is None or message.data.pool_id == pool_id:
+            yield message
 
 
 @strawberry.type
@@ -62,13 +83,12 @@ class LiveSubscription:
         self, info: Info, market_id: strawberry.ID, from_seq: Annotated[Long | None, FROM_SEQ] = None
     ) -> AsyncGenerator[StreamMessage[MarketUpdate], None]:
         context, mid = info.context, parse_id(market_id, "marketId")
-        await _market(context, mid)  # market_not_found when missing or hidden, also when resuming
         stream = streams.follow(
             context.bus, topics.market_channel(mid), live=MarketUpdate.live,
             snapshot=lambda: _market(context, mid), share=("market", mid), from_seq=from_seq,
         )
-        async for message in messages(context, stream):
-            yield message
+        # market_not_found when missing or hidden, also when resuming (no snapshot read then)
+        return messages(context, stream, check=lambda: _market(context, mid))
 
     @strawberry.subscription(
         description="The latest point of the event's pool (default: its main pool), then a point after each change."
@@ -79,15 +99,11 @@ class LiveSubscription:
     ) -> AsyncGenerator[StreamMessage[ChartUpdate], None]:
         context, eid = info.context, parse_id(event_id, "eventId")
         pid = parse_id(pool_id, "poolId") if pool_id is not None else None
-        first = await _chart(context, eid, pid)  # pool_not_found / event_not_found up front
         stream = streams.follow(
             context.bus, topics.event_chart_channel(eid), live=ChartUpdate.live,
             snapshot=lambda: _chart(context, eid, pid), share=("chart", eid, pid), from_seq=from_seq,
         )
-        wanted = first.pool_id  # the pool followed: points of the event's other pools are left out
-        async for message in messages(context, stream):
-            if message.data is None or message.data.pool_id == wanted:
-                yield message
+        return _of_pool(context, stream, lambda: _chart(context, eid, pid))
 
     @strawberry.subscription(
         description="Each trade as it executes: in one market, or platform-wide when marketId is omitted "
@@ -98,13 +114,13 @@ class LiveSubscription:
     ) -> AsyncGenerator[StreamMessage[LiveTrade], None]:
         context = info.context
         channel = topics.TRADES
+        check = None
         if market_id is not None:
             mid = parse_id(market_id, "marketId")
-            await _market(context, mid)  # market_not_found when missing or hidden
+            check = lambda: _market(context, mid)  # noqa: E731  (market_not_found when missing or hidden)
             channel = topics.market_trades_channel(mid)
         stream = streams.follow(context.bus, channel, live=LiveTrade.live, from_seq=from_seq)
-        async for message in messages(context, stream):
-            yield message
+        return messages(context, stream, check)
 
     @strawberry.subscription(
         description="The caller's notifications as they are created (sign in with the connection_init payload). "
@@ -114,7 +130,6 @@ class LiveSubscription:
         self, info: Info, from_seq: Annotated[Long | None, FROM_SEQ] = None
     ) -> AsyncGenerator[StreamMessage[Notification], None]:
         context = info.context
-        channel = topics.user_notifications_channel(context.actor.require_user())
+        channel = topics.user_notifications_channel(context.actor.user_id or 0)
         stream = streams.follow(context.bus, channel, live=Notification.live, from_seq=from_seq)
-        async for message in messages(context, stream):
-            yield message
+        return messages(context, stream, check=context.actor.require_user)

@@ -27,6 +27,7 @@ from predictql.schema.errors import DomainErrors
 from predictql.schema.idempotency import Idempotency, IdempotencyKeyArgument
 from predictql.schema.limits import limit_rules
 from predictql.schema.scalars import SCALARS
+from predictql.schema.stream_execution import SharedEventExecutor
 from predictql.settings import Settings
 
 Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery))
@@ -71,4 +72,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             DomainErrors,
         ],
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=SharedEventExecutor,  # one execution per event, not per subscriber
     )

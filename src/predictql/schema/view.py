@@ -18,6 +18,7 @@ from predictql.jsonutil import dumps
 from predictql.schema.context import Context
 from predictql.schema.response_cache import ResponseCache, is_query, key_of
 from predictql.schema.root import build_schema
+from predictql.schema.stream_execution import encode_message
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
 from predictql.subscriptions.streams import SocketGate, refuse
@@ -36,6 +37,9 @@ def token_from_params(params: dict[str, Any]) -> str | None:
 
 class PredictGraphQL(GraphQL[Context, None]):
     cache = ResponseCache(0)
+
+    def encode_json(self, data: object) -> str:
+        return encode_message(data)  # orjson; a subscription event's data encoded once for all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":

@@ -1,0 +1,60 @@
+"""One execution and one JSON encoding per event for all subscribers sending the same operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from predictql.db import Database
+from predictql.schema import stream_execution
+from predictql.settings import Settings
+from tests.api.test_lmsr_api import trader
+from tests.markets.factories import create_market_setup
+from tests.subscriptions.conftest import Live
+from tests.subscriptions.test_graphql_subscriptions import MARKET, buy, data
+from tests.subscriptions.wsclient import GraphQLSocket
+
+OTHER = """subscription($m: ID!) { marketUpdated(marketId: $m) { kind seq data { yesPrice } } }"""
+
+
+async def test_subscribers_of_one_operation_share_each_event_s_execution(
+    live: Live, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, (market,) = await create_market_setup(db)
+    user, _ = await trader(db, settings, balance=100_000)
+    mid = market.id or 0
+    executed: list[object] = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_operation
+
+    def counting(self: Any, serially: bool | None = None) -> Any:
+        executed.append(self.root_value)
+        return original(self, serially)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", counting)
+    async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two, GraphQLSocket(live.app) as three:
+        ops = [await one.subscribe(MARKET, {"m": str(mid)}), await two.subscribe(MARKET, {"m": str(mid)})]
+        other = await three.subscribe(OTHER, {"m": str(mid)})
+        for ws, op in ((one, ops[0]), (two, ops[1]), (three, other)):
+            assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
+        executed.clear()
+        await buy(live.db, user, mid)
+        first = data(await one.next(ops[0]), "marketUpdated")
+        second = data(await two.next(ops[1]), "marketUpdated")
+        changed = data(await three.next(other), "marketUpdated")
+    assert first == second and first["kind"] == "LIVE" and first["seq"] == 1
+    assert changed == {"kind": "LIVE", "seq": 1, "yesPrice": first["yesPrice"]}
+    assert len(executed) == 2  # one per operation text, not one per subscriber
+
+
+def test_a_result_s_data_is_encoded_once_and_spliced_per_operation() -> None:
+    data = {"marketUpdated": {"kind": "LIVE", "seq": 3, "data": None}}
+    first = stream_execution.encode_message({"id": "1", "type": "next", "payload": {"data": data}})
+    second = stream_execution.encode_message({"id": "2", "type": "next", "payload": {"data": data}})
+    assert first == '{"id":"1","type":"next","payload":{"data":{"marketUpdated":{"kind":"LIVE","seq":3,"data":null}}}}'
+    assert second == first.replace('"id":"1"', '"id":"2"')
+    with_errors = {"id": "1", "type": "next", "payload": {"data": None, "errors": [{"message": "x"}]}}
+    assert stream_execution.encode_message(with_errors) == (
+        '{"id":"1","type":"next","payload":{"data":null,"errors":[{"message":"x"}]}}'
+    )
