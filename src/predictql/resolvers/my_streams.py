@@ -52,6 +52,7 @@ class MyStreamsSubscription:
         stream = streams.follow(
             context.bus, topics.market_book_channel(mid), live=OrderBookUpdate.live,
             snapshot=lambda: _book(context, mid, depth), share=("book", mid, depth), from_seq=from_seq,
+            reuse=True,  # the book is the same for everyone allowed to see it (``check``)
         )
         # market_not_found / a bad depth before anything is followed, also when resuming
         return messages(context, stream, check=lambda: _book(context, mid, depth))

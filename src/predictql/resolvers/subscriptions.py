@@ -86,6 +86,7 @@ class LiveSubscription:
         stream = streams.follow(
             context.bus, topics.market_channel(mid), live=MarketUpdate.live,
             snapshot=lambda: _market(context, mid), share=("market", mid), from_seq=from_seq,
+            reuse=True,  # the state is the same for everyone allowed to see it (``check``)
         )
         # market_not_found when missing or hidden, also when resuming (no snapshot read then)
         return messages(context, stream, check=lambda: _market(context, mid))
@@ -102,6 +103,7 @@ class LiveSubscription:
         stream = streams.follow(
             context.bus, topics.event_chart_channel(eid), live=ChartUpdate.live,
             snapshot=lambda: _chart(context, eid, pid), share=("chart", eid, pid), from_seq=from_seq,
+            reuse=True,
         )
         return _of_pool(context, stream, lambda: _chart(context, eid, pid))
 

@@ -24,8 +24,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import delete, select
+from sqlalchemy import Executable, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -38,7 +39,6 @@ log = logging.getLogger("predictql.streams")
 REPLAY_LIMIT = 1000  # messages one resume or repair may read; past it, a snapshot or a GAP
 HEADS_CHUNK = 500  # channels per heads query
 EVENTS_KEY = "pq_events"  # db.emit's queue on session.info
-ROWS_PER_STATEMENT = 1000  # x4 parameters: well under PostgreSQL's 32,767 and SQLite's 32,766
 
 
 def wire(seq: int, payload: str) -> str:
@@ -61,26 +61,30 @@ async def sequence(session: AsyncSession) -> None:
     counts: dict[str, int] = defaultdict(int)
     for channel, _ in events:
         counts[channel] += 1
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    heads: dict[str, int] = {}
-    ordered = sorted(counts.items())  # one lock order for every writer
-    for start in range(0, len(ordered), ROWS_PER_STATEMENT):  # under the engines' bind-parameter caps
-        chunk = ordered[start : start + ROWS_PER_STATEMENT]
-        upsert = dialect.insert(StreamHead).values([{"channel": c, "seq": n} for c, n in chunk])
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["channel"], set_={"seq": col(StreamHead.seq) + upsert.excluded.seq}
-        ).returning(col(StreamHead.channel), col(StreamHead.seq))
-        heads.update((channel, seq) for channel, seq in await session.execute(upsert))
-    next_seq = {channel: heads[channel] - counts[channel] + 1 for channel in counts}
+    bump, append = _statements(session.get_bind().dialect.name)
+    # One lock order for every writer; executemany statements are compiled once, and SQLAlchemy
+    # pages their rows under the engines' bind-parameter caps.
+    bumped = await session.execute(bump, [{"channel": c, "seq": n} for c, n in sorted(counts.items())])
+    next_seq = {channel: seq - counts[channel] + 1 for channel, seq in bumped}
     now, rows, numbered = utcnow(), [], []
     for channel, payload in events:
         seq = next_seq[channel]
         next_seq[channel] = seq + 1
         rows.append({"channel": channel, "seq": seq, "payload": payload, "created_at": now})
         numbered.append((channel, wire(seq, payload)))
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        await session.execute(dialect.insert(StreamEvent).values(rows[start : start + ROWS_PER_STATEMENT]))
+    await session.execute(append, rows)
     session.info[EVENTS_KEY] = numbered
+
+
+@cache
+def _statements(dialect_name: str) -> tuple[Executable, Executable]:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    heads, events = StreamHead.__table__, StreamEvent.__table__  # type: ignore[attr-defined]
+    bump = dialect.insert(heads)
+    bump = bump.on_conflict_do_update(
+        index_elements=[heads.c.channel], set_={"seq": heads.c.seq + bump.excluded.seq}
+    ).returning(heads.c.channel, heads.c.seq)
+    return bump, dialect.insert(events)
 
 
 @dataclass(frozen=True, slots=True)
