@@ -15,7 +15,7 @@ from typing import Annotated
 import strawberry
 
 from predictql.resolvers.common import parse_id
-from predictql.resolvers.subscriptions import FROM_SEQ, messages
+from predictql.resolvers.subscriptions import FROM_SEQ, messages, private
 from predictql.schema.context import Context, Info
 from predictql.schema.my_streams import BalanceUpdate, MyFill, OrderBookUpdate, PositionUpdate, order_live
 from predictql.schema.orders import Order
@@ -64,9 +64,7 @@ class MyStreamsSubscription:
     async def my_orders(
         self, info: Info, from_seq: Annotated[Long | None, FROM_SEQ] = None
     ) -> AsyncGenerator[StreamMessage[Order], None]:
-        channel = topics.user_orders_channel(info.context.actor.user_id or 0)  # UNAUTHORIZED: see check
-        stream = streams.follow(info.context.bus, channel, live=order_live, from_seq=from_seq)
-        return messages(info.context, stream, check=info.context.actor.require_user)
+        return private(info, topics.user_orders_channel, order_live, from_seq)
 
     @strawberry.subscription(
         description="Each execution of the caller's: LMSR trades and order-book fills (the caller's side). "
@@ -75,9 +73,7 @@ class MyStreamsSubscription:
     async def my_fills(
         self, info: Info, from_seq: Annotated[Long | None, FROM_SEQ] = None
     ) -> AsyncGenerator[StreamMessage[MyFill], None]:
-        channel = topics.user_fills_channel(info.context.actor.user_id or 0)  # UNAUTHORIZED: see check
-        stream = streams.follow(info.context.bus, channel, live=MyFill.live, from_seq=from_seq)
-        return messages(info.context, stream, check=info.context.actor.require_user)
+        return private(info, topics.user_fills_channel, MyFill.live, from_seq)
 
     @strawberry.subscription(
         description="Each of the caller's positions after each change (a trade, a fill, a close, settlement on "
@@ -86,9 +82,7 @@ class MyStreamsSubscription:
     async def my_positions(
         self, info: Info, from_seq: Annotated[Long | None, FROM_SEQ] = None
     ) -> AsyncGenerator[StreamMessage[PositionUpdate], None]:
-        channel = topics.user_positions_channel(info.context.actor.user_id or 0)  # UNAUTHORIZED: see check
-        stream = streams.follow(info.context.bus, channel, live=PositionUpdate.live, from_seq=from_seq)
-        return messages(info.context, stream, check=info.context.actor.require_user)
+        return private(info, topics.user_positions_channel, PositionUpdate.live, from_seq)
 
     @strawberry.subscription(
         description="The caller's balances now (SNAPSHOT), then after each transaction that moved them "

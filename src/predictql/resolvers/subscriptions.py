@@ -61,6 +61,16 @@ async def messages(
             yield StreamMessage.of(item)
 
 
+def private(
+    info: Info, channel_of: Callable[[int], str], live: Callable[[str], T | None], from_seq: int | None
+) -> AsyncGenerator[StreamMessage[T], None]:
+    """The signed-in caller's own channel (``UNAUTHORIZED`` when the socket is anonymous, before
+    anything is followed): it carries only the caller's events."""
+    actor = info.context.actor
+    stream = streams.follow(info.context.bus, channel_of(actor.user_id or 0), live=live, from_seq=from_seq)
+    return messages(info.context, stream, check=actor.require_user)
+
+
 async def _of_pool(
     context: Context,
     stream: AsyncGenerator[streams.Item[ChartUpdate], None],
@@ -131,7 +141,4 @@ class LiveSubscription:
     async def my_notifications(
         self, info: Info, from_seq: Annotated[Long | None, FROM_SEQ] = None
     ) -> AsyncGenerator[StreamMessage[Notification], None]:
-        context = info.context
-        channel = topics.user_notifications_channel(context.actor.user_id or 0)
-        stream = streams.follow(context.bus, channel, live=Notification.live, from_seq=from_seq)
-        return messages(context, stream, check=context.actor.require_user)
+        return private(info, topics.user_notifications_channel, Notification.live, from_seq)
