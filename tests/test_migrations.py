@@ -78,3 +78,28 @@ async def test_downgrade_to_base_and_back(empty_engine: AsyncEngine) -> None:
     await migrate.upgrade(empty_engine)
     async with empty_engine.connect() as conn:
         assert (await conn.execute(text("SELECT COUNT(*) FROM users"))).scalar() == 0
+
+
+async def test_processes_upgrading_at_once_take_turns(empty_engine: AsyncEngine) -> None:
+    """Several ``serve`` processes starting together on an empty database: one migrates, the
+    others wait and find the schema current (without the lock, the second CREATE TABLE fails)."""
+    import asyncio
+
+    if BACKEND == "sqlite":
+        pytest.skip("SQLite is the one-process embedded mode (serve refuses --workers with it)")
+
+    others = [make_engine(empty_engine.url.render_as_string(hide_password=False)) for _ in range(2)]
+    try:
+        await asyncio.gather(migrate.upgrade(empty_engine), *(migrate.upgrade(engine) for engine in others))
+    finally:
+        for engine in others:
+            await engine.dispose()
+    assert await migrate.current_revision(empty_engine) == await _head()
+
+
+async def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert head is not None
+    return head
