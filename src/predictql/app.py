@@ -32,7 +32,7 @@ from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
 from predictql.schema.view import make_graphql_app
-from predictql.services import idempotency, live
+from predictql.services import idempotency, live, order_expiry
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
@@ -56,9 +56,14 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         db.commit_hooks.append(stream_log.sequence)
         bus.log = log_reader = stream_log.StreamLog(db)
         bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)
-        pruner = asyncio.create_task(
-            stream_log.prune_forever(log_reader, settings.stream_retention_seconds), name="stream log pruner"
-        )
+        background = [
+            asyncio.create_task(
+                stream_log.prune_forever(log_reader, settings.stream_retention_seconds), name="stream log pruner"
+            ),
+            asyncio.create_task(
+                order_expiry.sweep_forever(db, settings.order_expiry_sweep_seconds), name="order expiry sweep"
+            ),
+        ]
         mailer = Mailer(settings)
         settings.avatar_dir.mkdir(parents=True, exist_ok=True)
         async with httpx.AsyncClient(timeout=10) as http:
@@ -76,7 +81,9 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
                     "started_at": time.monotonic(),
                 }
             finally:
-                pruner.cancel()
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
                 await mailer.drain()
                 await bus.disconnect()
                 await db.dispose()

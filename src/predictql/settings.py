@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     bus_queue_size: int = Field(
         256, ge=1, description="Messages queued per live subscriber; past it the backlog is dropped (a gap)."
     )
+    order_expiry_sweep_seconds: float = Field(
+        1.0, gt=0, description="How often open GTD orders past their expiry are cancelled and their escrow released."
+    )
     stream_retention_seconds: float = Field(
         3600.0, gt=0, description="How long the stream log keeps messages for subscribers resuming with fromSeq."
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from predictql.db import UTCDateTime, utcnow
@@ -53,6 +53,12 @@ class Order(SQLModel, table=True):
         # (market_id, status) prefix: a market's open orders; + expires_at: the ones due to expire.
         Index("ix_orders_market_status", "market_id", "status", "expires_at"),
         Index("ix_orders_user_status", "user_id", "status"),
+        # The expiry sweep's question, "any open order past its time?", on open GTD orders only.
+        Index(
+            "ix_orders_open_expiry", "expires_at",
+            postgresql_where=text("status IN ('pending', 'partial') AND expires_at IS NOT NULL"),
+            sqlite_where=text("status IN ('pending', 'partial') AND expires_at IS NOT NULL"),
+        ),
         UniqueConstraint("user_id", "client_order_id"),
         # One seq per market: a second matcher working the same market at once could not commit.
         UniqueConstraint("market_id", "seq"),
