@@ -17,7 +17,7 @@ from predictql.auth import Actor
 from predictql.models import Event, Market, Pool
 from predictql.services import events, watchlist
 from predictql.services.charts import ChartPoint, MarketPoint
-from predictql.services.feed import FeedPage
+from predictql.services.cursors import Page
 from predictql.services.pools import yes_probability
 
 # The documented PoolMetadata keys; internal bookkeeping in ``Pool.meta`` is not echoed.
@@ -175,10 +175,10 @@ async def events_json(
     return [tree.event(event) for event in rows]
 
 
-async def feed_json(session: AsyncSession, actor: Actor, page: FeedPage) -> dict[str, Any]:
-    tree = await load_tree(session, actor, page.events)
+async def feed_json(session: AsyncSession, actor: Actor, page: Page[Event]) -> dict[str, Any]:
+    tree = await load_tree(session, actor, page.items)
     return {
-        "events": [tree.feed_item(event) for event in page.events],
+        "events": [tree.feed_item(event) for event in page.items],
         "next_cursor": page.next_cursor,
         "has_more": page.has_more,
     }

@@ -18,9 +18,8 @@ from predictql.schema.context import Info
 from predictql.schema.loaders import Loaders
 from predictql.schema.pagination import PageInfo
 from predictql.schema.scalars import Long
-from predictql.services.cursors import encode_cursor
+from predictql.services.cursors import Page, encode_cursor
 from predictql.services.events import EventFields, event_status
-from predictql.services.feed import FeedPage
 from predictql.services.pools import PoolFields, state_of
 
 
@@ -187,9 +186,9 @@ class EventConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: FeedPage, loaders: Loaders) -> EventConnection:
-        loaders.prime_events(page.events)
-        edges = [EventEdge(cursor=encode_cursor(row.id or 0), node=Event.from_row(row)) for row in page.events]
+    def from_page(cls, page: Page[EventRow], loaders: Loaders) -> EventConnection:
+        loaders.prime_events(page.items)
+        edges = [EventEdge(cursor=encode_cursor(row.id or 0), node=Event.from_row(row)) for row in page.items]
         end = edges[-1].cursor if edges else None
         return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=end))
 

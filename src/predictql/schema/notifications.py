@@ -8,8 +8,7 @@ import strawberry
 
 from predictql.models import Notification as NotificationRow
 from predictql.schema.pagination import PageInfo
-from predictql.services.cursors import encode_cursor
-from predictql.services.notifications import NotificationPage
+from predictql.services.cursors import Page, encode_cursor
 from predictql.subscriptions.payloads import NotificationTick
 
 
@@ -62,7 +61,7 @@ class NotificationConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: NotificationPage) -> NotificationConnection:
+    def from_page(cls, page: Page[NotificationRow]) -> NotificationConnection:
         edges = [
             NotificationEdge(cursor=encode_cursor(row.id or 0), node=Notification.from_row(row)) for row in page.items
         ]

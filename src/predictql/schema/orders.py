@@ -16,8 +16,7 @@ from predictql.models import Trade
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.schema.pagination import PageInfo
 from predictql.schema.scalars import Long
-from predictql.services.cursors import encode_cursor
-from predictql.services.order_lifecycle import OrderPage
+from predictql.services.cursors import Page, encode_cursor
 from predictql.services.orderbook_trading import OrderRequest, Placed
 from predictql.subscriptions.payloads import OrderState
 
@@ -147,6 +146,6 @@ class OrderConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: OrderPage) -> OrderConnection:
+    def from_page(cls, page: Page[OrderRow]) -> OrderConnection:
         edges = [OrderEdge(cursor=encode_cursor(row.id or 0), node=Order.from_row(row)) for row in page.items]
         return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))

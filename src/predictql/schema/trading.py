@@ -12,10 +12,10 @@ import strawberry
 from predictql.pricing.lmsr import Quote
 from predictql.schema.pagination import PageInfo
 from predictql.schema.scalars import Long
-from predictql.services.cursors import encode_cursor
+from predictql.services.cursors import Page, encode_cursor
 from predictql.services.lmsr_trading import CloseResult, FeedTrade, TradeResult, shares_delta
 from predictql.services.pnl import PnlPoint as PnlPointRow
-from predictql.services.positions import SIDE_RU, Page, PositionView
+from predictql.services.positions import SIDE_RU, PositionView
 from predictql.services.referrals import ReferralChild as ReferralChildRow
 from predictql.services.referrals import ReferralInfo as ReferralInfoRow
 
@@ -147,7 +147,7 @@ class PositionConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: Page) -> PositionConnection:
+    def from_page(cls, page: Page[PositionView]) -> PositionConnection:
         edges = [
             ClosedPositionEdge(cursor=encode_cursor(v.position.id or 0), node=ClosedPosition.from_view(v))
             for v in page.items

@@ -5,8 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from predictql.errors import InvalidInput
+
+T = TypeVar("T")
 
 
 def encode_cursor(row_id: int) -> str:
@@ -22,3 +27,18 @@ def decode_cursor(cursor: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidInput("invalid cursor")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None  # past the last item, when more follow
+    has_more: bool
+
+
+def page_of(rows: list[T], limit: int, row_id: Callable[[T], int | None]) -> Page[T]:
+    """A page from ``rows`` read with ``LIMIT limit + 1``: the extra row only says more follow."""
+    has_more = len(rows) > limit
+    items = rows[:limit]
+    last = row_id(items[-1]) if items and has_more else None
+    return Page(items, encode_cursor(last) if last is not None else None, has_more)

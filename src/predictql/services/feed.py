@@ -18,7 +18,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput
 from predictql.models import Event, EventTag, Pool
-from predictql.services.cursors import decode_cursor, encode_cursor
+from predictql.services.cursors import Page, decode_cursor, page_of
 
 STATUS_ALIASES = {"active": "started", "closed": "paid", "resolved": "paid"}
 STATUSES = ("new", "started", "paid", "cancelled")
@@ -36,13 +36,6 @@ class FeedQuery:
     mine: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class FeedPage:
-    events: list[Event]
-    next_cursor: str | None
-    has_more: bool
-
-
 def _status(query: SelectOfScalar[Event], status: str) -> SelectOfScalar[Event]:
     status = STATUS_ALIASES.get(status, status)
     if status not in STATUSES:
@@ -57,7 +50,7 @@ def _status(query: SelectOfScalar[Event], status: str) -> SelectOfScalar[Event]:
     return query.where(live) if status == "started" else query.where(~live)
 
 
-async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> FeedPage:
+async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[Event]:
     if not 1 <= request.limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1-{MAX_LIMIT}")
     query = select(Event)
@@ -87,7 +80,4 @@ async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> FeedP
     if request.cursor:
         query = query.where(col(Event.id) < decode_cursor(request.cursor))
     rows = list(await session.scalars(query.order_by(col(Event.id).desc()).limit(request.limit + 1)))
-    has_more = len(rows) > request.limit
-    rows = rows[: request.limit]
-    cursor = encode_cursor(rows[-1].id) if has_more and rows and rows[-1].id is not None else None
-    return FeedPage(rows, cursor, has_more)
+    return page_of(rows, request.limit, lambda row: row.id)

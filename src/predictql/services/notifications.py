@@ -21,7 +21,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event, Market, Notification, Order, Position, Trade
-from predictql.services.cursors import decode_cursor, encode_cursor
+from predictql.services.cursors import Page, decode_cursor, page_of
 from predictql.subscriptions import topics
 
 DEFAULT_LIMIT = 20
@@ -40,13 +40,6 @@ class Draft:
     message: str
     related_type: str | None = None
     related_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationPage:
-    items: list[Notification]
-    next_cursor: str | None
-    has_more: bool
 
 
 # -- creation (called by other services, inside their transaction) ---------------------------
@@ -157,7 +150,7 @@ async def list_notifications(
 
 async def page(
     session: AsyncSession, actor: Actor, *, first: int = DEFAULT_LIMIT, after: str | None = None
-) -> NotificationPage:
+) -> Page[Notification]:
     """The caller's notifications newest first, keyset-paged on id (GraphQL connection)."""
     user_id = actor.require_user()
     if not 1 <= first <= MAX_LIMIT:
@@ -166,9 +159,7 @@ async def page(
     if after:
         query = query.where(col(Notification.id) < decode_cursor(after))
     rows = list(await session.scalars(query.order_by(col(Notification.id).desc()).limit(first + 1)))
-    has_more = len(rows) > first
-    rows = rows[:first]
-    return NotificationPage(rows, encode_cursor(rows[-1].id or 0) if rows and has_more else None, has_more)
+    return page_of(rows, first, lambda row: row.id)
 
 
 async def unread(session: AsyncSession, actor: Actor) -> list[Notification]:

@@ -7,7 +7,6 @@ that a concurrent fill is spending.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +19,7 @@ from predictql.models import Market, Order
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.services import events, ledger, lmsr_trading, order_escrow, orderbook_trading, pools, positions
-from predictql.services.cursors import decode_cursor, encode_cursor
+from predictql.services.cursors import Page, decode_cursor, page_of
 from predictql.services.ledger import Movement
 from predictql.services.lmsr_trading import CloseResult, TradeResult
 from predictql.services.orderbook_trading import OrderRequest, Placed
@@ -163,16 +162,9 @@ async def close_holding(session: AsyncSession, actor: Actor, *, market_id: int, 
     return await close(session, actor, market_id=market_id, fee_bps=fee_bps)
 
 
-@dataclass(frozen=True, slots=True)
-class OrderPage:
-    items: list[Order]
-    next_cursor: str | None
-    has_more: bool
-
-
 async def my_orders(
     session: AsyncSession, actor: Actor, *, status: str | None = None, limit: int = MAX_LIST, after: str | None = None
-) -> OrderPage:
+) -> Page[Order]:
     """The caller's orders, newest first; ``status`` one of STATUSES; keyset-paged on id."""
     user_id = actor.require_user()
     if status is not None and status not in STATUSES:
@@ -185,10 +177,7 @@ async def my_orders(
     if after:
         query = query.where(col(Order.id) < decode_cursor(after))
     rows = list(await session.scalars(query.order_by(col(Order.id).desc()).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = encode_cursor(rows[-1].id or 0) if rows and has_more else None
-    return OrderPage(rows, cursor, has_more)
+    return page_of(rows, limit, lambda row: row.id)
 
 
 async def order_book(

@@ -17,7 +17,7 @@ from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, Position, User
 from predictql.pricing import lmsr
-from predictql.services.cursors import decode_cursor, encode_cursor
+from predictql.services.cursors import Page, decode_cursor, page_of
 from predictql.services.pools import state_of
 from predictql.subscriptions import topics
 
@@ -145,16 +145,9 @@ async def open_positions(session: AsyncSession, actor: Actor, *, user_id: int | 
     return _views(await session.execute(query))
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[PositionView]
-    next_cursor: str | None
-    has_more: bool
-
-
 async def completed_positions(
     session: AsyncSession, actor: Actor, *, cursor: str | None = None, limit: int = 20, user_id: int | None = None
-) -> Page:
+) -> Page[PositionView]:
     """Closed positions, most recently closed first, keyset-paginated on (closed_at, id).
 
     The cursor names the last position of the previous page (``{"id": ...}``, as documented); its
@@ -174,10 +167,7 @@ async def completed_positions(
         )
     order = (col(Position.closed_at).desc(), col(Position.id).desc())
     rows = _views(await session.execute(query.order_by(*order).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    last_id = rows[-1].position.id if rows and has_more else None
-    return Page(rows, encode_cursor(last_id) if last_id is not None else None, has_more)
+    return page_of(rows, limit, lambda view: view.position.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +194,7 @@ class Activity:
     """What a profile shows of a user's trading: UserInfo ``positions``, ``closed_positions`` and aggregates."""
 
     open: list[PositionView]
-    closed: Page
+    closed: Page[PositionView]
     summary: Summary
 
 
