@@ -45,14 +45,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BENCH, JWT_SECRET, free_port, record
+from harness import BENCH, JWT_SECRET, free_port, record, started
 
 REDIS_URL = os.environ.get("PREDICTQL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-SERVER_CPU, CLIENT_CPU = 0, 1
+CLIENT_CPU = 1  # the server is pinned to CPU 0 by harness.started
 INTERVAL = 0.1  # seconds between price updates (the issue's 100 ms)
 QUERY = (
     "subscription($id: ID!) { marketUpdated(marketId: $id) "
@@ -101,29 +99,9 @@ def pin(pid: int, cpu: int) -> None:
 
 @contextmanager
 def running(argv: list[str], env: dict[str, str], base: str, health: str) -> Iterator[int]:
-    log = tempfile.NamedTemporaryFile(prefix="bench-fanout-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    pin(process.pid, SERVER_CPU)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited; see {log.name}")
-            try:
-                if httpx.get(base + health, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log.name}")
-            time.sleep(0.1)
+    """The server's pid (its CPU time and RSS are read from /proc)."""
+    with started(argv, env, base, health) as process:
         yield process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def server_env(db_url: str, data_dir: Path, prefix: str) -> dict[str, str]:

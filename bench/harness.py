@@ -54,10 +54,11 @@ def _pin(cpu: str) -> list[str]:
 
 
 @contextmanager
-def server(argv: list[str], env: dict[str, str], port: int, health: str) -> Iterator[str]:
+def started(argv: list[str], env: dict[str, str], base: str, health: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process pinned to the server CPU, once ``base + health`` answers 200; stopped after.
+    (``taskset`` execs the server: the process's pid is the server's.)"""
     log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen([*_pin(SERVER_CPU), *argv], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -70,14 +71,21 @@ def server(argv: list[str], env: dict[str, str], port: int, health: str) -> Iter
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start; see {log.name}")
-            time.sleep(0.2)
-        yield base
+            time.sleep(0.1)
+        yield process
     finally:
         process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def server(argv: list[str], env: dict[str, str], port: int, health: str) -> Iterator[str]:
+    base = f"http://127.0.0.1:{port}"
+    with started(argv, env, base, health):
+        yield base
 
 
 def baseline_server(port: int) -> server:  # type: ignore[valid-type]
