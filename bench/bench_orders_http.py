@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
     JWT_SECRET,
-    as_dict,
     baseline_server,
     bench_database,
     free_port,
     predictql_env,
     predictql_server,
     record,
+    report,
     wrk,
 )
 
@@ -140,13 +140,7 @@ def main() -> None:
                 wrk("warmup", base + "/", seconds=2, connections=4, script=script)
                 rows.append(wrk(name, base + "/", seconds=args.seconds, connections=args.connections, script=script))
         results["after_run"] = asyncio.run(census(url))
-    results["measurements"] = [as_dict(m) | {"ratio_to_raw_asgi": round(m.ratio_to(baseline), 4)} for m in rows]
-    print(f"{'scenario':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs raw ASGI':>12}")
-    for m in rows:
-        print(
-            f"{m.name:<12} {m.requests_per_second:>10.1f} {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>7} "
-            f"{m.ratio_to(baseline) * 100:>11.2f}%"
-        )
+    results["measurements"] = report(rows, baseline)
     print("after the run:", results["after_run"])
     print("recorded", record("orders_http.json", results))
 

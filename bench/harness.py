@@ -186,3 +186,14 @@ def record(file_name: str, payload: dict[str, object]) -> Path:
 
 def as_dict(measurement: Measurement) -> dict[str, object]:
     return asdict(measurement)
+
+
+def report(rows: list[Measurement], baseline: Measurement) -> list[dict[str, object]]:
+    """Print the table of ``rows`` against ``baseline`` (measured in the same run); the rows as recorded."""
+    print(f"{'scenario':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs raw ASGI':>12}")
+    for m in rows:
+        print(
+            f"{m.name:<12} {m.requests_per_second:>10.1f} {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>7} "
+            f"{m.ratio_to(baseline) * 100:>11.2f}%"
+        )
+    return [as_dict(m) | {"ratio_to_raw_asgi": round(m.ratio_to(baseline), 4)} for m in rows]
