@@ -142,6 +142,7 @@ async def markets_changed(session: AsyncSession, markets: Iterable[Market], *, a
     at = at or utcnow()
     markets = list(markets)
     last = await last_prices(session, markets)
+    asked = {market.id for market in markets}  # their last prices are read: not again per pool
     pools: dict[int, int] = {}
     for market in markets:
         emit(session, market_channel(market.id or 0), MarketState.of(market, at, last.get(market.id or 0)).to_json())
@@ -149,7 +150,7 @@ async def markets_changed(session: AsyncSession, markets: Iterable[Market], *, a
     for pool_id, event_id in pools.items():
         # Loaded rows keep their unflushed changes (the identity map wins over the SELECT).
         siblings = list(await session.scalars(select(Market).where(col(Market.pool_id) == pool_id)))
-        prices = {**await last_prices(session, siblings), **last}
+        prices = {**await last_prices(session, [m for m in siblings if m.id not in asked]), **last}
         emit(session, event_chart_channel(event_id), ChartTick.of(siblings, at, prices).to_json())
 
 
