@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -118,31 +118,20 @@ class StreamLog:
                 found.update((channel, seq) for channel, seq in rows)
         return found
 
-    async def after(self, channel: str, seq: int, upto: int | None = None) -> Replay:
-        """The messages of ``channel`` with ``seq`` < their seq (<= ``upto`` when given)."""
+    async def after(self, channel: str, seq: int, upto: int) -> Replay:
+        """The messages of ``channel`` numbered ``seq`` + 1 .. ``upto``, all of them or none: seqs
+        have no holes, so any row missing was pruned."""
+        if upto <= seq:
+            return Replay(True, [])
+        if upto - seq > REPLAY_LIMIT:
+            return Replay(False, [])
         query = select(col(StreamEvent.seq), col(StreamEvent.payload)).where(
-            col(StreamEvent.channel) == channel, col(StreamEvent.seq) > seq
+            col(StreamEvent.channel) == channel, col(StreamEvent.seq) > seq, col(StreamEvent.seq) <= upto
         )
-        if upto is not None:
-            if upto <= seq:
-                return Replay(True, [])
-            if upto - seq > REPLAY_LIMIT:
-                return Replay(False, [])
-            query = query.where(col(StreamEvent.seq) <= upto)
         async with self.db.session() as session:
-            result = await session.execute(query.order_by(col(StreamEvent.seq)).limit(REPLAY_LIMIT + 1))
-            rows: Sequence[tuple[int, str]] = [(seq, payload) for seq, payload in result]
-        if len(rows) > REPLAY_LIMIT or (rows and rows[0][0] != seq + 1):
-            return Replay(False, [])
-        if upto is not None and (not rows or rows[-1][0] != upto):
-            return Replay(False, [])  # pruned meanwhile
-        if not rows and seq > 0 and await self._pruned_past(channel, seq):
-            return Replay(False, [])
-        return Replay(True, list(rows))
-
-    async def _pruned_past(self, channel: str, seq: int) -> bool:
-        """Nothing after ``seq`` is stored: true when the head is beyond it (those were pruned)."""
-        return await self.head(channel) > seq
+            result = await session.execute(query.order_by(col(StreamEvent.seq)))
+            rows = [(number, payload) for number, payload in result]
+        return Replay(True, rows) if len(rows) == upto - seq else Replay(False, [])
 
     async def prune(self, retention: timedelta) -> int:
         async with self.db.transaction() as session:
