@@ -20,6 +20,7 @@ from predictql import auth, logs
 from predictql.errors import PayloadTooLarge
 from predictql.jsonutil import dumps
 from predictql.ratelimit import RateLimiter, Verdict
+from predictql.subscriptions.streams import SocketGate, refuse
 
 HEALTH_PATH = "/api/v1/health"
 log = logging.getLogger("predictql.access")
@@ -82,11 +83,23 @@ class Gateway:
         scope.setdefault("state", {})["request_id"] = rid
         try:
             if scope["type"] == "websocket":
-                await self.app(scope, receive, send)
+                await self._websocket(scope, receive, send)
             else:
                 await self._http(scope, receive, send, rid)
         finally:
             logs.request_id.reset(token)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every WebSocket (GraphQL and the legacy feeds) counts against the process's cap."""
+        gate: SocketGate | None = scope["state"].get("sockets")
+        if gate is not None and not gate.enter():
+            await refuse(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if gate is not None:
+                gate.leave()
 
     def _keys(self, scope: Scope) -> list[str]:
         client = scope.get("client")

@@ -36,7 +36,6 @@ from predictql.rest_compat.presenters import feed_trade
 from predictql.services import live, lmsr_trading
 from predictql.subscriptions import streams, topics
 from predictql.subscriptions.payloads import ChartTick, TradeTick
-from predictql.subscriptions.streams import SocketGate
 
 log = logging.getLogger("predictql.ws")
 T = TypeVar("T")
@@ -115,23 +114,16 @@ async def _main_pool(stream: AsyncGenerator[tuple[int, str, bool], None]) -> Asy
 
 
 async def _serve(websocket: WebSocket, frames: AsyncGenerator[str, None], inbound_limit: int) -> None:
-    gate: SocketGate = websocket.state.sockets
-    if not gate.enter():
-        await streams.refuse(websocket.scope, websocket.receive, websocket.send)
-        return
-    try:
-        async with contextlib.aclosing(frames):
-            try:  # subscribe and read the snapshot before accepting: an unknown event is refused
-                first = await anext(frames)
-            except NotFound as error:
-                await _deny(websocket, error)
-                return
-            except StopAsyncIteration:
-                return
-            await websocket.accept()
-            await _pump(websocket, first, frames, inbound_limit)
-    finally:
-        gate.leave()
+    async with contextlib.aclosing(frames):
+        try:  # subscribe and read the snapshot before accepting: an unknown event is refused
+            first = await anext(frames)
+        except NotFound as error:
+            await _deny(websocket, error)
+            return
+        except StopAsyncIteration:
+            return
+        await websocket.accept()
+        await _pump(websocket, first, frames, inbound_limit)
 
 
 async def _pump(websocket: WebSocket, first: str, frames: AsyncGenerator[str, None], inbound_limit: int) -> None:

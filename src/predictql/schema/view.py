@@ -21,7 +21,6 @@ from predictql.schema.root import build_schema
 from predictql.schema.stream_execution import encode_message
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
-from predictql.subscriptions.streams import SocketGate, refuse
 
 
 def token_from_params(params: dict[str, Any]) -> str | None:
@@ -42,9 +41,6 @@ class PredictGraphQL(GraphQL[Context, None]):
         return encode_message(data)  # orjson; a subscription event's data encoded once for all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self._socket(scope, receive, send)
-            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -58,18 +54,6 @@ class PredictGraphQL(GraphQL[Context, None]):
             body = {"data": None, "errors": [{"message": exc.reason, "extensions": {"code": code}}]}
             response = Response(dumps(body), status_code=exc.status_code, media_type="application/json")
         await response(scope, receive, send)
-
-    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Counted against the process's WebSocket cap (shared with the legacy feeds)."""
-        gate: SocketGate | None = scope.get("state", {}).get("sockets")
-        if gate is not None and not gate.enter():
-            await refuse(scope, receive, send, subprotocols=self.protocols)
-            return
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            if gate is not None:
-                gate.leave()
 
     async def _cached_or_run(self, request: Request) -> Response:
         cacheable = (

@@ -21,7 +21,7 @@ is harmless because every payload is a full state or a full event (never a relat
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
@@ -173,10 +173,10 @@ class SocketGate:
         self.open -= 1
 
 
-async def refuse(scope: Scope, receive: Receive, send: Send, *, subprotocols: Sequence[str] = ()) -> None:
-    """Answer a handshake at the cap with close code 1013 (accept first: a refused handshake has none)."""
+async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a handshake at the cap with close code 1013 (accept first: a refused handshake has
+    none); the client's first subprotocol is accepted, so a GraphQL client reads the close code."""
     websocket = WebSocket(scope, receive, send)
     offered = scope.get("subprotocols") or []
-    chosen = next((protocol for protocol in offered if protocol in subprotocols), None)
-    await websocket.accept(subprotocol=chosen)
+    await websocket.accept(subprotocol=offered[0] if offered else None)
     await websocket.close(TRY_AGAIN_LATER, "too many connections; retry with backoff")
