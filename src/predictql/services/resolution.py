@@ -46,7 +46,11 @@ def _winners(markets: Sequence[Market], verdict: Verdict, outcomes: int) -> dict
 
     ``outcome`` k: the market at outcome index k wins YES, the rest NO. It is read against the whole
     pool, not the open markets, so it keeps its meaning after some markets were closed one by one.
+    ``won_side`` on a two-outcome pool is its stored ``won_side`` (routes.yaml: 0 = first outcome,
+    YES; 1 = second, NO), so it is outcome 0 or 1; from three outcomes on it names no outcome.
     """
+    if verdict.won_side is not None and outcomes == 2:
+        verdict = Verdict(outcome=SIDES[verdict.won_side.upper()])
     if verdict.outcome is not None:
         if outcomes == 1:
             if verdict.outcome > 1:
@@ -56,7 +60,9 @@ def _winners(markets: Sequence[Market], verdict: Verdict, outcomes: int) -> dict
             raise InvalidInput(f"outcome must be below {outcomes}")
         return {m.id or 0: "YES" if m.outcome_index == verdict.outcome else "NO" for m in markets}
     if len(markets) != 1:
-        raise InvalidInput("this pool has several markets: give outcome, or markets[] with each won_side")
+        raise InvalidInput(
+            f"won_side YES/NO is ambiguous in a pool of {outcomes} outcomes: give outcome, or markets[] with each won_side"
+        )
     assert verdict.won_side is not None
     return {markets[0].id or 0: verdict.won_side.upper()}
 
