@@ -61,7 +61,7 @@ def _winners(markets: Sequence[Market], verdict: Verdict, outcomes: int) -> dict
         return {m.id or 0: "YES" if m.outcome_index == verdict.outcome else "NO" for m in markets}
     if len(markets) != 1:
         raise InvalidInput(
-            f"won_side YES/NO is ambiguous in a pool of {outcomes} outcomes: give outcome, or markets[] with each won_side"
+            f"won_side YES/NO is ambiguous in a pool of {outcomes} outcomes: give outcome, or markets[] with won_side"
         )
     assert verdict.won_side is not None
     return {markets[0].id or 0: verdict.won_side.upper()}
