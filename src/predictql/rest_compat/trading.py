@@ -18,6 +18,7 @@ from predictql.services.lmsr_trading import TradeRequest
 from predictql.services.pnl import PnlPoint
 
 DIGITS = re.compile(r"-?[0-9]{1,19}")
+TRADE_FIELDS = ("market_id", "side", "amount_type", "amount", "use_bonus")
 
 
 def _integer(value: Any, name: str, code: str, *, text: bool) -> int:
@@ -61,9 +62,7 @@ async def lmsr_preview(api: ApiRequest) -> dict[str, Any]:
 
 @endpoint("POST", "/lmsr/trade", auth="required", overrides={"INSUFFICIENT_BALANCE": 402})
 async def lmsr_trade(api: ApiRequest) -> dict[str, Any]:
-    body = await api.json()
-    if not isinstance(body, dict):
-        raise InvalidInput("JSON body must be an object")
+    body = await api.json_object(TRADE_FIELDS)
     request = _trade_request(body, text=False)
     async with api.db.transaction() as session:
         result = await lmsr_trading.trade(session, api.actor, request, fee_bps=api.settings.fee_bps)
