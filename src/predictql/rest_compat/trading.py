@@ -13,7 +13,7 @@ from typing import Any
 from predictql.errors import InvalidInput
 from predictql.rest_compat.presenters import closed_position, feed_trade, position
 from predictql.rest_compat.routing import ApiRequest, endpoint
-from predictql.services import lmsr_trading, pnl, positions
+from predictql.services import lmsr_trading, order_lifecycle, pnl, positions
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.services.pnl import PnlPoint
 
@@ -98,7 +98,7 @@ async def completed_positions(api: ApiRequest) -> dict[str, Any]:
 async def close_position(api: ApiRequest) -> dict[str, Any]:
     market_id = api.path_int("market_id")
     async with api.db.transaction() as session:
-        await lmsr_trading.close_position(session, api.actor, market_id=market_id, fee_bps=api.settings.fee_bps)
+        await order_lifecycle.close_holding(session, api.actor, market_id=market_id, fee_bps=api.settings.fee_bps)
     return {"message": "Position closed successfully"}
 
 
