@@ -306,5 +306,5 @@ async def _insert(
 def _record_price(session: AsyncSession, market: Market, result: SubmitResult, volume: int, now: datetime) -> None:
     if result.fills:
         market.volume += volume
-        last = result.fills[-1].price_yes
-        session.add(PricePoint(market_id=market.id or 0, probability=last / SCALE, created_at=now))
+        market.last_price = result.fills[-1].price_yes  # the displayed price (``prices.market_price``)
+        session.add(PricePoint(market_id=market.id or 0, probability=market.last_price / SCALE, created_at=now))

@@ -22,6 +22,7 @@ from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, PricePoint
 from predictql.pricing import lmsr
 from predictql.services import events, ledger
+from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
 DEFAULT_B = 1_000_000
@@ -137,10 +138,6 @@ async def create_pool(session: AsyncSession, actor: Actor, event_id: int, fields
     return pool
 
 
-def yes_probability(market: Market) -> float:
-    return lmsr.price_yes(state_of(market))
-
-
 def state_of(market: Market) -> lmsr.MarketState:
     return lmsr.MarketState(market.q_yes, market.q_no, market.lmsr_b, market.p0)
 
@@ -172,7 +169,7 @@ async def set_probabilities(
         logit = math.log(target / (1.0 - target)) - shift
         market.p0 = min(max(1.0 / (1.0 + math.exp(-logit)), 1e-9), 1.0 - 1e-9)
         assert market.id is not None
-        session.add(PricePoint(market_id=market.id, probability=yes_probability(market)))
+        session.add(PricePoint(market_id=market.id, probability=market_price(market).yes_probability))
     await topics.markets_changed(session, markets)
     await session.flush()
     return markets
