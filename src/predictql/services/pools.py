@@ -128,9 +128,9 @@ async def create_pool(session: AsyncSession, actor: Actor, event_id: int, fields
         assert market.id is not None
         await ledger.open_account(session, ledger.market_amm(market.id), "amm", allow_negative=True)
         if market.market_type == "orderbook":
-            # Never negative from trading (it holds exactly the outstanding pairs); only a cancelled
-            # event's refunds at purchase price can exceed it, and the platform covers that.
-            await ledger.open_account(session, ledger.market_collateral(market.id), "collateral", allow_negative=True)
+            # Never negative: it holds exactly the outstanding pairs, and settlement takes what refunds
+            # at purchase cost need beyond that from the platform (``resolution._even_out``).
+            await ledger.open_account(session, ledger.market_collateral(market.id), "collateral", allow_negative=False)
         session.add(PricePoint(market_id=market.id, probability=market.p0))
     if event.main_pool_id is None:
         event.main_pool_id = pool.id

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, InvalidInput, NotFound
-from predictql.models import Event, Market, Pool, Position, PricePoint
+from predictql.models import Event, LedgerAccount, Market, Pool, Position, PricePoint
 from predictql.services import events, ledger, notifications, order_lifecycle
 from predictql.services.ledger import Movement
 from predictql.subscriptions import topics
@@ -106,6 +106,8 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
         position.status, position.closed_at = "closed", now
         topics.positions_changed(session, [position])
         settled.append((position, received))
+    if market.market_type == "orderbook":
+        movements.append(await _even_out(session, market.id, movements))
     await ledger.post_many(session, [m for m in movements if m.legs[1][1]])
     market.resolved, market.winning_outcome, market.resolved_at = True, winner, now
     if winner is not None:
@@ -113,6 +115,20 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
         await notifications.bets_settled(session, market, settled)
     await topics.markets_changed(session, [market], at=now)
     return {position.user_id for position, _ in settled}
+
+
+async def _even_out(session: AsyncSession, market_id: int, movements: list[Movement]) -> Movement:
+    """Leave an order-book market's collateral account at exactly zero after it settles.
+
+    It holds one kopeck per outstanding pair, but buyers paid rounded-up costs (the rounding went to
+    the platform at the fill) and a cancellation refunds those costs, so the refunds can exceed it;
+    or positions changed hands below their cost and it holds more. The difference comes from, or
+    goes back to, the platform's revenue account: the collateral account never goes negative.
+    """
+    code = ledger.market_collateral(market_id)
+    held = int(await session.scalar(select(LedgerAccount.balance).where(col(LedgerAccount.code) == code)) or 0)
+    paid = -sum(amount for m in movements for account, amount in m.legs if account == code)
+    return ledger.transfer("settlement_rounding", code, ledger.REVENUE, held - paid, reference=("market", market_id))
 
 
 async def _outcomes(session: AsyncSession, pool: Pool) -> int:
