@@ -9,12 +9,13 @@ plus our extension fields: ``remaining``, ``spent``, ``received``, ``fees``, ``t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import StrictBool
 
 from predictql.errors import InvalidInput
+from predictql.jsonutil import parse_timestamp
 from predictql.models import Order
 from predictql.rest_compat.market_presenters import market_json
 from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
@@ -56,10 +57,9 @@ def _moment(value: Any) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(str(_text(value, "expires_at")).replace("Z", "+00:00"))
+        return parse_timestamp(str(_text(value, "expires_at")))
     except ValueError:
         raise InvalidInput("expires_at must be an RFC 3339 timestamp") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def _order_request(body: Mapping[str, Any]) -> OrderRequest:

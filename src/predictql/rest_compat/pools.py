@@ -5,12 +5,13 @@ group's routes that resolve them (close event / pool / market, cancel; UPPER_SNA
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from predictql.errors import InvalidInput
+from predictql.jsonutil import as_utc
 from predictql.rest_compat.market_presenters import chart_json, market_chart_json, market_json, pools_json
 from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
 from predictql.services import charts, pools, resolution
@@ -65,7 +66,7 @@ class PoolBody(StrictBody):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         """A timestamp without an offset is read as UTC (rule 11), not refused."""
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+        return None if value is None else as_utc(value)
 
     def fields(self) -> PoolFields:
         meta = self.metadata
