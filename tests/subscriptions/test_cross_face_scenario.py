@@ -205,7 +205,7 @@ async def test_rest_graphql_and_subscriptions_report_the_same_numbers(live: Live
     through_graphql = await run(live, db, "graphql")
     for rest_step, graphql_step in zip(through_rest, through_graphql, strict=True):
         assert rest_step == graphql_step
-    label, markets, users = through_rest[-1]
+    _, markets, users = through_rest[-1]
     assert markets["lmsr"]["yesPrice"] == 10_000 and markets["book"]["yesPrice"] == 6500  # payoff; last fill
     assert all(not user["positions"] for user in users.values())
     fills = {step[0]: step[1]["book"] for step in through_rest}
