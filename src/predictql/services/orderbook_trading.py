@@ -29,6 +29,7 @@ from predictql.pricing.orderbook import POST_ONLY_WOULD_CROSS, Book, MatchError,
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE, buy_total
 from predictql.services import events, ledger, notifications, order_escrow, referrals
 from predictql.services.ledger import Movement
+from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
 TIFS = ("GTC", "GTD", "IOC", "FOK", "POST_ONLY")
@@ -307,4 +308,5 @@ def _record_price(session: AsyncSession, market: Market, result: SubmitResult, v
     if result.fills:
         market.volume += volume
         market.last_price = result.fills[-1].price_yes  # the displayed price (``prices.market_price``)
-        session.add(PricePoint(market_id=market.id or 0, probability=market.last_price / SCALE, created_at=now))
+        probability = market_price(market).yes_probability
+        session.add(PricePoint(market_id=market.id or 0, probability=probability, created_at=now))

@@ -20,6 +20,7 @@ from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.models import Event, LedgerAccount, Market, Pool, Position, PricePoint
 from predictql.services import events, ledger, notifications, order_lifecycle
 from predictql.services.ledger import Movement
+from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
 SIDES = {"YES": 0, "NO": 1}
@@ -111,7 +112,7 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
     await ledger.post_many(session, [m for m in movements if m.legs[1][1]])
     market.resolved, market.winning_outcome, market.resolved_at = True, winner, now
     if winner is not None:
-        session.add(PricePoint(market_id=market.id, probability=1.0 if winner == "YES" else 0.0, created_at=now))
+        session.add(PricePoint(market_id=market.id, probability=market_price(market).yes_probability, created_at=now))
         await notifications.bets_settled(session, market, settled)
     await topics.markets_changed(session, [market], at=now)
     return {position.user_id for position, _ in settled}
