@@ -7,11 +7,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from predictql.db import Database
-from predictql.models import LedgerAccount, LedgerEntry, Position, Trade
+from predictql.models import LedgerAccount, LedgerEntry, Market, Pool, Position, Trade
 from predictql.services import ledger, ledger_check, resolution
 from predictql.services.resolution import Verdict
 from tests.markets.factories import create_market_setup, creator_actor
-from tests.markets.test_orderbook_services import FEE, account, assert_books_balanced, cash, create_user, place
+from tests.markets.test_orderbook_services import account, assert_books_balanced, cash, create_user, place
 
 
 async def revenue(db: Database) -> int:
@@ -32,6 +32,15 @@ async def purchase_costs(db: Database) -> int:
     return int(total or 0)
 
 
+async def rounded_fill(db: Database) -> tuple[int, Pool, Market, int, int]:
+    """(creator, pool, order-book market, YES buyer, NO buyer) after a fill at 3333 whose costs round up."""
+    creator, pool, (market,) = await create_market_setup(db, market_type="orderbook")
+    a, b = await create_user(db, balance=20_000), await create_user(db, balance=20_000)
+    await place(db, a, market, "buy", "YES", 1000, 3333)  # rests: 2941 units at 3333
+    await place(db, b, market, "buy", "NO", 3000, 6667)  # crosses: mints the pairs
+    return creator, pool, market, a, b
+
+
 async def books_ok(db: Database) -> None:
     async with db.session() as session:
         report = await ledger_check.check(session)
@@ -42,10 +51,7 @@ async def books_ok(db: Database) -> None:
 async def test_cancel_after_rounded_fills_takes_the_difference_from_the_platform(db: Database) -> None:
     """Each buyer pays a rounded-up cost (the kopeck goes to revenue at the fill); a cancellation
     refunds those costs, more than the collateral holds. It used to leave the account at -1."""
-    creator, pool, (market,) = await create_market_setup(db, market_type="orderbook")
-    a, b = await create_user(db, balance=20_000), await create_user(db, balance=20_000)
-    await place(db, a, market, "buy", "YES", 1000, 3333)  # rests: 2941 units at 3333
-    await place(db, b, market, "buy", "NO", 3000, 6667)  # crosses: mints the pairs
+    creator, pool, market, a, b = await rounded_fill(db)
     collateral = await account(db, ledger.market_collateral(market.id or 0))
     revenue_before = await revenue(db)
     assert collateral > 0 and revenue_before > 0  # the fill's rounding went to the platform
@@ -80,14 +86,10 @@ async def test_cancel_after_a_resale_returns_the_surplus_to_the_platform(db: Dat
 
 
 async def test_resolution_empties_the_collateral(db: Database) -> None:
-    creator, pool, (market,) = await create_market_setup(db, market_type="orderbook")
-    a, b = await create_user(db, balance=20_000), await create_user(db, balance=20_000)
-    await place(db, a, market, "buy", "YES", 1000, 3333)
-    await place(db, b, market, "buy", "NO", 3000, 6667)
+    creator, pool, market, _, _ = await rounded_fill(db)
     async with db.transaction() as session:
         await resolution.close_market(
             session, creator_actor(creator), pool.event_id, pool.id or 0, market.id or 0, Verdict(won_side="NO")
         )
     assert await account(db, ledger.market_collateral(market.id or 0)) == 0
     await books_ok(db)
-    assert FEE == 200
