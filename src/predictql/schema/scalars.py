@@ -32,7 +32,7 @@ SCALARS: dict[object, Any] = {
         name="DateTime",
         serialize=rfc3339,
         parse_value=_parse_datetime,
-        description="An RFC 3339 UTC timestamp, e.g. 2026-01-15T10:30:00Z (as in the REST API).",
+        description="An RFC 3339 UTC timestamp, e.g. 2026-01-15T10:30:00Z; an input without an offset is UTC.",
     ),
     Long: strawberry.scalar(
         name="Long",
