@@ -1,4 +1,4 @@
-"""``predictql``: serve | migrate | user create | user credit | schema."""
+"""``predictql``: serve | migrate | user create | user credit | ledger check | schema."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     credit.add_argument("email")
     credit.add_argument("amount", type=int, help="kopecks")
     credit.add_argument("--bonus", action="store_true", help="credit the bonus balance")
+
+    ledger = commands.add_parser("ledger", help="audit the ledger").add_subparsers(dest="ledger_command", required=True)
+    check = ledger.add_parser("check", help="trial balance, floors, twins; exit 1 on any violation (for cron)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -79,6 +83,15 @@ async def _credit(db: Database, args: argparse.Namespace) -> dict[str, Any]:
         txn = await users.deposit(session, user_id=user_id, amount=args.amount, bonus=args.bonus)
         money = await ledger.balances(session, user_id)
     return {"user_id": user_id, "transaction_id": txn, "balance": money.cash, "bonus_balance": money.bonus}
+
+
+async def _ledger_check(db: Database, args: argparse.Namespace) -> bool:
+    from predictql.services import ledger_check
+
+    async with db.session() as session:
+        report = await ledger_check.check(session)
+    print(json.dumps(report.to_json()) if args.json else "\n".join(report.lines()))
+    return report.ok
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -124,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             from predictql.schema.root import build_schema
 
             print(build_schema(settings).as_str())
+        elif args.command == "ledger":
+            return 0 if asyncio.run(_with_db(settings, lambda db: _ledger_check(db, args))) else 1
         elif args.user_command == "create":
             print(json.dumps(asyncio.run(_with_db(settings, lambda db: _create_user(db, args)))))
         else:

@@ -21,6 +21,16 @@ def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def as_utc(value: datetime) -> datetime:
+    """A timestamp in UTC; one without an offset *is* UTC (rule 11), on REST and GraphQL alike."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An RFC 3339 / ISO 8601 timestamp (``Z``, an offset, or none = UTC); ValueError otherwise."""
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=_OPTIONS)
 

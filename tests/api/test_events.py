@@ -114,8 +114,7 @@ async def test_create_shell_event_matches_the_example(client: httpx.AsyncClient,
 async def test_only_creators_and_admins_create(client: httpx.AsyncClient, db: Database) -> None:
     _, plain = await fast_user(db)
     _, admin = await fast_user(db, is_admin=True)
-    for path in ("/events", "/events/create-full"):
-        body = {"name": "X", "pools": [pool_body()]}
+    for path, body in (("/events", {"name": "X"}), ("/events/create-full", {"name": "X", "pools": [pool_body()]})):
         assert error(await client.post(API + path, json=body, headers=bearer(plain)), 403) == "FORBIDDEN"
         assert (await client.post(API + path, json=body, headers=bearer(admin))).status_code == 201
     assert error(await client.post(f"{API}/events", json={"name": "X"}), 401) == "UNAUTHORIZED"

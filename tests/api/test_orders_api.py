@@ -15,7 +15,7 @@ from predictql.settings import Settings
 from tests.api.test_lmsr_api import balances, error, live_market, ok, set_market, trader
 from tests.markets.factories import create_market_setup
 from tests.markets.test_orderbook_services import assert_books_balanced
-from tests.support import bearer
+from tests.support import bearer, gql
 
 ORDERS = "/api/v1/market/orders"
 DOCUMENTED = {
@@ -148,4 +148,30 @@ async def test_pause_route(client: httpx.AsyncClient, db: Database, settings: Se
     assert body["paused"] is paused and body["market_type"] == "orderbook"
     expected = 10_000 if paused else 7000  # pausing cancelled the resting order and released its escrow
     assert (await balances(db, user)).cash == expected
+    await assert_books_balanced(db)
+
+
+async def test_close_position_on_the_book_rest_and_graphql(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    """Both faces close an order-book holding through one service: market sells into the bids."""
+    _, market = await book_market(db)
+    (yes, yes_token), (no, no_token), (_, bidder) = [await trader(db, settings, balance=50_000) for _ in range(3)]
+    market_id = market.id or 0
+    ok(await post_order(client, yes_token, market_id, "buy", "YES", 6120, 6000))
+    ok(await post_order(client, no_token, market_id, "buy", "NO", 4080, 4000))  # mints 10_000 pairs
+    close = f"/api/v1/market/positions/{market_id}/close"
+    assert error(await client.post(close, headers=bearer(yes_token))) == (409, "NO_LIQUIDITY")
+    ok(await post_order(client, bidder, market_id, "buy", "YES", 40_000, 7000))
+    before = (await balances(db, yes)).cash
+    assert ok(await client.post(close, headers=bearer(yes_token))) == {"message": "Position closed successfully"}
+    assert (await balances(db, yes)).cash == before + 7000 - 140  # 10_000 units at 7000, 2 % fee
+    ok(await post_order(client, bidder, market_id, "buy", "NO", 3000, 2500))  # a bid for NO at 2500
+    mutation = "mutation($m: ID!) { closePosition(marketId: $m) { proceeds trades { sharesDelta newPositionNo } } }"
+    body = await gql(client, mutation, {"m": str(market_id)}, no_token)
+    assert "errors" not in body, body
+    closed = body["data"]["closePosition"]
+    assert closed["trades"][0]["sharesDelta"] < 0 and closed["proceeds"] > 0
+    assert (await balances(db, no)).cash == 50_000 - 4080 + closed["proceeds"]
+    assert ok(await client.get("/api/v1/market/positions/my", headers=bearer(yes_token))) == []
     await assert_books_balanced(db)

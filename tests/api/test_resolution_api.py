@@ -120,6 +120,29 @@ async def test_close_pool_all_shapes(client: httpx.AsyncClient, db: Database) ->
     assert error(await post(client, token, f"{base}/999999/close", {"won_side": "YES"}), 404) == "NOT_FOUND"
 
 
+async def test_won_side_on_two_outcome_pools_is_the_outcome(client: httpx.AsyncClient, db: Database) -> None:
+    """routes.yaml: a pool's won_side 0 = first outcome (YES), 1 = second (NO); three or more outcomes
+    need ``outcome`` or ``markets[]`` because YES/NO names none of them."""
+    _, token = await fast_user(db, is_creator=True)
+    ab, xy = pool_body(("A", "B"), (0.5, 0.5)), pool_body(("X", "Y"), (0.4, 0.6))
+    event = await make_event(client, token, ab, xy, pool_body(("P", "Q", "R"), (0.2, 0.3, 0.5)))
+    ab_pool, xy_pool, pqr_pool = event["pools"]
+    base = f"/events/{event['id']}/pools"
+    assert (await post(client, token, f"{base}/{ab_pool['id']}/close", {"won_side": "NO"})).json() == OK
+    ambiguous = await post(client, token, f"{base}/{pqr_pool['id']}/close", {"won_side": "YES"})
+    assert error(ambiguous, 400) == "INVALID_REQUEST" and "outcome" in ambiguous.json()["error"]["message"]
+    per_pool = [{"pool_id": xy_pool["id"], "won_side": "YES"}, {"pool_id": pqr_pool["id"], "outcome": 1}]
+    assert (await post(client, token, f"/events/{event['id']}/close", {"pools": per_pool})).json() == OK
+    view = await event_view(client, event["id"])
+    assert [p["won_side"] for p in view["pools"]] == [1, 0, 1]
+    assert [[m["winning_outcome"] for m in p["markets"]] for p in view["pools"]] == [
+        ["NO", "YES"], ["YES", "NO"], ["NO", "YES", "NO"]
+    ]
+    single = await make_event(client, token, pool_body(("Home", "Away"), (0.5, 0.5)))
+    assert (await post(client, token, f"/events/{single['id']}/close", {"won_side": "YES"})).json() == OK
+    assert (await event_view(client, single["id"]))["pools"][0]["won_side"] == 0
+
+
 async def test_close_market_both_shapes(client: httpx.AsyncClient, db: Database) -> None:
     _, token = await fast_user(db, is_creator=True)
     event = await make_event(client, token, pool_body(("A", "B", "C"), (0.2, 0.3, 0.5)))

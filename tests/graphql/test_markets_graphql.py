@@ -15,7 +15,7 @@ from predictql.jsonutil import rfc3339
 from predictql.services import lmsr_trading, watchlist
 from predictql.services.lmsr_trading import TradeRequest
 from tests.api.test_users import fast_user
-from tests.support import gql
+from tests.support import bearer, gql
 
 MARKET = "id poolId name outcomeIndex marketType yesProbability noProbability yesPrice noPrice b liquidityKopecks"
 MARKET += " qYes qNo volume paused resolved winningOutcome yesName noName"
@@ -394,3 +394,19 @@ async def test_mutations_in_one_document_see_each_others_writes(
     data = ok(await gql(client, document, {"id": event["id"], "input": spec}, token))
     assert data["first"] == {"status": "new", "pools": []}
     assert data["second"]["event"] == {"status": "started", "pools": [{"name": "Fresh"}], "mainPool": {"name": "Fresh"}}
+
+
+async def test_timestamp_without_offset_is_utc(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
+    """A DateTime input with no offset means UTC on GraphQL exactly as on REST (one parsing helper)."""
+    _, token = creator
+    event = await new_event(client, token)
+    naive = (utcnow() + timedelta(days=2)).replace(tzinfo=None, microsecond=0)
+    finish, live = naive.isoformat(), (naive - timedelta(days=3)).isoformat()
+    spec = pool_input(["Yes"], [0.5], finishAt=finish, liveAt=live)
+    pool = ok(await gql(client, CREATE_POOL, {"id": event["id"], "input": spec}, token))["createPool"]
+    assert (pool["finishAt"], pool["liveAt"]) == (finish + "Z", live + "Z")
+    rest = {"name": "REST", "finish_at": finish, "live_at": live,
+            "metadata": {"market_names": ["Yes"], "market_probabilities": [0.5]}}
+    created = await client.post(f"/api/v1/events/{event['id']}/pools", json=rest, headers=bearer(token))
+    assert created.status_code == 201, created.text
+    assert (created.json()["finish_at"], created.json()["live_at"]) == (pool["finishAt"], pool["liveAt"])

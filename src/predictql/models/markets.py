@@ -83,6 +83,7 @@ class Market(SQLModel, table=True):
     paused: bool = False
     resolved: bool = False
     winning_outcome: str | None = Field(default=None, max_length=3)
+    last_price: int | None = None  # order book: the last execution's YES price, basis points
     yes_name: str = Field(default="Yes", max_length=100)
     no_name: str = Field(default="No", max_length=100)
     created_at: datetime = created_at()

@@ -141,7 +141,9 @@ class EventsMutation:
         info.context.reset_loaders()
         return Event.from_row(row)
 
-    @strawberry.mutation(description="Resolve one pool: wonSide (one market), outcome (0-based), or markets[].")
+    @strawberry.mutation(
+        description="Resolve one pool: wonSide (one or two outcomes: YES = first, NO = second), outcome, or markets[]."
+    )
     async def close_pool(
         self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID, won_side: WonSide | None = None,
         outcome: int | None = None, markets: list[MarketVerdictInput] | None = None,

@@ -22,7 +22,7 @@ from predictql.schema.trading import (
     ReferralChild,
     ReferralInfo,
 )
-from predictql.services import lmsr_trading, pnl, positions, referrals
+from predictql.services import lmsr_trading, order_lifecycle, pnl, positions, referrals
 from predictql.services.lmsr_trading import TradeRequest
 
 SIDE_HELP = "buy_yes, sell_yes, buy_no or sell_no."
@@ -104,10 +104,13 @@ class TradingMutation:
             )
         return LmsrTradeResult.from_result(result)
 
-    @strawberry.mutation(description="Sell the caller's whole holding (YES and NO) in one market.")
+    @strawberry.mutation(
+        description="Sell the caller's whole holding (YES and NO) in one market: to the market maker, or on an "
+        "order-book market as market orders into the bids (NO_LIQUIDITY when nothing could be sold)."
+    )
     async def close_position(self, info: Info, market_id: strawberry.ID) -> ClosePositionResult:
         async with info.context.db.transaction() as session:
-            result = await lmsr_trading.close_position(
+            result = await order_lifecycle.close_holding(
                 session, info.context.actor, market_id=parse_id(market_id, "marketId"),
                 fee_bps=info.context.settings.fee_bps,
             )

@@ -4,47 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from pydantic import StrictInt, StrictStr
 from starlette.responses import RedirectResponse, Response
 
 from predictql.auth import Actor
 from predictql.errors import InvalidInput
 from predictql.rest_compat.presenters import raw_user, user_info_with_activity
-from predictql.rest_compat.routing import ApiRequest, endpoint
+from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
 from predictql.services import accounts, ledger, oauth, sessions, users
 from predictql.services.sessions import TokenPair
 
 OAUTH_STATE_COOKIE = "oauth_state"
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class SignUp(_Body):
+class SignUp(StrictBody):
     email: StrictStr
     password: StrictStr
     language: StrictStr | None = None
     referral_code: StrictStr | None = None
 
 
-class VerifyEmail(_Body):
+class VerifyEmail(StrictBody):
     user_id: StrictInt | None = None
     verification_code: StrictStr | None = None
     email: StrictStr | None = None
     code: StrictStr | None = None
 
 
-class SignIn(_Body):
+class SignIn(StrictBody):
     email: StrictStr
     password: StrictStr
 
 
-class ForgotPassword(_Body):
+class ForgotPassword(StrictBody):
     email: StrictStr
 
 
-class ResetPassword(_Body):
+class ResetPassword(StrictBody):
     token: StrictStr
     new_password: StrictStr
 

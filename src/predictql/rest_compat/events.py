@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
@@ -17,7 +17,7 @@ from predictql.db import after_commit
 from predictql.errors import InvalidInput, PayloadTooLarge
 from predictql.rest_compat.market_presenters import events_json, feed_json
 from predictql.rest_compat.pools import PoolBody
-from predictql.rest_compat.routing import ApiRequest, endpoint
+from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
 from predictql.services import events, feed, pools
 from predictql.services.events import EventFields
 from predictql.services.feed import FeedQuery
@@ -27,11 +27,7 @@ EVENT_IMAGE_TYPES = ("jpg", "png", "webp")
 OK = {"status": "ok"}
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class EventBody(_Body):
+class EventBody(StrictBody):
     name: StrictStr
     name_ru: StrictStr = ""
     tags: list[StrictStr] | None = None
@@ -53,7 +49,7 @@ class FullEventBody(EventBody):
     pools: list[PoolBody] = Field(min_length=1, max_length=50)
 
 
-class UpdateBody(_Body):
+class UpdateBody(StrictBody):
     name: StrictStr | None = None
     name_ru: StrictStr | None = None
     tags: list[StrictStr] | None = None
@@ -63,14 +59,14 @@ class UpdateBody(_Body):
     main_pool_id: StrictInt | None = None
 
 
-class ActiveBody(_Body):
+class ActiveBody(StrictBody):
     is_active: StrictBool
 
 
-class SuggestBody(_Body):
+class SuggestBody(StrictBody):
     name: StrictStr
     description: StrictStr = ""
-    tags: list[StrictStr] = []
+    tags: list[StrictStr] = Field(default_factory=list)
 
 
 # --- reads --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from predictql.models import Event, Market, Pool
 from predictql.services import events, watchlist
 from predictql.services.charts import ChartPoint, MarketPoint
 from predictql.services.cursors import Page
-from predictql.services.pools import yes_probability
+from predictql.services.prices import market_price
 
 # The documented PoolMetadata keys; internal bookkeeping in ``Pool.meta`` is not echoed.
 POOL_METADATA_KEYS = (
@@ -40,7 +40,7 @@ def market_json(market: Market) -> dict[str, Any]:
         "pool_id": market.pool_id,
         "name": market.name,
         "name_ru": market.name_ru,
-        "yes_probability": yes_probability(market),
+        "yes_probability": market_price(market).yes_probability,
         "market_type": market.market_type,
         "volume": market.volume,
         "b": market.lmsr_b // 100,  # DECISIONS rule 5: the pool page's b is lmsr_b_kopecks / 100
@@ -130,7 +130,7 @@ def feed_item_json(
         "event": _event_fields(event, status=status, is_watched=is_watched),
         "main_pool": None if main is None else {"id": main.id, "name": main.name, "finish_at": main.finish_at},
         "markets": [
-            {"id": market.id, "name": market.name, "yes_probability": yes_probability(market)} for market in busiest
+            {"id": m.id, "name": m.name, "yes_probability": market_price(m).yes_probability} for m in busiest
         ],
         "total_volume": sum(market.volume for pool in pools for market in markets_by_pool.get(pool.id or 0, ())),
     }

@@ -9,19 +9,24 @@ plus our extension fields: ``remaining``, ``spent``, ``received``, ``fees``, ``t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool
+from pydantic import StrictBool
 
 from predictql.errors import InvalidInput
+from predictql.jsonutil import parse_timestamp
 from predictql.models import Order
 from predictql.rest_compat.market_presenters import market_json
-from predictql.rest_compat.routing import ApiRequest, endpoint
+from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
 from predictql.services import order_lifecycle, orderbook_trading
 from predictql.services.orderbook_trading import OrderRequest
 
 AMOUNT_TYPES = {"buy": "cents", "sell": "shares"}
+ORDER_FIELDS = (
+    "market_id", "type", "kind", "token_type", "price", "amount", "amount_type", "use_bonus",
+    "time_in_force", "expires_at", "client_order_id",
+)
 
 
 def order_json(order: Order) -> dict[str, Any]:
@@ -52,10 +57,9 @@ def _moment(value: Any) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(str(_text(value, "expires_at")).replace("Z", "+00:00"))
+        return parse_timestamp(str(_text(value, "expires_at")))
     except ValueError:
         raise InvalidInput("expires_at must be an RFC 3339 timestamp") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def _order_request(body: Mapping[str, Any]) -> OrderRequest:
@@ -84,10 +88,7 @@ def _order_request(body: Mapping[str, Any]) -> OrderRequest:
 
 @endpoint("POST", "/market/orders", auth="required")
 async def place_order(api: ApiRequest) -> dict[str, Any]:
-    body = await api.json()
-    if not isinstance(body, dict):
-        raise InvalidInput("JSON body must be an object")
-    request = _order_request(body)
+    request = _order_request(await api.json_object(ORDER_FIELDS))
     async with api.db.transaction() as session:
         placed = await orderbook_trading.place_order(session, api.actor, request, fee_bps=api.settings.fee_bps)
     return order_json(placed.order)
@@ -132,8 +133,7 @@ async def orderbook(api: ApiRequest) -> dict[str, Any]:
     return {"market_id": market_id, **levels}
 
 
-class PauseBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class PauseBody(StrictBody):
     paused: StrictBool = True
 
 

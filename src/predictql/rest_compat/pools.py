@@ -5,14 +5,15 @@ group's routes that resolve them (close event / pool / market, cancel; UPPER_SNA
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from predictql.errors import InvalidInput
+from predictql.jsonutil import as_utc
 from predictql.rest_compat.market_presenters import chart_json, market_chart_json, market_json, pools_json
-from predictql.rest_compat.routing import ApiRequest, endpoint
+from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
 from predictql.services import charts, pools, resolution
 from predictql.services.pools import PoolFields
 from predictql.services.resolution import Verdict
@@ -27,11 +28,7 @@ EXTRA_METADATA = (
 )
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class PoolMetadataBody(_Body):
+class PoolMetadataBody(StrictBody):
     market_names: list[StrictStr] = Field(max_length=pools.MAX_OUTCOMES)
     market_probabilities: list[Number] = Field(max_length=pools.MAX_OUTCOMES)
     lmsr_b_kopecks: StrictInt | None = None
@@ -40,9 +37,10 @@ class PoolMetadataBody(_Body):
     polymarket_token_ids: list[StrictStr] | None = Field(default=None, max_length=pools.MAX_OUTCOMES)
     asset_symbol: StrictStr | None = Field(default=None, max_length=20)
     asset_base_price: Number | None = None
+    market_type: StrictStr = "lmsr"  # our extension: "lmsr" or "orderbook" (the service checks it)
 
 
-class PoolBody(_Body):
+class PoolBody(StrictBody):
     """POST /events/{id}/pools, and each item of create-full's ``pools``."""
 
     name: StrictStr = ""  # the service names an unnamed pool "Main Pool"
@@ -60,14 +58,15 @@ class PoolBody(_Body):
         """The managing-pools guide sends the metadata keys at the top level, without ``metadata``."""
         if isinstance(data, dict) and "metadata" not in data and "market_names" in data:
             keys = set(PoolMetadataBody.model_fields)
-            return {**data, "metadata": {key: value for key, value in data.items() if key in keys}}
+            metadata = {key: value for key, value in data.items() if key in keys}
+            return {**{key: value for key, value in data.items() if key not in keys}, "metadata": metadata}
         return data
 
     @field_validator("finish_at", "live_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         """A timestamp without an offset is read as UTC (rule 11), not refused."""
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+        return None if value is None else as_utc(value)
 
     def fields(self) -> PoolFields:
         meta = self.metadata
@@ -83,15 +82,16 @@ class PoolBody(_Body):
             market_names=meta.market_names,
             market_probabilities=[float(p) for p in meta.market_probabilities],
             lmsr_b_kopecks=meta.lmsr_b_kopecks,
+            market_type=meta.market_type,
             extra_metadata=extra,
         )
 
 
-class ProbabilitiesBody(_Body):
+class ProbabilitiesBody(StrictBody):
     probabilities: list[Number] = Field(min_length=1, max_length=pools.MAX_OUTCOMES)
 
 
-class _VerdictBody(_Body):
+class _VerdictBody(StrictBody):
     """Rule 17: ``{"won_side": "YES"|"NO"}`` or ``{"outcome": <0-based int>}``."""
 
     won_side: StrictStr | None = None
@@ -122,7 +122,7 @@ class CloseEventBody(_VerdictBody):
         return _one_shape(body, "pools")
 
 
-class MarketVerdict(_Body):
+class MarketVerdict(StrictBody):
     market_id: StrictInt
     won_side: StrictStr
 

@@ -8,11 +8,11 @@ the handler, and turn a ``DomainError`` into the envelope with the route's statu
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,6 +31,14 @@ AuthLevel = Literal["none", "optional", "required", "creator", "stats_viewer", "
 Body = TypeVar("Body", bound=BaseModel)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _INT = re.compile(r"-?[0-9]{1,20}")
+
+
+class StrictBody(BaseModel):
+    """The base of every REST body model: a field the route does not know answers 400 with the
+    route's invalid-body code naming it. Ignoring it would let a legacy client's misspelt or
+    unsupported field (``metadata.market_type`` once) look like success while doing nothing."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Json(Response):
@@ -137,6 +145,16 @@ class ApiRequest:
         except ValueError:
             raise InvalidInput("malformed JSON body", code=self.spec.invalid_code) from None
 
+    async def json_object(self, known: Iterable[str]) -> dict[str, Any]:
+        """A body parsed by hand (its fields fail with their own codes): an object of ``known`` keys."""
+        data = await self.json()
+        if not isinstance(data, dict):
+            raise InvalidInput("JSON body must be an object", code=self.spec.invalid_code)
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise InvalidInput(_unknown(unknown), code=self.spec.invalid_code)
+        return data
+
     async def body(self, model: type[Body], *, code: str | None = None) -> Body:
         data = await self.json()
         if not isinstance(data, dict):
@@ -164,9 +182,17 @@ def _plain_int(raw: object) -> int | None:
 
 
 def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
+    errors = exc.errors()
+    unknown = [".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        return _unknown(unknown)
+    first = errors[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
     return f"{where}: {first['msg']}"
+
+
+def _unknown(names: list[str]) -> str:
+    return f"unknown field{'s' if len(names) > 1 else ''}: {', '.join(names)}"
 
 
 async def _actor_for(request: Request) -> Actor:

@@ -13,11 +13,12 @@ from typing import Any
 from predictql.errors import InvalidInput
 from predictql.rest_compat.presenters import closed_position, feed_trade, position
 from predictql.rest_compat.routing import ApiRequest, endpoint
-from predictql.services import lmsr_trading, pnl, positions
+from predictql.services import lmsr_trading, order_lifecycle, pnl, positions
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.services.pnl import PnlPoint
 
 DIGITS = re.compile(r"-?[0-9]{1,19}")
+TRADE_FIELDS = ("market_id", "side", "amount_type", "amount", "use_bonus")
 
 
 def _integer(value: Any, name: str, code: str, *, text: bool) -> int:
@@ -61,9 +62,7 @@ async def lmsr_preview(api: ApiRequest) -> dict[str, Any]:
 
 @endpoint("POST", "/lmsr/trade", auth="required", overrides={"INSUFFICIENT_BALANCE": 402})
 async def lmsr_trade(api: ApiRequest) -> dict[str, Any]:
-    body = await api.json()
-    if not isinstance(body, dict):
-        raise InvalidInput("JSON body must be an object")
+    body = await api.json_object(TRADE_FIELDS)
     request = _trade_request(body, text=False)
     async with api.db.transaction() as session:
         result = await lmsr_trading.trade(session, api.actor, request, fee_bps=api.settings.fee_bps)
@@ -99,7 +98,7 @@ async def completed_positions(api: ApiRequest) -> dict[str, Any]:
 async def close_position(api: ApiRequest) -> dict[str, Any]:
     market_id = api.path_int("market_id")
     async with api.db.transaction() as session:
-        await lmsr_trading.close_position(session, api.actor, market_id=market_id, fee_bps=api.settings.fee_bps)
+        await order_lifecycle.close_holding(session, api.actor, market_id=market_id, fee_bps=api.settings.fee_bps)
     return {"message": "Position closed successfully"}
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import StrictBool, StrictInt, StrictStr
 from starlette.datastructures import UploadFile
 
 from predictql.errors import InvalidInput
 from predictql.rest_compat.presenters import money_movement, user_info_with_activity
-from predictql.rest_compat.routing import ApiRequest, endpoint
+from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
 from predictql.services import api_tokens, users
 
 
-class UpdateMe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UpdateMe(StrictBody):
     name: StrictStr | None = None
     nickname: StrictStr | None = None
     language: StrictStr | None = None
@@ -22,15 +21,13 @@ class UpdateMe(BaseModel):
     profile_hidden: StrictBool | None = None
 
 
-class SetRole(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class SetRole(StrictBody):
     user_id: StrictInt
     role: StrictStr
     value: StrictBool = True
 
 
-class NewToken(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class NewToken(StrictBody):
     name: StrictStr
     write: StrictBool = False
 

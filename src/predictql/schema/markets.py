@@ -13,14 +13,14 @@ from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
 from predictql.models import Market as MarketRow
 from predictql.models import Pool as PoolRow
-from predictql.pricing import lmsr
 from predictql.schema.context import Info
 from predictql.schema.loaders import Loaders
 from predictql.schema.pagination import PageInfo
 from predictql.schema.scalars import Long
 from predictql.services.cursors import Page, encode_cursor
 from predictql.services.events import EventFields, event_status
-from predictql.services.pools import PoolFields, state_of
+from predictql.services.pools import PoolFields
+from predictql.services.prices import market_price
 
 
 def _id(value: int | None) -> strawberry.ID:
@@ -37,7 +37,7 @@ class Market:
     name_ru: str
     outcome_index: int = strawberry.field(description="0-based position of this outcome in its pool.")
     market_type: str = strawberry.field(description='"lmsr" (automated market maker) or "orderbook".')
-    yes_probability: float = strawberry.field(description="Current YES price as a probability in (0, 1).")
+    yes_probability: float = strawberry.field(description="YES price as a probability (1 or 0 once resolved).")
     no_probability: float = strawberry.field(description="1 - yesProbability.")
     yes_price: int = strawberry.field(description="YES price in basis points (0..10000).")
     no_price: int = strawberry.field(description="NO price in basis points; yesPrice + noPrice = 10000.")
@@ -61,13 +61,12 @@ class Market:
 
     @classmethod
     def from_row(cls, row: MarketRow) -> Market:
-        state = state_of(row)
-        yes, no = lmsr.prices(state)
-        yes_bps, no_bps = lmsr.price_bps(state)
+        price = market_price(row)
         return cls(
             id=_id(row.id), pool_id=_id(row.pool_id), event_id=_id(row.event_id), name=row.name,
             name_ru=row.name_ru, outcome_index=row.outcome_index, market_type=row.market_type,
-            yes_probability=yes, no_probability=no, yes_price=yes_bps, no_price=no_bps,
+            yes_probability=price.yes_probability, no_probability=1.0 - price.yes_probability,
+            yes_price=price.yes, no_price=price.no,
             b=Long(row.lmsr_b // 100), liquidity_kopecks=Long(row.lmsr_b), q_yes=Long(row.q_yes),
             q_no=Long(row.q_no), volume=Long(row.volume), paused=row.paused, resolved=row.resolved,
             winning_outcome=row.winning_outcome, yes_name=row.yes_name, no_name=row.no_name,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NewType
 
 import strawberry
 
-from predictql.jsonutil import rfc3339
+from predictql.jsonutil import parse_timestamp, rfc3339
 
 
 def _parse_long(value: object) -> int:
@@ -24,10 +24,7 @@ Long = NewType("Long", int)
 def _parse_datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an RFC 3339 string")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError("DateTime needs a timezone (use Z for UTC)")
-    return parsed.astimezone(UTC)
+    return parse_timestamp(value)  # without an offset: UTC, as on REST
 
 
 SCALARS: dict[object, Any] = {
@@ -35,7 +32,7 @@ SCALARS: dict[object, Any] = {
         name="DateTime",
         serialize=rfc3339,
         parse_value=_parse_datetime,
-        description="An RFC 3339 UTC timestamp, e.g. 2026-01-15T10:30:00Z (as in the REST API).",
+        description="An RFC 3339 UTC timestamp, e.g. 2026-01-15T10:30:00Z; an input without an offset is UTC.",
     ),
     Long: strawberry.scalar(
         name="Long",

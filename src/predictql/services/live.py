@@ -26,7 +26,7 @@ from predictql.subscriptions.payloads import BalanceState, BookLevels, ChartTick
 async def market_state(session: AsyncSession, actor: Actor, market_id: int) -> MarketState:
     """The market now; ``market_not_found`` when missing or hidden from ``actor``."""
     market = await pools.get_market(session, market_id, actor=actor)
-    return MarketState.of(market, last=(await topics.last_prices(session, [market])).get(market_id))
+    return MarketState.of(market)
 
 
 async def _pool_id(session: AsyncSession, actor: Actor, event_id: int, pool_id: int | None) -> int | None:
@@ -40,7 +40,7 @@ async def chart_state(session: AsyncSession, actor: Actor, event_id: int, pool_i
     markets = (await events.markets_of(session, [chosen]))[chosen] if chosen is not None else []
     if not markets or markets[0].event_id != event_id:
         raise NotFound("pool not found", code="pool_not_found")
-    return ChartTick.of(markets, last=await topics.last_prices(session, markets))
+    return ChartTick.of(markets)
 
 
 async def chart_history(session: AsyncSession, actor: Actor, event_id: int) -> tuple[int | None, list[ChartPoint]]:

@@ -23,6 +23,7 @@ from predictql.pricing import lmsr
 from predictql.services import events, ledger, notifications, positions, referrals
 from predictql.services.ledger import Movement
 from predictql.services.pools import state_of
+from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
 AMOUNT_TYPES = ("spend", "shares")
@@ -252,7 +253,7 @@ async def _execute(
         raise InsufficientFunds("insufficient balance for this trade") from None
     market.q_yes, market.q_no = quote.new_state.q_yes, quote.new_state.q_no
     market.volume += quote.amm_amount
-    session.add(PricePoint(market_id=market.id, probability=lmsr.price_yes(quote.new_state), created_at=now))
+    session.add(PricePoint(market_id=market.id, probability=market_price(market).yes_probability, created_at=now))
     await topics.trade_executed(session, trade_row, market)
     await notifications.trade_executed(session, trade_row, market, total=quote.total)
     held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)

@@ -29,6 +29,7 @@ from predictql.pricing.orderbook import POST_ONLY_WOULD_CROSS, Book, MatchError,
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE, buy_total
 from predictql.services import events, ledger, notifications, order_escrow, referrals
 from predictql.services.ledger import Movement
+from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
 TIFS = ("GTC", "GTD", "IOC", "FOK", "POST_ONLY")
@@ -306,5 +307,6 @@ async def _insert(
 def _record_price(session: AsyncSession, market: Market, result: SubmitResult, volume: int, now: datetime) -> None:
     if result.fills:
         market.volume += volume
-        last = result.fills[-1].price_yes
-        session.add(PricePoint(market_id=market.id or 0, probability=last / SCALE, created_at=now))
+        market.last_price = result.fills[-1].price_yes  # the displayed price (``prices.market_price``)
+        probability = market_price(market).yes_probability
+        session.add(PricePoint(market_id=market.id or 0, probability=probability, created_at=now))

@@ -22,6 +22,7 @@ from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, PricePoint
 from predictql.pricing import lmsr
 from predictql.services import events, ledger
+from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
 DEFAULT_B = 1_000_000
@@ -127,18 +128,14 @@ async def create_pool(session: AsyncSession, actor: Actor, event_id: int, fields
         assert market.id is not None
         await ledger.open_account(session, ledger.market_amm(market.id), "amm", allow_negative=True)
         if market.market_type == "orderbook":
-            # Never negative from trading (it holds exactly the outstanding pairs); only a cancelled
-            # event's refunds at purchase price can exceed it, and the platform covers that.
-            await ledger.open_account(session, ledger.market_collateral(market.id), "collateral", allow_negative=True)
+            # Never negative: it holds exactly the outstanding pairs, and settlement takes what refunds
+            # at purchase cost need beyond that from the platform (``resolution._even_out``).
+            await ledger.open_account(session, ledger.market_collateral(market.id), "collateral", allow_negative=False)
         session.add(PricePoint(market_id=market.id, probability=market.p0))
     if event.main_pool_id is None:
         event.main_pool_id = pool.id
     await session.flush()
     return pool
-
-
-def yes_probability(market: Market) -> float:
-    return lmsr.price_yes(state_of(market))
 
 
 def state_of(market: Market) -> lmsr.MarketState:
@@ -172,7 +169,7 @@ async def set_probabilities(
         logit = math.log(target / (1.0 - target)) - shift
         market.p0 = min(max(1.0 / (1.0 + math.exp(-logit)), 1e-9), 1.0 - 1e-9)
         assert market.id is not None
-        session.add(PricePoint(market_id=market.id, probability=yes_probability(market)))
+        session.add(PricePoint(market_id=market.id, probability=market_price(market).yes_probability))
     await topics.markets_changed(session, markets)
     await session.flush()
     return markets

@@ -16,9 +16,8 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, Position, User
-from predictql.pricing import lmsr
 from predictql.services.cursors import Page, decode_cursor, page_of
-from predictql.services.pools import state_of
+from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
 SIDE_RU = {"YES": "ДА", "NO": "НЕТ"}  # how the Russian interface names a token
@@ -116,9 +115,8 @@ class PositionView:
 
     @property
     def current_price(self) -> int:
-        """The token's own current price, basis points (LMSR price; order-book markets too)."""
-        yes, no = lmsr.price_bps(state_of(self.market))
-        return yes if self.position.token == "YES" else no
+        """The token's own current price, basis points (``prices.market_price``)."""
+        return market_price(self.market).of(self.position.token)
 
     @property
     def unrealized_pnl(self) -> int:

@@ -17,9 +17,10 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, InvalidInput, NotFound
-from predictql.models import Event, Market, Pool, Position, PricePoint
+from predictql.models import Event, LedgerAccount, Market, Pool, Position, PricePoint
 from predictql.services import events, ledger, notifications, order_lifecycle
 from predictql.services.ledger import Movement
+from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
 SIDES = {"YES": 0, "NO": 1}
@@ -46,7 +47,11 @@ def _winners(markets: Sequence[Market], verdict: Verdict, outcomes: int) -> dict
 
     ``outcome`` k: the market at outcome index k wins YES, the rest NO. It is read against the whole
     pool, not the open markets, so it keeps its meaning after some markets were closed one by one.
+    ``won_side`` on a two-outcome pool is its stored ``won_side`` (routes.yaml: 0 = first outcome,
+    YES; 1 = second, NO), so it is outcome 0 or 1; from three outcomes on it names no outcome.
     """
+    if verdict.won_side is not None and outcomes == 2:
+        verdict = Verdict(outcome=SIDES[verdict.won_side.upper()])
     if verdict.outcome is not None:
         if outcomes == 1:
             if verdict.outcome > 1:
@@ -56,7 +61,9 @@ def _winners(markets: Sequence[Market], verdict: Verdict, outcomes: int) -> dict
             raise InvalidInput(f"outcome must be below {outcomes}")
         return {m.id or 0: "YES" if m.outcome_index == verdict.outcome else "NO" for m in markets}
     if len(markets) != 1:
-        raise InvalidInput("this pool has several markets: give outcome, or markets[] with each won_side")
+        raise InvalidInput(
+            f"won_side YES/NO is ambiguous in a pool of {outcomes} outcomes: give outcome, or markets[] with won_side"
+        )
     assert verdict.won_side is not None
     return {markets[0].id or 0: verdict.won_side.upper()}
 
@@ -100,13 +107,29 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
         position.status, position.closed_at = "closed", now
         topics.positions_changed(session, [position])
         settled.append((position, received))
+    if market.market_type == "orderbook":
+        movements.append(await _even_out(session, market.id, movements))
     await ledger.post_many(session, [m for m in movements if m.legs[1][1]])
     market.resolved, market.winning_outcome, market.resolved_at = True, winner, now
     if winner is not None:
-        session.add(PricePoint(market_id=market.id, probability=1.0 if winner == "YES" else 0.0, created_at=now))
+        session.add(PricePoint(market_id=market.id, probability=market_price(market).yes_probability, created_at=now))
         await notifications.bets_settled(session, market, settled)
     await topics.markets_changed(session, [market], at=now)
     return {position.user_id for position, _ in settled}
+
+
+async def _even_out(session: AsyncSession, market_id: int, movements: list[Movement]) -> Movement:
+    """Leave an order-book market's collateral account at exactly zero after it settles.
+
+    It holds one kopeck per outstanding pair, but buyers paid rounded-up costs (the rounding went to
+    the platform at the fill) and a cancellation refunds those costs, so the refunds can exceed it;
+    or positions changed hands below their cost and it holds more. The difference comes from, or
+    goes back to, the platform's revenue account: the collateral account never goes negative.
+    """
+    code = ledger.market_collateral(market_id)
+    held = int(await session.scalar(select(LedgerAccount.balance).where(col(LedgerAccount.code) == code)) or 0)
+    paid = -sum(amount for m in movements for account, amount in m.legs if account == code)
+    return ledger.transfer("settlement_rounding", code, ledger.REVENUE, held - paid, reference=("market", market_id))
 
 
 async def _outcomes(session: AsyncSession, pool: Pool) -> int:

@@ -17,8 +17,7 @@ from typing import Any
 from predictql.db import utcnow
 from predictql.jsonutil import dumps_str, loads
 from predictql.models import Event, Market, Notification, Order, Position, Trade, User
-from predictql.pricing import lmsr
-from predictql.pricing.orderbook_types import SCALE
+from predictql.services.prices import market_price
 
 ANONYMOUS_NAME = "Anonymous"  # as services.lmsr_trading.latest_trades shows a hidden profile
 
@@ -35,12 +34,8 @@ def _fields(cls: type[Any], text: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class MarketState:
-    """A market as it is after a change; prices in basis points 0..10000.
-
-    An LMSR market's prices come from its LMSR state (q's and prior). An order-book market has no
-    market maker (its q's stay 0): its YES price is the last execution price (its latest price
-    point; the prior ``p0`` before the first fill, 1 or 0 once resolved), given as ``last``.
-    """
+    """A market as it is after a change; prices in basis points 0..10000, by the one rule every
+    face uses (``services.prices.market_price``)."""
 
     market_id: int
     event_id: int
@@ -57,17 +52,11 @@ class MarketState:
     at: datetime
 
     @classmethod
-    def of(cls, market: Market, at: datetime | None = None, last: float | None = None) -> MarketState:
+    def of(cls, market: Market, at: datetime | None = None) -> MarketState:
         assert market.id is not None
-        if market.market_type == "orderbook" and last is not None:
-            probability, yes_bps = last, round(last * SCALE)
-            no_bps = SCALE - yes_bps
-        else:
-            state = lmsr.MarketState(market.q_yes, market.q_no, market.lmsr_b, market.p0)
-            probability = lmsr.price_yes(state)
-            yes_bps, no_bps = lmsr.price_bps(state)
+        price = market_price(market)
         return cls(
-            market.id, market.event_id, market.pool_id, probability, yes_bps, no_bps, market.q_yes,
+            market.id, market.event_id, market.pool_id, price.yes_probability, price.yes, price.no, market.q_yes,
             market.q_no, market.volume, market.paused, market.resolved, market.winning_outcome, at or utcnow(),
         )
 
@@ -91,14 +80,11 @@ class ChartTick:
     values: tuple[float, ...]
 
     @classmethod
-    def of(
-        cls, markets: Sequence[Market], at: datetime | None = None, last: dict[int, float] | None = None
-    ) -> ChartTick:
-        """``last``: order-book markets' last execution prices (``last_prices``)."""
+    def of(cls, markets: Sequence[Market], at: datetime | None = None) -> ChartTick:
         first = markets[0]
         ordered = sorted(markets, key=lambda market: market.outcome_index)
-        prices = last or {}
-        return cls(first.event_id, first.pool_id, at or utcnow(), tuple(_probability(m, prices) for m in ordered))
+        values = tuple(market_price(market).yes_probability for market in ordered)
+        return cls(first.event_id, first.pool_id, at or utcnow(), values)
 
     def to_json(self) -> str:
         return dumps_str(asdict(self))
@@ -107,14 +93,6 @@ class ChartTick:
     def from_json(cls, text: str) -> ChartTick:
         data = _fields(cls, text)
         return cls(data["event_id"], data["pool_id"], _time(data["timestamp"]), tuple(data["values"]))
-
-
-def _probability(market: Market, last: dict[int, float]) -> float:
-    if market.resolved and market.winning_outcome is not None:
-        return 1.0 if market.winning_outcome == "YES" else 0.0
-    if market.market_type == "orderbook" and market.id in last:
-        return last[market.id or 0]
-    return lmsr.price_yes(lmsr.MarketState(market.q_yes, market.q_no, market.lmsr_b, market.p0))
 
 
 @dataclass(frozen=True, slots=True)

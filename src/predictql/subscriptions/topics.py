@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.db import emit, utcnow
-from predictql.models import Event, Market, Notification, Order, Position, PricePoint, Trade, User
+from predictql.models import Event, Market, Notification, Order, Position, Trade, User
 from predictql.pricing.orderbook_types import SCALE
 from predictql.subscriptions.payloads import (
     BalanceState,
@@ -120,38 +120,17 @@ async def trades_executed(
     await markets_changed(session, [market], at=ticks[-1].created_at)
 
 
-async def last_prices(session: AsyncSession, markets: Iterable[Market]) -> dict[int, float]:
-    """Order-book markets' last execution prices (their latest price point; unflushed ones count)."""
-    ids = [market.id or 0 for market in markets if market.market_type == "orderbook"]
-    if not ids:
-        return {}
-    await session.flush()
-    prices: dict[int, float] = {}
-    for market_id in ids:
-        found = await session.scalar(
-            select(col(PricePoint.probability)).where(col(PricePoint.market_id) == market_id)
-            .order_by(col(PricePoint.id).desc()).limit(1)
-        )
-        if found is not None:
-            prices[market_id] = float(found)
-    return prices
-
-
 async def markets_changed(session: AsyncSession, markets: Iterable[Market], *, at: datetime | None = None) -> None:
     """After prices, q, volume or paused/resolved changed: each market's state, each pool's point."""
     at = at or utcnow()
-    markets = list(markets)
-    last = await last_prices(session, markets)
-    asked = {market.id for market in markets}  # their last prices are read: not again per pool
     pools: dict[int, int] = {}
     for market in markets:
-        emit(session, market_channel(market.id or 0), MarketState.of(market, at, last.get(market.id or 0)).to_json())
+        emit(session, market_channel(market.id or 0), MarketState.of(market, at).to_json())
         pools[market.pool_id] = market.event_id
     for pool_id, event_id in pools.items():
         # Loaded rows keep their unflushed changes (the identity map wins over the SELECT).
         siblings = list(await session.scalars(select(Market).where(col(Market.pool_id) == pool_id)))
-        prices = {**await last_prices(session, [m for m in siblings if m.id not in asked]), **last}
-        emit(session, event_chart_channel(event_id), ChartTick.of(siblings, at, prices).to_json())
+        emit(session, event_chart_channel(event_id), ChartTick.of(siblings, at).to_json())
 
 
 def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:

@@ -1,0 +1,41 @@
+"""The one rule for a market's displayed price: REST, GraphQL, subscriptions, charts and PnL call it.
+
+Pure over the market row (no I/O), so a query, a stream message and a chart point made from the
+same row cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from predictql.models import Market
+from predictql.pricing import lmsr
+from predictql.pricing.orderbook_types import SCALE
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """YES and NO in basis points (``yes + no == 10000``) and YES as a probability in [0, 1]."""
+
+    yes: int
+    no: int
+    yes_probability: float
+
+    def of(self, token: str) -> int:
+        """The price of ``token`` ("YES" or "NO") in basis points."""
+        return self.yes if token == "YES" else self.no
+
+
+def market_price(market: Market) -> Price:
+    """A resolved market is worth its payoff (YES won: 10000/0); an order-book market that has
+    traded is at its last execution price; otherwise the LMSR price of its state (for an
+    order-book market, whose q's stay 0, that is its prior ``p0``). A cancelled event's markets
+    have no winner and keep their last price."""
+    if market.resolved and market.winning_outcome is not None:
+        won = market.winning_outcome == "YES"
+        return Price(SCALE if won else 0, 0 if won else SCALE, 1.0 if won else 0.0)
+    if market.market_type == "orderbook" and market.last_price is not None:
+        return Price(market.last_price, SCALE - market.last_price, market.last_price / SCALE)
+    state = lmsr.MarketState(market.q_yes, market.q_no, market.lmsr_b, market.p0)
+    yes, no = lmsr.price_bps(state)
+    return Price(yes, no, lmsr.price_yes(state))
