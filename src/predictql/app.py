@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from predictql import logs, migrate
 from predictql.db import Database, make_engine
-from predictql.gateway import Gateway
+from predictql.gateway import Gateway, error_body
 from predictql.mail import Mailer
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
@@ -106,7 +106,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", "-")
-    return envelope(500, "INTERNAL_ERROR", f"internal error (request id {rid})")
+    body = error_body(request.url.path, "INTERNAL_ERROR", f"internal error (request id {rid})")
+    return Response(body, 500, media_type="application/json")
 
 
 def exception_handlers() -> dict[Any, Any]:
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     graphql = make_graphql_app(settings)
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
             WebSocketRoute("/graphql", graphql),
             Mount("/api/v1", routes=rest_routes.all_routes()),
             Mount("/media/avatars", StaticFiles(directory=settings.avatar_dir, check_dir=False)),

@@ -13,11 +13,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from graphql import OperationDefinitionNode, OperationType, parse
 from graphql.error import GraphQLError
 
-from predictql.jsonutil import loads
+from predictql.jsonutil import dumps
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +40,9 @@ def is_query(document: str, operation_name: str | None) -> bool:
     return len(operations) == 1 and operations[0].operation == OperationType.QUERY
 
 
-def key_of(body: bytes) -> tuple[str, str | None, str] | None:
-    """(query, operationName, cache key) of a JSON POST body, or None when it is not cacheable."""
-    try:
-        payload = loads(body)
-    except ValueError:
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-        return None
-    name = payload.get("operationName")
-    return payload["query"], name if isinstance(name, str) else None, hashlib.sha256(body).hexdigest()
+def key_of(query: str, operation_name: str | None, variables: dict[str, Any] | None, media: str) -> str:
+    """The key of a validated request: the same operation, variables and answer media type."""
+    return hashlib.sha256(dumps([query, operation_name, variables, media])).hexdigest()
 
 
 class ResponseCache:
