@@ -12,10 +12,18 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from predictql.app import exception_handlers
 from predictql.db import Database
+from predictql.gateway import Gateway
+from predictql.ratelimit import RateLimiter
 from tests.api.test_errors import graphql_code
-from tests.conftest import make_settings
+from tests.conftest import JWT_SECRET, make_settings
 from tests.support import lifespan_client
 
 GQL_RESPONSE = "application/graphql-response+json"
@@ -93,7 +101,7 @@ async def test_empty_operation_name_is_absent(client: httpx.AsyncClient) -> None
 
 
 async def test_subscription_over_http_is_a_client_error_with_the_reason(client: httpx.AsyncClient) -> None:
-    subscription = 'subscription { marketUpdates(marketId: "1") { kind } }'
+    subscription = 'subscription { marketUpdated(marketId: "1") { kind } }'
     for response in (
         await client.post("/graphql", json={"query": subscription}),
         await client.get("/graphql", params={"query": subscription}),
@@ -189,3 +197,26 @@ async def test_cache_is_consulted_only_after_validation(cached: httpx.AsyncClien
     assert again.headers["x-cache"] == "hit" and again.headers["content-type"].startswith(GQL_RESPONSE)
     # GET and POST of one operation share the entry; a GET mutation is still refused.
     assert (await cached.get("/graphql", params={"query": "{ __typename }"})).headers["x-cache"] == "hit"
+
+
+# --- 500 on /graphql is GraphQL-shaped too -------------------------------------------------------
+
+
+async def test_unexpected_exception_on_graphql_is_graphql_shaped() -> None:
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("secret detail")
+
+    async def bare(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("secret detail")
+
+    routes = [Route("/graphql", boom, methods=["POST"]), Route("/api/v1/x", boom, methods=["POST"])]
+    routed = Starlette(routes=routes, exception_handlers=exception_handlers())
+    for app in (routed, bare):
+        gateway = Gateway(app, limiter=RateLimiter(1000), secret_key=JWT_SECRET, max_body=1024)
+        transport = httpx.ASGITransport(app=gateway, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.post("/graphql", json={"query": "{ __typename }"})
+            assert graphql_code(response, 500) == "INTERNAL_ERROR"
+            assert response.headers["x-request-id"] in response.text and "secret" not in response.text
+            other = await http.post("/api/v1/x", json={})
+            assert other.status_code == 500 and set(other.json()) == {"error"}

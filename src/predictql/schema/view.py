@@ -27,6 +27,7 @@ from predictql.schema.http_request import (
     response_media_type,
 )
 from predictql.schema.http_responses import error_response, is_request_error, result_response
+from predictql.schema.legacy_ws import LegacyGraphQLWS
 from predictql.schema.persisted_queries import PersistedQueries
 from predictql.schema.response_cache import ResponseCache, is_query, key_of
 from predictql.schema.root import build_schema
@@ -49,6 +50,7 @@ def token_from_params(params: dict[str, Any]) -> str | None:
 class PredictGraphQL(GraphQL[Context, None]):
     cache = ResponseCache(0)
     persisted = PersistedQueries()
+    graphql_ws_handler_class = LegacyGraphQLWS
 
     def encode_json(self, data: object) -> str:
         return encode_message(data)  # orjson; a subscription event's data encoded once for all
