@@ -24,7 +24,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class PersistedQueryNotFound(RequestError):
-    """Answered 200 whatever the media type: Apollo's link stops using hashes after a 400."""
+    """Answered 200 whatever the media type: older Apollo links stop using hashes after a 400."""
 
     def __init__(self) -> None:
         super().__init__(200, NOT_FOUND, "PersistedQueryNotFound")  # the message Apollo's link matches
