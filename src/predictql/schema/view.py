@@ -1,4 +1,9 @@
-"""The Strawberry ASGI view: builds the typed context and authenticates sockets."""
+"""The Strawberry ASGI view: GraphQL over HTTP (our own request handling), the typed context, sockets.
+
+HTTP requests are read and validated by ``http_request``, persisted queries resolved, and only then
+is the anonymous cache consulted or the operation run; WebSockets stay Strawberry's, with the
+legacy ``graphql-ws`` handler of ``legacy_ws``.
+"""
 
 from __future__ import annotations
 
