@@ -20,13 +20,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from predictql import logs, migrate
 from predictql.db import Database, make_engine
-from predictql.gateway import Gateway
+from predictql.gateway import Gateway, error_body
 from predictql.mail import Mailer
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
@@ -98,15 +98,44 @@ async def _not_found(request: Request, exc: Exception) -> Response:
         return envelope(
             405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.url.path}", headers=allow
         )
+    if status == 404 and (canonical := _without_slash(request)) is not None:
+        # Starlette's own redirect has an empty body; every answer of ours is JSON.
+        location = canonical + (f"?{request.url.query}" if request.url.query else "")
+        message = f"the path is {canonical}, without the trailing slash"
+        return envelope(307, "TRAILING_SLASH", message, headers={"Location": location})
     if status == 404:
         return envelope(404, "NOT_FOUND", f"no route {request.method} {request.url.path}")
     detail = exc.detail if isinstance(exc, HTTPException) else "error"
     return envelope(status, "BAD_REQUEST", str(detail))
 
 
+def _without_slash(request: Request) -> str | None:
+    """The path without its trailing slash(es), when that path has a route."""
+    path = request.url.path
+    if len(path) < 2 or not path.endswith("/"):
+        return None
+    canonical = path.rstrip("/")
+    # From the top: a Mount that was entered has already moved its prefix into root_path.
+    scope = {**request.scope, "path": canonical, "root_path": request.scope.get("app_root_path", "")}
+    return canonical if _routed(request.app.router.routes, scope) else None
+
+
+def _routed(routes: list[BaseRoute], scope: dict[str, Any]) -> bool:
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        if not isinstance(route, Mount):
+            return True
+        if _routed(route.routes, {**scope, **child}):
+            return True
+    return False
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", "-")
-    return envelope(500, "INTERNAL_ERROR", f"internal error (request id {rid})")
+    body = error_body(request.url.path, "INTERNAL_ERROR", f"internal error (request id {rid})")
+    return Response(body, 500, media_type="application/json")
 
 
 def exception_handlers() -> dict[Any, Any]:
@@ -121,14 +150,15 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     graphql = make_graphql_app(settings)
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
             WebSocketRoute("/graphql", graphql),
-            Mount("/api/v1", routes=rest_routes.all_routes()),
+            Mount("/api/v1", app=Router(rest_routes.all_routes(), redirect_slashes=False)),
             Mount("/media/avatars", StaticFiles(directory=settings.avatar_dir, check_dir=False)),
         ],
         lifespan=_lifespan(settings, run_migrations=run_migrations),
         exception_handlers=exception_handlers(),
     )
+    app.router.redirect_slashes = False  # the 404 handler redirects, with a JSON body (_without_slash)
     wrapped: ASGIApp = app
     if settings.cors_origins:
         wrapped = CORSMiddleware(

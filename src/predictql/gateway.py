@@ -23,6 +23,7 @@ from predictql.ratelimit import RateLimiter, Verdict
 from predictql.subscriptions.streams import SocketGate, refuse
 
 HEALTH_PATH = "/api/v1/health"
+GRAPHQL_PATH = "/graphql"
 log = logging.getLogger("predictql.access")
 error_log = logging.getLogger("predictql.errors")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # used with fullmatch: no "$" before a newline
@@ -54,8 +55,17 @@ def _token(scope: Scope) -> str | None:
     return None
 
 
-async def _send_error(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]) -> None:
-    body = dumps({"error": {"code": code, "message": message}})
+def error_body(path: str, code: str, message: str) -> bytes:
+    """The REST envelope, or on /graphql the shape every GraphQL client reads (``errors``, no ``data``)."""
+    if path == GRAPHQL_PATH:
+        return dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    return dumps({"error": {"code": code, "message": message}})
+
+
+async def _send_error(
+    send: Send, scope: Scope, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = error_body(scope["path"], code, message)
     await send(
         {
             "type": "http.response.start",
@@ -124,24 +134,25 @@ class Gateway:
             if not verdict.allowed and scope["path"] != HEALTH_PATH:
                 status_holder["status"] = 429
                 retry = [(b"retry-after", str(verdict.retry_after).encode())]
-                await _send_error(send, 429, "RATE_LIMITED", "too many requests", extra + retry)
+                await _send_error(send, scope, 429, "RATE_LIMITED", "too many requests", extra + retry)
                 return
             length = _header(scope, b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 status_holder["status"] = 413
-                await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+                await _send_error(send, scope, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
                 return
-            await self.app(scope, self._limited(receive, status_holder), self._decorated(send, extra, status_holder))
+            decorated = self._decorated(send, scope, extra, status_holder)
+            await self.app(scope, self._limited(receive, status_holder), decorated)
         except Exception:
             if status_holder["too_large"]:  # BodyTooLarge, as raised or as wrapped by the app
                 if not status_holder["started"]:
                     status_holder["status"] = 413
-                    await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+                    await _send_error(send, scope, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
                 return
             error_log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not status_holder["started"]:
                 status_holder["status"] = 500
-                await _send_error(send, 500, "INTERNAL_ERROR", f"internal error (request id {rid})", extra)
+                await _send_error(send, scope, 500, "INTERNAL_ERROR", f"internal error (request id {rid})", extra)
         finally:
             log.info(
                 "%s %s %s",
@@ -173,7 +184,7 @@ class Gateway:
 
         return wrapped
 
-    def _decorated(self, send: Send, extra: list[tuple[bytes, bytes]], holder: dict[str, Any]) -> Send:
+    def _decorated(self, send: Send, scope: Scope, extra: list[tuple[bytes, bytes]], holder: dict[str, Any]) -> Send:
         async def wrapped(message: Message) -> None:
             if holder["too_large"]:
                 # A streamed body (no Content-Length) passed the limit while the app was reading it.
@@ -182,7 +193,7 @@ class Gateway:
                 if message["type"] == "http.response.start" and not holder["started"]:
                     holder["started"] = True
                     holder["status"] = 413
-                    await _send_error(send, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+                    await _send_error(send, scope, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
                 return
             if message["type"] == "http.response.start":
                 holder["started"] = True

@@ -38,6 +38,21 @@ def envelope_code(response: httpx.Response, status: int) -> str:
     return str(body["error"]["code"])
 
 
+def graphql_code(response: httpx.Response, status: int) -> str:
+    """A /graphql error: GraphQL-shaped (``errors``, no ``data``) whatever layer answered it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"errors"} and body["errors"][0]["message"], body
+    return str(body["errors"][0]["extensions"]["code"])
+
+
+def error_code(response: httpx.Response, status: int) -> str:
+    if response.request.url.path == "/graphql":
+        return graphql_code(response, status)
+    return envelope_code(response, status)
+
+
 async def chunks(total: int, size: int = 64 * 1024, head: bytes = b"") -> AsyncIterator[bytes]:
     """A streamed body: httpx sends it without Content-Length."""
     yield head
@@ -66,7 +81,7 @@ async def test_unknown_routes_answer_the_json_envelope(client: httpx.AsyncClient
 
 
 async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient) -> None:
-    for method, path in (("DELETE", "/api/v1/health"), ("PUT", "/api/v1/users/5"), ("PATCH", "/graphql")):
+    for method, path in (("DELETE", "/api/v1/health"), ("PUT", "/api/v1/users/5")):
         response = await client.request(method, path)
         assert envelope_code(response, 405) == "METHOD_NOT_ALLOWED", (method, path)
         assert response.headers.get("allow"), response.headers
@@ -106,7 +121,7 @@ async def test_wrong_content_type_is_415(client: httpx.AsyncClient, db: Database
 async def test_body_over_1mb_with_content_length(client: httpx.AsyncClient) -> None:
     for path in ("/api/v1/auth/sign-in", "/graphql", "/api/v1/nope"):
         response = await client.post(path, content=b" " * (MB + 1), headers={"Content-Type": "application/json"})
-        assert envelope_code(response, 413) == "PAYLOAD_TOO_LARGE", path
+        assert error_code(response, 413) == "PAYLOAD_TOO_LARGE", path
         assert "x-ratelimit-remaining" in response.headers
     # Exactly 1 MB is allowed through to the route (which then refuses the non-object body).
     at_limit = b"[]" + b" " * (MB - 2)
@@ -127,7 +142,7 @@ async def test_streamed_body_over_1mb_without_content_length(client: httpx.Async
         head = part if "avatar" in path else b""
         response = await client.request(method, path, content=chunks(MB + 10, head=head), headers=headers)
         assert "content-length" not in response.request.headers
-        assert envelope_code(response, 413) == "PAYLOAD_TOO_LARGE", path
+        assert error_code(response, 413) == "PAYLOAD_TOO_LARGE", path
     # A streamed body under the limit is read normally.
     small = await client.post("/api/v1/auth/sign-in", content=chunks(1000), headers=targets[0][2])
     assert envelope_code(small, 400) == "INVALID_REQUEST"
@@ -150,13 +165,15 @@ async def test_graphql_errors_carry_a_code(client: httpx.AsyncClient) -> None:
     assert missing.json()["errors"][0]["extensions"]["code"] == "user_not_found"
 
 
-async def test_graphql_transport_errors_are_400_json(client: httpx.AsyncClient) -> None:
-    cases = ((b"{bad", "application/json"), (b"[1]", "application/json"), (b"q", "text/plain"))
-    for raw, content_type in cases:
+async def test_graphql_transport_errors_are_4xx_json(client: httpx.AsyncClient) -> None:
+    cases = (
+        (b"{bad", "application/json", 400, "BAD_REQUEST"),
+        (b"[1]", "application/json", 400, "BAD_REQUEST"),
+        (b"q", "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    )
+    for raw, content_type, status, code in cases:
         response = await client.post("/graphql", content=raw, headers={"Content-Type": content_type})
-        assert response.status_code == 400, (raw, response.text)
-        assert response.headers["content-type"].startswith("application/json"), response.text
-        assert response.json()["errors"][0]["extensions"]["code"], response.text
+        assert graphql_code(response, status) == code, raw
 
 
 # --- unexpected exceptions -----------------------------------------------------------------------

@@ -66,7 +66,10 @@ PROBE = {"query": "{ __typename }"}
 
 def assert_limited(response: httpx.Response) -> None:
     assert response.status_code == 429, response.text
-    assert response.json() == {"error": {"code": "RATE_LIMITED", "message": response.json()["error"]["message"]}}
+    if response.request.url.path == "/graphql":  # GraphQL-shaped there, the envelope elsewhere
+        assert response.json() == {"errors": [{"message": "too many requests", "extensions": {"code": "RATE_LIMITED"}}]}
+    else:
+        assert response.json() == {"error": {"code": "RATE_LIMITED", "message": "too many requests"}}
     limit, remaining, reset = budget(response)
     assert (limit, remaining) == (5, 0)
     retry_after = int(response.headers["retry-after"])

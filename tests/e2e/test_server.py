@@ -75,18 +75,22 @@ async def test_graphql_transport_ws_rejects_a_bad_token(server: str) -> None:
 
 
 async def test_legacy_graphql_ws_protocol(server: str, db: Database) -> None:
-    http, token, _ = await _signed_in(server, db)
+    http, token, user_id = await _signed_in(server, db)
     await http.aclose()
     async with websockets.connect(ws_url(server), subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        # graphql-ws carries subscriptions only; a query gets a clear client error, not a 500.
+        # graphql-ws carries queries too (gql's default transport sends them): data, then complete.
         await ws.send(json.dumps({"id": "7", "type": "start", "payload": {"query": "{ me { id } }"}}))
-        message = json.loads(await ws.recv())
-        while message["type"] == "ka":
-            message = json.loads(await ws.recv())
-        assert message["type"] == "error"
-        assert message["payload"]["extensions"]["code"] == "OPERATION_NOT_SUPPORTED"
+        data = await _next_not_keepalive(ws)
+        assert data == {"id": "7", "type": "data", "payload": {"data": {"me": {"id": str(user_id)}}}}
+        assert await _next_not_keepalive(ws) == {"id": "7", "type": "complete"}
+
+
+async def _next_not_keepalive(ws: websockets.ClientConnection) -> dict[str, object]:
+    while (message := json.loads(await ws.recv()))["type"] == "ka":
+        pass
+    return message  # type: ignore[no-any-return]
 
 
 async def test_cross_origin_websocket_is_refused_unless_allowed(server: str) -> None:

@@ -260,6 +260,12 @@ async def _idempotent(request: Request, spec: Endpoint, actor: Actor, key: str) 
 
 
 def to_route(spec: Endpoint) -> Route:
+    return Route(spec.path, handler(spec), methods=[spec.method])
+
+
+def handler(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint of one (method, path): caller, auth, idempotency, then the handler."""
+
     async def run(request: Request) -> Response:
         try:
             actor = await _actor_for(request)
@@ -273,4 +279,4 @@ def to_route(spec: Endpoint) -> Route:
         return await _respond(request, spec, actor)
 
     run.__name__ = spec.handler.__name__
-    return Route(spec.path, run, methods=[spec.method])
+    return run

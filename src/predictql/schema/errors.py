@@ -35,8 +35,8 @@ class DomainErrors(MaskErrors):
         original = error.original_error
         if isinstance(original, DomainError):
             return _with_code(error, original.code, original.message)
-        if isinstance(original, InvalidOperationTypeError):  # e.g. a query over legacy graphql-ws
-            return _with_code(error, "OPERATION_NOT_SUPPORTED", "this transport carries subscriptions only")
+        if isinstance(original, InvalidOperationTypeError):  # an operation type its transport does not carry
+            return _with_code(error, "OPERATION_NOT_SUPPORTED", "this transport does not carry this operation type")
         if original is None:  # syntax and validation errors are the client's and already safe
             code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
             return _with_code(error, str(code))

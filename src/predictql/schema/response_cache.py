@@ -12,12 +12,12 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 
-from graphql import OperationDefinitionNode, OperationType, parse
-from graphql.error import GraphQLError
+from strawberry.types.graphql import OperationType
 
-from predictql.jsonutil import loads
+from predictql.jsonutil import dumps
+from predictql.schema.operations import operation_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,28 +27,13 @@ class Entry:
     stored_at: float
 
 
-@lru_cache(maxsize=512)
 def is_query(document: str, operation_name: str | None) -> bool:
-    try:
-        parsed = parse(document)
-    except GraphQLError:
-        return False
-    operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name:
-        operations = [op for op in operations if op.name is not None and op.name.value == operation_name]
-    return len(operations) == 1 and operations[0].operation == OperationType.QUERY
+    return operation_type(document, operation_name) is OperationType.QUERY
 
 
-def key_of(body: bytes) -> tuple[str, str | None, str] | None:
-    """(query, operationName, cache key) of a JSON POST body, or None when it is not cacheable."""
-    try:
-        payload = loads(body)
-    except ValueError:
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-        return None
-    name = payload.get("operationName")
-    return payload["query"], name if isinstance(name, str) else None, hashlib.sha256(body).hexdigest()
+def key_of(query: str, operation_name: str | None, variables: dict[str, Any] | None, media: str) -> str:
+    """The key of a validated request: the same operation, variables and answer media type."""
+    return hashlib.sha256(dumps([query, operation_name, variables, media])).hexdigest()
 
 
 class ResponseCache:

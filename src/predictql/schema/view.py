@@ -1,21 +1,39 @@
-"""The Strawberry ASGI view: builds the typed context and authenticates sockets."""
+"""The Strawberry ASGI view: GraphQL over HTTP (our own request handling), the typed context, sockets.
+
+HTTP requests are read and validated by ``http_request``, persisted queries resolved, and only then
+is the anonymous cache consulted or the operation run; WebSockets stay Strawberry's, with the
+legacy ``graphql-ws`` handler of ``legacy_ws``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from predictql.auth import ANONYMOUS, request_token
-from predictql.jsonutil import dumps
 from predictql.schema.context import Context
+from predictql.schema.http_request import (
+    ALLOWED_OVER,
+    GraphQLRequest,
+    RequestError,
+    bad_request,
+    not_over,
+    read_request,
+    response_media_type,
+)
+from predictql.schema.http_responses import error_response, is_request_error, result_response
+from predictql.schema.legacy_ws import LegacyGraphQLWS
+from predictql.schema.persisted_queries import PersistedQueries
 from predictql.schema.response_cache import ResponseCache, is_query, key_of
 from predictql.schema.root import build_schema
 from predictql.schema.stream_execution import encode_message
@@ -36,6 +54,8 @@ def token_from_params(params: dict[str, Any]) -> str | None:
 
 class PredictGraphQL(GraphQL[Context, None]):
     cache = ResponseCache(0)
+    persisted = PersistedQueries()
+    graphql_ws_handler_class = LegacyGraphQLWS
 
     def encode_json(self, data: object) -> str:
         return encode_message(data)  # orjson; a subscription event's data encoded once for all
@@ -44,37 +64,74 @@ class PredictGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(scope=scope, receive=receive)
-        try:
-            response = await self._cached_or_run(request)
-        except HTTPException as exc:
-            # Strawberry answers transport errors (bad JSON, wrong content type, GET mutation)
-            # in plain text; clients get the same JSON error shape as any other GraphQL error.
-            code = "METHOD_NOT_ALLOWED" if exc.status_code == 405 else "BAD_REQUEST"
-            body = {"data": None, "errors": [{"message": exc.reason, "extensions": {"code": code}}]}
-            response = Response(dumps(body), status_code=exc.status_code, media_type="application/json")
+        response = await self._answer(Request(scope=scope, receive=receive))
         await response(scope, receive, send)
 
-    async def _cached_or_run(self, request: Request) -> Response:
+    async def _answer(self, request: Request) -> Response:
+        """Validate the request fully, then consult the cache, then run (GraphQL over HTTP)."""
+        media = response_media_type(request.headers.get("accept"))
+        if self._wants_ide(request):
+            return await self.render_graphql_ide(request)
+        try:
+            operation, to_store = self.persisted.resolve(await read_request(request))
+            return await self._cached_or_run(request, operation, media, to_store)
+        except RequestError as error:
+            return error_response(error, media)
+
+    def _wants_ide(self, request: Request) -> bool:
+        params = request.query_params
+        return (
+            self.graphql_ide is not None
+            and request.method == "GET"
+            and "query" not in params
+            and "extensions" not in params  # a GET persisted query carries only its hash
+            and "text/html" in request.headers.get("accept", "")
+        )
+
+    async def _cached_or_run(
+        self, request: Request, operation: GraphQLRequest, media: str, to_store: str | None
+    ) -> Response:
+        assert operation.query is not None  # resolved by the persisted-query store
         cacheable = (
             self.cache.enabled
-            and request.method == "POST"
             and "authorization" not in request.headers
             and "access_token" not in request.cookies
+            and is_query(operation.query, operation.operation_name)
         )
         if not cacheable:
-            return await self.run(request)
-        found = key_of(await request.body())
-        if found is None or not is_query(found[0], found[1]):
-            return await self.run(request)
+            return await self._run(request, operation, media, to_store)
+        key = key_of(operation.query, operation.operation_name, operation.variables, media)
         version: int = request.state.db.version
-        body = self.cache.get(found[2], version)
+        body = self.cache.get(key, version)
         if body is not None:
-            return Response(body, media_type="application/json", headers={"X-Cache": "hit"})
-        response = await self.run(request)
+            return Response(body, media_type=media, headers={"X-Cache": "hit"})
+        response = await self._run(request, operation, media, to_store)
         if response.status_code == 200 and b'"errors"' not in response.body:
-            self.cache.put(found[2], version, bytes(response.body))
+            self.cache.put(key, version, bytes(response.body))
         return response
+
+    async def _run(self, request: Request, operation: GraphQLRequest, media: str, to_store: str | None) -> Response:
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+        try:
+            result = await self.schema.execute(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                operation_name=operation.operation_name,
+                allowed_operation_types=ALLOWED_OVER[operation.method],
+                operation_extensions=operation.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            raise not_over(operation.method, exc.operation_type) from None
+        except CannotGetOperationTypeError as exc:
+            error = GraphQLError(exc.as_http_error_reason(), extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+            result = ExecutionResult(data=None, errors=[error])
+        except MissingQueryError:
+            raise bad_request("missing `query`: send the GraphQL document as a string") from None
+        if to_store is not None and operation.query and not is_request_error(result):
+            self.persisted.store(to_store, operation.query)
+        return result_response(result, media, sub_response)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state = request.state
@@ -116,4 +173,5 @@ def make_graphql_app(settings: Settings) -> PredictGraphQL:
         keep_alive_interval=30,
     )
     app.cache = ResponseCache(settings.graphql_cache_ttl_ms / 1000)
+    app.persisted = PersistedQueries()
     return app
