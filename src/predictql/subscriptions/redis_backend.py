@@ -238,6 +238,8 @@ def _text(value: bytes | str) -> str:
 
 async def _close(pubsub: PubSub) -> None:
     try:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        # redis-py types aclose() in some releases and not in others: call it untyped either way.
+        closer: Any = pubsub.aclose
+        await closer()
     except Exception:  # closing a broken connection may fail too; nothing is left to do
         log.debug("closing the pub/sub connection failed", exc_info=True)
