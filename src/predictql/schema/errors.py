@@ -37,11 +37,12 @@ class DomainErrors(MaskErrors):
             return _with_code(error, original.code, original.message)
         if isinstance(original, InvalidOperationTypeError):  # an operation type its transport does not carry
             return _with_code(error, "OPERATION_NOT_SUPPORTED", "this transport does not carry this operation type")
-        if error.path is None and error.message.startswith("Variable '$"):
-            # Variable coercion (ID! given null, Long past 2^63, Int given 3.5): the client's
-            # mistake, told as it is, even when a scalar's parser raised it.
+        if error.path is None and (error.message.startswith("Variable '$") or isinstance(original, ValueError)):
+            # Scalar and variable coercion (ID! given null, Long past 2^63, Int given 3.5, a
+            # DateTime our scalar refuses, in a variable or a literal): the client's mistake,
+            # told as it is, although a parser raised it.
             return _with_code(error, "BAD_USER_INPUT")
-        if original is None or (error.path is None and isinstance(original, GraphQLError | ValueError)):
+        if original is None or (error.path is None and isinstance(original, GraphQLError)):
             # Syntax and validation errors (a literal a scalar refuses included) are already safe.
             code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
             return _with_code(error, str(code))
