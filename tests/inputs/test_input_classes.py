@@ -13,8 +13,11 @@ import pytest
 
 from predictql.db import Database
 from predictql.models import Event
-from tests.inputs.nasty import deep
+from predictql.settings import Settings
+from tests.inputs.nasty import check_logs, deep, unexpected_errors
 from tests.inputs.world import World, build_world
+from tests.subscriptions.conftest import live_app
+from tests.subscriptions.wsclient import GraphQLSocket
 from tests.support import gql
 
 FEED = "query($tags: [String!], $search: String, $after: String) { events(first: 5, tags: $tags, search: $search, after: $after) { edges { node { id pools { metadata } } } } }"  # noqa: E501
@@ -227,3 +230,29 @@ async def test_ids_parse_strictly_on_both_faces(client: httpx.AsyncClient, world
                                                                         if raw != "9223372036854775808" else raw})
     refused(body, "invalid_id")
     rest_refused(await client.get(f"/api/v1/users/{raw}"), 400)
+
+
+# --- the same guards on a subscription over WebSocket --------------------------------------------
+
+SUBSCRIPTIONS = [
+    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "1_0"}, "invalid_id"),
+    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "\x00"}, "BAD_USER_INPUT"),
+    ('subscription($m: ID!, $s: Long) { marketUpdated(marketId: $m, fromSeq: $s) { seq } }',
+     {"m": "1", "s": 2**63}, "BAD_USER_INPUT"),
+    ('subscription($m: ID!, $d: Int!) { orderbook(marketId: $m, depth: $d) { seq } }',
+     {"m": "1", "d": 3.5}, "BAD_USER_INPUT"),
+    ('subscription($m: ID) { trades(marketId: $m) { seq } }', {"m": None, "x": ["t"] * 2000}, "BAD_USER_INPUT"),
+]
+
+
+@pytest.mark.parametrize(("query", "variables", "code"), SUBSCRIPTIONS, ids=[s[2] + str(i) for i, s in
+                                                                              enumerate(SUBSCRIPTIONS)])
+async def test_subscription_arguments_pass_the_same_guards(
+    settings: Settings, db: Database, query: str, variables: dict[str, Any], code: str
+) -> None:
+    async with live_app(settings) as live, GraphQLSocket(live.app) as socket:
+        with unexpected_errors() as logged:
+            message = await socket.next(await socket.subscribe(query, variables))
+            errors = message["payload"] if message.get("type") == "error" else message["errors"]
+            assert [error["extensions"]["code"] for error in errors] == [code], message
+            check_logs(logged, variables)

@@ -15,6 +15,7 @@ from graphql import ExecutionResult, GraphQLError
 from graphql.language import StringValueNode
 from graphql.validation import ValidationRule
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from predictql.errors import InvalidInput
 from predictql.inputs import check_json, text_problem
@@ -39,5 +40,7 @@ class InputGuard(SchemaExtension):
             for name, value in (variables.items() if isinstance(variables, dict) else ()):
                 check_json(value, f"variable ${name}", code=CODE)
         except InvalidInput as error:
+            if context.operation_type == OperationType.SUBSCRIPTION:
+                raise  # Strawberry subscribes whatever the result; a raised error ends the stream
             context.result = ExecutionResult(None, [GraphQLError(error.message, extensions={"code": error.code})])
         yield
