@@ -175,9 +175,9 @@ class ApiRequest:
 
 
 def _check_params(request: Request, spec: Endpoint) -> None:
-    """Path and query text, for every route at once: no NUL (PostgreSQL refuses it), bounded."""
-    params = [*request.path_params.items(), *request.query_params.multi_items()]
-    for name, value in params:
+    """Query text, for every route at once: no NUL (PostgreSQL refuses it), bounded. (Path ids
+    are parsed strictly by ``path_int``, and a text path segment by its service.)"""
+    for name, value in request.query_params.multi_items():
         check_text(value, f"parameter {name}", code=spec.invalid_code)
         if len(value) > MAX_PARAM:
             raise InvalidInput(f"parameter {name} is longer than {MAX_PARAM} characters", code=spec.invalid_code)
