@@ -17,6 +17,8 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.api.test_errors import Capture
+
 EXAMPLES = int(os.environ.get("PREDICTQL_FUZZ_EXAMPLES", "25"))
 
 INT64_EDGES = [2**31 - 1, 2**31, 2**32, 2**53 + 1, 2**63 - 1, 2**63, 2**64 - 1, -(2**31) - 1, -(2**63), -(2**63) - 1]
@@ -89,26 +91,17 @@ def drawn(strategy: st.SearchStrategy[Any], examples: int = EXAMPLES) -> list[An
     return found
 
 
-class Unexpected(logging.Handler):
-    """Collects every ERROR record of ours: "unhandled error" (REST) and "unexpected error" (GraphQL)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @contextmanager
-def unexpected_errors() -> Iterator[Unexpected]:
-    handler = Unexpected()
+def unexpected_errors() -> Iterator[Capture]:
+    """Every record of ours; ``check_logs`` fails on an ERROR one ("unhandled error" from REST,
+    "unexpected error" from GraphQL)."""
+    capture = Capture()
     logger = logging.getLogger("predictql")
-    logger.addHandler(handler)
+    logger.addHandler(capture)
     try:
-        yield handler
+        yield capture
     finally:
-        logger.removeHandler(handler)
+        logger.removeHandler(capture)
 
 
 def check_rest(response: httpx.Response, what: object) -> None:
@@ -125,7 +118,7 @@ def check_graphql(response: httpx.Response, what: object) -> None:
         assert code and code != "INTERNAL_ERROR", (what, error)
 
 
-def check_logs(handler: Unexpected, what: object) -> None:
-    found = [record.getMessage() for record in handler.records]
-    handler.records.clear()
+def check_logs(capture: Capture, what: object) -> None:
+    found = [record.getMessage() for record, *_ in capture.seen if record.levelno >= logging.ERROR]
+    capture.seen.clear()
     assert not found, (what, found)
