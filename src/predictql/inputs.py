@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from predictql.errors import InvalidInput
@@ -23,8 +22,6 @@ MAX_ITEMS = 1000  # per list or object; domain limits (20 tags, 10 outcomes) are
 STORED_DEPTH = 8  # stored client JSON (pool metadata) is read back by everyone: keep it small
 STORED_BYTES = 16 * 1024
 MAX_PARAM = 2000  # characters in one path or query parameter
-# Past these, adding a day or a chart bucket to a timestamp overflows Python's datetime.
-MIN_YEAR, MAX_YEAR = 1970, 9998
 _PLAIN_INT = re.compile(r"-?[0-9]{1,20}")
 
 
@@ -34,18 +31,6 @@ def plain_int(raw: object) -> int | None:
     if not isinstance(raw, str) or not _PLAIN_INT.fullmatch(raw):
         return None
     return int(raw)
-
-
-def utc_moment(moment: datetime) -> datetime:
-    """An aware client timestamp in UTC, within years the services can compute with; ValueError
-    otherwise (0001-01-01T00:00+01:00 is before year 1 in UTC, 9999-12-31T23:59-23:59 after 9999)."""
-    try:
-        utc = moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("timestamp out of range") from None
-    if not MIN_YEAR <= utc.year <= MAX_YEAR:
-        raise ValueError(f"timestamp year must be {MIN_YEAR}..{MAX_YEAR}")
-    return utc
 
 
 def text_problem(text: str) -> str | None:

@@ -14,8 +14,8 @@ from predictql.inputs import (
     check_json,
     check_stored_json,
     plain_int,
-    utc_moment,
 )
+from predictql.jsonutil import as_utc
 from tests.inputs.nasty import deep
 
 
@@ -67,11 +67,11 @@ def test_stored_json_is_bounded_in_depth_and_size() -> None:
         check_stored_json({"k": "x" * 20_000}, "metadata")
 
 
-def test_utc_moment_bounds_what_the_services_compute_with() -> None:
+def test_as_utc_bounds_what_the_services_compute_with() -> None:
     plus_one = timezone(timedelta(hours=1))
-    assert utc_moment(datetime(2030, 1, 1, 3, tzinfo=plus_one)) == datetime(2030, 1, 1, 2, tzinfo=UTC)
+    assert as_utc(datetime(2030, 1, 1, 3, tzinfo=plus_one)) == datetime(2030, 1, 1, 2, tzinfo=UTC)
     minus_23 = timezone(-timedelta(hours=23))
     for moment in (datetime(1, 1, 1, tzinfo=plus_one), datetime(9999, 12, 31, 23, tzinfo=minus_23),
                    datetime(1969, 12, 31, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)):
         with pytest.raises(ValueError):
-            utc_moment(moment)
+            as_utc(moment)

@@ -1,7 +1,7 @@
 """ids in event_tags and watchlist are 64-bit, like the ids they point at
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04
 
 ``event_tags.event_id``, ``watchlist.user_id`` and ``watchlist.event_id`` were INTEGER while every
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0007'
-down_revision: str | None = '0006'
+revision: str = '0008'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
