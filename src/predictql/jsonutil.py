@@ -21,9 +21,21 @@ def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Client timestamps past these overflow Python's datetime once a service adds a day or a chart
+# bucket to them (0001-01-01T00:00+01:00 is before year 1 in UTC already).
+MIN_YEAR, MAX_YEAR = 1970, 9998
+
+
 def as_utc(value: datetime) -> datetime:
-    """A timestamp in UTC; one without an offset *is* UTC (rule 11), on REST and GraphQL alike."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """A client timestamp in UTC; one without an offset *is* UTC (rule 11), on REST and GraphQL
+    alike. ValueError outside years MIN_YEAR..MAX_YEAR."""
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp out of range") from None
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise ValueError(f"timestamp year must be {MIN_YEAR}..{MAX_YEAR}")
+    return utc
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -40,7 +40,7 @@ class EventTag(SQLModel, table=True):
 
     __tablename__ = "event_tags"
 
-    event_id: int = Field(foreign_key="events.id", primary_key=True, ondelete="CASCADE")
+    event_id: int = Field(foreign_key="events.id", primary_key=True, ondelete="CASCADE", sa_type=BigInteger)
     tag: str = Field(primary_key=True, max_length=100, index=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from predictql.models.base import created_at, fk, id_field, money, when
@@ -68,8 +68,8 @@ class Trade(SQLModel, table=True):
 class WatchlistEntry(SQLModel, table=True):
     __tablename__ = "watchlist"
 
-    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
-    event_id: int = Field(foreign_key="events.id", primary_key=True, ondelete="CASCADE", index=True)
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE", sa_type=BigInteger)
+    event_id: int = Field(foreign_key="events.id", primary_key=True, ondelete="CASCADE", index=True, sa_type=BigInteger)
     created_at: datetime = created_at()
 
 

@@ -7,7 +7,6 @@ the handler, and turn a ``DomainError`` into the envelope with the route's statu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -20,6 +19,7 @@ from starlette.routing import Route
 from predictql.auth import ANONYMOUS, Actor, request_token
 from predictql.db import Database
 from predictql.errors import DomainError, InvalidInput
+from predictql.inputs import MAX_PARAM, check_json, check_text, plain_int
 from predictql.jsonutil import dumps, loads
 from predictql.mail import Mailer
 from predictql.rest_compat.errors import domain_response
@@ -30,7 +30,6 @@ from predictql.settings import Settings
 AuthLevel = Literal["none", "optional", "required", "creator", "stats_viewer", "admin"]
 Body = TypeVar("Body", bound=BaseModel)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-_INT = re.compile(r"-?[0-9]{1,20}")
 
 
 class StrictBody(BaseModel):
@@ -112,7 +111,7 @@ class ApiRequest:
         return getattr(self.request.state, name)
 
     def path_int(self, name: str) -> int:
-        value = _plain_int(self.request.path_params[name])
+        value = plain_int(self.request.path_params[name])
         if value is None:
             raise InvalidInput(f"{name} must be an integer", code=self._id_code(name))
         if not 0 < value < 2**63:
@@ -128,7 +127,7 @@ class ApiRequest:
         raw = self.request.query_params.get(name)
         if raw is None or raw == "":
             return default
-        value = _plain_int(raw)
+        value = plain_int(raw)
         if value is None:
             raise InvalidInput(f"{name} must be an integer", code=self.spec.invalid_code)
         if not lo <= value <= hi:
@@ -141,9 +140,10 @@ class ApiRequest:
             raise InvalidInput("Content-Type must be application/json", code="UNSUPPORTED_MEDIA_TYPE")
         raw = await self.request.body()
         try:
-            return loads(raw)
+            data = loads(raw)
         except ValueError:
             raise InvalidInput("malformed JSON body", code=self.spec.invalid_code) from None
+        return check_json(data, "body", code=self.spec.invalid_code)
 
     async def json_object(self, known: Iterable[str]) -> dict[str, Any]:
         """A body parsed by hand (its fields fail with their own codes): an object of ``known`` keys."""
@@ -174,11 +174,13 @@ class ApiRequest:
         self.cookies.append((name, value, max_age))
 
 
-def _plain_int(raw: object) -> int | None:
-    """ASCII digits with an optional minus only: ``int()`` alone also takes "1_000", " 7", "٣"."""
-    if not isinstance(raw, str) or not _INT.fullmatch(raw):
-        return None
-    return int(raw)
+def _check_params(request: Request, spec: Endpoint) -> None:
+    """Query text, for every route at once: no NUL (PostgreSQL refuses it), bounded. (Path ids
+    are parsed strictly by ``path_int``, and a text path segment by its service.)"""
+    for name, value in request.query_params.multi_items():
+        check_text(value, f"parameter {name}", code=spec.invalid_code)
+        if len(value) > MAX_PARAM:
+            raise InvalidInput(f"parameter {name} is longer than {MAX_PARAM} characters", code=spec.invalid_code)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -221,6 +223,7 @@ def _authorize(spec: Endpoint, method: str, actor: Actor) -> None:
 async def _respond(request: Request, spec: Endpoint, actor: Actor) -> Response:
     api = ApiRequest(request, spec, actor)
     try:
+        _check_params(request, spec)
         result = await spec.handler(api)
     except DomainError as error:
         return domain_response(error, lower=spec.lower_codes, overrides=spec.overrides)

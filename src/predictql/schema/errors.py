@@ -37,7 +37,13 @@ class DomainErrors(MaskErrors):
             return _with_code(error, original.code, original.message)
         if isinstance(original, InvalidOperationTypeError):  # an operation type its transport does not carry
             return _with_code(error, "OPERATION_NOT_SUPPORTED", "this transport does not carry this operation type")
-        if original is None:  # syntax and validation errors are the client's and already safe
+        if error.path is None and (error.message.startswith("Variable '$") or isinstance(original, ValueError)):
+            # Scalar and variable coercion (ID! given null, Long past 2^63, Int given 3.5, a
+            # DateTime our scalar refuses, in a variable or a literal): the client's mistake,
+            # told as it is, although a parser raised it.
+            return _with_code(error, "BAD_USER_INPUT")
+        if original is None or (error.path is None and isinstance(original, GraphQLError)):
+            # Syntax and validation errors (a literal a scalar refuses included) are already safe.
             code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
             return _with_code(error, str(code))
         rid = logs.request_id.get() or "-"

@@ -67,7 +67,7 @@ class Idempotency(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         ec = self.execution_context
         key = _key(ec.graphql_document, ec.operation_name, ec.variables)
-        if key is None:
+        if key is None or ec.result is not None:  # already answered (InputGuard refused the input)
             yield
             return
         context = ec.context

@@ -25,6 +25,7 @@ from predictql.resolvers.trading import TradingMutation, TradingQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
 from predictql.schema.errors import DomainErrors
 from predictql.schema.idempotency import Idempotency, IdempotencyKeyArgument
+from predictql.schema.input_guard import InputGuard, SafeStringLiterals
 from predictql.schema.limits import limit_rules
 from predictql.schema.scalars import SCALARS
 from predictql.schema.stream_execution import SharedEventExecutor
@@ -56,7 +57,7 @@ class PredictSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # Built once: the same rule classes on every request keep ValidationCache keys stable.
-    rules: list[Any] = list(limit_rules(settings))
+    rules: list[Any] = [*limit_rules(settings), SafeStringLiterals]
     return PredictSchema(
         query=Query,
         mutation=Mutation,
@@ -68,6 +69,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             # extension objects still share them.
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
+            InputGuard,
             Idempotency,
             DomainErrors,
         ],

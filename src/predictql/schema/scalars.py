@@ -7,15 +7,17 @@ from typing import Any, NewType
 
 import strawberry
 
+from predictql.inputs import INT64_MAX, INT64_MIN, plain_int
 from predictql.jsonutil import parse_timestamp, rfc3339
 
 
 def _parse_long(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    # A string is read strictly ("1_0", " 1 " and non-ASCII digits are not numbers here).
+    number = plain_int(value) if isinstance(value, str) else value
+    if isinstance(number, bool) or not isinstance(number, int):
         raise ValueError("Long must be an integer")
-    number = int(value)
-    if not -(2**63) <= number < 2**63:
-        raise ValueError("Long out of range")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError("Long out of range (64-bit)")
     return number
 
 

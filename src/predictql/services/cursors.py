@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from predictql.errors import InvalidInput
+from predictql.inputs import INT64_MAX
+from predictql.jsonutil import loads
 
 T = TypeVar("T")
+MAX_CURSOR = 100  # ours are about 20 characters
 
 
 def encode_cursor(row_id: int) -> str:
@@ -19,12 +22,15 @@ def encode_cursor(row_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    """The row id a cursor points past; ``invalid cursor`` for anything else."""
+    """The row id a cursor points past; ``invalid cursor`` for anything else, a nested or
+    oversized document and an id past int64 included (the database would refuse it)."""
+    if len(cursor) > MAX_CURSOR:
+        raise InvalidInput("invalid cursor")
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        value = loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
+    except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
         raise InvalidInput("invalid cursor") from None
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
         raise InvalidInput("invalid cursor")
     return value
 

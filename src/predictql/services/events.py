@@ -18,6 +18,7 @@ from predictql.models import Event, EventSuggestion, EventTag, Market, Pool
 
 MAX_TAGS = 20
 ASSET_SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+MAX_LOOP_MINUTES = 366 * 24 * 60  # a loop event repeats at least once a year (the column is 32-bit)
 
 
 def event_status(event: Event, pools: Sequence[Pool], now: datetime | None = None) -> str:
@@ -95,8 +96,8 @@ async def create_event(session: AsyncSession, actor: Actor, fields: EventFields)
     user_id = actor.require_write()
     if not (actor.is_creator or actor.is_admin):
         raise Forbidden("insufficient permissions")
-    if fields.loop_interval_minutes < 0:
-        raise InvalidInput("loop_interval_minutes must be >= 0")
+    if not 0 <= fields.loop_interval_minutes <= MAX_LOOP_MINUTES:
+        raise InvalidInput(f"loop_interval_minutes must be 0-{MAX_LOOP_MINUTES}")
     symbol = (fields.asset_symbol or "").upper() or None
     if symbol is not None and not (set(symbol) <= ASSET_SYMBOL_CHARS and len(symbol) <= 20):
         raise InvalidInput("invalid asset symbol")

@@ -19,10 +19,12 @@ from predictql.db import utcnow
 from predictql.errors import InvalidInput
 from predictql.models import Event, EventTag, Pool
 from predictql.services.cursors import Page, decode_cursor, page_of
+from predictql.services.events import MAX_TAGS  # an event has no more tags to match
 
 STATUS_ALIASES = {"active": "started", "closed": "paid", "resolved": "paid"}
 STATUSES = ("new", "started", "paid", "cancelled")
 MAX_LIMIT = 100
+MAX_SEARCH = 200  # characters; an event name has at most 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,10 @@ async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[
     elif not request.mine:
         query = query.where(col(Event.cancelled_at).is_(None))  # cancelled events leave the feed
     tags = [tag.strip().lower() for tag in request.tags if tag.strip()]
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags")
+    if request.search is not None and len(request.search) > MAX_SEARCH:
+        raise InvalidInput(f"search must be at most {MAX_SEARCH} characters")
     if tags:
         query = query.where(exists().where(col(EventTag.event_id) == Event.id, col(EventTag.tag).in_(tags)))
     if request.search:

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, InvalidInput, NotFound
+from predictql.inputs import check_stored_json
 from predictql.models import Event, Market, Pool, PricePoint
 from predictql.pricing import lmsr
 from predictql.services import events, ledger
@@ -81,6 +82,8 @@ def _check(fields: PoolFields) -> tuple[list[str], list[float], int, datetime]:
         raise InvalidInput("finish_at must be after live_at", code="invalid_body")
     if not 0.0 <= fields.margin < 1.0:
         raise InvalidInput("margin must be a fraction in [0, 1)", code="invalid_body")
+    # Stored and served to every reader of the event: bounded, or one pool breaks the feed.
+    check_stored_json(fields.extra_metadata or {}, "metadata", code="invalid_body")
     return names, probabilities, b, live_at
 
 
