@@ -183,7 +183,7 @@ async def cached(database_url: str, data_dir: Path, db: Database) -> AsyncIterat
 
 
 async def _hit(ask: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-    """Asks until the answer comes from the cache (any commit in the process, a background sweep's
+    """Asks until the answer comes from the cache (any commit in the process, the stream-log pruner's
     included, empties it, so one retry may be needed to see an entry that was just stored)."""
     for _ in range(5):
         response = await ask()
