@@ -37,9 +37,12 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         PREDICTQL_RATE_LIMIT_PER_MINUTE="1000000",
         PREDICTQL_GRAPHQL_CACHE_TTL_MS="0",
         PREDICTQL_LOG_LEVEL="WARNING",
+        PREDICTQL_PASSWORD_HASH_PROFILE="test",
     )
     if settings.redis_url:
         env["PREDICTQL_REDIS_URL"] = settings.redis_url
+    if settings.mail_outbox:
+        env["PREDICTQL_MAIL_OUTBOX"] = str(settings.mail_outbox)
     env.update(extra)
     return env
 
