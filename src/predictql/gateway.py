@@ -125,7 +125,8 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500, "started": False, "too_large": False}
-        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
+        # nosniff on every response: a browser renders each body only as its declared type.
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode()), (b"x-content-type-options", b"nosniff")]
         try:
             verdict: Verdict = await self.limiter.hit(*self._keys(scope))
             extra.extend(verdict.headers())
