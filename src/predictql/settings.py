@@ -6,6 +6,7 @@ Every field is documented in the README's configuration table; a test keeps the 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -147,11 +148,24 @@ class Settings(BaseSettings):
             raise ConfigError("PREDICTQL_JWT_SECRET is required in production")
         path = self.data_dir / DEV_SECRET_FILE
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-            log.warning("generated a development JWT secret in %s; set PREDICTQL_JWT_SECRET in production", path)
+            self._generate_secret(path)
         return path.read_text().strip()
+
+    @staticmethod
+    def _generate_secret(path: Path) -> None:
+        """Written whole, first process wins: processes starting together on a fresh data directory
+        must not read a half-written file or each keep a secret of its own."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # fails if another process got there first
+            log.warning("generated a development JWT secret in %s; set PREDICTQL_JWT_SECRET in production", path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
 
     def check(self) -> None:
         """Fail fast at start-up on a configuration that cannot run; apply the password profile."""

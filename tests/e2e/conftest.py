@@ -56,16 +56,20 @@ def start_server(settings: Settings, log_path: Path, **extra: str) -> tuple[subp
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    return process, wait_healthy(process, f"http://127.0.0.1:{port}", log_path)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 30) -> str:
+    """Poll the health route until the process answers (or exits, or the time is up)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text()}")
         try:
             if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                return process, base
+                return base
         except httpx.HTTPError:
-            time.sleep(0.1)
+            time.sleep(0.1)  # a poll interval for another process's port, not a wait for our own work
     process.kill()
     raise RuntimeError(f"server did not start: {log_path.read_text()}")
 
