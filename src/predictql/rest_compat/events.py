@@ -107,7 +107,7 @@ async def asset_timeframes(api: ApiRequest) -> list[dict[str, Any]]:
 # --- writes -------------------------------------------------------------------------------------
 
 
-@endpoint("POST", "/events", auth="creator", status=201)
+@endpoint("POST", "/events", auth="creator", status=201, body=EventBody)
 async def create_event(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(EventBody)
     async with api.db.transaction() as session:
@@ -116,7 +116,7 @@ async def create_event(api: ApiRequest) -> dict[str, Any]:
     return payload
 
 
-@endpoint("POST", "/events/create-full", auth="creator", status=201)
+@endpoint("POST", "/events/create-full", auth="creator", status=201, body=FullEventBody)
 async def create_full(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(FullEventBody)
     async with api.db.transaction() as session:
@@ -132,7 +132,7 @@ async def create_full(api: ApiRequest) -> dict[str, Any]:
     return payload
 
 
-@endpoint("PUT", "/events/{id}", auth="creator")
+@endpoint("PUT", "/events/{id}", auth="creator", body=UpdateBody)
 async def update_event(api: ApiRequest) -> dict[str, Any]:
     event_id = api.path_int("id")
     body = await api.body(UpdateBody)
@@ -143,7 +143,7 @@ async def update_event(api: ApiRequest) -> dict[str, Any]:
     return payload
 
 
-@endpoint("POST", "/events/{id}/active", auth="creator")
+@endpoint("POST", "/events/{id}/active", auth="creator", body=ActiveBody)
 async def set_active(api: ApiRequest) -> dict[str, str]:
     event_id = api.path_int("id")
     body = await api.body(ActiveBody)
@@ -152,7 +152,7 @@ async def set_active(api: ApiRequest) -> dict[str, str]:
     return OK
 
 
-@endpoint("POST", "/events/suggest", auth="required", status=201)
+@endpoint("POST", "/events/suggest", auth="required", status=201, body=SuggestBody)
 async def suggest(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(SuggestBody)
     async with api.db.transaction() as session:
@@ -202,7 +202,7 @@ def _write(directory: Path, name: str, content: bytes) -> None:
     (directory / name).write_bytes(content)
 
 
-@endpoint("POST", "/events/{id}/image", auth="creator")
+@endpoint("POST", "/events/{id}/image", auth="creator", upload="image")
 async def upload_image(api: ApiRequest) -> dict[str, Any]:
     event_id = api.path_int("id")
     content, extension = await _read_image(api)
