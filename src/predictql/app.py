@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
             WebSocketRoute("/graphql", graphql),
             Mount("/api/v1", app=Router(rest_routes.all_routes(), redirect_slashes=False)),
-            Mount(\"/media/avatars\", media_files(settings.avatar_dir)),
+            Mount("/media/avatars", media_files(settings.avatar_dir)),
         ],
         lifespan=_lifespan(settings, run_migrations=run_migrations),
         exception_handlers=exception_handlers(),

@@ -59,3 +59,15 @@ def test_the_cli_prints_it(repo_root: Path, capsys: Any) -> None:
 
     assert main(["openapi"]) == 0
     assert capsys.readouterr().out == (repo_root / "openapi.json").read_text()
+
+
+def test_every_handler_that_parses_a_body_model_registers_it() -> None:
+    """The document's request bodies are only as complete as the registrations: a handler calling
+    ``api.body(Model)`` must say ``body=Model`` on its ``@endpoint``."""
+    import inspect
+    import re
+
+    for spec in REGISTRY:
+        parsed = re.findall(r"api\.(?:optional_)?body\((\w+)", inspect.getsource(spec.handler))
+        registered = [spec.body.__name__] if spec.body else []
+        assert registered == parsed[:1], (spec.method, spec.path, parsed)
