@@ -36,8 +36,9 @@ RUN_PREFIX = f"test{os.getpid()}:"
 
 # Cheap Argon2 for every hash the suite makes, with or without an app (half the suite's time
 # went into production-strength hashing); test_password_profile.py checks the production default.
-auth.use_password_profile("test")
-os.environ.setdefault("PREDICTQL_PASSWORD_HASH_PROFILE", "test")  # Settings() made by tests and their CLIs
+# PREDICTQL_PASSWORD_HASH_PROFILE=standard runs the suite at production cost (to measure it).
+PASSWORD_PROFILE = os.environ.setdefault("PREDICTQL_PASSWORD_HASH_PROFILE", "test")  # for Settings() and CLIs
+auth.use_password_profile("standard" if PASSWORD_PROFILE == "standard" else "test")
 
 
 async def _pg_admin(sql: str) -> None:
@@ -82,7 +83,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "graphql_cache_ttl_ms": 0,
         "log_json": False,
         "log_level": "WARNING",
-        "password_hash_profile": "test",
+        "password_hash_profile": PASSWORD_PROFILE,
         "mail_outbox": data_dir / "outbox",  # the Mailbox fixture reads it (no outbox by default)
     }
     values.update(overrides)

@@ -37,7 +37,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         PREDICTQL_RATE_LIMIT_PER_MINUTE="1000000",
         PREDICTQL_GRAPHQL_CACHE_TTL_MS="0",
         PREDICTQL_LOG_LEVEL="WARNING",
-        PREDICTQL_PASSWORD_HASH_PROFILE="test",
+        PREDICTQL_PASSWORD_HASH_PROFILE=settings.password_hash_profile,
     )
     if settings.redis_url:
         env["PREDICTQL_REDIS_URL"] = settings.redis_url
