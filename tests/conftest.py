@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from predictql import migrate
+from predictql import auth, migrate
 from predictql.db import Database, make_engine
 from predictql.models import metadata
 from predictql.services import ledger
@@ -33,6 +33,12 @@ PG_ADMIN = os.environ.get("PREDICTQL_TEST_PG_URL", "postgresql+asyncpg://postgre
 REDIS_URL = os.environ.get("PREDICTQL_TEST_REDIS_URL") or None
 JWT_SECRET = "test-secret-" + "x" * 40
 RUN_PREFIX = f"test{os.getpid()}:"
+
+# Cheap Argon2 for every hash the suite makes, with or without an app (half the suite's time
+# went into production-strength hashing); test_password_profile.py checks the production default.
+# PREDICTQL_PASSWORD_HASH_PROFILE=standard runs the suite at production cost (to measure it).
+PASSWORD_PROFILE = os.environ.setdefault("PREDICTQL_PASSWORD_HASH_PROFILE", "test")  # for Settings() and CLIs
+auth.use_password_profile("standard" if PASSWORD_PROFILE == "standard" else "test")
 
 
 async def _pg_admin(sql: str) -> None:
@@ -77,6 +83,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "graphql_cache_ttl_ms": 0,
         "log_json": False,
         "log_level": "WARNING",
+        "password_hash_profile": PASSWORD_PROFILE,
+        "mail_outbox": data_dir / "outbox",  # the Mailbox fixture reads it (no outbox by default)
     }
     values.update(overrides)
     return Settings(**values)
@@ -120,7 +128,8 @@ async def clean_db(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 @pytest.fixture
 def mailbox(settings: Settings) -> Mailbox:
-    return Mailbox(settings.outbox_dir)
+    assert settings.mail_outbox is not None
+    return Mailbox(settings.mail_outbox)
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import email
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,23 @@ class Lifespan:
         await self.app(scope, receive, send)
 
 
+async def wait_until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Poll a condition that no event announces (yielding to the loop between looks), failing loudly."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
 @asynccontextmanager
-async def lifespan_client(settings: Settings, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def lifespan_client(
+    settings: Settings, *, until: Callable[[dict[str, Any]], bool] | None = None, **kwargs: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app behind an in-process client; ``until(state)`` is awaited before the first request."""
     app = create_app(settings, run_migrations=False)
     async with Lifespan(app) as running:
+        if until is not None:
+            await wait_until(lambda: until(running.state))
         transport = httpx.ASGITransport(app=running, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url=BASE, **kwargs) as http:
             yield http

@@ -18,6 +18,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path)
     monkeypatch.setenv("PREDICTQL_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PREDICTQL_JWT_SECRET", "cli-secret-" + "x" * 40)
     monkeypatch.setenv("PREDICTQL_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("PREDICTQL_PASSWORD_HASH_PROFILE", "test")
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -82,11 +82,9 @@ async def test_downgrade_to_base_and_back(empty_engine: AsyncEngine) -> None:
 
 async def test_processes_upgrading_at_once_take_turns(empty_engine: AsyncEngine) -> None:
     """Several ``serve`` processes starting together on an empty database: one migrates, the
-    others wait and find the schema current (without the lock, the second CREATE TABLE fails)."""
+    others wait and find the schema current (without the lock, the second CREATE TABLE fails).
+    PostgreSQL takes an advisory lock, SQLite an flock beside the database file."""
     import asyncio
-
-    if BACKEND == "sqlite":
-        pytest.skip("SQLite is the one-process embedded mode (serve refuses --workers with it)")
 
     others = [make_engine(empty_engine.url.render_as_string(hide_password=False)) for _ in range(2)]
     try:

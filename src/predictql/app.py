@@ -21,13 +21,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from predictql import logs, migrate
 from predictql.db import Database, make_engine
 from predictql.gateway import Gateway, error_body
 from predictql.mail import Mailer
+from predictql.media import media_files
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
             WebSocketRoute("/graphql", graphql),
             Mount("/api/v1", app=Router(rest_routes.all_routes(), redirect_slashes=False)),
-            Mount("/media/avatars", StaticFiles(directory=settings.avatar_dir, check_dir=False)),
+            Mount("/media/avatars", media_files(settings.avatar_dir)),
         ],
         lifespan=_lifespan(settings, run_migrations=run_migrations),
         exception_handlers=exception_handlers(),

@@ -23,9 +23,25 @@ from predictql.errors import Forbidden, Unauthenticated
 API_TOKEN_PREFIX = "pq_"
 TokenType = Literal["access", "refresh"]
 
-_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+PasswordProfile = Literal["standard", "test"]
+# "standard": Argon2id with the library's current recommended parameters. "test": the cheapest
+# parameters Argon2 allows, for test runs only (Settings.check refuses it in production); a hash
+# made with them verifies anywhere and is rehashed to "standard" at the next sign-in.
+_PROFILES: dict[str, PasswordHasher] = {
+    "standard": PasswordHasher(),
+    "test": PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+}
+_hasher = _PROFILES["standard"]
 # Verifying against this keeps sign-in time the same whether or not the email exists.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def use_password_profile(profile: PasswordProfile) -> None:
+    """Choose the hashing parameters for this process (from ``Settings.password_hash_profile``)."""
+    global _hasher, _DUMMY_HASH
+    if _hasher is not _PROFILES[profile]:
+        _hasher = _PROFILES[profile]
+        _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:

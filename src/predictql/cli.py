@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from predictql import migrate
@@ -26,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
     commands.add_parser("schema", help="print the GraphQL SDL")
+    openapi = commands.add_parser("openapi", help="print the REST API's OpenAPI 3.1 document")
+    openapi.add_argument("--contract", help="routes.yaml (default: shared/api/routes.yaml beside the checkout)")
 
     user = commands.add_parser("user", help="manage users").add_subparsers(dest="user_command", required=True)
     create = user.add_parser("create", help="create a verified user")
@@ -124,6 +127,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def _openapi(contract: str | None) -> str:
+    import yaml
+
+    from predictql.rest_compat import openapi, routes
+    from predictql.rest_compat.routing import REGISTRY
+
+    del routes  # imported for its side effect: every REST module registers its endpoints
+    path = Path(contract) if contract else openapi.DEFAULT_CONTRACT
+    if not path.is_file():
+        raise ConfigError(f"contract not found: {path} (pass --contract)")
+    return openapi.render(openapi.document(REGISTRY, yaml.safe_load(path.read_text())))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -139,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             print(build_schema(settings).as_str())
         elif args.command == "ledger":
             return 0 if asyncio.run(_with_db(settings, lambda db: _ledger_check(db, args))) else 1
+        elif args.command == "openapi":
+            print(_openapi(args.contract), end="")
         elif args.user_command == "create":
             print(json.dumps(asyncio.run(_with_db(settings, lambda db: _create_user(db, args)))))
         else:

@@ -24,6 +24,7 @@ from predictql.subscriptions.streams import SocketGate, refuse
 
 HEALTH_PATH = "/api/v1/health"
 GRAPHQL_PATH = "/graphql"
+CLIENT_CLOSED = 499  # access-log status of a request whose client went away (nginx's convention)
 log = logging.getLogger("predictql.access")
 error_log = logging.getLogger("predictql.errors")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # used with fullmatch: no "$" before a newline
@@ -124,8 +125,9 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         started = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500, "started": False, "too_large": False}
-        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
+        status_holder: dict[str, Any] = {"status": 500, "started": False, "too_large": False, "disconnected": False}
+        # nosniff on every response: a browser renders each body only as its declared type.
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode()), (b"x-content-type-options", b"nosniff")]
         try:
             verdict: Verdict = await self.limiter.hit(*self._keys(scope))
             extra.extend(verdict.headers())
@@ -144,6 +146,10 @@ class Gateway:
             decorated = self._decorated(send, scope, extra, status_holder)
             await self.app(scope, self._limited(receive, status_holder), decorated)
         except Exception:
+            if status_holder["disconnected"]:  # ClientDisconnect, as raised or as wrapped by the app
+                status_holder["status"] = CLIENT_CLOSED
+                log.info("client disconnected before its request body was complete")
+                return
             if status_holder["too_large"]:  # BodyTooLarge, as raised or as wrapped by the app
                 if not status_holder["started"]:
                     status_holder["status"] = 413
@@ -175,6 +181,8 @@ class Gateway:
         async def wrapped() -> Message:
             nonlocal seen
             message = await receive()
+            if message["type"] == "http.disconnect":
+                holder["disconnected"] = True
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
@@ -194,6 +202,11 @@ class Gateway:
                     holder["started"] = True
                     holder["status"] = 413
                     await _send_error(send, scope, 413, "PAYLOAD_TOO_LARGE", "request body larger than 1 MB", extra)
+                return
+            if holder["disconnected"]:
+                # The client left (mid-body, or while a response was pending): no one reads this. The
+                # access log says 499, nginx's "client closed request", not the app's error answer.
+                holder["status"] = CLIENT_CLOSED
                 return
             if message["type"] == "http.response.start":
                 holder["started"] = True

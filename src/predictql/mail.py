@@ -1,5 +1,6 @@
-"""Outgoing email: every message is written to the outbox as one RFC 822 ``.eml`` file, and sent
-through SMTP as well when a host is configured. Sending runs after the commit that caused it."""
+"""Outgoing email: written to the outbox as one RFC 822 ``.eml`` file when an outbox is configured,
+and sent through SMTP when a host is. Nothing goes to disk by default: mail carries sign-in codes
+and password-reset tokens. Sending runs after the commit that caused it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ log = logging.getLogger("predictql.mail")
 class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.outbox: Path = settings.outbox_dir
+        self.outbox: Path | None = settings.mail_outbox
         self._tasks: set[asyncio.Task[None]] = set()
 
     def compose(self, to: str, subject: str, body: str) -> EmailMessage:
@@ -35,18 +36,23 @@ class Mailer:
 
     async def send(self, to: str, subject: str, body: str) -> None:
         message = self.compose(to, subject, body)
-        self._write(message)
+        if self.outbox is not None:
+            self._write(self.outbox, message)
+        elif not self.settings.smtp_host:
+            # The address only: the body holds the code or token.
+            log.warning("mail to %s not sent: neither PREDICTQL_MAIL_OUTBOX nor PREDICTQL_SMTP_HOST is set", to)
         if self.settings.smtp_host:
             task = asyncio.create_task(self._smtp(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _write(self, message: EmailMessage) -> None:
-        self.outbox.mkdir(parents=True, exist_ok=True)
+    @staticmethod
+    def _write(outbox: Path, message: EmailMessage) -> None:
+        outbox.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
-        tmp = self.outbox / (name + ".tmp")
+        tmp = outbox / (name + ".tmp")
         tmp.write_bytes(bytes(message))
-        tmp.rename(self.outbox / name)  # readers never see a half-written file
+        tmp.rename(outbox / name)  # readers never see a half-written file
 
     async def _smtp(self, message: EmailMessage) -> None:
         import aiosmtplib
@@ -63,7 +69,7 @@ class Mailer:
                 timeout=30,
             )
         except Exception:
-            log.exception("smtp delivery to %s failed (the message is in the outbox)", message["To"])
+            log.exception("smtp delivery to %s failed", message["To"])
 
     async def drain(self) -> None:
         if self._tasks:

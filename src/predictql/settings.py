@@ -6,6 +6,7 @@ Every field is documented in the README's configuration table; a test keeps the 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -35,7 +36,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = Field(
         "development", description="`production` refuses to start without JWT_SECRET."
     )
-    data_dir: Path = Field(Path("data"), description="SQLite file, dev JWT secret, avatars, mail outbox.")
+    data_dir: Path = Field(Path("data"), description="SQLite file, dev JWT secret, avatars.")
     database_url: str = Field(
         "", description="`sqlite+aiosqlite:///...` (default: DATA_DIR/predictql.db) or `postgresql+asyncpg://...`."
     )
@@ -66,7 +67,9 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = Field(None, description="HMAC key for tokens, at least 32 bytes.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links and avatar URLs.")
 
-    mail_outbox: Path | None = Field(None, description="Directory; each email is written there as an .eml file.")
+    mail_outbox: Path | None = Field(
+        None, description="Directory; each email is written there as an .eml file (unset: nothing is written)."
+    )
     mail_from: str = Field("predictql <no-reply@localhost>", description="From header of outgoing mail.")
     smtp_host: str | None = Field(None, description="SMTP server for real delivery (in addition to the outbox).")
     smtp_port: int = Field(587, description="SMTP port.")
@@ -96,6 +99,9 @@ class Settings(BaseSettings):
 
     access_token_ttl_seconds: int = Field(20 * 60, description="Access token lifetime.")
     refresh_token_ttl_seconds: int = Field(72 * 3600, description="Refresh token lifetime.")
+    password_hash_profile: Literal["standard", "test"] = Field(
+        "standard", description="Argon2 cost: `test` is the cheapest (test runs only; refused in production)."
+    )
     max_body_bytes: int = Field(1024 * 1024, description="Largest request body; larger answers 413.")
     avatar_max_bytes: int = Field(
         768 * 1024, description="Largest avatar or event image upload (below the 1 MB body limit)."
@@ -127,10 +133,6 @@ class Settings(BaseSettings):
         return self.resolved_database_url.startswith("sqlite")
 
     @cached_property
-    def outbox_dir(self) -> Path:
-        return self.mail_outbox or self.data_dir / "outbox"
-
-    @cached_property
     def avatar_dir(self) -> Path:
         return self.data_dir / "avatars"
 
@@ -146,20 +148,38 @@ class Settings(BaseSettings):
             raise ConfigError("PREDICTQL_JWT_SECRET is required in production")
         path = self.data_dir / DEV_SECRET_FILE
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-            log.warning("generated a development JWT secret in %s; set PREDICTQL_JWT_SECRET in production", path)
+            self._generate_secret(path)
         return path.read_text().strip()
 
+    @staticmethod
+    def _generate_secret(path: Path) -> None:
+        """Written whole, first process wins: processes starting together on a fresh data directory
+        must not read a half-written file or each keep a secret of its own."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # fails if another process got there first
+            log.warning("generated a development JWT secret in %s; set PREDICTQL_JWT_SECRET in production", path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+
     def check(self) -> None:
-        """Fail fast at start-up on a configuration that cannot run."""
+        """Fail fast at start-up on a configuration that cannot run; apply the password profile."""
+        from predictql.auth import use_password_profile  # auth does not read settings itself
+
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _ = self.secret_key
+        if self.environment == "production" and self.password_hash_profile != "standard":
+            raise ConfigError("PREDICTQL_PASSWORD_HASH_PROFILE=test is refused in production")
         if self.environment == "production" and self.is_sqlite:
             log.warning("production with SQLite: one process only, no scale-out")
         if self.ws_read_deadline_seconds <= self.ws_ping_interval_seconds:
             raise ConfigError("PREDICTQL_WS_READ_DEADLINE_SECONDS must exceed PREDICTQL_WS_PING_INTERVAL_SECONDS")
+        use_password_profile(self.password_hash_profile)
 
     @property
     def ws_pong_timeout(self) -> float:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from predictql import auth
@@ -489,7 +491,19 @@ async def test_wrong_password_and_unknown_email_answer_identically(client: httpx
     assert (await sign_in(client, unverified, "wrong-password")).json() == wrong.json()
 
 
-async def test_unknown_email_costs_a_password_hash_too(client: httpx.AsyncClient, db: Database) -> None:
+@pytest.fixture
+def standard_hashing() -> Iterator[None]:
+    """Production-strength Argon2 where its cost is the subject (the suite runs the cheap profile)."""
+    auth.use_password_profile("standard")
+    try:
+        yield
+    finally:
+        auth.use_password_profile("test")
+
+
+async def test_unknown_email_costs_a_password_hash_too(
+    client: httpx.AsyncClient, db: Database, standard_hashing: None
+) -> None:
     """No timing oracle: a miss still verifies against a dummy Argon2 hash."""
     one_hash = min(_timed(lambda: auth.verify_password(None, PASSWORD)) for _ in range(2))
     started = time.perf_counter()
@@ -499,7 +513,9 @@ async def test_unknown_email_costs_a_password_hash_too(client: httpx.AsyncClient
     assert elapsed >= 0.5 * one_hash, (elapsed, one_hash)
 
 
-async def test_password_hashing_does_not_stall_the_event_loop(client: httpx.AsyncClient, db: Database) -> None:
+async def test_password_hashing_does_not_stall_the_event_loop(
+    client: httpx.AsyncClient, db: Database, standard_hashing: None
+) -> None:
     """Argon2 runs off the loop: other requests and sockets keep being served during a sign-in."""
     email = unique_email("lag")
     await create_user(db, email=email)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+from PIL import Image
 
 from predictql.db import Database
 from predictql.services import accounts, sessions, users
@@ -58,8 +60,16 @@ def tiny_png() -> bytes:
     )
 
 
-# SOI + JFIF APP0 header + EOI: the magic bytes a JPEG file starts and ends with.
-TINY_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+def _encoded(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (2, 2), (200, 30, 30)).save(out, format=fmt)
+    return out.getvalue()
+
+
+# Real files: uploads are decoded, so the magic bytes alone no longer pass.
+TINY_JPEG = _encoded("JPEG")
+TINY_GIF = _encoded("GIF")
+TINY_WEBP = _encoded("WEBP")
 
 
 def error_code(response: httpx.Response) -> str:

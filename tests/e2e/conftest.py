@@ -37,9 +37,12 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         PREDICTQL_RATE_LIMIT_PER_MINUTE="1000000",
         PREDICTQL_GRAPHQL_CACHE_TTL_MS="0",
         PREDICTQL_LOG_LEVEL="WARNING",
+        PREDICTQL_PASSWORD_HASH_PROFILE=settings.password_hash_profile,
     )
     if settings.redis_url:
         env["PREDICTQL_REDIS_URL"] = settings.redis_url
+    if settings.mail_outbox:
+        env["PREDICTQL_MAIL_OUTBOX"] = str(settings.mail_outbox)
     env.update(extra)
     return env
 
@@ -53,16 +56,20 @@ def start_server(settings: Settings, log_path: Path, **extra: str) -> tuple[subp
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    return process, wait_healthy(process, f"http://127.0.0.1:{port}", log_path)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 30) -> str:
+    """Poll the health route until the process answers (or exits, or the time is up)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text()}")
         try:
             if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                return process, base
+                return base
         except httpx.HTTPError:
-            time.sleep(0.1)
+            time.sleep(0.1)  # a poll interval for another process's port, not a wait for our own work
     process.kill()
     raise RuntimeError(f"server did not start: {log_path.read_text()}")
 

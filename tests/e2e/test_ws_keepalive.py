@@ -75,6 +75,8 @@ async def test_a_client_that_answers_pings_stays_connected(fast_pinging_server: 
     ws_url = fast_pinging_server.replace("http://", "ws://") + "/api/v1/ws/trades"
     async with websockets.connect(ws_url, ping_interval=None) as ws:  # pongs are automatic
         assert '"init"' in str(await ws.recv())
-        await asyncio.sleep(2.0)  # several pings and deadlines later
+        # Several pings and read deadlines (0.3 s / 0.9 s) pass: the socket must not close meanwhile.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.wait_closed(), 2.0)
         pong = await ws.ping()
         await asyncio.wait_for(pong, 2)

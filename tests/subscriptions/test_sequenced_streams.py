@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, aclosing
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from predictql.auth import Actor
@@ -153,6 +154,21 @@ async def test_heartbeats_carry_the_head_and_repair_a_message_the_bus_lost(
             assert (await _next_kind(stream, "HEARTBEAT")).seq == 2
 
 
+def _signal_after(monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> asyncio.Event:
+    """An event set once ``target.name(...)`` (a coroutine method) has returned."""
+    done = asyncio.Event()
+    original = getattr(target, name)
+
+    async def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            done.set()
+
+    monkeypatch.setattr(target, name, wrapped)
+    return done
+
+
 async def _next_kind(stream: AsyncGenerator[streams.Item[Any], None], kind: str) -> streams.Item[Any]:
     for _ in range(100):
         item = await asyncio.wait_for(anext(stream), 5.0)
@@ -162,7 +178,7 @@ async def _next_kind(stream: AsyncGenerator[streams.Item[Any], None], kind: str)
 
 
 async def test_out_of_order_publication_is_delivered_in_seq_order(
-    live: Live, db: Database, settings: Settings
+    live: Live, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two commits published in the opposite order (two processes, or a descheduled publisher):
     the later one is held back until the earlier one is read from the log."""
@@ -177,10 +193,12 @@ async def test_out_of_order_publication_is_delivered_in_seq_order(
 
     holding = Database(live.db.engine, publisher=Holding())
     holding.commit_hooks.append(stream_log.sequence)
+    assert live.bus.log is not None
+    started = _signal_after(monkeypatch, live.bus.log, "head")
     stream = streams.follow(live.bus, topics.market_trades_channel(mid), live=TradeTick.from_json)
     async with aclosing(stream):
         task = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(started.wait(), 5.0)  # subscribed, and its starting seq read (0)
         await buy(holding, user, mid)  # seq 1, held back
         await buy(holding, user, mid)  # seq 2
         for channel, message in reversed(held):  # 2 arrives first

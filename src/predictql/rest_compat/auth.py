@@ -57,7 +57,7 @@ async def _me(api: ApiRequest, user_id: int) -> dict[str, Any]:
         return {"user": await user_info_with_activity(session, actor, profile)}
 
 
-@endpoint("POST", "/auth/sign-up", auth="none", status=201)
+@endpoint("POST", "/auth/sign-up", auth="none", status=201, body=SignUp)
 async def sign_up(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(SignUp)
     async with api.db.transaction() as session:
@@ -76,7 +76,7 @@ async def sign_up(api: ApiRequest) -> dict[str, Any]:
     }
 
 
-@endpoint("POST", "/auth/verify-email", auth="none", invalid_code="MISSING_FIELDS")
+@endpoint("POST", "/auth/verify-email", auth="none", invalid_code="MISSING_FIELDS", body=VerifyEmail)
 async def verify_email(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(VerifyEmail)
     code = body.verification_code or body.code
@@ -91,7 +91,7 @@ async def verify_email(api: ApiRequest) -> dict[str, Any]:
     return {"success": True, "message": "Email verified successfully", "user": raw_user(user, money.cash, money.bonus)}
 
 
-@endpoint("POST", "/auth/sign-in", auth="none")
+@endpoint("POST", "/auth/sign-in", auth="none", body=SignIn)
 async def sign_in(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(SignIn)
     async with api.db.transaction() as session:
@@ -128,7 +128,7 @@ async def me(api: ApiRequest) -> dict[str, Any]:
     return await _me(api, api.actor.require_user())
 
 
-@endpoint("POST", "/auth/forgot-password", auth="none")
+@endpoint("POST", "/auth/forgot-password", auth="none", body=ForgotPassword)
 async def forgot_password(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(ForgotPassword)
     async with api.db.transaction() as session:
@@ -136,7 +136,7 @@ async def forgot_password(api: ApiRequest) -> dict[str, Any]:
     return {"success": True, "message": "If an account with that email exists, a password reset link has been sent."}
 
 
-@endpoint("POST", "/auth/reset-password", auth="none")
+@endpoint("POST", "/auth/reset-password", auth="none", body=ResetPassword)
 async def reset_password(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(ResetPassword)
     async with api.db.transaction() as session:
@@ -144,11 +144,11 @@ async def reset_password(api: ApiRequest) -> dict[str, Any]:
     return {"success": True}
 
 
-@endpoint("GET", "/auth/google", auth="none")
+@endpoint("GET", "/auth/google", auth="none", status=302)
 async def google_start(api: ApiRequest) -> Response:
     start = oauth.start(api.settings)
     api.set_cookie(OAUTH_STATE_COOKIE, start.state, 600)
-    return RedirectResponse(start.url, status_code=302)
+    return RedirectResponse(start.url, status_code=api.spec.status)
 
 
 @endpoint("GET", "/auth/google/callback", auth="none")

@@ -18,10 +18,9 @@ from predictql.errors import InvalidInput, PayloadTooLarge
 from predictql.rest_compat.market_presenters import events_json, feed_json
 from predictql.rest_compat.pools import PoolBody
 from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
-from predictql.services import events, feed, pools
+from predictql.services import events, feed, images, pools
 from predictql.services.events import EventFields
 from predictql.services.feed import FeedQuery
-from predictql.services.users import image_extension
 
 EVENT_IMAGE_TYPES = ("jpg", "png", "webp")
 OK = {"status": "ok"}
@@ -108,7 +107,7 @@ async def asset_timeframes(api: ApiRequest) -> list[dict[str, Any]]:
 # --- writes -------------------------------------------------------------------------------------
 
 
-@endpoint("POST", "/events", auth="creator", status=201)
+@endpoint("POST", "/events", auth="creator", status=201, body=EventBody)
 async def create_event(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(EventBody)
     async with api.db.transaction() as session:
@@ -117,7 +116,7 @@ async def create_event(api: ApiRequest) -> dict[str, Any]:
     return payload
 
 
-@endpoint("POST", "/events/create-full", auth="creator", status=201)
+@endpoint("POST", "/events/create-full", auth="creator", status=201, body=FullEventBody)
 async def create_full(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(FullEventBody)
     async with api.db.transaction() as session:
@@ -133,7 +132,7 @@ async def create_full(api: ApiRequest) -> dict[str, Any]:
     return payload
 
 
-@endpoint("PUT", "/events/{id}", auth="creator")
+@endpoint("PUT", "/events/{id}", auth="creator", body=UpdateBody)
 async def update_event(api: ApiRequest) -> dict[str, Any]:
     event_id = api.path_int("id")
     body = await api.body(UpdateBody)
@@ -144,7 +143,7 @@ async def update_event(api: ApiRequest) -> dict[str, Any]:
     return payload
 
 
-@endpoint("POST", "/events/{id}/active", auth="creator")
+@endpoint("POST", "/events/{id}/active", auth="creator", body=ActiveBody)
 async def set_active(api: ApiRequest) -> dict[str, str]:
     event_id = api.path_int("id")
     body = await api.body(ActiveBody)
@@ -153,7 +152,7 @@ async def set_active(api: ApiRequest) -> dict[str, str]:
     return OK
 
 
-@endpoint("POST", "/events/suggest", auth="required", status=201)
+@endpoint("POST", "/events/suggest", auth="required", status=201, body=SuggestBody)
 async def suggest(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(SuggestBody)
     async with api.db.transaction() as session:
@@ -164,7 +163,7 @@ async def suggest(api: ApiRequest) -> dict[str, Any]:
 # --- image: stored beside the avatars, so the /media/avatars/ mount serves it -------------------
 
 
-async def _read_image(api: ApiRequest) -> bytes:
+async def _read_image(api: ApiRequest) -> tuple[bytes, str]:
     limit = api.settings.avatar_max_bytes
     if not api.request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("multipart/form-data with an 'image' file is required")
@@ -180,9 +179,10 @@ async def _read_image(api: ApiRequest) -> bytes:
     content = await upload.read(limit + 1)
     if len(content) > limit:
         raise PayloadTooLarge(f"image larger than {limit} bytes")
-    if image_extension(content[:16]) not in EVENT_IMAGE_TYPES:
-        raise InvalidInput("image must be a JPEG, PNG or WebP file")
-    return content
+    try:
+        return content, await asyncio.to_thread(images.image_type, content, EVENT_IMAGE_TYPES)
+    except images.NotAnImage as exc:
+        raise InvalidInput(f"image must be a JPEG, PNG or WebP file ({exc})") from None
 
 
 def _media_url(api: ApiRequest, name: str) -> str:
@@ -202,13 +202,13 @@ def _write(directory: Path, name: str, content: bytes) -> None:
     (directory / name).write_bytes(content)
 
 
-@endpoint("POST", "/events/{id}/image", auth="creator")
+@endpoint("POST", "/events/{id}/image", auth="creator", upload="image")
 async def upload_image(api: ApiRequest) -> dict[str, Any]:
     event_id = api.path_int("id")
-    content = await _read_image(api)
+    content, extension = await _read_image(api)
     async with api.db.transaction() as session:
         previous = (await events.get_managed(session, api.actor, event_id)).image_url  # 404/403 before any write
-        name = f"event_{event_id}_{time.time_ns()}.{image_extension(content[:16])}"
+        name = f"event_{event_id}_{time.time_ns()}.{extension}"
         await asyncio.to_thread(_write, api.settings.avatar_dir, name, content)
         event = await events.set_image(session, api.actor, event_id, url=_media_url(api, name))
         _forget_file(session, api, event_id, previous)

@@ -137,7 +137,7 @@ class PauseBody(StrictBody):
     paused: StrictBool = True
 
 
-@endpoint("POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/pause", auth="creator")
+@endpoint("POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/pause", auth="creator", body=PauseBody)
 async def pause_market(api: ApiRequest) -> dict[str, Any]:
     """Our extension: ``{"paused": true|false}``; pausing cancels the market's resting orders."""
     event_id, pool_id, market_id = api.path_int("id"), api.path_int("pool_id"), api.path_int("market_id")

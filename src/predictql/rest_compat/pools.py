@@ -148,7 +148,7 @@ def batch_ids(raw: str | None) -> list[int]:
     return ids
 
 
-@endpoint("POST", "/events/{id}/pools", auth="creator", lower_codes=True, status=201)
+@endpoint("POST", "/events/{id}/pools", auth="creator", lower_codes=True, status=201, body=PoolBody)
 async def create_pool(api: ApiRequest) -> dict[str, Any]:
     event_id = api.path_int("id")
     body = await api.body(PoolBody)
@@ -161,6 +161,7 @@ async def create_pool(api: ApiRequest) -> dict[str, Any]:
 @endpoint(
     "PUT", "/events/{id}/pools/{pool_id}/probabilities", auth="creator", lower_codes=True,
     invalid_code="invalid_probabilities",
+    body=ProbabilitiesBody,
 )
 async def set_probabilities(api: ApiRequest) -> dict[str, Any]:
     event_id, pool_id = api.path_int("id"), api.path_int("pool_id")
@@ -223,7 +224,7 @@ async def market_chart(api: ApiRequest) -> list[dict[str, Any]]:
 # --- closing (rule 17) and cancelling (rule 19) -------------------------------------------------
 
 
-@endpoint("POST", "/events/{id}/close", auth="creator")
+@endpoint("POST", "/events/{id}/close", auth="creator", body=CloseEventBody)
 async def close_event(api: ApiRequest) -> dict[str, str]:
     event_id = api.path_int("id")
     body = await api.body(CloseEventBody)
@@ -233,7 +234,7 @@ async def close_event(api: ApiRequest) -> dict[str, str]:
     return OK
 
 
-@endpoint("POST", "/events/{id}/pools/{pool_id}/close", auth="creator")
+@endpoint("POST", "/events/{id}/pools/{pool_id}/close", auth="creator", body=ClosePoolBody)
 async def close_pool(api: ApiRequest) -> dict[str, str]:
     event_id, pool_id = api.path_int("id"), api.path_int("pool_id")
     body = await api.body(ClosePoolBody)
@@ -243,7 +244,7 @@ async def close_pool(api: ApiRequest) -> dict[str, str]:
     return OK
 
 
-@endpoint("POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/close", auth="creator")
+@endpoint("POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/close", auth="creator", body=_VerdictBody)
 async def close_market(api: ApiRequest) -> dict[str, str]:
     event_id, pool_id, market_id = api.path_int("id"), api.path_int("pool_id"), api.path_int("market_id")
     body = await api.body(_VerdictBody)

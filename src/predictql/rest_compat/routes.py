@@ -19,6 +19,7 @@ from predictql.rest_compat import (  # noqa: F401  (registration on import)
     events,
     health,
     notifications,
+    openapi,
     orders,
     pools,
     referrals,

@@ -57,6 +57,8 @@ class Endpoint:
     status: int = 200
     overrides: dict[str, int] = field(default_factory=dict)
     invalid_code: str = "INVALID_REQUEST"
+    body: type[BaseModel] | None = None  # the JSON body model the handler parses (for OpenAPI)
+    upload: str | None = None  # the multipart file field of an upload route (for OpenAPI)
 
 
 REGISTRY: list[Endpoint] = []
@@ -71,6 +73,8 @@ def endpoint(
     status: int = 200,
     overrides: dict[str, int] | None = None,
     invalid_code: str | None = None,
+    body: type[BaseModel] | None = None,
+    upload: str | None = None,
 ) -> Callable[[Callable[[ApiRequest], Awaitable[Any]]], Callable[[ApiRequest], Awaitable[Any]]]:
     def register(handler: Callable[[ApiRequest], Awaitable[Any]]) -> Callable[[ApiRequest], Awaitable[Any]]:
         REGISTRY.append(
@@ -83,6 +87,8 @@ def endpoint(
                 status,
                 overrides or {},
                 invalid_code or ("invalid_body" if lower_codes else "INVALID_REQUEST"),
+                body,
+                upload,
             )
         )
         return handler

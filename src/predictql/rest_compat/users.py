@@ -40,7 +40,7 @@ async def get_user(api: ApiRequest) -> dict[str, Any]:
         return await user_info_with_activity(session, api.actor, profile)
 
 
-@endpoint("PUT", "/users/me", auth="required", lower_codes=True)
+@endpoint("PUT", "/users/me", auth="required", lower_codes=True, body=UpdateMe)
 async def update_me(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(UpdateMe)
     async with api.db.transaction() as session:
@@ -48,7 +48,7 @@ async def update_me(api: ApiRequest) -> dict[str, Any]:
         return await user_info_with_activity(session, api.actor, profile)
 
 
-@endpoint("POST", "/users/me/avatar", auth="required", lower_codes=True)
+@endpoint("POST", "/users/me/avatar", auth="required", lower_codes=True, upload="avatar")
 async def upload_avatar(api: ApiRequest) -> dict[str, Any]:
     limit = api.settings.avatar_max_bytes
     if not api.request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -81,7 +81,7 @@ async def transactions(api: ApiRequest) -> list[dict[str, Any]]:
         return [money_movement(item) for item in await users.money_movements(session, api.actor)]
 
 
-@endpoint("POST", "/stats/role", auth="stats_viewer")
+@endpoint("POST", "/stats/role", auth="stats_viewer", body=SetRole)
 async def set_role(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(SetRole)
     async with api.db.transaction() as session:
@@ -104,7 +104,7 @@ async def list_tokens(api: ApiRequest) -> list[dict[str, Any]]:
         return [_token(row) for row in await api_tokens.list_mine(session, api.actor)]
 
 
-@endpoint("POST", "/users/me/api-tokens", auth="required", lower_codes=True, status=201)
+@endpoint("POST", "/users/me/api-tokens", auth="required", lower_codes=True, status=201, body=NewToken)
 async def create_token(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(NewToken)
     async with api.db.transaction() as session:

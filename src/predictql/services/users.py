@@ -17,14 +17,13 @@ from sqlmodel import col
 from predictql.auth import Actor
 from predictql.errors import Conflict, Forbidden, InvalidInput, NotFound
 from predictql.models import LedgerEntry, LedgerTransaction, User
-from predictql.services import ledger
+from predictql.services import images, ledger
 from predictql.services.ledger import Balances
 
 NICKNAME = re.compile(r"^[A-Za-z0-9_]{3,32}$")
 THEMES = ("light", "dark")
 LANGUAGES = ("en", "ru")
 ROLES = ("creator", "stats_viewer", "admin")
-IMAGE_TYPES = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png", b"GIF87a": "gif", b"GIF89a": "gif"}
 MONEY_KINDS = ("deposit", "withdrawal")
 
 
@@ -103,27 +102,19 @@ async def update_me(
     return Profile(user, await ledger.balances(session, user_id))
 
 
-def image_extension(head: bytes) -> str | None:
-    for magic, ext in IMAGE_TYPES.items():
-        if head.startswith(magic):
-            return ext
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
 async def set_avatar(
     session: AsyncSession, actor: Actor, *, content: bytes, directory: Path, base_url: str, max_bytes: int
 ) -> str:
-    """Store an uploaded image (type checked by its bytes, not its name) and return its URL."""
+    """Store an uploaded image (the whole file decoded as the type its bytes claim) and return its URL."""
     user_id = actor.require_write()
     if not content:
         raise InvalidInput("avatar file is required", code="missing_file")
     if len(content) > max_bytes:
         raise InvalidInput(f"avatar larger than {max_bytes} bytes", code="file_too_large")
-    ext = image_extension(content[:16])
-    if ext is None:
-        raise InvalidInput("avatar must be a JPEG, PNG, GIF or WebP image", code="invalid_file_type")
+    try:
+        ext = await asyncio.to_thread(images.image_type, content)
+    except images.NotAnImage as exc:
+        raise InvalidInput(f"avatar must be a JPEG, PNG, GIF or WebP image ({exc})", code="invalid_file_type") from None
     user = await _get(session, user_id)
     name = f"{user_id}_{time.time_ns()}.{ext}"
     await asyncio.to_thread(_write_file, directory, name, content)
