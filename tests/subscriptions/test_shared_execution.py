@@ -58,3 +58,30 @@ def test_a_result_s_data_is_encoded_once_and_spliced_per_operation() -> None:
     assert stream_execution.encode_message(with_errors) == (
         '{"id":"1","type":"next","payload":{"data":null,"errors":[{"message":"x"}]}}'
     )
+
+
+async def test_a_subscription_s_memory_does_not_grow_with_its_events(
+    live: Live, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """graphql-core's per-event executor shared its subscription's subfield memo, which kept every
+    event's field lists: memory grew by each message for as long as the subscription lived."""
+    _, _, (market,) = await create_market_setup(db)
+    user, _ = await trader(db, settings, balance=1_000_000)
+    mid = market.id or 0
+    executors: list[Any] = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_operation
+
+    def keeping(self: Any, serially: bool | None = None) -> Any:
+        executors.append(self)
+        return original(self, serially)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", keeping)
+    async with GraphQLSocket(live.app) as ws:
+        op = await ws.subscribe(MARKET, {"m": str(mid)})
+        assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
+        for seq in range(1, 21):
+            await buy(live.db, user, mid, amount=1_000)
+            assert data(await ws.next(op), "marketUpdated")["seq"] == seq
+    assert len(executors) == 21
+    # Each event's memo holds that event's few field groups, not those of every earlier event.
+    assert max(len(executor._relevant_sub_fields) for executor in executors) <= 2

@@ -50,7 +50,12 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     def build_per_event_executor(self, payload: Any) -> Executor[Any]:
         if self._variables_key is None:  # once per subscription: the per-event copies inherit it
             self._variables_key = repr(sorted(self.variable_values.coerced.items()))
-        return super().build_per_event_executor(payload)
+        executor = super().build_per_event_executor(payload)
+        # graphql-core 3.3's copy shares the subscription's subfield memo, keyed by the identity of
+        # field lists each event builds anew: it grew by every event for the subscription's life
+        # (~4 KB per message, measured with bench_overload.py). An event's memo lives with the event.
+        executor._relevant_sub_fields = {}
+        return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         root, variables = self.root_value, self._variables_key
