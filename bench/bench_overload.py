@@ -76,7 +76,7 @@ async def _readers(url: str, readers: int, market_id: int, ready: Any, stop: Any
                         live.set()
                     elif item["kind"] == "GAP":
                         mine["gaps"] += 1
-        except Exception as error:  # noqa: BLE001 - recorded: a reader cut off by the server
+        except Exception as error:
             mine["closed"] = f"{type(error).__name__}: {error}"[:120]
 
     events = [asyncio.Event() for _ in range(readers)]

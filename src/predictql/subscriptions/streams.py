@@ -105,6 +105,10 @@ async def follow(
                     for item in missed:
                         yield item
                 yield Item("HEARTBEAT", max(last, delivery.seq))
+            elif delivery.reason == "overflow":  # too far behind: skip to now, no log reads
+                last, missed = await _skip(subscription, last, loader, delivery, share)
+                for item in missed:
+                    yield item
             else:
                 head = await stream_log.head(channel) if stream_log is not None else last + 1
                 last, missed = await _repair(
@@ -130,11 +134,28 @@ async def _repair(
     if upto <= last:
         return last, []
     if stream_log is not None:
-        replay = await stream_log.after(channel, last, upto)
-        if replay.complete:
-            decoded = ((seq, live(payload)) for seq, payload in replay.messages)
+        messages = await subscription.replay((last, upto), lambda: _read(stream_log, channel, last, upto))
+        if messages is not None:
+            decoded = ((message.seq, message.view(live)) for message in messages)
             return upto, [Item("LIVE", seq, value) for seq, value in decoded if value is not None]
+    return await _skip(subscription, upto, loader, gap, share)
+
+
+async def _read(stream_log: StreamLog, channel: str, last: int, upto: int) -> list[tuple[int, str]] | None:
+    replay = await stream_log.after(channel, last, upto)
+    return replay.messages if replay.complete else None
+
+
+async def _skip(
+    subscription: Subscription,
+    last: int,
+    loader: Callable[[], Awaitable[tuple[int, T]]] | None,
+    gap: Gap | None,
+    share: Hashable | None,
+) -> tuple[int, list[Item[T]]]:
+    """Past what was missed: a state stream reads a snapshot, an event stream yields a GAP."""
     if loader is None:
+        upto = max(last, subscription.head)
         return upto, [Item("GAP", upto)]
     if gap is not None:  # one snapshot for all the channel's subscribers that share it
         index, (seq, value) = await gap.shared(share, loader)
