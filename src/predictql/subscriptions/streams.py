@@ -8,9 +8,14 @@ with a ``HEARTBEAT`` now and then carrying the channel's latest seq.
   (``stream_log``), then live ones follow; the subscription is live before the log is read, and
   any message at or below the last seq yielded is dropped, so there is no gap and no duplicate.
 - **Repair**: a message whose seq skips ahead (two commits published out of order, or a message
-  the bus lost), a heartbeat ahead of what was yielded, or a bus gap (slow reader, lost Redis
-  connection) is repaired from the log. When the log cannot (more than ``REPLAY_LIMIT`` missed,
-  or pruned), a state stream yields a fresh ``SNAPSHOT`` and an event stream a ``GAP`` (reload).
+  the bus lost), a heartbeat ahead of what was yielded, or a lost Redis connection is repaired from
+  the log, read and decoded once for every subscriber of the channel repairing the same span. When
+  the log cannot (more than ``REPLAY_LIMIT`` missed, or pruned), a state stream yields a fresh
+  ``SNAPSHOT`` and an event stream a ``GAP`` (reload).
+- **Skip**: a subscriber its channel's buffer left behind (``bus``: too many messages or seconds
+  behind) is not replayed what it missed, which would only keep it behind: a state stream yields a
+  fresh ``SNAPSHOT`` (one read for all those left behind together), an event stream a ``GAP`` at
+  the newest seq (the client may resume from its last seq).
 
 The snapshot's seq is the channel's head read *before* the snapshot, so the snapshot includes
 at least everything up to it; a later message it already includes may be delivered again, which
