@@ -116,10 +116,10 @@ async def graphql_follower(url: str, query: str, field_name: str, market_id: int
                                           "payload": {"query": query, "variables": variables}}))
                 deadline = time.monotonic() + life
                 while time.monotonic() < deadline and not stop.is_set():
-                    try:
-                        text = await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.monotonic()))
+                    try:  # wake at least every second to notice the stop
+                        text = await asyncio.wait_for(ws.recv(), timeout=1.0)
                     except TimeoutError:
-                        break
+                        continue
                     last = _count(json.loads(text), field_name, last, c)
         except Exception:
             c.socket_errors += 1
@@ -155,9 +155,9 @@ async def feed_reader(url: str, stop: asyncio.Event, c: Counters) -> None:
                 deadline = time.monotonic() + random.uniform(15, 45)
                 while time.monotonic() < deadline and not stop.is_set():
                     try:
-                        await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.monotonic()))
+                        await asyncio.wait_for(ws.recv(), timeout=1.0)
                     except TimeoutError:
-                        break
+                        continue
                     c.frames += 1
         except Exception:
             c.socket_errors += 1
