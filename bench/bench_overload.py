@@ -36,19 +36,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fanout import REDIS_URL, cpu_seconds, ours, pin, rss_bytes, seed, server_env
+from bench_fanout import REDIS_URL, cpu_seconds, drain, ours, pin, rss_bytes, seed, server_env
 from harness import free_port, record
 
 CLIENT_CPU = 1
 QUERY = "subscription($id: ID!) { marketUpdated(marketId: $id) { kind seq data { marketId volume } } }"
 
 
-def reader_process(url: str, readers: int, market_id: int, ready: Any, stop: Any, out: Any) -> None:
+def reader_process(url: str, readers: int, market_id: int, ready: Any, stop: Any, out: Any, seen: Any) -> None:
     pin(0, CLIENT_CPU)
-    asyncio.run(_readers(url, readers, market_id, ready, stop, out))
+    asyncio.run(_readers(url, readers, market_id, ready, stop, out, seen))
 
 
-async def _readers(url: str, readers: int, market_id: int, ready: Any, stop: Any, out: Any) -> None:
+async def _readers(url: str, readers: int, market_id: int, ready: Any, stop: Any, out: Any, seen: Any) -> None:
     import websockets
 
     subscribe = json.dumps({"id": "1", "type": "subscribe",
@@ -71,6 +71,7 @@ async def _readers(url: str, readers: int, market_id: int, ready: Any, stop: Any
                     item = message["payload"]["data"]["marketUpdated"]
                     if item["kind"] == "LIVE":
                         mine["seqs"].add(int(item["seq"]))
+                        seen.value += 1
                     elif item["kind"] == "SNAPSHOT":
                         mine["snapshots"] += 1
                         live.set()
@@ -119,6 +120,10 @@ async def _publish(db_url: str, prefix: str, market_id: int, rate: int, seconds:
                 state = MarketState(market_id, 1, 1, 0.5, 5000, 5000, 1000 * sent, 0, sent, False, False, None,
                                     datetime.now(UTC))
                 emit(session, market_channel(market_id), state.to_json())
+    for _ in range(3000):  # until everything committed reached Redis (disconnect waits only 2 s)
+        if not bus.backend._outbox:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.01)
     await bus.disconnect()
     await db.dispose()
     return sent
@@ -161,7 +166,8 @@ def measure(pid: int, url: str, args: argparse.Namespace, market: tuple[int, int
     sampler.start()
     time.sleep(2.0)
     sampler.phase = "connected"
-    proc = ctx.Process(target=reader_process, args=(url, args.readers, market_id, ready, stop, out))
+    seen = ctx.RawValue("q", 0)  # LIVE messages the readers received so far
+    proc = ctx.Process(target=reader_process, args=(url, args.readers, market_id, ready, stop, out, seen))
     proc.start()
     ready.get(timeout=120)
     time.sleep(2.0)
@@ -170,7 +176,9 @@ def measure(pid: int, url: str, args: argparse.Namespace, market: tuple[int, int
     sent = publish(args.db_url, prefix, market_id, args.rate, args.seconds)
     publish_seconds = time.monotonic() - wall0
     sampler.phase = "after"
-    time.sleep(args.after)
+    drain([seen], sent * args.readers, quiet=3.0, limit=args.after)  # readers busy catching up are not losses
+    drain_seconds = time.monotonic() - wall0 - publish_seconds
+    time.sleep(max(0.0, args.after - drain_seconds))
     cpu1 = cpu_seconds(pid)
     stop.set()
     readers = out.get(timeout=120)
@@ -190,6 +198,7 @@ def measure(pid: int, url: str, args: argparse.Namespace, market: tuple[int, int
     after = sampler.phase_rss("after") or [0.0]
     return {
         "readers": args.readers, "rate": args.rate, "published": sent, "publish_seconds": round(publish_seconds, 2),
+        "readers_caught_up_after_seconds": round(drain_seconds, 2),
         "loss_mean_pct": round(statistics.fmean(losses) * 100, 2), "loss_max_pct": round(max(losses) * 100, 2),
         "loss_min_pct": round(min(losses) * 100, 2), "server_cpu_seconds": round(cpu1 - cpu0, 2),
         "rss_before_mb": before[-1], "rss_connected_mb": (sampler.phase_rss("connected") or [0.0])[-1],
