@@ -195,6 +195,7 @@ def verdict(samples: list[dict[str, Any]], warmup: float, rss_slack_mb: float) -
     end = samples[-1]
     p99s = [s["lag_p99_ms"] for s in steady if s["lag_p99_ms"] is not None]
     checks = {
+        "rss_slope_mb_per_minute": _slope([(s["t"] / 60, s["rss_mb"]) for s in steady]),
         "rss_first_mb": rss0, "rss_last_mb": rss1, "rss_allowed_growth_mb": round(max(rss_slack_mb, rss0 * 0.1), 1),
         "fds_first": fds0, "fds_last": fds1, "lost_messages": end["holes"], "trades": end["trades"],
         "trade_errors": end["trade_errors"], "worst_window_lag_p99_ms": max(p99s) if p99s else None,
@@ -214,6 +215,15 @@ def verdict(samples: list[dict[str, Any]], warmup: float, rss_slack_mb: float) -
         failures.append("delivery lag p99 over 2 s")
     checks["failures"] = failures
     return not failures, checks
+
+
+def _slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of y over x (reported with the verdict; the verdict uses the windows)."""
+    if len(points) < 2:
+        return None
+    mx, my = statistics.fmean(x for x, _ in points), statistics.fmean(y for _, y in points)
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return round(sum((x - mx) * (y - my) for x, y in points) / var, 3) if var else None
 
 
 async def soak(base: str, pid: int, tokens: list[str], market_id: int, event_id: int,
