@@ -1,6 +1,6 @@
 """Overload on one channel: 1,000 messages a second to N fast readers, the server's RSS over time.
 
-    python bench/bench_overload.py [--readers 10] [--rate 1000] [--seconds 10] [--after 20]
+    python bench/bench_overload.py [--readers 10] [--rate 1000] [--seconds 10] [--after 60]
 
 One ``predictql serve`` process (SQLite for snapshots, Redis bus, pinned to CPU 0) and one client
 process (pinned to CPU 1) holding ``--readers`` GraphQL WebSocket subscriptions to ``marketUpdated``
@@ -213,7 +213,7 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=10)
     parser.add_argument("--rate", type=int, default=1000, help="messages a second on the channel")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the burst")
-    parser.add_argument("--after", type=float, default=20.0, help="seconds watched after the burst")
+    parser.add_argument("--after", type=float, default=60.0, help="seconds watched after the burst (readers may catch up meanwhile)")
     parser.add_argument("--label", default="", help="recorded with the result (e.g. before/after a change)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
     args = parser.parse_args()
