@@ -213,7 +213,7 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=10)
     parser.add_argument("--rate", type=int, default=1000, help="messages a second on the channel")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the burst")
-    parser.add_argument("--after", type=float, default=60.0, help="seconds watched after the burst (readers may catch up meanwhile)")
+    parser.add_argument("--after", type=float, default=60.0, help="seconds watched after the burst")
     parser.add_argument("--label", default="", help="recorded with the result (e.g. before/after a change)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
     args = parser.parse_args()
