@@ -5,7 +5,9 @@
 One ``predictql serve`` process (SQLite for snapshots, Redis bus, pinned to CPU 0) and one client
 process (pinned to CPU 1) holding ``--readers`` GraphQL WebSocket subscriptions to ``marketUpdated``
 of one market. Each reader reads as fast as it can (no per-message work besides parsing the kind and
-seq). The publisher sends ``--rate`` ``MarketState`` messages a second on the market's channel
+seq), with the client library's usual bounded receive queue (64 frames), so a reader slower than the
+stream holds the server back through TCP, as a real client does. The publisher sends ``--rate``
+``MarketState`` messages a second on the market's channel
 **through real commits** of the stream messages alone: every 10 ms one transaction emits 10 messages
 (``db.emit``), the commit hook numbers them and stores them in the stream log (``stream_log.sequence``)
 and the bus publishes them on Redis after the commit, as for a trade. Only the trade's own writes are
@@ -60,7 +62,7 @@ async def _readers(url: str, readers: int, market_id: int, ready: Any, stop: Any
         stats.append(mine)
         try:
             async with websockets.connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                          compression=None, ping_interval=None, max_queue=None) as ws:
+                                          compression=None, ping_interval=None, max_queue=64) as ws:
                 await ws.send('{"type":"connection_init","payload":{}}')
                 await ws.recv()
                 await ws.send(subscribe)
