@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
     warmup = min(120.0, args.minutes * 60 / 4)
+    # The traders' tokens are minted by the seed and must outlive the run (20 minutes by default).
+    os.environ["PREDICTQL_ACCESS_TOKEN_TTL_SECONDS"] = str(int(args.minutes * 60 + 3600))
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-soak-"))
     try:
         with bench_database(args.db) as database_url:
