@@ -47,7 +47,10 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         engine = make_engine(settings.resolved_database_url)
         if run_migrations:
             await migrate.upgrade(engine)
-        bus = Bus(settings.broadcast_url, queue_size=settings.bus_queue_size, prefix=settings.bus_channel_prefix)
+        bus = Bus(
+            settings.broadcast_url, queue_size=settings.bus_queue_size, max_lag=settings.bus_max_lag_seconds,
+            prefix=settings.bus_channel_prefix,
+        )
         await bus.connect()
         db = Database(engine, publisher=bus)
         db.begin_hooks.append(idempotency.claim_in)

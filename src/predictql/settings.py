@@ -45,7 +45,11 @@ class Settings(BaseSettings):
         "", description="Prepended to every bus channel: separates deployments that share one Redis."
     )
     bus_queue_size: int = Field(
-        256, ge=1, description="Messages queued per live subscriber; past it the backlog is dropped (a gap)."
+        4096, ge=1, description="Messages a subscriber may fall behind its channel (one shared buffer per channel); "
+        "past it, a snapshot or a GAP.",
+    )
+    bus_max_lag_seconds: float = Field(
+        10.0, gt=0, description="Seconds a subscriber may fall behind its channel; past it, a snapshot or a GAP."
     )
     order_expiry_sweep_seconds: float = Field(
         1.0, gt=0, description="How often open GTD orders past their expiry are cancelled and their escrow released."

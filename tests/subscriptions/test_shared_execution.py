@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -58,3 +60,58 @@ def test_a_result_s_data_is_encoded_once_and_spliced_per_operation() -> None:
     assert stream_execution.encode_message(with_errors) == (
         '{"id":"1","type":"next","payload":{"data":null,"errors":[{"message":"x"}]}}'
     )
+
+
+async def test_a_subscription_s_memory_does_not_grow_with_its_events(
+    live: Live, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """graphql-core's per-event executor shared its subscription's subfield memo, which kept every
+    event's field lists: memory grew by each message for as long as the subscription lived."""
+    _, _, (market,) = await create_market_setup(db)
+    user, _ = await trader(db, settings, balance=1_000_000)
+    mid = market.id or 0
+    executors: list[Any] = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_operation
+
+    def keeping(self: Any, serially: bool | None = None) -> Any:
+        executors.append(self)
+        return original(self, serially)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", keeping)
+    async with GraphQLSocket(live.app) as ws:
+        op = await ws.subscribe(MARKET, {"m": str(mid)})
+        assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
+        for seq in range(1, 21):
+            await buy(live.db, user, mid, amount=1_000)
+            assert data(await ws.next(op), "marketUpdated")["seq"] == seq
+    assert len(executors) == 21
+    # Each event's memo holds that event's few field groups, not those of every earlier event.
+    assert max(len(executor._relevant_sub_fields) for executor in executors) <= 2
+
+
+async def test_a_shared_result_lives_only_as_long_as_its_event(
+    live: Live, db: Database, settings: Settings
+) -> None:
+    """After a burst the memo of shared results empties with the channel's buffer (it used to keep
+    the last 4,096 results, and the server's memory, for good)."""
+    _, _, (market,) = await create_market_setup(db)
+    user, _ = await trader(db, settings, balance=1_000_000)
+    mid = market.id or 0
+    before = set(stream_execution._results)
+    async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two:
+        ops = [await one.subscribe(MARKET, {"m": str(mid)}), await two.subscribe(MARKET, {"m": str(mid)})]
+        for ws, op in zip((one, two), ops, strict=True):
+            assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
+        for seq in range(1, 4):
+            await buy(live.db, user, mid, amount=1_000)
+            for ws, op in zip((one, two), ops, strict=True):
+                assert data(await ws.next(op), "marketUpdated")["seq"] == seq
+        # events both sockets read, and the channel's buffer let go of, are forgotten already
+        assert 1 <= len(set(stream_execution._results) - before) <= 2
+    for _ in range(100):  # the sockets' tasks finish
+        gc.collect()
+        if not [key for key in set(stream_execution._results) - before if key[2].value == "LIVE"]:
+            break
+        await asyncio.sleep(0.02)
+    live_left = [key for key in set(stream_execution._results) - before if key[2].value == "LIVE"]
+    assert not live_left

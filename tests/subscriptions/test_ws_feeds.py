@@ -13,10 +13,10 @@ from predictql.services import lmsr_trading, pools
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.settings import Settings
 from predictql.subscriptions import topics
-from predictql.subscriptions.bus import Message
 from tests.api.test_lmsr_api import trader
 from tests.markets.factories import create_market_setup, creator_actor
 from tests.subscriptions.conftest import Live
+from tests.subscriptions.test_graphql_subscriptions import until_buffered
 from tests.subscriptions.wsclient import AsgiSocket, Closed
 
 SIMPLE_TRADE = {"amount", "name", "token", "event", "market", "avatar"}
@@ -116,24 +116,22 @@ async def test_an_oversized_client_message_closes_the_feed(live: Live, db: Datab
         assert closed.value.code == 1009
 
 
-async def test_a_slow_feed_reader_gets_what_it_missed_in_order(
+async def test_a_feed_reader_left_behind_gets_a_fresh_init(
     live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings
 ) -> None:
     _, _, (market,) = await create_market_setup(db)
     user, _ = await trader(db, settings, balance=100_000)
     async with live_with(bus_queue_size=1) as app, AsgiSocket(app.app, "/api/v1/ws/trades", buffer=1) as ws:
         assert (await ws.receive_json())["trades"] == []
-        # trade 1 waits in the network, the send of trade 2 blocks, trade 3 fills the socket's
-        # queue of one, and trade 4 overflows it: the backlog becomes a gap, repaired from the log
-        async with app.bus.subscribe(topics.TRADES) as published:
-            amounts = [await buy(app.db, user, market.id or 0, side) for side in ("buy_yes", "buy_no") * 2]
-            # all four reached this process (on Redis, asynchronously) before we read; this
-            # subscription's queue of one overflows too, so wait for the fourth, not four items
-            async for delivery in published:
-                if isinstance(delivery, Message) and delivery.index >= 4:
-                    break
-        frames = [await ws.receive_json() for _ in range(4)]
-        assert [frame["type"] for frame in frames] == ["trade"] * 4
-        assert [frame["trade"]["token"] for frame in frames] == ["YES", "NO", "YES", "NO"]
-        assert all(0 < frame["trade"]["amount"] <= amount for frame, amount in zip(frames, amounts, strict=True))
+        # trade 1 waits in the network and the send of trade 2 blocks; the channel keeps one
+        # message, so trades 3 and 4 leave this reader behind: it gets the state of now instead
+        for side in ("buy_yes", "buy_no") * 2:
+            await buy(app.db, user, market.id or 0, side)
+        await until_buffered(app.bus, 4)
+        frames = [await ws.receive_json() for _ in range(3)]
+        assert [frame["type"] for frame in frames] == ["trade", "trade", "init"]
+        assert [frame["trade"]["token"] for frame in frames[:2]] == ["YES", "NO"]
+        assert [trade["token"] for trade in frames[2]["trades"]] == ["NO", "YES", "NO", "YES"]  # newest first
         await ws.nothing(0.1)
+        await buy(app.db, user, market.id or 0, "buy_yes")
+        assert (await ws.receive_json())["trade"]["token"] == "YES"

@@ -16,13 +16,17 @@ same subscription text. So:
 - ``encode_message`` (the view's ``encode_json``) encodes a result's ``data`` once and splices it
   into each subscriber's ``next``/``data`` frame, which differs only by the operation id.
 
-Entries hold strong references to the objects whose identity is in their key, so an identity is
-never reused while its entry lives; both memos are bounded (oldest out first).
+A shared result lives exactly as long as its event's payload object (a weak reference removes the
+entry when the payload dies, before its identity can be reused): the payload lives while its message
+is in the channel's buffer or being sent, so the memo empties with the buffer after a burst. The
+encoding memo holds its data (so an identity is never reused while its entry lives) and is small:
+encoding again is cheap.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable
 from typing import Any
 
@@ -32,9 +36,9 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from predictql.jsonutil import dumps_str
 from predictql.schema.subscriptions import StreamMessage
 
-MEMO_SIZE = 4096
+MEMO_SIZE = 256  # encodings kept
 
-_results: dict[tuple[int, str, Any, int, int], tuple[object, object, Any]] = {}
+_results: dict[tuple[int, str, Any, int, int], tuple[object, Any]] = {}
 _encoded: dict[int, tuple[object, str]] = {}
 
 
@@ -50,7 +54,12 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     def build_per_event_executor(self, payload: Any) -> Executor[Any]:
         if self._variables_key is None:  # once per subscription: the per-event copies inherit it
             self._variables_key = repr(sorted(self.variable_values.coerced.items()))
-        return super().build_per_event_executor(payload)
+        executor = super().build_per_event_executor(payload)
+        # graphql-core 3.3's copy shares the subscription's subfield memo, keyed by the identity of
+        # field lists each event builds anew: it grew by every event for the subscription's life
+        # (~4 KB per message, measured with bench_overload.py). An event's memo lives with the event.
+        executor._relevant_sub_fields = {}
+        return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         root, variables = self.root_value, self._variables_key
@@ -59,16 +68,19 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         operation, data = self.operation, root.data
         key = (id(operation), variables, root.kind, int(root.seq), id(data))
         found = _results.get(key)
-        if found is not None and found[0] is operation and found[1] is data:
-            return found[2]
+        if found is not None and found[0] is operation:
+            return found[1]
         result = super().execute_operation(serially)
         if self.is_awaitable(result):
-            shared = asyncio.ensure_future(result)
-            shared.add_done_callback(lambda done: _forget_failed(key, done))
-            _remember(_results, key, (operation, data, shared))
-            return shared
-        if not getattr(result, "errors", True):
-            _remember(_results, key, (operation, data, result))
+            result = asyncio.ensure_future(result)
+            result.add_done_callback(lambda done: _forget_failed(key, done))
+        elif getattr(result, "errors", True):
+            return result
+        try:
+            weakref.finalize(data, _results.pop, key, None)
+        except TypeError:  # not weakly referenceable (payloads are dataclasses, which are): not shared
+            return result
+        _results[key] = (operation, result)
         return result
 
 

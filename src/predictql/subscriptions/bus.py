@@ -6,17 +6,20 @@ Messages are JSON strings, serialized once by the publisher (``subscriptions.top
 subscribes it on the backend (on Redis: one SUBSCRIBE, acknowledged before ``subscribe`` returns);
 the last one to leave unsubscribes it. One listener task reads the backend and wraps each message
 once in a ``Message``, which memoizes decoded views, so a payload is parsed or re-encoded once per
-channel, not once per subscriber; the message is then appended to each local subscriber's queue.
-The listener never waits for a subscriber: one client that stopped reading cannot slow the others.
-(broadcaster's own ``Broadcast`` is not used: it registers a channel's queue only after the
-backend's subscribe returns, so a message arriving right after the acknowledgement is dropped,
-and its per-subscriber queues are unbounded.)
+channel, not once per subscriber. (broadcaster's own ``Broadcast`` is not used: it registers a
+channel's queue only after the backend's subscribe returns, so a message arriving right after the
+acknowledgement is dropped, and its per-subscriber queues are unbounded.)
 
-**Slow-consumer policy.** Each subscriber's queue holds at most ``queue_size`` items. When a
-message finds it full, that subscriber's backlog is dropped and replaced by one ``Gap``
-("overflow"); it then keeps receiving new messages. State streams (a market, a chart) answer a gap
-with a fresh snapshot read from the database; event streams (trades) pass the gap on to the client.
-Memory per subscriber is bounded, whatever the client does.
+**One buffer per channel, shared.** A message is appended once to its channel's buffer; each
+subscriber reads the buffer at its own position, and only subscribers waiting at its end are woken.
+The listener never waits for a subscriber, and a subscriber busy sending costs nothing per message.
+The buffer keeps what the slowest subscriber has not read yet, but at most ``queue_size`` items and
+``max_lag`` seconds; when every subscriber has read everything it is emptied, so memory returns
+after a burst. A subscriber the buffer left behind gets one ``Gap`` ("overflow") and resumes at the
+newest message: memory per channel and the delay of what a subscriber receives are both bounded,
+whatever the client does. Subscribers left behind together share the gap (``GAP_SHARE_SECONDS``):
+a state stream (a market, a chart) answers it with one snapshot read for all of them; an event
+stream (trades) passes it on to the client, which may resume from its last seq.
 
 **Sequence numbers and heartbeats.** Published texts are ``"{seq}|{payload}"`` (``stream_log``);
 ``Message.seq`` is the channel's number, ``Message.text`` the payload. Every
@@ -50,7 +53,10 @@ log = logging.getLogger("predictql.bus")
 
 T = TypeVar("T")
 GapReason = Literal["overflow", "reconnect"]
+Replayed = list[tuple[int, str]] | None  # (seq, payload) read from the stream log; None: some were gone
 SNAPSHOT_TTL = 1.0  # seconds a keyed snapshot may be reused while its channel is quiet
+REPLAYS_KEPT = 8  # recent log reads per channel, shared by the subscribers repairing the same span
+GAP_SHARE_SECONDS = 0.1  # subscribers left behind this close together share one gap (one snapshot)
 
 
 class Message:
@@ -106,23 +112,17 @@ class Heartbeat:
         self.seq = seq
 
 
-class _Closed:
-    """The bus is shutting down: the subscription ends."""
-
-
-_CLOSED = _Closed()
 Delivery = Message | Gap | Heartbeat
 
 
 class Subscription:
-    """A local subscriber's bounded queue of ``Message``/``Gap``; iterate it with ``async for``."""
+    """A local subscriber's cursor in its channel's buffer; iterate it with ``async for``."""
 
-    __slots__ = ("_channel", "_items", "_limit", "_waiter", "overflows")
+    __slots__ = ("_channel", "_next", "_waiter", "overflows")
 
-    def __init__(self, channel: _Channel, limit: int) -> None:
+    def __init__(self, channel: _Channel) -> None:
         self._channel = channel
-        self._items: deque[Delivery | _Closed] = deque()
-        self._limit = limit
+        self._next = channel.end  # the position of the next item to deliver
         self._waiter: asyncio.Future[None] | None = None
         self.overflows = 0
 
@@ -130,21 +130,19 @@ class Subscription:
     def channel(self) -> str:
         return self._channel.name
 
-    def push(self, item: Delivery | _Closed) -> None:
-        if isinstance(item, Heartbeat) and len(self._items) >= self._limit:
-            return  # a subscriber this far behind learns the head from the messages it still has
-        if len(self._items) >= self._limit and isinstance(item, Message):
-            self._items.clear()
-            self._items.append(Gap(self._channel, "overflow"))
-            self.overflows += 1
-        self._items.append(item)
+    @property
+    def head(self) -> int:
+        """The highest seq this process has seen on the channel."""
+        return self._channel.head
+
+    def wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def discard_before(self, index: int) -> None:
-        """Forget queued messages up to ``index``: a snapshot read after they arrived includes them."""
-        self._items = deque(item for item in self._items if not (isinstance(item, Message) and item.index <= index))
+        """Skip messages up to ``index``: a snapshot read after they arrived includes them."""
+        self._next = max(self._next, index + 1)
 
     async def load(self, load: Callable[[], Awaitable[T]], key: Hashable | None = None) -> T:
         """Read a snapshot, then drop queued messages it already includes. With a ``key``, a snapshot
@@ -155,49 +153,126 @@ class Subscription:
         self.discard_before(index)
         return value
 
+    async def replay(self, span: tuple[int, int], read: Callable[[], Awaitable[Replayed]]) -> list[Message] | None:
+        """Messages read from the stream log (``read``: all of ``span``'s, or None when some are
+        gone), read and decoded once for every subscriber of the channel repairing the same span."""
+        return await self._channel.replay(span, read)
+
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> Delivery:
-        while not self._items:
+        channel = self._channel
+        while self._next >= channel.end and not channel.closed:
+            channel.idle(self)
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        item = self._items.popleft()
-        if isinstance(item, _Closed):
-            self._items.appendleft(item)
+                channel.waiting.discard(self)
+        if channel.closed:
             raise StopAsyncIteration
+        if self._next < channel.base:  # the buffer moved on without this subscriber: skip to now
+            self._next = channel.end
+            self.overflows += 1
+            return channel.overflow_gap()
+        item = channel.ring[self._next - channel.base]
+        self._next += 1
         return item
 
 
 class _Channel:
-    def __init__(self, name: str, wire: str) -> None:
+    """One channel's subscribers and its recent deliveries, shared: each subscriber reads the buffer
+    at its own position. The buffer holds what the slowest subscriber has not read, at most ``limit``
+    items and ``max_lag`` seconds; whoever the buffer leaves behind gets a ``Gap`` and resumes at the
+    newest item."""
+
+    def __init__(self, name: str, wire: str, limit: int, max_lag: float) -> None:
         self.name = name
         self.wire = wire  # the backend's channel name (with the bus prefix)
+        self.limit, self.max_lag = limit, max_lag
         self.subscribers: set[Subscription] = set()
-        self.count = 0
+        self.waiting: set[Subscription] = set()  # at the end of the buffer, waiting for an item
+        self.ring: deque[Delivery] = deque()
+        self.stamps: deque[float] = deque()  # when each buffered item arrived (loop time)
+        self.base = self.end = 1  # positions of the buffer's first item and of the next one
         self.subscribed: asyncio.Task[None] | None = None
         self.snapshots: dict[Hashable, tuple[int, float, asyncio.Future[Any]]] = {}
+        self.replays: dict[tuple[int, int], asyncio.Future[list[Message] | None]] = {}
         self.head = 0  # the highest seq seen here (messages, heartbeats)
+        self._gap: tuple[float, Gap] | None = None
+        self.closed = False  # the bus is shutting down: every subscription ends
+
+    @property
+    def count(self) -> int:
+        """The position of the latest item: a snapshot read now includes everything up to it."""
+        return self.end - 1
 
     def receive(self, text: str) -> None:
         if text == GAP:
             self.snapshots.clear()  # messages were lost: a cached snapshot may lack them
             self.fan_out(Gap(self, "reconnect"))
             return
-        self.count += 1
         seq, payload = split(text)
         self.head = max(self.head, seq)
-        self.fan_out(Message(self.name, payload, self.count, seq))
+        self.fan_out(Message(self.name, payload, self.end, seq))
 
-    def fan_out(self, item: Delivery | _Closed) -> None:
+    def fan_out(self, item: Delivery) -> None:
+        """Buffer ``item`` once for every subscriber and wake those waiting; a subscriber busy
+        sending costs nothing here."""
+        now = asyncio.get_running_loop().time()
+        if len(self.waiting) == len(self.subscribers):
+            self._trim(self.end)  # everyone has read everything: nothing buffered is needed
+        self.ring.append(item)
+        self.stamps.append(now)
+        self.end += 1
+        self._trim(self.end - self.limit)
+        while len(self.stamps) > 1 and now - self.stamps[0] > self.max_lag:
+            self._trim(self.base + 1)
+        for subscription in self.waiting:
+            subscription.wake()
+        self.waiting.clear()
+
+    def close(self) -> None:
+        self.closed = True
         for subscription in self.subscribers:
-            subscription.push(item)
+            subscription.wake()
+
+    def _trim(self, position: int) -> None:
+        while self.base < position:
+            self.ring.popleft()
+            self.stamps.popleft()
+            self.base += 1
+
+    def idle(self, subscription: Subscription) -> None:
+        """``subscription`` read everything: when all have, the buffer is emptied (memory returns)."""
+        self.waiting.add(subscription)
+        if len(self.waiting) == len(self.subscribers):
+            self._trim(self.end)
+
+    def overflow_gap(self) -> Gap:
+        """The gap for a subscriber the buffer left behind; those left behind within
+        ``GAP_SHARE_SECONDS`` of each other share it, so one snapshot read answers them all."""
+        now = asyncio.get_running_loop().time()
+        if self._gap is None or now - self._gap[0] > GAP_SHARE_SECONDS:
+            self._gap = (now, Gap(self, "overflow"))
+        return self._gap[1]
+
+    async def replay(self, span: tuple[int, int], read: Callable[[], Awaitable[Replayed]]) -> list[Message] | None:
+        found = self.replays.get(span)
+        if found is None or (found.done() and found.exception() is not None):
+            if len(self.replays) >= REPLAYS_KEPT:
+                del self.replays[next(iter(self.replays))]
+            found = self.replays[span] = asyncio.ensure_future(self._replayed(read))
+        return await asyncio.shield(found)
+
+    async def _replayed(self, read: Callable[[], Awaitable[Replayed]]) -> list[Message] | None:
+        found = await read()
+        return None if found is None else [Message(self.name, payload, 0, seq) for seq, payload in found]
 
     async def load(self, load: Callable[[], Awaitable[T]], key: Hashable | None = None) -> tuple[int, T]:
-        """``load()`` and the message count when it started (the messages it includes)."""
+        """``load()`` and the position when it started (the messages it includes)."""
         if key is None:
             index = self.count
             return index, await load()
@@ -222,9 +297,12 @@ class HeadSource(Protocol):
 
 
 class Bus:
-    def __init__(self, url: str, *, queue_size: int = 256, prefix: str = "", ack_timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, queue_size: int = 1024, max_lag: float = 10.0, prefix: str = "", ack_timeout: float = 5.0
+    ) -> None:
         self.url = url
-        self.queue_size = queue_size
+        self.queue_size = queue_size  # items a subscriber may fall behind its channel
+        self.max_lag = max_lag  # seconds a subscriber may fall behind its channel
         self.prefix = prefix  # namespaces channels when several deployments share one Redis
         self.backend = _backend(url, ack_timeout)
         self._channels: dict[str, _Channel] = {}  # by wire name
@@ -258,7 +336,7 @@ class Bus:
 
     async def disconnect(self) -> None:
         for channel in self._channels.values():
-            channel.fan_out(_CLOSED)
+            channel.close()
         self._channels.clear()
         for task in (self._listener, self._heartbeat):
             if task is not None:
@@ -287,9 +365,9 @@ class Bus:
         wire = self.prefix + channel
         found = self._channels.get(wire)
         if found is None:
-            found = self._channels[wire] = _Channel(channel, wire)
+            found = self._channels[wire] = _Channel(channel, wire, self.queue_size, self.max_lag)
             found.subscribed = asyncio.create_task(self.backend.subscribe(wire))
-        subscription = Subscription(found, self.queue_size)
+        subscription = Subscription(found)
         found.subscribers.add(subscription)
         try:
             assert found.subscribed is not None
@@ -306,6 +384,7 @@ class Bus:
         return {
             "channels": len(self._channels),
             "subscribers": sum(len(channel.subscribers) for channel in self._channels.values()),
+            "buffered": sum(len(channel.ring) for channel in self._channels.values()),
             "reconnects": redis.reconnects if redis is not None else 0,
             "dropped_publishes": redis.dropped_publishes if redis is not None else 0,
         }

@@ -8,9 +8,14 @@ with a ``HEARTBEAT`` now and then carrying the channel's latest seq.
   (``stream_log``), then live ones follow; the subscription is live before the log is read, and
   any message at or below the last seq yielded is dropped, so there is no gap and no duplicate.
 - **Repair**: a message whose seq skips ahead (two commits published out of order, or a message
-  the bus lost), a heartbeat ahead of what was yielded, or a bus gap (slow reader, lost Redis
-  connection) is repaired from the log. When the log cannot (more than ``REPLAY_LIMIT`` missed,
-  or pruned), a state stream yields a fresh ``SNAPSHOT`` and an event stream a ``GAP`` (reload).
+  the bus lost), a heartbeat ahead of what was yielded, or a lost Redis connection is repaired from
+  the log, read and decoded once for every subscriber of the channel repairing the same span. When
+  the log cannot (more than ``REPLAY_LIMIT`` missed, or pruned), a state stream yields a fresh
+  ``SNAPSHOT`` and an event stream a ``GAP`` (reload).
+- **Skip**: a subscriber its channel's buffer left behind (``bus``: too many messages or seconds
+  behind) is not replayed what it missed, which would only keep it behind: a state stream yields a
+  fresh ``SNAPSHOT`` (one read for all those left behind together), an event stream a ``GAP`` at
+  the newest seq (the client may resume from its last seq).
 
 The snapshot's seq is the channel's head read *before* the snapshot, so the snapshot includes
 at least everything up to it; a later message it already includes may be delivered again, which
@@ -105,6 +110,10 @@ async def follow(
                     for item in missed:
                         yield item
                 yield Item("HEARTBEAT", max(last, delivery.seq))
+            elif delivery.reason == "overflow":  # too far behind: skip to now, no log reads
+                last, missed = await _skip(subscription, last, loader, delivery, share)
+                for item in missed:
+                    yield item
             else:
                 head = await stream_log.head(channel) if stream_log is not None else last + 1
                 last, missed = await _repair(
@@ -130,11 +139,28 @@ async def _repair(
     if upto <= last:
         return last, []
     if stream_log is not None:
-        replay = await stream_log.after(channel, last, upto)
-        if replay.complete:
-            decoded = ((seq, live(payload)) for seq, payload in replay.messages)
+        messages = await subscription.replay((last, upto), lambda: _read(stream_log, channel, last, upto))
+        if messages is not None:
+            decoded = ((message.seq, message.view(live)) for message in messages)
             return upto, [Item("LIVE", seq, value) for seq, value in decoded if value is not None]
+    return await _skip(subscription, upto, loader, gap, share)
+
+
+async def _read(stream_log: StreamLog, channel: str, last: int, upto: int) -> list[tuple[int, str]] | None:
+    replay = await stream_log.after(channel, last, upto)
+    return replay.messages if replay.complete else None
+
+
+async def _skip(
+    subscription: Subscription,
+    last: int,
+    loader: Callable[[], Awaitable[tuple[int, T]]] | None,
+    gap: Gap | None,
+    share: Hashable | None,
+) -> tuple[int, list[Item[T]]]:
+    """Past what was missed: a state stream reads a snapshot, an event stream yields a GAP."""
     if loader is None:
+        upto = max(last, subscription.head)
         return upto, [Item("GAP", upto)]
     if gap is not None:  # one snapshot for all the channel's subscribers that share it
         index, (seq, value) = await gap.shared(share, loader)
