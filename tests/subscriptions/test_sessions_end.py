@@ -5,6 +5,7 @@ expiry; sockets of the user's other sessions, and role gains, leave them open. I
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -18,6 +19,7 @@ from predictql.services.sessions import TokenPair
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log, topics
 from predictql.subscriptions.payloads import AccessChange
+from tests.api.test_lmsr_api import TRADE
 from tests.markets.factories import create_market_setup
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_graphql_subscriptions import MARKET, data
@@ -206,3 +208,24 @@ async def test_a_lost_revocation_message_is_repaired_by_the_heartbeat(
 def test_access_change_payload_round_trips() -> None:
     change = AccessChange(7, "logout")
     assert AccessChange.from_json(change.to_json()) == change
+
+
+async def test_streams_still_running_after_the_close_send_nothing_and_log_no_error(
+    live: Live, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, pair = await signed_in(live.db, settings)
+    _, _, (market,) = await create_market_setup(live.db)
+    variables = {"m": str(market.id)}
+    async with GraphQLSocket(live.app, params=auth(pair.access_token)) as ws, GraphQLSocket(live.app) as other:
+        ops = [await sock.subscribe(MARKET, variables) for sock in (ws, other)]
+        for sock, op in zip((ws, other), ops, strict=True):
+            assert data(await sock.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
+        assert (await gql(live.http, SIGN_OUT, token=pair.access_token))["data"] == {"signOut": True}
+        assert (await closed(ws)).code == 4403
+        # The client has not answered the close yet, so ws's stream still runs: a trade reaches it.
+        trade = {"market_id": market.id, "side": "buy_yes", "amount_type": "spend", "amount": 1_000}
+        _, buyer = await signed_in(live.db, settings)
+        assert (await live.http.post(TRADE, json=trade, headers=bearer(buyer.access_token))).status_code == 200
+        assert data(await other.next(ops[1]), "marketUpdated")["kind"] == "LIVE"  # ws's stream had it too
+        await ws.nothing(0.05)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
