@@ -43,7 +43,7 @@ async def signed_in(
         return user_id, await sessions.open_session(session, settings, user_id)
 
 
-async def closed(ws: GraphQLSocket, within: float = 5.0) -> Closed:
+async def closed(ws: AsgiSocket, within: float = 5.0) -> Closed:
     """The close that ends ``ws`` (frames before it are skipped: streams may still be talking)."""
     while True:
         try:
@@ -229,3 +229,18 @@ async def test_streams_still_running_after_the_close_send_nothing_and_log_no_err
         assert data(await other.next(ops[1]), "marketUpdated")["kind"] == "LIVE"  # ws's stream had it too
         await ws.nothing(0.05)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_legacy_socket_signed_in_again_follows_its_latest_session(live: Live, settings: Settings) -> None:
+    user_id, first = await signed_in(live.db, settings)
+    _, second = await signed_in(live.db, settings, user_id)
+    async with AsgiSocket(live.app, "/graphql", subprotocols=("graphql-ws",)) as ws:
+        for pair in (first, second):  # graphql-ws (legacy) lets a client send connection_init again
+            await ws.send_json({"type": "connection_init", "payload": auth(pair.access_token)})
+            assert (await ws.receive_json())["type"] == "connection_ack"
+            assert (await ws.receive_json())["type"] == "ka"  # its keep-alive starts with one
+        assert (await gql(live.http, SIGN_OUT, token=first.access_token))["data"] == {"signOut": True}
+        await ws.nothing(0.3)  # no longer signed in by the first session
+        assert (await gql(live.http, SIGN_OUT, token=second.access_token))["data"] == {"signOut": True}
+        close = await closed(ws)
+        assert (close.code, close.reason) == (4403, "session ended")

@@ -155,7 +155,7 @@ def watch(context: Context, token: str) -> None:
 
 
 async def unwatch(scope: Scope) -> None:
-    """Stop the socket's watch, if it has one (the socket is over)."""
-    found = scope.get(SCOPE_KEY)
+    """Stop the socket's watch, if it has one (the socket is over, or signs in again)."""
+    found = scope.pop(SCOPE_KEY, None)
     if isinstance(found, SocketWatch):
         await found.stop()

@@ -157,6 +157,7 @@ class PredictGraphQL(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        await unwatch(context.request.scope)  # the legacy protocol allows a second connection_init
         token = token_from_params(context.connection_params or {})
         if token is None:
             context.actor = ANONYMOUS
