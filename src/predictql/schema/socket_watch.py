@@ -64,18 +64,28 @@ class SocketWatch:
     def __init__(self, context: Context, token: str) -> None:
         self.context = context
         self.token = token
-        self.closed_with: str | None = None
         ttl = expires_in(context.settings.secret_key, token)
         self.task = asyncio.create_task(self._run(ttl), name="socket watch")
 
     async def _run(self, ttl: float | None) -> None:
         try:
             async with asyncio.timeout(ttl):
-                reason = await self._follow()
+                reason = await self._watched()
         except TimeoutError:
             reason = "token expired"
-        if reason is not None:
-            await self._close(reason)
+        await self._close(reason)
+
+    async def _watched(self) -> str:
+        """Why the socket must end, once its access channel tells; else this waits (for the expiry)."""
+        try:
+            reason = await self._follow()
+        except Exception:  # the bus is away: the token's expiry still ends the socket
+            log.warning("watching a socket's session failed", exc_info=True)
+            reason = None
+        if reason is None:  # nothing more will be heard: the expiry or the socket's end stops this
+            never: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            reason = await never
+        return reason
 
     async def _follow(self) -> str | None:
         """Until the socket must end (the reason) or the bus shuts down (None)."""
@@ -125,7 +135,6 @@ class SocketWatch:
         return None
 
     async def _close(self, reason: str) -> None:
-        self.closed_with = reason
         websocket = self.context.response
         if isinstance(websocket, WebSocket) and websocket.application_state is WebSocketState.CONNECTED:
             log.info("closing a socket of user %s: %s", self.context.actor.user_id, reason)
