@@ -57,11 +57,10 @@ class PredictGraphQL(GraphQL[Context, None]):
     cache = ResponseCache(0)
     persisted = PersistedQueries()
     graphql_ws_handler_class = LegacyGraphQLWS
+    websocket_adapter_class = ServerClosable  # quiet once a socket's session ended (socket_watch)
 
     def encode_json(self, data: object) -> str:
         return encode_message(data)  # orjson; a subscription event's data encoded once for all
-
-    websocket_adapter_class = ServerClosable
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
