@@ -6,8 +6,8 @@ expiry; sockets of the user's other sessions, and role gains, leave them open. I
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
@@ -52,6 +52,15 @@ async def closed(ws: AsgiSocket, within: float = 5.0) -> Closed:
             return close
 
 
+@asynccontextmanager
+async def balance_socket(app: Live, token: str) -> AsyncIterator[GraphQLSocket]:
+    """A socket signed in with ``token`` whose myBalance stream has started."""
+    async with GraphQLSocket(app.app, params=auth(token)) as ws:
+        op = await ws.subscribe(MY_BALANCE)
+        assert data(await ws.next(op), "myBalance")["kind"] == "SNAPSHOT"
+        yield ws
+
+
 async def deposit(db: Database, user_id: int, amount: int = 1_000) -> None:
     async with db.transaction() as session:
         await users.deposit(session, user_id=user_id, amount=amount)
@@ -90,9 +99,7 @@ async def test_signing_out_ends_every_private_stream_of_that_session_only(
 
 async def test_refresh_token_reuse_ends_the_sockets_of_the_family(live: Live, settings: Settings) -> None:
     _, pair = await signed_in(live.db, settings)
-    async with GraphQLSocket(live.app, params=auth(pair.access_token)) as ws:
-        op = await ws.subscribe(MY_BALANCE)
-        assert data(await ws.next(op), "myBalance")["kind"] == "SNAPSHOT"
+    async with balance_socket(live, pair.access_token) as ws:
         refresh = "mutation($t: String) { refreshToken(refreshToken: $t) { accessToken } }"
         assert "errors" not in await gql(live.http, refresh, {"t": pair.refresh_token})
         await ws.nothing()  # a rotation is not a revocation
@@ -144,9 +151,7 @@ async def test_an_expired_access_token_closes_its_socket(
 ) -> None:
     async with live_with(access_token_ttl_seconds=1) as app:
         _, pair = await signed_in(app.db, app.settings)
-        async with GraphQLSocket(app.app, params=auth(pair.access_token)) as ws:
-            op = await ws.subscribe(MY_BALANCE)
-            assert data(await ws.next(op), "myBalance")["kind"] == "SNAPSHOT"
+        async with balance_socket(app, pair.access_token) as ws:
             close = await closed(ws, within=3.0)
             assert (close.code, close.reason) == (4403, "token expired")
         async with AsgiSocket(app.app, "/graphql", subprotocols=("graphql-transport-ws",)) as again:
@@ -189,9 +194,7 @@ async def test_a_lost_revocation_message_is_repaired_by_the_heartbeat(
 ) -> None:
     async with live_with(stream_heartbeat_seconds=0.1) as app:
         user_id, pair = await signed_in(app.db, app.settings)
-        async with GraphQLSocket(app.app, params=auth(pair.access_token)) as ws:
-            op = await ws.subscribe(MY_BALANCE)
-            assert data(await ws.next(op), "myBalance")["kind"] == "SNAPSHOT"
+        async with balance_socket(app, pair.access_token) as ws:
             # Sign out through a writer whose messages are numbered but never published (as if the
             # publish failed after the commit): only the channel's head tells that something happened.
             silent = Database(app.db.engine)
