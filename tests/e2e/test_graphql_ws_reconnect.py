@@ -1,8 +1,9 @@
 """The real ``graphql-ws`` npm client (``node/reconnect.mjs``) against a real server whose access
 tokens live 2 s: each time its token expires the server closes the socket with 4403; the client
 reconnects with a fresh token from its ``connectionParams`` and resubscribes every private stream
-with ``fromSeq`` of the last seq it saw. Trades are made while it is connected and while it is
-away; every stream must arrive whole: each seq from 1 to the channel's head exactly once.
+with ``fromSeq`` of the last seq it saw. Trades and orders are made while it is connected and while
+it is away; each of the five private streams must arrive whole: every seq from 1 to the channel's
+head exactly once.
 
 Skipped only when ``node`` is absent; ``npm ci`` installs the pinned client when needed.
 """
@@ -26,13 +27,15 @@ from predictql.settings import Settings
 from predictql.subscriptions import stream_log, topics
 from tests.api.test_lmsr_api import TRADE, live_market
 from tests.e2e.conftest import start_server, stop_server
+from tests.markets.factories import create_market_setup
 from tests.support import bearer, create_user, unique_email
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")]
 
 NODE_DIR = Path(__file__).with_name("node")
 STREAMS = {"myBalance": topics.user_balance_channel, "myFills": topics.user_fills_channel,
-           "myPositions": topics.user_positions_channel}
+           "myPositions": topics.user_positions_channel, "myNotifications": topics.user_notifications_channel,
+           "myOrders": topics.user_orders_channel}
 CYCLES = 2  # forced reconnects
 WAIT = 15.0  # seconds for any one expected event (a token lives 2 s)
 
@@ -121,15 +124,21 @@ async def test_graphql_ws_reconnects_on_token_expiry_and_loses_nothing(
     email = unique_email("reconnect")
     user_id = await create_user(db, email=email, balance=1_000_000)
     market = await live_market(db)
+    _, _, (book,) = await create_market_setup(db, market_type="orderbook", probabilities=(0.5,))
     async with db.transaction() as session:  # the test trades as that user, in a session of its own
         own = (await sessions.open_session(session, settings, user_id)).access_token
     trades = 0
 
     async with httpx.AsyncClient(base_url=short_lived, timeout=WAIT) as http:
         async def trade() -> None:
+            """An LMSR trade (a fill, a position, a notification, a balance) and an order that rests."""
             nonlocal trades
             body = {"market_id": market.id, "side": "buy_yes", "amount_type": "spend", "amount": 1_000}
             response = await http.post(TRADE, json=body, headers=bearer(own))
+            assert response.status_code == 200, response.text
+            order = {"market_id": book.id, "type": "buy", "kind": "limit", "token_type": "YES", "price": 1000,
+                     "amount": 1_000}
+            response = await http.post("/api/v1/market/orders", json=order, headers=bearer(own))
             assert response.status_code == 200, response.text
             trades += 1
 
@@ -159,6 +168,7 @@ async def test_graphql_ws_reconnects_on_token_expiry_and_loses_nothing(
         head = heads[channel(user_id)]
         assert client.seqs(stream) == list(range(1, head + 1)), (stream, client.seqs(stream))
     assert heads[topics.user_fills_channel(user_id)] == trades  # one fill per trade, none missed
+    assert heads[topics.user_orders_channel(user_id)] == trades  # one resting order per trade
     closes = [(e["code"], e["reason"]) for e in client.events if e["event"] == "closed"]
     assert len(closes) >= CYCLES and set(closes) == {(4403, "token expired")}
     tokens = [e["via"] for e in client.events if e["event"] == "token"]
