@@ -36,6 +36,7 @@ from predictql.schema.legacy_ws import LegacyGraphQLWS
 from predictql.schema.persisted_queries import PersistedQueries
 from predictql.schema.response_cache import ResponseCache, is_query, key_of
 from predictql.schema.root import build_schema
+from predictql.schema.socket_watch import ServerClosable, unwatch, watch
 from predictql.schema.stream_execution import encode_message
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
@@ -56,13 +57,17 @@ class PredictGraphQL(GraphQL[Context, None]):
     cache = ResponseCache(0)
     persisted = PersistedQueries()
     graphql_ws_handler_class = LegacyGraphQLWS
+    websocket_adapter_class = ServerClosable  # quiet once a socket's session ended (socket_watch)
 
     def encode_json(self, data: object) -> str:
         return encode_message(data)  # orjson; a subscription event's data encoded once for all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                await unwatch(scope)  # the socket is over: so is what watched its token
             return
         response = await self._answer(Request(scope=scope, receive=receive))
         await response(scope, receive, send)
@@ -151,6 +156,7 @@ class PredictGraphQL(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        await unwatch(context.request.scope)  # the legacy protocol allows a second connection_init
         token = token_from_params(context.connection_params or {})
         if token is None:
             context.actor = ANONYMOUS
@@ -160,6 +166,7 @@ class PredictGraphQL(GraphQL[Context, None]):
         if not actor.authenticated:
             raise ConnectionRejectionError({"code": actor.token_error or "UNAUTHORIZED"})
         context.actor = actor
+        watch(context, token)  # ends the socket with its session, its roles or its token's expiry
         return {"user_id": actor.user_id}
 
 

@@ -11,6 +11,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Forbidden, InvalidInput, NotFound
 from predictql.models import ApiToken
+from predictql.subscriptions import topics
 
 MAX_TOKENS = 20
 
@@ -51,3 +52,4 @@ async def revoke(session: AsyncSession, actor: Actor, *, token_id: int) -> None:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise NotFound("token not found")
+    topics.access_changed(session, [user_id], "api_token_revoked")  # sockets signed in with it close

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -15,6 +15,7 @@ from predictql.db import utcnow
 from predictql.errors import Unauthenticated
 from predictql.models import ApiToken, AuthSession, RefreshToken, User
 from predictql.settings import Settings
+from predictql.subscriptions import topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +76,23 @@ async def rotate(session: AsyncSession, settings: Settings, *, refresh_token: st
 
 
 async def revoke(session: AsyncSession, session_id: str, *, reason: str) -> None:
-    await session.execute(
-        update(AuthSession)
-        .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
-    )
+    await _revoke(session, col(AuthSession.id) == session_id, reason)
 
 
 async def revoke_all(session: AsyncSession, user_id: int, *, reason: str) -> None:
-    await session.execute(
+    await _revoke(session, col(AuthSession.user_id) == user_id, reason)
+
+
+async def _revoke(session: AsyncSession, which: ColumnElement[bool], reason: str) -> None:
+    """Revoke the live sessions ``which`` names; their users' open sockets, on every process,
+    re-check their tokens once this commits (and those of a revoked session close)."""
+    revoked = await session.scalars(
         update(AuthSession)
-        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
+        .where(which, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
+        .returning(col(AuthSession.user_id))
     )
+    topics.access_changed(session, revoked, reason)
 
 
 async def sign_out(session: AsyncSession, actor: Actor) -> None:

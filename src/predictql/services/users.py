@@ -19,6 +19,7 @@ from predictql.errors import Conflict, Forbidden, InvalidInput, NotFound
 from predictql.models import LedgerEntry, LedgerTransaction, User
 from predictql.services import images, ledger
 from predictql.services.ledger import Balances
+from predictql.subscriptions import topics
 
 NICKNAME = re.compile(r"^[A-Za-z0-9_]{3,32}$")
 THEMES = ("light", "dark")
@@ -167,5 +168,7 @@ async def set_role(session: AsyncSession, actor: Actor, *, user_id: int, role: s
     user = await _get(session, user_id)
     if role == "admin" and user_id == actor.user_id and not value:
         raise Conflict("an admin cannot remove their own admin role")
-    setattr(user, f"is_{role}", value)
+    if getattr(user, f"is_{role}") != value:
+        setattr(user, f"is_{role}", value)
+        topics.access_changed(session, [user_id], "roles_changed")  # open sockets re-check their actor
     return user

@@ -327,3 +327,20 @@ class BalanceState:
         data = _fields(cls, text)
         data["at"] = _time(data["at"])
         return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessChange:
+    """Something that may end or narrow a user's signed-in sockets was committed: ``reason`` is
+    ``logout``, ``refresh_reuse``, ``password_reset``, ``api_token_revoked`` or ``roles_changed``.
+    A socket does not act on the reason: it re-resolves its own token (``schema.socket_watch``)."""
+
+    user_id: int
+    reason: str
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> AccessChange:
+        return cls(**_fields(cls, text))

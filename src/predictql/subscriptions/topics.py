@@ -14,6 +14,9 @@ Channels:
   resting orders (``BookLevels``: each level's total now, amount 0 = the level is gone).
 - ``user:{id}:orders`` / ``:fills`` / ``:positions`` / ``:balance``: one user's own changes
   (``OrderState``, ``FillTick``, ``PositionState``, ``BalanceState``); only that user follows them.
+- ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
+  (``AccessChange``); every process's sockets signed in as that user follow it
+  (``schema.socket_watch``), never a client.
 
 Executions (trades, fills) are emitted where they happen. State that may change several times in
 one transaction (orders, positions, balances, book levels) is only *marked* changed there
@@ -39,6 +42,7 @@ from predictql.db import emit, utcnow
 from predictql.models import Event, Market, Notification, Order, Position, Trade, User
 from predictql.pricing.orderbook_types import SCALE
 from predictql.subscriptions.payloads import (
+    AccessChange,
     BalanceState,
     BookLevels,
     ChartTick,
@@ -89,6 +93,10 @@ def user_balance_channel(user_id: int) -> str:
     return f"user:{user_id}:balance"
 
 
+def user_access_channel(user_id: int) -> str:
+    return f"user:{user_id}:access"
+
+
 # -- emitted by the services, inside their transaction ---------------------------------------
 
 
@@ -131,6 +139,13 @@ async def markets_changed(session: AsyncSession, markets: Iterable[Market], *, a
         # Loaded rows keep their unflushed changes (the identity map wins over the SELECT).
         siblings = list(await session.scalars(select(Market).where(col(Market.pool_id) == pool_id)))
         emit(session, event_chart_channel(event_id), ChartTick.of(siblings, at).to_json())
+
+
+def access_changed(session: AsyncSession, user_ids: Iterable[int], reason: str) -> None:
+    """After sessions or API tokens of these users were revoked, or their roles changed: their
+    signed-in sockets, on every process, re-check what they may still do."""
+    for user_id in sorted(set(user_ids)):
+        emit(session, user_access_channel(user_id), AccessChange(user_id, reason).to_json())
 
 
 def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:
