@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from predictql import logs, migrate
+from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.gateway import Gateway, error_body
 from predictql.mail import Mailer
@@ -176,7 +177,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             ],
         )
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
-    return Gateway(wrapped, limiter=limiter, secret_key=settings.secret_key, max_body=settings.max_body_bytes)
+    return Gateway(
+        wrapped,
+        limiter=limiter,
+        secret_key=settings.secret_key,
+        max_body=settings.max_body_bytes,
+        clients=ClientAddress(parse_networks(settings.trusted_proxies)),
+        ws_rate=(settings.ws_messages_per_second, settings.ws_message_burst),
+    )
 
 
 def app_for_serve() -> ASGIApp:
