@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per IP and per user.")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated proxy addresses/CIDRs whose `X-Forwarded-For`/`-Proto` are believed (default none).",
+        description="Comma-separated proxy addresses/CIDRs whose X-Forwarded-For/-Proto are believed.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS (`*` for any)."

@@ -1,8 +1,5 @@
-"""Static query limits, checked during validation: depth, aliases and cost.
-
-Cost: every field costs 1, multiplied by the page sizes of the lists above it. A list field's page
-size is its ``first``/``limit`` argument when given as a literal, else ``DEFAULT_PAGE``; this
-bounds what one request can make the server load.
+"""Static query limits, checked during validation: depth and aliases. (The cost limit needs the
+variable values, so it runs after validation: ``schema/cost.py``.)
 
 Each measure is computed once per fragment (memoised by name), so a document whose fragments
 spread each other many times is measured in linear time: a few hundred tokens of fragments that
@@ -24,7 +21,6 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
-    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
@@ -32,9 +28,6 @@ from graphql import (
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from predictql.settings import Settings
-
-DEFAULT_PAGE = 20
-PAGE_ARGS = ("first", "last", "limit")
 
 # measure(field, measure of the field's own selection set) -> the field's contribution
 FieldMeasure = Callable[[FieldNode, int], int]
@@ -80,18 +73,6 @@ def _max(parts: list[int]) -> int:
     return max(parts, default=0)
 
 
-def _page(node: FieldNode) -> int:
-    for argument in node.arguments or ():
-        if argument.name.value in PAGE_ARGS:
-            value = argument.value
-            return max(1, int(value.value)) if isinstance(value, IntValueNode) else DEFAULT_PAGE
-    return 1
-
-
-def _cost(node: FieldNode, inner: int) -> int:
-    return 1 + _page(node) * inner
-
-
 def _levels(node: FieldNode, inner: int) -> int:
     # Introspection is not counted below its root field (as in Strawberry's depth limiter).
     return 1 if node.name.value.startswith("__") else 1 + inner
@@ -107,20 +88,6 @@ def _operations(document: DocumentNode) -> list[OperationDefinitionNode]:
 
 def _error(message: str, code: str, node: Any = None) -> GraphQLError:
     return GraphQLError(message, node, extensions={"code": code})
-
-
-def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
-    class CostLimit(ValidationRule):
-        def enter_document(self, node: DocumentNode, *_: Any) -> None:
-            measure = _Measure(node, _cost, combine=sum)
-            for operation in _operations(node):
-                cost = measure.of(operation.selection_set)
-                if cost > max_cost:
-                    self.report_error(
-                        _error(f"query cost {cost} exceeds the limit of {max_cost}", "QUERY_TOO_COSTLY", operation)
-                    )
-
-    return CostLimit
 
 
 def depth_limit_rule(max_depth: int) -> type[ValidationRule]:
@@ -159,7 +126,6 @@ def limit_rules(settings: Settings) -> tuple[type[ValidationRule], ...]:
     rules: list[type[ValidationRule]] = [
         depth_limit_rule(settings.graphql_max_depth),
         alias_limit_rule(settings.graphql_max_aliases),
-        cost_limit_rule(settings.graphql_max_cost),
     ]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
