@@ -176,7 +176,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                 "Retry-After",
             ],
         )
-    limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
+    # Counters are per deployment, like bus channels: deployments sharing one Redis keep apart.
+    limiter = RateLimiter(
+        settings.rate_limit_per_minute, settings.redis_url, namespace=f"{settings.bus_channel_prefix}LIMITER"
+    )
     return Gateway(
         wrapped,
         limiter=limiter,

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated proxy addresses/CIDRs whose X-Forwarded-For/-Proto are believed.",
     )
+    sign_in_free_failures_per_account: int = Field(
+        5, ge=1, description="Failed sign-ins per email an hour before back-off (1 s doubling, at most 5 min)."
+    )
+    sign_in_free_failures_per_ip: int = Field(
+        20, ge=1, description="Failed sign-ins per client IP an hour before the same back-off."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS (`*` for any)."
     )

@@ -11,6 +11,7 @@ from predictql.schema.context import Info
 from predictql.schema.users import ApiToken, AuthPayload, CreatedApiToken, SignUpPayload, User
 from predictql.services import accounts, api_tokens, sessions, users
 from predictql.services.sessions import TokenPair
+from predictql.services.sign_in_limits import guard_for
 
 
 async def _payload(info: Info, user_id: int, pair: TokenPair) -> AuthPayload:
@@ -74,7 +75,12 @@ class AuthMutation:
     async def sign_in(self, info: Info, email: str, password: str) -> AuthPayload:
         async with info.context.db.transaction() as session:
             user, pair = await accounts.sign_in(
-                session, info.context.settings, email=email, password=password, mailer=info.context.mailer
+                session,
+                info.context.settings,
+                email=email,
+                password=password,
+                mailer=info.context.mailer,
+                guard=guard_for(info.context.request),
             )
         assert user.id is not None
         return await _payload(info, user.id, pair)

@@ -13,6 +13,7 @@ from predictql.rest_compat.presenters import raw_user, user_info_with_activity
 from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
 from predictql.services import accounts, ledger, oauth, sessions, users
 from predictql.services.sessions import TokenPair
+from predictql.services.sign_in_limits import guard_for
 
 OAUTH_STATE_COOKIE = "oauth_state"
 
@@ -96,7 +97,12 @@ async def sign_in(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(SignIn)
     async with api.db.transaction() as session:
         user, pair = await accounts.sign_in(
-            session, api.settings, email=body.email, password=body.password, mailer=api.mailer
+            session,
+            api.settings,
+            email=body.email,
+            password=body.password,
+            mailer=api.mailer,
+            guard=guard_for(api.request),
         )
     _set_tokens(api, pair)
     assert user.id is not None
