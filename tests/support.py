@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,6 +75,13 @@ class Mailbox:
             if message["To"] == to:
                 found.append(message)
         return found
+
+    async def wait_for(self, to: str, count: int = 1, within: float = 5.0) -> None:
+        """Until ``count`` messages to ``to`` are in the outbox (mail sent after the answer)."""
+        deadline = time.monotonic() + within
+        while len(self.messages(to)) < count:
+            assert time.monotonic() < deadline, f"no mail #{count} to {to} within {within} s"
+            await asyncio.sleep(0.01)
 
     def last_body(self, to: str) -> str:
         messages = self.messages(to)

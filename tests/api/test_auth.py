@@ -666,6 +666,7 @@ async def test_forgot_password_always_answers_the_same(
         response = await client.post(f"{API}/auth/forgot-password", json={"email": address})
         assert response.status_code == 200, response.text
         assert response.json() == FORGOT_BODY
+    await mailbox.wait_for(email, 2)  # mailed after the answer
     assert len(mailbox.messages(email)) == 2
     assert mailbox.messages(nobody) == []
     body = mailbox.last_body(email)
@@ -674,8 +675,10 @@ async def test_forgot_password_always_answers_the_same(
 
 
 async def forgot(client: httpx.AsyncClient, mailbox: Mailbox, email: str) -> str:
+    before = len(mailbox.messages(email))
     response = await client.post(f"{API}/auth/forgot-password", json={"email": email})
     assert response.status_code == 200
+    await mailbox.wait_for(email, before + 1)  # mailed after the answer
     return mailbox.reset_token(email)
 
 

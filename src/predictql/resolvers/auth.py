@@ -103,8 +103,7 @@ class AuthMutation:
 
     @strawberry.mutation(description="Email a one-time reset link. Always true (no account enumeration).")
     async def forgot_password(self, info: Info, email: str) -> bool:
-        async with info.context.db.transaction() as session:
-            await accounts.forgot_password(session, info.context.settings, email=email, mailer=info.context.mailer)
+        accounts.forgot_password(info.context.db, info.context.settings, email=email, mailer=info.context.mailer)
         return True
 
     @strawberry.mutation(description="Set a new password with a reset token; signs out every session.")

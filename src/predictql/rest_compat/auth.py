@@ -137,8 +137,7 @@ async def me(api: ApiRequest) -> dict[str, Any]:
 @endpoint("POST", "/auth/forgot-password", auth="none")
 async def forgot_password(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(ForgotPassword)
-    async with api.db.transaction() as session:
-        await accounts.forgot_password(session, api.settings, email=body.email, mailer=api.mailer)
+    accounts.forgot_password(api.db, api.settings, email=body.email, mailer=api.mailer)
     return {"success": True, "message": "If an account with that email exists, a password reset link has been sent."}
 
 

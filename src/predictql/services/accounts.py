@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql import auth
-from predictql.db import after_commit, utcnow
+from predictql.db import Database, after_commit, utcnow
 from predictql.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from predictql.mail import Mailer
 from predictql.models import EmailCode, PasswordReset, User
@@ -218,20 +218,30 @@ async def sign_in(
     return user, await sessions.open_session(session, settings, user.id)
 
 
-async def forgot_password(session: AsyncSession, settings: Settings, *, email: str, mailer: Mailer) -> None:
-    """Always succeeds; mails a one-time link only when the account exists (no enumeration)."""
+def forgot_password(db: Database, settings: Settings, *, email: str, mailer: Mailer) -> None:
+    """Always succeeds, at once; mails a one-time link only when the account exists.
+
+    The lookup, the reset row and the mail all run after the answer (``Mailer.later``): the answer
+    then takes the same time whether the address exists or not, so its timing enumerates nothing.
+    """
+    mailer.later(_mail_reset_link(db, settings, email, mailer))
+
+
+async def _mail_reset_link(db: Database, settings: Settings, email: str, mailer: Mailer) -> None:
     try:
-        user = await user_by_email(session, normalize_email(email))
+        address = normalize_email(email)
     except InvalidInput:
         return
-    if user is None or user.id is None:
-        return
-    token = secrets.token_urlsafe(32)
-    session.add(PasswordReset(token_hash=auth.sha256(token), user_id=user.id, expires_at=utcnow() + RESET_TTL))
-    link = f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
-    body = f"Reset your predictql password: {link}\nThe link works once, within one hour.\nToken: {token}"
-    address = user.email
-    after_commit(session, lambda: mailer.send(address, "Reset your password", body))
+    async with db.transaction() as session:
+        user = await user_by_email(session, address)
+        if user is None or user.id is None:
+            return
+        token = secrets.token_urlsafe(32)
+        session.add(PasswordReset(token_hash=auth.sha256(token), user_id=user.id, expires_at=utcnow() + RESET_TTL))
+        link = f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
+        body = f"Reset your predictql password: {link}\nThe link works once, within one hour.\nToken: {token}"
+        to = user.email
+        after_commit(session, lambda: mailer.send(to, "Reset your password", body))
 
 
 async def reset_password(session: AsyncSession, *, token: str, new_password: str) -> None:
