@@ -17,9 +17,10 @@ from predictql.db import Database
 from predictql.gateway import Gateway
 from predictql.ratelimit import RateLimiter
 from predictql.settings import Settings
+from tests.api.test_users import fast_user
 from tests.conftest import make_settings
 from tests.subscriptions.wsclient import AsgiSocket, Closed, GraphQLSocket
-from tests.support import BASE, Lifespan, create_user, unique_email
+from tests.support import BASE, Lifespan, bearer, create_user, unique_email
 
 TYPENAME = "{ __typename }"
 TRADES = "subscription { trades { kind seq } }"
@@ -95,6 +96,22 @@ async def test_operations_over_a_socket_spend_the_http_budget(settings: Settings
             await ws.send_json({"type": "ping"})
             assert (await ws.receive_json())["type"] == "pong"
             assert (await http.post("/graphql", json={"query": TYPENAME})).status_code == 429
+
+
+async def test_operations_over_a_socket_spend_the_user_budget(settings: Settings, db: Database) -> None:
+    """The user of the socket's connection_init token shares one budget with their HTTP calls."""
+    _, token = await fast_user(db)
+    async with limited(settings, rate_limit_per_minute=3) as app, http_from(app, "10.26.0.1") as http:
+        for _ in range(2):
+            assert (await http.post("/graphql", json={"query": TYPENAME}, headers=bearer(token))).status_code == 200
+        async with Socket(app, "10.26.0.2", params={"Authorization": f"Bearer {token}"}) as ws:
+            assert await ws.next(await ws.subscribe(TYPENAME)) == {"data": {"__typename": "Query"}}  # user: 3
+            refused = await ws.next(await ws.subscribe(TYPENAME))
+            assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+        async with http_from(app, "10.26.0.3") as elsewhere:  # the user's budget is spent, not the address's
+            probe = {"query": TYPENAME}
+            assert (await elsewhere.post("/graphql", json=probe, headers=bearer(token))).status_code == 429
+            assert (await elsewhere.post("/graphql", json=probe)).status_code == 200
 
 
 async def test_sign_in_guesses_over_a_socket_are_limited(settings: Settings, db: Database) -> None:
