@@ -45,6 +45,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from predictql.schema.limits import FragmentMemo
+
 PAGE_ARGS = ("first", "last", "limit", "depth")
 UNPAGED = 20
 # Lists the server returns whole: sized from the data model (a pool has a few outcomes).
@@ -56,9 +58,8 @@ class _Pricer:
         self.schema = schema
         self.variables = variables
         self.defaults: dict[str, int] = {}
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        self.memo: dict[tuple[str, int | None], int] = {}
-        self.active: set[str] = set()  # fragment cycles are reported by validation; count them as 0
+        self.document = document
+        self.fragments = FragmentMemo(document)
 
     def operation(self, operation: OperationDefinitionNode) -> int:
         self.defaults = {
@@ -66,7 +67,7 @@ class _Pricer:
             for d in operation.variable_definitions or ()
             if isinstance(d.default_value, IntValueNode)
         }
-        self.memo.clear()  # variable defaults differ per operation
+        self.fragments = FragmentMemo(self.document)  # variable defaults differ per operation
         root = self.schema.get_root_type(operation.operation)
         return self.of(operation.selection_set, root, None)
 
@@ -87,17 +88,10 @@ class _Pricer:
         return total
 
     def _fragment(self, name: str, page: int | None) -> int:
-        key = (name, page)
-        if key in self.memo:
-            return self.memo[key]
-        fragment = self.fragments.get(name)
-        if fragment is None or name in self.active:
-            return 0
-        self.active.add(name)
-        value = self.of(fragment.selection_set, self.schema.get_type(fragment.type_condition.name.value), page)
-        self.active.discard(name)
-        self.memo[key] = value
-        return value
+        def compute(fragment: FragmentDefinitionNode) -> int:
+            return self.of(fragment.selection_set, self.schema.get_type(fragment.type_condition.name.value), page)
+
+        return self.fragments.measure(name, (name, page), compute)
 
     def _field(self, node: FieldNode, parent: GraphQLNamedType | None, page: int | None) -> int:
         fields = getattr(parent, "fields", None) or {}

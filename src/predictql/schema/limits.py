@@ -11,7 +11,7 @@ are built once per schema by ``limit_rules``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from graphql import (
@@ -33,15 +33,37 @@ from predictql.settings import Settings
 FieldMeasure = Callable[[FieldNode, int], int]
 
 
+class FragmentMemo:
+    """Each fragment measured once per key; a fragment met again inside its own spread (a cycle,
+    which a standard rule reports) counts 0."""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.memo: dict[Hashable, int] = {}
+        self.active: set[str] = set()
+
+    def measure(self, name: str, key: Hashable, compute: Callable[[FragmentDefinitionNode], int]) -> int:
+        if key in self.memo:
+            return self.memo[key]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.active:
+            return 0
+        self.active.add(name)
+        try:
+            value = compute(fragment)
+        finally:
+            self.active.discard(name)
+        self.memo[key] = value
+        return value
+
+
 class _Measure:
     """Sums (or maxes) a per-field measure over a selection set, each fragment measured once."""
 
     def __init__(self, document: DocumentNode, field: FieldMeasure, *, combine: Callable[[list[int]], int]) -> None:
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.fragments = FragmentMemo(document)
         self.field = field
         self.combine = combine
-        self.memo: dict[str, int] = {}
-        self.active: set[str] = set()  # fragment cycles are reported by a standard rule; count them as 0
 
     def of(self, selection_set: SelectionSetNode | None) -> int:
         if selection_set is None:
@@ -53,20 +75,9 @@ class _Measure:
             elif isinstance(selection, InlineFragmentNode):
                 parts.append(self.of(selection.selection_set))
             elif isinstance(selection, FragmentSpreadNode):
-                parts.append(self._fragment(selection.name.value))
+                name = selection.name.value
+                parts.append(self.fragments.measure(name, name, lambda fragment: self.of(fragment.selection_set)))
         return self.combine(parts)
-
-    def _fragment(self, name: str) -> int:
-        if name in self.memo:
-            return self.memo[name]
-        fragment = self.fragments.get(name)
-        if fragment is None or name in self.active:
-            return 0
-        self.active.add(name)
-        value = self.of(fragment.selection_set)
-        self.active.discard(name)
-        self.memo[name] = value
-        return value
 
 
 def _max(parts: list[int]) -> int:
