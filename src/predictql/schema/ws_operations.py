@@ -20,8 +20,8 @@ from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, St
 
 from predictql.gateway import budget_keys
 from predictql.ratelimit import RateLimiter
-from predictql.schema.legacy_ws import LegacyGraphQLWS
 from predictql.schema.context import Context
+from predictql.schema.legacy_ws import LegacyGraphQLWS
 
 
 def _token(context: Context) -> str | None:
