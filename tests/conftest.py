@@ -78,6 +78,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "redis_url": REDIS_URL,
         "jwt_secret": JWT_SECRET,
         "rate_limit_per_minute": 1_000_000,
+        # Every test signs in from 127.0.0.1: the per-IP failure budget is the subject of its own tests.
+        "sign_in_free_failures_per_ip": 1_000_000,
         # Tests write through their own Database too; the app's micro-cache would not see those
         # writes. test_response_cache.py turns it on where it is the subject.
         "graphql_cache_ttl_ms": 0,

@@ -89,6 +89,13 @@ class Mailbox:
                 found.append(message)
         return found
 
+    async def wait_for(self, to: str, count: int = 1, within: float = 5.0) -> None:
+        """Until ``count`` messages to ``to`` are in the outbox (mail sent after the answer)."""
+        deadline = time.monotonic() + within
+        while len(self.messages(to)) < count:
+            assert time.monotonic() < deadline, f"no mail #{count} to {to} within {within} s"
+            await asyncio.sleep(0.01)
+
     def last_body(self, to: str) -> str:
         messages = self.messages(to)
         assert messages, f"no mail to {to}"

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketR
 from starlette.types import ASGIApp
 
 from predictql import logs, migrate
+from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.gateway import Gateway, error_body
 from predictql.mail import Mailer
@@ -178,8 +179,18 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                 "Retry-After",
             ],
         )
-    limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
-    return Gateway(wrapped, limiter=limiter, secret_key=settings.secret_key, max_body=settings.max_body_bytes)
+    # Counters are per deployment, like bus channels: deployments sharing one Redis keep apart.
+    limiter = RateLimiter(
+        settings.rate_limit_per_minute, settings.redis_url, namespace=f"{settings.bus_channel_prefix}LIMITER"
+    )
+    return Gateway(
+        wrapped,
+        limiter=limiter,
+        secret_key=settings.secret_key,
+        max_body=settings.max_body_bytes,
+        clients=ClientAddress(parse_networks(settings.trusted_proxies)),
+        ws_rate=(settings.ws_messages_per_second, settings.ws_message_burst),
+    )
 
 
 def app_for_serve() -> ASGIApp:

@@ -121,7 +121,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         # WebSocket ping frames (heartbeat); a pong overdue past the read deadline closes the socket.
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_pong_timeout,
-        proxy_headers=True,
+        # The gateway reads X-Forwarded-For/-Proto itself, from PREDICTQL_TRUSTED_PROXIES only
+        # (predictql.clientip); uvicorn's own FORWARDED_ALLOW_IPS would trust 127.0.0.1.
+        proxy_headers=False,
         access_log=False,  # the gateway writes a structured access log with the request id
         log_level=settings.log_level.lower(),
     )

@@ -17,10 +17,12 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from predictql import auth, logs
+from predictql.clientip import ClientAddress
 from predictql.errors import PayloadTooLarge
 from predictql.jsonutil import dumps
 from predictql.ratelimit import RateLimiter, Verdict
 from predictql.subscriptions.streams import SocketGate, refuse
+from predictql.ws_guard import Bucket, metered, refuse_rate_limited
 
 HEALTH_PATH = "/api/v1/health"
 GRAPHQL_PATH = "/graphql"
@@ -77,12 +79,34 @@ async def _send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+def budget_keys(client_ip: str, token: str | None, secret_key: str) -> list[str]:
+    """The rate-limit budgets a request spends: its client IP's, and its user's or API token's."""
+    keys = [f"ip:{client_ip}"]
+    if token:
+        if token.startswith(auth.API_TOKEN_PREFIX):
+            keys.append(f"tok:{auth.sha256(token)[:24]}")
+        elif (user_id := auth.peek_user_id(secret_key, token)) is not None:
+            keys.append(f"user:{user_id}")
+    return keys
+
+
 class Gateway:
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, secret_key: str, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        secret_key: str,
+        max_body: int,
+        clients: ClientAddress | None = None,
+        ws_rate: tuple[float, int] = (20.0, 100),
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.secret_key = secret_key
         self.max_body = max_body
+        self.clients = clients or ClientAddress(())
+        self.ws_rate = ws_rate  # (messages per second, burst) per socket
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -91,7 +115,10 @@ class Gateway:
         given = _header(scope, b"x-request-id")
         rid = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         token = logs.request_id.set(rid)
-        scope.setdefault("state", {})["request_id"] = rid
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        state["limiter"] = self.limiter  # GraphQL operations over a socket spend the same budgets
+        self.clients.apply(scope)
         try:
             if scope["type"] == "websocket":
                 await self._websocket(scope, receive, send)
@@ -101,27 +128,25 @@ class Gateway:
             logs.request_id.reset(token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Every WebSocket (GraphQL and the legacy feeds) counts against the process's cap."""
+        """Every WebSocket (GraphQL and the legacy feeds) counts against the process's cap, spends
+        one request of its client's budgets, and has its message rate bounded (see ws_guard)."""
+        verdict = await self.limiter.hit(*self._keys(scope))
+        if not verdict.allowed:
+            await refuse_rate_limited(scope, receive, send, verdict.retry_after)
+            return
         gate: SocketGate | None = scope["state"].get("sockets")
         if gate is not None and not gate.enter():
             await refuse(scope, receive, send)
             return
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, *metered(receive, send, Bucket(*self.ws_rate)))
         finally:
             if gate is not None:
                 gate.leave()
 
     def _keys(self, scope: Scope) -> list[str]:
         client = scope.get("client")
-        keys = [f"ip:{client[0] if client else 'unknown'}"]
-        token = _token(scope)
-        if token:
-            if token.startswith(auth.API_TOKEN_PREFIX):
-                keys.append(f"tok:{auth.sha256(token)[:24]}")
-            elif (user_id := auth.peek_user_id(self.secret_key, token)) is not None:
-                keys.append(f"user:{user_id}")
-        return keys
+        return budget_keys(client[0] if client else "unknown", _token(scope), self.secret_key)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         started = time.perf_counter()

@@ -8,10 +8,12 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 from predictql.settings import Settings
 
@@ -70,6 +72,18 @@ class Mailer:
             )
         except Exception:
             log.exception("smtp delivery to %s failed", message["To"])
+
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (whose outcome is mail) after the response, awaited by ``drain`` at shutdown."""
+        task = asyncio.create_task(self._logged(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _logged(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("background mail work failed")
 
     async def drain(self) -> None:
         if self._tasks:

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from predictql.clientip import parse_networks
+
 log = logging.getLogger("predictql.settings")
 
 DEV_SECRET_FILE = "jwt_secret"
@@ -63,6 +65,15 @@ class Settings(BaseSettings):
     ws_max_connections: int = Field(
         10000, ge=1, description="WebSockets per process (GraphQL and legacy feeds); more are closed with 1013."
     )
+    ws_messages_per_second: float = Field(
+        20.0, gt=0, description="Client messages per WebSocket per second, sustained; a flood closes it (4429)."
+    )
+    ws_message_burst: int = Field(
+        100, ge=1, description="Client messages a WebSocket may send at once above the sustained rate."
+    )
+    ws_max_operations: int = Field(
+        100, ge=1, description="Operations running at once on one GraphQL WebSocket; more get TOO_MANY_OPERATIONS."
+    )
     ws_ping_interval_seconds: float = Field(50.0, gt=0, description="Server WebSocket ping (heartbeat) interval.")
     ws_read_deadline_seconds: float = Field(
         60.0, gt=0, description="A WebSocket with no pong this long after the last one is closed (1011)."
@@ -83,6 +94,16 @@ class Settings(BaseSettings):
 
     fee_bps: int = Field(200, ge=0, le=10000, description="Trading fee in basis points, charged to each side.")
     rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per IP and per user.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated proxy addresses/CIDRs whose X-Forwarded-For/-Proto are believed.",
+    )
+    sign_in_free_failures_per_account: int = Field(
+        5, ge=1, description="Failed sign-ins per email an hour before back-off (1 s doubling, at most 5 min)."
+    )
+    sign_in_free_failures_per_ip: int = Field(
+        20, ge=1, description="Failed sign-ins per client IP an hour before the same back-off."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS (`*` for any)."
     )
@@ -121,10 +142,16 @@ class Settings(BaseSettings):
         "https://openidconnect.googleapis.com/v1/userinfo", description="OIDC userinfo endpoint."
     )
 
-    @field_validator("cors_origins", "ws_origins", mode="before")
+    @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # a typo must fail at start-up, not silently trust nobody
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

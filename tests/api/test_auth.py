@@ -362,11 +362,25 @@ async def test_five_wrong_tries_burn_the_code(client: httpx.AsyncClient, db: Dat
     burnt = await client.post(f"{API}/auth/verify-email", json={"user_id": user_id, "verification_code": right})
     assert_error(burnt, 400, "INVALID_CODE")
     assert (await user_row(db, user_id)).email_verified is False
-    # Signing in with the password mails a fresh code, which works.
+    # The 5 tries are the account's, not the code's: a fresh code (mailed by a sign-in) does not
+    # renew them while the window lasts ...
     assert_error(await sign_in(client, email), 403, "EMAIL_NOT_VERIFIED")
-    fresh = await client.post(f"{API}/auth/verify-email", json={"email": email, "code": mailbox.code(email)})
+    fresh_code = mailbox.code(email)
+    fresh = await client.post(f"{API}/auth/verify-email", json={"email": email, "code": fresh_code})
+    assert_error(fresh, 400, "INVALID_CODE")
+    assert_error(await sign_in(client, email), 403, "EMAIL_NOT_VERIFIED")  # nor does another one
+    again = await client.post(f"{API}/auth/verify-email", json={"email": email, "code": mailbox.code(email)})
+    assert_error(again, 400, "INVALID_CODE")
+    # ... and once the spent codes are older than the window, the newest code works.
+    async with db.transaction() as session:
+        await session.execute(
+            update(EmailCode)
+            .where(EmailCode.user_id == user_id, EmailCode.attempts > 0)  # type: ignore[arg-type]
+            .values(created_at=utcnow() - accounts.CODE_TRIES_WINDOW - timedelta(seconds=1))
+        )
+    ok = await client.post(f"{API}/auth/verify-email", json={"email": email, "code": mailbox.code(email)})
     client.cookies.clear()
-    assert fresh.status_code == 200, fresh.text
+    assert ok.status_code == 200, ok.text
 
 
 async def test_expired_code_fails(client: httpx.AsyncClient, db: Database, mailbox: Mailbox) -> None:
@@ -668,6 +682,7 @@ async def test_forgot_password_always_answers_the_same(
         response = await client.post(f"{API}/auth/forgot-password", json={"email": address})
         assert response.status_code == 200, response.text
         assert response.json() == FORGOT_BODY
+    await mailbox.wait_for(email, 2)  # mailed after the answer
     assert len(mailbox.messages(email)) == 2
     assert mailbox.messages(nobody) == []
     body = mailbox.last_body(email)
@@ -676,8 +691,10 @@ async def test_forgot_password_always_answers_the_same(
 
 
 async def forgot(client: httpx.AsyncClient, mailbox: Mailbox, email: str) -> str:
+    before = len(mailbox.messages(email))
     response = await client.post(f"{API}/auth/forgot-password", json={"email": email})
     assert response.status_code == 200
+    await mailbox.wait_for(email, before + 1)  # mailed after the answer
     return mailbox.reset_token(email)
 
 

@@ -35,6 +35,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         PREDICTQL_BUS_CHANNEL_PREFIX=settings.bus_channel_prefix,
         PREDICTQL_JWT_SECRET=JWT_SECRET,
         PREDICTQL_RATE_LIMIT_PER_MINUTE="1000000",
+        PREDICTQL_SIGN_IN_FREE_FAILURES_PER_IP="1000000",  # every test signs in from 127.0.0.1
         PREDICTQL_GRAPHQL_CACHE_TTL_MS="0",
         PREDICTQL_LOG_LEVEL="WARNING",
         PREDICTQL_PASSWORD_HASH_PROFILE=settings.password_hash_profile,

@@ -238,8 +238,10 @@ async def test_me_is_null_when_anonymous(client: httpx.AsyncClient, db: Database
 
 async def test_forgot_and_reset_password(client: httpx.AsyncClient, db: Database, mailbox: Mailbox) -> None:
     email, session = await signed_in(client, mailbox)
+    before = len(mailbox.messages(email))
     for address in (email, unique_email("nobody"), "not-an-email"):
         assert data((await post(client, FORGOT, {"email": address}))[1]) == {"forgotPassword": True}
+    await mailbox.wait_for(email, before + 1)  # mailed after the answer
     token = mailbox.reset_token(email)
 
     _, body = await post(client, RESET, {"token": token, "password": "short"})
@@ -262,6 +264,7 @@ async def test_expired_reset_token(client: httpx.AsyncClient, db: Database, mail
     email = unique_email("gqlexpired")
     await create_user(db, email=email)
     await post(client, FORGOT, {"email": email})
+    await mailbox.wait_for(email)  # mailed after the answer
     token = mailbox.reset_token(email)
     async with db.transaction() as session:
         await session.execute(

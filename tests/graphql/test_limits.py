@@ -18,7 +18,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as strawb
 from strawberry.extensions.validation_cache import _get_validate_cache
 
 from predictql.db import Database
-from predictql.schema import limits
+from predictql.schema import cost, limits
 from predictql.schema.root import build_schema
 from predictql.settings import Settings
 from tests.conftest import JWT_SECRET, make_settings
@@ -141,20 +141,82 @@ def _errors(query: str, *rules: type[graphql.ValidationRule], sdl: str = LIST_SD
     return list(graphql.validate(graphql.build_schema(sdl), graphql.parse(query), list(rules)))
 
 
-def _cost(query: str) -> int:
-    errors = _errors(query, limits.cost_limit_rule(0))
-    assert len(errors) == 1 and errors[0].extensions == {"code": "QUERY_TOO_COSTLY"}
-    return int(errors[0].message.split()[2])
+def _cost(query: str, variables: dict[str, Any] | None = None, sdl: str = LIST_SDL) -> int:
+    return cost.query_cost(graphql.build_schema(sdl), graphql.parse(query), variables)
 
 
 def test_cost_multiplies_by_page_sizes() -> None:
     assert _cost("{ item { id } }") == 2
     assert _cost("{ items(first: 10) { id children(limit: 5) { id } } }") == 1 + 10 * (1 + (1 + 5 * 1))
-    assert _cost("query($n: Int) { items(first: $n) { id } }") == 1 + limits.DEFAULT_PAGE
     assert _cost("{ items(first: 0) { id } }") == 2  # at least one row
     with_fragments = "{ items(limit: 3) { ...F ... on Item { name } } } fragment F on Item { id name }"
     assert _cost(with_fragments) == 1 + 3 * 3
-    assert not _errors("{ items(first: 10) { id } }", limits.cost_limit_rule(11))
+
+
+def test_cost_prices_variables_by_their_values() -> None:
+    query = "query($n: Int) { items(first: $n) { id } }"
+    assert _cost(query, {"n": 100}) == 1 + 100
+    assert _cost(query, {"n": 3}) == 1 + 3
+    assert _cost("query($n: Int = 7) { items(first: $n) { id } }") == 1 + 7  # the variable's default
+    assert _cost(query) == 1 + cost.UNPAGED  # no value: an unpaged list's estimate
+    assert _cost(query, {"n": "100"}) == 1 + cost.UNPAGED  # not an Int: coercion refuses it later
+
+
+UNPAGED_SDL = """
+type Query { feed(first: Int = 20): Page! all: [Item!]! book(depth: Int = 50): Book! tags: [String!]! }
+type Page { edges: [Item!]! total: Int }
+type Book { bids: [Item!]! asks: [Item!]! }
+type Item { id: ID! children: [Item!]! }
+"""
+
+
+def test_cost_sizes_unpaged_lists_and_connections() -> None:
+    # The page argument (or its schema default) sizes the list inside the connection.
+    assert _cost("{ feed { edges { id } total } }", sdl=UNPAGED_SDL) == 1 + (1 + 20 * 1) + 1
+    assert _cost("query($n: Int) { feed(first: $n) { edges { id } } }", {"n": 50}, UNPAGED_SDL) == 2 + 50
+    # depth sizes each side of the book; an unpaged list of objects gets an estimate ...
+    assert _cost("{ book(depth: 10) { bids { id } asks { id } } }", sdl=UNPAGED_SDL) == 1 + 2 * (1 + 10)
+    assert _cost("{ all { id children { id } } }", sdl=UNPAGED_SDL) == 1 + cost.UNPAGED * (1 + 1 + cost.UNPAGED)
+    # ... and a list of scalars costs one field
+    assert _cost("{ tags }", sdl=UNPAGED_SDL) == 1
+
+
+def test_cost_of_the_operation_that_runs() -> None:
+    document = "query Small { item { id } } query Big { items(first: 50) { id } }"
+    assert _cost(document) == 51
+    schema, parsed = graphql.build_schema(LIST_SDL), graphql.parse(document)
+    assert cost.query_cost(schema, parsed, None, "Small") == 2
+
+
+EVENT_FIELDS = "id name nameRu status tags createdAt totalVolume"
+
+
+async def test_variables_cannot_lift_the_cost_limit(client: httpx.AsyncClient) -> None:
+    """30 aliases of ``events(first: $n)``: priced with n as sent, the same as the literal."""
+
+    def aliased(first: str) -> str:
+        body = " ".join(f"a{i}: events(first: {first}) {{ edges {{ node {{ {EVENT_FIELDS} }} }} }}" for i in range(30))
+        return "query($n: Int!) { " + body + " }"
+
+    literal = rejected(await gql(client, aliased("100").replace("query($n: Int!) ", "")))
+    assert [error["extensions"]["code"] for error in literal] == ["QUERY_TOO_COSTLY"]
+    errors = rejected(await gql(client, aliased("$n"), {"n": 100}))
+    assert [error["extensions"]["code"] for error in errors] == ["QUERY_TOO_COSTLY"]
+    assert errors[0]["message"] == literal[0]["message"]
+    small = await gql(client, aliased("$n"), {"n": 5})
+    assert "errors" not in small and len(small["data"]) == 30
+
+
+async def test_cost_limit_holds_for_subscriptions() -> None:
+    """The same check runs before a subscription starts (here through the schema in process)."""
+    schema = build_schema(Settings(jwt_secret=JWT_SECRET, environment="test", graphql_max_cost=50))
+    query = "subscription($d: Int!) { orderbook(marketId: 1, depth: $d) { seq data { bids { price } } } }"
+    stream = await schema.subscribe(query, variable_values={"d": 100})
+    assert isinstance(stream, AsyncIterator)
+    first = await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert first.errors and [error.extensions for error in first.errors] == [{"code": "QUERY_TOO_COSTLY"}]
+    assert "104" in first.errors[0].message  # orderbook + seq + data + bids (1 + 100 prices)
 
 
 def test_fragment_fan_out_is_measured_in_linear_time() -> None:
@@ -162,19 +224,21 @@ def test_fragment_fan_out_is_measured_in_linear_time() -> None:
     n = 24
     fragments = " ".join(f"fragment F{i} on Item {{ a{i}: id ...F{i + 1} ...F{i + 1} }}" for i in range(n))
     query = "{ item { ...F0 } } " + fragments + f" fragment F{n} on Item {{ id }}"
-    rules = (limits.cost_limit_rule(20_000), limits.alias_limit_rule(30), limits.depth_limit_rule(12))
+    rules = (limits.alias_limit_rule(30), limits.depth_limit_rule(12))
     started = time.perf_counter()
     errors = _errors(query, *rules)
+    assert _cost(query) == 2 ** (n + 1)  # the fields a full walk would count
     assert time.perf_counter() - started < 2.0
     codes = {error.extensions["code"]: error.message for error in errors if error.extensions}
-    assert set(codes) == {"QUERY_TOO_COSTLY", "TOO_MANY_ALIASES"}
+    assert set(codes) == {"TOO_MANY_ALIASES"}
     assert str(2**n - 1) in codes["TOO_MANY_ALIASES"]  # the same count a full walk would find
 
 
 def test_fragment_cycles_do_not_loop() -> None:
     query = "{ item { ...A } } fragment A on Item { id ...B } fragment B on Item { name ...A }"
-    errors = _errors(query, limits.cost_limit_rule(1000), limits.depth_limit_rule(5), limits.alias_limit_rule(5))
+    errors = _errors(query, limits.depth_limit_rule(5), limits.alias_limit_rule(5))
     assert not [error for error in errors if error.extensions]
+    assert _cost(query) < 10
 
 
 @pytest.mark.parametrize(
@@ -203,6 +267,6 @@ def test_depth_and_alias_rules_agree_with_strawberry(query: str) -> None:
 def test_limit_rules_follow_settings() -> None:
     on = limits.limit_rules(Settings(jwt_secret=JWT_SECRET, environment="test"))
     off = limits.limit_rules(Settings(jwt_secret=JWT_SECRET, environment="test", graphql_introspection=False))
-    assert len(on) == 3 and len(off) == 4
+    assert len(on) == 2 and len(off) == 3
     assert _errors("{ __schema { queryType { name } } }", *off)
     assert not _errors("{ __schema { queryType { name } } }", *on)

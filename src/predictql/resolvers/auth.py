@@ -11,6 +11,7 @@ from predictql.schema.context import Info
 from predictql.schema.users import ApiToken, AuthPayload, CreatedApiToken, SignUpPayload, User
 from predictql.services import accounts, api_tokens, sessions, users
 from predictql.services.sessions import TokenPair
+from predictql.services.sign_in_limits import guard_for
 
 
 async def _payload(info: Info, user_id: int, pair: TokenPair) -> AuthPayload:
@@ -74,7 +75,12 @@ class AuthMutation:
     async def sign_in(self, info: Info, email: str, password: str) -> AuthPayload:
         async with info.context.db.transaction() as session:
             user, pair = await accounts.sign_in(
-                session, info.context.settings, email=email, password=password, mailer=info.context.mailer
+                session,
+                info.context.settings,
+                email=email,
+                password=password,
+                mailer=info.context.mailer,
+                guard=guard_for(info.context.request),
             )
         assert user.id is not None
         return await _payload(info, user.id, pair)
@@ -97,8 +103,7 @@ class AuthMutation:
 
     @strawberry.mutation(description="Email a one-time reset link. Always true (no account enumeration).")
     async def forgot_password(self, info: Info, email: str) -> bool:
-        async with info.context.db.transaction() as session:
-            await accounts.forgot_password(session, info.context.settings, email=email, mailer=info.context.mailer)
+        accounts.forgot_password(info.context.db, info.context.settings, email=email, mailer=info.context.mailer)
         return True
 
     @strawberry.mutation(description="Set a new password with a reset token; signs out every session.")

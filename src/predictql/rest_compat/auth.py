@@ -13,6 +13,7 @@ from predictql.rest_compat.presenters import raw_user, user_info_with_activity
 from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
 from predictql.services import accounts, ledger, oauth, sessions, users
 from predictql.services.sessions import TokenPair
+from predictql.services.sign_in_limits import guard_for
 
 OAUTH_STATE_COOKIE = "oauth_state"
 
@@ -96,7 +97,12 @@ async def sign_in(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(SignIn)
     async with api.db.transaction() as session:
         user, pair = await accounts.sign_in(
-            session, api.settings, email=body.email, password=body.password, mailer=api.mailer
+            session,
+            api.settings,
+            email=body.email,
+            password=body.password,
+            mailer=api.mailer,
+            guard=guard_for(api.request),
         )
     _set_tokens(api, pair)
     assert user.id is not None
@@ -131,8 +137,7 @@ async def me(api: ApiRequest) -> dict[str, Any]:
 @endpoint("POST", "/auth/forgot-password", auth="none", body=ForgotPassword)
 async def forgot_password(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(ForgotPassword)
-    async with api.db.transaction() as session:
-        await accounts.forgot_password(session, api.settings, email=body.email, mailer=api.mailer)
+    accounts.forgot_password(api.db, api.settings, email=body.email, mailer=api.mailer)
     return {"success": True, "message": "If an account with that email exists, a password reset link has been sent."}
 
 

@@ -10,7 +10,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from predictql import logs
-from predictql.errors import DomainError
+from predictql.errors import DomainError, RateLimited
 
 log = logging.getLogger("predictql.graphql")
 
@@ -33,6 +33,8 @@ class DomainErrors(MaskErrors):
 
     def _one(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
+        if isinstance(original, RateLimited):  # clients back off by the same number as REST's Retry-After
+            error.extensions = {**(error.extensions or {}), "retryAfter": original.retry_after}
         if isinstance(original, DomainError):
             return _with_code(error, original.code, original.message)
         if isinstance(original, InvalidOperationTypeError):  # an operation type its transport does not carry

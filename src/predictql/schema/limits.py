@@ -1,8 +1,5 @@
-"""Static query limits, checked during validation: depth, aliases and cost.
-
-Cost: every field costs 1, multiplied by the page sizes of the lists above it. A list field's page
-size is its ``first``/``limit`` argument when given as a literal, else ``DEFAULT_PAGE``; this
-bounds what one request can make the server load.
+"""Static query limits, checked during validation: depth and aliases. (The cost limit needs the
+variable values, so it runs after validation: ``schema/cost.py``.)
 
 Each measure is computed once per fragment (memoised by name), so a document whose fragments
 spread each other many times is measured in linear time: a few hundred tokens of fragments that
@@ -14,7 +11,7 @@ are built once per schema by ``limit_rules``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from graphql import (
@@ -24,7 +21,6 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
-    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
@@ -33,22 +29,41 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from predictql.settings import Settings
 
-DEFAULT_PAGE = 20
-PAGE_ARGS = ("first", "last", "limit")
-
 # measure(field, measure of the field's own selection set) -> the field's contribution
 FieldMeasure = Callable[[FieldNode, int], int]
+
+
+class FragmentMemo:
+    """Each fragment measured once per key; a fragment met again inside its own spread (a cycle,
+    which a standard rule reports) counts 0."""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.memo: dict[Hashable, int] = {}
+        self.active: set[str] = set()
+
+    def measure(self, name: str, key: Hashable, compute: Callable[[FragmentDefinitionNode], int]) -> int:
+        if key in self.memo:
+            return self.memo[key]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.active:
+            return 0
+        self.active.add(name)
+        try:
+            value = compute(fragment)
+        finally:
+            self.active.discard(name)
+        self.memo[key] = value
+        return value
 
 
 class _Measure:
     """Sums (or maxes) a per-field measure over a selection set, each fragment measured once."""
 
     def __init__(self, document: DocumentNode, field: FieldMeasure, *, combine: Callable[[list[int]], int]) -> None:
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.fragments = FragmentMemo(document)
         self.field = field
         self.combine = combine
-        self.memo: dict[str, int] = {}
-        self.active: set[str] = set()  # fragment cycles are reported by a standard rule; count them as 0
 
     def of(self, selection_set: SelectionSetNode | None) -> int:
         if selection_set is None:
@@ -60,36 +75,13 @@ class _Measure:
             elif isinstance(selection, InlineFragmentNode):
                 parts.append(self.of(selection.selection_set))
             elif isinstance(selection, FragmentSpreadNode):
-                parts.append(self._fragment(selection.name.value))
+                name = selection.name.value
+                parts.append(self.fragments.measure(name, name, lambda fragment: self.of(fragment.selection_set)))
         return self.combine(parts)
-
-    def _fragment(self, name: str) -> int:
-        if name in self.memo:
-            return self.memo[name]
-        fragment = self.fragments.get(name)
-        if fragment is None or name in self.active:
-            return 0
-        self.active.add(name)
-        value = self.of(fragment.selection_set)
-        self.active.discard(name)
-        self.memo[name] = value
-        return value
 
 
 def _max(parts: list[int]) -> int:
     return max(parts, default=0)
-
-
-def _page(node: FieldNode) -> int:
-    for argument in node.arguments or ():
-        if argument.name.value in PAGE_ARGS:
-            value = argument.value
-            return max(1, int(value.value)) if isinstance(value, IntValueNode) else DEFAULT_PAGE
-    return 1
-
-
-def _cost(node: FieldNode, inner: int) -> int:
-    return 1 + _page(node) * inner
 
 
 def _levels(node: FieldNode, inner: int) -> int:
@@ -107,20 +99,6 @@ def _operations(document: DocumentNode) -> list[OperationDefinitionNode]:
 
 def _error(message: str, code: str, node: Any = None) -> GraphQLError:
     return GraphQLError(message, node, extensions={"code": code})
-
-
-def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
-    class CostLimit(ValidationRule):
-        def enter_document(self, node: DocumentNode, *_: Any) -> None:
-            measure = _Measure(node, _cost, combine=sum)
-            for operation in _operations(node):
-                cost = measure.of(operation.selection_set)
-                if cost > max_cost:
-                    self.report_error(
-                        _error(f"query cost {cost} exceeds the limit of {max_cost}", "QUERY_TOO_COSTLY", operation)
-                    )
-
-    return CostLimit
 
 
 def depth_limit_rule(max_depth: int) -> type[ValidationRule]:
@@ -159,7 +137,6 @@ def limit_rules(settings: Settings) -> tuple[type[ValidationRule], ...]:
     rules: list[type[ValidationRule]] = [
         depth_limit_rule(settings.graphql_max_depth),
         alias_limit_rule(settings.graphql_max_aliases),
-        cost_limit_rule(settings.graphql_max_cost),
     ]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)

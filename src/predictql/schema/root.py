@@ -23,6 +23,7 @@ from predictql.resolvers.orders import OrdersMutation, OrdersQuery
 from predictql.resolvers.subscriptions import LiveSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
+from predictql.schema.cost import cost_limit
 from predictql.schema.errors import DomainErrors
 from predictql.schema.idempotency import Idempotency, IdempotencyKeyArgument
 from predictql.schema.input_guard import InputGuard, SafeStringLiterals
@@ -70,6 +71,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             InputGuard,
+            cost_limit(settings.graphql_max_cost),  # after validation: it needs the document valid
             Idempotency,
             DomainErrors,
         ],

@@ -2,7 +2,7 @@
 
 HTTP requests are read and validated by ``http_request``, persisted queries resolved, and only then
 is the anonymous cache consulted or the operation run; WebSockets stay Strawberry's, with the
-legacy ``graphql-ws`` handler of ``legacy_ws``.
+legacy ``graphql-ws`` handler of ``legacy_ws``; ``ws_operations`` limits the operations of both protocols.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from predictql.schema.http_request import (
     response_media_type,
 )
 from predictql.schema.http_responses import error_response, is_request_error, result_response
-from predictql.schema.legacy_ws import LegacyGraphQLWS
 from predictql.schema.persisted_queries import PersistedQueries
 from predictql.schema.response_cache import ResponseCache, is_query, key_of
 from predictql.schema.root import build_schema
 from predictql.schema.socket_watch import ServerClosable, unwatch, watch
 from predictql.schema.stream_execution import encode_message
+from predictql.schema.ws_operations import LegacyWSHandler, TransportWSHandler
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
 
@@ -56,7 +56,10 @@ def token_from_params(params: dict[str, Any]) -> str | None:
 class PredictGraphQL(GraphQL[Context, None]):
     cache = ResponseCache(0)
     persisted = PersistedQueries()
-    graphql_ws_handler_class = LegacyGraphQLWS
+    # Operations over a socket spend the HTTP budgets and are bounded in number (ws_operations).
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+    max_subscriptions_per_connection = None  # ws_operations answers with a code instead
     websocket_adapter_class = ServerClosable  # quiet once a socket's session ended (socket_watch)
 
     def encode_json(self, data: object) -> str:

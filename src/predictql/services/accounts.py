@@ -13,16 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql import auth
-from predictql.db import after_commit, utcnow
+from predictql.db import Database, after_commit, utcnow
 from predictql.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from predictql.mail import Mailer
 from predictql.models import EmailCode, PasswordReset, User
 from predictql.services import ledger, sessions
 from predictql.services.sessions import TokenPair
+from predictql.services.sign_in_limits import SignInGuard
 from predictql.settings import Settings
 
 CODE_TTL = timedelta(minutes=15)
 CODE_MAX_TRIES = 5
+# The 5 wrong tries are per account over the codes issued in this window, not per code: a sign-in
+# that mails a fresh code must not buy 5 more guesses (a code lives 15 minutes, so at most 5
+# guesses fit in any 15 minutes).
+CODE_TRIES_WINDOW = timedelta(minutes=30)
 RESET_TTL = timedelta(hours=1)
 MIN_PASSWORD = 8
 LANGUAGES = ("en", "ru")
@@ -160,7 +165,7 @@ async def verify_email(session: AsyncSession, *, user_id: int | None, email: str
         .limit(1)
         .with_for_update()
     )
-    if pending is None or pending.expires_at <= utcnow() or pending.attempts >= CODE_MAX_TRIES:
+    if pending is None or pending.expires_at <= utcnow() or await _tries_spent(session, user.id) >= CODE_MAX_TRIES:
         raise invalid
     if not secrets.compare_digest(pending.code_hash, auth.sha256(code.strip())):
         pending.attempts += 1
@@ -170,10 +175,28 @@ async def verify_email(session: AsyncSession, *, user_id: int | None, email: str
     return user
 
 
+async def _tries_spent(session: AsyncSession, user_id: int | None) -> int:
+    spent = await session.scalar(
+        select(func.coalesce(func.sum(EmailCode.attempts), 0)).where(
+            col(EmailCode.user_id) == user_id, col(EmailCode.created_at) > utcnow() - CODE_TRIES_WINDOW
+        )
+    )
+    return int(spent or 0)
+
+
 async def sign_in(
-    session: AsyncSession, settings: Settings, *, email: str, password: str, mailer: Mailer
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    mailer: Mailer,
+    guard: SignInGuard | None = None,
 ) -> tuple[User, TokenPair]:
+    """``guard`` bounds guessing per account and IP (sign_in_limits); adapters always pass it."""
     bad = Unauthenticated("invalid email or password", code="INVALID_CREDENTIALS")
+    if guard is not None:
+        await guard.check(email)
     try:
         user = await user_by_email(session, normalize_email(email))
     except InvalidInput:
@@ -181,6 +204,8 @@ async def sign_in(
     # Always one Argon2 verification (a dummy hash when there is no account or no password), so
     # that the answer time does not reveal whether the email exists (rule 15).
     if not await _verify(user.password_hash if user else None, password) or user is None:
+        if guard is not None:
+            await guard.failed(email)
         raise bad
     if user.is_banned:
         raise Forbidden("account is banned", code="FORBIDDEN")
@@ -193,20 +218,30 @@ async def sign_in(
     return user, await sessions.open_session(session, settings, user.id)
 
 
-async def forgot_password(session: AsyncSession, settings: Settings, *, email: str, mailer: Mailer) -> None:
-    """Always succeeds; mails a one-time link only when the account exists (no enumeration)."""
+def forgot_password(db: Database, settings: Settings, *, email: str, mailer: Mailer) -> None:
+    """Always succeeds, at once; mails a one-time link only when the account exists.
+
+    The lookup, the reset row and the mail all run after the answer (``Mailer.later``): the answer
+    then takes the same time whether the address exists or not, so its timing enumerates nothing.
+    """
+    mailer.later(_mail_reset_link(db, settings, email, mailer))
+
+
+async def _mail_reset_link(db: Database, settings: Settings, email: str, mailer: Mailer) -> None:
     try:
-        user = await user_by_email(session, normalize_email(email))
+        address = normalize_email(email)
     except InvalidInput:
         return
-    if user is None or user.id is None:
-        return
-    token = secrets.token_urlsafe(32)
-    session.add(PasswordReset(token_hash=auth.sha256(token), user_id=user.id, expires_at=utcnow() + RESET_TTL))
-    link = f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
-    body = f"Reset your predictql password: {link}\nThe link works once, within one hour.\nToken: {token}"
-    address = user.email
-    after_commit(session, lambda: mailer.send(address, "Reset your password", body))
+    async with db.transaction() as session:
+        user = await user_by_email(session, address)
+        if user is None or user.id is None:
+            return
+        token = secrets.token_urlsafe(32)
+        session.add(PasswordReset(token_hash=auth.sha256(token), user_id=user.id, expires_at=utcnow() + RESET_TTL))
+        link = f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
+        body = f"Reset your predictql password: {link}\nThe link works once, within one hour.\nToken: {token}"
+        to = user.email
+        after_commit(session, lambda: mailer.send(to, "Reset your password", body))
 
 
 async def reset_password(session: AsyncSession, *, token: str, new_password: str) -> None:

@@ -1,0 +1,69 @@
+"""Operations over a GraphQL WebSocket obey the same limits as over HTTP.
+
+Each ``subscribe`` (graphql-transport-ws) or ``start`` (graphql-ws) message is one operation: it
+spends one request from the same per-IP and per-user budgets as an HTTP request (the keys come
+from ``gateway.budget_keys``: the socket's client address and the token of its
+``connection_init``). Over budget, that operation alone is answered with an error whose
+``extensions.code`` is ``RATE_LIMITED`` (with ``retryAfter`` in seconds) and the socket stays open;
+a client that keeps sending regardless is cut off by the gateway's message-rate bound (4429). At
+most ``PREDICTQL_WS_MAX_OPERATIONS`` operations run at once on a socket; one more is answered with
+``TOO_MANY_OPERATIONS``.
+"""
+
+from __future__ import annotations
+
+from graphql import GraphQLError, GraphQLFormattedError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage as TransportError
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
+
+from predictql.gateway import budget_keys
+from predictql.ratelimit import RateLimiter
+from predictql.schema.context import Context
+from predictql.schema.legacy_ws import LegacyGraphQLWS
+
+
+def _token(context: Context) -> str | None:
+    from predictql.schema.view import token_from_params  # the view imports this module
+
+    return token_from_params(context.connection_params or {})
+
+
+async def refusal(context: Context, running: int) -> GraphQLFormattedError | None:
+    """The error for an operation that may not start now, or None when it may."""
+    if running >= context.settings.ws_max_operations:
+        message = f"at most {context.settings.ws_max_operations} operations may run at once on a socket"
+        return GraphQLError(message, extensions={"code": "TOO_MANY_OPERATIONS"}).formatted
+    limiter: RateLimiter | None = getattr(context.request.state, "limiter", None)
+    if limiter is None:
+        return None
+    client = context.request.client
+    keys = budget_keys(client.host if client else "unknown", _token(context), context.settings.secret_key)
+    verdict = await limiter.hit(*keys)
+    if verdict.allowed:
+        return None
+    extensions = {"code": "RATE_LIMITED", "retryAfter": verdict.retry_after}
+    return GraphQLError("too many requests", extensions=extensions).formatted
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # Unacknowledged sockets and duplicate ids are closed by the base class; only an
+        # operation that would run spends from the budgets.
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            error = await refusal(self.context, len(self.operations))
+            if error is not None:
+                await self.send_message(TransportError(id=message["id"], type="error", payload=[error]))
+                return
+        await super().handle_subscribe(message)
+
+
+class LegacyWSHandler(LegacyGraphQLWS):
+    async def handle_start(self, message: StartMessage) -> None:
+        if self.connection_acknowledged:
+            error = await refusal(self.context, len(self.tasks) - (message["id"] in self.tasks))
+            if error is not None:
+                await self.send_message(ErrorMessage(type="error", id=message["id"], payload=error))
+                return
+        await super().handle_start(message)

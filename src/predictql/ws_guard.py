@@ -1,0 +1,64 @@
+"""Per-socket bounds applied by the gateway to every WebSocket (GraphQL and the legacy feeds).
+
+A handshake spends one request from the client's per-IP (and per-user) budget, like any HTTP
+request; over budget it is accepted and closed at once with ``4429`` (a refused handshake carries
+no close code a GraphQL client could read). After that, the socket's own messages are metered by a
+token bucket: ``PREDICTQL_WS_MESSAGES_PER_SECOND`` sustained, ``PREDICTQL_WS_MESSAGE_BURST`` at
+once. A client past it is flooding; the socket is closed with ``4429`` and the application sees an
+ordinary disconnect.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+RATE_LIMITED = 4429  # graphql-transport-ws uses 4429 for "too many requests" of its own kind
+
+
+class Bucket:
+    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+async def refuse_rate_limited(scope: Scope, receive: Receive, send: Send, retry_after: int) -> None:
+    websocket = WebSocket(scope, receive, send)
+    offered = scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=offered[0] if offered else None)
+    await websocket.close(RATE_LIMITED, f"rate limited; retry after {retry_after} s")
+
+
+def metered(receive: Receive, send: Send, bucket: Bucket) -> tuple[Receive, Send]:
+    """``receive``/``send`` for the app: past the bucket the socket is closed with 4429."""
+    closed = False
+
+    async def guarded_receive() -> Message:
+        nonlocal closed
+        message = await receive()
+        if message["type"] == "websocket.receive" and not closed and not bucket.take():
+            closed = True
+            await send({"type": "websocket.close", "code": RATE_LIMITED, "reason": "too many messages"})
+            return {"type": "websocket.disconnect", "code": RATE_LIMITED}
+        return message
+
+    async def guarded_send(message: Message) -> None:
+        if not closed:  # whatever the app still sends after the cut-off has nobody to go to
+            await send(message)
+
+    return guarded_receive, guarded_send
