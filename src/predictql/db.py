@@ -11,9 +11,11 @@ locks taken by the services (``SELECT ... FOR UPDATE``) and conditional balance 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -88,6 +90,41 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
 
 
+class Unit:
+    """One request's writes, held uncommitted until what answers them is written beside them.
+
+    Inside ``Database.unit()`` every ``transaction()`` joins one database transaction (each in its
+    own savepoint, so a failed one undoes only itself) and ``session()`` reads through it, seeing
+    those writes. Nothing commits until ``Database.commit_unit``: the work and its stored response
+    (an idempotency record) commit together or not at all, so a crash in between leaves neither.
+    """
+
+    def __init__(self) -> None:
+        self.session: AsyncSession | None = None
+        self.stack = AsyncExitStack()
+        self.has_work = False  # some transaction() body finished: there is something to commit
+        # The one session serves the request's concurrent readers (sibling GraphQL fields) in turn.
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def using(self) -> AsyncIterator[AsyncSession]:
+        assert self.session is not None
+        task = asyncio.current_task()
+        if self._owner is task:  # re-entered by the task already using it (a read inside a write)
+            yield self.session
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield self.session
+            finally:
+                self._owner = None
+
+
+_unit: ContextVar[Unit | None] = ContextVar("pq_unit", default=None)
+
+
 class Database:
     def __init__(self, engine: AsyncEngine, publisher: Publisher | None = None) -> None:
         self.engine = engine
@@ -110,12 +147,22 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A read session: nothing it does is committed."""
+        unit = _unit.get()
+        if unit is not None and unit.session is not None:
+            async with unit.using() as session:
+                yield session
+            return
         async with self.read_sessions() as session:
             yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write unit: commit on success, then publish queued events and run after-commit hooks."""
+        unit = _unit.get()
+        if unit is not None:
+            async with self._in_unit(unit) as session:
+                yield session
+            return
         failure: DomainError | None = None
         async with self.sessions() as session:
             async with self._locked(), session.begin():
@@ -133,6 +180,78 @@ class Database:
             await self._after_commit(session)
         if failure is not None:
             raise failure
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[Unit]:
+        """Hold this context's writes until ``commit_unit``; leaving without it rolls them back."""
+        unit = Unit()
+        token = _unit.set(unit)
+        try:
+            yield unit
+        finally:
+            _unit.reset(token)
+            await self._close_unit(unit, rollback=True)
+
+    async def commit_unit(self, unit: Unit, last: Callable[[AsyncSession], Awaitable[None]]) -> bool:
+        """Write ``last`` into the held transaction and commit it all; False when nothing was written."""
+        if unit.session is None or not unit.has_work:
+            return False
+        async with unit.using() as session:
+            await last(session)
+            for hook in self.commit_hooks:
+                await hook(session)
+            await session.commit()
+        self.version += 1
+        await self._close_unit(unit, rollback=False)
+        await self._after_commit(session)
+        return True
+
+    @asynccontextmanager
+    async def _in_unit(self, unit: Unit) -> AsyncIterator[AsyncSession]:
+        if unit.session is None:
+            await self._open_unit(unit)
+        async with unit.using() as session:
+            saved = copy.deepcopy(session.info)  # queued events of a body that fails must not publish
+            savepoint = await session.begin_nested()
+            try:
+                yield session
+                await session.flush()  # the request's later reads in this session see the writes
+            except BaseException as exc:
+                if isinstance(exc, DomainError) and exc.commit:
+                    await session.flush()
+                    await savepoint.commit()
+                    unit.has_work = True
+                else:
+                    await savepoint.rollback()
+                    session.info.clear()
+                    session.info.update(saved)
+                raise
+            await savepoint.commit()
+            unit.has_work = True
+
+    async def _open_unit(self, unit: Unit) -> None:
+        session = await unit.stack.enter_async_context(self.sessions())
+        await unit.stack.enter_async_context(self._locked())
+        await session.begin()
+        unit.session = session
+        try:
+            for hook in self.begin_hooks:
+                await hook(session)
+        except BaseException:
+            await self._close_unit(unit, rollback=True)
+            raise
+
+    async def _close_unit(self, unit: Unit, *, rollback: bool) -> None:
+        session, unit.session = unit.session, None
+        if session is None:
+            return
+        try:
+            if rollback:
+                await session.rollback()
+        except Exception:  # a lost connection: the server has rolled back already
+            log.warning("rollback of a held unit failed", exc_info=True)
+        finally:
+            await unit.stack.aclose()
 
     @asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:

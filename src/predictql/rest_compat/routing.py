@@ -237,26 +237,29 @@ async def _respond(request: Request, spec: Endpoint, actor: Actor) -> Response:
 
 
 async def _idempotent(request: Request, spec: Endpoint, actor: Actor, key: str) -> Response:
-    """POST with ``Idempotency-Key``: replay a stored response, or run once and store it."""
+    """POST with ``Idempotency-Key``: replay a stored response, or run once and store it with the
+    work, in the same transaction (``services.idempotency``)."""
     client = request.client.host if request.client else "unknown"
     claim = idempotency.Claim(
         f"user:{actor.user_id}" if actor.user_id is not None else f"ip:{client}",
         "rest:" + idempotency.check_key(key),
         idempotency.request_hash(request.method, request.url.path, request.url.query, await request.body()),
     )
-    stored = await idempotency.lookup(request.state.db, claim)
-    if stored is not None:
-        return Response(
-            stored.body,
-            status_code=stored.status_code,
-            media_type="application/json",
-            headers={"Idempotent-Replayed": "true"},
-        )
-    with idempotency.guarding(claim):
-        response = await _respond(request, spec, actor)
-    if response.status_code < 500:
-        await idempotency.store(request.state.db, claim, response.status_code, bytes(response.body).decode())
-    return response
+    db: Database = request.state.db
+    stored = await idempotency.lookup(db, claim)
+    if stored is None:
+        async with db.unit() as unit:
+            with idempotency.guarding(claim):
+                response = await _respond(request, spec, actor)
+            stored = await idempotency.settle(db, unit, claim, response.status_code, bytes(response.body).decode())
+        if stored is None:
+            return response
+    return Response(
+        stored.body,
+        status_code=stored.status_code,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
 
 
 def to_route(spec: Endpoint) -> Route:
