@@ -99,7 +99,8 @@ class Unit:
     (an idempotency record) commit together or not at all, so a crash in between leaves neither.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.session: AsyncSession | None = None
         self.stack = AsyncExitStack()
         self.has_work = False  # some transaction() body finished: there is something to commit
@@ -147,7 +148,7 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A read session: nothing it does is committed."""
-        unit = _unit.get()
+        unit = self._current_unit()
         if unit is not None and unit.session is not None:
             async with unit.using() as session:
                 yield session
@@ -158,7 +159,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write unit: commit on success, then publish queued events and run after-commit hooks."""
-        unit = _unit.get()
+        unit = self._current_unit()
         if unit is not None:
             async with self._in_unit(unit) as session:
                 yield session
@@ -184,13 +185,17 @@ class Database:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
         """Hold this context's writes until ``commit_unit``; leaving without it rolls them back."""
-        unit = Unit()
+        unit = Unit(self)
         token = _unit.set(unit)
         try:
             yield unit
         finally:
             _unit.reset(token)
             await self._close_unit(unit, rollback=True)
+
+    def _current_unit(self) -> Unit | None:
+        unit = _unit.get()
+        return unit if unit is not None and unit.db is self else None
 
     async def commit_unit(self, unit: Unit, last: Callable[[AsyncSession], Awaitable[None]]) -> bool:
         """Write ``last`` into the held transaction and commit it all; False when nothing was written."""
@@ -233,6 +238,10 @@ class Database:
         session = await unit.stack.enter_async_context(self.sessions())
         await unit.stack.enter_async_context(self._locked())
         await session.begin()
+        if self.is_sqlite:
+            # pysqlite begins only before DML: a SAVEPOINT first would open (and its RELEASE commit)
+            # a transaction of its own. Begin explicitly so the savepoints nest inside this one.
+            await (await session.connection()).exec_driver_sql("BEGIN")
         unit.session = session
         try:
             for hook in self.begin_hooks:
