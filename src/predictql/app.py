@@ -28,6 +28,7 @@ from predictql import logs, migrate
 from predictql.db import Database, make_engine
 from predictql.gateway import Gateway, error_body
 from predictql.mail import Mailer
+from predictql.outages import unavailable
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
@@ -44,7 +45,11 @@ log = logging.getLogger("predictql.app")
 def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(
+            settings.resolved_database_url,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
+        )
         if run_migrations:
             await migrate.upgrade(engine)
         bus = Bus(settings.broadcast_url, queue_size=settings.bus_queue_size, prefix=settings.bus_channel_prefix)
@@ -133,6 +138,10 @@ def _routed(routes: list[BaseRoute], scope: dict[str, Any]) -> bool:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    outage = unavailable(exc)  # e.g. the database failed while a GraphQL request was authenticated
+    if outage is not None:
+        body = error_body(request.url.path, outage.code, outage.message)
+        return Response(body, 503, media_type="application/json", headers={"Retry-After": str(outage.retry_after)})
     rid = getattr(request.state, "request_id", "-")
     body = error_body(request.url.path, "INTERNAL_ERROR", f"internal error (request id {rid})")
     return Response(body, 500, media_type="application/json")
@@ -175,7 +184,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                 "Retry-After",
             ],
         )
-    limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url, fail_open=settings.rate_limit_fail_open)
     return Gateway(wrapped, limiter=limiter, secret_key=settings.secret_key, max_body=settings.max_body_bytes)
 
 

@@ -73,21 +73,41 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault("pq_after_commit", []).append(callback)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=NORMAL"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, ConnectionPoolEntry], None]:
+    def on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={busy_ms}", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return on_connect
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, connect_timeout: float | None = None, statement_timeout: float | None = None
+) -> AsyncEngine:
+    """The engine; with timeouts (the server's), a dead or frozen database fails fast (then 503)
+    instead of holding every request for minutes. Tools and migrations run without them."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy = 10.0 if statement_timeout is None else statement_timeout
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(busy * 1000)))
         return engine
+    options: dict[str, Any] = {}
+    connect: dict[str, Any] = {}
+    if connect_timeout is not None:
+        options["pool_timeout"] = connect_timeout
+        connect["timeout"] = connect_timeout
+    if statement_timeout is not None:
+        # The server cancels a long statement; the client gives up one second later on a server
+        # that cannot even do that (stopped, or the network gone).
+        connect["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
+        connect["command_timeout"] = statement_timeout + 1
     # No pre-ping: it costs a round trip per checkout (several per request). A connection the
     # server dropped fails its statement once; SQLAlchemy then invalidates the pool.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, connect_args=connect, **options
+    )
 
 
 class Unit:

@@ -7,6 +7,7 @@ the handler, and turn a ``DomainError`` into the envelope with the route's statu
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from predictql.db import Database
 from predictql.errors import DomainError, InvalidInput
 from predictql.jsonutil import dumps, loads
 from predictql.mail import Mailer
+from predictql.outages import unavailable
 from predictql.rest_compat.errors import domain_response
 from predictql.services import idempotency
 from predictql.services.sessions import resolve_actor
@@ -31,6 +33,7 @@ AuthLevel = Literal["none", "optional", "required", "creator", "stats_viewer", "
 Body = TypeVar("Body", bound=BaseModel)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _INT = re.compile(r"-?[0-9]{1,20}")
+log = logging.getLogger("predictql.rest")
 
 
 class StrictBody(BaseModel):
@@ -236,6 +239,19 @@ async def _respond(request: Request, spec: Endpoint, actor: Actor) -> Response:
     return response
 
 
+async def _run(request: Request, spec: Endpoint) -> Response:
+    try:
+        actor = await _actor_for(request)
+        _authorize(spec, request.method, actor)
+        request.state.actor = actor
+        key = request.headers.get("idempotency-key")
+        if key is not None and request.method == "POST":
+            return await _idempotent(request, spec, actor, key)
+    except DomainError as error:
+        return domain_response(error, lower=spec.lower_codes, overrides=spec.overrides)
+    return await _respond(request, spec, actor)
+
+
 async def _idempotent(request: Request, spec: Endpoint, actor: Actor, key: str) -> Response:
     """POST with ``Idempotency-Key``: replay a stored response, or run once and store it with the
     work, in the same transaction (``services.idempotency``)."""
@@ -271,15 +287,13 @@ def handler(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 
     async def run(request: Request) -> Response:
         try:
-            actor = await _actor_for(request)
-            _authorize(spec, request.method, actor)
-            request.state.actor = actor
-            key = request.headers.get("idempotency-key")
-            if key is not None and request.method == "POST":
-                return await _idempotent(request, spec, actor, key)
-        except DomainError as error:
-            return domain_response(error, lower=spec.lower_codes, overrides=spec.overrides)
-        return await _respond(request, spec, actor)
+            return await _run(request, spec)
+        except Exception as exc:
+            outage = unavailable(exc)  # the database is out of reach: 503 + Retry-After, not a 500
+            if outage is None:
+                raise
+            log.warning("%s %s: database unavailable (%r)", request.method, request.url.path, exc)
+            return domain_response(outage, lower=spec.lower_codes, overrides=spec.overrides)
 
     run.__name__ = spec.handler.__name__
     return run
