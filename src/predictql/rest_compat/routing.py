@@ -239,9 +239,20 @@ async def _respond(request: Request, spec: Endpoint, actor: Actor) -> Response:
     return response
 
 
+async def _caller(request: Request, spec: Endpoint) -> Actor:
+    try:
+        return await _actor_for(request)
+    except Exception as exc:
+        # A route open to anyone needs no caller: with the database away it still runs (health
+        # answers "degraded"; the others fail on their own queries, with the same 503).
+        if spec.auth != "none" or unavailable(exc) is None:
+            raise
+        return ANONYMOUS
+
+
 async def _run(request: Request, spec: Endpoint) -> Response:
     try:
-        actor = await _actor_for(request)
+        actor = await _caller(request, spec)
         _authorize(spec, request.method, actor)
         request.state.actor = actor
         key = request.headers.get("idempotency-key")
