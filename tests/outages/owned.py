@@ -1,12 +1,15 @@
 """A PostgreSQL cluster and a redis-server that a test owns: started on free ports in a temp dir,
-stopped, frozen (SIGSTOP) and started again at will, and removed at the end.
+stopped, frozen (SIGSTOP) and started again at will, and removed at the end; and the client
+steps the outage tests share (the outage answer, a trades subscription over a real socket).
 
 initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user (runuser).
 """
 
 from __future__ import annotations
 
+import asyncio
 import glob
+import json
 import os
 import shutil
 import signal
@@ -14,8 +17,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
 
 from tests.e2e.conftest import free_port
+
+TRADES = """subscription($m: ID, $from: Long) { trades(marketId: $m, fromSeq: $from) { kind seq data { id } } }"""
 
 
 def _pg_bin(name: str) -> str:
@@ -98,3 +107,33 @@ class OwnedRedis:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
+
+
+def unavailable(response: httpx.Response) -> bool:
+    """The documented outage answer: 503, the envelope's ``SERVICE_UNAVAILABLE``, ``Retry-After``."""
+    return (
+        response.status_code == 503
+        and response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        and int(response.headers.get("retry-after", "0")) > 0
+    )
+
+
+async def subscribe_trades(base: str, market_id: int) -> Any:
+    """A real graphql-transport-ws socket on one market's trades, from seq 0: the trades made before
+    the subscription is live are replayed, so none is missed."""
+    ws = await websockets.connect(base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+    assert json.loads(await ws.recv())["type"] == "connection_ack"
+    payload = {"query": TRADES, "variables": {"m": str(market_id), "from": 0}}
+    await ws.send(json.dumps({"id": "t", "type": "subscribe", "payload": payload}))
+    return ws
+
+
+async def next_trade(ws: Any) -> dict[str, Any]:
+    """The next trade message (heartbeats skipped)."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert message["type"] == "next", message
+        item = message["payload"]["data"]["trades"]
+        if item["kind"] == "LIVE":
+            return item  # type: ignore[no-any-return]

@@ -9,8 +9,6 @@ The cluster is the test's own (``owned.OwnedPostgres``), whichever store the sui
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
 
 from predictql import migrate
 from predictql.db import Database, make_engine
@@ -29,14 +26,13 @@ from tests.api.test_lmsr_api import trader
 from tests.conftest import make_settings
 from tests.e2e.conftest import start_server, stop_server
 from tests.markets.factories import create_market_setup
-from tests.outages.owned import OwnedPostgres
+from tests.outages.owned import OwnedPostgres, next_trade, subscribe_trades, unavailable
 from tests.support import bearer
 
 pytestmark = pytest.mark.e2e
 TIMEOUTS = {"PREDICTQL_DATABASE_CONNECT_TIMEOUT_SECONDS": "1", "PREDICTQL_DATABASE_STATEMENT_TIMEOUT_SECONDS": "1"}
 # Connect or statement timeout, plus a client-side second and scheduling slack on a busy machine.
 BOUND_SECONDS = 6.0
-TRADES = """subscription($m: ID, $from: Long) { trades(marketId: $m, fromSeq: $from) { kind seq data { id } } }"""
 
 
 @dataclass
@@ -88,14 +84,6 @@ async def _timed(http: httpx.AsyncClient, method: str, path: str, **kwargs: Any)
     return response
 
 
-def _unavailable(response: httpx.Response) -> bool:
-    return (
-        response.status_code == 503
-        and response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
-        and int(response.headers.get("retry-after", "0")) > 0
-    )
-
-
 async def _walk_routes(served: Served) -> None:
     """Every route, signed in: 503 with Retry-After, or a 4xx decided before any database work."""
     async with httpx.AsyncClient(base_url=served.base, timeout=30) as http:
@@ -109,7 +97,7 @@ async def _walk_routes(served: Served) -> None:
             assert response.status_code < 500 or response.status_code == 503, (method, path, response.text)
             assert "error" in response.json(), (method, path, response.text)
             if spec.auth not in ("none", "optional"):
-                assert _unavailable(response), (method, path, response.text)  # the caller's session is in the db
+                assert unavailable(response), (method, path, response.text)  # the caller's session is in the db
 
 
 async def _graphql(served: Served, query: str, token: str | None = None) -> httpx.Response:
@@ -130,35 +118,16 @@ async def _recovers(served: Served) -> httpx.Response:
         response = await _trade(served)
         if response.status_code == 200:
             return response
-        assert _unavailable(response), response.text
+        assert unavailable(response), response.text
     raise AssertionError("the service did not recover")
 
 
-async def _subscribe(served: Served) -> Any:
-    ws = await websockets.connect(served.base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
-    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-    assert json.loads(await ws.recv())["type"] == "connection_ack"
-    # From seq 0: the trades made before the subscription is live are replayed, none is missed.
-    variables = {"m": str(served.market_id), "from": 0}
-    await ws.send(json.dumps({"id": "t", "type": "subscribe", "payload": {"query": TRADES, "variables": variables}}))
-    return ws
-
-
-async def _next_trade(ws: Any) -> dict[str, Any]:
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), 30))
-        assert message["type"] == "next", message
-        item = message["payload"]["data"]["trades"]
-        if item["kind"] == "LIVE":
-            return item  # type: ignore[no-any-return]
-
-
 async def test_stopped_database_answers_503_then_recovers_and_subscriptions_carry_on(served: Served) -> None:
-    ws = await _subscribe(served)
+    ws = await subscribe_trades(served.base, served.market_id)
     try:
         first = await _trade(served)
         assert first.status_code == 200, first.text
-        before = await _next_trade(ws)
+        before = await next_trade(ws)
 
         served.postgres.stop()
         await _walk_routes(served)
@@ -170,7 +139,7 @@ async def test_stopped_database_answers_503_then_recovers_and_subscriptions_carr
 
         served.postgres.start()
         await _recovers(served)
-        after = await _next_trade(ws)  # the socket stayed open through the outage
+        after = await next_trade(ws)  # the socket stayed open through the outage
         assert after["seq"] == before["seq"] + 1
     finally:
         await ws.close()
@@ -180,12 +149,12 @@ async def test_frozen_database_answers_503_within_the_timeouts(served: Served) -
     served.postgres.freeze()
     try:
         response = await _trade(served)
-        assert _unavailable(response), response.text
+        assert unavailable(response), response.text
         async with httpx.AsyncClient(base_url=served.base, timeout=30) as http:
             health = await _timed(http, "GET", "/api/v1/health")
             assert health.status_code == 200 and health.json()["status"] == "degraded"
             me = await _timed(http, "GET", "/api/v1/auth/me", headers=bearer(served.token))
-            assert _unavailable(me), me.text
+            assert unavailable(me), me.text
     finally:
         served.postgres.thaw()
     assert (await _recovers(served)).status_code == 200
