@@ -124,6 +124,7 @@ class Unit:
         self.session: AsyncSession | None = None
         self.stack = AsyncExitStack()
         self.has_work = False  # some transaction() body finished: there is something to commit
+        self.closed = False  # a task spawned inside the unit that outlives it writes on its own
         # The one session serves the request's concurrent readers (sibling GraphQL fields) in turn.
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
@@ -211,11 +212,12 @@ class Database:
             yield unit
         finally:
             _unit.reset(token)
+            unit.closed = True
             await self._close_unit(unit, rollback=True)
 
     def _current_unit(self) -> Unit | None:
         unit = _unit.get()
-        return unit if unit is not None and unit.db is self else None
+        return unit if unit is not None and unit.db is self and not unit.closed else None
 
     async def commit_unit(self, unit: Unit, last: Callable[[AsyncSession], Awaitable[None]]) -> bool:
         """Write ``last`` into the held transaction and commit it all; False when nothing was written."""

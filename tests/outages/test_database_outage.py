@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from predictql import migrate
 from predictql.db import Database, make_engine
@@ -136,6 +137,10 @@ async def test_stopped_database_answers_503_then_recovers_and_subscriptions_carr
         signed_in = await _graphql(served, "{ me { id } }", served.token)
         assert signed_in.status_code == 503 and signed_in.headers["retry-after"]
         assert signed_in.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+        with pytest.raises(websockets.InvalidStatus) as refused:  # a legacy feed needs its snapshot
+            await websockets.connect(served.base.replace("http", "ws") + "/api/v1/ws/trades")
+        assert refused.value.response.status_code == 503
 
         served.postgres.start()
         await _recovers(served)
