@@ -96,13 +96,14 @@ def make_engine(
     options: dict[str, Any] = {}
     connect: dict[str, Any] = {}
     if connect_timeout is not None:
-        options["pool_timeout"] = connect_timeout
         connect["timeout"] = connect_timeout
     if statement_timeout is not None:
-        # The server cancels a long statement; the client gives up one second later on a server
-        # that cannot even do that (stopped, or the network gone).
+        # The server cancels a long statement (lock waits included); the client gives up one second
+        # later on a server that cannot even do that (stopped, or the network gone). A pooled
+        # connection frees up when a statement ends: waiting for one is bounded alike.
         connect["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
         connect["command_timeout"] = statement_timeout + 1
+        options["pool_timeout"] = statement_timeout
     # No pre-ping: it costs a round trip per checkout (several per request). A connection the
     # server dropped fails its statement once; SQLAlchemy then invalidates the pool.
     return create_async_engine(

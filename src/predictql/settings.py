@@ -63,10 +63,10 @@ class Settings(BaseSettings):
         60.0, gt=0, description="A WebSocket with no pong this long after the last one is closed (1011)."
     )
     database_connect_timeout_seconds: float = Field(
-        5.0, gt=0, description="Connecting to PostgreSQL or waiting for a pooled connection gives up after this (503)."
+        5.0, gt=0, description="Connecting to PostgreSQL gives up after this (503)."
     )
     database_statement_timeout_seconds: float = Field(
-        5.0, gt=0, description="Longest statement (PostgreSQL statement_timeout; SQLite busy wait); past it 503."
+        10.0, gt=0, description="Longest statement or pool wait (PostgreSQL), busy wait (SQLite); past it 503."
     )
     redis_url: str | None = Field(None, description="Rate-limit storage shared by all processes when set.")
     rate_limit_fail_open: bool = Field(
