@@ -1,6 +1,6 @@
 """A real ``predictql serve`` killed with SIGKILL in the middle of a burst of keyed trades: after a
 restart every key either replays its committed response or executes now, exactly once; none is
-stuck answering ``IDEMPOTENCY_KEY_IN_PROGRESS`` and the ledger still balances."""
+stuck answering ``IDEMPOTENCY_KEY_IN_PROGRESS`` and the ledger check passes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from predictql.db import Database
 from predictql.models import Trade
-from predictql.services import ledger
+from predictql.services import ledger, ledger_check
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import trader
 from tests.e2e.conftest import start_server, stop_server
@@ -81,4 +81,5 @@ async def test_kill_9_mid_burst_then_every_key_replays_or_runs_once(
         assert trades == 1  # executed exactly once, before or after the crash
         assert await _spent(db, user_id) == response.json()["cost_or_payout_cents"]
     async with db.session() as session:
-        assert (await ledger.trial_balance(session)).ok
+        report = await ledger_check.check(session)  # what `predictql ledger check` runs
+    assert report.ok, report.lines()
