@@ -29,6 +29,7 @@ from predictql.db import Database, make_engine
 from predictql.gateway import Gateway, error_body
 from predictql.mail import Mailer
 from predictql.media import media_files
+from predictql.outages import unavailable
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
@@ -45,7 +46,11 @@ log = logging.getLogger("predictql.app")
 def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(
+            settings.resolved_database_url,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
+        )
         if run_migrations:
             await migrate.upgrade(engine)
         bus = Bus(
@@ -137,6 +142,10 @@ def _routed(routes: list[BaseRoute], scope: dict[str, Any]) -> bool:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    outage = unavailable(exc)  # e.g. the database failed while a GraphQL request was authenticated
+    if outage is not None:
+        body = error_body(request.url.path, outage.code, outage.message)
+        return Response(body, 503, media_type="application/json", headers={"Retry-After": str(outage.retry_after)})
     rid = getattr(request.state, "request_id", "-")
     body = error_body(request.url.path, "INTERNAL_ERROR", f"internal error (request id {rid})")
     return Response(body, 500, media_type="application/json")
@@ -181,7 +190,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         )
     # Counters are per deployment, like bus channels: deployments sharing one Redis keep apart.
     limiter = RateLimiter(
-        settings.rate_limit_per_minute, settings.redis_url, namespace=f"{settings.bus_channel_prefix}LIMITER"
+        settings.rate_limit_per_minute,
+        settings.redis_url,
+        namespace=f"{settings.bus_channel_prefix}LIMITER",
+        fail_open=settings.rate_limit_fail_open,
     )
     return Gateway(
         wrapped,

@@ -11,9 +11,11 @@ locks taken by the services (``SELECT ... FOR UPDATE``) and conditional balance 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -71,21 +73,79 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault("pq_after_commit", []).append(callback)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=NORMAL"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, ConnectionPoolEntry], None]:
+    def on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={busy_ms}", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return on_connect
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, connect_timeout: float | None = None, statement_timeout: float | None = None
+) -> AsyncEngine:
+    """The engine; with timeouts (the server's), a dead or frozen database fails fast (then 503)
+    instead of holding every request for minutes. Tools and migrations run without them."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy = 10.0 if statement_timeout is None else statement_timeout
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(busy * 1000)))
         return engine
+    options: dict[str, Any] = {}
+    connect: dict[str, Any] = {}
+    if connect_timeout is not None:
+        connect["timeout"] = connect_timeout
+    if statement_timeout is not None:
+        # The server cancels a long statement (lock waits included); the client gives up one second
+        # later on a server that cannot even do that (stopped, or the network gone). A pooled
+        # connection frees up when a statement ends: waiting for one is bounded alike.
+        connect["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
+        connect["command_timeout"] = statement_timeout + 1
+        options["pool_timeout"] = statement_timeout
     # No pre-ping: it costs a round trip per checkout (several per request). A connection the
     # server dropped fails its statement once; SQLAlchemy then invalidates the pool.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, connect_args=connect, **options
+    )
+
+
+class Unit:
+    """One request's writes, held uncommitted until what answers them is written beside them.
+
+    Inside ``Database.unit()`` every ``transaction()`` joins one database transaction (each in its
+    own savepoint, so a failed one undoes only itself) and ``session()`` reads through it, seeing
+    those writes. Nothing commits until ``Database.commit_unit``: the work and its stored response
+    (an idempotency record) commit together or not at all, so a crash in between leaves neither.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.session: AsyncSession | None = None
+        self.stack = AsyncExitStack()
+        self.has_work = False  # some transaction() body finished: there is something to commit
+        self.closed = False  # a task spawned inside the unit that outlives it writes on its own
+        # The one session serves the request's concurrent readers (sibling GraphQL fields) in turn.
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def using(self) -> AsyncIterator[AsyncSession]:
+        assert self.session is not None
+        task = asyncio.current_task()
+        if self._owner is task:  # re-entered by the task already using it (a read inside a write)
+            yield self.session
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield self.session
+            finally:
+                self._owner = None
+
+
+_unit: ContextVar[Unit | None] = ContextVar("pq_unit", default=None)
 
 
 class Database:
@@ -110,12 +170,22 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A read session: nothing it does is committed."""
+        unit = self._current_unit()
+        if unit is not None and unit.session is not None:
+            async with unit.using() as session:
+                yield session
+            return
         async with self.read_sessions() as session:
             yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write unit: commit on success, then publish queued events and run after-commit hooks."""
+        unit = self._current_unit()
+        if unit is not None:
+            async with self._in_unit(unit) as session:
+                yield session
+            return
         failure: DomainError | None = None
         async with self.sessions() as session:
             async with self._locked(), session.begin():
@@ -133,6 +203,87 @@ class Database:
             await self._after_commit(session)
         if failure is not None:
             raise failure
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[Unit]:
+        """Hold this context's writes until ``commit_unit``; leaving without it rolls them back."""
+        unit = Unit(self)
+        token = _unit.set(unit)
+        try:
+            yield unit
+        finally:
+            _unit.reset(token)
+            unit.closed = True
+            await self._close_unit(unit, rollback=True)
+
+    def _current_unit(self) -> Unit | None:
+        unit = _unit.get()
+        return unit if unit is not None and unit.db is self and not unit.closed else None
+
+    async def commit_unit(self, unit: Unit, last: Callable[[AsyncSession], Awaitable[None]]) -> bool:
+        """Write ``last`` into the held transaction and commit it all; False when nothing was written."""
+        if unit.session is None or not unit.has_work:
+            return False
+        async with unit.using() as session:
+            await last(session)
+            for hook in self.commit_hooks:
+                await hook(session)
+            await session.commit()
+        self.version += 1
+        await self._close_unit(unit, rollback=False)
+        await self._after_commit(session)
+        return True
+
+    @asynccontextmanager
+    async def _in_unit(self, unit: Unit) -> AsyncIterator[AsyncSession]:
+        if unit.session is None:
+            await self._open_unit(unit)
+        async with unit.using() as session:
+            saved = copy.deepcopy(session.info)  # queued events of a body that fails must not publish
+            savepoint = await session.begin_nested()
+            try:
+                yield session
+                await session.flush()  # the request's later reads in this session see the writes
+            except BaseException as exc:
+                if isinstance(exc, DomainError) and exc.commit:
+                    await session.flush()
+                    await savepoint.commit()
+                    unit.has_work = True
+                else:
+                    await savepoint.rollback()
+                    session.info.clear()
+                    session.info.update(saved)
+                raise
+            await savepoint.commit()
+            unit.has_work = True
+
+    async def _open_unit(self, unit: Unit) -> None:
+        session = await unit.stack.enter_async_context(self.sessions())
+        await unit.stack.enter_async_context(self._locked())
+        await session.begin()
+        if self.is_sqlite:
+            # pysqlite begins only before DML: a SAVEPOINT first would open (and its RELEASE commit)
+            # a transaction of its own. Begin explicitly so the savepoints nest inside this one.
+            await (await session.connection()).exec_driver_sql("BEGIN")
+        unit.session = session
+        try:
+            for hook in self.begin_hooks:
+                await hook(session)
+        except BaseException:
+            await self._close_unit(unit, rollback=True)
+            raise
+
+    async def _close_unit(self, unit: Unit, *, rollback: bool) -> None:
+        session, unit.session = unit.session, None
+        if session is None:
+            return
+        try:
+            if rollback:
+                await session.rollback()
+        except Exception:  # a lost connection: the server has rolled back already
+            log.warning("rollback of a held unit failed", exc_info=True)
+        finally:
+            await unit.stack.aclose()
 
     @asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:

@@ -67,6 +67,10 @@ class RateLimited(DomainError):
 
 
 class Unavailable(DomainError):
-    """A configured dependency (OAuth provider, mail) is not set up or not reachable."""
+    """A configured dependency (OAuth provider, mail, the database) is not set up or not reachable."""
 
     default_code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str, code: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after  # seconds, when a retry is expected to work (Retry-After)

@@ -159,9 +159,15 @@ class Gateway:
             # Health checks are counted (their headers stay honest) but never refused: the
             # documented /health never answers with an error body.
             if not verdict.allowed and scope["path"] != HEALTH_PATH:
-                status_holder["status"] = 429
+                # Refused: over budget (429), or the limiter's store is down and it fails closed (503).
+                status, code, why = (
+                    (503, "SERVICE_UNAVAILABLE", "rate limiter unavailable")
+                    if verdict.unavailable
+                    else (429, "RATE_LIMITED", "too many requests")
+                )
+                status_holder["status"] = status
                 retry = [(b"retry-after", str(verdict.retry_after).encode())]
-                await _send_error(send, scope, 429, "RATE_LIMITED", "too many requests", extra + retry)
+                await _send_error(send, scope, status, code, why, extra + retry)
                 return
             length = _header(scope, b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:

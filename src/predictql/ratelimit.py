@@ -24,6 +24,7 @@ class Verdict:
     limit: int
     remaining: int
     reset_time: float  # unix time at which the window ends
+    unavailable: bool = False  # refused because the counters' store is down (fail closed): 503
 
     @property
     def reset_at(self) -> int:
@@ -44,24 +45,29 @@ class Verdict:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, redis_url: str | None = None, *, namespace: str = "LIMITER") -> None:
+    def __init__(
+        self, per_minute: int, redis_url: str | None = None, *, namespace: str = "LIMITER", fail_open: bool = True
+    ) -> None:
         # The namespace prefixes every counter key: deployments (or test runs) that share one
         # Redis keep separate budgets by using different namespaces.
         self.item = RateLimitItemPerMinute(per_minute, namespace=namespace)
         self.storage: Storage
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            self.storage = RedisStorage(uri, implementation="redispy")
+            # Bounded waits: a Redis that stopped answering must not hold every request.
+            self.storage = RedisStorage(uri, implementation="redispy", socket_timeout=2, socket_connect_timeout=2)
         else:
             self.storage = MemoryStorage()
         self.strategy = FixedWindowRateLimiter(self.storage)
         self._complained_at = 0.0
+        self.fail_open = fail_open
 
     async def hit(self, *keys: str) -> Verdict:
         """Spend one request from every key's budget; the tightest budget decides.
 
-        If the counters' store (Redis) fails, the request is let through: an outage of the
-        limiter must not become an outage of the whole API. It is logged, at most once a minute.
+        If the counters' store (Redis) fails, the request is let through when ``fail_open`` (the
+        default: an outage of the limiter must not become an outage of the whole API), else refused
+        as unavailable. It is logged, at most once a minute.
         """
         try:
             return await self._hit(keys)
@@ -69,8 +75,9 @@ class RateLimiter:
             now = time.time()
             if now - self._complained_at >= 60:
                 self._complained_at = now
-                log.warning("rate limiter storage failed; serving without limits", exc_info=True)
-            return Verdict(True, self.item.amount, self.item.amount, now + 60)
+                how = "serving without limits" if self.fail_open else "refusing requests (fail closed)"
+                log.warning("rate limiter storage failed; %s", how, exc_info=True)
+            return Verdict(self.fail_open, self.item.amount, self.item.amount, now + 5, not self.fail_open)
 
     async def _hit(self, keys: tuple[str, ...]) -> Verdict:
         worst: Verdict | None = None

@@ -78,7 +78,16 @@ class Settings(BaseSettings):
     ws_read_deadline_seconds: float = Field(
         60.0, gt=0, description="A WebSocket with no pong this long after the last one is closed (1011)."
     )
+    database_connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="Connecting to PostgreSQL gives up after this (503)."
+    )
+    database_statement_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest statement or pool wait (PostgreSQL), busy wait (SQLite); past it 503."
+    )
     redis_url: str | None = Field(None, description="Rate-limit storage shared by all processes when set.")
+    rate_limit_fail_open: bool = Field(
+        True, description="Redis (the rate-limit storage) down: serve without limits, or answer 503 if false."
+    )
     jwt_secret: SecretStr | None = Field(None, description="HMAC key for tokens, at least 32 bytes.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links and avatar URLs.")
 

@@ -71,6 +71,6 @@ async def test_concurrent_retries_execute_once(client: httpx.AsyncClient, db: Da
     assert ok and all(r == ok[0] for r in ok)
     for r in results:
         if "errors" in r:
-            assert r["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_IN_PROGRESS"
+            assert r["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_IN_PROGRESS", r
     paid = 100_000 - await _cash(db, user_id)
     assert paid == ok[0]["data"]["lmsrTrade"]["costOrPayoutCents"]

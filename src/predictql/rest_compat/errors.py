@@ -48,5 +48,6 @@ def domain_response(
     code = error.code
     if lower and code in GENERIC:
         code = LOWER.get(code, code.lower())
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, errors.RateLimited) else None
+    retry_after = error.retry_after if isinstance(error, errors.RateLimited | errors.Unavailable) else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return envelope(status_of(error, overrides), code, error.message, headers)

@@ -7,6 +7,7 @@ the handler, and turn a ``DomainError`` into the envelope with the route's statu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -22,6 +23,7 @@ from predictql.errors import DomainError, InvalidInput
 from predictql.inputs import MAX_PARAM, check_json, check_text, plain_int
 from predictql.jsonutil import dumps, loads
 from predictql.mail import Mailer
+from predictql.outages import unavailable
 from predictql.rest_compat.errors import domain_response
 from predictql.services import idempotency
 from predictql.services.sessions import resolve_actor
@@ -30,6 +32,7 @@ from predictql.settings import Settings
 AuthLevel = Literal["none", "optional", "required", "creator", "stats_viewer", "admin"]
 Body = TypeVar("Body", bound=BaseModel)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+log = logging.getLogger("predictql.rest")
 
 
 class StrictBody(BaseModel):
@@ -245,27 +248,54 @@ async def _respond(request: Request, spec: Endpoint, actor: Actor) -> Response:
     return response
 
 
+async def _caller(request: Request, spec: Endpoint) -> Actor:
+    try:
+        return await _actor_for(request)
+    except Exception as exc:
+        # A route open to anyone needs no caller: with the database away it still runs (health
+        # answers "degraded"; the others fail on their own queries, with the same 503).
+        if spec.auth != "none" or unavailable(exc) is None:
+            raise
+        return ANONYMOUS
+
+
+async def _run(request: Request, spec: Endpoint) -> Response:
+    try:
+        actor = await _caller(request, spec)
+        _authorize(spec, request.method, actor)
+        request.state.actor = actor
+        key = request.headers.get("idempotency-key")
+        if key is not None and request.method == "POST":
+            return await _idempotent(request, spec, actor, key)
+    except DomainError as error:
+        return domain_response(error, lower=spec.lower_codes, overrides=spec.overrides)
+    return await _respond(request, spec, actor)
+
+
 async def _idempotent(request: Request, spec: Endpoint, actor: Actor, key: str) -> Response:
-    """POST with ``Idempotency-Key``: replay a stored response, or run once and store it."""
+    """POST with ``Idempotency-Key``: replay a stored response, or run once and store it with the
+    work, in the same transaction (``services.idempotency``)."""
     client = request.client.host if request.client else "unknown"
     claim = idempotency.Claim(
         f"user:{actor.user_id}" if actor.user_id is not None else f"ip:{client}",
         "rest:" + idempotency.check_key(key),
         idempotency.request_hash(request.method, request.url.path, request.url.query, await request.body()),
     )
-    stored = await idempotency.lookup(request.state.db, claim)
-    if stored is not None:
-        return Response(
-            stored.body,
-            status_code=stored.status_code,
-            media_type="application/json",
-            headers={"Idempotent-Replayed": "true"},
-        )
-    with idempotency.guarding(claim):
-        response = await _respond(request, spec, actor)
-    if response.status_code < 500:
-        await idempotency.store(request.state.db, claim, response.status_code, bytes(response.body).decode())
-    return response
+    db: Database = request.state.db
+    stored = await idempotency.lookup(db, claim)
+    if stored is None:
+        async with db.unit() as unit:
+            with idempotency.guarding(claim):
+                response = await _respond(request, spec, actor)
+            stored = await idempotency.settle(db, unit, claim, response.status_code, bytes(response.body).decode())
+        if stored is None:
+            return response
+    return Response(
+        stored.body,
+        status_code=stored.status_code,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
 
 
 def to_route(spec: Endpoint) -> Route:
@@ -277,15 +307,13 @@ def handler(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 
     async def run(request: Request) -> Response:
         try:
-            actor = await _actor_for(request)
-            _authorize(spec, request.method, actor)
-            request.state.actor = actor
-            key = request.headers.get("idempotency-key")
-            if key is not None and request.method == "POST":
-                return await _idempotent(request, spec, actor, key)
-        except DomainError as error:
-            return domain_response(error, lower=spec.lower_codes, overrides=spec.overrides)
-        return await _respond(request, spec, actor)
+            return await _run(request, spec)
+        except Exception as exc:
+            outage = unavailable(exc)  # the database is out of reach: 503 + Retry-After, not a 500
+            if outage is None:
+                raise
+            log.warning("%s %s: database unavailable (%r)", request.method, request.url.path, exc)
+            return domain_response(outage, lower=spec.lower_codes, overrides=spec.overrides)
 
     run.__name__ = spec.handler.__name__
     return run

@@ -28,8 +28,9 @@ from starlette.websockets import WebSocket
 
 from predictql.auth import ANONYMOUS
 from predictql.db import Database
-from predictql.errors import NotFound
+from predictql.errors import NotFound, Unavailable
 from predictql.jsonutil import dumps_str
+from predictql.outages import unavailable
 from predictql.rest_compat.errors import envelope
 from predictql.rest_compat.market_presenters import chart_json
 from predictql.rest_compat.presenters import feed_trade
@@ -42,7 +43,7 @@ T = TypeVar("T")
 
 TRADES_INBOUND_LIMIT = 512  # bytes, the documented message cap of each feed
 CHART_INBOUND_LIMIT = 128
-GOING_AWAY, MESSAGE_TOO_BIG, INTERNAL_ERROR, NOT_FOUND = 1001, 1009, 1011, 4404
+GOING_AWAY, MESSAGE_TOO_BIG, INTERNAL_ERROR, TRY_AGAIN_LATER, NOT_FOUND = 1001, 1009, 1011, 1013, 4404
 
 
 def trade_frame(text: str) -> str:
@@ -122,6 +123,12 @@ async def _serve(websocket: WebSocket, frames: AsyncGenerator[str, None], inboun
             return
         except StopAsyncIteration:
             return
+        except Exception as exc:
+            outage = unavailable(exc)  # no snapshot while the database is away: try again later
+            if outage is None:
+                raise
+            await _deny(websocket, outage)
+            return
         await websocket.accept()
         await _pump(websocket, first, frames, inbound_limit)
 
@@ -167,12 +174,16 @@ async def _read(websocket: WebSocket, limit: int) -> None:
             return
 
 
-async def _deny(websocket: WebSocket, error: NotFound) -> None:
+async def _deny(websocket: WebSocket, error: NotFound | Unavailable) -> None:
+    """An unknown event (404 / close 4404), or the database away (503 + Retry-After / close 1013)."""
+    away = isinstance(error, Unavailable)
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(envelope(404, "NOT_FOUND", error.message))
+        retry = {"Retry-After": str(error.retry_after)} if isinstance(error, Unavailable) else None
+        status, code = (503, error.code) if away else (404, "NOT_FOUND")
+        await websocket.send_denial_response(envelope(status, code, error.message, headers=retry))
     else:
         await websocket.accept()
-        await websocket.close(NOT_FOUND, error.message)
+        await websocket.close(TRY_AGAIN_LATER if away else NOT_FOUND, error.message)
 
 
 def ws_routes() -> list[WebSocketRoute]:

@@ -11,6 +11,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from predictql import logs
 from predictql.errors import DomainError, RateLimited
+from predictql.outages import unavailable
 
 log = logging.getLogger("predictql.graphql")
 
@@ -48,6 +49,10 @@ class DomainErrors(MaskErrors):
             # Syntax and validation errors (a literal a scalar refuses included) are already safe.
             code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
             return _with_code(error, str(code))
+        outage = unavailable(original)
+        if outage is not None:  # the database is out of reach: retrying later works
+            log.warning("database unavailable in %s: %r", error.path, original)
+            return _with_code(error, outage.code, outage.message)
         rid = logs.request_id.get() or "-"
         log.error("unexpected error in %s", error.path, exc_info=original)
         return _with_code(error, "INTERNAL_ERROR", f"internal error (request id {rid})")

@@ -63,6 +63,33 @@ def _error(error: DomainError) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(error.message, extensions={"code": error.code})])
 
 
+def _stored_body(result: ExecutionResult) -> str | None:
+    """What to store with the work: None when an unexpected error means it must not commit.
+
+    A result without errors is stored as its data alone; one whose errors are all expected (a
+    failure that kept its work, e.g. a wrong-code counter) as ``{"data", "errors"}``.
+    """
+    errors = result.errors or []
+    if any(not isinstance(error.original_error, DomainError) for error in errors):
+        return None
+    if not errors:
+        return dumps(result.data).decode()
+    listed = [
+        {"message": error.message, "path": error.path, "extensions": {"code": error.original_error.code}}
+        for error in errors
+        if isinstance(error.original_error, DomainError)
+    ]
+    return dumps({"data": result.data, "errors": listed}).decode()
+
+
+def _replayed(body: str) -> ExecutionResult:
+    stored = loads(body)
+    if not (isinstance(stored, dict) and set(stored) == {"data", "errors"}):
+        return ExecutionResult(data=stored, errors=None)
+    errors = [GraphQLError(e["message"], path=e["path"], extensions=e["extensions"]) for e in stored["errors"]]
+    return ExecutionResult(data=stored["data"], errors=errors)
+
+
 class Idempotency(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         ec = self.execution_context
@@ -71,6 +98,7 @@ class Idempotency(SchemaExtension):
             yield
             return
         context = ec.context
+        db = context.db
         actor = context.actor
         client = context.request.client.host if context.request.client else "unknown"
         owner = f"user:{actor.user_id}" if actor.user_id is not None else f"ip:{client}"
@@ -80,17 +108,28 @@ class Idempotency(SchemaExtension):
                 "graphql:" + idempotency.check_key(key),
                 idempotency.request_hash(ec.query or "", ec.operation_name or "", dumps(ec.variables or {})),
             )
-            stored = await idempotency.lookup(context.db, claim)
+            stored = await idempotency.lookup(db, claim)
         except DomainError as error:
             ec.result = _error(error)
             yield
             return
         if stored is not None:
-            ec.result = ExecutionResult(data=loads(stored.body), errors=None)
+            ec.result = _replayed(stored.body)
             yield
             return
-        with idempotency.guarding(claim):
-            yield
-        result = ec.result
-        if isinstance(result, ExecutionResult) and not result.errors and result.data is not None:
-            await idempotency.store(context.db, claim, 200, dumps(result.data).decode())
+        async with db.unit() as unit:
+            with idempotency.guarding(claim):
+                yield
+            result = ec.result
+            if not isinstance(result, ExecutionResult):
+                return  # not a plain result (never for a mutation): nothing is committed
+            body = _stored_body(result)
+            try:
+                # 200 stands for "commit"; a 500 leaves the unit to roll back on leaving.
+                stored = await idempotency.settle(db, unit, claim, 200 if body else 500, body or "")
+            except DomainError as error:
+                stored, result.data, result.errors = None, None, _error(error).errors
+        if stored is not None:
+            # Strawberry returns this very object (a new one set on the context would be ignored).
+            replay = _replayed(stored.body)
+            result.data, result.errors = replay.data, replay.errors

@@ -1,16 +1,19 @@
 """Idempotency keys: a POST (or GraphQL mutation) retried with the same key and the same body gets
 the stored response back without executing again; the same key with another body is refused.
 
-The key is claimed *inside* the first write transaction of the request (a unique row), so the
-claim commits or rolls back together with the work it guards: a request that failed left no
-claim and may be retried; one that committed cannot run twice, even when retries race.
+The adapters run the request in a ``Database.unit()``: the key is claimed (a unique row) when its
+first write begins, and the response is stored in that same transaction before it commits. So the
+claim, the work and the response commit together or not at all: a retry after a crash (even a
+``kill -9`` between commit and reply) replays the committed response, and a request whose work
+never committed left no claim and may be retried at once. A concurrent twin blocks on the unique
+row until the first commits (PostgreSQL) or waits for the write lock (SQLite), then replays it.
 """
 
 from __future__ import annotations
 
 import contextvars
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from predictql.db import Database, utcnow
+from predictql.db import Database, Unit, utcnow
 from predictql.errors import Conflict, InvalidInput, Unprocessable
 from predictql.models import IdempotencyRecord
 
@@ -39,7 +42,7 @@ class Claim:
     owner: str
     key: str
     request_hash: str
-    claimed: bool = False
+    raced: bool = False  # a twin with the same key committed first: look up its response again
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ class Raced(Conflict):
 async def claim_in(session: AsyncSession) -> None:
     """``Database`` begin-hook: insert the pending claim inside the first write transaction."""
     claim = _current.get()
-    if claim is None or claim.claimed:
+    if claim is None:
         return
     await session.execute(
         delete(IdempotencyRecord).where(
@@ -116,16 +119,27 @@ async def claim_in(session: AsyncSession) -> None:
     try:
         await session.flush()  # the unique (owner, key) row: a concurrent twin blocks here, then fails
     except IntegrityError as exc:
+        claim.raced = True
         raise Raced("a request with this Idempotency-Key is in progress; retry to get its response") from exc
-    claim.claimed = True
 
 
-async def store(db: Database, claim: Claim, status_code: int, body: str) -> None:
-    if not claim.claimed:
-        return
-    async with db.sessions() as session, session.begin():
+def storing(claim: Claim, status_code: int, body: str) -> Callable[[AsyncSession], Awaitable[None]]:
+    """The last write of the request's unit: its response, committed with the work it answers."""
+
+    async def store(session: AsyncSession) -> None:
         await session.execute(
             update(IdempotencyRecord)
             .where(col(IdempotencyRecord.owner) == claim.owner, col(IdempotencyRecord.key) == claim.key)
             .values(status_code=status_code, response_body=body, completed_at=utcnow())
         )
+
+    return store
+
+
+async def settle(db: Database, unit: Unit, claim: Claim, status_code: int, body: str) -> Stored | None:
+    """Commit the request's unit with its response; or, when a twin won the key, its response."""
+    if status_code < 500:
+        await db.commit_unit(unit, storing(claim, status_code, body))
+    if claim.raced:
+        return await lookup(db, claim)
+    return None
