@@ -19,6 +19,7 @@ from redis import asyncio as aioredis
 
 from predictql.db import Database
 from predictql.subscriptions import topics
+from tests.api.test_auth import forgot
 from tests.api.test_lmsr_api import trader
 from tests.conftest import BACKEND, REDIS_URL
 from tests.e2e.test_scale_out import RECEIVE_TIMEOUT, processes, redis, subscribed, ws_url
@@ -95,8 +96,7 @@ async def test_a_password_reset_on_one_process_closes_the_sockets_on_the_other(
         ws = await signed_in_socket(b, token, "graphql-transport-ws")
         try:
             await subscribed(redis, topics.user_access_channel(user_id))
-            assert (await http_a.post("/api/v1/auth/forgot-password", json={"email": email})).status_code == 200
-            reset = Mailbox(settings.outbox_dir).reset_token(email)
+            reset = await forgot(http_a, Mailbox(settings.mail_outbox), email)  # mailed by A after its answer
             body = {"token": reset, "new_password": "another password"}
             assert (await http_a.post("/api/v1/auth/reset-password", json=body)).status_code == 200
             assert await close_of(ws) == (4403, "session ended")

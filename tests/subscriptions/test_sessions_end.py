@@ -19,6 +19,7 @@ from predictql.services.sessions import TokenPair
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log, topics
 from predictql.subscriptions.payloads import AccessChange
+from tests.api.test_auth import forgot
 from tests.api.test_lmsr_api import TRADE
 from tests.markets.factories import create_market_setup
 from tests.subscriptions.conftest import Live
@@ -119,9 +120,9 @@ async def test_a_password_reset_ends_every_session_of_the_user(live: Live, setti
     ) as b:
         for ws in (a, b):
             await ws.subscribe(MY_ORDERS)
-        assert (await live.http.post("/api/v1/auth/forgot-password", json={"email": email})).status_code == 200
+        assert live.settings.mail_outbox is not None
+        token = await forgot(live.http, Mailbox(live.settings.mail_outbox), email)
         await a.nothing()  # asking for a reset ends nothing
-        token = Mailbox(live.settings.outbox_dir).reset_token(email)
         body = {"token": token, "new_password": "a new password"}
         assert (await live.http.post("/api/v1/auth/reset-password", json=body)).status_code == 200
         for ws in (a, b):
