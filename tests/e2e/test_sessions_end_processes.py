@@ -96,7 +96,9 @@ async def test_a_password_reset_on_one_process_closes_the_sockets_on_the_other(
         try:
             await subscribed(redis, topics.user_access_channel(user_id))
             assert (await http_a.post("/api/v1/auth/forgot-password", json={"email": email})).status_code == 200
-            reset = Mailbox(settings.outbox_dir).reset_token(email)
+            outbox = Mailbox(settings.mail_outbox)
+            await outbox.wait_for(email)  # mailed after the answer
+            reset = outbox.reset_token(email)
             body = {"token": reset, "new_password": "another password"}
             assert (await http_a.post("/api/v1/auth/reset-password", json=body)).status_code == 200
             assert await close_of(ws) == (4403, "session ended")
