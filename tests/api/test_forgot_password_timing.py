@@ -13,7 +13,7 @@ from predictql.mail import Mailer
 from predictql.settings import Settings
 from tests.support import BASE, Lifespan, Mailbox, create_user, unique_email
 
-ROUNDS = 25
+ROUNDS = 31
 
 
 async def _timed(client: httpx.AsyncClient, mailer: Mailer, email: str) -> float:
@@ -46,6 +46,7 @@ async def test_existing_and_unknown_addresses_take_the_same_time(
                 unknown.append(await _timed(client, mailer, unique_email("nobody")))
             await mailer.drain()
     fast, slow = sorted((statistics.median(existing), statistics.median(unknown)))
-    # Same work before the answer on both paths: medians within noise (20 % + 1 ms).
-    assert slow <= fast * 1.2 + 0.001, (statistics.median(existing), statistics.median(unknown))
+    # Same work before the answer on both paths: medians within the noise of a shared machine. (The
+    # existing-address path used to insert and mail before answering: about twice the time.)
+    assert slow <= fast * 1.5, (statistics.median(existing), statistics.median(unknown))
     assert len(mailbox.messages(email)) == ROUNDS  # and the owner did get every link
