@@ -150,10 +150,10 @@ async def test_revoking_an_api_token_ends_its_sockets_only(live: Live, settings:
 async def test_an_expired_access_token_closes_its_socket(
     live_with: Callable[..., AbstractAsyncContextManager[Live]],
 ) -> None:
-    async with live_with(access_token_ttl_seconds=1) as app:
+    async with live_with(access_token_ttl_seconds=2) as app:
         _, pair = await signed_in(app.db, app.settings)
         async with balance_socket(app, pair.access_token) as ws:
-            close = await closed(ws, within=3.0)
+            close = await closed(ws, within=8.0)
             assert (close.code, close.reason) == (4403, "token expired")
         async with AsgiSocket(app.app, "/graphql", subprotocols=("graphql-transport-ws",)) as again:
             await again.send_json({"type": "connection_init", "payload": auth(pair.access_token)})

@@ -4,7 +4,8 @@ Cost: every field costs 1, multiplied by the sizes of the lists above it. It can
 rule: validation sees no variables (and its result is cached per document), so ``first: $n`` would
 be priced the same whatever ``n`` is. ``CostLimit`` runs right after validation, before execution,
 over the operation that will run, with the variables as sent (a value that is not an integer fails
-coercion later; it is priced at the argument's default).
+coercion later, and so does an integer outside GraphQL's 32-bit ``Int``; either is priced at the
+argument's default, so the client hears of the coercion error, not of a cost it did not ask for).
 
 List sizes:
 
@@ -48,6 +49,7 @@ from strawberry.extensions import SchemaExtension
 from predictql.schema.limits import FragmentMemo
 
 PAGE_ARGS = ("first", "last", "limit", "depth")
+INT_RANGE = range(-(2**31), 2**31)  # GraphQL Int: a page argument outside it fails coercion
 UNPAGED = 20
 # Lists the server returns whole: sized from the data model (a pool has a few outcomes).
 ESTIMATES = {"Event.pools": 5, "Pool.markets": 5, "ReferralInfo.levels": 3}
@@ -118,7 +120,8 @@ class _Pricer:
             if isinstance(value, IntValueNode):
                 size = int(value.value)
             elif isinstance(value, VariableNode):
-                size = self.variables.get(value.name.value, self.defaults.get(value.name.value, size))
+                sent = self.variables.get(value.name.value, self.defaults.get(value.name.value, size))
+                size = sent if isinstance(sent, int) and sent in INT_RANGE else size
             if isinstance(size, int) and not isinstance(size, bool):
                 return max(1, size)
         return None
