@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from predictql import auth, logs
+from predictql import after_response, auth, logs
 from predictql.clientip import ClientAddress
 from predictql.errors import PayloadTooLarge
 from predictql.jsonutil import dumps
@@ -123,7 +123,11 @@ class Gateway:
             if scope["type"] == "websocket":
                 await self._websocket(scope, receive, send)
             else:
-                await self._http(scope, receive, send, rid)
+                deferred = after_response.begin()
+                try:
+                    await self._http(scope, receive, send, rid)
+                finally:
+                    after_response.finish(deferred)
         finally:
             logs.request_id.reset(token)
 

@@ -15,6 +15,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
+from predictql import after_response
 from predictql.settings import Settings
 
 log = logging.getLogger("predictql.mail")
@@ -74,10 +75,14 @@ class Mailer:
             log.exception("smtp delivery to %s failed", message["To"])
 
     def later(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` (whose outcome is mail) after the response, awaited by ``drain`` at shutdown."""
-        task = asyncio.create_task(self._logged(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Run ``work`` (whose outcome is mail) once the response is sent; ``drain`` awaits it."""
+
+        def start() -> None:
+            task = asyncio.create_task(self._logged(work))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        after_response.defer(start)
 
     async def _logged(self, work: Coroutine[Any, Any, None]) -> None:
         try:
