@@ -36,7 +36,10 @@ USERS = 24
 @pytest.fixture(scope="module")
 def two_servers(settings: Settings, db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     logs = tmp_path_factory.mktemp("servers")
-    started = [start_server(settings, Path(logs / f"server{i}.log")) for i in range(2)]
+    # 96 orders queue on one market row lock; on a starved test machine that wait can pass the
+    # default statement timeout (then 503). This test is about double fills, not latency.
+    patient = {"PREDICTQL_DATABASE_STATEMENT_TIMEOUT_SECONDS": "120"}
+    started = [start_server(settings, Path(logs / f"server{i}.log"), **patient) for i in range(2)]
     yield [base for _, base in started]
     for process, _ in started:
         stop_server(process)

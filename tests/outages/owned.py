@@ -59,6 +59,10 @@ class OwnedPostgres:
     def stop(self) -> None:
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
+    def ensure_started(self) -> None:
+        if not (self.data / "postmaster.pid").exists():
+            self.start()
+
     def _pids(self) -> list[int]:
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
         children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
