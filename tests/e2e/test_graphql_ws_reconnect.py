@@ -146,16 +146,16 @@ async def test_graphql_ws_reconnects_on_token_expiry_and_loses_nothing(
         await client.until(lambda e: e["event"] == "connected")
         for _ in range(CYCLES):
             await trade()  # live, while connected
+            client.resume = True  # on a loaded machine the token may expire before the message arrives
             await client.until(message("myFills", trades), seen=True)
-            closed = await client.until(lambda e: e["event"] == "closed")
-            assert (closed["code"], closed["reason"]) == (4403, "token expired")
-            await client.until(lambda e: e["event"] == "waiting")
-            for _ in range(2):  # committed while the client is away
+            client.resume = False
+            await client.until(lambda e: e["event"] == "waiting")  # the next expiry: the client is away
+            for _ in range(2):  # committed while it is away
                 await trade()
             await client.tell("reconnect")
             await client.until(lambda e: e["event"] == "connected")
         await trade()
-        client.resume = True  # should the token expire again before the last messages arrive
+        client.resume = True
 
         heads = await stream_log.StreamLog(db).heads([channel(user_id) for channel in STREAMS.values()])
         for stream, channel in STREAMS.items():
@@ -172,4 +172,5 @@ async def test_graphql_ws_reconnects_on_token_expiry_and_loses_nothing(
     closes = [(e["code"], e["reason"]) for e in client.events if e["event"] == "closed"]
     assert len(closes) >= CYCLES and set(closes) == {(4403, "token expired")}
     tokens = [e["via"] for e in client.events if e["event"] == "token"]
-    assert tokens[: CYCLES + 1] == ["signIn"] + ["refresh"] * CYCLES  # a fresh token for every connection
+    connections = [e for e in client.events if e["event"] == "connected"]
+    assert tokens == ["signIn"] + ["refresh"] * (len(connections) - 1)  # a fresh token for every connection
