@@ -160,6 +160,14 @@ async def test_search_and_tag_filters_are_bounded(client: httpx.AsyncClient, wor
     rest_refused(await client.post("/api/v1/events", json=body, headers=world.headers()), 400, "1000 items")
 
 
+async def test_an_integer_query_parameter_given_twice_is_refused(client: httpx.AsyncClient, world: World) -> None:
+    # Found by schemathesis: Starlette keeps the last value, so `limit=junk&limit=` answered 200.
+    url = "/api/v1/market/positions/completed?limit=junk&limit="
+    rest_refused(await client.get(url, headers=world.headers()), 400, "limit given more than once")
+    ok = await client.get("/api/v1/market/positions/completed?limit=5", headers=world.headers())
+    assert ok.status_code == 200, ok.text
+
+
 # --- deeply nested JSON, stored JSON -------------------------------------------------------------
 
 

@@ -133,7 +133,10 @@ class ApiRequest:
         return "invalid_id" if name == "id" else f"invalid_{name}"
 
     def query_int(self, name: str, default: int | None = None, *, lo: int = 0, hi: int = 2**63 - 1) -> int | None:
-        raw = self.request.query_params.get(name)
+        given = self.request.query_params.getlist(name)
+        if len(given) > 1:  # ambiguous: Starlette would silently take the last one
+            raise InvalidInput(f"{name} given more than once", code=self.spec.invalid_code)
+        raw = given[0] if given else None
         if raw is None or raw == "":
             return default
         value = plain_int(raw)
