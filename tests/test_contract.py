@@ -6,7 +6,7 @@ import ast
 import sys
 from pathlib import Path
 
-from predictql.schema.root import build_schema
+from predictql.graphql_server.root import build_schema
 from predictql.settings import Settings
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "predictql"
@@ -52,13 +52,24 @@ def test_pricing_is_pure_standard_library() -> None:
 
 # package -> packages of ours it must never import (ARCHITECTURE.md "Import direction")
 FORBIDDEN = {
-    "pricing": {"models", "services", "resolvers", "rest_compat", "schema", "subscriptions", "db", "app"},
-    "models": {"services", "resolvers", "rest_compat", "schema", "app"},
-    "services": {"resolvers", "rest_compat", "schema", "app"},
-    "subscriptions": {"resolvers", "rest_compat", "schema", "app"},
-    "schema": {"rest_compat", "app"},
-    "resolvers": {"rest_compat", "app"},
-    "rest_compat": {"resolvers", "schema", "app"},
+    "pricing": {
+        "models",
+        "services",
+        "resolvers",
+        "rest_compat",
+        "schema",
+        "graphql_server",
+        "subscriptions",
+        "db",
+        "app",
+    },
+    "models": {"services", "resolvers", "rest_compat", "schema", "graphql_server", "app"},
+    "services": {"resolvers", "rest_compat", "schema", "graphql_server", "app"},
+    "subscriptions": {"resolvers", "rest_compat", "schema", "graphql_server", "app"},
+    "schema": {"resolvers", "graphql_server", "rest_compat", "app"},
+    "resolvers": {"graphql_server", "rest_compat", "app"},
+    "rest_compat": {"resolvers", "schema", "graphql_server", "app"},
+    "graphql_server": {"rest_compat", "app"},
 }
 
 

@@ -27,13 +27,13 @@ from predictql import logs, migrate
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.gateway import Gateway, error_body
+from predictql.graphql_server.view import make_graphql_app
 from predictql.mail import Mailer
 from predictql.media import media_files
 from predictql.outages import unavailable
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
-from predictql.schema.view import make_graphql_app
 from predictql.services import idempotency, live, order_expiry
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log
@@ -54,7 +54,9 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         if run_migrations:
             await migrate.upgrade(engine)
         bus = Bus(
-            settings.broadcast_url, queue_size=settings.bus_queue_size, max_lag=settings.bus_max_lag_seconds,
+            settings.broadcast_url,
+            queue_size=settings.bus_queue_size,
+            max_lag=settings.bus_max_lag_seconds,
             prefix=settings.bus_channel_prefix,
         )
         await bus.connect()

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_with_db(settings, lambda db: asyncio.sleep(0)))
             print(json.dumps({"migrated": True}))
         elif args.command == "schema":
-            from predictql.schema.root import build_schema
+            from predictql.graphql_server.root import build_schema
 
             print(build_schema(settings).as_str())
         elif args.command == "ledger":

@@ -18,8 +18,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as strawb
 from strawberry.extensions.validation_cache import _get_validate_cache
 
 from predictql.db import Database
-from predictql.schema import cost, limits
-from predictql.schema.root import build_schema
+from predictql.graphql_server import cost, limits
+from predictql.graphql_server.root import build_schema
 from predictql.settings import Settings
 from tests.conftest import JWT_SECRET, make_settings
 from tests.support import gql, lifespan_client

@@ -27,7 +27,7 @@ from graphql import (
 from hypothesis import strategies as st
 
 from predictql.db import Database
-from predictql.schema.root import build_schema
+from predictql.graphql_server.root import build_schema
 from predictql.settings import Settings
 from tests.inputs.nasty import (
     INT64_EDGES,
@@ -42,16 +42,44 @@ from tests.inputs.world import World, build_world
 
 SCHEMA = build_schema(Settings(environment="test", jwt_secret="x" * 40))._schema
 NON_FINITE = [math.nan, math.inf, -math.inf]
-WORDS = ["x", "buy_yes", "sell_no", "spend", "shares", "YES", "NO", "lmsr", "orderbook", "limit", "market", "buy",
-         "GTC", "FOK", "creator", "en", "dark", "pending", "started"]
+WORDS = [
+    "x",
+    "buy_yes",
+    "sell_no",
+    "spend",
+    "shares",
+    "YES",
+    "NO",
+    "lmsr",
+    "orderbook",
+    "limit",
+    "market",
+    "buy",
+    "GTC",
+    "FOK",
+    "creator",
+    "en",
+    "dark",
+    "pending",
+    "started",
+]
 FIELDS = [("query", name, field) for name, field in SCHEMA.query_type.fields.items()] + [
-    ("mutation", name, field) for name, field in SCHEMA.mutation_type.fields.items()  # type: ignore[union-attr]
+    ("mutation", name, field)
+    for name, field in SCHEMA.mutation_type.fields.items()  # type: ignore[union-attr]
 ]
 
 
 def _scalar(name: str, world: World) -> st.SearchStrategy[Any]:
-    ids = [world.event_id, world.pool_id, world.market_id, world.book_market_id, world.order_id,
-           world.notification_id, world.user_id, world.api_token_id]
+    ids = [
+        world.event_id,
+        world.pool_id,
+        world.market_id,
+        world.book_market_id,
+        world.order_id,
+        world.notification_id,
+        world.user_id,
+        world.api_token_id,
+    ]
     valid = {
         "ID": st.sampled_from([str(i) for i in ids]),
         "Int": st.integers(-1, 100),

@@ -13,9 +13,9 @@ from sqlmodel import col
 
 from predictql.auth import Actor
 from predictql.db import Database
+from predictql.graphql_server.root import build_schema
 from predictql.models import Event
 from predictql.schema.context import Context
-from predictql.schema.root import build_schema
 from predictql.services import lmsr_trading, pools
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.settings import Settings
@@ -96,8 +96,14 @@ async def test_trades_platform_wide_and_per_market(live: Live, db: Database, set
         assert [item["id"] for item in seen] == [str(first), str(second)]
         assert [item["seq"] for item in seen] == [1, 2]  # the platform-wide channel's own numbering
         assert seen[1] == {
-            **seen[1], "kind": "LIVE", "marketId": str(two.id), "side": "buy", "token": "NO", "name": "bob",
-            "marketName": "B", "eventName": "Test event",
+            **seen[1],
+            "kind": "LIVE",
+            "marketId": str(two.id),
+            "side": "buy",
+            "token": "NO",
+            "name": "bob",
+            "marketName": "B",
+            "eventName": "Test event",
         }
         per_market = data(await ws.next(only_two), "trades")
         assert per_market["id"] == str(second) and per_market["seq"] == 1
@@ -109,8 +115,12 @@ async def test_hidden_or_unknown_markets_cannot_be_followed(live: Live, db: Data
     async with db.transaction() as session:
         await session.execute(update(Event).where(col(Event.id) == market.event_id).values(is_active=False))
     async with GraphQLSocket(live.app) as ws:
-        for query, variables in ((MARKET, {"m": str(market.id)}), (TRADES, {"m": str(market.id)}),
-                                 (MARKET, {"m": "999999"}), (CHART, {"e": str(market.event_id)})):
+        for query, variables in (
+            (MARKET, {"m": str(market.id)}),
+            (TRADES, {"m": str(market.id)}),
+            (MARKET, {"m": "999999"}),
+            (CHART, {"e": str(market.event_id)}),
+        ):
             op = await ws.subscribe(query, variables)
             failed = await ws.next(op)
             assert failed["data"] is None, failed
@@ -130,7 +140,9 @@ async def test_the_creator_follows_a_hidden_event_when_signed_in(live: Live, db:
 
 
 async def test_a_reader_left_behind_skips_to_a_fresh_snapshot_without_reading_the_log(
-    live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings,
+    live_with: Callable[..., AbstractAsyncContextManager[Live]],
+    db: Database,
+    settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Past the channel's buffer a reader gets one gap, answered by a snapshot of now: replaying
@@ -148,8 +160,15 @@ async def test_a_reader_left_behind_skips_to_a_fresh_snapshot_without_reading_th
             return await original(self, channel, seq, upto)
 
         monkeypatch.setattr(stream_log.StreamLog, "after", after)
-        context = Context(request=None, response=None, db=app.db, settings=app.settings, mailer=None,  # type: ignore[arg-type]
-                          http=None, bus=app.bus)  # type: ignore[arg-type]
+        context = Context(
+            request=None,
+            response=None,
+            db=app.db,
+            settings=app.settings,
+            mailer=None,  # type: ignore[arg-type]
+            http=None,
+            bus=app.bus,
+        )  # type: ignore[arg-type]
         stream = await schema.subscribe(MARKET, variable_values={"m": str(mid)}, context_value=context)
         assert not isinstance(stream, type(None))
         first = await anext(stream)  # type: ignore[arg-type]
@@ -167,7 +186,8 @@ async def test_a_reader_left_behind_skips_to_a_fresh_snapshot_without_reading_th
         await buy(app.db, user, mid, 1_000)
         live = await anext(stream)  # type: ignore[arg-type]
         assert live.data is not None and (live.data["marketUpdated"]["kind"], live.data["marketUpdated"]["seq"]) == (
-            "LIVE", 5,
+            "LIVE",
+            5,
         )
         await stream.aclose()  # type: ignore[union-attr]
 

@@ -10,7 +10,7 @@ import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from predictql.db import Database
-from predictql.schema import stream_execution
+from predictql.graphql_server import stream_execution
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import trader
 from tests.markets.factories import create_market_setup
@@ -89,9 +89,7 @@ async def test_a_subscription_s_memory_does_not_grow_with_its_events(
     assert max(len(executor._relevant_sub_fields) for executor in executors) <= 2
 
 
-async def test_a_shared_result_lives_only_as_long_as_its_event(
-    live: Live, db: Database, settings: Settings
-) -> None:
+async def test_a_shared_result_lives_only_as_long_as_its_event(live: Live, db: Database, settings: Settings) -> None:
     """After a burst the memo of shared results empties with the channel's buffer (it used to keep
     the last 4,096 results, and the server's memory, for good)."""
     _, _, (market,) = await create_market_setup(db)

@@ -21,8 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult
 
 from predictql.auth import ANONYMOUS, request_token
-from predictql.schema.context import Context
-from predictql.schema.http_request import (
+from predictql.graphql_server.http_request import (
     ALLOWED_OVER,
     GraphQLRequest,
     RequestError,
@@ -31,13 +30,14 @@ from predictql.schema.http_request import (
     read_request,
     response_media_type,
 )
-from predictql.schema.http_responses import error_response, is_request_error, result_response
-from predictql.schema.persisted_queries import PersistedQueries
-from predictql.schema.response_cache import ResponseCache, is_query, key_of
-from predictql.schema.root import build_schema
-from predictql.schema.socket_watch import ServerClosable, unwatch, watch
-from predictql.schema.stream_execution import encode_message
-from predictql.schema.ws_operations import LegacyWSHandler, TransportWSHandler
+from predictql.graphql_server.http_responses import error_response, is_request_error, result_response
+from predictql.graphql_server.persisted_queries import PersistedQueries
+from predictql.graphql_server.response_cache import ResponseCache, is_query, key_of
+from predictql.graphql_server.root import build_schema
+from predictql.graphql_server.socket_watch import ServerClosable, unwatch, watch
+from predictql.graphql_server.stream_execution import encode_message
+from predictql.graphql_server.ws_operations import LegacyWSHandler, TransportWSHandler
+from predictql.schema.context import Context
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
 

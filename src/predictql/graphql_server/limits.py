@@ -1,5 +1,5 @@
 """Static query limits, checked during validation: depth and aliases. (The cost limit needs the
-variable values, so it runs after validation: ``schema/cost.py``.)
+variable values, so it runs after validation: ``graphql_server/cost.py``.)
 
 Each measure is computed once per fragment (memoised by name), so a document whose fragments
 spread each other many times is measured in linear time: a few hundred tokens of fragments that

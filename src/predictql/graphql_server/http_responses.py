@@ -15,8 +15,8 @@ from graphql import GraphQLError
 from starlette.responses import Response
 from strawberry.types import ExecutionResult
 
+from predictql.graphql_server.http_request import GRAPHQL_RESPONSE, RequestError
 from predictql.jsonutil import dumps
-from predictql.schema.http_request import GRAPHQL_RESPONSE, RequestError
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

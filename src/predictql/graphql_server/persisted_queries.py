@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
-from predictql.schema.http_request import GraphQLRequest, RequestError, bad_request
+from predictql.graphql_server.http_request import GraphQLRequest, RequestError, bad_request
 
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -190,7 +190,6 @@ def not_over(method: str, operation_type: OperationType) -> RequestError:
         return RequestError(
             400,
             "OPERATION_NOT_SUPPORTED",
-            "subscriptions are not served over HTTP: open a WebSocket to /graphql "
-            "(graphql-transport-ws or graphql-ws)",
+            "subscriptions are not served over HTTP: open a WebSocket to /graphql (graphql-transport-ws or graphql-ws)",
         )
     return RequestError(405, "METHOD_NOT_ALLOWED", f"{operation_type.value}s need POST", {"Allow": "POST"})

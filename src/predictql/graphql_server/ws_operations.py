@@ -19,13 +19,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 
 from predictql.gateway import budget_keys
+from predictql.graphql_server.legacy_ws import LegacyGraphQLWS
 from predictql.ratelimit import RateLimiter
 from predictql.schema.context import Context
-from predictql.schema.legacy_ws import LegacyGraphQLWS
 
 
 def _token(context: Context) -> str | None:
-    from predictql.schema.view import token_from_params  # the view imports this module
+    from predictql.graphql_server.view import token_from_params  # the view imports this module
 
     return token_from_params(context.connection_params or {})
 

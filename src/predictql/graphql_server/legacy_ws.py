@@ -16,9 +16,9 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types.graphql import OperationType
 
+from predictql.graphql_server.http_responses import is_request_error
+from predictql.graphql_server.operations import operation_type
 from predictql.schema.context import Context
-from predictql.schema.http_responses import is_request_error
-from predictql.schema.operations import operation_type
 
 ONCE = frozenset({OperationType.QUERY, OperationType.MUTATION})
 

@@ -102,4 +102,3 @@ def encode_message(message: object) -> str:
                 _remember(_encoded, id(data), found)
             return f'{{"id":{dumps_str(message.get("id"))},"type":"{message["type"]}","payload":{{"data":{found[1]}}}}}'
     return dumps_str(message)
-

@@ -15,6 +15,12 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from predictql.graphql_server.cost import cost_limit
+from predictql.graphql_server.errors import DomainErrors
+from predictql.graphql_server.idempotency import Idempotency, IdempotencyKeyArgument
+from predictql.graphql_server.input_guard import InputGuard, SafeStringLiterals
+from predictql.graphql_server.limits import limit_rules
+from predictql.graphql_server.stream_execution import SharedEventExecutor
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
 from predictql.resolvers.my_streams import MyStreamsSubscription
@@ -23,13 +29,7 @@ from predictql.resolvers.orders import OrdersMutation, OrdersQuery
 from predictql.resolvers.subscriptions import LiveSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
-from predictql.schema.cost import cost_limit
-from predictql.schema.errors import DomainErrors
-from predictql.schema.idempotency import Idempotency, IdempotencyKeyArgument
-from predictql.schema.input_guard import InputGuard, SafeStringLiterals
-from predictql.schema.limits import limit_rules
 from predictql.schema.scalars import SCALARS
-from predictql.schema.stream_execution import SharedEventExecutor
 from predictql.settings import Settings
 
 Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery))
@@ -37,7 +37,7 @@ Mutation = merge_types(
     "Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation)
 )
 Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription))
-# Every mutation takes an optional idempotencyKey (see schema/idempotency.py).
+# Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())
 

@@ -46,7 +46,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from predictql.schema.limits import FragmentMemo
+from predictql.graphql_server.limits import FragmentMemo
 
 PAGE_ARGS = ("first", "last", "limit", "depth")
 INT_RANGE = range(-(2**31), 2**31)  # GraphQL Int: a page argument outside it fails coercion

@@ -37,7 +37,7 @@ class InputGuard(SchemaExtension):
         context = self.execution_context
         variables = context.variables
         try:
-            for name, value in (variables.items() if isinstance(variables, dict) else ()):
+            for name, value in variables.items() if isinstance(variables, dict) else ():
                 check_json(value, f"variable ${name}", code=CODE)
         except InvalidInput as error:
             if context.operation_type == OperationType.SUBSCRIPTION:

@@ -16,8 +16,8 @@ from typing import Any
 
 from strawberry.types.graphql import OperationType
 
+from predictql.graphql_server.operations import operation_type
 from predictql.jsonutil import dumps
-from predictql.schema.operations import operation_type
 
 
 @dataclass(frozen=True, slots=True)
