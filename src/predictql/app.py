@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import logs, migrate
+from predictql import logs, metrics, migrate
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
@@ -54,6 +54,7 @@ def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: boo
         )
         if run_migrations:
             await migrate.upgrade(engine)
+        metrics.watch_pool(engine)
         bus = Bus(
             settings.broadcast_url,
             queue_size=settings.bus_queue_size,
@@ -104,6 +105,7 @@ def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: boo
                 await mailer.drain()
                 await bus.disconnect()
                 await db.dispose()
+                metrics.unwatch_pool(engine)
 
     return lifespan
 
@@ -175,6 +177,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
             WebSocketRoute("/graphql", graphql),
+            Route("/metrics", metrics.endpoint),  # 404 unless PREDICTQL_METRICS_TOKEN is presented
             Mount("/api/v1", app=Router(rest_routes.all_routes(), redirect_slashes=False)),
             Mount("/media/avatars", media_files(settings.avatar_dir)),
         ],

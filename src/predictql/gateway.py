@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from predictql import after_response, auth, logs
+from predictql import after_response, auth, logs, metrics
 from predictql.clientip import ClientAddress
 from predictql.drain import Drain, refuse_going_away
 from predictql.errors import PayloadTooLarge
@@ -204,6 +204,7 @@ class Gateway:
                 status_holder["status"] = 500
                 await _send_error(send, scope, 500, "INTERNAL_ERROR", f"internal error (request id {rid})", extra)
         finally:
+            metrics.observe_http(scope, status_holder["status"], time.perf_counter() - started)
             log.info(
                 "%s %s %s",
                 scope.get("method"),
