@@ -45,6 +45,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 from starlette.types import Scope
 
 from predictql.db import Database
@@ -94,8 +95,11 @@ def stream_of(channel: str) -> str:
 
 
 def route_of(scope: Scope) -> str:
-    """The route template the router matched (``/api/v1/markets/{market_id}``), else ``unmatched``."""
+    """The route template the router matched (``/api/v1/markets/{market_id}``); ``/api/v1/*`` for
+    a path under a mount that matched none of its routes; else ``unmatched``."""
     route = scope.get("route")
+    if isinstance(route, Mount):  # inside a mount, no route of its own matched (or its files)
+        return str(scope.get("root_path", "")) + "/*"
     path = getattr(route, "path", None)
     if not isinstance(path, str):
         return "unmatched"

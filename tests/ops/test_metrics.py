@@ -78,6 +78,7 @@ async def test_a_scrape_shows_requests_operations_trades_streams_and_the_ledger_
         assert (await http.post("/graphql", json=query)).status_code == 200
         bad = {"query": "query Broken { nothingHere }", "operationName": "Broken"}
         await http.post("/graphql", json=bad)
+        assert (await http.get("/api/v1/no-such-route")).status_code == 404
         after = await _scrape(http)
 
     assert value(after, "predictql_http_requests_total", route=TRADE, status="200", method="POST") == (
@@ -85,6 +86,7 @@ async def test_a_scrape_shows_requests_operations_trades_streams_and_the_ledger_
     )
     assert value(after, "predictql_http_request_duration_seconds_count", route=TRADE) >= 1
     assert value(after, "predictql_http_requests_total", route="/metrics", status="200") >= 1
+    assert value(after, "predictql_http_requests_total", route="/api/v1/*", status="404") >= 1  # bounded labels
     assert value(after, "predictql_graphql_operations_total", operation="Probe", type="query", code="none") >= 1
     assert value(after, "predictql_graphql_operations_total", operation="Broken", code="GRAPHQL_VALIDATION_FAILED") >= 1
     assert value(after, "predictql_graphql_operation_duration_seconds_count", operation="Probe") >= 1
