@@ -23,9 +23,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import logs, migrate
+from predictql import logs, metrics, migrate
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
+from predictql.drain import Drain, install_sigterm
 from predictql.gateway import Gateway, error_body
 from predictql.graphql_server.view import make_graphql_app
 from predictql.mail import Mailer
@@ -43,7 +44,7 @@ from predictql.subscriptions.streams import SocketGate
 log = logging.getLogger("predictql.app")
 
 
-def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
+def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: bool = False) -> Any:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = make_engine(
@@ -53,6 +54,7 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         )
         if run_migrations:
             await migrate.upgrade(engine)
+        metrics.watch_pool(engine)
         bus = Bus(
             settings.broadcast_url,
             queue_size=settings.bus_queue_size,
@@ -77,6 +79,8 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
         ]
         mailer = Mailer(settings)
         settings.avatar_dir.mkdir(parents=True, exist_ok=True)
+        drain = Drain(settings.drain_sockets_seconds)
+        restore_sigterm = install_sigterm(drain) if drain_on_sigterm else None
         async with httpx.AsyncClient(timeout=10) as http:
             # Objects alive now live until shutdown: keep them out of the GC's generations.
             gc.collect()
@@ -90,14 +94,18 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
                     "mailer": mailer,
                     "http": http,
                     "started_at": time.monotonic(),
+                    "drain": drain,
                 }
             finally:
+                if restore_sigterm is not None:
+                    restore_sigterm()
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
                 await mailer.drain()
                 await bus.disconnect()
                 await db.dispose()
+                metrics.unwatch_pool(engine)
 
     return lifespan
 
@@ -158,7 +166,9 @@ def exception_handlers() -> dict[Any, Any]:
     return {HTTPException: _not_found, 404: _not_found, 405: _not_found, Exception: _server_error}
 
 
-def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> ASGIApp:
+def create_app(
+    settings: Settings | None = None, *, run_migrations: bool = True, drain_on_sigterm: bool = False
+) -> ASGIApp:
     settings = settings or Settings()
     settings.check()
     logs.configure(settings.log_level, settings.log_json)
@@ -167,10 +177,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         routes=[
             Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
             WebSocketRoute("/graphql", graphql),
+            Route("/metrics", metrics.endpoint),  # 404 unless PREDICTQL_METRICS_TOKEN is presented
             Mount("/api/v1", app=Router(rest_routes.all_routes(), redirect_slashes=False)),
             Mount("/media/avatars", media_files(settings.avatar_dir)),
         ],
-        lifespan=_lifespan(settings, run_migrations=run_migrations),
+        lifespan=_lifespan(settings, run_migrations=run_migrations, drain_on_sigterm=drain_on_sigterm),
         exception_handlers=exception_handlers(),
     )
     app.router.redirect_slashes = False  # the 404 handler redirects, with a JSON body (_without_slash)
@@ -208,5 +219,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
 
 def app_for_serve() -> ASGIApp:
-    """uvicorn's factory for ``predictql serve``: settings from the environment; the CLI migrated."""
-    return create_app(Settings(), run_migrations=False)
+    """uvicorn's factory for ``predictql serve``: settings from the environment; the CLI migrated;
+    SIGTERM drains first (``predictql.drain``)."""
+    return create_app(Settings(), run_migrations=False, drain_on_sigterm=True)

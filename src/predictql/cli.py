@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -88,12 +89,14 @@ async def _credit(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     return {"user_id": user_id, "transaction_id": txn, "balance": money.cash, "bonus_balance": money.bonus}
 
 
-async def _ledger_check(db: Database, args: argparse.Namespace) -> bool:
+async def _ledger_check(db: Database, args: argparse.Namespace, settings: Settings) -> bool:
+    from predictql import metrics
     from predictql.services import ledger_check
 
     async with db.session() as session:
         report = await ledger_check.check(session)
     print(json.dumps(report.to_json()) if args.json else "\n".join(report.lines()))
+    metrics.record_ledger_check(settings, report.ok, len(report.violations))  # for /metrics
     return report.ok
 
 
@@ -110,6 +113,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         await engine.dispose()
 
     asyncio.run(upgrade())
+    if args.workers > 1:
+        _share_metrics()
     print(f"predictql serving on http://{args.host}:{args.port} (GraphQL /graphql, REST /api/v1)", file=sys.stderr)
     uvicorn.run(
         "predictql.app:app_for_serve",
@@ -127,6 +132,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         access_log=False,  # the gateway writes a structured access log with the request id
         log_level=settings.log_level.lower(),
     )
+
+
+def _share_metrics() -> None:
+    """Workers count into one directory, so a scrape of any of them sees all (prometheus-client's
+    multiprocess mode); a directory given in PROMETHEUS_MULTIPROC_DIR is emptied of a previous run's
+    files first, else a fresh one is made. Set before the workers start (they read it at import)."""
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="predictql-metrics-")
 
 
 def _openapi(contract: str | None) -> str:
@@ -156,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(build_schema(settings).as_str())
         elif args.command == "ledger":
-            return 0 if asyncio.run(_with_db(settings, lambda db: _ledger_check(db, args))) else 1
+            return 0 if asyncio.run(_with_db(settings, lambda db: _ledger_check(db, args, settings))) else 1
         elif args.command == "openapi":
             print(_openapi(args.contract), end="")
         elif args.user_command == "create":

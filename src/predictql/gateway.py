@@ -16,8 +16,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from predictql import after_response, auth, logs
+from predictql import after_response, auth, logs, metrics
 from predictql.clientip import ClientAddress
+from predictql.drain import Drain, refuse_going_away
 from predictql.errors import PayloadTooLarge
 from predictql.jsonutil import dumps
 from predictql.ratelimit import RateLimiter, Verdict
@@ -138,12 +139,20 @@ class Gateway:
         if not verdict.allowed:
             await refuse_rate_limited(scope, receive, send, verdict.retry_after)
             return
+        drain: Drain | None = scope["state"].get("drain")
+        if drain is not None and drain.draining:  # shutting down: reconnect to another process
+            await refuse_going_away(scope, receive, send)
+            return
         gate: SocketGate | None = scope["state"].get("sockets")
         if gate is not None and not gate.enter():
             await refuse(scope, receive, send)
             return
         try:
-            await self.app(scope, *metered(receive, send, Bucket(*self.ws_rate)))
+            if drain is None:
+                await self.app(scope, *metered(receive, send, Bucket(*self.ws_rate)))
+            else:
+                async with drain.socket(receive, send) as (drained_receive, drained_send):
+                    await self.app(scope, *metered(drained_receive, drained_send, Bucket(*self.ws_rate)))
         finally:
             if gate is not None:
                 gate.leave()
@@ -195,6 +204,7 @@ class Gateway:
                 status_holder["status"] = 500
                 await _send_error(send, scope, 500, "INTERNAL_ERROR", f"internal error (request id {rid})", extra)
         finally:
+            metrics.observe_http(scope, status_holder["status"], time.perf_counter() - started)
             log.info(
                 "%s %s %s",
                 scope.get("method"),

@@ -151,6 +151,17 @@ class Settings(BaseSettings):
         "https://openidconnect.googleapis.com/v1/userinfo", description="OIDC userinfo endpoint."
     )
 
+    # Operations (README "Readiness and drain", "Metrics")
+    drain_sockets_seconds: float = Field(
+        5.0, gt=0, description="On SIGTERM, how long WebSockets get to close (1001) before in-flight requests drain."
+    )
+    ready_timeout_seconds: float = Field(
+        2.0, gt=0, description="Each check of `/api/v1/ready` (database, Redis, migration head) gives up after this."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="`/metrics` needs `Authorization: Bearer <token>`; unset, `/metrics` answers 404."
+    )
+
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -48,7 +48,9 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(settings: Settings, log_path: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    settings: Settings, log_path: Path, *, startup_timeout: float = 30, **extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -57,7 +59,7 @@ def start_server(settings: Settings, log_path: Path, **extra: str) -> tuple[subp
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    return process, wait_healthy(process, f"http://127.0.0.1:{port}", log_path)
+    return process, wait_healthy(process, f"http://127.0.0.1:{port}", log_path, startup_timeout)
 
 
 def wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 30) -> str:

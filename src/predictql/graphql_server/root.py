@@ -20,6 +20,7 @@ from predictql.graphql_server.errors import DomainErrors
 from predictql.graphql_server.idempotency import Idempotency, IdempotencyKeyArgument
 from predictql.graphql_server.input_guard import InputGuard, SafeStringLiterals
 from predictql.graphql_server.limits import limit_rules
+from predictql.graphql_server.operation_metrics import OperationMetrics
 from predictql.graphql_server.stream_execution import SharedEventExecutor
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
@@ -64,6 +65,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            OperationMetrics,  # first: it times the others and reads the final error codes
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: AddValidationRules(rules),
             # Both caches live at module level in Strawberry, keyed by size: per-request

@@ -22,6 +22,7 @@ from predictql.rest_compat import (  # noqa: F401  (registration on import)
     openapi,
     orders,
     pools,
+    ready,
     referrals,
     trading,
     users,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager, suppress
@@ -62,9 +63,10 @@ GAP_SHARE_SECONDS = 0.1  # subscribers left behind this close together share one
 class Message:
     """One published message as delivered to every local subscriber of its channel."""
 
-    __slots__ = ("_views", "channel", "index", "seq", "text")
+    __slots__ = ("_views", "channel", "index", "received", "seq", "text")
 
     def __init__(self, channel: str, text: str, index: int, seq: int = 0) -> None:
+        self.received = time.monotonic()  # reached this process (predictql.metrics: delivery lag)
         self.channel = channel
         self.text = text  # the payload (JSON)
         self.index = index  # position in this process's stream of the channel, from 1

@@ -26,6 +26,8 @@ is harmless because every payload is a full state or a full event (never a relat
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
@@ -33,6 +35,7 @@ from typing import Generic, Literal, TypeVar
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from predictql import metrics
 from predictql.subscriptions.bus import Bus, Gap, Heartbeat, Message, Subscription
 from predictql.subscriptions.stream_log import StreamLog
 
@@ -50,6 +53,34 @@ class Item(Generic[T]):
 
 
 async def follow(
+    bus: Bus,
+    channel: str,
+    *,
+    live: Callable[[str], T | None],
+    snapshot: Callable[[], Awaitable[T]] | None = None,
+    from_seq: int | None = None,
+    share: Hashable | None = None,
+    reuse: bool = False,
+) -> AsyncGenerator[Item[T], None]:
+    """``_follow`` counted (``predictql.metrics``): active subscriptions, deliveries, gaps."""
+    stream = metrics.stream_of(channel)
+    active = metrics.SUBSCRIPTIONS.labels(stream)
+    active.inc()
+    try:
+        items = _follow(
+            bus, channel, live=live, snapshot=snapshot, from_seq=from_seq, share=share, reuse=reuse
+        )
+        async with contextlib.aclosing(items):
+            async for item in items:
+                metrics.DELIVERIES.labels(stream, item.kind).inc()
+                if item.kind == "GAP":
+                    metrics.GAPS.labels(stream).inc()
+                yield item
+    finally:
+        active.dec()
+
+
+async def _follow(
     bus: Bus,
     channel: str,
     *,
@@ -103,6 +134,7 @@ async def follow(
                 last = max(last, seq)
                 value = delivery.view(live)
                 if value is not None:
+                    metrics.BUS_LAG.observe(time.monotonic() - delivery.received)
                     yield Item("LIVE", seq, value)
             elif isinstance(delivery, Heartbeat):
                 if delivery.seq > last and stream_log is not None:
@@ -111,6 +143,7 @@ async def follow(
                         yield item
                 yield Item("HEARTBEAT", max(last, delivery.seq))
             elif delivery.reason == "overflow":  # too far behind: skip to now, no log reads
+                metrics.SLOW_SKIPPED.labels(metrics.stream_of(channel)).inc()
                 last, missed = await _skip(subscription, last, loader, delivery, share)
                 for item in missed:
                     yield item
@@ -193,10 +226,12 @@ class SocketGate:
         if self.open >= self.limit:
             return False
         self.open += 1
+        metrics.WEBSOCKETS.inc()
         return True
 
     def leave(self) -> None:
         self.open -= 1
+        metrics.WEBSOCKETS.dec()
 
 
 async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
