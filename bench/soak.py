@@ -272,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--rss-slack-mb", type=float, default=15.0)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--debug-memory", type=Path, help="server appends a tracemalloc census here (slows it)")
+    parser.add_argument("--debug-memory-seconds", type=float, default=60.0)
+    parser.add_argument("--debug-memory-frames", type=int, default=0, help="tracemalloc frames (0: off)")
     args = parser.parse_args(argv)
     warmup = min(120.0, args.minutes * 60 / 4)
     # The traders' tokens are minted by the seed and must outlive the run (20 minutes by default).
@@ -282,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             tokens, market_id = asyncio.run(seed(database_url, data_dir, users=args.traders * 2))
             event_id = asyncio.run(event_of(database_url, market_id))
             env = server_env(database_url, data_dir, f"soak{os.getpid()}:")
+            if args.debug_memory:
+                env["PREDICTQL_DEBUG_MEMORY"] = str(args.debug_memory.resolve())
+                env["PREDICTQL_DEBUG_MEMORY_SECONDS"] = str(args.debug_memory_seconds)
+                env["PREDICTQL_DEBUG_MEMORY_FRAMES"] = str(args.debug_memory_frames)
             if args.bus == "memory":
                 env["PREDICTQL_BROADCAST_URL"] = "memory://"
             port = free_port()

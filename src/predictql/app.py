@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import logs, migrate
+from predictql import debug_memory, logs, migrate
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.gateway import Gateway, error_body
@@ -75,6 +75,13 @@ def _lifespan(settings: Settings, *, run_migrations: bool) -> Any:
                 order_expiry.sweep_forever(db, settings.order_expiry_sweep_seconds), name="order expiry sweep"
             ),
         ]
+        if settings.debug_memory is not None:
+            background.append(asyncio.create_task(
+                debug_memory.census_forever(
+                    settings.debug_memory, settings.debug_memory_seconds, settings.debug_memory_frames
+                ),
+                name="memory census",
+            ))
         mailer = Mailer(settings)
         settings.avatar_dir.mkdir(parents=True, exist_ok=True)
         async with httpx.AsyncClient(timeout=10) as http:
