@@ -17,7 +17,9 @@ holes (a LIVE seq that skips one with no SNAPSHOT or GAP before it: a lost messa
 errors. The verdict compares the first window after warm-up with the last one (medians): RSS may grow
 by at most ``max(--rss-slack-mb, 10 %)``, fds by at most 20; no lost message, no trade error beyond
 0.5 %, p99 lag under 2 s. Prints the samples and the verdict; exit status 1 on any failure.
-Writes ``bench/results/soak-<minutes>m.json``.
+Writes ``bench/results/soak-<minutes>m-<db>.json``. ``--debug-memory FILE`` has the server append a
+census (object counts by type, Python's allocated blocks; tracemalloc sites with
+``--debug-memory-frames``) to FILE: see ``predictql/debug_memory.py``.
 """
 
 from __future__ import annotations
@@ -169,13 +171,24 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def memory_split(pid: int) -> dict[str, float]:
+    """RSS split into anonymous memory (the heaps: Python's, SQLite's page caches, malloc's arenas)
+    and file pages (mapped libraries, SQLite's WAL index), and the process's threads (aiosqlite runs
+    one per connection, and each may get its own malloc arena)."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    kb = {key: int(status[key].split()[0]) for key in ("RssAnon", "RssFile")}
+    return {"rss_anon_mb": round(kb["RssAnon"] / 1024, 1), "rss_file_mb": round(kb["RssFile"] / 1024, 1),
+            "threads": int(status["Threads"])}
+
+
 async def sampler(pid: int, period: float, stop: asyncio.Event, c: Counters, samples: list[dict[str, Any]]) -> None:
     start = time.monotonic()
     while not stop.is_set():
         await asyncio.sleep(period)
         lags, c.lags = sorted(c.lags), []
         row = {
-            "t": round(time.monotonic() - start, 1), "rss_mb": round(rss_bytes(pid) / 2**20, 1), "fds": open_fds(pid),
+            "t": round(time.monotonic() - start, 1), "rss_mb": round(rss_bytes(pid) / 2**20, 1), **memory_split(pid),
+            "fds": open_fds(pid),
             "trades": c.trades, "trade_errors": c.trade_errors, "frames": c.frames, "holes": c.holes,
             "snapshots": c.snapshots, "gaps": c.gaps, "reconnects": c.reconnects, "socket_errors": c.socket_errors,
             "lag_p50_ms": round(lags[len(lags) // 2] * 1000, 1) if lags else None,
@@ -272,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--rss-slack-mb", type=float, default=15.0)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--debug-memory", type=Path, help="server appends a tracemalloc census here (slows it)")
+    parser.add_argument("--debug-memory-seconds", type=float, default=60.0)
+    parser.add_argument("--debug-memory-frames", type=int, default=0, help="tracemalloc frames (0: off)")
     args = parser.parse_args(argv)
     warmup = min(120.0, args.minutes * 60 / 4)
     # The traders' tokens are minted by the seed and must outlive the run (20 minutes by default).
@@ -282,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             tokens, market_id = asyncio.run(seed(database_url, data_dir, users=args.traders * 2))
             event_id = asyncio.run(event_of(database_url, market_id))
             env = server_env(database_url, data_dir, f"soak{os.getpid()}:")
+            if args.debug_memory:
+                env["PREDICTQL_DEBUG_MEMORY"] = str(args.debug_memory.resolve())
+                env["PREDICTQL_DEBUG_MEMORY_SECONDS"] = str(args.debug_memory_seconds)
+                env["PREDICTQL_DEBUG_MEMORY_FRAMES"] = str(args.debug_memory_frames)
             if args.bus == "memory":
                 env["PREDICTQL_BROADCAST_URL"] = "memory://"
             port = free_port()
@@ -295,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
               "bus": args.bus if args.bus == "memory" else REDIS_URL.split("@")[-1],
               "db": args.db, "warmup_seconds": warmup, "passed": passed, **checks, "samples": samples}
     if not args.no_record:
-        print("recorded", record(f"soak-{args.minutes:g}m.json", result))
+        print("recorded", record(f"soak-{args.minutes:g}m-{args.db}.json", result))
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
     print("VERDICT:", "no growth" if passed else "FAILED: " + ", ".join(checks["failures"]))
     return 0 if passed else 1

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import logs, metrics, migrate
+from predictql import debug_memory, logs, metrics, migrate
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
@@ -77,6 +77,13 @@ def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: boo
                 order_expiry.sweep_forever(db, settings.order_expiry_sweep_seconds), name="order expiry sweep"
             ),
         ]
+        if settings.debug_memory is not None:
+            background.append(asyncio.create_task(
+                debug_memory.census_forever(
+                    settings.debug_memory, settings.debug_memory_seconds, settings.debug_memory_frames
+                ),
+                name="memory census",
+            ))
         mailer = Mailer(settings)
         settings.avatar_dir.mkdir(parents=True, exist_ok=True)
         drain = Drain(settings.drain_sockets_seconds)

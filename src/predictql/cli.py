@@ -103,6 +103,8 @@ async def _ledger_check(db: Database, args: argparse.Namespace, settings: Settin
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from predictql.ws_protocol import DroppingWebSocketProtocol
+
     if args.workers > 1 and settings.is_sqlite:
         raise ConfigError("--workers > 1 needs PostgreSQL (SQLite is single-process); see README 'Scaling out'")
     settings.check()
@@ -122,6 +124,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        ws=DroppingWebSocketProtocol,  # a reader that stopped reading is dropped at its read deadline
         ws_per_message_deflate=False,  # ~20 % CPU on fan-out for tiny frames (PITFALLS)
         # WebSocket ping frames (heartbeat); a pong overdue past the read deadline closes the socket.
         ws_ping_interval=settings.ws_ping_interval_seconds,

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     stream_heartbeat_seconds: float = Field(
         15.0, gt=0, description="How often every live stream gets a HEARTBEAT with its channel's latest seq."
     )
+    debug_memory: Path | None = Field(
+        None, description="Debugging soaks only: a file to which a tracemalloc and object-count census is appended."
+    )
+    debug_memory_seconds: float = Field(60.0, gt=0, description="Seconds between two memory censuses (DEBUG_MEMORY).")
+    debug_memory_frames: int = Field(
+        0, ge=0, description="With DEBUG_MEMORY: tracemalloc frames per allocation site (0: none, it is slow)."
+    )
     ws_max_connections: int = Field(
         10000, ge=1, description="WebSockets per process (GraphQL and legacy feeds); more are closed with 1013."
     )

@@ -135,6 +135,21 @@ async def test_orderbook_errors(client: httpx.AsyncClient) -> None:
     assert error(await client.get("/api/v1/market/orderbook/424242")) == (404, "market_not_found")
 
 
+@pytest.mark.parametrize("token", [
+    "%ED%A0%80", "x%ED%BF%BFy", "%00", "%C3%9F", "%EF%AC%83", "nO%CC%81", "YES&token=NO", "maybe",
+])
+async def test_orderbook_token_is_checked_text_then_a_choice(client: httpx.AsyncClient, db: Database,
+                                                             token: str) -> None:
+    """A lone surrogate (UTF-8 encoded), NUL, a letter whose upper case is longer ("ß", "ﬃ"), a
+    combining mark, a repeat, a word: the route's 400, never a 500 (a fuzz run once got a 500
+    UnicodeEncodeError here); "yes"/"no" in any case still choose."""
+    _, market = await book_market(db)
+    path = f"/api/v1/market/orderbook/{market.id}"
+    assert error(await client.get(f"{path}?token={token}")) == (400, "invalid_body")
+    assert ok(await client.get(f"{path}?token=nO"))["market_id"] == market.id
+    assert ok(await client.get(f"{path}?token="))["market_id"] == market.id
+
+
 @pytest.mark.parametrize("paused", [True, False])
 async def test_pause_route(client: httpx.AsyncClient, db: Database, settings: Settings, paused: bool) -> None:
     creator, market = await book_market(db)

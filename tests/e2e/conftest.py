@@ -62,7 +62,7 @@ def start_server(
     return process, wait_healthy(process, f"http://127.0.0.1:{port}", log_path, startup_timeout)
 
 
-def wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 30) -> str:
+def wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 90) -> str:
     """Poll the health route until the process answers (or exits, or the time is up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,6 +8,7 @@ initdb refuses to run as root, so as root the cluster belongs to the ``postgres`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import websockets
 
 from tests.e2e.conftest import free_port
 
+FREEZE_LIMIT_SECONDS = 60.0
 TRADES = """subscription($m: ID, $from: Long) { trades(marketId: $m, fromSeq: $from) { kind seq data { id } } }"""
 
 
@@ -37,6 +40,7 @@ def _pg_bin(name: str) -> str:
 
 class OwnedPostgres:
     def __init__(self) -> None:
+        self._thaw_timer: threading.Timer | None = None
         self.dir = Path(tempfile.mkdtemp(prefix="pq-owned-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
@@ -68,14 +72,29 @@ class OwnedPostgres:
         children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
         return [postmaster, *map(int, children)]
 
-    def freeze(self) -> None:
-        """SIGSTOP the postmaster and every backend: connections stay open and nothing answers."""
-        for pid in self._pids():
-            os.kill(pid, signal.SIGSTOP)
+    def freeze(self, at_most: float = FREEZE_LIMIT_SECONDS) -> None:
+        """SIGSTOP the postmaster and every backend: connections stay open and nothing answers.
+
+        A freeze can never outlive ``at_most`` seconds: a timer thaws the cluster even if the test
+        never gets to (a frozen cluster left behind hangs every later step that touches it, down to
+        the fixtures' teardown closing their connections, where no test timeout helps)."""
+        self._thaw_timer = threading.Timer(at_most, self.thaw)
+        self._thaw_timer.daemon = True
+        self._thaw_timer.start()
+        self._signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
+        timer, self._thaw_timer = self._thaw_timer, None
+        if timer is not None:
+            timer.cancel()
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: int) -> None:
+        """The postmaster first (stopped, it starts no new backend), then its children; a backend
+        that exits meanwhile is skipped (its ProcessLookupError once left the cluster half frozen)."""
         for pid in self._pids():
-            os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
     def remove(self) -> None:
         try:

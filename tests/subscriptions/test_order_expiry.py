@@ -32,8 +32,11 @@ async def test_a_gtd_order_expires_on_time_and_its_escrow_comes_back(
         assert data(await ws.next(book), "orderbook")["kind"] == "SNAPSHOT"
         mine = await ws.subscribe(MY_ORDERS, {})
         await ws.nothing(0.1)
+        # Expiry an hour away, then brought to now once the placement is seen: a wall-clock window
+        # (it was 400 ms) raced a loaded machine both ways - a placement committed after it showed
+        # an empty level, a reader slower than it met the expiry first.
         request = OrderRequest(
-            mid, "buy", "YES", "limit", 30_000, 4000, tif="GTD", expires_at=utcnow() + timedelta(milliseconds=400)
+            mid, "buy", "YES", "limit", 30_000, 4000, tif="GTD", expires_at=utcnow() + timedelta(hours=1)
         )
         async with app.db.transaction() as session:
             placed = await orderbook_trading.place_order(
@@ -42,7 +45,16 @@ async def test_a_gtd_order_expires_on_time_and_its_escrow_comes_back(
         assert data(await ws.next(mine), "myOrders")["status"] == "pending"
         (level,) = data(await ws.next(book), "orderbook")["bids"]
         assert level == {"price": 4000, "amount": max_buy_units(30_000, 4000, app.settings.fee_bps)}
-        expired = data(await ws.next(mine, within=5), "myOrders")
+        async with app.db.transaction() as session:
+            order = await session.get(Order, placed.order.id)
+            assert order is not None
+            order.expires_at = utcnow()
+        try:
+            expired = data(await ws.next(mine, within=5), "myOrders")
+        except TimeoutError:  # which half failed: the sweep (still open) or the delivery (expired)?
+            async with db.session() as session:
+                row = await session.get(Order, placed.order.id)
+            raise AssertionError(f"no expiry message within 5 s; the order is {row and row.status}") from None
         assert (expired["status"], expired["cancelReason"]) == ("cancelled", "expired")
         gone = data(await ws.next(book), "orderbook")
         assert (gone["full"], gone["bids"]) == (False, [{"price": 4000, "amount": 0}])

@@ -121,9 +121,7 @@ async def orderbook(api: ApiRequest) -> dict[str, Any]:
     """Extensions: ``?depth=`` levels per side (default 100) and ``?token=NO`` for the NO-price view."""
     market_id = api.path_int("market_id")
     depth = api.query_int("depth", 100, lo=1, hi=order_lifecycle.MAX_DEPTH) or 100
-    token = api.request.query_params.get("token", "YES").upper()
-    if token not in ("YES", "NO"):
-        raise InvalidInput("token must be YES or NO")
+    token = api.query_choice("token", ("YES", "NO"), "YES")
     async with api.db.session() as session:
         book = await order_lifecycle.order_book(
             session, api.actor, market_id=market_id, depth=depth, fee_bps=api.settings.fee_bps

@@ -146,6 +146,21 @@ class ApiRequest:
             raise InvalidInput(f"{name} must be between {lo} and {hi}", code=self.spec.invalid_code)
         return value
 
+    def query_choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        """One of ``choices`` (ASCII words, matched without regard to case), or the route's 400.
+
+        No Unicode case mapping of client text (``"ß".upper()`` is ``"SS"``; other mappings grow or
+        change a string): the value is checked as text first, then compared ASCII-only."""
+        given = self.request.query_params.getlist(name)
+        if len(given) > 1:
+            raise InvalidInput(f"{name} given more than once", code=self.spec.invalid_code)
+        raw = given[0] if given and given[0] != "" else default
+        check_text(raw, f"parameter {name}", code=self.spec.invalid_code)
+        for choice in choices:
+            if raw.isascii() and raw.upper() == choice.upper():
+                return choice
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)}", code=self.spec.invalid_code)
+
     async def json(self) -> Any:
         content_type = self.request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
