@@ -49,7 +49,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def start_server(
-    settings: Settings, log_path: Path, *, startup_timeout: float = 30, **extra: str
+    settings: Settings, log_path: Path, *, startup_timeout: float = 120, **extra: str
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log = log_path.open("wb")
