@@ -188,3 +188,40 @@ async def test_links_from_orders_notifications_and_trades(
     # Someone else sees the trade but not its fee.
     anonymous = await gql(http, f'{{ market(id: "{market.id}") {{ trades {{ nodes {{ fee trader {{ id }} }} }} }} }}')
     assert anonymous["data"]["market"]["trades"]["nodes"] == [{"fee": None, "trader": {"id": str(trader)}}]
+
+
+async def test_order_book_links_and_the_trades_connection(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    """``Order.market``, ``Market.orderbook`` equal to the ``orderbook`` query, an order-book fill as a
+    ``Trade`` with source ORDERBOOK in ``Market.trades`` and the root ``trades`` connection."""
+    from tests.api.test_lmsr_api import trader
+    from tests.graphql.test_orders_graphql import BOOK, PLACE, order_book_event, order_input
+
+    _, _, market = await order_book_event(client, db)
+    _, a = await trader(db, settings, balance=50_000)
+    _, b = await trader(db, settings, balance=50_000)
+    assert "errors" not in await gql(client, PLACE, order_input(market, "buy", "YES", 6120, 6000), a)
+    assert "errors" not in await gql(client, PLACE, order_input(market, "buy", "YES", 3060, 3000), a)
+    mine = await gql(client, """{ myOrders { totalCount nodes { market { id marketType
+      orderbook(depth: 5) { bids { price amount } asks { price } } } } } }""", token=a)
+    assert "errors" not in mine, mine
+    book = (await gql(client, BOOK, {"m": market, "depth": 5, "token": "YES"}))["data"]["orderbook"]
+    assert mine["data"]["myOrders"]["totalCount"] == 2
+    for node in mine["data"]["myOrders"]["nodes"]:
+        assert node["market"]["id"] == market and node["market"]["marketType"] == "orderbook"
+        assert node["market"]["orderbook"] == {"bids": book["bids"], "asks": book["asks"]}
+    assert [level["price"] for level in book["bids"]] == [6000, 3000]
+
+    sold = await gql(client, PLACE, order_input(market, "buy", "NO", 4080, 4000), b)  # crosses the YES 6000 bid
+    assert "errors" not in sold, sold
+    query = """query($m: ID!) { trades(marketId: $m, first: 10) { totalCount nodes { source side tokenType shares
+      market { id } } } market(id: $m) { trades { nodes { source } } } }"""
+    body = await gql(client, query, {"m": market})
+    assert "errors" not in body, body
+    trades = body["data"]["trades"]
+    assert trades["totalCount"] >= 1 and {t["source"] for t in trades["nodes"]} == {"ORDERBOOK"}
+    assert all(t["market"]["id"] == market for t in trades["nodes"])
+    assert body["data"]["market"]["trades"]["nodes"] == [{"source": "ORDERBOOK"} for _ in trades["nodes"]]
+    everywhere = await gql(client, "{ trades(last: 100) { totalCount } }")
+    assert everywhere["data"]["trades"]["totalCount"] == trades["totalCount"]

@@ -23,6 +23,7 @@ from predictql.schema.trading import (
     RecentTrade,
     ReferralChild,
     ReferralInfo,
+    Trade,
     positions_of,
 )
 from predictql.services import lmsr_trading, order_lifecycle, pnl, positions, referrals
@@ -82,6 +83,23 @@ class TradingQuery:
                 session, info.context.actor, cursor=after, limit=first, with_total=args.with_total
             )
         return connection(page, Position.from_view, lambda view: view.position.id)
+
+    @strawberry.field(
+        description="Executed trades (LMSR trades and order-book fills) platform-wide, or in one market, newest "
+        f"first; trades of hidden events are left out. Pages of {BOUNDS}."
+    )
+    async def trades(
+        self, info: Info,
+        market_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this market's trades.")
+        ] = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Trade]:
+        args = page_args(info, first, after, last, before)
+        market = parse_id(market_id, "marketId") if market_id is not None else None
+        async with info.context.db.session() as session:
+            page = await lmsr_trading.trades_page(session, args, market_id=market)
+        return connection(page, Trade.from_row, lambda row: row.id)
 
     @strawberry.field(description="The 50 newest trades platform-wide.")
     async def latest_trades(self, info: Info) -> list[RecentTrade]:
