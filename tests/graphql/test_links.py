@@ -71,6 +71,7 @@ async def test_positions_to_event_cost_a_fixed_number_of_statements(
     for node in connection["nodes"]:
         assert node["market"]["pool"]["event"]["name"] == node["market"]["event"]["name"]
     assert all(node["amount"] > 0 and node["tokenType"] == "YES" for node in connection["nodes"])
+    print(f"\n[{app_db.engine.dialect.name}] me->positions->market->pool->event: 1 and 6 positions -> {counts}")
     assert counts[0] == counts[1], counts
 
 
@@ -107,6 +108,7 @@ async def test_events_to_trades_cost_a_fixed_number_of_statements(
             assert trade["market"]["id"] == market["id"]
             assert trade["trader"] is not None and trade["shares"] > 0
     assert sorted(m["trades"]["totalCount"] for m in markets) == [1] * 18 + [2] * 6
+    print(f"\n[{app_db.engine.dialect.name}] events->pools->markets->trades: 1 and 4 events -> {counts} statements")
     assert counts[0] == counts[1], counts
 
 
@@ -151,6 +153,36 @@ async def test_market_trades_page_both_ways(
     start = await page(last=5, before=back["pageInfo"]["startCursor"])
     assert [edge["node"]["id"] for edge in start["edges"]] == ids[:1]
     assert start["pageInfo"]["hasPreviousPage"] is False
+
+
+async def test_root_connection_pages_both_ways(app_client: tuple[httpx.AsyncClient, Database], db: Database) -> None:
+    """``events`` (a root list keyset-paged in its service): last/before walks back to the newest."""
+    http, _ = app_client
+    await seed(db, await create_user(db, is_creator=True), 5)
+    query = """query($first: Int, $after: String, $last: Int, $before: String) {
+      events(first: $first, after: $after, last: $last, before: $before) { totalCount
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { name } } }"""
+
+    async def page(**args: Any) -> dict[str, Any]:
+        body = await gql(http, query, args)
+        assert "errors" not in body, body
+        result: dict[str, Any] = body["data"]["events"]
+        assert result["totalCount"] == 5
+        return result
+
+    names = [node["name"] for node in (await page(first=5))["nodes"]]
+    assert names == [f"Event {n}" for n in range(4, -1, -1)]
+    oldest = await page(last=2)
+    assert [node["name"] for node in oldest["nodes"]] == names[3:]
+    assert oldest["pageInfo"] | {"startCursor": None, "endCursor": None} == {
+        "hasNextPage": False, "hasPreviousPage": True, "startCursor": None, "endCursor": None,
+    }
+    newer = await page(last=2, before=oldest["pageInfo"]["startCursor"])
+    assert [node["name"] for node in newer["nodes"]] == names[1:3] and newer["pageInfo"]["hasPreviousPage"] is True
+    newest = await page(last=2, before=newer["pageInfo"]["startCursor"])
+    assert [node["name"] for node in newest["nodes"]] == names[:1] and newest["pageInfo"]["hasPreviousPage"] is False
+    forward = await page(first=2, after=newest["pageInfo"]["endCursor"])
+    assert [node["name"] for node in forward["nodes"]] == names[1:3] and forward["pageInfo"]["hasNextPage"] is True
 
 
 async def test_page_bounds_are_refused(app_client: tuple[httpx.AsyncClient, Database], db: Database) -> None:
