@@ -280,7 +280,7 @@ async def test_expired_reset_token(client: httpx.AsyncClient, db: Database, mail
 
 CREATE_TOKEN = """mutation($name: String!, $write: Boolean!) {
   createApiToken(name: $name, canWrite: $write) { token apiToken { id name prefix canWrite createdAt } } }"""
-LIST_TOKENS = "{ apiTokens { id name prefix canWrite } }"
+LIST_TOKENS = "{ apiTokens { nodes { id name prefix canWrite } } }"
 REVOKE_TOKEN = "mutation($id: ID!) { revokeApiToken(id: $id) }"
 
 
@@ -294,7 +294,7 @@ async def test_create_and_list_api_tokens(client: httpx.AsyncClient, db: Databas
     assert row["name"] == "bot" and row["canWrite"] is False and row["createdAt"].endswith("Z")
 
     _, body = await post(client, LIST_TOKENS, token=access)
-    assert data(body)["apiTokens"] == [{k: row[k] for k in ("id", "name", "prefix", "canWrite")}]
+    assert data(body)["apiTokens"]["nodes"] == [{k: row[k] for k in ("id", "name", "prefix", "canWrite")}]
     assert (await me(client, secret))["id"] == session["user"]["id"]
     _, body = await post(client, 'mutation { updateMe(input: {name: "Robot"}) { name } }', token=secret)
     assert error_code(body) == "token_read_only"
@@ -313,7 +313,7 @@ async def test_revoke_api_token(client: httpx.AsyncClient, db: Database, setting
     _, body = await post(client, REVOKE_TOKEN, {"id": str(created["id"])}, token=access)
     assert data(body) == {"revokeApiToken": True}
     assert await me(client, created["token"]) is None
-    assert data((await post(client, LIST_TOKENS, token=access))[1]) == {"apiTokens": []}
+    assert data((await post(client, LIST_TOKENS, token=access))[1]) == {"apiTokens": {"nodes": []}}
     _, body = await post(client, REVOKE_TOKEN, {"id": str(created["id"])}, token=access)
     assert error_code(body) == "NOT_FOUND"
 

@@ -32,7 +32,8 @@ async def test_a_trade_then_the_connection_pages_newest_first(client: httpx.Asyn
     assert first["pageInfo"]["hasNextPage"] is True and first["pageInfo"]["endCursor"] == first["edges"][-1]["cursor"]
     rest = data(await gql(client, LIST, {"first": 2, "after": first["pageInfo"]["endCursor"]}, token))["notifications"]
     (edge,) = rest["edges"]
-    assert rest["pageInfo"] == {"hasNextPage": False, "endCursor": None}
+    # Relay: endCursor names the last edge even on the last page.
+    assert rest["pageInfo"] == {"hasNextPage": False, "endCursor": rest["edges"][-1]["cursor"]}
     assert edge["node"] == {**edge["node"], "userId": str(user), "type": "trade_executed", "title": "Trade Executed",
                             "read": False, "readAt": None, "relatedId": str(market.id), "relatedType": "market"}
     assert code(await gql(client, LIST, {"first": 0}, token)) == "INVALID_REQUEST"

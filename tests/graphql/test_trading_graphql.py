@@ -16,9 +16,10 @@ PREVIEW = """query($m: ID!, $side: String!, $type: String!, $amount: Long!) {
 TRADE = """mutation($input: LmsrTradeInput!) {
   lmsrTrade(input: $input) { tradeId marketId costOrPayoutCents sharesDelta fee newPositionYes newPositionNo } }"""
 CLOSE = "mutation($m: ID!) { closePosition(marketId: $m) { marketId proceeds trades { sharesDelta } } }"
-POSITIONS = "{ myPositions { id tokenType sideRu amount avgPrice unrealizedPnl marketName eventName poolName } }"
+POSITIONS = """{ myPositions(status: "open") { nodes { id status tokenType sideRu amount avgPrice unrealizedPnl
+  market { name pool { name } event { name } } } } }"""
 COMPLETED = """query($after: String) { myCompletedPositions(first: 1, after: $after) {
-  edges { cursor node { id tokenType pnl wonSide amount } } pageInfo { hasNextPage endCursor } } }"""
+  edges { cursor node { id status tokenType realizedPnl wonSide amount } } pageInfo { hasNextPage endCursor } } }"""
 
 
 def data(body: dict[str, Any]) -> Any:
@@ -75,7 +76,7 @@ async def test_errors_carry_the_rest_codes(client: httpx.AsyncClient, db: Databa
     await set_market(db, mid, paused=True)
     assert code(await gql(client, TRADE, trade_input(mid, "buy_no", 100), token)) == "MARKET_PAUSED"
     assert code(await gql(client, CLOSE, {"m": str(mid)}, token)) == "MARKET_PAUSED"
-    assert code(await gql(client, "{ myPositions { id } }")) == "UNAUTHORIZED"
+    assert code(await gql(client, "{ myPositions { nodes { id } } }")) == "UNAUTHORIZED"
     assert code(await gql(client, "{ myReferralInfo { referralCode } }")) == "UNAUTHORIZED"
 
 
@@ -89,22 +90,32 @@ async def test_positions_close_and_completed_pages(
     ok(await trade(client, token, mid, "buy_no", 1000, "shares"))
     listed = ok(await client.get("/api/v1/market/positions/my", headers=bearer(token)))
     rest = {p["id"]: p for p in listed}
-    mine = data(await gql(client, POSITIONS, token=token))["myPositions"]
-    assert [(p["tokenType"], p["sideRu"], p["amount"]) for p in mine] == [("YES", "ДА", 2000), ("NO", "НЕТ", 1000)]
+    mine = data(await gql(client, POSITIONS, token=token))["myPositions"]["nodes"]  # newest first
+    assert [(p["tokenType"], p["sideRu"], p["amount"]) for p in mine] == [("NO", "НЕТ", 1000), ("YES", "ДА", 2000)]
     assert [p["unrealizedPnl"] for p in mine] == [rest[int(p["id"])]["unrealized_pnl"] for p in mine]
+    for p in mine:
+        names = p["market"]["name"], p["market"]["pool"]["name"], p["market"]["event"]["name"]
+        assert names == (rest[int(p["id"])]["market_name"], rest[int(p["id"])]["pool_name"],
+                         rest[int(p["id"])]["event_name"])
+        assert p["status"] == "open"
 
     closed = data(await gql(client, CLOSE, {"m": str(mid)}, token))["closePosition"]
     assert [t["sharesDelta"] for t in closed["trades"]] == [-2000, -1000] and closed["proceeds"] > 0
-    assert data(await gql(client, POSITIONS, token=token))["myPositions"] == []
+    assert data(await gql(client, POSITIONS, token=token))["myPositions"]["nodes"] == []
 
     first = data(await gql(client, COMPLETED, {"after": None}, token))["myCompletedPositions"]
     assert first["pageInfo"]["hasNextPage"] is True
     assert first["pageInfo"]["endCursor"] == first["edges"][0]["cursor"]
     after = first["pageInfo"]["endCursor"]
     second = data(await gql(client, COMPLETED, {"after": after}, token))["myCompletedPositions"]
-    assert second["pageInfo"]["hasNextPage"] is False and second["pageInfo"]["endCursor"] is None
+    assert second["pageInfo"]["hasNextPage"] is False
+    assert second["pageInfo"]["endCursor"] == second["edges"][0]["cursor"]
     nodes = [first["edges"][0]["node"], second["edges"][0]["node"]]
     assert {n["tokenType"] for n in nodes} == {"YES", "NO"} and all(n["wonSide"] is None for n in nodes)
+    assert {n["status"] for n in nodes} == {"closed"}
+    closed_all = data(await gql(client, '{ me { positions(status: "closed") { totalCount nodes { id } } } }',
+                                token=token))["me"]["positions"]
+    assert closed_all["totalCount"] == 2 and {n["id"] for n in closed_all["nodes"]} == {n["id"] for n in nodes}
 
 
 async def test_feed_referrals_and_pnl_chart(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
@@ -127,8 +138,11 @@ async def test_feed_referrals_and_pnl_chart(client: httpx.AsyncClient, db: Datab
     assert info["levels"][0] == {
         "level": 1, "count": 1, "totalVolume": rest_info["total_volume"], "earnings": info["totalEarnings"], "fee": 0.15
     }
-    children = data(await gql(client, "{ myReferralChildren { id username level totalBets } }", token=parent_token))
-    assert children["myReferralChildren"] == [{"id": str(child), "username": "kid", "level": 1, "totalBets": 1}]
+    query = "{ myReferralChildren { totalCount nodes { user { id nickname } level totalBets } } }"
+    children = data(await gql(client, query, token=parent_token))["myReferralChildren"]
+    assert children == {
+        "totalCount": 1, "nodes": [{"user": {"id": str(child), "nickname": "kid"}, "level": 1, "totalBets": 1}]
+    }
 
     chart = data(await gql(client, "{ myPnlChart { timestamp pnl pnlKopecks } }", token=child_token))["myPnlChart"]
     rest_chart = ok(await client.get(f"/api/v1/users/{child}/pnl/chart"))["points"]

@@ -125,8 +125,8 @@ async def test_my_transactions(client: httpx.AsyncClient, db: Database) -> None:
     async with db.transaction() as session:
         await users.deposit(session, user_id=user_id, amount=30, bonus=True)
         await users.deposit(session, user_id=user_id, amount=500)
-    query = "{ myTransactions { id type amount status createdAt } }"
-    items = (await gql(client, query, token=token))["data"]["myTransactions"]
+    query = "{ myTransactions { nodes { id type amount status createdAt } } }"
+    items = (await gql(client, query, token=token))["data"]["myTransactions"]["nodes"]
     assert [(i["type"], i["amount"], i["status"]) for i in items] == [
         ("deposit", 500, "completed"),
         ("deposit", 2_000, "completed"),

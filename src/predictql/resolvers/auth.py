@@ -8,6 +8,7 @@ from predictql.auth import Actor
 from predictql.errors import InvalidInput
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.users import ApiToken, AuthPayload, CreatedApiToken, SignUpPayload, User
 from predictql.services import accounts, api_tokens, sessions, users
 from predictql.services.sessions import TokenPair
@@ -34,10 +35,14 @@ class AuthQuery:
         async with info.context.db.session() as session:
             return User.from_profile(await users.profile(session, actor, user_id=actor.user_id))
 
-    @strawberry.field(description="The caller's live personal API tokens.")
-    async def api_tokens(self, info: Info) -> list[ApiToken]:
+    @strawberry.field(description=f"The caller's live personal API tokens, newest first; pages of {BOUNDS}.")
+    async def api_tokens(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[ApiToken]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            return [ApiToken.from_row(row) for row in await api_tokens.list_mine(session, info.context.actor)]
+            page = await api_tokens.page_mine(session, info.context.actor, args)
+        return connection(page, ApiToken.from_row, lambda row: row.id)
 
 
 @strawberry.type

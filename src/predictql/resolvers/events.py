@@ -15,14 +15,15 @@ from predictql.schema.markets import (
     CreateEventInput,
     CreatePoolInput,
     Event,
-    EventConnection,
     Market,
     MarketVerdictInput,
     Pool,
     PoolVerdictInput,
     UpdateEventInput,
     WonSide,
+    event_connection,
 )
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args
 from predictql.services import events, feed, pools, resolution
 from predictql.services.feed import FeedQuery
 from predictql.services.resolution import Verdict
@@ -36,21 +37,31 @@ def _verdict(won_side: WonSide | None, outcome: int | None) -> Verdict | None:
 
 @strawberry.type
 class EventsQuery:
-    @strawberry.field(description="The public feed: active events, newest first, filtered by tags, status, text.")
+    @strawberry.field(
+        description="The public feed: active events, newest first, filtered by tags, status, text; "
+        f"pages of {BOUNDS}."
+    )
     async def events(
-        self, info: Info, first: int = 20, after: str | None = None, tags: list[str] | None = None,
-        status: str | None = None, search: str | None = None,
-    ) -> EventConnection:
-        request = FeedQuery(limit=first, cursor=after, tags=tags or (), status=status, search=search)
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
+        tags: list[str] | None = None, status: str | None = None, search: str | None = None,
+    ) -> Connection[Event]:
+        args = page_args(info, first, after, last, before)
+        request = FeedQuery(tags=tags or (), status=status, search=search, page=args)
         async with info.context.db.session() as session:
             page = await feed.page(session, info.context.actor, request)
-        return EventConnection.from_page(page, info.context.loaders)
+        return event_connection(page, info.context.loaders)
 
-    @strawberry.field(description="The caller's own events, newest first, including hidden and cancelled ones.")
-    async def my_events(self, info: Info, first: int = 20, after: str | None = None) -> EventConnection:
+    @strawberry.field(
+        description="The caller's own events, newest first, including hidden and cancelled ones; "
+        f"pages of {BOUNDS}."
+    )
+    async def my_events(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[Event]:
+        request = FeedQuery(mine=True, page=page_args(info, first, after, last, before))
         async with info.context.db.session() as session:
-            page = await feed.page(session, info.context.actor, FeedQuery(limit=first, cursor=after, mine=True))
-        return EventConnection.from_page(page, info.context.loaders)
+            page = await feed.page(session, info.context.actor, request)
+        return event_connection(page, info.context.loaders)
 
     @strawberry.field(description="One event; NOT_FOUND when missing or hidden from the caller.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:

@@ -7,17 +7,21 @@ import strawberry
 
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
-from predictql.schema.notifications import Notification, NotificationConnection
+from predictql.schema.notifications import Notification
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.services import notifications
 
 
 @strawberry.type
 class NotificationsQuery:
-    @strawberry.field(description="The caller's notifications, newest first (first: 1-100).")
-    async def notifications(self, info: Info, first: int = 20, after: str | None = None) -> NotificationConnection:
+    @strawberry.field(description=f"The caller's notifications, newest first; pages of {BOUNDS}.")
+    async def notifications(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[Notification]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            page = await notifications.page(session, info.context.actor, first=first, after=after)
-        return NotificationConnection.from_page(page)
+            page = await notifications.page(session, info.context.actor, args)
+        return connection(page, Notification.from_row, lambda row: row.id)
 
     @strawberry.field(description="How many of the caller's notifications are unread (the badge).")
     async def unread_notification_count(self, info: Info) -> int:

@@ -9,7 +9,8 @@ import strawberry
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
 from predictql.schema.markets import Market
-from predictql.schema.orders import Order, OrderBook, OrderConnection, PlaceOrderInput, PlaceOrderResult
+from predictql.schema.orders import Order, OrderBook, PlaceOrderInput, PlaceOrderResult
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.services import order_lifecycle, orderbook_trading
 
 
@@ -27,13 +28,18 @@ class OrdersQuery:
             )
         return OrderBook.from_snapshot(book.flipped() if token_type.upper() == "NO" else book)
 
-    @strawberry.field(description="The caller's orders, newest first (status: pending|partial|filled|cancelled|open).")
+    @strawberry.field(
+        description="The caller's orders, newest first (status: pending|partial|filled|cancelled|open); "
+        f"pages of {BOUNDS}."
+    )
     async def my_orders(
-        self, info: Info, first: int = 20, after: str | None = None, status: str | None = None
-    ) -> OrderConnection:
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
+        status: str | None = None,
+    ) -> Connection[Order]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            page = await order_lifecycle.my_orders(session, info.context.actor, status=status, limit=first, after=after)
-        return OrderConnection.from_page(page)
+            page = await order_lifecycle.my_orders(session, info.context.actor, status=status, page=args)
+        return connection(page, Order.from_row, lambda row: row.id)
 
 
 @strawberry.type

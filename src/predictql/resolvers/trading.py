@@ -6,10 +6,13 @@ code (``INVALID_SIDE``, ``INVALID_AMOUNT``) in ``extensions.code``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.scalars import Long
 from predictql.schema.trading import (
     ClosePositionResult,
@@ -17,10 +20,11 @@ from predictql.schema.trading import (
     LmsrTradeResult,
     PnlPoint,
     Position,
-    PositionConnection,
     RecentTrade,
     ReferralChild,
     ReferralInfo,
+    Trade,
+    positions_of,
 )
 from predictql.services import lmsr_trading, order_lifecycle, pnl, positions, referrals
 from predictql.services.lmsr_trading import TradeRequest
@@ -51,18 +55,51 @@ class TradingQuery:
             )
         return LmsrQuote.from_quote(quote)
 
-    @strawberry.field(description="The caller's open positions with names and unrealized PnL.")
-    async def my_positions(self, info: Info) -> list[Position]:
-        async with info.context.db.session() as session:
-            return [Position.from_view(v) for v in await positions.open_positions(session, info.context.actor)]
+    @strawberry.field(
+        description="The caller's positions, newest first, open and closed (status narrows them); pages of "
+        f"{BOUNDS}. The same list as me {{ positions }}."
+    )
+    async def my_positions(
+        self, info: Info,
+        status: Annotated[str | None, strawberry.argument(description="open or closed; both when omitted.")] = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Position]:
+        user_id = info.context.actor.require_user()
+        args = page_args(info, first, after, last, before)
+        return await positions_of(info, user_id, status, args)
 
-    @strawberry.field(description="The caller's closed positions, most recently closed first.")
+    @strawberry.field(
+        description="The caller's closed positions, most recently closed first (first/after only; at most 100).",
+        deprecation_reason="Use me { positions(status: \"closed\") } (newest first).",
+    )
     async def my_completed_positions(
-        self, info: Info, first: int = 20, after: str | None = None
-    ) -> PositionConnection:
+        self, info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
+    ) -> Connection[Position]:
+        args = page_args(info, first, after, None, None)
         async with info.context.db.session() as session:
-            page = await positions.completed_positions(session, info.context.actor, cursor=after, limit=first)
-        return PositionConnection.from_page(page)
+            page = await positions.completed_positions(
+                session, info.context.actor, cursor=after, limit=first, with_total=args.with_total
+            )
+        return connection(page, Position.from_view, lambda view: view.position.id)
+
+    @strawberry.field(
+        description="Executed trades (LMSR trades and order-book fills) platform-wide, or in one market, newest "
+        f"first; trades of hidden events are left out. Pages of {BOUNDS}."
+    )
+    async def trades(
+        self, info: Info,
+        market_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this market's trades.")
+        ] = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Trade]:
+        args = page_args(info, first, after, last, before)
+        market = parse_id(market_id, "marketId") if market_id is not None else None
+        async with info.context.db.session() as session:
+            page = await lmsr_trading.trades_page(session, args, market_id=market)
+        return connection(page, Trade.from_row, lambda row: row.id)
 
     @strawberry.field(description="The 50 newest trades platform-wide.")
     async def latest_trades(self, info: Info) -> list[RecentTrade]:
@@ -74,10 +111,16 @@ class TradingQuery:
         async with info.context.db.session() as session:
             return ReferralInfo.from_info(await referrals.info(session, info.context.actor))
 
-    @strawberry.field(description="Everyone in the caller's referral tree (levels 1-3).")
-    async def my_referral_children(self, info: Info) -> list[ReferralChild]:
+    @strawberry.field(
+        description=f"Everyone in the caller's referral tree (levels 1-3), newest sign-up first; pages of {BOUNDS}."
+    )
+    async def my_referral_children(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[ReferralChild]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            return [ReferralChild.from_row(row) for row in await referrals.children(session, info.context.actor)]
+            page = await referrals.children_page(session, info.context.actor, args)
+        return connection(page, ReferralChild.from_row, lambda row: row.id)
 
     @strawberry.field(description="The caller's cumulative realized PnL by UTC day.")
     async def my_pnl_chart(self, info: Info) -> list[PnlPoint]:

@@ -10,6 +10,7 @@ import strawberry
 from predictql.errors import InvalidInput
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.users import MoneyTransaction, User
 from predictql.services import users
 
@@ -21,10 +22,14 @@ class UsersQuery:
         async with info.context.db.session() as session:
             return User.from_profile(await users.profile(session, info.context.actor, user_id=parse_id(id)))
 
-    @strawberry.field(description="The caller's deposits and withdrawals, newest first.")
-    async def my_transactions(self, info: Info) -> list[MoneyTransaction]:
+    @strawberry.field(description=f"The caller's deposits and withdrawals, newest first; pages of {BOUNDS}.")
+    async def my_transactions(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[MoneyTransaction]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            return [MoneyTransaction.from_item(i) for i in await users.money_movements(session, info.context.actor)]
+            page = await users.money_movement_page(session, info.context.actor, args)
+        return connection(page, MoneyTransaction.from_item, lambda item: item.id)
 
 
 @strawberry.input

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,12 +15,17 @@ from predictql.models import Market as MarketRow
 from predictql.models import Pool as PoolRow
 from predictql.schema.context import Info
 from predictql.schema.loaders import Loaders
-from predictql.schema.pagination import PageInfo
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.scalars import Long
-from predictql.services.cursors import Page, encode_cursor
+from predictql.services.cursors import Page
 from predictql.services.events import EventFields, event_status
+from predictql.services.order_lifecycle import MAX_DEPTH
 from predictql.services.pools import PoolFields
 from predictql.services.prices import market_price
+
+if TYPE_CHECKING:
+    from predictql.schema.orders import OrderBook
+    from predictql.schema.trading import Trade
 
 
 def _id(value: int | None) -> strawberry.ID:
@@ -58,6 +63,38 @@ class Market:
         row = await info.context.loaders.pool_by_id.load(int(self.pool_id))
         assert row is not None
         return Pool.from_row(row)
+
+    @strawberry.field(description="The event this market belongs to.")
+    async def event(self, info: Info) -> Event:
+        row = await info.context.loaders.event_by_id.load(int(self.event_id))
+        assert row is not None
+        return Event.from_row(row)
+
+    @strawberry.field(
+        description=f"The market's trades (LMSR trades and order-book fills), newest first; pages of {BOUNDS}."
+    )
+    async def trades(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[Annotated[Trade, strawberry.lazy("predictql.schema.trading")]]:
+        from predictql.schema.trading import Trade
+
+        args = page_args(info, first, after, last, before)
+        page = await info.context.loaders.trades_by_market_id.load((int(self.id), args))
+        return connection(page, Trade.from_row, lambda row: row.id)
+
+    @strawberry.field(
+        description="Resting orders by price level, best first (empty for an LMSR market); "
+        "the same book as the orderbook query."
+    )
+    async def orderbook(
+        self, info: Info,
+        depth: Annotated[int, strawberry.argument(description=f"Levels per side, 1-{MAX_DEPTH}.")] = 50,
+        token_type: Annotated[str, strawberry.argument(description="YES (default), or NO for NO prices.")] = "YES",
+    ) -> Annotated[OrderBook, strawberry.lazy("predictql.schema.orders")]:
+        from predictql.schema.orders import OrderBook
+
+        book = await info.context.loaders.book_by_market_id.load((int(self.id), depth))
+        return OrderBook.from_snapshot(book.flipped() if token_type.upper() == "NO" else book)
 
     @classmethod
     def from_row(cls, row: MarketRow) -> Market:
@@ -173,23 +210,10 @@ class Event:
         )
 
 
-@strawberry.type
-class EventEdge:
-    cursor: str
-    node: Event
-
-
-@strawberry.type(description="A page of events, newest first.")
-class EventConnection:
-    edges: list[EventEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def from_page(cls, page: Page[EventRow], loaders: Loaders) -> EventConnection:
-        loaders.prime_events(page.items)
-        edges = [EventEdge(cursor=encode_cursor(row.id or 0), node=Event.from_row(row)) for row in page.items]
-        end = edges[-1].cursor if edges else None
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=end))
+def event_connection(page: Page[EventRow], loaders: Loaders) -> Connection[Event]:
+    """A page of events; nested ``event`` fields of the page's rows need no query."""
+    loaders.prime_events(page.items)
+    return connection(page, Event.from_row, lambda row: row.id)
 
 
 @strawberry.enum(description="A resolved side of a binary market.")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from predictql.models import Notification as NotificationRow
-from predictql.schema.pagination import PageInfo
-from predictql.services.cursors import Page, encode_cursor
+from predictql.schema.context import Info
+from predictql.schema.markets import Event, Market
+from predictql.schema.orders import Order
 from predictql.subscriptions.payloads import NotificationTick
+
+NotificationSubject = Annotated[
+    Event | Market | Order, strawberry.union("NotificationSubject", description="What a notification is about.")
+]
 
 
 def _id(value: int | None) -> strawberry.ID:
@@ -28,8 +34,28 @@ class Notification:
     read: bool
     read_at: datetime | None = strawberry.field(description="When it was first marked read; null while unread.")
     created_at: datetime
-    related_id: strawberry.ID | None = strawberry.field(description="The id of the row it is about.")
-    related_type: str | None = strawberry.field(description="What relatedId names: event, market or order.")
+    related_id: strawberry.ID | None = strawberry.field(
+        description="The id of the row it is about.", deprecation_reason="Use subject."
+    )
+    related_type: str | None = strawberry.field(
+        description="What relatedId names: event, market or order.", deprecation_reason="Use subject { __typename }."
+    )
+
+    @strawberry.field(description="What it is about: an event, a market or one of the caller's orders; null if gone.")
+    async def subject(self, info: Info) -> NotificationSubject | None:
+        if self.related_id is None:
+            return None
+        loaders, row_id = info.context.loaders, int(self.related_id)
+        if self.related_type == "event":
+            event = await loaders.event_by_id.load(row_id)
+            return Event.from_row(event) if event else None
+        if self.related_type == "market":
+            market = await loaders.market_by_id.load(row_id)
+            return Market.from_row(market) if market else None
+        if self.related_type == "order":
+            order = await loaders.order_by_id.load(row_id)
+            return Order.from_row(order) if order and order.user_id == info.context.actor.user_id else None
+        return None
 
     @classmethod
     def from_row(cls, row: NotificationRow) -> Notification:
@@ -47,22 +73,3 @@ class Notification:
     def live(text: str) -> Notification:
         """A bus message of ``user:{id}:notifications`` (module level: built once per message)."""
         return Notification.from_tick(NotificationTick.from_json(text))
-
-
-@strawberry.type
-class NotificationEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this notification.")
-    node: Notification
-
-
-@strawberry.type(description="A page of the caller's notifications, newest first.")
-class NotificationConnection:
-    edges: list[NotificationEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def from_page(cls, page: Page[NotificationRow]) -> NotificationConnection:
-        edges = [
-            NotificationEdge(cursor=encode_cursor(row.id or 0), node=Notification.from_row(row)) for row in page.items
-        ]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))

@@ -8,17 +8,21 @@ fails with the same code (``INVALID_SIDE``, ``INVALID_PRICE``, ...) in ``extensi
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from predictql.models import Order as OrderRow
 from predictql.models import Trade
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.schema.pagination import PageInfo
+from predictql.schema.context import Info
 from predictql.schema.scalars import Long
-from predictql.services.cursors import Page, encode_cursor
+from predictql.schema.trading import market_of
 from predictql.services.orderbook_trading import OrderRequest, Placed
 from predictql.subscriptions.payloads import OrderState
+
+if TYPE_CHECKING:
+    from predictql.schema.markets import Market
 
 
 def _id(value: int | None) -> strawberry.ID:
@@ -27,10 +31,14 @@ def _id(value: int | None) -> strawberry.ID:
 
 @strawberry.type(description="An order-book order and how far it got.")
 class Order:
-    id: strawberry.ID
-    user_id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The order's id.")
+    user_id: strawberry.ID = strawberry.field(
+        description="The owner (always the caller).", deprecation_reason="The caller's own: use me { id }."
+    )
+    market_id: strawberry.ID = strawberry.field(description="The market's id.", deprecation_reason="Use market { id }.")
+    event_id: strawberry.ID = strawberry.field(
+        description="The market's event's id.", deprecation_reason="Use market { event { id } }."
+    )
     side: str = strawberry.field(description="buy or sell.")
     token_type: str = strawberry.field(description="YES or NO.")
     kind: str = strawberry.field(description="limit or market.")
@@ -51,6 +59,10 @@ class Order:
     use_bonus: bool
     created_at: datetime
     updated_at: datetime
+
+    @strawberry.field(description="The market the order is in.")
+    async def market(self, info: Info) -> Annotated[Market, strawberry.lazy("predictql.schema.markets")]:
+        return await market_of(info, int(self.market_id))
 
     @classmethod
     def from_row(cls, row: OrderRow | OrderState) -> Order:
@@ -132,20 +144,3 @@ class OrderBook:
             bids=[PriceLevel(price=p, amount=Long(u)) for p, u in book.bids],
             asks=[PriceLevel(price=p, amount=Long(u)) for p, u in book.asks],
         )
-
-
-@strawberry.type
-class OrderEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this order.")
-    node: Order
-
-
-@strawberry.type(description="A page of the caller's orders, newest first.")
-class OrderConnection:
-    edges: list[OrderEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def from_page(cls, page: Page[OrderRow]) -> OrderConnection:
-        edges = [OrderEdge(cursor=encode_cursor(row.id or 0), node=Order.from_row(row)) for row in page.items]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))

@@ -6,18 +6,32 @@ Money is ``Long`` kopecks and share amounts ``Long`` units; prices are basis poi
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from predictql.errors import InvalidInput
+from predictql.models import Position as PositionRow
+from predictql.models import Trade as TradeRow
 from predictql.pricing.lmsr import Quote
-from predictql.schema.pagination import PageInfo
+from predictql.schema.context import Info
+from predictql.schema.pagination import Connection, connection
 from predictql.schema.scalars import Long
-from predictql.services.cursors import Page, encode_cursor
+from predictql.services.cursors import PageArgs
 from predictql.services.lmsr_trading import CloseResult, FeedTrade, TradeResult, shares_delta
 from predictql.services.pnl import PnlPoint as PnlPointRow
 from predictql.services.positions import SIDE_RU, PositionView
+from predictql.services.prices import market_price
 from predictql.services.referrals import ReferralChild as ReferralChildRow
 from predictql.services.referrals import ReferralInfo as ReferralInfoRow
+from predictql.services.users import Profile
+
+POSITION_STATUSES = ("open", "closed")
+
+if TYPE_CHECKING:
+    from predictql.schema.markets import Market
+    from predictql.schema.users import User
 
 
 def _id(value: int | None) -> strawberry.ID:
@@ -78,81 +92,117 @@ class ClosePositionResult:
         return cls(market_id=_id(result.market_id), proceeds=Long(result.proceeds), trades=trades)
 
 
-@strawberry.type(description="An open position: units of one token of one market.")
+@strawberry.enum(description="How a trade was executed.")
+class TradeSource(Enum):
+    LMSR = strawberry.enum_value("lmsr", description="Against the LMSR market maker.")
+    ORDERBOOK = strawberry.enum_value("orderbook", description="A fill in the order book (the taker's side).")
+
+
+@strawberry.type(description="One execution in a market: an LMSR trade or an order-book fill (the taker's side).")
+class Trade:
+    id: strawberry.ID = strawberry.field(description="The trade's id.")
+    source: TradeSource = strawberry.field(description="LMSR (market maker) or ORDERBOOK (a fill).")
+    side: str = strawberry.field(description="buy or sell.")
+    token_type: str = strawberry.field(description="YES or NO.")
+    shares: Long = strawberry.field(description="Share units traded.")
+    price: int = strawberry.field(description="Execution price of the token, basis points.")
+    amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
+    created_at: datetime = strawberry.field(description="When it executed.")
+    row: strawberry.Private[TradeRow]
+
+    @strawberry.field(description="The fee paid, kopecks; null unless the caller made the trade.")
+    def fee(self, info: Info) -> Long | None:
+        return Long(self.row.fee) if info.context.actor.user_id == self.row.user_id else None
+
+    @strawberry.field(description="The market traded in.")
+    async def market(self, info: Info) -> Annotated[Market, strawberry.lazy("predictql.schema.markets")]:
+        return await market_of(info, self.row.market_id)
+
+    @strawberry.field(description="Who traded (public profile); null when their profile is hidden from the caller.")
+    async def trader(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")] | None:
+        return await public_user(info, self.row.user_id)
+
+    @classmethod
+    def from_row(cls, row: TradeRow) -> Trade:
+        return cls(
+            id=_id(row.id), source=TradeSource(row.kind), side=row.side, token_type=row.token,
+            shares=Long(row.shares), price=row.price, amount=Long(row.amount), created_at=row.created_at, row=row,
+        )
+
+
+@strawberry.type(
+    description="Units of one token of one market held by one user: open, or closed (sold out or settled) "
+    "with its realized PnL. A later buy after closing opens a new position."
+)
 class Position:
-    id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    event_name: str
-    pool_name: str
-    market_name: str
+    id: strawberry.ID = strawberry.field(description="The position's id.")
+    status: str = strawberry.field(description="open or closed.")
     token_type: str = strawberry.field(description="YES or NO.")
     side_ru: str = strawberry.field(description="ДА or НЕТ.")
-    amount: Long = strawberry.field(description="Units held (one unit pays 1 kopeck if its side wins).")
+    amount: Long = strawberry.field(
+        description="Units held (one unit pays 1 kopeck if its side wins); for a closed position, the units "
+        "it closed with."
+    )
     avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points; unchanged by sells.")
-    use_bonus: bool
-    created_at: datetime
-    unrealized_pnl: Long = strawberry.field(description="(current price - avgPrice) x amount / 10000, kopecks.")
+    cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
+    realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
+    use_bonus: bool = strawberry.field(description="Bought with the bonus balance first.")
+    won_side: int | None = strawberry.field(
+        description="0 YES won, 1 NO won; null when open or sold before resolution."
+    )
+    created_at: datetime = strawberry.field(description="When the first units were bought.")
+    closed_at: datetime | None = strawberry.field(description="When it closed; null while open.")
+    row: strawberry.Private[PositionRow]
+
+    @strawberry.field(description="The market the units are of.")
+    async def market(self, info: Info) -> Annotated[Market, strawberry.lazy("predictql.schema.markets")]:
+        return await market_of(info, self.row.market_id)
+
+    @strawberry.field(description="(current price - avgPrice) x amount / 10000, kopecks; null once closed.")
+    async def unrealized_pnl(self, info: Info) -> Long | None:
+        if self.row.status != "open":
+            return None
+        market = await info.context.loaders.market_by_id.load(self.row.market_id)
+        assert market is not None
+        return Long((market_price(market).of(self.row.token) - self.row.avg_price) * self.row.amount // 10000)
+
+    @classmethod
+    def from_row(cls, p: PositionRow) -> Position:
+        return cls(
+            id=_id(p.id), status=p.status, token_type=p.token, side_ru=SIDE_RU[p.token], amount=Long(p.amount),
+            avg_price=p.avg_price, cost=Long(p.cost), realized_pnl=Long(p.realized_pnl), use_bonus=p.use_bonus,
+            won_side=p.won_side, created_at=p.created_at, closed_at=p.closed_at, row=p,
+        )
 
     @classmethod
     def from_view(cls, view: PositionView) -> Position:
-        p = view.position
-        return cls(
-            id=_id(p.id), market_id=_id(p.market_id), event_id=_id(p.event_id), pool_id=_id(view.pool.id),
-            event_name=view.event.name, pool_name=view.pool.name, market_name=view.market.name,
-            token_type=p.token, side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price,
-            use_bonus=p.use_bonus, created_at=p.created_at, unrealized_pnl=Long(view.unrealized_pnl),
-        )
+        return cls.from_row(view.position)
 
 
-@strawberry.type(description="A closed position with its realized PnL.")
-class ClosedPosition:
-    id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    event_name: str
-    pool_name: str
-    market_name: str
-    token_type: str = strawberry.field(description="YES or NO.")
-    side_ru: str = strawberry.field(description="ДА or НЕТ.")
-    amount: Long = strawberry.field(description="Units the position closed with.")
-    avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
-    use_bonus: bool
-    pnl: Long = strawberry.field(description="Realized PnL, kopecks (fees included).")
-    won_side: int | None = strawberry.field(description="0 YES won, 1 NO won; null when sold before resolution.")
-    closed_at: datetime | None
-
-    @classmethod
-    def from_view(cls, view: PositionView) -> ClosedPosition:
-        p = view.position
-        return cls(
-            id=_id(p.id), market_id=_id(p.market_id), event_id=_id(p.event_id), pool_id=_id(view.pool.id),
-            event_name=view.event.name, pool_name=view.pool.name, market_name=view.market.name,
-            token_type=p.token, side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price,
-            use_bonus=p.use_bonus, pnl=Long(p.realized_pnl), won_side=p.won_side, closed_at=p.closed_at,
-        )
+async def positions_of(info: Info, user_id: int, status: str | None, args: PageArgs) -> Connection[Position]:
+    """A page of the user's positions (``status`` open, closed or None for both), through the loader."""
+    if status is not None and status not in POSITION_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(POSITION_STATUSES)}")
+    page = await info.context.loaders.positions_by_user_id.load((user_id, status, args))
+    return connection(page, Position.from_row, lambda row: row.id)
 
 
-@strawberry.type
-class ClosedPositionEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this position.")
-    node: ClosedPosition
+async def market_of(info: Info, market_id: int) -> Market:
+    from predictql.schema.markets import Market
+
+    row = await info.context.loaders.market_by_id.load(market_id)
+    assert row is not None
+    return Market.from_row(row)
 
 
-@strawberry.type(description="A page of closed positions, most recently closed first.")
-class PositionConnection:
-    edges: list[ClosedPositionEdge]
-    page_info: PageInfo
+async def public_user(info: Info, user_id: int) -> User | None:
+    """The user's public profile; null when hidden from the caller (anyone but themself)."""
+    from predictql.schema.users import User
 
-    @classmethod
-    def from_page(cls, page: Page[PositionView]) -> PositionConnection:
-        edges = [
-            ClosedPositionEdge(cursor=encode_cursor(v.position.id or 0), node=ClosedPosition.from_view(v))
-            for v in page.items
-        ]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))
+    row = await info.context.loaders.user_by_id.load(user_id)
+    if row is None or (row.profile_hidden and info.context.actor.user_id != user_id):
+        return None
+    return User.from_profile(Profile(row, None))
 
 
 @strawberry.type(description="One trade of the platform-wide activity feed.")
@@ -214,15 +264,25 @@ class ReferralInfo:
         )
 
 
-@strawberry.type(description="A user in the caller's referral tree (levels 1-3).")
+@strawberry.type(description="A user in the caller's referral tree (levels 1-3), with their activity.")
 class ReferralChild:
-    id: strawberry.ID
-    username: str
-    image: str | None
-    level: int
-    joined_date: datetime
+    id: strawberry.ID = strawberry.field(description="The user's id.", deprecation_reason="Use user { id }.")
+    username: str = strawberry.field(
+        description="Nickname, else name.", deprecation_reason="Use user { nickname name }."
+    )
+    image: str | None = strawberry.field(description="Avatar URL.", deprecation_reason="Use user { avatarUrl }.")
+    level: int = strawberry.field(description="1: invited by the caller; 2 and 3: further down.")
+    joined_date: datetime = strawberry.field(description="When they signed up.")
     total_bets: int = strawberry.field(description="Buy trades made.")
     total_volume: Long = strawberry.field(description="Value of all their trades, kopecks.")
+
+    @strawberry.field(description="The user (public profile fields; private ones are null).")
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")]:
+        from predictql.schema.users import User
+
+        row = await info.context.loaders.user_by_id.load(int(self.id))
+        assert row is not None
+        return User.from_profile(Profile(row, None))
 
     @classmethod
     def from_row(cls, row: ReferralChildRow) -> ReferralChild:

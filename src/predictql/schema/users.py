@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from predictql.models import ApiToken as ApiTokenRow
+from predictql.schema.context import Info
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args
 from predictql.schema.scalars import Long
 from predictql.services.users import MoneyMovement, Profile
+
+if TYPE_CHECKING:
+    from predictql.schema.trading import Position
 
 
 @strawberry.type(description="A user. Private fields are null unless the caller is this user.")
@@ -32,6 +38,22 @@ class User:
     total_balance: Long | None = strawberry.field(description="balance + bonusBalance (self only).")
     email_verified: bool | None = strawberry.field(description="Only for the user themself.")
     is_admin: bool | None = strawberry.field(description="Only for the user themself.")
+
+    @strawberry.field(
+        description=f"The user's positions, newest first, open and closed (status narrows them); pages of {BOUNDS}. "
+        "Null when the profile is hidden from the caller (anyone but the user themself)."
+    )
+    async def positions(
+        self, info: Info,
+        status: Annotated[str | None, strawberry.argument(description="open or closed; both when omitted.")] = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Annotated[Position, strawberry.lazy("predictql.schema.trading")]] | None:
+        from predictql.schema.trading import positions_of
+
+        user_id = int(self.id)
+        if self.profile_hidden and info.context.actor.user_id != user_id:
+            return None
+        return await positions_of(info, user_id, status, page_args(info, first, after, last, before))
 
     @classmethod
     def from_profile(cls, profile: Profile) -> User:

@@ -16,7 +16,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, Position, User
-from predictql.services.cursors import Page, decode_cursor, page_of
+from predictql.services.cursors import Page, count, decode_cursor, page_of
 from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
@@ -144,7 +144,8 @@ async def open_positions(session: AsyncSession, actor: Actor, *, user_id: int | 
 
 
 async def completed_positions(
-    session: AsyncSession, actor: Actor, *, cursor: str | None = None, limit: int = 20, user_id: int | None = None
+    session: AsyncSession, actor: Actor, *, cursor: str | None = None, limit: int = 20, user_id: int | None = None,
+    with_total: bool = False,
 ) -> Page[PositionView]:
     """Closed positions, most recently closed first, keyset-paginated on (closed_at, id).
 
@@ -155,6 +156,7 @@ async def completed_positions(
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be 1-100")
     query = _joined().where(Position.user_id == owner, Position.status == "closed")  # type: ignore[attr-defined]
+    total = await count(session, query) if with_total else None
     before = decode_cursor(cursor) if cursor else None
     if before is not None:
         closed = (
@@ -165,7 +167,8 @@ async def completed_positions(
         )
     order = (col(Position.closed_at).desc(), col(Position.id).desc())
     rows = _views(await session.execute(query.order_by(*order).limit(limit + 1)))
-    return page_of(rows, limit, lambda view: view.position.id)
+    page = page_of(rows, limit, lambda view: view.position.id)
+    return Page(page.items, page.next_cursor, page.has_more, cursor is not None, total)
 
 
 @dataclass(frozen=True, slots=True)
