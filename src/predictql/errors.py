@@ -13,10 +13,15 @@ class DomainError(Exception):
 
     default_code = "BAD_REQUEST"
 
-    def __init__(self, message: str, code: str | None = None, *, commit: bool = False) -> None:
+    def __init__(
+        self, message: str, code: str | None = None, *, commit: bool = False, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
+        # The input field at fault (its GraphQL name, ``marketId``) when one is: a mutation's
+        # ``userErrors.field`` points at it.
+        self.field = field
         # True when the work done before the failure must still be kept (a wrong-code counter,
         # a revoked token family): the transaction commits, then the error propagates.
         self.commit = commit
@@ -28,6 +33,16 @@ class InvalidInput(DomainError):
 
 class Unauthenticated(DomainError):
     default_code = "UNAUTHORIZED"
+
+
+class TokenExpired(Unauthenticated):
+    """An access token whose signature is valid but whose ``exp`` has passed.
+
+    REST answers it as its pages document (401 ``UNAUTHORIZED``); GraphQL tells it apart as
+    ``TOKEN_EXPIRED`` so that a client knows to refresh rather than sign in again.
+    """
+
+    graphql_code = "TOKEN_EXPIRED"
 
 
 class Forbidden(DomainError):

@@ -8,6 +8,7 @@ import strawberry
 
 from predictql.models import Notification as NotificationRow
 from predictql.schema.pagination import PageInfo
+from predictql.schema.payloads import MutationPayload
 from predictql.services.cursors import Page, encode_cursor
 from predictql.subscriptions.payloads import NotificationTick
 
@@ -66,3 +67,20 @@ class NotificationConnection:
             NotificationEdge(cursor=encode_cursor(row.id or 0), node=Notification.from_row(row)) for row in page.items
         ]
         return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))
+
+
+@strawberry.type(description="What markNotificationRead changed.")
+class MarkNotificationReadPayload(MutationPayload):
+    notification: Notification | None = strawberry.field(default=None, description="The notification, now read.")
+
+
+@strawberry.type(description="What markAllNotificationsRead changed.")
+class MarkAllNotificationsReadPayload(MutationPayload):
+    marked_count: int | None = strawberry.field(default=None, description="How many notifications were unread.")
+
+
+@strawberry.type(description="What deleteNotification changed.")
+class DeleteNotificationPayload(MutationPayload):
+    deleted_notification_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The deleted notification's id."
+    )

@@ -14,10 +14,13 @@ import strawberry
 from predictql.models import Order as OrderRow
 from predictql.models import Trade
 from predictql.pricing.orderbook import BookSnapshot
+from predictql.schema.markets import Market
 from predictql.schema.pagination import PageInfo
+from predictql.schema.payloads import Balances, MutationPayload
 from predictql.schema.scalars import Long
 from predictql.services.cursors import Page, encode_cursor
 from predictql.services.orderbook_trading import OrderRequest, Placed
+from predictql.services.positions import AfterTrade
 from predictql.subscriptions.payloads import OrderState
 
 
@@ -149,3 +152,39 @@ class OrderConnection:
     def from_page(cls, page: Page[OrderRow]) -> OrderConnection:
         edges = [OrderEdge(cursor=encode_cursor(row.id or 0), node=Order.from_row(row)) for row in page.items]
         return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))
+
+
+@strawberry.type(description="What placeOrder changed: the order and its fills, the market, the money.")
+class PlaceOrderPayload(MutationPayload):
+    order: Order | None = strawberry.field(default=None, description="The order after matching.")
+    fills: list[OrderFill] | None = strawberry.field(default=None, description="The caller's side of each fill.")
+    market: Market | None = strawberry.field(default=None, description="The market after matching (last price).")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after placing.")
+
+    @classmethod
+    def of(cls, placed: Placed, after: AfterTrade) -> PlaceOrderPayload:
+        return cls(
+            order=Order.from_row(placed.order), fills=[OrderFill.from_trade(t) for t in placed.trades],
+            market=Market.from_row(after.market), balances=Balances.from_row(after.balances),
+        )
+
+
+@strawberry.type(description="What cancelOrder changed: the cancelled order and the money it released.")
+class CancelOrderPayload(MutationPayload):
+    cancelled_order_id: strawberry.ID | None = strawberry.field(default=None, description="The cancelled order's id.")
+    order: Order | None = strawberry.field(default=None, description="The order as it now is (cancelled).")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the release.")
+
+
+@strawberry.type(description="What cancelAllOrders changed: the cancelled orders and the money they released.")
+class CancelAllOrdersPayload(MutationPayload):
+    cancelled_order_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="The ids of the orders cancelled (empty when none was open)."
+    )
+    orders: list[Order] | None = strawberry.field(default=None, description="The cancelled orders as they now are.")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the release.")
+
+
+@strawberry.type(description="What setMarketPaused changed: the market (pausing also cancels its resting orders).")
+class SetMarketPausedPayload(MutationPayload):
+    market: Market | None = strawberry.field(default=None, description="The market as it now is.")
