@@ -105,7 +105,7 @@ def error_code(error: DomainError) -> ErrorCode:
     A code missing from the enum would be a bug (a test scans every raised code); it falls back to
     BAD_REQUEST rather than failing the response.
     """
-    code = getattr(error, "graphql_code", error.code).upper()
+    code = error.graphql_code.upper()
     return ErrorCode.__members__.get(code, ErrorCode.BAD_REQUEST)
 
 
