@@ -25,6 +25,7 @@ SIGN_IN_CODES = {"INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED"}
 FIELD_OF_CODE = {
     "INVALID_SIDE": "side",
     "INVALID_AMOUNT": "amount",
+    "INSUFFICIENT_BALANCE": "amount",
     "INVALID_PRICE": "price",
     "INVALID_CODE": "code",
     "EMAIL_EXISTS": "email",
