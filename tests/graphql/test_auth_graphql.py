@@ -141,7 +141,8 @@ async def test_sign_up_and_verify_errors_carry_rest_codes(
     assert error_code(body) == "INVALID_CODE"
     _, body = await post(client, VERIFY_BY_EMAIL, {"email": email, "code": wrong})
     assert error_code(body) == "INVALID_CODE"
-    _, body = await post(client, 'mutation { verifyEmail(input: {code: "123456"}) { accessToken userErrors { code } } }')
+    no_user = 'mutation { verifyEmail(input: {code: "123456"}) { accessToken userErrors { code } } }'
+    _, body = await post(client, no_user)
     assert error_code(body) == "MISSING_FIELDS"
     _, body = await post(client, VERIFY_BY_ID, {"id": user_id, "code": " "})
     assert error_code(body) == "MISSING_FIELDS"
