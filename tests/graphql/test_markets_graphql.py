@@ -24,7 +24,8 @@ POOL = f"id eventId name rules margin liveAt finishAt wonSide closedAt metadata 
 EVENT = f"""id creatorId name nameRu tags status isActive closedAt versusNames hasDraw mainPoolId
   isLoopEvent loopIntervalMinutes totalVolume isWatched mainPool {{ id }} pools {{ {POOL} }}"""
 
-CREATE_EVENT = f"mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{ event {{ {EVENT} }} {USER_ERRORS} }} }}"
+CREATE_EVENT = f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
+  event {{ {EVENT} }} {USER_ERRORS} }} }}"""
 CREATE_FULL = f"""mutation($input: CreateEventFullInput!) {{ createEventFull(input: $input) {{
   event {{ {EVENT} }} {USER_ERRORS} }} }}"""
 UPDATE_EVENT = f"""mutation($input: UpdateEventInput!) {{ updateEvent(input: $input) {{
@@ -46,10 +47,12 @@ MY_EVENTS = """query($first: Int, $after: String) { myEvents(first: $first, afte
   edges { node { id isActive status } } pageInfo { hasNextPage endCursor } } }"""
 CLOSE_EVENT = f"""mutation($id: ID!, $side: WonSide, $outcome: Int, $pools: [PoolVerdictInput!]) {{
   closeEvent(input: {{id: $id, wonSide: $side, outcome: $outcome, pools: $pools}}) {{
-    event {{ id status closedAt pools {{ wonSide closedAt markets {{ resolved winningOutcome }} }} }} {USER_ERRORS} }} }}"""
+    event {{ id status closedAt pools {{ wonSide closedAt markets {{ resolved winningOutcome }} }} }}
+    {USER_ERRORS} }} }}"""
 CLOSE_POOL = f"""mutation($e: ID!, $p: ID!, $side: WonSide, $outcome: Int, $markets: [MarketVerdictInput!]) {{
   closePool(input: {{eventId: $e, poolId: $p, wonSide: $side, outcome: $outcome, markets: $markets}}) {{
-    pool {{ id wonSide closedAt markets {{ resolved winningOutcome }} event {{ status closedAt }} }} {USER_ERRORS} }} }}"""
+    pool {{ id wonSide closedAt markets {{ resolved winningOutcome }} event {{ status closedAt }} }}
+    {USER_ERRORS} }} }}"""
 CLOSE_MARKET = f"""mutation($e: ID!, $p: ID!, $m: ID!, $side: WonSide, $outcome: Int) {{
   closeMarket(input: {{eventId: $e, poolId: $p, marketId: $m, wonSide: $side, outcome: $outcome}}) {{
     market {{ id resolved winningOutcome pool {{ wonSide closedAt }} }} {USER_ERRORS} }} }}"""
