@@ -78,7 +78,7 @@ async def me(client: httpx.AsyncClient, token: str) -> Any:
 
 
 async def signed_in(client: httpx.AsyncClient, mailbox: Mailbox) -> tuple[str, dict[str, Any]]:
-    """A new user signed in through signUp + verifyEmail (one Argon2 hash): email and AuthPayload."""
+    """A new user signed in through signUp + verifyEmail (one Argon2 hash): email and the session payload."""
     email = unique_email("gql")
     await post(client, SIGN_UP, {"email": email, "password": PASSWORD})
     _, body = await post(client, VERIFY_BY_EMAIL, {"email": email, "code": mailbox.code(email)})
@@ -86,7 +86,7 @@ async def signed_in(client: httpx.AsyncClient, mailbox: Mailbox) -> tuple[str, d
 
 
 async def session_of_new_user(db: Database, settings: Settings) -> dict[str, Any]:
-    """An AuthPayload-shaped session made by the services: for tests of what follows sign-in."""
+    """A session-payload-shaped session made by the services: for tests of what follows sign-in."""
     signed = await service_session(db, settings)
     return {
         "user": {"id": str(signed.user_id), "email": signed.email, "emailVerified": True},

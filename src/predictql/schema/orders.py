@@ -82,16 +82,6 @@ class OrderFill:
         )
 
 
-@strawberry.type(description="A placed order after matching, with its fills.")
-class PlaceOrderResult:
-    order: Order
-    fills: list[OrderFill]
-
-    @classmethod
-    def from_placed(cls, placed: Placed) -> PlaceOrderResult:
-        return cls(order=Order.from_row(placed.order), fills=[OrderFill.from_trade(t) for t in placed.trades])
-
-
 @strawberry.input(description="An order, as POST /market/orders takes it.")
 class PlaceOrderInput:
     market_id: strawberry.ID
