@@ -14,7 +14,7 @@ from tests.support import gql, user_with_token
 TRADE = """
 mutation Trade($market: ID!, $amount: Long!, $key: String) {
   lmsrTrade(input: {marketId: $market, side: "buy_yes", amountType: "spend", amount: $amount}, idempotencyKey: $key) {
-    tradeId costOrPayoutCents sharesDelta
+    trade { tradeId costOrPayoutCents sharesDelta } balances { cash } userErrors { field code }
   }
 }
 """
@@ -50,13 +50,15 @@ async def test_keys_are_per_user_and_failures_are_not_stored(client: httpx.Async
     poor_id, poor = await user_with_token(client, db, balance=10)
     variables = {"market": str(market.id), "amount": 1000, "key": "shared"}
     failed = await gql(client, TRADE, variables, poor)
-    assert failed["errors"][0]["extensions"]["code"] == "INSUFFICIENT_BALANCE"
+    assert "errors" not in failed  # a business failure is the payload's userErrors; its savepoint rolled back
+    assert failed["data"]["lmsrTrade"]["userErrors"] == [{"field": ["input", "amount"], "code": "INSUFFICIENT_BALANCE"}]
     async with db.transaction() as session:
         from predictql.services import users
 
         await users.deposit(session, user_id=poor_id, amount=10_000)
     retried = await gql(client, TRADE, variables, poor)  # the failure left no claim: it runs now
-    assert "errors" not in retried, retried
+    assert "errors" not in retried and retried["data"]["lmsrTrade"]["userErrors"] == [], retried
+    assert retried["data"]["lmsrTrade"]["balances"]["cash"] < 10_010
     _, rich = await user_with_token(client, db, balance=10_000)
     other_user = await gql(client, TRADE, variables, rich)  # same key, another owner: independent
     assert "errors" not in other_user and other_user != retried
@@ -73,4 +75,4 @@ async def test_concurrent_retries_execute_once(client: httpx.AsyncClient, db: Da
         if "errors" in r:
             assert r["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_IN_PROGRESS", r
     paid = 100_000 - await _cash(db, user_id)
-    assert paid == ok[0]["data"]["lmsrTrade"]["costOrPayoutCents"]
+    assert paid == ok[0]["data"]["lmsrTrade"]["trade"]["costOrPayoutCents"]

@@ -6,16 +6,22 @@ from typing import Any
 
 import httpx
 
+from predictql import auth
 from predictql.db import Database
+from predictql.models import Market as MarketRow
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import balances, live_market, ok, preview, set_market, trade, trader, trades_of
-from tests.support import bearer, gql
+from tests.support import bearer, failure_code, gql, ok_payload
 
 PREVIEW = """query($m: ID!, $side: String!, $type: String!, $amount: Long!) {
   lmsrPreview(marketId: $m, side: $side, amountType: $type, amount: $amount) { costOrPayoutCents sharesDelta fee } }"""
-TRADE = """mutation($input: LmsrTradeInput!) {
-  lmsrTrade(input: $input) { tradeId marketId costOrPayoutCents sharesDelta fee newPositionYes newPositionNo } }"""
-CLOSE = "mutation($m: ID!) { closePosition(marketId: $m) { marketId proceeds trades { sharesDelta } } }"
+TRADE = """mutation($input: LmsrTradeInput!) { lmsrTrade(input: $input) {
+  trade { tradeId marketId costOrPayoutCents sharesDelta fee newPositionYes newPositionNo }
+  market { id yesPrice noPrice qYes volume } position { id tokenType amount avgPrice }
+  balances { cash bonus frozen total } userErrors { field message code } } }"""
+CLOSE = """mutation($m: ID!) { closePosition(input: {marketId: $m}) {
+  result { marketId proceeds trades { sharesDelta } } market { id } positions { id } balances { cash }
+  userErrors { field message code } } }"""
 POSITIONS = """{ myPositions(status: "open") { nodes { id status tokenType sideRu amount avgPrice unrealizedPnl
   market { name pool { name } event { name } } } } }"""
 COMPLETED = """query($after: String) { myCompletedPositions(first: 1, after: $after) {
@@ -28,7 +34,7 @@ def data(body: dict[str, Any]) -> Any:
 
 
 def code(body: dict[str, Any]) -> str:
-    return str(body["errors"][0]["extensions"]["code"])
+    return failure_code(body)
 
 
 def trade_input(market_id: int, side: str, amount: int, amount_type: str = "spend", **extra: Any) -> dict[str, Any]:
@@ -46,17 +52,29 @@ async def test_preview_and_trade_match_rest(client: httpx.AsyncClient, db: Datab
         "sharesDelta": ok(await preview(client, mid, "buy_yes", 1500))["shares_delta"],
         "fee": quoted["fee"],
     }
-    done = data(await gql(client, TRADE, trade_input(mid, "buy_yes", 1500, useBonus=True), token))["lmsrTrade"]
+    payload = ok_payload(await gql(client, TRADE, trade_input(mid, "buy_yes", 1500, useBonus=True), token))
+    done = payload["trade"]
     (row,) = await trades_of(db, user)
     assert done == {
         "tradeId": str(row.id), "marketId": str(mid), "costOrPayoutCents": quoted["costOrPayoutCents"],
         "sharesDelta": quoted["sharesDelta"], "fee": row.fee, "newPositionYes": quoted["sharesDelta"],
         "newPositionNo": 0,
     }
-    assert (await balances(db, user)).bonus == 0  # useBonus spent the bonus first
+    money = await balances(db, user)
+    assert money.bonus == 0  # useBonus spent the bonus first
+    # The payload carries what a normalised cache needs: the market's new prices, the position, the money.
+    async with db.session() as session:
+        row_now = await session.get(MarketRow, mid)
+    assert row_now is not None
+    assert payload["market"]["id"] == str(mid) and payload["market"]["yesPrice"] > 5000
+    assert (payload["market"]["qYes"], payload["market"]["volume"]) == (row_now.q_yes, row_now.volume)
+    assert payload["position"]["tokenType"] == "YES" and payload["position"]["amount"] == quoted["sharesDelta"]
+    assert payload["balances"] == {"cash": money.cash, "bonus": 0, "frozen": 0, "total": money.cash}
 
-    sold = data(await gql(client, TRADE, trade_input(mid, "sell_yes", 100, "shares"), token))["lmsrTrade"]
-    assert sold["sharesDelta"] == -100 and sold["newPositionYes"] == quoted["sharesDelta"] - 100
+    sold = ok_payload(await gql(client, TRADE, trade_input(mid, "sell_yes", 100, "shares"), token))
+    assert sold["trade"]["sharesDelta"] == -100 and sold["trade"]["newPositionYes"] == quoted["sharesDelta"] - 100
+    assert sold["position"]["amount"] == quoted["sharesDelta"] - 100
+    assert sold["market"]["qYes"] == payload["market"]["qYes"] - 100
 
 
 async def test_errors_carry_the_rest_codes(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
@@ -99,8 +117,10 @@ async def test_positions_close_and_completed_pages(
                          rest[int(p["id"])]["event_name"])
         assert p["status"] == "open"
 
-    closed = data(await gql(client, CLOSE, {"m": str(mid)}, token))["closePosition"]
+    closed_payload = ok_payload(await gql(client, CLOSE, {"m": str(mid)}, token))
+    closed = closed_payload["result"]
     assert [t["sharesDelta"] for t in closed["trades"]] == [-2000, -1000] and closed["proceeds"] > 0
+    assert closed_payload["positions"] == [] and closed_payload["market"] == {"id": str(mid)}
     assert data(await gql(client, POSITIONS, token=token))["myPositions"]["nodes"] == []
 
     first = data(await gql(client, COMPLETED, {"after": None}, token))["myCompletedPositions"]
@@ -150,3 +170,52 @@ async def test_feed_referrals_and_pnl_chart(client: httpx.AsyncClient, db: Datab
     assert chart[-1]["pnlKopecks"] < 0  # bought and sold straight back: the fees are lost
     public = data(await gql(client, "query($u: ID!) { pnlChart(userId: $u) { pnl } }", {"u": str(child)}))
     assert len(public["pnlChart"]) == len(chart)
+
+
+async def test_a_failed_trade_is_user_errors_and_writes_nothing(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    market = await live_market(db)
+    mid = market.id or 0
+    user, token = await trader(db, settings, balance=500)
+    before = await balances(db, user)
+    body = await gql(client, TRADE, trade_input(mid, "buy_yes", 10_000, "shares"), token)
+    assert "errors" not in body  # an expected failure is data, not a top-level error
+    assert body["data"]["lmsrTrade"] == {
+        "trade": None, "market": None, "position": None, "balances": None,
+        "userErrors": [
+            {
+                "field": ["input", "amount"],
+                "message": "insufficient balance for this trade",
+                "code": "INSUFFICIENT_BALANCE",
+            }
+        ],
+    }
+    assert await balances(db, user) == before and await trades_of(db, user) == []
+    bad_variables = {"input": {"marketId": "x1", "side": "buy_yes", "amountType": "spend", "amount": 100}}
+    bad_id = (await gql(client, TRADE, bad_variables, token))["data"]["lmsrTrade"]
+    assert bad_id["userErrors"][0]["field"] == ["input", "marketId"] and bad_id["userErrors"][0]["code"] == "INVALID_ID"
+    side = (await gql(client, TRADE, trade_input(mid, "sideways", 100), token))["data"]["lmsrTrade"]["userErrors"]
+    assert [(e["field"], e["code"]) for e in side] == [(["input", "side"], "INVALID_SIDE")]
+    # Authentication stays a top-level error: the client cannot fix it by changing the input.
+    anonymous = await gql(client, TRADE, trade_input(mid, "buy_yes", 100))
+    assert anonymous["data"] is None and anonymous["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"
+
+
+async def test_an_expired_access_token_is_token_expired_not_unauthorized(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    market = await live_market(db)
+    mid = market.id or 0
+    user, token = await trader(db, settings, balance=500)
+    claims = auth.decode_token(settings.secret_key, token, "access")
+    stale = auth.encode_token(
+        settings.secret_key, "access", user_id=user, session_id=claims.session_id, ttl=-5, jti="stale"
+    )
+    expired = await gql(client, TRADE, trade_input(mid, "buy_yes", 100), stale)
+    assert expired["data"] is None and expired["errors"][0]["extensions"]["code"] == "TOKEN_EXPIRED"
+    forged = await gql(client, TRADE, trade_input(mid, "buy_yes", 100), stale[:-4] + "AAAA")
+    assert forged["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"
+    # REST keeps its documented 401 UNAUTHORIZED for the same token.
+    rest = await client.get("/api/v1/auth/me", headers=bearer(stale))
+    assert rest.status_code == 401 and rest.json()["error"]["code"] == "UNAUTHORIZED"

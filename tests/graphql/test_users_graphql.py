@@ -13,21 +13,23 @@ from predictql.db import Database
 from predictql.services import users
 from tests.api.test_users import TINY_JPEG, fast_user, new_user, tiny_png
 from tests.conftest import make_settings
-from tests.support import gql, lifespan_client
+from tests.support import USER_ERRORS, failure_code, gql, lifespan_client, ok_payload
 
 PRIVATE = ("email", "referralCode", "balance", "bonusBalance", "totalBalance", "emailVerified", "isAdmin")
 USER = "id name nickname language theme isCreator isStatsViewer " + " ".join(PRIVATE)
-UPDATE = f"mutation($input: UpdateMeInput!) {{ updateMe(input: $input) {{ {USER} }} }}"
-UPLOAD = "mutation($c: String!) { uploadAvatar(contentBase64: $c) }"
+UPDATE = f"mutation($input: UpdateMeInput!) {{ updateMe(input: $input) {{ user {{ {USER} }} {USER_ERRORS} }} }}"
+UPLOAD = f"mutation($c: String!) {{ uploadAvatar(input: {{contentBase64: $c}}) {{ avatarUrl {USER_ERRORS} }} }}"
 SET_ROLE = (
     "mutation($u: ID!, $r: String!, $v: Boolean!)"
-    " { setRole(userId: $u, role: $r, value: $v) { id isCreator isStatsViewer } }"
+    " { setRole(input: {userId: $u, role: $r, value: $v}) { user { id isCreator isStatsViewer } "
+    + USER_ERRORS
+    + " } }"
 )
 
 
 def code_of(body: dict[str, Any]) -> str:
-    assert body.get("errors"), body
-    return str(body["errors"][0]["extensions"]["code"])
+    """A query's top-level code, or a mutation's (top-level or its first userError's)."""
+    return failure_code(body)
 
 
 def b64(content: bytes) -> str:
@@ -61,12 +63,12 @@ async def test_user_lookup_errors(client: httpx.AsyncClient) -> None:
 async def test_update_me(client: httpx.AsyncClient, db: Database) -> None:
     user_id, token = await fast_user(db, balance=70)
     first = await gql(client, UPDATE, {"input": {"nickname": "Gql_Trader", "theme": "dark"}}, token=token)
-    me = first["data"]["updateMe"]
+    me = ok_payload(first)["user"]
     assert (me["id"], me["nickname"], me["theme"], me["language"]) == (str(user_id), "Gql_Trader", "dark", "en")
     assert me["balance"] == 70 and me["email"]
 
     second = await gql(client, UPDATE, {"input": {"language": "ru", "profileHidden": True}}, token=token)
-    me = second["data"]["updateMe"]
+    me = ok_payload(second)["user"]
     assert (me["nickname"], me["theme"], me["language"]) == ("Gql_Trader", "dark", "ru")
     hidden = await gql(client, f'{{ user(id: "{user_id}") {{ profileHidden }} }}')
     assert hidden["data"]["user"]["profileHidden"] is True
@@ -75,17 +77,17 @@ async def test_update_me(client: httpx.AsyncClient, db: Database) -> None:
 async def test_update_me_error_codes(client: httpx.AsyncClient, db: Database) -> None:
     _, owner = await fast_user(db)
     _, token = await fast_user(db)
-    assert "errors" not in await gql(client, UPDATE, {"input": {"nickname": "Taken_Name"}}, token=owner)
+    ok_payload(await gql(client, UPDATE, {"input": {"nickname": "Taken_Name"}}, token=owner))
     cases = [
-        ({"nickname": "no spaces"}, "invalid_nickname"),
-        ({"nickname": "taken_name"}, "nickname_taken"),
-        ({"language": "fr"}, "invalid_language"),
-        ({"theme": "neon"}, "invalid_theme"),
-        ({"name": "   "}, "invalid_body"),
+        ({"nickname": "no spaces"}, "INVALID_NICKNAME"),
+        ({"nickname": "taken_name"}, "NICKNAME_TAKEN"),
+        ({"language": "fr"}, "INVALID_LANGUAGE"),
+        ({"theme": "neon"}, "INVALID_THEME"),
+        ({"name": "   "}, "INVALID_BODY"),
     ]
     for payload, code in cases:
         body = await gql(client, UPDATE, {"input": payload}, token=token)
-        assert body["data"] is None and code_of(body) == code, payload
+        assert "errors" not in body and code_of(body) == code, payload
     wrong_type = await gql(client, UPDATE, {"input": {"nickname": 42}}, token=token)
     assert wrong_type.get("data") is None and code_of(wrong_type)
     anonymous = await gql(client, UPDATE, {"input": {"theme": "dark"}})
@@ -96,7 +98,7 @@ async def test_upload_avatar(client: httpx.AsyncClient, db: Database) -> None:
     user_id, token = await fast_user(db)
     for content, suffix in ((tiny_png(), ".png"), (TINY_JPEG, ".jpg")):
         body = await gql(client, UPLOAD, {"c": b64(content)}, token=token)
-        url = body["data"]["uploadAvatar"]
+        url = ok_payload(body)["avatarUrl"]
         path = urlparse(url).path
         assert path.startswith("/media/avatars/") and path.endswith(suffix)
         served = await client.get(path)
@@ -105,9 +107,9 @@ async def test_upload_avatar(client: httpx.AsyncClient, db: Database) -> None:
     assert profile["data"]["user"]["avatarUrl"] == url
 
     for bad, code in (
-        ("not base64!", "invalid_file_type"),
-        (b64(b"hello, world"), "invalid_file_type"),
-        ("", "missing_file"),
+        ("not base64!", "INVALID_FILE_TYPE"),
+        (b64(b"hello, world"), "INVALID_FILE_TYPE"),
+        ("", "MISSING_FILE"),
     ):
         assert code_of(await gql(client, UPLOAD, {"c": bad}, token=token)) == code, bad
     assert code_of(await gql(client, UPLOAD, {"c": b64(tiny_png())})) == "UNAUTHORIZED"
@@ -117,7 +119,7 @@ async def test_upload_avatar_too_large(database_url: str, data_dir: Path, db: Da
     async with lifespan_client(make_settings(database_url, data_dir, avatar_max_bytes=100)) as http:
         _, token = await fast_user(db)
         big = tiny_png() + b"\x00" * 100
-        assert code_of(await gql(http, UPLOAD, {"c": b64(big)}, token=token)) == "file_too_large"
+        assert code_of(await gql(http, UPLOAD, {"c": b64(big)}, token=token)) == "FILE_TOO_LARGE"
 
 
 async def test_my_transactions(client: httpx.AsyncClient, db: Database) -> None:
@@ -143,7 +145,7 @@ async def test_set_role(client: httpx.AsyncClient, db: Database) -> None:
     grant = {"u": str(target), "r": "creator", "v": True}
 
     granted = await gql(client, SET_ROLE, grant, token=viewer)
-    assert granted["data"]["setRole"] == {"id": str(target), "isCreator": True, "isStatsViewer": False}
+    assert ok_payload(granted)["user"] == {"id": str(target), "isCreator": True, "isStatsViewer": False}
     public = await gql(client, f'{{ user(id: "{target}") {{ isCreator }} }}')
     assert public["data"]["user"]["isCreator"] is True
 
@@ -152,6 +154,6 @@ async def test_set_role(client: httpx.AsyncClient, db: Database) -> None:
     staff = {**grant, "r": "stats_viewer"}
     assert code_of(await gql(client, SET_ROLE, staff, token=viewer)) == "FORBIDDEN"
     by_admin = await gql(client, SET_ROLE, staff, token=admin)
-    assert by_admin["data"]["setRole"]["isStatsViewer"] is True
+    assert ok_payload(by_admin)["user"]["isStatsViewer"] is True
     assert code_of(await gql(client, SET_ROLE, {**grant, "r": "emperor"}, token=admin)) == "INVALID_REQUEST"
-    assert code_of(await gql(client, SET_ROLE, {**grant, "u": "x"}, token=admin)) == "invalid_id"
+    assert code_of(await gql(client, SET_ROLE, {**grant, "u": "x"}, token=admin)) == "INVALID_ID"

@@ -16,7 +16,7 @@ from tests.api.test_users import fast_user
 from tests.support import bearer, gql
 
 CREATE_FULL = """mutation($input: CreateEventFullInput!) { createEventFull(input: $input) {
-  id pools { id markets { id } } } }"""
+  event { id pools { id markets { id } } } } }"""
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,10 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
         {"name": "Book", "finishAt": finish, "marketNames": ["Yes"], "marketProbabilities": [0.5],
          "marketType": "orderbook"},
     ]
-    event = _ok(await gql(client, CREATE_FULL, {"input": {"name": "Fuzz", "pools": pools}}, token))["createEventFull"]
-    await gql(client, "mutation($id: ID!) { setEventActive(id: $id, isActive: true) { id } }", {"id": event["id"]},
-              token)
+    created = _ok(await gql(client, CREATE_FULL, {"input": {"name": "Fuzz", "pools": pools}}, token))
+    event = created["createEventFull"]["event"]
+    await gql(client, "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) { event { id } } }",
+              {"id": event["id"]}, token)
     market_id = int(event["pools"][0]["markets"][0]["id"])
     book_market_id = int(event["pools"][1]["markets"][0]["id"])
     headers = bearer(token)

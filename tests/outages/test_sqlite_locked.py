@@ -19,7 +19,7 @@ from tests.support import bearer, gql, lifespan_client
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="the SQLite store's own outage")
 TRADE = """mutation($m: ID!) { lmsrTrade(input: {marketId: $m, side: "buy_yes", amountType: "spend", amount: 1000})
-  { tradeId } }"""
+  { trade { tradeId } } }"""
 
 
 @pytest.fixture

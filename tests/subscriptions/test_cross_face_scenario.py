@@ -42,6 +42,8 @@ class Face:
     async def graphql(self, token: str, query: str, variables: dict[str, Any]) -> Any:
         body = await gql(self.http, query, variables, token)
         assert "errors" not in body, body["errors"]
+        for payload in body["data"].values():
+            assert payload["userErrors"] == [], payload
         return body["data"]
 
     async def create_event(self, token: str) -> tuple[int, list[int], list[int]]:
@@ -56,10 +58,10 @@ class Face:
             pools = [{"name": kind, "finishAt": finish, "liveAt": live, "marketNames": ["Yes"],
                       "marketProbabilities": [p], "marketType": kind} for kind, p in POOLS]
             event = (await self.graphql(token, "mutation($i: CreateEventFullInput!) { createEventFull(input: $i) "
-                                        "{ id pools { id markets { id } } } }",
-                                        {"i": {"name": "Scenario", "pools": pools}}))["createEventFull"]
-            await self.graphql(token, "mutation($id: ID!) { setEventActive(id: $id, isActive: true) { id } }",
-                               {"id": event["id"]})
+                                        "{ event { id pools { id markets { id } } } userErrors { code } } }",
+                                        {"i": {"name": "Scenario", "pools": pools}}))["createEventFull"]["event"]
+            await self.graphql(token, "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) "
+                               "{ userErrors { code } } }", {"id": event["id"]})
         pool_ids = [int(pool["id"]) for pool in event["pools"]]
         return int(event["id"]), pool_ids, [int(pool["markets"][0]["id"]) for pool in event["pools"]]
 
@@ -69,7 +71,7 @@ class Face:
             await self.rest(token, "POST", "/lmsr/trade", fields)
             return
         gql_fields = {"marketId": str(market_id), "side": side, "amountType": "spend", "amount": amount}
-        await self.graphql(token, "mutation($i: LmsrTradeInput!) { lmsrTrade(input: $i) { sharesDelta } }",
+        await self.graphql(token, "mutation($i: LmsrTradeInput!) { lmsrTrade(input: $i) { userErrors { code } } }",
                            {"i": gql_fields})
 
     async def order(self, token: str, market_id: int, token_type: str, budget: int, price: int) -> None:
@@ -80,28 +82,31 @@ class Face:
             return
         fields = {"marketId": str(market_id), "side": "buy", "tokenType": token_type, "amount": budget,
                   "price": price}
-        await self.graphql(token, "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { order { id } } }",
-                           {"i": fields})
+        await self.graphql(
+            token, "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } } }", {"i": fields}
+        )
 
     async def close_position(self, token: str, market_id: int) -> None:
         if self.kind == "rest":
             await self.rest(token, "POST", f"/market/positions/{market_id}/close")
             return
-        await self.graphql(token, "mutation($m: ID!) { closePosition(marketId: $m) { proceeds } }",
-                           {"m": str(market_id)})
+        close = "mutation($m: ID!) { closePosition(input: {marketId: $m}) { userErrors { code } } }"
+        await self.graphql(token, close, {"m": str(market_id)})
 
     async def close_pool(self, token: str, event_id: int, pool_id: int, won_side: str) -> None:
         if self.kind == "rest":
             await self.rest(token, "POST", f"/events/{event_id}/pools/{pool_id}/close", {"won_side": won_side})
             return
-        await self.graphql(token, f"mutation($e: ID!, $p: ID!) {{ closePool(eventId: $e, poolId: $p, "
-                                  f"wonSide: {won_side}) {{ id }} }}", {"e": str(event_id), "p": str(pool_id)})
+        close = (f"mutation($e: ID!, $p: ID!) {{ closePool(input: {{eventId: $e, poolId: $p, wonSide: {won_side}}}) "
+                 "{ userErrors { code } } }")
+        await self.graphql(token, close, {"e": str(event_id), "p": str(pool_id)})
 
     async def cancel(self, token: str, event_id: int) -> None:
         if self.kind == "rest":
             await self.rest(token, "POST", f"/events/{event_id}/cancel")
             return
-        await self.graphql(token, "mutation($id: ID!) { cancelEvent(id: $id) { id } }", {"id": str(event_id)})
+        cancel = "mutation($id: ID!) { cancelEvent(input: {id: $id}) { userErrors { code } } }"
+        await self.graphql(token, cancel, {"id": str(event_id)})
 
 
 class Watch:
@@ -116,6 +121,8 @@ class Watch:
 
     async def _next(self, market_id: int) -> dict[str, Any]:
         payload = await self.ws.next(self.ops[market_id])
+        while payload["data"] and payload["data"]["marketUpdated"]["kind"] == "HEARTBEAT":  # a slow step
+            payload = await self.ws.next(self.ops[market_id])
         assert "errors" not in payload, payload
         data: dict[str, Any] = payload["data"]["marketUpdated"]["data"]
         return {k: int(v) if k == "volume" else v for k, v in data.items()}

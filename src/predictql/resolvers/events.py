@@ -8,18 +8,32 @@ from __future__ import annotations
 
 import strawberry
 
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import parse_id, user_errors
 from predictql.schema.context import Info
 from predictql.schema.markets import (
+    CancelEventInput,
+    CancelEventPayload,
+    CloseEventInput,
+    CloseEventPayload,
+    CloseMarketInput,
+    CloseMarketPayload,
+    ClosePoolInput,
+    ClosePoolPayload,
     CreateEventFullInput,
+    CreateEventFullPayload,
     CreateEventInput,
+    CreateEventPayload,
     CreatePoolInput,
+    CreatePoolPayload,
     Event,
     Market,
-    MarketVerdictInput,
     Pool,
-    PoolVerdictInput,
+    SetEventActiveInput,
+    SetEventActivePayload,
+    SetPoolProbabilitiesInput,
+    SetPoolProbabilitiesPayload,
     UpdateEventInput,
+    UpdateEventPayload,
     WonSide,
     event_connection,
 )
@@ -86,14 +100,16 @@ class EventsQuery:
 @strawberry.type
 class EventsMutation:
     @strawberry.mutation(description="Create an event without pools (creators). It starts hidden.")
-    async def create_event(self, info: Info, input: CreateEventInput) -> Event:
+    @user_errors
+    async def create_event(self, info: Info, input: CreateEventInput) -> CreateEventPayload:
         async with info.context.db.transaction() as session:
             row = await events.create_event(session, info.context.actor, input.to_fields())
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return CreateEventPayload(event=Event.from_row(row))
 
     @strawberry.mutation(description="Create an event with its pools and their markets in one transaction.")
-    async def create_event_full(self, info: Info, input: CreateEventFullInput) -> Event:
+    @user_errors
+    async def create_event_full(self, info: Info, input: CreateEventFullInput) -> CreateEventFullPayload:
         async with info.context.db.transaction() as session:
             row = await pools.create_event_full(
                 session,
@@ -103,89 +119,91 @@ class EventsMutation:
                 main_pool_index=input.main_pool_index,
             )
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return CreateEventFullPayload(event=Event.from_row(row))
 
     @strawberry.mutation(description="Change an event's details (its creator or an admin).")
-    async def update_event(self, info: Info, id: strawberry.ID, input: UpdateEventInput) -> Event:
-        changes = {k: v for k, v in vars(input).items() if v is not strawberry.UNSET and v is not None}
+    @user_errors
+    async def update_event(self, info: Info, input: UpdateEventInput) -> UpdateEventPayload:
+        event_id = parse_id(input.id)
+        changes = {
+            k: v for k, v in vars(input).items() if k != "id" and v is not strawberry.UNSET and v is not None
+        }
         if "main_pool_id" in changes:
             changes["main_pool_id"] = parse_id(changes["main_pool_id"], "mainPoolId")
         async with info.context.db.transaction() as session:
-            row = await events.update_event(session, info.context.actor, parse_id(id), changes)
+            row = await events.update_event(session, info.context.actor, event_id, changes)
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return UpdateEventPayload(event=Event.from_row(row))
 
     @strawberry.mutation(description="Show (true) or hide (false) an event in the public feed.")
-    async def set_event_active(self, info: Info, id: strawberry.ID, is_active: bool) -> Event:
+    @user_errors
+    async def set_event_active(self, info: Info, input: SetEventActiveInput) -> SetEventActivePayload:
+        event_id = parse_id(input.id)
         async with info.context.db.transaction() as session:
-            row = await events.set_active(session, info.context.actor, parse_id(id), is_active=is_active)
+            row = await events.set_active(session, info.context.actor, event_id, is_active=input.is_active)
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return SetEventActivePayload(event=Event.from_row(row))
 
     @strawberry.mutation(description="Add a pool to an event; one LMSR market per outcome, priced at its probability.")
-    async def create_pool(self, info: Info, event_id: strawberry.ID, input: CreatePoolInput) -> Pool:
+    @user_errors
+    async def create_pool(self, info: Info, input: CreatePoolInput) -> CreatePoolPayload:
+        event_id = parse_id(input.event_id, "eventId")
         async with info.context.db.transaction() as session:
-            row = await pools.create_pool(session, info.context.actor, parse_id(event_id, "eventId"), input.to_fields())
+            row = await pools.create_pool(session, info.context.actor, event_id, input.to_fields())
         info.context.reset_loaders()
-        return Pool.from_row(row)
+        return CreatePoolPayload(pool=Pool.from_row(row))
 
     @strawberry.mutation(description="Re-target a pool's market prices; positions and quantities are unchanged.")
-    async def set_pool_probabilities(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID, probabilities: list[float]
-    ) -> list[Market]:
+    @user_errors
+    async def set_pool_probabilities(self, info: Info, input: SetPoolProbabilitiesInput) -> SetPoolProbabilitiesPayload:
+        event_id, pool_id = parse_id(input.event_id, "eventId"), parse_id(input.pool_id, "poolId")
         async with info.context.db.transaction() as session:
-            rows = await pools.set_probabilities(
-                session, info.context.actor, parse_id(event_id, "eventId"), parse_id(pool_id, "poolId"), probabilities
-            )
+            rows = await pools.set_probabilities(session, info.context.actor, event_id, pool_id, input.probabilities)
         info.context.reset_loaders()
-        return [Market.from_row(row) for row in rows]
+        return SetPoolProbabilitiesPayload(markets=[Market.from_row(row) for row in rows])
 
     @strawberry.mutation(description="Resolve every open pool: wonSide or outcome (one pool), or pools[] (several).")
-    async def close_event(
-        self, info: Info, id: strawberry.ID, won_side: WonSide | None = None, outcome: int | None = None,
-        pools: list[PoolVerdictInput] | None = None,
-    ) -> Event:
-        per_pool = [(parse_id(p.pool_id, "poolId"), _verdict(p.won_side, p.outcome) or Verdict()) for p in pools or ()]
-        verdict = _verdict(won_side, outcome)
+    @user_errors
+    async def close_event(self, info: Info, input: CloseEventInput) -> CloseEventPayload:
+        event_id = parse_id(input.id)
+        per_pool = [
+            (parse_id(p.pool_id, "poolId"), _verdict(p.won_side, p.outcome) or Verdict()) for p in input.pools or ()
+        ]
+        verdict = _verdict(input.won_side, input.outcome)
         async with info.context.db.transaction() as session:
-            row = await resolution.close_event(session, info.context.actor, parse_id(id), verdict, per_pool)
+            row = await resolution.close_event(session, info.context.actor, event_id, verdict, per_pool)
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return CloseEventPayload(event=Event.from_row(row))
 
     @strawberry.mutation(
         description="Resolve one pool: wonSide (one or two outcomes: YES = first, NO = second), outcome, or markets[]."
     )
-    async def close_pool(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID, won_side: WonSide | None = None,
-        outcome: int | None = None, markets: list[MarketVerdictInput] | None = None,
-    ) -> Pool:
-        per_market = [(parse_id(m.market_id, "marketId"), m.won_side.value) for m in markets or ()]
-        verdict = _verdict(won_side, outcome)
+    @user_errors
+    async def close_pool(self, info: Info, input: ClosePoolInput) -> ClosePoolPayload:
+        event_id, pool_id = parse_id(input.event_id, "eventId"), parse_id(input.pool_id, "poolId")
+        per_market = [(parse_id(m.market_id, "marketId"), m.won_side.value) for m in input.markets or ()]
+        verdict = _verdict(input.won_side, input.outcome)
         async with info.context.db.transaction() as session:
-            row = await resolution.close_pool(
-                session, info.context.actor, parse_id(event_id, "eventId"), parse_id(pool_id, "poolId"),
-                verdict, per_market,
-            )
+            row = await resolution.close_pool(session, info.context.actor, event_id, pool_id, verdict, per_market)
         info.context.reset_loaders()
-        return Pool.from_row(row)
+        return ClosePoolPayload(pool=Pool.from_row(row))
 
     @strawberry.mutation(description="Resolve one market: wonSide, or outcome 0 (YES) / 1 (NO).")
-    async def close_market(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID, market_id: strawberry.ID,
-        won_side: WonSide | None = None, outcome: int | None = None,
-    ) -> Market:
-        verdict = _verdict(won_side, outcome) or Verdict()
+    @user_errors
+    async def close_market(self, info: Info, input: CloseMarketInput) -> CloseMarketPayload:
+        event_id, pool_id = parse_id(input.event_id, "eventId"), parse_id(input.pool_id, "poolId")
+        market_id = parse_id(input.market_id, "marketId")
+        verdict = _verdict(input.won_side, input.outcome) or Verdict()
         async with info.context.db.transaction() as session:
-            row = await resolution.close_market(
-                session, info.context.actor, parse_id(event_id, "eventId"), parse_id(pool_id, "poolId"),
-                parse_id(market_id, "marketId"), verdict,
-            )
+            row = await resolution.close_market(session, info.context.actor, event_id, pool_id, market_id, verdict)
         info.context.reset_loaders()
-        return Market.from_row(row)
+        return CloseMarketPayload(market=Market.from_row(row))
 
     @strawberry.mutation(description="Cancel an event: every open position is refunded at its purchase cost.")
-    async def cancel_event(self, info: Info, id: strawberry.ID) -> Event:
+    @user_errors
+    async def cancel_event(self, info: Info, input: CancelEventInput) -> CancelEventPayload:
+        event_id = parse_id(input.id)
         async with info.context.db.transaction() as session:
-            row = await resolution.cancel_event(session, info.context.actor, parse_id(id))
+            row = await resolution.cancel_event(session, info.context.actor, event_id)
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return CancelEventPayload(event=Event.from_row(row))

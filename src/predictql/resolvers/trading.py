@@ -10,14 +10,14 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import parse_id, user_errors
 from predictql.schema.context import Info
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.scalars import Long
 from predictql.schema.trading import (
-    ClosePositionResult,
+    ClosePositionPayload,
     LmsrQuote,
-    LmsrTradeResult,
+    LmsrTradePayload,
     PnlPoint,
     Position,
     RecentTrade,
@@ -134,27 +134,38 @@ class TradingQuery:
         return [PnlPoint.from_point(p) for p in points]
 
 
+@strawberry.input(description="The market whose whole holding of the caller's is sold.")
+class ClosePositionInput:
+    market_id: strawberry.ID = strawberry.field(description="The market to sell out of.")
+
+
 @strawberry.type
 class TradingMutation:
     @strawberry.mutation(description="Trade against the LMSR market maker (fee charged on every trade).")
-    async def lmsr_trade(self, info: Info, input: LmsrTradeInput) -> LmsrTradeResult:
+    @user_errors
+    async def lmsr_trade(self, info: Info, input: LmsrTradeInput) -> LmsrTradePayload:
         request = TradeRequest(
             parse_id(input.market_id, "marketId"), input.side, input.amount_type, input.amount, input.use_bonus
         )
+        actor = info.context.actor
         async with info.context.db.transaction() as session:
-            result = await lmsr_trading.trade(
-                session, info.context.actor, request, fee_bps=info.context.settings.fee_bps
-            )
-        return LmsrTradeResult.from_result(result)
+            result = await lmsr_trading.trade(session, actor, request, fee_bps=info.context.settings.fee_bps)
+            after = await positions.after_trade(session, actor.require_user(), request.market_id)
+        info.context.reset_loaders()
+        return LmsrTradePayload.of(result, input.side, after)
 
     @strawberry.mutation(
         description="Sell the caller's whole holding (YES and NO) in one market: to the market maker, or on an "
         "order-book market as market orders into the bids (NO_LIQUIDITY when nothing could be sold)."
     )
-    async def close_position(self, info: Info, market_id: strawberry.ID) -> ClosePositionResult:
+    @user_errors
+    async def close_position(self, info: Info, input: ClosePositionInput) -> ClosePositionPayload:
+        market_id = parse_id(input.market_id, "marketId")
+        actor = info.context.actor
         async with info.context.db.transaction() as session:
             result = await order_lifecycle.close_holding(
-                session, info.context.actor, market_id=parse_id(market_id, "marketId"),
-                fee_bps=info.context.settings.fee_bps,
+                session, actor, market_id=market_id, fee_bps=info.context.settings.fee_bps
             )
-        return ClosePositionResult.from_result(result)
+            after = await positions.after_trade(session, actor.require_user(), market_id)
+        info.context.reset_loaders()
+        return ClosePositionPayload.of(result, after)

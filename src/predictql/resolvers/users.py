@@ -8,10 +8,10 @@ import binascii
 import strawberry
 
 from predictql.errors import InvalidInput
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import parse_id, user_errors
 from predictql.schema.context import Info
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
-from predictql.schema.users import MoneyTransaction, User
+from predictql.schema.users import MoneyTransaction, SetRolePayload, UpdateMePayload, UploadAvatarPayload, User
 from predictql.services import users
 
 
@@ -32,32 +32,47 @@ class UsersQuery:
         return connection(page, MoneyTransaction.from_item, lambda item: item.id)
 
 
-@strawberry.input
+@strawberry.input(description="Profile changes; omitted fields are unchanged.")
 class UpdateMeInput:
-    name: str | None = strawberry.UNSET
-    nickname: str | None = strawberry.UNSET
-    language: str | None = strawberry.UNSET
-    theme: str | None = strawberry.UNSET
-    profile_hidden: bool | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Display name.")
+    nickname: str | None = strawberry.field(default=strawberry.UNSET, description="Unique public nickname.")
+    language: str | None = strawberry.field(default=strawberry.UNSET, description="ru or en.")
+    theme: str | None = strawberry.field(default=strawberry.UNSET, description="Interface theme.")
+    profile_hidden: bool | None = strawberry.field(default=strawberry.UNSET, description="Hide the public profile.")
+
+
+@strawberry.input(description="A new avatar image.")
+class UploadAvatarInput:
+    content_base64: str = strawberry.field(description="JPEG, PNG, GIF or WebP bytes, base64-encoded.")
+
+
+@strawberry.input(description="A role to grant or revoke.")
+class SetRoleInput:
+    user_id: strawberry.ID = strawberry.field(description="The user whose role changes.")
+    role: str = strawberry.field(description="creator, stats_viewer or admin.")
+    value: bool = strawberry.field(default=True, description="true grants, false revokes.")
 
 
 @strawberry.type
 class UsersMutation:
     @strawberry.mutation(description="Update the caller's profile; omitted fields are unchanged.")
-    async def update_me(self, info: Info, input: UpdateMeInput) -> User:
+    @user_errors
+    async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
         changes = {k: v for k, v in vars(input).items() if v is not strawberry.UNSET and v is not None}
         async with info.context.db.transaction() as session:
-            return User.from_profile(await users.update_me(session, info.context.actor, **changes))
+            profile = await users.update_me(session, info.context.actor, **changes)
+        return UpdateMePayload(user=User.from_profile(profile))
 
     @strawberry.mutation(description="Upload an avatar image (JPEG, PNG, GIF or WebP), base64-encoded.")
-    async def upload_avatar(self, info: Info, content_base64: str) -> str:
+    @user_errors
+    async def upload_avatar(self, info: Info, input: UploadAvatarInput) -> UploadAvatarPayload:
         try:
-            content = base64.b64decode(content_base64, validate=True)
+            content = base64.b64decode(input.content_base64, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidInput("contentBase64 is not valid base64", code="invalid_file_type") from None
         settings = info.context.settings
         async with info.context.db.transaction() as session:
-            return await users.set_avatar(
+            url = await users.set_avatar(
                 session,
                 info.context.actor,
                 content=content,
@@ -65,10 +80,16 @@ class UsersMutation:
                 base_url=settings.public_url,
                 max_bytes=settings.avatar_max_bytes,
             )
+        return UploadAvatarPayload(avatar_url=url)
 
     @strawberry.mutation(description="Grant or revoke a role (stats viewers: creator; admins: any).")
-    async def set_role(self, info: Info, user_id: strawberry.ID, role: str, value: bool = True) -> User:
+    @user_errors
+    async def set_role(self, info: Info, input: SetRoleInput) -> SetRolePayload:
+        user_id = parse_id(input.user_id, "userId")
         async with info.context.db.transaction() as session:
-            user = await users.set_role(session, info.context.actor, user_id=parse_id(user_id), role=role, value=value)
+            user = await users.set_role(
+                session, info.context.actor, user_id=user_id, role=input.role, value=input.value
+            )
             assert user.id is not None
-            return User.from_profile(await users.profile(session, info.context.actor, user_id=user.id))
+            profile = await users.profile(session, info.context.actor, user_id=user.id)
+        return SetRolePayload(user=User.from_profile(profile))

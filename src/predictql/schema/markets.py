@@ -16,6 +16,7 @@ from predictql.models import Pool as PoolRow
 from predictql.schema.context import Info
 from predictql.schema.loaders import Loaders
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
+from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
 from predictql.services.cursors import Page
 from predictql.services.events import EventFields, event_status
@@ -242,7 +243,7 @@ class CreateEventInput:
 
 
 @strawberry.input(description="A new pool; one market is created per market name, priced at its probability.")
-class CreatePoolInput:
+class PoolSpecInput:
     name: str
     finish_at: datetime
     market_names: list[str] = strawberry.field(description="One outcome per name.")
@@ -274,12 +275,18 @@ class CreatePoolInput:
 
 @strawberry.input(description="An event with its pools, created in one transaction.")
 class CreateEventFullInput(CreateEventInput):
-    pools: list[CreatePoolInput]
+    pools: list[PoolSpecInput]
     main_pool_index: int | None = strawberry.field(default=None, description="0-based index into pools.")
+
+
+@strawberry.input(description="A new pool of an existing event.")
+class CreatePoolInput(PoolSpecInput):
+    event_id: strawberry.ID = strawberry.field(description="The event the pool is added to.")
 
 
 @strawberry.input(description="Event changes; omitted or null fields stay as they are (send [] to clear a list).")
 class UpdateEventInput:
+    id: strawberry.ID = strawberry.field(description="The event to change.")
     name: str | None = strawberry.UNSET
     name_ru: str | None = strawberry.UNSET
     tags: list[str] | None = strawberry.UNSET
@@ -300,3 +307,104 @@ class PoolVerdictInput:
 class MarketVerdictInput:
     market_id: strawberry.ID
     won_side: WonSide
+
+
+@strawberry.input(description="Show or hide an event in the public feed.")
+class SetEventActiveInput:
+    id: strawberry.ID = strawberry.field(description="The event.")
+    is_active: bool = strawberry.field(description="true shows it, false hides it.")
+
+
+@strawberry.input(description="New target prices for a pool's markets.")
+class SetPoolProbabilitiesInput:
+    event_id: strawberry.ID = strawberry.field(description="The pool's event.")
+    pool_id: strawberry.ID = strawberry.field(description="The pool.")
+    probabilities: list[float] = strawberry.field(description="One YES probability per market, in market order.")
+
+
+@strawberry.input(description="How an event resolves: wonSide or outcome (one pool), or pools[] (several).")
+class CloseEventInput:
+    id: strawberry.ID = strawberry.field(description="The event.")
+    won_side: WonSide | None = strawberry.field(default=None, description="The winning side (one binary pool).")
+    outcome: int | None = strawberry.field(default=None, description="The winning outcome, 0-based (one pool).")
+    pools: list[PoolVerdictInput] | None = strawberry.field(default=None, description="One verdict per pool.")
+
+
+@strawberry.input(description="How a pool resolves: wonSide, outcome, or markets[].")
+class ClosePoolInput:
+    event_id: strawberry.ID = strawberry.field(description="The pool's event.")
+    pool_id: strawberry.ID = strawberry.field(description="The pool.")
+    won_side: WonSide | None = strawberry.field(
+        default=None, description="One or two outcomes: YES = first, NO = second."
+    )
+    outcome: int | None = strawberry.field(default=None, description="The winning outcome, 0-based.")
+    markets: list[MarketVerdictInput] | None = strawberry.field(default=None, description="One verdict per market.")
+
+
+@strawberry.input(description="How a market resolves: wonSide, or outcome 0 (YES) / 1 (NO).")
+class CloseMarketInput:
+    event_id: strawberry.ID = strawberry.field(description="The market's event.")
+    pool_id: strawberry.ID = strawberry.field(description="The market's pool.")
+    market_id: strawberry.ID = strawberry.field(description="The market.")
+    won_side: WonSide | None = strawberry.field(default=None, description="The winning side.")
+    outcome: int | None = strawberry.field(default=None, description="0 (YES) or 1 (NO).")
+
+
+@strawberry.input(description="The event to cancel.")
+class CancelEventInput:
+    id: strawberry.ID = strawberry.field(description="The event; its open positions are refunded.")
+
+
+@strawberry.type(description="A mutation's changed event.")
+class EventPayload(MutationPayload):
+    event: Event | None = strawberry.field(default=None, description="The event as it now is.")
+
+
+@strawberry.type(description="What createEvent changed.")
+class CreateEventPayload(EventPayload):
+    pass
+
+
+@strawberry.type(description="What createEventFull changed.")
+class CreateEventFullPayload(EventPayload):
+    pass
+
+
+@strawberry.type(description="What updateEvent changed.")
+class UpdateEventPayload(EventPayload):
+    pass
+
+
+@strawberry.type(description="What setEventActive changed.")
+class SetEventActivePayload(EventPayload):
+    pass
+
+
+@strawberry.type(description="What closeEvent changed.")
+class CloseEventPayload(EventPayload):
+    pass
+
+
+@strawberry.type(description="What cancelEvent changed.")
+class CancelEventPayload(EventPayload):
+    pass
+
+
+@strawberry.type(description="What createPool changed.")
+class CreatePoolPayload(MutationPayload):
+    pool: Pool | None = strawberry.field(default=None, description="The new pool.")
+
+
+@strawberry.type(description="What closePool changed.")
+class ClosePoolPayload(MutationPayload):
+    pool: Pool | None = strawberry.field(default=None, description="The pool as it now is.")
+
+
+@strawberry.type(description="What setPoolProbabilities changed.")
+class SetPoolProbabilitiesPayload(MutationPayload):
+    markets: list[Market] | None = strawberry.field(default=None, description="The pool's markets at their new prices.")
+
+
+@strawberry.type(description="What closeMarket changed.")
+class CloseMarketPayload(MutationPayload):
+    market: Market | None = strawberry.field(default=None, description="The market as it now is.")

@@ -11,6 +11,7 @@ from predictql.models import Notification as NotificationRow
 from predictql.schema.context import Info
 from predictql.schema.markets import Event, Market
 from predictql.schema.orders import Order
+from predictql.schema.payloads import MutationPayload
 from predictql.subscriptions.payloads import NotificationTick
 
 NotificationSubject = Annotated[
@@ -73,3 +74,20 @@ class Notification:
     def live(text: str) -> Notification:
         """A bus message of ``user:{id}:notifications`` (module level: built once per message)."""
         return Notification.from_tick(NotificationTick.from_json(text))
+
+
+@strawberry.type(description="What markNotificationRead changed.")
+class MarkNotificationReadPayload(MutationPayload):
+    notification: Notification | None = strawberry.field(default=None, description="The notification, now read.")
+
+
+@strawberry.type(description="What markAllNotificationsRead changed.")
+class MarkAllNotificationsReadPayload(MutationPayload):
+    marked_count: int | None = strawberry.field(default=None, description="How many notifications were unread.")
+
+
+@strawberry.type(description="What deleteNotification changed.")
+class DeleteNotificationPayload(MutationPayload):
+    deleted_notification_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The deleted notification's id."
+    )

@@ -16,9 +16,12 @@ from predictql.models import Order as OrderRow
 from predictql.models import Trade
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.schema.context import Info
+from predictql.schema.markets import Market
+from predictql.schema.payloads import Balances, MutationPayload
 from predictql.schema.scalars import Long
 from predictql.schema.trading import market_of
 from predictql.services.orderbook_trading import OrderRequest, Placed
+from predictql.services.positions import AfterTrade
 from predictql.subscriptions.payloads import OrderState
 
 if TYPE_CHECKING:
@@ -91,16 +94,6 @@ class OrderFill:
         )
 
 
-@strawberry.type(description="A placed order after matching, with its fills.")
-class PlaceOrderResult:
-    order: Order
-    fills: list[OrderFill]
-
-    @classmethod
-    def from_placed(cls, placed: Placed) -> PlaceOrderResult:
-        return cls(order=Order.from_row(placed.order), fills=[OrderFill.from_trade(t) for t in placed.trades])
-
-
 @strawberry.input(description="An order, as POST /market/orders takes it.")
 class PlaceOrderInput:
     market_id: strawberry.ID
@@ -144,3 +137,39 @@ class OrderBook:
             bids=[PriceLevel(price=p, amount=Long(u)) for p, u in book.bids],
             asks=[PriceLevel(price=p, amount=Long(u)) for p, u in book.asks],
         )
+
+
+@strawberry.type(description="What placeOrder changed: the order and its fills, the market, the money.")
+class PlaceOrderPayload(MutationPayload):
+    order: Order | None = strawberry.field(default=None, description="The order after matching.")
+    fills: list[OrderFill] | None = strawberry.field(default=None, description="The caller's side of each fill.")
+    market: Market | None = strawberry.field(default=None, description="The market after matching (last price).")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after placing.")
+
+    @classmethod
+    def of(cls, placed: Placed, after: AfterTrade) -> PlaceOrderPayload:
+        return cls(
+            order=Order.from_row(placed.order), fills=[OrderFill.from_trade(t) for t in placed.trades],
+            market=Market.from_row(after.market), balances=Balances.from_row(after.balances),
+        )
+
+
+@strawberry.type(description="What cancelOrder changed: the cancelled order and the money it released.")
+class CancelOrderPayload(MutationPayload):
+    cancelled_order_id: strawberry.ID | None = strawberry.field(default=None, description="The cancelled order's id.")
+    order: Order | None = strawberry.field(default=None, description="The order as it now is (cancelled).")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the release.")
+
+
+@strawberry.type(description="What cancelAllOrders changed: the cancelled orders and the money they released.")
+class CancelAllOrdersPayload(MutationPayload):
+    cancelled_order_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="The ids of the orders cancelled (empty when none was open)."
+    )
+    orders: list[Order] | None = strawberry.field(default=None, description="The cancelled orders as they now are.")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the release.")
+
+
+@strawberry.type(description="What setMarketPaused changed: the market (pausing also cancels its resting orders).")
+class SetMarketPausedPayload(MutationPayload):
+    market: Market | None = strawberry.field(default=None, description="The market as it now is.")

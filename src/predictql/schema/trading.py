@@ -14,14 +14,16 @@ import strawberry
 from predictql.errors import InvalidInput
 from predictql.models import Position as PositionRow
 from predictql.models import Trade as TradeRow
-from predictql.pricing.lmsr import Quote
+from predictql.pricing.lmsr import Quote, Side
 from predictql.schema.context import Info
+from predictql.schema.markets import Market
 from predictql.schema.pagination import Connection, connection
+from predictql.schema.payloads import Balances, MutationPayload
 from predictql.schema.scalars import Long
 from predictql.services.cursors import PageArgs
 from predictql.services.lmsr_trading import CloseResult, FeedTrade, TradeResult, shares_delta
 from predictql.services.pnl import PnlPoint as PnlPointRow
-from predictql.services.positions import SIDE_RU, PositionView
+from predictql.services.positions import SIDE_RU, AfterTrade, PositionView
 from predictql.services.prices import market_price
 from predictql.services.referrals import ReferralChild as ReferralChildRow
 from predictql.services.referrals import ReferralInfo as ReferralInfoRow
@@ -301,3 +303,39 @@ class PnlPoint:
     @classmethod
     def from_point(cls, point: PnlPointRow) -> PnlPoint:
         return cls(timestamp=point.timestamp, pnl=point.pnl_units, pnl_kopecks=Long(point.pnl))
+
+
+@strawberry.type(description="What lmsrTrade changed: the trade, the market's new prices, the position, the money.")
+class LmsrTradePayload(MutationPayload):
+    trade: LmsrTradeResult | None = strawberry.field(default=None, description="The trade executed.")
+    market: Market | None = strawberry.field(default=None, description="The market after the trade (new prices).")
+    position: Position | None = strawberry.field(
+        default=None, description="The caller's position in the traded token after the trade; null when none is left."
+    )
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the trade.")
+
+    @classmethod
+    def of(cls, result: TradeResult, side: str, after: AfterTrade) -> LmsrTradePayload:
+        view = after.position("YES" if Side(side).is_yes else "NO")
+        return cls(
+            trade=LmsrTradeResult.from_result(result), market=Market.from_row(after.market),
+            position=Position.from_view(view) if view else None, balances=Balances.from_row(after.balances),
+        )
+
+
+@strawberry.type(description="What closePosition changed: the sales, the market, what is still held, the money.")
+class ClosePositionPayload(MutationPayload):
+    result: ClosePositionResult | None = strawberry.field(default=None, description="The sales made.")
+    market: Market | None = strawberry.field(default=None, description="The market after the sales (new prices).")
+    positions: list[Position] | None = strawberry.field(
+        default=None, description="The caller's open positions left in this market (empty when all was sold)."
+    )
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the sales.")
+
+    @classmethod
+    def of(cls, result: CloseResult, after: AfterTrade) -> ClosePositionPayload:
+        return cls(
+            result=ClosePositionResult.from_result(result), market=Market.from_row(after.market),
+            positions=[Position.from_view(view) for view in after.positions],
+            balances=Balances.from_row(after.balances),
+        )

@@ -10,6 +10,7 @@ import strawberry
 from predictql.models import ApiToken as ApiTokenRow
 from predictql.schema.context import Info
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args
+from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
 from predictql.services.users import MoneyMovement, Profile
 
@@ -81,17 +82,49 @@ class User:
         )
 
 
-@strawberry.type(description="A signed-in user; the tokens are also set as HttpOnly cookies over HTTP.")
-class AuthPayload:
-    user: User
-    access_token: str = strawberry.field(description="Send as `Authorization: Bearer ...`.")
-    refresh_token: str = strawberry.field(description="Exchange with `refreshToken` before it expires.")
+@strawberry.type(description="A signed-in session's fields; the tokens are also set as HttpOnly cookies over HTTP.")
+class SessionPayload(MutationPayload):
+    user: User | None = strawberry.field(default=None, description="The signed-in user.")
+    access_token: str | None = strawberry.field(default=None, description="Send as `Authorization: Bearer ...`.")
+    refresh_token: str | None = strawberry.field(
+        default=None, description="Exchange with `refreshToken` before it expires."
+    )
 
 
-@strawberry.type
-class SignUpPayload:
-    user_id: strawberry.ID
-    message: str
+@strawberry.type(description="What verifyEmail changed: the account is verified and signed in.")
+class VerifyEmailPayload(SessionPayload):
+    pass
+
+
+@strawberry.type(description="What signIn changed: a new session.")
+class SignInPayload(SessionPayload):
+    pass
+
+
+@strawberry.type(description="What refreshToken changed: the session's rotated tokens.")
+class RefreshTokenPayload(SessionPayload):
+    pass
+
+
+@strawberry.type(description="What signUp changed: an unverified account; the code is emailed.")
+class SignUpPayload(MutationPayload):
+    user_id: strawberry.ID | None = strawberry.field(default=None, description="The new account's id.")
+    message: str | None = strawberry.field(default=None, description="What to do next.")
+
+
+@strawberry.type(description="What signOut changed: this session's tokens are revoked.")
+class SignOutPayload(MutationPayload):
+    pass
+
+
+@strawberry.type(description="What forgotPassword changed: a reset link is emailed if the account exists.")
+class ForgotPasswordPayload(MutationPayload):
+    pass
+
+
+@strawberry.type(description="What resetPassword changed: the password, and every session is signed out.")
+class ResetPasswordPayload(MutationPayload):
+    pass
 
 
 @strawberry.type(description="A personal API token (the secret is shown only once, at creation).")
@@ -108,10 +141,30 @@ class ApiToken:
                    created_at=row.created_at)
 
 
-@strawberry.type
-class CreatedApiToken:
-    token: str = strawberry.field(description="The secret; store it now, it is not shown again.")
-    api_token: ApiToken
+@strawberry.type(description="What createApiToken changed: a new token and its secret.")
+class CreateApiTokenPayload(MutationPayload):
+    token: str | None = strawberry.field(default=None, description="The secret; store it now, it is not shown again.")
+    api_token: ApiToken | None = strawberry.field(default=None, description="The new token.")
+
+
+@strawberry.type(description="What revokeApiToken changed.")
+class RevokeApiTokenPayload(MutationPayload):
+    revoked_api_token_id: strawberry.ID | None = strawberry.field(default=None, description="The revoked token's id.")
+
+
+@strawberry.type(description="What updateMe changed.")
+class UpdateMePayload(MutationPayload):
+    user: User | None = strawberry.field(default=None, description="The caller as they now are.")
+
+
+@strawberry.type(description="What uploadAvatar changed.")
+class UploadAvatarPayload(MutationPayload):
+    avatar_url: str | None = strawberry.field(default=None, description="Where the new avatar is served.")
+
+
+@strawberry.type(description="What setRole changed.")
+class SetRolePayload(MutationPayload):
+    user: User | None = strawberry.field(default=None, description="The user with their roles as they now are.")
 
 
 @strawberry.type(description="A deposit or withdrawal, from the ledger.")

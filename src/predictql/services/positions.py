@@ -16,6 +16,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, Position, User
+from predictql.services import ledger
 from predictql.services.cursors import Page, count, decode_cursor, page_of
 from predictql.services.prices import market_price
 from predictql.subscriptions import topics
@@ -169,6 +170,31 @@ async def completed_positions(
     rows = _views(await session.execute(query.order_by(*order).limit(limit + 1)))
     page = page_of(rows, limit, lambda view: view.position.id)
     return Page(page.items, page.next_cursor, page.has_more, cursor is not None, total)
+
+
+@dataclass(frozen=True, slots=True)
+class AfterTrade:
+    """What a trade changed for its trader: the market, their open positions in it, their money.
+
+    A mutation returns it so that a normalised client cache needs no refetch.
+    """
+
+    market: Market
+    positions: list[PositionView]
+    balances: ledger.Balances
+
+    def position(self, token: str) -> PositionView | None:
+        return next((view for view in self.positions if view.position.token == token), None)
+
+
+async def after_trade(session: AsyncSession, user_id: int, market_id: int) -> AfterTrade:
+    """Read inside the trade's transaction, so it is exactly what the trade left."""
+    query = _joined().where(  # type: ignore[attr-defined]
+        Position.user_id == user_id, Position.market_id == market_id, Position.status == "open"
+    ).order_by(col(Position.id))
+    market = await session.get(Market, market_id)
+    assert market is not None
+    return AfterTrade(market, _views(await session.execute(query)), await ledger.balances(session, user_id))
 
 
 @dataclass(frozen=True, slots=True)
