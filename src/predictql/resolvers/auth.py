@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from predictql.auth import Actor
@@ -44,7 +46,18 @@ class AuthQuery:
 class AuthMutation:
     @strawberry.mutation(description="Register; a 6-digit code is emailed. No tokens until verified.")
     async def sign_up(
-        self, info: Info, email: str, password: str, language: str | None = None, referral_code: str | None = None
+        self,
+        info: Info,
+        email: Annotated[
+            str, strawberry.argument(description="The account's email; the confirmation code is sent there.")
+        ],
+        password: Annotated[str, strawberry.argument(description="The new password.")],
+        language: Annotated[
+            str | None, strawberry.argument(description="en or ru; null keeps the default (en).")
+        ] = None,
+        referral_code: Annotated[
+            str | None, strawberry.argument(description="The referralCode of the user who invited you; null for none.")
+        ] = None,
     ) -> SignUpPayload:
         async with info.context.db.transaction() as session:
             user = await accounts.sign_up(
@@ -59,7 +72,15 @@ class AuthMutation:
 
     @strawberry.mutation(description="Confirm the emailed code (by userId or email) and sign in.")
     async def verify_email(
-        self, info: Info, code: str, user_id: strawberry.ID | None = None, email: str | None = None
+        self,
+        info: Info,
+        code: Annotated[str, strawberry.argument(description="The 6-digit code from the email.")],
+        user_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The userId signUp returned (or give email).")
+        ] = None,
+        email: Annotated[
+            str | None, strawberry.argument(description="The address the code was sent to (or give userId).")
+        ] = None,
     ) -> AuthPayload:
         if not code.strip() or (user_id is None and not email):
             raise InvalidInput("code and userId (or email) are required", code="MISSING_FIELDS")
@@ -72,7 +93,12 @@ class AuthMutation:
         return await _payload(info, user.id, pair)
 
     @strawberry.mutation(description="Sign in with email and password.")
-    async def sign_in(self, info: Info, email: str, password: str) -> AuthPayload:
+    async def sign_in(
+        self,
+        info: Info,
+        email: Annotated[str, strawberry.argument(description="The account's email.")],
+        password: Annotated[str, strawberry.argument(description="The account's password.")],
+    ) -> AuthPayload:
         async with info.context.db.transaction() as session:
             user, pair = await accounts.sign_in(
                 session,
@@ -86,7 +112,13 @@ class AuthMutation:
         return await _payload(info, user.id, pair)
 
     @strawberry.mutation(description="Rotate tokens: the argument, or the refresh_token cookie.")
-    async def refresh_token(self, info: Info, refresh_token: str | None = None) -> AuthPayload:
+    async def refresh_token(
+        self,
+        info: Info,
+        refresh_token: Annotated[
+            str | None, strawberry.argument(description="The refresh token; null to use the refresh_token cookie.")
+        ] = None,
+    ) -> AuthPayload:
         token = refresh_token or info.context.request.cookies.get("refresh_token")
         async with info.context.db.transaction() as session:
             user, pair = await sessions.rotate(session, info.context.settings, refresh_token=token)
@@ -102,24 +134,44 @@ class AuthMutation:
         return True
 
     @strawberry.mutation(description="Email a one-time reset link. Always true (no account enumeration).")
-    async def forgot_password(self, info: Info, email: str) -> bool:
+    async def forgot_password(
+        self,
+        info: Info,
+        email: Annotated[str, strawberry.argument(description="The account's email.")],
+    ) -> bool:
         accounts.forgot_password(info.context.db, info.context.settings, email=email, mailer=info.context.mailer)
         return True
 
     @strawberry.mutation(description="Set a new password with a reset token; signs out every session.")
-    async def reset_password(self, info: Info, token: str, new_password: str) -> bool:
+    async def reset_password(
+        self,
+        info: Info,
+        token: Annotated[str, strawberry.argument(description="The token from the reset link.")],
+        new_password: Annotated[str, strawberry.argument(description="The new password.")],
+    ) -> bool:
         async with info.context.db.transaction() as session:
             await accounts.reset_password(session, token=token, new_password=new_password)
         return True
 
     @strawberry.mutation(description="Create a personal API token (read-only unless canWrite).")
-    async def create_api_token(self, info: Info, name: str, can_write: bool = False) -> CreatedApiToken:
+    async def create_api_token(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="A label for the token, 1-100 characters.")],
+        can_write: Annotated[
+            bool, strawberry.argument(description="True lets the token call mutations; false (default) is read-only.")
+        ] = False,
+    ) -> CreatedApiToken:
         async with info.context.db.transaction() as session:
             row, secret = await api_tokens.create(session, info.context.actor, name=name, can_write=can_write)
         return CreatedApiToken(token=secret, api_token=ApiToken.from_row(row))
 
     @strawberry.mutation(description="Revoke one of the caller's API tokens.")
-    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> bool:
+    async def revoke_api_token(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The token's id (ApiToken.id).")],
+    ) -> bool:
         async with info.context.db.transaction() as session:
             await api_tokens.revoke(session, info.context.actor, token_id=parse_id(id))
         return True

@@ -6,9 +6,11 @@ document) reads committed rows rather than a cache filled earlier in the request
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import AFTER, parse_id
 from predictql.schema.context import Info
 from predictql.schema.markets import (
     CreateEventFullInput,
@@ -31,15 +33,34 @@ from predictql.services.resolution import Verdict
 def _verdict(won_side: WonSide | None, outcome: int | None) -> Verdict | None:
     if won_side is None and outcome is None:
         return None
-    return Verdict(won_side=won_side.value if won_side else None, outcome=outcome)
+    return Verdict(won_side=won_side.name if won_side else None, outcome=outcome)
 
 
 @strawberry.type
 class EventsQuery:
     @strawberry.field(description="The public feed: active events, newest first, filtered by tags, status, text.")
     async def events(
-        self, info: Info, first: int = 20, after: str | None = None, tags: list[str] | None = None,
-        status: str | None = None, search: str | None = None,
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[str | None, AFTER] = None,
+        tags: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Only events with any of these tags (at most 20); null for all."),
+        ] = None,
+        status: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only this stage: new, started, paid or cancelled (active and closed are aliases); "
+                "null for all."
+            ),
+        ] = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Case-insensitive text in the English or Russian name (at most 200 characters)."
+            ),
+        ] = None,
     ) -> EventConnection:
         request = FeedQuery(limit=first, cursor=after, tags=tags or (), status=status, search=search)
         async with info.context.db.session() as session:
@@ -47,26 +68,43 @@ class EventsQuery:
         return EventConnection.from_page(page, info.context.loaders)
 
     @strawberry.field(description="The caller's own events, newest first, including hidden and cancelled ones.")
-    async def my_events(self, info: Info, first: int = 20, after: str | None = None) -> EventConnection:
+    async def my_events(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[str | None, AFTER] = None,
+    ) -> EventConnection:
         async with info.context.db.session() as session:
             page = await feed.page(session, info.context.actor, FeedQuery(limit=first, cursor=after, mine=True))
         return EventConnection.from_page(page, info.context.loaders)
 
     @strawberry.field(description="One event; NOT_FOUND when missing or hidden from the caller.")
-    async def event(self, info: Info, id: strawberry.ID) -> Event | None:
+    async def event(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The event's id.")],
+    ) -> Event | None:
         async with info.context.db.session() as session:
             row = await events.get_visible(session, info.context.actor, parse_id(id))
         info.context.loaders.prime_events([row])
         return Event.from_row(row)
 
     @strawberry.field(description="One pool; pool_not_found when missing or its event is hidden.")
-    async def pool(self, info: Info, id: strawberry.ID) -> Pool | None:
+    async def pool(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The pool's id.")],
+    ) -> Pool | None:
         async with info.context.db.session() as session:
             row = await pools.get_pool(session, parse_id(id), actor=info.context.actor)
         return Pool.from_row(row)
 
     @strawberry.field(description="One market; market_not_found when missing or its event is hidden.")
-    async def market(self, info: Info, id: strawberry.ID) -> Market | None:
+    async def market(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The market's id.")],
+    ) -> Market | None:
         async with info.context.db.session() as session:
             row = await pools.get_market(session, parse_id(id), actor=info.context.actor)
         return Market.from_row(row)
@@ -75,14 +113,22 @@ class EventsQuery:
 @strawberry.type
 class EventsMutation:
     @strawberry.mutation(description="Create an event without pools (creators). It starts hidden.")
-    async def create_event(self, info: Info, input: CreateEventInput) -> Event:
+    async def create_event(
+        self,
+        info: Info,
+        input: Annotated[CreateEventInput, strawberry.argument(description="The new event.")],
+    ) -> Event:
         async with info.context.db.transaction() as session:
             row = await events.create_event(session, info.context.actor, input.to_fields())
         info.context.reset_loaders()
         return Event.from_row(row)
 
     @strawberry.mutation(description="Create an event with its pools and their markets in one transaction.")
-    async def create_event_full(self, info: Info, input: CreateEventFullInput) -> Event:
+    async def create_event_full(
+        self,
+        info: Info,
+        input: Annotated[CreateEventFullInput, strawberry.argument(description="The new event with its pools.")],
+    ) -> Event:
         async with info.context.db.transaction() as session:
             row = await pools.create_event_full(
                 session,
@@ -95,7 +141,12 @@ class EventsMutation:
         return Event.from_row(row)
 
     @strawberry.mutation(description="Change an event's details (its creator or an admin).")
-    async def update_event(self, info: Info, id: strawberry.ID, input: UpdateEventInput) -> Event:
+    async def update_event(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The event to change.")],
+        input: Annotated[UpdateEventInput, strawberry.argument(description="The changes.")],
+    ) -> Event:
         changes = {k: v for k, v in vars(input).items() if v is not strawberry.UNSET and v is not None}
         if "main_pool_id" in changes:
             changes["main_pool_id"] = parse_id(changes["main_pool_id"], "mainPoolId")
@@ -105,14 +156,24 @@ class EventsMutation:
         return Event.from_row(row)
 
     @strawberry.mutation(description="Show (true) or hide (false) an event in the public feed.")
-    async def set_event_active(self, info: Info, id: strawberry.ID, is_active: bool) -> Event:
+    async def set_event_active(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The event to show or hide.")],
+        is_active: Annotated[bool, strawberry.argument(description="True shows it in the feed, false hides it.")],
+    ) -> Event:
         async with info.context.db.transaction() as session:
             row = await events.set_active(session, info.context.actor, parse_id(id), is_active=is_active)
         info.context.reset_loaders()
         return Event.from_row(row)
 
     @strawberry.mutation(description="Add a pool to an event; one LMSR market per outcome, priced at its probability.")
-    async def create_pool(self, info: Info, event_id: strawberry.ID, input: CreatePoolInput) -> Pool:
+    async def create_pool(
+        self,
+        info: Info,
+        event_id: Annotated[strawberry.ID, strawberry.argument(description="The event to add the pool to.")],
+        input: Annotated[CreatePoolInput, strawberry.argument(description="The new pool.")],
+    ) -> Pool:
         async with info.context.db.transaction() as session:
             row = await pools.create_pool(session, info.context.actor, parse_id(event_id, "eventId"), input.to_fields())
         info.context.reset_loaders()
@@ -120,7 +181,14 @@ class EventsMutation:
 
     @strawberry.mutation(description="Re-target a pool's market prices; positions and quantities are unchanged.")
     async def set_pool_probabilities(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID, probabilities: list[float]
+        self,
+        info: Info,
+        event_id: Annotated[strawberry.ID, strawberry.argument(description="The pool's event.")],
+        pool_id: Annotated[strawberry.ID, strawberry.argument(description="The pool to re-price.")],
+        probabilities: Annotated[
+            list[float],
+            strawberry.argument(description="New YES probabilities, one per market in outcome order, each in (0, 1)."),
+        ],
     ) -> list[Market]:
         async with info.context.db.transaction() as session:
             rows = await pools.set_probabilities(
@@ -131,8 +199,23 @@ class EventsMutation:
 
     @strawberry.mutation(description="Resolve every open pool: wonSide or outcome (one pool), or pools[] (several).")
     async def close_event(
-        self, info: Info, id: strawberry.ID, won_side: WonSide | None = None, outcome: int | None = None,
-        pools: list[PoolVerdictInput] | None = None,
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The event to resolve.")],
+        won_side: Annotated[
+            WonSide | None,
+            strawberry.argument(
+                description="For an event with one open pool of one or two markets: the side that won."
+            ),
+        ] = None,
+        outcome: Annotated[
+            int | None,
+            strawberry.argument(description="For an event with one open pool: the winning outcome's 0-based index."),
+        ] = None,
+        pools: Annotated[
+            list[PoolVerdictInput] | None,
+            strawberry.argument(description="One verdict per open pool (instead of wonSide or outcome)."),
+        ] = None,
     ) -> Event:
         per_pool = [(parse_id(p.pool_id, "poolId"), _verdict(p.won_side, p.outcome) or Verdict()) for p in pools or ()]
         verdict = _verdict(won_side, outcome)
@@ -145,10 +228,21 @@ class EventsMutation:
         description="Resolve one pool: wonSide (one or two outcomes: YES = first, NO = second), outcome, or markets[]."
     )
     async def close_pool(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID, won_side: WonSide | None = None,
-        outcome: int | None = None, markets: list[MarketVerdictInput] | None = None,
+        self,
+        info: Info,
+        event_id: Annotated[strawberry.ID, strawberry.argument(description="The pool's event.")],
+        pool_id: Annotated[strawberry.ID, strawberry.argument(description="The pool to resolve.")],
+        won_side: Annotated[
+            WonSide | None,
+            strawberry.argument(description="YES (first outcome) or NO (second), for a pool of one or two markets."),
+        ] = None,
+        outcome: Annotated[int | None, strawberry.argument(description="The winning outcome's 0-based index.")] = None,
+        markets: Annotated[
+            list[MarketVerdictInput] | None,
+            strawberry.argument(description="One verdict per market (instead of wonSide or outcome)."),
+        ] = None,
     ) -> Pool:
-        per_market = [(parse_id(m.market_id, "marketId"), m.won_side.value) for m in markets or ()]
+        per_market = [(parse_id(m.market_id, "marketId"), m.won_side.name) for m in markets or ()]
         verdict = _verdict(won_side, outcome)
         async with info.context.db.transaction() as session:
             row = await resolution.close_pool(
@@ -160,8 +254,15 @@ class EventsMutation:
 
     @strawberry.mutation(description="Resolve one market: wonSide, or outcome 0 (YES) / 1 (NO).")
     async def close_market(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID, market_id: strawberry.ID,
-        won_side: WonSide | None = None, outcome: int | None = None,
+        self,
+        info: Info,
+        event_id: Annotated[strawberry.ID, strawberry.argument(description="The market's event.")],
+        pool_id: Annotated[strawberry.ID, strawberry.argument(description="The market's pool.")],
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="The market to resolve.")],
+        won_side: Annotated[WonSide | None, strawberry.argument(description="The side that won.")] = None,
+        outcome: Annotated[
+            int | None, strawberry.argument(description="0 (YES won) or 1 (NO won), instead of wonSide.")
+        ] = None,
     ) -> Market:
         verdict = _verdict(won_side, outcome) or Verdict()
         async with info.context.db.transaction() as session:
@@ -173,7 +274,11 @@ class EventsMutation:
         return Market.from_row(row)
 
     @strawberry.mutation(description="Cancel an event: every open position is refunded at its purchase cost.")
-    async def cancel_event(self, info: Info, id: strawberry.ID) -> Event:
+    async def cancel_event(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The event to cancel.")],
+    ) -> Event:
         async with info.context.db.transaction() as session:
             row = await resolution.cancel_event(session, info.context.actor, parse_id(id))
         info.context.reset_loaders()

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import AFTER, parse_id
 from predictql.schema.context import Info
 from predictql.schema.notifications import Notification, NotificationConnection
 from predictql.services import notifications
@@ -14,7 +16,12 @@ from predictql.services import notifications
 @strawberry.type
 class NotificationsQuery:
     @strawberry.field(description="The caller's notifications, newest first (first: 1-100).")
-    async def notifications(self, info: Info, first: int = 20, after: str | None = None) -> NotificationConnection:
+    async def notifications(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[str | None, AFTER] = None,
+    ) -> NotificationConnection:
         async with info.context.db.session() as session:
             page = await notifications.page(session, info.context.actor, first=first, after=after)
         return NotificationConnection.from_page(page)
@@ -28,7 +35,11 @@ class NotificationsQuery:
 @strawberry.type
 class NotificationsMutation:
     @strawberry.mutation(description="Mark one of the caller's notifications read; the notification as it now is.")
-    async def mark_notification_read(self, info: Info, id: strawberry.ID) -> Notification:
+    async def mark_notification_read(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The notification's id.")],
+    ) -> Notification:
         async with info.context.db.transaction() as session:
             row = await notifications.mark_read(session, info.context.actor, notification_id=parse_id(id))
         return Notification.from_row(row)
@@ -39,7 +50,11 @@ class NotificationsMutation:
             return await notifications.mark_all_read(session, info.context.actor)
 
     @strawberry.mutation(description="Delete one of the caller's notifications (another user's: NOT_FOUND).")
-    async def delete_notification(self, info: Info, id: strawberry.ID) -> bool:
+    async def delete_notification(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The notification's id.")],
+    ) -> bool:
         async with info.context.db.transaction() as session:
             await notifications.delete(session, info.context.actor, notification_id=parse_id(id))
         return True

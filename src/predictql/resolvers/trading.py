@@ -6,9 +6,11 @@ code (``INVALID_SIDE``, ``INVALID_AMOUNT``) in ``extensions.code``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import AFTER, parse_id
 from predictql.schema.context import Info
 from predictql.schema.scalars import Long
 from predictql.schema.trading import (
@@ -31,7 +33,7 @@ AMOUNT_HELP = "spend: amount is a kopeck budget (buys only); shares: amount is u
 
 @strawberry.input(description="An LMSR trade, as POST /lmsr/trade takes it.")
 class LmsrTradeInput:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="An LMSR market.")
     side: str = strawberry.field(description=SIDE_HELP)
     amount_type: str = strawberry.field(description=AMOUNT_HELP)
     amount: Long = strawberry.field(description="Kopecks (spend) or units (shares), > 0.")
@@ -42,7 +44,15 @@ class LmsrTradeInput:
 class TradingQuery:
     @strawberry.field(description="Quote an LMSR trade without executing it (" + SIDE_HELP + ").")
     async def lmsr_preview(
-        self, info: Info, market_id: strawberry.ID, side: str, amount_type: str, amount: Long
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="An LMSR market.")],
+        side: Annotated[str, strawberry.argument(description="buy_yes, sell_yes, buy_no or sell_no.")],
+        amount_type: Annotated[
+            str,
+            strawberry.argument(description="spend: amount is a kopeck budget (buys only); shares: amount is units."),
+        ],
+        amount: Annotated[Long, strawberry.argument(description="Kopecks (spend) or units (shares), > 0.")],
     ) -> LmsrQuote:
         request = TradeRequest(parse_id(market_id, "marketId"), side, amount_type, amount)
         async with info.context.db.session() as session:
@@ -58,7 +68,10 @@ class TradingQuery:
 
     @strawberry.field(description="The caller's closed positions, most recently closed first.")
     async def my_completed_positions(
-        self, info: Info, first: int = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[str | None, AFTER] = None,
     ) -> PositionConnection:
         async with info.context.db.session() as session:
             page = await positions.completed_positions(session, info.context.actor, cursor=after, limit=first)
@@ -85,7 +98,11 @@ class TradingQuery:
             return [PnlPoint.from_point(p) for p in await pnl.my_chart(session, info.context.actor)]
 
     @strawberry.field(description="A user's cumulative realized PnL by UTC day (empty for a hidden profile).")
-    async def pnl_chart(self, info: Info, user_id: strawberry.ID) -> list[PnlPoint]:
+    async def pnl_chart(
+        self,
+        info: Info,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="The user whose chart to show.")],
+    ) -> list[PnlPoint]:
         async with info.context.db.session() as session:
             points = await pnl.chart(session, info.context.actor, user_id=parse_id(user_id, "userId"))
         return [PnlPoint.from_point(p) for p in points]
@@ -94,7 +111,11 @@ class TradingQuery:
 @strawberry.type
 class TradingMutation:
     @strawberry.mutation(description="Trade against the LMSR market maker (fee charged on every trade).")
-    async def lmsr_trade(self, info: Info, input: LmsrTradeInput) -> LmsrTradeResult:
+    async def lmsr_trade(
+        self,
+        info: Info,
+        input: Annotated[LmsrTradeInput, strawberry.argument(description="The trade to execute.")],
+    ) -> LmsrTradeResult:
         request = TradeRequest(
             parse_id(input.market_id, "marketId"), input.side, input.amount_type, input.amount, input.use_bonus
         )
@@ -108,7 +129,11 @@ class TradingMutation:
         description="Sell the caller's whole holding (YES and NO) in one market: to the market maker, or on an "
         "order-book market as market orders into the bids (NO_LIQUIDITY when nothing could be sold)."
     )
-    async def close_position(self, info: Info, market_id: strawberry.ID) -> ClosePositionResult:
+    async def close_position(
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="The market whose holding to sell.")],
+    ) -> ClosePositionResult:
         async with info.context.db.transaction() as session:
             result = await order_lifecycle.close_holding(
                 session, info.context.actor, market_id=parse_id(market_id, "marketId"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
 import strawberry
 
@@ -17,7 +18,11 @@ from predictql.services import users
 @strawberry.type
 class UsersQuery:
     @strawberry.field(description="A user's profile (private fields only for the user themself).")
-    async def user(self, info: Info, id: strawberry.ID) -> User:
+    async def user(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The user's id.")],
+    ) -> User:
         async with info.context.db.session() as session:
             return User.from_profile(await users.profile(session, info.context.actor, user_id=parse_id(id)))
 
@@ -27,25 +32,35 @@ class UsersQuery:
             return [MoneyTransaction.from_item(i) for i in await users.money_movements(session, info.context.actor)]
 
 
-@strawberry.input
+@strawberry.input(description="Profile changes; omitted or null fields stay as they are.")
 class UpdateMeInput:
-    name: str | None = strawberry.UNSET
-    nickname: str | None = strawberry.UNSET
-    language: str | None = strawberry.UNSET
-    theme: str | None = strawberry.UNSET
-    profile_hidden: bool | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Display name, 1-100 characters.")
+    nickname: str | None = strawberry.field(default=strawberry.UNSET, description="Public nickname.")
+    language: str | None = strawberry.field(default=strawberry.UNSET, description="Interface language: en or ru.")
+    theme: str | None = strawberry.field(default=strawberry.UNSET, description="Interface theme: light or dark.")
+    profile_hidden: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Hide name, trades and PnL from others."
+    )
 
 
 @strawberry.type
 class UsersMutation:
     @strawberry.mutation(description="Update the caller's profile; omitted fields are unchanged.")
-    async def update_me(self, info: Info, input: UpdateMeInput) -> User:
+    async def update_me(
+        self,
+        info: Info,
+        input: Annotated[UpdateMeInput, strawberry.argument(description="The changes.")],
+    ) -> User:
         changes = {k: v for k, v in vars(input).items() if v is not strawberry.UNSET and v is not None}
         async with info.context.db.transaction() as session:
             return User.from_profile(await users.update_me(session, info.context.actor, **changes))
 
     @strawberry.mutation(description="Upload an avatar image (JPEG, PNG, GIF or WebP), base64-encoded.")
-    async def upload_avatar(self, info: Info, content_base64: str) -> str:
+    async def upload_avatar(
+        self,
+        info: Info,
+        content_base64: Annotated[str, strawberry.argument(description="The image file, base64-encoded.")],
+    ) -> str:
         try:
             content = base64.b64decode(content_base64, validate=True)
         except (binascii.Error, ValueError):
@@ -62,7 +77,18 @@ class UsersMutation:
             )
 
     @strawberry.mutation(description="Grant or revoke a role (stats viewers: creator; admins: any).")
-    async def set_role(self, info: Info, user_id: strawberry.ID, role: str, value: bool = True) -> User:
+    async def set_role(
+        self,
+        info: Info,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="The user whose role changes.")],
+        role: Annotated[
+            str,
+            strawberry.argument(
+                description="The role: creator, stats_viewer or admin (an admin cannot drop their own admin role)."
+            ),
+        ],
+        value: Annotated[bool, strawberry.argument(description="True grants the role, false revokes it.")] = True,
+    ) -> User:
         async with info.context.db.transaction() as session:
             user = await users.set_role(session, info.context.actor, user_id=parse_id(user_id), role=role, value=value)
             assert user.id is not None

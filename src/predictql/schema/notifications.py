@@ -18,16 +18,16 @@ def _id(value: int | None) -> strawberry.ID:
 
 @strawberry.type(description="Something that happened to the caller's trades, orders or bets.")
 class Notification:
-    id: strawberry.ID
-    user_id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The notification's id.")
+    user_id: strawberry.ID = strawberry.field(description="The recipient (always the caller).")
     type: str = strawberry.field(
-        description="trade_executed, order_filled, bet_won, bet_lost, event_closed or event_cancelled."
+        description="What happened: trade_executed, order_filled, bet_won, bet_lost, event_closed or event_cancelled."
     )
     title: str = strawberry.field(description='A short heading, e.g. "Event Resolved".')
     message: str = strawberry.field(description="The sentence to show, e.g. \"Event 'X' has been resolved\".")
-    read: bool
+    read: bool = strawberry.field(description="The caller has marked it read.")
     read_at: datetime | None = strawberry.field(description="When it was first marked read; null while unread.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was created (RFC 3339, UTC).")
     related_id: strawberry.ID | None = strawberry.field(description="The id of the row it is about.")
     related_type: str | None = strawberry.field(description="What relatedId names: event, market or order.")
 
@@ -49,16 +49,16 @@ class Notification:
         return Notification.from_tick(NotificationTick.from_json(text))
 
 
-@strawberry.type
+@strawberry.type(description="One notification of a page, with its cursor.")
 class NotificationEdge:
     cursor: str = strawberry.field(description="Pass as `after` to continue after this notification.")
-    node: Notification
+    node: Notification = strawberry.field(description="The notification.")
 
 
 @strawberry.type(description="A page of the caller's notifications, newest first.")
 class NotificationConnection:
-    edges: list[NotificationEdge]
-    page_info: PageInfo
+    edges: list[NotificationEdge] = strawberry.field(description="The page's notifications, newest first.")
+    page_info: PageInfo = strawberry.field(description="Whether more follow, and the cursor to continue from.")
 
     @classmethod
     def from_page(cls, page: Page[NotificationRow]) -> NotificationConnection:

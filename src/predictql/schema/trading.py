@@ -43,8 +43,8 @@ class LmsrQuote:
 
 @strawberry.type(description="An executed LMSR trade and the caller's holdings in that market after it.")
 class LmsrTradeResult:
-    trade_id: strawberry.ID
-    market_id: strawberry.ID
+    trade_id: strawberry.ID = strawberry.field(description="The trade's id.")
+    market_id: strawberry.ID = strawberry.field(description="The market traded.")
     cost_or_payout_cents: Long = strawberry.field(
         description="Kopecks paid (fee included) on a buy, received (fee deducted) on a sell."
     )
@@ -68,7 +68,7 @@ class LmsrTradeResult:
 
 @strawberry.type(description="A whole holding sold back to the market maker.")
 class ClosePositionResult:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market whose holding was sold.")
     proceeds: Long = strawberry.field(description="Kopecks credited in total, fees deducted.")
     trades: list[LmsrTradeResult] = strawberry.field(description="One sell per token that was held.")
 
@@ -80,19 +80,19 @@ class ClosePositionResult:
 
 @strawberry.type(description="An open position: units of one token of one market.")
 class Position:
-    id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    event_name: str
-    pool_name: str
-    market_name: str
+    id: strawberry.ID = strawberry.field(description="The position's id.")
+    market_id: strawberry.ID = strawberry.field(description="The market of the position.")
+    event_id: strawberry.ID = strawberry.field(description="The market's event.")
+    pool_id: strawberry.ID = strawberry.field(description="The market's pool.")
+    event_name: str = strawberry.field(description="The event's title.")
+    pool_name: str = strawberry.field(description="The pool's question.")
+    market_name: str = strawberry.field(description="The market's outcome name.")
     token_type: str = strawberry.field(description="YES or NO.")
     side_ru: str = strawberry.field(description="ДА or НЕТ.")
     amount: Long = strawberry.field(description="Units held (one unit pays 1 kopeck if its side wins).")
     avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points; unchanged by sells.")
-    use_bonus: bool
-    created_at: datetime
+    use_bonus: bool = strawberry.field(description="Bought (at least partly) with the bonus balance.")
+    created_at: datetime = strawberry.field(description="When the position was opened (RFC 3339, UTC).")
     unrealized_pnl: Long = strawberry.field(description="(current price - avgPrice) x amount / 10000, kopecks.")
 
     @classmethod
@@ -108,21 +108,23 @@ class Position:
 
 @strawberry.type(description="A closed position with its realized PnL.")
 class ClosedPosition:
-    id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    event_name: str
-    pool_name: str
-    market_name: str
+    id: strawberry.ID = strawberry.field(description="The position's id.")
+    market_id: strawberry.ID = strawberry.field(description="The market of the position.")
+    event_id: strawberry.ID = strawberry.field(description="The market's event.")
+    pool_id: strawberry.ID = strawberry.field(description="The market's pool.")
+    event_name: str = strawberry.field(description="The event's title.")
+    pool_name: str = strawberry.field(description="The pool's question.")
+    market_name: str = strawberry.field(description="The market's outcome name.")
     token_type: str = strawberry.field(description="YES or NO.")
     side_ru: str = strawberry.field(description="ДА or НЕТ.")
     amount: Long = strawberry.field(description="Units the position closed with.")
     avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
-    use_bonus: bool
+    use_bonus: bool = strawberry.field(description="Bought (at least partly) with the bonus balance.")
     pnl: Long = strawberry.field(description="Realized PnL, kopecks (fees included).")
     won_side: int | None = strawberry.field(description="0 YES won, 1 NO won; null when sold before resolution.")
-    closed_at: datetime | None
+    closed_at: datetime | None = strawberry.field(
+        description="When it was sold or settled (RFC 3339, UTC)."
+    )
 
     @classmethod
     def from_view(cls, view: PositionView) -> ClosedPosition:
@@ -135,16 +137,18 @@ class ClosedPosition:
         )
 
 
-@strawberry.type
+@strawberry.type(description="One closed position of a page, with its cursor.")
 class ClosedPositionEdge:
     cursor: str = strawberry.field(description="Pass as `after` to continue after this position.")
-    node: ClosedPosition
+    node: ClosedPosition = strawberry.field(description="The closed position.")
 
 
 @strawberry.type(description="A page of closed positions, most recently closed first.")
 class PositionConnection:
-    edges: list[ClosedPositionEdge]
-    page_info: PageInfo
+    edges: list[ClosedPositionEdge] = strawberry.field(
+        description="The page's closed positions, most recently closed first."
+    )
+    page_info: PageInfo = strawberry.field(description="Whether more follow, and the cursor to continue from.")
 
     @classmethod
     def from_page(cls, page: Page[PositionView]) -> PositionConnection:
@@ -162,8 +166,10 @@ class RecentTrade:
     token: str = strawberry.field(description="YES or NO.")
     event: str = strawberry.field(description="Event name.")
     market: str = strawberry.field(description="Market name.")
-    avatar: str | None
-    created_at: datetime
+    avatar: str | None = strawberry.field(
+        description="The trader's avatar URL; null when none or the profile is hidden."
+    )
+    created_at: datetime = strawberry.field(description="When the trade executed (RFC 3339, UTC).")
 
     @classmethod
     def from_item(cls, item: FeedTrade) -> RecentTrade:
@@ -173,15 +179,15 @@ class RecentTrade:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The user who referred the caller.")
 class Referrer:
-    name: str
-    image_url: str | None
+    name: str = strawberry.field(description="Their nickname or name.")
+    image_url: str | None = strawberry.field(description="Their avatar URL; null when none.")
 
 
 @strawberry.type(description="Referral statistics of one level of the caller's tree.")
 class ReferralLevel:
-    level: int
+    level: int = strawberry.field(description="1 (invited by the caller), 2 or 3.")
     count: int = strawberry.field(description="Users at this level.")
     total_volume: Long = strawberry.field(description="Their trading volume, kopecks.")
     earnings: Long = strawberry.field(description="Fee shares credited to the caller from this level, kopecks.")
@@ -190,13 +196,13 @@ class ReferralLevel:
 
 @strawberry.type(description="The caller's referral code, referrer and earnings.")
 class ReferralInfo:
-    referral_code: str
-    referrer: Referrer | None
-    total_earnings: Long
-    total_referrals: int
-    total_volume: Long
-    total_deposits: Long
-    levels: list[ReferralLevel]
+    referral_code: str = strawberry.field(description="The caller's code, to share for signUp(referralCode:).")
+    referrer: Referrer | None = strawberry.field(description="Who referred the caller; null when nobody did.")
+    total_earnings: Long = strawberry.field(description="Fee shares credited to the caller from all levels, kopecks.")
+    total_referrals: int = strawberry.field(description="Users in the caller's tree, levels 1-3.")
+    total_volume: Long = strawberry.field(description="Trading volume of the whole tree, kopecks.")
+    total_deposits: Long = strawberry.field(description="Deposits of the whole tree, kopecks.")
+    levels: list[ReferralLevel] = strawberry.field(description="One entry per level, 1 to 3.")
 
     @classmethod
     def from_info(cls, info: ReferralInfoRow) -> ReferralInfo:
@@ -216,11 +222,11 @@ class ReferralInfo:
 
 @strawberry.type(description="A user in the caller's referral tree (levels 1-3).")
 class ReferralChild:
-    id: strawberry.ID
-    username: str
-    image: str | None
-    level: int
-    joined_date: datetime
+    id: strawberry.ID = strawberry.field(description="The user's id.")
+    username: str = strawberry.field(description="Their nickname or name.")
+    image: str | None = strawberry.field(description="Their avatar URL; null when none.")
+    level: int = strawberry.field(description="1 (invited by the caller), 2 or 3.")
+    joined_date: datetime = strawberry.field(description="When they signed up (RFC 3339, UTC).")
     total_bets: int = strawberry.field(description="Buy trades made.")
     total_volume: Long = strawberry.field(description="Value of all their trades, kopecks.")
 
@@ -234,9 +240,9 @@ class ReferralChild:
 
 @strawberry.type(description="Cumulative realized PnL at the end of one UTC day.")
 class PnlPoint:
-    timestamp: datetime
+    timestamp: datetime = strawberry.field(description="The end of the UTC day (RFC 3339).")
     pnl: float = strawberry.field(description="Currency units (kopecks / 100), as the REST chart shows it.")
-    pnl_kopecks: Long
+    pnl_kopecks: Long = strawberry.field(description="Cumulative realized PnL at that point, kopecks.")
 
     @classmethod
     def from_point(cls, point: PnlPointRow) -> PnlPoint:
