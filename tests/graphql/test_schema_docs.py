@@ -67,7 +67,7 @@ def test_every_type_field_argument_and_enum_value_has_a_description() -> None:
 def test_the_walk_finds_every_kind_of_undocumented_element() -> None:
     """The check can fail: each kind of element left bare in a small schema is reported."""
     bare = build_sdl(
-        '''
+        """
         "documented" type Query { "documented" ok(
             "documented" a: Int): Int
           bare(b: Int): Bare }
@@ -77,7 +77,7 @@ def test_the_walk_finds_every_kind_of_undocumented_element() -> None:
         union Either = Bare
         "documented" scalar Long
         "documented" type Mutation { "documented" use(filter: Filter, side: Side, e: Long): Either }
-        '''
+        """
     )
     assert sorted(undocumented(bare)) == sorted(
         [
