@@ -1,19 +1,23 @@
 """Every user-defined type, field, argument, input field and enum value of the built schema is documented.
 
 The descriptions are the API's documentation (GraphQL.md "Every type, field, argument and enum value
-has a description"); this walks the graphql-core schema the server builds and lists what lacks one.
+has a description"); this walks the graphql-core schema the server builds and lists what lacks one,
+and what is deprecated without saying why (a duplicate kept for a while names its replacement).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from graphql import (
+    DEFAULT_DEPRECATION_REASON,
     GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
-    GraphQLUnionType,
 )
 from graphql import (
     build_schema as build_sdl,
@@ -34,34 +38,62 @@ def _blank(description: str | None) -> bool:
     return not (description or "").strip()
 
 
-def undocumented(schema: GraphQLSchema) -> list[str]:
-    """Dotted paths (`Type`, `Type.field`, `Type.field(arg)`, `Enum.VALUE`) that have no description."""
-    missing: list[str] = []
+def _elements(schema: GraphQLSchema) -> Iterator[tuple[str, Any]]:
+    """Every user type, field, argument, input field and enum value, with its dotted path
+    (`Type`, `Type.field`, `Type.field(arg)`, `Input.field`, `Enum.VALUE`)."""
     for named in _user_types(schema):
-        if _blank(named.description):
-            missing.append(named.name)
+        yield named.name, named
         if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType)):
             for field_name, field in named.fields.items():
-                if _blank(field.description):
-                    missing.append(f"{named.name}.{field_name}")
-                missing.extend(
-                    f"{named.name}.{field_name}({arg_name})"
-                    for arg_name, arg in field.args.items()
-                    if _blank(arg.description)
-                )
+                yield f"{named.name}.{field_name}", field
+                for arg_name, arg in field.args.items():
+                    yield f"{named.name}.{field_name}({arg_name})", arg
         elif isinstance(named, GraphQLInputObjectType):
-            missing.extend(f"{named.name}.{n}" for n, f in named.fields.items() if _blank(f.description))
+            for field_name, input_field in named.fields.items():
+                yield f"{named.name}.{field_name}", input_field
         elif isinstance(named, GraphQLEnumType):
-            missing.extend(f"{named.name}.{n}" for n, v in named.values.items() if _blank(v.description))
-        elif isinstance(named, GraphQLUnionType):
-            pass  # a union has only its own description, checked above
-    return missing
+            for value_name, value in named.values.items():
+                yield f"{named.name}.{value_name}", value
+        # a union or a scalar has only its own description
+
+
+def undocumented(schema: GraphQLSchema) -> list[str]:
+    """The paths of the elements that have no description."""
+    return [path for path, element in _elements(schema) if _blank(element.description)]
+
+
+def deprecated_without_reason(schema: GraphQLSchema) -> list[str]:
+    """The paths of the deprecated elements whose reason is empty or graphql's default ("No longer supported")."""
+    return [
+        path
+        for path, element in _elements(schema)
+        if getattr(element, "deprecation_reason", None) is not None
+        and (_blank(element.deprecation_reason) or element.deprecation_reason == DEFAULT_DEPRECATION_REASON)
+    ]
 
 
 def test_every_type_field_argument_and_enum_value_has_a_description() -> None:
     schema = build_schema(Settings(environment="test", jwt_secret="x" * 40))._schema
     missing = undocumented(schema)
     assert not missing, f"{len(missing)} schema elements lack a description:\n" + "\n".join(missing)
+
+
+def test_every_deprecated_element_says_why_and_what_to_use() -> None:
+    schema = build_schema(Settings(environment="test", jwt_secret="x" * 40))._schema
+    assert deprecated_without_reason(schema) == []
+
+
+def test_a_deprecation_without_a_reason_is_reported() -> None:
+    sdl = build_sdl(
+        """
+        "q" type Query { "a" a: Int @deprecated "b" b: Int @deprecated(reason: "Use c.") "c" c: Int
+          "d" d("x" x: Int @deprecated(reason: "")): Int }
+        "e" enum E { "x" X @deprecated "y" Y }
+        "i" input I { "f" f: Int @deprecated }
+        "m" type Mutation { "u" u("i" i: I, "e" e: E): Int }
+        """
+    )
+    assert sorted(deprecated_without_reason(sdl)) == ["E.X", "I.f", "Query.a", "Query.d(x)"]
 
 
 def test_the_walk_finds_every_kind_of_undocumented_element() -> None:
