@@ -35,7 +35,9 @@ class UsersQuery:
 @strawberry.input(description="Profile changes; omitted or null fields stay as they are.")
 class UpdateMeInput:
     name: str | None = strawberry.field(default=strawberry.UNSET, description="Display name, 1-100 characters.")
-    nickname: str | None = strawberry.field(default=strawberry.UNSET, description="Public nickname.")
+    nickname: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Public nickname: 3-32 letters, digits or _, unique (case-insensitive)."
+    )
     language: str | None = strawberry.field(default=strawberry.UNSET, description="Interface language: en or ru.")
     theme: str | None = strawberry.field(default=strawberry.UNSET, description="Interface theme: light or dark.")
     profile_hidden: bool | None = strawberry.field(
@@ -59,7 +61,9 @@ class UsersMutation:
     async def upload_avatar(
         self,
         info: Info,
-        content_base64: Annotated[str, strawberry.argument(description="The image file, base64-encoded.")],
+        content_base64: Annotated[
+            str, strawberry.argument(description="The whole image, base64-encoded, within the server's size limit.")
+        ],
     ) -> str:
         try:
             content = base64.b64decode(content_base64, validate=True)

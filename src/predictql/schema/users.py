@@ -79,7 +79,7 @@ class ApiToken:
     id: strawberry.ID = strawberry.field(description="The token's id, for revokeApiToken.")
     name: str = strawberry.field(description="The caller's label for the token (1-100 characters).")
     prefix: str = strawberry.field(
-        description="The first characters of the secret, to recognise it; the secret itself is never shown again."
+        description="The first 10 characters of the secret, to recognise it; the secret itself is never shown again."
     )
     can_write: bool = strawberry.field(description="True: the token may call mutations; false: read-only.")
     created_at: datetime = strawberry.field(description="When the token was created (RFC 3339, UTC).")
