@@ -40,6 +40,16 @@ Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscript
 # Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())
+# merge_types takes no description; the root types get theirs here.
+Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Reads: the feed, events, markets, the caller's account and history."
+)
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Writes, each in one transaction; every mutation takes an optional idempotencyKey."
+)
+Subscription.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Live streams over graphql-ws: every message is { kind seq data }, resumable with fromSeq."
+)
 
 
 class PredictSchema(strawberry.Schema):

@@ -44,6 +44,11 @@ FIELD_OF_CODE = {
     "INVALID_FILE_TYPE": "contentBase64",
 }
 
+# The `after` argument of every connection field.
+AFTER = strawberry.argument(
+    description="The endCursor (or an edge's cursor) to continue after; null for the first page."
+)
+
 
 def parse_id(value: strawberry.ID | str, name: str = "id") -> int:
     """Strictly ASCII digits, as REST path ids: "1_0", " 1 " and "١" are refused, not read as 10, 1, 1."""

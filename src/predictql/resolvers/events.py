@@ -6,6 +6,8 @@ document) reads committed rows rather than a cache filled earlier in the request
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from predictql.resolvers.common import parse_id, user_errors
@@ -46,7 +48,7 @@ from predictql.services.resolution import Verdict
 def _verdict(won_side: WonSide | None, outcome: int | None) -> Verdict | None:
     if won_side is None and outcome is None:
         return None
-    return Verdict(won_side=won_side.value if won_side else None, outcome=outcome)
+    return Verdict(won_side=won_side.name if won_side else None, outcome=outcome)
 
 
 @strawberry.type
@@ -78,20 +80,32 @@ class EventsQuery:
         return event_connection(page, info.context.loaders)
 
     @strawberry.field(description="One event; NOT_FOUND when missing or hidden from the caller.")
-    async def event(self, info: Info, id: strawberry.ID) -> Event | None:
+    async def event(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The event's id.")],
+    ) -> Event | None:
         async with info.context.db.session() as session:
             row = await events.get_visible(session, info.context.actor, parse_id(id))
         info.context.loaders.prime_events([row])
         return Event.from_row(row)
 
     @strawberry.field(description="One pool; pool_not_found when missing or its event is hidden.")
-    async def pool(self, info: Info, id: strawberry.ID) -> Pool | None:
+    async def pool(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The pool's id.")],
+    ) -> Pool | None:
         async with info.context.db.session() as session:
             row = await pools.get_pool(session, parse_id(id), actor=info.context.actor)
         return Pool.from_row(row)
 
     @strawberry.field(description="One market; market_not_found when missing or its event is hidden.")
-    async def market(self, info: Info, id: strawberry.ID) -> Market | None:
+    async def market(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The market's id.")],
+    ) -> Market | None:
         async with info.context.db.session() as session:
             row = await pools.get_market(session, parse_id(id), actor=info.context.actor)
         return Market.from_row(row)
@@ -181,7 +195,7 @@ class EventsMutation:
     @user_errors
     async def close_pool(self, info: Info, input: ClosePoolInput) -> ClosePoolPayload:
         event_id, pool_id = parse_id(input.event_id, "eventId"), parse_id(input.pool_id, "poolId")
-        per_market = [(parse_id(m.market_id, "marketId"), m.won_side.value) for m in input.markets or ()]
+        per_market = [(parse_id(m.market_id, "marketId"), m.won_side.name) for m in input.markets or ()]
         verdict = _verdict(input.won_side, input.outcome)
         async with info.context.db.transaction() as session:
             row = await resolution.close_pool(session, info.context.actor, event_id, pool_id, verdict, per_market)

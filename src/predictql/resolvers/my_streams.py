@@ -46,7 +46,11 @@ class MyStreamsSubscription:
         "expires) the changed levels with their totals now (LIVE, full: false; amount 0 = level gone)."
     )
     async def orderbook(
-        self, info: Info, market_id: strawberry.ID, depth: int = 50, from_seq: Annotated[Long | None, FROM_SEQ] = None
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="An order-book market.")],
+        depth: Annotated[int, strawberry.argument(description="Price levels per side in the snapshot, 1-1000.")] = 50,
+        from_seq: Annotated[Long | None, FROM_SEQ] = None,
     ) -> AsyncGenerator[StreamMessage[OrderBookUpdate], None]:
         context, mid = info.context, parse_id(market_id, "marketId")
         stream = streams.follow(

@@ -29,7 +29,10 @@ from predictql.services import ledger, order_lifecycle, orderbook_trading, posit
 class OrdersQuery:
     @strawberry.field(description="An order-book market's resting orders by price level, best first (YES prices).")
     async def orderbook(
-        self, info: Info, market_id: strawberry.ID, depth: int = 50,
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="An order-book market.")],
+        depth: Annotated[int, strawberry.argument(description="Price levels per side, 1-1000.")] = 50,
         token_type: Annotated[str, strawberry.argument(description="YES (default), or NO for NO prices.")] = "YES",
     ) -> OrderBook:
         async with info.context.db.session() as session:

@@ -90,7 +90,10 @@ class LiveSubscription:
         description="The market now (SNAPSHOT), then its prices, q, volume and paused/resolved after each change."
     )
     async def market_updated(
-        self, info: Info, market_id: strawberry.ID, from_seq: Annotated[Long | None, FROM_SEQ] = None
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="The market to watch.")],
+        from_seq: Annotated[Long | None, FROM_SEQ] = None,
     ) -> AsyncGenerator[StreamMessage[MarketUpdate], None]:
         context, mid = info.context, parse_id(market_id, "marketId")
         stream = streams.follow(
@@ -105,7 +108,12 @@ class LiveSubscription:
         description="The latest point of the event's pool (default: its main pool), then a point after each change."
     )
     async def event_chart(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID | None = None,
+        self,
+        info: Info,
+        event_id: Annotated[strawberry.ID, strawberry.argument(description="The event to watch.")],
+        pool_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="One of its pools; null for the main pool.")
+        ] = None,
         from_seq: Annotated[Long | None, FROM_SEQ] = None,
     ) -> AsyncGenerator[StreamMessage[ChartUpdate], None]:
         context, eid = info.context, parse_id(event_id, "eventId")
@@ -122,7 +130,12 @@ class LiveSubscription:
         "(events hidden from the public left out). No snapshot: use the latestTrades query, or fromSeq."
     )
     async def trades(
-        self, info: Info, market_id: strawberry.ID | None = None, from_seq: Annotated[Long | None, FROM_SEQ] = None
+        self,
+        info: Info,
+        market_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="One market; null for every public trade.")
+        ] = None,
+        from_seq: Annotated[Long | None, FROM_SEQ] = None,
     ) -> AsyncGenerator[StreamMessage[LiveTrade], None]:
         context = info.context
         channel = topics.TRADES

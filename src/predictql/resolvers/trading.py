@@ -35,7 +35,7 @@ AMOUNT_HELP = "spend: amount is a kopeck budget (buys only); shares: amount is u
 
 @strawberry.input(description="An LMSR trade, as POST /lmsr/trade takes it.")
 class LmsrTradeInput:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="An LMSR market.")
     side: str = strawberry.field(description=SIDE_HELP)
     amount_type: str = strawberry.field(description=AMOUNT_HELP)
     amount: Long = strawberry.field(description="Kopecks (spend) or units (shares), > 0.")
@@ -46,7 +46,15 @@ class LmsrTradeInput:
 class TradingQuery:
     @strawberry.field(description="Quote an LMSR trade without executing it (" + SIDE_HELP + ").")
     async def lmsr_preview(
-        self, info: Info, market_id: strawberry.ID, side: str, amount_type: str, amount: Long
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="An LMSR market.")],
+        side: Annotated[str, strawberry.argument(description="buy_yes, sell_yes, buy_no or sell_no.")],
+        amount_type: Annotated[
+            str,
+            strawberry.argument(description="spend: amount is a kopeck budget (buys only); shares: amount is units."),
+        ],
+        amount: Annotated[Long, strawberry.argument(description="Kopecks (spend) or units (shares), > 0.")],
     ) -> LmsrQuote:
         request = TradeRequest(parse_id(market_id, "marketId"), side, amount_type, amount)
         async with info.context.db.session() as session:
@@ -128,7 +136,11 @@ class TradingQuery:
             return [PnlPoint.from_point(p) for p in await pnl.my_chart(session, info.context.actor)]
 
     @strawberry.field(description="A user's cumulative realized PnL by UTC day (empty for a hidden profile).")
-    async def pnl_chart(self, info: Info, user_id: strawberry.ID) -> list[PnlPoint]:
+    async def pnl_chart(
+        self,
+        info: Info,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="The user whose chart to show.")],
+    ) -> list[PnlPoint]:
         async with info.context.db.session() as session:
             points = await pnl.chart(session, info.context.actor, user_id=parse_id(user_id, "userId"))
         return [PnlPoint.from_point(p) for p in points]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
 import strawberry
 
@@ -18,7 +19,11 @@ from predictql.services import users
 @strawberry.type
 class UsersQuery:
     @strawberry.field(description="A user's profile (private fields only for the user themself).")
-    async def user(self, info: Info, id: strawberry.ID) -> User:
+    async def user(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The user's id.")],
+    ) -> User:
         async with info.context.db.session() as session:
             return User.from_profile(await users.profile(session, info.context.actor, user_id=parse_id(id)))
 

@@ -36,11 +36,11 @@ def _id(value: int | None) -> strawberry.ID:
 
 @strawberry.type(description="One outcome of a pool, traded as a binary YES/NO market.")
 class Market:
-    id: strawberry.ID
-    pool_id: strawberry.ID
-    event_id: strawberry.ID
-    name: str
-    name_ru: str
+    id: strawberry.ID = strawberry.field(description="The market's id.")
+    pool_id: strawberry.ID = strawberry.field(description="The id of the pool this market belongs to.")
+    event_id: strawberry.ID = strawberry.field(description="The id of the event this market belongs to.")
+    name: str = strawberry.field(description="The outcome's name (English).")
+    name_ru: str = strawberry.field(description="The outcome's name in Russian (empty when not given).")
     outcome_index: int = strawberry.field(description="0-based position of this outcome in its pool.")
     market_type: str = strawberry.field(description='"lmsr" (automated market maker) or "orderbook".')
     yes_probability: float = strawberry.field(description="YES price as a probability (1 or 0 once resolved).")
@@ -53,11 +53,13 @@ class Market:
     q_no: Long = strawberry.field(description="NO share units the market maker has sold.")
     volume: Long = strawberry.field(description="Traded volume in kopecks.")
     paused: bool = strawberry.field(description="Trading is suspended.")
-    resolved: bool
+    resolved: bool = strawberry.field(description="The market has been settled; winningOutcome says which side won.")
     winning_outcome: str | None = strawberry.field(description='"YES" or "NO" once resolved; null before.')
     yes_name: str = strawberry.field(description='Label of the YES side (default "Yes").')
     no_name: str = strawberry.field(description='Label of the NO side (default "No").')
-    resolved_at: datetime | None
+    resolved_at: datetime | None = strawberry.field(
+        description="When the market was settled (RFC 3339, UTC); null before."
+    )
 
     @strawberry.field(description="The pool this market belongs to.")
     async def pool(self, info: Info) -> Pool:
@@ -114,22 +116,24 @@ class Market:
 
 @strawberry.type(description="A group of outcomes of one event; one market per outcome.")
 class Pool:
-    id: strawberry.ID
-    event_id: strawberry.ID
-    name: str
-    name_ru: str
+    id: strawberry.ID = strawberry.field(description="The pool's id.")
+    event_id: strawberry.ID = strawberry.field(description="The id of the event this pool belongs to.")
+    name: str = strawberry.field(description="The pool's question (English).")
+    name_ru: str = strawberry.field(description="The pool's question in Russian (empty when not given).")
     rules: str = strawberry.field(description="How the pool is resolved.")
-    rules_ru: str
+    rules_ru: str = strawberry.field(description="How the pool is resolved, in Russian.")
     margin: float = strawberry.field(description="Creator margin as a fraction (0.02 = 2 %).")
     live_at: datetime = strawberry.field(description="Trading opens; the event counts as started from here.")
     finish_at: datetime = strawberry.field(description="Trading closes.")
     won_side: int | None = strawberry.field(
         description="Null until closed; the winning outcome index (0 = YES for a single-market pool, 1 = NO)."
     )
-    created_at: datetime
-    closed_at: datetime | None
+    created_at: datetime = strawberry.field(description="When the pool was created (RFC 3339, UTC).")
+    closed_at: datetime | None = strawberry.field(
+        description="When the pool was resolved (RFC 3339, UTC); null while open."
+    )
     metadata: JSON = strawberry.field(
-        description="market_names, market_probabilities (initial), lmsr_b_kopecks, market_type and extra keys."
+        description="Settings: market_names, market_probabilities (initial), lmsr_b_kopecks, market_type, extra keys."
     )
 
     @strawberry.field(description="The pool's markets, by outcome index.")
@@ -153,26 +157,26 @@ class Pool:
 
 @strawberry.type(description="An event: a question or match with one or more pools of outcomes.")
 class Event:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The event's id.")
     creator_id: strawberry.ID = strawberry.field(description="The user who created the event.")
-    name: str
-    name_ru: str
+    name: str = strawberry.field(description="The event's title (English).")
+    name_ru: str = strawberry.field(description="The event's title in Russian (empty when not given).")
     tags: list[str] = strawberry.field(description="Lower-case tags, in display order.")
-    image_url: str | None
+    image_url: str | None = strawberry.field(description="Cover image URL; null when none.")
     is_active: bool = strawberry.field(description="False hides the event from everyone but its creator and admins.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the event was created (RFC 3339, UTC).")
     closed_at: datetime | None = strawberry.field(description="When the last pool was resolved.")
     cancelled_at: datetime | None = strawberry.field(description="When the event was cancelled (positions refunded).")
     versus_names: list[str] = strawberry.field(description="Up to three sides, for matches.")
-    versus_images: list[str]
-    has_draw: bool
+    versus_images: list[str] = strawberry.field(description="Image URLs of the versusNames sides, in the same order.")
+    has_draw: bool = strawberry.field(description="A match that can end in a draw (a third outcome).")
     main_pool_id: strawberry.ID | None = strawberry.field(description="The pool shown on the feed card.")
     is_loop_event: bool = strawberry.field(description="A self-recreating event (crypto timeframes).")
     loop_interval_minutes: int = strawberry.field(description="0 for a one-off event.")
     asset_symbol: str | None = strawberry.field(description="For loop events on a crypto asset, e.g. BTC.")
     row: strawberry.Private[EventRow]
 
-    @strawberry.field(description="new (no pool live yet), started, paid (all pools closed) or cancelled.")
+    @strawberry.field(description="The stage: new (no pool live yet), started, paid (all pools closed) or cancelled.")
     async def status(self, info: Info) -> str:
         return event_status(self.row, await info.context.loaders.pools_by_event_id.load(int(self.id)))
 
@@ -219,22 +223,30 @@ def event_connection(page: Page[EventRow], loaders: Loaders) -> Connection[Event
 
 @strawberry.enum(description="A resolved side of a binary market.")
 class WonSide(Enum):
-    YES = "YES"
-    NO = "NO"
+    YES = strawberry.enum_value("YES", description="The YES side won (outcome 0).")
+    NO = strawberry.enum_value("NO", description="The NO side won (outcome 1).")
 
 
 @strawberry.input(description="A new event (hidden until setEventActive).")
 class CreateEventInput:
-    name: str
-    name_ru: str = ""
-    tags: list[str] | None = None
-    versus_names: list[str] | None = None
-    versus_images: list[str] | None = None
-    has_draw: bool = False
-    image_url: str | None = None
+    name: str = strawberry.field(description="The title (English), 1-300 characters.")
+    name_ru: str = strawberry.field(default="", description="The title in Russian; empty when not given.")
+    tags: list[str] | None = strawberry.field(
+        default=None, description="Tags for the feed filter (at most 20, each 1-100 characters); null for none."
+    )
+    versus_names: list[str] | None = strawberry.field(
+        default=None, description="Up to three sides, for matches; null for none."
+    )
+    versus_images: list[str] | None = strawberry.field(
+        default=None, description="Image URLs of the versusNames sides, same order; null for none."
+    )
+    has_draw: bool = strawberry.field(default=False, description="A match that can end in a draw.")
+    image_url: str | None = strawberry.field(default=None, description="Cover image URL; null for none.")
     polymarket_event_url: str | None = strawberry.field(default=None, description="For odds syncing.")
     loop_interval_minutes: int = strawberry.field(default=0, description="0 = one-off event.")
-    asset_symbol: str | None = None
+    asset_symbol: str | None = strawberry.field(
+        default=None, description="For loop events on a crypto asset, e.g. BTC; null otherwise."
+    )
 
     def to_fields(self) -> EventFields:
         names = ("name", "name_ru", "tags", "versus_names", "versus_images", "has_draw", "image_url",
@@ -250,13 +262,15 @@ class PoolSpecInput:
     market_probabilities: list[float] = strawberry.field(
         description="Initial YES probabilities, each in (0, 1); several must sum to 1."
     )
-    name_ru: str = ""
+    name_ru: str = strawberry.field(default="", description="The question in Russian; empty when not given.")
     live_at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
-    rules: str = ""
-    rules_ru: str = ""
+    rules: str = strawberry.field(default="", description="How the pool is resolved (English).")
+    rules_ru: str = strawberry.field(default="", description="How the pool is resolved, in Russian.")
     margin: float = strawberry.field(default=0.0, description="Fraction, 0.02 = 2 %.")
     lmsr_b_kopecks: Long | None = strawberry.field(default=None, description="LMSR liquidity; default 1000000.")
-    market_type: str = "lmsr"
+    market_type: str = strawberry.field(
+        default="lmsr", description="The mechanism: lmsr (automated market maker, the default) or orderbook."
+    )
     metadata: JSON | None = strawberry.field(
         default=None, description="Extra metadata keys (volume_min_kopecks, asset_symbol, ...)."
     )
@@ -298,9 +312,13 @@ class UpdateEventInput:
 
 @strawberry.input(description="The verdict for one pool: wonSide (single-market pool) or outcome (0-based).")
 class PoolVerdictInput:
-    pool_id: strawberry.ID
-    won_side: WonSide | None = None
-    outcome: int | None = None
+    pool_id: strawberry.ID = strawberry.field(description="The pool to resolve.")
+    won_side: WonSide | None = strawberry.field(
+        default=None, description="For a pool of one or two markets: YES (first outcome) or NO (second)."
+    )
+    outcome: int | None = strawberry.field(
+        default=None, description="The winning outcome's 0-based index (instead of wonSide)."
+    )
 
 
 @strawberry.input(description="The side that won in one market.")

@@ -31,9 +31,9 @@ def _levels(levels: tuple[tuple[int, int], ...]) -> list[PriceLevel]:
     "level is gone. Apply a LIVE message by setting each of its levels (removing those at 0)."
 )
 class OrderBookUpdate:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The order-book market.")
     full: bool = strawberry.field(
-        description="true: bids and asks are the whole book (best `depth` levels per side); false: only the "
+        description="True: bids and asks are the whole book (best `depth` levels per side); false: only the "
         "changed levels, which may lie beyond `depth`."
     )
     bids: list[PriceLevel] = strawberry.field(description="YES buy interest (YES buys and NO sells), best first.")
@@ -58,18 +58,18 @@ def order_live(text: str) -> Order:
 
 @strawberry.type(description="One execution of the caller's: an LMSR trade, or their side of an order-book fill.")
 class MyFill:
-    trade_id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    mechanism: str = strawberry.field(description="lmsr (with the market maker) or orderbook.")
-    side: str = strawberry.field(description="buy or sell.")
+    trade_id: strawberry.ID = strawberry.field(description="The trade's id.")
+    market_id: strawberry.ID = strawberry.field(description="The market traded.")
+    event_id: strawberry.ID = strawberry.field(description="The market's event.")
+    mechanism: str = strawberry.field(description="How it executed: lmsr (with the market maker) or orderbook.")
+    side: str = strawberry.field(description="The side: buy or sell.")
     token: str = strawberry.field(description="YES or NO.")
     units: Long = strawberry.field(description="Share units executed.")
     price: int = strawberry.field(description="Basis points of token.")
     amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
-    fee: Long
+    fee: Long = strawberry.field(description="The fee the caller paid on it, kopecks.")
     order_id: strawberry.ID | None = strawberry.field(description="The order filled; null for an LMSR trade.")
-    timestamp: datetime
+    timestamp: datetime = strawberry.field(description="When it executed (RFC 3339, UTC).")
 
     @staticmethod
     def live(text: str) -> MyFill:
@@ -87,18 +87,20 @@ class MyFill:
     "the units it closed or was settled with."
 )
 class PositionUpdate:
-    position_id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
+    position_id: strawberry.ID = strawberry.field(description="The position's id.")
+    market_id: strawberry.ID = strawberry.field(description="The market of the position.")
+    event_id: strawberry.ID = strawberry.field(description="The market's event.")
     token: str = strawberry.field(description="YES or NO.")
     amount: Long = strawberry.field(description="Units held (open), or closed with (closed).")
     avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
     cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
     realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
-    status: str = strawberry.field(description="open or closed.")
+    status: str = strawberry.field(description="The state: open or closed.")
     won_side: str | None = strawberry.field(description="YES or NO once the market settled; null before.")
-    created_at: datetime
-    closed_at: datetime | None
+    created_at: datetime = strawberry.field(description="When the position was opened (RFC 3339, UTC).")
+    closed_at: datetime | None = strawberry.field(
+        description="When it was closed or settled (RFC 3339, UTC); null while open."
+    )
 
     @staticmethod
     def live(text: str) -> PositionUpdate:
@@ -114,10 +116,10 @@ class PositionUpdate:
 
 @strawberry.type(description="The caller's balances, kopecks.")
 class BalanceUpdate:
-    cash: Long
-    bonus: Long
+    cash: Long = strawberry.field(description="Cash balance, kopecks.")
+    bonus: Long = strawberry.field(description="Bonus balance, kopecks.")
     escrow: Long = strawberry.field(description="Held by the caller's open buy orders.")
-    total: Long = strawberry.field(description="cash + bonus (escrow excluded).")
+    total: Long = strawberry.field(description="Cash plus bonus (escrow excluded).")
     at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
 
     @classmethod

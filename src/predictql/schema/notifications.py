@@ -25,14 +25,14 @@ def _id(value: int | None) -> strawberry.ID:
 
 @strawberry.type(description="Something that happened to the caller's trades, orders or bets.")
 class Notification:
-    id: strawberry.ID
-    user_id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The notification's id.")
+    user_id: strawberry.ID = strawberry.field(description="The recipient (always the caller).")
     type: str = strawberry.field(
-        description="trade_executed, order_filled, bet_won, bet_lost, event_closed or event_cancelled."
+        description="What happened: trade_executed, order_filled, bet_won, bet_lost, event_closed or event_cancelled."
     )
     title: str = strawberry.field(description='A short heading, e.g. "Event Resolved".')
     message: str = strawberry.field(description="The sentence to show, e.g. \"Event 'X' has been resolved\".")
-    read: bool
+    read: bool = strawberry.field(description="The caller has marked it read.")
     read_at: datetime | None = strawberry.field(description="When it was first marked read; null while unread.")
     created_at: datetime
     related_id: strawberry.ID | None = strawberry.field(

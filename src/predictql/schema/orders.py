@@ -44,7 +44,7 @@ class Order:
     )
     side: str = strawberry.field(description="buy or sell.")
     token_type: str = strawberry.field(description="YES or NO.")
-    kind: str = strawberry.field(description="limit or market.")
+    kind: str = strawberry.field(description="The kind: limit or market.")
     price: int = strawberry.field(description="Limit price in the order's own token, basis points; 0 for market.")
     amount: Long = strawberry.field(description="Buy: budget in kopecks, fees included. Sell: units.")
     remaining: Long = strawberry.field(description="Budget (buy) or units (sell) not yet used.")
@@ -55,13 +55,14 @@ class Order:
     time_in_force: str = strawberry.field(description="GTC, GTD, IOC, FOK or POST_ONLY.")
     expires_at: datetime | None = strawberry.field(description="When a GTD order is cancelled.")
     client_order_id: str | None = strawberry.field(description="The caller's own id, unique per user.")
-    status: str = strawberry.field(description="pending, partial, filled or cancelled.")
+    status: str = strawberry.field(description="The state: pending, partial, filled or cancelled.")
     cancel_reason: str | None = strawberry.field(
-        description="user_cancel, expired, self_trade, ioc_remainder, dust, market_paused, market_resolved, ..."
+        description="Why it was cancelled: user_cancel, expired, self_trade, ioc_remainder, dust, market_paused, "
+        "market_resolved, ..."
     )
-    use_bonus: bool
-    created_at: datetime
-    updated_at: datetime
+    use_bonus: bool = strawberry.field(description="A buy funded from the bonus balance first.")
+    created_at: datetime = strawberry.field(description="When the order was placed (RFC 3339, UTC).")
+    updated_at: datetime = strawberry.field(description="When the order last changed (RFC 3339, UTC).")
 
     @strawberry.field(description="The market the order is in.")
     async def market(self, info: Info) -> Annotated[Market, strawberry.lazy("predictql.schema.markets")]:
@@ -81,11 +82,11 @@ class Order:
 
 @strawberry.type(description="One execution of the caller's order, at the resting order's price.")
 class OrderFill:
-    trade_id: strawberry.ID
-    units: Long
+    trade_id: strawberry.ID = strawberry.field(description="The trade's id.")
+    units: Long = strawberry.field(description="Share units executed.")
     price: int = strawberry.field(description="In the order's own token, basis points.")
     amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
-    fee: Long
+    fee: Long = strawberry.field(description="The fee charged on this fill, kopecks.")
 
     @classmethod
     def from_trade(cls, row: Trade) -> OrderFill:
@@ -96,17 +97,19 @@ class OrderFill:
 
 @strawberry.input(description="An order, as POST /market/orders takes it.")
 class PlaceOrderInput:
-    market_id: strawberry.ID
-    side: str = strawberry.field(description="buy or sell.")
+    market_id: strawberry.ID = strawberry.field(description="An order-book market.")
+    side: str = strawberry.field(description="The side: buy or sell.")
     token_type: str = strawberry.field(description="YES or NO.")
     amount: Long = strawberry.field(description="Buy: budget in kopecks, fees included. Sell: units.")
-    kind: str = strawberry.field(default="limit", description="limit or market.")
+    kind: str = strawberry.field(default="limit", description="The kind: limit or market.")
     price: int | None = strawberry.field(default=None, description="Limit price 1..9999; ignored for market.")
     use_bonus: bool = strawberry.field(default=False, description="Fund a buy from the bonus balance first.")
     time_in_force: str | None = strawberry.field(
         default=None, description="GTC (default), GTD (needs expiresAt), IOC, FOK or POST_ONLY."
     )
-    expires_at: datetime | None = None
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="Required for GTD (RFC 3339, in the future); null otherwise."
+    )
     client_order_id: str | None = strawberry.field(default=None, description="1-64 of letters, digits, -_.:/")
 
     def to_request(self, market_id: int) -> OrderRequest:
@@ -125,10 +128,10 @@ class PriceLevel:
 
 @strawberry.type(description="The order book aggregated per price level, best first.")
 class OrderBook:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The order-book market.")
     token_type: str = strawberry.field(description="The token whose prices the levels show (YES by default).")
-    bids: list[PriceLevel]
-    asks: list[PriceLevel]
+    bids: list[PriceLevel] = strawberry.field(description="Buy interest in tokenType, best (highest) price first.")
+    asks: list[PriceLevel] = strawberry.field(description="Sell interest in tokenType, best (lowest) price first.")
 
     @classmethod
     def from_snapshot(cls, book: BookSnapshot) -> OrderBook:

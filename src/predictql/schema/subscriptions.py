@@ -44,7 +44,7 @@ class StreamEventKind(Enum):
 
 @strawberry.type(description="One message of a live stream.")
 class StreamMessage(Generic[T]):
-    kind: StreamEventKind
+    kind: StreamEventKind = strawberry.field(description="What this message carries: SNAPSHOT, LIVE, HEARTBEAT or GAP.")
     seq: Long = strawberry.field(
         description="Per channel, growing by one in commit order. LIVE: this change's; SNAPSHOT: the last change "
         "it includes; GAP and HEARTBEAT: the latest. Pass the last one seen as fromSeq to resume."
@@ -62,9 +62,9 @@ def _id(value: int) -> strawberry.ID:
 
 @strawberry.type(description="A market's prices and state, after each change.")
 class MarketUpdate:
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market.")
+    event_id: strawberry.ID = strawberry.field(description="The market's event.")
+    pool_id: strawberry.ID = strawberry.field(description="The market's pool.")
     yes_probability: float = strawberry.field(description="YES price as a probability in (0, 1).")
     no_probability: float = strawberry.field(description="1 - yesProbability.")
     yes_price: int = strawberry.field(description="YES price in basis points (0..10000).")
@@ -72,8 +72,8 @@ class MarketUpdate:
     q_yes: Long = strawberry.field(description="YES share units the market maker has sold.")
     q_no: Long = strawberry.field(description="NO share units the market maker has sold.")
     volume: Long = strawberry.field(description="Traded volume in kopecks.")
-    paused: bool
-    resolved: bool
+    paused: bool = strawberry.field(description="Trading is suspended.")
+    resolved: bool = strawberry.field(description="The market has been settled.")
     winning_outcome: str | None = strawberry.field(description='"YES" or "NO" once resolved; null before.')
     at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
 
@@ -94,9 +94,9 @@ class MarketUpdate:
 
 @strawberry.type(description="A point of an event's probability chart.")
 class ChartUpdate:
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    timestamp: datetime
+    event_id: strawberry.ID = strawberry.field(description="The event.")
+    pool_id: strawberry.ID = strawberry.field(description="The pool the values belong to.")
+    timestamp: datetime = strawberry.field(description="When the prices were taken (RFC 3339, UTC).")
     values: list[float] = strawberry.field(
         description="YES probability (0..1) of each market of the pool, in outcome order; 1 or 0 once resolved."
     )
@@ -115,20 +115,22 @@ class ChartUpdate:
 
 @strawberry.type(description="One executed trade, as the activity feed shows it, with its ids.")
 class LiveTrade:
-    id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    side: str = strawberry.field(description="buy or sell.")
+    id: strawberry.ID = strawberry.field(description="The trade's id.")
+    market_id: strawberry.ID = strawberry.field(description="The market traded.")
+    event_id: strawberry.ID = strawberry.field(description="The market's event.")
+    pool_id: strawberry.ID = strawberry.field(description="The market's pool.")
+    side: str = strawberry.field(description="The side: buy or sell.")
     token: str = strawberry.field(description="YES or NO.")
     shares: Long = strawberry.field(description="Share units traded.")
     price: int = strawberry.field(description="Execution price in basis points.")
     amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
-    timestamp: datetime
+    timestamp: datetime = strawberry.field(description="When the trade executed (RFC 3339, UTC).")
     name: str = strawberry.field(description="Trader's nickname or name; 'Anonymous' for hidden profiles.")
-    avatar: str | None
-    event_name: str
-    market_name: str
+    avatar: str | None = strawberry.field(
+        description="The trader's avatar URL; null when none or the profile is hidden."
+    )
+    event_name: str = strawberry.field(description="The event's title.")
+    market_name: str = strawberry.field(description="The market's outcome name.")
 
     @staticmethod
     def live(text: str) -> LiveTrade:

@@ -59,8 +59,8 @@ class LmsrQuote:
 
 @strawberry.type(description="An executed LMSR trade and the caller's holdings in that market after it.")
 class LmsrTradeResult:
-    trade_id: strawberry.ID
-    market_id: strawberry.ID
+    trade_id: strawberry.ID = strawberry.field(description="The trade's id.")
+    market_id: strawberry.ID = strawberry.field(description="The market traded.")
     cost_or_payout_cents: Long = strawberry.field(
         description="Kopecks paid (fee included) on a buy, received (fee deducted) on a sell."
     )
@@ -84,7 +84,7 @@ class LmsrTradeResult:
 
 @strawberry.type(description="A whole holding sold back to the market maker.")
 class ClosePositionResult:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market whose holding was sold.")
     proceeds: Long = strawberry.field(description="Kopecks credited in total, fees deducted.")
     trades: list[LmsrTradeResult] = strawberry.field(description="One sell per token that was held.")
 
@@ -214,8 +214,10 @@ class RecentTrade:
     token: str = strawberry.field(description="YES or NO.")
     event: str = strawberry.field(description="Event name.")
     market: str = strawberry.field(description="Market name.")
-    avatar: str | None
-    created_at: datetime
+    avatar: str | None = strawberry.field(
+        description="The trader's avatar URL; null when none or the profile is hidden."
+    )
+    created_at: datetime = strawberry.field(description="When the trade executed (RFC 3339, UTC).")
 
     @classmethod
     def from_item(cls, item: FeedTrade) -> RecentTrade:
@@ -225,15 +227,15 @@ class RecentTrade:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The user who referred the caller.")
 class Referrer:
-    name: str
-    image_url: str | None
+    name: str = strawberry.field(description="Their nickname or name.")
+    image_url: str | None = strawberry.field(description="Their avatar URL; null when none.")
 
 
 @strawberry.type(description="Referral statistics of one level of the caller's tree.")
 class ReferralLevel:
-    level: int
+    level: int = strawberry.field(description="1 (invited by the caller), 2 or 3.")
     count: int = strawberry.field(description="Users at this level.")
     total_volume: Long = strawberry.field(description="Their trading volume, kopecks.")
     earnings: Long = strawberry.field(description="Fee shares credited to the caller from this level, kopecks.")
@@ -242,13 +244,13 @@ class ReferralLevel:
 
 @strawberry.type(description="The caller's referral code, referrer and earnings.")
 class ReferralInfo:
-    referral_code: str
-    referrer: Referrer | None
-    total_earnings: Long
-    total_referrals: int
-    total_volume: Long
-    total_deposits: Long
-    levels: list[ReferralLevel]
+    referral_code: str = strawberry.field(description="The caller's code, to share for signUp(referralCode:).")
+    referrer: Referrer | None = strawberry.field(description="Who referred the caller; null when nobody did.")
+    total_earnings: Long = strawberry.field(description="Fee shares credited to the caller from all levels, kopecks.")
+    total_referrals: int = strawberry.field(description="Users in the caller's tree, levels 1-3.")
+    total_volume: Long = strawberry.field(description="Trading volume of the whole tree, kopecks.")
+    total_deposits: Long = strawberry.field(description="Deposits of the whole tree, kopecks.")
+    levels: list[ReferralLevel] = strawberry.field(description="One entry per level, 1 to 3.")
 
     @classmethod
     def from_info(cls, info: ReferralInfoRow) -> ReferralInfo:
@@ -296,9 +298,9 @@ class ReferralChild:
 
 @strawberry.type(description="Cumulative realized PnL at the end of one UTC day.")
 class PnlPoint:
-    timestamp: datetime
+    timestamp: datetime = strawberry.field(description="The end of the UTC day (RFC 3339).")
     pnl: float = strawberry.field(description="Currency units (kopecks / 100), as the REST chart shows it.")
-    pnl_kopecks: Long
+    pnl_kopecks: Long = strawberry.field(description="Cumulative realized PnL at that point, kopecks.")
 
     @classmethod
     def from_point(cls, point: PnlPointRow) -> PnlPoint:

@@ -20,23 +20,25 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="A user. Private fields are null unless the caller is this user.")
 class User:
-    id: strawberry.ID
-    name: str
-    nickname: str | None
-    avatar_url: str | None
-    language: str
-    theme: str
-    level: int
-    profile_hidden: bool
-    is_creator: bool
-    is_stats_viewer: bool
-    telegram_verified: bool
-    registered_date: date
+    id: strawberry.ID = strawberry.field(description="The user's id.")
+    name: str = strawberry.field(description="Display name (1-100 characters).")
+    nickname: str | None = strawberry.field(description="Public nickname; null when not set.")
+    avatar_url: str | None = strawberry.field(description="URL of the avatar image; null when none was uploaded.")
+    language: str = strawberry.field(description="Interface language: en or ru.")
+    theme: str = strawberry.field(description="Interface theme: light or dark.")
+    level: int = strawberry.field(description="Trader level, from 0.")
+    profile_hidden: bool = strawberry.field(
+        description="The user hides their name, trades and PnL from others (shown as 'Anonymous')."
+    )
+    is_creator: bool = strawberry.field(description="May create events and pools.")
+    is_stats_viewer: bool = strawberry.field(description="May view platform statistics and grant the creator role.")
+    telegram_verified: bool = strawberry.field(description="A Telegram account is linked and verified.")
+    registered_date: date = strawberry.field(description="The UTC day the account was created.")
     email: str | None = strawberry.field(description="Only for the user themself.")
     referral_code: str | None = strawberry.field(description="Only for the user themself.")
     balance: Long | None = strawberry.field(description="Cash balance in kopecks (self only).")
     bonus_balance: Long | None = strawberry.field(description="Bonus balance in kopecks (self only).")
-    total_balance: Long | None = strawberry.field(description="balance + bonusBalance (self only).")
+    total_balance: Long | None = strawberry.field(description="Balance plus bonusBalance, kopecks (self only).")
     email_verified: bool | None = strawberry.field(description="Only for the user themself.")
     is_admin: bool | None = strawberry.field(description="Only for the user themself.")
 
@@ -129,11 +131,13 @@ class ResetPasswordPayload(MutationPayload):
 
 @strawberry.type(description="A personal API token (the secret is shown only once, at creation).")
 class ApiToken:
-    id: strawberry.ID
-    name: str
-    prefix: str
-    can_write: bool
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="The token's id, for revokeApiToken.")
+    name: str = strawberry.field(description="The caller's label for the token (1-100 characters).")
+    prefix: str = strawberry.field(
+        description="The first 10 characters of the secret, to recognise it; the secret itself is never shown again."
+    )
+    can_write: bool = strawberry.field(description="True: the token may call mutations; false: read-only.")
+    created_at: datetime = strawberry.field(description="When the token was created (RFC 3339, UTC).")
 
     @classmethod
     def from_row(cls, row: ApiTokenRow) -> ApiToken:
@@ -169,11 +173,13 @@ class SetRolePayload(MutationPayload):
 
 @strawberry.type(description="A deposit or withdrawal, from the ledger.")
 class MoneyTransaction:
-    id: strawberry.ID
-    type: str
-    amount: Long
-    status: str
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="The ledger transaction's id.")
+    type: str = strawberry.field(description="The direction: deposit or withdrawal.")
+    amount: Long = strawberry.field(description="Kopecks moved (always positive; type gives the direction).")
+    status: str = strawberry.field(
+        description="Always completed: the ledger holds only settled movements."
+    )
+    created_at: datetime = strawberry.field(description="When it was recorded (RFC 3339, UTC).")
 
     @classmethod
     def from_item(cls, item: MoneyMovement) -> MoneyTransaction:
