@@ -6,8 +6,9 @@ import strawberry
 
 from predictql.auth import Actor
 from predictql.errors import InvalidInput
-from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.ids import Kind, decode
+from predictql.schema.node import gid
 from predictql.schema.users import ApiToken, AuthPayload, CreatedApiToken, SignUpPayload, User
 from predictql.services import accounts, api_tokens, sessions, users
 from predictql.services.sessions import TokenPair
@@ -55,7 +56,7 @@ class AuthMutation:
                 referral_code=referral_code,
                 mailer=info.context.mailer,
             )
-        return SignUpPayload(user_id=strawberry.ID(str(user.id)), message="Check your email for the verification code.")
+        return SignUpPayload(user_id=gid(Kind.USER, user.id), message="Check your email for the verification code.")
 
     @strawberry.mutation(description="Confirm the emailed code (by userId or email) and sign in.")
     async def verify_email(
@@ -65,7 +66,7 @@ class AuthMutation:
             raise InvalidInput("code and userId (or email) are required", code="MISSING_FIELDS")
         async with info.context.db.transaction() as session:
             user = await accounts.verify_email(
-                session, user_id=parse_id(user_id) if user_id is not None else None, email=email, code=code
+                session, user_id=decode(Kind.USER, user_id) if user_id is not None else None, email=email, code=code
             )
             assert user.id is not None
             pair = await sessions.open_session(session, info.context.settings, user.id)
@@ -121,5 +122,5 @@ class AuthMutation:
     @strawberry.mutation(description="Revoke one of the caller's API tokens.")
     async def revoke_api_token(self, info: Info, id: strawberry.ID) -> bool:
         async with info.context.db.transaction() as session:
-            await api_tokens.revoke(session, info.context.actor, token_id=parse_id(id))
+            await api_tokens.revoke(session, info.context.actor, token_id=decode(Kind.API_TOKEN, id))
         return True

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import strawberry
 
-from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.ids import Kind, decode
 from predictql.schema.notifications import Notification, NotificationConnection
 from predictql.services import notifications
 
@@ -30,7 +30,9 @@ class NotificationsMutation:
     @strawberry.mutation(description="Mark one of the caller's notifications read; the notification as it now is.")
     async def mark_notification_read(self, info: Info, id: strawberry.ID) -> Notification:
         async with info.context.db.transaction() as session:
-            row = await notifications.mark_read(session, info.context.actor, notification_id=parse_id(id))
+            row = await notifications.mark_read(
+                session, info.context.actor, notification_id=decode(Kind.NOTIFICATION, id)
+            )
         return Notification.from_row(row)
 
     @strawberry.mutation(description="Mark every unread notification of the caller read; how many were unread.")
@@ -41,5 +43,5 @@ class NotificationsMutation:
     @strawberry.mutation(description="Delete one of the caller's notifications (another user's: NOT_FOUND).")
     async def delete_notification(self, info: Info, id: strawberry.ID) -> bool:
         async with info.context.db.transaction() as session:
-            await notifications.delete(session, info.context.actor, notification_id=parse_id(id))
+            await notifications.delete(session, info.context.actor, notification_id=decode(Kind.NOTIFICATION, id))
         return True

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.enums import OrderStatusFilter, Outcome
+from predictql.schema.ids import Kind, decode
 from predictql.schema.markets import Market
 from predictql.schema.orders import Order, OrderBook, OrderConnection, PlaceOrderInput, PlaceOrderResult
 from predictql.services import order_lifecycle, orderbook_trading
@@ -18,21 +19,24 @@ class OrdersQuery:
     @strawberry.field(description="An order-book market's resting orders by price level, best first (YES prices).")
     async def orderbook(
         self, info: Info, market_id: strawberry.ID, depth: int = 50,
-        token_type: Annotated[str, strawberry.argument(description="YES (default), or NO for NO prices.")] = "YES",
+        token_type: Annotated[
+            Outcome, strawberry.argument(description="YES (default), or NO for NO prices.")
+        ] = Outcome.YES,
     ) -> OrderBook:
         async with info.context.db.session() as session:
             book = await order_lifecycle.order_book(
-                session, info.context.actor, market_id=parse_id(market_id, "marketId"), depth=depth,
+                session, info.context.actor, market_id=decode(Kind.MARKET, market_id), depth=depth,
                 fee_bps=info.context.settings.fee_bps,
             )
-        return OrderBook.from_snapshot(book.flipped() if token_type.upper() == "NO" else book)
+        return OrderBook.from_snapshot(book.flipped() if token_type is Outcome.NO else book)
 
-    @strawberry.field(description="The caller's orders, newest first (status: pending|partial|filled|cancelled|open).")
+    @strawberry.field(description="The caller's orders, newest first, optionally only those of one status.")
     async def my_orders(
-        self, info: Info, first: int = 20, after: str | None = None, status: str | None = None
+        self, info: Info, first: int = 20, after: str | None = None, status: OrderStatusFilter | None = None
     ) -> OrderConnection:
+        wanted = status.value if status else None
         async with info.context.db.session() as session:
-            page = await order_lifecycle.my_orders(session, info.context.actor, status=status, limit=first, after=after)
+            page = await order_lifecycle.my_orders(session, info.context.actor, status=wanted, limit=first, after=after)
         return OrderConnection.from_page(page)
 
 
@@ -40,7 +44,7 @@ class OrdersQuery:
 class OrdersMutation:
     @strawberry.mutation(description="Place a limit or market order; it matches at resting prices, then rests or ends.")
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderResult:
-        request = input.to_request(parse_id(input.market_id, "marketId"))
+        request = input.to_request(decode(Kind.MARKET, input.market_id))
         async with info.context.db.transaction() as session:
             placed = await orderbook_trading.place_order(
                 session, info.context.actor, request, fee_bps=info.context.settings.fee_bps
@@ -50,14 +54,14 @@ class OrdersMutation:
     @strawberry.mutation(description="Cancel one of the caller's open orders; its unspent escrow is released.")
     async def cancel_order(self, info: Info, id: strawberry.ID) -> Order:
         async with info.context.db.transaction() as session:
-            row = await order_lifecycle.cancel_order(session, info.context.actor, order_id=parse_id(id))
+            row = await order_lifecycle.cancel_order(session, info.context.actor, order_id=decode(Kind.ORDER, id))
         return Order.from_row(row)
 
     @strawberry.mutation(description="Cancel every open order of the caller in one market; the cancelled orders.")
     async def cancel_all_orders(self, info: Info, market_id: strawberry.ID) -> list[Order]:
         async with info.context.db.transaction() as session:
             rows = await order_lifecycle.cancel_all(
-                session, info.context.actor, market_id=parse_id(market_id, "marketId")
+                session, info.context.actor, market_id=decode(Kind.MARKET, market_id)
             )
         return [Order.from_row(row) for row in rows]
 
@@ -67,8 +71,8 @@ class OrdersMutation:
     ) -> Market:
         async with info.context.db.transaction() as session:
             row = await order_lifecycle.set_paused(
-                session, info.context.actor, event_id=parse_id(event_id, "eventId"),
-                pool_id=parse_id(pool_id, "poolId"), market_id=parse_id(market_id, "marketId"), paused=paused,
+                session, info.context.actor, event_id=decode(Kind.EVENT, event_id),
+                pool_id=decode(Kind.POOL, pool_id), market_id=decode(Kind.MARKET, market_id), paused=paused,
             )
         info.context.reset_loaders()
         return Market.from_row(row)

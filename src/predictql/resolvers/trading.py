@@ -1,15 +1,15 @@
 """GraphQL twins of the REST ``lmsr`` group, positions, the trades feed, referrals and the PnL chart.
 
-``side`` and ``amountType`` are strings, as on the REST routes, so a bad value fails with the same
-code (``INVALID_SIDE``, ``INVALID_AMOUNT``) in ``extensions.code``.
+``side`` and ``amountType`` are enums: a bad value is refused at validation; the services keep strings.
 """
 
 from __future__ import annotations
 
 import strawberry
 
-from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.enums import AmountType, LmsrSide
+from predictql.schema.ids import Kind, decode
 from predictql.schema.scalars import Long
 from predictql.schema.trading import (
     ClosePositionResult,
@@ -25,15 +25,15 @@ from predictql.schema.trading import (
 from predictql.services import lmsr_trading, order_lifecycle, pnl, positions, referrals
 from predictql.services.lmsr_trading import TradeRequest
 
-SIDE_HELP = "buy_yes, sell_yes, buy_no or sell_no."
-AMOUNT_HELP = "spend: amount is a kopeck budget (buys only); shares: amount is units."
+SIDE_HELP = "BUY_YES, SELL_YES, BUY_NO or SELL_NO."
+AMOUNT_HELP = "SPEND: amount is a kopeck budget (buys only); SHARES: amount is units."
 
 
 @strawberry.input(description="An LMSR trade, as POST /lmsr/trade takes it.")
 class LmsrTradeInput:
-    market_id: strawberry.ID
-    side: str = strawberry.field(description=SIDE_HELP)
-    amount_type: str = strawberry.field(description=AMOUNT_HELP)
+    market_id: strawberry.ID = strawberry.field(description="An LMSR market (mkt_...).")
+    side: LmsrSide = strawberry.field(description=SIDE_HELP)
+    amount_type: AmountType = strawberry.field(description=AMOUNT_HELP)
     amount: Long = strawberry.field(description="Kopecks (spend) or units (shares), > 0.")
     use_bonus: bool = strawberry.field(default=False, description="Pay from the bonus balance first, then cash.")
 
@@ -42,9 +42,9 @@ class LmsrTradeInput:
 class TradingQuery:
     @strawberry.field(description="Quote an LMSR trade without executing it (" + SIDE_HELP + ").")
     async def lmsr_preview(
-        self, info: Info, market_id: strawberry.ID, side: str, amount_type: str, amount: Long
+        self, info: Info, market_id: strawberry.ID, side: LmsrSide, amount_type: AmountType, amount: Long
     ) -> LmsrQuote:
-        request = TradeRequest(parse_id(market_id, "marketId"), side, amount_type, amount)
+        request = TradeRequest(decode(Kind.MARKET, market_id), side.value, amount_type.value, amount)
         async with info.context.db.session() as session:
             quote = await lmsr_trading.preview(
                 session, request, fee_bps=info.context.settings.fee_bps, actor=info.context.actor
@@ -87,7 +87,7 @@ class TradingQuery:
     @strawberry.field(description="A user's cumulative realized PnL by UTC day (empty for a hidden profile).")
     async def pnl_chart(self, info: Info, user_id: strawberry.ID) -> list[PnlPoint]:
         async with info.context.db.session() as session:
-            points = await pnl.chart(session, info.context.actor, user_id=parse_id(user_id, "userId"))
+            points = await pnl.chart(session, info.context.actor, user_id=decode(Kind.USER, user_id))
         return [PnlPoint.from_point(p) for p in points]
 
 
@@ -96,7 +96,8 @@ class TradingMutation:
     @strawberry.mutation(description="Trade against the LMSR market maker (fee charged on every trade).")
     async def lmsr_trade(self, info: Info, input: LmsrTradeInput) -> LmsrTradeResult:
         request = TradeRequest(
-            parse_id(input.market_id, "marketId"), input.side, input.amount_type, input.amount, input.use_bonus
+            decode(Kind.MARKET, input.market_id), input.side.value, input.amount_type.value, input.amount,
+            input.use_bonus,
         )
         async with info.context.db.transaction() as session:
             result = await lmsr_trading.trade(
@@ -111,7 +112,7 @@ class TradingMutation:
     async def close_position(self, info: Info, market_id: strawberry.ID) -> ClosePositionResult:
         async with info.context.db.transaction() as session:
             result = await order_lifecycle.close_holding(
-                session, info.context.actor, market_id=parse_id(market_id, "marketId"),
+                session, info.context.actor, market_id=decode(Kind.MARKET, market_id),
                 fee_bps=info.context.settings.fee_bps,
             )
         return ClosePositionResult.from_result(result)

@@ -8,19 +8,15 @@ import binascii
 import strawberry
 
 from predictql.errors import InvalidInput
-from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.enums import Language, Role, Theme
+from predictql.schema.ids import Kind, decode
 from predictql.schema.users import MoneyTransaction, User
 from predictql.services import users
 
 
 @strawberry.type
 class UsersQuery:
-    @strawberry.field(description="A user's profile (private fields only for the user themself).")
-    async def user(self, info: Info, id: strawberry.ID) -> User:
-        async with info.context.db.session() as session:
-            return User.from_profile(await users.profile(session, info.context.actor, user_id=parse_id(id)))
-
     @strawberry.field(description="The caller's deposits and withdrawals, newest first.")
     async def my_transactions(self, info: Info) -> list[MoneyTransaction]:
         async with info.context.db.session() as session:
@@ -31,8 +27,8 @@ class UsersQuery:
 class UpdateMeInput:
     name: str | None = strawberry.UNSET
     nickname: str | None = strawberry.UNSET
-    language: str | None = strawberry.UNSET
-    theme: str | None = strawberry.UNSET
+    language: Language | None = strawberry.UNSET
+    theme: Theme | None = strawberry.UNSET
     profile_hidden: bool | None = strawberry.UNSET
 
 
@@ -40,7 +36,11 @@ class UpdateMeInput:
 class UsersMutation:
     @strawberry.mutation(description="Update the caller's profile; omitted fields are unchanged.")
     async def update_me(self, info: Info, input: UpdateMeInput) -> User:
-        changes = {k: v for k, v in vars(input).items() if v is not strawberry.UNSET and v is not None}
+        changes = {
+            k: v.value if isinstance(v, Language | Theme) else v
+            for k, v in vars(input).items()
+            if v is not strawberry.UNSET and v is not None
+        }
         async with info.context.db.transaction() as session:
             return User.from_profile(await users.update_me(session, info.context.actor, **changes))
 
@@ -62,8 +62,10 @@ class UsersMutation:
             )
 
     @strawberry.mutation(description="Grant or revoke a role (stats viewers: creator; admins: any).")
-    async def set_role(self, info: Info, user_id: strawberry.ID, role: str, value: bool = True) -> User:
+    async def set_role(self, info: Info, user_id: strawberry.ID, role: Role, value: bool = True) -> User:
         async with info.context.db.transaction() as session:
-            user = await users.set_role(session, info.context.actor, user_id=parse_id(user_id), role=role, value=value)
+            user = await users.set_role(
+                session, info.context.actor, user_id=decode(Kind.USER, user_id), role=role.value, value=value
+            )
             assert user.id is not None
             return User.from_profile(await users.profile(session, info.context.actor, user_id=user.id))

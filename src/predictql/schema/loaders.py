@@ -15,10 +15,12 @@ from strawberry.dataloader import DataLoader
 
 from predictql.auth import Actor
 from predictql.db import Database
-from predictql.models import Event, Market, Pool
-from predictql.services import events, watchlist
+from predictql.models import ApiToken, Event, Market, Notification, Order, Pool, Position, Trade, User
+from predictql.services import events, ledger, users, watchlist
+from predictql.services.ledger import Balances
+from predictql.services.users import MoneyMovement
 
-Row = TypeVar("Row", Event, Pool, Market)
+Row = TypeVar("Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken)
 
 
 class Loaders:
@@ -28,6 +30,18 @@ class Loaders:
         self.event_by_id = DataLoader[int, Event | None](load_fn=self._events)
         self.pool_by_id = DataLoader[int, Pool | None](load_fn=self._pools)
         self.market_by_id = DataLoader[int, Market | None](load_fn=self._markets)
+        # Rows by id for node(id) and the by-id root fields; who may see a row is the resolver's check.
+        self.user_by_id = DataLoader[int, User | None](load_fn=lambda keys: self._by_id(User, keys))
+        self.order_by_id = DataLoader[int, Order | None](load_fn=lambda keys: self._by_id(Order, keys))
+        self.trade_by_id = DataLoader[int, Trade | None](load_fn=lambda keys: self._by_id(Trade, keys))
+        self.position_by_id = DataLoader[int, Position | None](load_fn=lambda keys: self._by_id(Position, keys))
+        self.notification_by_id = DataLoader[int, Notification | None](
+            load_fn=lambda keys: self._by_id(Notification, keys)
+        )
+        self.api_token_by_id = DataLoader[int, ApiToken | None](load_fn=lambda keys: self._by_id(ApiToken, keys))
+        # The signed-in user's own rows only (private: no one else's balances or money movements).
+        self.balances_by_user_id = DataLoader[int, Balances](load_fn=self._balances)
+        self.my_money_movement_by_id = DataLoader[int, MoneyMovement | None](load_fn=self._my_money_movements)
         self.pools_by_event_id = DataLoader[int, list[Pool]](load_fn=self._pools_by_event_id)
         self.markets_by_pool_id = DataLoader[int, list[Market]](load_fn=self._markets_by_pool_id)
         # Keyed by event id: whether the signed-in user watches it (False for everyone when anonymous).
@@ -41,6 +55,17 @@ class Loaders:
         async with self._db.session() as session:
             rows: Any = await session.scalars(select(model).where(col(model.id).in_(keys)))
             found = {row.id: row for row in rows}
+        return [found.get(key) for key in keys]
+
+    async def _balances(self, keys: list[int]) -> list[Balances]:
+        async with self._db.session() as session:
+            return [await ledger.balances(session, key) for key in keys]
+
+    async def _my_money_movements(self, keys: list[int]) -> list[MoneyMovement | None]:
+        if self._actor.user_id is None:
+            return [None for _ in keys]
+        async with self._db.session() as session:
+            found = {item.id: item for item in await users.money_movements(session, self._actor)}
         return [found.get(key) for key in keys]
 
     async def _events(self, keys: list[int]) -> list[Event | None]:

@@ -7,29 +7,30 @@ from datetime import datetime
 import strawberry
 
 from predictql.models import Notification as NotificationRow
+from predictql.schema.enums import NotificationSubjectType, NotificationType, opt
+from predictql.schema.ids import Kind
+from predictql.schema.node import Node, gid, opt_gid
 from predictql.schema.pagination import PageInfo
 from predictql.services.cursors import Page, encode_cursor
 from predictql.subscriptions.payloads import NotificationTick
 
-
-def _id(value: int | None) -> strawberry.ID:
-    return strawberry.ID(str(value))
+SUBJECT_KINDS = {"event": Kind.EVENT, "market": Kind.MARKET, "order": Kind.ORDER}
 
 
 @strawberry.type(description="Something that happened to the caller's trades, orders or bets.")
-class Notification:
+class Notification(Node):
     id: strawberry.ID
-    user_id: strawberry.ID
-    type: str = strawberry.field(
-        description="trade_executed, order_filled, bet_won, bet_lost, event_closed or event_cancelled."
-    )
+    user_id: strawberry.ID = strawberry.field(description="The recipient's global id (usr_...).")
+    type: NotificationType = strawberry.field(description="What happened.")
     title: str = strawberry.field(description='A short heading, e.g. "Event Resolved".')
     message: str = strawberry.field(description="The sentence to show, e.g. \"Event 'X' has been resolved\".")
     read: bool
     read_at: datetime | None = strawberry.field(description="When it was first marked read; null while unread.")
     created_at: datetime
-    related_id: strawberry.ID | None = strawberry.field(description="The id of the row it is about.")
-    related_type: str | None = strawberry.field(description="What relatedId names: event, market or order.")
+    related_id: strawberry.ID | None = strawberry.field(
+        description="The global id of what it is about (evt_..., mkt_... or ord_...)."
+    )
+    related_type: NotificationSubjectType | None = strawberry.field(description="What relatedId names.")
 
     @classmethod
     def from_row(cls, row: NotificationRow) -> Notification:
@@ -38,9 +39,11 @@ class Notification:
     @classmethod
     def from_tick(cls, tick: NotificationTick) -> Notification:
         return cls(
-            id=_id(tick.id), user_id=_id(tick.user_id), type=tick.type, title=tick.title, message=tick.message,
+            id=gid(Kind.NOTIFICATION, tick.id), user_id=gid(Kind.USER, tick.user_id),
+            type=NotificationType(tick.type), title=tick.title, message=tick.message,
             read=tick.read, read_at=tick.read_at, created_at=tick.created_at,
-            related_id=_id(tick.related_id) if tick.related_id is not None else None, related_type=tick.related_type,
+            related_id=opt_gid(SUBJECT_KINDS[tick.related_type], tick.related_id) if tick.related_type else None,
+            related_type=opt(NotificationSubjectType, tick.related_type),
         )
 
     @staticmethod

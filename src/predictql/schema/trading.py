@@ -10,6 +10,9 @@ from datetime import datetime
 import strawberry
 
 from predictql.pricing.lmsr import Quote
+from predictql.schema.enums import Outcome, PositionStatus
+from predictql.schema.ids import Kind
+from predictql.schema.node import Node, gid
 from predictql.schema.pagination import PageInfo
 from predictql.schema.scalars import Long
 from predictql.services.cursors import Page, encode_cursor
@@ -18,10 +21,6 @@ from predictql.services.pnl import PnlPoint as PnlPointRow
 from predictql.services.positions import SIDE_RU, PositionView
 from predictql.services.referrals import ReferralChild as ReferralChildRow
 from predictql.services.referrals import ReferralInfo as ReferralInfoRow
-
-
-def _id(value: int | None) -> strawberry.ID:
-    return strawberry.ID(str(value))
 
 
 @strawberry.type(description="A quote from the LMSR market maker; nothing is executed.")
@@ -43,8 +42,8 @@ class LmsrQuote:
 
 @strawberry.type(description="An executed LMSR trade and the caller's holdings in that market after it.")
 class LmsrTradeResult:
-    trade_id: strawberry.ID
-    market_id: strawberry.ID
+    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     cost_or_payout_cents: Long = strawberry.field(
         description="Kopecks paid (fee included) on a buy, received (fee deducted) on a sell."
     )
@@ -56,8 +55,8 @@ class LmsrTradeResult:
     @classmethod
     def from_result(cls, result: TradeResult) -> LmsrTradeResult:
         return cls(
-            trade_id=_id(result.trade_id),
-            market_id=_id(result.market.id),
+            trade_id=gid(Kind.TRADE, result.trade_id),
+            market_id=gid(Kind.MARKET, result.market.id),
             cost_or_payout_cents=Long(result.cost_or_payout),
             shares_delta=Long(result.shares_delta),
             fee=Long(result.fee),
@@ -68,70 +67,76 @@ class LmsrTradeResult:
 
 @strawberry.type(description="A whole holding sold back to the market maker.")
 class ClosePositionResult:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     proceeds: Long = strawberry.field(description="Kopecks credited in total, fees deducted.")
     trades: list[LmsrTradeResult] = strawberry.field(description="One sell per token that was held.")
 
     @classmethod
     def from_result(cls, result: CloseResult) -> ClosePositionResult:
         trades = [LmsrTradeResult.from_result(r) for r in result.trades]
-        return cls(market_id=_id(result.market_id), proceeds=Long(result.proceeds), trades=trades)
+        return cls(market_id=gid(Kind.MARKET, result.market_id), proceeds=Long(result.proceeds), trades=trades)
 
 
 @strawberry.type(description="An open position: units of one token of one market.")
-class Position:
+class Position(Node):
     id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
+    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
+    pool_id: strawberry.ID = strawberry.field(description="The pool's global id (pool_...).")
     event_name: str
     pool_name: str
     market_name: str
-    token_type: str = strawberry.field(description="YES or NO.")
+    token_type: Outcome = strawberry.field(description="The token held.")
     side_ru: str = strawberry.field(description="ДА or НЕТ.")
     amount: Long = strawberry.field(description="Units held (one unit pays 1 kopeck if its side wins).")
     avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points; unchanged by sells.")
     use_bonus: bool
     created_at: datetime
     unrealized_pnl: Long = strawberry.field(description="(current price - avgPrice) x amount / 10000, kopecks.")
+    status: PositionStatus = strawberry.field(description="OPEN while units are held, then CLOSED.")
 
     @classmethod
     def from_view(cls, view: PositionView) -> Position:
         p = view.position
         return cls(
-            id=_id(p.id), market_id=_id(p.market_id), event_id=_id(p.event_id), pool_id=_id(view.pool.id),
+            id=gid(Kind.POSITION, p.id), market_id=gid(Kind.MARKET, p.market_id), event_id=gid(Kind.EVENT, p.event_id),
+            pool_id=gid(Kind.POOL, view.pool.id),
             event_name=view.event.name, pool_name=view.pool.name, market_name=view.market.name,
-            token_type=p.token, side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price,
+            token_type=Outcome(p.token), side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price,
             use_bonus=p.use_bonus, created_at=p.created_at, unrealized_pnl=Long(view.unrealized_pnl),
+            status=PositionStatus(p.status),
         )
 
 
 @strawberry.type(description="A closed position with its realized PnL.")
-class ClosedPosition:
+class ClosedPosition(Node):
     id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
+    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
+    pool_id: strawberry.ID = strawberry.field(description="The pool's global id (pool_...).")
     event_name: str
     pool_name: str
     market_name: str
-    token_type: str = strawberry.field(description="YES or NO.")
+    token_type: Outcome = strawberry.field(description="The token held.")
     side_ru: str = strawberry.field(description="ДА or НЕТ.")
     amount: Long = strawberry.field(description="Units the position closed with.")
     avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
     use_bonus: bool
     pnl: Long = strawberry.field(description="Realized PnL, kopecks (fees included).")
-    won_side: int | None = strawberry.field(description="0 YES won, 1 NO won; null when sold before resolution.")
+    won_side: Outcome | None = strawberry.field(description="The side that won; null when sold before resolution.")
     closed_at: datetime | None
+    status: PositionStatus = strawberry.field(description="CLOSED once sold, settled or refunded.")
 
     @classmethod
     def from_view(cls, view: PositionView) -> ClosedPosition:
         p = view.position
         return cls(
-            id=_id(p.id), market_id=_id(p.market_id), event_id=_id(p.event_id), pool_id=_id(view.pool.id),
+            id=gid(Kind.POSITION, p.id), market_id=gid(Kind.MARKET, p.market_id), event_id=gid(Kind.EVENT, p.event_id),
+            pool_id=gid(Kind.POOL, view.pool.id),
             event_name=view.event.name, pool_name=view.pool.name, market_name=view.market.name,
-            token_type=p.token, side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price,
-            use_bonus=p.use_bonus, pnl=Long(p.realized_pnl), won_side=p.won_side, closed_at=p.closed_at,
+            token_type=Outcome(p.token), side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price,
+            use_bonus=p.use_bonus, pnl=Long(p.realized_pnl),
+            won_side=Outcome.of_index(p.won_side), closed_at=p.closed_at, status=PositionStatus(p.status),
         )
 
 
@@ -159,7 +164,7 @@ class PositionConnection:
 class RecentTrade:
     amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
     name: str = strawberry.field(description="Trader's nickname or name; 'Anonymous' for hidden profiles.")
-    token: str = strawberry.field(description="YES or NO.")
+    token: Outcome = strawberry.field(description="The token traded.")
     event: str = strawberry.field(description="Event name.")
     market: str = strawberry.field(description="Market name.")
     avatar: str | None
@@ -168,7 +173,7 @@ class RecentTrade:
     @classmethod
     def from_item(cls, item: FeedTrade) -> RecentTrade:
         return cls(
-            amount=Long(item.amount), name=item.name, token=item.token, event=item.event, market=item.market,
+            amount=Long(item.amount), name=item.name, token=Outcome(item.token), event=item.event, market=item.market,
             avatar=item.avatar, created_at=item.created_at,
         )
 
@@ -216,7 +221,7 @@ class ReferralInfo:
 
 @strawberry.type(description="A user in the caller's referral tree (levels 1-3).")
 class ReferralChild:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The user's global id (usr_...).")
     username: str
     image: str | None
     level: int
@@ -227,7 +232,8 @@ class ReferralChild:
     @classmethod
     def from_row(cls, row: ReferralChildRow) -> ReferralChild:
         return cls(
-            id=_id(row.id), username=row.username, image=row.image, level=row.level, joined_date=row.joined_date,
+            id=gid(Kind.USER, row.id), username=row.username, image=row.image, level=row.level,
+            joined_date=row.joined_date,
             total_bets=row.total_bets, total_volume=Long(row.total_volume),
         )
 

@@ -7,18 +7,21 @@ from datetime import date, datetime
 import strawberry
 
 from predictql.models import ApiToken as ApiTokenRow
+from predictql.schema.enums import Language, MoneyTransactionStatus, MoneyTransactionType, Theme
+from predictql.schema.ids import Kind
+from predictql.schema.node import Node, gid
 from predictql.schema.scalars import Long
 from predictql.services.users import MoneyMovement, Profile
 
 
 @strawberry.type(description="A user. Private fields are null unless the caller is this user.")
-class User:
+class User(Node):
     id: strawberry.ID
     name: str
     nickname: str | None
     avatar_url: str | None
-    language: str
-    theme: str
+    language: Language
+    theme: Theme
     level: int
     profile_hidden: bool
     is_creator: bool
@@ -37,12 +40,12 @@ class User:
     def from_profile(cls, profile: Profile) -> User:
         user, money = profile.user, profile.balances
         return cls(
-            id=strawberry.ID(str(user.id)),
+            id=gid(Kind.USER, user.id),
             name=user.name,
             nickname=user.nickname,
             avatar_url=user.avatar_url,
-            language=user.language,
-            theme=user.theme,
+            language=Language(user.language),
+            theme=Theme(user.theme),
             level=user.level,
             profile_hidden=user.profile_hidden,
             is_creator=user.is_creator,
@@ -68,12 +71,12 @@ class AuthPayload:
 
 @strawberry.type
 class SignUpPayload:
-    user_id: strawberry.ID
+    user_id: strawberry.ID = strawberry.field(description="The new user's global id (usr_...).")
     message: str
 
 
 @strawberry.type(description="A personal API token (the secret is shown only once, at creation).")
-class ApiToken:
+class ApiToken(Node):
     id: strawberry.ID
     name: str
     prefix: str
@@ -82,7 +85,7 @@ class ApiToken:
 
     @classmethod
     def from_row(cls, row: ApiTokenRow) -> ApiToken:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, prefix=row.prefix, can_write=row.can_write,
+        return cls(id=gid(Kind.API_TOKEN, row.id), name=row.name, prefix=row.prefix, can_write=row.can_write,
                    created_at=row.created_at)
 
 
@@ -93,16 +96,17 @@ class CreatedApiToken:
 
 
 @strawberry.type(description="A deposit or withdrawal, from the ledger.")
-class MoneyTransaction:
+class MoneyTransaction(Node):
     id: strawberry.ID
-    type: str
+    type: MoneyTransactionType
     amount: Long
-    status: str
+    status: MoneyTransactionStatus
     created_at: datetime
 
     @classmethod
     def from_item(cls, item: MoneyMovement) -> MoneyTransaction:
-        return cls(id=strawberry.ID(str(item.id)), type=item.type, amount=Long(item.amount), status=item.status,
+        return cls(id=gid(Kind.TRANSACTION, item.id), type=MoneyTransactionType(item.type), amount=Long(item.amount),
+                   status=MoneyTransactionStatus(item.status),
                    created_at=item.created_at)
 
 
