@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from predictql.app import create_app
 from predictql.db import Database
+from predictql.schema.ids import Kind, encode, parse
 from predictql.services import accounts, users
 from predictql.settings import Settings
 
@@ -164,3 +165,13 @@ async def gql(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def gid(kind: Kind, row_id: int) -> str:
+    """The GraphQL global id of a row (``gid(Kind.USER, 3) == "usr_3"``); REST keeps the integer."""
+    return encode(kind, row_id)
+
+
+def row_id(value: str) -> int:
+    """The row id inside a GraphQL global id (``"mkt_5"`` -> 5)."""
+    return parse(value)[1]

@@ -9,9 +9,9 @@ import httpx
 from predictql.db import Database
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import balances, live_market, ok, preview, set_market, trade, trader, trades_of
-from tests.support import bearer, gql
+from tests.support import Kind, bearer, gid, gql, row_id
 
-PREVIEW = """query($m: ID!, $side: String!, $type: String!, $amount: Long!) {
+PREVIEW = """query($m: ID!, $side: LmsrSide!, $type: AmountType!, $amount: Long!) {
   lmsrPreview(marketId: $m, side: $side, amountType: $type, amount: $amount) { costOrPayoutCents sharesDelta fee } }"""
 TRADE = """mutation($input: LmsrTradeInput!) {
   lmsrTrade(input: $input) { tradeId marketId costOrPayoutCents sharesDelta fee newPositionYes newPositionNo } }"""
@@ -31,14 +31,16 @@ def code(body: dict[str, Any]) -> str:
 
 
 def trade_input(market_id: int, side: str, amount: int, amount_type: str = "spend", **extra: Any) -> dict[str, Any]:
-    return {"input": {"marketId": str(market_id), "side": side, "amountType": amount_type, "amount": amount, **extra}}
+    """REST's lower-case side and amount type, as the GraphQL enums (BUY_YES, SPEND)."""
+    fields = {"side": side.upper(), "amountType": amount_type.upper(), "amount": amount, **extra}
+    return {"input": {"marketId": gid(Kind.MARKET, market_id), **fields}}
 
 
 async def test_preview_and_trade_match_rest(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
     market = await live_market(db)
     mid = market.id or 0
     user, token = await trader(db, settings, balance=50_000, bonus=100)
-    variables = {"m": str(mid), "side": "buy_yes", "type": "spend", "amount": 1500}
+    variables = {"m": gid(Kind.MARKET, mid), "side": "BUY_YES", "type": "SPEND", "amount": 1500}
     quoted = data(await gql(client, PREVIEW, variables))["lmsrPreview"]
     assert quoted == {
         "costOrPayoutCents": ok(await preview(client, mid, "buy_yes", 1500))["cost_or_payout_cents"],
@@ -48,7 +50,7 @@ async def test_preview_and_trade_match_rest(client: httpx.AsyncClient, db: Datab
     done = data(await gql(client, TRADE, trade_input(mid, "buy_yes", 1500, useBonus=True), token))["lmsrTrade"]
     (row,) = await trades_of(db, user)
     assert done == {
-        "tradeId": str(row.id), "marketId": str(mid), "costOrPayoutCents": quoted["costOrPayoutCents"],
+        "tradeId": gid(Kind.TRADE, row.id or 0), "marketId": gid(Kind.MARKET, mid), "costOrPayoutCents": quoted["costOrPayoutCents"],
         "sharesDelta": quoted["sharesDelta"], "fee": row.fee, "newPositionYes": quoted["sharesDelta"],
         "newPositionNo": 0,
     }
@@ -65,16 +67,19 @@ async def test_errors_carry_the_rest_codes(client: httpx.AsyncClient, db: Databa
     assert code(await gql(client, TRADE, trade_input(mid, "buy_yes", 100))) == "UNAUTHORIZED"
     too_much = trade_input(mid, "buy_yes", 10_000, "shares")
     assert code(await gql(client, TRADE, too_much, token)) == "INSUFFICIENT_BALANCE"
-    assert code(await gql(client, TRADE, trade_input(mid, "yes_please", 100), token)) == "INVALID_SIDE"
+    # a side outside the enum is refused before any resolver runs
+    assert code(await gql(client, TRADE, trade_input(mid, "yes_please", 100), token)) == "BAD_USER_INPUT"
     assert code(await gql(client, TRADE, trade_input(mid, "buy_yes", 0), token)) == "INVALID_AMOUNT"
     assert code(await gql(client, TRADE, trade_input(mid + 999, "buy_yes", 100), token)) == "MARKET_NOT_FOUND"
-    variables = {"m": str(mid), "side": "buy_yes", "type": "spend", "amount": -1}
+    wrong_kind = {"input": {**trade_input(mid, "buy_yes", 100)["input"], "marketId": gid(Kind.EVENT, mid)}}
+    assert code(await gql(client, TRADE, wrong_kind, token)) == "INVALID_ID"
+    variables = {"m": gid(Kind.MARKET, mid), "side": "BUY_YES", "type": "SPEND", "amount": -1}
     assert code(await gql(client, PREVIEW, variables)) == "INVALID_AMOUNT"
-    assert code(await gql(client, CLOSE, {"m": str(mid)}, token)) == "POSITION_NOT_FOUND"
+    assert code(await gql(client, CLOSE, {"m": gid(Kind.MARKET, mid)}, token)) == "POSITION_NOT_FOUND"
     data(await gql(client, TRADE, trade_input(mid, "buy_no", 100), token))
     await set_market(db, mid, paused=True)
     assert code(await gql(client, TRADE, trade_input(mid, "buy_no", 100), token)) == "MARKET_PAUSED"
-    assert code(await gql(client, CLOSE, {"m": str(mid)}, token)) == "MARKET_PAUSED"
+    assert code(await gql(client, CLOSE, {"m": gid(Kind.MARKET, mid)}, token)) == "MARKET_PAUSED"
     assert code(await gql(client, "{ myPositions { id } }")) == "UNAUTHORIZED"
     assert code(await gql(client, "{ myReferralInfo { referralCode } }")) == "UNAUTHORIZED"
 
@@ -91,9 +96,9 @@ async def test_positions_close_and_completed_pages(
     rest = {p["id"]: p for p in listed}
     mine = data(await gql(client, POSITIONS, token=token))["myPositions"]
     assert [(p["tokenType"], p["sideRu"], p["amount"]) for p in mine] == [("YES", "ДА", 2000), ("NO", "НЕТ", 1000)]
-    assert [p["unrealizedPnl"] for p in mine] == [rest[int(p["id"])]["unrealized_pnl"] for p in mine]
+    assert [p["unrealizedPnl"] for p in mine] == [rest[row_id(p["id"])]["unrealized_pnl"] for p in mine]
 
-    closed = data(await gql(client, CLOSE, {"m": str(mid)}, token))["closePosition"]
+    closed = data(await gql(client, CLOSE, {"m": gid(Kind.MARKET, mid)}, token))["closePosition"]
     assert [t["sharesDelta"] for t in closed["trades"]] == [-2000, -1000] and closed["proceeds"] > 0
     assert data(await gql(client, POSITIONS, token=token))["myPositions"] == []
 
@@ -128,11 +133,11 @@ async def test_feed_referrals_and_pnl_chart(client: httpx.AsyncClient, db: Datab
         "level": 1, "count": 1, "totalVolume": rest_info["total_volume"], "earnings": info["totalEarnings"], "fee": 0.15
     }
     children = data(await gql(client, "{ myReferralChildren { id username level totalBets } }", token=parent_token))
-    assert children["myReferralChildren"] == [{"id": str(child), "username": "kid", "level": 1, "totalBets": 1}]
+    assert children["myReferralChildren"] == [{"id": gid(Kind.USER, child), "username": "kid", "level": 1, "totalBets": 1}]
 
     chart = data(await gql(client, "{ myPnlChart { timestamp pnl pnlKopecks } }", token=child_token))["myPnlChart"]
     rest_chart = ok(await client.get(f"/api/v1/users/{child}/pnl/chart"))["points"]
     assert [(p["timestamp"][:10], p["pnl"]) for p in chart] == [(p["timestamp"][:10], p["pnl"]) for p in rest_chart]
     assert chart[-1]["pnlKopecks"] < 0  # bought and sold straight back: the fees are lost
-    public = data(await gql(client, "query($u: ID!) { pnlChart(userId: $u) { pnl } }", {"u": str(child)}))
+    public = data(await gql(client, "query($u: ID!) { pnlChart(userId: $u) { pnl } }", {"u": gid(Kind.USER, child)}))
     assert len(public["pnlChart"]) == len(chart)
