@@ -146,7 +146,7 @@ def aliased_lookups(targets: list[tuple[str, str]]) -> str:
     fields = {"event": "name", "pool": "name", "market": "name", "user": "name"}
     parts = []
     for n, (field, value) in enumerate(targets):
-        inner = f"... on Market {{ name }} ... on Event {{ name }} id" if field == "node" else fields[field]
+        inner = "... on Market { name } ... on Event { name } id" if field == "node" else fields[field]
         parts.append(f'l{n}: {field}(id: "{value}") {{ {inner} }}')
     return "{ " + " ".join(parts) + " }"
 

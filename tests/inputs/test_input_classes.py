@@ -23,7 +23,7 @@ from tests.support import gql
 FEED = "query($tags: [String!], $search: String, $after: String) { events(first: 5, tags: $tags, search: $search, after: $after) { edges { node { id pools { metadata } } } } }"  # noqa: E501
 CREATE_EVENT = "mutation($input: CreateEventInput!) { createEvent(input: $input) { id } }"
 CREATE_POOL = "mutation($e: ID!, $input: CreatePoolInput!) { createPool(eventId: $e, input: $input) { id } }"
-PREVIEW = "query($a: Long!) { lmsrPreview(marketId: \"1\", side: \"buy_yes\", amountType: \"spend\", amount: $a) { costOrPayoutCents } }"  # noqa: E501
+PREVIEW = "query($a: Long!) { lmsrPreview(marketId: \"1\", side: BUY_YES, amountType: SPEND, amount: $a) { costOrPayoutCents } }"  # noqa: E501
 
 
 @pytest.fixture
