@@ -15,6 +15,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from predictql.db import Database
 from tests.e2e.test_server import _signed_in, ws_url
+from tests.support import Kind, gid
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +32,10 @@ async def test_gql_default_websocket_transport_runs_query_mutation_and_subscript
     async with Client(transport=transport) as session:
         assert transport.subprotocol == "graphql-ws"  # what gql picks first: the legacy protocol
         me = await session.execute(gql("{ me { id balance } }"))
-        assert me == {"me": {"id": str(user_id), "balance": 1234}}
+        assert me == {"me": {"id": gid(Kind.USER, user_id), "balance": 1234}}
         rename = "mutation Rename($name: String!) { updateMe(input: {name: $name}) { id name } }"
         changed = await session.execute(GraphQLRequest(rename, variable_values={"name": "Over Legacy WS"}))
-        assert changed == {"updateMe": {"id": str(user_id), "name": "Over Legacy WS"}}
+        assert changed == {"updateMe": {"id": gid(Kind.USER, user_id), "name": "Over Legacy WS"}}
         again = await session.execute(gql("{ me { name } }"))
         assert again == {"me": {"name": "Over Legacy WS"}}  # the socket's loaders do not serve stale rows
         with pytest.raises(TransportQueryError) as invalid:
