@@ -325,7 +325,8 @@ async def test_close_pool(client: httpx.AsyncClient, creator: tuple[int, str]) -
     closed = ok(await gql(client, CLOSE_POOL, {"e": event["id"], "p": second["id"], "markets": verdicts}, token))
     assert [m["winningOutcome"] for m in closed["closePool"]["markets"]] == ["NO", "YES", "NO"]
     assert closed["closePool"]["wonSide"] == 1 and closed["closePool"]["event"]["status"] == "PAID"
-    assert code(await gql(client, CLOSE_POOL, {"e": event["id"], "p": "pool_999999", "side": "YES"}, token)) == "NOT_FOUND"
+    missing_pool = {"e": event["id"], "p": "pool_999999", "side": "YES"}
+    assert code(await gql(client, CLOSE_POOL, missing_pool, token)) == "NOT_FOUND"
 
 
 async def test_close_event(client: httpx.AsyncClient, creator: tuple[int, str], db: Database) -> None:

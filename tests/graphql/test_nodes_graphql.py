@@ -31,9 +31,9 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
     traded = data(await gql(client, TRADE, trade_input(market.id or 0, "buy_yes", 1000), token))["lmsrTrade"]
     placed = data(await gql(client, PLACE, order_input(book_market, "buy", "YES", 1000, 4000), token))
     created = data(await gql(client, 'mutation { createApiToken(name: "bot") { apiToken { id } } }', token=token))
-    mine = data(await gql(client, """{ me { id } myPositions { id } myTransactions { id }
-      notifications(first: 1) { edges { node { id } } } market(id: "%s") { id pool { id event { id } } } }"""
-                          % gid(Kind.MARKET, market.id or 0), token=token))
+    query = """query($m: ID!) { me { id } myPositions { id } myTransactions { id }
+      notifications(first: 1) { edges { node { id } } } market(id: $m) { id pool { id event { id } } } }"""
+    mine = data(await gql(client, query, {"m": gid(Kind.MARKET, market.id or 0)}, token))
     return token, {
         "User": mine["me"]["id"],
         "Event": mine["market"]["pool"]["event"]["id"],

@@ -52,7 +52,8 @@ async def test_mark_read_all_delete_and_count(client: httpx.AsyncClient, db: Dat
     assert data(await gql(client, COUNT, token=token)) == {"unreadNotificationCount": 2}
     assert data(await gql(client, READ_ALL, token=token)) == {"markAllNotificationsRead": 2}
     assert data(await gql(client, READ_ALL, token=token)) == {"markAllNotificationsRead": 0}
-    assert data(await gql(client, DELETE, {"id": gid(Kind.NOTIFICATION, ids[1])}, token)) == {"deleteNotification": True}
+    deleted = await gql(client, DELETE, {"id": gid(Kind.NOTIFICATION, ids[1])}, token)
+    assert data(deleted) == {"deleteNotification": True}
     remaining = data(await gql(client, LIST, {"first": 10}, token))["notifications"]["edges"]
     assert [e["node"]["id"] for e in remaining] == [gid(Kind.NOTIFICATION, ids[2]), gid(Kind.NOTIFICATION, ids[0])]
 

@@ -175,7 +175,7 @@ async def test_thirty_aliased_lookups_cost_a_fixed_number_of_statements(
         assert "errors" not in body, body["errors"]
         assert len(body["data"]) == size and all(value and value["name"] for value in body["data"].values())
         counted.append(split(seen))
-    print(f"\n[{app_db.engine.dialect.name}] 5 aliased lookups -> {counted[0]}, 30 -> {counted[1]} (statements, sessions)")
+    print(f"\n[{app_db.engine.dialect.name}] (statements, sessions): 5 aliased lookups {counted[0]}, 30 {counted[1]}")
     # events (the lookups and the visibility of pools and markets), pools, markets, users
     assert counted[0] == counted[1] and counted[1][0] <= 5, counted
 

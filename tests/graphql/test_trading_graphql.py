@@ -50,7 +50,8 @@ async def test_preview_and_trade_match_rest(client: httpx.AsyncClient, db: Datab
     done = data(await gql(client, TRADE, trade_input(mid, "buy_yes", 1500, useBonus=True), token))["lmsrTrade"]
     (row,) = await trades_of(db, user)
     assert done == {
-        "tradeId": gid(Kind.TRADE, row.id or 0), "marketId": gid(Kind.MARKET, mid), "costOrPayoutCents": quoted["costOrPayoutCents"],
+        "tradeId": gid(Kind.TRADE, row.id or 0), "marketId": gid(Kind.MARKET, mid),
+        "costOrPayoutCents": quoted["costOrPayoutCents"],
         "sharesDelta": quoted["sharesDelta"], "fee": row.fee, "newPositionYes": quoted["sharesDelta"],
         "newPositionNo": 0,
     }
@@ -133,7 +134,8 @@ async def test_feed_referrals_and_pnl_chart(client: httpx.AsyncClient, db: Datab
         "level": 1, "count": 1, "totalVolume": rest_info["total_volume"], "earnings": info["totalEarnings"], "fee": 0.15
     }
     children = data(await gql(client, "{ myReferralChildren { id username level totalBets } }", token=parent_token))
-    assert children["myReferralChildren"] == [{"id": gid(Kind.USER, child), "username": "kid", "level": 1, "totalBets": 1}]
+    kid = {"id": gid(Kind.USER, child), "username": "kid", "level": 1, "totalBets": 1}
+    assert children["myReferralChildren"] == [kid]
 
     chart = data(await gql(client, "{ myPnlChart { timestamp pnl pnlKopecks } }", token=child_token))["myPnlChart"]
     rest_chart = ok(await client.get(f"/api/v1/users/{child}/pnl/chart"))["points"]

@@ -156,7 +156,8 @@ async def user_views(live: Live, token: str, names: dict[int, str]) -> dict[str,
     assert (me["balance"], me["bonus_balance"]) == (int(graph["me"]["balance"]), int(graph["me"]["bonusBalance"]))
     rest = sorted((names[p["market_id"]], p["token_type"], p["amount"], p["avg_price"], p["unrealized_pnl"])
                   for p in rest_positions)
-    ours = sorted((names[row_id(p["marketId"])], p["tokenType"], int(p["amount"]), p["avgPrice"], int(p["unrealizedPnl"]))
+    ours = sorted((names[row_id(p["marketId"])], p["tokenType"], int(p["amount"]), p["avgPrice"],
+                   int(p["unrealizedPnl"]))
                   for p in graph["myPositions"])
     assert rest == ours, (rest, ours)
     return {"balance": me["balance"], "positions": rest}

@@ -53,7 +53,8 @@ async def test_each_user_hears_only_their_own_notifications(live: Live, db: Data
 
         await buy(live.db, bob, market.id or 0, side="buy_no")
         theirs = data(await bob_ws.next(bob_op), "myNotifications")
-        assert (theirs["userId"], theirs["kind"], theirs["seq"]) == (gid(Kind.USER, bob), "LIVE", 1)  # per-user numbering
+        # per-user numbering
+        assert (theirs["userId"], theirs["kind"], theirs["seq"]) == (gid(Kind.USER, bob), "LIVE", 1)
         await alice_ws.nothing(0.3)
         await alice_ws.complete(alice_op)
         await bob_ws.complete(bob_op)

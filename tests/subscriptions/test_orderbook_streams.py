@@ -172,7 +172,9 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
 
         taken = await place(live, bob, mid, "buy", "NO", 10_000, 4000)
         bob_order = data(await b.next(ops[b]["myOrders"]), "myOrders")
-        assert (bob_order["id"], bob_order["userId"], bob_order["status"]) == (gid(Kind.ORDER, taken.order.id or 0), gid(Kind.USER, bob), "FILLED")
+        assert (bob_order["id"], bob_order["userId"], bob_order["status"]) == (
+            gid(Kind.ORDER, taken.order.id or 0), gid(Kind.USER, bob), "FILLED"
+        )
         alice_order = data(await a.next(ops[a]["myOrders"]), "myOrders")
         assert (alice_order["id"], alice_order["status"]) == (gid(Kind.ORDER, resting.order.id or 0), "PARTIAL")
         alice_fill = data(await a.next(ops[a]["myFills"]), "myFills")
@@ -230,9 +232,11 @@ async def test_my_orders_resumes_from_seq(live: Live, db: Database, settings: Se
         op = await ws.subscribe(MY_ORDERS, {"from": 1})
         replayed = [data(await ws.next(op), "myOrders") for _ in range(2)]
         assert [(m["kind"], m["seq"], m["id"]) for m in replayed] == [
-            ("LIVE", 2, gid(Kind.ORDER, placed[1].order.id or 0)), ("LIVE", 3, gid(Kind.ORDER, placed[2].order.id or 0)),
+            ("LIVE", 2, gid(Kind.ORDER, placed[1].order.id or 0)),
+            ("LIVE", 3, gid(Kind.ORDER, placed[2].order.id or 0)),
         ]
         await cancel(live, alice, placed[0].order.id or 0)
         following = data(await ws.next(op), "myOrders")
-        assert (following["seq"], following["id"], following["status"]) == (4, gid(Kind.ORDER, placed[0].order.id or 0), "CANCELLED")
+        first_order = gid(Kind.ORDER, placed[0].order.id or 0)
+        assert (following["seq"], following["id"], following["status"]) == (4, first_order, "CANCELLED")
         await ws.nothing(0.1)

@@ -176,10 +176,11 @@ async def test_losing_a_role_ends_the_socket_and_what_needed_the_role(live: Live
     async with GraphQLSocket(live.app, params=auth(pair.access_token)) as ws:
         op = await ws.subscribe(MARKET, variables)
         assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
-        grant = await gql(live.http, SET_ROLE, {"u": gid(Kind.USER, watcher_id), "r": "CREATOR", "v": True}, boss.access_token)
+        watcher = gid(Kind.USER, watcher_id)
+        grant = await gql(live.http, SET_ROLE, {"u": watcher, "r": "CREATOR", "v": True}, boss.access_token)
         assert "errors" not in grant, grant
         await ws.nothing(0.3)  # a role gained ends nothing
-        lose = await gql(live.http, SET_ROLE, {"u": gid(Kind.USER, watcher_id), "r": "ADMIN", "v": False}, boss.access_token)
+        lose = await gql(live.http, SET_ROLE, {"u": watcher, "r": "ADMIN", "v": False}, boss.access_token)
         assert "errors" not in lose, lose
         close = await closed(ws)
         assert (close.code, close.reason) == (4403, "roles changed")

@@ -37,7 +37,8 @@ async def test_subscribers_of_one_operation_share_each_event_s_execution(
 
     monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", counting)
     async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two, GraphQLSocket(live.app) as three:
-        ops = [await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}), await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})]
+        ops = [await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
+               await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})]
         other = await three.subscribe(OTHER, {"m": gid(Kind.MARKET, mid)})
         for ws, op in ((one, ops[0]), (two, ops[1]), (three, other)):
             assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
@@ -98,7 +99,8 @@ async def test_a_shared_result_lives_only_as_long_as_its_event(live: Live, db: D
     mid = market.id or 0
     before = set(stream_execution._results)
     async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two:
-        ops = [await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}), await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})]
+        ops = [await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
+               await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})]
         for ws, op in zip((one, two), ops, strict=True):
             assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
         for seq in range(1, 4):
