@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from predictql.app import create_app
 from predictql.db import Database
+from predictql.schema.ids import Kind, encode, parse
 from predictql.services import accounts, users
 from predictql.settings import Settings
 
@@ -186,3 +187,13 @@ def failure_code(body: dict[str, Any]) -> str:
     assert payload["userErrors"], payload
     assert all(value is None for key, value in payload.items() if key != "userErrors"), payload
     return str(payload["userErrors"][0]["code"])
+
+
+def gid(kind: Kind, row_id: int) -> str:
+    """The GraphQL global id of a row (``gid(Kind.USER, 3) == "usr_3"``); REST keeps the integer."""
+    return encode(kind, row_id)
+
+
+def row_id(value: str) -> int:
+    """The row id inside a GraphQL global id (``"mkt_5"`` -> 5)."""
+    return parse(value)[1]

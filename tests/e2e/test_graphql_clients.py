@@ -15,6 +15,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from predictql.db import Database
 from tests.e2e.test_server import _signed_in, ws_url
+from tests.support import Kind, gid
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +32,13 @@ async def test_gql_default_websocket_transport_runs_query_mutation_and_subscript
     async with Client(transport=transport) as session:
         assert transport.subprotocol == "graphql-ws"  # what gql picks first: the legacy protocol
         me = await session.execute(gql("{ me { id balance } }"))
-        assert me == {"me": {"id": str(user_id), "balance": 1234}}
+        assert me == {"me": {"id": gid(Kind.USER, user_id), "balance": 1234}}
         rename = """mutation Rename($name: String!) {
           updateMe(input: {name: $name}) { user { id name } userErrors { field message code } } }"""
         changed = await session.execute(GraphQLRequest(rename, variable_values={"name": "Over Legacy WS"}))
-        assert changed == {"updateMe": {"user": {"id": str(user_id), "name": "Over Legacy WS"}, "userErrors": []}}
+        assert changed == {
+            "updateMe": {"user": {"id": gid(Kind.USER, user_id), "name": "Over Legacy WS"}, "userErrors": []}
+        }
         refused = await session.execute(GraphQLRequest(rename, variable_values={"name": "   "}))
         assert refused["updateMe"]["user"] is None and refused["updateMe"]["userErrors"][0]["code"] == "INVALID_BODY"
         again = await session.execute(gql("{ me { name } }"))

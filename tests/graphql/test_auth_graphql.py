@@ -23,7 +23,18 @@ from tests.api.test_auth import (
     with_cookies,
 )
 from tests.api.test_auth import signed_in as service_session
-from tests.support import USER_ERRORS, Mailbox, bearer, create_user, failure_code, ok_payload, unique_email
+from tests.support import (
+    USER_ERRORS,
+    Kind,
+    Mailbox,
+    bearer,
+    create_user,
+    failure_code,
+    gid,
+    ok_payload,
+    row_id,
+    unique_email,
+)
 
 SESSION = "user { id email emailVerified } accessToken refreshToken " + USER_ERRORS
 SIGN_UP = f"""mutation($email: String!, $password: String!, $ref: String) {{
@@ -89,7 +100,7 @@ async def session_of_new_user(db: Database, settings: Settings) -> dict[str, Any
     """A session-payload-shaped session made by the services: for tests of what follows sign-in."""
     signed = await service_session(db, settings)
     return {
-        "user": {"id": str(signed.user_id), "email": signed.email, "emailVerified": True},
+        "user": {"id": gid(Kind.USER, signed.user_id), "email": signed.email, "emailVerified": True},
         "accessToken": signed.access,
         "refreshToken": signed.refresh,
     }
@@ -102,9 +113,9 @@ async def test_sign_up_then_verify_by_user_id(client: httpx.AsyncClient, db: Dat
     email = unique_email("gqlsignup")
     response, body = await post(client, SIGN_UP, {"email": email, "password": PASSWORD})
     signed_up = data(body)["signUp"]
-    assert signed_up["message"] and int(signed_up["userId"]) > 0
+    assert signed_up["message"] and row_id(signed_up["userId"]) > 0 and signed_up["userId"].startswith("usr_")
     assert "set-cookie" not in response.headers
-    assert (await user_row(db, int(signed_up["userId"]))).email_verified is False
+    assert (await user_row(db, row_id(signed_up["userId"]))).email_verified is False
 
     response, body = await post(client, VERIFY_BY_ID, {"id": signed_up["userId"], "code": mailbox.code(email)})
     verified = data(body)["verifyEmail"]
@@ -159,13 +170,13 @@ async def test_sign_in_sets_cookies_and_returns_tokens(client: httpx.AsyncClient
     user_id = await create_user(db, email=email)
     response, body = await post(client, SIGN_IN, {"email": email.upper(), "password": PASSWORD})
     session = data(body)["signIn"]
-    assert session["user"] == {"id": str(user_id), "email": email, "emailVerified": True}
+    assert session["user"] == {"id": gid(Kind.USER, user_id), "email": email, "emailVerified": True}
     access, refresh = assert_session_cookies(response)
     assert (session["accessToken"], session["refreshToken"]) == (access, refresh)
-    assert await me(client, access) == {"id": str(user_id), "email": email, "balance": 0}
+    assert await me(client, access) == {"id": gid(Kind.USER, user_id), "email": email, "balance": 0}
     # The cookie alone authenticates GraphQL too.
     _, body = await post(client, ME, headers=with_cookies(access_token=access))
-    assert data(body)["me"]["id"] == str(user_id)
+    assert data(body)["me"]["id"] == gid(Kind.USER, user_id)
 
 
 async def test_sign_in_errors_do_not_reveal_accounts(client: httpx.AsyncClient, db: Database, mailbox: Mailbox) -> None:
@@ -317,11 +328,11 @@ async def test_revoke_api_token(client: httpx.AsyncClient, db: Database, setting
     created = response.json()
     assert (await me(client, created["token"]))["id"] == session["user"]["id"]
 
-    _, body = await post(client, REVOKE_TOKEN, {"id": str(created["id"])}, token=access)
+    _, body = await post(client, REVOKE_TOKEN, {"id": gid(Kind.API_TOKEN, created["id"])}, token=access)
     assert ok_payload(body)["revokedApiTokenId"] == f"tok_{created['id']}"
     assert await me(client, created["token"]) is None
     assert data((await post(client, LIST_TOKENS, token=access))[1]) == {"apiTokens": {"nodes": []}}
-    _, body = await post(client, REVOKE_TOKEN, {"id": str(created["id"])}, token=access)
+    _, body = await post(client, REVOKE_TOKEN, {"id": gid(Kind.API_TOKEN, created["id"])}, token=access)
     assert error_code(body) == "NOT_FOUND"
 
 
@@ -330,7 +341,7 @@ async def test_api_tokens_need_a_signed_in_user(client: httpx.AsyncClient, db: D
     assert error_code(body) == "UNAUTHORIZED"
     _, body = await post(client, CREATE_TOKEN, {"name": "bot", "write": True})
     assert error_code(body) == "UNAUTHORIZED"
-    _, body = await post(client, REVOKE_TOKEN, {"id": "1"})
+    _, body = await post(client, REVOKE_TOKEN, {"id": "tok_1"})
     assert error_code(body) == "UNAUTHORIZED"
 
 

@@ -17,7 +17,7 @@ from predictql.services.lmsr_trading import TradeRequest
 from predictql.settings import Settings
 from tests.graphql.test_round_trips import app_client, count_statements, seed, split
 from tests.markets.factories import create_market_setup
-from tests.support import create_user, gql, sign_in, unique_email
+from tests.support import Kind, create_user, gid, gql, row_id, sign_in, unique_email
 
 __all__ = ["app_client"]  # the fixture, re-exported for pytest
 
@@ -41,7 +41,7 @@ async def buy(db: Database, settings: Settings, user_id: int, market_id: int, am
 
 async def market_ids(http: httpx.AsyncClient) -> list[int]:
     body = await gql(http, "{ events(first: 100) { nodes { pools { markets { id } } } } }")
-    return [int(m["id"]) for e in body["data"]["events"]["nodes"] for p in e["pools"] for m in p["markets"]]
+    return [row_id(m["id"]) for e in body["data"]["events"]["nodes"] for p in e["pools"] for m in p["markets"]]
 
 
 async def test_positions_to_event_cost_a_fixed_number_of_statements(
@@ -67,7 +67,7 @@ async def test_positions_to_event_cost_a_fixed_number_of_statements(
     connection = body["data"]["me"]["positions"]
     assert connection["totalCount"] == 6
     assert connection["pageInfo"] == {"hasNextPage": False, "hasPreviousPage": False}
-    assert {node["status"] for node in connection["nodes"]} == {"open"}
+    assert {node["status"] for node in connection["nodes"]} == {"OPEN"}
     for node in connection["nodes"]:
         assert node["market"]["pool"]["event"]["name"] == node["market"]["event"]["name"]
     assert all(node["amount"] > 0 and node["tokenType"] == "YES" for node in connection["nodes"])
@@ -104,7 +104,7 @@ async def test_events_to_trades_cost_a_fixed_number_of_statements(
         assert len(trades["nodes"]) == trades["totalCount"]
         assert trades["pageInfo"]["hasNextPage"] is False
         for trade in trades["nodes"]:
-            assert trade["source"] == "LMSR" and trade["side"] == "buy" and trade["tokenType"] == "YES"
+            assert trade["source"] == "LMSR" and trade["side"] == "BUY" and trade["tokenType"] == "YES"
             assert trade["market"]["id"] == market["id"]
             assert trade["trader"] is not None and trade["shares"] > 0
     assert sorted(m["trades"]["totalCount"] for m in markets) == [1] * 18 + [2] * 6
@@ -126,7 +126,7 @@ async def test_market_trades_page_both_ways(
         pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id amount } } } } }"""
 
     async def page(**args: Any) -> dict[str, Any]:
-        body = await gql(http, query, {"id": str(market.id), **args})
+        body = await gql(http, query, {"id": gid(Kind.MARKET, market.id or 0), **args})
         assert "errors" not in body, body
         result: dict[str, Any] = body["data"]["market"]["trades"]
         assert result["totalCount"] == 5
@@ -140,7 +140,7 @@ async def test_market_trades_page_both_ways(
     third = await page(first=2, after=second["pageInfo"]["endCursor"])
     assert second["pageInfo"]["hasPreviousPage"] is True and third["pageInfo"]["hasNextPage"] is False
     ids += [edge["node"]["id"] for page_ in (second, third) for edge in page_["edges"]]
-    assert len(ids) == 5 and ids == sorted(ids, key=int, reverse=True)  # newest first, no repeats
+    assert len(ids) == 5 and ids == sorted(ids, key=row_id, reverse=True)  # newest first, no repeats
     amounts = [edge["node"]["amount"] for page_ in (first, second, third) for edge in page_["edges"]]
     assert amounts == sorted(amounts, reverse=True) and len(set(amounts)) == 5  # the 5000 spend came last
 
@@ -188,8 +188,9 @@ async def test_root_connection_pages_both_ways(app_client: tuple[httpx.AsyncClie
 async def test_page_bounds_are_refused(app_client: tuple[httpx.AsyncClient, Database], db: Database) -> None:
     http, _ = app_client
     _, _, (market,) = await create_market_setup(db)
+    mid = gid(Kind.MARKET, market.id or 0)
     for args in ("first: 0", "first: 101", "last: 101", "first: 1, last: 1"):
-        body = await gql(http, f'{{ market(id: "{market.id}") {{ trades({args}) {{ totalCount }} }} }}')
+        body = await gql(http, f'{{ market(id: "{mid}") {{ trades({args}) {{ totalCount }} }} }}')
         assert body["errors"][0]["extensions"]["code"] == "INVALID_REQUEST", body
         body = await gql(http, f"{{ events({args}) {{ totalCount }} }}")
         assert body["errors"][0]["extensions"]["code"] == "INVALID_REQUEST", body
@@ -212,14 +213,15 @@ async def test_links_from_orders_notifications_and_trades(
     notes = body["data"]["notifications"]
     assert notes["totalCount"] == 1
     subject = notes["nodes"][0]["subject"]
-    assert notes["nodes"][0]["type"] == "trade_executed"
-    assert subject["__typename"] == "Market" and subject["id"] == str(market.id)
+    assert notes["nodes"][0]["type"] == "TRADE_EXECUTED"
+    assert subject["__typename"] == "Market" and subject["id"] == gid(Kind.MARKET, market.id or 0)
     assert subject["event"]["name"] == "Test event" and subject["orderbook"]["bids"] == []
     trade = body["data"]["me"]["positions"]["nodes"][0]["market"]["trades"]["nodes"][0]
-    assert trade["trader"]["id"] == str(trader) and trade["fee"] > 0
+    assert trade["trader"]["id"] == gid(Kind.USER, trader) and trade["fee"] > 0
     # Someone else sees the trade but not its fee.
-    anonymous = await gql(http, f'{{ market(id: "{market.id}") {{ trades {{ nodes {{ fee trader {{ id }} }} }} }} }}')
-    assert anonymous["data"]["market"]["trades"]["nodes"] == [{"fee": None, "trader": {"id": str(trader)}}]
+    mid = gid(Kind.MARKET, market.id or 0)
+    anonymous = await gql(http, f'{{ market(id: "{mid}") {{ trades {{ nodes {{ fee trader {{ id }} }} }} }} }}')
+    assert anonymous["data"]["market"]["trades"]["nodes"] == [{"fee": None, "trader": {"id": gid(Kind.USER, trader)}}]
 
 
 async def test_order_book_links_and_the_trades_connection(
@@ -241,7 +243,7 @@ async def test_order_book_links_and_the_trades_connection(
     book = (await gql(client, BOOK, {"m": market, "depth": 5, "token": "YES"}))["data"]["orderbook"]
     assert mine["data"]["myOrders"]["totalCount"] == 2
     for node in mine["data"]["myOrders"]["nodes"]:
-        assert node["market"]["id"] == market and node["market"]["marketType"] == "orderbook"
+        assert node["market"]["id"] == market and node["market"]["marketType"] == "ORDERBOOK"
         assert node["market"]["orderbook"] == {"bids": book["bids"], "asks": book["asks"]}
     assert [level["price"] for level in book["bids"]] == [6000, 3000]
 

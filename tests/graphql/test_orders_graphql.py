@@ -27,9 +27,9 @@ CANCEL = f"""mutation($id: ID!) {{ cancelOrder(input: {{id: $id}}) {{
   cancelledOrderId order {{ {ORDER} }} balances {{ cash frozen }} {USER_ERRORS} }} }}"""
 CANCEL_ALL = f"""mutation($m: ID!) {{ cancelAllOrders(input: {{marketId: $m}}) {{
   cancelledOrderIds orders {{ id status cancelReason }} balances {{ frozen }} {USER_ERRORS} }} }}"""
-BOOK = """query($m: ID!, $depth: Int!, $token: String!) { orderbook(marketId: $m, depth: $depth, tokenType: $token) {
+BOOK = """query($m: ID!, $depth: Int!, $token: Outcome!) { orderbook(marketId: $m, depth: $depth, tokenType: $token) {
   marketId tokenType bids { price amount } asks { price amount } } }"""
-MY_ORDERS = """query($first: Int!, $after: String, $status: String) {
+MY_ORDERS = """query($first: Int!, $after: String, $status: OrderStatusFilter) {
   myOrders(first: $first, after: $after, status: $status) {
   edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }"""
 PAUSE = f"""mutation($e: ID!, $p: ID!, $m: ID!, $on: Boolean!) {{
@@ -38,11 +38,12 @@ PAUSE = f"""mutation($e: ID!, $p: ID!, $m: ID!, $on: Boolean!) {{
 
 
 def order_input(market: str, side: str, token: str, amount: int, price: int | None = None, **extra: Any) -> Any:
-    fields = {"marketId": market, "side": side, "tokenType": token, "amount": amount, **extra}
+    """REST's lower-case side, as the GraphQL enum (BUY, SELL)."""
+    fields = {"marketId": market, "side": side.upper(), "tokenType": token, "amount": amount, **extra}
     if price is not None:
         fields["price"] = price
     else:
-        fields["kind"] = "market"
+        fields["kind"] = "MARKET"
     return {"input": fields}
 
 
@@ -51,7 +52,7 @@ async def order_book_event(client: httpx.AsyncClient, db: Database) -> tuple[str
     _, token = await fast_user(db, is_creator=True)
     pool = {
         "name": "Book", "finishAt": rfc3339(utcnow() + timedelta(days=1)), "marketNames": ["Yes"],
-        "marketProbabilities": [0.5], "marketType": "orderbook",
+        "marketProbabilities": [0.5], "marketType": "ORDERBOOK",
     }
     full = {"input": {"name": "Order-book event", "pools": [pool]}}
     created = ok_payload(await gql(client, CREATE_FULL, full, token))
@@ -60,7 +61,7 @@ async def order_book_event(client: httpx.AsyncClient, db: Database) -> tuple[str
     ok_payload(await gql(client, activate, {"id": event["id"]}, token))
     (book_pool,) = event["pools"]
     assert book_pool["metadata"]["market_type"] == "orderbook"
-    assert [m["marketType"] for m in book_pool["markets"]] == ["orderbook"]
+    assert [m["marketType"] for m in book_pool["markets"]] == ["ORDERBOOK"]
     return token, {**book_pool, "eventId": event["id"]}, book_pool["markets"][0]["id"]
 
 
@@ -72,8 +73,8 @@ async def test_place_fill_cancel_and_book(client: httpx.AsyncClient, db: Databas
     assert rested["market"] == {"id": market}
     assert rested["balances"] == {"cash": 50_000 - 6120, "bonus": 0, "frozen": 6120, "total": 50_000 - 6120}
     assert rested["order"] | {"id": None} == {
-        "id": None, "side": "buy", "tokenType": "YES", "kind": "limit", "price": 6000, "amount": 6120,
-        "remaining": 6120, "filled": 0, "spent": 0, "fees": 0, "timeInForce": "GTC", "status": "pending",
+        "id": None, "side": "BUY", "tokenType": "YES", "kind": "LIMIT", "price": 6000, "amount": 6120,
+        "remaining": 6120, "filled": 0, "spent": 0, "fees": 0, "timeInForce": "GTC", "status": "PENDING",
         "cancelReason": None, "clientOrderId": "a-1",
     }
     dup = await gql(client, PLACE, order_input(market, "buy", "YES", 100, 5000, clientOrderId="a-1"), a)
@@ -84,13 +85,13 @@ async def test_place_fill_cancel_and_book(client: httpx.AsyncClient, db: Databas
     assert no_book["asks"] == [{"price": 4000, "amount": 10_000}] and no_book["bids"] == []
 
     taker = ok_payload(await gql(client, PLACE, order_input(market, "buy", "NO", 2040), b))
-    assert taker["order"]["status"] == "filled" and taker["order"]["price"] == 0
+    assert taker["order"]["status"] == "FILLED" and taker["order"]["price"] == 0
     assert [(f["units"], f["price"], f["amount"], f["fee"]) for f in taker["fills"]] == [(5000, 4000, 2000, 40)]
 
     cancel_payload = ok_payload(await gql(client, CANCEL, {"id": rested["order"]["id"]}, a))
     cancelled = cancel_payload["order"]
-    assert (cancelled["status"], cancelled["cancelReason"], cancelled["filled"]) == ("cancelled", "user_cancel", 5000)
-    assert cancel_payload["cancelledOrderId"] == f"ord_{rested['order']['id']}"
+    assert (cancelled["status"], cancelled["cancelReason"], cancelled["filled"]) == ("CANCELLED", "USER_CANCEL", 5000)
+    assert cancel_payload["cancelledOrderId"] == rested["order"]["id"]
     assert (await balances(db, a_id)).cash == 50_000 - 3060
     assert cancel_payload["balances"] == {"cash": 50_000 - 3060, "frozen": 0}
     again = await gql(client, CANCEL, {"id": rested["order"]["id"]}, a)
@@ -105,8 +106,11 @@ async def test_errors_carry_the_rest_codes(client: httpx.AsyncClient, db: Databa
     assert code(await gql(client, PLACE, order_input(market, "buy", "YES", 0, 5000), poor)) == "INVALID_AMOUNT"
     assert code(await gql(client, PLACE, order_input(market, "buy", "YES", 500, 5000), poor)) == "INSUFFICIENT_BALANCE"
     assert code(await gql(client, PLACE, order_input(market, "buy", "YES", 50, 5000))) == "UNAUTHORIZED"
-    assert code(await gql(client, PLACE, order_input("424242", "buy", "YES", 50, 5000), poor)) == "MARKET_NOT_FOUND"
-    assert code(await gql(client, BOOK, {"m": "424242", "depth": 5, "token": "YES"})) == "market_not_found"
+    assert code(await gql(client, PLACE, order_input("mkt_424242", "buy", "YES", 50, 5000), poor)) == "MARKET_NOT_FOUND"
+    assert code(await gql(client, BOOK, {"m": "mkt_424242", "depth": 5, "token": "YES"})) == "market_not_found"
+    assert code(await gql(client, BOOK, {"m": "424242", "depth": 5, "token": "YES"})) == "INVALID_ID"
+    assert code(await gql(client, BOOK, {"m": "mkt_1", "depth": 5, "token": "MAYBE"})) == "BAD_USER_INPUT"
+    assert code(await gql(client, PLACE, order_input(market, "hold", "YES", 50, 5000), poor)) == "BAD_USER_INPUT"
 
 
 async def test_my_orders_connection_and_cancel_all(
@@ -126,12 +130,12 @@ async def test_my_orders_connection_and_cancel_all(
     }
     all_gone = ok_payload(await gql(client, CANCEL_ALL, {"m": market}, a))
     gone = all_gone["orders"]
-    assert sorted(o["id"] for o in gone) == sorted(ids) and {o["cancelReason"] for o in gone} == {"user_cancel"}
-    assert sorted(all_gone["cancelledOrderIds"]) == sorted(f"ord_{i}" for i in ids)
+    assert sorted(o["id"] for o in gone) == sorted(ids) and {o["cancelReason"] for o in gone} == {"USER_CANCEL"}
+    assert sorted(all_gone["cancelledOrderIds"]) == sorted(ids)
     assert all_gone["balances"] == {"frozen": 0}
-    still_open = data(await gql(client, MY_ORDERS, {"first": 10, "status": "open"}, a))["myOrders"]
+    still_open = data(await gql(client, MY_ORDERS, {"first": 10, "status": "OPEN"}, a))["myOrders"]
     assert still_open["edges"] == []
-    assert code(await gql(client, MY_ORDERS, {"first": 10, "status": "weird"}, a)) == "INVALID_REQUEST"
+    assert code(await gql(client, MY_ORDERS, {"first": 10, "status": "weird"}, a)) == "BAD_USER_INPUT"
 
 
 async def test_pause_cancels_resting_orders(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
@@ -141,7 +145,7 @@ async def test_pause_cancels_resting_orders(client: httpx.AsyncClient, db: Datab
     variables = {"e": pool["eventId"], "p": pool["id"], "m": market, "on": True}
     assert code(await gql(client, PAUSE, variables, token)) == "FORBIDDEN"
     paused = ok_payload(await gql(client, PAUSE, variables, creator))["market"]
-    assert paused == {"id": market, "paused": True, "marketType": "orderbook"}
+    assert paused == {"id": market, "paused": True, "marketType": "ORDERBOOK"}
     assert (await balances(db, user)).cash == 10_000
     assert code(await gql(client, PLACE, order_input(market, "buy", "NO", 2000, 3000), token)) == "MARKET_PAUSED"
     ok_payload(await gql(client, PAUSE, {**variables, "on": False}, creator))

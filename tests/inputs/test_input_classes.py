@@ -18,13 +18,13 @@ from tests.inputs.nasty import check_logs, deep, unexpected_errors
 from tests.inputs.world import World, build_world
 from tests.subscriptions.conftest import live_app
 from tests.subscriptions.wsclient import GraphQLSocket
-from tests.support import gql
+from tests.support import Kind, gid, gql
 
 FEED = "query($tags: [String!], $search: String, $after: String) { events(first: 5, tags: $tags, search: $search, after: $after) { edges { node { id pools { metadata } } } } }"  # noqa: E501
 CREATE_EVENT = "mutation($input: CreateEventInput!) { createEvent(input: $input) { event { id } userErrors { code } } }"
 CREATE_POOL = """mutation($input: CreatePoolInput!) { createPool(input: $input) {
   pool { id } userErrors { field message code } } }"""
-PREVIEW = "query($a: Long!) { lmsrPreview(marketId: \"1\", side: \"buy_yes\", amountType: \"spend\", amount: $a) { costOrPayoutCents } }"  # noqa: E501
+PREVIEW = "query($a: Long!) { lmsrPreview(marketId: \"mkt_1\", side: BUY_YES, amountType: SPEND, amount: $a) { costOrPayoutCents } }"  # noqa: E501
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def pool_input(metadata: Any) -> dict[str, Any]:
 async def test_stored_metadata_is_bounded_and_the_feed_keeps_answering(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    e = str(world.event_id)
+    e = gid(Kind.EVENT, world.event_id)
     too_deep = await gql(client, CREATE_POOL, {"input": {**pool_input({"a": deep(11)}), "eventId": e}}, world.token)
     refused(too_deep, "INVALID_BODY", "metadata nests deeper than 8")
     huge = {f"k{i}": "v" * 100 for i in range(200)}
@@ -246,16 +246,16 @@ async def test_a_literal_our_scalar_refuses_is_bad_user_input(client: httpx.Asyn
 
 @pytest.mark.parametrize("raw", ["1_0", " 1 ", "١", "+1", "1.0", "0x1", "9223372036854775808"])
 async def test_ids_parse_strictly_on_both_faces(client: httpx.AsyncClient, world: World, raw: str) -> None:
-    body = await gql(client, "query($id: ID!) { user(id: $id) { id } }", {"id": raw.replace("1", str(world.user_id))
-                                                                        if raw != "9223372036854775808" else raw})
-    refused(body, "invalid_id")
+    value = raw.replace("1", str(world.user_id)) if raw != "9223372036854775808" else raw
+    for candidate in (value, f"usr_{value}"):
+        refused(await gql(client, "query($id: ID!) { user(id: $id) { id } }", {"id": candidate}), "INVALID_ID")
     rest_refused(await client.get(f"/api/v1/users/{raw}"), 400)
 
 
 # --- the same guards on a subscription over WebSocket --------------------------------------------
 
 SUBSCRIPTIONS = [
-    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "1_0"}, "invalid_id"),
+    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "1_0"}, "INVALID_ID"),
     ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "\x00"}, "BAD_USER_INPUT"),
     ('subscription($m: ID!, $s: Long) { marketUpdated(marketId: $m, fromSeq: $s) { seq } }',
      {"m": "1", "s": 2**63}, "BAD_USER_INPUT"),

@@ -18,13 +18,14 @@ from predictql.services import ledger_check
 from tests.api.test_users import fast_user
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.wsclient import GraphQLSocket
-from tests.support import bearer, gql
+from tests.support import Kind, bearer, gid, gql, row_id
 
 API = "/api/v1"
 MARKET_UPDATED = """subscription($m: ID!) { marketUpdated(marketId: $m) { kind seq data {
   yesProbability yesPrice noPrice volume resolved } } }"""
 MARKET = "query($id: ID!) { market(id: $id) { yesProbability yesPrice noPrice volume resolved winningOutcome } }"
-ME = """query { me { balance bonusBalance } myPositions { marketId tokenType amount avgPrice unrealizedPnl } }"""
+ME = """query { me { balance bonusBalance }
+  myPositions(status: OPEN, first: 100) { nodes { market { id } tokenType amount avgPrice unrealizedPnl } } }"""
 POOLS = (("lmsr", 0.55), ("orderbook", 0.5))
 
 
@@ -56,21 +57,26 @@ class Face:
             await self.rest(token, "POST", f"/events/{event['id']}/active", {"is_active": True})
         else:
             pools = [{"name": kind, "finishAt": finish, "liveAt": live, "marketNames": ["Yes"],
-                      "marketProbabilities": [p], "marketType": kind} for kind, p in POOLS]
+                      "marketProbabilities": [p], "marketType": kind.upper()} for kind, p in POOLS]
             event = (await self.graphql(token, "mutation($i: CreateEventFullInput!) { createEventFull(input: $i) "
                                         "{ event { id pools { id markets { id } } } userErrors { code } } }",
                                         {"i": {"name": "Scenario", "pools": pools}}))["createEventFull"]["event"]
             await self.graphql(token, "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) "
                                "{ userErrors { code } } }", {"id": event["id"]})
-        pool_ids = [int(pool["id"]) for pool in event["pools"]]
-        return int(event["id"]), pool_ids, [int(pool["markets"][0]["id"]) for pool in event["pools"]]
+
+        def number(value: int | str) -> int:  # REST: the integer; GraphQL: the row id inside the global id
+            return value if isinstance(value, int) else row_id(value)
+
+        pool_ids = [number(pool["id"]) for pool in event["pools"]]
+        return number(event["id"]), pool_ids, [number(pool["markets"][0]["id"]) for pool in event["pools"]]
 
     async def lmsr(self, token: str, market_id: int, side: str, amount: int) -> None:
         fields = {"market_id": market_id, "side": side, "amount_type": "spend", "amount": amount}
         if self.kind == "rest":
             await self.rest(token, "POST", "/lmsr/trade", fields)
             return
-        gql_fields = {"marketId": str(market_id), "side": side, "amountType": "spend", "amount": amount}
+        gql_fields = {"marketId": gid(Kind.MARKET, market_id), "side": side.upper(), "amountType": "SPEND",
+                      "amount": amount}
         await self.graphql(token, "mutation($i: LmsrTradeInput!) { lmsrTrade(input: $i) { userErrors { code } } }",
                            {"i": gql_fields})
 
@@ -80,8 +86,8 @@ class Face:
                     "amount": budget, "price": price}
             await self.rest(token, "POST", "/market/orders", body)
             return
-        fields = {"marketId": str(market_id), "side": "buy", "tokenType": token_type, "amount": budget,
-                  "price": price}
+        fields = {"marketId": gid(Kind.MARKET, market_id), "side": "BUY", "tokenType": token_type,
+                  "amount": budget, "price": price}
         await self.graphql(
             token, "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } } }", {"i": fields}
         )
@@ -91,7 +97,7 @@ class Face:
             await self.rest(token, "POST", f"/market/positions/{market_id}/close")
             return
         close = "mutation($m: ID!) { closePosition(input: {marketId: $m}) { userErrors { code } } }"
-        await self.graphql(token, close, {"m": str(market_id)})
+        await self.graphql(token, close, {"m": gid(Kind.MARKET, market_id)})
 
     async def close_pool(self, token: str, event_id: int, pool_id: int, won_side: str) -> None:
         if self.kind == "rest":
@@ -99,14 +105,14 @@ class Face:
             return
         close = (f"mutation($e: ID!, $p: ID!) {{ closePool(input: {{eventId: $e, poolId: $p, wonSide: {won_side}}}) "
                  "{ userErrors { code } } }")
-        await self.graphql(token, close, {"e": str(event_id), "p": str(pool_id)})
+        await self.graphql(token, close, {"e": gid(Kind.EVENT, event_id), "p": gid(Kind.POOL, pool_id)})
 
     async def cancel(self, token: str, event_id: int) -> None:
         if self.kind == "rest":
             await self.rest(token, "POST", f"/events/{event_id}/cancel")
             return
         cancel = "mutation($id: ID!) { cancelEvent(input: {id: $id}) { userErrors { code } } }"
-        await self.graphql(token, cancel, {"id": str(event_id)})
+        await self.graphql(token, cancel, {"id": gid(Kind.EVENT, event_id)})
 
 
 class Watch:
@@ -116,7 +122,7 @@ class Watch:
         self.ws, self.ops, self.latest = ws, {}, {}
 
     async def follow(self, market_id: int) -> None:
-        self.ops[market_id] = await self.ws.subscribe(MARKET_UPDATED, {"m": str(market_id)})
+        self.ops[market_id] = await self.ws.subscribe(MARKET_UPDATED, {"m": gid(Kind.MARKET, market_id)})
         self.latest[market_id] = await self._next(market_id)
 
     async def _next(self, market_id: int) -> dict[str, Any]:
@@ -124,6 +130,8 @@ class Watch:
         while payload["data"] and payload["data"]["marketUpdated"]["kind"] == "HEARTBEAT":  # a slow step
             payload = await self.ws.next(self.ops[market_id])
         assert "errors" not in payload, payload
+        while payload["data"]["marketUpdated"]["kind"] == "HEARTBEAT":  # a slow (loaded) run sees the beat
+            payload = await self.ws.next(self.ops[market_id])
         data: dict[str, Any] = payload["data"]["marketUpdated"]["data"]
         return {k: int(v) if k == "volume" else v for k, v in data.items()}
 
@@ -136,7 +144,7 @@ class Watch:
 async def market_views(live: Live, market_id: int) -> dict[str, Any]:
     """The market as REST and GraphQL show it; they must agree."""
     rest = (await live.http.get(f"{API}/markets/{market_id}")).json()
-    graph = (await gql(live.http, MARKET, {"id": str(market_id)}))["data"]["market"]
+    graph = (await gql(live.http, MARKET, {"id": gid(Kind.MARKET, market_id)}))["data"]["market"]
     assert rest["yes_probability"] == graph["yesProbability"], (rest, graph)
     assert (rest["volume"], rest["resolved"], rest["winning_outcome"]) == (
         int(graph["volume"]), graph["resolved"], graph["winningOutcome"]
@@ -154,8 +162,9 @@ async def user_views(live: Live, token: str, names: dict[int, str]) -> dict[str,
     assert (me["balance"], me["bonus_balance"]) == (int(graph["me"]["balance"]), int(graph["me"]["bonusBalance"]))
     rest = sorted((names[p["market_id"]], p["token_type"], p["amount"], p["avg_price"], p["unrealized_pnl"])
                   for p in rest_positions)
-    ours = sorted((names[int(p["marketId"])], p["tokenType"], int(p["amount"]), p["avgPrice"], int(p["unrealizedPnl"]))
-                  for p in graph["myPositions"])
+    ours = sorted((names[row_id(p["market"]["id"])], p["tokenType"], int(p["amount"]), p["avgPrice"],
+                   int(p["unrealizedPnl"]))
+                  for p in graph["myPositions"]["nodes"])
     assert rest == ours, (rest, ours)
     return {"balance": me["balance"], "positions": rest}
 

@@ -26,13 +26,13 @@ from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_graphql_subscriptions import MARKET, data
 from tests.subscriptions.test_orderbook_streams import MY_BALANCE, MY_FILLS, MY_ORDERS, MY_POSITIONS, auth
 from tests.subscriptions.wsclient import AsgiSocket, Closed, GraphQLSocket
-from tests.support import Mailbox, bearer, create_user, gql, unique_email
+from tests.support import Kind, Mailbox, bearer, create_user, gid, gql, unique_email
 
 MY_NOTIFICATIONS = "subscription { myNotifications { kind seq data { id title } } }"
 PRIVATE = {"myBalance": MY_BALANCE, "myOrders": MY_ORDERS, "myFills": MY_FILLS, "myPositions": MY_POSITIONS,
            "myNotifications": MY_NOTIFICATIONS}
 SIGN_OUT = "mutation { signOut { userErrors { code } } }"
-SET_ROLE = """mutation($u: ID!, $r: String!, $v: Boolean!) {
+SET_ROLE = """mutation($u: ID!, $r: Role!, $v: Boolean!) {
   setRole(input: {userId: $u, role: $r, value: $v}) { user { id } } }"""
 SIGNED_OUT = {"signOut": {"userErrors": []}}
 
@@ -181,15 +181,16 @@ async def test_losing_a_role_ends_the_socket_and_what_needed_the_role(live: Live
         row = await session.get(Event, hidden_event)
         assert row is not None
         row.is_active = False  # hidden: only its creator and admins see it
-    variables = {"m": str(market.id)}
+    variables = {"m": gid(Kind.MARKET, market.id)}
 
     async with GraphQLSocket(live.app, params=auth(pair.access_token)) as ws:
         op = await ws.subscribe(MARKET, variables)
         assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
-        grant = await gql(live.http, SET_ROLE, {"u": str(watcher_id), "r": "creator", "v": True}, boss.access_token)
+        watcher = gid(Kind.USER, watcher_id)
+        grant = await gql(live.http, SET_ROLE, {"u": watcher, "r": "CREATOR", "v": True}, boss.access_token)
         assert "errors" not in grant, grant
         await ws.nothing(0.3)  # a role gained ends nothing
-        lose = await gql(live.http, SET_ROLE, {"u": str(watcher_id), "r": "admin", "v": False}, boss.access_token)
+        lose = await gql(live.http, SET_ROLE, {"u": watcher, "r": "ADMIN", "v": False}, boss.access_token)
         assert "errors" not in lose, lose
         close = await closed(ws)
         assert (close.code, close.reason) == (4403, "roles changed")
@@ -229,7 +230,7 @@ async def test_streams_still_running_after_the_close_send_nothing_and_log_no_err
 ) -> None:
     _, pair = await signed_in(live.db, settings)
     _, _, (market,) = await create_market_setup(live.db)
-    variables = {"m": str(market.id)}
+    variables = {"m": gid(Kind.MARKET, market.id)}
     async with GraphQLSocket(live.app, params=auth(pair.access_token)) as ws, GraphQLSocket(live.app) as other:
         ops = [await sock.subscribe(MARKET, variables) for sock in (ws, other)]
         for sock, op in zip((ws, other), ops, strict=True):

@@ -24,6 +24,7 @@ from predictql.graphql_server.stream_execution import SharedEventExecutor
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
 from predictql.resolvers.my_streams import MyStreamsSubscription
+from predictql.resolvers.nodes import NodesQuery
 from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
 from predictql.resolvers.orders import OrdersMutation, OrdersQuery
 from predictql.resolvers.subscriptions import LiveSubscription
@@ -32,7 +33,9 @@ from predictql.resolvers.users import UsersMutation, UsersQuery
 from predictql.schema.scalars import SCALARS
 from predictql.settings import Settings
 
-Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery))
+Query = merge_types(
+    "Query", (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery)
+)
 Mutation = merge_types(
     "Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation)
 )

@@ -8,9 +8,11 @@ import strawberry
 
 from predictql.auth import Actor
 from predictql.errors import InvalidInput
-from predictql.resolvers.common import parse_id, user_errors
+from predictql.resolvers.common import user_errors
 from predictql.schema import ids
 from predictql.schema.context import Info
+from predictql.schema.ids import Kind, decode
+from predictql.schema.node import gid
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.users import (
     ApiToken,
@@ -123,14 +125,14 @@ class AuthMutation:
                 referral_code=input.referral_code,
                 mailer=info.context.mailer,
             )
-        return SignUpPayload(user_id=strawberry.ID(str(user.id)), message="Check your email for the verification code.")
+        return SignUpPayload(user_id=gid(Kind.USER, user.id), message="Check your email for the verification code.")
 
     @strawberry.mutation(description="Confirm the emailed code (by userId or email) and sign in.")
     @user_errors
     async def verify_email(self, info: Info, input: VerifyEmailInput) -> VerifyEmailPayload:
         if not input.code.strip() or (input.user_id is None and not input.email):
             raise InvalidInput("code and userId (or email) are required", code="MISSING_FIELDS")
-        user_id = parse_id(input.user_id, "userId") if input.user_id is not None else None
+        user_id = decode(Kind.USER, input.user_id, "userId") if input.user_id is not None else None
         async with info.context.db.transaction() as session:
             user = await accounts.verify_email(session, user_id=user_id, email=input.email, code=input.code)
             assert user.id is not None
@@ -195,7 +197,7 @@ class AuthMutation:
     @strawberry.mutation(description="Revoke one of the caller's API tokens.")
     @user_errors
     async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
-        token_id = parse_id(input.id)
+        token_id = decode(Kind.API_TOKEN, input.id, "id")
         async with info.context.db.transaction() as session:
             await api_tokens.revoke(session, info.context.actor, token_id=token_id)
         return RevokeApiTokenPayload(revoked_api_token_id=strawberry.ID(ids.encode(ids.Kind.API_TOKEN, token_id)))

@@ -10,8 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
-from predictql.errors import DomainError, Forbidden, InvalidInput, RateLimited, Unauthenticated, Unavailable
-from predictql.inputs import INT64_MAX, plain_int
+from predictql.errors import DomainError, Forbidden, RateLimited, Unauthenticated, Unavailable
 from predictql.schema.payloads import MutationPayload, UserError
 
 P = ParamSpec("P")
@@ -48,16 +47,6 @@ FIELD_OF_CODE = {
 AFTER = strawberry.argument(
     description="The endCursor (or an edge's cursor) to continue after; null for the first page."
 )
-
-
-def parse_id(value: strawberry.ID | str, name: str = "id") -> int:
-    """Strictly ASCII digits, as REST path ids: "1_0", " 1 " and "١" are refused, not read as 10, 1, 1."""
-    number = plain_int(value)
-    if number is None:
-        raise InvalidInput(f"{name} must be a numeric id", code="invalid_id", field=name)
-    if not 0 < number <= INT64_MAX:
-        raise InvalidInput(f"{name} out of range", code="invalid_id", field=name)
-    return number
 
 
 def _input_fields(kwargs: dict[str, Any]) -> set[str]:

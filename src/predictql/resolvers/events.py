@@ -6,12 +6,12 @@ document) reads committed rows rather than a cache filled earlier in the request
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import strawberry
 
-from predictql.resolvers.common import parse_id, user_errors
+from predictql.resolvers.common import user_errors
 from predictql.schema.context import Info
+from predictql.schema.enums import EventStatus, Outcome
+from predictql.schema.ids import Kind, decode
 from predictql.schema.markets import (
     CancelEventInput,
     CancelEventPayload,
@@ -36,7 +36,6 @@ from predictql.schema.markets import (
     SetPoolProbabilitiesPayload,
     UpdateEventInput,
     UpdateEventPayload,
-    WonSide,
     event_connection,
 )
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args
@@ -45,7 +44,7 @@ from predictql.services.feed import FeedQuery
 from predictql.services.resolution import Verdict
 
 
-def _verdict(won_side: WonSide | None, outcome: int | None) -> Verdict | None:
+def _verdict(won_side: Outcome | None, outcome: int | None) -> Verdict | None:
     if won_side is None and outcome is None:
         return None
     return Verdict(won_side=won_side.name if won_side else None, outcome=outcome)
@@ -59,10 +58,10 @@ class EventsQuery:
     )
     async def events(
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
-        tags: list[str] | None = None, status: str | None = None, search: str | None = None,
+        tags: list[str] | None = None, status: EventStatus | None = None, search: str | None = None,
     ) -> Connection[Event]:
         args = page_args(info, first, after, last, before)
-        request = FeedQuery(tags=tags or (), status=status, search=search, page=args)
+        request = FeedQuery(tags=tags or (), status=status.value if status else None, search=search, page=args)
         async with info.context.db.session() as session:
             page = await feed.page(session, info.context.actor, request)
         return event_connection(page, info.context.loaders)
@@ -78,37 +77,6 @@ class EventsQuery:
         async with info.context.db.session() as session:
             page = await feed.page(session, info.context.actor, request)
         return event_connection(page, info.context.loaders)
-
-    @strawberry.field(description="One event; NOT_FOUND when missing or hidden from the caller.")
-    async def event(
-        self,
-        info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The event's id.")],
-    ) -> Event | None:
-        async with info.context.db.session() as session:
-            row = await events.get_visible(session, info.context.actor, parse_id(id))
-        info.context.loaders.prime_events([row])
-        return Event.from_row(row)
-
-    @strawberry.field(description="One pool; pool_not_found when missing or its event is hidden.")
-    async def pool(
-        self,
-        info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The pool's id.")],
-    ) -> Pool | None:
-        async with info.context.db.session() as session:
-            row = await pools.get_pool(session, parse_id(id), actor=info.context.actor)
-        return Pool.from_row(row)
-
-    @strawberry.field(description="One market; market_not_found when missing or its event is hidden.")
-    async def market(
-        self,
-        info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The market's id.")],
-    ) -> Market | None:
-        async with info.context.db.session() as session:
-            row = await pools.get_market(session, parse_id(id), actor=info.context.actor)
-        return Market.from_row(row)
 
 
 @strawberry.type
@@ -138,12 +106,12 @@ class EventsMutation:
     @strawberry.mutation(description="Change an event's details (its creator or an admin).")
     @user_errors
     async def update_event(self, info: Info, input: UpdateEventInput) -> UpdateEventPayload:
-        event_id = parse_id(input.id)
+        event_id = decode(Kind.EVENT, input.id, "id")
         changes = {
             k: v for k, v in vars(input).items() if k != "id" and v is not strawberry.UNSET and v is not None
         }
         if "main_pool_id" in changes:
-            changes["main_pool_id"] = parse_id(changes["main_pool_id"], "mainPoolId")
+            changes["main_pool_id"] = decode(Kind.POOL, changes["main_pool_id"])
         async with info.context.db.transaction() as session:
             row = await events.update_event(session, info.context.actor, event_id, changes)
         info.context.reset_loaders()
@@ -152,7 +120,7 @@ class EventsMutation:
     @strawberry.mutation(description="Show (true) or hide (false) an event in the public feed.")
     @user_errors
     async def set_event_active(self, info: Info, input: SetEventActiveInput) -> SetEventActivePayload:
-        event_id = parse_id(input.id)
+        event_id = decode(Kind.EVENT, input.id, "id")
         async with info.context.db.transaction() as session:
             row = await events.set_active(session, info.context.actor, event_id, is_active=input.is_active)
         info.context.reset_loaders()
@@ -161,7 +129,7 @@ class EventsMutation:
     @strawberry.mutation(description="Add a pool to an event; one LMSR market per outcome, priced at its probability.")
     @user_errors
     async def create_pool(self, info: Info, input: CreatePoolInput) -> CreatePoolPayload:
-        event_id = parse_id(input.event_id, "eventId")
+        event_id = decode(Kind.EVENT, input.event_id, "eventId")
         async with info.context.db.transaction() as session:
             row = await pools.create_pool(session, info.context.actor, event_id, input.to_fields())
         info.context.reset_loaders()
@@ -170,7 +138,7 @@ class EventsMutation:
     @strawberry.mutation(description="Re-target a pool's market prices; positions and quantities are unchanged.")
     @user_errors
     async def set_pool_probabilities(self, info: Info, input: SetPoolProbabilitiesInput) -> SetPoolProbabilitiesPayload:
-        event_id, pool_id = parse_id(input.event_id, "eventId"), parse_id(input.pool_id, "poolId")
+        event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
         async with info.context.db.transaction() as session:
             rows = await pools.set_probabilities(session, info.context.actor, event_id, pool_id, input.probabilities)
         info.context.reset_loaders()
@@ -179,9 +147,10 @@ class EventsMutation:
     @strawberry.mutation(description="Resolve every open pool: wonSide or outcome (one pool), or pools[] (several).")
     @user_errors
     async def close_event(self, info: Info, input: CloseEventInput) -> CloseEventPayload:
-        event_id = parse_id(input.id)
+        event_id = decode(Kind.EVENT, input.id, "id")
         per_pool = [
-            (parse_id(p.pool_id, "poolId"), _verdict(p.won_side, p.outcome) or Verdict()) for p in input.pools or ()
+            (decode(Kind.POOL, p.pool_id, "poolId"), _verdict(p.won_side, p.outcome) or Verdict())
+            for p in input.pools or ()
         ]
         verdict = _verdict(input.won_side, input.outcome)
         async with info.context.db.transaction() as session:
@@ -194,8 +163,8 @@ class EventsMutation:
     )
     @user_errors
     async def close_pool(self, info: Info, input: ClosePoolInput) -> ClosePoolPayload:
-        event_id, pool_id = parse_id(input.event_id, "eventId"), parse_id(input.pool_id, "poolId")
-        per_market = [(parse_id(m.market_id, "marketId"), m.won_side.name) for m in input.markets or ()]
+        event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
+        per_market = [(decode(Kind.MARKET, m.market_id, "marketId"), m.won_side.value) for m in input.markets or ()]
         verdict = _verdict(input.won_side, input.outcome)
         async with info.context.db.transaction() as session:
             row = await resolution.close_pool(session, info.context.actor, event_id, pool_id, verdict, per_market)
@@ -205,8 +174,8 @@ class EventsMutation:
     @strawberry.mutation(description="Resolve one market: wonSide, or outcome 0 (YES) / 1 (NO).")
     @user_errors
     async def close_market(self, info: Info, input: CloseMarketInput) -> CloseMarketPayload:
-        event_id, pool_id = parse_id(input.event_id, "eventId"), parse_id(input.pool_id, "poolId")
-        market_id = parse_id(input.market_id, "marketId")
+        event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
+        market_id = decode(Kind.MARKET, input.market_id, "marketId")
         verdict = _verdict(input.won_side, input.outcome) or Verdict()
         async with info.context.db.transaction() as session:
             row = await resolution.close_market(session, info.context.actor, event_id, pool_id, market_id, verdict)
@@ -216,7 +185,7 @@ class EventsMutation:
     @strawberry.mutation(description="Cancel an event: every open position is refunded at its purchase cost.")
     @user_errors
     async def cancel_event(self, info: Info, input: CancelEventInput) -> CancelEventPayload:
-        event_id = parse_id(input.id)
+        event_id = decode(Kind.EVENT, input.id, "id")
         async with info.context.db.transaction() as session:
             row = await resolution.cancel_event(session, info.context.actor, event_id)
         info.context.reset_loaders()

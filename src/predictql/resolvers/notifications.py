@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import strawberry
 
-from predictql.resolvers.common import parse_id, user_errors
+from predictql.resolvers.common import user_errors
 from predictql.schema import ids
 from predictql.schema.context import Info
+from predictql.schema.ids import Kind, decode
 from predictql.schema.notifications import (
     DeleteNotificationPayload,
     MarkAllNotificationsReadPayload,
@@ -45,7 +46,7 @@ class NotificationsMutation:
     @strawberry.mutation(description="Mark one of the caller's notifications read; the notification as it now is.")
     @user_errors
     async def mark_notification_read(self, info: Info, input: NotificationInput) -> MarkNotificationReadPayload:
-        notification_id = parse_id(input.id)
+        notification_id = decode(Kind.NOTIFICATION, input.id, "id")
         async with info.context.db.transaction() as session:
             row = await notifications.mark_read(session, info.context.actor, notification_id=notification_id)
         return MarkNotificationReadPayload(notification=Notification.from_row(row))
@@ -60,7 +61,7 @@ class NotificationsMutation:
     @strawberry.mutation(description="Delete one of the caller's notifications (another user's: NOT_FOUND).")
     @user_errors
     async def delete_notification(self, info: Info, input: NotificationInput) -> DeleteNotificationPayload:
-        notification_id = parse_id(input.id)
+        notification_id = decode(Kind.NOTIFICATION, input.id, "id")
         async with info.context.db.transaction() as session:
             await notifications.delete(session, info.context.actor, notification_id=notification_id)
         return DeleteNotificationPayload(

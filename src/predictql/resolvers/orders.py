@@ -7,9 +7,11 @@ from typing import Annotated
 import strawberry
 
 from predictql.models import Order as OrderRow
-from predictql.resolvers.common import parse_id, user_errors
+from predictql.resolvers.common import user_errors
 from predictql.schema import ids
 from predictql.schema.context import Info
+from predictql.schema.enums import OrderStatusFilter, Outcome
+from predictql.schema.ids import Kind, decode
 from predictql.schema.markets import Market
 from predictql.schema.orders import (
     CancelAllOrdersPayload,
@@ -31,28 +33,30 @@ class OrdersQuery:
     async def orderbook(
         self,
         info: Info,
-        market_id: Annotated[strawberry.ID, strawberry.argument(description="An order-book market.")],
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="An order-book market (mkt_...).")],
         depth: Annotated[int, strawberry.argument(description="Price levels per side, 1-1000.")] = 50,
-        token_type: Annotated[str, strawberry.argument(description="YES (default), or NO for NO prices.")] = "YES",
+        token_type: Annotated[
+            Outcome, strawberry.argument(description="YES (default), or NO for NO prices.")
+        ] = Outcome.YES,
     ) -> OrderBook:
         async with info.context.db.session() as session:
             book = await order_lifecycle.order_book(
-                session, info.context.actor, market_id=parse_id(market_id, "marketId"), depth=depth,
+                session, info.context.actor, market_id=decode(Kind.MARKET, market_id), depth=depth,
                 fee_bps=info.context.settings.fee_bps,
             )
-        return OrderBook.from_snapshot(book.flipped() if token_type.upper() == "NO" else book)
+        return OrderBook.from_snapshot(book.flipped() if token_type is Outcome.NO else book)
 
     @strawberry.field(
-        description="The caller's orders, newest first (status: pending|partial|filled|cancelled|open); "
-        f"pages of {BOUNDS}."
+        description=f"The caller's orders, newest first, optionally only those of one status; pages of {BOUNDS}."
     )
     async def my_orders(
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
-        status: str | None = None,
+        status: OrderStatusFilter | None = None,
     ) -> Connection[Order]:
         args = page_args(info, first, after, last, before)
+        wanted = status.value if status else None
         async with info.context.db.session() as session:
-            page = await order_lifecycle.my_orders(session, info.context.actor, status=status, page=args)
+            page = await order_lifecycle.my_orders(session, info.context.actor, status=wanted, page=args)
         return connection(page, Order.from_row, lambda row: row.id)
 
 
@@ -83,7 +87,7 @@ class OrdersMutation:
     @strawberry.mutation(description="Place a limit or market order; it matches at resting prices, then rests or ends.")
     @user_errors
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderPayload:
-        request = input.to_request(parse_id(input.market_id, "marketId"))
+        request = input.to_request(decode(Kind.MARKET, input.market_id, "marketId"))
         actor = info.context.actor
         async with info.context.db.transaction() as session:
             placed = await orderbook_trading.place_order(session, actor, request, fee_bps=info.context.settings.fee_bps)
@@ -94,7 +98,7 @@ class OrdersMutation:
     @strawberry.mutation(description="Cancel one of the caller's open orders; its unspent escrow is released.")
     @user_errors
     async def cancel_order(self, info: Info, input: CancelOrderInput) -> CancelOrderPayload:
-        order_id = parse_id(input.id)
+        order_id = decode(Kind.ORDER, input.id, "id")
         actor = info.context.actor
         async with info.context.db.transaction() as session:
             row = await order_lifecycle.cancel_order(session, actor, order_id=order_id)
@@ -106,7 +110,7 @@ class OrdersMutation:
     @strawberry.mutation(description="Cancel every open order of the caller in one market; the cancelled orders.")
     @user_errors
     async def cancel_all_orders(self, info: Info, input: CancelAllOrdersInput) -> CancelAllOrdersPayload:
-        market_id = parse_id(input.market_id, "marketId")
+        market_id = decode(Kind.MARKET, input.market_id, "marketId")
         actor = info.context.actor
         async with info.context.db.transaction() as session:
             rows = await order_lifecycle.cancel_all(session, actor, market_id=market_id)
@@ -119,8 +123,8 @@ class OrdersMutation:
     @strawberry.mutation(description="Pause (resting orders are cancelled) or resume a market: event creator or admin.")
     @user_errors
     async def set_market_paused(self, info: Info, input: SetMarketPausedInput) -> SetMarketPausedPayload:
-        event_id, pool_id = parse_id(input.event_id, "eventId"), parse_id(input.pool_id, "poolId")
-        market_id = parse_id(input.market_id, "marketId")
+        event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
+        market_id = decode(Kind.MARKET, input.market_id, "marketId")
         async with info.context.db.transaction() as session:
             row = await order_lifecycle.set_paused(
                 session, info.context.actor, event_id=event_id, pool_id=pool_id, market_id=market_id,

@@ -1,7 +1,6 @@
 """GraphQL twins of the REST ``lmsr`` group, positions, the trades feed, referrals and the PnL chart.
 
-``side`` and ``amountType`` are strings, as on the REST routes, so a bad value fails with the same
-code (``INVALID_SIDE``, ``INVALID_AMOUNT``) in ``extensions.code``.
+``side`` and ``amountType`` are enums: a bad value is refused at validation; the services keep strings.
 """
 
 from __future__ import annotations
@@ -10,8 +9,10 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.resolvers.common import parse_id, user_errors
+from predictql.resolvers.common import user_errors
 from predictql.schema.context import Info
+from predictql.schema.enums import AmountType, LmsrSide, PositionStatus
+from predictql.schema.ids import Kind, decode
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.scalars import Long
 from predictql.schema.trading import (
@@ -29,15 +30,15 @@ from predictql.schema.trading import (
 from predictql.services import lmsr_trading, order_lifecycle, pnl, positions, referrals
 from predictql.services.lmsr_trading import TradeRequest
 
-SIDE_HELP = "buy_yes, sell_yes, buy_no or sell_no."
-AMOUNT_HELP = "spend: amount is a kopeck budget (buys only); shares: amount is units."
+SIDE_HELP = "BUY_YES, SELL_YES, BUY_NO or SELL_NO."
+AMOUNT_HELP = "SPEND: amount is a kopeck budget (buys only); SHARES: amount is units."
 
 
 @strawberry.input(description="An LMSR trade, as POST /lmsr/trade takes it.")
 class LmsrTradeInput:
-    market_id: strawberry.ID = strawberry.field(description="An LMSR market.")
-    side: str = strawberry.field(description=SIDE_HELP)
-    amount_type: str = strawberry.field(description=AMOUNT_HELP)
+    market_id: strawberry.ID = strawberry.field(description="An LMSR market (mkt_...).")
+    side: LmsrSide = strawberry.field(description=SIDE_HELP)
+    amount_type: AmountType = strawberry.field(description=AMOUNT_HELP)
     amount: Long = strawberry.field(description="Kopecks (spend) or units (shares), > 0.")
     use_bonus: bool = strawberry.field(default=False, description="Pay from the bonus balance first, then cash.")
 
@@ -48,15 +49,12 @@ class TradingQuery:
     async def lmsr_preview(
         self,
         info: Info,
-        market_id: Annotated[strawberry.ID, strawberry.argument(description="An LMSR market.")],
-        side: Annotated[str, strawberry.argument(description="buy_yes, sell_yes, buy_no or sell_no.")],
-        amount_type: Annotated[
-            str,
-            strawberry.argument(description="spend: amount is a kopeck budget (buys only); shares: amount is units."),
-        ],
-        amount: Annotated[Long, strawberry.argument(description="Kopecks (spend) or units (shares), > 0.")],
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="An LMSR market (mkt_...).")],
+        side: Annotated[LmsrSide, strawberry.argument(description=SIDE_HELP)],
+        amount_type: Annotated[AmountType, strawberry.argument(description=AMOUNT_HELP)],
+        amount: Annotated[Long, strawberry.argument(description="Kopecks (SPEND) or units (SHARES), > 0.")],
     ) -> LmsrQuote:
-        request = TradeRequest(parse_id(market_id, "marketId"), side, amount_type, amount)
+        request = TradeRequest(decode(Kind.MARKET, market_id), side.value, amount_type.value, amount)
         async with info.context.db.session() as session:
             quote = await lmsr_trading.preview(
                 session, request, fee_bps=info.context.settings.fee_bps, actor=info.context.actor
@@ -69,7 +67,9 @@ class TradingQuery:
     )
     async def my_positions(
         self, info: Info,
-        status: Annotated[str | None, strawberry.argument(description="open or closed; both when omitted.")] = None,
+        status: Annotated[
+            PositionStatus | None, strawberry.argument(description="OPEN or CLOSED; both when omitted.")
+        ] = None,
         first: First = None, after: After = None, last: Last = None, before: Before = None,
     ) -> Connection[Position]:
         user_id = info.context.actor.require_user()
@@ -78,7 +78,7 @@ class TradingQuery:
 
     @strawberry.field(
         description="The caller's closed positions, most recently closed first (first/after only; at most 100).",
-        deprecation_reason="Use me { positions(status: \"closed\") } (newest first).",
+        deprecation_reason="Use me { positions(status: CLOSED) } (newest first).",
     )
     async def my_completed_positions(
         self, info: Info,
@@ -104,7 +104,7 @@ class TradingQuery:
         first: First = None, after: After = None, last: Last = None, before: Before = None,
     ) -> Connection[Trade]:
         args = page_args(info, first, after, last, before)
-        market = parse_id(market_id, "marketId") if market_id is not None else None
+        market = decode(Kind.MARKET, market_id, "marketId") if market_id is not None else None
         async with info.context.db.session() as session:
             page = await lmsr_trading.trades_page(session, args, market_id=market)
         return connection(page, Trade.from_row, lambda row: row.id)
@@ -142,7 +142,7 @@ class TradingQuery:
         user_id: Annotated[strawberry.ID, strawberry.argument(description="The user whose chart to show.")],
     ) -> list[PnlPoint]:
         async with info.context.db.session() as session:
-            points = await pnl.chart(session, info.context.actor, user_id=parse_id(user_id, "userId"))
+            points = await pnl.chart(session, info.context.actor, user_id=decode(Kind.USER, user_id))
         return [PnlPoint.from_point(p) for p in points]
 
 
@@ -157,14 +157,15 @@ class TradingMutation:
     @user_errors
     async def lmsr_trade(self, info: Info, input: LmsrTradeInput) -> LmsrTradePayload:
         request = TradeRequest(
-            parse_id(input.market_id, "marketId"), input.side, input.amount_type, input.amount, input.use_bonus
+            decode(Kind.MARKET, input.market_id, "marketId"), input.side.value, input.amount_type.value, input.amount,
+            input.use_bonus,
         )
         actor = info.context.actor
         async with info.context.db.transaction() as session:
             result = await lmsr_trading.trade(session, actor, request, fee_bps=info.context.settings.fee_bps)
             after = await positions.after_trade(session, actor.require_user(), request.market_id)
         info.context.reset_loaders()
-        return LmsrTradePayload.of(result, input.side, after)
+        return LmsrTradePayload.of(result, input.side.value, after)
 
     @strawberry.mutation(
         description="Sell the caller's whole holding (YES and NO) in one market: to the market maker, or on an "
@@ -172,7 +173,7 @@ class TradingMutation:
     )
     @user_errors
     async def close_position(self, info: Info, input: ClosePositionInput) -> ClosePositionPayload:
-        market_id = parse_id(input.market_id, "marketId")
+        market_id = decode(Kind.MARKET, input.market_id, "marketId")
         actor = info.context.actor
         async with info.context.db.transaction() as session:
             result = await order_lifecycle.close_holding(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
 
 import strawberry
 
 from predictql.errors import InvalidInput
-from predictql.resolvers.common import parse_id, user_errors
+from predictql.resolvers.common import user_errors
 from predictql.schema.context import Info
+from predictql.schema.enums import Language, Role, Theme
+from predictql.schema.ids import Kind, decode
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.users import MoneyTransaction, SetRolePayload, UpdateMePayload, UploadAvatarPayload, User
 from predictql.services import users
@@ -18,15 +19,6 @@ from predictql.services import users
 
 @strawberry.type
 class UsersQuery:
-    @strawberry.field(description="A user's profile (private fields only for the user themself).")
-    async def user(
-        self,
-        info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The user's id.")],
-    ) -> User:
-        async with info.context.db.session() as session:
-            return User.from_profile(await users.profile(session, info.context.actor, user_id=parse_id(id)))
-
     @strawberry.field(description=f"The caller's deposits and withdrawals, newest first; pages of {BOUNDS}.")
     async def my_transactions(
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
@@ -41,8 +33,8 @@ class UsersQuery:
 class UpdateMeInput:
     name: str | None = strawberry.field(default=strawberry.UNSET, description="Display name.")
     nickname: str | None = strawberry.field(default=strawberry.UNSET, description="Unique public nickname.")
-    language: str | None = strawberry.field(default=strawberry.UNSET, description="ru or en.")
-    theme: str | None = strawberry.field(default=strawberry.UNSET, description="Interface theme.")
+    language: Language | None = strawberry.field(default=strawberry.UNSET, description="EN or RU.")
+    theme: Theme | None = strawberry.field(default=strawberry.UNSET, description="Interface theme.")
     profile_hidden: bool | None = strawberry.field(default=strawberry.UNSET, description="Hide the public profile.")
 
 
@@ -53,8 +45,8 @@ class UploadAvatarInput:
 
 @strawberry.input(description="A role to grant or revoke.")
 class SetRoleInput:
-    user_id: strawberry.ID = strawberry.field(description="The user whose role changes.")
-    role: str = strawberry.field(description="creator, stats_viewer or admin.")
+    user_id: strawberry.ID = strawberry.field(description="The user whose role changes (usr_...).")
+    role: Role = strawberry.field(description="CREATOR, STATS_VIEWER or ADMIN.")
     value: bool = strawberry.field(default=True, description="true grants, false revokes.")
 
 
@@ -63,7 +55,11 @@ class UsersMutation:
     @strawberry.mutation(description="Update the caller's profile; omitted fields are unchanged.")
     @user_errors
     async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
-        changes = {k: v for k, v in vars(input).items() if v is not strawberry.UNSET and v is not None}
+        changes = {
+            k: v.value if isinstance(v, Language | Theme) else v
+            for k, v in vars(input).items()
+            if v is not strawberry.UNSET and v is not None
+        }
         async with info.context.db.transaction() as session:
             profile = await users.update_me(session, info.context.actor, **changes)
         return UpdateMePayload(user=User.from_profile(profile))
@@ -90,10 +86,10 @@ class UsersMutation:
     @strawberry.mutation(description="Grant or revoke a role (stats viewers: creator; admins: any).")
     @user_errors
     async def set_role(self, info: Info, input: SetRoleInput) -> SetRolePayload:
-        user_id = parse_id(input.user_id, "userId")
+        user_id = decode(Kind.USER, input.user_id, "userId")
         async with info.context.db.transaction() as session:
             user = await users.set_role(
-                session, info.context.actor, user_id=user_id, role=input.role, value=input.value
+                session, info.context.actor, user_id=user_id, role=input.role.value, value=input.value
             )
             assert user.id is not None
             profile = await users.profile(session, info.context.actor, user_id=user.id)

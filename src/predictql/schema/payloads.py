@@ -26,6 +26,7 @@ class ErrorCode(Enum):
     MISSING_FIELDS = strawberry.enum_value("MISSING_FIELDS", description="A required field is missing.")
     INVALID_ID = strawberry.enum_value("INVALID_ID", description="Not an id, or an id of another kind.")
     INVALID_IDS = strawberry.enum_value("INVALID_IDS", description="A list of ids holds one that is not an id.")
+    TOO_MANY_IDS = strawberry.enum_value("TOO_MANY_IDS", description="nodes(ids) was given no id or more than 100.")
     INVALID_AMOUNT = strawberry.enum_value("INVALID_AMOUNT", description="The amount is not a positive whole number.")
     INVALID_PRICE = strawberry.enum_value("INVALID_PRICE", description="The price is outside 1..9999 basis points.")
     INVALID_SIDE = strawberry.enum_value("INVALID_SIDE", description="The side is not one of the allowed values.")

@@ -6,17 +6,18 @@ Money is ``Long`` kopecks and share amounts ``Long`` units; prices are basis poi
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from predictql.errors import InvalidInput
 from predictql.models import Position as PositionRow
 from predictql.models import Trade as TradeRow
 from predictql.pricing.lmsr import Quote, Side
 from predictql.schema.context import Info
+from predictql.schema.enums import OrderSide, Outcome, PositionStatus, TradeSource
+from predictql.schema.ids import Kind, decode
 from predictql.schema.markets import Market
+from predictql.schema.node import Node, gid
 from predictql.schema.pagination import Connection, connection
 from predictql.schema.payloads import Balances, MutationPayload
 from predictql.schema.scalars import Long
@@ -29,15 +30,9 @@ from predictql.services.referrals import ReferralChild as ReferralChildRow
 from predictql.services.referrals import ReferralInfo as ReferralInfoRow
 from predictql.services.users import Profile
 
-POSITION_STATUSES = ("open", "closed")
-
 if TYPE_CHECKING:
     from predictql.schema.markets import Market
     from predictql.schema.users import User
-
-
-def _id(value: int | None) -> strawberry.ID:
-    return strawberry.ID(str(value))
 
 
 @strawberry.type(description="A quote from the LMSR market maker; nothing is executed.")
@@ -59,8 +54,8 @@ class LmsrQuote:
 
 @strawberry.type(description="An executed LMSR trade and the caller's holdings in that market after it.")
 class LmsrTradeResult:
-    trade_id: strawberry.ID = strawberry.field(description="The trade's id.")
-    market_id: strawberry.ID = strawberry.field(description="The market traded.")
+    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     cost_or_payout_cents: Long = strawberry.field(
         description="Kopecks paid (fee included) on a buy, received (fee deducted) on a sell."
     )
@@ -72,8 +67,8 @@ class LmsrTradeResult:
     @classmethod
     def from_result(cls, result: TradeResult) -> LmsrTradeResult:
         return cls(
-            trade_id=_id(result.trade_id),
-            market_id=_id(result.market.id),
+            trade_id=gid(Kind.TRADE, result.trade_id),
+            market_id=gid(Kind.MARKET, result.market.id),
             cost_or_payout_cents=Long(result.cost_or_payout),
             shares_delta=Long(result.shares_delta),
             fee=Long(result.fee),
@@ -84,28 +79,22 @@ class LmsrTradeResult:
 
 @strawberry.type(description="A whole holding sold back to the market maker.")
 class ClosePositionResult:
-    market_id: strawberry.ID = strawberry.field(description="The market whose holding was sold.")
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     proceeds: Long = strawberry.field(description="Kopecks credited in total, fees deducted.")
     trades: list[LmsrTradeResult] = strawberry.field(description="One sell per token that was held.")
 
     @classmethod
     def from_result(cls, result: CloseResult) -> ClosePositionResult:
         trades = [LmsrTradeResult.from_result(r) for r in result.trades]
-        return cls(market_id=_id(result.market_id), proceeds=Long(result.proceeds), trades=trades)
-
-
-@strawberry.enum(description="How a trade was executed.")
-class TradeSource(Enum):
-    LMSR = strawberry.enum_value("lmsr", description="Against the LMSR market maker.")
-    ORDERBOOK = strawberry.enum_value("orderbook", description="A fill in the order book (the taker's side).")
+        return cls(market_id=gid(Kind.MARKET, result.market_id), proceeds=Long(result.proceeds), trades=trades)
 
 
 @strawberry.type(description="One execution in a market: an LMSR trade or an order-book fill (the taker's side).")
-class Trade:
-    id: strawberry.ID = strawberry.field(description="The trade's id.")
+class Trade(Node):
+    id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
     source: TradeSource = strawberry.field(description="LMSR (market maker) or ORDERBOOK (a fill).")
-    side: str = strawberry.field(description="buy or sell.")
-    token_type: str = strawberry.field(description="YES or NO.")
+    side: OrderSide = strawberry.field(description="BUY or SELL.")
+    token_type: Outcome = strawberry.field(description="The token traded.")
     shares: Long = strawberry.field(description="Share units traded.")
     price: int = strawberry.field(description="Execution price of the token, basis points.")
     amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
@@ -127,8 +116,9 @@ class Trade:
     @classmethod
     def from_row(cls, row: TradeRow) -> Trade:
         return cls(
-            id=_id(row.id), source=TradeSource(row.kind), side=row.side, token_type=row.token,
-            shares=Long(row.shares), price=row.price, amount=Long(row.amount), created_at=row.created_at, row=row,
+            id=gid(Kind.TRADE, row.id), source=TradeSource(row.kind), side=OrderSide(row.side),
+            token_type=Outcome(row.token), shares=Long(row.shares), price=row.price, amount=Long(row.amount),
+            created_at=row.created_at, row=row,
         )
 
 
@@ -136,10 +126,10 @@ class Trade:
     description="Units of one token of one market held by one user: open, or closed (sold out or settled) "
     "with its realized PnL. A later buy after closing opens a new position."
 )
-class Position:
-    id: strawberry.ID = strawberry.field(description="The position's id.")
-    status: str = strawberry.field(description="open or closed.")
-    token_type: str = strawberry.field(description="YES or NO.")
+class Position(Node):
+    id: strawberry.ID = strawberry.field(description="The position's global id (pos_...).")
+    status: PositionStatus = strawberry.field(description="OPEN while units are held, then CLOSED.")
+    token_type: Outcome = strawberry.field(description="The token held.")
     side_ru: str = strawberry.field(description="ДА or НЕТ.")
     amount: Long = strawberry.field(
         description="Units held (one unit pays 1 kopeck if its side wins); for a closed position, the units "
@@ -149,8 +139,8 @@ class Position:
     cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
     realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
     use_bonus: bool = strawberry.field(description="Bought with the bonus balance first.")
-    won_side: int | None = strawberry.field(
-        description="0 YES won, 1 NO won; null when open or sold before resolution."
+    won_side: Outcome | None = strawberry.field(
+        description="The side that won; null when open or sold before resolution."
     )
     created_at: datetime = strawberry.field(description="When the first units were bought.")
     closed_at: datetime | None = strawberry.field(description="When it closed; null while open.")
@@ -171,9 +161,10 @@ class Position:
     @classmethod
     def from_row(cls, p: PositionRow) -> Position:
         return cls(
-            id=_id(p.id), status=p.status, token_type=p.token, side_ru=SIDE_RU[p.token], amount=Long(p.amount),
-            avg_price=p.avg_price, cost=Long(p.cost), realized_pnl=Long(p.realized_pnl), use_bonus=p.use_bonus,
-            won_side=p.won_side, created_at=p.created_at, closed_at=p.closed_at, row=p,
+            id=gid(Kind.POSITION, p.id), status=PositionStatus(p.status), token_type=Outcome(p.token),
+            side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price, cost=Long(p.cost),
+            realized_pnl=Long(p.realized_pnl), use_bonus=p.use_bonus, won_side=Outcome.of_index(p.won_side),
+            created_at=p.created_at, closed_at=p.closed_at, row=p,
         )
 
     @classmethod
@@ -181,11 +172,12 @@ class Position:
         return cls.from_row(view.position)
 
 
-async def positions_of(info: Info, user_id: int, status: str | None, args: PageArgs) -> Connection[Position]:
-    """A page of the user's positions (``status`` open, closed or None for both), through the loader."""
-    if status is not None and status not in POSITION_STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(POSITION_STATUSES)}")
-    page = await info.context.loaders.positions_by_user_id.load((user_id, status, args))
+async def positions_of(
+    info: Info, user_id: int, status: PositionStatus | None, args: PageArgs
+) -> Connection[Position]:
+    """A page of the user's positions (``status`` OPEN, CLOSED or None for both), through the loader."""
+    raw = None if status is None else status.value
+    page = await info.context.loaders.positions_by_user_id.load((user_id, raw, args))
     return connection(page, Position.from_row, lambda row: row.id)
 
 
@@ -211,7 +203,7 @@ async def public_user(info: Info, user_id: int) -> User | None:
 class RecentTrade:
     amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
     name: str = strawberry.field(description="Trader's nickname or name; 'Anonymous' for hidden profiles.")
-    token: str = strawberry.field(description="YES or NO.")
+    token: Outcome = strawberry.field(description="The token traded.")
     event: str = strawberry.field(description="Event name.")
     market: str = strawberry.field(description="Market name.")
     avatar: str | None = strawberry.field(
@@ -222,7 +214,7 @@ class RecentTrade:
     @classmethod
     def from_item(cls, item: FeedTrade) -> RecentTrade:
         return cls(
-            amount=Long(item.amount), name=item.name, token=item.token, event=item.event, market=item.market,
+            amount=Long(item.amount), name=item.name, token=Outcome(item.token), event=item.event, market=item.market,
             avatar=item.avatar, created_at=item.created_at,
         )
 
@@ -270,7 +262,9 @@ class ReferralInfo:
 
 @strawberry.type(description="A user in the caller's referral tree (levels 1-3), with their activity.")
 class ReferralChild:
-    id: strawberry.ID = strawberry.field(description="The user's id.", deprecation_reason="Use user { id }.")
+    id: strawberry.ID = strawberry.field(
+        description="The user's global id (usr_...).", deprecation_reason="Use user { id }."
+    )
     username: str = strawberry.field(
         description="Nickname, else name.", deprecation_reason="Use user { nickname name }."
     )
@@ -284,14 +278,15 @@ class ReferralChild:
     async def user(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")]:
         from predictql.schema.users import User
 
-        row = await info.context.loaders.user_by_id.load(int(self.id))
+        row = await info.context.loaders.user_by_id.load(decode(Kind.USER, self.id))
         assert row is not None
         return User.from_profile(Profile(row, None))
 
     @classmethod
     def from_row(cls, row: ReferralChildRow) -> ReferralChild:
         return cls(
-            id=_id(row.id), username=row.username, image=row.image, level=row.level, joined_date=row.joined_date,
+            id=gid(Kind.USER, row.id), username=row.username, image=row.image, level=row.level,
+            joined_date=row.joined_date,
             total_bets=row.total_bets, total_volume=Long(row.total_volume),
         )
 

@@ -9,6 +9,9 @@ import strawberry
 
 from predictql.models import ApiToken as ApiTokenRow
 from predictql.schema.context import Info
+from predictql.schema.enums import Language, MoneyTransactionStatus, MoneyTransactionType, PositionStatus, Theme
+from predictql.schema.ids import Kind, decode
+from predictql.schema.node import Node, gid
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args
 from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
@@ -19,13 +22,13 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="A user. Private fields are null unless the caller is this user.")
-class User:
-    id: strawberry.ID = strawberry.field(description="The user's id.")
+class User(Node):
+    id: strawberry.ID = strawberry.field(description="The user's global id (usr_...).")
     name: str = strawberry.field(description="Display name (1-100 characters).")
     nickname: str | None = strawberry.field(description="Public nickname; null when not set.")
     avatar_url: str | None = strawberry.field(description="URL of the avatar image; null when none was uploaded.")
-    language: str = strawberry.field(description="Interface language: en or ru.")
-    theme: str = strawberry.field(description="Interface theme: light or dark.")
+    language: Language = strawberry.field(description="Interface language.")
+    theme: Theme = strawberry.field(description="Interface theme.")
     level: int = strawberry.field(description="Trader level, from 0.")
     profile_hidden: bool = strawberry.field(
         description="The user hides their name, trades and PnL from others (shown as 'Anonymous')."
@@ -48,12 +51,14 @@ class User:
     )
     async def positions(
         self, info: Info,
-        status: Annotated[str | None, strawberry.argument(description="open or closed; both when omitted.")] = None,
+        status: Annotated[
+            PositionStatus | None, strawberry.argument(description="OPEN or CLOSED; both when omitted.")
+        ] = None,
         first: First = None, after: After = None, last: Last = None, before: Before = None,
     ) -> Connection[Annotated[Position, strawberry.lazy("predictql.schema.trading")]] | None:
         from predictql.schema.trading import positions_of
 
-        user_id = int(self.id)
+        user_id = decode(Kind.USER, self.id)
         if self.profile_hidden and info.context.actor.user_id != user_id:
             return None
         return await positions_of(info, user_id, status, page_args(info, first, after, last, before))
@@ -62,12 +67,12 @@ class User:
     def from_profile(cls, profile: Profile) -> User:
         user, money = profile.user, profile.balances
         return cls(
-            id=strawberry.ID(str(user.id)),
+            id=gid(Kind.USER, user.id),
             name=user.name,
             nickname=user.nickname,
             avatar_url=user.avatar_url,
-            language=user.language,
-            theme=user.theme,
+            language=Language(user.language),
+            theme=Theme(user.theme),
             level=user.level,
             profile_hidden=user.profile_hidden,
             is_creator=user.is_creator,
@@ -110,7 +115,7 @@ class RefreshTokenPayload(SessionPayload):
 
 @strawberry.type(description="What signUp changed: an unverified account; the code is emailed.")
 class SignUpPayload(MutationPayload):
-    user_id: strawberry.ID | None = strawberry.field(default=None, description="The new account's id.")
+    user_id: strawberry.ID | None = strawberry.field(default=None, description="The new account's global id (usr_...).")
     message: str | None = strawberry.field(default=None, description="What to do next.")
 
 
@@ -130,8 +135,8 @@ class ResetPasswordPayload(MutationPayload):
 
 
 @strawberry.type(description="A personal API token (the secret is shown only once, at creation).")
-class ApiToken:
-    id: strawberry.ID = strawberry.field(description="The token's id, for revokeApiToken.")
+class ApiToken(Node):
+    id: strawberry.ID = strawberry.field(description="The token's global id (tok_...), for revokeApiToken.")
     name: str = strawberry.field(description="The caller's label for the token (1-100 characters).")
     prefix: str = strawberry.field(
         description="The first 10 characters of the secret, to recognise it; the secret itself is never shown again."
@@ -141,7 +146,7 @@ class ApiToken:
 
     @classmethod
     def from_row(cls, row: ApiTokenRow) -> ApiToken:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, prefix=row.prefix, can_write=row.can_write,
+        return cls(id=gid(Kind.API_TOKEN, row.id), name=row.name, prefix=row.prefix, can_write=row.can_write,
                    created_at=row.created_at)
 
 
@@ -172,18 +177,19 @@ class SetRolePayload(MutationPayload):
 
 
 @strawberry.type(description="A deposit or withdrawal, from the ledger.")
-class MoneyTransaction:
-    id: strawberry.ID = strawberry.field(description="The ledger transaction's id.")
-    type: str = strawberry.field(description="The direction: deposit or withdrawal.")
+class MoneyTransaction(Node):
+    id: strawberry.ID = strawberry.field(description="The ledger transaction's global id (txn_...).")
+    type: MoneyTransactionType = strawberry.field(description="The direction: DEPOSIT or WITHDRAWAL.")
     amount: Long = strawberry.field(description="Kopecks moved (always positive; type gives the direction).")
-    status: str = strawberry.field(
-        description="Always completed: the ledger holds only settled movements."
+    status: MoneyTransactionStatus = strawberry.field(
+        description="Always COMPLETED: the ledger holds only settled movements."
     )
     created_at: datetime = strawberry.field(description="When it was recorded (RFC 3339, UTC).")
 
     @classmethod
     def from_item(cls, item: MoneyMovement) -> MoneyTransaction:
-        return cls(id=strawberry.ID(str(item.id)), type=item.type, amount=Long(item.amount), status=item.status,
+        return cls(id=gid(Kind.TRANSACTION, item.id), type=MoneyTransactionType(item.type), amount=Long(item.amount),
+                   status=MoneyTransactionStatus(item.status),
                    created_at=item.created_at)
 
 
