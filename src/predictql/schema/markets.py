@@ -13,6 +13,7 @@ from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
 from predictql.models import Market as MarketRow
 from predictql.models import Pool as PoolRow
+from predictql.schema import history
 from predictql.schema.context import Info
 from predictql.schema.loaders import Loaders
 from predictql.schema.pagination import PageInfo
@@ -52,6 +53,12 @@ class Market:
     yes_name: str = strawberry.field(description='Label of the YES side (default "Yes").')
     no_name: str = strawberry.field(description='Label of the NO side (default "No").')
     resolved_at: datetime | None
+    price_history: list[history.Candle] = strawberry.field(
+        resolver=history.market_price_history, description=history.PRICE_HISTORY_DESCRIPTION
+    )
+    price_series: list[history.PricePoint] = strawberry.field(
+        resolver=history.market_price_series, description=history.PRICE_SERIES_DESCRIPTION
+    )
 
     @strawberry.field(description="The pool this market belongs to.")
     async def pool(self, info: Info) -> Pool:
@@ -92,6 +99,9 @@ class Pool:
     closed_at: datetime | None
     metadata: JSON = strawberry.field(
         description="market_names, market_probabilities (initial), lmsr_b_kopecks, market_type and extra keys."
+    )
+    chart: list[history.PoolChartPoint] = strawberry.field(
+        resolver=history.pool_chart, description=history.POOL_CHART_DESCRIPTION
     )
 
     @strawberry.field(description="The pool's markets, by outcome index.")
