@@ -1,0 +1,113 @@
+"""GraphQL root fields of history and discovery: parse -> one service call -> wrap.
+
+``Market.priceHistory``, ``Market.priceSeries`` and ``Pool.chart`` are fields of those types
+(``schema/history.py``); the REST twins added here call the same services as ``rest_compat``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from predictql.schema.context import Info
+from predictql.schema.discovery import (
+    EventSuggestion,
+    LeaderboardEntry,
+    LeaderboardOrder,
+    MyTradeConnection,
+    Period,
+    PortfolioPoint,
+    SuggestEventInput,
+)
+from predictql.schema.ids import Kind, decode
+from predictql.schema.markets import Event
+from predictql.schema.notifications import Notification
+from predictql.services import events, history, leaderboard, notifications, watchlist
+
+PAGE = f"1-{history.MAX_PAGE}"
+
+
+@strawberry.type
+class HistoryQuery:
+    @strawberry.field(
+        description=f"The caller's trades, newest first: `first`/`after` page to older ones, `last`/`before` to "
+        f"newer ones ({PAGE}, default first 20)."
+    )
+    async def my_trades(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
+        before: str | None = None,
+        market_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this market's trades (mkt_...).")
+        ] = None,
+    ) -> MyTradeConnection:
+        market = decode(Kind.MARKET, market_id) if market_id is not None else None
+        async with info.context.db.session() as session:
+            page = await history.my_trades(
+                session, info.context.actor, first=first, after=after, last=last, before=before, market_id=market
+            )
+        return MyTradeConnection.from_page(page, market)
+
+    @strawberry.field(description="The caller's cash plus positions at their price over the period, oldest first.")
+    async def portfolio_history(self, info: Info, period: Period = Period.MONTH) -> list[PortfolioPoint]:
+        async with info.context.db.session() as session:
+            points = await history.portfolio_history(session, info.context.actor, period=period.name)
+        return [PortfolioPoint.from_point(point) for point in points]
+
+    @strawberry.field(description=f"Top users of the period (first: 1-{leaderboard.MAX_ENTRIES}), best first.")
+    async def leaderboard(
+        self, info: Info, period: Period = Period.WEEK, by: LeaderboardOrder = LeaderboardOrder.PNL, first: int = 20
+    ) -> list[LeaderboardEntry]:
+        async with info.context.db.session() as session:
+            entries = await leaderboard.leaderboard(session, period=period.name, by=by.name, first=first)
+        return [LeaderboardEntry.from_entry(entry) for entry in entries]
+
+    @strawberry.field(description="The events the caller watches (REST /users/me/watchlist).")
+    async def my_watchlist(self, info: Info) -> list[Event]:
+        async with info.context.db.session() as session:
+            rows = await watchlist.watched_events(session, info.context.actor)
+        info.context.loaders.prime_events(rows)
+        return [Event.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="Running loop events on a crypto asset (BTC, ETHUSDT, ...), shortest interval first "
+        "(REST /events/asset-timeframes/{symbol})."
+    )
+    async def asset_timeframes(self, info: Info, symbol: str) -> list[Event]:
+        async with info.context.db.session() as session:
+            rows = await events.asset_timeframes(session, symbol=symbol)
+        info.context.loaders.prime_events(rows)
+        return [Event.from_row(row) for row in rows]
+
+    @strawberry.field(description="The caller's unread notifications, newest first (REST /notifications/unread).")
+    async def unread_notifications(self, info: Info) -> list[Notification]:
+        async with info.context.db.session() as session:
+            rows = await notifications.unread(session, info.context.actor)
+        return [Notification.from_row(row) for row in rows]
+
+
+@strawberry.type
+class HistoryMutation:
+    @strawberry.mutation(description="Add an event to the caller's watchlist (already there: no change); the event.")
+    async def watch_event(self, info: Info, event_id: strawberry.ID) -> Event:
+        async with info.context.db.transaction() as session:
+            row = await watchlist.add(session, info.context.actor, event_id=decode(Kind.EVENT, event_id))
+        info.context.reset_loaders()
+        return Event.from_row(row)
+
+    @strawberry.mutation(
+        description="Remove an event from the caller's watchlist (not watched: no change); the event's id."
+    )
+    async def unwatch_event(self, info: Info, event_id: strawberry.ID) -> strawberry.ID:
+        async with info.context.db.transaction() as session:
+            await watchlist.remove(session, info.context.actor, event_id=decode(Kind.EVENT, event_id))
+        info.context.reset_loaders()
+        return event_id
+
+    @strawberry.mutation(description="Send an event idea to the creators (REST POST /events/suggest).")
+    async def suggest_event(self, info: Info, input: SuggestEventInput) -> EventSuggestion:
+        async with info.context.db.transaction() as session:
+            row = await events.suggest(
+                session, info.context.actor, name=input.name, description=input.description, tags=input.tags
+            )
+        return EventSuggestion.from_row(row)
