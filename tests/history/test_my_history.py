@@ -10,6 +10,7 @@ from predictql.db import Database
 from predictql.schema.ids import Kind, encode
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import live_market, ok, trade, trader, trades_of
+from tests.history.ids import gid
 from tests.support import gql
 
 PAGE = """query($first: Int, $after: String, $last: Int, $before: String, $m: ID) {
@@ -118,3 +119,25 @@ async def test_leaderboard_by_volume_and_pnl(client: httpx.AsyncClient, db: Data
     assert code(await gql(client, BOARD, {"by": "PNL", "period": "WEEK", "first": 0})) == "INVALID_PAGINATION"
     bad = await gql(client, BOARD, {"by": "LUCK", "period": "WEEK", "first": 1})
     assert code(bad) in {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}
+
+
+STATS = "query($id: ID!) { user(id: $id) { totalPredictions biggestWin } }"
+
+
+async def test_profile_statistics_match_rest(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
+    market = await live_market(db)
+    user, token = await trader(db, settings, balance=100_000)
+    hidden, hidden_token = await trader(db, settings, balance=100_000, hidden=True)
+    stats = data(await gql(client, STATS, {"id": gid(Kind.USER, user)}))["user"]
+    assert stats == {"totalPredictions": 0, "biggestWin": 0}
+    for token_ in (token, hidden_token):
+        ok(await trade(client, token_, market.id or 0, "buy_yes", 1_000))
+        ok(await trade(client, token_, market.id or 0, "buy_no", 1_000))
+    rest = (await client.get(f"/api/v1/users/{user}")).json()
+    stats = data(await gql(client, STATS, {"id": gid(Kind.USER, user)}))["user"]
+    assert stats == {"totalPredictions": rest["total_predictions"], "biggestWin": rest["biggest_win"]} and \
+        stats["totalPredictions"] == 2
+    assert data(await gql(client, STATS, {"id": gid(Kind.USER, hidden)}))["user"] == {
+        "totalPredictions": None, "biggestWin": None}
+    mine = data(await gql(client, STATS, {"id": gid(Kind.USER, hidden)}, hidden_token))["user"]
+    assert mine == {"totalPredictions": 2, "biggestWin": 0}

@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 from predictql.auth import Actor
 from predictql.db import Database
 from predictql.models import Event, Market, Pool
-from predictql.services import events, watchlist
+from predictql.services import events, positions, watchlist
 
 Row = TypeVar("Row", Event, Pool, Market)
 
@@ -32,6 +32,7 @@ class Loaders:
         self.markets_by_pool_id = DataLoader[int, list[Market]](load_fn=self._markets_by_pool_id)
         # Keyed by event id: whether the signed-in user watches it (False for everyone when anonymous).
         self.watched_event_ids = DataLoader[int, bool](load_fn=self._watched)
+        self.summary_by_user_id = DataLoader[int, positions.Summary](load_fn=self._summaries)
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""
@@ -70,3 +71,8 @@ class Loaders:
         async with self._db.session() as session:
             watched = await watchlist.watched_ids(session, self._actor, keys) or set()
         return [key in watched for key in keys]
+
+    async def _summaries(self, keys: list[int]) -> list[positions.Summary]:
+        async with self._db.session() as session:
+            found = await positions.summaries(session, keys)
+        return [found[key] for key in keys]

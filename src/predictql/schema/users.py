@@ -7,7 +7,11 @@ from datetime import date, datetime
 import strawberry
 
 from predictql.models import ApiToken as ApiTokenRow
+from predictql.schema.context import Info
+from predictql.schema.history import row_id
+from predictql.schema.ids import Kind
 from predictql.schema.scalars import Long
+from predictql.services.positions import Summary
 from predictql.services.users import MoneyMovement, Profile
 
 
@@ -32,6 +36,24 @@ class User:
     total_balance: Long | None = strawberry.field(description="balance + bonusBalance (self only).")
     email_verified: bool | None = strawberry.field(description="Only for the user themself.")
     is_admin: bool | None = strawberry.field(description="Only for the user themself.")
+
+    async def _summary(self, info: Info) -> Summary | None:
+        user_id = row_id(Kind.USER, self.id)
+        if self.profile_hidden and info.context.actor.user_id != user_id:
+            return None
+        return await info.context.loaders.summary_by_user_id.load(user_id)
+
+    @strawberry.field(description="Positions ever opened (public profile statistic); null for a hidden profile.")
+    async def total_predictions(self, info: Info) -> int | None:
+        summary = await self._summary(info)
+        return summary.total_predictions if summary else None
+
+    @strawberry.field(
+        description="Best realized PnL of one closed position, kopecks (0 before a win); null for a hidden profile."
+    )
+    async def biggest_win(self, info: Info) -> Long | None:
+        summary = await self._summary(info)
+        return Long(summary.biggest_win) if summary else None
 
     @classmethod
     def from_profile(cls, profile: Profile) -> User:
