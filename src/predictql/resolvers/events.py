@@ -10,6 +10,7 @@ import strawberry
 
 from predictql.resolvers.common import parse_id
 from predictql.schema.context import Info
+from predictql.schema.discovery import EventOrder, event_connection
 from predictql.schema.markets import (
     CreateEventFullInput,
     CreateEventInput,
@@ -23,7 +24,7 @@ from predictql.schema.markets import (
     UpdateEventInput,
     WonSide,
 )
-from predictql.services import events, feed, pools, resolution
+from predictql.services import discovery, events, feed, pools, resolution
 from predictql.services.feed import FeedQuery
 from predictql.services.resolution import Verdict
 
@@ -36,15 +37,18 @@ def _verdict(won_side: WonSide | None, outcome: int | None) -> Verdict | None:
 
 @strawberry.type
 class EventsQuery:
-    @strawberry.field(description="The public feed: active events, newest first, filtered by tags, status, text.")
+    @strawberry.field(
+        description="The public feed: active events filtered by tags, status, text, newest first unless orderBy "
+        "says otherwise (other orders page by position, at most 10000 deep)."
+    )
     async def events(
         self, info: Info, first: int = 20, after: str | None = None, tags: list[str] | None = None,
-        status: str | None = None, search: str | None = None,
+        status: str | None = None, search: str | None = None, order_by: EventOrder = EventOrder.NEWEST,
     ) -> EventConnection:
         request = FeedQuery(limit=first, cursor=after, tags=tags or (), status=status, search=search)
         async with info.context.db.session() as session:
-            page = await feed.page(session, info.context.actor, request)
-        return EventConnection.from_page(page, info.context.loaders)
+            page = await discovery.events_page(session, info.context.actor, request, order=order_by.name)
+        return event_connection(page, info.context.loaders)
 
     @strawberry.field(description="The caller's own events, newest first, including hidden and cancelled ones.")
     async def my_events(self, info: Info, first: int = 20, after: str | None = None) -> EventConnection:

@@ -15,6 +15,9 @@ from predictql.schema.discovery import (
     EventSuggestion,
     LeaderboardEntry,
     LeaderboardOrder,
+    MarketConnection,
+    MarketFilter,
+    MarketOrder,
     MyTradeConnection,
     Period,
     PortfolioPoint,
@@ -23,7 +26,7 @@ from predictql.schema.discovery import (
 from predictql.schema.ids import Kind, decode
 from predictql.schema.markets import Event
 from predictql.schema.notifications import Notification
-from predictql.services import events, history, leaderboard, notifications, watchlist
+from predictql.services import discovery, events, history, leaderboard, notifications, watchlist
 
 PAGE = f"1-{history.MAX_PAGE}"
 
@@ -61,6 +64,21 @@ class HistoryQuery:
         async with info.context.db.session() as session:
             entries = await leaderboard.leaderboard(session, period=period.name, by=by.name, first=first)
         return [LeaderboardEntry.from_entry(entry) for entry in entries]
+
+    @strawberry.field(
+        description=f"Markets of the public feed's events, filtered and sorted (first: 1-{discovery.MAX_PAGE}; "
+        f"cursors are positions, at most {discovery.MAX_OFFSET} deep)."
+    )
+    async def markets(
+        self, info: Info, filter: MarketFilter | None = None, order_by: MarketOrder = MarketOrder.NEWEST,
+        first: int = 20, after: str | None = None,
+    ) -> MarketConnection:
+        wanted = filter.to_filter() if filter is not None else discovery.MarketFilter()
+        async with info.context.db.session() as session:
+            page = await discovery.markets_page(
+                session, info.context.actor, filter=wanted, order=order_by.name, first=first, after=after
+            )
+        return MarketConnection.from_ranked(page)
 
     @strawberry.field(description="The events the caller watches (REST /users/me/watchlist).")
     async def my_watchlist(self, info: Info) -> list[Event]:

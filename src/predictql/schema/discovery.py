@@ -8,14 +8,17 @@ from enum import Enum
 
 import strawberry
 
+from predictql.models import Event as EventRow
 from predictql.models import EventSuggestion as SuggestionRow
+from predictql.models import Market as MarketRow
 from predictql.models import Trade as TradeRow
 from predictql.schema.context import Info
-from predictql.schema.ids import Kind, encode
-from predictql.schema.markets import Market
+from predictql.schema.ids import Kind, decode, encode
+from predictql.schema.loaders import Loaders
+from predictql.schema.markets import Event, EventConnection, EventEdge, Market
 from predictql.schema.pagination import PageInfo
 from predictql.schema.scalars import Long
-from predictql.services import history
+from predictql.services import discovery, history
 from predictql.services.cursors import encode_cursor
 from predictql.services.leaderboard import Entry
 
@@ -67,18 +70,18 @@ class MyTradeEdge:
     node: MyTrade = strawberry.field(description="The trade.")
 
 
-@strawberry.type(description="Where a page of trades starts and ends, and whether more follow either way.")
-class MyTradePageInfo(PageInfo):
+@strawberry.type(description="Where a page starts and ends, and whether more rows follow either way.")
+class TwoWayPageInfo(PageInfo):
     has_previous_page: bool = strawberry.field(
-        description="Newer trades precede this page (always false on a first page read with `first`)."
+        description="Rows precede this page (newer trades; earlier ranks of a ranking)."
     )
-    start_cursor: str | None = strawberry.field(description="Pass as `before` to get the newer trades.")
+    start_cursor: str | None = strawberry.field(description="The first row's cursor (myTrades: pass as `before`).")
 
 
 @strawberry.type(description="A page of the caller's trades, newest first.")
 class MyTradeConnection:
     edges: list[MyTradeEdge] = strawberry.field(description="The trades with their cursors.")
-    page_info: MyTradePageInfo = strawberry.field(description="Cursors and whether more follow.")
+    page_info: TwoWayPageInfo = strawberry.field(description="Cursors and whether more follow.")
     market_id: strawberry.Private[int | None]
 
     @strawberry.field(description="The trades on this page.")
@@ -93,7 +96,7 @@ class MyTradeConnection:
     @classmethod
     def from_page(cls, page: history.TradePage, market_id: int | None) -> MyTradeConnection:
         edges = [MyTradeEdge(cursor=encode_cursor(row.id or 0), node=MyTrade.from_row(row)) for row in page.items]
-        info = MyTradePageInfo(
+        info = TwoWayPageInfo(
             has_next_page=page.has_next, has_previous_page=page.has_previous,
             start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
         )
@@ -149,3 +152,75 @@ class SuggestEventInput:
     description: str = strawberry.field(default="", description="Details (at most 5000 characters).")
     tags: list[str] = strawberry.field(default_factory=list, description="Tags.")
 
+
+
+@strawberry.enum(description="How events are sorted.")
+class EventOrder(Enum):
+    NEWEST = strawberry.enum_value("NEWEST", description="Newest first (keyset cursors).")
+    VOLUME = strawberry.enum_value("VOLUME", description="Most kopecks traded over all the event's markets first.")
+    CLOSING_SOON = strawberry.enum_value(
+        "CLOSING_SOON", description="Soonest pool finish first; only events with a pool still to finish."
+    )
+    TRENDING = strawberry.enum_value("TRENDING", description="Most kopecks traded in the last 24 hours first.")
+
+
+@strawberry.enum(description="How markets are sorted.")
+class MarketOrder(Enum):
+    NEWEST = strawberry.enum_value("NEWEST", description="Newest first.")
+    VOLUME = strawberry.enum_value("VOLUME", description="Most kopecks traded first.")
+    CLOSING_SOON = strawberry.enum_value(
+        "CLOSING_SOON", description="Soonest pool finish first; only markets whose pool is still to finish."
+    )
+    TRENDING = strawberry.enum_value("TRENDING", description="Most kopecks traded in the last 24 hours first.")
+
+
+@strawberry.input(description="Which markets to list; every given condition must hold.")
+class MarketFilter:
+    event_id: strawberry.ID | None = strawberry.field(default=None, description="Only this event's (evt_...).")
+    pool_id: strawberry.ID | None = strawberry.field(default=None, description="Only this pool's (pool_...).")
+    market_type: str | None = strawberry.field(default=None, description='"lmsr" or "orderbook".')
+    resolved: bool | None = strawberry.field(default=None, description="Only resolved (true) or open (false) ones.")
+    search: str | None = strawberry.field(
+        default=None, description="Text in the market's or its event's name (case-insensitive, at most 200)."
+    )
+
+    def to_filter(self) -> discovery.MarketFilter:
+        event_id = decode(Kind.EVENT, self.event_id) if self.event_id is not None else None
+        pool_id = decode(Kind.POOL, self.pool_id) if self.pool_id is not None else None
+        return discovery.MarketFilter(event_id=event_id, pool_id=pool_id, market_type=self.market_type,
+                                      resolved=self.resolved, search=self.search)
+
+
+@strawberry.type(description="A market and the cursor that points at it.")
+class MarketEdge:
+    cursor: str = strawberry.field(description="Pass as `after` to continue after this market.")
+    node: Market = strawberry.field(description="The market.")
+
+
+@strawberry.type(description="A page of markets in the requested order.")
+class MarketConnection:
+    edges: list[MarketEdge] = strawberry.field(description="The markets with their cursors.")
+    page_info: TwoWayPageInfo = strawberry.field(description="Cursors and whether more follow.")
+
+    @strawberry.field(description="The markets on this page.")
+    def nodes(self) -> list[Market]:
+        return [edge.node for edge in self.edges]
+
+    @classmethod
+    def from_ranked(cls, page: discovery.Ranked[MarketRow]) -> MarketConnection:
+        pairs = zip(page.items, page.cursors, strict=True)
+        edges = [MarketEdge(cursor=cursor, node=Market.from_row(row)) for row, cursor in pairs]
+        info = TwoWayPageInfo(
+            has_next_page=page.has_more, has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+        )
+        return cls(edges=edges, page_info=info)
+
+
+def event_connection(page: discovery.Ranked[EventRow], loaders: Loaders) -> EventConnection:
+    """The events connection of a ranked page (its cursors are positions unless ordered NEWEST)."""
+    loaders.prime_events(page.items)
+    pairs = zip(page.items, page.cursors, strict=True)
+    edges = [EventEdge(cursor=cursor, node=Event.from_row(row)) for row, cursor in pairs]
+    end = edges[-1].cursor if edges else None
+    return EventConnection(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=end))

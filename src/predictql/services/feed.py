@@ -52,7 +52,8 @@ def _status(query: SelectOfScalar[Event], status: str) -> SelectOfScalar[Event]:
     return query.where(live) if status == "started" else query.where(~live)
 
 
-async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[Event]:
+def filtered(actor: Actor, request: FeedQuery) -> SelectOfScalar[Event]:
+    """The feed's events as filtered by ``request`` (visibility, status, tags, search), unordered."""
     if not 1 <= request.limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1-{MAX_LIMIT}")
     query = select(Event)
@@ -83,6 +84,11 @@ async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[
         query = query.where(
             exists().where(col(WatchlistEntry.event_id) == Event.id, col(WatchlistEntry.user_id) == request.watched_by)
         )
+    return query
+
+
+async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[Event]:
+    query = filtered(actor, request)
     if request.cursor:
         query = query.where(col(Event.id) < decode_cursor(request.cursor))
     rows = list(await session.scalars(query.order_by(col(Event.id).desc()).limit(request.limit + 1)))
