@@ -6,6 +6,8 @@ document) reads committed rows rather than a cache filled earlier in the request
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from predictql.resolvers.common import parse_id
@@ -43,7 +45,8 @@ class EventsQuery:
     )
     async def events(
         self, info: Info, first: int = 20, after: str | None = None, tags: list[str] | None = None,
-        status: str | None = None, search: str | None = None, order_by: EventOrder = EventOrder.NEWEST,
+        status: str | None = None, search: str | None = None,
+        order_by: Annotated[EventOrder, strawberry.argument(description="Sort order.")] = EventOrder.NEWEST,
     ) -> EventConnection:
         request = FeedQuery(limit=first, cursor=after, tags=tags or (), status=status, search=search)
         async with info.context.db.session() as session:

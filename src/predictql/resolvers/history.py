@@ -29,6 +29,7 @@ from predictql.schema.notifications import Notification
 from predictql.services import discovery, events, history, leaderboard, notifications, watchlist
 
 PAGE = f"1-{history.MAX_PAGE}"
+EVENT_ARG = strawberry.argument(description="The event (evt_...).")
 
 
 @strawberry.type
@@ -38,8 +39,11 @@ class HistoryQuery:
         f"newer ones ({PAGE}, default first 20)."
     )
     async def my_trades(
-        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-        before: str | None = None,
+        self, info: Info,
+        first: Annotated[int | None, strawberry.argument(description=f"Page size from the newest ({PAGE}).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Trades older than this cursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description=f"Page size from the oldest end ({PAGE}).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Trades newer than this cursor.")] = None,
         market_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this market's trades (mkt_...).")
         ] = None,
@@ -52,14 +56,20 @@ class HistoryQuery:
         return MyTradeConnection.from_page(page, market)
 
     @strawberry.field(description="The caller's cash plus positions at their price over the period, oldest first.")
-    async def portfolio_history(self, info: Info, period: Period = Period.MONTH) -> list[PortfolioPoint]:
+    async def portfolio_history(
+        self, info: Info,
+        period: Annotated[Period, strawberry.argument(description="Window and sampling step.")] = Period.MONTH,
+    ) -> list[PortfolioPoint]:
         async with info.context.db.session() as session:
             points = await history.portfolio_history(session, info.context.actor, period=period.name)
         return [PortfolioPoint.from_point(point) for point in points]
 
     @strawberry.field(description=f"Top users of the period (first: 1-{leaderboard.MAX_ENTRIES}), best first.")
     async def leaderboard(
-        self, info: Info, period: Period = Period.WEEK, by: LeaderboardOrder = LeaderboardOrder.PNL, first: int = 20
+        self, info: Info,
+        period: Annotated[Period, strawberry.argument(description="How far back to count.")] = Period.WEEK,
+        by: Annotated[LeaderboardOrder, strawberry.argument(description="What to rank by.")] = LeaderboardOrder.PNL,
+        first: Annotated[int, strawberry.argument(description="How many places.")] = 20,
     ) -> list[LeaderboardEntry]:
         async with info.context.db.session() as session:
             entries = await leaderboard.leaderboard(session, period=period.name, by=by.name, first=first)
@@ -70,8 +80,11 @@ class HistoryQuery:
         f"cursors are positions, at most {discovery.MAX_OFFSET} deep)."
     )
     async def markets(
-        self, info: Info, filter: MarketFilter | None = None, order_by: MarketOrder = MarketOrder.NEWEST,
-        first: int = 20, after: str | None = None,
+        self, info: Info,
+        filter: Annotated[MarketFilter | None, strawberry.argument(description="Conditions to meet.")] = None,
+        order_by: Annotated[MarketOrder, strawberry.argument(description="Sort order.")] = MarketOrder.NEWEST,
+        first: Annotated[int, strawberry.argument(description="Page size.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="Continue after this cursor.")] = None,
     ) -> MarketConnection:
         wanted = filter.to_filter() if filter is not None else discovery.MarketFilter()
         async with info.context.db.session() as session:
@@ -91,7 +104,9 @@ class HistoryQuery:
         description="Running loop events on a crypto asset (BTC, ETHUSDT, ...), shortest interval first "
         "(REST /events/asset-timeframes/{symbol})."
     )
-    async def asset_timeframes(self, info: Info, symbol: str) -> list[Event]:
+    async def asset_timeframes(
+        self, info: Info, symbol: Annotated[str, strawberry.argument(description="BTC, BTCUSDT, ETH, ...")]
+    ) -> list[Event]:
         async with info.context.db.session() as session:
             rows = await events.asset_timeframes(session, symbol=symbol)
         info.context.loaders.prime_events(rows)
@@ -107,7 +122,7 @@ class HistoryQuery:
 @strawberry.type
 class HistoryMutation:
     @strawberry.mutation(description="Add an event to the caller's watchlist (already there: no change); the event.")
-    async def watch_event(self, info: Info, event_id: strawberry.ID) -> Event:
+    async def watch_event(self, info: Info, event_id: Annotated[strawberry.ID, EVENT_ARG]) -> Event:
         async with info.context.db.transaction() as session:
             row = await watchlist.add(session, info.context.actor, event_id=decode(Kind.EVENT, event_id))
         info.context.reset_loaders()
@@ -116,14 +131,16 @@ class HistoryMutation:
     @strawberry.mutation(
         description="Remove an event from the caller's watchlist (not watched: no change); the event's id."
     )
-    async def unwatch_event(self, info: Info, event_id: strawberry.ID) -> strawberry.ID:
+    async def unwatch_event(self, info: Info, event_id: Annotated[strawberry.ID, EVENT_ARG]) -> strawberry.ID:
         async with info.context.db.transaction() as session:
             await watchlist.remove(session, info.context.actor, event_id=decode(Kind.EVENT, event_id))
         info.context.reset_loaders()
         return event_id
 
     @strawberry.mutation(description="Send an event idea to the creators (REST POST /events/suggest).")
-    async def suggest_event(self, info: Info, input: SuggestEventInput) -> EventSuggestion:
+    async def suggest_event(
+        self, info: Info, input: Annotated[SuggestEventInput, strawberry.argument(description="The idea.")]
+    ) -> EventSuggestion:
         async with info.context.db.transaction() as session:
             row = await events.suggest(
                 session, info.context.actor, name=input.name, description=input.description, tags=input.tags
