@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
 from predictql.db import Database
 from predictql.schema.ids import Kind, encode
-from tests.api.test_events import API, make_event
+from tests.api.test_events import API, make_event, tiny_png
 from tests.api.test_users import fast_user
 from tests.graphql.test_notifications_graphql import seed
 from tests.support import bearer, gql
@@ -83,3 +85,28 @@ async def test_unread_notifications(client: httpx.AsyncClient, db: Database) -> 
     assert [n["id"] for n in found] == [str(n["id"]) for n in rest] == [str(ids[2]), str(ids[1])]
     assert not any(n["read"] for n in found)
     assert code(await gql(client, "{ unreadNotifications { id } }")) == "UNAUTHORIZED"
+
+
+SET_IMAGE = "mutation($e: ID!, $c: String!) { setEventImage(eventId: $e, contentBase64: $c) { id imageUrl } }"
+REMOVE_IMAGE = "mutation($e: ID!) { removeEventImage(eventId: $e) { imageUrl } }"
+
+
+async def test_event_image(client: httpx.AsyncClient, db: Database) -> None:
+    _, creator = await fast_user(db, is_creator=True)
+    _, other = await fast_user(db)
+    event = await make_event(client, creator)
+    eid = encode(Kind.EVENT, event["id"])
+    png = base64.b64encode(tiny_png()).decode()
+    first = data(await gql(client, SET_IMAGE, {"e": eid, "c": png}, creator))["setEventImage"]["imageUrl"]
+    media = urlparse(first).path
+    assert media.startswith(f"/media/avatars/event_{event['id']}_") and media.endswith(".png")
+    assert (await client.get(media)).content == tiny_png()
+    assert (await client.get(f"{API}/events/{event['id']}")).json()["image_url"] == first
+    second = data(await gql(client, SET_IMAGE, {"e": eid, "c": png}, creator))["setEventImage"]["imageUrl"]
+    assert second != first and (await client.get(media)).status_code == 404  # the replaced file is gone
+    assert code(await gql(client, SET_IMAGE, {"e": eid, "c": png}, other)) == "FORBIDDEN"
+    assert code(await gql(client, SET_IMAGE, {"e": eid, "c": "not base64!"}, creator)) == "INVALID_REQUEST"
+    text = base64.b64encode(b"hello").decode()
+    assert code(await gql(client, SET_IMAGE, {"e": eid, "c": text}, creator)) == "INVALID_REQUEST"
+    assert data(await gql(client, REMOVE_IMAGE, {"e": eid}, creator))["removeEventImage"] == {"imageUrl": None}
+    assert (await client.get(urlparse(second).path)).status_code == 404

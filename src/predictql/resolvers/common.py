@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import strawberry
 
 from predictql.errors import InvalidInput
@@ -16,3 +19,11 @@ def parse_id(value: strawberry.ID | str, name: str = "id") -> int:
     if not 0 < number <= INT64_MAX:
         raise InvalidInput(f"{name} out of range", code="invalid_id")
     return number
+
+
+def decode_base64(value: str, name: str = "contentBase64", code: str = "INVALID_REQUEST") -> bytes:
+    """A file sent inside a GraphQL document; strict (no whitespace, no missing padding)."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{name} is not valid base64", code=code) from None

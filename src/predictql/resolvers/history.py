@@ -10,6 +10,7 @@ from typing import Annotated
 
 import strawberry
 
+from predictql.resolvers.common import decode_base64
 from predictql.schema.context import Info
 from predictql.schema.discovery import (
     EventSuggestion,
@@ -26,7 +27,7 @@ from predictql.schema.discovery import (
 from predictql.schema.ids import Kind, decode
 from predictql.schema.markets import Event
 from predictql.schema.notifications import Notification
-from predictql.services import discovery, events, history, leaderboard, notifications, watchlist
+from predictql.services import discovery, event_images, events, history, leaderboard, notifications, watchlist
 
 PAGE = f"1-{history.MAX_PAGE}"
 EVENT_ARG = strawberry.argument(description="The event (evt_...).")
@@ -136,6 +137,36 @@ class HistoryMutation:
             await watchlist.remove(session, info.context.actor, event_id=decode(Kind.EVENT, event_id))
         info.context.reset_loaders()
         return event_id
+
+    @strawberry.mutation(
+        description="Set an event's image (its creator or an admin): a JPEG, PNG or WebP file, base64-encoded "
+        "(REST POST /events/{id}/image); the event with its new imageUrl."
+    )
+    async def set_event_image(
+        self, info: Info, event_id: Annotated[strawberry.ID, EVENT_ARG],
+        content_base64: Annotated[str, strawberry.argument(description="The file, base64 (standard alphabet).")],
+    ) -> Event:
+        content, settings = decode_base64(content_base64), info.context.settings
+        async with info.context.db.transaction() as session:
+            row = await event_images.set_image(
+                session, info.context.actor, decode(Kind.EVENT, event_id), content=content,
+                directory=settings.avatar_dir, base_url=settings.public_url, max_bytes=settings.avatar_max_bytes,
+            )
+        info.context.reset_loaders()
+        return Event.from_row(row)
+
+    @strawberry.mutation(
+        description="Remove an event's image (REST DELETE /events/{id}/image); the event, imageUrl null."
+    )
+    async def remove_event_image(self, info: Info, event_id: Annotated[strawberry.ID, EVENT_ARG]) -> Event:
+        settings = info.context.settings
+        async with info.context.db.transaction() as session:
+            row = await event_images.remove_image(
+                session, info.context.actor, decode(Kind.EVENT, event_id), directory=settings.avatar_dir,
+                base_url=settings.public_url,
+            )
+        info.context.reset_loaders()
+        return Event.from_row(row)
 
     @strawberry.mutation(description="Send an event idea to the creators (REST POST /events/suggest).")
     async def suggest_event(

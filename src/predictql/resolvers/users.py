@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import strawberry
 
-from predictql.errors import InvalidInput
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import decode_base64, parse_id
 from predictql.schema.context import Info
 from predictql.schema.users import MoneyTransaction, User
 from predictql.services import users
@@ -46,10 +42,7 @@ class UsersMutation:
 
     @strawberry.mutation(description="Upload an avatar image (JPEG, PNG, GIF or WebP), base64-encoded.")
     async def upload_avatar(self, info: Info, content_base64: str) -> str:
-        try:
-            content = base64.b64decode(content_base64, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidInput("contentBase64 is not valid base64", code="invalid_file_type") from None
+        content = decode_base64(content_base64, code="invalid_file_type")
         settings = info.context.settings
         async with info.context.db.transaction() as session:
             return await users.set_avatar(
