@@ -51,6 +51,8 @@ async def test_my_trades_page_both_ways(client: httpx.AsyncClient, db: Database,
     back = data(await gql(client, PAGE, {"last": 2, "before": second["pageInfo"]["startCursor"]}, token))["myTrades"]
     assert [n["id"] for n in back["nodes"]] == ids[:2]
     assert back["pageInfo"]["hasNextPage"] and not back["pageInfo"]["hasPreviousPage"]
+    lone = data(await gql(client, PAGE, {"before": rest["pageInfo"]["startCursor"]}, token))["myTrades"]
+    assert [n["id"] for n in lone["nodes"]] == ids[:4]  # a lone `before` pages to the newer trades
     newest = data(await gql(client, PAGE, {"last": 3}, token))["myTrades"]
     assert [n["id"] for n in newest["nodes"]] == ids[3:] and newest["pageInfo"]["hasPreviousPage"]
 

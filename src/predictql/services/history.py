@@ -29,13 +29,14 @@ class TradePage:
     has_previous: bool  # newer trades precede the first item
 
 
-def _page_size(first: int | None, last: int | None) -> tuple[int, bool]:
+def _page_size(first: int | None, last: int | None, before: str | None) -> tuple[int, bool]:
+    """(size, backward): ``last`` or a lone ``before`` page backward (to newer trades); default 20."""
     if first is not None and last is not None:
         raise InvalidInput("pass first or last, not both", code="INVALID_PAGINATION")
     size = last if last is not None else (first if first is not None else 20)
     if not 1 <= size <= MAX_PAGE:
         raise InvalidInput(f"first/last must be 1-{MAX_PAGE}", code="INVALID_PAGINATION")
-    return size, last is not None
+    return size, last is not None or (before is not None and first is None)
 
 
 async def my_trades(
@@ -51,7 +52,7 @@ async def my_trades(
     """The caller's trades (LMSR trades and book fills), newest first, keyset-paged on the trade id:
     ``first``/``after`` walk to older trades, ``last``/``before`` to newer ones."""
     user_id = actor.require_user()
-    size, backward = _page_size(first, last)
+    size, backward = _page_size(first, last, before)
     query = select(Trade).where(Trade.user_id == user_id)
     if market_id is not None:
         query = query.where(Trade.market_id == market_id)
