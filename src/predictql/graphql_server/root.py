@@ -23,6 +23,7 @@ from predictql.graphql_server.limits import limit_rules
 from predictql.graphql_server.stream_execution import SharedEventExecutor
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
+from predictql.resolvers.history import HistoryMutation, HistoryQuery
 from predictql.resolvers.my_streams import MyStreamsSubscription
 from predictql.resolvers.nodes import NodesQuery
 from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
@@ -34,10 +35,13 @@ from predictql.schema.scalars import SCALARS
 from predictql.settings import Settings
 
 Query = merge_types(
-    "Query", (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery)
+    "Query",
+    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery),
 )
 Mutation = merge_types(
-    "Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation)
+    "Mutation",
+    (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
+     HistoryMutation),
 )
 Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription))
 # Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import typing
 from collections.abc import Awaitable, Callable
@@ -10,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
-from predictql.errors import DomainError, Forbidden, RateLimited, Unauthenticated, Unavailable
+from predictql.errors import DomainError, Forbidden, InvalidInput, RateLimited, Unauthenticated, Unavailable
 from predictql.schema.payloads import MutationPayload, UserError
 
 P = ParamSpec("P")
@@ -74,3 +76,11 @@ def user_errors(resolver: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]
             return payload(user_errors=[UserError.from_error(error, field if field in _input_fields(kwargs) else None)])
 
     return wrapper
+
+
+def decode_base64(value: str, name: str = "contentBase64", code: str = "INVALID_REQUEST") -> bytes:
+    """A file sent inside a GraphQL document; strict (no whitespace, no missing padding)."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{name} is not valid base64", code=code, field=name) from None

@@ -6,10 +6,13 @@ document) reads committed rows rather than a cache filled earlier in the request
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from predictql.resolvers.common import user_errors
 from predictql.schema.context import Info
+from predictql.schema.discovery import EventOrder
 from predictql.schema.enums import EventStatus, Outcome
 from predictql.schema.ids import Kind, decode
 from predictql.schema.markets import (
@@ -38,8 +41,8 @@ from predictql.schema.markets import (
     UpdateEventPayload,
     event_connection,
 )
-from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args
-from predictql.services import events, feed, pools, resolution
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args, ranked_connection
+from predictql.services import discovery, events, feed, pools, resolution
 from predictql.services.feed import FeedQuery
 from predictql.services.resolution import Verdict
 
@@ -53,15 +56,23 @@ def _verdict(won_side: Outcome | None, outcome: int | None) -> Verdict | None:
 @strawberry.type
 class EventsQuery:
     @strawberry.field(
-        description="The public feed: active events, newest first, filtered by tags, status, text; "
-        f"pages of {BOUNDS}."
+        description="The public feed: active events filtered by tags, status, text, newest first unless orderBy "
+        f"says otherwise; pages of {BOUNDS} (other orders page by position with first/after, at most 10000 deep)."
     )
     async def events(
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
         tags: list[str] | None = None, status: EventStatus | None = None, search: str | None = None,
+        order_by: Annotated[EventOrder, strawberry.argument(description="Sort order.")] = EventOrder.NEWEST,
     ) -> Connection[Event]:
         args = page_args(info, first, after, last, before)
-        request = FeedQuery(tags=tags or (), status=status.value if status else None, search=search, page=args)
+        wanted = status.value if status else None
+        if order_by is not EventOrder.NEWEST:
+            ranked_request = FeedQuery(limit=args.size, cursor=after, tags=tags or (), status=wanted, search=search)
+            async with info.context.db.session() as session:
+                ranked = await discovery.events_page(session, info.context.actor, ranked_request, order=order_by.name)
+            info.context.loaders.prime_events(ranked.items)
+            return ranked_connection(ranked.items, ranked.cursors, ranked.has_more, ranked.has_previous, Event.from_row)
+        request = FeedQuery(tags=tags or (), status=wanted, search=search, page=args)
         async with info.context.db.session() as session:
             page = await feed.page(session, info.context.actor, request)
         return event_connection(page, info.context.loaders)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import strawberry
 
-from predictql.errors import InvalidInput
-from predictql.resolvers.common import user_errors
+from predictql.resolvers.common import decode_base64, user_errors
 from predictql.schema.context import Info
 from predictql.schema.enums import Language, Role, Theme
 from predictql.schema.ids import Kind, decode
@@ -67,10 +63,7 @@ class UsersMutation:
     @strawberry.mutation(description="Upload an avatar image (JPEG, PNG, GIF or WebP), base64-encoded.")
     @user_errors
     async def upload_avatar(self, info: Info, input: UploadAvatarInput) -> UploadAvatarPayload:
-        try:
-            content = base64.b64decode(input.content_base64, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidInput("contentBase64 is not valid base64", code="invalid_file_type") from None
+        content = decode_base64(input.content_base64, code="invalid_file_type")
         settings = info.context.settings
         async with info.context.db.transaction() as session:
             url = await users.set_avatar(

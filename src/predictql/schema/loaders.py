@@ -17,7 +17,7 @@ from predictql.auth import Actor
 from predictql.db import Database
 from predictql.models import ApiToken, Event, Market, Notification, Order, Pool, Position, Trade, User
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.services import events, ledger, order_lifecycle, users, watchlist
+from predictql.services import events, ledger, order_lifecycle, positions, users, watchlist
 from predictql.services.cursors import Page, PageArgs, pages_by_parent
 from predictql.services.ledger import Balances
 from predictql.services.users import MoneyMovement
@@ -58,6 +58,7 @@ class Loaders:
         self.markets_by_pool_id = DataLoader[int, list[Market]](load_fn=self._markets_by_pool_id)
         # Keyed by event id: whether the signed-in user watches it (False for everyone when anonymous).
         self.watched_event_ids = DataLoader[int, bool](load_fn=self._watched)
+        self.summary_by_user_id = DataLoader[int, positions.Summary](load_fn=self._summaries)
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""
@@ -135,3 +136,8 @@ class Loaders:
         async with self._db.session() as session:
             watched = await watchlist.watched_ids(session, self._actor, keys) or set()
         return [key in watched for key in keys]
+
+    async def _summaries(self, keys: list[int]) -> list[positions.Summary]:
+        async with self._db.session() as session:
+            found = await positions.summaries(session, keys)
+        return [found[key] for key in keys]

@@ -12,6 +12,7 @@ from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
 from predictql.models import Market as MarketRow
 from predictql.models import Pool as PoolRow
+from predictql.schema import history
 from predictql.schema.context import Info
 from predictql.schema.enums import EventStatus, MarketType, Outcome, opt
 from predictql.schema.ids import Kind
@@ -58,6 +59,12 @@ class Market(Node):
         description="When the market was settled (RFC 3339, UTC); null before."
     )
     row: strawberry.Private[MarketRow]
+    price_history: list[history.Candle] = strawberry.field(
+        resolver=history.market_price_history, description=history.PRICE_HISTORY_DESCRIPTION
+    )
+    price_series: list[history.PricePoint] = strawberry.field(
+        resolver=history.market_price_series, description=history.PRICE_SERIES_DESCRIPTION
+    )
 
     @strawberry.field(description="The pool this market belongs to.")
     async def pool(self, info: Info) -> Pool:
@@ -137,6 +144,9 @@ class Pool(Node):
         description="Settings: market_names, market_probabilities (initial), lmsr_b_kopecks, market_type, extra keys."
     )
     row: strawberry.Private[PoolRow]
+    chart: list[history.PoolChartPoint] = strawberry.field(
+        resolver=history.pool_chart, description=history.POOL_CHART_DESCRIPTION
+    )
 
     @strawberry.field(description="The pool's markets, by outcome index.")
     async def markets(self, info: Info) -> list[Market]:

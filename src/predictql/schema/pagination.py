@@ -104,3 +104,16 @@ def connection(
         start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
     )
     return Connection(edges=edges, page_info=info, count=page.total)
+
+
+def ranked_connection(
+    rows: list[RowT], cursors: list[str], has_next: bool, has_previous: bool, node: Callable[[RowT], NodeT],
+    total: int | None = None,
+) -> Connection[NodeT]:
+    """A connection of rows that carry their own cursors (a ranking's positions, a two-way page)."""
+    edges = [Edge(cursor=cursor, node=node(row)) for row, cursor in zip(rows, cursors, strict=True)]
+    info = PageInfo(
+        has_next_page=has_next, has_previous_page=has_previous,
+        start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+    )
+    return Connection(edges=edges, page_info=info, count=total)

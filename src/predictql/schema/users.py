@@ -15,6 +15,7 @@ from predictql.schema.node import Node, gid
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args
 from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
+from predictql.services.positions import Summary
 from predictql.services.users import MoneyMovement, Profile
 
 if TYPE_CHECKING:
@@ -62,6 +63,24 @@ class User(Node):
         if self.profile_hidden and info.context.actor.user_id != user_id:
             return None
         return await positions_of(info, user_id, status, page_args(info, first, after, last, before))
+
+    async def _summary(self, info: Info) -> Summary | None:
+        user_id = decode(Kind.USER, self.id)
+        if self.profile_hidden and info.context.actor.user_id != user_id:
+            return None
+        return await info.context.loaders.summary_by_user_id.load(user_id)
+
+    @strawberry.field(description="Positions ever opened (public profile statistic); null for a hidden profile.")
+    async def total_predictions(self, info: Info) -> int | None:
+        summary = await self._summary(info)
+        return summary.total_predictions if summary else None
+
+    @strawberry.field(
+        description="Best realized PnL of one closed position, kopecks (0 before a win); null for a hidden profile."
+    )
+    async def biggest_win(self, info: Info) -> Long | None:
+        summary = await self._summary(info)
+        return Long(summary.biggest_win) if summary else None
 
     @classmethod
     def from_profile(cls, profile: Profile) -> User:

@@ -53,9 +53,9 @@ def _status(query: SelectOfScalar[Event], status: str) -> SelectOfScalar[Event]:
     return query.where(live) if status == "started" else query.where(~live)
 
 
-async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[Event]:
-    args = request.page or PageArgs(first=request.limit, after=request.cursor)
-    if not 1 <= args.size <= MAX_LIMIT:
+def filtered(actor: Actor, request: FeedQuery) -> SelectOfScalar[Event]:
+    """The feed's events as filtered by ``request`` (visibility, status, tags, search), unordered."""
+    if not 1 <= request.limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1-{MAX_LIMIT}")
     query = select(Event)
     if request.mine:
@@ -85,4 +85,11 @@ async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[
         query = query.where(
             exists().where(col(WatchlistEntry.event_id) == Event.id, col(WatchlistEntry.user_id) == request.watched_by)
         )
-    return await keyset_page(session, query, col(Event.id), args, bound=MAX_LIMIT)
+    return query
+
+
+async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[Event]:
+    args = request.page or PageArgs(first=request.limit, after=request.cursor)
+    if not 1 <= args.size <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be 1-{MAX_LIMIT}")
+    return await keyset_page(session, filtered(actor, request), col(Event.id), args, bound=MAX_LIMIT)

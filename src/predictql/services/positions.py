@@ -6,6 +6,7 @@ partial sells; realized PnL is money received minus the cost (fees included) of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_
@@ -204,13 +205,21 @@ class Summary:
 
 
 async def summary(session: AsyncSession, user_id: int) -> Summary:
-    rows = await session.execute(select(Position.status, Position.realized_pnl).where(Position.user_id == user_id))
-    total, best = 0, 0
-    for status, pnl in rows:
-        total += 1
+    return (await summaries(session, [user_id]))[user_id]
+
+
+async def summaries(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, Summary]:
+    """Per user: positions ever opened, and the best realized PnL of a closed one (0 when none won);
+    one statement for any number of users."""
+    rows = await session.execute(
+        select(Position.user_id, Position.status, Position.realized_pnl).where(col(Position.user_id).in_(user_ids))
+    )
+    total, best = dict.fromkeys(user_ids, 0), dict.fromkeys(user_ids, 0)
+    for user_id, status, pnl in rows:
+        total[user_id] += 1
         if status == "closed":
-            best = max(best, int(pnl))
-    return Summary(total, best)
+            best[user_id] = max(best[user_id], int(pnl))
+    return {user_id: Summary(total[user_id], best[user_id]) for user_id in user_ids}
 
 
 PROFILE_CLOSED = 20
