@@ -48,7 +48,8 @@ async def test_watchlist(client: httpx.AsyncClient, db: Database) -> None:
     for _ in range(2):
         removed = data(await gql(client, UNWATCH, {"e": encode(Kind.EVENT, first["id"])}, token))["unwatchEvent"]
         assert removed == encode(Kind.EVENT, first["id"])
-    assert [e["id"] for e in data(await gql(client, WATCHLIST, token=token))["myWatchlist"]] == [gid(Kind.EVENT, second["id"])]
+    watched_now = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]
+    assert [e["id"] for e in watched_now] == [gid(Kind.EVENT, second["id"])]
     assert code(await gql(client, WATCH, {"e": encode(Kind.EVENT, hidden["id"])}, token)) == "NOT_FOUND"
     assert code(await gql(client, WATCH, {"e": str(first["id"])}, token)) == "INVALID_ID"
     assert code(await gql(client, WATCHLIST)) == "UNAUTHORIZED"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 
 from predictql.auth import Actor
 from predictql.errors import InvalidInput
-from predictql.resolvers.common import user_errors
+from predictql.resolvers.common import INPUT, user_errors
 from predictql.schema import ids
 from predictql.schema.context import Info
 from predictql.schema.ids import Kind, decode
@@ -115,7 +115,7 @@ class AuthQuery:
 class AuthMutation:
     @strawberry.mutation(description="Register; a 6-digit code is emailed. No tokens until verified.")
     @user_errors
-    async def sign_up(self, info: Info, input: SignUpInput) -> SignUpPayload:
+    async def sign_up(self, info: Info, input: Annotated[SignUpInput, INPUT]) -> SignUpPayload:
         async with info.context.db.transaction() as session:
             user = await accounts.sign_up(
                 session,
@@ -129,7 +129,7 @@ class AuthMutation:
 
     @strawberry.mutation(description="Confirm the emailed code (by userId or email) and sign in.")
     @user_errors
-    async def verify_email(self, info: Info, input: VerifyEmailInput) -> VerifyEmailPayload:
+    async def verify_email(self, info: Info, input: Annotated[VerifyEmailInput, INPUT]) -> VerifyEmailPayload:
         if not input.code.strip() or (input.user_id is None and not input.email):
             raise InvalidInput("code and userId (or email) are required", code="MISSING_FIELDS")
         user_id = decode(Kind.USER, input.user_id, "userId") if input.user_id is not None else None
@@ -141,7 +141,7 @@ class AuthMutation:
 
     @strawberry.mutation(description="Sign in with email and password.")
     @user_errors
-    async def sign_in(self, info: Info, input: SignInInput) -> SignInPayload:
+    async def sign_in(self, info: Info, input: Annotated[SignInInput, INPUT]) -> SignInPayload:
         async with info.context.db.transaction() as session:
             user, pair = await accounts.sign_in(
                 session,
@@ -156,7 +156,9 @@ class AuthMutation:
 
     @strawberry.mutation(description="Rotate tokens: the argument, or the refresh_token cookie.")
     @user_errors
-    async def refresh_token(self, info: Info, input: RefreshTokenInput | None = None) -> RefreshTokenPayload:
+    async def refresh_token(
+        self, info: Info, input: Annotated[RefreshTokenInput | None, INPUT] = None
+    ) -> RefreshTokenPayload:
         token = (input.refresh_token if input else None) or info.context.request.cookies.get("refresh_token")
         async with info.context.db.transaction() as session:
             user, pair = await sessions.rotate(session, info.context.settings, refresh_token=token)
@@ -174,20 +176,20 @@ class AuthMutation:
 
     @strawberry.mutation(description="Email a one-time reset link. Succeeds whether or not the account exists.")
     @user_errors
-    async def forgot_password(self, info: Info, input: ForgotPasswordInput) -> ForgotPasswordPayload:
+    async def forgot_password(self, info: Info, input: Annotated[ForgotPasswordInput, INPUT]) -> ForgotPasswordPayload:
         accounts.forgot_password(info.context.db, info.context.settings, email=input.email, mailer=info.context.mailer)
         return ForgotPasswordPayload()
 
     @strawberry.mutation(description="Set a new password with a reset token; signs out every session.")
     @user_errors
-    async def reset_password(self, info: Info, input: ResetPasswordInput) -> ResetPasswordPayload:
+    async def reset_password(self, info: Info, input: Annotated[ResetPasswordInput, INPUT]) -> ResetPasswordPayload:
         async with info.context.db.transaction() as session:
             await accounts.reset_password(session, token=input.token, new_password=input.new_password)
         return ResetPasswordPayload()
 
     @strawberry.mutation(description="Create a personal API token (read-only unless canWrite).")
     @user_errors
-    async def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreateApiTokenPayload:
+    async def create_api_token(self, info: Info, input: Annotated[CreateApiTokenInput, INPUT]) -> CreateApiTokenPayload:
         async with info.context.db.transaction() as session:
             row, secret = await api_tokens.create(
                 session, info.context.actor, name=input.name, can_write=input.can_write
@@ -196,7 +198,7 @@ class AuthMutation:
 
     @strawberry.mutation(description="Revoke one of the caller's API tokens.")
     @user_errors
-    async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
+    async def revoke_api_token(self, info: Info, input: Annotated[RevokeApiTokenInput, INPUT]) -> RevokeApiTokenPayload:
         token_id = decode(Kind.API_TOKEN, input.id, "id")
         async with info.context.db.transaction() as session:
             await api_tokens.revoke(session, info.context.actor, token_id=token_id)

@@ -45,6 +45,9 @@ FIELD_OF_CODE = {
     "INVALID_FILE_TYPE": "contentBase64",
 }
 
+# The one `input` argument of every mutation.
+INPUT = strawberry.argument(description="What to change; the input type describes each field.")
+
 # The `after` argument of every connection field.
 AFTER = strawberry.argument(
     description="The endCursor (or an edge's cursor) to continue after; null for the first page."

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.resolvers.common import user_errors
+from predictql.resolvers.common import INPUT, user_errors
 from predictql.schema.context import Info
 from predictql.schema.discovery import EventOrder
 from predictql.schema.enums import EventStatus, Outcome
@@ -61,7 +61,11 @@ class EventsQuery:
     )
     async def events(
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
-        tags: list[str] | None = None, status: EventStatus | None = None, search: str | None = None,
+        tags: Annotated[list[str] | None, strawberry.argument(description="Events with any of these tags.")] = None,
+        status: Annotated[EventStatus | None, strawberry.argument(description="Only events at this stage.")] = None,
+        search: Annotated[
+            str | None, strawberry.argument(description="Text in the English or Russian title (at most 200).")
+        ] = None,
         order_by: Annotated[EventOrder, strawberry.argument(description="Sort order.")] = EventOrder.NEWEST,
     ) -> Connection[Event]:
         args = page_args(info, first, after, last, before)
@@ -94,7 +98,7 @@ class EventsQuery:
 class EventsMutation:
     @strawberry.mutation(description="Create an event without pools (creators). It starts hidden.")
     @user_errors
-    async def create_event(self, info: Info, input: CreateEventInput) -> CreateEventPayload:
+    async def create_event(self, info: Info, input: Annotated[CreateEventInput, INPUT]) -> CreateEventPayload:
         async with info.context.db.transaction() as session:
             row = await events.create_event(session, info.context.actor, input.to_fields())
         info.context.reset_loaders()
@@ -102,7 +106,9 @@ class EventsMutation:
 
     @strawberry.mutation(description="Create an event with its pools and their markets in one transaction.")
     @user_errors
-    async def create_event_full(self, info: Info, input: CreateEventFullInput) -> CreateEventFullPayload:
+    async def create_event_full(
+        self, info: Info, input: Annotated[CreateEventFullInput, INPUT]
+    ) -> CreateEventFullPayload:
         async with info.context.db.transaction() as session:
             row = await pools.create_event_full(
                 session,
@@ -116,7 +122,7 @@ class EventsMutation:
 
     @strawberry.mutation(description="Change an event's details (its creator or an admin).")
     @user_errors
-    async def update_event(self, info: Info, input: UpdateEventInput) -> UpdateEventPayload:
+    async def update_event(self, info: Info, input: Annotated[UpdateEventInput, INPUT]) -> UpdateEventPayload:
         event_id = decode(Kind.EVENT, input.id, "id")
         changes = {
             k: v for k, v in vars(input).items() if k != "id" and v is not strawberry.UNSET and v is not None
@@ -130,7 +136,7 @@ class EventsMutation:
 
     @strawberry.mutation(description="Show (true) or hide (false) an event in the public feed.")
     @user_errors
-    async def set_event_active(self, info: Info, input: SetEventActiveInput) -> SetEventActivePayload:
+    async def set_event_active(self, info: Info, input: Annotated[SetEventActiveInput, INPUT]) -> SetEventActivePayload:
         event_id = decode(Kind.EVENT, input.id, "id")
         async with info.context.db.transaction() as session:
             row = await events.set_active(session, info.context.actor, event_id, is_active=input.is_active)
@@ -139,7 +145,7 @@ class EventsMutation:
 
     @strawberry.mutation(description="Add a pool to an event; one LMSR market per outcome, priced at its probability.")
     @user_errors
-    async def create_pool(self, info: Info, input: CreatePoolInput) -> CreatePoolPayload:
+    async def create_pool(self, info: Info, input: Annotated[CreatePoolInput, INPUT]) -> CreatePoolPayload:
         event_id = decode(Kind.EVENT, input.event_id, "eventId")
         async with info.context.db.transaction() as session:
             row = await pools.create_pool(session, info.context.actor, event_id, input.to_fields())
@@ -148,7 +154,9 @@ class EventsMutation:
 
     @strawberry.mutation(description="Re-target a pool's market prices; positions and quantities are unchanged.")
     @user_errors
-    async def set_pool_probabilities(self, info: Info, input: SetPoolProbabilitiesInput) -> SetPoolProbabilitiesPayload:
+    async def set_pool_probabilities(
+        self, info: Info, input: Annotated[SetPoolProbabilitiesInput, INPUT]
+    ) -> SetPoolProbabilitiesPayload:
         event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
         async with info.context.db.transaction() as session:
             rows = await pools.set_probabilities(session, info.context.actor, event_id, pool_id, input.probabilities)
@@ -157,7 +165,7 @@ class EventsMutation:
 
     @strawberry.mutation(description="Resolve every open pool: wonSide or outcome (one pool), or pools[] (several).")
     @user_errors
-    async def close_event(self, info: Info, input: CloseEventInput) -> CloseEventPayload:
+    async def close_event(self, info: Info, input: Annotated[CloseEventInput, INPUT]) -> CloseEventPayload:
         event_id = decode(Kind.EVENT, input.id, "id")
         per_pool = [
             (decode(Kind.POOL, p.pool_id, "poolId"), _verdict(p.won_side, p.outcome) or Verdict())
@@ -173,7 +181,7 @@ class EventsMutation:
         description="Resolve one pool: wonSide (one or two outcomes: YES = first, NO = second), outcome, or markets[]."
     )
     @user_errors
-    async def close_pool(self, info: Info, input: ClosePoolInput) -> ClosePoolPayload:
+    async def close_pool(self, info: Info, input: Annotated[ClosePoolInput, INPUT]) -> ClosePoolPayload:
         event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
         per_market = [(decode(Kind.MARKET, m.market_id, "marketId"), m.won_side.value) for m in input.markets or ()]
         verdict = _verdict(input.won_side, input.outcome)
@@ -184,7 +192,7 @@ class EventsMutation:
 
     @strawberry.mutation(description="Resolve one market: wonSide, or outcome 0 (YES) / 1 (NO).")
     @user_errors
-    async def close_market(self, info: Info, input: CloseMarketInput) -> CloseMarketPayload:
+    async def close_market(self, info: Info, input: Annotated[CloseMarketInput, INPUT]) -> CloseMarketPayload:
         event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
         market_id = decode(Kind.MARKET, input.market_id, "marketId")
         verdict = _verdict(input.won_side, input.outcome) or Verdict()
@@ -195,7 +203,7 @@ class EventsMutation:
 
     @strawberry.mutation(description="Cancel an event: every open position is refunded at its purchase cost.")
     @user_errors
-    async def cancel_event(self, info: Info, input: CancelEventInput) -> CancelEventPayload:
+    async def cancel_event(self, info: Info, input: Annotated[CancelEventInput, INPUT]) -> CancelEventPayload:
         event_id = decode(Kind.EVENT, input.id, "id")
         async with info.context.db.transaction() as session:
             row = await resolution.cancel_event(session, info.context.actor, event_id)

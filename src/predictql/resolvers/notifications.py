@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from predictql.resolvers.common import user_errors
+from predictql.resolvers.common import INPUT, user_errors
 from predictql.schema import ids
 from predictql.schema.context import Info
 from predictql.schema.ids import Kind, decode
@@ -45,7 +47,9 @@ class NotificationInput:
 class NotificationsMutation:
     @strawberry.mutation(description="Mark one of the caller's notifications read; the notification as it now is.")
     @user_errors
-    async def mark_notification_read(self, info: Info, input: NotificationInput) -> MarkNotificationReadPayload:
+    async def mark_notification_read(
+        self, info: Info, input: Annotated[NotificationInput, INPUT]
+    ) -> MarkNotificationReadPayload:
         notification_id = decode(Kind.NOTIFICATION, input.id, "id")
         async with info.context.db.transaction() as session:
             row = await notifications.mark_read(session, info.context.actor, notification_id=notification_id)
@@ -60,7 +64,9 @@ class NotificationsMutation:
 
     @strawberry.mutation(description="Delete one of the caller's notifications (another user's: NOT_FOUND).")
     @user_errors
-    async def delete_notification(self, info: Info, input: NotificationInput) -> DeleteNotificationPayload:
+    async def delete_notification(
+        self, info: Info, input: Annotated[NotificationInput, INPUT]
+    ) -> DeleteNotificationPayload:
         notification_id = decode(Kind.NOTIFICATION, input.id, "id")
         async with info.context.db.transaction() as session:
             await notifications.delete(session, info.context.actor, notification_id=notification_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from predictql.models import Order as OrderRow
-from predictql.resolvers.common import user_errors
+from predictql.resolvers.common import INPUT, user_errors
 from predictql.schema import ids
 from predictql.schema.context import Info
 from predictql.schema.enums import OrderStatusFilter, Outcome
@@ -51,7 +51,9 @@ class OrdersQuery:
     )
     async def my_orders(
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
-        status: OrderStatusFilter | None = None,
+        status: Annotated[
+            OrderStatusFilter | None, strawberry.argument(description="Only orders in this state; all when omitted.")
+        ] = None,
     ) -> Connection[Order]:
         args = page_args(info, first, after, last, before)
         wanted = status.value if status else None
@@ -86,7 +88,7 @@ def _order_ids(rows: list[OrderRow]) -> list[strawberry.ID]:
 class OrdersMutation:
     @strawberry.mutation(description="Place a limit or market order; it matches at resting prices, then rests or ends.")
     @user_errors
-    async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderPayload:
+    async def place_order(self, info: Info, input: Annotated[PlaceOrderInput, INPUT]) -> PlaceOrderPayload:
         request = input.to_request(decode(Kind.MARKET, input.market_id, "marketId"))
         actor = info.context.actor
         async with info.context.db.transaction() as session:
@@ -97,7 +99,7 @@ class OrdersMutation:
 
     @strawberry.mutation(description="Cancel one of the caller's open orders; its unspent escrow is released.")
     @user_errors
-    async def cancel_order(self, info: Info, input: CancelOrderInput) -> CancelOrderPayload:
+    async def cancel_order(self, info: Info, input: Annotated[CancelOrderInput, INPUT]) -> CancelOrderPayload:
         order_id = decode(Kind.ORDER, input.id, "id")
         actor = info.context.actor
         async with info.context.db.transaction() as session:
@@ -109,7 +111,9 @@ class OrdersMutation:
 
     @strawberry.mutation(description="Cancel every open order of the caller in one market; the cancelled orders.")
     @user_errors
-    async def cancel_all_orders(self, info: Info, input: CancelAllOrdersInput) -> CancelAllOrdersPayload:
+    async def cancel_all_orders(
+        self, info: Info, input: Annotated[CancelAllOrdersInput, INPUT]
+    ) -> CancelAllOrdersPayload:
         market_id = decode(Kind.MARKET, input.market_id, "marketId")
         actor = info.context.actor
         async with info.context.db.transaction() as session:
@@ -122,7 +126,9 @@ class OrdersMutation:
 
     @strawberry.mutation(description="Pause (resting orders are cancelled) or resume a market: event creator or admin.")
     @user_errors
-    async def set_market_paused(self, info: Info, input: SetMarketPausedInput) -> SetMarketPausedPayload:
+    async def set_market_paused(
+        self, info: Info, input: Annotated[SetMarketPausedInput, INPUT]
+    ) -> SetMarketPausedPayload:
         event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
         market_id = decode(Kind.MARKET, input.market_id, "marketId")
         async with info.context.db.transaction() as session:

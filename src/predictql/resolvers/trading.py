@@ -9,7 +9,7 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.resolvers.common import user_errors
+from predictql.resolvers.common import INPUT, user_errors
 from predictql.schema.context import Info
 from predictql.schema.enums import AmountType, LmsrSide, PositionStatus
 from predictql.schema.ids import Kind, decode
@@ -155,7 +155,7 @@ class ClosePositionInput:
 class TradingMutation:
     @strawberry.mutation(description="Trade against the LMSR market maker (fee charged on every trade).")
     @user_errors
-    async def lmsr_trade(self, info: Info, input: LmsrTradeInput) -> LmsrTradePayload:
+    async def lmsr_trade(self, info: Info, input: Annotated[LmsrTradeInput, INPUT]) -> LmsrTradePayload:
         request = TradeRequest(
             decode(Kind.MARKET, input.market_id, "marketId"), input.side.value, input.amount_type.value, input.amount,
             input.use_bonus,
@@ -172,7 +172,7 @@ class TradingMutation:
         "order-book market as market orders into the bids (NO_LIQUIDITY when nothing could be sold)."
     )
     @user_errors
-    async def close_position(self, info: Info, input: ClosePositionInput) -> ClosePositionPayload:
+    async def close_position(self, info: Info, input: Annotated[ClosePositionInput, INPUT]) -> ClosePositionPayload:
         market_id = decode(Kind.MARKET, input.market_id, "marketId")
         actor = info.context.actor
         async with info.context.db.transaction() as session:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from predictql.resolvers.common import decode_base64, user_errors
+from predictql.resolvers.common import INPUT, decode_base64, user_errors
 from predictql.schema.context import Info
 from predictql.schema.enums import Language, Role, Theme
 from predictql.schema.ids import Kind, decode
@@ -50,7 +52,7 @@ class SetRoleInput:
 class UsersMutation:
     @strawberry.mutation(description="Update the caller's profile; omitted fields are unchanged.")
     @user_errors
-    async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
+    async def update_me(self, info: Info, input: Annotated[UpdateMeInput, INPUT]) -> UpdateMePayload:
         changes = {
             k: v.value if isinstance(v, Language | Theme) else v
             for k, v in vars(input).items()
@@ -62,7 +64,7 @@ class UsersMutation:
 
     @strawberry.mutation(description="Upload an avatar image (JPEG, PNG, GIF or WebP), base64-encoded.")
     @user_errors
-    async def upload_avatar(self, info: Info, input: UploadAvatarInput) -> UploadAvatarPayload:
+    async def upload_avatar(self, info: Info, input: Annotated[UploadAvatarInput, INPUT]) -> UploadAvatarPayload:
         content = decode_base64(input.content_base64, code="invalid_file_type")
         settings = info.context.settings
         async with info.context.db.transaction() as session:
@@ -78,7 +80,7 @@ class UsersMutation:
 
     @strawberry.mutation(description="Grant or revoke a role (stats viewers: creator; admins: any).")
     @user_errors
-    async def set_role(self, info: Info, input: SetRoleInput) -> SetRolePayload:
+    async def set_role(self, info: Info, input: Annotated[SetRoleInput, INPUT]) -> SetRolePayload:
         user_id = decode(Kind.USER, input.user_id, "userId")
         async with info.context.db.transaction() as session:
             user = await users.set_role(

@@ -81,7 +81,7 @@ class PortfolioPoint:
     timestamp: datetime = strawberry.field(description="The moment (the last point is now).")
     cash: Long = strawberry.field(description="Cash plus bonus balance, kopecks.")
     positions: Long = strawberry.field(description="Units held times the token's last price by then, kopecks.")
-    value: Long = strawberry.field(description="cash + positions, kopecks.")
+    value: Long = strawberry.field(description="Cash plus positions, kopecks.")
 
     @classmethod
     def from_point(cls, point: history.PortfolioPoint) -> PortfolioPoint:

@@ -270,8 +270,8 @@ class CreateEventInput:
 
 @strawberry.input(description="A new pool; one market is created per market name, priced at its probability.")
 class PoolSpecInput:
-    name: str
-    finish_at: datetime
+    name: str = strawberry.field(description="The pool's question (English), 1-300 characters.")
+    finish_at: datetime = strawberry.field(description="When trading closes (RFC 3339, in the future).")
     market_names: list[str] = strawberry.field(description="One outcome per name.")
     market_probabilities: list[float] = strawberry.field(
         description="Initial YES probabilities, each in (0, 1); several must sum to 1."
@@ -303,7 +303,7 @@ class PoolSpecInput:
 
 @strawberry.input(description="An event with its pools, created in one transaction.")
 class CreateEventFullInput(CreateEventInput):
-    pools: list[PoolSpecInput]
+    pools: list[PoolSpecInput] = strawberry.field(description="The event's pools, at least one, in display order.")
     main_pool_index: int | None = strawberry.field(default=None, description="0-based index into pools.")
 
 
@@ -315,12 +315,16 @@ class CreatePoolInput(PoolSpecInput):
 @strawberry.input(description="Event changes; omitted or null fields stay as they are (send [] to clear a list).")
 class UpdateEventInput:
     id: strawberry.ID = strawberry.field(description="The event to change.")
-    name: str | None = strawberry.UNSET
-    name_ru: str | None = strawberry.UNSET
-    tags: list[str] | None = strawberry.UNSET
-    versus_names: list[str] | None = strawberry.UNSET
-    versus_images: list[str] | None = strawberry.UNSET
-    has_draw: bool | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="The new title (English).")
+    name_ru: str | None = strawberry.field(default=strawberry.UNSET, description="The new title in Russian.")
+    tags: list[str] | None = strawberry.field(default=strawberry.UNSET, description="The new tags ([] clears them).")
+    versus_names: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="The new sides, for matches ([] clears them)."
+    )
+    versus_images: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Image URLs of the sides, same order ([] clears them)."
+    )
+    has_draw: bool | None = strawberry.field(default=strawberry.UNSET, description="A match that can end in a draw.")
     main_pool_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="A pool of this event.")
 
 

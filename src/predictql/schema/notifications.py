@@ -33,7 +33,7 @@ class Notification(Node):
     message: str = strawberry.field(description="The sentence to show, e.g. \"Event 'X' has been resolved\".")
     read: bool = strawberry.field(description="The caller has marked it read.")
     read_at: datetime | None = strawberry.field(description="When it was first marked read; null while unread.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was created (RFC 3339, UTC).")
     related_id: strawberry.ID | None = strawberry.field(
         description="The global id of what it is about (evt_..., mkt_... or ord_...).",
         deprecation_reason="Use subject.",

@@ -27,6 +27,16 @@ class ErrorCode(Enum):
     INVALID_ID = strawberry.enum_value("INVALID_ID", description="Not an id, or an id of another kind.")
     INVALID_IDS = strawberry.enum_value("INVALID_IDS", description="A list of ids holds one that is not an id.")
     TOO_MANY_IDS = strawberry.enum_value("TOO_MANY_IDS", description="nodes(ids) was given no id or more than 100.")
+    INVALID_INTERVAL = strawberry.enum_value("INVALID_INTERVAL", description="The candle interval is unknown.")
+    INVALID_ORDER = strawberry.enum_value("INVALID_ORDER", description="The sort order is unknown.")
+    INVALID_PAGINATION = strawberry.enum_value(
+        "INVALID_PAGINATION", description="The page arguments do not go together or are out of bounds."
+    )
+    INVALID_PERIOD = strawberry.enum_value("INVALID_PERIOD", description="The period is unknown.")
+    INVALID_RANGE = strawberry.enum_value("INVALID_RANGE", description="The time range is empty or reversed.")
+    TOO_MANY_BUCKETS = strawberry.enum_value(
+        "TOO_MANY_BUCKETS", description="The range holds more than 1000 candles of the interval."
+    )
     INVALID_AMOUNT = strawberry.enum_value("INVALID_AMOUNT", description="The amount is not a positive whole number.")
     INVALID_PRICE = strawberry.enum_value("INVALID_PRICE", description="The price is outside 1..9999 basis points.")
     INVALID_SIDE = strawberry.enum_value("INVALID_SIDE", description="The side is not one of the allowed values.")
@@ -136,7 +146,7 @@ class Balances:
     cash: Long = strawberry.field(description="Cash balance.")
     bonus: Long = strawberry.field(description="Bonus balance.")
     frozen: Long = strawberry.field(description="Reserved by open order-book buys; not part of total.")
-    total: Long = strawberry.field(description="cash + bonus.")
+    total: Long = strawberry.field(description="Cash plus bonus, kopecks.")
 
     @classmethod
     def from_row(cls, row: BalancesRow) -> Balances:
