@@ -174,7 +174,7 @@ async def _client(url: str, count: int, market_id: int, ready: Any, stop: Any, o
     latencies: list[float] = []
     failures = 0
     subscribe = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY,
-                                                                        "variables": {"id": str(market_id)}}})
+                                                                        "variables": {"id": f"mkt_{market_id}"}}})
     gate = asyncio.Semaphore(64)  # handshakes in flight
 
     async def one() -> None:

@@ -54,7 +54,7 @@ async def _readers(url: str, readers: int, market_id: int, ready: Any, stop: Any
     import websockets
 
     subscribe = json.dumps({"id": "1", "type": "subscribe",
-                            "payload": {"query": QUERY, "variables": {"id": str(market_id)}}})
+                            "payload": {"query": QUERY, "variables": {"id": f"mkt_{market_id}"}}})
     stats: list[dict[str, Any]] = []
 
     async def one(index: int, live: asyncio.Event) -> None:

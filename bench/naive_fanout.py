@@ -55,7 +55,7 @@ def render(op: str, seq: int, state: dict[str, Any], kind: str) -> str:
     """The frame ``marketUpdated { kind seq data { marketId yesPrice noPrice yesProbability volume at } }``
     gives."""
     data = {
-        "marketId": str(state["market_id"]), "yesPrice": state["yes_price"], "noPrice": state["no_price"],
+        "marketId": f"mkt_{state['market_id']}", "yesPrice": state["yes_price"], "noPrice": state["no_price"],
         "yesProbability": state["yes_probability"], "volume": state["volume"], "at": state["at"],
     }
     message = {"kind": kind, "seq": seq, "data": data}
@@ -88,7 +88,7 @@ async def graphql_ws(websocket: WebSocket) -> None:
             elif kind == "ping":
                 await websocket.send_text(json.dumps({"type": "pong"}))
             elif kind == "subscribe":
-                market_id = message["payload"]["variables"]["id"]
+                market_id = message["payload"]["variables"]["id"].removeprefix("mkt_")  # a global id
                 tasks[message["id"]] = asyncio.create_task(follow(websocket, message["id"], market_id))
             elif kind == "complete" and message.get("id") in tasks:
                 tasks.pop(message["id"]).cancel()

@@ -108,7 +108,7 @@ async def graphql_follower(url: str, query: str, field_name: str, market_id: int
     last: int | None = None
     while not stop.is_set():
         life = random.uniform(15, 45)
-        variables: dict[str, Any] = {"m": str(market_id), "from": last}
+        variables: dict[str, Any] = {"m": f"mkt_{market_id}", "from": last}  # GraphQL global id
         try:
             async with websockets.connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
                                           compression=None, open_timeout=20) as ws:

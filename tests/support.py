@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from predictql.app import create_app
 from predictql.db import Database
+from predictql.schema.ids import Kind, encode, parse
 from predictql.services import accounts, users
 from predictql.settings import Settings
 
@@ -164,3 +165,35 @@ async def gql(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+USER_ERRORS = "userErrors { field message code }"
+
+
+def ok_payload(body: dict[str, Any]) -> Any:
+    """The one mutation's payload, asserting it succeeded: no top-level errors, no userErrors."""
+    assert "errors" not in body, body["errors"]
+    (payload,) = body["data"].values()
+    assert payload["userErrors"] == [], payload["userErrors"]
+    return payload
+
+
+def failure_code(body: dict[str, Any]) -> str:
+    """Why a mutation failed: the top-level error's code, else its first userError's (then its
+    other fields are null)."""
+    if body.get("errors"):
+        return str(body["errors"][0]["extensions"]["code"])
+    (payload,) = body["data"].values()
+    assert payload["userErrors"], payload
+    assert all(value is None for key, value in payload.items() if key != "userErrors"), payload
+    return str(payload["userErrors"][0]["code"])
+
+
+def gid(kind: Kind, row_id: int) -> str:
+    """The GraphQL global id of a row (``gid(Kind.USER, 3) == "usr_3"``); REST keeps the integer."""
+    return encode(kind, row_id)
+
+
+def row_id(value: str) -> int:
+    """The row id inside a GraphQL global id (``"mkt_5"`` -> 5)."""
+    return parse(value)[1]

@@ -18,7 +18,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from predictql.errors import Forbidden, Unauthenticated
+from predictql.errors import Forbidden, TokenExpired, Unauthenticated
 
 API_TOKEN_PREFIX = "pq_"
 TokenType = Literal["access", "refresh"]
@@ -154,8 +154,9 @@ class Actor:
 
     def require_user(self) -> int:
         if self.user_id is None:
-            message = "access token expired" if self.token_error == "TOKEN_EXPIRED" else "authentication required"
-            raise Unauthenticated(message)
+            if self.token_error == "TOKEN_EXPIRED":
+                raise TokenExpired("access token expired")
+            raise Unauthenticated("authentication required")
         return self.user_id
 
     def require_write(self) -> int:

@@ -13,13 +13,23 @@ class DomainError(Exception):
 
     default_code = "BAD_REQUEST"
 
-    def __init__(self, message: str, code: str | None = None, *, commit: bool = False) -> None:
+    def __init__(
+        self, message: str, code: str | None = None, *, commit: bool = False, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
+        # The input field at fault (its GraphQL name, ``marketId``) when one is: a mutation's
+        # ``userErrors.field`` points at it.
+        self.field = field
         # True when the work done before the failure must still be kept (a wrong-code counter,
         # a revoked token family): the transaction commits, then the error propagates.
         self.commit = commit
+
+    @property
+    def graphql_code(self) -> str:
+        """The code GraphQL answers with: ``code``, unless REST's documented code hides a difference."""
+        return self.code
 
 
 class InvalidInput(DomainError):
@@ -28,6 +38,18 @@ class InvalidInput(DomainError):
 
 class Unauthenticated(DomainError):
     default_code = "UNAUTHORIZED"
+
+
+class TokenExpired(Unauthenticated):
+    """An access token whose signature is valid but whose ``exp`` has passed.
+
+    REST answers it as its pages document (401 ``UNAUTHORIZED``); GraphQL tells it apart as
+    ``TOKEN_EXPIRED`` so that a client knows to refresh rather than sign in again.
+    """
+
+    @property
+    def graphql_code(self) -> str:
+        return "TOKEN_EXPIRED"
 
 
 class Forbidden(DomainError):

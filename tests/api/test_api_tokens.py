@@ -15,7 +15,7 @@ from tests.api.test_auth import assert_error, signed_in
 from tests.support import bearer, gql
 
 TOKENS = "/api/v1/users/me/api-tokens"
-UPDATE_ME = "mutation($name: String!) { updateMe(input: {name: $name}) { name } }"
+UPDATE_ME = "mutation($name: String!) { updateMe(input: {name: $name}) { user { name } } }"
 
 
 async def mint(
@@ -79,7 +79,7 @@ async def test_write_token_can_write(client: httpx.AsyncClient, db: Database, se
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "Robot"
     data = await gql(client, UPDATE_ME, {"name": "Robot Two"}, token=token)
-    assert data == {"data": {"updateMe": {"name": "Robot Two"}}}
+    assert data == {"data": {"updateMe": {"user": {"name": "Robot Two"}}}}
 
 
 async def test_revoked_token_stops_working(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
@@ -119,7 +119,7 @@ async def test_api_tokens_cannot_mint_api_tokens(client: httpx.AsyncClient, db: 
     assert_error(by_writer, 403, "forbidden")
     by_reader = await client.post(TOKENS, json={"name": "child"}, headers=bearer(reader))
     assert_error(by_reader, 403, "token_read_only")
-    mutation = 'mutation { createApiToken(name: "child", canWrite: true) { token } }'
+    mutation = 'mutation { createApiToken(input: {name: "child", canWrite: true}) { token } }'
     data = await gql(client, mutation, token=writer)
     assert data["data"] is None and data["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert len((await client.get(TOKENS, headers=bearer(session_token))).json()) == 2

@@ -20,7 +20,7 @@ from tests.support import create_user, unique_email
 
 API = "/api/v1"
 PASSWORD = "password123"
-SIGN_IN = "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { user { id } } }"
+SIGN_IN = "mutation($e: String!, $p: String!) { signIn(input: {email: $e, password: $p}) { user { id } } }"
 
 
 @pytest.fixture

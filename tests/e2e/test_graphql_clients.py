@@ -15,6 +15,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from predictql.db import Database
 from tests.e2e.test_server import _signed_in, ws_url
+from tests.support import Kind, gid
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +32,15 @@ async def test_gql_default_websocket_transport_runs_query_mutation_and_subscript
     async with Client(transport=transport) as session:
         assert transport.subprotocol == "graphql-ws"  # what gql picks first: the legacy protocol
         me = await session.execute(gql("{ me { id balance } }"))
-        assert me == {"me": {"id": str(user_id), "balance": 1234}}
-        rename = "mutation Rename($name: String!) { updateMe(input: {name: $name}) { id name } }"
+        assert me == {"me": {"id": gid(Kind.USER, user_id), "balance": 1234}}
+        rename = """mutation Rename($name: String!) {
+          updateMe(input: {name: $name}) { user { id name } userErrors { field message code } } }"""
         changed = await session.execute(GraphQLRequest(rename, variable_values={"name": "Over Legacy WS"}))
-        assert changed == {"updateMe": {"id": str(user_id), "name": "Over Legacy WS"}}
+        assert changed == {
+            "updateMe": {"user": {"id": gid(Kind.USER, user_id), "name": "Over Legacy WS"}, "userErrors": []}
+        }
+        refused = await session.execute(GraphQLRequest(rename, variable_values={"name": "   "}))
+        assert refused["updateMe"]["user"] is None and refused["updateMe"]["userErrors"][0]["code"] == "INVALID_BODY"
         again = await session.execute(gql("{ me { name } }"))
         assert again == {"me": {"name": "Over Legacy WS"}}  # the socket's loaders do not serve stale rows
         with pytest.raises(TransportQueryError) as invalid:
@@ -103,7 +109,7 @@ async def test_apq_miss_then_text_over_get_and_mutations_need_post(server: str) 
             "data": {"__typename": "Query"}
         }
         assert (await http.get("/graphql", params=params)).json() == {"data": {"__typename": "Query"}}
-        mutation = 'mutation { forgotPassword(email: "nobody@example.com") }'
+        mutation = 'mutation { forgotPassword(input: {email: "nobody@example.com"}) { userErrors { code } } }'
         hashed = {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(mutation.encode()).hexdigest()}}
         refused = await http.get("/graphql", params={"query": mutation, "extensions": json.dumps(hashed)})
         assert refused.status_code == 405 and refused.headers["allow"] == "POST"

@@ -33,7 +33,7 @@ from tests.api.test_lmsr_api import TRADE, live_market, market_row, trader
 from tests.conftest import BACKEND, REDIS_URL, RUN_PREFIX
 from tests.e2e.conftest import start_server, stop_server
 from tests.markets.factories import create_market_setup
-from tests.support import bearer
+from tests.support import Kind, bearer, gid
 
 pytestmark = [
     pytest.mark.e2e,
@@ -139,7 +139,7 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
     market = await live_market(db)
     mid = market.id or 0
     _, token = await trader(db, settings, balance=100_000)
-    variables = {"id": str(mid)}
+    variables = {"id": gid(Kind.MARKET, mid)}
     connect = {"compression": None, "open_timeout": RECEIVE_TIMEOUT}
 
     async with (
@@ -159,7 +159,7 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
         # Every stream is live on B before the trade: snapshots for the state streams, the init frame
         # for the raw feed, and Redis's subscription count for the snapshot-less trades stream.
         snapshot = (await gql.next("market"))["marketUpdated"]
-        assert snapshot["kind"] == "SNAPSHOT" and snapshot["data"]["marketId"] == str(mid)
+        assert snapshot["kind"] == "SNAPSHOT" and snapshot["data"]["marketId"] == gid(Kind.MARKET, mid)
         before = snapshot["data"]
         legacy_snapshot = (await legacy_ws_next(legacy_gql))["marketUpdated"]
         assert legacy_snapshot["kind"] == "SNAPSHOT" and legacy_snapshot["data"]["yesPrice"] == before["yesPrice"]
@@ -194,8 +194,8 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
     assert legacy_updated["kind"] == "LIVE" and legacy_updated["data"]["yesPrice"] == after.yes_price
     assert traded["kind"] == "LIVE" and int(traded["seq"]) >= 1
     live_trade = traded["data"]
-    assert live_trade["id"] == str(trade.id) and live_trade["marketId"] == str(mid)
-    assert (live_trade["side"], live_trade["token"], int(live_trade["shares"])) == ("buy", "YES", trade.shares)
+    assert live_trade["id"] == gid(Kind.TRADE, trade.id or 0) and live_trade["marketId"] == gid(Kind.MARKET, mid)
+    assert (live_trade["side"], live_trade["token"], int(live_trade["shares"])) == ("BUY", "YES", trade.shares)
     assert frame["type"] == "trade" and frame["trade"]["token"] == "YES" and frame["trade"]["amount"] == trade.amount
     assert elapsed < DELIVERY_BOUND, f"delivery across processes took {elapsed:.2f} s"
 
@@ -212,7 +212,7 @@ async def test_an_order_book_fill_on_one_process_reaches_subscribers_of_the_othe
         httpx.AsyncClient(base_url=a, timeout=RECEIVE_TIMEOUT) as http_a,
     ):
         gql = await TransportWs.open(ws)
-        await gql.subscribe("trades", TRADES, {"id": str(mid)})
+        await gql.subscribe("trades", TRADES, {"id": gid(Kind.MARKET, mid)})
         await subscribed(redis, topics.market_trades_channel(mid))
         for token, token_type in zip(tokens, ("YES", "NO"), strict=True):  # a YES and a NO buy mint a pair
             body = {"market_id": mid, "type": "buy", "kind": "limit", "token_type": token_type, "price": 5000,
@@ -223,4 +223,4 @@ async def test_an_order_book_fill_on_one_process_reaches_subscribers_of_the_othe
             traded = (await asyncio.wait_for(gql.next("trades"), DELIVERY_BOUND))["trades"]
         except TimeoutError:
             pytest.fail("no trade reached process B within the bound")
-    assert traded["kind"] == "LIVE" and traded["data"]["marketId"] == str(mid)
+    assert traded["kind"] == "LIVE" and traded["data"]["marketId"] == gid(Kind.MARKET, mid)

@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from predictql.db import Database
-from tests.support import create_user, unique_email
+from tests.support import Kind, create_user, gid, unique_email
 
 pytestmark = pytest.mark.e2e
 
@@ -59,9 +59,9 @@ async def test_graphql_transport_ws_authenticates_from_connection_init(server: s
     http, token, user_id = await _signed_in(server, db)
     await http.aclose()
     as_bearer = await _transport_ws_query(server, {"Authorization": f"Bearer {token}"}, "{ me { id balance } }")
-    assert as_bearer == {"data": {"me": {"id": str(user_id), "balance": 1234}}}
+    assert as_bearer == {"data": {"me": {"id": gid(Kind.USER, user_id), "balance": 1234}}}
     as_token = await _transport_ws_query(server, {"token": token}, "{ me { id } }")
-    assert as_token == {"data": {"me": {"id": str(user_id)}}}
+    assert as_token == {"data": {"me": {"id": gid(Kind.USER, user_id)}}}
     anonymous = await _transport_ws_query(server, {}, "{ me { id } }")
     assert anonymous == {"data": {"me": None}}
 
@@ -83,7 +83,7 @@ async def test_legacy_graphql_ws_protocol(server: str, db: Database) -> None:
         # graphql-ws carries queries too (gql's default transport sends them): data, then complete.
         await ws.send(json.dumps({"id": "7", "type": "start", "payload": {"query": "{ me { id } }"}}))
         data = await _next_not_keepalive(ws)
-        assert data == {"id": "7", "type": "data", "payload": {"data": {"me": {"id": str(user_id)}}}}
+        assert data == {"id": "7", "type": "data", "payload": {"data": {"me": {"id": gid(Kind.USER, user_id)}}}}
         assert await _next_not_keepalive(ws) == {"id": "7", "type": "complete"}
 
 

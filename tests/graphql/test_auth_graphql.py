@@ -23,22 +23,33 @@ from tests.api.test_auth import (
     with_cookies,
 )
 from tests.api.test_auth import signed_in as service_session
-from tests.support import Mailbox, bearer, create_user, unique_email
+from tests.support import (
+    USER_ERRORS,
+    Kind,
+    Mailbox,
+    bearer,
+    create_user,
+    failure_code,
+    gid,
+    ok_payload,
+    row_id,
+    unique_email,
+)
 
-SESSION = "user { id email emailVerified } accessToken refreshToken"
-SIGN_UP = """mutation($email: String!, $password: String!, $ref: String) {
-  signUp(email: $email, password: $password, referralCode: $ref) { userId message } }"""
-VERIFY_BY_ID = f"mutation($id: ID!, $code: String!) {{ verifyEmail(userId: $id, code: $code) {{ {SESSION} }} }}"
-VERIFY_BY_EMAIL = (
-    f"mutation($email: String!, $code: String!) {{ verifyEmail(email: $email, code: $code) {{ {SESSION} }} }}"
-)
-SIGN_IN = (
-    f"mutation($email: String!, $password: String!) {{ signIn(email: $email, password: $password) {{ {SESSION} }} }}"
-)
-REFRESH = f"mutation($token: String) {{ refreshToken(refreshToken: $token) {{ {SESSION} }} }}"
-SIGN_OUT = "mutation { signOut }"
-FORGOT = "mutation($email: String!) { forgotPassword(email: $email) }"
-RESET = "mutation($token: String!, $password: String!) { resetPassword(token: $token, newPassword: $password) }"
+SESSION = "user { id email emailVerified } accessToken refreshToken " + USER_ERRORS
+SIGN_UP = f"""mutation($email: String!, $password: String!, $ref: String) {{
+  signUp(input: {{email: $email, password: $password, referralCode: $ref}}) {{ userId message {USER_ERRORS} }} }}"""
+VERIFY_BY_ID = f"""mutation($id: ID!, $code: String!) {{
+  verifyEmail(input: {{userId: $id, code: $code}}) {{ {SESSION} }} }}"""
+VERIFY_BY_EMAIL = f"""mutation($email: String!, $code: String!) {{
+  verifyEmail(input: {{email: $email, code: $code}}) {{ {SESSION} }} }}"""
+SIGN_IN = f"""mutation($email: String!, $password: String!) {{
+  signIn(input: {{email: $email, password: $password}}) {{ {SESSION} }} }}"""
+REFRESH = f"mutation($token: String) {{ refreshToken(input: {{refreshToken: $token}}) {{ {SESSION} }} }}"
+SIGN_OUT = f"mutation {{ signOut {{ {USER_ERRORS} }} }}"
+FORGOT = f"mutation($email: String!) {{ forgotPassword(input: {{email: $email}}) {{ {USER_ERRORS} }} }}"
+RESET = f"""mutation($token: String!, $password: String!) {{
+  resetPassword(input: {{token: $token, newPassword: $password}}) {{ {USER_ERRORS} }} }}"""
 ME = "{ me { id email balance } }"
 
 
@@ -64,6 +75,9 @@ def data(body: dict[str, Any]) -> Any:
 
 
 def error_code(body: dict[str, Any]) -> str:
+    """A top-level error's code (then data is null), or a mutation's first userError's."""
+    if not body.get("errors"):
+        return failure_code(body)
     assert body.get("data") is None, body
     [error] = body["errors"]
     code: str = error["extensions"]["code"]
@@ -75,7 +89,7 @@ async def me(client: httpx.AsyncClient, token: str) -> Any:
 
 
 async def signed_in(client: httpx.AsyncClient, mailbox: Mailbox) -> tuple[str, dict[str, Any]]:
-    """A new user signed in through signUp + verifyEmail (one Argon2 hash): email and AuthPayload."""
+    """A new user signed in through signUp + verifyEmail (one Argon2 hash): email and the session payload."""
     email = unique_email("gql")
     await post(client, SIGN_UP, {"email": email, "password": PASSWORD})
     _, body = await post(client, VERIFY_BY_EMAIL, {"email": email, "code": mailbox.code(email)})
@@ -83,10 +97,10 @@ async def signed_in(client: httpx.AsyncClient, mailbox: Mailbox) -> tuple[str, d
 
 
 async def session_of_new_user(db: Database, settings: Settings) -> dict[str, Any]:
-    """An AuthPayload-shaped session made by the services: for tests of what follows sign-in."""
+    """A session-payload-shaped session made by the services: for tests of what follows sign-in."""
     signed = await service_session(db, settings)
     return {
-        "user": {"id": str(signed.user_id), "email": signed.email, "emailVerified": True},
+        "user": {"id": gid(Kind.USER, signed.user_id), "email": signed.email, "emailVerified": True},
         "accessToken": signed.access,
         "refreshToken": signed.refresh,
     }
@@ -99,9 +113,9 @@ async def test_sign_up_then_verify_by_user_id(client: httpx.AsyncClient, db: Dat
     email = unique_email("gqlsignup")
     response, body = await post(client, SIGN_UP, {"email": email, "password": PASSWORD})
     signed_up = data(body)["signUp"]
-    assert signed_up["message"] and int(signed_up["userId"]) > 0
+    assert signed_up["message"] and row_id(signed_up["userId"]) > 0 and signed_up["userId"].startswith("usr_")
     assert "set-cookie" not in response.headers
-    assert (await user_row(db, int(signed_up["userId"]))).email_verified is False
+    assert (await user_row(db, row_id(signed_up["userId"]))).email_verified is False
 
     response, body = await post(client, VERIFY_BY_ID, {"id": signed_up["userId"], "code": mailbox.code(email)})
     verified = data(body)["verifyEmail"]
@@ -138,12 +152,14 @@ async def test_sign_up_and_verify_errors_carry_rest_codes(
     assert error_code(body) == "INVALID_CODE"
     _, body = await post(client, VERIFY_BY_EMAIL, {"email": email, "code": wrong})
     assert error_code(body) == "INVALID_CODE"
-    _, body = await post(client, 'mutation { verifyEmail(code: "123456") { accessToken } }')
+    no_user = 'mutation { verifyEmail(input: {code: "123456"}) { accessToken userErrors { code } } }'
+    _, body = await post(client, no_user)
     assert error_code(body) == "MISSING_FIELDS"
     _, body = await post(client, VERIFY_BY_ID, {"id": user_id, "code": " "})
     assert error_code(body) == "MISSING_FIELDS"
     _, body = await post(client, VERIFY_BY_ID, {"id": "abc", "code": wrong})
-    assert error_code(body) == "invalid_id"
+    assert error_code(body) == "INVALID_ID"
+    assert body["data"]["verifyEmail"]["userErrors"][0]["field"] == ["input", "userId"]
 
 
 # --- sign-in -------------------------------------------------------------------------------------
@@ -154,13 +170,13 @@ async def test_sign_in_sets_cookies_and_returns_tokens(client: httpx.AsyncClient
     user_id = await create_user(db, email=email)
     response, body = await post(client, SIGN_IN, {"email": email.upper(), "password": PASSWORD})
     session = data(body)["signIn"]
-    assert session["user"] == {"id": str(user_id), "email": email, "emailVerified": True}
+    assert session["user"] == {"id": gid(Kind.USER, user_id), "email": email, "emailVerified": True}
     access, refresh = assert_session_cookies(response)
     assert (session["accessToken"], session["refreshToken"]) == (access, refresh)
-    assert await me(client, access) == {"id": str(user_id), "email": email, "balance": 0}
+    assert await me(client, access) == {"id": gid(Kind.USER, user_id), "email": email, "balance": 0}
     # The cookie alone authenticates GraphQL too.
     _, body = await post(client, ME, headers=with_cookies(access_token=access))
-    assert data(body)["me"]["id"] == str(user_id)
+    assert data(body)["me"]["id"] == gid(Kind.USER, user_id)
 
 
 async def test_sign_in_errors_do_not_reveal_accounts(client: httpx.AsyncClient, db: Database, mailbox: Mailbox) -> None:
@@ -169,7 +185,8 @@ async def test_sign_in_errors_do_not_reveal_accounts(client: httpx.AsyncClient, 
     _, wrong = await post(client, SIGN_IN, {"email": email, "password": "wrong-password"})
     _, unknown = await post(client, SIGN_IN, {"email": unique_email("nobody"), "password": PASSWORD})
     assert error_code(wrong) == error_code(unknown) == "INVALID_CREDENTIALS"
-    assert wrong["errors"][0]["message"] == unknown["errors"][0]["message"]
+    # Wrong credentials are the sign-in's own input: userErrors, identical for both.
+    assert wrong["data"]["signIn"]["userErrors"] == unknown["data"]["signIn"]["userErrors"]
 
     unverified = unique_email("gqlunverified")
     await post(client, SIGN_UP, {"email": unverified, "password": PASSWORD})
@@ -217,7 +234,7 @@ async def test_refresh_token_from_the_cookie(client: httpx.AsyncClient, db: Data
 async def test_sign_out_revokes_the_session(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
     session = await session_of_new_user(db, settings)
     response, body = await post(client, SIGN_OUT, token=session["accessToken"])
-    assert data(body) == {"signOut": True}
+    assert data(body) == {"signOut": {"userErrors": []}}
     assert_cleared(response, "access_token", "refresh_token")
     assert await me(client, session["accessToken"]) is None
     _, body = await post(client, REFRESH, {"token": session["refreshToken"]})
@@ -240,14 +257,14 @@ async def test_forgot_and_reset_password(client: httpx.AsyncClient, db: Database
     email, session = await signed_in(client, mailbox)
     before = len(mailbox.messages(email))
     for address in (email, unique_email("nobody"), "not-an-email"):
-        assert data((await post(client, FORGOT, {"email": address}))[1]) == {"forgotPassword": True}
+        assert data((await post(client, FORGOT, {"email": address}))[1]) == {"forgotPassword": {"userErrors": []}}
     await mailbox.wait_for(email, before + 1)  # mailed after the answer
     token = mailbox.reset_token(email)
 
     _, body = await post(client, RESET, {"token": token, "password": "short"})
     assert error_code(body) == "INVALID_REQUEST"
     _, body = await post(client, RESET, {"token": token, "password": "brand-new-password"})
-    assert data(body) == {"resetPassword": True}
+    assert data(body) == {"resetPassword": {"userErrors": []}}
     _, body = await post(client, RESET, {"token": token, "password": "another-password"})
     assert error_code(body) == "INVALID_TOKEN"
     _, body = await post(client, RESET, {"token": "garbage", "password": "another-password"})
@@ -278,10 +295,11 @@ async def test_expired_reset_token(client: httpx.AsyncClient, db: Database, mail
 
 # --- API tokens ----------------------------------------------------------------------------------
 
-CREATE_TOKEN = """mutation($name: String!, $write: Boolean!) {
-  createApiToken(name: $name, canWrite: $write) { token apiToken { id name prefix canWrite createdAt } } }"""
-LIST_TOKENS = "{ apiTokens { id name prefix canWrite } }"
-REVOKE_TOKEN = "mutation($id: ID!) { revokeApiToken(id: $id) }"
+CREATE_TOKEN = f"""mutation($name: String!, $write: Boolean!) {{
+  createApiToken(input: {{name: $name, canWrite: $write}}) {{
+  token apiToken {{ id name prefix canWrite createdAt }} {USER_ERRORS} }} }}"""
+LIST_TOKENS = "{ apiTokens { nodes { id name prefix canWrite } } }"
+REVOKE_TOKEN = f"mutation($id: ID!) {{ revokeApiToken(input: {{id: $id}}) {{ revokedApiTokenId {USER_ERRORS} }} }}"
 
 
 async def test_create_and_list_api_tokens(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
@@ -294,9 +312,9 @@ async def test_create_and_list_api_tokens(client: httpx.AsyncClient, db: Databas
     assert row["name"] == "bot" and row["canWrite"] is False and row["createdAt"].endswith("Z")
 
     _, body = await post(client, LIST_TOKENS, token=access)
-    assert data(body)["apiTokens"] == [{k: row[k] for k in ("id", "name", "prefix", "canWrite")}]
+    assert data(body)["apiTokens"]["nodes"] == [{k: row[k] for k in ("id", "name", "prefix", "canWrite")}]
     assert (await me(client, secret))["id"] == session["user"]["id"]
-    _, body = await post(client, 'mutation { updateMe(input: {name: "Robot"}) { name } }', token=secret)
+    _, body = await post(client, 'mutation { updateMe(input: {name: "Robot"}) { user { name } } }', token=secret)
     assert error_code(body) == "token_read_only"
 
 
@@ -310,11 +328,11 @@ async def test_revoke_api_token(client: httpx.AsyncClient, db: Database, setting
     created = response.json()
     assert (await me(client, created["token"]))["id"] == session["user"]["id"]
 
-    _, body = await post(client, REVOKE_TOKEN, {"id": str(created["id"])}, token=access)
-    assert data(body) == {"revokeApiToken": True}
+    _, body = await post(client, REVOKE_TOKEN, {"id": gid(Kind.API_TOKEN, created["id"])}, token=access)
+    assert ok_payload(body)["revokedApiTokenId"] == f"tok_{created['id']}"
     assert await me(client, created["token"]) is None
-    assert data((await post(client, LIST_TOKENS, token=access))[1]) == {"apiTokens": []}
-    _, body = await post(client, REVOKE_TOKEN, {"id": str(created["id"])}, token=access)
+    assert data((await post(client, LIST_TOKENS, token=access))[1]) == {"apiTokens": {"nodes": []}}
+    _, body = await post(client, REVOKE_TOKEN, {"id": gid(Kind.API_TOKEN, created["id"])}, token=access)
     assert error_code(body) == "NOT_FOUND"
 
 
@@ -323,7 +341,7 @@ async def test_api_tokens_need_a_signed_in_user(client: httpx.AsyncClient, db: D
     assert error_code(body) == "UNAUTHORIZED"
     _, body = await post(client, CREATE_TOKEN, {"name": "bot", "write": True})
     assert error_code(body) == "UNAUTHORIZED"
-    _, body = await post(client, REVOKE_TOKEN, {"id": "1"})
+    _, body = await post(client, REVOKE_TOKEN, {"id": "tok_1"})
     assert error_code(body) == "UNAUTHORIZED"
 
 

@@ -77,7 +77,7 @@ async def test_field_errors_keep_data_and_200(client: httpx.AsyncClient) -> None
 
 
 async def test_get_mutation_is_405_with_allow(client: httpx.AsyncClient) -> None:
-    mutation = 'mutation { forgotPassword(email: "nobody@example.com") }'
+    mutation = 'mutation { forgotPassword(input: {email: "nobody@example.com"}) { userErrors { code } } }'
     response = await client.get("/graphql", params={"query": mutation})
     assert graphql_code(response, 405) == "METHOD_NOT_ALLOWED"
     assert response.headers["allow"] == "POST"

@@ -24,7 +24,7 @@ from predictql.settings import Settings
 from tests.conftest import JWT_SECRET, make_settings
 from tests.support import gql, lifespan_client
 
-DEEP_MUTATION = 'mutation { createApiToken(name: "x") { apiToken { id } } }'  # depth 2, valid fields
+DEEP_MUTATION = 'mutation { createApiToken(input: {name: "x"}) { apiToken { id } } }'  # depth 2, valid fields
 
 
 @asynccontextmanager

@@ -15,7 +15,8 @@ from predictql.jsonutil import rfc3339
 from predictql.services import lmsr_trading, watchlist
 from predictql.services.lmsr_trading import TradeRequest
 from tests.api.test_users import fast_user
-from tests.support import bearer, gql
+from tests.support import USER_ERRORS, Kind, bearer, failure_code, gid, row_id
+from tests.support import gql as support_gql
 
 MARKET = "id poolId name outcomeIndex marketType yesProbability noProbability yesPrice noPrice b liquidityKopecks"
 MARKET += " qYes qNo volume paused resolved winningOutcome yesName noName"
@@ -23,42 +24,65 @@ POOL = f"id eventId name rules margin liveAt finishAt wonSide closedAt metadata 
 EVENT = f"""id creatorId name nameRu tags status isActive closedAt versusNames hasDraw mainPoolId
   isLoopEvent loopIntervalMinutes totalVolume isWatched mainPool {{ id }} pools {{ {POOL} }}"""
 
-CREATE_EVENT = f"mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{ {EVENT} }} }}"
-CREATE_FULL = f"mutation($input: CreateEventFullInput!) {{ createEventFull(input: $input) {{ {EVENT} }} }}"
-UPDATE_EVENT = f"mutation($id: ID!, $input: UpdateEventInput!) {{ updateEvent(id: $id, input: $input) {{ {EVENT} }} }}"
-SET_ACTIVE = "mutation($id: ID!, $on: Boolean!) { setEventActive(id: $id, isActive: $on) { id isActive } }"
-CREATE_POOL = f"""mutation($id: ID!, $input: CreatePoolInput!) {{
-  createPool(eventId: $id, input: $input) {{ {POOL} event {{ id status mainPoolId }} }} }}"""
-SET_PROBABILITIES = """mutation($e: ID!, $p: ID!, $values: [Float!]!) {
-  setPoolProbabilities(eventId: $e, poolId: $p, probabilities: $values) { id yesProbability qYes qNo } }"""
+CREATE_EVENT = f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
+  event {{ {EVENT} }} {USER_ERRORS} }} }}"""
+CREATE_FULL = f"""mutation($input: CreateEventFullInput!) {{ createEventFull(input: $input) {{
+  event {{ {EVENT} }} {USER_ERRORS} }} }}"""
+UPDATE_EVENT = f"""mutation($input: UpdateEventInput!) {{ updateEvent(input: $input) {{
+  event {{ {EVENT} }} {USER_ERRORS} }} }}"""
+SET_ACTIVE = f"""mutation($id: ID!, $on: Boolean!) {{ setEventActive(input: {{id: $id, isActive: $on}}) {{
+  event {{ id isActive }} {USER_ERRORS} }} }}"""
+CREATE_POOL = f"""mutation($input: CreatePoolInput!) {{
+  createPool(input: $input) {{ pool {{ {POOL} event {{ id status mainPoolId }} }} {USER_ERRORS} }} }}"""
+SET_PROBABILITIES = f"""mutation($e: ID!, $p: ID!, $values: [Float!]!) {{
+  setPoolProbabilities(input: {{eventId: $e, poolId: $p, probabilities: $values}}) {{
+  markets {{ id yesProbability qYes qNo }} {USER_ERRORS} }} }}"""
 EVENT_QUERY = f"query($id: ID!) {{ event(id: $id) {{ {EVENT} }} }}"
 POOL_QUERY = f"query($id: ID!) {{ pool(id: $id) {{ {POOL} event {{ id name }} }} }}"
 MARKET_QUERY = f"query($id: ID!) {{ market(id: $id) {{ {MARKET} pool {{ id event {{ id }} }} }} }}"
-FEED = """query($first: Int, $after: String, $tags: [String!], $status: String, $search: String) {
+FEED = """query($first: Int, $after: String, $tags: [String!], $status: EventStatus, $search: String) {
   events(first: $first, after: $after, tags: $tags, status: $status, search: $search) {
     edges { cursor node { id name status } } pageInfo { hasNextPage endCursor } } }"""
 MY_EVENTS = """query($first: Int, $after: String) { myEvents(first: $first, after: $after) {
   edges { node { id isActive status } } pageInfo { hasNextPage endCursor } } }"""
-CLOSE_EVENT = """mutation($id: ID!, $side: WonSide, $outcome: Int, $pools: [PoolVerdictInput!]) {
-  closeEvent(id: $id, wonSide: $side, outcome: $outcome, pools: $pools) {
-    id status closedAt pools { wonSide closedAt markets { resolved winningOutcome } } } }"""
-CLOSE_POOL = """mutation($e: ID!, $p: ID!, $side: WonSide, $outcome: Int, $markets: [MarketVerdictInput!]) {
-  closePool(eventId: $e, poolId: $p, wonSide: $side, outcome: $outcome, markets: $markets) {
-    id wonSide closedAt markets { resolved winningOutcome } event { status closedAt } } }"""
-CLOSE_MARKET = """mutation($e: ID!, $p: ID!, $m: ID!, $side: WonSide, $outcome: Int) {
-  closeMarket(eventId: $e, poolId: $p, marketId: $m, wonSide: $side, outcome: $outcome) {
-    id resolved winningOutcome pool { wonSide closedAt } } }"""
-CANCEL = "mutation($id: ID!) { cancelEvent(id: $id) { id status } }"
+CLOSE_EVENT = f"""mutation($id: ID!, $side: Outcome, $outcome: Int, $pools: [PoolVerdictInput!]) {{
+  closeEvent(input: {{id: $id, wonSide: $side, outcome: $outcome, pools: $pools}}) {{
+    event {{ id status closedAt pools {{ wonSide closedAt markets {{ resolved winningOutcome }} }} }}
+    {USER_ERRORS} }} }}"""
+CLOSE_POOL = f"""mutation($e: ID!, $p: ID!, $side: Outcome, $outcome: Int, $markets: [MarketVerdictInput!]) {{
+  closePool(input: {{eventId: $e, poolId: $p, wonSide: $side, outcome: $outcome, markets: $markets}}) {{
+    pool {{ id wonSide closedAt markets {{ resolved winningOutcome }} event {{ status closedAt }} }}
+    {USER_ERRORS} }} }}"""
+CLOSE_MARKET = f"""mutation($e: ID!, $p: ID!, $m: ID!, $side: Outcome, $outcome: Int) {{
+  closeMarket(input: {{eventId: $e, poolId: $p, marketId: $m, wonSide: $side, outcome: $outcome}}) {{
+    market {{ id resolved winningOutcome pool {{ wonSide closedAt }} }} {USER_ERRORS} }} }}"""
+CANCEL = f"mutation($id: ID!) {{ cancelEvent(input: {{id: $id}}) {{ event {{ id status }} {USER_ERRORS} }} }}"
+# Documents whose one input carries the object's id: the tests pass {"id", "input"}, merged here.
+ID_IN_INPUT = {UPDATE_EVENT: "id", CREATE_POOL: "eventId"}
+
+
+async def gql(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
+    given = dict(variables or {})
+    if query in ID_IN_INPUT and "id" in given:
+        given = {"input": {**given.pop("input"), ID_IN_INPUT[query]: given.pop("id")}}
+    return await support_gql(client, query, given, token)
 
 
 def ok(body: dict[str, Any]) -> Any:
+    """The data, each mutation payload asserted free of userErrors and unwrapped to its one object."""
     assert "errors" not in body, body["errors"]
-    return body["data"]
+    data = dict(body["data"])
+    for key, value in data.items():
+        if isinstance(value, dict) and "userErrors" in value:
+            assert value["userErrors"] == [], value["userErrors"]
+            (data[key],) = [v for k, v in value.items() if k != "userErrors"]
+    return data
 
 
 def code(body: dict[str, Any]) -> str:
-    assert body.get("errors"), body
-    return str(body["errors"][0]["extensions"]["code"])
+    return failure_code(body)
 
 
 def when(**delta: float) -> str:
@@ -97,9 +121,9 @@ async def live_event(
 async def test_create_event_starts_hidden_and_new(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
     user_id, token = creator
     event = await new_event(client, token, nameRu="Дождь?", tags=["Weather", "Sky"], versusNames=["Yes", "No"])
-    assert event["creatorId"] == str(user_id)
+    assert event["creatorId"] == gid(Kind.USER, user_id)
     assert (event["name"], event["nameRu"], event["tags"]) == ("Will it rain?", "Дождь?", ["weather", "sky"])
-    assert (event["status"], event["isActive"], event["pools"], event["mainPool"]) == ("new", False, [], None)
+    assert (event["status"], event["isActive"], event["pools"], event["mainPool"]) == ("NEW", False, [], None)
     assert event["totalVolume"] == 0 and event["isWatched"] is False
 
 
@@ -119,7 +143,7 @@ async def test_create_pool_documented_example(client: httpx.AsyncClient, creator
                       metadata={"volume_min_kopecks": 1000})
     pool = ok(await gql(client, CREATE_POOL, {"id": event["id"], "input": spec}, token))["createPool"]
     assert pool["eventId"] == event["id"] and pool["rules"] == "FT result" and pool["wonSide"] is None
-    assert pool["event"] == {"id": event["id"], "status": "started", "mainPoolId": pool["id"]}
+    assert pool["event"] == {"id": event["id"], "status": "STARTED", "mainPoolId": pool["id"]}
     assert pool["metadata"] == {
         "volume_min_kopecks": 1000, "market_names": ["Team A", "Draw", "Team B"],
         "market_probabilities": [0.40, 0.25, 0.35], "lmsr_b_kopecks": 1000000, "market_type": "lmsr",
@@ -132,7 +156,7 @@ async def test_create_pool_documented_example(client: httpx.AsyncClient, creator
     assert [(m["yesPrice"], m["noPrice"]) for m in markets] == [(4000, 6000), (2500, 7500), (3500, 6500)]
     for market in markets:
         assert (market["b"], market["liquidityKopecks"], market["qYes"], market["qNo"]) == (10000, 1000000, 0, 0)
-        assert (market["marketType"], market["volume"], market["paused"]) == ("lmsr", 0, False)
+        assert (market["marketType"], market["volume"], market["paused"]) == ("LMSR", 0, False)
         assert market["resolved"] is False
         assert (market["yesName"], market["noName"], market["winningOutcome"]) == ("Yes", "No", None)
 
@@ -141,18 +165,18 @@ async def test_create_pool_errors(client: httpx.AsyncClient, creator: tuple[int,
     _, token = creator
     event = await new_event(client, token)
     bad = pool_input(["A", "B"], [0.5, 0.6])
-    assert code(await gql(client, CREATE_POOL, {"id": event["id"], "input": bad}, token)) == "invalid_probabilities"
+    assert code(await gql(client, CREATE_POOL, {"id": event["id"], "input": bad}, token)) == "INVALID_PROBABILITIES"
     good = pool_input(["A", "B"], [0.5, 0.5])
     _, other = await fast_user(db, is_creator=True)
     # Hidden: as missing to another creator as on reads; once shown, theirs to see but not to change.
     assert code(await gql(client, CREATE_POOL, {"id": event["id"], "input": good}, other)) == "NOT_FOUND"
     ok(await gql(client, SET_ACTIVE, {"id": event["id"], "on": True}, token))
     assert code(await gql(client, CREATE_POOL, {"id": event["id"], "input": good}, other)) == "FORBIDDEN"
-    assert code(await gql(client, CREATE_POOL, {"id": "999999", "input": good}, token)) == "NOT_FOUND"
-    assert code(await gql(client, CREATE_POOL, {"id": "x", "input": good}, token)) == "invalid_id"
+    assert code(await gql(client, CREATE_POOL, {"id": "evt_999999", "input": good}, token)) == "NOT_FOUND"
+    assert code(await gql(client, CREATE_POOL, {"id": "x", "input": good}, token)) == "INVALID_ID"
     assert code(await gql(client, CREATE_POOL, {"id": event["id"], "input": good})) == "UNAUTHORIZED"
     listed = {**good, "metadata": [1, 2]}
-    assert code(await gql(client, CREATE_POOL, {"id": event["id"], "input": listed}, token)) == "invalid_body"
+    assert code(await gql(client, CREATE_POOL, {"id": event["id"], "input": listed}, token)) == "INVALID_BODY"
 
 
 async def test_create_event_full(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
@@ -166,12 +190,12 @@ async def test_create_event_full(client: httpx.AsyncClient, creator: tuple[int, 
     event = ok(await gql(client, CREATE_FULL, variables, token))["createEventFull"]
     assert [p["name"] for p in event["pools"]] == ["Winner", "Goals"]
     assert event["mainPool"]["id"] == event["mainPoolId"] == event["pools"][1]["id"]
-    assert (event["status"], event["isLoopEvent"], event["loopIntervalMinutes"]) == ("new", True, 60)
+    assert (event["status"], event["isLoopEvent"], event["loopIntervalMinutes"]) == ("NEW", True, 60)
     assert [m["b"] for m in event["pools"][1]["markets"]] == [3000] * 3
     bad = {"input": {"name": "Final", "pools": pools, "mainPoolIndex": 2}}
     assert code(await gql(client, CREATE_FULL, bad, token)) == "INVALID_REQUEST"
     broken = {"input": {"name": "Half", "pools": [pools[0], pool_input(["A", "B"], [0.9, 0.9])]}}
-    assert code(await gql(client, CREATE_FULL, broken, token)) == "invalid_probabilities"
+    assert code(await gql(client, CREATE_FULL, broken, token)) == "INVALID_PROBABILITIES"
     mine = ok(await gql(client, MY_EVENTS, {}, token))["myEvents"]["edges"]
     assert [edge["node"]["id"] for edge in mine] == [event["id"]]  # the failed ones left nothing behind
 
@@ -190,7 +214,7 @@ async def test_update_event_and_ownership(client: httpx.AsyncClient, creator: tu
     assert code(await gql(client, UPDATE_EVENT, {"id": event["id"], "input": {"name": "Mine"}}, other)) == "FORBIDDEN"
     by_admin = await gql(client, UPDATE_EVENT, {"id": event["id"], "input": {"name": "Admin"}}, admin)
     assert ok(by_admin)["updateEvent"]["name"] == "Admin"
-    assert code(await gql(client, UPDATE_EVENT, {"id": "999999", "input": {"name": "x"}}, token)) == "NOT_FOUND"
+    assert code(await gql(client, UPDATE_EVENT, {"id": "evt_999999", "input": {"name": "x"}}, token)) == "NOT_FOUND"
     foreign = (await live_event(client, other))["pools"][0]["id"]
     wrong_pool = {"id": event["id"], "input": {"mainPoolId": foreign}}
     assert code(await gql(client, UPDATE_EVENT, wrong_pool, token)) == "INVALID_REQUEST"
@@ -205,26 +229,28 @@ async def test_hidden_events(client: httpx.AsyncClient, creator: tuple[int, str]
     _, stranger = await fast_user(db)
     _, admin = await fast_user(db, is_admin=True)
     for who in (None, stranger):
-        body = await gql(client, EVENT_QUERY, {"id": event["id"]}, who)
-        assert code(body) == "NOT_FOUND" and body["data"] == {"event": None}
-        assert code(await gql(client, POOL_QUERY, {"id": pool_id}, who)) == "pool_not_found"
-        assert code(await gql(client, MARKET_QUERY, {"id": market_id}, who)) == "market_not_found"
+        # hidden is as missing as unknown: null, no error (by-id lookups are nullable)
+        assert await gql(client, EVENT_QUERY, {"id": event["id"]}, who) == {"data": {"event": None}}
+        assert await gql(client, POOL_QUERY, {"id": pool_id}, who) == {"data": {"pool": None}}
+        assert await gql(client, MARKET_QUERY, {"id": market_id}, who) == {"data": {"market": None}}
         assert ok(await gql(client, FEED, {}, who))["events"]["edges"] == []
     for who in (token, admin):
         assert ok(await gql(client, EVENT_QUERY, {"id": event["id"]}, who))["event"]["isActive"] is False
         assert ok(await gql(client, POOL_QUERY, {"id": pool_id}, who))["pool"]["event"]["id"] == event["id"]
     mine = ok(await gql(client, MY_EVENTS, {}, token))["myEvents"]["edges"]
-    assert [edge["node"] for edge in mine] == [{"id": event["id"], "isActive": False, "status": "started"}]
+    assert [edge["node"] for edge in mine] == [{"id": event["id"], "isActive": False, "status": "STARTED"}]
     _, other = await fast_user(db, is_creator=True)
     assert code(await gql(client, SET_ACTIVE, {"id": event["id"], "on": True}, other)) == "NOT_FOUND"
     assert code(await gql(client, UPDATE_EVENT, {"id": event["id"], "input": {"name": "x"}}, other)) == "NOT_FOUND"
     ok(await gql(client, SET_ACTIVE, {"id": event["id"], "on": True}, admin))
     assert code(await gql(client, SET_ACTIVE, {"id": event["id"], "on": False}, other)) == "FORBIDDEN"
-    assert code(await gql(client, SET_ACTIVE, {"id": "999999", "on": True}, token)) == "NOT_FOUND"
+    assert code(await gql(client, SET_ACTIVE, {"id": "evt_999999", "on": True}, token)) == "NOT_FOUND"
     assert code(await gql(client, MY_EVENTS, {})) == "UNAUTHORIZED"
-    assert code(await gql(client, EVENT_QUERY, {"id": "999999"})) == "NOT_FOUND"
-    assert code(await gql(client, POOL_QUERY, {"id": "999999"})) == "pool_not_found"
-    assert code(await gql(client, MARKET_QUERY, {"id": "999999"})) == "market_not_found"
+    assert await gql(client, EVENT_QUERY, {"id": "evt_999999"}) == {"data": {"event": None}}
+    assert await gql(client, POOL_QUERY, {"id": "pool_999999"}) == {"data": {"pool": None}}
+    assert await gql(client, MARKET_QUERY, {"id": "mkt_999999"}) == {"data": {"market": None}}
+    for query, wrong in ((EVENT_QUERY, pool_id), (POOL_QUERY, market_id), (MARKET_QUERY, event["id"])):
+        assert code(await gql(client, query, {"id": wrong})) == "INVALID_ID", (query, wrong)
 
 
 async def test_pool_and_market_queries(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
@@ -263,11 +289,11 @@ async def test_feed_connection(client: httpx.AsyncClient, creator: tuple[int, st
 
     assert ids(await gql(client, FEED, {"tags": ["ODD"]})) == [made[3]["id"], made[1]["id"]]
     assert ids(await gql(client, FEED, {"search": "event 2"})) == [made[2]["id"]]
-    assert ids(await gql(client, FEED, {"status": "new"})) == [upcoming["id"]]
-    assert ids(await gql(client, FEED, {"status": "started", "first": 1})) == [made[4]["id"]]
+    assert ids(await gql(client, FEED, {"status": "NEW"})) == [upcoming["id"]]
+    assert ids(await gql(client, FEED, {"status": "STARTED", "first": 1})) == [made[4]["id"]]
     assert code(await gql(client, FEED, {"after": "not-a-cursor"})) == "INVALID_REQUEST"
     assert code(await gql(client, FEED, {"first": 0})) == "INVALID_REQUEST"
-    assert code(await gql(client, FEED, {"status": "weird"})) == "INVALID_REQUEST"
+    assert code(await gql(client, FEED, {"status": "weird"})) == "BAD_USER_INPUT"
     empty = ok(await gql(client, FEED, {"search": "nothing like this"}))["events"]
     assert empty == {"edges": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
 
@@ -280,10 +306,10 @@ async def test_set_pool_probabilities(client: httpx.AsyncClient, creator: tuple[
     assert [m["yesProbability"] for m in markets] == pytest.approx([0.7, 0.3])
     assert [(m["qYes"], m["qNo"]) for m in markets] == [(0, 0), (0, 0)]
     bad = {**variables, "values": [0.7, 0.7]}
-    assert code(await gql(client, SET_PROBABILITIES, bad, token)) == "invalid_probabilities"
+    assert code(await gql(client, SET_PROBABILITIES, bad, token)) == "INVALID_PROBABILITIES"
     _, other = await fast_user(db, is_creator=True)
     assert code(await gql(client, SET_PROBABILITIES, variables, other)) == "FORBIDDEN"
-    assert code(await gql(client, SET_PROBABILITIES, {**variables, "p": "999999"}, token)) == "pool_not_found"
+    assert code(await gql(client, SET_PROBABILITIES, {**variables, "p": "pool_999999"}, token)) == "POOL_NOT_FOUND"
 
 
 async def test_close_market_then_pool_closes(client: httpx.AsyncClient, creator: tuple[int, str], db: Database) -> None:
@@ -299,11 +325,11 @@ async def test_close_market_then_pool_closes(client: httpx.AsyncClient, creator:
     assert closed == {"id": first, "resolved": True, "winningOutcome": "YES",
                       "pool": {"wonSide": None, "closedAt": None}}
     assert code(await gql(client, CLOSE_MARKET, {**base, "m": first, "side": "NO"}, token)) == "CONFLICT"
-    assert code(await gql(client, CLOSE_MARKET, {**base, "m": "999999", "side": "NO"}, token)) == "NOT_FOUND"
+    assert code(await gql(client, CLOSE_MARKET, {**base, "m": "mkt_999999", "side": "NO"}, token)) == "NOT_FOUND"
     last = ok(await gql(client, CLOSE_MARKET, {**base, "m": second, "outcome": 1}, token))["closeMarket"]
     assert last["winningOutcome"] == "NO" and last["pool"]["wonSide"] == 0 and last["pool"]["closedAt"]
     after = ok(await gql(client, EVENT_QUERY, {"id": event["id"]}))["event"]
-    assert after["status"] == "paid" and after["closedAt"]
+    assert after["status"] == "PAID" and after["closedAt"]
 
 
 async def test_close_pool(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
@@ -314,7 +340,7 @@ async def test_close_pool(client: httpx.AsyncClient, creator: tuple[int, str]) -
     closed = ok(await gql(client, CLOSE_POOL, by_outcome, token))["closePool"]
     assert closed["wonSide"] == 2 and closed["closedAt"]
     assert [m["winningOutcome"] for m in closed["markets"]] == ["NO", "NO", "YES"]
-    assert closed["event"] == {"status": "started", "closedAt": None}  # the other pool still trades
+    assert closed["event"] == {"status": "STARTED", "closedAt": None}  # the other pool still trades
     assert code(await gql(client, CLOSE_POOL, by_outcome, token)) == "CONFLICT"
     need_markets = {"e": event["id"], "p": second["id"], "side": "YES"}
     assert code(await gql(client, CLOSE_POOL, need_markets, token)) == "INVALID_REQUEST"
@@ -322,8 +348,9 @@ async def test_close_pool(client: httpx.AsyncClient, creator: tuple[int, str]) -
     verdicts = [{"marketId": m["id"], "wonSide": side} for m, side in zip(second["markets"], sides, strict=True)]
     closed = ok(await gql(client, CLOSE_POOL, {"e": event["id"], "p": second["id"], "markets": verdicts}, token))
     assert [m["winningOutcome"] for m in closed["closePool"]["markets"]] == ["NO", "YES", "NO"]
-    assert closed["closePool"]["wonSide"] == 1 and closed["closePool"]["event"]["status"] == "paid"
-    assert code(await gql(client, CLOSE_POOL, {"e": event["id"], "p": "999999", "side": "YES"}, token)) == "NOT_FOUND"
+    assert closed["closePool"]["wonSide"] == 1 and closed["closePool"]["event"]["status"] == "PAID"
+    missing_pool = {"e": event["id"], "p": "pool_999999", "side": "YES"}
+    assert code(await gql(client, CLOSE_POOL, missing_pool, token)) == "NOT_FOUND"
 
 
 async def test_close_event(client: httpx.AsyncClient, creator: tuple[int, str], db: Database) -> None:
@@ -331,9 +358,9 @@ async def test_close_event(client: httpx.AsyncClient, creator: tuple[int, str], 
     single = await live_event(client, token)
     _, other = await fast_user(db, is_creator=True)
     assert code(await gql(client, CLOSE_EVENT, {"id": single["id"], "side": "NO"}, other)) == "FORBIDDEN"
-    assert code(await gql(client, CLOSE_EVENT, {"id": "999999", "side": "NO"}, token)) == "NOT_FOUND"
+    assert code(await gql(client, CLOSE_EVENT, {"id": "evt_999999", "side": "NO"}, token)) == "NOT_FOUND"
     closed = ok(await gql(client, CLOSE_EVENT, {"id": single["id"], "side": "NO"}, token))["closeEvent"]
-    assert closed["status"] == "paid" and closed["closedAt"]
+    assert closed["status"] == "PAID" and closed["closedAt"]
     assert closed["pools"] == [{"wonSide": 1, "closedAt": closed["pools"][0]["closedAt"],
                                 "markets": [{"resolved": True, "winningOutcome": "NO"}]}]
     assert code(await gql(client, CLOSE_EVENT, {"id": single["id"], "side": "YES"}, token)) == "CONFLICT"
@@ -343,8 +370,8 @@ async def test_close_event(client: httpx.AsyncClient, creator: tuple[int, str], 
     first_pool, second_pool = (pool["id"] for pool in multi["pools"])
     verdicts = [{"poolId": first_pool, "wonSide": "YES"}, {"poolId": second_pool, "outcome": 1}]
     closed = ok(await gql(client, CLOSE_EVENT, {"id": multi["id"], "pools": verdicts}, token))["closeEvent"]
-    assert [pool["wonSide"] for pool in closed["pools"]] == [0, 1] and closed["status"] == "paid"
-    assert ids_in_feed(ok(await gql(client, FEED, {"status": "paid"}))) == [multi["id"], single["id"]]
+    assert [pool["wonSide"] for pool in closed["pools"]] == [0, 1] and closed["status"] == "PAID"
+    assert ids_in_feed(ok(await gql(client, FEED, {"status": "PAID"}))) == [multi["id"], single["id"]]
 
 
 def ids_in_feed(data: dict[str, Any]) -> list[str]:
@@ -356,22 +383,22 @@ async def test_cancel_event(client: httpx.AsyncClient, creator: tuple[int, str],
     event = await live_event(client, token)
     _, other = await fast_user(db, is_creator=True)
     assert code(await gql(client, CANCEL, {"id": event["id"]}, other)) == "FORBIDDEN"
-    assert ok(await gql(client, CANCEL, {"id": event["id"]}, token))["cancelEvent"]["status"] == "cancelled"
+    assert ok(await gql(client, CANCEL, {"id": event["id"]}, token))["cancelEvent"]["status"] == "CANCELLED"
     assert code(await gql(client, CANCEL, {"id": event["id"]}, token)) == "CONFLICT"
     assert ids_in_feed(ok(await gql(client, FEED, {}))) == []
-    assert ids_in_feed(ok(await gql(client, FEED, {"status": "cancelled"}))) == [event["id"]]
-    assert ok(await gql(client, EVENT_QUERY, {"id": event["id"]}))["event"]["status"] == "cancelled"
+    assert ids_in_feed(ok(await gql(client, FEED, {"status": "CANCELLED"}))) == [event["id"]]
+    assert ok(await gql(client, EVENT_QUERY, {"id": event["id"]}))["event"]["status"] == "CANCELLED"
 
 
 async def test_volume_and_watch_state(client: httpx.AsyncClient, creator: tuple[int, str], db: Database) -> None:
     _, token = creator
     event = await live_event(client, token, names=("A", "B"))
     trader_id, trader = await fast_user(db, balance=100_000)
-    market_id = int(event["pools"][0]["markets"][1]["id"])
+    market_id = row_id(event["pools"][0]["markets"][1]["id"])
     async with db.transaction() as session:
         await lmsr_trading.trade(session, Actor(user_id=trader_id), TradeRequest(market_id, "buy_yes", "spend", 10_000),
                                  fee_bps=200)
-        await watchlist.add(session, Actor(user_id=trader_id), event_id=int(event["id"]))
+        await watchlist.add(session, Actor(user_id=trader_id), event_id=row_id(event["id"]))
     seen = ok(await gql(client, EVENT_QUERY, {"id": event["id"]}, trader))["event"]
     volumes = [m["volume"] for m in seen["pools"][0]["markets"]]
     assert volumes[0] == 0 < volumes[1] and seen["totalVolume"] == sum(volumes)
@@ -388,12 +415,13 @@ async def test_mutations_in_one_document_see_each_others_writes(
     _, token = creator
     event = await new_event(client, token)
     document = """mutation($id: ID!, $input: CreatePoolInput!) {
-      first: setEventActive(id: $id, isActive: true) { status pools { name } }
-      second: createPool(eventId: $id, input: $input) { event { status pools { name } mainPool { name } } } }"""
+      first: setEventActive(input: {id: $id, isActive: true}) { event { status pools { name } } userErrors { code } }
+      second: createPool(input: $input) {
+        pool { event { status pools { name } mainPool { name } } } userErrors { code } } }"""
     spec = pool_input(["Yes"], [0.5], name="Fresh", liveAt=when(minutes=-1))
-    data = ok(await gql(client, document, {"id": event["id"], "input": spec}, token))
-    assert data["first"] == {"status": "new", "pools": []}
-    assert data["second"]["event"] == {"status": "started", "pools": [{"name": "Fresh"}], "mainPool": {"name": "Fresh"}}
+    data = ok(await gql(client, document, {"id": event["id"], "input": {**spec, "eventId": event["id"]}}, token))
+    assert data["first"] == {"status": "NEW", "pools": []}
+    assert data["second"]["event"] == {"status": "STARTED", "pools": [{"name": "Fresh"}], "mainPool": {"name": "Fresh"}}
 
 
 async def test_timestamp_without_offset_is_utc(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
@@ -407,6 +435,6 @@ async def test_timestamp_without_offset_is_utc(client: httpx.AsyncClient, creato
     assert (pool["finishAt"], pool["liveAt"]) == (finish + "Z", live + "Z")
     rest = {"name": "REST", "finish_at": finish, "live_at": live,
             "metadata": {"market_names": ["Yes"], "market_probabilities": [0.5]}}
-    created = await client.post(f"/api/v1/events/{event['id']}/pools", json=rest, headers=bearer(token))
+    created = await client.post(f"/api/v1/events/{row_id(event['id'])}/pools", json=rest, headers=bearer(token))
     assert created.status_code == 201, created.text
     assert (created.json()["finish_at"], created.json()["live_at"]) == (pool["finishAt"], pool["liveAt"])

@@ -11,7 +11,7 @@ import pytest
 from predictql.db import Database
 from tests.conftest import make_settings
 from tests.markets.factories import create_market_setup
-from tests.support import bearer, lifespan_client, user_with_token
+from tests.support import Kind, bearer, gid, lifespan_client, user_with_token
 
 QUERY = {"query": "query M($id: ID!) { market(id: $id) { id yesPrice volume } }"}
 
@@ -27,7 +27,7 @@ async def cached(database_url: str, data_dir: Path, db: Database) -> AsyncIterat
 
 async def test_repeated_anonymous_query_is_a_hit_until_a_write(cached: httpx.AsyncClient, db: Database) -> None:
     _, _, (market,) = await create_market_setup(db)
-    body = {**QUERY, "variables": {"id": str(market.id)}}
+    body = {**QUERY, "variables": {"id": gid(Kind.MARKET, market.id)}}
     first = await cached.post("/graphql", json=body)
     second = await cached.post("/graphql", json=body)
     assert "x-cache" not in first.headers and second.headers["x-cache"] == "hit"
@@ -44,20 +44,20 @@ async def test_repeated_anonymous_query_is_a_hit_until_a_write(cached: httpx.Asy
 async def test_signed_in_errors_and_mutations_are_never_cached(cached: httpx.AsyncClient, db: Database) -> None:
     _, _, (market,) = await create_market_setup(db)
     _, token = await user_with_token(cached, db)
-    body = {**QUERY, "variables": {"id": str(market.id)}}
+    body = {**QUERY, "variables": {"id": gid(Kind.MARKET, market.id)}}
     for _ in range(2):
         assert "x-cache" not in (await cached.post("/graphql", json=body, headers=bearer(token))).headers
     missing = {**QUERY, "variables": {"id": "999999"}}
     for _ in range(2):
         assert "x-cache" not in (await cached.post("/graphql", json=missing)).headers
-    mutation = {"query": 'mutation { forgotPassword(email: "nobody@example.com") }'}
+    mutation = {"query": 'mutation { forgotPassword(input: {email: "nobody@example.com"}) { userErrors { code } } }'}
     for _ in range(2):
         assert "x-cache" not in (await cached.post("/graphql", json=mutation)).headers
 
 
 async def test_ttl_zero_disables(database_url: str, data_dir: Path, db: Database) -> None:
     _, _, (market,) = await create_market_setup(db)
-    body = {**QUERY, "variables": {"id": str(market.id)}}
+    body = {**QUERY, "variables": {"id": gid(Kind.MARKET, market.id)}}
     async with lifespan_client(make_settings(database_url, data_dir, graphql_cache_ttl_ms=0)) as http:
         for _ in range(2):
             assert "x-cache" not in (await http.post("/graphql", json=body)).headers

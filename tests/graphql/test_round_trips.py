@@ -22,7 +22,7 @@ from predictql.services.events import EventFields
 from predictql.services.pools import PoolFields
 from predictql.settings import Settings
 from tests.markets.factories import creator_actor
-from tests.support import BASE, Lifespan, create_user, gql
+from tests.support import BASE, Kind, Lifespan, create_user, gid, gql
 
 FEED = """query($first: Int!) { events(first: $first) { edges { node {
   id name status pools { id name markets { id name yesProbability pool { id } } } mainPool { id }
@@ -95,7 +95,7 @@ async def feed_statements(http: httpx.AsyncClient, app_db: Database, first: int)
 def check_shape(nodes: list[Any], count: int) -> None:
     assert len(nodes) == count
     for node in nodes:
-        assert node["status"] == "started"
+        assert node["status"] == "STARTED"
         assert [pool["name"] for pool in node["pools"]] == ["Pool 0", "Pool 1"]
         assert node["mainPool"]["id"] == node["pools"][0]["id"]
         for pool in node["pools"]:
@@ -138,3 +138,48 @@ async def test_single_event_round_trips(app_client: tuple[httpx.AsyncClient, Dat
     assert [m["pool"]["event"]["name"] for p in body["data"]["event"]["pools"] for m in p["markets"]] == ["Event 2"] * 6
     # The event, its pools, their markets; the back-references (pool, event) come from primed loaders.
     assert split(seen)[0] == 3, seen
+
+
+def aliased_lookups(targets: list[tuple[str, str]]) -> str:
+    """One document of ``len(targets)`` aliased by-id lookups (``event``, ``pool``, ``market``, ``user``,
+    ``node``), each asking for a field that needs no further query."""
+    fields = {"event": "name", "pool": "name", "market": "name", "user": "name"}
+    parts = []
+    for n, (field, value) in enumerate(targets):
+        inner = "... on Market { name } ... on Event { name } id" if field == "node" else fields[field]
+        parts.append(f'l{n}: {field}(id: "{value}") {{ {inner} }}')
+    return "{ " + " ".join(parts) + " }"
+
+
+async def test_thirty_aliased_lookups_cost_a_fixed_number_of_statements(
+    app_client: tuple[httpx.AsyncClient, Database], db: Database
+) -> None:
+    """Every by-id root field and ``node`` go through the DataLoaders: 30 aliased lookups of five
+    kinds cost what 5 cost (one batch per kind of row, plus the events that decide visibility)."""
+    http, app_db = app_client
+    creator_id = await create_user(db, is_creator=True)
+    await seed(db, creator_id, 6)
+    _, nodes = await feed_statements(http, app_db, 6)
+    users = [await create_user(db) for _ in range(6)]
+    targets: list[tuple[str, str]] = []
+    for n, event_node in enumerate(nodes):
+        pool, market = event_node["pools"][1], event_node["pools"][0]["markets"][n % 3]
+        targets += [("event", event_node["id"]), ("pool", pool["id"]), ("market", market["id"]),
+                    ("user", gid(Kind.USER, users[n])), ("node", market["id"] if n % 2 else event_node["id"])]
+    assert len(targets) == 30
+
+    counted = []
+    for size in (5, 30):
+        with count_statements(app_db) as seen:
+            body = await gql(http, aliased_lookups(targets[:size]))
+        assert "errors" not in body, body["errors"]
+        assert len(body["data"]) == size and all(value and value["name"] for value in body["data"].values())
+        counted.append(split(seen))
+    print(f"\n[{app_db.engine.dialect.name}] (statements, sessions): 5 aliased lookups {counted[0]}, 30 {counted[1]}")
+    # events (the lookups and the visibility of pools and markets), pools, markets, users
+    assert counted[0] == counted[1] and counted[1][0] <= 5, counted
+
+    missing = await gql(http, '{ a: market(id: "mkt_999999") { id } b: node(id: "usr_999999") { id } }')
+    assert missing == {"data": {"a": None, "b": None}}
+    hidden = (await gql(http, aliased_lookups([("node", "trd_1"), ("node", "ord_1"), ("node", "pos_1")])))
+    assert hidden == {"data": {"l0": None, "l1": None, "l2": None}}  # no trades yet; others' rows are never shown

@@ -39,6 +39,7 @@ from tests.inputs.nasty import (
     unexpected_errors,
 )
 from tests.inputs.world import World, build_world
+from tests.support import Kind, gid
 
 SCHEMA = build_schema(Settings(environment="test", jwt_secret="x" * 40))._schema
 NON_FINITE = [math.nan, math.inf, -math.inf]
@@ -71,17 +72,18 @@ FIELDS = [("query", name, field) for name, field in SCHEMA.query_type.fields.ite
 
 def _scalar(name: str, world: World) -> st.SearchStrategy[Any]:
     ids = [
-        world.event_id,
-        world.pool_id,
-        world.market_id,
-        world.book_market_id,
-        world.order_id,
-        world.notification_id,
-        world.user_id,
-        world.api_token_id,
+        gid(Kind.EVENT, world.event_id),
+        gid(Kind.POOL, world.pool_id),
+        gid(Kind.MARKET, world.market_id),
+        gid(Kind.MARKET, world.book_market_id),
+        gid(Kind.ORDER, world.order_id),
+        gid(Kind.NOTIFICATION, world.notification_id),
+        gid(Kind.USER, world.user_id),
+        gid(Kind.API_TOKEN, world.api_token_id),
+        str(world.market_id),  # a bare row id: INVALID_ID
     ]
     valid = {
-        "ID": st.sampled_from([str(i) for i in ids]),
+        "ID": st.sampled_from(ids),
         "Int": st.integers(-1, 100),
         "Long": st.integers(-1, 10_000),
         "Float": st.sampled_from([0.5, 0.25, 0.0]),

@@ -18,12 +18,13 @@ from tests.inputs.nasty import check_logs, deep, unexpected_errors
 from tests.inputs.world import World, build_world
 from tests.subscriptions.conftest import live_app
 from tests.subscriptions.wsclient import GraphQLSocket
-from tests.support import gql
+from tests.support import Kind, gid, gql
 
 FEED = "query($tags: [String!], $search: String, $after: String) { events(first: 5, tags: $tags, search: $search, after: $after) { edges { node { id pools { metadata } } } } }"  # noqa: E501
-CREATE_EVENT = "mutation($input: CreateEventInput!) { createEvent(input: $input) { id } }"
-CREATE_POOL = "mutation($e: ID!, $input: CreatePoolInput!) { createPool(eventId: $e, input: $input) { id } }"
-PREVIEW = "query($a: Long!) { lmsrPreview(marketId: \"1\", side: \"buy_yes\", amountType: \"spend\", amount: $a) { costOrPayoutCents } }"  # noqa: E501
+CREATE_EVENT = "mutation($input: CreateEventInput!) { createEvent(input: $input) { event { id } userErrors { code } } }"
+CREATE_POOL = """mutation($input: CreatePoolInput!) { createPool(input: $input) {
+  pool { id } userErrors { field message code } } }"""
+PREVIEW = "query($a: Long!) { lmsrPreview(marketId: \"mkt_1\", side: BUY_YES, amountType: SPEND, amount: $a) { costOrPayoutCents } }"  # noqa: E501
 
 
 @pytest.fixture
@@ -47,6 +48,11 @@ async def raw_gql(client: httpx.AsyncClient, world: World, query: str, variables
 
 
 def refused(body: dict[str, Any], code: str, *words: str) -> str:
+    """The one top-level error, or a mutation payload's one userError, with its code and words."""
+    if not body.get("errors"):
+        (payload,) = body["data"].values()
+        (user_error,) = payload["userErrors"]
+        body = {"errors": [{"message": user_error["message"], "extensions": {"code": user_error["code"]}}]}
     (error,) = body["errors"]
     assert error["extensions"]["code"] == code, error
     assert "internal error" not in error["message"], error
@@ -90,7 +96,8 @@ async def test_nul_and_surrogates_in_graphql(client: httpx.AsyncClient, world: W
     for text in ('"a\\ud800b"', '"\\udfff"'):  # the HTTP transport's strict JSON refuses these
         body = await raw_gql(client, world, CREATE_EVENT, f'{{"input": {{"name": {text}}}}}')
         refused(body, "BAD_REQUEST", "surrogate")
-    literal = await gql(client, 'mutation { createEvent(input: {name: "a\\u0000b"}) { id } }', token=world.token)
+    nul_literal = 'mutation { createEvent(input: {name: "a\\u0000b"}) { event { id } } }'
+    literal = await gql(client, nul_literal, token=world.token)
     refused(literal, "BAD_USER_INPUT", "NUL")
     search = await raw_gql(client, world, FEED, '{"search": "\\u0000"}')
     refused(search, "BAD_USER_INPUT", "NUL")
@@ -184,16 +191,18 @@ def pool_input(metadata: Any) -> dict[str, Any]:
 async def test_stored_metadata_is_bounded_and_the_feed_keeps_answering(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    e = str(world.event_id)
-    too_deep = await gql(client, CREATE_POOL, {"e": e, "input": pool_input({"a": deep(11)})}, world.token)
-    refused(too_deep, "invalid_body", "metadata nests deeper than 8")
+    e = gid(Kind.EVENT, world.event_id)
+    too_deep = await gql(client, CREATE_POOL, {"input": {**pool_input({"a": deep(11)}), "eventId": e}}, world.token)
+    refused(too_deep, "INVALID_BODY", "metadata nests deeper than 8")
     huge = {f"k{i}": "v" * 100 for i in range(200)}
-    refused(await gql(client, CREATE_POOL, {"e": e, "input": pool_input(huge)}, world.token), "invalid_body", "bytes")
-    very_deep = json.dumps({"e": e, "input": pool_input({"a": deep(301)})})
+    too_big = await gql(client, CREATE_POOL, {"input": {**pool_input(huge), "eventId": e}}, world.token)
+    refused(too_big, "INVALID_BODY", "bytes")
+    very_deep = json.dumps({"input": {**pool_input({"a": deep(301)}), "eventId": e}})
     refused(await raw_gql(client, world, CREATE_POOL, very_deep), "BAD_REQUEST", "deeper than 32")
-    variables = json.dumps({"e": e, "input": pool_input({"x": float("nan")})})  # NaN as the JSON extension
+    variables = json.dumps({"input": {**pool_input({"x": float("nan")}), "eventId": e}})  # NaN as the JSON extension
     refused(await raw_gql(client, world, CREATE_POOL, variables), "BAD_REQUEST", "not valid JSON")
-    fine = await gql(client, CREATE_POOL, {"e": e, "input": pool_input({"volume_min_kopecks": 5})}, world.token)
+    small = {"input": {**pool_input({"volume_min_kopecks": 5}), "eventId": e}}
+    fine = await gql(client, CREATE_POOL, small, world.token)
     assert not fine.get("errors"), fine
     feed = await gql(client, FEED)
     assert not feed.get("errors") and feed["data"]["events"]["edges"], feed
@@ -211,12 +220,12 @@ COERCION = [
     (PREVIEW, '{"a": 3.5}', "Long must be an integer"),
     ('query($f: Int!) { events(first: $f) { edges { cursor } } }', '{"f": 3.5}', "non-integer"),
     ('query($f: Int!) { events(first: $f) { edges { cursor } } }', '{"f": 2147483648}', "32-bit"),
-    ('mutation($i: CreatePoolInput!) { createPool(eventId: "1", input: $i) { id } }',
-     json.dumps({"i": {**pool_input(None), "finishAt": "not a date"}}), "isoformat"),
-    ('mutation($i: CreatePoolInput!) { createPool(eventId: "1", input: $i) { id } }',
-     json.dumps({"i": {**pool_input(None), "finishAt": "0001-01-01T00:00:00+01:00"}}), "out of range"),
-    ('mutation($i: CreatePoolInput!) { createPool(eventId: "1", input: $i) { id } }',
-     json.dumps({"i": {**pool_input(None), "finishAt": "9999-12-31T23:59:59-23:59"}}), "out of range"),
+    ('mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }',
+     json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "not a date"}}), "isoformat"),
+    ('mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }',
+     json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "0001-01-01T00:00:00+01:00"}}), "out of range"),
+    ('mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }',
+     json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "9999-12-31T23:59:59-23:59"}}), "out of range"),
 ]
 
 
@@ -237,16 +246,16 @@ async def test_a_literal_our_scalar_refuses_is_bad_user_input(client: httpx.Asyn
 
 @pytest.mark.parametrize("raw", ["1_0", " 1 ", "١", "+1", "1.0", "0x1", "9223372036854775808"])
 async def test_ids_parse_strictly_on_both_faces(client: httpx.AsyncClient, world: World, raw: str) -> None:
-    body = await gql(client, "query($id: ID!) { user(id: $id) { id } }", {"id": raw.replace("1", str(world.user_id))
-                                                                        if raw != "9223372036854775808" else raw})
-    refused(body, "invalid_id")
+    value = raw.replace("1", str(world.user_id)) if raw != "9223372036854775808" else raw
+    for candidate in (value, f"usr_{value}"):
+        refused(await gql(client, "query($id: ID!) { user(id: $id) { id } }", {"id": candidate}), "INVALID_ID")
     rest_refused(await client.get(f"/api/v1/users/{raw}"), 400)
 
 
 # --- the same guards on a subscription over WebSocket --------------------------------------------
 
 SUBSCRIPTIONS = [
-    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "1_0"}, "invalid_id"),
+    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "1_0"}, "INVALID_ID"),
     ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "\x00"}, "BAD_USER_INPUT"),
     ('subscription($m: ID!, $s: Long) { marketUpdated(marketId: $m, fromSeq: $s) { seq } }',
      {"m": "1", "s": 2**63}, "BAD_USER_INPUT"),

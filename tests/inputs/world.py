@@ -13,10 +13,10 @@ import httpx
 from predictql.db import Database, utcnow
 from predictql.jsonutil import rfc3339
 from tests.api.test_users import fast_user
-from tests.support import bearer, gql
+from tests.support import bearer, gql, row_id
 
 CREATE_FULL = """mutation($input: CreateEventFullInput!) { createEventFull(input: $input) {
-  id pools { id markets { id } } } }"""
+  event { id pools { id markets { id } } } } }"""
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,14 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
     pools = [
         {"name": "Winner", "finishAt": finish, "marketNames": ["A", "B"], "marketProbabilities": [0.5, 0.5]},
         {"name": "Book", "finishAt": finish, "marketNames": ["Yes"], "marketProbabilities": [0.5],
-         "marketType": "orderbook"},
+         "marketType": "ORDERBOOK"},
     ]
-    event = _ok(await gql(client, CREATE_FULL, {"input": {"name": "Fuzz", "pools": pools}}, token))["createEventFull"]
-    await gql(client, "mutation($id: ID!) { setEventActive(id: $id, isActive: true) { id } }", {"id": event["id"]},
-              token)
-    market_id = int(event["pools"][0]["markets"][0]["id"])
-    book_market_id = int(event["pools"][1]["markets"][0]["id"])
+    created = _ok(await gql(client, CREATE_FULL, {"input": {"name": "Fuzz", "pools": pools}}, token))
+    event = created["createEventFull"]["event"]
+    await gql(client, "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) { event { id } } }",
+              {"id": event["id"]}, token)
+    market_id = row_id(event["pools"][0]["markets"][0]["id"])
+    book_market_id = row_id(event["pools"][1]["markets"][0]["id"])
     headers = bearer(token)
     trade = {"market_id": market_id, "side": "buy_yes", "amount_type": "spend", "amount": 1000}
     assert (await client.post("/api/v1/lmsr/trade", json=trade, headers=headers)).status_code == 200
@@ -81,8 +82,8 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
     return World(
         token=token,
         user_id=user_id,
-        event_id=int(event["id"]),
-        pool_id=int(event["pools"][0]["id"]),
+        event_id=row_id(event["id"]),
+        pool_id=row_id(event["pools"][0]["id"]),
         market_id=market_id,
         book_market_id=book_market_id,
         order_id=int(placed.json()["id"]),

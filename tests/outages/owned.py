@@ -25,6 +25,7 @@ import httpx
 import websockets
 
 from tests.e2e.conftest import free_port
+from tests.support import Kind, gid
 
 FREEZE_LIMIT_SECONDS = 60.0
 TRADES = """subscription($m: ID, $from: Long) { trades(marketId: $m, fromSeq: $from) { kind seq data { id } } }"""
@@ -147,7 +148,7 @@ async def subscribe_trades(base: str, market_id: int) -> Any:
     ws = await websockets.connect(base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
     await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
     assert json.loads(await ws.recv())["type"] == "connection_ack"
-    payload = {"query": TRADES, "variables": {"m": str(market_id), "from": 0}}
+    payload = {"query": TRADES, "variables": {"m": gid(Kind.MARKET, market_id), "from": 0}}
     await ws.send(json.dumps({"id": "t", "type": "subscribe", "payload": payload}))
     return ws
 

@@ -15,11 +15,11 @@ from predictql.settings import Settings
 from tests.api.test_lmsr_api import trader
 from tests.conftest import BACKEND
 from tests.markets.factories import create_market_setup
-from tests.support import bearer, gql, lifespan_client
+from tests.support import Kind, bearer, gid, gql, lifespan_client
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="the SQLite store's own outage")
-TRADE = """mutation($m: ID!) { lmsrTrade(input: {marketId: $m, side: "buy_yes", amountType: "spend", amount: 1000})
-  { tradeId } }"""
+TRADE = """mutation($m: ID!) { lmsrTrade(input: {marketId: $m, side: BUY_YES, amountType: SPEND, amount: 1000})
+  { trade { tradeId } } }"""
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ async def test_a_locked_database_answers_503_then_works_again(
         refused = await impatient.post("/api/v1/lmsr/trade", json=body, headers=bearer(token))
         assert refused.status_code == 503, refused.text
         assert refused.json()["error"]["code"] == "SERVICE_UNAVAILABLE" and int(refused.headers["retry-after"]) > 0
-        mutation = await gql(impatient, TRADE, {"m": str(market.id)}, token)
+        mutation = await gql(impatient, TRADE, {"m": gid(Kind.MARKET, market.id)}, token)
         assert mutation["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE", mutation
     finally:
         other.rollback()

@@ -18,13 +18,14 @@ from predictql.services import ledger_check
 from tests.api.test_users import fast_user
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.wsclient import GraphQLSocket
-from tests.support import bearer, gql
+from tests.support import Kind, bearer, gid, gql, row_id
 
 API = "/api/v1"
 MARKET_UPDATED = """subscription($m: ID!) { marketUpdated(marketId: $m) { kind seq data {
   yesProbability yesPrice noPrice volume resolved } } }"""
 MARKET = "query($id: ID!) { market(id: $id) { yesProbability yesPrice noPrice volume resolved winningOutcome } }"
-ME = """query { me { balance bonusBalance } myPositions { marketId tokenType amount avgPrice unrealizedPnl } }"""
+ME = """query { me { balance bonusBalance }
+  myPositions(status: OPEN, first: 100) { nodes { market { id } tokenType amount avgPrice unrealizedPnl } } }"""
 POOLS = (("lmsr", 0.55), ("orderbook", 0.5))
 
 
@@ -42,6 +43,8 @@ class Face:
     async def graphql(self, token: str, query: str, variables: dict[str, Any]) -> Any:
         body = await gql(self.http, query, variables, token)
         assert "errors" not in body, body["errors"]
+        for payload in body["data"].values():
+            assert payload["userErrors"] == [], payload
         return body["data"]
 
     async def create_event(self, token: str) -> tuple[int, list[int], list[int]]:
@@ -54,22 +57,27 @@ class Face:
             await self.rest(token, "POST", f"/events/{event['id']}/active", {"is_active": True})
         else:
             pools = [{"name": kind, "finishAt": finish, "liveAt": live, "marketNames": ["Yes"],
-                      "marketProbabilities": [p], "marketType": kind} for kind, p in POOLS]
+                      "marketProbabilities": [p], "marketType": kind.upper()} for kind, p in POOLS]
             event = (await self.graphql(token, "mutation($i: CreateEventFullInput!) { createEventFull(input: $i) "
-                                        "{ id pools { id markets { id } } } }",
-                                        {"i": {"name": "Scenario", "pools": pools}}))["createEventFull"]
-            await self.graphql(token, "mutation($id: ID!) { setEventActive(id: $id, isActive: true) { id } }",
-                               {"id": event["id"]})
-        pool_ids = [int(pool["id"]) for pool in event["pools"]]
-        return int(event["id"]), pool_ids, [int(pool["markets"][0]["id"]) for pool in event["pools"]]
+                                        "{ event { id pools { id markets { id } } } userErrors { code } } }",
+                                        {"i": {"name": "Scenario", "pools": pools}}))["createEventFull"]["event"]
+            await self.graphql(token, "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) "
+                               "{ userErrors { code } } }", {"id": event["id"]})
+
+        def number(value: int | str) -> int:  # REST: the integer; GraphQL: the row id inside the global id
+            return value if isinstance(value, int) else row_id(value)
+
+        pool_ids = [number(pool["id"]) for pool in event["pools"]]
+        return number(event["id"]), pool_ids, [number(pool["markets"][0]["id"]) for pool in event["pools"]]
 
     async def lmsr(self, token: str, market_id: int, side: str, amount: int) -> None:
         fields = {"market_id": market_id, "side": side, "amount_type": "spend", "amount": amount}
         if self.kind == "rest":
             await self.rest(token, "POST", "/lmsr/trade", fields)
             return
-        gql_fields = {"marketId": str(market_id), "side": side, "amountType": "spend", "amount": amount}
-        await self.graphql(token, "mutation($i: LmsrTradeInput!) { lmsrTrade(input: $i) { sharesDelta } }",
+        gql_fields = {"marketId": gid(Kind.MARKET, market_id), "side": side.upper(), "amountType": "SPEND",
+                      "amount": amount}
+        await self.graphql(token, "mutation($i: LmsrTradeInput!) { lmsrTrade(input: $i) { userErrors { code } } }",
                            {"i": gql_fields})
 
     async def order(self, token: str, market_id: int, token_type: str, budget: int, price: int) -> None:
@@ -78,30 +86,33 @@ class Face:
                     "amount": budget, "price": price}
             await self.rest(token, "POST", "/market/orders", body)
             return
-        fields = {"marketId": str(market_id), "side": "buy", "tokenType": token_type, "amount": budget,
-                  "price": price}
-        await self.graphql(token, "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { order { id } } }",
-                           {"i": fields})
+        fields = {"marketId": gid(Kind.MARKET, market_id), "side": "BUY", "tokenType": token_type,
+                  "amount": budget, "price": price}
+        await self.graphql(
+            token, "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } } }", {"i": fields}
+        )
 
     async def close_position(self, token: str, market_id: int) -> None:
         if self.kind == "rest":
             await self.rest(token, "POST", f"/market/positions/{market_id}/close")
             return
-        await self.graphql(token, "mutation($m: ID!) { closePosition(marketId: $m) { proceeds } }",
-                           {"m": str(market_id)})
+        close = "mutation($m: ID!) { closePosition(input: {marketId: $m}) { userErrors { code } } }"
+        await self.graphql(token, close, {"m": gid(Kind.MARKET, market_id)})
 
     async def close_pool(self, token: str, event_id: int, pool_id: int, won_side: str) -> None:
         if self.kind == "rest":
             await self.rest(token, "POST", f"/events/{event_id}/pools/{pool_id}/close", {"won_side": won_side})
             return
-        await self.graphql(token, f"mutation($e: ID!, $p: ID!) {{ closePool(eventId: $e, poolId: $p, "
-                                  f"wonSide: {won_side}) {{ id }} }}", {"e": str(event_id), "p": str(pool_id)})
+        close = (f"mutation($e: ID!, $p: ID!) {{ closePool(input: {{eventId: $e, poolId: $p, wonSide: {won_side}}}) "
+                 "{ userErrors { code } } }")
+        await self.graphql(token, close, {"e": gid(Kind.EVENT, event_id), "p": gid(Kind.POOL, pool_id)})
 
     async def cancel(self, token: str, event_id: int) -> None:
         if self.kind == "rest":
             await self.rest(token, "POST", f"/events/{event_id}/cancel")
             return
-        await self.graphql(token, "mutation($id: ID!) { cancelEvent(id: $id) { id } }", {"id": str(event_id)})
+        cancel = "mutation($id: ID!) { cancelEvent(input: {id: $id}) { userErrors { code } } }"
+        await self.graphql(token, cancel, {"id": gid(Kind.EVENT, event_id)})
 
 
 class Watch:
@@ -111,12 +122,16 @@ class Watch:
         self.ws, self.ops, self.latest = ws, {}, {}
 
     async def follow(self, market_id: int) -> None:
-        self.ops[market_id] = await self.ws.subscribe(MARKET_UPDATED, {"m": str(market_id)})
+        self.ops[market_id] = await self.ws.subscribe(MARKET_UPDATED, {"m": gid(Kind.MARKET, market_id)})
         self.latest[market_id] = await self._next(market_id)
 
     async def _next(self, market_id: int) -> dict[str, Any]:
         payload = await self.ws.next(self.ops[market_id])
+        while payload["data"] and payload["data"]["marketUpdated"]["kind"] == "HEARTBEAT":  # a slow step
+            payload = await self.ws.next(self.ops[market_id])
         assert "errors" not in payload, payload
+        while payload["data"]["marketUpdated"]["kind"] == "HEARTBEAT":  # a slow (loaded) run sees the beat
+            payload = await self.ws.next(self.ops[market_id])
         data: dict[str, Any] = payload["data"]["marketUpdated"]["data"]
         return {k: int(v) if k == "volume" else v for k, v in data.items()}
 
@@ -129,7 +144,7 @@ class Watch:
 async def market_views(live: Live, market_id: int) -> dict[str, Any]:
     """The market as REST and GraphQL show it; they must agree."""
     rest = (await live.http.get(f"{API}/markets/{market_id}")).json()
-    graph = (await gql(live.http, MARKET, {"id": str(market_id)}))["data"]["market"]
+    graph = (await gql(live.http, MARKET, {"id": gid(Kind.MARKET, market_id)}))["data"]["market"]
     assert rest["yes_probability"] == graph["yesProbability"], (rest, graph)
     assert (rest["volume"], rest["resolved"], rest["winning_outcome"]) == (
         int(graph["volume"]), graph["resolved"], graph["winningOutcome"]
@@ -147,8 +162,9 @@ async def user_views(live: Live, token: str, names: dict[int, str]) -> dict[str,
     assert (me["balance"], me["bonus_balance"]) == (int(graph["me"]["balance"]), int(graph["me"]["bonusBalance"]))
     rest = sorted((names[p["market_id"]], p["token_type"], p["amount"], p["avg_price"], p["unrealized_pnl"])
                   for p in rest_positions)
-    ours = sorted((names[int(p["marketId"])], p["tokenType"], int(p["amount"]), p["avgPrice"], int(p["unrealizedPnl"]))
-                  for p in graph["myPositions"])
+    ours = sorted((names[row_id(p["market"]["id"])], p["tokenType"], int(p["amount"]), p["avgPrice"],
+                   int(p["unrealizedPnl"]))
+                  for p in graph["myPositions"]["nodes"])
     assert rest == ours, (rest, ours)
     return {"balance": me["balance"], "positions": rest}
 

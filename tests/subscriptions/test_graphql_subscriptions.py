@@ -25,6 +25,7 @@ from tests.api.test_lmsr_api import market_row, trader
 from tests.markets.factories import create_market_setup, creator_actor
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.wsclient import GraphQLSocket
+from tests.support import Kind, gid
 
 MARKET = """subscription($m: ID!, $from: Long) { marketUpdated(marketId: $m, fromSeq: $from) { kind seq data {
   marketId eventId poolId yesProbability noProbability yesPrice noPrice qYes qNo volume paused resolved
@@ -57,9 +58,9 @@ async def test_market_updated_starts_with_the_market_then_follows_each_trade(
     user, _ = await trader(db, settings, balance=100_000)
     mid = market.id or 0
     async with GraphQLSocket(live.app) as ws:
-        op = await ws.subscribe(MARKET, {"m": str(mid)})
+        op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})
         first = data(await ws.next(op), "marketUpdated")
-        assert first["kind"] == "SNAPSHOT" and first["marketId"] == str(mid) and first["qYes"] == 0
+        assert first["kind"] == "SNAPSHOT" and first["marketId"] == gid(Kind.MARKET, mid) and first["qYes"] == 0
         assert first["yesPrice"] == 6500 and first["resolved"] is False
 
         await buy(live.db, user, mid)
@@ -74,9 +75,10 @@ async def test_event_chart_follows_the_main_pool(live: Live, db: Database, setti
     creator, pool, markets = await create_market_setup(db, probabilities=(0.5, 0.5), names=("A", "B"))
     event_id = markets[0].event_id
     async with GraphQLSocket(live.app) as ws:
-        op = await ws.subscribe(CHART, {"e": str(event_id)})
+        op = await ws.subscribe(CHART, {"e": gid(Kind.EVENT, event_id)})
         first = data(await ws.next(op), "eventChart")
-        assert first["kind"] == "SNAPSHOT" and first["poolId"] == str(pool.id) and first["values"] == [0.5, 0.5]
+        assert first["kind"] == "SNAPSHOT" and first["poolId"] == gid(Kind.POOL, pool.id or 0)
+        assert first["values"] == [0.5, 0.5]
         async with live.db.transaction() as session:
             await pools.set_probabilities(session, creator_actor(creator), event_id, pool.id or 0, [0.8, 0.2])
         point = data(await ws.next(op), "eventChart")
@@ -88,25 +90,25 @@ async def test_trades_platform_wide_and_per_market(live: Live, db: Database, set
     user, _ = await trader(db, settings, balance=100_000, nickname="bob")
     async with GraphQLSocket(live.app) as ws:
         everything = await ws.subscribe(TRADES, {})
-        only_two = await ws.subscribe(TRADES, {"m": str(two.id)})
+        only_two = await ws.subscribe(TRADES, {"m": gid(Kind.MARKET, two.id)})
         await ws.nothing(0.1)  # no snapshot: use the latestTrades query for history
         first = await buy(live.db, user, one.id or 0)
         second = await buy(live.db, user, two.id or 0, side="buy_no")
         seen = [data(await ws.next(everything), "trades") for _ in range(2)]
-        assert [item["id"] for item in seen] == [str(first), str(second)]
+        assert [item["id"] for item in seen] == [gid(Kind.TRADE, first), gid(Kind.TRADE, second)]
         assert [item["seq"] for item in seen] == [1, 2]  # the platform-wide channel's own numbering
         assert seen[1] == {
             **seen[1],
             "kind": "LIVE",
-            "marketId": str(two.id),
-            "side": "buy",
+            "marketId": gid(Kind.MARKET, two.id),
+            "side": "BUY",
             "token": "NO",
             "name": "bob",
             "marketName": "B",
             "eventName": "Test event",
         }
         per_market = data(await ws.next(only_two), "trades")
-        assert per_market["id"] == str(second) and per_market["seq"] == 1
+        assert per_market["id"] == gid(Kind.TRADE, second) and per_market["seq"] == 1
         await ws.nothing(0.1)
 
 
@@ -116,10 +118,10 @@ async def test_hidden_or_unknown_markets_cannot_be_followed(live: Live, db: Data
         await session.execute(update(Event).where(col(Event.id) == market.event_id).values(is_active=False))
     async with GraphQLSocket(live.app) as ws:
         for query, variables in (
-            (MARKET, {"m": str(market.id)}),
-            (TRADES, {"m": str(market.id)}),
-            (MARKET, {"m": "999999"}),
-            (CHART, {"e": str(market.event_id)}),
+            (MARKET, {"m": gid(Kind.MARKET, market.id)}),
+            (TRADES, {"m": gid(Kind.MARKET, market.id)}),
+            (MARKET, {"m": "mkt_999999"}),
+            (CHART, {"e": gid(Kind.EVENT, market.event_id)}),
         ):
             op = await ws.subscribe(query, variables)
             failed = await ws.next(op)
@@ -135,7 +137,7 @@ async def test_the_creator_follows_a_hidden_event_when_signed_in(live: Live, db:
     async with db.transaction() as session:
         await session.execute(update(Event).where(col(Event.id) == market.event_id).values(is_active=False))
     async with GraphQLSocket(live.app, params={"Authorization": f"Bearer {token}"}) as ws:
-        op = await ws.subscribe(MARKET, {"m": str(market.id)})
+        op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, market.id)})
         assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
 
 
@@ -169,7 +171,7 @@ async def test_a_reader_left_behind_skips_to_a_fresh_snapshot_without_reading_th
             http=None,
             bus=app.bus,
         )  # type: ignore[arg-type]
-        stream = await schema.subscribe(MARKET, variable_values={"m": str(mid)}, context_value=context)
+        stream = await schema.subscribe(MARKET, variable_values={"m": gid(Kind.MARKET, mid)}, context_value=context)
         assert not isinstance(stream, type(None))
         first = await anext(stream)  # type: ignore[arg-type]
         assert first.data is not None and first.data["marketUpdated"]["kind"] == "SNAPSHOT"

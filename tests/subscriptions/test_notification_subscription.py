@@ -13,6 +13,7 @@ from tests.markets.factories import create_market_setup
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_graphql_subscriptions import buy, data
 from tests.subscriptions.wsclient import GraphQLSocket
+from tests.support import Kind, gid
 
 MINE = """subscription($from: Long) { myNotifications(fromSeq: $from) { kind seq data {
   id userId type title message read readAt createdAt relatedId relatedType } } }"""
@@ -43,15 +44,17 @@ async def test_each_user_hears_only_their_own_notifications(live: Live, db: Data
 
         await buy(live.db, alice, market.id or 0)
         note = data(await alice_ws.next(alice_op), "myNotifications")
-        assert note == {**note, "kind": "LIVE", "seq": 1, "userId": str(alice), "type": "trade_executed",
+        assert note == {**note, "kind": "LIVE", "seq": 1, "userId": gid(Kind.USER, alice), "type": "TRADE_EXECUTED",
                         "title": "Trade Executed",
-                        "read": False, "readAt": None, "relatedId": str(market.id), "relatedType": "market"}
+                        "read": False, "readAt": None, "relatedId": gid(Kind.MARKET, market.id or 0),
+                        "relatedType": "MARKET"}
         assert "'Team A'" in note["message"] and note["createdAt"]
         await bob_ws.nothing(0.3)  # alice's notification never reaches bob
 
         await buy(live.db, bob, market.id or 0, side="buy_no")
         theirs = data(await bob_ws.next(bob_op), "myNotifications")
-        assert (theirs["userId"], theirs["kind"], theirs["seq"]) == (str(bob), "LIVE", 1)  # per-user numbering
+        # per-user numbering
+        assert (theirs["userId"], theirs["kind"], theirs["seq"]) == (gid(Kind.USER, bob), "LIVE", 1)
         await alice_ws.nothing(0.3)
         await alice_ws.complete(alice_op)
         await bob_ws.complete(bob_op)
@@ -70,7 +73,7 @@ async def test_a_reconnecting_user_is_replayed_what_they_missed(
         op = await ws.subscribe(MINE, {"from": 0})
         replayed = [data(await ws.next(op), "myNotifications") for _ in range(2)]
         assert [(m["kind"], m["seq"], m["userId"]) for m in replayed] == [
-            ("LIVE", 1, str(alice)), ("LIVE", 2, str(alice)),
+            ("LIVE", 1, gid(Kind.USER, alice)), ("LIVE", 2, gid(Kind.USER, alice)),
         ]
         assert "YES shares" in replayed[0]["message"] and "NO shares" in replayed[1]["message"]
         await _until_subscribed(live.bus, 1)

@@ -19,6 +19,7 @@ from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_graphql_subscriptions import data
 from tests.subscriptions.test_orderbook_streams import BOOK, MY_ORDERS, auth, book_market
 from tests.subscriptions.wsclient import GraphQLSocket
+from tests.support import Kind, gid
 
 
 async def test_a_gtd_order_expires_on_time_and_its_escrow_comes_back(
@@ -28,7 +29,7 @@ async def test_a_gtd_order_expires_on_time_and_its_escrow_comes_back(
     mid = market.id or 0
     alice, token = await trader(db, settings, balance=100_000)
     async with live_with(order_expiry_sweep_seconds=0.05) as app, GraphQLSocket(app.app, params=auth(token)) as ws:
-        book = await ws.subscribe(BOOK, {"m": str(mid)})
+        book = await ws.subscribe(BOOK, {"m": gid(Kind.MARKET, mid)})
         assert data(await ws.next(book), "orderbook")["kind"] == "SNAPSHOT"
         mine = await ws.subscribe(MY_ORDERS, {})
         await ws.nothing(0.1)
@@ -42,7 +43,7 @@ async def test_a_gtd_order_expires_on_time_and_its_escrow_comes_back(
             placed = await orderbook_trading.place_order(
                 session, Actor(user_id=alice), request, fee_bps=app.settings.fee_bps
             )
-        assert data(await ws.next(mine), "myOrders")["status"] == "pending"
+        assert data(await ws.next(mine), "myOrders")["status"] == "PENDING"
         (level,) = data(await ws.next(book), "orderbook")["bids"]
         assert level == {"price": 4000, "amount": max_buy_units(30_000, 4000, app.settings.fee_bps)}
         async with app.db.transaction() as session:
@@ -55,7 +56,7 @@ async def test_a_gtd_order_expires_on_time_and_its_escrow_comes_back(
             async with db.session() as session:
                 row = await session.get(Order, placed.order.id)
             raise AssertionError(f"no expiry message within 5 s; the order is {row and row.status}") from None
-        assert (expired["status"], expired["cancelReason"]) == ("cancelled", "expired")
+        assert (expired["status"], expired["cancelReason"]) == ("CANCELLED", "EXPIRED")
         gone = data(await ws.next(book), "orderbook")
         assert (gone["full"], gone["bids"]) == (False, [{"price": 4000, "amount": 0}])
     async with db.session() as session:

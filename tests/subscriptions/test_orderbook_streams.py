@@ -18,6 +18,7 @@ from tests.markets.factories import create_market_setup, creator_actor
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_graphql_subscriptions import MARKET, TRADES, data
 from tests.subscriptions.wsclient import GraphQLSocket
+from tests.support import Kind, gid
 
 BOOK = """subscription($m: ID!, $from: Long) { orderbook(marketId: $m, fromSeq: $from) { kind seq data {
   marketId full bids { price amount } asks { price amount } } } }"""
@@ -71,7 +72,7 @@ async def test_orderbook_snapshot_then_absolute_level_deltas(live: Live, db: Dat
     alice, _ = await trader(db, settings, balance=1_000_000)
     bob, _ = await trader(db, settings, balance=1_000_000)
     async with GraphQLSocket(live.app) as ws:
-        op = await ws.subscribe(BOOK, {"m": str(mid)})
+        op = await ws.subscribe(BOOK, {"m": gid(Kind.MARKET, mid)})
         first = data(await ws.next(op), "orderbook")
         assert (first["kind"], first["seq"], first["full"], first["bids"], first["asks"]) == (
             "SNAPSHOT", 0, True, [], [],
@@ -99,7 +100,7 @@ async def test_orderbook_snapshot_then_absolute_level_deltas(live: Live, db: Dat
         assert gone["seq"] == 4 and as_levels(gone) == {"bids": {6000: 0}, "asks": {}}  # 0: the level is gone
         await ws.nothing(0.1)
 
-        again = await ws.subscribe(BOOK, {"m": str(mid)})  # a new subscriber: the book as it is now
+        again = await ws.subscribe(BOOK, {"m": gid(Kind.MARKET, mid)})  # a new subscriber: the book as it is now
         snapshot = data(await ws.next(again), "orderbook")
         assert (snapshot["kind"], snapshot["seq"], snapshot["full"]) == ("SNAPSHOT", 4, True)
         assert as_levels(snapshot) == await levels(live, mid)
@@ -113,16 +114,16 @@ async def test_an_order_book_fill_is_one_trade_and_moves_the_market_to_its_price
     alice, _ = await trader(db, settings, balance=1_000_000, nickname="alice")
     bob, _ = await trader(db, settings, balance=1_000_000, nickname="bob")
     async with GraphQLSocket(live.app) as ws:
-        trades = await ws.subscribe(TRADES, {"m": str(mid)})
+        trades = await ws.subscribe(TRADES, {"m": gid(Kind.MARKET, mid)})
         everywhere = await ws.subscribe(TRADES, {})
-        state = await ws.subscribe(MARKET, {"m": str(mid)})
+        state = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})
         assert data(await ws.next(state), "marketUpdated")["yesPrice"] == 5000  # the prior before any fill
         await place(live, alice, mid, "buy", "YES", 30_000, 6200)
         taken = await place(live, bob, mid, "buy", "NO", 10_000, 3800)  # bob takes alice's bid at 6200 YES
         tick = data(await ws.next(trades), "trades")
         assert tick["kind"] == "LIVE" and tick["seq"] == 1
         assert (tick["id"], tick["name"], tick["token"], tick["side"]) == (
-            str(taken.trades[0].id), "bob", "NO", "buy",
+            gid(Kind.TRADE, taken.trades[0].id or 0), "bob", "NO", "BUY",
         )
         assert tick["price"] == 3800 and int(tick["shares"]) == taken.order.filled
         assert data(await ws.next(everywhere), "trades")["id"] == tick["id"]
@@ -135,7 +136,7 @@ async def test_an_order_book_fill_is_one_trade_and_moves_the_market_to_its_price
 async def test_pausing_publishes_the_market_state(live: Live, db: Database, settings: Settings) -> None:
     creator, market = await book_market(db)
     async with GraphQLSocket(live.app) as ws:
-        op = await ws.subscribe(MARKET, {"m": str(market.id)})
+        op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, market.id)})
         assert data(await ws.next(op), "marketUpdated")["paused"] is False
         async with live.db.transaction() as session:
             await order_lifecycle.set_paused(
@@ -163,7 +164,7 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         resting = await place(live, alice, mid, "buy", "YES", 30_000, 6000)
         order = data(await a.next(ops[a]["myOrders"]), "myOrders")
         assert (order["kind"], order["id"], order["userId"], order["status"]) == (
-            "LIVE", str(resting.order.id), str(alice), "pending",
+            "LIVE", gid(Kind.ORDER, resting.order.id or 0), gid(Kind.USER, alice), "PENDING",
         )
         balance = data(await a.next(ops[a]["myBalance"]), "myBalance")  # one message for the whole order
         assert (int(balance["cash"]), int(balance["escrow"]), balance["seq"]) == (70_000, 30_000, 1)
@@ -171,22 +172,24 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
 
         taken = await place(live, bob, mid, "buy", "NO", 10_000, 4000)
         bob_order = data(await b.next(ops[b]["myOrders"]), "myOrders")
-        assert (bob_order["id"], bob_order["userId"], bob_order["status"]) == (str(taken.order.id), str(bob), "filled")
+        assert (bob_order["id"], bob_order["userId"], bob_order["status"]) == (
+            gid(Kind.ORDER, taken.order.id or 0), gid(Kind.USER, bob), "FILLED"
+        )
         alice_order = data(await a.next(ops[a]["myOrders"]), "myOrders")
-        assert (alice_order["id"], alice_order["status"]) == (str(resting.order.id), "partial")
+        assert (alice_order["id"], alice_order["status"]) == (gid(Kind.ORDER, resting.order.id or 0), "PARTIAL")
         alice_fill = data(await a.next(ops[a]["myFills"]), "myFills")
         bob_fill = data(await b.next(ops[b]["myFills"]), "myFills")
         assert (alice_fill["orderId"], alice_fill["token"], alice_fill["mechanism"]) == (
-            str(resting.order.id), "YES", "orderbook",
+            gid(Kind.ORDER, resting.order.id or 0), "YES", "ORDERBOOK",
         )
         assert (bob_fill["orderId"], bob_fill["token"], bob_fill["tradeId"]) == (
-            str(taken.order.id), "NO", str(taken.trades[0].id),
+            gid(Kind.ORDER, taken.order.id or 0), "NO", gid(Kind.TRADE, taken.trades[0].id or 0),
         )
         assert alice_fill["units"] == bob_fill["units"] and alice_fill["tradeId"] != bob_fill["tradeId"]
         alice_position = data(await a.next(ops[a]["myPositions"]), "myPositions")
         bob_position = data(await b.next(ops[b]["myPositions"]), "myPositions")
         assert (alice_position["token"], alice_position["status"], alice_position["amount"]) == (
-            "YES", "open", alice_fill["units"],
+            "YES", "OPEN", alice_fill["units"],
         )
         assert (bob_position["token"], bob_position["amount"]) == ("NO", bob_fill["units"])
         assert int(data(await b.next(ops[b]["myBalance"]), "myBalance")["cash"]) < 100_000
@@ -199,13 +202,13 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
                 session, creator_actor(creator), market.event_id, market.pool_id, mid, Verdict(won_side="YES")
             )
         cancelled = data(await a.next(ops[a]["myOrders"]), "myOrders")
-        assert (cancelled["status"], cancelled["cancelReason"]) == ("cancelled", "market_resolved")
+        assert (cancelled["status"], cancelled["cancelReason"]) == ("CANCELLED", "MARKET_RESOLVED")
         settled = data(await a.next(ops[a]["myPositions"]), "myPositions")
         assert (settled["status"], settled["wonSide"], settled["positionId"]) == (
-            "closed", "YES", alice_position["positionId"],
+            "CLOSED", "YES", alice_position["positionId"],
         )
         lost = data(await b.next(ops[b]["myPositions"]), "myPositions")
-        assert (lost["status"], lost["wonSide"], int(lost["realizedPnl"]) < 0) == ("closed", "YES", True)
+        assert (lost["status"], lost["wonSide"], int(lost["realizedPnl"]) < 0) == ("CLOSED", "YES", True)
         paid = data(await a.next(ops[a]["myBalance"]), "myBalance")
         assert int(paid["escrow"]) == 0 and int(paid["cash"]) > int(balance["cash"])
 
@@ -229,9 +232,11 @@ async def test_my_orders_resumes_from_seq(live: Live, db: Database, settings: Se
         op = await ws.subscribe(MY_ORDERS, {"from": 1})
         replayed = [data(await ws.next(op), "myOrders") for _ in range(2)]
         assert [(m["kind"], m["seq"], m["id"]) for m in replayed] == [
-            ("LIVE", 2, str(placed[1].order.id)), ("LIVE", 3, str(placed[2].order.id)),
+            ("LIVE", 2, gid(Kind.ORDER, placed[1].order.id or 0)),
+            ("LIVE", 3, gid(Kind.ORDER, placed[2].order.id or 0)),
         ]
         await cancel(live, alice, placed[0].order.id or 0)
         following = data(await ws.next(op), "myOrders")
-        assert (following["seq"], following["id"], following["status"]) == (4, str(placed[0].order.id), "cancelled")
+        first_order = gid(Kind.ORDER, placed[0].order.id or 0)
+        assert (following["seq"], following["id"], following["status"]) == (4, first_order, "CANCELLED")
         await ws.nothing(0.1)

@@ -26,6 +26,7 @@ from tests.markets.factories import create_market_setup
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_graphql_subscriptions import MARKET, TRADES, data
 from tests.subscriptions.wsclient import GraphQLSocket
+from tests.support import Kind, gid
 
 
 async def buy(db: Database, user_id: int, market_id: int, amount: int = 1_000) -> None:
@@ -93,7 +94,7 @@ async def test_from_seq_replays_what_was_missed_then_continues_live(
     for _ in range(5):
         await buy(live.db, user, mid)
     async with GraphQLSocket(live.app) as ws:
-        op = await ws.subscribe(MARKET, {"m": str(mid), "from": 2})
+        op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid), "from": 2})
         replayed = [data(await ws.next(op), "marketUpdated") for _ in range(3)]
         assert [(m["kind"], m["seq"]) for m in replayed] == [("LIVE", 3), ("LIVE", 4), ("LIVE", 5)]
         await buy(live.db, user, mid)
@@ -102,9 +103,9 @@ async def test_from_seq_replays_what_was_missed_then_continues_live(
         assert following["volume"] > replayed[-1]["volume"]
         await ws.nothing(0.1)  # nothing twice
 
-        trades = await ws.subscribe(TRADES, {"m": str(mid), "from": 4})
+        trades = await ws.subscribe(TRADES, {"m": gid(Kind.MARKET, mid), "from": 4})
         assert [data(await ws.next(trades), "trades")["seq"] for _ in range(2)] == [5, 6]
-        up_to_date = await ws.subscribe(MARKET, {"m": str(mid), "from": 6})
+        up_to_date = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid), "from": 6})
         await ws.nothing(0.1)  # already current: no snapshot, nothing to replay
         await buy(live.db, user, mid)
         assert data(await ws.next(up_to_date), "marketUpdated")["seq"] == 7
@@ -120,13 +121,13 @@ async def test_a_resume_from_beyond_the_log_gets_a_snapshot_or_a_gap(
         await buy(live.db, user, mid)
     assert await StreamLog(live.db).prune(timedelta(0)) >= 3 * 4  # every channel's rows, at once
     async with GraphQLSocket(live.app) as ws:
-        op = await ws.subscribe(MARKET, {"m": str(mid), "from": 1})
+        op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid), "from": 1})
         snapshot = data(await ws.next(op), "marketUpdated")
         assert (snapshot["kind"], snapshot["seq"]) == ("SNAPSHOT", 3)
-        gap = await ws.subscribe(TRADES, {"m": str(mid), "from": 1})
+        gap = await ws.subscribe(TRADES, {"m": gid(Kind.MARKET, mid), "from": 1})
         message = (await ws.next(gap))["data"]["trades"]
         assert message == {"kind": "GAP", "seq": 3, "data": None}
-        ahead = await ws.subscribe(MARKET, {"m": str(mid), "from": 99})  # not issued yet: a snapshot
+        ahead = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid), "from": 99})  # not issued yet: a snapshot
         assert data(await ws.next(ahead), "marketUpdated")["kind"] == "SNAPSHOT"
 
 

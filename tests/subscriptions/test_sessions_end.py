@@ -26,13 +26,15 @@ from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_graphql_subscriptions import MARKET, data
 from tests.subscriptions.test_orderbook_streams import MY_BALANCE, MY_FILLS, MY_ORDERS, MY_POSITIONS, auth
 from tests.subscriptions.wsclient import AsgiSocket, Closed, GraphQLSocket
-from tests.support import Mailbox, bearer, create_user, gql, unique_email
+from tests.support import Kind, Mailbox, bearer, create_user, gid, gql, unique_email
 
 MY_NOTIFICATIONS = "subscription { myNotifications { kind seq data { id title } } }"
 PRIVATE = {"myBalance": MY_BALANCE, "myOrders": MY_ORDERS, "myFills": MY_FILLS, "myPositions": MY_POSITIONS,
            "myNotifications": MY_NOTIFICATIONS}
-SIGN_OUT = "mutation { signOut }"
-SET_ROLE = "mutation($u: ID!, $r: String!, $v: Boolean!) { setRole(userId: $u, role: $r, value: $v) { id } }"
+SIGN_OUT = "mutation { signOut { userErrors { code } } }"
+SET_ROLE = """mutation($u: ID!, $r: Role!, $v: Boolean!) {
+  setRole(input: {userId: $u, role: $r, value: $v}) { user { id } } }"""
+SIGNED_OUT = {"signOut": {"userErrors": []}}
 
 
 async def signed_in(
@@ -88,7 +90,7 @@ async def test_signing_out_ends_every_private_stream_of_that_session_only(
         assert data(await ws.next(ops["myBalance"]), "myBalance")["kind"] == "SNAPSHOT"  # streams are live
 
         if face == "graphql":
-            assert (await gql(live.http, SIGN_OUT, token=pair.access_token))["data"] == {"signOut": True}
+            assert (await gql(live.http, SIGN_OUT, token=pair.access_token))["data"] == SIGNED_OUT
         else:
             response = await live.http.delete("/api/v1/auth/logout", headers=bearer(pair.access_token))
             assert response.status_code == 200, response.text
@@ -101,7 +103,7 @@ async def test_signing_out_ends_every_private_stream_of_that_session_only(
 async def test_refresh_token_reuse_ends_the_sockets_of_the_family(live: Live, settings: Settings) -> None:
     _, pair = await signed_in(live.db, settings)
     async with balance_socket(live, pair.access_token) as ws:
-        refresh = "mutation($t: String) { refreshToken(refreshToken: $t) { accessToken } }"
+        refresh = "mutation($t: String) { refreshToken(input: {refreshToken: $t}) { accessToken } }"
         assert "errors" not in await gql(live.http, refresh, {"t": pair.refresh_token})
         await ws.nothing()  # a rotation is not a revocation
         reused = await gql(live.http, refresh, {"t": pair.refresh_token})
@@ -157,9 +159,17 @@ async def test_an_expired_access_token_closes_its_socket(
             assert (close.code, close.reason) == (4403, "token expired")
         async with AsgiSocket(app.app, "/graphql", subprotocols=("graphql-transport-ws",)) as again:
             await again.send_json({"type": "connection_init", "payload": auth(pair.access_token)})
-            with pytest.raises(Closed) as refused:  # the same code as a refused connection_init
+            with pytest.raises(Closed) as refused:  # the same close as a socket whose token expires while open
                 await again.receive_json()
-            assert refused.value.code == 4403
+            assert (refused.value.code, refused.value.reason) == (4403, "token expired")
+        async with AsgiSocket(app.app, "/graphql", subprotocols=("graphql-transport-ws",)) as forged:
+            await forged.send_json({"type": "connection_init", "payload": auth(pair.access_token[:-4] + "AAAA")})
+            with pytest.raises(Closed) as refused:  # an invalid token is not told apart as expired
+                await forged.receive_json()
+            assert (refused.value.code, refused.value.reason) == (4403, "Forbidden")
+        async with AsgiSocket(app.app, "/graphql", subprotocols=("graphql-ws",)) as legacy:
+            await legacy.send_json({"type": "connection_init", "payload": auth(pair.access_token)})
+            assert await legacy.receive_json() == {"type": "connection_error", "payload": {"code": "TOKEN_EXPIRED"}}
 
 
 async def test_losing_a_role_ends_the_socket_and_what_needed_the_role(live: Live, settings: Settings) -> None:
@@ -171,15 +181,16 @@ async def test_losing_a_role_ends_the_socket_and_what_needed_the_role(live: Live
         row = await session.get(Event, hidden_event)
         assert row is not None
         row.is_active = False  # hidden: only its creator and admins see it
-    variables = {"m": str(market.id)}
+    variables = {"m": gid(Kind.MARKET, market.id)}
 
     async with GraphQLSocket(live.app, params=auth(pair.access_token)) as ws:
         op = await ws.subscribe(MARKET, variables)
         assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
-        grant = await gql(live.http, SET_ROLE, {"u": str(watcher_id), "r": "creator", "v": True}, boss.access_token)
+        watcher = gid(Kind.USER, watcher_id)
+        grant = await gql(live.http, SET_ROLE, {"u": watcher, "r": "CREATOR", "v": True}, boss.access_token)
         assert "errors" not in grant, grant
         await ws.nothing(0.3)  # a role gained ends nothing
-        lose = await gql(live.http, SET_ROLE, {"u": str(watcher_id), "r": "admin", "v": False}, boss.access_token)
+        lose = await gql(live.http, SET_ROLE, {"u": watcher, "r": "ADMIN", "v": False}, boss.access_token)
         assert "errors" not in lose, lose
         close = await closed(ws)
         assert (close.code, close.reason) == (4403, "roles changed")
@@ -219,12 +230,12 @@ async def test_streams_still_running_after_the_close_send_nothing_and_log_no_err
 ) -> None:
     _, pair = await signed_in(live.db, settings)
     _, _, (market,) = await create_market_setup(live.db)
-    variables = {"m": str(market.id)}
+    variables = {"m": gid(Kind.MARKET, market.id)}
     async with GraphQLSocket(live.app, params=auth(pair.access_token)) as ws, GraphQLSocket(live.app) as other:
         ops = [await sock.subscribe(MARKET, variables) for sock in (ws, other)]
         for sock, op in zip((ws, other), ops, strict=True):
             assert data(await sock.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
-        assert (await gql(live.http, SIGN_OUT, token=pair.access_token))["data"] == {"signOut": True}
+        assert (await gql(live.http, SIGN_OUT, token=pair.access_token))["data"] == SIGNED_OUT
         assert (await closed(ws)).code == 4403
         # The client has not answered the close yet, so ws's stream still runs: a trade reaches it.
         trade = {"market_id": market.id, "side": "buy_yes", "amount_type": "spend", "amount": 1_000}
@@ -243,8 +254,8 @@ async def test_a_legacy_socket_signed_in_again_follows_its_latest_session(live: 
             await ws.send_json({"type": "connection_init", "payload": auth(pair.access_token)})
             assert (await ws.receive_json())["type"] == "connection_ack"
             assert (await ws.receive_json())["type"] == "ka"  # its keep-alive starts with one
-        assert (await gql(live.http, SIGN_OUT, token=first.access_token))["data"] == {"signOut": True}
+        assert (await gql(live.http, SIGN_OUT, token=first.access_token))["data"] == SIGNED_OUT
         await ws.nothing(0.3)  # no longer signed in by the first session
-        assert (await gql(live.http, SIGN_OUT, token=second.access_token))["data"] == {"signOut": True}
+        assert (await gql(live.http, SIGN_OUT, token=second.access_token))["data"] == SIGNED_OUT
         close = await closed(ws)
         assert (close.code, close.reason) == (4403, "session ended")

@@ -17,6 +17,7 @@ from tests.markets.factories import create_market_setup
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_graphql_subscriptions import MARKET, buy, data
 from tests.subscriptions.wsclient import GraphQLSocket
+from tests.support import Kind, gid
 
 OTHER = """subscription($m: ID!) { marketUpdated(marketId: $m) { kind seq data { yesPrice } } }"""
 
@@ -36,8 +37,9 @@ async def test_subscribers_of_one_operation_share_each_event_s_execution(
 
     monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", counting)
     async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two, GraphQLSocket(live.app) as three:
-        ops = [await one.subscribe(MARKET, {"m": str(mid)}), await two.subscribe(MARKET, {"m": str(mid)})]
-        other = await three.subscribe(OTHER, {"m": str(mid)})
+        ops = [await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
+               await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})]
+        other = await three.subscribe(OTHER, {"m": gid(Kind.MARKET, mid)})
         for ws, op in ((one, ops[0]), (two, ops[1]), (three, other)):
             assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
         executed.clear()
@@ -79,7 +81,7 @@ async def test_a_subscription_s_memory_does_not_grow_with_its_events(
 
     monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", keeping)
     async with GraphQLSocket(live.app) as ws:
-        op = await ws.subscribe(MARKET, {"m": str(mid)})
+        op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})
         assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
         for seq in range(1, 21):
             await buy(live.db, user, mid, amount=1_000)
@@ -97,7 +99,8 @@ async def test_a_shared_result_lives_only_as_long_as_its_event(live: Live, db: D
     mid = market.id or 0
     before = set(stream_execution._results)
     async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two:
-        ops = [await one.subscribe(MARKET, {"m": str(mid)}), await two.subscribe(MARKET, {"m": str(mid)})]
+        ops = [await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
+               await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})]
         for ws, op in zip((one, two), ops, strict=True):
             assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
         for seq in range(1, 4):

@@ -37,7 +37,7 @@ class DomainErrors(MaskErrors):
         if isinstance(original, RateLimited):  # clients back off by the same number as REST's Retry-After
             error.extensions = {**(error.extensions or {}), "retryAfter": original.retry_after}
         if isinstance(original, DomainError):
-            return _with_code(error, original.code, original.message)
+            return _with_code(error, original.graphql_code, original.message)
         if isinstance(original, InvalidOperationTypeError):  # an operation type its transport does not carry
             return _with_code(error, "OPERATION_NOT_SUPPORTED", "this transport does not carry this operation type")
         if error.path is None and (error.message.startswith("Variable '$") or isinstance(original, ValueError)):

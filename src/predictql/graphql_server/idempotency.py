@@ -60,7 +60,7 @@ def _key(document: Any, operation_name: str | None, variables: dict[str, Any] | 
 
 
 def _error(error: DomainError) -> ExecutionResult:
-    return ExecutionResult(data=None, errors=[GraphQLError(error.message, extensions={"code": error.code})])
+    return ExecutionResult(data=None, errors=[GraphQLError(error.message, extensions={"code": error.graphql_code})])
 
 
 def _stored_body(result: ExecutionResult) -> str | None:
@@ -75,7 +75,7 @@ def _stored_body(result: ExecutionResult) -> str | None:
     if not errors:
         return dumps(result.data).decode()
     listed = [
-        {"message": error.message, "path": error.path, "extensions": {"code": error.original_error.code}}
+        {"message": error.message, "path": error.path, "extensions": {"code": error.original_error.graphql_code}}
         for error in errors
         if isinstance(error.original_error, DomainError)
     ]

@@ -24,7 +24,9 @@ from predictql.graphql_server.operation_metrics import OperationMetrics
 from predictql.graphql_server.stream_execution import SharedEventExecutor
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
+from predictql.resolvers.history import HistoryMutation, HistoryQuery
 from predictql.resolvers.my_streams import MyStreamsSubscription
+from predictql.resolvers.nodes import NodesQuery
 from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
 from predictql.resolvers.orders import OrdersMutation, OrdersQuery
 from predictql.resolvers.subscriptions import LiveSubscription
@@ -33,14 +35,29 @@ from predictql.resolvers.users import UsersMutation, UsersQuery
 from predictql.schema.scalars import SCALARS
 from predictql.settings import Settings
 
-Query = merge_types("Query", (AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery))
+Query = merge_types(
+    "Query",
+    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery),
+)
 Mutation = merge_types(
-    "Mutation", (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation)
+    "Mutation",
+    (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
+     HistoryMutation),
 )
 Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription))
 # Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())
+# merge_types takes no description; the root types get theirs here.
+Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Reads: the feed, events, markets, the caller's account and history."
+)
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Writes, each in one transaction; every mutation takes an optional idempotencyKey."
+)
+Subscription.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Live streams over graphql-ws: every message is { kind seq data }, resumable with fromSeq."
+)
 
 
 class PredictSchema(strawberry.Schema):

@@ -156,6 +156,11 @@ class ServerClosable(ASGIWebSocketAdapter):
         if ws.application_state is not WebSocketState.DISCONNECTED:
             await super().send_json(message)
 
+    async def close(self, code: int, reason: str) -> None:
+        ws: WebSocket = self.ws
+        if ws.application_state is not WebSocketState.DISCONNECTED:  # closed already, with its own reason
+            await super().close(code, reason)
+
 
 def watch(context: Context, token: str) -> None:
     """Watch the socket of ``context`` (signed in with ``token``) until ``unwatch``."""

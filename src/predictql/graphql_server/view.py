@@ -36,7 +36,7 @@ from predictql.graphql_server.response_cache import ResponseCache, is_query, key
 from predictql.graphql_server.root import build_schema
 from predictql.graphql_server.socket_watch import ServerClosable, unwatch, watch
 from predictql.graphql_server.stream_execution import encode_message
-from predictql.graphql_server.ws_operations import LegacyWSHandler, TransportWSHandler
+from predictql.graphql_server.ws_operations import TRANSPORT_SCOPE_KEY, LegacyWSHandler, TransportWSHandler
 from predictql.schema.context import Context
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
@@ -167,7 +167,13 @@ class PredictGraphQL(GraphQL[Context, None]):
         async with context.db.session() as session:
             actor = await resolve_actor(session, context.settings, token)
         if not actor.authenticated:
-            raise ConnectionRejectionError({"code": actor.token_error or "UNAUTHORIZED"})
+            code = actor.token_error or "UNAUTHORIZED"
+            socket = context.request
+            if code == "TOKEN_EXPIRED" and isinstance(socket, WebSocket) and socket.scope.get(TRANSPORT_SCOPE_KEY):
+                # graphql-transport-ws refuses with 4403 "Forbidden" and no payload: say why in the
+                # reason, as a socket whose token expires while open is closed (socket_watch).
+                await socket.close(4403, "token expired")
+            raise ConnectionRejectionError({"code": code})
         context.actor = actor
         watch(context, token)  # ends the socket with its session, its roles or its token's expiry
         return {"user_id": actor.user_id}

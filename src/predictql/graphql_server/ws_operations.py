@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from graphql import GraphQLError, GraphQLFormattedError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage as TransportError
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 
 from predictql.gateway import budget_keys
@@ -47,7 +47,15 @@ async def refusal(context: Context, running: int) -> GraphQLFormattedError | Non
     return GraphQLError("too many requests", extensions=extensions).formatted
 
 
+# Set on a graphql-transport-ws socket's scope: its refusals are told by the close reason alone.
+TRANSPORT_SCOPE_KEY = "pq_transport_ws"
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        self.context.request.scope[TRANSPORT_SCOPE_KEY] = True
+        await super().handle_connection_init(message)
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         # Unacknowledged sockets and duplicate ids are closed by the base class; only an
         # operation that would run spends from the budgets.

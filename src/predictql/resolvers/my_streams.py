@@ -14,9 +14,9 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.resolvers.common import parse_id
 from predictql.resolvers.subscriptions import FROM_SEQ, messages, private
 from predictql.schema.context import Context, Info
+from predictql.schema.ids import Kind, decode
 from predictql.schema.my_streams import BalanceUpdate, MyFill, OrderBookUpdate, PositionUpdate, order_live
 from predictql.schema.orders import Order
 from predictql.schema.scalars import Long
@@ -46,9 +46,13 @@ class MyStreamsSubscription:
         "expires) the changed levels with their totals now (LIVE, full: false; amount 0 = level gone)."
     )
     async def orderbook(
-        self, info: Info, market_id: strawberry.ID, depth: int = 50, from_seq: Annotated[Long | None, FROM_SEQ] = None
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="An order-book market.")],
+        depth: Annotated[int, strawberry.argument(description="Price levels per side in the snapshot, 1-1000.")] = 50,
+        from_seq: Annotated[Long | None, FROM_SEQ] = None,
     ) -> AsyncGenerator[StreamMessage[OrderBookUpdate], None]:
-        context, mid = info.context, parse_id(market_id, "marketId")
+        context, mid = info.context, decode(Kind.MARKET, market_id)
         stream = streams.follow(
             context.bus, topics.market_book_channel(mid), live=OrderBookUpdate.live,
             snapshot=lambda: _book(context, mid, depth), share=("book", mid, depth), from_seq=from_seq,

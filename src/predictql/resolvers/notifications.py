@@ -3,21 +3,34 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import INPUT, user_errors
+from predictql.schema import ids
 from predictql.schema.context import Info
-from predictql.schema.notifications import Notification, NotificationConnection
+from predictql.schema.ids import Kind, decode
+from predictql.schema.notifications import (
+    DeleteNotificationPayload,
+    MarkAllNotificationsReadPayload,
+    MarkNotificationReadPayload,
+    Notification,
+)
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.services import notifications
 
 
 @strawberry.type
 class NotificationsQuery:
-    @strawberry.field(description="The caller's notifications, newest first (first: 1-100).")
-    async def notifications(self, info: Info, first: int = 20, after: str | None = None) -> NotificationConnection:
+    @strawberry.field(description=f"The caller's notifications, newest first; pages of {BOUNDS}.")
+    async def notifications(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[Notification]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            page = await notifications.page(session, info.context.actor, first=first, after=after)
-        return NotificationConnection.from_page(page)
+            page = await notifications.page(session, info.context.actor, args)
+        return connection(page, Notification.from_row, lambda row: row.id)
 
     @strawberry.field(description="How many of the caller's notifications are unread (the badge).")
     async def unread_notification_count(self, info: Info) -> int:
@@ -25,21 +38,38 @@ class NotificationsQuery:
             return await notifications.unread_count(session, info.context.actor)
 
 
+@strawberry.input(description="One of the caller's notifications.")
+class NotificationInput:
+    id: strawberry.ID = strawberry.field(description="The notification's id.")
+
+
 @strawberry.type
 class NotificationsMutation:
     @strawberry.mutation(description="Mark one of the caller's notifications read; the notification as it now is.")
-    async def mark_notification_read(self, info: Info, id: strawberry.ID) -> Notification:
+    @user_errors
+    async def mark_notification_read(
+        self, info: Info, input: Annotated[NotificationInput, INPUT]
+    ) -> MarkNotificationReadPayload:
+        notification_id = decode(Kind.NOTIFICATION, input.id, "id")
         async with info.context.db.transaction() as session:
-            row = await notifications.mark_read(session, info.context.actor, notification_id=parse_id(id))
-        return Notification.from_row(row)
+            row = await notifications.mark_read(session, info.context.actor, notification_id=notification_id)
+        return MarkNotificationReadPayload(notification=Notification.from_row(row))
 
     @strawberry.mutation(description="Mark every unread notification of the caller read; how many were unread.")
-    async def mark_all_notifications_read(self, info: Info) -> int:
+    @user_errors
+    async def mark_all_notifications_read(self, info: Info) -> MarkAllNotificationsReadPayload:
         async with info.context.db.transaction() as session:
-            return await notifications.mark_all_read(session, info.context.actor)
+            count = await notifications.mark_all_read(session, info.context.actor)
+        return MarkAllNotificationsReadPayload(marked_count=count)
 
     @strawberry.mutation(description="Delete one of the caller's notifications (another user's: NOT_FOUND).")
-    async def delete_notification(self, info: Info, id: strawberry.ID) -> bool:
+    @user_errors
+    async def delete_notification(
+        self, info: Info, input: Annotated[NotificationInput, INPUT]
+    ) -> DeleteNotificationPayload:
+        notification_id = decode(Kind.NOTIFICATION, input.id, "id")
         async with info.context.db.transaction() as session:
-            await notifications.delete(session, info.context.actor, notification_id=parse_id(id))
-        return True
+            await notifications.delete(session, info.context.actor, notification_id=notification_id)
+        return DeleteNotificationPayload(
+            deleted_notification_id=strawberry.ID(ids.encode(ids.Kind.NOTIFICATION, notification_id))
+        )

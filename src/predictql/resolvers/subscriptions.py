@@ -19,8 +19,8 @@ from typing import Annotated, TypeVar
 import strawberry
 from strawberry.utils.await_maybe import await_maybe
 
-from predictql.resolvers.common import parse_id
 from predictql.schema.context import Context, Info
+from predictql.schema.ids import Kind, decode
 from predictql.schema.notifications import Notification
 from predictql.schema.scalars import Long
 from predictql.schema.subscriptions import ChartUpdate, LiveTrade, MarketUpdate, StreamMessage
@@ -90,9 +90,12 @@ class LiveSubscription:
         description="The market now (SNAPSHOT), then its prices, q, volume and paused/resolved after each change."
     )
     async def market_updated(
-        self, info: Info, market_id: strawberry.ID, from_seq: Annotated[Long | None, FROM_SEQ] = None
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="The market to watch.")],
+        from_seq: Annotated[Long | None, FROM_SEQ] = None,
     ) -> AsyncGenerator[StreamMessage[MarketUpdate], None]:
-        context, mid = info.context, parse_id(market_id, "marketId")
+        context, mid = info.context, decode(Kind.MARKET, market_id)
         stream = streams.follow(
             context.bus, topics.market_channel(mid), live=MarketUpdate.live,
             snapshot=lambda: _market(context, mid), share=("market", mid), from_seq=from_seq,
@@ -105,11 +108,16 @@ class LiveSubscription:
         description="The latest point of the event's pool (default: its main pool), then a point after each change."
     )
     async def event_chart(
-        self, info: Info, event_id: strawberry.ID, pool_id: strawberry.ID | None = None,
+        self,
+        info: Info,
+        event_id: Annotated[strawberry.ID, strawberry.argument(description="The event to watch.")],
+        pool_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="One of its pools; null for the main pool.")
+        ] = None,
         from_seq: Annotated[Long | None, FROM_SEQ] = None,
     ) -> AsyncGenerator[StreamMessage[ChartUpdate], None]:
-        context, eid = info.context, parse_id(event_id, "eventId")
-        pid = parse_id(pool_id, "poolId") if pool_id is not None else None
+        context, eid = info.context, decode(Kind.EVENT, event_id)
+        pid = decode(Kind.POOL, pool_id) if pool_id is not None else None
         stream = streams.follow(
             context.bus, topics.event_chart_channel(eid), live=ChartUpdate.live,
             snapshot=lambda: _chart(context, eid, pid), share=("chart", eid, pid), from_seq=from_seq,
@@ -122,13 +130,18 @@ class LiveSubscription:
         "(events hidden from the public left out). No snapshot: use the latestTrades query, or fromSeq."
     )
     async def trades(
-        self, info: Info, market_id: strawberry.ID | None = None, from_seq: Annotated[Long | None, FROM_SEQ] = None
+        self,
+        info: Info,
+        market_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="One market; null for every public trade.")
+        ] = None,
+        from_seq: Annotated[Long | None, FROM_SEQ] = None,
     ) -> AsyncGenerator[StreamMessage[LiveTrade], None]:
         context = info.context
         channel = topics.TRADES
         check = None
         if market_id is not None:
-            mid = parse_id(market_id, "marketId")
+            mid = decode(Kind.MARKET, market_id)
             check = lambda: _market(context, mid)  # noqa: E731  (market_not_found when missing or hidden)
             channel = topics.market_trades_channel(mid)
         stream = streams.follow(context.bus, channel, live=LiveTrade.live, from_seq=from_seq)

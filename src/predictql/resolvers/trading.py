@@ -1,39 +1,44 @@
 """GraphQL twins of the REST ``lmsr`` group, positions, the trades feed, referrals and the PnL chart.
 
-``side`` and ``amountType`` are strings, as on the REST routes, so a bad value fails with the same
-code (``INVALID_SIDE``, ``INVALID_AMOUNT``) in ``extensions.code``.
+``side`` and ``amountType`` are enums: a bad value is refused at validation; the services keep strings.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from predictql.resolvers.common import parse_id
+from predictql.resolvers.common import INPUT, user_errors
 from predictql.schema.context import Info
+from predictql.schema.enums import AmountType, LmsrSide, PositionStatus
+from predictql.schema.ids import Kind, decode
+from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.scalars import Long
 from predictql.schema.trading import (
-    ClosePositionResult,
+    ClosePositionPayload,
     LmsrQuote,
-    LmsrTradeResult,
+    LmsrTradePayload,
     PnlPoint,
     Position,
-    PositionConnection,
     RecentTrade,
     ReferralChild,
     ReferralInfo,
+    Trade,
+    positions_of,
 )
 from predictql.services import lmsr_trading, order_lifecycle, pnl, positions, referrals
 from predictql.services.lmsr_trading import TradeRequest
 
-SIDE_HELP = "buy_yes, sell_yes, buy_no or sell_no."
-AMOUNT_HELP = "spend: amount is a kopeck budget (buys only); shares: amount is units."
+SIDE_HELP = "BUY_YES, SELL_YES, BUY_NO or SELL_NO."
+AMOUNT_HELP = "SPEND: amount is a kopeck budget (buys only); SHARES: amount is units."
 
 
 @strawberry.input(description="An LMSR trade, as POST /lmsr/trade takes it.")
 class LmsrTradeInput:
-    market_id: strawberry.ID
-    side: str = strawberry.field(description=SIDE_HELP)
-    amount_type: str = strawberry.field(description=AMOUNT_HELP)
+    market_id: strawberry.ID = strawberry.field(description="An LMSR market (mkt_...).")
+    side: LmsrSide = strawberry.field(description=SIDE_HELP)
+    amount_type: AmountType = strawberry.field(description=AMOUNT_HELP)
     amount: Long = strawberry.field(description="Kopecks (spend) or units (shares), > 0.")
     use_bonus: bool = strawberry.field(default=False, description="Pay from the bonus balance first, then cash.")
 
@@ -42,27 +47,67 @@ class LmsrTradeInput:
 class TradingQuery:
     @strawberry.field(description="Quote an LMSR trade without executing it (" + SIDE_HELP + ").")
     async def lmsr_preview(
-        self, info: Info, market_id: strawberry.ID, side: str, amount_type: str, amount: Long
+        self,
+        info: Info,
+        market_id: Annotated[strawberry.ID, strawberry.argument(description="An LMSR market (mkt_...).")],
+        side: Annotated[LmsrSide, strawberry.argument(description=SIDE_HELP)],
+        amount_type: Annotated[AmountType, strawberry.argument(description=AMOUNT_HELP)],
+        amount: Annotated[Long, strawberry.argument(description="Kopecks (SPEND) or units (SHARES), > 0.")],
     ) -> LmsrQuote:
-        request = TradeRequest(parse_id(market_id, "marketId"), side, amount_type, amount)
+        request = TradeRequest(decode(Kind.MARKET, market_id), side.value, amount_type.value, amount)
         async with info.context.db.session() as session:
             quote = await lmsr_trading.preview(
                 session, request, fee_bps=info.context.settings.fee_bps, actor=info.context.actor
             )
         return LmsrQuote.from_quote(quote)
 
-    @strawberry.field(description="The caller's open positions with names and unrealized PnL.")
-    async def my_positions(self, info: Info) -> list[Position]:
-        async with info.context.db.session() as session:
-            return [Position.from_view(v) for v in await positions.open_positions(session, info.context.actor)]
+    @strawberry.field(
+        description="The caller's positions, newest first, open and closed (status narrows them); pages of "
+        f"{BOUNDS}. The same list as me {{ positions }}."
+    )
+    async def my_positions(
+        self, info: Info,
+        status: Annotated[
+            PositionStatus | None, strawberry.argument(description="OPEN or CLOSED; both when omitted.")
+        ] = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Position]:
+        user_id = info.context.actor.require_user()
+        args = page_args(info, first, after, last, before)
+        return await positions_of(info, user_id, status, args)
 
-    @strawberry.field(description="The caller's closed positions, most recently closed first.")
+    @strawberry.field(
+        description="The caller's closed positions, most recently closed first (first/after only; at most 100).",
+        deprecation_reason="Use me { positions(status: CLOSED) } (newest first).",
+    )
     async def my_completed_positions(
-        self, info: Info, first: int = 20, after: str | None = None
-    ) -> PositionConnection:
+        self, info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
+    ) -> Connection[Position]:
+        args = page_args(info, first, after, None, None)
         async with info.context.db.session() as session:
-            page = await positions.completed_positions(session, info.context.actor, cursor=after, limit=first)
-        return PositionConnection.from_page(page)
+            page = await positions.completed_positions(
+                session, info.context.actor, cursor=after, limit=first, with_total=args.with_total
+            )
+        return connection(page, Position.from_view, lambda view: view.position.id)
+
+    @strawberry.field(
+        description="Executed trades (LMSR trades and order-book fills) platform-wide, or in one market, newest "
+        f"first; trades of hidden events are left out. Pages of {BOUNDS}."
+    )
+    async def trades(
+        self, info: Info,
+        market_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this market's trades.")
+        ] = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Trade]:
+        args = page_args(info, first, after, last, before)
+        market = decode(Kind.MARKET, market_id, "marketId") if market_id is not None else None
+        async with info.context.db.session() as session:
+            page = await lmsr_trading.trades_page(session, args, market_id=market)
+        return connection(page, Trade.from_row, lambda row: row.id)
 
     @strawberry.field(description="The 50 newest trades platform-wide.")
     async def latest_trades(self, info: Info) -> list[RecentTrade]:
@@ -74,10 +119,16 @@ class TradingQuery:
         async with info.context.db.session() as session:
             return ReferralInfo.from_info(await referrals.info(session, info.context.actor))
 
-    @strawberry.field(description="Everyone in the caller's referral tree (levels 1-3).")
-    async def my_referral_children(self, info: Info) -> list[ReferralChild]:
+    @strawberry.field(
+        description=f"Everyone in the caller's referral tree (levels 1-3), newest sign-up first; pages of {BOUNDS}."
+    )
+    async def my_referral_children(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[ReferralChild]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            return [ReferralChild.from_row(row) for row in await referrals.children(session, info.context.actor)]
+            page = await referrals.children_page(session, info.context.actor, args)
+        return connection(page, ReferralChild.from_row, lambda row: row.id)
 
     @strawberry.field(description="The caller's cumulative realized PnL by UTC day.")
     async def my_pnl_chart(self, info: Info) -> list[PnlPoint]:
@@ -85,33 +136,49 @@ class TradingQuery:
             return [PnlPoint.from_point(p) for p in await pnl.my_chart(session, info.context.actor)]
 
     @strawberry.field(description="A user's cumulative realized PnL by UTC day (empty for a hidden profile).")
-    async def pnl_chart(self, info: Info, user_id: strawberry.ID) -> list[PnlPoint]:
+    async def pnl_chart(
+        self,
+        info: Info,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="The user whose chart to show.")],
+    ) -> list[PnlPoint]:
         async with info.context.db.session() as session:
-            points = await pnl.chart(session, info.context.actor, user_id=parse_id(user_id, "userId"))
+            points = await pnl.chart(session, info.context.actor, user_id=decode(Kind.USER, user_id))
         return [PnlPoint.from_point(p) for p in points]
+
+
+@strawberry.input(description="The market whose whole holding of the caller's is sold.")
+class ClosePositionInput:
+    market_id: strawberry.ID = strawberry.field(description="The market to sell out of.")
 
 
 @strawberry.type
 class TradingMutation:
     @strawberry.mutation(description="Trade against the LMSR market maker (fee charged on every trade).")
-    async def lmsr_trade(self, info: Info, input: LmsrTradeInput) -> LmsrTradeResult:
+    @user_errors
+    async def lmsr_trade(self, info: Info, input: Annotated[LmsrTradeInput, INPUT]) -> LmsrTradePayload:
         request = TradeRequest(
-            parse_id(input.market_id, "marketId"), input.side, input.amount_type, input.amount, input.use_bonus
+            decode(Kind.MARKET, input.market_id, "marketId"), input.side.value, input.amount_type.value, input.amount,
+            input.use_bonus,
         )
+        actor = info.context.actor
         async with info.context.db.transaction() as session:
-            result = await lmsr_trading.trade(
-                session, info.context.actor, request, fee_bps=info.context.settings.fee_bps
-            )
-        return LmsrTradeResult.from_result(result)
+            result = await lmsr_trading.trade(session, actor, request, fee_bps=info.context.settings.fee_bps)
+            after = await positions.after_trade(session, actor.require_user(), request.market_id)
+        info.context.reset_loaders()
+        return LmsrTradePayload.of(result, input.side.value, after)
 
     @strawberry.mutation(
         description="Sell the caller's whole holding (YES and NO) in one market: to the market maker, or on an "
         "order-book market as market orders into the bids (NO_LIQUIDITY when nothing could be sold)."
     )
-    async def close_position(self, info: Info, market_id: strawberry.ID) -> ClosePositionResult:
+    @user_errors
+    async def close_position(self, info: Info, input: Annotated[ClosePositionInput, INPUT]) -> ClosePositionPayload:
+        market_id = decode(Kind.MARKET, input.market_id, "marketId")
+        actor = info.context.actor
         async with info.context.db.transaction() as session:
             result = await order_lifecycle.close_holding(
-                session, info.context.actor, market_id=parse_id(market_id, "marketId"),
-                fee_bps=info.context.settings.fee_bps,
+                session, actor, market_id=market_id, fee_bps=info.context.settings.fee_bps
             )
-        return ClosePositionResult.from_result(result)
+            after = await positions.after_trade(session, actor.require_user(), market_id)
+        info.context.reset_loaders()
+        return ClosePositionPayload.of(result, after)

@@ -4,25 +4,19 @@ loop-event lookup. Its closing and cancelling routes are in ``rest_compat/pools.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
-from predictql.db import after_commit
 from predictql.errors import InvalidInput, PayloadTooLarge
 from predictql.rest_compat.market_presenters import events_json, feed_json
 from predictql.rest_compat.pools import PoolBody
 from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
-from predictql.services import events, feed, images, pools
+from predictql.services import event_images, events, feed, pools
 from predictql.services.events import EventFields
 from predictql.services.feed import FeedQuery
 
-EVENT_IMAGE_TYPES = ("jpg", "png", "webp")
 OK = {"status": "ok"}
 
 
@@ -160,10 +154,10 @@ async def suggest(api: ApiRequest) -> dict[str, Any]:
     return {"id": row.id, "status": "received"}
 
 
-# --- image: stored beside the avatars, so the /media/avatars/ mount serves it -------------------
+# --- image: the service stores it beside the avatars, so the /media/avatars/ mount serves it -----
 
 
-async def _read_image(api: ApiRequest) -> tuple[bytes, str]:
+async def _read_image(api: ApiRequest) -> bytes:
     limit = api.settings.avatar_max_bytes
     if not api.request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("multipart/form-data with an 'image' file is required")
@@ -179,39 +173,18 @@ async def _read_image(api: ApiRequest) -> tuple[bytes, str]:
     content = await upload.read(limit + 1)
     if len(content) > limit:
         raise PayloadTooLarge(f"image larger than {limit} bytes")
-    try:
-        return content, await asyncio.to_thread(images.image_type, content, EVENT_IMAGE_TYPES)
-    except images.NotAnImage as exc:
-        raise InvalidInput(f"image must be a JPEG, PNG or WebP file ({exc})") from None
-
-
-def _media_url(api: ApiRequest, name: str) -> str:
-    return f"{api.settings.public_url.rstrip('/')}/media/avatars/{name}"
-
-
-def _forget_file(session: AsyncSession, api: ApiRequest, event_id: int, url: str | None) -> None:
-    """After commit, delete the file behind a replaced or removed URL if it is one of ours."""
-    prefix = _media_url(api, f"event_{event_id}_")
-    if url and url.startswith(prefix) and "/" not in url[len(prefix) :]:
-        path = api.settings.avatar_dir / url.rsplit("/", 1)[1]
-        after_commit(session, lambda: asyncio.to_thread(path.unlink, missing_ok=True))
-
-
-def _write(directory: Path, name: str, content: bytes) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_bytes(content)
+    return content
 
 
 @endpoint("POST", "/events/{id}/image", auth="creator", upload="image")
 async def upload_image(api: ApiRequest) -> dict[str, Any]:
     event_id = api.path_int("id")
-    content, extension = await _read_image(api)
+    content = await _read_image(api)
     async with api.db.transaction() as session:
-        previous = (await events.get_managed(session, api.actor, event_id)).image_url  # 404/403 before any write
-        name = f"event_{event_id}_{time.time_ns()}.{extension}"
-        await asyncio.to_thread(_write, api.settings.avatar_dir, name, content)
-        event = await events.set_image(session, api.actor, event_id, url=_media_url(api, name))
-        _forget_file(session, api, event_id, previous)
+        event = await event_images.set_image(
+            session, api.actor, event_id, content=content, directory=api.settings.avatar_dir,
+            base_url=api.settings.public_url, max_bytes=api.settings.avatar_max_bytes,
+        )
     return {"image_url": event.image_url}
 
 
@@ -219,7 +192,7 @@ async def upload_image(api: ApiRequest) -> dict[str, Any]:
 async def delete_image(api: ApiRequest) -> dict[str, Any]:
     event_id = api.path_int("id")
     async with api.db.transaction() as session:
-        previous = (await events.get_managed(session, api.actor, event_id)).image_url
-        await events.set_image(session, api.actor, event_id, url=None)
-        _forget_file(session, api, event_id, previous)
+        await event_images.remove_image(
+            session, api.actor, event_id, directory=api.settings.avatar_dir, base_url=api.settings.public_url
+        )
     return {}

@@ -38,7 +38,7 @@ class Context:
     def loaders(self) -> Loaders:
         """This request's DataLoaders, built on first use (after the actor is known)."""
         if self._loaders is None:
-            self._loaders = Loaders(self.db, self.actor)
+            self._loaders = Loaders(self.db, self.actor, self.settings)
         return self._loaders
 
     def reset_loaders(self) -> None:

@@ -38,18 +38,18 @@ def encode(kind: Kind, row_id: int) -> str:
     return f"{kind.value}_{row_id}"
 
 
-def parse(value: str) -> tuple[Kind, int]:
-    """The kind and row id of any global id; ``INVALID_ID`` when it is not one."""
+def parse(value: str, field: str | None = None) -> tuple[Kind, int]:
+    """The kind and row id of any global id; ``INVALID_ID`` (about input ``field``) when it is not one."""
     match = _SHAPE.fullmatch(value) if isinstance(value, str) else None
     kind = _BY_PREFIX.get(match.group(1)) if match else None
     if match is None or kind is None or int(match.group(2)) > INT64_MAX:
-        raise InvalidInput(f"not an id: {value!r}", "INVALID_ID")
+        raise InvalidInput(f"not an id: {value!r}", "INVALID_ID", field=field)
     return kind, int(match.group(2))
 
 
-def decode(kind: Kind, value: str) -> int:
-    """The row id of an id that must be of ``kind`` (an argument such as ``marketId``)."""
-    found, row_id = parse(value)
+def decode(kind: Kind, value: str, field: str | None = None) -> int:
+    """The row id of an id that must be of ``kind`` (an argument such as ``marketId``, named by ``field``)."""
+    found, row_id = parse(value, field)
     if found is not kind:
-        raise InvalidInput(f"{value!r} is not a {kind.name.lower().replace('_', ' ')} id", "INVALID_ID")
+        raise InvalidInput(f"{value!r} is not a {kind.name.lower().replace('_', ' ')} id", "INVALID_ID", field=field)
     return row_id

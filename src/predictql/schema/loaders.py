@@ -15,23 +15,50 @@ from strawberry.dataloader import DataLoader
 
 from predictql.auth import Actor
 from predictql.db import Database
-from predictql.models import Event, Market, Pool
-from predictql.services import events, watchlist
+from predictql.models import ApiToken, Event, Market, Notification, Order, Pool, Position, Trade, User
+from predictql.pricing.orderbook import BookSnapshot
+from predictql.services import events, ledger, order_lifecycle, positions, users, watchlist
+from predictql.services.cursors import Page, PageArgs, pages_by_parent
+from predictql.services.ledger import Balances
+from predictql.services.users import MoneyMovement
+from predictql.settings import Settings
 
-Row = TypeVar("Row", Event, Pool, Market)
+Row = TypeVar("Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken)
+PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
 
 class Loaders:
-    def __init__(self, db: Database, actor: Actor) -> None:
+    def __init__(self, db: Database, actor: Actor, settings: Settings) -> None:
         self._db = db
         self._actor = actor
+        self._settings = settings
+        # Per-parent connections: every parent's page in one statement (pages_by_parent).
+        self.trades_by_market_id = DataLoader[PageKey, Page[Trade]](load_fn=self._trades_by_market_id)
+        self.positions_by_user_id = DataLoader[tuple[int, str | None, PageArgs], Page[Position]](
+            load_fn=self._positions_by_user_id
+        )
+        # Keyed by (market id, depth): the book in YES prices.
+        self.book_by_market_id = DataLoader[tuple[int, int], BookSnapshot](load_fn=self._books)
         self.event_by_id = DataLoader[int, Event | None](load_fn=self._events)
         self.pool_by_id = DataLoader[int, Pool | None](load_fn=self._pools)
         self.market_by_id = DataLoader[int, Market | None](load_fn=self._markets)
+        # Rows by id for node(id) and the by-id root fields; who may see a row is the resolver's check.
+        self.user_by_id = DataLoader[int, User | None](load_fn=lambda keys: self._by_id(User, keys))
+        self.order_by_id = DataLoader[int, Order | None](load_fn=lambda keys: self._by_id(Order, keys))
+        self.trade_by_id = DataLoader[int, Trade | None](load_fn=lambda keys: self._by_id(Trade, keys))
+        self.position_by_id = DataLoader[int, Position | None](load_fn=lambda keys: self._by_id(Position, keys))
+        self.notification_by_id = DataLoader[int, Notification | None](
+            load_fn=lambda keys: self._by_id(Notification, keys)
+        )
+        self.api_token_by_id = DataLoader[int, ApiToken | None](load_fn=lambda keys: self._by_id(ApiToken, keys))
+        # The signed-in user's own rows only (private: no one else's balances or money movements).
+        self.balances_by_user_id = DataLoader[int, Balances](load_fn=self._balances)
+        self.my_money_movement_by_id = DataLoader[int, MoneyMovement | None](load_fn=self._my_money_movements)
         self.pools_by_event_id = DataLoader[int, list[Pool]](load_fn=self._pools_by_event_id)
         self.markets_by_pool_id = DataLoader[int, list[Market]](load_fn=self._markets_by_pool_id)
         # Keyed by event id: whether the signed-in user watches it (False for everyone when anonymous).
         self.watched_event_ids = DataLoader[int, bool](load_fn=self._watched)
+        self.summary_by_user_id = DataLoader[int, positions.Summary](load_fn=self._summaries)
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""
@@ -41,6 +68,45 @@ class Loaders:
         async with self._db.session() as session:
             rows: Any = await session.scalars(select(model).where(col(model.id).in_(keys)))
             found = {row.id: row for row in rows}
+        return [found.get(key) for key in keys]
+
+    async def _trades_by_market_id(self, keys: list[PageKey]) -> list[Page[Trade]]:
+        found: dict[PageKey, Page[Trade]] = {}
+        async with self._db.session() as session:
+            for args in dict.fromkeys(args for _, args in keys):  # one statement per distinct page asked for
+                parents = [parent for parent, asked in keys if asked == args]
+                pages = await pages_by_parent(session, Trade, col(Trade.market_id), parents, args)
+                found.update({(parent, args): page for parent, page in pages.items()})
+        return [found[key] for key in keys]
+
+    async def _positions_by_user_id(self, keys: list[tuple[int, str | None, PageArgs]]) -> list[Page[Position]]:
+        found: dict[tuple[int, str | None, PageArgs], Page[Position]] = {}
+        async with self._db.session() as session:
+            for status, args in dict.fromkeys((status, args) for _, status, args in keys):
+                parents = [parent for parent, s, a in keys if (s, a) == (status, args)]
+                where = [col(Position.status) == status] if status else []
+                pages = await pages_by_parent(session, Position, col(Position.user_id), parents, args, where)
+                found.update({(parent, status, args): page for parent, page in pages.items()})
+        return [found[key] for key in keys]
+
+    async def _books(self, keys: list[tuple[int, int]]) -> list[BookSnapshot]:
+        found: dict[tuple[int, int], BookSnapshot] = {}
+        async with self._db.session() as session:
+            for depth in dict.fromkeys(depth for _, depth in keys):
+                ids = [market_id for market_id, d in keys if d == depth]
+                books = await order_lifecycle.order_books(session, ids, depth=depth, fee_bps=self._settings.fee_bps)
+                found.update({(market_id, depth): book for market_id, book in books.items()})
+        return [found[key] for key in keys]
+
+    async def _balances(self, keys: list[int]) -> list[Balances]:
+        async with self._db.session() as session:
+            return [await ledger.balances(session, key) for key in keys]
+
+    async def _my_money_movements(self, keys: list[int]) -> list[MoneyMovement | None]:
+        if self._actor.user_id is None:
+            return [None for _ in keys]
+        async with self._db.session() as session:
+            found = {item.id: item for item in await users.money_movements(session, self._actor)}
         return [found.get(key) for key in keys]
 
     async def _events(self, keys: list[int]) -> list[Event | None]:
@@ -70,3 +136,8 @@ class Loaders:
         async with self._db.session() as session:
             watched = await watchlist.watched_ids(session, self._actor, keys) or set()
         return [key in watched for key in keys]
+
+    async def _summaries(self, keys: list[int]) -> list[positions.Summary]:
+        async with self._db.session() as session:
+            found = await positions.summaries(session, keys)
+        return [found[key] for key in keys]

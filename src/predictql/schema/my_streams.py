@@ -12,13 +12,12 @@ from datetime import datetime
 import strawberry
 
 from predictql.pricing.orderbook import BookSnapshot
+from predictql.schema.enums import OrderSide, Outcome, PositionStatus, TradeSource
+from predictql.schema.ids import Kind
+from predictql.schema.node import gid, opt_gid
 from predictql.schema.orders import Order, PriceLevel
 from predictql.schema.scalars import Long
 from predictql.subscriptions.payloads import BalanceState, BookLevels, FillTick, OrderState, PositionState
-
-
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
 
 
 def _levels(levels: tuple[tuple[int, int], ...]) -> list[PriceLevel]:
@@ -31,9 +30,9 @@ def _levels(levels: tuple[tuple[int, int], ...]) -> list[PriceLevel]:
     "level is gone. Apply a LIVE message by setting each of its levels (removing those at 0)."
 )
 class OrderBookUpdate:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     full: bool = strawberry.field(
-        description="true: bids and asks are the whole book (best `depth` levels per side); false: only the "
+        description="True: bids and asks are the whole book (best `depth` levels per side); false: only the "
         "changed levels, which may lie beyond `depth`."
     )
     bids: list[PriceLevel] = strawberry.field(description="YES buy interest (YES buys and NO sells), best first.")
@@ -41,13 +40,16 @@ class OrderBookUpdate:
 
     @classmethod
     def of(cls, book: BookSnapshot) -> OrderBookUpdate:
-        return cls(market_id=_id(book.market_id), full=True, bids=_levels(book.bids), asks=_levels(book.asks))
+        return cls(
+            market_id=gid(Kind.MARKET, book.market_id), full=True, bids=_levels(book.bids), asks=_levels(book.asks)
+        )
 
     @staticmethod
     def live(text: str) -> OrderBookUpdate:
         levels = BookLevels.from_json(text)
         return OrderBookUpdate(
-            market_id=_id(levels.market_id), full=False, bids=_levels(levels.bids), asks=_levels(levels.asks)
+            market_id=gid(Kind.MARKET, levels.market_id), full=False, bids=_levels(levels.bids),
+            asks=_levels(levels.asks),
         )
 
 
@@ -58,27 +60,28 @@ def order_live(text: str) -> Order:
 
 @strawberry.type(description="One execution of the caller's: an LMSR trade, or their side of an order-book fill.")
 class MyFill:
-    trade_id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    mechanism: str = strawberry.field(description="lmsr (with the market maker) or orderbook.")
-    side: str = strawberry.field(description="buy or sell.")
-    token: str = strawberry.field(description="YES or NO.")
+    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
+    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
+    mechanism: TradeSource = strawberry.field(description="LMSR (with the market maker) or ORDERBOOK.")
+    side: OrderSide = strawberry.field(description="BUY or SELL.")
+    token: Outcome = strawberry.field(description="The token traded.")
     units: Long = strawberry.field(description="Share units executed.")
     price: int = strawberry.field(description="Basis points of token.")
     amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
-    fee: Long
-    order_id: strawberry.ID | None = strawberry.field(description="The order filled; null for an LMSR trade.")
-    timestamp: datetime
+    fee: Long = strawberry.field(description="The fee the caller paid on it, kopecks.")
+    order_id: strawberry.ID | None = strawberry.field(description="The order filled (ord_...); null for LMSR.")
+    timestamp: datetime = strawberry.field(description="When it executed (RFC 3339, UTC).")
 
     @staticmethod
     def live(text: str) -> MyFill:
         tick = FillTick.from_json(text)
         return MyFill(
-            trade_id=_id(tick.trade_id), market_id=_id(tick.market_id), event_id=_id(tick.event_id),
-            mechanism=tick.kind, side=tick.side, token=tick.token, units=Long(tick.units), price=tick.price,
+            trade_id=gid(Kind.TRADE, tick.trade_id), market_id=gid(Kind.MARKET, tick.market_id),
+            event_id=gid(Kind.EVENT, tick.event_id), mechanism=TradeSource(tick.kind), side=OrderSide(tick.side),
+            token=Outcome(tick.token), units=Long(tick.units), price=tick.price,
             amount=Long(tick.amount), fee=Long(tick.fee),
-            order_id=_id(tick.order_id) if tick.order_id is not None else None, timestamp=tick.timestamp,
+            order_id=opt_gid(Kind.ORDER, tick.order_id), timestamp=tick.timestamp,
         )
 
 
@@ -87,37 +90,40 @@ class MyFill:
     "the units it closed or was settled with."
 )
 class PositionUpdate:
-    position_id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    token: str = strawberry.field(description="YES or NO.")
+    position_id: strawberry.ID = strawberry.field(description="The position's global id (pos_...).")
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
+    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
+    token: Outcome = strawberry.field(description="The token held.")
     amount: Long = strawberry.field(description="Units held (open), or closed with (closed).")
     avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
     cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
     realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
-    status: str = strawberry.field(description="open or closed.")
-    won_side: str | None = strawberry.field(description="YES or NO once the market settled; null before.")
-    created_at: datetime
-    closed_at: datetime | None
+    status: PositionStatus = strawberry.field(description="The state: OPEN or CLOSED.")
+    won_side: Outcome | None = strawberry.field(description="The side that won once the market settled; null before.")
+    created_at: datetime = strawberry.field(description="When the position was opened (RFC 3339, UTC).")
+    closed_at: datetime | None = strawberry.field(
+        description="When it was closed or settled (RFC 3339, UTC); null while open."
+    )
 
     @staticmethod
     def live(text: str) -> PositionUpdate:
         state = PositionState.from_json(text)
         return PositionUpdate(
-            position_id=_id(state.id), market_id=_id(state.market_id), event_id=_id(state.event_id),
-            token=state.token, amount=Long(state.amount), avg_price=state.avg_price, cost=Long(state.cost),
-            realized_pnl=Long(state.realized_pnl), status=state.status,
-            won_side=None if state.won_side is None else ("YES", "NO")[state.won_side],
+            position_id=gid(Kind.POSITION, state.id), market_id=gid(Kind.MARKET, state.market_id),
+            event_id=gid(Kind.EVENT, state.event_id), token=Outcome(state.token), amount=Long(state.amount),
+            avg_price=state.avg_price, cost=Long(state.cost),
+            realized_pnl=Long(state.realized_pnl), status=PositionStatus(state.status),
+            won_side=Outcome.of_index(state.won_side),
             created_at=state.created_at, closed_at=state.closed_at,
         )
 
 
 @strawberry.type(description="The caller's balances, kopecks.")
 class BalanceUpdate:
-    cash: Long
-    bonus: Long
+    cash: Long = strawberry.field(description="Cash balance, kopecks.")
+    bonus: Long = strawberry.field(description="Bonus balance, kopecks.")
     escrow: Long = strawberry.field(description="Held by the caller's open buy orders.")
-    total: Long = strawberry.field(description="cash + bonus (escrow excluded).")
+    total: Long = strawberry.field(description="Cash plus bonus (escrow excluded).")
     at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
 
     @classmethod

@@ -3,33 +3,60 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from predictql.models import Notification as NotificationRow
-from predictql.schema.pagination import PageInfo
-from predictql.services.cursors import Page, encode_cursor
+from predictql.schema.context import Info
+from predictql.schema.enums import NotificationSubjectType, NotificationType, opt
+from predictql.schema.ids import Kind, parse
+from predictql.schema.markets import Event, Market
+from predictql.schema.node import Node, gid, opt_gid
+from predictql.schema.orders import Order
+from predictql.schema.payloads import MutationPayload
 from predictql.subscriptions.payloads import NotificationTick
 
+NotificationSubject = Annotated[
+    Event | Market | Order, strawberry.union("NotificationSubject", description="What a notification is about.")
+]
 
-def _id(value: int | None) -> strawberry.ID:
-    return strawberry.ID(str(value))
+SUBJECT_KINDS = {"event": Kind.EVENT, "market": Kind.MARKET, "order": Kind.ORDER}
 
 
 @strawberry.type(description="Something that happened to the caller's trades, orders or bets.")
-class Notification:
-    id: strawberry.ID
-    user_id: strawberry.ID
-    type: str = strawberry.field(
-        description="trade_executed, order_filled, bet_won, bet_lost, event_closed or event_cancelled."
-    )
+class Notification(Node):
+    id: strawberry.ID = strawberry.field(description="The notification's global id (ntf_...).")
+    user_id: strawberry.ID = strawberry.field(description="The recipient's global id (usr_...; always the caller).")
+    type: NotificationType = strawberry.field(description="What happened.")
     title: str = strawberry.field(description='A short heading, e.g. "Event Resolved".')
     message: str = strawberry.field(description="The sentence to show, e.g. \"Event 'X' has been resolved\".")
-    read: bool
+    read: bool = strawberry.field(description="The caller has marked it read.")
     read_at: datetime | None = strawberry.field(description="When it was first marked read; null while unread.")
-    created_at: datetime
-    related_id: strawberry.ID | None = strawberry.field(description="The id of the row it is about.")
-    related_type: str | None = strawberry.field(description="What relatedId names: event, market or order.")
+    created_at: datetime = strawberry.field(description="When it was created (RFC 3339, UTC).")
+    related_id: strawberry.ID | None = strawberry.field(
+        description="The global id of what it is about (evt_..., mkt_... or ord_...).",
+        deprecation_reason="Use subject.",
+    )
+    related_type: NotificationSubjectType | None = strawberry.field(
+        description="What relatedId names.", deprecation_reason="Use subject { __typename }."
+    )
+
+    @strawberry.field(description="What it is about: an event, a market or one of the caller's orders; null if gone.")
+    async def subject(self, info: Info) -> NotificationSubject | None:
+        if self.related_id is None:
+            return None
+        loaders, (kind, row_id) = info.context.loaders, parse(self.related_id)
+        if kind is Kind.EVENT:
+            event = await loaders.event_by_id.load(row_id)
+            return Event.from_row(event) if event else None
+        if kind is Kind.MARKET:
+            market = await loaders.market_by_id.load(row_id)
+            return Market.from_row(market) if market else None
+        if kind is Kind.ORDER:
+            order = await loaders.order_by_id.load(row_id)
+            return Order.from_row(order) if order and order.user_id == info.context.actor.user_id else None
+        return None
 
     @classmethod
     def from_row(cls, row: NotificationRow) -> Notification:
@@ -38,9 +65,11 @@ class Notification:
     @classmethod
     def from_tick(cls, tick: NotificationTick) -> Notification:
         return cls(
-            id=_id(tick.id), user_id=_id(tick.user_id), type=tick.type, title=tick.title, message=tick.message,
+            id=gid(Kind.NOTIFICATION, tick.id), user_id=gid(Kind.USER, tick.user_id),
+            type=NotificationType(tick.type), title=tick.title, message=tick.message,
             read=tick.read, read_at=tick.read_at, created_at=tick.created_at,
-            related_id=_id(tick.related_id) if tick.related_id is not None else None, related_type=tick.related_type,
+            related_id=opt_gid(SUBJECT_KINDS[tick.related_type], tick.related_id) if tick.related_type else None,
+            related_type=opt(NotificationSubjectType, tick.related_type),
         )
 
     @staticmethod
@@ -49,20 +78,18 @@ class Notification:
         return Notification.from_tick(NotificationTick.from_json(text))
 
 
-@strawberry.type
-class NotificationEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this notification.")
-    node: Notification
+@strawberry.type(description="What markNotificationRead changed.")
+class MarkNotificationReadPayload(MutationPayload):
+    notification: Notification | None = strawberry.field(default=None, description="The notification, now read.")
 
 
-@strawberry.type(description="A page of the caller's notifications, newest first.")
-class NotificationConnection:
-    edges: list[NotificationEdge]
-    page_info: PageInfo
+@strawberry.type(description="What markAllNotificationsRead changed.")
+class MarkAllNotificationsReadPayload(MutationPayload):
+    marked_count: int | None = strawberry.field(default=None, description="How many notifications were unread.")
 
-    @classmethod
-    def from_page(cls, page: Page[NotificationRow]) -> NotificationConnection:
-        edges = [
-            NotificationEdge(cursor=encode_cursor(row.id or 0), node=Notification.from_row(row)) for row in page.items
-        ]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))
+
+@strawberry.type(description="What deleteNotification changed.")
+class DeleteNotificationPayload(MutationPayload):
+    deleted_notification_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The deleted notification's id."
+    )

@@ -1,39 +1,52 @@
 """GraphQL types of order-book trading: orders, fills, the aggregated book, the orders connection.
 
 Money is ``Long`` kopecks, share amounts ``Long`` units, prices basis points (1..9999). ``side``,
-``tokenType``, ``kind`` and ``timeInForce`` are strings, as on the REST routes, so a bad value
-fails with the same code (``INVALID_SIDE``, ``INVALID_PRICE``, ...) in ``extensions.code``.
+``tokenType``, ``kind``, ``timeInForce``, ``status`` and ``cancelReason`` are enums (schema/enums.py):
+a bad value is refused at validation; the services keep their strings.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from predictql.models import Order as OrderRow
 from predictql.models import Trade
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.schema.pagination import PageInfo
+from predictql.schema.context import Info
+from predictql.schema.enums import CancelReason, OrderKind, OrderSide, OrderStatus, Outcome, TimeInForce, opt
+from predictql.schema.ids import Kind, decode
+from predictql.schema.markets import Market
+from predictql.schema.node import Node, gid
+from predictql.schema.payloads import Balances, MutationPayload
 from predictql.schema.scalars import Long
-from predictql.services.cursors import Page, encode_cursor
+from predictql.schema.trading import market_of
 from predictql.services.orderbook_trading import OrderRequest, Placed
+from predictql.services.positions import AfterTrade
 from predictql.subscriptions.payloads import OrderState
 
-
-def _id(value: int | None) -> strawberry.ID:
-    return strawberry.ID(str(value))
+if TYPE_CHECKING:
+    from predictql.schema.markets import Market
 
 
 @strawberry.type(description="An order-book order and how far it got.")
-class Order:
-    id: strawberry.ID
-    user_id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    side: str = strawberry.field(description="buy or sell.")
-    token_type: str = strawberry.field(description="YES or NO.")
-    kind: str = strawberry.field(description="limit or market.")
+class Order(Node):
+    id: strawberry.ID = strawberry.field(description="The order's global id (ord_...).")
+    user_id: strawberry.ID = strawberry.field(
+        description="The owner's global id (usr_...; always the caller).",
+        deprecation_reason="The caller's own: use me { id }.",
+    )
+    market_id: strawberry.ID = strawberry.field(
+        description="The market's global id (mkt_...).", deprecation_reason="Use market { id }."
+    )
+    event_id: strawberry.ID = strawberry.field(
+        description="The market's event's global id (evt_...).", deprecation_reason="Use market { event { id } }."
+    )
+    side: OrderSide = strawberry.field(description="BUY or SELL.")
+    token_type: Outcome = strawberry.field(description="The token bought or sold.")
+    kind: OrderKind = strawberry.field(description="LIMIT or MARKET.")
     price: int = strawberry.field(description="Limit price in the order's own token, basis points; 0 for market.")
     amount: Long = strawberry.field(description="Buy: budget in kopecks, fees included. Sell: units.")
     remaining: Long = strawberry.field(description="Budget (buy) or units (sell) not yet used.")
@@ -41,73 +54,72 @@ class Order:
     spent: Long = strawberry.field(description="Buy: kopecks paid, fees included.")
     received: Long = strawberry.field(description="Sell: kopecks received, fees deducted.")
     fees: Long = strawberry.field(description="Fees paid on this order's fills, kopecks.")
-    time_in_force: str = strawberry.field(description="GTC, GTD, IOC, FOK or POST_ONLY.")
+    time_in_force: TimeInForce = strawberry.field(description="How long the order stays on the book.")
     expires_at: datetime | None = strawberry.field(description="When a GTD order is cancelled.")
     client_order_id: str | None = strawberry.field(description="The caller's own id, unique per user.")
-    status: str = strawberry.field(description="pending, partial, filled or cancelled.")
-    cancel_reason: str | None = strawberry.field(
-        description="user_cancel, expired, self_trade, ioc_remainder, dust, market_paused, market_resolved, ..."
-    )
-    use_bonus: bool
-    created_at: datetime
-    updated_at: datetime
+    status: OrderStatus = strawberry.field(description="PENDING, PARTIAL, FILLED or CANCELLED.")
+    cancel_reason: CancelReason | None = strawberry.field(description="Why it was cancelled; null unless CANCELLED.")
+    use_bonus: bool = strawberry.field(description="A buy funded from the bonus balance first.")
+    created_at: datetime = strawberry.field(description="When the order was placed (RFC 3339, UTC).")
+    updated_at: datetime = strawberry.field(description="When the order last changed (RFC 3339, UTC).")
+
+    @strawberry.field(description="The market the order is in.")
+    async def market(self, info: Info) -> Annotated[Market, strawberry.lazy("predictql.schema.markets")]:
+        return await market_of(info, decode(Kind.MARKET, self.market_id))
 
     @classmethod
     def from_row(cls, row: OrderRow | OrderState) -> Order:
         return cls(
-            id=_id(row.id), user_id=_id(row.user_id), market_id=_id(row.market_id), event_id=_id(row.event_id),
-            side=row.side, token_type=row.token, kind=row.kind, price=row.price, amount=Long(row.amount),
+            id=gid(Kind.ORDER, row.id), user_id=gid(Kind.USER, row.user_id), market_id=gid(Kind.MARKET, row.market_id),
+            event_id=gid(Kind.EVENT, row.event_id), side=OrderSide(row.side), token_type=Outcome(row.token),
+            kind=OrderKind(row.kind), price=row.price, amount=Long(row.amount),
             remaining=Long(row.remaining), filled=Long(row.filled), spent=Long(row.spent),
-            received=Long(row.received), fees=Long(row.fees), time_in_force=row.tif, expires_at=row.expires_at,
-            client_order_id=row.client_order_id, status=row.status, cancel_reason=row.cancel_reason,
+            received=Long(row.received), fees=Long(row.fees), time_in_force=TimeInForce(row.tif),
+            expires_at=row.expires_at,
+            client_order_id=row.client_order_id, status=OrderStatus(row.status),
+            cancel_reason=opt(CancelReason, row.cancel_reason),
             use_bonus=row.use_bonus, created_at=row.created_at, updated_at=row.updated_at,
         )
 
 
 @strawberry.type(description="One execution of the caller's order, at the resting order's price.")
 class OrderFill:
-    trade_id: strawberry.ID
-    units: Long
+    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
+    units: Long = strawberry.field(description="Share units executed.")
     price: int = strawberry.field(description="In the order's own token, basis points.")
     amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
-    fee: Long
+    fee: Long = strawberry.field(description="The fee charged on this fill, kopecks.")
 
     @classmethod
     def from_trade(cls, row: Trade) -> OrderFill:
         return cls(
-            trade_id=_id(row.id), units=Long(row.shares), price=row.price, amount=Long(row.amount), fee=Long(row.fee)
+            trade_id=gid(Kind.TRADE, row.id), units=Long(row.shares), price=row.price, amount=Long(row.amount),
+            fee=Long(row.fee),
         )
-
-
-@strawberry.type(description="A placed order after matching, with its fills.")
-class PlaceOrderResult:
-    order: Order
-    fills: list[OrderFill]
-
-    @classmethod
-    def from_placed(cls, placed: Placed) -> PlaceOrderResult:
-        return cls(order=Order.from_row(placed.order), fills=[OrderFill.from_trade(t) for t in placed.trades])
 
 
 @strawberry.input(description="An order, as POST /market/orders takes it.")
 class PlaceOrderInput:
-    market_id: strawberry.ID
-    side: str = strawberry.field(description="buy or sell.")
-    token_type: str = strawberry.field(description="YES or NO.")
+    market_id: strawberry.ID = strawberry.field(description="An order-book market (mkt_...).")
+    side: OrderSide = strawberry.field(description="BUY or SELL.")
+    token_type: Outcome = strawberry.field(description="The token to buy or sell.")
     amount: Long = strawberry.field(description="Buy: budget in kopecks, fees included. Sell: units.")
-    kind: str = strawberry.field(default="limit", description="limit or market.")
+    kind: OrderKind = strawberry.field(default=OrderKind.LIMIT, description="LIMIT (default) or MARKET.")
     price: int | None = strawberry.field(default=None, description="Limit price 1..9999; ignored for market.")
     use_bonus: bool = strawberry.field(default=False, description="Fund a buy from the bonus balance first.")
-    time_in_force: str | None = strawberry.field(
+    time_in_force: TimeInForce | None = strawberry.field(
         default=None, description="GTC (default), GTD (needs expiresAt), IOC, FOK or POST_ONLY."
     )
-    expires_at: datetime | None = None
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="Required for GTD (RFC 3339, in the future); null otherwise."
+    )
     client_order_id: str | None = strawberry.field(default=None, description="1-64 of letters, digits, -_.:/")
 
     def to_request(self, market_id: int) -> OrderRequest:
         return OrderRequest(
-            market_id=market_id, side=self.side, token=self.token_type, kind=self.kind, amount=self.amount,
-            price=self.price if self.kind == "limit" else None, use_bonus=self.use_bonus, tif=self.time_in_force,
+            market_id=market_id, side=self.side.value, token=self.token_type.value, kind=self.kind.value,
+            amount=self.amount, price=self.price if self.kind is OrderKind.LIMIT else None, use_bonus=self.use_bonus,
+            tif=self.time_in_force.value if self.time_in_force else None,
             expires_at=self.expires_at, client_order_id=self.client_order_id,
         )
 
@@ -120,32 +132,51 @@ class PriceLevel:
 
 @strawberry.type(description="The order book aggregated per price level, best first.")
 class OrderBook:
-    market_id: strawberry.ID
-    token_type: str = strawberry.field(description="The token whose prices the levels show (YES by default).")
-    bids: list[PriceLevel]
-    asks: list[PriceLevel]
+    market_id: strawberry.ID = strawberry.field(description="The order-book market's global id (mkt_...).")
+    token_type: Outcome = strawberry.field(description="The token whose prices the levels show (YES by default).")
+    bids: list[PriceLevel] = strawberry.field(description="Buy interest in tokenType, best (highest) price first.")
+    asks: list[PriceLevel] = strawberry.field(description="Sell interest in tokenType, best (lowest) price first.")
 
     @classmethod
     def from_snapshot(cls, book: BookSnapshot) -> OrderBook:
         return cls(
-            market_id=_id(book.market_id), token_type=book.space,
+            market_id=gid(Kind.MARKET, book.market_id), token_type=Outcome(book.space),
             bids=[PriceLevel(price=p, amount=Long(u)) for p, u in book.bids],
             asks=[PriceLevel(price=p, amount=Long(u)) for p, u in book.asks],
         )
 
 
-@strawberry.type
-class OrderEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this order.")
-    node: Order
-
-
-@strawberry.type(description="A page of the caller's orders, newest first.")
-class OrderConnection:
-    edges: list[OrderEdge]
-    page_info: PageInfo
+@strawberry.type(description="What placeOrder changed: the order and its fills, the market, the money.")
+class PlaceOrderPayload(MutationPayload):
+    order: Order | None = strawberry.field(default=None, description="The order after matching.")
+    fills: list[OrderFill] | None = strawberry.field(default=None, description="The caller's side of each fill.")
+    market: Market | None = strawberry.field(default=None, description="The market after matching (last price).")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after placing.")
 
     @classmethod
-    def from_page(cls, page: Page[OrderRow]) -> OrderConnection:
-        edges = [OrderEdge(cursor=encode_cursor(row.id or 0), node=Order.from_row(row)) for row in page.items]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))
+    def of(cls, placed: Placed, after: AfterTrade) -> PlaceOrderPayload:
+        return cls(
+            order=Order.from_row(placed.order), fills=[OrderFill.from_trade(t) for t in placed.trades],
+            market=Market.from_row(after.market), balances=Balances.from_row(after.balances),
+        )
+
+
+@strawberry.type(description="What cancelOrder changed: the cancelled order and the money it released.")
+class CancelOrderPayload(MutationPayload):
+    cancelled_order_id: strawberry.ID | None = strawberry.field(default=None, description="The cancelled order's id.")
+    order: Order | None = strawberry.field(default=None, description="The order as it now is (cancelled).")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the release.")
+
+
+@strawberry.type(description="What cancelAllOrders changed: the cancelled orders and the money they released.")
+class CancelAllOrdersPayload(MutationPayload):
+    cancelled_order_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="The ids of the orders cancelled (empty when none was open)."
+    )
+    orders: list[Order] | None = strawberry.field(default=None, description="The cancelled orders as they now are.")
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the release.")
+
+
+@strawberry.type(description="What setMarketPaused changed: the market (pausing also cancels its resting orders).")
+class SetMarketPausedPayload(MutationPayload):
+    market: Market | None = strawberry.field(default=None, description="The market as it now is.")

@@ -15,6 +15,9 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from predictql.schema.enums import OrderSide, Outcome, opt
+from predictql.schema.ids import Kind
+from predictql.schema.node import Node, gid
 from predictql.schema.scalars import Long
 from predictql.subscriptions.payloads import ChartTick, MarketState, TradeTick
 from predictql.subscriptions.streams import Item
@@ -44,7 +47,7 @@ class StreamEventKind(Enum):
 
 @strawberry.type(description="One message of a live stream.")
 class StreamMessage(Generic[T]):
-    kind: StreamEventKind
+    kind: StreamEventKind = strawberry.field(description="What this message carries: SNAPSHOT, LIVE, HEARTBEAT or GAP.")
     seq: Long = strawberry.field(
         description="Per channel, growing by one in commit order. LIVE: this change's; SNAPSHOT: the last change "
         "it includes; GAP and HEARTBEAT: the latest. Pass the last one seen as fromSeq to resume."
@@ -56,15 +59,11 @@ class StreamMessage(Generic[T]):
         return cls(kind=StreamEventKind[item.kind], seq=Long(item.seq), data=item.value)
 
 
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
-
-
 @strawberry.type(description="A market's prices and state, after each change.")
 class MarketUpdate:
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
+    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
+    pool_id: strawberry.ID = strawberry.field(description="The pool's global id (pool_...).")
     yes_probability: float = strawberry.field(description="YES price as a probability in (0, 1).")
     no_probability: float = strawberry.field(description="1 - yesProbability.")
     yes_price: int = strawberry.field(description="YES price in basis points (0..10000).")
@@ -72,19 +71,20 @@ class MarketUpdate:
     q_yes: Long = strawberry.field(description="YES share units the market maker has sold.")
     q_no: Long = strawberry.field(description="NO share units the market maker has sold.")
     volume: Long = strawberry.field(description="Traded volume in kopecks.")
-    paused: bool
-    resolved: bool
-    winning_outcome: str | None = strawberry.field(description='"YES" or "NO" once resolved; null before.')
+    paused: bool = strawberry.field(description="Trading is suspended.")
+    resolved: bool = strawberry.field(description="The market has been settled.")
+    winning_outcome: Outcome | None = strawberry.field(description="The side that won once resolved; null before.")
     at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
 
     @classmethod
     def of(cls, state: MarketState) -> MarketUpdate:
         return cls(
-            market_id=_id(state.market_id), event_id=_id(state.event_id), pool_id=_id(state.pool_id),
+            market_id=gid(Kind.MARKET, state.market_id), event_id=gid(Kind.EVENT, state.event_id),
+            pool_id=gid(Kind.POOL, state.pool_id),
             yes_probability=state.yes_probability, no_probability=1.0 - state.yes_probability,
             yes_price=state.yes_price, no_price=state.no_price, q_yes=Long(state.q_yes), q_no=Long(state.q_no),
             volume=Long(state.volume), paused=state.paused, resolved=state.resolved,
-            winning_outcome=state.winning_outcome, at=state.at,
+            winning_outcome=opt(Outcome, state.winning_outcome), at=state.at,
         )
 
     @staticmethod
@@ -94,9 +94,9 @@ class MarketUpdate:
 
 @strawberry.type(description="A point of an event's probability chart.")
 class ChartUpdate:
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    timestamp: datetime
+    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
+    pool_id: strawberry.ID = strawberry.field(description="The global id (pool_...) of the pool the values belong to.")
+    timestamp: datetime = strawberry.field(description="When the prices were taken (RFC 3339, UTC).")
     values: list[float] = strawberry.field(
         description="YES probability (0..1) of each market of the pool, in outcome order; 1 or 0 once resolved."
     )
@@ -104,7 +104,7 @@ class ChartUpdate:
     @classmethod
     def of(cls, tick: ChartTick) -> ChartUpdate:
         return cls(
-            event_id=_id(tick.event_id), pool_id=_id(tick.pool_id), timestamp=tick.timestamp,
+            event_id=gid(Kind.EVENT, tick.event_id), pool_id=gid(Kind.POOL, tick.pool_id), timestamp=tick.timestamp,
             values=list(tick.values),
         )
 
@@ -114,28 +114,35 @@ class ChartUpdate:
 
 
 @strawberry.type(description="One executed trade, as the activity feed shows it, with its ids.")
-class LiveTrade:
-    id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    side: str = strawberry.field(description="buy or sell.")
-    token: str = strawberry.field(description="YES or NO.")
+class LiveTrade(Node):
+    id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
+    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
+    pool_id: strawberry.ID = strawberry.field(description="The pool's global id (pool_...).")
+    side: OrderSide = strawberry.field(description="BUY or SELL.")
+    token: Outcome = strawberry.field(description="The token traded.")
     shares: Long = strawberry.field(description="Share units traded.")
     price: int = strawberry.field(description="Execution price in basis points.")
     amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
-    timestamp: datetime
+    timestamp: datetime = strawberry.field(description="When the trade executed (RFC 3339, UTC).")
     name: str = strawberry.field(description="Trader's nickname or name; 'Anonymous' for hidden profiles.")
-    avatar: str | None
-    event_name: str
-    market_name: str
+    avatar: str | None = strawberry.field(
+        description="The trader's avatar URL; null when none or the profile is hidden."
+    )
+    event_name: str = strawberry.field(description="The event's title.")
+    market_name: str = strawberry.field(description="The market's outcome name.")
 
     @staticmethod
     def live(text: str) -> LiveTrade:
-        tick = TradeTick.from_json(text)
+        return LiveTrade.of(TradeTick.from_json(text))
+
+    @staticmethod
+    def of(tick: TradeTick) -> LiveTrade:
         return LiveTrade(
-            id=_id(tick.id), market_id=_id(tick.market_id), event_id=_id(tick.event_id), pool_id=_id(tick.pool_id),
-            side=tick.side, token=tick.token, shares=Long(tick.shares), price=tick.price, amount=Long(tick.amount),
+            id=gid(Kind.TRADE, tick.id), market_id=gid(Kind.MARKET, tick.market_id),
+            event_id=gid(Kind.EVENT, tick.event_id), pool_id=gid(Kind.POOL, tick.pool_id),
+            side=OrderSide(tick.side), token=Outcome(tick.token), shares=Long(tick.shares),
+            price=tick.price, amount=Long(tick.amount),
             timestamp=tick.timestamp, name=tick.name, avatar=tick.avatar, event_name=tick.event,
             market_name=tick.market,
         )

@@ -6,22 +6,33 @@ Money is ``Long`` kopecks and share amounts ``Long`` units; prices are basis poi
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from predictql.pricing.lmsr import Quote
-from predictql.schema.pagination import PageInfo
+from predictql.models import Position as PositionRow
+from predictql.models import Trade as TradeRow
+from predictql.pricing.lmsr import Quote, Side
+from predictql.schema.context import Info
+from predictql.schema.enums import OrderSide, Outcome, PositionStatus, TradeSource
+from predictql.schema.ids import Kind, decode
+from predictql.schema.markets import Market
+from predictql.schema.node import Node, gid
+from predictql.schema.pagination import Connection, connection
+from predictql.schema.payloads import Balances, MutationPayload
 from predictql.schema.scalars import Long
-from predictql.services.cursors import Page, encode_cursor
+from predictql.services.cursors import PageArgs
 from predictql.services.lmsr_trading import CloseResult, FeedTrade, TradeResult, shares_delta
 from predictql.services.pnl import PnlPoint as PnlPointRow
-from predictql.services.positions import SIDE_RU, PositionView
+from predictql.services.positions import SIDE_RU, AfterTrade, PositionView
+from predictql.services.prices import market_price
 from predictql.services.referrals import ReferralChild as ReferralChildRow
 from predictql.services.referrals import ReferralInfo as ReferralInfoRow
+from predictql.services.users import Profile
 
-
-def _id(value: int | None) -> strawberry.ID:
-    return strawberry.ID(str(value))
+if TYPE_CHECKING:
+    from predictql.schema.markets import Market
+    from predictql.schema.users import User
 
 
 @strawberry.type(description="A quote from the LMSR market maker; nothing is executed.")
@@ -43,8 +54,8 @@ class LmsrQuote:
 
 @strawberry.type(description="An executed LMSR trade and the caller's holdings in that market after it.")
 class LmsrTradeResult:
-    trade_id: strawberry.ID
-    market_id: strawberry.ID
+    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     cost_or_payout_cents: Long = strawberry.field(
         description="Kopecks paid (fee included) on a buy, received (fee deducted) on a sell."
     )
@@ -56,8 +67,8 @@ class LmsrTradeResult:
     @classmethod
     def from_result(cls, result: TradeResult) -> LmsrTradeResult:
         return cls(
-            trade_id=_id(result.trade_id),
-            market_id=_id(result.market.id),
+            trade_id=gid(Kind.TRADE, result.trade_id),
+            market_id=gid(Kind.MARKET, result.market.id),
             cost_or_payout_cents=Long(result.cost_or_payout),
             shares_delta=Long(result.shares_delta),
             fee=Long(result.fee),
@@ -68,120 +79,155 @@ class LmsrTradeResult:
 
 @strawberry.type(description="A whole holding sold back to the market maker.")
 class ClosePositionResult:
-    market_id: strawberry.ID
+    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     proceeds: Long = strawberry.field(description="Kopecks credited in total, fees deducted.")
     trades: list[LmsrTradeResult] = strawberry.field(description="One sell per token that was held.")
 
     @classmethod
     def from_result(cls, result: CloseResult) -> ClosePositionResult:
         trades = [LmsrTradeResult.from_result(r) for r in result.trades]
-        return cls(market_id=_id(result.market_id), proceeds=Long(result.proceeds), trades=trades)
+        return cls(market_id=gid(Kind.MARKET, result.market_id), proceeds=Long(result.proceeds), trades=trades)
 
 
-@strawberry.type(description="An open position: units of one token of one market.")
-class Position:
-    id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    event_name: str
-    pool_name: str
-    market_name: str
-    token_type: str = strawberry.field(description="YES or NO.")
+@strawberry.type(description="One execution in a market: an LMSR trade or an order-book fill (the taker's side).")
+class Trade(Node):
+    id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
+    source: TradeSource = strawberry.field(description="LMSR (market maker) or ORDERBOOK (a fill).")
+    side: OrderSide = strawberry.field(description="BUY or SELL.")
+    token_type: Outcome = strawberry.field(description="The token traded.")
+    shares: Long = strawberry.field(description="Share units traded.")
+    price: int = strawberry.field(description="Execution price of the token, basis points.")
+    amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
+    created_at: datetime = strawberry.field(description="When it executed.")
+    row: strawberry.Private[TradeRow]
+
+    @strawberry.field(description="The fee paid, kopecks; null unless the caller made the trade.")
+    def fee(self, info: Info) -> Long | None:
+        return Long(self.row.fee) if info.context.actor.user_id == self.row.user_id else None
+
+    @strawberry.field(description="The market traded in.")
+    async def market(self, info: Info) -> Annotated[Market, strawberry.lazy("predictql.schema.markets")]:
+        return await market_of(info, self.row.market_id)
+
+    @strawberry.field(description="Who traded (public profile); null when their profile is hidden from the caller.")
+    async def trader(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")] | None:
+        return await public_user(info, self.row.user_id)
+
+    @classmethod
+    def from_row(cls, row: TradeRow) -> Trade:
+        return cls(
+            id=gid(Kind.TRADE, row.id), source=TradeSource(row.kind), side=OrderSide(row.side),
+            token_type=Outcome(row.token), shares=Long(row.shares), price=row.price, amount=Long(row.amount),
+            created_at=row.created_at, row=row,
+        )
+
+
+@strawberry.type(
+    description="Units of one token of one market held by one user: open, or closed (sold out or settled) "
+    "with its realized PnL. A later buy after closing opens a new position."
+)
+class Position(Node):
+    id: strawberry.ID = strawberry.field(description="The position's global id (pos_...).")
+    status: PositionStatus = strawberry.field(description="OPEN while units are held, then CLOSED.")
+    token_type: Outcome = strawberry.field(description="The token held.")
     side_ru: str = strawberry.field(description="ДА or НЕТ.")
-    amount: Long = strawberry.field(description="Units held (one unit pays 1 kopeck if its side wins).")
+    amount: Long = strawberry.field(
+        description="Units held (one unit pays 1 kopeck if its side wins); for a closed position, the units "
+        "it closed with."
+    )
     avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points; unchanged by sells.")
-    use_bonus: bool
-    created_at: datetime
-    unrealized_pnl: Long = strawberry.field(description="(current price - avgPrice) x amount / 10000, kopecks.")
+    cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
+    realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
+    use_bonus: bool = strawberry.field(description="Bought with the bonus balance first.")
+    won_side: Outcome | None = strawberry.field(
+        description="The side that won; null when open or sold before resolution."
+    )
+    created_at: datetime = strawberry.field(description="When the first units were bought.")
+    closed_at: datetime | None = strawberry.field(description="When it closed; null while open.")
+    row: strawberry.Private[PositionRow]
+
+    @strawberry.field(description="The market the units are of.")
+    async def market(self, info: Info) -> Annotated[Market, strawberry.lazy("predictql.schema.markets")]:
+        return await market_of(info, self.row.market_id)
+
+    @strawberry.field(description="(current price - avgPrice) x amount / 10000, kopecks; null once closed.")
+    async def unrealized_pnl(self, info: Info) -> Long | None:
+        if self.row.status != "open":
+            return None
+        market = await info.context.loaders.market_by_id.load(self.row.market_id)
+        assert market is not None
+        return Long((market_price(market).of(self.row.token) - self.row.avg_price) * self.row.amount // 10000)
+
+    @classmethod
+    def from_row(cls, p: PositionRow) -> Position:
+        return cls(
+            id=gid(Kind.POSITION, p.id), status=PositionStatus(p.status), token_type=Outcome(p.token),
+            side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price, cost=Long(p.cost),
+            realized_pnl=Long(p.realized_pnl), use_bonus=p.use_bonus, won_side=Outcome.of_index(p.won_side),
+            created_at=p.created_at, closed_at=p.closed_at, row=p,
+        )
 
     @classmethod
     def from_view(cls, view: PositionView) -> Position:
-        p = view.position
-        return cls(
-            id=_id(p.id), market_id=_id(p.market_id), event_id=_id(p.event_id), pool_id=_id(view.pool.id),
-            event_name=view.event.name, pool_name=view.pool.name, market_name=view.market.name,
-            token_type=p.token, side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price,
-            use_bonus=p.use_bonus, created_at=p.created_at, unrealized_pnl=Long(view.unrealized_pnl),
-        )
+        return cls.from_row(view.position)
 
 
-@strawberry.type(description="A closed position with its realized PnL.")
-class ClosedPosition:
-    id: strawberry.ID
-    market_id: strawberry.ID
-    event_id: strawberry.ID
-    pool_id: strawberry.ID
-    event_name: str
-    pool_name: str
-    market_name: str
-    token_type: str = strawberry.field(description="YES or NO.")
-    side_ru: str = strawberry.field(description="ДА or НЕТ.")
-    amount: Long = strawberry.field(description="Units the position closed with.")
-    avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
-    use_bonus: bool
-    pnl: Long = strawberry.field(description="Realized PnL, kopecks (fees included).")
-    won_side: int | None = strawberry.field(description="0 YES won, 1 NO won; null when sold before resolution.")
-    closed_at: datetime | None
-
-    @classmethod
-    def from_view(cls, view: PositionView) -> ClosedPosition:
-        p = view.position
-        return cls(
-            id=_id(p.id), market_id=_id(p.market_id), event_id=_id(p.event_id), pool_id=_id(view.pool.id),
-            event_name=view.event.name, pool_name=view.pool.name, market_name=view.market.name,
-            token_type=p.token, side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price,
-            use_bonus=p.use_bonus, pnl=Long(p.realized_pnl), won_side=p.won_side, closed_at=p.closed_at,
-        )
+async def positions_of(
+    info: Info, user_id: int, status: PositionStatus | None, args: PageArgs
+) -> Connection[Position]:
+    """A page of the user's positions (``status`` OPEN, CLOSED or None for both), through the loader."""
+    raw = None if status is None else status.value
+    page = await info.context.loaders.positions_by_user_id.load((user_id, raw, args))
+    return connection(page, Position.from_row, lambda row: row.id)
 
 
-@strawberry.type
-class ClosedPositionEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this position.")
-    node: ClosedPosition
+async def market_of(info: Info, market_id: int) -> Market:
+    from predictql.schema.markets import Market
+
+    row = await info.context.loaders.market_by_id.load(market_id)
+    assert row is not None
+    return Market.from_row(row)
 
 
-@strawberry.type(description="A page of closed positions, most recently closed first.")
-class PositionConnection:
-    edges: list[ClosedPositionEdge]
-    page_info: PageInfo
+async def public_user(info: Info, user_id: int) -> User | None:
+    """The user's public profile; null when hidden from the caller (anyone but themself)."""
+    from predictql.schema.users import User
 
-    @classmethod
-    def from_page(cls, page: Page[PositionView]) -> PositionConnection:
-        edges = [
-            ClosedPositionEdge(cursor=encode_cursor(v.position.id or 0), node=ClosedPosition.from_view(v))
-            for v in page.items
-        ]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_more, end_cursor=page.next_cursor))
+    row = await info.context.loaders.user_by_id.load(user_id)
+    if row is None or (row.profile_hidden and info.context.actor.user_id != user_id):
+        return None
+    return User.from_profile(Profile(row, None))
 
 
 @strawberry.type(description="One trade of the platform-wide activity feed.")
 class RecentTrade:
     amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
     name: str = strawberry.field(description="Trader's nickname or name; 'Anonymous' for hidden profiles.")
-    token: str = strawberry.field(description="YES or NO.")
+    token: Outcome = strawberry.field(description="The token traded.")
     event: str = strawberry.field(description="Event name.")
     market: str = strawberry.field(description="Market name.")
-    avatar: str | None
-    created_at: datetime
+    avatar: str | None = strawberry.field(
+        description="The trader's avatar URL; null when none or the profile is hidden."
+    )
+    created_at: datetime = strawberry.field(description="When the trade executed (RFC 3339, UTC).")
 
     @classmethod
     def from_item(cls, item: FeedTrade) -> RecentTrade:
         return cls(
-            amount=Long(item.amount), name=item.name, token=item.token, event=item.event, market=item.market,
+            amount=Long(item.amount), name=item.name, token=Outcome(item.token), event=item.event, market=item.market,
             avatar=item.avatar, created_at=item.created_at,
         )
 
 
-@strawberry.type
+@strawberry.type(description="The user who referred the caller.")
 class Referrer:
-    name: str
-    image_url: str | None
+    name: str = strawberry.field(description="Their nickname or name.")
+    image_url: str | None = strawberry.field(description="Their avatar URL; null when none.")
 
 
 @strawberry.type(description="Referral statistics of one level of the caller's tree.")
 class ReferralLevel:
-    level: int
+    level: int = strawberry.field(description="1 (invited by the caller), 2 or 3.")
     count: int = strawberry.field(description="Users at this level.")
     total_volume: Long = strawberry.field(description="Their trading volume, kopecks.")
     earnings: Long = strawberry.field(description="Fee shares credited to the caller from this level, kopecks.")
@@ -190,13 +236,13 @@ class ReferralLevel:
 
 @strawberry.type(description="The caller's referral code, referrer and earnings.")
 class ReferralInfo:
-    referral_code: str
-    referrer: Referrer | None
-    total_earnings: Long
-    total_referrals: int
-    total_volume: Long
-    total_deposits: Long
-    levels: list[ReferralLevel]
+    referral_code: str = strawberry.field(description="The caller's code, to share for signUp(referralCode:).")
+    referrer: Referrer | None = strawberry.field(description="Who referred the caller; null when nobody did.")
+    total_earnings: Long = strawberry.field(description="Fee shares credited to the caller from all levels, kopecks.")
+    total_referrals: int = strawberry.field(description="Users in the caller's tree, levels 1-3.")
+    total_volume: Long = strawberry.field(description="Trading volume of the whole tree, kopecks.")
+    total_deposits: Long = strawberry.field(description="Deposits of the whole tree, kopecks.")
+    levels: list[ReferralLevel] = strawberry.field(description="One entry per level, 1 to 3.")
 
     @classmethod
     def from_info(cls, info: ReferralInfoRow) -> ReferralInfo:
@@ -214,30 +260,79 @@ class ReferralInfo:
         )
 
 
-@strawberry.type(description="A user in the caller's referral tree (levels 1-3).")
+@strawberry.type(description="A user in the caller's referral tree (levels 1-3), with their activity.")
 class ReferralChild:
-    id: strawberry.ID
-    username: str
-    image: str | None
-    level: int
-    joined_date: datetime
+    id: strawberry.ID = strawberry.field(
+        description="The user's global id (usr_...).", deprecation_reason="Use user { id }."
+    )
+    username: str = strawberry.field(
+        description="Nickname, else name.", deprecation_reason="Use user { nickname name }."
+    )
+    image: str | None = strawberry.field(description="Avatar URL.", deprecation_reason="Use user { avatarUrl }.")
+    level: int = strawberry.field(description="1: invited by the caller; 2 and 3: further down.")
+    joined_date: datetime = strawberry.field(description="When they signed up.")
     total_bets: int = strawberry.field(description="Buy trades made.")
     total_volume: Long = strawberry.field(description="Value of all their trades, kopecks.")
+
+    @strawberry.field(description="The user (public profile fields; private ones are null).")
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")]:
+        from predictql.schema.users import User
+
+        row = await info.context.loaders.user_by_id.load(decode(Kind.USER, self.id))
+        assert row is not None
+        return User.from_profile(Profile(row, None))
 
     @classmethod
     def from_row(cls, row: ReferralChildRow) -> ReferralChild:
         return cls(
-            id=_id(row.id), username=row.username, image=row.image, level=row.level, joined_date=row.joined_date,
+            id=gid(Kind.USER, row.id), username=row.username, image=row.image, level=row.level,
+            joined_date=row.joined_date,
             total_bets=row.total_bets, total_volume=Long(row.total_volume),
         )
 
 
 @strawberry.type(description="Cumulative realized PnL at the end of one UTC day.")
 class PnlPoint:
-    timestamp: datetime
+    timestamp: datetime = strawberry.field(description="The end of the UTC day (RFC 3339).")
     pnl: float = strawberry.field(description="Currency units (kopecks / 100), as the REST chart shows it.")
-    pnl_kopecks: Long
+    pnl_kopecks: Long = strawberry.field(description="Cumulative realized PnL at that point, kopecks.")
 
     @classmethod
     def from_point(cls, point: PnlPointRow) -> PnlPoint:
         return cls(timestamp=point.timestamp, pnl=point.pnl_units, pnl_kopecks=Long(point.pnl))
+
+
+@strawberry.type(description="What lmsrTrade changed: the trade, the market's new prices, the position, the money.")
+class LmsrTradePayload(MutationPayload):
+    trade: LmsrTradeResult | None = strawberry.field(default=None, description="The trade executed.")
+    market: Market | None = strawberry.field(default=None, description="The market after the trade (new prices).")
+    position: Position | None = strawberry.field(
+        default=None, description="The caller's position in the traded token after the trade; null when none is left."
+    )
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the trade.")
+
+    @classmethod
+    def of(cls, result: TradeResult, side: str, after: AfterTrade) -> LmsrTradePayload:
+        view = after.position("YES" if Side(side).is_yes else "NO")
+        return cls(
+            trade=LmsrTradeResult.from_result(result), market=Market.from_row(after.market),
+            position=Position.from_view(view) if view else None, balances=Balances.from_row(after.balances),
+        )
+
+
+@strawberry.type(description="What closePosition changed: the sales, the market, what is still held, the money.")
+class ClosePositionPayload(MutationPayload):
+    result: ClosePositionResult | None = strawberry.field(default=None, description="The sales made.")
+    market: Market | None = strawberry.field(default=None, description="The market after the sales (new prices).")
+    positions: list[Position] | None = strawberry.field(
+        default=None, description="The caller's open positions left in this market (empty when all was sold)."
+    )
+    balances: Balances | None = strawberry.field(default=None, description="The caller's money after the sales.")
+
+    @classmethod
+    def of(cls, result: CloseResult, after: AfterTrade) -> ClosePositionPayload:
+        return cls(
+            result=ClosePositionResult.from_result(result), market=Market.from_row(after.market),
+            positions=[Position.from_view(view) for view in after.positions],
+            balances=Balances.from_row(after.balances),
+        )

@@ -11,6 +11,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Forbidden, InvalidInput, NotFound
 from predictql.models import ApiToken
+from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.subscriptions import topics
 
 MAX_TOKENS = 20
@@ -41,6 +42,13 @@ async def list_mine(session: AsyncSession, actor: Actor) -> list[ApiToken]:
         .order_by(ApiToken.id)  # type: ignore[arg-type]
     )
     return list(rows)
+
+
+async def page_mine(session: AsyncSession, actor: Actor, args: PageArgs) -> Page[ApiToken]:
+    """The caller's live tokens, newest first, keyset-paged on id (GraphQL connection)."""
+    user_id = actor.require_user()
+    query = select(ApiToken).where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
+    return await keyset_page(session, query, col(ApiToken.id), args)
 
 
 async def revoke(session: AsyncSession, actor: Actor, *, token_id: int) -> None:

@@ -18,7 +18,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput
 from predictql.models import Event, EventTag, Pool
-from predictql.services.cursors import Page, decode_cursor, page_of
+from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.events import MAX_TAGS  # an event has no more tags to match
 
 STATUS_ALIASES = {"active": "started", "closed": "paid", "resolved": "paid"}
@@ -36,6 +36,7 @@ class FeedQuery:
     search: str | None = None
     watched_by: int | None = None
     mine: bool = False
+    page: PageArgs | None = None  # GraphQL: both directions and a total; REST: limit and cursor
 
 
 def _status(query: SelectOfScalar[Event], status: str) -> SelectOfScalar[Event]:
@@ -52,7 +53,8 @@ def _status(query: SelectOfScalar[Event], status: str) -> SelectOfScalar[Event]:
     return query.where(live) if status == "started" else query.where(~live)
 
 
-async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[Event]:
+def filtered(actor: Actor, request: FeedQuery) -> SelectOfScalar[Event]:
+    """The feed's events as filtered by ``request`` (visibility, status, tags, search), unordered."""
     if not 1 <= request.limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1-{MAX_LIMIT}")
     query = select(Event)
@@ -83,7 +85,11 @@ async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[
         query = query.where(
             exists().where(col(WatchlistEntry.event_id) == Event.id, col(WatchlistEntry.user_id) == request.watched_by)
         )
-    if request.cursor:
-        query = query.where(col(Event.id) < decode_cursor(request.cursor))
-    rows = list(await session.scalars(query.order_by(col(Event.id).desc()).limit(request.limit + 1)))
-    return page_of(rows, request.limit, lambda row: row.id)
+    return query
+
+
+async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[Event]:
+    args = request.page or PageArgs(first=request.limit, after=request.cursor)
+    if not 1 <= args.size <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be 1-{MAX_LIMIT}")
+    return await keyset_page(session, filtered(actor, request), col(Event.id), args, bound=MAX_LIMIT)

@@ -54,6 +54,7 @@ def market_collateral(market_id: int) -> str:
 class Balances:
     cash: int
     bonus: int
+    frozen: int = 0  # reserved by open order-book buys (the escrow account); not part of total
 
     @property
     def total(self) -> int:
@@ -90,7 +91,11 @@ async def balances(session: AsyncSession, user_id: int) -> Balances:
         select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.user_id == user_id)
     )
     by_kind = {kind: balance for kind, balance in rows}
-    return Balances(cash=int(by_kind.get("user_cash", 0)), bonus=int(by_kind.get("user_bonus", 0)))
+    return Balances(
+        cash=int(by_kind.get("user_cash", 0)),
+        bonus=int(by_kind.get("user_bonus", 0)),
+        frozen=int(by_kind.get("escrow", 0)),
+    )
 
 
 @dataclass(frozen=True, slots=True)

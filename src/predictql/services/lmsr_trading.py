@@ -21,6 +21,7 @@ from predictql.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
 from predictql.models import Event, LedgerAccount, Market, Pool, PricePoint, Trade, User
 from predictql.pricing import lmsr
 from predictql.services import events, ledger, notifications, positions, referrals
+from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.ledger import Movement
 from predictql.services.pools import state_of
 from predictql.services.prices import market_price
@@ -301,3 +302,12 @@ async def latest_trades(session: AsyncSession, *, limit: int = LATEST_TRADES) ->
         )
         for trade_row, user, market_name, event_name in rows
     ]
+
+
+async def trades_page(session: AsyncSession, args: PageArgs, *, market_id: int | None = None) -> Page[Trade]:
+    """Executed trades (LMSR and order-book fills) platform-wide or in one market, newest first,
+    keyset-paged on id; trades of hidden events are left out, as in ``latest_trades``."""
+    query = select(Trade).join(Event, col(Event.id) == Trade.event_id).where(col(Event.is_active).is_(True))
+    if market_id is not None:
+        query = query.where(col(Trade.market_id) == market_id)
+    return await keyset_page(session, query, col(Trade.id), args)

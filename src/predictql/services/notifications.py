@@ -21,7 +21,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event, Market, Notification, Order, Position, Trade
-from predictql.services.cursors import Page, decode_cursor, page_of
+from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.subscriptions import topics
 
 DEFAULT_LIMIT = 20
@@ -149,17 +149,12 @@ async def list_notifications(
 
 
 async def page(
-    session: AsyncSession, actor: Actor, *, first: int = DEFAULT_LIMIT, after: str | None = None
+    session: AsyncSession, actor: Actor, args: PageArgs
 ) -> Page[Notification]:
     """The caller's notifications newest first, keyset-paged on id (GraphQL connection)."""
     user_id = actor.require_user()
-    if not 1 <= first <= MAX_LIMIT:
-        raise InvalidInput(f"first must be 1-{MAX_LIMIT}")
     query = select(Notification).where(_mine(user_id))
-    if after:
-        query = query.where(col(Notification.id) < decode_cursor(after))
-    rows = list(await session.scalars(query.order_by(col(Notification.id).desc()).limit(first + 1)))
-    return page_of(rows, first, lambda row: row.id)
+    return await keyset_page(session, query, col(Notification.id), args, bound=MAX_LIMIT)
 
 
 async def unread(session: AsyncSession, actor: Actor) -> list[Notification]:

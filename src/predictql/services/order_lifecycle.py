@@ -19,7 +19,7 @@ from predictql.models import Market, Order
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.services import events, ledger, lmsr_trading, order_escrow, orderbook_trading, pools, positions
-from predictql.services.cursors import Page, decode_cursor, page_of
+from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.ledger import Movement
 from predictql.services.lmsr_trading import CloseResult, TradeResult
 from predictql.services.orderbook_trading import OrderRequest, Placed
@@ -28,6 +28,7 @@ from predictql.subscriptions import topics
 STATUSES = ("pending", "partial", "filled", "cancelled", "open")  # "open" = pending or partial
 MAX_LIST = 1000
 MAX_DEPTH = 1000
+ALL_ORDERS = PageArgs(first=MAX_LIST)  # REST lists the newest MAX_LIST
 
 
 async def _lock(session: AsyncSession, market_id: int) -> Market:
@@ -163,21 +164,36 @@ async def close_holding(session: AsyncSession, actor: Actor, *, market_id: int, 
 
 
 async def my_orders(
-    session: AsyncSession, actor: Actor, *, status: str | None = None, limit: int = MAX_LIST, after: str | None = None
+    session: AsyncSession, actor: Actor, *, status: str | None = None, page: PageArgs = ALL_ORDERS
 ) -> Page[Order]:
     """The caller's orders, newest first; ``status`` one of STATUSES; keyset-paged on id."""
     user_id = actor.require_user()
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
-    if not 1 <= limit <= MAX_LIST:
-        raise InvalidInput(f"limit must be 1-{MAX_LIST}")
     query = select(Order).where(col(Order.user_id) == user_id)
     if status is not None:
         query = query.where(col(Order.status).in_(OPEN_STATUSES if status == "open" else (status,)))
-    if after:
-        query = query.where(col(Order.id) < decode_cursor(after))
-    rows = list(await session.scalars(query.order_by(col(Order.id).desc()).limit(limit + 1)))
-    return page_of(rows, limit, lambda row: row.id)
+    return await keyset_page(session, query, col(Order.id), page, bound=MAX_LIST)
+
+
+async def order_books(
+    session: AsyncSession, market_ids: list[int], *, depth: int, fee_bps: int
+) -> dict[int, BookSnapshot]:
+    """``order_book`` of markets the caller already sees (``Market.orderbook``), in one query."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise InvalidInput(f"depth must be 1-{MAX_DEPTH}")
+    now = utcnow()
+    query = select(Order).where(
+        col(Order.market_id).in_(market_ids), col(Order.status).in_(OPEN_STATUSES),
+        col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
+    )
+    rows: dict[int, list[Order]] = {market_id: [] for market_id in market_ids}
+    for row in await session.scalars(query.order_by(col(Order.seq))):
+        rows[row.market_id].append(row)
+    return {
+        market_id: orderbook_trading.build_book(market_id, fee_bps, orders).snapshot(depth)
+        for market_id, orders in rows.items()
+    }
 
 
 async def order_book(

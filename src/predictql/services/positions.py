@@ -6,6 +6,7 @@ partial sells; realized PnL is money received minus the cost (fees included) of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_
@@ -16,7 +17,8 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event, Market, Pool, Position, User
-from predictql.services.cursors import Page, decode_cursor, page_of
+from predictql.services import ledger
+from predictql.services.cursors import Page, count, decode_cursor, page_of
 from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
@@ -144,7 +146,8 @@ async def open_positions(session: AsyncSession, actor: Actor, *, user_id: int | 
 
 
 async def completed_positions(
-    session: AsyncSession, actor: Actor, *, cursor: str | None = None, limit: int = 20, user_id: int | None = None
+    session: AsyncSession, actor: Actor, *, cursor: str | None = None, limit: int = 20, user_id: int | None = None,
+    with_total: bool = False,
 ) -> Page[PositionView]:
     """Closed positions, most recently closed first, keyset-paginated on (closed_at, id).
 
@@ -155,6 +158,7 @@ async def completed_positions(
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be 1-100")
     query = _joined().where(Position.user_id == owner, Position.status == "closed")  # type: ignore[attr-defined]
+    total = await count(session, query) if with_total else None
     before = decode_cursor(cursor) if cursor else None
     if before is not None:
         closed = (
@@ -165,7 +169,33 @@ async def completed_positions(
         )
     order = (col(Position.closed_at).desc(), col(Position.id).desc())
     rows = _views(await session.execute(query.order_by(*order).limit(limit + 1)))
-    return page_of(rows, limit, lambda view: view.position.id)
+    page = page_of(rows, limit, lambda view: view.position.id)
+    return Page(page.items, page.next_cursor, page.has_more, cursor is not None, total)
+
+
+@dataclass(frozen=True, slots=True)
+class AfterTrade:
+    """What a trade changed for its trader: the market, their open positions in it, their money.
+
+    A mutation returns it so that a normalised client cache needs no refetch.
+    """
+
+    market: Market
+    positions: list[PositionView]
+    balances: ledger.Balances
+
+    def position(self, token: str) -> PositionView | None:
+        return next((view for view in self.positions if view.position.token == token), None)
+
+
+async def after_trade(session: AsyncSession, user_id: int, market_id: int) -> AfterTrade:
+    """Read inside the trade's transaction, so it is exactly what the trade left."""
+    query = _joined().where(  # type: ignore[attr-defined]
+        Position.user_id == user_id, Position.market_id == market_id, Position.status == "open"
+    ).order_by(col(Position.id))
+    market = await session.get(Market, market_id)
+    assert market is not None
+    return AfterTrade(market, _views(await session.execute(query)), await ledger.balances(session, user_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +205,21 @@ class Summary:
 
 
 async def summary(session: AsyncSession, user_id: int) -> Summary:
-    rows = await session.execute(select(Position.status, Position.realized_pnl).where(Position.user_id == user_id))
-    total, best = 0, 0
-    for status, pnl in rows:
-        total += 1
+    return (await summaries(session, [user_id]))[user_id]
+
+
+async def summaries(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, Summary]:
+    """Per user: positions ever opened, and the best realized PnL of a closed one (0 when none won);
+    one statement for any number of users."""
+    rows = await session.execute(
+        select(Position.user_id, Position.status, Position.realized_pnl).where(col(Position.user_id).in_(user_ids))
+    )
+    total, best = dict.fromkeys(user_ids, 0), dict.fromkeys(user_ids, 0)
+    for user_id, status, pnl in rows:
+        total[user_id] += 1
         if status == "closed":
-            best = max(best, int(pnl))
-    return Summary(total, best)
+            best[user_id] = max(best[user_id], int(pnl))
+    return {user_id: Summary(total[user_id], best[user_id]) for user_id in user_ids}
 
 
 PROFILE_CLOSED = 20

@@ -6,6 +6,7 @@ same row cannot disagree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from predictql.models import Market
@@ -39,3 +40,9 @@ def market_price(market: Market) -> Price:
     state = lmsr.MarketState(market.q_yes, market.q_no, market.lmsr_b, market.p0)
     yes, no = lmsr.price_bps(state)
     return Price(yes, no, lmsr.price_yes(state))
+
+
+def probability_bps(probability: float) -> int:
+    """A recorded YES probability (a price point) in basis points, rounded as ``lmsr.price_bps``
+    rounds a live price (half up, clamped to 0..10000): a candle and the market agree."""
+    return min(max(math.floor(probability * SCALE + 0.5), 0), SCALE)

@@ -21,6 +21,7 @@ from predictql.errors import NotFound
 from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, Trade, User
 from predictql.pricing.fees import BPS_DENOMINATOR, REFERRAL_BPS, referral_split
 from predictql.services import ledger
+from predictql.services.cursors import Page, PageArgs, count, keyset, window
 from predictql.services.ledger import Movement
 
 REFERRAL_KINDS = ("referral_l1", "referral_l2", "referral_l3")
@@ -136,13 +137,30 @@ async def _children(session: AsyncSession, user_id: int) -> list[ReferralChild]:
             select(User, tree.c.level).join(tree, tree.c.id == User.id).order_by(tree.c.level, col(User.id))
         )
     ]
+    return await _with_activity(session, rows, select(tree.c.id))
+
+
+async def children_page(session: AsyncSession, actor: Actor, args: PageArgs) -> Page[ReferralChild]:
+    """The caller's referral tree (levels 1-3), newest sign-up first, keyset-paged on the user id
+    (GraphQL connection); the trading and deposits of the page's users only."""
+    args.checked()
+    tree = _tree(actor.require_user())
+    query = select(User, tree.c.level).join(tree, tree.c.id == User.id)
+    total = await count(session, query) if args.with_total else None
+    rows = [(user, int(level)) for user, level in await session.execute(keyset(query, col(User.id), args))]
+    found = await _with_activity(session, rows, [user.id for user, _ in rows])
+    return window(found, args, lambda child: child.id, total)
+
+
+async def _with_activity(session: AsyncSession, rows: list[tuple[User, int]], ids: Any) -> list[ReferralChild]:
+    """The referrals ``rows`` (user, level) with their trading and deposits; ``ids`` selects their ids."""
     trades = await session.execute(
         select(
             Trade.user_id,
             func.count().filter(col(Trade.side) == "buy"),
             func.coalesce(func.sum(Trade.amount), 0),
         )
-        .where(col(Trade.user_id).in_(select(tree.c.id)))
+        .where(col(Trade.user_id).in_(ids))
         .group_by(col(Trade.user_id))
     )
     activity = {int(uid): (int(bets), int(volume)) for uid, bets, volume in trades}
@@ -151,7 +169,7 @@ async def _children(session: AsyncSession, user_id: int) -> list[ReferralChild]:
         .join(LedgerEntry, col(LedgerEntry.account_id) == LedgerAccount.id)
         .join(LedgerTransaction, col(LedgerTransaction.id) == LedgerEntry.transaction_id)
         .where(
-            col(LedgerAccount.user_id).in_(select(tree.c.id)),
+            col(LedgerAccount.user_id).in_(ids),
             LedgerAccount.kind == "user_cash",
             LedgerTransaction.kind == "deposit",
         )

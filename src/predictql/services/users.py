@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from predictql.auth import Actor
 from predictql.errors import Conflict, Forbidden, InvalidInput, NotFound
 from predictql.models import LedgerEntry, LedgerTransaction, User
 from predictql.services import images, ledger
+from predictql.services.cursors import Page, PageArgs, count, keyset, window
 from predictql.services.ledger import Balances
 from predictql.subscriptions import topics
 
@@ -128,21 +130,39 @@ def _write_file(directory: Path, name: str, content: bytes) -> None:
     (directory / name).write_bytes(content)
 
 
-async def money_movements(session: AsyncSession, actor: Actor) -> list[MoneyMovement]:
-    """Deposits and withdrawals of the caller, newest first, read from the ledger."""
+async def _movements(session: AsyncSession, actor: Actor) -> Any:
+    """The caller's deposits and withdrawals as a ledger query (unordered)."""
     user_id = actor.require_user()
     cash = ledger.user_cash(user_id), ledger.user_bonus(user_id)
     ids = await ledger.account_ids(session, cash)
-    rows = await session.execute(
+    return (
         select(
             col(LedgerTransaction.id), col(LedgerTransaction.kind), col(LedgerEntry.amount),
             col(LedgerTransaction.created_at),
         )
         .join(LedgerEntry, col(LedgerEntry.transaction_id) == LedgerTransaction.id)
         .where(col(LedgerEntry.account_id).in_(list(ids.values())), col(LedgerTransaction.kind).in_(MONEY_KINDS))
-        .order_by(col(LedgerTransaction.id).desc())
     )
-    return [MoneyMovement(int(i or 0), k, abs(int(a)), "completed", t) for i, k, a, t in rows]
+
+
+def _movement(row: Any) -> MoneyMovement:
+    txn_id, kind, amount, created_at = row
+    return MoneyMovement(int(txn_id or 0), kind, abs(int(amount)), "completed", created_at)
+
+
+async def money_movements(session: AsyncSession, actor: Actor) -> list[MoneyMovement]:
+    """Deposits and withdrawals of the caller, newest first, read from the ledger."""
+    query = await _movements(session, actor)
+    return [_movement(row) for row in await session.execute(query.order_by(col(LedgerTransaction.id).desc()))]
+
+
+async def money_movement_page(session: AsyncSession, actor: Actor, args: PageArgs) -> Page[MoneyMovement]:
+    """``money_movements`` keyset-paged on the transaction id (GraphQL connection)."""
+    args.checked()
+    query = await _movements(session, actor)
+    total = await count(session, query) if args.with_total else None
+    rows = [_movement(row) for row in await session.execute(keyset(query, col(LedgerTransaction.id), args))]
+    return window(rows, args, lambda movement: movement.id, total)
 
 
 async def deposit(session: AsyncSession, *, user_id: int, amount: int, bonus: bool = False) -> int:

@@ -14,15 +14,16 @@ from predictql.models import Event, WatchlistEntry
 from predictql.services import events
 
 
-async def add(session: AsyncSession, actor: Actor, *, event_id: int) -> None:
+async def add(session: AsyncSession, actor: Actor, *, event_id: int) -> Event:
     """Watch an event the caller can see (404 otherwise); watching it again changes nothing."""
     user_id = actor.require_write()
-    await events.get_visible(session, actor, event_id)
+    event = await events.get_visible(session, actor, event_id)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     # ON CONFLICT DO NOTHING: two concurrent adds both succeed, and neither aborts its transaction.
     await session.execute(
         dialect.insert(WatchlistEntry).values(user_id=user_id, event_id=event_id).on_conflict_do_nothing()
     )
+    return event
 
 
 async def remove(session: AsyncSession, actor: Actor, *, event_id: int) -> None:

@@ -19,9 +19,9 @@ let refreshToken = null;
 
 async function freshAccessToken() {
   const request = refreshToken
-    ? { query: "mutation($t: String) { refreshToken(refreshToken: $t) { accessToken refreshToken } }",
+    ? { query: "mutation($t: String) { refreshToken(input: {refreshToken: $t}) { accessToken refreshToken userErrors { code } } }",
         variables: { t: refreshToken } }
-    : { query: "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken refreshToken } }",
+    : { query: "mutation($e: String!, $p: String!) { signIn(input: {email: $e, password: $p}) { accessToken refreshToken userErrors { code } } }",
         variables: { e: email, p: password } };
   const response = await fetch(`${base}/graphql`, {
     method: "POST",
@@ -30,7 +30,7 @@ async function freshAccessToken() {
   });
   const body = await response.json();
   const pair = body.data?.refreshToken ?? body.data?.signIn;
-  if (!pair) throw new Error(`no token: ${JSON.stringify(body)}`);
+  if (!pair?.accessToken) throw new Error(`no token: ${JSON.stringify(body)}`);
   refreshToken = pair.refreshToken;
   print({ event: "token", via: request.variables.t ? "refresh" : "signIn" });
   return pair.accessToken;

@@ -1,0 +1,150 @@
+"""GraphQL types of a user's history and of discovery: myTrades, leaderboard, portfolioHistory,
+event suggestions. Money is ``Long`` kopecks; prices basis points."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from predictql.models import EventSuggestion as SuggestionRow
+from predictql.models import Trade as TradeRow
+from predictql.schema.context import Info
+from predictql.schema.enums import MarketType, OrderSide, Outcome, TradeSource
+from predictql.schema.ids import Kind, decode, encode
+from predictql.schema.markets import Market
+from predictql.schema.scalars import Long
+from predictql.services import discovery, history
+from predictql.services.leaderboard import Entry
+
+
+@strawberry.enum(description="How far back a leaderboard or a portfolio chart looks.")
+class Period(Enum):
+    DAY = strawberry.enum_value("DAY", description="The last 24 hours (portfolio: one point per hour).")
+    WEEK = strawberry.enum_value("WEEK", description="The last 7 days (portfolio: one point per 6 hours).")
+    MONTH = strawberry.enum_value("MONTH", description="The last 30 days (portfolio: one point per day).")
+    ALL = strawberry.enum_value("ALL", description="All time (portfolio: the last 365 days, one point per week).")
+
+
+@strawberry.enum(description="What a leaderboard ranks by.")
+class LeaderboardOrder(Enum):
+    PNL = strawberry.enum_value("PNL", description="Realized PnL of positions closed in the period.")
+    VOLUME = strawberry.enum_value("VOLUME", description="Kopecks traded in the period.")
+
+
+@strawberry.type(description="One of the caller's executions: an LMSR trade or an order-book fill.")
+class MyTrade:
+    id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
+    source: TradeSource = strawberry.field(description="LMSR (market maker) or ORDERBOOK (a fill).")
+    side: OrderSide = strawberry.field(description="BUY or SELL.")
+    token: Outcome = strawberry.field(description="The token traded.")
+    shares: Long = strawberry.field(description="Units bought or sold.")
+    price: int = strawberry.field(description="Execution price of the token, basis points.")
+    amount: Long = strawberry.field(description="Value at the execution price, kopecks (fee excluded).")
+    fee: Long = strawberry.field(description="Fee charged, kopecks.")
+    created_at: datetime = strawberry.field(description="When it executed.")
+    market_id: strawberry.Private[int]
+
+    @strawberry.field(description="The market traded.")
+    async def market(self, info: Info) -> Market | None:
+        row = await info.context.loaders.market_by_id.load(self.market_id)
+        return Market.from_row(row) if row is not None else None
+
+    @classmethod
+    def from_row(cls, row: TradeRow) -> MyTrade:
+        return cls(
+            id=strawberry.ID(encode(Kind.TRADE, row.id or 0)), source=TradeSource(row.kind), side=OrderSide(row.side),
+            token=Outcome(row.token),
+            shares=Long(row.shares), price=row.price, amount=Long(row.amount), fee=Long(row.fee),
+            created_at=row.created_at, market_id=row.market_id,
+        )
+
+
+@strawberry.type(description="A user's place on the leaderboard (users with a hidden profile are left out).")
+class LeaderboardEntry:
+    rank: int = strawberry.field(description="1 for the first place.")
+    user_id: strawberry.ID = strawberry.field(description="The user's global id (usr_...).")
+    name: str = strawberry.field(description="Nickname, or name.")
+    avatar_url: str | None = strawberry.field(description="The user's avatar, when set.")
+    value: Long = strawberry.field(description="Kopecks: realized PnL (by PNL) or traded volume (by VOLUME).")
+    count: int = strawberry.field(description="Positions closed (by PNL) or trades made (by VOLUME) in the period.")
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> LeaderboardEntry:
+        return cls(rank=entry.rank, user_id=strawberry.ID(encode(Kind.USER, entry.user_id)), name=entry.name,
+                   avatar_url=entry.avatar_url, value=Long(entry.value), count=entry.count)
+
+
+@strawberry.type(description="The caller's portfolio at one moment: balance plus holdings at their price then.")
+class PortfolioPoint:
+    timestamp: datetime = strawberry.field(description="The moment (the last point is now).")
+    cash: Long = strawberry.field(description="Cash plus bonus balance, kopecks.")
+    positions: Long = strawberry.field(description="Units held times the token's last price by then, kopecks.")
+    value: Long = strawberry.field(description="Cash plus positions, kopecks.")
+
+    @classmethod
+    def from_point(cls, point: history.PortfolioPoint) -> PortfolioPoint:
+        return cls(timestamp=point.timestamp, cash=Long(point.cash), positions=Long(point.positions),
+                   value=Long(point.value))
+
+
+@strawberry.type(description="An event idea sent to the creators.")
+class EventSuggestion:
+    id: strawberry.ID = strawberry.field(description="The suggestion's id.")
+    name: str = strawberry.field(description="The proposed event.")
+    description: str = strawberry.field(description="Details, as sent.")
+    tags: list[str] = strawberry.field(description="Tags, as sent.")
+    created_at: datetime = strawberry.field(description="When it was sent.")
+
+    @classmethod
+    def from_row(cls, row: SuggestionRow) -> EventSuggestion:
+        tags = [tag for tag in row.tags.split(",") if tag]
+        return cls(id=strawberry.ID(str(row.id)), name=row.name, description=row.description, tags=tags,
+                   created_at=row.created_at)
+
+
+@strawberry.input(description="An event idea: a name, and optionally details and tags.")
+class SuggestEventInput:
+    name: str = strawberry.field(description="The proposed event (1-300 characters).")
+    description: str = strawberry.field(default="", description="Details (at most 5000 characters).")
+    tags: list[str] = strawberry.field(default_factory=list, description="Tags.")
+
+
+
+@strawberry.enum(description="How events are sorted.")
+class EventOrder(Enum):
+    NEWEST = strawberry.enum_value("NEWEST", description="Newest first (keyset cursors).")
+    VOLUME = strawberry.enum_value("VOLUME", description="Most kopecks traded over all the event's markets first.")
+    CLOSING_SOON = strawberry.enum_value(
+        "CLOSING_SOON", description="Soonest pool finish first; only events with a pool still to finish."
+    )
+    TRENDING = strawberry.enum_value("TRENDING", description="Most kopecks traded in the last 24 hours first.")
+
+
+@strawberry.enum(description="How markets are sorted.")
+class MarketOrder(Enum):
+    NEWEST = strawberry.enum_value("NEWEST", description="Newest first.")
+    VOLUME = strawberry.enum_value("VOLUME", description="Most kopecks traded first.")
+    CLOSING_SOON = strawberry.enum_value(
+        "CLOSING_SOON", description="Soonest pool finish first; only markets whose pool is still to finish."
+    )
+    TRENDING = strawberry.enum_value("TRENDING", description="Most kopecks traded in the last 24 hours first.")
+
+
+@strawberry.input(description="Which markets to list; every given condition must hold.")
+class MarketFilter:
+    event_id: strawberry.ID | None = strawberry.field(default=None, description="Only this event's (evt_...).")
+    pool_id: strawberry.ID | None = strawberry.field(default=None, description="Only this pool's (pool_...).")
+    market_type: MarketType | None = strawberry.field(default=None, description="LMSR or ORDERBOOK.")
+    resolved: bool | None = strawberry.field(default=None, description="Only resolved (true) or open (false) ones.")
+    search: str | None = strawberry.field(
+        default=None, description="Text in the market's or its event's name (case-insensitive, at most 200)."
+    )
+
+    def to_filter(self) -> discovery.MarketFilter:
+        event_id = decode(Kind.EVENT, self.event_id) if self.event_id is not None else None
+        pool_id = decode(Kind.POOL, self.pool_id) if self.pool_id is not None else None
+        market_type = self.market_type.value if self.market_type else None
+        return discovery.MarketFilter(event_id=event_id, pool_id=pool_id, market_type=market_type,
+                                      resolved=self.resolved, search=self.search)
