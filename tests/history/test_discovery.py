@@ -108,3 +108,15 @@ async def test_ranked_pages_cost_constant_statements(
         found = data(await gql(client, query, {"m": "TRENDING", "e": "VOLUME"}))
     assert len(found["markets"]["nodes"]) == 8 and len(found["events"]["edges"]) == 6
     assert len(few) == len(many), (few, many)
+
+
+async def test_ranked_lists_count_every_page_together(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    await world(client, db, settings)
+    markets = "query($o: MarketOrder!) { markets(orderBy: $o, first: 1) { totalCount nodes { name } } }"
+    events = "query($o: EventOrder!) { events(orderBy: $o, first: 1) { totalCount nodes { name } } }"
+    for order in ("NEWEST", "VOLUME", "TRENDING"):
+        assert data(await gql(client, markets, {"o": order}))["markets"]["totalCount"] == 4
+        assert data(await gql(client, events, {"o": order}))["events"]["totalCount"] == 3
+    assert data(await gql(client, markets, {"o": "CLOSING_SOON"}))["markets"]["totalCount"] == 4

@@ -73,9 +73,13 @@ class EventsQuery:
         if order_by is not EventOrder.NEWEST:
             ranked_request = FeedQuery(limit=args.size, cursor=after, tags=tags or (), status=wanted, search=search)
             async with info.context.db.session() as session:
-                ranked = await discovery.events_page(session, info.context.actor, ranked_request, order=order_by.name)
+                ranked = await discovery.events_page(
+                    session, info.context.actor, ranked_request, order=order_by.name, with_total=args.with_total
+                )
             info.context.loaders.prime_events(ranked.items)
-            return ranked_connection(ranked.items, ranked.cursors, ranked.has_more, ranked.has_previous, Event.from_row)
+            return ranked_connection(
+                ranked.items, ranked.cursors, ranked.has_more, ranked.has_previous, Event.from_row, ranked.total
+            )
         request = FeedQuery(tags=tags or (), status=wanted, search=search, page=args)
         async with info.context.db.session() as session:
             page = await feed.page(session, info.context.actor, request)

@@ -95,9 +95,12 @@ class HistoryQuery:
         wanted = filter.to_filter() if filter is not None else discovery.MarketFilter()
         async with info.context.db.session() as session:
             page = await discovery.markets_page(
-                session, info.context.actor, filter=wanted, order=order_by.name, first=first, after=after
+                session, info.context.actor, filter=wanted, order=order_by.name, first=first, after=after,
+                with_total=wants_total(info),
             )
-        return ranked_connection(page.items, page.cursors, page.has_more, page.has_previous, Market.from_row)
+        return ranked_connection(
+            page.items, page.cursors, page.has_more, page.has_previous, Market.from_row, page.total
+        )
 
     @strawberry.field(description="The events the caller watches (REST /users/me/watchlist).")
     async def my_watchlist(self, info: Info) -> list[Event]:

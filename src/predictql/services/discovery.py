@@ -25,7 +25,7 @@ from predictql.errors import InvalidInput
 from predictql.jsonutil import loads
 from predictql.models import Event, Market, Pool, Trade
 from predictql.services import feed
-from predictql.services.cursors import MAX_CURSOR, encode_cursor
+from predictql.services.cursors import MAX_CURSOR, count, encode_cursor
 
 EVENT_ORDERS = ("NEWEST", "VOLUME", "CLOSING_SOON", "TRENDING")
 MARKET_ORDERS = ("NEWEST", "VOLUME", "CLOSING_SOON", "TRENDING")
@@ -59,12 +59,15 @@ class Ranked(Generic[T]):
     cursors: list[str]
     has_more: bool
     has_previous: bool
+    total: int | None = None  # every page together, when asked for
 
 
-def _ranked(rows: list[T], offset: int, size: int) -> Ranked[T]:
+async def _ranked(session: AsyncSession, query: Any, offset: int, size: int, with_total: bool) -> Ranked[Any]:
+    rows = list(await session.scalars(query.offset(offset).limit(size + 1)))
     items = rows[:size]
     cursors = [encode_offset(offset + index + 1) for index in range(len(items))]
-    return Ranked(items, cursors, len(rows) > size, offset > 0)
+    total = await count(session, query) if with_total else None
+    return Ranked(items, cursors, len(rows) > size, offset > 0, total)
 
 
 def _volume_of_event() -> Any:
@@ -87,7 +90,9 @@ def _closing_of(condition: Any, now: datetime) -> Any:
     )
 
 
-async def events_page(session: AsyncSession, actor: Actor, request: feed.FeedQuery, *, order: str) -> Ranked[Event]:
+async def events_page(
+    session: AsyncSession, actor: Actor, request: feed.FeedQuery, *, order: str, with_total: bool = False
+) -> Ranked[Event]:
     """The feed (``feed.FeedQuery`` filters) in ``order``; ``CLOSING_SOON`` keeps only events with a
     pool still to finish, soonest first; ``TRENDING`` ranks by kopecks traded in the last 24 hours."""
     if order == "NEWEST":
@@ -106,7 +111,7 @@ async def events_page(session: AsyncSession, actor: Actor, request: feed.FeedQue
     else:
         closing = _closing_of(col(Pool.event_id) == Event.id, now)
         query = query.where(closing.is_not(None)).order_by(closing.asc(), col(Event.id))
-    return _ranked(list(await session.scalars(query.offset(offset).limit(request.limit + 1))), offset, request.limit)
+    return await _ranked(session, query, offset, request.limit, with_total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +124,8 @@ class MarketFilter:
 
 
 async def markets_page(
-    session: AsyncSession, actor: Actor, *, filter: MarketFilter, order: str, first: int = 20, after: str | None = None
+    session: AsyncSession, actor: Actor, *, filter: MarketFilter, order: str, first: int = 20, after: str | None = None,
+    with_total: bool = False,
 ) -> Ranked[Market]:
     """Markets of active, not cancelled events (the public feed's), in ``order``."""
     if not 1 <= first <= MAX_PAGE:
@@ -154,4 +160,4 @@ async def markets_page(
     else:
         closing = _closing_of(col(Pool.id) == Market.pool_id, now)
         query = query.where(closing.is_not(None)).order_by(closing.asc(), col(Market.id))
-    return _ranked(list(await session.scalars(query.offset(offset).limit(first + 1))), offset, first)
+    return await _ranked(session, query, offset, first, with_total)
