@@ -66,7 +66,7 @@ async def test_read_only_token_reads_but_cannot_write(
     data = await gql(client, UPDATE_ME, {"name": "Robot"}, token=token)
     assert data["data"] is None
     assert data["errors"][0]["extensions"]["code"] == "token_read_only"
-    assert (await gql(client, "{ me { id } }", token=token))["data"]["me"]["id"] == str(user_id)
+    assert (await gql(client, "{ me { id } }", token=token))["data"]["me"]["id"] == f"usr_{user_id}"
 
     async with db.session() as session:
         assert (await session.get(User, user_id)).name != "Robot"  # type: ignore[union-attr]

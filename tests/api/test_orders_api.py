@@ -184,7 +184,7 @@ async def test_close_position_on_the_book_rest_and_graphql(
     ok(await post_order(client, bidder, market_id, "buy", "NO", 3000, 2500))  # a bid for NO at 2500
     mutation = """mutation($m: ID!) { closePosition(input: {marketId: $m}) {
       result { proceeds trades { sharesDelta newPositionNo } } } }"""
-    body = await gql(client, mutation, {"m": str(market_id)}, no_token)
+    body = await gql(client, mutation, {"m": f"mkt_{market_id}"}, no_token)
     assert "errors" not in body, body
     closed = body["data"]["closePosition"]["result"]
     assert closed["trades"][0]["sharesDelta"] < 0 and closed["proceeds"] > 0
