@@ -30,11 +30,12 @@ from sqlmodel import col, func, select
 
 from predictql.db import Database
 from predictql.models import Trade
+from predictql.schema.ids import Kind
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import TRADE, trader
 from tests.e2e.conftest import start_server, stop_server
 from tests.markets.factories import create_market_setup
-from tests.support import bearer, wait_until
+from tests.support import bearer, gid, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +48,7 @@ async def _subscribe(base: str, market_id: int, from_seq: int) -> Any:
     ws = await websockets.connect(base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
     await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
     assert json.loads(await ws.recv())["type"] == "connection_ack"
-    payload = {"query": TRADES, "variables": {"m": str(market_id), "from": from_seq}}
+    payload = {"query": TRADES, "variables": {"m": gid(Kind.MARKET, market_id), "from": from_seq}}
     await ws.send(json.dumps({"id": "t", "type": "subscribe", "payload": payload}))
     return ws
 
