@@ -83,6 +83,12 @@ async def test_suggest_event(client: httpx.AsyncClient, db: Database) -> None:
     suggestion = made["suggestEvent"]["suggestion"]
     assert made["suggestEvent"]["userErrors"] == []
     assert suggestion == {**suggestion, "name": "Rain in May?", "description": "", "tags": ["weather"]}
+    assert suggestion["id"].startswith("sug_")
+    node = "query($id: ID!) { node(id: $id) { ... on EventSuggestion { id name } } }"
+    assert data(await gql(client, node, {"id": suggestion["id"]}, token))["node"] == {
+        "id": suggestion["id"], "name": "Rain in May?"
+    }
+    assert data(await gql(client, node, {"id": suggestion["id"]}))["node"] is None  # the author's only
     assert code(await gql(client, query, {"input": {"name": "x"}})) == "UNAUTHORIZED"
     assert user_error(await gql(client, query, {"input": {"name": "  "}}, token), "suggestEvent")[0] == (
         "INVALID_REQUEST"

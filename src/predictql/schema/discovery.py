@@ -14,6 +14,7 @@ from predictql.schema.context import Info
 from predictql.schema.enums import MarketType, OrderSide, Outcome, TradeSource
 from predictql.schema.ids import Kind, decode, encode
 from predictql.schema.markets import EventPayload, Market
+from predictql.schema.node import Node, gid
 from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
 from predictql.services import discovery, history
@@ -90,9 +91,8 @@ class PortfolioPoint:
                    value=Long(point.value))
 
 
-@strawberry.type(description="An event idea sent to the creators.")
-class EventSuggestion:
-    id: strawberry.ID = strawberry.field(description="The suggestion's id.")
+@strawberry.type(description="An event idea sent to the creators; node(id) shows it to its author only.")
+class EventSuggestion(Node):
     name: str = strawberry.field(description="The proposed event.")
     description: str = strawberry.field(description="Details, as sent.")
     tags: list[str] = strawberry.field(description="Tags, as sent.")
@@ -101,7 +101,7 @@ class EventSuggestion:
     @classmethod
     def from_row(cls, row: SuggestionRow) -> EventSuggestion:
         tags = [tag for tag in row.tags.split(",") if tag]
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, description=row.description, tags=tags,
+        return cls(id=gid(Kind.SUGGESTION, row.id), name=row.name, description=row.description, tags=tags,
                    created_at=row.created_at)
 
 
