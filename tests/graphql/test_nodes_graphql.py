@@ -35,6 +35,8 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
     query = """query($m: ID!) { me { id } myPositions { nodes { id } } myTransactions { nodes { id } }
       notifications(first: 1) { edges { node { id } } } market(id: $m) { id pool { id event { id } } } }"""
     mine = data(await gql(client, query, {"m": gid(Kind.MARKET, market.id or 0)}, token))
+    suggest = 'mutation { suggestEvent(input: {name: "Rain?"}) { suggestion { id } } }'
+    suggested = data(await gql(client, suggest, token=token))["suggestEvent"]["suggestion"]
     return token, {
         "User": mine["me"]["id"],
         "Event": mine["market"]["pool"]["event"]["id"],
@@ -46,6 +48,7 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "Notification": mine["notifications"]["edges"][0]["node"]["id"],
         "ApiToken": created["createApiToken"]["apiToken"]["id"],
         "MoneyTransaction": mine["myTransactions"]["nodes"][0]["id"],
+        "EventSuggestion": suggested["id"],
     }
 
 

@@ -25,8 +25,18 @@ def code(body: dict[str, Any]) -> str:
     return str(body["errors"][0]["extensions"]["code"])
 
 
-WATCH = "mutation($e: ID!) { watchEvent(eventId: $e) { id name isWatched } }"
-UNWATCH = "mutation($e: ID!) { unwatchEvent(eventId: $e) }"
+def user_error(body: dict[str, Any], name: str) -> tuple[str, list[str] | None]:
+    """The one userError of mutation ``name``: (code, field); its other fields are null."""
+    payload = data(body)[name]
+    (error,) = payload.pop("userErrors")
+    assert all(value is None for value in payload.values()), payload
+    return error["code"], error["field"]
+
+
+WATCH = """mutation($e: ID!) { watchEvent(input: {eventId: $e}) { event { id name isWatched }
+                                                                  userErrors { field message code } } }"""
+UNWATCH = """mutation($e: ID!) { unwatchEvent(input: {eventId: $e}) { unwatchedEventId event { id isWatched }
+                                                                      userErrors { code } } }"""
 WATCHLIST = "{ myWatchlist { id name isWatched pools { name } } }"
 
 
@@ -38,7 +48,8 @@ async def test_watchlist(client: httpx.AsyncClient, db: Database) -> None:
     hidden = await make_event(client, creator, name="Hidden", active=False)
     for event in (first, second, first):
         watched = data(await gql(client, WATCH, {"e": encode(Kind.EVENT, event["id"])}, token))["watchEvent"]
-        assert watched == {"id": gid(Kind.EVENT, event["id"]), "name": event["name"], "isWatched": True}
+        assert watched == {"event": {"id": gid(Kind.EVENT, event["id"]), "name": event["name"], "isWatched": True},
+                           "userErrors": []}
     listed = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]
     rest = (await client.get(f"{API}/users/me/watchlist", headers=bearer(token))).json()
     assert [e["id"] for e in listed] == [gid(Kind.EVENT, e["id"]) for e in rest] == [
@@ -47,22 +58,41 @@ async def test_watchlist(client: httpx.AsyncClient, db: Database) -> None:
     assert listed[0]["isWatched"] and listed[0]["pools"] == [{"name": "Main Pool"}]
     for _ in range(2):
         removed = data(await gql(client, UNWATCH, {"e": encode(Kind.EVENT, first["id"])}, token))["unwatchEvent"]
-        assert removed == encode(Kind.EVENT, first["id"])
+        assert removed == {"unwatchedEventId": encode(Kind.EVENT, first["id"]),
+                           "event": {"id": gid(Kind.EVENT, first["id"]), "isWatched": False}, "userErrors": []}
     watched_now = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]
     assert [e["id"] for e in watched_now] == [gid(Kind.EVENT, second["id"])]
-    assert code(await gql(client, WATCH, {"e": encode(Kind.EVENT, hidden["id"])}, token)) == "NOT_FOUND"
-    assert code(await gql(client, WATCH, {"e": str(first["id"])}, token)) == "INVALID_ID"
+    assert user_error(await gql(client, WATCH, {"e": encode(Kind.EVENT, hidden["id"])}, token), "watchEvent") == (
+        "NOT_FOUND", None
+    )
+    assert user_error(await gql(client, WATCH, {"e": str(first["id"])}, token), "watchEvent") == (
+        "INVALID_ID", ["input", "eventId"]
+    )
+    # a hidden event can be unwatched (nothing to remove), but the payload does not show it
+    gone = data(await gql(client, UNWATCH, {"e": encode(Kind.EVENT, hidden["id"])}, token))["unwatchEvent"]
+    assert gone == {"unwatchedEventId": encode(Kind.EVENT, hidden["id"]), "event": None, "userErrors": []}
+    assert code(await gql(client, WATCH, {"e": encode(Kind.EVENT, first["id"])})) == "UNAUTHORIZED"
     assert code(await gql(client, WATCHLIST)) == "UNAUTHORIZED"
 
 
 async def test_suggest_event(client: httpx.AsyncClient, db: Database) -> None:
     _, token = await fast_user(db)
-    query = """mutation($input: SuggestEventInput!) { suggestEvent(input: $input) { id name description tags } }"""
+    query = """mutation($input: SuggestEventInput!) { suggestEvent(input: $input) {
+                 suggestion { id name description tags } userErrors { field message code } } }"""
     made = data(await gql(client, query, {"input": {"name": " Rain in May? ", "tags": ["weather"]}}, token))
-    assert made["suggestEvent"] == {**made["suggestEvent"], "name": "Rain in May?", "description": "",
-                                    "tags": ["weather"]}
+    suggestion = made["suggestEvent"]["suggestion"]
+    assert made["suggestEvent"]["userErrors"] == []
+    assert suggestion == {**suggestion, "name": "Rain in May?", "description": "", "tags": ["weather"]}
+    assert suggestion["id"].startswith("sug_")
+    node = "query($id: ID!) { node(id: $id) { ... on EventSuggestion { id name } } }"
+    assert data(await gql(client, node, {"id": suggestion["id"]}, token))["node"] == {
+        "id": suggestion["id"], "name": "Rain in May?"
+    }
+    assert data(await gql(client, node, {"id": suggestion["id"]}))["node"] is None  # the author's only
     assert code(await gql(client, query, {"input": {"name": "x"}})) == "UNAUTHORIZED"
-    assert code(await gql(client, query, {"input": {"name": "  "}}, token)) == "INVALID_REQUEST"
+    assert user_error(await gql(client, query, {"input": {"name": "  "}}, token), "suggestEvent")[0] == (
+        "INVALID_REQUEST"
+    )
 
 
 async def test_asset_timeframes(client: httpx.AsyncClient, db: Database) -> None:
@@ -92,8 +122,9 @@ async def test_unread_notifications(client: httpx.AsyncClient, db: Database) -> 
     assert code(await gql(client, "{ unreadNotifications { id } }")) == "UNAUTHORIZED"
 
 
-SET_IMAGE = "mutation($e: ID!, $c: String!) { setEventImage(eventId: $e, contentBase64: $c) { id imageUrl } }"
-REMOVE_IMAGE = "mutation($e: ID!) { removeEventImage(eventId: $e) { imageUrl } }"
+SET_IMAGE = """mutation($e: ID!, $c: String!) { setEventImage(input: {eventId: $e, contentBase64: $c}) {
+                 event { id imageUrl } userErrors { field message code } } }"""
+REMOVE_IMAGE = "mutation($e: ID!) { removeEventImage(input: {eventId: $e}) { event { imageUrl } userErrors { code } } }"
 
 
 async def test_event_image(client: httpx.AsyncClient, db: Database) -> None:
@@ -102,16 +133,20 @@ async def test_event_image(client: httpx.AsyncClient, db: Database) -> None:
     event = await make_event(client, creator)
     eid = encode(Kind.EVENT, event["id"])
     png = base64.b64encode(tiny_png()).decode()
-    first = data(await gql(client, SET_IMAGE, {"e": eid, "c": png}, creator))["setEventImage"]["imageUrl"]
+    first = data(await gql(client, SET_IMAGE, {"e": eid, "c": png}, creator))["setEventImage"]["event"]["imageUrl"]
     media = urlparse(first).path
     assert media.startswith(f"/media/avatars/event_{event['id']}_") and media.endswith(".png")
     assert (await client.get(media)).content == tiny_png()
     assert (await client.get(f"{API}/events/{event['id']}")).json()["image_url"] == first
-    second = data(await gql(client, SET_IMAGE, {"e": eid, "c": png}, creator))["setEventImage"]["imageUrl"]
+    second = data(await gql(client, SET_IMAGE, {"e": eid, "c": png}, creator))["setEventImage"]["event"]["imageUrl"]
     assert second != first and (await client.get(media)).status_code == 404  # the replaced file is gone
     assert code(await gql(client, SET_IMAGE, {"e": eid, "c": png}, other)) == "FORBIDDEN"
-    assert code(await gql(client, SET_IMAGE, {"e": eid, "c": "not base64!"}, creator)) == "INVALID_REQUEST"
+    bad = await gql(client, SET_IMAGE, {"e": eid, "c": "not base64!"}, creator)
+    assert user_error(bad, "setEventImage") == ("INVALID_REQUEST", ["input", "contentBase64"])
     text = base64.b64encode(b"hello").decode()
-    assert code(await gql(client, SET_IMAGE, {"e": eid, "c": text}, creator)) == "INVALID_REQUEST"
-    assert data(await gql(client, REMOVE_IMAGE, {"e": eid}, creator))["removeEventImage"] == {"imageUrl": None}
+    assert user_error(await gql(client, SET_IMAGE, {"e": eid, "c": text}, creator), "setEventImage")[0] == (
+        "INVALID_REQUEST"
+    )
+    removed = data(await gql(client, REMOVE_IMAGE, {"e": eid}, creator))["removeEventImage"]
+    assert removed == {"event": {"imageUrl": None}, "userErrors": []}
     assert (await client.get(urlparse(second).path)).status_code == 404

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.resolvers.common import decode_base64
+from predictql.resolvers.common import INPUT, decode_base64, user_errors
 from predictql.schema.context import Info
 from predictql.schema.discovery import (
     EventSuggestion,
@@ -21,9 +21,18 @@ from predictql.schema.discovery import (
     MyTrade,
     Period,
     PortfolioPoint,
+    RemoveEventImageInput,
+    RemoveEventImagePayload,
+    SetEventImageInput,
+    SetEventImagePayload,
     SuggestEventInput,
+    SuggestEventPayload,
+    UnwatchEventInput,
+    UnwatchEventPayload,
+    WatchEventInput,
+    WatchEventPayload,
 )
-from predictql.schema.ids import Kind, decode
+from predictql.schema.ids import Kind, decode, encode
 from predictql.schema.markets import Event, Market
 from predictql.schema.notifications import Notification
 from predictql.schema.pagination import Connection, ranked_connection, wants_total
@@ -31,7 +40,6 @@ from predictql.services import discovery, event_images, events, history, leaderb
 from predictql.services.cursors import encode_cursor
 
 PAGE = f"1-{history.MAX_PAGE}"
-EVENT_ARG = strawberry.argument(description="The event (evt_...).")
 
 
 @strawberry.type
@@ -130,58 +138,64 @@ class HistoryQuery:
 
 @strawberry.type
 class HistoryMutation:
-    @strawberry.mutation(description="Add an event to the caller's watchlist (already there: no change); the event.")
-    async def watch_event(self, info: Info, event_id: Annotated[strawberry.ID, EVENT_ARG]) -> Event:
+    @strawberry.mutation(description="Add an event to the caller's watchlist (already there: no change).")
+    @user_errors
+    async def watch_event(self, info: Info, input: Annotated[WatchEventInput, INPUT]) -> WatchEventPayload:
+        event_id = decode(Kind.EVENT, input.event_id, "eventId")
         async with info.context.db.transaction() as session:
-            row = await watchlist.add(session, info.context.actor, event_id=decode(Kind.EVENT, event_id))
+            row = await watchlist.add(session, info.context.actor, event_id=event_id)
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return WatchEventPayload(event=Event.from_row(row))
 
-    @strawberry.mutation(
-        description="Remove an event from the caller's watchlist (not watched: no change); the event's id."
-    )
-    async def unwatch_event(self, info: Info, event_id: Annotated[strawberry.ID, EVENT_ARG]) -> strawberry.ID:
+    @strawberry.mutation(description="Remove an event from the caller's watchlist (not watched: no change).")
+    @user_errors
+    async def unwatch_event(self, info: Info, input: Annotated[UnwatchEventInput, INPUT]) -> UnwatchEventPayload:
+        event_id = decode(Kind.EVENT, input.event_id, "eventId")
         async with info.context.db.transaction() as session:
-            await watchlist.remove(session, info.context.actor, event_id=decode(Kind.EVENT, event_id))
+            row = await watchlist.remove(session, info.context.actor, event_id=event_id)
         info.context.reset_loaders()
-        return event_id
+        return UnwatchEventPayload(
+            unwatched_event_id=strawberry.ID(encode(Kind.EVENT, event_id)),
+            event=Event.from_row(row) if row is not None else None,
+        )
 
     @strawberry.mutation(
         description="Set an event's image (its creator or an admin): a JPEG, PNG or WebP file, base64-encoded "
         "(REST POST /events/{id}/image); the event with its new imageUrl."
     )
-    async def set_event_image(
-        self, info: Info, event_id: Annotated[strawberry.ID, EVENT_ARG],
-        content_base64: Annotated[str, strawberry.argument(description="The file, base64 (standard alphabet).")],
-    ) -> Event:
-        content, settings = decode_base64(content_base64), info.context.settings
+    @user_errors
+    async def set_event_image(self, info: Info, input: Annotated[SetEventImageInput, INPUT]) -> SetEventImagePayload:
+        event_id = decode(Kind.EVENT, input.event_id, "eventId")
+        content, settings = decode_base64(input.content_base64), info.context.settings
         async with info.context.db.transaction() as session:
             row = await event_images.set_image(
-                session, info.context.actor, decode(Kind.EVENT, event_id), content=content,
+                session, info.context.actor, event_id, content=content,
                 directory=settings.avatar_dir, base_url=settings.public_url, max_bytes=settings.avatar_max_bytes,
             )
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return SetEventImagePayload(event=Event.from_row(row))
 
     @strawberry.mutation(
         description="Remove an event's image (REST DELETE /events/{id}/image); the event, imageUrl null."
     )
-    async def remove_event_image(self, info: Info, event_id: Annotated[strawberry.ID, EVENT_ARG]) -> Event:
+    @user_errors
+    async def remove_event_image(
+        self, info: Info, input: Annotated[RemoveEventImageInput, INPUT]
+    ) -> RemoveEventImagePayload:
+        event_id = decode(Kind.EVENT, input.event_id, "eventId")
         settings = info.context.settings
         async with info.context.db.transaction() as session:
             row = await event_images.remove_image(
-                session, info.context.actor, decode(Kind.EVENT, event_id), directory=settings.avatar_dir,
-                base_url=settings.public_url,
+                session, info.context.actor, event_id, directory=settings.avatar_dir, base_url=settings.public_url,
             )
         info.context.reset_loaders()
-        return Event.from_row(row)
+        return RemoveEventImagePayload(event=Event.from_row(row))
 
     @strawberry.mutation(description="Send an event idea to the creators (REST POST /events/suggest).")
-    async def suggest_event(
-        self, info: Info, input: Annotated[SuggestEventInput, strawberry.argument(description="The idea.")]
-    ) -> EventSuggestion:
+    @user_errors
+    async def suggest_event(self, info: Info, input: Annotated[SuggestEventInput, INPUT]) -> SuggestEventPayload:
         async with info.context.db.transaction() as session:
             row = await events.suggest(
                 session, info.context.actor, name=input.name, description=input.description, tags=input.tags
             )
-        return EventSuggestion.from_row(row)
+        return SuggestEventPayload(suggestion=EventSuggestion.from_row(row))

@@ -4,7 +4,7 @@ Every by-id root field (``event``, ``pool``, ``market``, ``user``) and ``node`` 
 30 aliased lookups cost one batched statement per kind of row, not one (or more) per lookup. The
 prefix picks the loader; a malformed or foreign id is ``INVALID_ID``. A well-formed id of a row
 that is missing, or that the caller may not see (a hidden event and what lies under it, another
-user's order, position, notification, token or money movement), is null: the two are not told apart.
+user's order, position, notification, token, money movement or event suggestion), is null: the two are not told apart.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import strawberry
 from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
 from predictql.schema.context import Context, Info
+from predictql.schema.discovery import EventSuggestion
 from predictql.schema.ids import Kind, decode, parse
 from predictql.schema.markets import Event, Market, Pool
 from predictql.schema.node import Node
@@ -97,6 +98,11 @@ async def fetch_transaction(context: Context, row_id: int) -> MoneyTransaction |
     return None if item is None else MoneyTransaction.from_item(item)
 
 
+async def fetch_suggestion(context: Context, row_id: int) -> EventSuggestion | None:
+    row = await context.loaders.suggestion_by_id.load(row_id)
+    return EventSuggestion.from_row(row) if row is not None and row.user_id == context.actor.user_id else None
+
+
 FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.USER: fetch_user,
     Kind.EVENT: fetch_event,
@@ -108,6 +114,7 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.NOTIFICATION: fetch_notification,
     Kind.API_TOKEN: fetch_api_token,
     Kind.TRANSACTION: fetch_transaction,
+    Kind.SUGGESTION: fetch_suggestion,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

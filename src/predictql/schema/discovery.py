@@ -13,7 +13,9 @@ from predictql.models import Trade as TradeRow
 from predictql.schema.context import Info
 from predictql.schema.enums import MarketType, OrderSide, Outcome, TradeSource
 from predictql.schema.ids import Kind, decode, encode
-from predictql.schema.markets import Market
+from predictql.schema.markets import EventPayload, Market
+from predictql.schema.node import Node, gid
+from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
 from predictql.services import discovery, history
 from predictql.services.leaderboard import Entry
@@ -89,9 +91,8 @@ class PortfolioPoint:
                    value=Long(point.value))
 
 
-@strawberry.type(description="An event idea sent to the creators.")
-class EventSuggestion:
-    id: strawberry.ID = strawberry.field(description="The suggestion's id.")
+@strawberry.type(description="An event idea sent to the creators; node(id) shows it to its author only.")
+class EventSuggestion(Node):
     name: str = strawberry.field(description="The proposed event.")
     description: str = strawberry.field(description="Details, as sent.")
     tags: list[str] = strawberry.field(description="Tags, as sent.")
@@ -100,7 +101,7 @@ class EventSuggestion:
     @classmethod
     def from_row(cls, row: SuggestionRow) -> EventSuggestion:
         tags = [tag for tag in row.tags.split(",") if tag]
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, description=row.description, tags=tags,
+        return cls(id=gid(Kind.SUGGESTION, row.id), name=row.name, description=row.description, tags=tags,
                    created_at=row.created_at)
 
 
@@ -109,6 +110,56 @@ class SuggestEventInput:
     name: str = strawberry.field(description="The proposed event (1-300 characters).")
     description: str = strawberry.field(default="", description="Details (at most 5000 characters).")
     tags: list[str] = strawberry.field(default_factory=list, description="Tags.")
+
+
+@strawberry.type(description="What suggestEvent changed.")
+class SuggestEventPayload(MutationPayload):
+    suggestion: EventSuggestion | None = strawberry.field(default=None, description="The idea as stored.")
+
+
+@strawberry.input(description="The event to watch.")
+class WatchEventInput:
+    event_id: strawberry.ID = strawberry.field(description="The event (evt_...).")
+
+
+@strawberry.input(description="The event to stop watching.")
+class UnwatchEventInput:
+    event_id: strawberry.ID = strawberry.field(description="The event (evt_...).")
+
+
+@strawberry.input(description="An event's new image.")
+class SetEventImageInput:
+    event_id: strawberry.ID = strawberry.field(description="The event (evt_...).")
+    content_base64: str = strawberry.field(
+        description="A JPEG, PNG or WebP file, base64 (standard alphabet, no whitespace)."
+    )
+
+
+@strawberry.input(description="The event whose image to remove.")
+class RemoveEventImageInput:
+    event_id: strawberry.ID = strawberry.field(description="The event (evt_...).")
+
+
+@strawberry.type(description="What watchEvent changed.")
+class WatchEventPayload(EventPayload):
+    pass
+
+
+@strawberry.type(description="What unwatchEvent changed.")
+class UnwatchEventPayload(EventPayload):
+    unwatched_event_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The event no longer watched (also when it was not watched)."
+    )
+
+
+@strawberry.type(description="What setEventImage changed.")
+class SetEventImagePayload(EventPayload):
+    pass
+
+
+@strawberry.type(description="What removeEventImage changed.")
+class RemoveEventImagePayload(EventPayload):
+    pass
 
 
 

@@ -28,6 +28,7 @@ class Kind(Enum):
     NOTIFICATION = "ntf"
     API_TOKEN = "tok"
     TRANSACTION = "txn"
+    SUGGESTION = "sug"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

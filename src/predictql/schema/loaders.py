@@ -15,7 +15,18 @@ from strawberry.dataloader import DataLoader
 
 from predictql.auth import Actor
 from predictql.db import Database
-from predictql.models import ApiToken, Event, Market, Notification, Order, Pool, Position, Trade, User
+from predictql.models import (
+    ApiToken,
+    Event,
+    EventSuggestion,
+    Market,
+    Notification,
+    Order,
+    Pool,
+    Position,
+    Trade,
+    User,
+)
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.services import events, ledger, order_lifecycle, positions, users, watchlist
 from predictql.services.cursors import Page, PageArgs, pages_by_parent
@@ -23,7 +34,7 @@ from predictql.services.ledger import Balances
 from predictql.services.users import MoneyMovement
 from predictql.settings import Settings
 
-Row = TypeVar("Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken)
+Row = TypeVar("Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion)
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
 
@@ -49,6 +60,9 @@ class Loaders:
         self.position_by_id = DataLoader[int, Position | None](load_fn=lambda keys: self._by_id(Position, keys))
         self.notification_by_id = DataLoader[int, Notification | None](
             load_fn=lambda keys: self._by_id(Notification, keys)
+        )
+        self.suggestion_by_id = DataLoader[int, EventSuggestion | None](
+            load_fn=lambda keys: self._by_id(EventSuggestion, keys)
         )
         self.api_token_by_id = DataLoader[int, ApiToken | None](load_fn=lambda keys: self._by_id(ApiToken, keys))
         # The signed-in user's own rows only (private: no one else's balances or money movements).

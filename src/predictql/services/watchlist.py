@@ -26,12 +26,17 @@ async def add(session: AsyncSession, actor: Actor, *, event_id: int) -> Event:
     return event
 
 
-async def remove(session: AsyncSession, actor: Actor, *, event_id: int) -> None:
-    """Stop watching; removing an event that is not watched (or not there) is not an error."""
+async def remove(session: AsyncSession, actor: Actor, *, event_id: int) -> Event | None:
+    """Stop watching; removing an event that is not watched (or not there) is not an error.
+
+    Returns the event when the caller can still see it, None otherwise.
+    """
     user_id = actor.require_write()
     await session.execute(
         delete(WatchlistEntry).where(col(WatchlistEntry.user_id) == user_id, col(WatchlistEntry.event_id) == event_id)
     )
+    event = await session.get(Event, event_id)
+    return event if event is not None and events.can_see(actor, event) else None
 
 
 async def watched_events(session: AsyncSession, actor: Actor) -> list[Event]:
