@@ -143,6 +143,7 @@ class Actor:
     is_creator: bool = False
     is_stats_viewer: bool = False
     is_admin: bool = False
+    is_operator: bool = False
     session_id: str | None = None
     api_token_id: int | None = None
     can_write: bool = True
@@ -181,6 +182,14 @@ class Actor:
         user_id = self.require_write()
         if not self.is_admin:
             raise Forbidden("admin role required")
+        return user_id
+
+    def require_operator(self) -> int:
+        """Back-office work (card orders, withdrawals, P2P disputes, support chat): operators and
+        admins."""
+        user_id = self.require_write()
+        if not (self.is_operator or self.is_admin):
+            raise Forbidden("operator role required")
         return user_id
 
     def may_manage(self, owner_id: int | None) -> bool:

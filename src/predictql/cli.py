@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--creator", action="store_true")
     create.add_argument("--stats-viewer", action="store_true")
     create.add_argument("--admin", action="store_true")
+    create.add_argument("--operator", action="store_true", help="back office: card orders, withdrawals, disputes, chat")
     credit = user.add_parser("credit", help="deposit kopecks through the ledger")
     credit.add_argument("email")
     credit.add_argument("amount", type=int, help="kopecks")
@@ -72,8 +73,12 @@ async def _create_user(db: Database, args: argparse.Namespace) -> dict[str, Any]
             is_creator=args.creator,
             is_stats_viewer=args.stats_viewer,
             is_admin=args.admin,
+            is_operator=args.operator,
         )
-    return {"id": user.id, "email": user.email, "is_creator": user.is_creator, "is_admin": user.is_admin}
+    return {
+        "id": user.id, "email": user.email, "is_creator": user.is_creator, "is_admin": user.is_admin,
+        "is_operator": user.is_operator,
+    }
 
 
 async def _credit(db: Database, args: argparse.Namespace) -> dict[str, Any]:

@@ -41,7 +41,7 @@ log = logging.getLogger("predictql.sessions")
 
 ENDED = 4403  # graphql-transport-ws "Forbidden": clients reconnect and authenticate again
 SCOPE_KEY = "predictql.socket_watch"  # the watch of a socket, on its ASGI scope
-ROLES = ("is_creator", "is_stats_viewer", "is_admin")
+ROLES = ("is_creator", "is_stats_viewer", "is_admin", "is_operator")
 
 
 def lost_roles(before: Actor, now: Actor) -> bool:

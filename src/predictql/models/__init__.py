@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from predictql.models.accounts import ApiToken, AuthSession, EmailCode, PasswordReset, RefreshToken, User
+from predictql.models.backoffice import AuditEntry
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
 from predictql.models.notifications import Notification
@@ -20,6 +21,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "AuthSession",
     "EmailCode",
     "Event",

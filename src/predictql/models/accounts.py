@@ -28,6 +28,7 @@ class User(SQLModel, table=True):
     is_creator: bool = False
     is_stats_viewer: bool = False
     is_admin: bool = False
+    is_operator: bool = False  # back office: card orders, withdrawals, disputes, support chat
     is_banned: bool = False
     level: int = 0
     referral_code: str = Field(max_length=16, unique=True)

@@ -45,6 +45,12 @@ class User(Node):
     total_balance: Long | None = strawberry.field(description="Balance plus bonusBalance, kopecks (self only).")
     email_verified: bool | None = strawberry.field(description="Only for the user themself.")
     is_admin: bool | None = strawberry.field(description="Only for the user themself.")
+    is_operator: bool | None = strawberry.field(
+        description=(
+            "May work the back office (card orders, withdrawals, P2P disputes, support chat). "
+            "Only for the user themself."
+        )
+    )
 
     @strawberry.field(
         description=f"The user's positions, newest first, open and closed (status narrows them); pages of {BOUNDS}. "
@@ -105,6 +111,7 @@ class User(Node):
             total_balance=Long(money.total) if money else None,
             email_verified=user.email_verified if money else None,
             is_admin=user.is_admin if money else None,
+            is_operator=user.is_operator if money else None,
         )
 
 

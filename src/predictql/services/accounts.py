@@ -82,7 +82,7 @@ async def create_user(
     email = normalize_email(email)
     if await user_by_email(session, email) is not None:
         raise Conflict("email already registered", code="EMAIL_EXISTS")
-    if unknown := set(roles) - {"is_creator", "is_stats_viewer", "is_admin"}:
+    if unknown := set(roles) - {"is_creator", "is_stats_viewer", "is_admin", "is_operator"}:
         raise TypeError(f"unknown roles {sorted(unknown)}")
     user = User(
         email=email,
@@ -95,6 +95,7 @@ async def create_user(
         is_creator=roles.get("is_creator", False),
         is_stats_viewer=roles.get("is_stats_viewer", False),
         is_admin=roles.get("is_admin", False),
+        is_operator=roles.get("is_operator", False),
     )
     session.add(user)
     try:

@@ -108,6 +108,7 @@ def _actor(user: User, **extra: object) -> Actor:
         is_creator=user.is_creator,
         is_stats_viewer=user.is_stats_viewer,
         is_admin=user.is_admin,
+        is_operator=user.is_operator,
         **extra,  # type: ignore[arg-type]
     )
 

@@ -26,7 +26,7 @@ from predictql.subscriptions import topics
 NICKNAME = re.compile(r"^[A-Za-z0-9_]{3,32}$")
 THEMES = ("light", "dark")
 LANGUAGES = ("en", "ru")
-ROLES = ("creator", "stats_viewer", "admin")
+ROLES = ("creator", "stats_viewer", "admin", "operator")
 MONEY_KINDS = ("deposit", "withdrawal")
 
 

@@ -344,3 +344,26 @@ class AccessChange:
     @classmethod
     def from_json(cls, text: str) -> AccessChange:
         return cls(**_fields(cls, text))
+
+
+@dataclass(frozen=True, slots=True)
+class BackOfficeItem:
+    """A back-office work item appeared, changed state or left the queue: ``kind`` is
+    ``card_order``, ``withdrawal``, ``p2p_dispute``, ``p2p_ad`` or ``chat_session``; ``state`` its
+    state now (``pending``, ``paid_by_user``, ``dispute``, ``completed``...); ``open`` whether it
+    still waits for an operator."""
+
+    kind: str
+    id: int
+    state: str
+    open: bool
+    at: datetime
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BackOfficeItem:
+        data = _fields(cls, text)
+        data["at"] = _time(data["at"])
+        return cls(**data)

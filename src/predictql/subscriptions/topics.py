@@ -14,6 +14,8 @@ Channels:
   resting orders (``BookLevels``: each level's total now, amount 0 = the level is gone).
 - ``user:{id}:orders`` / ``:fills`` / ``:positions`` / ``:balance``: one user's own changes
   (``OrderState``, ``FillTick``, ``PositionState``, ``BalanceState``); only that user follows them.
+- ``backoffice``: each change of a back-office work item (``BackOfficeItem``: a card order, a
+  withdrawal, a P2P dispute, an ad to moderate, an escalated chat); operators and admins only.
 - ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
   (``AccessChange``); every process's sockets signed in as that user follow it
   (``schema.socket_watch``), never a client.
@@ -43,6 +45,7 @@ from predictql.models import Event, Market, Notification, Order, Position, Trade
 from predictql.pricing.orderbook_types import SCALE
 from predictql.subscriptions.payloads import (
     AccessChange,
+    BackOfficeItem,
     BalanceState,
     BookLevels,
     ChartTick,
@@ -55,6 +58,7 @@ from predictql.subscriptions.payloads import (
 )
 
 TRADES = "trades"
+BACKOFFICE = "backoffice"
 
 
 def market_channel(market_id: int) -> str:
@@ -146,6 +150,11 @@ def access_changed(session: AsyncSession, user_ids: Iterable[int], reason: str) 
     signed-in sockets, on every process, re-check what they may still do."""
     for user_id in sorted(set(user_ids)):
         emit(session, user_access_channel(user_id), AccessChange(user_id, reason).to_json())
+
+
+def backoffice_item_changed(session: AsyncSession, kind: str, item_id: int, state: str, *, open: bool) -> None:
+    """A back-office work item was created or changed state, in this transaction."""
+    emit(session, BACKOFFICE, BackOfficeItem(kind, item_id, state, open, utcnow()).to_json())
 
 
 def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:
