@@ -223,6 +223,8 @@ def graphql_extension(provider: TracerProvider) -> type[SchemaExtension]:
     """Strawberry's OpenTelemetry extension, minus what may be secret: the operation span carries the
     operation's name and type, not the document (it can hold a password literal), and resolver spans
     carry their field path, not their arguments."""
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
     from opentelemetry.trace import SpanKind
     from strawberry.extensions import LifecycleStep
     from strawberry.extensions.tracing import OpenTelemetryExtension
@@ -239,14 +241,20 @@ def graphql_extension(provider: TracerProvider) -> type[SchemaExtension]:
             span = self._tracer.start_span("GraphQL operation", kind=SpanKind.INTERNAL)
             self._span_holder[LifecycleStep.OPERATION] = span
             span.set_attribute("component", "graphql")
-            yield
-            name = context.operation_name
-            kind = _operation_type(context)
-            span.update_name(f"GraphQL {kind} {name}" if name else f"GraphQL {kind}")
-            if name:
-                span.set_attribute("graphql.operation.name", name)
-            span.set_attribute("graphql.operation.type", kind)
-            span.end()
+            # Current for the whole operation, not only inside resolvers: what a subscription's stream
+            # reads later (snapshots, replays) is below it too. A subscription's span lasts as long as it.
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                yield
+            finally:  # a subscription ends by its stream being closed: GeneratorExit comes in here
+                otel_context.detach(token)
+                name = context.operation_name
+                kind = _operation_type(context)
+                span.update_name(f"GraphQL {kind} {name}" if name else f"GraphQL {kind}")
+                if name:
+                    span.set_attribute("graphql.operation.name", name)
+                span.set_attribute("graphql.operation.type", kind)
+                span.end()
 
     return GraphQLSpans
 

@@ -29,7 +29,11 @@ from tests.api.test_lmsr_api import live_market, trader
 from tests.conftest import make_settings
 from tests.graphql.test_trading_graphql import TRADE as GQL_TRADE
 from tests.graphql.test_trading_graphql import trade_input
-from tests.support import bearer, lifespan_client
+from tests.subscriptions.conftest import live_app
+from tests.subscriptions.test_graphql_subscriptions import MARKET
+from tests.subscriptions.test_graphql_subscriptions import data as subscription_data
+from tests.subscriptions.wsclient import GraphQLSocket
+from tests.support import Kind, bearer, gid, lifespan_client
 
 SQL_SCOPE = tracing.SQL_SCOPE
 _EXPORTER = InMemorySpanExporter()
@@ -239,3 +243,31 @@ def test_the_exporters_come_from_the_otel_variables(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     with pytest.raises(ConfigError, match="grpc"):
         tracing._make_provider()
+
+
+async def test_a_subscription_over_a_websocket_works_traced_and_is_its_own_trace(
+    settings: Settings, db: Database, exporter: InMemorySpanExporter
+) -> None:
+    market = await live_market(db)
+    _, token = await trader(db, settings, balance=100_000)
+    async with live_app(settings, tracing=True) as live:
+        exporter.clear()
+        async with GraphQLSocket(live.app) as ws:
+            op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, market.id or 0)})
+            assert subscription_data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
+            body = {"market_id": market.id, "side": "buy_yes", "amount_type": "spend", "amount": 5000}
+            response = await live.http.post(REST_TRADE, json=body, headers=bearer(token))
+            assert response.status_code == 200, response.text
+            assert subscription_data(await ws.next(op), "marketUpdated")["kind"] == "LIVE"
+            await ws.complete(op)
+            await ws.nothing()
+    spans = list(exporter.get_finished_spans())
+    # Ended when the client completed it; no connection-long span above it; every span is in one of
+    # the two traces (nothing orphaned).
+    (operation,) = [span for span in spans if span.name.startswith("GraphQL subscription")]
+    (trade,) = [span for span in spans if span.name == f"POST {REST_TRADE}"]
+    assert [span.name for span in spans if span.parent is None] == [trade.name, operation.name]
+    assert hex_trace(trade) != hex_trace(operation)
+    subscription = one_trace(spans, hex_trace(operation))
+    assert "GraphQL Resolving: marketUpdated" in {span.name for span in subscription}
+    assert sql_spans(subscription)  # the snapshot read, below the operation
