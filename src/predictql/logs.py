@@ -47,6 +47,9 @@ class PlainFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         rid = request_id.get()
         text = super().format(record)
+        ids = trace_ids()
+        if ids is not None and ids[0] != rid:  # traced, under a client's own X-Request-Id (or none)
+            rid = f"{rid} trace={ids[0]}" if rid else f"trace={ids[0]}"
         return f"{text} [{rid}]" if rid else text
 
 

@@ -271,3 +271,16 @@ async def test_a_subscription_over_a_websocket_works_traced_and_is_its_own_trace
     subscription = one_trace(spans, hex_trace(operation))
     assert "GraphQL Resolving: marketUpdated" in {span.name for span in subscription}
     assert sql_spans(subscription)  # the snapshot read, below the operation
+
+
+def test_plain_log_lines_name_the_trace_when_the_request_id_is_not_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = logging.LogRecord("predictql.x", logging.INFO, __file__, 1, "hello", None, None)
+    formatter = logs.PlainFormatter("%(message)s")
+    monkeypatch.setattr(logs, "trace_ids", lambda: ("ab" * 16, "cd" * 8))
+    token = logs.request_id.set("ab" * 16)
+    try:
+        assert formatter.format(record) == f"hello [{'ab' * 16}]"
+        logs.request_id.set("client-id")
+        assert formatter.format(record) == f"hello [client-id trace={'ab' * 16}]"
+    finally:
+        logs.request_id.reset(token)
