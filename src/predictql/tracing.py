@@ -65,14 +65,18 @@ def setup(settings: Settings) -> Tracing | None:
     """The tracing hooks for one app, or None when tracing is off."""
     if not enabled(settings):
         return None
-    try:
+    try:  # every module of the extra that serving needs (the OTLP exporter: when it is chosen)
+        import opentelemetry.instrumentation.asgi
+        import opentelemetry.instrumentation.sqlalchemy.engine
+        import opentelemetry.sdk.trace  # noqa: F401
         from opentelemetry import trace
     except ImportError as exc:  # the extra is not installed
         raise ConfigError(
             "PREDICTQL_TRACING=true needs the tracing extra: pip install 'predictql[tracing]'"
         ) from exc
+    provider = _provider()
     logs.trace_ids = current_ids
-    return Tracing(_provider(), trace.get_tracer("predictql"))
+    return Tracing(provider, trace.get_tracer("predictql", tracer_provider=provider))
 
 
 def current_ids() -> tuple[str, str] | None:
@@ -132,7 +136,10 @@ def _otlp_exporter() -> Any:
         raise ConfigError(
             f"OTLP protocol {protocol!r}: the tracing extra exports OTLP over HTTP (http/protobuf) only"
         )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        raise ConfigError("the OTLP exporter needs the tracing extra: pip install 'predictql[tracing]'") from exc
 
     return OTLPSpanExporter()  # endpoint, headers, timeout, compression: the OTEL_EXPORTER_OTLP_* variables
 
