@@ -11,7 +11,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import debug_memory, logs, metrics, migrate
+from predictql import debug_memory, logs, metrics, migrate, tracing
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
@@ -40,11 +40,14 @@ from predictql.settings import Settings
 from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
 from predictql.subscriptions.streams import SocketGate
+from predictql.tracing import Tracing
 
 log = logging.getLogger("predictql.app")
 
 
-def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: bool = False) -> Any:
+def _lifespan(
+    settings: Settings, *, run_migrations: bool, drain_on_sigterm: bool = False, traced: Tracing | None = None
+) -> Any:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = make_engine(
@@ -54,6 +57,8 @@ def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: boo
         )
         if run_migrations:
             await migrate.upgrade(engine)
+        if traced is not None:
+            traced.instrument_engine(engine)
         metrics.watch_pool(engine)
         bus = Bus(
             settings.broadcast_url,
@@ -61,29 +66,31 @@ def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: boo
             max_lag=settings.bus_max_lag_seconds,
             prefix=settings.bus_channel_prefix,
         )
-        await bus.connect()
-        db = Database(engine, publisher=bus)
-        db.begin_hooks.append(idempotency.claim_in)
-        # Order, position, balance and book messages as they are at the end; then all are numbered.
-        db.commit_hooks.append(live.final_states(settings.fee_bps))
-        db.commit_hooks.append(stream_log.sequence)
-        bus.log = log_reader = stream_log.StreamLog(db)
-        bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)
-        background = [
-            asyncio.create_task(
-                stream_log.prune_forever(log_reader, settings.stream_retention_seconds), name="stream log pruner"
-            ),
-            asyncio.create_task(
-                order_expiry.sweep_forever(db, settings.order_expiry_sweep_seconds), name="order expiry sweep"
-            ),
-        ]
-        if settings.debug_memory is not None:
-            background.append(asyncio.create_task(
-                debug_memory.census_forever(
-                    settings.debug_memory, settings.debug_memory_seconds, settings.debug_memory_frames
+        bus.tracer = traced
+        with traced.untraced() if traced is not None else nullcontext():  # background loops: no spans
+            await bus.connect()
+            db = Database(engine, publisher=bus)
+            db.begin_hooks.append(idempotency.claim_in)
+            # Order, position, balance and book messages as they are at the end; then all are numbered.
+            db.commit_hooks.append(live.final_states(settings.fee_bps))
+            db.commit_hooks.append(stream_log.sequence)
+            bus.log = log_reader = stream_log.StreamLog(db)
+            bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)
+            background = [
+                asyncio.create_task(
+                    stream_log.prune_forever(log_reader, settings.stream_retention_seconds), name="stream log pruner"
                 ),
-                name="memory census",
-            ))
+                asyncio.create_task(
+                    order_expiry.sweep_forever(db, settings.order_expiry_sweep_seconds), name="order expiry sweep"
+                ),
+            ]
+            if settings.debug_memory is not None:
+                background.append(asyncio.create_task(
+                    debug_memory.census_forever(
+                        settings.debug_memory, settings.debug_memory_seconds, settings.debug_memory_frames
+                    ),
+                    name="memory census",
+                ))
         mailer = Mailer(settings)
         settings.avatar_dir.mkdir(parents=True, exist_ok=True)
         drain = Drain(settings.drain_sockets_seconds)
@@ -179,7 +186,8 @@ def create_app(
     settings = settings or Settings()
     settings.check()
     logs.configure(settings.log_level, settings.log_json)
-    graphql = make_graphql_app(settings)
+    traced = tracing.setup(settings)  # None unless PREDICTQL_TRACING=true
+    graphql = make_graphql_app(settings, traced=traced.graphql_extension() if traced is not None else None)
     app = Starlette(
         routes=[
             Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
@@ -188,7 +196,7 @@ def create_app(
             Mount("/api/v1", app=Router(rest_routes.all_routes(), redirect_slashes=False)),
             Mount("/media/avatars", media_files(settings.avatar_dir)),
         ],
-        lifespan=_lifespan(settings, run_migrations=run_migrations, drain_on_sigterm=drain_on_sigterm),
+        lifespan=_lifespan(settings, run_migrations=run_migrations, drain_on_sigterm=drain_on_sigterm, traced=traced),
         exception_handlers=exception_handlers(),
     )
     app.router.redirect_slashes = False  # the 404 handler redirects, with a JSON body (_without_slash)
@@ -215,7 +223,7 @@ def create_app(
         namespace=f"{settings.bus_channel_prefix}LIMITER",
         fail_open=settings.rate_limit_fail_open,
     )
-    return Gateway(
+    gateway = Gateway(
         wrapped,
         limiter=limiter,
         secret_key=settings.secret_key,
@@ -223,6 +231,8 @@ def create_app(
         clients=ClientAddress(parse_networks(settings.trusted_proxies)),
         ws_rate=(settings.ws_messages_per_second, settings.ws_message_burst),
     )
+    # Outermost: the request's span is current while the gateway logs, so its lines carry the trace id.
+    return traced.asgi(gateway) if traced is not None else gateway
 
 
 def app_for_serve() -> ASGIApp:

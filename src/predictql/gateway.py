@@ -1,7 +1,8 @@
 """The outermost ASGI layer, shared by REST and GraphQL.
 
 Plain ASGI (no BaseHTTPMiddleware) so it adds no task per request. It gives every request an id
-(honoured from ``X-Request-Id`` or generated, echoed back, put in every log line), enforces the
+(honoured from ``X-Request-Id``, else the trace id when traced, else generated; echoed back, put in
+every log line), enforces the
 body limit and the rate limits, adds the ``X-RateLimit-*`` headers, writes the access log, and turns
 any unexpected exception into a masked 500 envelope logged with the request id.
 """
@@ -114,7 +115,11 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")
-        rid = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        if given and _REQUEST_ID.fullmatch(given):
+            rid = given
+        else:  # traced (predictql.tracing): the trace id, so the id a client sees finds the trace
+            ids = logs.trace_ids()
+            rid = ids[0] if ids is not None else uuid.uuid4().hex
         token = logs.request_id.set(rid)
         state = scope.setdefault("state", {})
         state["request_id"] = rid

@@ -5,11 +5,20 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from predictql.jsonutil import dumps
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def _untraced() -> tuple[str, str] | None:
+    return None
+
+
+# (trace id, span id) of the active span, or None; ``predictql.tracing`` replaces it when tracing is on.
+trace_ids: Callable[[], tuple[str, str] | None] = _untraced
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,6 +32,9 @@ class JsonFormatter(logging.Formatter):
         rid = request_id.get()
         if rid:
             entry["request_id"] = rid
+        ids = trace_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key in ("method", "path", "status", "duration_ms", "client"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
@@ -35,6 +47,9 @@ class PlainFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         rid = request_id.get()
         text = super().format(record)
+        ids = trace_ids()
+        if ids is not None and ids[0] != rid:  # traced, under a client's own X-Request-Id (or none)
+            rid = f"{rid} trace={ids[0]}" if rid else f"trace={ids[0]}"
         return f"{text} [{rid}]" if rid else text
 
 

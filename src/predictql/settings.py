@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         None, description="`/metrics` needs `Authorization: Bearer <token>`; unset, `/metrics` answers 404."
     )
+    tracing: bool = Field(
+        False, description="OpenTelemetry spans, exported as the standard `OTEL_*` variables say; needs the "
+        "`tracing` extra (README \"Tracing\").",
+    )
 
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -1,13 +1,16 @@
 """Scale-out, end to end: two real ``predictql serve`` processes on one PostgreSQL database and one
-Redis bus. Real WebSocket clients subscribe on process B; a trade is made over HTTP through process
-A; B's subscribers must see it (and the market's new price) within a bounded time.
+Redis bus, each behind Debian's nginx running the committed ``deploy/nginx/predictql.conf``
+(``tests/e2e/nginx.py``), so the deployment example cannot rot. Real WebSocket clients subscribe on
+process B through its nginx; a trade is made over HTTP through A's nginx; B's subscribers must see
+it (and the market's new price) within a bounded time. One nginx in front of both processes (the
+committed shape) keeps ``/metrics`` from a public client and serves it to a private one.
 
 Covered on B: GraphQL over ``graphql-transport-ws`` (``marketUpdated`` and ``trades``), the legacy
 ``graphql-ws`` subprotocol (``marketUpdated``) and the raw legacy feed ``/api/v1/ws/trades``.
 
 Skipped without Redis (``PREDICTQL_TEST_REDIS_URL``: the memory bus cannot cross processes) and on
-SQLite (embedded mode is one process by design). The processes use this run's channel prefix, so
-parallel runs on one Redis do not hear each other.
+SQLite (embedded mode is one process by design), and without nginx (``.ci/run`` installs it). The
+processes use this run's channel prefix, so parallel runs on one Redis do not hear each other.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from predictql.subscriptions.topics import MarketState
 from tests.api.test_lmsr_api import TRADE, live_market, market_row, trader
 from tests.conftest import BACKEND, REDIS_URL, RUN_PREFIX
 from tests.e2e.conftest import start_server, stop_server
+from tests.e2e.nginx import CLIENT_ADDRESS_HEADER, nginx_binary, start_nginx, stop_nginx
 from tests.markets.factories import create_market_setup
 from tests.support import Kind, bearer, gid
 
@@ -39,7 +43,9 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(REDIS_URL is None, reason="PREDICTQL_TEST_REDIS_URL not set: the memory bus is one process"),
     pytest.mark.skipif(BACKEND == "sqlite", reason="several processes need PostgreSQL (SQLite is one process)"),
+    pytest.mark.skipif(nginx_binary() is None, reason="no nginx (apt-get install nginx; .ci/run installs it)"),
 ]
+METRICS_TOKEN = "scale-out-metrics-token"
 
 DELIVERY_BOUND = 2.0  # seconds from the trade's HTTP request to a frame on the other process
 RECEIVE_TIMEOUT = 5.0
@@ -51,14 +57,40 @@ TRADES = """subscription($id: ID!) { trades(marketId: $id) {
 
 
 @pytest.fixture(scope="module")
-def processes(settings: Any, db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def direct(settings: Any, db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(A, B): two ``predictql serve`` processes on the test database and the test Redis."""
     assert settings.bus_channel_prefix == RUN_PREFIX and settings.broadcast_url == REDIS_URL
     logs = tmp_path_factory.mktemp("scale-out")
-    started = [start_server(settings, Path(logs / f"server-{name}.log")) for name in "AB"]
+    started = [
+        start_server(settings, Path(logs / f"server-{name}.log"), PREDICTQL_METRICS_TOKEN=METRICS_TOKEN)
+        for name in "AB"
+    ]
     yield started[0][1], started[1][1]
     for process, _ in started:
         stop_server(process)
+
+
+def address(base: str) -> str:
+    return base.removeprefix("http://")
+
+
+@pytest.fixture(scope="module")
+def processes(direct: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(A, B) as clients reach them: each behind its own nginx running the committed configuration
+    (one upstream server each, so the test knows which process a request reaches)."""
+    prefix = tmp_path_factory.mktemp("nginx")
+    fronts = [start_nginx([address(base)], prefix / name) for name, base in zip("AB", direct, strict=True)]
+    yield fronts[0][1], fronts[1][1]
+    for process, _ in fronts:
+        stop_nginx(process)
+
+
+@pytest.fixture(scope="module")
+def balanced(direct: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One nginx in front of both processes, as deployed."""
+    process, base = start_nginx([address(base) for base in direct], tmp_path_factory.mktemp("nginx-both"))
+    yield base
+    stop_nginx(process)
 
 
 @pytest.fixture
@@ -224,3 +256,40 @@ async def test_an_order_book_fill_on_one_process_reaches_subscribers_of_the_othe
         except TimeoutError:
             pytest.fail("no trade reached process B within the bound")
     assert traded["kind"] == "LIVE" and traded["data"]["marketId"] == gid(Kind.MARKET, mid)
+
+
+async def test_nginx_balances_http_and_websockets_over_both_processes(balanced: str, direct: tuple[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=balanced, timeout=RECEIVE_TIMEOUT) as http:
+        for _ in range(4):
+            response = await http.post("/graphql", json={"query": "{ __typename }"})
+            assert response.status_code == 200 and response.json() == {"data": {"__typename": "Query"}}
+    connect = {"subprotocols": ["graphql-transport-ws"], "compression": None}
+    async with (
+        websockets.connect(ws_url(balanced, "/graphql"), **connect) as first,  # type: ignore[arg-type]
+        websockets.connect(ws_url(balanced, "/graphql"), **connect) as second,  # type: ignore[arg-type]
+    ):
+        await TransportWs.open(first)
+        await TransportWs.open(second)
+        # least_conn: the second socket went to the process without one.
+        assert [await open_sockets(base) for base in direct] == [1, 1]
+
+
+async def open_sockets(base: str) -> int:
+    async with httpx.AsyncClient(base_url=base, timeout=RECEIVE_TIMEOUT) as http:
+        scraped = await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraped.status_code == 200, scraped.text
+    (line,) = [line for line in scraped.text.splitlines() if line.startswith("predictql_websockets_open ")]
+    return int(float(line.split()[1]))
+
+
+async def test_metrics_through_nginx_are_refused_to_a_public_client(balanced: str) -> None:
+    token = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    async with httpx.AsyncClient(base_url=balanced, timeout=RECEIVE_TIMEOUT) as http:
+        public = await http.get("/metrics", headers={**token, CLIENT_ADDRESS_HEADER: "203.0.113.7"})
+        assert public.status_code == 403 and "nginx" in public.text  # refused by nginx, never reached predictql
+        for private in ("127.0.0.1", "10.1.2.3", "192.168.7.8"):  # this host and the private networks
+            scraped = await http.get("/metrics", headers={**token, CLIENT_ADDRESS_HEADER: private})
+            assert scraped.status_code == 200, (private, scraped.text)
+            assert "predictql_http_requests_total" in scraped.text
+        # The rest of the site is public.
+        assert (await http.get("/api/v1/health", headers={CLIENT_ADDRESS_HEADER: "203.0.113.7"})).status_code == 200

@@ -10,6 +10,7 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -73,7 +74,8 @@ class PredictSchema(strawberry.Schema):
                 error.extensions = {**(error.extensions or {}), "code": code}
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None, *, traced: type[SchemaExtension] | None = None) -> strawberry.Schema:
+    """``traced``: the OpenTelemetry extension when tracing is on (``predictql.tracing``), else nothing."""
     settings = settings or Settings()
     # Built once: the same rule classes on every request keep ValidationCache keys stable.
     rules: list[Any] = [*limit_rules(settings), SafeStringLiterals]
@@ -83,6 +85,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         extensions=[
             OperationMetrics,  # first: it times the others and reads the final error codes
+            *([traced] if traced is not None else []),  # the operation span encloses the rest
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: AddValidationRules(rules),
             # Both caches live at module level in Strawberry, keyed by size: per-request

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -179,9 +180,9 @@ class PredictGraphQL(GraphQL[Context, None]):
         return {"user_id": actor.user_id}
 
 
-def make_graphql_app(settings: Settings) -> PredictGraphQL:
+def make_graphql_app(settings: Settings, *, traced: type[SchemaExtension] | None = None) -> PredictGraphQL:
     app = PredictGraphQL(
-        build_schema(settings),
+        build_schema(settings, traced=traced),
         graphql_ide="graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         allowed_origins=settings.ws_origins,

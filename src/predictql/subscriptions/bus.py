@@ -40,7 +40,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractContextManager, asynccontextmanager, suppress
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlparse
 
@@ -298,6 +298,12 @@ class HeadSource(Protocol):
     async def heads(self, channels: Iterable[str]) -> dict[str, int]: ...
 
 
+class PublishTracer(Protocol):
+    """``predictql.tracing.Tracing``: the span of one publish (system, channel, payload size)."""
+
+    def publishing(self, system: str, channel: str, size: int) -> AbstractContextManager[None]: ...
+
+
 class Bus:
     def __init__(
         self, url: str, *, queue_size: int = 1024, max_lag: float = 10.0, prefix: str = "", ack_timeout: float = 5.0
@@ -311,6 +317,8 @@ class Bus:
         self._listener: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.log: Any = None  # the StreamLog resumable streams read (set by the app), or None
+        self.tracer: PublishTracer | None = None  # set by the app when tracing is on (predictql.tracing)
+        self.system = "redis" if isinstance(self.backend, RedisPubSubBackend) else "memory"
 
     def start_heartbeats(self, heads: HeadSource, interval: float) -> None:
         """Every ``interval`` seconds, send each local channel's latest seq (read from ``heads``,
@@ -355,7 +363,11 @@ class Bus:
                 channel.receive(event.message)
 
     async def publish(self, channel: str, message: str) -> None:
-        await self.backend.publish(self.prefix + channel, message)
+        if self.tracer is None:
+            await self.backend.publish(self.prefix + channel, message)
+            return
+        with self.tracer.publishing(self.system, channel, len(message)):
+            await self.backend.publish(self.prefix + channel, message)
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
