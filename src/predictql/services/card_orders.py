@@ -26,7 +26,7 @@ from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
-from predictql.errors import Conflict, DomainError, InvalidInput, NotFound
+from predictql.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from predictql.models import CardMessage, CardOrder
 from predictql.services import audit, money_out, notifications, users
 from predictql.services.cursors import Page, PageArgs, keyset_page
@@ -142,6 +142,12 @@ async def _own(session: AsyncSession, actor: Actor, order_id: int, *, operator_o
     return order
 
 
+def _not_own(order: CardOrder, operator_id: int) -> None:
+    """Four eyes: an operator never settles their own money."""
+    if order.user_id == operator_id:
+        raise Forbidden("operators cannot settle their own card orders")
+
+
 async def _move(session: AsyncSession, order: CardOrder, allowed: tuple[str, ...], to: str, **values: Any) -> str:
     """``order`` from its status (one of ``allowed``) to ``to``, once; the status it left."""
     before = order.status
@@ -212,6 +218,7 @@ async def complete(session: AsyncSession, actor: Actor, *, order_id: int, note: 
     """An operator completes an open order: a deposit is credited, a withdraw's hold is paid out."""
     operator_id = actor.require_operator()
     order = await _own(session, actor, order_id, operator_ok=True)
+    _not_own(order, operator_id)
     before = await _move(session, order, OPEN, "completed", closed_at=utcnow(), operator_id=operator_id, note=note)
     if order.type == "deposit":
         await users.deposit(session, user_id=order.user_id, amount=order.amount)
@@ -225,6 +232,7 @@ async def reject(session: AsyncSession, actor: Actor, *, order_id: int, note: st
     """An operator rejects an open order (money not received, card refused); a withdraw is refunded."""
     operator_id = actor.require_operator()
     order = await _own(session, actor, order_id, operator_ok=True)
+    _not_own(order, operator_id)
     before = await _move(session, order, OPEN, "rejected", closed_at=utcnow(), operator_id=operator_id, note=note)
     if order.type == "withdraw":
         await money_out.release(session, order.user_id, order.amount, (SUBJECT, order_id))

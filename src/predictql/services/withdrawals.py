@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
-from predictql.errors import Conflict, DomainError, InvalidInput, NotFound
+from predictql.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from predictql.models import Withdrawal
 from predictql.services import audit, money_out, notifications
 from predictql.services.crypto_addresses import valid_address
@@ -172,6 +172,8 @@ async def _load(session: AsyncSession, actor: Actor, withdrawal_id: int) -> With
     row = await session.get(Withdrawal, withdrawal_id, populate_existing=True)
     if row is None:
         raise NotFound("withdrawal not found", "WITHDRAWAL_NOT_FOUND", field="id")
+    if row.user_id == actor.user_id:  # four eyes: an operator never settles their own money
+        raise Forbidden("operators cannot settle their own withdrawals")
     return row
 
 
