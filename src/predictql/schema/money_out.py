@@ -254,7 +254,7 @@ class AuditEntry(Node):
 
 @strawberry.type(description="A back-office work item that appeared, changed state or left the queue.")
 class BackOfficeItem:
-    kind: BackOfficeItemKind = strawberry.field(description="What it is.")
+    item_kind: BackOfficeItemKind = strawberry.field(description="What it is.")
     item_id: strawberry.ID = strawberry.field(description="Its global id (card_..., wdr_...) or row id for others.")
     state: str = strawberry.field(description='Its state now ("pending", "paid_by_user", "completed", ...).')
     open: bool = strawberry.field(description="Whether it still waits for an operator.")
@@ -265,7 +265,7 @@ class BackOfficeItem:
         tick = BackOfficeTick.from_json(text)
         kinds = {"card_order": Kind.CARD_ORDER, "withdrawal": Kind.WITHDRAWAL}
         item = gid(kinds[tick.kind], tick.id) if tick.kind in kinds else strawberry.ID(str(tick.id))
-        return BackOfficeItem(kind=BackOfficeItemKind(tick.kind), item_id=item, state=tick.state, open=tick.open,
+        return BackOfficeItem(item_kind=BackOfficeItemKind(tick.kind), item_id=item, state=tick.state, open=tick.open,
                               at=tick.at)
 
 
