@@ -20,7 +20,7 @@ CANCEL = f"mutation($id: ID!) {{ cancelCardOrder(input: {{id: $id}}) {{ {ORDER} 
 COMPLETE = f"mutation($id: ID!) {{ completeCardOrder(input: {{id: $id}}) {{ {ORDER} {USER_ERRORS} }} }}"
 REJECT = f"mutation($id: ID!) {{ rejectCardOrder(input: {{id: $id, note: \"no money\"}}) {{ {ORDER} {USER_ERRORS} }} }}"
 SAY = f"""mutation($o: ID!, $m: String!) {{ sendCardOrderMessage(input: {{orderId: $o, message: $m}})
-  {{ message {{ id orderId sender senderId message }} {USER_ERRORS} }} }}"""
+  {{ message {{ id orderId sender senderId message order {{ status }} }} {USER_ERRORS} }} }}"""
 CHAT = "query($o: ID!) { cardOrderMessages(orderId: $o, first: 10) { nodes { sender message } totalCount } }"
 WITHDRAWAL = "withdrawal { id token network address amount fee amountSent status txHash }"
 REQUEST = f"mutation($i: RequestWithdrawalInput!) {{ requestWithdrawal(input: $i) {{ {WITHDRAWAL} {USER_ERRORS} }} }}"
@@ -57,6 +57,7 @@ async def test_card_deposit_end_to_end(client: httpx.AsyncClient, db: Database) 
     ok_payload(await call(client, SAY, token, o=created["id"], m="sent from Sber"))
     answer = ok_payload(await call(client, SAY, operator, o=created["id"], m="received"))["message"]
     assert answer["sender"] == "OPERATOR" and answer["orderId"] == created["id"]
+    assert answer["order"] == {"status": "PAID_BY_USER"}
     chat = (await call(client, CHAT, token, o=created["id"]))["data"]["cardOrderMessages"]
     assert chat["totalCount"] == 2 and [m["sender"] for m in chat["nodes"]] == ["OPERATOR", "USER"]
 

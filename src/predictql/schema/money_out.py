@@ -14,7 +14,7 @@ from predictql.models import AuditEntry as AuditRow
 from predictql.models import CardMessage as CardMessageRow
 from predictql.schema.context import Info
 from predictql.schema.enums import value
-from predictql.schema.ids import Kind
+from predictql.schema.ids import Kind, decode
 from predictql.schema.node import Node, gid
 from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
@@ -144,6 +144,11 @@ class CardMessage(Node):
     sender_id: strawberry.ID = strawberry.field(description="Who wrote it (usr_...).")
     message: str = strawberry.field(description="The text.")
     created_at: datetime = strawberry.field(description="When it was written (RFC 3339, UTC).")
+
+    @strawberry.field(description="The card order it belongs to.")
+    async def order(self, info: Info) -> CardOrder | None:
+        row = await info.context.loaders.card_order_by_id.load(decode(Kind.CARD_ORDER, self.order_id))
+        return None if row is None else CardOrder.from_row(row)
 
     @classmethod
     def from_row(cls, row: CardMessageRow) -> CardMessage:
