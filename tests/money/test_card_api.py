@@ -219,3 +219,76 @@ def _settings() -> Any:
     from predictql.settings import Settings
 
     return Settings(environment="test", jwt_secret="x" * 40)
+
+
+async def test_my_orders_filter_and_paging(client: httpx.AsyncClient, db: Database) -> None:
+    _, token = await fast_user(db, balance=300000)
+    ids = []
+    for body in (
+        {"type": "deposit", "amount_kopecks": 10000},
+        {"type": "withdraw", "amount_kopecks": 10000, "payment_details": {"card_number": CARD}},
+        {"type": "withdraw", "amount_kopecks": 20000, "payment_details": {"card_number": CARD}},
+    ):
+        ids.append((await create(client, token, **body)).json()["id"])
+    mine = f"{API}/card/orders/my"
+    withdraws = (await client.get(mine, params={"type": "withdraw"}, headers=bearer(token))).json()
+    assert [o["id"] for o in withdraws] == [ids[2], ids[1]]
+    page = (await client.get(mine, params={"limit": 1, "offset": 1}, headers=bearer(token))).json()
+    assert [o["id"] for o in page] == [ids[1]]
+    for params in ({"type": "swap"}, {"limit": 0}, {"limit": 101}, {"offset": -1}):
+        response = await client.get(mine, params=params, headers=bearer(token))
+        assert (response.status_code, code(response)) == (400, "INVALID_REQUEST"), params
+
+
+async def test_cancel_racing_an_operator_settles_once(db: Database) -> None:
+    user_id, _ = await fast_user(db, balance=200000)
+    operator = Actor(user_id=(await fast_user(db, is_operator=True))[0], is_operator=True)
+    owner = Actor(user_id=user_id)
+    for settle in (card_orders.complete, card_orders.reject):
+        async with db.transaction() as session:
+            order = await card_orders.create(session, owner, _settings(), type="withdraw", amount=100000,
+                                             details={"card_number": CARD})
+        order_id = order.id or 0
+
+        async def run(work: Any) -> str:
+            try:
+                async with db.transaction() as session:
+                    await work(session)
+            except DomainError as error:
+                return error.code
+            return "ok"
+
+        results = await asyncio.gather(
+            run(lambda s, oid=order_id: card_orders.cancel(s, owner, order_id=oid)),
+            run(lambda s, oid=order_id, verb=settle: verb(s, operator, order_id=oid)),
+        )
+        assert sorted(results) == ["INVALID_ORDER_STATUS", "ok"], results
+        async with db.session() as session:
+            final = await session.get(CardOrder, order_id)
+        assert final is not None
+        paid_out = final.status == "completed"
+        assert await cash(db, user_id) == (100000 if paid_out else 200000)
+        if paid_out:  # put the balance back for the next round
+            async with db.transaction() as session:
+                from predictql.services import users
+
+                await users.deposit(session, user_id=user_id, amount=100000)
+    await assert_ledger_clean(db)
+
+
+async def test_concurrent_card_withdraws_never_overdraw(db: Database) -> None:
+    user_id, _ = await fast_user(db, balance=150000)
+
+    async def withdraw() -> str:
+        try:
+            async with db.transaction() as session:
+                await card_orders.create(session, Actor(user_id=user_id), _settings(), type="withdraw",
+                                         amount=100000, details={"card_number": CARD})
+        except DomainError as error:
+            return error.code
+        return "ok"
+
+    results = await asyncio.gather(*(withdraw() for _ in range(4)))
+    assert sorted(results) == ["INSUFFICIENT_BALANCE"] * 3 + ["ok"], results
+    assert await cash(db, user_id) == 50000
+    await assert_ledger_clean(db)

@@ -240,11 +240,6 @@ async def reject(session: AsyncSession, actor: Actor, *, order_id: int, note: st
     return order
 
 
-async def get(session: AsyncSession, actor: Actor, *, order_id: int) -> CardOrder:
-    """One order: its owner's, or any for an operator."""
-    return await _own(session, actor, order_id, operator_ok=True)
-
-
 async def my_orders(
     session: AsyncSession, actor: Actor, *, type: str | None, limit: int, offset: int
 ) -> list[CardOrder]:

@@ -177,15 +177,6 @@ async def _load(session: AsyncSession, actor: Actor, withdrawal_id: int) -> With
     return row
 
 
-async def get(session: AsyncSession, actor: Actor, *, withdrawal_id: int) -> Withdrawal:
-    """One withdrawal: its owner's, or any for an operator."""
-    user_id = actor.require_user()
-    row = await session.get(Withdrawal, withdrawal_id)
-    if row is None or (row.user_id != user_id and not (actor.is_operator or actor.is_admin)):
-        raise NotFound("withdrawal not found", "WITHDRAWAL_NOT_FOUND", field="id")
-    return row
-
-
 def _tx_hash(value: str) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not text or len(text) > MAX_TX_HASH or not text.isascii() or not text.replace("0x", "", 1).isalnum():
