@@ -136,3 +136,22 @@ async def test_withdrawal_end_to_end(client: httpx.AsyncClient, db: Database) ->
     assert [n["status"] for n in history["nodes"]] == ["CANCELLED", "COMPLETED"]
     assert await cash(db, user_id) == 99000
     await assert_ledger_clean(db)
+
+
+async def test_operator_note_is_bounded_and_own_money_is_not_settled(client: httpx.AsyncClient, db: Database) -> None:
+    _, token = await fast_user(db, balance=100000)
+    _, operator = await fast_user(db, is_operator=True)
+    made = ok_payload(await call(client, REQUEST, token, i={"token": "USDT", "network": "BSC", "amount": 1000,
+                                                             "address": EVM}))["withdrawal"]
+    long_note = f"""mutation($id: ID!, $n: String) {{ rejectWithdrawal(input: {{id: $id, note: $n}})
+      {{ {USER_ERRORS} }} }}"""
+    body = await call(client, long_note, operator, id=made["id"], n="x" * 501)
+    assert body["data"]["rejectWithdrawal"]["userErrors"][0] == {
+        "field": ["input", "note"], "message": "note is longer than 500 characters", "code": "INVALID_REQUEST",
+    }
+    ok_payload(await call(client, long_note, operator, id=made["id"], n="x" * 500))
+
+    _, own_operator = await fast_user(db, is_operator=True, balance=100000)
+    own = ok_payload(await call(client, CREATE, own_operator, i={"type": "DEPOSIT", "amount": 10000}))["cardOrder"]
+    assert failure_code(await call(client, COMPLETE, own_operator, id=own["id"])) == "FORBIDDEN"
+    await assert_ledger_clean(db)

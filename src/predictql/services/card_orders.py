@@ -219,7 +219,8 @@ async def complete(session: AsyncSession, actor: Actor, *, order_id: int, note: 
     operator_id = actor.require_operator()
     order = await _own(session, actor, order_id, operator_ok=True)
     _not_own(order, operator_id)
-    before = await _move(session, order, OPEN, "completed", closed_at=utcnow(), operator_id=operator_id, note=note)
+    before = await _move(session, order, OPEN, "completed", closed_at=utcnow(), operator_id=operator_id,
+                          note=money_out.operator_note(note))
     if order.type == "deposit":
         await users.deposit(session, user_id=order.user_id, amount=order.amount)
     else:
@@ -233,7 +234,8 @@ async def reject(session: AsyncSession, actor: Actor, *, order_id: int, note: st
     operator_id = actor.require_operator()
     order = await _own(session, actor, order_id, operator_ok=True)
     _not_own(order, operator_id)
-    before = await _move(session, order, OPEN, "rejected", closed_at=utcnow(), operator_id=operator_id, note=note)
+    before = await _move(session, order, OPEN, "rejected", closed_at=utcnow(), operator_id=operator_id,
+                          note=money_out.operator_note(note))
     if order.type == "withdraw":
         await money_out.release(session, order.user_id, order.amount, (SUBJECT, order_id))
     await _changed(session, order, actor, before)

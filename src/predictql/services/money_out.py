@@ -17,13 +17,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.db import utcnow
-from predictql.errors import DomainError, InsufficientFunds
+from predictql.errors import DomainError, InsufficientFunds, InvalidInput
 from predictql.models import CardOrder, LedgerAccount, LedgerEntry, LedgerTransaction, Trade, Withdrawal
 from predictql.services import ledger
 from predictql.settings import Settings
 
 HOLD_KIND = "payout_hold"
+MAX_NOTE = 500
 OUT_STATES = ("pending", "completed")  # money-out that counts towards the daily limit
+
+
+def operator_note(note: str | None) -> str | None:
+    """An operator's note as stored: trimmed, at most ``MAX_NOTE`` characters, empty -> None."""
+    if note is None or not note.strip():
+        return None
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"note is longer than {MAX_NOTE} characters", field="note")
+    return note.strip()
 
 
 def user_payout(user_id: int) -> str:

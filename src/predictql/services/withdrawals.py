@@ -199,7 +199,7 @@ async def reject(session: AsyncSession, actor: Actor, *, withdrawal_id: int, not
     """An operator refuses it; the amount returns to the user's balance."""
     operator_id = actor.require_operator()
     row = await _load(session, actor, withdrawal_id)
-    await _move(session, row, "rejected", operator_id=operator_id, note=note)
+    await _move(session, row, "rejected", operator_id=operator_id, note=money_out.operator_note(note))
     await money_out.release(session, row.user_id, row.amount, (SUBJECT, withdrawal_id))
     await _changed(session, row, actor)
     return row
