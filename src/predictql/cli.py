@@ -1,4 +1,4 @@
-"""``predictql``: serve | migrate | user create | user credit | ledger check | schema."""
+"""``predictql``: serve | migrate | user create | user credit | ledger check | schema | backoffice."""
 
 from __future__ import annotations
 
@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     ledger = commands.add_parser("ledger", help="audit the ledger").add_subparsers(dest="ledger_command", required=True)
     check = ledger.add_parser("check", help="trial balance, floors, twins; exit 1 on any violation (for cron)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    # backoffice: card orders and crypto withdrawals (self-contained; see predictql/cli_backoffice.py)
+    from predictql import cli_backoffice
+
+    cli_backoffice.add_parsers(commands)
     return parser
 
 
@@ -185,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
             print(build_schema(settings).as_str())
         elif args.command == "ledger":
             return 0 if asyncio.run(_with_db(settings, lambda db: _ledger_check(db, args, settings))) else 1
+        elif getattr(args, "money_out", None):
+            from predictql import cli_backoffice
+
+            rows = asyncio.run(_with_db(settings, lambda db: cli_backoffice.run(db, args, settings)))
+            cli_backoffice.print_lines(rows)
         elif args.command == "openapi":
             print(_openapi(args.contract), end="")
         elif args.user_command == "create":

@@ -173,6 +173,22 @@ class Settings(BaseSettings):
         "`tracing` extra (README \"Tracing\").",
     )
 
+    # Money in and out (README "Money in and out: card and crypto withdrawals")
+    card_bank_name: str = Field("Sberbank", description="The platform card users pay card deposits into: bank.")
+    card_number: str = Field("2202 2000 0000 0000", description="The platform card's number (shown to depositors).")
+    card_holder_name: str = Field("PREDICTQL OPERATOR", description="The platform card's holder name.")
+    card_min_kopecks: int = Field(10_000, gt=0, description="Smallest card order (deposit or withdraw), kopecks.")
+    card_max_kopecks: int = Field(5_000_000, gt=0, description="Largest card order (deposit or withdraw), kopecks.")
+    withdraw_min_deposit_kopecks: int = Field(
+        100_000, ge=0, description="Money out needs this much deposited in total first (MIN_DEPOSIT_REQUIRED)."
+    )
+    withdraw_wagering_multiplier: int = Field(
+        3, ge=0, description="Money out needs traded volume of at least this many times all bonus ever credited."
+    )
+    withdraw_daily_limit_kopecks: int = Field(
+        10_000_000, gt=0, description="Money out (card withdraw + crypto) per user per rolling 24 h, kopecks."
+    )
+
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -9,12 +9,15 @@ from typing import Any
 import httpx
 
 from predictql.db import Database
+from predictql.models import User
 from predictql.schema.ids import Kind
 from predictql.services import users
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import live_market, trader
+from tests.api.test_users import fast_user
 from tests.graphql.test_orders_graphql import PLACE, order_book_event, order_input
 from tests.graphql.test_trading_graphql import TRADE, code, data, trade_input
+from tests.money.helpers import EVM
 from tests.support import gid, gql
 
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
@@ -37,7 +40,9 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
     mine = data(await gql(client, query, {"m": gid(Kind.MARKET, market.id or 0)}, token))
     suggest = 'mutation { suggestEvent(input: {name: "Rain?"}) { suggestion { id } } }'
     suggested = data(await gql(client, suggest, token=token))["suggestEvent"]["suggestion"]
+    money = await money_kinds(client, db, settings, user_id, token)
     return token, {
+        **money,
         "User": mine["me"]["id"],
         "Event": mine["market"]["pool"]["event"]["id"],
         "Pool": mine["market"]["pool"]["id"],
@@ -50,6 +55,29 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "MoneyTransaction": mine["myTransactions"]["nodes"][0]["id"],
         "EventSuggestion": suggested["id"],
     }
+
+
+async def money_kinds(
+    client: httpx.AsyncClient, db: Database, settings: Settings, user_id: int, token: str
+) -> dict[str, str]:
+    """A card order (with a chat message), a withdrawal and an audit entry of the trader's, who is
+    made an operator (the audit log is for operators only; another operator settles the order)."""
+    async with db.transaction() as session:
+        user = await session.get(User, user_id)
+        assert user is not None
+        user.is_operator = True
+    card = 'mutation { createCardOrder(input: {type: DEPOSIT, amount: 10000}) { cardOrder { id } } }'
+    card_id = data(await gql(client, card, token=token))["createCardOrder"]["cardOrder"]["id"]
+    say = 'mutation($o: ID!) { sendCardOrderMessage(input: {orderId: $o, message: "paid"}) { message { id } } }'
+    message = data(await gql(client, say, {"o": card_id}, token))["sendCardOrderMessage"]["message"]["id"]
+    out = """mutation($a: String!) { requestWithdrawal(input: {token: USDT, network: BSC, amount: 1000, address: $a})
+      { withdrawal { id } } }"""
+    withdrawal = data(await gql(client, out, {"a": EVM}, token))["requestWithdrawal"]["withdrawal"]["id"]
+    _, operator = await fast_user(db, is_operator=True)
+    done = 'mutation($o: ID!) { completeCardOrder(input: {id: $o}) { cardOrder { id } } }'
+    data(await gql(client, done, {"o": card_id}, operator))
+    audit = data(await gql(client, "{ auditLog(first: 1) { nodes { id } } }", token=token))["auditLog"]["nodes"][0]
+    return {"CardOrder": card_id, "CardMessage": message, "Withdrawal": withdrawal, "AuditEntry": audit["id"]}
 
 
 async def test_node_resolves_every_kind_and_hides_others_private_rows(

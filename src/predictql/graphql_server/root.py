@@ -24,8 +24,10 @@ from predictql.graphql_server.limits import limit_rules
 from predictql.graphql_server.operation_metrics import OperationMetrics
 from predictql.graphql_server.stream_execution import SharedEventExecutor
 from predictql.resolvers.auth import AuthMutation, AuthQuery
+from predictql.resolvers.backoffice import BackOfficeMutation, BackOfficeQuery, BackOfficeSubscription
 from predictql.resolvers.events import EventsMutation, EventsQuery
 from predictql.resolvers.history import HistoryMutation, HistoryQuery
+from predictql.resolvers.money_out import MoneyOutMutation, MoneyOutQuery, MoneyOutSubscription
 from predictql.resolvers.my_streams import MyStreamsSubscription
 from predictql.resolvers.nodes import NodesQuery
 from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
@@ -38,14 +40,17 @@ from predictql.settings import Settings
 
 Query = merge_types(
     "Query",
-    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery),
+    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery,
+     MoneyOutQuery, BackOfficeQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
-     HistoryMutation),
+     HistoryMutation, MoneyOutMutation, BackOfficeMutation),
 )
-Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription))
+Subscription = merge_types(
+    "Subscription", (LiveSubscription, MyStreamsSubscription, MoneyOutSubscription, BackOfficeSubscription)
+)
 # Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())

@@ -6,6 +6,7 @@ from predictql.models.accounts import ApiToken, AuthSession, EmailCode, Password
 from predictql.models.backoffice import AuditEntry
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
+from predictql.models.money_out import CardMessage, CardOrder, Withdrawal
 from predictql.models.notifications import Notification
 from predictql.models.orders import Order
 from predictql.models.streams import StreamEvent, StreamHead
@@ -23,6 +24,8 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuthSession",
+    "CardMessage",
+    "CardOrder",
     "EmailCode",
     "Event",
     "EventSuggestion",
@@ -44,5 +47,6 @@ __all__ = [
     "Trade",
     "User",
     "WatchlistEntry",
+    "Withdrawal",
     "metadata",
 ]

@@ -4,7 +4,8 @@ Every by-id root field (``event``, ``pool``, ``market``, ``user``) and ``node`` 
 30 aliased lookups cost one batched statement per kind of row, not one (or more) per lookup. The
 prefix picks the loader; a malformed or foreign id is ``INVALID_ID``. A well-formed id of a row
 that is missing, or that the caller may not see (a hidden event and what lies under it, another
-user's order, position, notification, token, money movement or event suggestion), is null: the two are not told apart.
+user's order, position, notification, token, money movement, event suggestion, card order or
+withdrawal; the audit log to anyone but operators), is null: the two are not told apart.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from predictql.schema.context import Context, Info
 from predictql.schema.discovery import EventSuggestion
 from predictql.schema.ids import Kind, decode, parse
 from predictql.schema.markets import Event, Market, Pool
+from predictql.schema.money_out import AuditEntry, CardMessage, CardOrder, Withdrawal
 from predictql.schema.node import Node
 from predictql.schema.notifications import Notification
 from predictql.schema.orders import Order
@@ -103,6 +105,34 @@ async def fetch_suggestion(context: Context, row_id: int) -> EventSuggestion | N
     return EventSuggestion.from_row(row) if row is not None and row.user_id == context.actor.user_id else None
 
 
+def _staff(context: Context) -> bool:
+    return context.actor.user_id is not None and (context.actor.is_operator or context.actor.is_admin)
+
+
+async def fetch_card_order(context: Context, row_id: int) -> CardOrder | None:
+    row = await context.loaders.card_order_by_id.load(row_id)
+    mine = row is not None and (row.user_id == context.actor.user_id or _staff(context))
+    return CardOrder.from_row(row) if row is not None and mine else None
+
+
+async def fetch_card_message(context: Context, row_id: int) -> CardMessage | None:
+    row = await context.loaders.card_message_by_id.load(row_id)
+    if row is None or await fetch_card_order(context, row.order_id) is None:
+        return None
+    return CardMessage.from_row(row)
+
+
+async def fetch_withdrawal(context: Context, row_id: int) -> Withdrawal | None:
+    row = await context.loaders.withdrawal_by_id.load(row_id)
+    mine = row is not None and (row.user_id == context.actor.user_id or _staff(context))
+    return Withdrawal.from_row(row) if row is not None and mine else None
+
+
+async def fetch_audit_entry(context: Context, row_id: int) -> AuditEntry | None:
+    row = await context.loaders.audit_entry_by_id.load(row_id) if _staff(context) else None
+    return None if row is None else AuditEntry.from_row(row)
+
+
 FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.USER: fetch_user,
     Kind.EVENT: fetch_event,
@@ -115,6 +145,10 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.API_TOKEN: fetch_api_token,
     Kind.TRANSACTION: fetch_transaction,
     Kind.SUGGESTION: fetch_suggestion,
+    Kind.CARD_ORDER: fetch_card_order,
+    Kind.CARD_MESSAGE: fetch_card_message,
+    Kind.WITHDRAWAL: fetch_withdrawal,
+    Kind.AUDIT_ENTRY: fetch_audit_entry,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

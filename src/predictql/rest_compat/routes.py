@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from predictql.rest_compat import (  # noqa: F401  (registration on import)
     auth,
+    card,
     events,
     health,
     notifications,
@@ -27,6 +28,7 @@ from predictql.rest_compat import (  # noqa: F401  (registration on import)
     trading,
     users,
     watchlist,
+    withdrawals,
 )
 from predictql.rest_compat.errors import envelope
 from predictql.rest_compat.routing import REGISTRY, Endpoint, handler

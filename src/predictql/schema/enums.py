@@ -141,6 +141,9 @@ class NotificationType(Enum):
     BET_LOST = value("bet_lost", description="A position of the user lost.")
     EVENT_CLOSED = value("event_closed", description="An event the user held positions in was resolved.")
     EVENT_CANCELLED = value("event_cancelled", description="An event the user held positions in was cancelled.")
+    CARD_ORDER_UPDATED = value("card_order_updated", description="A card order of the user changed state.")
+    CARD_ORDER_MESSAGE = value("card_order_message", description="An operator wrote on a card order's chat.")
+    WITHDRAWAL_UPDATED = value("withdrawal_updated", description="A crypto withdrawal of the user changed state.")
 
 
 @strawberry.enum(description="What kind of object a notification is about.")
@@ -148,6 +151,8 @@ class NotificationSubjectType(Enum):
     EVENT = value("event", description="An event.")
     MARKET = value("market", description="A market.")
     ORDER = value("order", description="An order.")
+    CARD_ORDER = value("card_order", description="A card order.")
+    WITHDRAWAL = value("withdrawal", description="A crypto withdrawal.")
 
 
 @strawberry.enum(description="A kind of money movement.")

@@ -29,6 +29,10 @@ class Kind(Enum):
     API_TOKEN = "tok"
     TRANSACTION = "txn"
     SUGGESTION = "sug"
+    CARD_ORDER = "card"
+    CARD_MESSAGE = "cmsg"
+    WITHDRAWAL = "wdr"
+    AUDIT_ENTRY = "aud"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

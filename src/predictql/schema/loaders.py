@@ -17,6 +17,9 @@ from predictql.auth import Actor
 from predictql.db import Database
 from predictql.models import (
     ApiToken,
+    AuditEntry,
+    CardMessage,
+    CardOrder,
     Event,
     EventSuggestion,
     Market,
@@ -26,6 +29,7 @@ from predictql.models import (
     Position,
     Trade,
     User,
+    Withdrawal,
 )
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.services import events, ledger, order_lifecycle, positions, users, watchlist
@@ -34,7 +38,10 @@ from predictql.services.ledger import Balances
 from predictql.services.users import MoneyMovement
 from predictql.settings import Settings
 
-Row = TypeVar("Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion)
+Row = TypeVar(
+    "Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion, CardOrder,
+    CardMessage, Withdrawal, AuditEntry,
+)
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
 
@@ -65,6 +72,13 @@ class Loaders:
             load_fn=lambda keys: self._by_id(EventSuggestion, keys)
         )
         self.api_token_by_id = DataLoader[int, ApiToken | None](load_fn=lambda keys: self._by_id(ApiToken, keys))
+        # Money in and out; who may see a row is the resolver's check (owner, or an operator).
+        self.card_order_by_id = DataLoader[int, CardOrder | None](load_fn=lambda keys: self._by_id(CardOrder, keys))
+        self.card_message_by_id = DataLoader[int, CardMessage | None](
+            load_fn=lambda keys: self._by_id(CardMessage, keys)
+        )
+        self.withdrawal_by_id = DataLoader[int, Withdrawal | None](load_fn=lambda keys: self._by_id(Withdrawal, keys))
+        self.audit_entry_by_id = DataLoader[int, AuditEntry | None](load_fn=lambda keys: self._by_id(AuditEntry, keys))
         # The signed-in user's own rows only (private: no one else's balances or money movements).
         self.balances_by_user_id = DataLoader[int, Balances](load_fn=self._balances)
         self.my_money_movement_by_id = DataLoader[int, MoneyMovement | None](load_fn=self._my_money_movements)

@@ -12,16 +12,21 @@ from predictql.schema.context import Info
 from predictql.schema.enums import NotificationSubjectType, NotificationType, opt
 from predictql.schema.ids import Kind, parse
 from predictql.schema.markets import Event, Market
+from predictql.schema.money_out import CardOrder, Withdrawal
 from predictql.schema.node import Node, gid, opt_gid
 from predictql.schema.orders import Order
 from predictql.schema.payloads import MutationPayload
 from predictql.subscriptions.payloads import NotificationTick
 
 NotificationSubject = Annotated[
-    Event | Market | Order, strawberry.union("NotificationSubject", description="What a notification is about.")
+    Event | Market | Order | CardOrder | Withdrawal,
+    strawberry.union("NotificationSubject", description="What a notification is about."),
 ]
 
-SUBJECT_KINDS = {"event": Kind.EVENT, "market": Kind.MARKET, "order": Kind.ORDER}
+SUBJECT_KINDS = {
+    "event": Kind.EVENT, "market": Kind.MARKET, "order": Kind.ORDER, "card_order": Kind.CARD_ORDER,
+    "withdrawal": Kind.WITHDRAWAL,
+}
 
 
 @strawberry.type(description="Something that happened to the caller's trades, orders or bets.")
@@ -42,7 +47,8 @@ class Notification(Node):
         description="What relatedId names.", deprecation_reason="Use subject { __typename }."
     )
 
-    @strawberry.field(description="What it is about: an event, a market or one of the caller's orders; null if gone.")
+    @strawberry.field(description="What it is about: an event, a market, or one of the caller's orders, card orders or "
+        "withdrawals; null if gone.")
     async def subject(self, info: Info) -> NotificationSubject | None:
         if self.related_id is None:
             return None
@@ -56,6 +62,12 @@ class Notification(Node):
         if kind is Kind.ORDER:
             order = await loaders.order_by_id.load(row_id)
             return Order.from_row(order) if order and order.user_id == info.context.actor.user_id else None
+        if kind is Kind.CARD_ORDER:
+            card = await loaders.card_order_by_id.load(row_id)
+            return CardOrder.from_row(card) if card and card.user_id == info.context.actor.user_id else None
+        if kind is Kind.WITHDRAWAL:
+            out = await loaders.withdrawal_by_id.load(row_id)
+            return Withdrawal.from_row(out) if out and out.user_id == info.context.actor.user_id else None
         return None
 
     @classmethod

@@ -108,6 +108,46 @@ class ErrorCode(Enum):
     UNSUPPORTED_MEDIA_TYPE = strawberry.enum_value(
         "UNSUPPORTED_MEDIA_TYPE", description="The content type is not accepted."
     )
+    INVALID_ORDER_STATUS = strawberry.enum_value(
+        "INVALID_ORDER_STATUS", description="The card order's status does not allow this (any more)."
+    )
+    ACTIVE_DEPOSIT_ORDER_EXISTS = strawberry.enum_value(
+        "ACTIVE_DEPOSIT_ORDER_EXISTS", description="An open deposit order exists: finish or cancel it first."
+    )
+    AMOUNT_TOO_LOW = strawberry.enum_value("AMOUNT_TOO_LOW", description="The amount is below the allowed minimum.")
+    AMOUNT_TOO_HIGH = strawberry.enum_value("AMOUNT_TOO_HIGH", description="The amount is above the allowed maximum.")
+    INVALID_CARD_NUMBER = strawberry.enum_value(
+        "INVALID_CARD_NUMBER", description="Not a valid bank card number (13-19 digits, Luhn)."
+    )
+    INVALID_MESSAGE = strawberry.enum_value("INVALID_MESSAGE", description="The message is empty or too long.")
+    MIN_DEPOSIT_REQUIRED = strawberry.enum_value(
+        "MIN_DEPOSIT_REQUIRED", description="Money out needs 1000 RUB deposited in total first."
+    )
+    WAGERING_REQUIREMENT_NOT_MET = strawberry.enum_value(
+        "WAGERING_REQUIREMENT_NOT_MET", description="Bonus credited must be traded through (3x) before money out."
+    )
+    WITHDRAWAL_LIMIT_EXCEEDED = strawberry.enum_value(
+        "WITHDRAWAL_LIMIT_EXCEEDED", description="Over the money-out limit per 24 hours."
+    )
+    UNSUPPORTED_TOKEN = strawberry.enum_value("UNSUPPORTED_TOKEN", description="The network does not send this token.")
+    UNSUPPORTED_NETWORK = strawberry.enum_value(
+        "UNSUPPORTED_NETWORK", description="Withdrawals are not sent on this network."
+    )
+    INVALID_ADDRESS = strawberry.enum_value(
+        "INVALID_ADDRESS", description="Not a valid address on the network (format or checksum)."
+    )
+    PENDING_WITHDRAWAL_EXISTS = strawberry.enum_value(
+        "PENDING_WITHDRAWAL_EXISTS", description="A withdrawal is pending already: cancel it or wait."
+    )
+    WITHDRAWAL_NOT_PENDING = strawberry.enum_value(
+        "WITHDRAWAL_NOT_PENDING", description="The withdrawal is sent, cancelled or rejected already."
+    )
+    WITHDRAWAL_NOT_FOUND = strawberry.enum_value(
+        "WITHDRAWAL_NOT_FOUND", description="No such withdrawal (or not the caller's), or none pending."
+    )
+    INVALID_TX_HASH = strawberry.enum_value(
+        "INVALID_TX_HASH", description="The on-chain transaction id is missing or malformed."
+    )
 
 
 def error_code(error: DomainError) -> ErrorCode:

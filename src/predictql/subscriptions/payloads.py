@@ -367,3 +367,74 @@ class BackOfficeItem:
         data = _fields(cls, text)
         data["at"] = _time(data["at"])
         return cls(**data)
+
+
+def _times(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    for name in names:
+        data[name] = _time(data[name]) if data[name] is not None else None
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class CardOrderState:
+    """A card order as it is after a change (``user:{id}:card_orders``, and the GraphQL type's source)."""
+
+    id: int
+    user_id: int
+    type: str  # deposit | withdraw
+    amount: int  # kopecks
+    status: str  # pending | paid_by_user | completed | cancelled | rejected
+    payment_details: dict[str, Any] | None
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    paid_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> CardOrderState:
+        return cls(
+            row.id, row.user_id, row.type, row.amount, row.status, row.payment_details, row.note, row.created_at,
+            row.updated_at, row.paid_at, row.closed_at,
+        )
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> CardOrderState:
+        return cls(**_times(_fields(cls, text), "created_at", "updated_at", "paid_at", "closed_at"))
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalState:
+    """A crypto withdrawal as it is after a change (``user:{id}:withdrawals``)."""
+
+    id: int
+    user_id: int
+    token: str
+    network: str
+    address: str
+    amount: int  # debited, kopecks (= cents)
+    fee: int
+    amount_sent: int
+    status: str  # pending | completed | cancelled | rejected
+    tx_hash: str | None
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> WithdrawalState:
+        return cls(
+            row.id, row.user_id, row.token, row.network, row.address, row.amount, row.fee, row.amount_sent,
+            row.status, row.tx_hash, row.note, row.created_at, row.updated_at, row.closed_at,
+        )
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WithdrawalState:
+        return cls(**_times(_fields(cls, text), "created_at", "updated_at", "closed_at"))

@@ -16,6 +16,8 @@ Channels:
   (``OrderState``, ``FillTick``, ``PositionState``, ``BalanceState``); only that user follows them.
 - ``backoffice``: each change of a back-office work item (``BackOfficeItem``: a card order, a
   withdrawal, a P2P dispute, an ad to moderate, an escalated chat); operators and admins only.
+- ``user:{id}:card_orders`` / ``user:{id}:withdrawals``: each change of one of that user's card
+  orders (``CardOrderState``) or crypto withdrawals (``WithdrawalState``), whole; only that user.
 - ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
   (``AccessChange``); every process's sockets signed in as that user follow it
   (``schema.socket_watch``), never a client.
@@ -48,6 +50,7 @@ from predictql.subscriptions.payloads import (
     BackOfficeItem,
     BalanceState,
     BookLevels,
+    CardOrderState,
     ChartTick,
     FillTick,
     MarketState,
@@ -55,6 +58,7 @@ from predictql.subscriptions.payloads import (
     OrderState,
     PositionState,
     TradeTick,
+    WithdrawalState,
 )
 
 TRADES = "trades"
@@ -99,6 +103,14 @@ def user_balance_channel(user_id: int) -> str:
 
 def user_access_channel(user_id: int) -> str:
     return f"user:{user_id}:access"
+
+
+def user_card_orders_channel(user_id: int) -> str:
+    return f"user:{user_id}:card_orders"
+
+
+def user_withdrawals_channel(user_id: int) -> str:
+    return f"user:{user_id}:withdrawals"
 
 
 # -- emitted by the services, inside their transaction ---------------------------------------
@@ -155,6 +167,16 @@ def access_changed(session: AsyncSession, user_ids: Iterable[int], reason: str) 
 def backoffice_item_changed(session: AsyncSession, kind: str, item_id: int, state: str, *, open: bool) -> None:
     """A back-office work item was created or changed state, in this transaction."""
     emit(session, BACKOFFICE, BackOfficeItem(kind, item_id, state, open, utcnow()).to_json())
+
+
+def card_order_changed(session: AsyncSession, state: CardOrderState) -> None:
+    """A card order was created or changed state (or got a chat message), in this transaction."""
+    emit(session, user_card_orders_channel(state.user_id), state.to_json())
+
+
+def withdrawal_changed(session: AsyncSession, state: WithdrawalState) -> None:
+    """A crypto withdrawal was created or changed state, in this transaction."""
+    emit(session, user_withdrawals_channel(state.user_id), state.to_json())
 
 
 def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:

@@ -1,0 +1,78 @@
+"""``myCardOrders``, ``myWithdrawals`` and ``backOfficeQueue`` over graphql-transport-ws: each state
+change reaches its owner (and nobody else) and the operators' queue; resumable with fromSeq; the
+queue refuses non-operators."""
+
+from __future__ import annotations
+
+from predictql.auth import Actor
+from predictql.db import Database
+from predictql.services import card_orders, withdrawals
+from predictql.settings import Settings
+from tests.api.test_users import fast_user
+from tests.money.helpers import EVM
+from tests.subscriptions.conftest import Live
+from tests.subscriptions.test_graphql_subscriptions import data
+from tests.subscriptions.test_notification_subscription import _until_subscribed
+from tests.subscriptions.wsclient import GraphQLSocket
+from tests.support import Kind, gid
+
+CARDS = "subscription($from: Long) { myCardOrders(fromSeq: $from) { kind seq data { id status amount } } }"
+OUTS = "subscription($from: Long) { myWithdrawals(fromSeq: $from) { kind seq data { id status txHash } } }"
+QUEUE = "subscription($from: Long) { backOfficeQueue(fromSeq: $from) { kind seq data { itemKind itemId state open } } }"
+
+
+async def test_card_order_changes_reach_the_owner_and_the_queue(live: Live, db: Database, settings: Settings) -> None:
+    alice, alice_token = await fast_user(db)
+    _, bob_token = await fast_user(db)
+    operator_id, operator_token = await fast_user(db, is_operator=True)
+    async with (
+        GraphQLSocket(live.app, params={"token": alice_token}) as alice_ws,
+        GraphQLSocket(live.app, params={"token": bob_token}) as bob_ws,
+        GraphQLSocket(live.app, params={"token": operator_token}) as operator_ws,
+    ):
+        mine = await alice_ws.subscribe(CARDS)
+        await bob_ws.subscribe(CARDS)
+        queue = await operator_ws.subscribe(QUEUE)
+        await _until_subscribed(live.bus, 3)
+        async with live.db.transaction() as session:
+            order = await card_orders.create(session, Actor(user_id=alice), live.settings, type="deposit",
+                                             amount=10000)
+        order_id = gid(Kind.CARD_ORDER, order.id or 0)
+        async with live.db.transaction() as session:
+            await card_orders.confirm_paid(session, Actor(user_id=alice), order_id=order.id or 0)
+        async with live.db.transaction() as session:
+            await card_orders.complete(session, Actor(user_id=operator_id, is_operator=True), order_id=order.id or 0)
+        seen = [data(await alice_ws.next(mine), "myCardOrders") for _ in range(3)]
+        assert [(m["id"], m["status"], m["seq"]) for m in seen] == [
+            (order_id, "PENDING", 1), (order_id, "PAID_BY_USER", 2), (order_id, "COMPLETED", 3),
+        ]
+        items = [data(await operator_ws.next(queue), "backOfficeQueue") for _ in range(3)]
+        assert [(i["itemKind"], i["itemId"], i["state"], i["open"]) for i in items] == [
+            ("CARD_ORDER", order_id, "pending", True), ("CARD_ORDER", order_id, "paid_by_user", True),
+            ("CARD_ORDER", order_id, "completed", False),
+        ]
+        await bob_ws.nothing(0.2)  # alice's orders never reach bob
+
+    async with GraphQLSocket(live.app, params={"token": alice_token}) as again:
+        resumed = await again.subscribe(CARDS, {"from": 1})
+        replayed = [data(await again.next(resumed), "myCardOrders") for _ in range(2)]
+        assert [m["status"] for m in replayed] == ["PAID_BY_USER", "COMPLETED"]
+
+
+async def test_withdrawal_stream_and_queue_refuses_plain_users(live: Live, db: Database, settings: Settings) -> None:
+    alice, token = await fast_user(db, balance=100000)
+    operator_id, _ = await fast_user(db, is_operator=True)
+    async with GraphQLSocket(live.app, params={"token": token}) as ws:
+        refused = await ws.subscribe(QUEUE)
+        message = await ws.next(refused)
+        assert message["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        outs = await ws.subscribe(OUTS)
+        await _until_subscribed(live.bus, 1)
+        async with live.db.transaction() as session:
+            row = await withdrawals.request(session, Actor(user_id=alice), live.settings, token="USDT",
+                                            network="bsc", amount=1000, address=EVM)
+        async with live.db.transaction() as session:
+            await withdrawals.approve(session, Actor(user_id=operator_id, is_operator=True),
+                                      withdrawal_id=row.id or 0, tx_hash="0x" + "cd" * 32)
+        seen = [data(await ws.next(outs), "myWithdrawals") for _ in range(2)]
+        assert [(m["status"], m["txHash"]) for m in seen] == [("PENDING", None), ("COMPLETED", "0x" + "cd" * 32)]
