@@ -9,6 +9,7 @@ from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
 from predictql.models.notifications import Notification
 from predictql.models.orders import Order
 from predictql.models.streams import StreamEvent, StreamHead
+from predictql.models.support_chat import ChatMessage, ChatSession
 from predictql.models.trading import (
     EventSuggestion,
     IdempotencyRecord,
@@ -23,6 +24,8 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuthSession",
+    "ChatMessage",
+    "ChatSession",
     "EmailCode",
     "Event",
     "EventSuggestion",
