@@ -30,6 +30,7 @@ from predictql.resolvers.nodes import NodesQuery
 from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
 from predictql.resolvers.orders import OrdersMutation, OrdersQuery
 from predictql.resolvers.subscriptions import LiveSubscription
+from predictql.resolvers.support_chat import SupportChatMutation, SupportChatQuery, SupportChatSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
 from predictql.schema.scalars import SCALARS
@@ -37,14 +38,15 @@ from predictql.settings import Settings
 
 Query = merge_types(
     "Query",
-    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery),
+    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery,
+     SupportChatQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
-     HistoryMutation),
+     HistoryMutation, SupportChatMutation),
 )
-Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription))
+Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription, SupportChatSubscription))
 # Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())

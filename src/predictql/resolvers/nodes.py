@@ -24,6 +24,7 @@ from predictql.schema.markets import Event, Market, Pool
 from predictql.schema.node import Node
 from predictql.schema.notifications import Notification
 from predictql.schema.orders import Order
+from predictql.schema.support_chat import fetch_chat_message, fetch_chat_session
 from predictql.schema.trading import Position, Trade
 from predictql.schema.users import ApiToken, MoneyTransaction, User
 from predictql.services.events import can_see
@@ -115,6 +116,8 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.API_TOKEN: fetch_api_token,
     Kind.TRANSACTION: fetch_transaction,
     Kind.SUGGESTION: fetch_suggestion,
+    Kind.CHAT_SESSION: fetch_chat_session,
+    Kind.CHAT_MESSAGE: fetch_chat_message,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

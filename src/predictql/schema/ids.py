@@ -29,6 +29,8 @@ class Kind(Enum):
     API_TOKEN = "tok"
     TRANSACTION = "txn"
     SUGGESTION = "sug"
+    CHAT_SESSION = "chat"
+    CHAT_MESSAGE = "smsg"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}
