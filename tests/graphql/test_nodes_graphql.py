@@ -37,6 +37,9 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
     mine = data(await gql(client, query, {"m": gid(Kind.MARKET, market.id or 0)}, token))
     suggest = 'mutation { suggestEvent(input: {name: "Rain?"}) { suggestion { id } } }'
     suggested = data(await gql(client, suggest, token=token))["suggestEvent"]["suggestion"]
+    chat = data(await gql(client, "mutation { startSupportChat { session { id } } }", token=token))
+    said = 'mutation { sendSupportMessage(input: {text: "help"}) { message { id } } }'
+    support_message = data(await gql(client, said, token=token))["sendSupportMessage"]["message"]
     return token, {
         "User": mine["me"]["id"],
         "Event": mine["market"]["pool"]["event"]["id"],
@@ -49,6 +52,8 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "ApiToken": created["createApiToken"]["apiToken"]["id"],
         "MoneyTransaction": mine["myTransactions"]["nodes"][0]["id"],
         "EventSuggestion": suggested["id"],
+        "SupportChatSession": chat["startSupportChat"]["session"]["id"],
+        "SupportMessage": support_message["id"],
     }
 
 

@@ -18,6 +18,7 @@ from predictql.subscriptions import topics
 from predictql.subscriptions.payloads import BackOfficeItem, ChatTick
 from tests.api.test_support_chat_api import COOKIE, jar, say, start
 from tests.api.test_users import fast_user
+from tests.graphql.test_round_trips import app_client, count_statements, split
 from tests.subscriptions.test_topics import Recorder
 from tests.support import USER_ERRORS, Kind, failure_code, gid, gql, ok_payload, row_id
 
@@ -37,6 +38,8 @@ ANSWER = f"""mutation($id: ID!, $text: String!) {{ answerSupportChat(input: {{se
   session {{ id status }} message {{ {MESSAGE} }} {USER_ERRORS} }} }}"""
 CLOSE = f"""mutation($id: ID!, $note: String) {{ closeSupportChat(input: {{sessionId: $id, note: $note}}) {{
   session {{ id status closedAt }} {USER_ERRORS} }} }}"""
+__all__ = ["app_client"]  # the fixture, re-exported for pytest
+
 NODE = "query($id: ID!) { node(id: $id) { id ... on SupportChatSession { status } ... on SupportMessage { text } } }"
 
 
@@ -193,3 +196,36 @@ async def test_escalation_and_close_emit_back_office_and_chat_events(db: Databas
     ]
     async with db.session() as session:
         assert (await session.get(ChatSession, started.session.id)) is not None
+
+
+async def _seed_sessions(db: Database, count: int) -> None:
+    from predictql.services import support_chat
+    from predictql.services.support_chat import Visitor
+
+    for n in range(count):
+        user_id, _ = await fast_user(db)
+        async with db.transaction() as session:
+            started = await support_chat.start(session, Visitor(Actor(user_id=user_id)))
+            visitor = Visitor(Actor(user_id=user_id), started.token)
+            for i in range(3):
+                await support_chat.post(session, visitor, text=f"s{n} m{i}", max_chars=100, limiter=None)
+
+
+async def test_the_queue_with_messages_and_users_does_not_grow_in_statements(
+    app_client: tuple[httpx.AsyncClient, Database], db: Database
+) -> None:
+    http, app_db = app_client
+    _, operator = await fast_user(db, is_operator=True)
+    query = """{ supportChatSessions(first: 50) { nodes { id user { id nickname }
+      messages(first: 2) { nodes { id text } } } } }"""
+    counts = []
+    for more in (2, 6):
+        await _seed_sessions(db, more)
+        with count_statements(app_db) as seen:
+            body = await gql(http, query, token=operator)
+        assert "errors" not in body, body
+        nodes = body["data"]["supportChatSessions"]["nodes"]
+        assert all(len(node["messages"]["nodes"]) == 2 and node["user"] for node in nodes)
+        counts.append((len(nodes), split(seen)))
+    assert [n for n, _ in counts] == [2, 8]
+    assert counts[0][1] == counts[1][1], counts
