@@ -11,9 +11,11 @@ otherwise): ``supportChatSessions``, ``supportChatSession``, ``answerSupportChat
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from predictql.ratelimit import RateLimiter
 from predictql.resolvers.common import INPUT, user_errors
@@ -37,7 +39,14 @@ from predictql.schema.support_chat import (
     visitor_of,
 )
 from predictql.services import support_chat, support_desk
+from predictql.services.support_chat import Visitor
 from predictql.subscriptions import streams, topics
+
+
+def _reading(context: Context, visitor: Visitor) -> AbstractAsyncContextManager[AsyncSession]:
+    """A read, in a write transaction only when it may link the cookie's session to the account."""
+    return context.db.transaction() if visitor.may_link else context.db.session()
+
 
 SESSION_ARG = strawberry.argument(description="A support-chat session's global id (chat_...).")
 
@@ -49,8 +58,9 @@ class SupportChatQuery:
         "(an anonymous cookie session is linked to the account at this call); null when there is none."
     )
     async def support_chat(self, info: Info) -> SupportChatSession | None:
-        async with info.context.db.transaction() as session:
-            row = await support_chat.current(session, visitor_of(info.context))
+        visitor = visitor_of(info.context)
+        async with _reading(info.context, visitor) as session:
+            row = await support_chat.current(session, visitor)
         return None if row is None else SupportChatSession.from_row(row)
 
     @strawberry.field(
@@ -179,8 +189,9 @@ async def _follow(
 async def _visitor_stream(
     context: Context, from_seq: int | None
 ) -> AsyncGenerator[StreamMessage[SupportChatEvent], None]:
-    async with context.db.transaction() as session:  # UNAUTHORIZED without a session, before following
-        row = await support_chat.readable(session, visitor_of(context))
+    visitor = visitor_of(context)
+    async with _reading(context, visitor) as session:  # UNAUTHORIZED without a session, before following
+        row = await support_chat.readable(session, visitor)
     async for message in _follow(context, row.id or 0, from_seq):
         yield message
 

@@ -7,9 +7,11 @@ year) and/or the signed-in caller: see ``services.support_chat`` for linking. Me
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from pydantic import StrictStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from predictql.errors import InvalidInput
 from predictql.models import ChatMessage
@@ -33,6 +35,11 @@ def message_json(row: ChatMessage) -> dict[str, Any]:
 
 def _visitor(api: ApiRequest) -> Visitor:
     return Visitor(api.actor, api.request.cookies.get(COOKIE))
+
+
+def _reading(api: ApiRequest, visitor: Visitor) -> AbstractAsyncContextManager[AsyncSession]:
+    """A read, in a write transaction only when it may link the cookie's session to the account."""
+    return api.db.transaction() if visitor.may_link else api.db.session()
 
 
 @endpoint("POST", "/chat/session", auth="optional", lower_codes=True, invalid_code=BAD, body=NoBody)
@@ -66,8 +73,9 @@ async def send_message(api: ApiRequest) -> dict[str, Any]:
 
 @endpoint("GET", "/chat/history", auth="optional", lower_codes=True, invalid_code=BAD)
 async def history(api: ApiRequest) -> dict[str, Any]:
-    async with api.db.transaction() as session:  # a transaction: the call may link the cookie
-        row = await support_chat.readable(session, _visitor(api))
+    visitor = _visitor(api)
+    async with _reading(api, visitor) as session:
+        row = await support_chat.readable(session, visitor)
         rows = await support_chat.messages_since(session, row)
     return {"messages": [message_json(message) for message in rows]}
 
@@ -77,7 +85,8 @@ async def poll(api: ApiRequest) -> dict[str, Any]:
     since_id = api.query_int("since_id", lo=0)
     if since_id is None:
         raise InvalidInput("since_id is required", code=BAD)
-    async with api.db.transaction() as session:
-        row = await support_chat.readable(session, _visitor(api))
+    visitor = _visitor(api)
+    async with _reading(api, visitor) as session:
+        row = await support_chat.readable(session, visitor)
         rows = await support_chat.messages_since(session, row, since_id)
     return {"messages": [message_json(message) for message in rows]}

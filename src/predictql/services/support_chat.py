@@ -52,6 +52,12 @@ class Visitor:
     token: str | None = None
 
     @property
+    def may_link(self) -> bool:
+        """A call that may link the cookie's session to the account (so it must run in a write
+        transaction); any other read needs none."""
+        return self.actor.authenticated and self.usable_token is not None
+
+    @property
     def usable_token(self) -> str | None:
         token = self.token
         return token if token and len(token) <= MAX_TOKEN and token.isprintable() else None
