@@ -231,3 +231,24 @@ async def test_closed_session_refuses_writes_and_start_opens_a_new_one(client: h
         assert (entry.action, entry.actor_id, entry.before, entry.after) == (
             "chat_session.close", operator_id, {"status": "open"}, {"status": "closed"}
         )
+
+
+async def test_the_cookie_is_secure_over_https(client: httpx.AsyncClient, db: Database) -> None:
+    response = await client.post(f"https://testserver{API}/chat/session")
+    assert response.status_code == 200
+    lowered = response.headers["set-cookie"].lower()
+    assert "secure" in lowered and "httponly" in lowered and "samesite=lax" in lowered
+
+
+async def test_concurrent_starts_of_one_account_make_one_session(client: httpx.AsyncClient, db: Database) -> None:
+    import asyncio
+
+    # Without the account's row lock in ``start`` this made two or more sessions on PostgreSQL.
+    user_id, access = await fast_user(db)
+    answers = await asyncio.gather(
+        *(client.post(f"{API}/chat/session", headers=bearer(access)) for _ in range(20))
+    )
+    assert all(answer.status_code == 200 for answer in answers)
+    async with db.session() as session:
+        rows = (await session.scalars(select(ChatSession))).all()
+    assert [row.user_id for row in rows] == [user_id]
