@@ -60,7 +60,7 @@ class SupportChatQuery:
     async def support_chat(self, info: Info) -> SupportChatSession | None:
         visitor = visitor_of(info.context)
         async with _reading(info.context, visitor) as session:
-            row = await support_chat.current(session, visitor)
+            row = await support_chat.current(session, visitor, lock=False)
         return None if row is None else SupportChatSession.from_row(row)
 
     @strawberry.field(

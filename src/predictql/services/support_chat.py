@@ -21,6 +21,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,32 +97,36 @@ def check_message(text: str, max_chars: int) -> str:
     return text
 
 
-async def _by_token(session: AsyncSession, token: str | None) -> ChatSession | None:
+def _locked(query: Any, lock: bool) -> Any:
+    return query.with_for_update() if lock else query
+
+
+async def _by_token(session: AsyncSession, token: str | None, *, lock: bool) -> ChatSession | None:
     if token is None:
         return None
-    found: ChatSession | None = await session.scalar(
-        select(ChatSession).where(col(ChatSession.token_hash) == sha256(token)).with_for_update()
-    )
+    query = select(ChatSession).where(col(ChatSession.token_hash) == sha256(token))
+    found: ChatSession | None = await session.scalar(_locked(query, lock))
     return found
 
 
-async def _of_user(session: AsyncSession, user_id: int, *, active: bool) -> ChatSession | None:
+async def _of_user(session: AsyncSession, user_id: int, *, active: bool, lock: bool) -> ChatSession | None:
     query = select(ChatSession).where(col(ChatSession.user_id) == user_id)
     if active:
         query = query.where(col(ChatSession.status).in_(ACTIVE))
-    found: ChatSession | None = await session.scalar(
-        query.order_by(col(ChatSession.id).desc()).limit(1).with_for_update()
-    )
+    found: ChatSession | None = await session.scalar(_locked(query.order_by(col(ChatSession.id).desc()).limit(1), lock))
     return found
 
 
-async def _latest_of_user(session: AsyncSession, user_id: int) -> ChatSession | None:
-    return await _of_user(session, user_id, active=True) or await _of_user(session, user_id, active=False)
+async def _latest_of_user(session: AsyncSession, user_id: int, *, lock: bool) -> ChatSession | None:
+    return (
+        await _of_user(session, user_id, active=True, lock=lock)
+        or await _of_user(session, user_id, active=False, lock=lock)
+    )
 
 
 async def _link(session: AsyncSession, anonymous: ChatSession, user_id: int) -> ChatSession:
     """The anonymous session becomes the account's (merged into its active session, if any)."""
-    existing = await _of_user(session, user_id, active=True)
+    existing = await _of_user(session, user_id, active=True, lock=True)
     anonymous.user_id = user_id
     if existing is None or anonymous.status == "closed":
         return existing or anonymous
@@ -143,9 +148,11 @@ async def _link(session: AsyncSession, anonymous: ChatSession, user_id: int) -> 
     return existing
 
 
-async def current(session: AsyncSession, visitor: Visitor) -> ChatSession | None:
-    """The visitor's session (active first, else their latest), linking a cookie to an account."""
-    cookie = await _by_token(session, visitor.usable_token)
+async def current(session: AsyncSession, visitor: Visitor, *, lock: bool = True) -> ChatSession | None:
+    """The visitor's session (active first, else their latest), linking a cookie to an account.
+    ``lock``: its row is locked for a change (a read that may link locks anyway)."""
+    lock = lock or visitor.may_link
+    cookie = await _by_token(session, visitor.usable_token, lock=lock)
     user_id = visitor.actor.user_id
     if user_id is None:
         return cookie if cookie is not None and cookie.user_id is None else None
@@ -153,7 +160,7 @@ async def current(session: AsyncSession, visitor: Visitor) -> ChatSession | None
         return await _link(session, cookie, user_id)
     if cookie is not None and cookie.user_id == user_id and cookie.status != "closed":
         return cookie
-    return await _latest_of_user(session, user_id)
+    return await _latest_of_user(session, user_id, lock=lock)
 
 
 async def _active(session: AsyncSession, visitor: Visitor) -> ChatSession:
@@ -232,7 +239,7 @@ async def post(
 
 async def readable(session: AsyncSession, visitor: Visitor) -> ChatSession:
     """The session whose messages the visitor may read; 401 without one (no or unknown cookie)."""
-    row = await current(session, visitor)
+    row = await current(session, visitor, lock=False)
     if row is None:
         raise Unauthenticated("no chat session: send the chat_session_id cookie (POST /chat/session)")
     return row
