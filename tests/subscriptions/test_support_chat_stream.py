@@ -64,7 +64,7 @@ async def test_both_sides_hear_the_conversation_live(live: Live, db: Database) -
     ):
         mine = await visitor_ws.subscribe(VISITOR)
         theirs = await operator_ws.subscribe(OPERATOR, {"id": chat_id})
-        await _until_subscribed(live.bus, 2)
+        await _until_subscribed(live.bus, 3)  # the two streams and the operator's socket watch
         await visitor_ws.nothing(0.1)  # no snapshot
 
         await _say(live, token, "my deposit is missing")
@@ -116,7 +116,7 @@ async def test_a_signed_in_socket_follows_the_accounts_chat(live: Live, db: Data
     _, operator = await fast_user(db, is_operator=True)
     async with GraphQLSocket(live.app, params={"token": access}) as ws:
         op = await ws.subscribe(VISITOR)
-        await _until_subscribed(live.bus, 1)
+        await _until_subscribed(live.bus, 2)  # the stream and the signed-in socket's watch
         ok_payload(await gql(live.http, ANSWER, {"id": chat_id, "text": "Hello"}, operator))
         message = data(await ws.next(op), "supportChat")
         assert (message["sessionId"], message["message"]["text"]) == (chat_id, "Hello")
@@ -149,3 +149,27 @@ async def test_refusals(live: Live, db: Database) -> None:
         wrong = await operator_ws.next(op)
         assert wrong["type"] == "error" and wrong["payload"][0]["extensions"]["code"] == "INVALID_ID", wrong
     assert live.bus.stats()["channels"] == 0  # nothing was followed
+
+
+async def test_signing_in_on_the_socket_links_the_cookie_session(live: Live, db: Database) -> None:
+    from sqlmodel import select
+
+    from predictql.models import ChatSession
+
+    token, chat_id = await _visitor(live)
+    user_id, access = await fast_user(db)
+    async with GraphQLSocket(live.app, params={"token": access, "chatSessionId": token}) as ws:
+        op = await ws.subscribe(VISITOR)
+        await _until_subscribed(live.bus, 2)  # the stream and the signed-in socket's watch
+        async with db.session() as session:
+            row = (await session.scalars(select(ChatSession))).one()
+        assert row.user_id == user_id  # linked when the stream started
+        alone = await live.http.post("/api/v1/chat/message", json={"text": "by cookie alone"},
+                                     headers={"Cookie": f"chat_session_id={token}"})
+        assert alone.status_code == 404  # the session is the account's now
+        await ws.nothing(0.2)
+        said = await gql(live.http, 'mutation { sendSupportMessage(input: {text: "as me"}) { message { id } } }',
+                         token=access)
+        assert said["data"]["sendSupportMessage"]["message"]["id"]
+        message = data(await ws.next(op), "supportChat")
+        assert (message["sessionId"], message["message"]["text"]) == (chat_id, "as me")
