@@ -92,6 +92,13 @@ def _lifespan(
                     name="memory census",
                 ))
         mailer = Mailer(settings)
+        # Support-chat messages per session (services.support_chat), in the same counters' store.
+        chat_limiter = RateLimiter(
+            settings.chat_messages_per_minute,
+            settings.redis_url,
+            namespace=f"{settings.bus_channel_prefix}CHAT",
+            fail_open=settings.rate_limit_fail_open,
+        )
         settings.avatar_dir.mkdir(parents=True, exist_ok=True)
         drain = Drain(settings.drain_sockets_seconds)
         restore_sigterm = install_sigterm(drain) if drain_on_sigterm else None
@@ -109,6 +116,7 @@ def _lifespan(
                     "http": http,
                     "started_at": time.monotonic(),
                     "drain": drain,
+                    "chat_limiter": chat_limiter,
                 }
             finally:
                 if restore_sigterm is not None:

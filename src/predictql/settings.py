@@ -189,6 +189,14 @@ class Settings(BaseSettings):
         10_000_000, gt=0, description="Money out (card withdraw + crypto) per user per rolling 24 h, kopecks."
     )
 
+    # Support chat (README "Support chat")
+    chat_messages_per_minute: int = Field(
+        20, ge=1, description="Visitor messages per minute in one support-chat session; more answer 429."
+    )
+    chat_message_max_chars: int = Field(
+        2000, ge=1, le=100_000, description="Longest support-chat message, in characters."
+    )
+
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -41,6 +41,9 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
     suggest = 'mutation { suggestEvent(input: {name: "Rain?"}) { suggestion { id } } }'
     suggested = data(await gql(client, suggest, token=token))["suggestEvent"]["suggestion"]
     money = await money_kinds(client, db, settings, user_id, token)
+    chat = data(await gql(client, "mutation { startSupportChat { session { id } } }", token=token))
+    said = 'mutation { sendSupportMessage(input: {text: "help"}) { message { id } } }'
+    support_message = data(await gql(client, said, token=token))["sendSupportMessage"]["message"]
     return token, {
         **money,
         "User": mine["me"]["id"],
@@ -54,6 +57,8 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "ApiToken": created["createApiToken"]["apiToken"]["id"],
         "MoneyTransaction": mine["myTransactions"]["nodes"][0]["id"],
         "EventSuggestion": suggested["id"],
+        "SupportChatSession": chat["startSupportChat"]["session"]["id"],
+        "SupportMessage": support_message["id"],
     }
 
 

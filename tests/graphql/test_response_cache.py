@@ -61,3 +61,20 @@ async def test_ttl_zero_disables(database_url: str, data_dir: Path, db: Database
     async with lifespan_client(make_settings(database_url, data_dir, graphql_cache_ttl_ms=0)) as http:
         for _ in range(2):
             assert "x-cache" not in (await http.post("/graphql", json=body)).headers
+
+
+async def test_a_support_chat_visitor_is_never_answered_from_the_cache(
+    cached: httpx.AsyncClient, db: Database
+) -> None:
+    alice = (await cached.post("/api/v1/chat/session")).json()["session_id"]
+    chat_id = (await cached.post("/graphql", json={"query": "{ supportChat { id } }"})).json()
+    cached.cookies.clear()
+    node = {"query": "query($id: ID!) { node(id: $id) { id } }",
+            "variables": {"id": chat_id["data"]["supportChat"]["id"]}}
+    own = await cached.post("/graphql", json=node, headers={"Cookie": f"chat_session_id={alice}"})
+    assert own.json()["data"]["node"] is not None and "x-cache" not in own.headers
+    for cookie in ("chat_session_id=forged", ""):  # another visitor, then no visitor at all
+        other = await cached.post("/graphql", json=node, headers={"Cookie": cookie} if cookie else {})
+        assert other.json()["data"]["node"] is None and "x-cache" not in other.headers
+    again = await cached.post("/graphql", json=node, headers={"Cookie": f"chat_session_id={alice}"})
+    assert again.json()["data"]["node"] is not None and "x-cache" not in again.headers

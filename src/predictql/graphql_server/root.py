@@ -33,24 +33,29 @@ from predictql.resolvers.nodes import NodesQuery
 from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
 from predictql.resolvers.orders import OrdersMutation, OrdersQuery
 from predictql.resolvers.subscriptions import LiveSubscription
+from predictql.resolvers.support_chat import SupportChatMutation, SupportChatQuery, SupportChatSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
 from predictql.schema.scalars import SCALARS
 from predictql.settings import Settings
 
-Query = merge_types(
-    "Query",
-    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery,
-     MoneyOutQuery, BackOfficeQuery),
+QUERIES = (
+    NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery,
+    MoneyOutQuery, BackOfficeQuery,
+    SupportChatQuery,
 )
-Mutation = merge_types(
-    "Mutation",
-    (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
-     HistoryMutation, MoneyOutMutation, BackOfficeMutation),
+MUTATIONS = (
+    AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
+    HistoryMutation, MoneyOutMutation, BackOfficeMutation,
+    SupportChatMutation,
 )
-Subscription = merge_types(
-    "Subscription", (LiveSubscription, MyStreamsSubscription, MoneyOutSubscription, BackOfficeSubscription)
+SUBSCRIPTIONS = (
+    LiveSubscription, MyStreamsSubscription, MoneyOutSubscription, BackOfficeSubscription,
+    SupportChatSubscription,
 )
+Query = merge_types("Query", QUERIES)
+Mutation = merge_types("Mutation", MUTATIONS)
+Subscription = merge_types("Subscription", SUBSCRIPTIONS)
 # Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())

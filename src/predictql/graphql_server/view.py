@@ -105,6 +105,7 @@ class PredictGraphQL(GraphQL[Context, None]):
             self.cache.enabled
             and "authorization" not in request.headers
             and "access_token" not in request.cookies
+            and "chat_session_id" not in request.cookies  # a support-chat visitor's own conversation
             and is_query(operation.query, operation.operation_name)
         )
         if not cacheable:

@@ -10,6 +10,7 @@ from predictql.models.money_out import CardMessage, CardOrder, Withdrawal
 from predictql.models.notifications import Notification
 from predictql.models.orders import Order
 from predictql.models.streams import StreamEvent, StreamHead
+from predictql.models.support_chat import ChatMessage, ChatSession
 from predictql.models.trading import (
     EventSuggestion,
     IdempotencyRecord,
@@ -26,6 +27,8 @@ __all__ = [
     "AuthSession",
     "CardMessage",
     "CardOrder",
+    "ChatMessage",
+    "ChatSession",
     "EmailCode",
     "Event",
     "EventSuggestion",

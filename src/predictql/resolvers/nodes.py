@@ -26,6 +26,7 @@ from predictql.schema.money_out import AuditEntry, CardMessage, CardOrder, Withd
 from predictql.schema.node import Node
 from predictql.schema.notifications import Notification
 from predictql.schema.orders import Order
+from predictql.schema.support_chat import fetch_chat_message, fetch_chat_session
 from predictql.schema.trading import Position, Trade
 from predictql.schema.users import ApiToken, MoneyTransaction, User
 from predictql.services.events import can_see
@@ -149,6 +150,8 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.CARD_MESSAGE: fetch_card_message,
     Kind.WITHDRAWAL: fetch_withdrawal,
     Kind.AUDIT_ENTRY: fetch_audit_entry,
+    Kind.CHAT_SESSION: fetch_chat_session,
+    Kind.CHAT_MESSAGE: fetch_chat_message,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

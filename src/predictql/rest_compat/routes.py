@@ -25,6 +25,7 @@ from predictql.rest_compat import (  # noqa: F401  (registration on import)
     pools,
     ready,
     referrals,
+    support_chat,
     trading,
     users,
     watchlist,

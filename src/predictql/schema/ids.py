@@ -33,6 +33,8 @@ class Kind(Enum):
     CARD_MESSAGE = "cmsg"
     WITHDRAWAL = "wdr"
     AUDIT_ENTRY = "aud"
+    CHAT_SESSION = "chat"
+    CHAT_MESSAGE = "smsg"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

@@ -20,6 +20,8 @@ from predictql.models import (
     AuditEntry,
     CardMessage,
     CardOrder,
+    ChatMessage,
+    ChatSession,
     Event,
     EventSuggestion,
     Market,
@@ -41,6 +43,7 @@ from predictql.settings import Settings
 Row = TypeVar(
     "Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion, CardOrder,
     CardMessage, Withdrawal, AuditEntry,
+    ChatSession, ChatMessage,
 )
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
@@ -87,6 +90,16 @@ class Loaders:
         # Keyed by event id: whether the signed-in user watches it (False for everyone when anonymous).
         self.watched_event_ids = DataLoader[int, bool](load_fn=self._watched)
         self.summary_by_user_id = DataLoader[int, positions.Summary](load_fn=self._summaries)
+        # Support chat: rows by id (who may see them is the resolver's check), messages per session.
+        self.chat_session_by_id = DataLoader[int, ChatSession | None](
+            load_fn=lambda keys: self._by_id(ChatSession, keys)
+        )
+        self.chat_message_by_id = DataLoader[int, ChatMessage | None](
+            load_fn=lambda keys: self._by_id(ChatMessage, keys)
+        )
+        self.support_messages_by_session_id = DataLoader[PageKey, Page[ChatMessage]](
+            load_fn=self._support_messages_by_session_id
+        )
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""
@@ -168,4 +181,13 @@ class Loaders:
     async def _summaries(self, keys: list[int]) -> list[positions.Summary]:
         async with self._db.session() as session:
             found = await positions.summaries(session, keys)
+        return [found[key] for key in keys]
+
+    async def _support_messages_by_session_id(self, keys: list[PageKey]) -> list[Page[ChatMessage]]:
+        found: dict[PageKey, Page[ChatMessage]] = {}
+        async with self._db.session() as session:
+            for args in dict.fromkeys(args for _, args in keys):
+                parents = [parent for parent, asked in keys if asked == args]
+                pages = await pages_by_parent(session, ChatMessage, col(ChatMessage.session_id), parents, args)
+                found.update({(parent, args): page for parent, page in pages.items()})
         return [found[key] for key in keys]

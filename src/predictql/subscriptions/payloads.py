@@ -438,3 +438,25 @@ class WithdrawalState:
     @classmethod
     def from_json(cls, text: str) -> WithdrawalState:
         return cls(**_times(_fields(cls, text), "created_at", "updated_at", "closed_at"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTick:
+    """A support-chat session changed: a message was posted (``message_id``... set; ``sender`` is
+    ``user`` or ``support``), or its status changed (escalated, closed; message fields None)."""
+
+    session_id: int
+    status: str
+    message_id: int | None
+    sender: str | None
+    text: str | None
+    created_at: datetime  # the message's time, or the status change's
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ChatTick:
+        data = _fields(cls, text)
+        data["created_at"] = _time(data["created_at"])
+        return cls(**data)

@@ -18,6 +18,8 @@ Channels:
   withdrawal, a P2P dispute, an ad to moderate, an escalated chat); operators and admins only.
 - ``user:{id}:card_orders`` / ``user:{id}:withdrawals``: each change of one of that user's card
   orders (``CardOrderState``) or crypto withdrawals (``WithdrawalState``), whole; only that user.
+- ``chat:{id}``: one support-chat session's messages and status changes (``ChatTick``); its
+  visitor (by cookie or account) and operators follow it.
 - ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
   (``AccessChange``); every process's sockets signed in as that user follow it
   (``schema.socket_watch``), never a client.
@@ -52,6 +54,7 @@ from predictql.subscriptions.payloads import (
     BookLevels,
     CardOrderState,
     ChartTick,
+    ChatTick,
     FillTick,
     MarketState,
     NotificationTick,
@@ -111,6 +114,8 @@ def user_card_orders_channel(user_id: int) -> str:
 
 def user_withdrawals_channel(user_id: int) -> str:
     return f"user:{user_id}:withdrawals"
+def support_chat_channel(session_id: int) -> str:
+    return f"chat:{session_id}"
 
 
 # -- emitted by the services, inside their transaction ---------------------------------------
@@ -248,3 +253,8 @@ def publish_final(
         emit(session, user_balance_channel(balance.user_id), balance.to_json())
     for book in books:
         emit(session, market_book_channel(book.market_id), book.to_json())
+
+
+def support_chat_changed(session: AsyncSession, tick: ChatTick) -> None:
+    """A support-chat message was posted or the session's status changed, in this transaction."""
+    emit(session, support_chat_channel(tick.session_id), tick.to_json())
