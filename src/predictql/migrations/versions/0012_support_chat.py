@@ -1,7 +1,7 @@
 """support chat: sessions and messages
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-05
 
 ``chat_sessions``: one visitor conversation, keyed by the SHA-256 of its ``chat_session_id``
@@ -19,7 +19,7 @@ from alembic import op
 import predictql.db
 
 revision: str = '0012'
-down_revision: str | None = '0009'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
