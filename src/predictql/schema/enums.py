@@ -141,6 +141,8 @@ class NotificationType(Enum):
     BET_LOST = value("bet_lost", description="A position of the user lost.")
     EVENT_CLOSED = value("event_closed", description="An event the user held positions in was resolved.")
     EVENT_CANCELLED = value("event_cancelled", description="An event the user held positions in was cancelled.")
+    COMMENT_REPLY = value("comment_reply", description="Someone replied to a comment thread the user wrote in.")
+    PRICE_ALERT = value("price_alert", description="A price alert of the user fired.")
 
 
 @strawberry.enum(description="What kind of object a notification is about.")
