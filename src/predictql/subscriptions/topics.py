@@ -16,6 +16,8 @@ Channels:
   (``OrderState``, ``FillTick``, ``PositionState``, ``BalanceState``); only that user follows them.
 - ``backoffice``: each change of a back-office work item (``BackOfficeItem``: a card order, a
   withdrawal, a P2P dispute, an ad to moderate, an escalated chat); operators and admins only.
+- ``event:{id}:comments``: each comment of that event created, edited, deleted, hidden or
+  unhidden (``CommentTick``; public, like the event).
 - ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
   (``AccessChange``); every process's sockets signed in as that user follow it
   (``schema.socket_watch``), never a client.
@@ -49,6 +51,7 @@ from predictql.subscriptions.payloads import (
     BalanceState,
     BookLevels,
     ChartTick,
+    CommentTick,
     FillTick,
     MarketState,
     NotificationTick,
@@ -99,6 +102,10 @@ def user_balance_channel(user_id: int) -> str:
 
 def user_access_channel(user_id: int) -> str:
     return f"user:{user_id}:access"
+
+
+def event_comments_channel(event_id: int) -> str:
+    return f"event:{event_id}:comments"
 
 
 # -- emitted by the services, inside their transaction ---------------------------------------
@@ -155,6 +162,11 @@ def access_changed(session: AsyncSession, user_ids: Iterable[int], reason: str) 
 def backoffice_item_changed(session: AsyncSession, kind: str, item_id: int, state: str, *, open: bool) -> None:
     """A back-office work item was created or changed state, in this transaction."""
     emit(session, BACKOFFICE, BackOfficeItem(kind, item_id, state, open, utcnow()).to_json())
+
+
+def comment_changed(session: AsyncSession, tick: CommentTick) -> None:
+    """A comment was created or changed in this transaction (``CommentTick.action`` says how)."""
+    emit(session, event_comments_channel(tick.event_id), tick.to_json())
 
 
 def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:
