@@ -17,6 +17,8 @@ import strawberry
 
 from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
+from predictql.schema.alerts import AlertFiring, PriceAlert
+from predictql.schema.comments import Comment
 from predictql.schema.context import Context, Info
 from predictql.schema.discovery import EventSuggestion
 from predictql.schema.ids import Kind, decode, parse
@@ -103,6 +105,24 @@ async def fetch_suggestion(context: Context, row_id: int) -> EventSuggestion | N
     return EventSuggestion.from_row(row) if row is not None and row.user_id == context.actor.user_id else None
 
 
+async def fetch_comment(context: Context, row_id: int) -> Comment | None:
+    row = await context.loaders.comment_by_id.load(row_id)
+    if row is None or await _visible_event(context, row.event_id) is None:
+        return None
+    return Comment.from_row(row)
+
+
+async def fetch_alert(context: Context, row_id: int) -> PriceAlert | None:
+    row = await context.loaders.price_alert_by_id.load(row_id)
+    mine = row is not None and row.user_id == context.actor.user_id and row.status != "deleted"
+    return PriceAlert.from_row(row) if row is not None and mine else None
+
+
+async def fetch_alert_firing(context: Context, row_id: int) -> AlertFiring | None:
+    row = await context.loaders.alert_firing_by_id.load(row_id)
+    return AlertFiring.from_row(row) if row is not None and row.user_id == context.actor.user_id else None
+
+
 FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.USER: fetch_user,
     Kind.EVENT: fetch_event,
@@ -115,6 +135,9 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.API_TOKEN: fetch_api_token,
     Kind.TRANSACTION: fetch_transaction,
     Kind.SUGGESTION: fetch_suggestion,
+    Kind.COMMENT: fetch_comment,
+    Kind.ALERT: fetch_alert,
+    Kind.ALERT_FIRING: fetch_alert_firing,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

@@ -175,6 +175,12 @@ class Theme(Enum):
     DARK = value("dark", description="Dark.")
 
 
+@strawberry.enum(description="The order of a list of comments.")
+class CommentOrder(Enum):
+    NEWEST = value("newest", description="Newest first; first/after go towards older comments.")
+    OLDEST = value("oldest", description="Oldest first; first/after go towards newer comments.")
+
+
 def opt(enum: type[E], raw: str | None) -> E | None:
     """``enum(raw)``, or None for None (a nullable output field)."""
     return None if raw is None else enum(raw)

@@ -29,6 +29,9 @@ class Kind(Enum):
     API_TOKEN = "tok"
     TRANSACTION = "txn"
     SUGGESTION = "sug"
+    COMMENT = "cmt"
+    ALERT = "alrt"
+    ALERT_FIRING = "afire"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

@@ -16,7 +16,9 @@ from strawberry.dataloader import DataLoader
 from predictql.auth import Actor
 from predictql.db import Database
 from predictql.models import (
+    AlertFiring,
     ApiToken,
+    Comment,
     Event,
     EventSuggestion,
     Market,
@@ -24,17 +26,21 @@ from predictql.models import (
     Order,
     Pool,
     Position,
+    PriceAlert,
     Trade,
     User,
 )
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.services import events, ledger, order_lifecycle, positions, users, watchlist
+from predictql.services import comments, events, ledger, order_lifecycle, positions, users, watchlist
 from predictql.services.cursors import Page, PageArgs, pages_by_parent
 from predictql.services.ledger import Balances
 from predictql.services.users import MoneyMovement
 from predictql.settings import Settings
 
-Row = TypeVar("Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion)
+Row = TypeVar(
+    "Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion, Comment,
+    PriceAlert, AlertFiring,
+)
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
 
@@ -73,6 +79,15 @@ class Loaders:
         # Keyed by event id: whether the signed-in user watches it (False for everyone when anonymous).
         self.watched_event_ids = DataLoader[int, bool](load_fn=self._watched)
         self.summary_by_user_id = DataLoader[int, positions.Summary](load_fn=self._summaries)
+        # Comments and price alerts: rows by id, a comment's replies (one statement per page asked
+        # for), and the open positions of (event id, user id) pairs (a commenter's holdings).
+        self.comment_by_id = DataLoader[int, Comment | None](load_fn=lambda keys: self._by_id(Comment, keys))
+        self.price_alert_by_id = DataLoader[int, PriceAlert | None](load_fn=lambda keys: self._by_id(PriceAlert, keys))
+        self.alert_firing_by_id = DataLoader[int, AlertFiring | None](
+            load_fn=lambda keys: self._by_id(AlertFiring, keys)
+        )
+        self.replies_by_comment_id = DataLoader[PageKey, Page[Comment]](load_fn=self._replies_by_comment_id)
+        self.positions_by_event_user = DataLoader[tuple[int, int], list[Position]](load_fn=self._positions_by_pair)
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""
@@ -154,4 +169,18 @@ class Loaders:
     async def _summaries(self, keys: list[int]) -> list[positions.Summary]:
         async with self._db.session() as session:
             found = await positions.summaries(session, keys)
+        return [found[key] for key in keys]
+
+    async def _replies_by_comment_id(self, keys: list[PageKey]) -> list[Page[Comment]]:
+        found: dict[PageKey, Page[Comment]] = {}
+        async with self._db.session() as session:
+            for args in dict.fromkeys(args for _, args in keys):
+                parents = [parent for parent, asked in keys if asked == args]
+                pages = await pages_by_parent(session, Comment, col(Comment.parent_id), parents, args)
+                found.update({(parent, args): page for parent, page in pages.items()})
+        return [found[key] for key in keys]
+
+    async def _positions_by_pair(self, keys: list[tuple[int, int]]) -> list[list[Position]]:
+        async with self._db.session() as session:
+            found = await comments.positions_in_events(session, keys)
         return [found[key] for key in keys]

@@ -108,6 +108,12 @@ class ErrorCode(Enum):
     UNSUPPORTED_MEDIA_TYPE = strawberry.enum_value(
         "UNSUPPORTED_MEDIA_TYPE", description="The content type is not accepted."
     )
+    EDIT_WINDOW_CLOSED = strawberry.enum_value(
+        "EDIT_WINDOW_CLOSED", description="The comment is older than the edit window; it can only be deleted."
+    )
+    ALERT_LIMIT_REACHED = strawberry.enum_value(
+        "ALERT_LIMIT_REACHED", description="The caller has as many active price alerts as allowed; delete one first."
+    )
 
 
 def error_code(error: DomainError) -> ErrorCode:
