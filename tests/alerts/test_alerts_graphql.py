@@ -81,7 +81,8 @@ async def test_input_rules(client: httpx.AsyncClient, db: Database, settings: Se
     mkt = gid(Kind.MARKET, market.id or 0)
     for given, code, field in [
         ({"direction": "ABOVE", "marketId": mkt}, "INVALID_REQUEST", "levelBps"),
-        ({"direction": "ABOVE", "marketId": mkt, "levelBps": 10000}, "INVALID_PRICE", "level"),
+        ({"direction": "ABOVE", "marketId": mkt, "levelBps": 10000}, "INVALID_PRICE", "levelBps"),
+        ({"direction": "BELOW", "symbol": "BTCUSDT", "assetLevel": -1.5}, "INVALID_PRICE", "assetLevel"),
         ({"direction": "ABOVE", "marketId": gid(Kind.EVENT, 1), "levelBps": 5000}, "INVALID_ID", "marketId"),
         ({"direction": "ABOVE", "symbol": "BTCUSDT"}, "INVALID_REQUEST", "assetLevel"),
         ({"direction": "ABOVE", "symbol": "btc", "assetLevel": 5.0}, "INVALID_REQUEST", "symbol"),
@@ -89,4 +90,4 @@ async def test_input_rules(client: httpx.AsyncClient, db: Database, settings: Se
         body = await gql(client, CREATE, {"i": given}, token)
         assert failure_code(body) == code, given
         error = body["data"]["createPriceAlert"]["userErrors"][0]
-        assert error["field"] == (["input", field] if field != "level" else None), error
+        assert error["field"] == ["input", field], error

@@ -42,7 +42,7 @@ async def seed(db: Database, settings: Settings, event_id: int, market_id: int, 
     """``n`` commenters who each hold YES, each with a comment and a reply to the previous one."""
     previous = None
     for i in range(n):
-        user, _ = await trader(db, settings, balance=50_000, nickname=f"c{i}")
+        user, _ = await trader(db, settings, balance=50_000, nickname=f"c{i}-{event_id}")
         async with db.transaction() as session:
             actor = Actor(user_id=user)
             await lmsr_trading.trade(session, actor, TradeRequest(market_id, "buy_yes", "spend", 1_000), fee_bps=200)
@@ -71,7 +71,8 @@ async def test_a_page_of_50_comments_costs_what_a_page_of_1_costs(
     page = body["data"]["event"]["comments"]
     assert page["totalCount"] == 50 and len(page["nodes"]) == 50 and not page["pageInfo"]["hasNextPage"]
     newest = page["nodes"][0]
-    assert (newest["text"], newest["authorName"], newest["author"]["nickname"]) == ("comment 49", "c49", "c49")
+    name = f"c49-{event_id}"
+    assert (newest["text"], newest["authorName"], newest["author"]["nickname"]) == ("comment 49", name, name)
     (held,) = newest["authorPositions"]
     assert (held["token"], held["market"]["id"]) == ("YES", gid(Kind.MARKET, market_id)) and held["amount"] > 0
     assert page["nodes"][1]["replies"]["totalCount"] == 1
@@ -133,3 +134,51 @@ async def test_mutations_and_who_may_do_what(client: httpx.AsyncClient, db: Data
       replies { nodes { id status text } } } } }""", {"id": top["id"]})
     assert node["data"]["node"] == {"id": top["id"], "status": "DELETED", "text": None, "replies": {
         "nodes": [{"id": reply["comment"]["id"], "status": "HIDDEN", "text": None}]}}
+
+
+FEED = """query($n: Int!, $order: CommentOrder!) { events(first: $n) { edges { node { id
+  comments(first: 2, orderBy: $order) { totalCount nodes { text authorName } } } } } }"""
+
+
+async def test_comments_of_many_events_cost_what_one_events_cost(
+    app_client: tuple[httpx.AsyncClient, Database], db: Database, settings: Settings  # noqa: F811
+) -> None:
+    http, app_db = app_client
+    for _ in range(5):
+        event_id, market_id = await event_with_market(db)
+        await seed(db, settings, event_id, market_id, 3)
+    for order in ("NEWEST", "OLDEST"):
+        with count_statements(app_db) as one:
+            small = await gql(http, FEED, {"n": 1, "order": order})
+        with count_statements(app_db) as five:
+            body = await gql(http, FEED, {"n": 5, "order": order})
+        assert "errors" not in small and "errors" not in body, body
+        events = [edge["node"] for edge in body["data"]["events"]["edges"]]
+        assert len(events) == 5 and all(e["comments"]["totalCount"] == 3 for e in events)
+        expected = ["comment 2", "comment 1"] if order == "NEWEST" else ["comment 0", "comment 1"]
+        assert all([c["text"] for c in e["comments"]["nodes"]] == expected for e in events), events
+        assert len(five) == len(one), (order, len(one), len(five))
+
+
+async def test_oldest_first_pages_both_ways(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
+    event_id, market_id = await event_with_market(db)
+    await seed(db, settings, event_id, market_id, 5)
+    query = """query($e: ID!, $first: Int, $after: String, $last: Int, $before: String) { event(id: $e) {
+      comments(orderBy: OLDEST, first: $first, after: $after, last: $last, before: $before) {
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { text } } } }"""
+    evt = gid(Kind.EVENT, event_id)
+
+    async def page(**variables: Any) -> Any:
+        body = await gql(client, query, {"e": evt, **variables})
+        assert "errors" not in body, body
+        return body["data"]["event"]["comments"]
+
+    first = await page(first=2)
+    assert [c["text"] for c in first["nodes"]] == ["comment 0", "comment 1"] and first["pageInfo"]["hasNextPage"]
+    second = await page(first=2, after=first["pageInfo"]["endCursor"])
+    assert [c["text"] for c in second["nodes"]] == ["comment 2", "comment 3"]
+    assert second["pageInfo"]["hasPreviousPage"] and second["pageInfo"]["hasNextPage"]
+    back = await page(last=2, before=second["pageInfo"]["startCursor"])
+    assert [c["text"] for c in back["nodes"]] == ["comment 0", "comment 1"] and not back["pageInfo"]["hasPreviousPage"]
+    tail = await page(last=1)
+    assert [c["text"] for c in tail["nodes"]] == ["comment 4"]

@@ -32,11 +32,11 @@ def _spec(input: CreatePriceAlertInput) -> AlertSpec:
         if input.level_bps is None or input.asset_level is not None:
             raise InvalidInput("a market alert takes levelBps (not assetLevel)", field="levelBps")
         market_id = decode(Kind.MARKET, input.market_id, "marketId")
-        return AlertSpec(input.direction.value, Decimal(input.level_bps), market_id, None, input.repeating)
+        return AlertSpec(input.direction.value, Decimal(input.level_bps), market_id, None, input.repeating, "levelBps")
     if input.asset_level is None or input.level_bps is not None:
         raise InvalidInput("an asset alert takes symbol and assetLevel (not levelBps)", field="assetLevel")
     level = alerts.parse_level(input.asset_level, "assetLevel")
-    return AlertSpec(input.direction.value, level, None, input.symbol, input.repeating)
+    return AlertSpec(input.direction.value, level, None, input.symbol, input.repeating, "assetLevel")
 
 
 @strawberry.type

@@ -127,10 +127,10 @@ async def event_comments(
     info: Info, event_id: int, order_by: CommentOrder, first: int | None, after: str | None, last: int | None,
     before: str | None,
 ) -> Connection[Comment]:
-    """``Event.comments``: the event's top-level comments in the order asked for."""
+    """``Event.comments``: the event's top-level comments in the order asked for (the event is one
+    the caller can see); every event's page of a request in one statement."""
     args = page_args(info, first, after, last, before)
-    async with info.context.db.session() as session:
-        page = await comments.page(session, info.context.actor, event_id=event_id, args=args, order=order_by.value)
+    page = await info.context.loaders.comments_by_event_id.load((event_id, order_by.value, args))
     info.context.loaders.comment_by_id.prime_many({row.id: row for row in page.items if row.id is not None})
     return connection(page, Comment.from_row, lambda row: row.id)
 

@@ -87,6 +87,10 @@ class Loaders:
             load_fn=lambda keys: self._by_id(AlertFiring, keys)
         )
         self.replies_by_comment_id = DataLoader[PageKey, Page[Comment]](load_fn=self._replies_by_comment_id)
+        # Keyed by (event id, "newest" | "oldest", page): the event's top-level comments.
+        self.comments_by_event_id = DataLoader[tuple[int, str, PageArgs], Page[Comment]](
+            load_fn=self._comments_by_event_id
+        )
         self.positions_by_event_user = DataLoader[tuple[int, int], list[Position]](load_fn=self._positions_by_pair)
 
     def prime_events(self, rows: Sequence[Event]) -> None:
@@ -178,6 +182,15 @@ class Loaders:
                 parents = [parent for parent, asked in keys if asked == args]
                 pages = await pages_by_parent(session, Comment, col(Comment.parent_id), parents, args)
                 found.update({(parent, args): page for parent, page in pages.items()})
+        return [found[key] for key in keys]
+
+    async def _comments_by_event_id(self, keys: list[tuple[int, str, PageArgs]]) -> list[Page[Comment]]:
+        found: dict[tuple[int, str, PageArgs], Page[Comment]] = {}
+        async with self._db.session() as session:
+            for order, args in dict.fromkeys((order, args) for _, order, args in keys):
+                events_asked = [event_id for event_id, o, a in keys if (o, a) == (order, args)]
+                pages = await comments.pages_by_event(session, events_asked, args, order)
+                found.update({(event_id, order, args): page for event_id, page in pages.items()})
         return [found[key] for key in keys]
 
     async def _positions_by_pair(self, keys: list[tuple[int, int]]) -> list[list[Position]]:

@@ -55,6 +55,7 @@ class AlertSpec:
     market_id: int | None = None
     symbol: str | None = None
     repeating: bool = False
+    level_field: str = "level"  # the input field that carries the level (GraphQL: levelBps or assetLevel)
 
 
 def parse_level(raw: object, field: str = "level") -> Decimal:
@@ -77,12 +78,16 @@ def _check(spec: AlertSpec) -> None:
         raise InvalidInput("give exactly one of market_id and symbol", field="marketId")
     if spec.market_id is not None:
         if spec.level != spec.level.to_integral_value() or not 0 < spec.level < SCALE:
-            raise InvalidInput("a market alert's level is basis points, 1-9999", code="INVALID_PRICE", field="level")
+            raise InvalidInput(
+                "a market alert's level is basis points, 1-9999", code="INVALID_PRICE", field=spec.level_field
+            )
     else:
         if not isinstance(spec.symbol, str) or not SYMBOL.fullmatch(spec.symbol):
             raise InvalidInput("symbol must be 2-32 capital letters or digits, e.g. BTCUSDT", field="symbol")
         if not 0 < spec.level < MAX_ASSET_LEVEL:
-            raise InvalidInput("an asset alert's level must be a positive price", code="INVALID_PRICE", field="level")
+            raise InvalidInput(
+                "an asset alert's level must be a positive price", code="INVALID_PRICE", field=spec.level_field
+            )
 
 
 async def create(session: AsyncSession, actor: Actor, spec: AlertSpec, *, max_active: int) -> PriceAlert:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -24,7 +24,7 @@ from predictql.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLi
 from predictql.inputs import check_text
 from predictql.models import Comment, Event, Position, User
 from predictql.services import audit, events, notifications
-from predictql.services.cursors import Page, PageArgs, count, keyset_page, window
+from predictql.services.cursors import Page, PageArgs, count, keyset_page, pages_by_parent, window
 from predictql.subscriptions import topics
 from predictql.subscriptions.payloads import ANONYMOUS_NAME, CommentTick
 
@@ -228,6 +228,47 @@ async def _oldest_first(session: AsyncSession, query: Any, args: PageArgs) -> Pa
     order = col(Comment.id).desc() if args.backward else col(Comment.id).asc()
     rows = list(await session.scalars(query.order_by(order).limit(args.size + 1)))
     return window(rows, args, lambda row: row.id, total)
+
+
+async def pages_by_event(
+    session: AsyncSession, event_ids: Sequence[int], args: PageArgs, order: str
+) -> dict[int, Page[Comment]]:
+    """The same page of top-level comments of each event (the caller has checked it may see them), in
+    one statement whatever the number of events (plus one grouped count when ``args.with_total``)."""
+    top_level: list[ColumnElement[bool]] = [col(Comment.parent_id).is_(None)]
+    if order == "newest":
+        return await pages_by_parent(session, Comment, col(Comment.event_id), event_ids, args, top_level)
+    args.checked()
+    below, above = args.id_bounds()
+    conditions: list[ColumnElement[bool]] = [col(Comment.event_id).in_(event_ids), *top_level]
+    if below is not None:
+        conditions.append(col(Comment.id) > below)
+    if above is not None:
+        conditions.append(col(Comment.id) < above)
+    ordering = col(Comment.id).desc() if args.backward else col(Comment.id).asc()
+    rank = func.row_number().over(partition_by=col(Comment.event_id), order_by=ordering).label("rank")
+    ranked = select(col(Comment.id).label("row_id"), rank).where(*conditions).subquery()
+    query = (
+        select(Comment)
+        .join(ranked, ranked.c.row_id == col(Comment.id))
+        .where(ranked.c.rank <= args.size + 1)
+        .order_by(col(Comment.event_id), ordering)
+    )
+    found: dict[int, list[Comment]] = {event_id: [] for event_id in event_ids}
+    for row in await session.scalars(query):
+        found[row.event_id].append(row)
+    totals: dict[int, int] = {}
+    if args.with_total:
+        counted = (
+            select(Comment.event_id, func.count())
+            .where(col(Comment.event_id).in_(event_ids), *top_level)
+            .group_by(col(Comment.event_id))
+        )
+        totals = {int(event_id): int(n) for event_id, n in await session.execute(counted)}
+    return {
+        event_id: window(rows, args, lambda row: row.id, totals.get(event_id, 0) if args.with_total else None)
+        for event_id, rows in found.items()
+    }
 
 
 async def get_visible(session: AsyncSession, actor: Actor, comment_id: int) -> Comment:
