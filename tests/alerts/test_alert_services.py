@@ -14,12 +14,12 @@ from predictql.auth import Actor
 from predictql.db import Database
 from predictql.errors import Conflict, DomainError, NotFound
 from predictql.models import AlertFiring, Market, Notification, PriceAlert
-from predictql.services import alerts, lmsr_trading
+from predictql.services import alerts, lmsr_trading, pools
 from predictql.services.alerts import AlertSpec
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.services.prices import market_price
 from tests.conftest import BACKEND
-from tests.markets.factories import create_market_setup
+from tests.markets.factories import create_market_setup, creator_actor
 from tests.markets.test_concurrency import peak_connections
 from tests.markets.test_orderbook_services import place
 from tests.support import create_user
@@ -263,3 +263,35 @@ async def test_concurrent_trades_fire_each_crossing_once(db: Database) -> None:
     assert len(await firings(db, once.id or 0)) == 1
     assert len(await firings(db, repeating.id or 0)) == 1
     assert await firings(db, never.id or 0) == []
+
+
+async def test_a_creator_retargeting_the_pool_fires_alerts(db: Database) -> None:
+    creator, pool, (market,) = await create_market_setup(db, probabilities=(0.40,), b=B)
+    owner = await create_user(db)
+    alert = await new_alert(db, owner, market_id=market.id)
+    async with db.transaction() as session:
+        await pools.set_probabilities(session, creator_actor(creator), pool.event_id, pool.id or 0, [0.6])
+    (fired,) = await firings(db, alert.id or 0)
+    assert (fired.price_before, fired.price) == (Decimal(4000), Decimal(6000))
+
+
+async def test_parallel_creates_cannot_pass_the_limit(db: Database) -> None:
+    owner = await create_user(db)
+
+    async def make(n: int) -> bool:
+        try:
+            async with db.transaction() as session:
+                spec = AlertSpec("above", Decimal(100 + n), symbol="BTCUSDT")
+                await alerts.create(session, Actor(user_id=owner), spec, max_active=3)
+        except Conflict as error:
+            assert error.code == "ALERT_LIMIT_REACHED"
+            return False
+        return True
+
+    with peak_connections(db) as seen:
+        made = await asyncio.gather(*(make(n) for n in range(10)))
+    if BACKEND == "postgresql":
+        assert seen["peak"] > 1, "the creates did not overlap"
+    assert made.count(True) == 3
+    async with db.session() as session:
+        assert len(await alerts.list_alerts(session, Actor(user_id=owner))) == 3
