@@ -197,6 +197,16 @@ class Settings(BaseSettings):
         2000, ge=1, le=100_000, description="Longest support-chat message, in characters."
     )
 
+    # Comments and price alerts (README "Comments", "Price alerts")
+    comment_max_length: int = Field(2000, ge=1, description="Longest comment, in characters.")
+    comment_edit_window_seconds: int = Field(
+        900, ge=0, description="How long after posting its author may edit a comment (0: never)."
+    )
+    comment_rate_per_minute: int = Field(
+        5, ge=1, description="Comments (replies included) one user may post per rolling minute."
+    )
+    alert_max_active: int = Field(20, ge=1, description="Active price alerts one user may have at once.")
+
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -4,6 +4,7 @@ enums, so a value outside them is refused before anything runs (issue 11 points 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import httpx
 from predictql.db import Database
 from predictql.models import User
 from predictql.schema.ids import Kind
-from predictql.services import users
+from predictql.services import alerts, users
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import live_market, trader
 from tests.api.test_users import fast_user
@@ -44,6 +45,16 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
     chat = data(await gql(client, "mutation { startSupportChat { session { id } } }", token=token))
     said = 'mutation { sendSupportMessage(input: {text: "help"}) { message { id } } }'
     support_message = data(await gql(client, said, token=token))["sendSupportMessage"]["message"]
+    comment = 'mutation($e: ID!) { createComment(input: {eventId: $e, text: "hi"}) { comment { id } } }'
+    event_id = mine["market"]["pool"]["event"]["id"]
+    commented = data(await gql(client, comment, {"e": event_id}, token))["createComment"]["comment"]
+    alert = (
+        'mutation { createPriceAlert(input: {direction: ABOVE, symbol: "BTCUSDT", assetLevel: 10}) { alert { id } } }'
+    )
+    alerted = data(await gql(client, alert, token=token))["createPriceAlert"]["alert"]
+    async with db.transaction() as session:
+        await alerts.asset_price_moved(session, "BTCUSDT", Decimal(5), Decimal(20))
+    fired = data(await gql(client, "{ myAlertFirings { nodes { id } } }", token=token))["myAlertFirings"]["nodes"]
     return token, {
         **money,
         "User": mine["me"]["id"],
@@ -59,6 +70,9 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "EventSuggestion": suggested["id"],
         "SupportChatSession": chat["startSupportChat"]["session"]["id"],
         "SupportMessage": support_message["id"],
+        "Comment": commented["id"],
+        "PriceAlert": alerted["id"],
+        "AlertFiring": fired[0]["id"],
     }
 
 
@@ -94,7 +108,7 @@ async def test_node_resolves_every_kind_and_hides_others_private_rows(
         assert data(await gql(client, NODE, {"id": value}, token)) == {"node": {"__typename": typename, "id": value}}
 
     _, stranger = await trader(db, settings)
-    public = {"User", "Event", "Pool", "Market", "Trade"}
+    public = {"User", "Event", "Pool", "Market", "Trade", "Comment"}
     for typename, value in ids.items():
         seen = data(await gql(client, NODE, {"id": value}, stranger))["node"]
         assert seen == ({"__typename": typename, "id": value} if typename in public else None), typename

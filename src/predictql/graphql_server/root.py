@@ -23,8 +23,10 @@ from predictql.graphql_server.input_guard import InputGuard, SafeStringLiterals
 from predictql.graphql_server.limits import limit_rules
 from predictql.graphql_server.operation_metrics import OperationMetrics
 from predictql.graphql_server.stream_execution import SharedEventExecutor
+from predictql.resolvers.alerts import AlertsMutation, AlertsQuery
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.backoffice import BackOfficeMutation, BackOfficeQuery, BackOfficeSubscription
+from predictql.resolvers.comments import CommentsMutation, CommentsSubscription
 from predictql.resolvers.events import EventsMutation, EventsQuery
 from predictql.resolvers.history import HistoryMutation, HistoryQuery
 from predictql.resolvers.money_out import MoneyOutMutation, MoneyOutQuery, MoneyOutSubscription
@@ -43,15 +45,18 @@ QUERIES = (
     NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery,
     MoneyOutQuery, BackOfficeQuery,
     SupportChatQuery,
+    AlertsQuery,
 )
 MUTATIONS = (
     AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
     HistoryMutation, MoneyOutMutation, BackOfficeMutation,
     SupportChatMutation,
+    CommentsMutation, AlertsMutation,
 )
 SUBSCRIPTIONS = (
     LiveSubscription, MyStreamsSubscription, MoneyOutSubscription, BackOfficeSubscription,
     SupportChatSubscription,
+    CommentsSubscription,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

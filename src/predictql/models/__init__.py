@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from predictql.models.accounts import ApiToken, AuthSession, EmailCode, PasswordReset, RefreshToken, User
 from predictql.models.backoffice import AuditEntry
+from predictql.models.comments import AlertFiring, Comment, PriceAlert
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
 from predictql.models.money_out import CardMessage, CardOrder, Withdrawal
@@ -22,6 +23,7 @@ from predictql.models.trading import (
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AlertFiring",
     "ApiToken",
     "AuditEntry",
     "AuthSession",
@@ -29,6 +31,7 @@ __all__ = [
     "CardOrder",
     "ChatMessage",
     "ChatSession",
+    "Comment",
     "EmailCode",
     "Event",
     "EventSuggestion",
@@ -43,6 +46,7 @@ __all__ = [
     "PasswordReset",
     "Pool",
     "Position",
+    "PriceAlert",
     "PricePoint",
     "RefreshToken",
     "StreamEvent",

@@ -18,6 +18,8 @@ import strawberry
 
 from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
+from predictql.schema.alerts import AlertFiring, PriceAlert
+from predictql.schema.comments import Comment
 from predictql.schema.context import Context, Info
 from predictql.schema.discovery import EventSuggestion
 from predictql.schema.ids import Kind, decode, parse
@@ -132,6 +134,22 @@ async def fetch_withdrawal(context: Context, row_id: int) -> Withdrawal | None:
 async def fetch_audit_entry(context: Context, row_id: int) -> AuditEntry | None:
     row = await context.loaders.audit_entry_by_id.load(row_id) if _staff(context) else None
     return None if row is None else AuditEntry.from_row(row)
+async def fetch_comment(context: Context, row_id: int) -> Comment | None:
+    row = await context.loaders.comment_by_id.load(row_id)
+    if row is None or await _visible_event(context, row.event_id) is None:
+        return None
+    return Comment.from_row(row)
+
+
+async def fetch_alert(context: Context, row_id: int) -> PriceAlert | None:
+    row = await context.loaders.price_alert_by_id.load(row_id)
+    mine = row is not None and row.user_id == context.actor.user_id and row.status != "deleted"
+    return PriceAlert.from_row(row) if row is not None and mine else None
+
+
+async def fetch_alert_firing(context: Context, row_id: int) -> AlertFiring | None:
+    row = await context.loaders.alert_firing_by_id.load(row_id)
+    return AlertFiring.from_row(row) if row is not None and row.user_id == context.actor.user_id else None
 
 
 FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
@@ -152,6 +170,9 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.AUDIT_ENTRY: fetch_audit_entry,
     Kind.CHAT_SESSION: fetch_chat_session,
     Kind.CHAT_MESSAGE: fetch_chat_message,
+    Kind.COMMENT: fetch_comment,
+    Kind.ALERT: fetch_alert,
+    Kind.ALERT_FIRING: fetch_alert_firing,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

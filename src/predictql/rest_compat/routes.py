@@ -15,8 +15,10 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from predictql.rest_compat import (  # noqa: F401  (registration on import)
+    alerts,
     auth,
     card,
+    comments,
     events,
     health,
     notifications,

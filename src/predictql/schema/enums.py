@@ -144,6 +144,8 @@ class NotificationType(Enum):
     CARD_ORDER_UPDATED = value("card_order_updated", description="A card order of the user changed state.")
     CARD_ORDER_MESSAGE = value("card_order_message", description="An operator wrote on a card order's chat.")
     WITHDRAWAL_UPDATED = value("withdrawal_updated", description="A crypto withdrawal of the user changed state.")
+    COMMENT_REPLY = value("comment_reply", description="Someone replied to a comment thread the user wrote in.")
+    PRICE_ALERT = value("price_alert", description="A price alert of the user fired.")
 
 
 @strawberry.enum(description="What kind of object a notification is about.")
@@ -176,6 +178,12 @@ class Language(Enum):
 class Theme(Enum):
     LIGHT = value("light", description="Light.")
     DARK = value("dark", description="Dark.")
+
+
+@strawberry.enum(description="The order of a list of comments.")
+class CommentOrder(Enum):
+    NEWEST = value("newest", description="Newest first; first/after go towards older comments.")
+    OLDEST = value("oldest", description="Oldest first; first/after go towards newer comments.")
 
 
 def opt(enum: type[E], raw: str | None) -> E | None:

@@ -35,6 +35,9 @@ class Kind(Enum):
     AUDIT_ENTRY = "aud"
     CHAT_SESSION = "chat"
     CHAT_MESSAGE = "smsg"
+    COMMENT = "cmt"
+    ALERT = "alrt"
+    ALERT_FIRING = "afire"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

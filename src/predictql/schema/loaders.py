@@ -16,12 +16,14 @@ from strawberry.dataloader import DataLoader
 from predictql.auth import Actor
 from predictql.db import Database
 from predictql.models import (
+    AlertFiring,
     ApiToken,
     AuditEntry,
     CardMessage,
     CardOrder,
     ChatMessage,
     ChatSession,
+    Comment,
     Event,
     EventSuggestion,
     Market,
@@ -29,12 +31,13 @@ from predictql.models import (
     Order,
     Pool,
     Position,
+    PriceAlert,
     Trade,
     User,
     Withdrawal,
 )
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.services import events, ledger, order_lifecycle, positions, users, watchlist
+from predictql.services import comments, events, ledger, order_lifecycle, positions, users, watchlist
 from predictql.services.cursors import Page, PageArgs, pages_by_parent
 from predictql.services.ledger import Balances
 from predictql.services.users import MoneyMovement
@@ -44,6 +47,7 @@ Row = TypeVar(
     "Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion, CardOrder,
     CardMessage, Withdrawal, AuditEntry,
     ChatSession, ChatMessage,
+    Comment, PriceAlert, AlertFiring,
 )
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
@@ -100,6 +104,19 @@ class Loaders:
         self.support_messages_by_session_id = DataLoader[PageKey, Page[ChatMessage]](
             load_fn=self._support_messages_by_session_id
         )
+        # Comments and price alerts: rows by id, a comment's replies (one statement per page asked
+        # for), and the open positions of (event id, user id) pairs (a commenter's holdings).
+        self.comment_by_id = DataLoader[int, Comment | None](load_fn=lambda keys: self._by_id(Comment, keys))
+        self.price_alert_by_id = DataLoader[int, PriceAlert | None](load_fn=lambda keys: self._by_id(PriceAlert, keys))
+        self.alert_firing_by_id = DataLoader[int, AlertFiring | None](
+            load_fn=lambda keys: self._by_id(AlertFiring, keys)
+        )
+        self.replies_by_comment_id = DataLoader[PageKey, Page[Comment]](load_fn=self._replies_by_comment_id)
+        # Keyed by (event id, "newest" | "oldest", page): the event's top-level comments.
+        self.comments_by_event_id = DataLoader[tuple[int, str, PageArgs], Page[Comment]](
+            load_fn=self._comments_by_event_id
+        )
+        self.positions_by_event_user = DataLoader[tuple[int, int], list[Position]](load_fn=self._positions_by_pair)
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""
@@ -190,4 +207,26 @@ class Loaders:
                 parents = [parent for parent, asked in keys if asked == args]
                 pages = await pages_by_parent(session, ChatMessage, col(ChatMessage.session_id), parents, args)
                 found.update({(parent, args): page for parent, page in pages.items()})
+        return [found[key] for key in keys]
+    async def _replies_by_comment_id(self, keys: list[PageKey]) -> list[Page[Comment]]:
+        found: dict[PageKey, Page[Comment]] = {}
+        async with self._db.session() as session:
+            for args in dict.fromkeys(args for _, args in keys):
+                parents = [parent for parent, asked in keys if asked == args]
+                pages = await pages_by_parent(session, Comment, col(Comment.parent_id), parents, args)
+                found.update({(parent, args): page for parent, page in pages.items()})
+        return [found[key] for key in keys]
+
+    async def _comments_by_event_id(self, keys: list[tuple[int, str, PageArgs]]) -> list[Page[Comment]]:
+        found: dict[tuple[int, str, PageArgs], Page[Comment]] = {}
+        async with self._db.session() as session:
+            for order, args in dict.fromkeys((order, args) for _, order, args in keys):
+                events_asked = [event_id for event_id, o, a in keys if (o, a) == (order, args)]
+                pages = await comments.pages_by_event(session, events_asked, args, order)
+                found.update({(event_id, order, args): page for event_id, page in pages.items()})
+        return [found[key] for key in keys]
+
+    async def _positions_by_pair(self, keys: list[tuple[int, int]]) -> list[list[Position]]:
+        async with self._db.session() as session:
+            found = await comments.positions_in_events(session, keys)
         return [found[key] for key in keys]

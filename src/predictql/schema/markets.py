@@ -14,7 +14,7 @@ from predictql.models import Market as MarketRow
 from predictql.models import Pool as PoolRow
 from predictql.schema import history
 from predictql.schema.context import Info
-from predictql.schema.enums import EventStatus, MarketType, Outcome, opt
+from predictql.schema.enums import CommentOrder, EventStatus, MarketType, Outcome, opt
 from predictql.schema.ids import Kind
 from predictql.schema.loaders import Loaders
 from predictql.schema.node import Node, gid, opt_gid
@@ -28,6 +28,7 @@ from predictql.services.pools import PoolFields
 from predictql.services.prices import market_price
 
 if TYPE_CHECKING:
+    from predictql.schema.comments import Comment
     from predictql.schema.orders import OrderBook
     from predictql.schema.trading import Trade
 
@@ -220,6 +221,20 @@ class Event(Node):
         if info.context.actor.user_id is None:
             return None
         return await info.context.loaders.watched_event_ids.load(self._row_id)
+
+    @strawberry.field(
+        description=f"Comments on the event (top-level; each has its replies), newest or oldest first; {BOUNDS}."
+    )
+    async def comments(
+        self, info: Info,
+        order_by: Annotated[CommentOrder, strawberry.argument(description="NEWEST (default) or OLDEST first.")] = (
+            CommentOrder.NEWEST
+        ),
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Annotated[Comment, strawberry.lazy("predictql.schema.comments")]]:
+        from predictql.schema.comments import event_comments
+
+        return await event_comments(info, self._row_id, order_by, first, after, last, before)
 
     @classmethod
     def from_row(cls, row: EventRow) -> Event:

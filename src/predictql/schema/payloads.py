@@ -148,6 +148,12 @@ class ErrorCode(Enum):
     INVALID_TX_HASH = strawberry.enum_value(
         "INVALID_TX_HASH", description="The on-chain transaction id is missing or malformed."
     )
+    EDIT_WINDOW_CLOSED = strawberry.enum_value(
+        "EDIT_WINDOW_CLOSED", description="The comment is older than the edit window; it can only be deleted."
+    )
+    ALERT_LIMIT_REACHED = strawberry.enum_value(
+        "ALERT_LIMIT_REACHED", description="The caller has as many active price alerts as allowed; delete one first."
+    )
 
 
 def error_code(error: DomainError) -> ErrorCode:

@@ -20,7 +20,7 @@ from predictql.db import utcnow
 from predictql.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
 from predictql.models import Event, LedgerAccount, Market, Pool, PricePoint, Trade, User
 from predictql.pricing import lmsr
-from predictql.services import events, ledger, notifications, positions, referrals
+from predictql.services import alerts, events, ledger, notifications, positions, referrals
 from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.ledger import Movement
 from predictql.services.pools import state_of
@@ -234,6 +234,7 @@ async def _execute(
     """Apply one quote to a locked market: position, trade row, ledger (with referral split), q."""
     assert market.id is not None
     side = quote.side
+    before = market_price(market).yes
     referrers = await referrals.chain(session, user_id)
     bonus = await _lock_bonus(session, user_id, market.id, referrers) if (side.is_buy and use_bonus) else 0
     await _move_position(session, user_id, market, quote, bonus)
@@ -257,6 +258,7 @@ async def _execute(
     session.add(PricePoint(market_id=market.id, probability=market_price(market).yes_probability, created_at=now))
     await topics.trade_executed(session, trade_row, market)
     await notifications.trade_executed(session, trade_row, market, total=quote.total)
+    await alerts.market_price_moved(session, market, before)
     held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
     return TradeResult(
         quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market,

@@ -27,7 +27,7 @@ from predictql.models import Event, Market, Order, Pool, PricePoint, Trade
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import POST_ONLY_WOULD_CROSS, Book, MatchError, NewOrder, RestingOrder, SubmitResult
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE, buy_total
-from predictql.services import events, ledger, notifications, order_escrow, referrals
+from predictql.services import alerts, events, ledger, notifications, order_escrow, referrals
 from predictql.services.ledger import Movement
 from predictql.services.prices import market_price
 from predictql.subscriptions import topics
@@ -177,7 +177,9 @@ async def _persist(
     session: AsyncSession, book: order_escrow.FillBook, result: SubmitResult, chains: dict[int, list[int]],
     movements: list[Movement], now: datetime,
 ) -> None:
-    """Order statuses, trade rows, positions, the price point, then the whole ledger batch."""
+    """Order statuses, trade rows, positions, the price point, then the whole ledger batch; the
+    price alerts its fills crossed."""
+    before = market_price(book.market).yes
     movements += order_escrow.finish(book.orders, result, now)
     session.add_all(t for t, _ in book.trades)
     await session.flush()
@@ -189,6 +191,7 @@ async def _persist(
     except InsufficientFunds:
         raise InsufficientFunds("insufficient balance for this order") from None
     await _announce(session, book, result)
+    await alerts.market_price_moved(session, book.market, before)
 
 
 async def _announce(session: AsyncSession, book: order_escrow.FillBook, result: SubmitResult) -> None:

@@ -22,7 +22,7 @@ from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.inputs import check_stored_json
 from predictql.models import Event, Market, Pool, PricePoint
 from predictql.pricing import lmsr
-from predictql.services import events, ledger
+from predictql.services import alerts, events, ledger
 from predictql.services.prices import market_price
 from predictql.subscriptions import topics
 
@@ -167,6 +167,7 @@ async def set_probabilities(
         raise InvalidInput("one probability in (0, 1) per market", code="invalid_probabilities")
     if pool.closed_at is not None or any(m.resolved for m in markets):
         raise Conflict("pool already resolved")
+    before = {market.id: market_price(market).yes for market in markets if market.id is not None}
     for market, target in zip(markets, targets, strict=True):
         shift = (market.q_yes - market.q_no) / market.lmsr_b
         logit = math.log(target / (1.0 - target)) - shift
@@ -175,6 +176,7 @@ async def set_probabilities(
         session.add(PricePoint(market_id=market.id, probability=market_price(market).yes_probability))
     await topics.markets_changed(session, markets)
     await session.flush()
+    await alerts.markets_moved(session, markets, before)
     return markets
 
 

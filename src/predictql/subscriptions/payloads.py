@@ -460,3 +460,32 @@ class ChatTick:
         data = _fields(cls, text)
         data["created_at"] = _time(data["created_at"])
         return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class CommentTick:
+    """A comment of an event was ``created``, ``edited``, ``deleted`` (by its author), ``hidden`` or
+    ``unhidden`` (by an admin): the comment as it is after that. ``body`` is null unless the
+    comment is visible; the author's name is ``Anonymous`` (and ``user_id`` null) when their
+    profile is hidden."""
+
+    action: str
+    id: int
+    event_id: int
+    parent_id: int | None
+    user_id: int | None
+    author_name: str
+    status: str
+    body: str | None
+    created_at: datetime
+    edited_at: datetime | None
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> CommentTick:
+        data = _fields(cls, text)
+        data["created_at"] = _time(data["created_at"])
+        data["edited_at"] = _time(data["edited_at"]) if data["edited_at"] is not None else None
+        return cls(**data)

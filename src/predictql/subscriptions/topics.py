@@ -20,6 +20,8 @@ Channels:
   orders (``CardOrderState``) or crypto withdrawals (``WithdrawalState``), whole; only that user.
 - ``chat:{id}``: one support-chat session's messages and status changes (``ChatTick``); its
   visitor (by cookie or account) and operators follow it.
+- ``event:{id}:comments``: each comment of that event created, edited, deleted, hidden or
+  unhidden (``CommentTick``; public, like the event).
 - ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
   (``AccessChange``); every process's sockets signed in as that user follow it
   (``schema.socket_watch``), never a client.
@@ -55,6 +57,7 @@ from predictql.subscriptions.payloads import (
     CardOrderState,
     ChartTick,
     ChatTick,
+    CommentTick,
     FillTick,
     MarketState,
     NotificationTick,
@@ -116,6 +119,8 @@ def user_withdrawals_channel(user_id: int) -> str:
     return f"user:{user_id}:withdrawals"
 def support_chat_channel(session_id: int) -> str:
     return f"chat:{session_id}"
+def event_comments_channel(event_id: int) -> str:
+    return f"event:{event_id}:comments"
 
 
 # -- emitted by the services, inside their transaction ---------------------------------------
@@ -182,6 +187,9 @@ def card_order_changed(session: AsyncSession, state: CardOrderState) -> None:
 def withdrawal_changed(session: AsyncSession, state: WithdrawalState) -> None:
     """A crypto withdrawal was created or changed state, in this transaction."""
     emit(session, user_withdrawals_channel(state.user_id), state.to_json())
+def comment_changed(session: AsyncSession, tick: CommentTick) -> None:
+    """A comment was created or changed in this transaction (``CommentTick.action`` says how)."""
+    emit(session, event_comments_channel(tick.event_id), tick.to_json())
 
 
 def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:
