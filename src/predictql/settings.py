@@ -168,6 +168,13 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         None, description="`/metrics` needs `Authorization: Bearer <token>`; unset, `/metrics` answers 404."
     )
+    p2p_expiry_sweep_seconds: float = Field(
+        1.0, gt=0, description="How often pending P2P orders past their payment window are cancelled (escrow back)."
+    )
+    p2p_wagering_percent: int = Field(
+        0, ge=0, le=10000, description="P2P withdrawals (taking a buy ad) need trading turnover of this % of the "
+        "user's deposits first; 0 turns the rule off.",
+    )
 
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
     @classmethod

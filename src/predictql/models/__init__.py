@@ -8,6 +8,7 @@ from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransactio
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
 from predictql.models.notifications import Notification
 from predictql.models.orders import Order
+from predictql.models.p2p import P2PAd, P2PMessage, P2POrder, P2PProfile
 from predictql.models.streams import StreamEvent, StreamHead
 from predictql.models.trading import (
     EventSuggestion,
@@ -34,6 +35,10 @@ __all__ = [
     "Market",
     "Notification",
     "Order",
+    "P2PAd",
+    "P2PMessage",
+    "P2POrder",
+    "P2PProfile",
     "PasswordReset",
     "Pool",
     "Position",
