@@ -39,7 +39,9 @@ async def post_ad(client: httpx.AsyncClient, auth: dict[str, str], **overrides: 
     return int(ok(await client.post(ADS, json={**AD_BODY, **overrides}, headers=auth))["id"])
 
 
-async def take(client: httpx.AsyncClient, auth: dict[str, str], ad_id: int, amount: int, **extra: Any) -> httpx.Response:
+async def take(
+    client: httpx.AsyncClient, auth: dict[str, str], ad_id: int, amount: int, **extra: Any
+) -> httpx.Response:
     body = {"ad_id": ad_id, "usdt_amount": amount, "payment_method": "sber", **extra}
     return await client.post(ORDERS, json=body, headers=auth)
 
