@@ -29,6 +29,7 @@ from predictql.resolvers.my_streams import MyStreamsSubscription
 from predictql.resolvers.nodes import NodesQuery
 from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
 from predictql.resolvers.orders import OrdersMutation, OrdersQuery
+from predictql.resolvers.p2p import P2PMutation, P2PQuery, P2PSubscription
 from predictql.resolvers.subscriptions import LiveSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
 from predictql.resolvers.users import UsersMutation, UsersQuery
@@ -37,14 +38,15 @@ from predictql.settings import Settings
 
 Query = merge_types(
     "Query",
-    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery),
+    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery,
+     P2PQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
-     HistoryMutation),
+     HistoryMutation, P2PMutation),
 )
-Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription))
+Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription, P2PSubscription))
 # Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())

@@ -17,6 +17,7 @@ import strawberry
 
 from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
+from predictql.resolvers.p2p import fetch_p2p_ad, fetch_p2p_message, fetch_p2p_order
 from predictql.schema.context import Context, Info
 from predictql.schema.discovery import EventSuggestion
 from predictql.schema.ids import Kind, decode, parse
@@ -115,6 +116,9 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.API_TOKEN: fetch_api_token,
     Kind.TRANSACTION: fetch_transaction,
     Kind.SUGGESTION: fetch_suggestion,
+    Kind.P2P_AD: fetch_p2p_ad,
+    Kind.P2P_ORDER: fetch_p2p_order,
+    Kind.P2P_MESSAGE: fetch_p2p_message,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

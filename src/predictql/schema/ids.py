@@ -29,6 +29,9 @@ class Kind(Enum):
     API_TOKEN = "tok"
     TRANSACTION = "txn"
     SUGGESTION = "sug"
+    P2P_AD = "pad"
+    P2P_ORDER = "pord"
+    P2P_MESSAGE = "pmsg"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

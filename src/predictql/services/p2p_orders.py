@@ -372,3 +372,20 @@ async def my_orders(
     user_id = actor.require_user()
     query = my_orders_query(user_id, status).order_by(col(P2POrder.id).desc()).limit(limit).offset(offset)
     return list(await session.scalars(query))
+
+
+async def my_orders_page(session: AsyncSession, actor: Actor, page: Any, *, status: str | None = None) -> Any:
+    """The caller's orders as a newest-first keyset page (GraphQL connections)."""
+    from predictql.services.cursors import keyset_page
+
+    user_id = actor.require_user()
+    return await keyset_page(session, my_orders_query(user_id, status), col(P2POrder.id), page)
+
+
+async def visible(session: AsyncSession, actor: Actor, order_id: int) -> P2POrder:
+    """The order if the caller is its buyer, its seller or an operator (ORDER_NOT_FOUND / FORBIDDEN)."""
+    order = await session.get(P2POrder, order_id)
+    if order is None:
+        raise _missing()
+    participant(order, actor, staff=True)
+    return order
