@@ -111,7 +111,9 @@ class P2PQuery:
     ) -> P2PAd | None:
         return await fetch_p2p_ad(info.context, decode(Kind.P2P_AD, id))
 
-    @strawberry.field(description=f"The caller's P2P orders as buyer or seller, newest first; pages of {BOUNDS}.")
+    @strawberry.field(
+        name="myP2POrders",
+        description=f"The caller's P2P orders as buyer or seller, newest first; pages of {BOUNDS}.")
     async def my_p2p_orders(
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
         status: Annotated[P2POrderStatus | None, strawberry.argument(description="Only this state.")] = None,
@@ -212,14 +214,18 @@ def _order_id(value: strawberry.ID) -> int:
 
 @strawberry.type
 class P2PMutation:
-    @strawberry.mutation(description="Publish a P2P ad (one active ad per type per user).")
+    @strawberry.mutation(
+        name="createP2PAd",
+        description="Publish a P2P ad (one active ad per type per user).")
     @user_errors
     async def create_p2p_ad(self, info: Info, input: Annotated[CreateP2PAdInput, INPUT]) -> P2PAdPayload:
         async with info.context.db.transaction() as session:
             row = await p2p_ads.create_ad(session, info.context.actor, _fields(input))
         return P2PAdPayload(ad=P2PAd.from_row(row))
 
-    @strawberry.mutation(description="Change, pause or resume one of the caller's P2P ads.")
+    @strawberry.mutation(
+        name="updateP2PAd",
+        description="Change, pause or resume one of the caller's P2P ads.")
     @user_errors
     async def update_p2p_ad(self, info: Info, input: Annotated[UpdateP2PAdInput, INPUT]) -> P2PAdPayload:
         ad_id = decode(Kind.P2P_AD, input.id, "id")
@@ -227,7 +233,9 @@ class P2PMutation:
             row = await p2p_ads.update_ad(session, info.context.actor, ad_id=ad_id, fields=_fields(input))
         return P2PAdPayload(ad=P2PAd.from_row(row))
 
-    @strawberry.mutation(description="Delete one of the caller's P2P ads (HAS_OPEN_ORDERS while orders are open).")
+    @strawberry.mutation(
+        name="deleteP2PAd",
+        description="Delete one of the caller's P2P ads (HAS_OPEN_ORDERS while orders are open).")
     @user_errors
     async def delete_p2p_ad(self, info: Info, input: Annotated[P2PAdIdInput, INPUT]) -> DeleteP2PAdPayload:
         ad_id = decode(Kind.P2P_AD, input.id, "id")
@@ -235,7 +243,9 @@ class P2PMutation:
             await p2p_ads.delete_ad(session, info.context.actor, ad_id=ad_id)
         return DeleteP2PAdPayload(deleted_ad_id=input.id)
 
-    @strawberry.mutation(description="Take a P2P ad: the seller's amount is held in escrow, the payment window starts.")
+    @strawberry.mutation(
+        name="createP2POrder",
+        description="Take a P2P ad: the seller's amount is held in escrow, the payment window starts.")
     @user_errors
     async def create_p2p_order(self, info: Info, input: Annotated[CreateP2POrderInput, INPUT]) -> P2POrderPayload:
         details = input.payment_details
@@ -251,7 +261,9 @@ class P2PMutation:
 
         return await _order_payload(info, create)
 
-    @strawberry.mutation(description="The buyer's own payment details (how they pay).")
+    @strawberry.mutation(
+        name="setP2PPaymentDetails",
+        description="The buyer's own payment details (how they pay).")
     @user_errors
     async def set_p2p_payment_details(
         self, info: Info, input: Annotated[SetP2PPaymentDetailsInput, INPUT]
@@ -261,34 +273,46 @@ class P2PMutation:
         return await _order_payload(info, p2p_orders.set_buyer_details, order_id=_order_id(input.id),
                                     payment_details=input.payment_details)
 
-    @strawberry.mutation(description="The buyer says the fiat was sent: PENDING -> PAID_BY_BUYER.")
+    @strawberry.mutation(
+        name="confirmP2POrderPaid",
+        description="The buyer says the fiat was sent: PENDING -> PAID_BY_BUYER.")
     @user_errors
     async def confirm_p2p_order_paid(self, info: Info, input: Annotated[P2POrderIdInput, INPUT]) -> P2POrderPayload:
         return await _order_payload(info, p2p_orders.confirm_paid, order_id=_order_id(input.id))
 
-    @strawberry.mutation(description="The seller got the fiat: the escrow goes to the buyer, the order COMPLETED.")
+    @strawberry.mutation(
+        name="confirmP2POrderReceived",
+        description="The seller got the fiat: the escrow goes to the buyer, the order COMPLETED.")
     @user_errors
     async def confirm_p2p_order_received(
         self, info: Info, input: Annotated[P2POrderIdInput, INPUT]
     ) -> P2POrderPayload:
         return await _order_payload(info, p2p_orders.confirm_received, order_id=_order_id(input.id))
 
-    @strawberry.mutation(description="Cancel (buyer before completion, seller before payment): escrow back.")
+    @strawberry.mutation(
+        name="cancelP2POrder",
+        description="Cancel (buyer before completion, seller before payment): escrow back.")
     @user_errors
     async def cancel_p2p_order(self, info: Info, input: Annotated[P2POrderIdInput, INPUT]) -> P2POrderPayload:
         return await _order_payload(info, p2p_orders.cancel, order_id=_order_id(input.id))
 
-    @strawberry.mutation(description="Call an operator: the order goes to DISPUTE.")
+    @strawberry.mutation(
+        name="callP2POperator",
+        description="Call an operator: the order goes to DISPUTE.")
     @user_errors
     async def call_p2p_operator(self, info: Info, input: Annotated[P2POrderIdInput, INPUT]) -> P2POrderPayload:
         return await _order_payload(info, p2p_orders.call_operator, order_id=_order_id(input.id))
 
-    @strawberry.mutation(description="Rate the counterparty of a completed order, once, 1-5.")
+    @strawberry.mutation(
+        name="rateP2POrder",
+        description="Rate the counterparty of a completed order, once, 1-5.")
     @user_errors
     async def rate_p2p_order(self, info: Info, input: Annotated[RateP2POrderInput, INPUT]) -> P2POrderPayload:
         return await _order_payload(info, p2p_orders.rate, order_id=_order_id(input.id), rating=input.rating)
 
-    @strawberry.mutation(description="Write on a P2P order's chat (its buyer, its seller, or an operator answering).")
+    @strawberry.mutation(
+        name="sendP2PMessage",
+        description="Write on a P2P order's chat (its buyer, its seller, or an operator answering).")
     @user_errors
     async def send_p2p_message(self, info: Info, input: Annotated[SendP2PMessageInput, INPUT]) -> SendP2PMessagePayload:
         order_id = decode(Kind.P2P_ORDER, input.order_id, "orderId")
@@ -296,7 +320,9 @@ class P2PMutation:
             row = await p2p_chat.post(session, info.context.actor, order_id=order_id, message=input.message)
         return SendP2PMessagePayload(message=P2PMessage.from_row(row))
 
-    @strawberry.mutation(description="Back office: resolve a dispute to the buyer or the seller (audited). "
+    @strawberry.mutation(
+        name="resolveP2PDispute",
+        description="Back office: resolve a dispute to the buyer or the seller (audited). "
                          "Operators and admins (FORBIDDEN otherwise).")
     @user_errors
     async def resolve_p2p_dispute(
@@ -305,7 +331,9 @@ class P2PMutation:
         return await _order_payload(info, p2p_backoffice.resolve, order_id=_order_id(input.id), to=input.to.value,
                                     note=input.note)
 
-    @strawberry.mutation(description="Back office: hide or approve a P2P ad (audited). Operators and admins "
+    @strawberry.mutation(
+        name="moderateP2PAd",
+        description="Back office: hide or approve a P2P ad (audited). Operators and admins "
                          "(FORBIDDEN otherwise).")
     @user_errors
     async def moderate_p2p_ad(self, info: Info, input: Annotated[ModerateP2PAdInput, INPUT]) -> P2PAdPayload:
@@ -323,7 +351,9 @@ async def _can_follow(context: Context, order_id: int) -> None:
 
 @strawberry.type
 class P2PSubscription:
-    @strawberry.subscription(description="Each change of a P2P order the caller buys or sells in (made, paid, "
+    @strawberry.subscription(
+        name="myP2POrders",
+        description="Each change of a P2P order the caller buys or sells in (made, paid, "
                              "completed, cancelled, disputed, resolved), whole. No snapshot: use myP2POrders, or "
                              "fromSeq.")
     async def my_p2p_orders(
