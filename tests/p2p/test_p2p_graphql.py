@@ -14,7 +14,8 @@ from tests.api.test_users import fast_user
 from tests.p2p.helpers import assert_books_clean, balances
 from tests.support import USER_ERRORS, failure_code, gql, ok_payload
 
-AD = "id type remainingAmount paymentMethods paymentDetails moderationStatus owner { id name completedOrders avgRating }"
+AD = "id type remainingAmount paymentMethods paymentDetails moderationStatus " \
+     "owner { id name completedOrders avgRating }"
 ORDER = "id status usdtAmount fiatAmount frozenBalance operatorCalled cancelReason resolution paymentDetails " \
         "buyerPaymentDetails buyer { id } seller { id } ad { id }"
 CREATE_AD = f"mutation($i: CreateP2PAdInput!) {{ createP2PAd(input: $i) {{ ad {{ {AD} }} {USER_ERRORS} }} }}"
