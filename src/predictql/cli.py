@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     ledger = commands.add_parser("ledger", help="audit the ledger").add_subparsers(dest="ledger_command", required=True)
     check = ledger.add_parser("check", help="trial balance, floors, twins; exit 1 on any violation (for cron)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    # -- back office (operators): each domain adds its commands to this group, each with its own ``run``
+    backoffice = commands.add_parser("backoffice", help="operator work: disputes, card orders, withdrawals")
+    office = backoffice.add_subparsers(dest="backoffice_command", required=True)
+    from predictql import p2p_cli
+
+    p2p_cli.add_commands(office)
     return parser
 
 
@@ -187,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if asyncio.run(_with_db(settings, lambda db: _ledger_check(db, args, settings))) else 1
         elif args.command == "openapi":
             print(_openapi(args.contract), end="")
+        elif args.command == "backoffice":
+            print(json.dumps(asyncio.run(_with_db(settings, lambda db: args.run(db, args)))))
         elif args.user_command == "create":
             print(json.dumps(asyncio.run(_with_db(settings, lambda db: _create_user(db, args)))))
         else:
