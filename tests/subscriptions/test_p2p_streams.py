@@ -7,9 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
+from sqlmodel import col, select
+
+from predictql.auth import Actor
 from predictql.db import Database, utcnow
-from predictql.models import P2POrder
-from predictql.services import ledger
+from predictql.models import Notification, P2POrder, StreamEvent
+from predictql.services import ledger, p2p_backoffice
+from predictql.subscriptions.payloads import BackOfficeItem
 from tests.api.test_users import fast_user
 from tests.p2p.helpers import AD_BODY
 from tests.subscriptions.conftest import Live
@@ -81,3 +85,36 @@ async def test_orders_and_chat_are_pushed_and_the_sweeper_cancels_on_time(
         assert (int(back["cash"]), int(back["p2pFrozen"])) == (100_000, 0)
     async with db.session() as session:
         assert (await ledger.balances(session, seller)).cash == 100_000
+
+
+async def test_every_change_notifies_its_people_and_the_back_office_queue(live: Live, db: Database) -> None:
+    seller, s_token = await fast_user(db, balance=100_000)
+    buyer, b_token = await fast_user(db)
+    _, o_token = await fast_user(db, is_operator=True)
+    http = live.http
+    ad = (await http.post("/api/v1/p2p/ads", json=AD_BODY, headers=auth(s_token))).json()["id"]
+    body = {"ad_id": ad, "usdt_amount": 20_000, "payment_method": "sber"}
+    order_id = (await http.post("/api/v1/p2p/orders", json=body, headers=auth(b_token))).json()["id"]
+    base = f"/api/v1/p2p/orders/{order_id}"
+    for path, token in (("/confirm-paid", b_token), ("/call-operator", s_token)):
+        assert (await http.post(base + path, headers=auth(token))).status_code == 200
+    answer = await http.post(base + "/messages", json={"message": "looking"}, headers=auth(o_token))
+    assert answer.status_code == 200
+    ops = Actor(user_id=(await fast_user(db, is_operator=True))[0], is_operator=True)
+    async with live.db.transaction() as session:
+        await p2p_backoffice.resolve(session, ops, order_id=order_id, to="seller")
+    async with db.session() as session:
+        told = [(n.user_id, n.type) for n in await session.scalars(
+            select(Notification).where(col(Notification.related_type) == "p2p_order").order_by(col(Notification.id))
+        )]
+        queue = [BackOfficeItem.from_json(e.payload) for e in await session.scalars(
+            select(StreamEvent).where(col(StreamEvent.channel).endswith("backoffice")).order_by(col(StreamEvent.seq))
+        )]
+    assert told == [
+        (seller, "p2p_order_created"), (seller, "p2p_order_paid"), (buyer, "p2p_dispute_opened"),
+        (seller, "p2p_message"), (buyer, "p2p_message"),  # an operator wrote: both are told
+        (seller, "p2p_dispute_resolved"), (buyer, "p2p_dispute_resolved"),
+    ]
+    assert [(q.kind, q.id, q.state, q.open) for q in queue] == [
+        ("p2p_dispute", order_id, "dispute", True), ("p2p_dispute", order_id, "cancelled", False),
+    ]
