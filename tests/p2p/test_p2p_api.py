@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 
 from predictql.db import Database
+from predictql.models import Trade
+from predictql.settings import Settings
 from tests.p2p.helpers import (
     AD_BODY,
     ADS,
@@ -218,3 +220,41 @@ async def test_chat_dispute_and_non_participants(client: httpx.AsyncClient, db: 
     assert error(await client.post(base + "/cancel", headers=b_auth)) == (409, "CONFLICT")
     assert error(await client.post(base + "/confirm-received", headers=s_auth)) == (409, "CONFLICT")
     await assert_books_clean(db)
+
+
+async def test_wagering_requirement_gates_p2p_withdrawals(db: Database, settings: Settings) -> None:
+    from tests.api.test_lmsr_api import live_market
+    from tests.conftest import make_settings
+    from tests.support import lifespan_client
+
+    strict = make_settings(settings.resolved_database_url, settings.data_dir, p2p_wagering_percent=100)
+    _, o_auth = await trader(db)
+    seller, s_auth = await trader(db, balance=200_000)
+    async with lifespan_client(strict) as http:
+        ad_id = await post_ad(http, o_auth, type="buy")
+        card = {"card_number": "2200"}
+        assert error(await take(http, s_auth, ad_id, 50_000, payment_details=card)) == (
+            400, "WAGERING_REQUIREMENT_NOT_MET")
+        market = await live_market(db)
+        async with db.transaction() as session:  # a turnover of all of the deposits (the row is enough here)
+            session.add(Trade(market_id=market.id or 0, event_id=market.event_id, user_id=seller, kind="lmsr",
+                              side="buy", token="YES", shares=1, price=5000, amount=200_000, fee=0))
+        assert ok(await take(http, s_auth, ad_id, 50_000, payment_details=card))["id"] > 0
+
+
+async def test_hidden_ads_leave_listings_and_take_no_orders(client: httpx.AsyncClient, db: Database) -> None:
+    from predictql.auth import Actor
+    from predictql.services import p2p_backoffice
+
+    operator, o_auth = await trader(db, is_operator=True)
+    _, s_auth = await trader(db, balance=100_000)
+    _, b_auth = await trader(db)
+    ad_id = await post_ad(client, s_auth)
+    async with db.transaction() as session:
+        await p2p_backoffice.moderate(session, Actor(user_id=operator, is_operator=True), ad_id=ad_id,
+                                      status="hidden")
+    assert ok(await client.get(ADS))["ads"] == []
+    assert error(await client.get(f"{ADS}/{ad_id}")) == (404, "NOT_FOUND")
+    assert ok(await client.get(f"{ADS}/{ad_id}", headers=s_auth))["moderation_status"] == "hidden"
+    assert ok(await client.get(f"{ADS}/{ad_id}", headers=o_auth))["moderation_status"] == "hidden"
+    assert error(await take(client, b_auth, ad_id, 50_000)) == (400, "AD_NOT_ACTIVE")

@@ -129,7 +129,7 @@ async def list_ads(api: ApiRequest) -> dict[str, Any]:
         type=kind, fiat_currency=_text_param(api, "fiat_currency"), amount=api.query_int("amount"),
         payment_method=_text_param(api, "payment_method"),
         max_payment_duration=api.query_int("max_payment_duration", lo=1, hi=10_000),
-        is_active=_flag(api, "is_active") if _flag(api, "is_active") is not None else True,
+        is_active=_flag(api, "is_active") is not False,
         author_nickname=_text_param(api, "author_nickname"),
     )
     sort = api.query_choice("sort_by", p2p_ads.SORTS, "rating")
@@ -180,7 +180,7 @@ async def create_order(api: ApiRequest) -> dict[str, Any]:
     """``format`` is accepted (p2p | fast_pay) but never routes through a card order here, so
     ``card_order_id`` is absent."""
     body = await api.json_object(ORDER_FIELDS)
-    ad_id, amount = _int(body, "ad_id"), _int(body, "usdt_amount", "AMOUNT_TOO_SMALL")
+    ad_id, amount = _int(body, "ad_id"), _int(body, "usdt_amount")
     method = _str(body, "payment_method", "INVALID_PAYMENT_METHOD")
     if ad_id is None or amount is None or method is None:
         raise InvalidInput("ad_id, usdt_amount and payment_method are required")

@@ -200,10 +200,10 @@ async def delete_ad(session: AsyncSession, actor: Actor, *, ad_id: int) -> None:
     """Delete an ad of the caller's; HAS_OPEN_ORDERS while an order on it is open. An ad with past
     orders stays as their record (``moderation_status`` "deleted", hidden everywhere)."""
     ad = await _own_ad(session, actor, ad_id)
-    if await _open_amount(session, ad_id) or await session.scalar(
-        select(col(P2POrder.id)).where(col(P2POrder.ad_id) == ad_id, col(P2POrder.status).in_(OPEN_ORDER_STATUSES))
-        .limit(1)
-    ):
+    open_order = select(col(P2POrder.id)).where(
+        col(P2POrder.ad_id) == ad_id, col(P2POrder.status).in_(OPEN_ORDER_STATUSES)
+    )
+    if await session.scalar(open_order.limit(1)) is not None:
         raise Conflict("the ad has open orders", code="HAS_OPEN_ORDERS")
     if await session.scalar(select(col(P2POrder.id)).where(col(P2POrder.ad_id) == ad_id).limit(1)) is None:
         await session.delete(ad)
