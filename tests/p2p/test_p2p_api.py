@@ -46,6 +46,9 @@ async def test_ad_lifecycle_shapes_and_codes(client: httpx.AsyncClient, db: Data
 
     assert error(await client.post(ADS, json=AD_BODY, headers=auth)) == (400, "DUPLICATE_AD_TYPE")
     assert error(await client.post(ADS, json={**AD_BODY, "min_amount": "x"}, headers=auth)) == (400, "INVALID_REQUEST")
+    for bad in ({"exchange_rate": 10**8}, {"max_amount": 10**14}, {"payment_methods": []}, {"payment_details": 5},
+                {"max_payment_duration": 1}, {"type": "swap"}, {"fiat_currency": "rub"}, {"extra": 1}):
+        assert error(await client.post(ADS, json={**AD_BODY, **bad}, headers=auth)) == (400, "INVALID_REQUEST"), bad
     assert error(await client.post(ADS, json={**AD_BODY, "type": "buy", "fiat_currency": "USD"}, headers=auth)) == (
         400, "INVALID_REQUEST")  # non-RUB needs exchange_rate
     buy_id = await post_ad(client, auth, type="buy", fiat_currency="USD", exchange_rate=9350)
@@ -101,6 +104,7 @@ async def test_order_happy_path_moves_escrow_once(client: httpx.AsyncClient, db:
     detail = ok(await client.get(f"{ORDERS}/{order_id}", headers=b_auth))
     assert detail["payment_details"] == {"card": "2202 0000 0000 0001"} and detail["counterpart"]["id"] == seller
     assert ok(await client.get(ORDERS + "/my?status=completed", headers=b_auth))["orders"] == []
+    assert error(await client.get(ORDERS + "/my?status=open", headers=b_auth)) == (400, "INVALID_REQUEST")
 
     assert ok(await client.patch(f"{ORDERS}/{order_id}", json={"payment_details": {"payer": "I. Ivanov"}},
                                  headers=b_auth)) == {"success": True}

@@ -195,6 +195,8 @@ async def create_order(api: ApiRequest) -> dict[str, Any]:
 @endpoint("GET", ORDERS + "/my", auth="required")
 async def my_orders(api: ApiRequest) -> dict[str, Any]:
     status = _text_param(api, "status")
+    if status is not None and status not in p2p_orders.STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(p2p_orders.STATUSES)}")
     limit = api.query_int("limit", p2p_orders.DEFAULT_LIMIT, lo=1, hi=p2p_orders.MAX_LIMIT) or 1
     offset = api.query_int("offset", 0, lo=0, hi=p2p_ads.MAX_OFFSET) or 0
     async with api.db.session() as session:

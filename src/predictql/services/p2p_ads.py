@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, Forbidden, InvalidInput, NotFound
-from predictql.inputs import check_json
+from predictql.inputs import check_json, text_problem
 from predictql.models import P2PAd, P2POrder, P2PProfile, User
 from predictql.models.p2p import OPEN_ORDER_STATUSES
 from predictql.services import p2p_profiles
@@ -29,6 +29,7 @@ TYPES = ("buy", "sell")
 SORTS = ("rating", "orders_count", "best_price")
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 20, 100, 100_000
 MAX_METHODS, MAX_TEXT, MAX_DETAILS = 10, 2000, 4000
+MAX_RATE, MAX_AMOUNT = 10_000_000, 10**13  # so that a fiat amount always fits 64 bits
 DURATIONS = (5, 180)  # the payment window's bounds, minutes
 DEFAULT_DURATION = 15
 LISTED = "approved"  # moderation states: approved (live) | hidden (by an operator) | deleted
@@ -82,17 +83,21 @@ def _check_amounts(min_amount: int, max_amount: int) -> None:
         raise _bad("min_amount must be a positive number of kopecks", "minAmount")
     if max_amount < min_amount:
         raise _bad("max_amount must be at least min_amount", "maxAmount")
+    if max_amount > MAX_AMOUNT:
+        raise _bad(f"max_amount is at most {MAX_AMOUNT}", "maxAmount")
 
 
 def _check_common(fields: AdFields) -> None:
-    if fields.exchange_rate is not None and fields.exchange_rate <= 0:
-        raise _bad("exchange_rate must be positive", "exchangeRate")
+    if fields.exchange_rate is not None and not 0 < fields.exchange_rate <= MAX_RATE:
+        raise _bad(f"exchange_rate must be 1 to {MAX_RATE}", "exchangeRate")
     methods = fields.payment_methods
     if methods is not None:
         if not methods or len(methods) > MAX_METHODS or len(set(methods)) != len(methods):
             raise _bad(f"payment_methods: 1 to {MAX_METHODS} distinct names", "paymentMethods")
-        if any(not 0 < len(m.strip()) <= 64 or m != m.strip() for m in methods):
+        if any(not 0 < len(m.strip()) <= 64 or m != m.strip() or text_problem(m) for m in methods):
             raise _bad("a payment method is 1 to 64 characters without surrounding spaces", "paymentMethods")
+    if fields.instructions is not None and text_problem(fields.instructions):
+        raise _bad("instructions hold a character that cannot be stored", "instructions")
     if fields.payment_details is not None:
         check_json(fields.payment_details, "payment_details")
         if len(str(fields.payment_details)) > MAX_DETAILS:

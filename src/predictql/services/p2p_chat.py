@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.errors import InvalidInput
+from predictql.inputs import text_problem
 from predictql.models import P2PMessage, P2POrder, User
 from predictql.services import audit, notifications, p2p_orders
 from predictql.services.notifications import Draft
@@ -45,7 +46,7 @@ async def history(
 
 def _text(message: str) -> str:
     text = message.strip() if isinstance(message, str) else ""
-    if not text or len(text) > MAX_MESSAGE or "\x00" in text:
+    if not text or len(text) > MAX_MESSAGE or text_problem(text):
         raise InvalidInput(f"a message is 1 to {MAX_MESSAGE} characters", code="INVALID_MESSAGE", field="message")
     return text
 

@@ -34,6 +34,7 @@ MIN_DEPOSIT = 100_000  # kopecks (1000 RUB) a seller taking a buy ad must have d
 DEPOSIT_KINDS = ("deposit", "p2p_release")
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 FORMATS = ("p2p", "fast_pay")
+STATUSES = ("pending", "paid_by_buyer", "completed", "cancelled", "dispute")
 
 
 @dataclass(frozen=True, slots=True)
