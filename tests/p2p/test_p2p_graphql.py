@@ -151,3 +151,20 @@ async def test_back_office_resolves_disputes_and_moderates_ads(client: httpx.Asy
     assert entries[1].after == {"status": "completed", "frozen_balance": 0, "resolution": "buyer"}
     assert entries[1].note == "paid"
     await assert_books_clean(db)
+
+
+async def test_p2p_notifications_read_through_graphql(client: httpx.AsyncClient, db: Database) -> None:
+    _, s_tok = await fast_user(db, balance=100_000)
+    _, b_tok = await fast_user(db)
+    ad = ok_payload(await gql(client, CREATE_AD, {"i": ad_input()}, s_tok))["ad"]["id"]
+    take = {"adId": ad, "usdtAmount": 30_000, "paymentMethod": "sber"}
+    oid = ok_payload(await gql(client, TAKE, {"i": take}, b_tok))["order"]["id"]
+    ok_payload(await gql(client, step("confirmP2POrderPaid"), {"id": oid}, b_tok))
+    query = """{ notifications(first: 10) { nodes { type relatedType subject { __typename
+      ... on P2POrder { id status } } } } }"""
+    body = await gql(client, query, token=s_tok)
+    assert "errors" not in body, body
+    nodes = body["data"]["notifications"]["nodes"]
+    assert [n["type"] for n in nodes] == ["P2P_ORDER_PAID", "P2P_ORDER_CREATED"]
+    assert all(n["relatedType"] == "P2P_ORDER" for n in nodes)
+    assert nodes[0]["subject"] == {"__typename": "P2POrder", "id": oid, "status": "PAID_BY_BUYER"}
