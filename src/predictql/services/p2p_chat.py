@@ -35,7 +35,7 @@ async def history(
     """Oldest first, with each sender, and the order's status now."""
     order = await session.get(P2POrder, order_id)
     if order is None:
-        raise p2p_orders._missing()
+        raise p2p_orders.missing()
     p2p_orders.participant(order, actor, staff=True)
     rows = await session.execute(
         select(P2PMessage, User).outerjoin(User, col(User.id) == col(P2PMessage.user_id))
@@ -71,7 +71,7 @@ async def post(session: AsyncSession, actor: Actor, *, order_id: int, message: s
     text = _text(message)
     order = await session.get(P2POrder, order_id)
     if order is None:
-        raise p2p_orders._missing()
+        raise p2p_orders.missing()
     role = p2p_orders.participant(order, actor, staff=True)
     if role != "operator":
         return await _post(session, order, user_id, "user", text)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -27,6 +28,7 @@ from predictql.inputs import check_json
 from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, P2PAd, P2POrder, Trade, User
 from predictql.models.p2p import OPEN_ORDER_STATUSES
 from predictql.services import ledger, notifications, p2p_ads, p2p_profiles
+from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.notifications import Draft
 from predictql.subscriptions import topics
 
@@ -46,14 +48,14 @@ class OrderRequest:
     format: str | None = None
 
 
-def _missing(code: str = "ORDER_NOT_FOUND") -> NotFound:
+def missing(code: str = "ORDER_NOT_FOUND") -> NotFound:
     return NotFound("order not found", code=code)
 
 
 async def lock(session: AsyncSession, order_id: int, code: str = "ORDER_NOT_FOUND") -> P2POrder:
     order = await session.get(P2POrder, order_id, with_for_update=True, populate_existing=True)
     if order is None:
-        raise _missing(code)
+        raise missing(code)
     return order
 
 
@@ -128,8 +130,7 @@ async def _open_deposit(session: AsyncSession, user_id: int) -> bool:
 
 
 async def open_escrow(session: AsyncSession, user_id: int) -> None:
-    from sqlalchemy.dialects import postgresql, sqlite
-
+    """Get-or-create the user's P2P escrow account; concurrent callers neither fail nor duplicate it."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     await session.execute(
         dialect.insert(LedgerAccount)
@@ -353,7 +354,7 @@ async def get_order(session: AsyncSession, actor: Actor, *, order_id: int) -> Or
     actor.require_user()
     order = await session.get(P2POrder, order_id)
     if order is None:
-        raise _missing("NOT_FOUND")
+        raise missing("NOT_FOUND")
     role = participant(order, actor, staff=True)
     other = await session.get(User, order.seller_id if role != "seller" else order.buyer_id)
     return OrderView(order, other)
@@ -375,10 +376,10 @@ async def my_orders(
     return list(await session.scalars(query))
 
 
-async def my_orders_page(session: AsyncSession, actor: Actor, page: Any, *, status: str | None = None) -> Any:
+async def my_orders_page(
+    session: AsyncSession, actor: Actor, page: PageArgs, *, status: str | None = None
+) -> Page[P2POrder]:
     """The caller's orders as a newest-first keyset page (GraphQL connections)."""
-    from predictql.services.cursors import keyset_page
-
     user_id = actor.require_user()
     return await keyset_page(session, my_orders_query(user_id, status), col(P2POrder.id), page)
 
@@ -387,6 +388,6 @@ async def visible(session: AsyncSession, actor: Actor, order_id: int) -> P2POrde
     """The order if the caller is its buyer, its seller or an operator (ORDER_NOT_FOUND / FORBIDDEN)."""
     order = await session.get(P2POrder, order_id)
     if order is None:
-        raise _missing()
+        raise missing()
     participant(order, actor, staff=True)
     return order
