@@ -22,9 +22,10 @@ from tests.subscriptions.test_orderbook_streams import auth
 from tests.subscriptions.wsclient import GraphQLSocket
 from tests.support import Kind, gid
 
-MY_P2P = """subscription { myP2POrders { kind seq data { id status cancelReason frozenBalance
+# fromSeq 0: the log replays what committed before the subscription went live (no "subscribed" ack).
+MY_P2P = """subscription { myP2POrders(fromSeq: 0) { kind seq data { id status cancelReason frozenBalance
   buyer { id } seller { id } } } }"""
-MESSAGES = """subscription($o: ID!) { p2pOrderMessages(orderId: $o) { kind seq data { id message senderType
+MESSAGES = """subscription($o: ID!) { p2pOrderMessages(orderId: $o, fromSeq: 0) { kind seq data { id message senderType
   senderId orderId } } }"""
 BALANCE = "subscription { myBalance { kind seq data { cash p2pFrozen } } }"
 
