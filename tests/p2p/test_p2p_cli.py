@@ -15,7 +15,7 @@ from predictql.auth import Actor
 from predictql.cli import main
 from predictql.db import Database, make_engine
 from predictql.models import AuditEntry
-from predictql.services import accounts, ledger, p2p_ads, p2p_orders, users
+from predictql.services import accounts, ledger, p2p_ads, p2p_flow, p2p_orders, users
 from predictql.services.p2p_ads import AdFields
 from predictql.settings import Settings
 from tests.support import unique_email
@@ -50,7 +50,7 @@ async def _dispute(url: str, operator_email: str) -> tuple[int, int, int]:
             order = await p2p_orders.create_order(
                 session, Actor(user_id=buyer), p2p_orders.OrderRequest(ad.id or 0, 4_000, "sber")
             )
-            await p2p_orders.call_operator(session, Actor(user_id=buyer), order_id=order.id or 0)
+            await p2p_flow.call_operator(session, Actor(user_id=buyer), order_id=order.id or 0)
         return seller, buyer, order.id or 0
     finally:
         await db.dispose()

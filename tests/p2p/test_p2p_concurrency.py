@@ -14,7 +14,7 @@ from predictql.auth import Actor
 from predictql.db import Database, utcnow
 from predictql.errors import DomainError
 from predictql.models import LedgerTransaction, P2PAd, P2POrder
-from predictql.services import p2p_ads, p2p_backoffice, p2p_expiry, p2p_orders
+from predictql.services import p2p_ads, p2p_backoffice, p2p_expiry, p2p_flow, p2p_orders
 from predictql.services.p2p_ads import AdFields
 from predictql.services.p2p_orders import OrderRequest
 from tests.api.test_users import new_user
@@ -90,10 +90,10 @@ async def test_confirm_received_races_cancel(db: Database) -> None:
     for _ in range(3):
         seller, buyer = await new_user(db, balance=10_000), await new_user(db)
         order_id = await order(db, buyer, await sell_ad(db, seller, amount=10_000), 10_000)
-        await attempt(db, p2p_orders.confirm_paid, actor=Actor(user_id=buyer), order_id=order_id)
+        await attempt(db, p2p_flow.confirm_paid, actor=Actor(user_id=buyer), order_id=order_id)
         results = await asyncio.gather(
-            attempt(db, p2p_orders.confirm_received, actor=Actor(user_id=seller), order_id=order_id),
-            attempt(db, p2p_orders.cancel, actor=Actor(user_id=buyer), order_id=order_id),
+            attempt(db, p2p_flow.confirm_received, actor=Actor(user_id=seller), order_id=order_id),
+            attempt(db, p2p_flow.cancel, actor=Actor(user_id=buyer), order_id=order_id),
         )
         assert sorted(results) == ["ORDER_NOT_OPEN", "ok"], results
         kinds = await movements(db, order_id)
@@ -107,7 +107,7 @@ async def test_double_confirm_settles_once(db: Database) -> None:
     seller, buyer = await new_user(db, balance=10_000), await new_user(db)
     order_id = await order(db, buyer, await sell_ad(db, seller, amount=10_000), 5_000)
     results = await asyncio.gather(*(
-        attempt(db, p2p_orders.confirm_received, actor=Actor(user_id=seller), order_id=order_id) for _ in range(4)
+        attempt(db, p2p_flow.confirm_received, actor=Actor(user_id=seller), order_id=order_id) for _ in range(4)
     ))
     assert sorted(results) == ["ORDER_NOT_OPEN"] * 3 + ["ok"]
     assert await movements(db, order_id) == ["p2p_escrow", "p2p_release"]
@@ -120,7 +120,7 @@ async def test_dispute_resolved_twice_settles_once(db: Database) -> None:
     for to in ("buyer", "seller"):
         seller, buyer = await new_user(db, balance=10_000), await new_user(db)
         order_id = await order(db, buyer, await sell_ad(db, seller, amount=10_000), 7_000)
-        await attempt(db, p2p_orders.call_operator, actor=Actor(user_id=buyer), order_id=order_id)
+        await attempt(db, p2p_flow.call_operator, actor=Actor(user_id=buyer), order_id=order_id)
         results = await asyncio.gather(*(
             attempt(db, p2p_backoffice.resolve, actor=Actor(user_id=operator, is_operator=True), order_id=order_id,
                     to=side)
@@ -159,7 +159,7 @@ async def test_sweep_leaves_paid_and_unexpired_orders(db: Database) -> None:
     paid_buyer, waiting_buyer = await new_user(db), await new_user(db)
     paid = await order(db, paid_buyer, ad_id, 10_000)
     waiting = await order(db, waiting_buyer, ad_id, 10_000)
-    await attempt(db, p2p_orders.confirm_paid, actor=Actor(user_id=paid_buyer), order_id=paid)
+    await attempt(db, p2p_flow.confirm_paid, actor=Actor(user_id=paid_buyer), order_id=paid)
     assert await p2p_expiry.sweep(db) == 0
     async with db.session() as session:
         assert await p2p_expiry.due(session, utcnow() + timedelta(minutes=16)) == [waiting]

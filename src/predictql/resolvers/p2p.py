@@ -57,7 +57,7 @@ from predictql.schema.pagination import (
 from predictql.schema.payloads import Balances
 from predictql.schema.scalars import Long
 from predictql.schema.subscriptions import StreamMessage
-from predictql.services import ledger, p2p_ads, p2p_backoffice, p2p_chat, p2p_orders
+from predictql.services import ledger, p2p_ads, p2p_backoffice, p2p_chat, p2p_flow, p2p_orders
 from predictql.services.cursors import MAX_PAGE, decode_cursor, encode_cursor
 from predictql.services.p2p_ads import AdFields, AdFilter
 from predictql.subscriptions import streams, topics
@@ -270,7 +270,7 @@ class P2PMutation:
     ) -> P2POrderPayload:
         if not isinstance(input.payment_details, dict):
             raise InvalidInput("paymentDetails must be an object", field="paymentDetails")
-        return await _order_payload(info, p2p_orders.set_buyer_details, order_id=_order_id(input.id),
+        return await _order_payload(info, p2p_flow.set_buyer_details, order_id=_order_id(input.id),
                                     payment_details=input.payment_details)
 
     @strawberry.mutation(
@@ -278,7 +278,7 @@ class P2PMutation:
         description="The buyer says the fiat was sent: PENDING -> PAID_BY_BUYER.")
     @user_errors
     async def confirm_p2p_order_paid(self, info: Info, input: Annotated[P2POrderIdInput, INPUT]) -> P2POrderPayload:
-        return await _order_payload(info, p2p_orders.confirm_paid, order_id=_order_id(input.id))
+        return await _order_payload(info, p2p_flow.confirm_paid, order_id=_order_id(input.id))
 
     @strawberry.mutation(
         name="confirmP2POrderReceived",
@@ -287,28 +287,28 @@ class P2PMutation:
     async def confirm_p2p_order_received(
         self, info: Info, input: Annotated[P2POrderIdInput, INPUT]
     ) -> P2POrderPayload:
-        return await _order_payload(info, p2p_orders.confirm_received, order_id=_order_id(input.id))
+        return await _order_payload(info, p2p_flow.confirm_received, order_id=_order_id(input.id))
 
     @strawberry.mutation(
         name="cancelP2POrder",
         description="Cancel (buyer before completion, seller before payment): escrow back.")
     @user_errors
     async def cancel_p2p_order(self, info: Info, input: Annotated[P2POrderIdInput, INPUT]) -> P2POrderPayload:
-        return await _order_payload(info, p2p_orders.cancel, order_id=_order_id(input.id))
+        return await _order_payload(info, p2p_flow.cancel, order_id=_order_id(input.id))
 
     @strawberry.mutation(
         name="callP2POperator",
         description="Call an operator: the order goes to DISPUTE.")
     @user_errors
     async def call_p2p_operator(self, info: Info, input: Annotated[P2POrderIdInput, INPUT]) -> P2POrderPayload:
-        return await _order_payload(info, p2p_orders.call_operator, order_id=_order_id(input.id))
+        return await _order_payload(info, p2p_flow.call_operator, order_id=_order_id(input.id))
 
     @strawberry.mutation(
         name="rateP2POrder",
         description="Rate the counterparty of a completed order, once, 1-5.")
     @user_errors
     async def rate_p2p_order(self, info: Info, input: Annotated[RateP2POrderInput, INPUT]) -> P2POrderPayload:
-        return await _order_payload(info, p2p_orders.rate, order_id=_order_id(input.id), rating=input.rating)
+        return await _order_payload(info, p2p_flow.rate, order_id=_order_id(input.id), rating=input.rating)
 
     @strawberry.mutation(
         name="sendP2PMessage",

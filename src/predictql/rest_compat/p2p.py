@@ -16,7 +16,7 @@ from typing import Any
 from predictql.errors import InvalidInput
 from predictql.models import P2PMessage, P2POrder, User
 from predictql.rest_compat.routing import ApiRequest, endpoint
-from predictql.services import p2p_ads, p2p_chat, p2p_orders
+from predictql.services import p2p_ads, p2p_chat, p2p_flow, p2p_orders
 from predictql.services.p2p_ads import AdFields, AdFilter, AdView
 
 ADS, ORDERS = "/p2p/ads", "/p2p/orders"
@@ -220,7 +220,7 @@ async def update_payment(api: ApiRequest) -> dict[str, bool]:
     if details is None:
         raise InvalidInput("payment_details is required")
     async with api.db.transaction() as session:
-        await p2p_orders.set_buyer_details(session, api.actor, order_id=order_id, payment_details=details)
+        await p2p_flow.set_buyer_details(session, api.actor, order_id=order_id, payment_details=details)
     return {"success": True}
 
 
@@ -233,22 +233,22 @@ async def _transition(api: ApiRequest, action: Any) -> dict[str, bool]:
 
 @endpoint("POST", ORDERS + "/{id}/confirm-paid", auth="required")
 async def confirm_paid(api: ApiRequest) -> dict[str, bool]:
-    return await _transition(api, p2p_orders.confirm_paid)
+    return await _transition(api, p2p_flow.confirm_paid)
 
 
 @endpoint("POST", ORDERS + "/{id}/confirm-received", auth="required")
 async def confirm_received(api: ApiRequest) -> dict[str, bool]:
-    return await _transition(api, p2p_orders.confirm_received)
+    return await _transition(api, p2p_flow.confirm_received)
 
 
 @endpoint("POST", ORDERS + "/{id}/cancel", auth="required")
 async def cancel_order(api: ApiRequest) -> dict[str, bool]:
-    return await _transition(api, p2p_orders.cancel)
+    return await _transition(api, p2p_flow.cancel)
 
 
 @endpoint("POST", ORDERS + "/{id}/call-operator", auth="required")
 async def call_operator(api: ApiRequest) -> dict[str, bool]:
-    return await _transition(api, p2p_orders.call_operator)
+    return await _transition(api, p2p_flow.call_operator)
 
 
 @endpoint("POST", ORDERS + "/{id}/rate", auth="required")
@@ -258,7 +258,7 @@ async def rate_order(api: ApiRequest) -> dict[str, bool]:
     if rating is None:
         raise InvalidInput("rating is required", code="INVALID_RATING")
     async with api.db.transaction() as session:
-        await p2p_orders.rate(session, api.actor, order_id=order_id, rating=rating)
+        await p2p_flow.rate(session, api.actor, order_id=order_id, rating=rating)
     return {"success": True}
 
 

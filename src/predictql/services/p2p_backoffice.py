@@ -18,7 +18,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.models import P2PAd, P2POrder
-from predictql.services import audit, notifications, p2p_orders
+from predictql.services import audit, notifications, p2p_flow, p2p_orders
 from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.notifications import Draft
 from predictql.subscriptions import topics
@@ -56,9 +56,9 @@ async def resolve(session: AsyncSession, actor: Actor, *, order_id: int, to: str
     before, now = _snapshot(order), utcnow()
     order.resolution = to
     if to == "buyer":
-        await p2p_orders.release(session, order, now)
+        await p2p_flow.release(session, order, now)
     else:
-        await p2p_orders.refund(session, order, now, "operator")
+        await p2p_flow.refund(session, order, now, "operator")
     await audit.record(session, actor, "p2p_dispute.resolve", "p2p_order", order.id or 0, before=before,
                        after=_snapshot(order), note=note)
     topics.backoffice_item_changed(session, "p2p_dispute", order.id or 0, order.status, open=False)

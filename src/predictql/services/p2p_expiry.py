@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from predictql.db import Database, utcnow
 from predictql.models import P2POrder
-from predictql.services import notifications, p2p_orders
+from predictql.services import notifications, p2p_flow, p2p_orders
 from predictql.services.notifications import Draft
 
 log = logging.getLogger("predictql.p2p")
@@ -37,7 +37,7 @@ async def expire(session: AsyncSession, order_id: int, now: datetime) -> bool:
     order = await p2p_orders.lock(session, order_id)
     if order.status != "pending" or order.expires_at is None or order.expires_at > now:
         return False
-    await p2p_orders.refund(session, order, now, "expired")
+    await p2p_flow.refund(session, order, now, "expired")
     await notifications.create_many(session, [
         Draft(user, "p2p_order_expired", "P2P order expired",
               f"Order #{order.id} was not paid in time and is cancelled", "p2p_order", order.id)
