@@ -78,4 +78,6 @@ async def post(session: AsyncSession, actor: Actor, *, order_id: int, message: s
     row = await _post(session, order, user_id, "operator", text)
     await audit.record(session, actor, "p2p_order.message", "p2p_order", order.id or 0,
                        after={"message_id": row.id, "status": order.status})
+    # Other operators see the dispute was answered (it stays open until resolved).
+    topics.backoffice_item_changed(session, "p2p_dispute", order.id or 0, order.status, open=order.status == "dispute")
     return row
