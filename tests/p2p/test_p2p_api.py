@@ -6,6 +6,7 @@ import httpx
 
 from predictql.db import Database
 from predictql.models import Trade
+from predictql.services import users
 from predictql.settings import Settings
 from tests.p2p.helpers import (
     AD_BODY,
@@ -84,6 +85,20 @@ async def test_browse_filters_and_sorts(client: httpx.AsyncClient, db: Database)
     assert ids(ok(await client.get(ADS + "?max_payment_duration=20"))) == [dear]
     assert ids(ok(await client.get(ADS + "?fiat_currency=RUB&limit=1&offset=1&sort_by=best_price"))) == [dear]
     assert ids(ok(await client.get(ADS + "?type=buy"))) == []
+    low = await post_ad(client, a, type="buy", exchange_rate=90)
+    high = await post_ad(client, b, type="buy", exchange_rate=110)
+    assert ids(ok(await client.get(ADS + "?type=buy&sort_by=best_price"))) == [high, low]  # best for a seller
+
+    # The owner of `dear` completes an order and is rated 5: first by orders and by rating.
+    _, buyer = await trader(db, balance=0)
+    async with db.transaction() as session:
+        await users.deposit(session, user_id=int(ok(await client.get(f"{ADS}/{dear}"))["user_id"]), amount=300_000)
+    order_id = ok(await take(client, buyer, dear, 200_000, payment_method="tinkoff"))["id"]
+    ok(await client.post(f"{ORDERS}/{order_id}/confirm-received", headers=b))
+    ok(await client.post(f"{ORDERS}/{order_id}/rate", json={"rating": 5}, headers=buyer))
+    assert ids(ok(await client.get(ADS + "?type=sell&sort_by=orders_count"))) == [dear, cheap]
+    assert ids(ok(await client.get(ADS + "?type=sell"))) == [dear, cheap]  # rating, the default
+    assert ids(ok(await client.get(ADS + "?author_nickname=nobody"))) == []
 
 
 async def test_order_happy_path_moves_escrow_once(client: httpx.AsyncClient, db: Database) -> None:
