@@ -35,7 +35,7 @@ from predictql.outages import unavailable
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
-from predictql.services import idempotency, live, order_expiry
+from predictql.services import idempotency, live, order_expiry, p2p_expiry
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
@@ -82,6 +82,9 @@ def _lifespan(
                 ),
                 asyncio.create_task(
                     order_expiry.sweep_forever(db, settings.order_expiry_sweep_seconds), name="order expiry sweep"
+                ),
+                asyncio.create_task(
+                    p2p_expiry.sweep_forever(db, settings.p2p_expiry_sweep_seconds), name="p2p expiry sweep"
                 ),
             ]
             if settings.debug_memory is not None:

@@ -48,10 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     check = ledger.add_parser("check", help="trial balance, floors, twins; exit 1 on any violation (for cron)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    # backoffice: card orders and crypto withdrawals (self-contained; see predictql/cli_backoffice.py)
-    from predictql import cli_backoffice
+    # -- back office (operators): each domain adds its commands to this group, each with its own ``run``
+    backoffice = commands.add_parser("backoffice", help="operator work: disputes, card orders, withdrawals")
+    office = backoffice.add_subparsers(dest="backoffice_command", required=True)
+    backoffice.pq_commands = office  # type: ignore[attr-defined]  # cli_backoffice adds to the same group
+    from predictql import cli_backoffice, p2p_cli
 
-    cli_backoffice.add_parsers(commands)
+    p2p_cli.add_commands(office)
+    cli_backoffice.add_parsers(commands)  # card orders and crypto withdrawals
     return parser
 
 
@@ -197,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             cli_backoffice.print_lines(rows)
         elif args.command == "openapi":
             print(_openapi(args.contract), end="")
+        elif args.command == "backoffice":
+            print(json.dumps(asyncio.run(_with_db(settings, lambda db: args.run(db, args)))))
         elif args.user_command == "create":
             print(json.dumps(asyncio.run(_with_db(settings, lambda db: _create_user(db, args)))))
         else:

@@ -206,6 +206,13 @@ class Settings(BaseSettings):
         5, ge=1, description="Comments (replies included) one user may post per rolling minute."
     )
     alert_max_active: int = Field(20, ge=1, description="Active price alerts one user may have at once.")
+    p2p_expiry_sweep_seconds: float = Field(
+        1.0, gt=0, description="How often pending P2P orders past their payment window are cancelled (escrow back)."
+    )
+    p2p_wagering_percent: int = Field(
+        0, ge=0, le=10000, description="P2P withdrawals (taking a buy ad) need trading turnover of this % of the "
+        "user's deposits first; 0 turns the rule off.",
+    )
 
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
     @classmethod

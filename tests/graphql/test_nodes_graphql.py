@@ -73,6 +73,7 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "Comment": commented["id"],
         "PriceAlert": alerted["id"],
         "AlertFiring": fired[0]["id"],
+        **await p2p_kinds(db, user_id),
     }
 
 
@@ -99,6 +100,26 @@ async def money_kinds(
     return {"CardOrder": card_id, "CardMessage": message, "Withdrawal": withdrawal, "AuditEntry": audit["id"]}
 
 
+async def p2p_kinds(db: Database, user_id: int) -> dict[str, str]:
+    """A sell ad of the user's, an order on it (the user sells) and a message of theirs on it."""
+    from predictql.auth import Actor
+    from predictql.services import p2p_ads, p2p_chat, p2p_orders
+    from predictql.services.p2p_ads import AdFields
+    from tests.api.test_users import new_user
+
+    buyer = await new_user(db)
+    async with db.transaction() as session:
+        ad = await p2p_ads.create_ad(session, Actor(user_id=user_id), AdFields(
+            type="sell", fiat_currency="RUB", min_amount=100, max_amount=1000, payment_methods=["sber"],
+            payment_details={"sber": "card"},
+        ))
+        order = await p2p_orders.create_order(session, Actor(user_id=buyer), p2p_orders.OrderRequest(ad.id or 0, 100,
+                                                                                                       "sber"))
+        message = await p2p_chat.post(session, Actor(user_id=user_id), order_id=order.id or 0, message="hi")
+    return {"P2PAd": gid(Kind.P2P_AD, ad.id or 0), "P2POrder": gid(Kind.P2P_ORDER, order.id or 0),
+            "P2PMessage": gid(Kind.P2P_MESSAGE, message.id or 0)}
+
+
 async def test_node_resolves_every_kind_and_hides_others_private_rows(
     client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
@@ -108,7 +129,7 @@ async def test_node_resolves_every_kind_and_hides_others_private_rows(
         assert data(await gql(client, NODE, {"id": value}, token)) == {"node": {"__typename": typename, "id": value}}
 
     _, stranger = await trader(db, settings)
-    public = {"User", "Event", "Pool", "Market", "Trade", "Comment"}
+    public = {"User", "Event", "Pool", "Market", "Trade", "Comment", "P2PAd"}
     for typename, value in ids.items():
         seen = data(await gql(client, NODE, {"id": value}, stranger))["node"]
         assert seen == ({"__typename": typename, "id": value} if typename in public else None), typename

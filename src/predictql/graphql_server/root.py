@@ -34,6 +34,7 @@ from predictql.resolvers.my_streams import MyStreamsSubscription
 from predictql.resolvers.nodes import NodesQuery
 from predictql.resolvers.notifications import NotificationsMutation, NotificationsQuery
 from predictql.resolvers.orders import OrdersMutation, OrdersQuery
+from predictql.resolvers.p2p import P2PMutation, P2PQuery, P2PSubscription
 from predictql.resolvers.subscriptions import LiveSubscription
 from predictql.resolvers.support_chat import SupportChatMutation, SupportChatQuery, SupportChatSubscription
 from predictql.resolvers.trading import TradingMutation, TradingQuery
@@ -46,17 +47,20 @@ QUERIES = (
     MoneyOutQuery, BackOfficeQuery,
     SupportChatQuery,
     AlertsQuery,
+    P2PQuery,
 )
 MUTATIONS = (
     AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
     HistoryMutation, MoneyOutMutation, BackOfficeMutation,
     SupportChatMutation,
     CommentsMutation, AlertsMutation,
+    P2PMutation,
 )
 SUBSCRIPTIONS = (
     LiveSubscription, MyStreamsSubscription, MoneyOutSubscription, BackOfficeSubscription,
     SupportChatSubscription,
     CommentsSubscription,
+    P2PSubscription,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

@@ -10,6 +10,7 @@ from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
 from predictql.models.money_out import CardMessage, CardOrder, Withdrawal
 from predictql.models.notifications import Notification
 from predictql.models.orders import Order
+from predictql.models.p2p import P2PAd, P2PMessage, P2POrder, P2PProfile
 from predictql.models.streams import StreamEvent, StreamHead
 from predictql.models.support_chat import ChatMessage, ChatSession
 from predictql.models.trading import (
@@ -43,6 +44,10 @@ __all__ = [
     "Market",
     "Notification",
     "Order",
+    "P2PAd",
+    "P2PMessage",
+    "P2POrder",
+    "P2PProfile",
     "PasswordReset",
     "Pool",
     "Position",

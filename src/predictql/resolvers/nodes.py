@@ -18,6 +18,7 @@ import strawberry
 
 from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
+from predictql.resolvers.p2p import fetch_p2p_ad, fetch_p2p_message, fetch_p2p_order
 from predictql.schema.alerts import AlertFiring, PriceAlert
 from predictql.schema.comments import Comment
 from predictql.schema.context import Context, Info
@@ -173,6 +174,9 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.COMMENT: fetch_comment,
     Kind.ALERT: fetch_alert,
     Kind.ALERT_FIRING: fetch_alert_firing,
+    Kind.P2P_AD: fetch_p2p_ad,
+    Kind.P2P_ORDER: fetch_p2p_order,
+    Kind.P2P_MESSAGE: fetch_p2p_message,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

@@ -24,6 +24,7 @@ from predictql.rest_compat import (  # noqa: F401  (registration on import)
     notifications,
     openapi,
     orders,
+    p2p,
     pools,
     ready,
     referrals,

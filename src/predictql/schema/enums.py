@@ -146,6 +146,15 @@ class NotificationType(Enum):
     WITHDRAWAL_UPDATED = value("withdrawal_updated", description="A crypto withdrawal of the user changed state.")
     COMMENT_REPLY = value("comment_reply", description="Someone replied to a comment thread the user wrote in.")
     PRICE_ALERT = value("price_alert", description="A price alert of the user fired.")
+    P2P_ORDER_CREATED = value("p2p_order_created", description="Someone took the user's P2P ad.")
+    P2P_ORDER_PAID = value("p2p_order_paid", description="The buyer of the user's P2P sale says they paid.")
+    P2P_ORDER_COMPLETED = value("p2p_order_completed", description="The user's P2P purchase completed.")
+    P2P_ORDER_CANCELLED = value("p2p_order_cancelled", description="The counterparty cancelled a P2P order.")
+    P2P_ORDER_EXPIRED = value("p2p_order_expired", description="A P2P order was not paid in time.")
+    P2P_DISPUTE_OPENED = value("p2p_dispute_opened", description="The counterparty called an operator.")
+    P2P_DISPUTE_RESOLVED = value("p2p_dispute_resolved", description="An operator resolved a P2P dispute.")
+    P2P_MESSAGE = value("p2p_message", description="A new message on a P2P order's chat.")
+    P2P_AD_MODERATED = value("p2p_ad_moderated", description="An operator hid or showed again the user's P2P ad.")
 
 
 @strawberry.enum(description="What kind of object a notification is about.")
@@ -155,6 +164,8 @@ class NotificationSubjectType(Enum):
     ORDER = value("order", description="An order.")
     CARD_ORDER = value("card_order", description="A card order.")
     WITHDRAWAL = value("withdrawal", description="A crypto withdrawal.")
+    P2P_ORDER = value("p2p_order", description="A P2P order.")
+    P2P_AD = value("p2p_ad", description="A P2P ad.")
 
 
 @strawberry.enum(description="A kind of money movement.")

@@ -38,6 +38,9 @@ class Kind(Enum):
     COMMENT = "cmt"
     ALERT = "alrt"
     ALERT_FIRING = "afire"
+    P2P_AD = "pad"
+    P2P_ORDER = "pord"
+    P2P_MESSAGE = "pmsg"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

@@ -29,6 +29,9 @@ from predictql.models import (
     Market,
     Notification,
     Order,
+    P2PAd,
+    P2PMessage,
+    P2POrder,
     Pool,
     Position,
     PriceAlert,
@@ -37,7 +40,7 @@ from predictql.models import (
     Withdrawal,
 )
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.services import comments, events, ledger, order_lifecycle, positions, users, watchlist
+from predictql.services import comments, events, ledger, order_lifecycle, p2p_profiles, positions, users, watchlist
 from predictql.services.cursors import Page, PageArgs, pages_by_parent
 from predictql.services.ledger import Balances
 from predictql.services.users import MoneyMovement
@@ -48,6 +51,7 @@ Row = TypeVar(
     CardMessage, Withdrawal, AuditEntry,
     ChatSession, ChatMessage,
     Comment, PriceAlert, AlertFiring,
+    P2PAd, P2POrder, P2PMessage,
 )
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
@@ -117,10 +121,22 @@ class Loaders:
             load_fn=self._comments_by_event_id
         )
         self.positions_by_event_user = DataLoader[tuple[int, int], list[Position]](load_fn=self._positions_by_pair)
+        # P2P: rows by id (who may see one is the resolver's check) and traders' public stats.
+        self.p2p_ad_by_id = DataLoader[int, P2PAd | None](load_fn=lambda keys: self._by_id(P2PAd, keys))
+        self.p2p_order_by_id = DataLoader[int, P2POrder | None](load_fn=lambda keys: self._by_id(P2POrder, keys))
+        self.p2p_message_by_id = DataLoader[int, P2PMessage | None](
+            load_fn=lambda keys: self._by_id(P2PMessage, keys)
+        )
+        self.p2p_stats_by_user_id = DataLoader[int, tuple[int, float]](load_fn=self._p2p_stats)
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""
         self.event_by_id.prime_many({row.id: row for row in rows if row.id is not None})
+
+    async def _p2p_stats(self, keys: list[int]) -> list[tuple[int, float]]:
+        async with self._db.session() as session:
+            found = await p2p_profiles.of_users(session, keys)
+        return [found[key] for key in keys]
 
     async def _by_id(self, model: type[Row], keys: list[int]) -> list[Row | None]:
         async with self._db.session() as session:

@@ -125,12 +125,15 @@ class BalanceUpdate:
     escrow: Long = strawberry.field(description="Held by the caller's open buy orders.")
     total: Long = strawberry.field(description="Cash plus bonus (escrow excluded).")
     at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
+    p2p_frozen: Long = strawberry.field(
+        description="Held in escrow by open P2P orders the caller sells in (not part of total).", default=Long(0)
+    )
 
     @classmethod
     def of(cls, state: BalanceState) -> BalanceUpdate:
         return cls(
             cash=Long(state.cash), bonus=Long(state.bonus), escrow=Long(state.escrow),
-            total=Long(state.cash + state.bonus), at=state.at,
+            total=Long(state.cash + state.bonus), at=state.at, p2p_frozen=Long(state.p2p_frozen),
         )
 
     @staticmethod

@@ -15,17 +15,18 @@ from predictql.schema.markets import Event, Market
 from predictql.schema.money_out import CardOrder, Withdrawal
 from predictql.schema.node import Node, gid, opt_gid
 from predictql.schema.orders import Order
+from predictql.schema.p2p import P2PAd, P2POrder
 from predictql.schema.payloads import MutationPayload
 from predictql.subscriptions.payloads import NotificationTick
 
 NotificationSubject = Annotated[
-    Event | Market | Order | CardOrder | Withdrawal,
+    Event | Market | Order | CardOrder | Withdrawal | P2POrder | P2PAd,
     strawberry.union("NotificationSubject", description="What a notification is about."),
 ]
 
 SUBJECT_KINDS = {
     "event": Kind.EVENT, "market": Kind.MARKET, "order": Kind.ORDER, "card_order": Kind.CARD_ORDER,
-    "withdrawal": Kind.WITHDRAWAL,
+    "withdrawal": Kind.WITHDRAWAL, "p2p_order": Kind.P2P_ORDER, "p2p_ad": Kind.P2P_AD,
 }
 
 
@@ -40,15 +41,17 @@ class Notification(Node):
     read_at: datetime | None = strawberry.field(description="When it was first marked read; null while unread.")
     created_at: datetime = strawberry.field(description="When it was created (RFC 3339, UTC).")
     related_id: strawberry.ID | None = strawberry.field(
-        description="The global id of what it is about (evt_..., mkt_... or ord_...).",
+        description="The global id of what it is about (evt_..., mkt_..., ord_..., pord_... or pad_...).",
         deprecation_reason="Use subject.",
     )
     related_type: NotificationSubjectType | None = strawberry.field(
         description="What relatedId names.", deprecation_reason="Use subject { __typename }."
     )
 
-    @strawberry.field(description="What it is about: an event, a market, or one of the caller's orders, card orders or "
-        "withdrawals; null if gone.")
+    @strawberry.field(
+        description="What it is about: an event, a market, one of the caller's orders, card orders, withdrawals "
+        "or P2P orders, or a P2P ad; null if gone."
+    )
     async def subject(self, info: Info) -> NotificationSubject | None:
         if self.related_id is None:
             return None
@@ -68,6 +71,13 @@ class Notification(Node):
         if kind is Kind.WITHDRAWAL:
             out = await loaders.withdrawal_by_id.load(row_id)
             return Withdrawal.from_row(out) if out and out.user_id == info.context.actor.user_id else None
+        if kind is Kind.P2P_ORDER:
+            trade = await loaders.p2p_order_by_id.load(row_id)
+            mine = trade is not None and info.context.actor.user_id in (trade.buyer_id, trade.seller_id)
+            return P2POrder.from_row(trade) if trade is not None and mine else None
+        if kind is Kind.P2P_AD:
+            ad = await loaders.p2p_ad_by_id.load(row_id)
+            return P2PAd.from_row(ad) if ad is not None and ad.moderation_status != "deleted" else None
         return None
 
     @classmethod

@@ -124,7 +124,8 @@ class ErrorCode(Enum):
         "MIN_DEPOSIT_REQUIRED", description="Money out needs 1000 RUB deposited in total first."
     )
     WAGERING_REQUIREMENT_NOT_MET = strawberry.enum_value(
-        "WAGERING_REQUIREMENT_NOT_MET", description="Bonus credited must be traded through (3x) before money out."
+        "WAGERING_REQUIREMENT_NOT_MET",
+        description="Money out needs more trading first (README \"Money in and out\": the wagering rules).",
     )
     WITHDRAWAL_LIMIT_EXCEEDED = strawberry.enum_value(
         "WITHDRAWAL_LIMIT_EXCEEDED", description="Over the money-out limit per 24 hours."
@@ -154,6 +155,33 @@ class ErrorCode(Enum):
     ALERT_LIMIT_REACHED = strawberry.enum_value(
         "ALERT_LIMIT_REACHED", description="The caller has as many active price alerts as allowed; delete one first."
     )
+    DUPLICATE_AD_TYPE = strawberry.enum_value(
+        "DUPLICATE_AD_TYPE", description="The caller has an active P2P ad of this type already."
+    )
+    HAS_OPEN_ORDERS = strawberry.enum_value(
+        "HAS_OPEN_ORDERS", description="The P2P ad has open orders: it cannot be deleted now."
+    )
+    AD_NOT_ACTIVE = strawberry.enum_value(
+        "AD_NOT_ACTIVE", description="The P2P ad is paused or hidden: it takes no order."
+    )
+    OWN_AD = strawberry.enum_value("OWN_AD", description="A P2P ad cannot be taken by its owner.")
+    AMOUNT_EXCEEDS_AVAILABLE = strawberry.enum_value(
+        "AMOUNT_EXCEEDS_AVAILABLE", description="The amount is more than the P2P ad has left."
+    )
+    AMOUNT_TOO_SMALL = strawberry.enum_value(
+        "AMOUNT_TOO_SMALL", description="The amount is zero, negative or worth no fiat kopeck."
+    )
+    INVALID_PAYMENT_METHOD = strawberry.enum_value(
+        "INVALID_PAYMENT_METHOD", description="The P2P ad does not take this payment method."
+    )
+    SELLER_INSUFFICIENT_BALANCE = strawberry.enum_value(
+        "SELLER_INSUFFICIENT_BALANCE", description="The seller's balance does not cover the P2P order."
+    )
+    INVALID_RATING = strawberry.enum_value("INVALID_RATING", description="A rating is a whole number from 1 to 5.")
+    ORDER_NOT_COMPLETED = strawberry.enum_value(
+        "ORDER_NOT_COMPLETED", description="Only a completed P2P order can be rated."
+    )
+    ALREADY_RATED = strawberry.enum_value("ALREADY_RATED", description="The caller rated this P2P order already.")
 
 
 def error_code(error: DomainError) -> ErrorCode:
@@ -193,7 +221,11 @@ class Balances:
     bonus: Long = strawberry.field(description="Bonus balance.")
     frozen: Long = strawberry.field(description="Reserved by open order-book buys; not part of total.")
     total: Long = strawberry.field(description="Cash plus bonus, kopecks.")
+    p2p_frozen: Long = strawberry.field(
+        description="Held in escrow by open P2P orders the caller sells in; not part of total.", default=Long(0)
+    )
 
     @classmethod
     def from_row(cls, row: BalancesRow) -> Balances:
-        return cls(cash=Long(row.cash), bonus=Long(row.bonus), frozen=Long(row.frozen), total=Long(row.total))
+        return cls(cash=Long(row.cash), bonus=Long(row.bonus), frozen=Long(row.frozen), total=Long(row.total),
+                   p2p_frozen=Long(row.p2p_frozen))

@@ -40,6 +40,14 @@ def user_bonus(user_id: int) -> str:
     return f"user:{user_id}:bonus"
 
 
+P2P_ESCROW_KIND = "p2p_escrow"
+
+
+def user_p2p_escrow(user_id: int) -> str:
+    """What open P2P orders hold of the user's as seller until they complete or are cancelled."""
+    return f"user:{user_id}:p2p_escrow"
+
+
 def market_amm(market_id: int) -> str:
     """The LMSR market maker's cash for one market; may go negative up to its subsidy bound."""
     return f"market:{market_id}:amm"
@@ -55,6 +63,7 @@ class Balances:
     cash: int
     bonus: int
     frozen: int = 0  # reserved by open order-book buys (the escrow account); not part of total
+    p2p_frozen: int = 0  # held by open P2P orders the user sells in (the p2p escrow); not part of total
 
     @property
     def total(self) -> int:
@@ -95,6 +104,7 @@ async def balances(session: AsyncSession, user_id: int) -> Balances:
         cash=int(by_kind.get("user_cash", 0)),
         bonus=int(by_kind.get("user_bonus", 0)),
         frozen=int(by_kind.get("escrow", 0)),
+        p2p_frozen=int(by_kind.get(P2P_ESCROW_KIND, 0)),
     )
 
 

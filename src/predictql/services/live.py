@@ -17,7 +17,7 @@ from predictql.db import utcnow
 from predictql.errors import NotFound
 from predictql.models import LedgerAccount, Order
 from predictql.pricing.orderbook_types import SCALE
-from predictql.services import charts, events, order_escrow, orderbook_trading, pools
+from predictql.services import charts, events, ledger, order_escrow, orderbook_trading, pools
 from predictql.services.charts import ChartPoint
 from predictql.subscriptions import topics
 from predictql.subscriptions.payloads import BalanceState, BookLevels, ChartTick, MarketState
@@ -88,7 +88,10 @@ async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list
         found[int(user_id or 0)][kind] = int(balance)
     now = utcnow()
     return [
-        BalanceState(user_id, by.get("user_cash", 0), by.get("user_bonus", 0), by.get(order_escrow.ESCROW_KIND, 0), now)
+        BalanceState(
+            user_id, by.get("user_cash", 0), by.get("user_bonus", 0), by.get(order_escrow.ESCROW_KIND, 0), now,
+            p2p_frozen=by.get(ledger.P2P_ESCROW_KIND, 0),
+        )
         for user_id, by in found.items()
     ]
 

@@ -311,13 +311,15 @@ class PositionState:
 
 @dataclass(frozen=True, slots=True)
 class BalanceState:
-    """A user's balances now, kopecks: cash, bonus, and what open buy orders hold in escrow."""
+    """A user's balances now, kopecks: cash, bonus, what open buy orders hold in escrow, and what open
+    P2P orders hold of the user's as seller (``p2p_frozen``)."""
 
     user_id: int
     cash: int
     bonus: int
     escrow: int
     at: datetime
+    p2p_frozen: int = 0  # the seller's amounts held by open P2P orders
 
     def to_json(self) -> str:
         return dumps_str(asdict(self))
@@ -488,4 +490,70 @@ class CommentTick:
         data = _fields(cls, text)
         data["created_at"] = _time(data["created_at"])
         data["edited_at"] = _time(data["edited_at"]) if data["edited_at"] is not None else None
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class P2POrderState:
+    """A P2P order as it is after a change (the ``P2POrder`` row's public fields)."""
+
+    id: int
+    ad_id: int
+    buyer_id: int
+    seller_id: int
+    usdt_amount: int
+    fiat_amount: int
+    fiat_currency: str
+    exchange_rate: int
+    payment_method: str
+    status: str
+    frozen_balance: int
+    operator_called: bool
+    cancel_reason: str | None
+    resolution: str | None
+    expires_at: datetime | None
+    buyer_paid_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, order: Any) -> P2POrderState:
+        assert order.id is not None
+        return cls(**{name: getattr(order, name) for name in cls.__dataclass_fields__})
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> P2POrderState:
+        data = _fields(cls, text)
+        for name in ("expires_at", "buyer_paid_at", "finished_at", "created_at", "updated_at"):
+            data[name] = _time(data[name]) if data[name] is not None else None
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class P2PMessageState:
+    """One message of a P2P order's chat (``sender_type`` user, operator or system)."""
+
+    id: int
+    order_id: int
+    user_id: int | None
+    sender_type: str
+    message: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> P2PMessageState:
+        assert row.id is not None
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> P2PMessageState:
+        data = _fields(cls, text)
+        data["created_at"] = _time(data["created_at"])
         return cls(**data)

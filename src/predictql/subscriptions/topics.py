@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.db import emit, utcnow
-from predictql.models import Event, Market, Notification, Order, Position, Trade, User
+from predictql.models import Event, Market, Notification, Order, P2PMessage, P2POrder, Position, Trade, User
 from predictql.pricing.orderbook_types import SCALE
 from predictql.subscriptions.payloads import (
     AccessChange,
@@ -62,6 +62,8 @@ from predictql.subscriptions.payloads import (
     MarketState,
     NotificationTick,
     OrderState,
+    P2PMessageState,
+    P2POrderState,
     PositionState,
     TradeTick,
     WithdrawalState,
@@ -266,3 +268,26 @@ def publish_final(
 def support_chat_changed(session: AsyncSession, tick: ChatTick) -> None:
     """A support-chat message was posted or the session's status changed, in this transaction."""
     emit(session, support_chat_channel(tick.session_id), tick.to_json())
+# -- P2P exchange ------------------------------------------------------------------------------
+
+
+def user_p2p_orders_channel(user_id: int) -> str:
+    """Each change of a P2P order the user is buyer or seller of (``P2POrderState``)."""
+    return f"user:{user_id}:p2p_orders"
+
+
+def p2p_order_messages_channel(order_id: int) -> str:
+    """The chat of one P2P order (``P2PMessageState``): its two participants and operators."""
+    return f"p2p_order:{order_id}:messages"
+
+
+def p2p_order_changed(session: AsyncSession, order: P2POrder) -> None:
+    """A P2P order was created or changed state, in this transaction: to buyer and seller."""
+    text = P2POrderState.of(order).to_json()
+    for user_id in sorted({order.buyer_id, order.seller_id}):
+        emit(session, user_p2p_orders_channel(user_id), text)
+
+
+def p2p_message_posted(session: AsyncSession, message: P2PMessage) -> None:
+    """A message was added to a P2P order's chat (flushed: it has an id)."""
+    emit(session, p2p_order_messages_channel(message.order_id), P2PMessageState.of(message).to_json())

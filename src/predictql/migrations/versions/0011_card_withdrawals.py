@@ -1,7 +1,7 @@
 """card orders, their operator chat, crypto withdrawals
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 
 ``card_orders`` (RUB by bank card, operator-mediated) with ``card_messages`` (its chat), and
@@ -19,7 +19,7 @@ from alembic import op
 import predictql.db
 
 revision: str = '0011'
-down_revision: str | None = '0009'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

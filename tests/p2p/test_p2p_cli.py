@@ -1,0 +1,92 @@
+"""``predictql backoffice p2p-disputes``: list the open disputes and resolve one (audited), through
+the real CLI against the test database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from predictql import migrate
+from predictql.auth import Actor
+from predictql.cli import main
+from predictql.db import Database, make_engine
+from predictql.models import AuditEntry
+from predictql.services import accounts, ledger, p2p_ads, p2p_flow, p2p_orders, users
+from predictql.services.p2p_ads import AdFields
+from predictql.settings import Settings
+from tests.support import unique_email
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path) -> None:
+    monkeypatch.setenv("PREDICTQL_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("PREDICTQL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PREDICTQL_JWT_SECRET", "cli-secret-" + "x" * 40)
+    monkeypatch.setenv("PREDICTQL_LOG_LEVEL", "WARNING")
+
+
+async def _dispute(url: str, operator_email: str) -> tuple[int, int, int]:
+    """A seller, a buyer and an order of theirs in dispute; an operator with ``operator_email``."""
+    engine = make_engine(url)
+    await migrate.upgrade(engine)
+    db = Database(engine)
+    try:
+        async with db.transaction() as session:
+            ids = []
+            for roles in ({}, {}, {"is_operator": True}):
+                email = operator_email if roles else unique_email("p2pcli")
+                user = await accounts.create_user(session, email=email, password=None, verified=True, **roles)
+                ids.append(user.id or 0)
+            seller, buyer, _ = ids
+            await users.deposit(session, user_id=seller, amount=10_000)
+            ad = await p2p_ads.create_ad(session, Actor(user_id=seller), AdFields(
+                type="sell", fiat_currency="RUB", min_amount=100, max_amount=10_000, payment_methods=["sber"],
+                payment_details={"sber": "card"},
+            ))
+            order = await p2p_orders.create_order(
+                session, Actor(user_id=buyer), p2p_orders.OrderRequest(ad.id or 0, 4_000, "sber")
+            )
+            await p2p_flow.call_operator(session, Actor(user_id=buyer), order_id=order.id or 0)
+        return seller, buyer, order.id or 0
+    finally:
+        await db.dispose()
+
+
+async def _after(url: str, buyer: int) -> tuple[int, list[tuple[str, str | None]]]:
+    db = Database(make_engine(url))
+    try:
+        async with db.session() as session:
+            cash = (await ledger.balances(session, buyer)).cash
+            entries = [(e.action, e.note) for e in await session.scalars(select(AuditEntry))]
+        return cash, entries
+    finally:
+        await db.dispose()
+
+
+def test_list_and_resolve(cli_env: None, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    operator = unique_email("op")
+    _, buyer, order_id = asyncio.run(_dispute(settings.resolved_database_url, operator))
+    assert main(["backoffice", "p2p-disputes"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert order_id in [row["id"] for row in listed] and all(row["status"] == "dispute" for row in listed)
+
+    stranger = unique_email("nobody")
+    assert main(["backoffice", "p2p-disputes", "resolve", str(order_id), "--to", "buyer", "--as", stranger]) == 2
+    capsys.readouterr()
+    argv = ["backoffice", "p2p-disputes", "resolve", str(order_id), "--to", "buyer", "--as", operator,
+            "--note", "receipt checked"]
+    assert main(argv) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert (resolved["status"], resolved["resolution"], resolved["frozen_balance"]) == ("completed", "buyer", 0)
+    assert main(argv) == 2  # once only
+    assert "not in dispute" in capsys.readouterr().err
+    assert main(["backoffice", "p2p-disputes", "list"]) == 0
+    assert order_id not in [row["id"] for row in json.loads(capsys.readouterr().out)]
+    assert main(["backoffice", "p2p-disputes", "list", "--all"]) == 0
+    assert order_id in [row["id"] for row in json.loads(capsys.readouterr().out)]
+    cash, entries = asyncio.run(_after(settings.resolved_database_url, buyer))
+    assert cash == 4_000 and ("p2p_dispute.resolve", "receipt checked") in entries
