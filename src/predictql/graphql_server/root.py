@@ -22,6 +22,7 @@ from predictql.graphql_server.input_guard import InputGuard, SafeStringLiterals
 from predictql.graphql_server.limits import limit_rules
 from predictql.graphql_server.operation_metrics import OperationMetrics
 from predictql.graphql_server.stream_execution import SharedEventExecutor
+from predictql.resolvers.assets import AssetsMutation, AssetsQuery, AssetsSubscription
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
 from predictql.resolvers.history import HistoryMutation, HistoryQuery
@@ -37,14 +38,15 @@ from predictql.settings import Settings
 
 Query = merge_types(
     "Query",
-    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery),
+    (NodesQuery, AuthQuery, UsersQuery, EventsQuery, TradingQuery, OrdersQuery, NotificationsQuery, HistoryQuery,
+     AssetsQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
-     HistoryMutation),
+     HistoryMutation, AssetsMutation),
 )
-Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription))
+Subscription = merge_types("Subscription", (LiveSubscription, MyStreamsSubscription, AssetsSubscription))
 # Every mutation takes an optional idempotencyKey (see graphql_server/idempotency.py).
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(IdempotencyKeyArgument())

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from predictql.models.accounts import ApiToken, AuthSession, EmailCode, PasswordReset, RefreshToken, User
+from predictql.models.assets import Asset, AssetPricePoint, FxRate
 from predictql.models.backoffice import AuditEntry
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
@@ -21,12 +22,15 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "ApiToken",
+    "Asset",
+    "AssetPricePoint",
     "AuditEntry",
     "AuthSession",
     "EmailCode",
     "Event",
     "EventSuggestion",
     "EventTag",
+    "FxRate",
     "IdempotencyRecord",
     "LedgerAccount",
     "LedgerEntry",

@@ -15,8 +15,9 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.errors import InvalidInput
+from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event as EventRow
+from predictql.schema.assets import AssetPrice
 from predictql.schema.context import Context, Info
 from predictql.schema.discovery import EventSuggestion
 from predictql.schema.ids import Kind, decode, parse
@@ -26,6 +27,7 @@ from predictql.schema.notifications import Notification
 from predictql.schema.orders import Order
 from predictql.schema.trading import Position, Trade
 from predictql.schema.users import ApiToken, MoneyTransaction, User
+from predictql.services import assets
 from predictql.services.events import can_see
 from predictql.services.users import Profile
 
@@ -103,6 +105,16 @@ async def fetch_suggestion(context: Context, row_id: int) -> EventSuggestion | N
     return EventSuggestion.from_row(row) if row is not None and row.user_id == context.actor.user_id else None
 
 
+async def fetch_asset(context: Context, row_id: int) -> AssetPrice | None:
+    row = await context.loaders.asset_by_id.load(row_id)
+    if row is None:
+        return None
+    try:
+        return AssetPrice.from_quote(assets.quote_of(row, context.settings.price_stale_seconds))
+    except NotFound:  # no price recorded yet
+        return None
+
+
 FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.USER: fetch_user,
     Kind.EVENT: fetch_event,
@@ -115,6 +127,7 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.API_TOKEN: fetch_api_token,
     Kind.TRANSACTION: fetch_transaction,
     Kind.SUGGESTION: fetch_suggestion,
+    Kind.ASSET: fetch_asset,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

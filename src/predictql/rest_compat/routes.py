@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from predictql.rest_compat import (  # noqa: F401  (registration on import)
+    assets,
     auth,
     events,
     health,

@@ -29,6 +29,7 @@ class Kind(Enum):
     API_TOKEN = "tok"
     TRANSACTION = "txn"
     SUGGESTION = "sug"
+    ASSET = "ast"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

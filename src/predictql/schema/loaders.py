@@ -17,6 +17,7 @@ from predictql.auth import Actor
 from predictql.db import Database
 from predictql.models import (
     ApiToken,
+    Asset,
     Event,
     EventSuggestion,
     Market,
@@ -34,7 +35,9 @@ from predictql.services.ledger import Balances
 from predictql.services.users import MoneyMovement
 from predictql.settings import Settings
 
-Row = TypeVar("Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion)
+Row = TypeVar(
+    "Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion, Asset
+)
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
 
@@ -73,6 +76,7 @@ class Loaders:
         # Keyed by event id: whether the signed-in user watches it (False for everyone when anonymous).
         self.watched_event_ids = DataLoader[int, bool](load_fn=self._watched)
         self.summary_by_user_id = DataLoader[int, positions.Summary](load_fn=self._summaries)
+        self.asset_by_id = DataLoader[int, Asset | None](load_fn=lambda keys: self._by_id(Asset, keys))
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""

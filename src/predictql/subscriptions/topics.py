@@ -19,6 +19,7 @@ Channels:
 - ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
   (``AccessChange``); every process's sockets signed in as that user follow it
   (``schema.socket_watch``), never a client.
+- ``asset:{SYMBOL}:price``: an asset's price each time a newer one is recorded (``AssetPriceTick``).
 
 Executions (trades, fills) are emitted where they happen. State that may change several times in
 one transaction (orders, positions, balances, book levels) is only *marked* changed there
@@ -41,10 +42,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.db import emit, utcnow
-from predictql.models import Event, Market, Notification, Order, Position, Trade, User
+from predictql.models import Asset, Event, Market, Notification, Order, Position, Trade, User
 from predictql.pricing.orderbook_types import SCALE
 from predictql.subscriptions.payloads import (
     AccessChange,
+    AssetPriceTick,
     BackOfficeItem,
     BalanceState,
     BookLevels,
@@ -101,6 +103,10 @@ def user_access_channel(user_id: int) -> str:
     return f"user:{user_id}:access"
 
 
+def asset_price_channel(symbol: str) -> str:
+    return f"asset:{symbol}:price"
+
+
 # -- emitted by the services, inside their transaction ---------------------------------------
 
 
@@ -155,6 +161,11 @@ def access_changed(session: AsyncSession, user_ids: Iterable[int], reason: str) 
 def backoffice_item_changed(session: AsyncSession, kind: str, item_id: int, state: str, *, open: bool) -> None:
     """A back-office work item was created or changed state, in this transaction."""
     emit(session, BACKOFFICE, BackOfficeItem(kind, item_id, state, open, utcnow()).to_json())
+
+
+def asset_price_changed(session: AsyncSession, asset: Asset) -> None:
+    """After a newer price of ``asset`` was recorded, in this transaction."""
+    emit(session, asset_price_channel(asset.symbol), AssetPriceTick.of(asset).to_json())
 
 
 def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:
