@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import debug_memory, logs, metrics, migrate
+from predictql import debug_memory, logs, metrics, migrate, price_feeds
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
@@ -35,7 +35,7 @@ from predictql.outages import unavailable
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
-from predictql.services import idempotency, live, order_expiry
+from predictql.services import idempotency, live, loops, order_expiry
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
@@ -76,6 +76,8 @@ def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: boo
             asyncio.create_task(
                 order_expiry.sweep_forever(db, settings.order_expiry_sweep_seconds), name="order expiry sweep"
             ),
+            asyncio.create_task(loops.run_forever(db, settings), name="loop events"),
+            *price_feeds.start(db, settings),  # the exchange / FX connectors the settings choose
         ]
         if settings.debug_memory is not None:
             background.append(asyncio.create_task(
