@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from predictql.errors import InvalidInput
 from predictql.jsonutil import rfc3339
 from predictql.rest_compat.routing import ApiRequest, endpoint
 from predictql.services import assets
@@ -30,10 +31,14 @@ async def asset_price(api: ApiRequest) -> dict[str, Any]:
 @endpoint("GET", "/currency/rate", auth="none", lower_codes=True, invalid_code="bad_request")
 async def currency_rate(api: ApiRequest) -> dict[str, Any]:
     query = api.request.query_params
-    async with api.db.session() as session:
-        rate = await assets.get_rate(
-            session, base=query.get("from", ""), quote=query.get("to", ""), stale_seconds=api.settings.fx_stale_seconds
-        )
+    try:
+        async with api.db.session() as session:
+            rate = await assets.get_rate(
+                session, base=query.get("from", ""), quote=query.get("to", ""),
+                stale_seconds=api.settings.fx_stale_seconds,
+            )
+    except InvalidInput as error:  # this page spells its codes in lower case (``bad_request``)
+        raise InvalidInput(error.message, code=error.code.lower()) from None
     return {
         "from": rate.base, "to": rate.quote, "rate": rate.rate, "source": rate.source, "as_of": rfc3339(rate.as_of),
         "stale": rate.stale,

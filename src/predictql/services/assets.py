@@ -42,12 +42,12 @@ def parse_e8(value: str | Decimal | float | int, what: str = "price") -> int:
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise InvalidInput(f"{what} must be a positive decimal number", code="bad_request", field=what) from None
+        raise InvalidInput(f"{what} must be a positive decimal number", code="BAD_REQUEST", field=what) from None
     if not number.is_finite() or number <= 0:
-        raise InvalidInput(f"{what} must be a positive decimal number", code="bad_request", field=what)
+        raise InvalidInput(f"{what} must be a positive decimal number", code="BAD_REQUEST", field=what)
     scaled = int((number * SCALE).to_integral_value())
     if not 0 < scaled <= MAX_E8:
-        raise InvalidInput(f"{what} is out of range", code="bad_request", field=what)
+        raise InvalidInput(f"{what} is out of range", code="BAD_REQUEST", field=what)
     return scaled
 
 
@@ -65,7 +65,7 @@ def check_symbol(symbol: str) -> str:
     """Upper-case Bybit-style symbol (e.g. BTCUSDT): a malformed one is as unknown as a missing one."""
     value = symbol.strip().upper() if symbol.isascii() else ""
     if not value or len(value) > 20 or not set(value) <= SYMBOL_CHARS:
-        raise NotFound("asset not found", code="not_found")
+        raise NotFound("asset not found")
     return value
 
 
@@ -150,13 +150,13 @@ def _valid_symbol(symbol: str) -> str:
     try:
         return check_symbol(symbol)
     except NotFound:
-        raise InvalidInput("symbol must be 1-20 letters or digits, e.g. BTCUSDT", code="bad_request",
+        raise InvalidInput("symbol must be 1-20 letters or digits, e.g. BTCUSDT", code="BAD_REQUEST",
                            field="symbol") from None
 
 
 def _quote(asset: Asset, stale_seconds: float, now: datetime | None = None) -> Quote:
     if asset.price_e8 is None or asset.price_updated_at is None or asset.source is None:
-        raise NotFound(f"no price recorded for {asset.symbol}", code="not_found")
+        raise NotFound(f"no price recorded for {asset.symbol}")
     age = (now or utcnow()) - asset.price_updated_at
     return Quote(asset, asset.price_e8, asset.source, asset.price_updated_at, age > timedelta(seconds=stale_seconds))
 
@@ -165,7 +165,7 @@ async def get_price(session: AsyncSession, *, symbol: str, stale_seconds: float)
     """The latest recorded price of ``symbol`` (``not_found`` when none), marked stale past its age."""
     asset = await session.scalar(select(Asset).where(col(Asset.symbol) == check_symbol(symbol)))
     if asset is None:
-        raise NotFound("asset not found", code="not_found")
+        raise NotFound("asset not found")
     return _quote(asset, stale_seconds)
 
 
@@ -210,7 +210,7 @@ class FxQuote:
 def check_currency(code: str, field: str) -> str:
     value = code.strip().upper() if code.isascii() else ""
     if len(value) != 3 or not value.isalpha():
-        raise InvalidInput(f"{field} must be a 3-letter currency code, e.g. USD", code="bad_request", field=field)
+        raise InvalidInput(f"{field} must be a 3-letter currency code, e.g. USD", code="BAD_REQUEST", field=field)
     return value
 
 
@@ -239,7 +239,7 @@ async def set_rate(session: AsyncSession, actor: Actor | None, *, base: str, quo
         actor.require_admin()
     base, quote = check_currency(base, "from"), check_currency(quote, "to")
     if base == quote:
-        raise InvalidInput("from and to must differ", code="bad_request", field="to")
+        raise InvalidInput("from and to must differ", code="BAD_REQUEST", field="to")
     rate_e8 = parse_e8(rate, "rate")
     await record_rate(session, base=base, quote=quote, rate_e8=rate_e8, source="operator", as_of=utcnow())
     row = await session.scalar(select(FxRate).where(col(FxRate.base) == base, col(FxRate.quote) == quote))
@@ -260,7 +260,7 @@ async def get_rate(session: AsyncSession, *, base: str, quote: str, stale_second
     rows = {(row.base, row.quote): row for row in found}
     legs = _legs(rows, base, quote)
     if legs is None:
-        raise NotFound(f"no rate for {base}/{quote}", code="not_found")
+        raise NotFound(f"no rate for {base}/{quote}")
     rate = 1.0
     for row, inverse in legs:
         rate = rate / to_float(row.rate_e8) if inverse else rate * to_float(row.rate_e8)
