@@ -96,7 +96,8 @@ class BybitFeed:
         deadline = 2 * self.settings.bybit_ping_seconds  # a pong or a ticker at least this often
         while True:
             try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=deadline)
+                async with asyncio.timeout(deadline):  # not wait_for: it can swallow a cancellation (3.11)
+                    raw = await ws.recv()
             except TimeoutError:
                 log.warning("bybit socket silent for %.1fs: reconnecting", deadline)
                 return heard
