@@ -215,5 +215,5 @@ async def test_the_app_runs_a_loop_through_three_intervals(
     closed = [pool for pool in pools if pool.closed_at is not None]
     assert len(closed) >= 3 and all(pool.won_side == 1 for pool in closed)  # 100 is not above 100
     for before, after in itertools.pairwise(pools):
-        assert after.live_at == before.finish_at  # back to back, each round once
+        assert after.live_at >= before.finish_at  # never overlapping (back to back unless the runner was late)
     assert len({pool.live_at for pool in pools}) == len(pools)
