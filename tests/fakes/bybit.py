@@ -10,6 +10,9 @@ It speaks the same shapes as the real one (only what the connector uses):
   ``{"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[{"symbol","lastPrice",...}]},
   "retExtInfo":{},"time":<ms>}``; an unknown symbol is ``retCode`` 10001.
 
+It also serves a central-bank daily document (``GET /daily_json.js``, the CBR JSON format:
+``{"Date", "Valute": {"USD": {"CharCode", "Nominal", "Value"}}}``) from ``cbr``, for the FX source.
+
 The test controls it: ``drop()`` closes every socket, ``refuse`` turns handshakes away (the socket is
 "down"), ``silent`` stops answering pings. It listens on 127.0.0.1 only, on a free port.
 """
@@ -53,10 +56,12 @@ class FakeBybit:
         self.silent = False
         self.changed = asyncio.Condition()  # notified on every connection, subscription, ping
         self.port = 0
+        self.cbr: dict[str, Any] | None = None  # the daily document; None answers 503
         self._cs = 0
         self.app = Starlette(routes=[
             WebSocketRoute("/v5/public/spot", self._socket),
             Route("/v5/market/tickers", self._tickers),
+            Route("/daily_json.js", self._daily),
         ])
 
     async def _notify(self) -> None:
@@ -121,6 +126,11 @@ class FakeBybit:
                                  "retExtInfo": {}, "time": _ms()})
         return JSONResponse({"retCode": 0, "retMsg": "OK", "result": {
             "category": "spot", "list": [_ticker(symbol, self.prices[symbol])]}, "retExtInfo": {}, "time": _ms()})
+
+    async def _daily(self, request: Request) -> JSONResponse:
+        if self.cbr is None:
+            return JSONResponse({"error": "unavailable"}, status_code=503)
+        return JSONResponse(self.cbr)
 
     @property
     def ws_url(self) -> str:

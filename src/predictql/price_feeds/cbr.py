@@ -23,11 +23,18 @@ log = logging.getLogger("predictql.fx")
 
 
 def parse_daily(body: dict[str, Any]) -> tuple[datetime, dict[str, int]]:
-    """(as of, currency -> roubles per unit x 10^8) from a CBR daily document."""
-    try:
-        as_of = as_utc(datetime.fromisoformat(str(body["Date"])))
-    except (KeyError, ValueError):
-        as_of = utcnow()
+    """(as of, currency -> roubles per unit x 10^8) from a CBR daily document.
+
+    ``as_of`` is when the document was published (``Timestamp``), not ``Date``, the day the rates
+    take effect, which is often tomorrow: a rate is never dated in the future, and the same document
+    read again is not newer than an operator's rate set after it."""
+    as_of = utcnow()
+    for key in ("Timestamp", "Date"):
+        try:
+            as_of = min(as_of, as_utc(datetime.fromisoformat(str(body[key]))))
+            break
+        except (KeyError, ValueError):
+            continue
     rates: dict[str, int] = {}
     for code, item in (body.get("Valute") or {}).items():
         try:
