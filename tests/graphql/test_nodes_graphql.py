@@ -10,7 +10,7 @@ import httpx
 
 from predictql.db import Database
 from predictql.schema.ids import Kind
-from predictql.services import users
+from predictql.services import assets, users
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import live_market, trader
 from tests.graphql.test_orders_graphql import PLACE, order_book_event, order_input
@@ -37,6 +37,8 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
     mine = data(await gql(client, query, {"m": gid(Kind.MARKET, market.id or 0)}, token))
     suggest = 'mutation { suggestEvent(input: {name: "Rain?"}) { suggestion { id } } }'
     suggested = data(await gql(client, suggest, token=token))["suggestEvent"]["suggestion"]
+    async with db.transaction() as session:
+        asset = await assets.set_price(session, None, symbol="BTCUSDT", price="84532.17", record_seconds=1.0)
     return token, {
         "User": mine["me"]["id"],
         "Event": mine["market"]["pool"]["event"]["id"],
@@ -49,6 +51,7 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "ApiToken": created["createApiToken"]["apiToken"]["id"],
         "MoneyTransaction": mine["myTransactions"]["nodes"][0]["id"],
         "EventSuggestion": suggested["id"],
+        "AssetPrice": gid(Kind.ASSET, asset.id or 0),
     }
 
 
@@ -61,7 +64,7 @@ async def test_node_resolves_every_kind_and_hides_others_private_rows(
         assert data(await gql(client, NODE, {"id": value}, token)) == {"node": {"__typename": typename, "id": value}}
 
     _, stranger = await trader(db, settings)
-    public = {"User", "Event", "Pool", "Market", "Trade"}
+    public = {"User", "Event", "Pool", "Market", "Trade", "AssetPrice"}
     for typename, value in ids.items():
         seen = data(await gql(client, NODE, {"id": value}, stranger))["node"]
         assert seen == ({"__typename": typename, "id": value} if typename in public else None), typename
