@@ -221,6 +221,11 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("price_symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        return [symbol.upper() for symbol in value]
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:

@@ -84,7 +84,7 @@ async def test_history_keeps_one_point_per_period(db: Database) -> None:
 def test_prices_parse_exactly() -> None:
     assert assets.parse_e8("84532.17") == 8_453_217_000_000
     assert assets.to_text(assets.parse_e8("0.00001234")) == "0.00001234"
-    for bad in ("0", "-1", "abc", "NaN", "inf", "1e30"):
+    for bad in ("0", "-1", "abc", "NaN", "inf", "1e30", "1e999999999", "1e-9", "9" * 5000):
         with pytest.raises(Exception, match="price"):
             assets.parse_e8(bad)
 
@@ -218,3 +218,10 @@ def test_cli_sets_prices_and_rates(cli_env: None, db: Database, capsys: pytest.C
     assert json.loads(capsys.readouterr().out)["rate"] == "92.45"
     assert main(["prices", "set", "BTCUSDT", "zero"]) == 2
     assert "price" in capsys.readouterr().err
+
+
+def test_metrics_label_asset_streams_without_the_symbol() -> None:
+    from predictql import metrics
+
+    assert metrics.stream_of("asset:BTCUSDT:price") == metrics.stream_of("asset:ANYTHING1:price")
+    assert metrics.stream_of("asset:BTCUSDT:price") == "asset:{symbol}:price"

@@ -30,6 +30,7 @@ from predictql.subscriptions import topics
 
 SCALE = 10**8
 MAX_E8 = 2**63 - 1
+MAX_VALUE = Decimal(MAX_E8) / SCALE
 SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 SOURCES = ("operator", "bybit")
 FX_SOURCES = ("operator", "cbr")
@@ -45,6 +46,8 @@ def parse_e8(value: str | Decimal | float | int, what: str = "price") -> int:
         raise InvalidInput(f"{what} must be a positive decimal number", code="BAD_REQUEST", field=what) from None
     if not number.is_finite() or number <= 0:
         raise InvalidInput(f"{what} must be a positive decimal number", code="BAD_REQUEST", field=what)
+    if number > MAX_VALUE:  # before int(): "1e999999999" would build a billion-digit integer
+        raise InvalidInput(f"{what} is out of range", code="BAD_REQUEST", field=what)
     scaled = int((number * SCALE).to_integral_value())
     if not 0 < scaled <= MAX_E8:
         raise InvalidInput(f"{what} is out of range", code="BAD_REQUEST", field=what)
