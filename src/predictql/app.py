@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import debug_memory, logs, metrics, migrate, tracing
+from predictql import debug_memory, logs, metrics, migrate, price_feeds, tracing
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
@@ -35,7 +35,7 @@ from predictql.outages import unavailable
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
-from predictql.services import idempotency, live, order_expiry, p2p_expiry
+from predictql.services import idempotency, live, loops, order_expiry, p2p_expiry
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
@@ -86,6 +86,8 @@ def _lifespan(
                 asyncio.create_task(
                     p2p_expiry.sweep_forever(db, settings.p2p_expiry_sweep_seconds), name="p2p expiry sweep"
                 ),
+                asyncio.create_task(loops.run_forever(db, settings), name="loop events"),
+                *price_feeds.start(db, settings),  # the exchange / FX connectors the settings choose
             ]
             if settings.debug_memory is not None:
                 background.append(asyncio.create_task(

@@ -1,4 +1,5 @@
-"""``predictql``: serve | migrate | user create | user credit | ledger check | schema | backoffice."""
+"""``predictql``: serve | migrate | user create | user credit | ledger check | schema | backoffice |
+prices set | fx set."""
 
 from __future__ import annotations
 
@@ -56,6 +57,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p2p_cli.add_commands(office)
     cli_backoffice.add_parsers(commands)  # card orders and crypto withdrawals
+    prices = commands.add_parser("prices", help="the operator price feed").add_subparsers(
+        dest="prices_command", required=True
+    )
+    price_set = prices.add_parser("set", help="record an asset price now (source: operator)")
+    price_set.add_argument("symbol", help="e.g. BTCUSDT")
+    price_set.add_argument("price", help="a positive decimal in USD, e.g. 84532.17")
+    fx = commands.add_parser("fx", help="the operator FX feed").add_subparsers(dest="fx_command", required=True)
+    fx_set = fx.add_parser("set", help="record an exchange rate now (source: operator)")
+    fx_set.add_argument("base", help="the currency sold, e.g. USD")
+    fx_set.add_argument("quote", help="the currency bought, e.g. RUB")
+    fx_set.add_argument("rate", help="units of QUOTE per BASE, e.g. 92.45")
     return parser
 
 
@@ -112,6 +124,27 @@ async def _ledger_check(db: Database, args: argparse.Namespace, settings: Settin
     print(json.dumps(report.to_json()) if args.json else "\n".join(report.lines()))
     metrics.record_ledger_check(settings, report.ok, len(report.violations))  # for /metrics
     return report.ok
+
+
+async def _set_price(db: Database, args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from predictql.services import assets
+
+    async with db.transaction() as session:
+        asset = await assets.set_price(
+            session, None, symbol=args.symbol, price=args.price, record_seconds=settings.price_record_seconds
+        )
+    assert asset.price_e8 is not None and asset.price_updated_at is not None
+    return {"symbol": asset.symbol, "price": assets.to_text(asset.price_e8), "source": asset.source,
+            "as_of": asset.price_updated_at.isoformat()}
+
+
+async def _set_rate(db: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from predictql.services import assets
+
+    async with db.transaction() as session:
+        row = await assets.set_rate(session, None, base=args.base, quote=args.quote, rate=args.rate)
+    return {"from": row.base, "to": row.quote, "rate": assets.to_text(row.rate_e8), "source": row.source,
+            "as_of": row.as_of.isoformat()}
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -203,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             print(_openapi(args.contract), end="")
         elif args.command == "backoffice":
             print(json.dumps(asyncio.run(_with_db(settings, lambda db: args.run(db, args)))))
+        elif args.command == "prices":
+            print(json.dumps(asyncio.run(_with_db(settings, lambda db: _set_price(db, args, settings)))))
+        elif args.command == "fx":
+            print(json.dumps(asyncio.run(_with_db(settings, lambda db: _set_rate(db, args)))))
         elif args.user_command == "create":
             print(json.dumps(asyncio.run(_with_db(settings, lambda db: _create_user(db, args)))))
         else:

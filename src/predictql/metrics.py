@@ -89,9 +89,13 @@ POOL_SIZE = Gauge("predictql_db_pool_size", "Database pool size (without overflo
 _DIGITS = re.compile(r":\d+")
 
 
+_SYMBOL = re.compile(r"^asset:[^:]*:")
+
+
 def stream_of(channel: str) -> str:
-    """A channel without its ids (``market:7:trades`` -> ``market:{id}:trades``): bounded labels."""
-    return _DIGITS.sub(":{id}", channel)
+    """A channel without its ids (``market:7:trades`` -> ``market:{id}:trades``; ``asset:BTCUSDT:price``
+    -> ``asset:{symbol}:price``): bounded labels."""
+    return _DIGITS.sub(":{id}", _SYMBOL.sub("asset:{symbol}:", channel))
 
 
 def route_of(scope: Scope) -> str:

@@ -214,10 +214,62 @@ class Settings(BaseSettings):
         "user's deposits first; 0 turns the rule off.",
     )
 
-    @field_validator("cors_origins", "ws_origins", "trusted_proxies", mode="before")
+    # Asset prices, FX and loop events (README "Asset prices, FX and loop events")
+    price_source: Literal["operator", "bybit"] = Field(
+        "operator", description="Where asset prices come from: `operator` (CLI / admin mutation) or `bybit`."
+    )
+    price_symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["BTCUSDT", "ETHUSDT", "SOLUSDT"],
+        description="Comma-separated symbols the exchange connector follows (Bybit naming).",
+    )
+    bybit_ws_url: str = Field(
+        "wss://stream.bybit.com/v5/public/spot", description="Bybit v5 public spot WebSocket (tickers)."
+    )
+    bybit_rest_url: str = Field(
+        "https://api.bybit.com", description="Bybit v5 REST base URL (`/v5/market/tickers` while the socket is down)."
+    )
+    bybit_ping_seconds: float = Field(20.0, gt=0, description="Ping to the exchange's socket this often.")
+    bybit_reconnect_max_seconds: float = Field(
+        30.0, gt=0, description="Longest back-off between exchange reconnects (doubling from 1/8 of it)."
+    )
+    bybit_rest_poll_seconds: float = Field(
+        5.0, gt=0, description="While the exchange socket is down, poll its REST tickers this often."
+    )
+    price_stale_seconds: float = Field(
+        60.0, gt=0, description="An asset price older than this is marked stale (and cannot settle a loop round)."
+    )
+    price_record_seconds: float = Field(
+        1.0, gt=0, description="Price history keeps at most one point per symbol per this many seconds."
+    )
+    fx_source: Literal["operator", "cbr"] = Field(
+        "operator", description="Where FX rates come from: `operator` (CLI / admin mutation) or `cbr` (FX_URL)."
+    )
+    fx_url: str = Field(
+        "https://www.cbr-xml-daily.ru/daily_json.js", description="Central-bank daily rates, CBR JSON format."
+    )
+    fx_poll_seconds: float = Field(3600.0, gt=0, description="How often the FX source is read.")
+    fx_stale_seconds: float = Field(
+        3 * 86400.0, gt=0, description="An FX rate older than this is marked stale (daily rates skip weekends)."
+    )
+    loop_tick_seconds: float = Field(
+        1.0, gt=0, description="How often each process checks loop events for rounds to settle and open."
+    )
+    loop_minute_seconds: float = Field(
+        60.0, gt=0, description="Length of one loop_interval_minutes minute in seconds (tests shorten it)."
+    )
+    loop_lmsr_b_kopecks: int = Field(
+        1_000_000, ge=1000, description="LMSR liquidity of each loop round's market."
+    )
+
+    @field_validator("cors_origins", "ws_origins", "trusted_proxies", "price_symbols", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("price_symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        return [symbol.upper() for symbol in value]
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -295,3 +295,23 @@ async def test_parallel_creates_cannot_pass_the_limit(db: Database) -> None:
     assert made.count(True) == 3
     async with db.session() as session:
         assert len(await alerts.list_alerts(session, Actor(user_id=owner))) == 3
+
+
+async def test_recorded_asset_prices_fire_asset_alerts(db: Database) -> None:
+    """The operator feed and the exchange connectors record prices through ``assets.record_price``,
+    which moves the asset alerts: one crossing, one firing, whoever records the price."""
+    from predictql.services import assets
+
+    owner = await create_user(db)
+    alert = await new_alert(db, owner, symbol="BTCUSDT", level=Decimal(60000))
+
+    async def record(price: str) -> None:
+        async with db.transaction() as session:
+            await assets.set_price(session, None, symbol="BTCUSDT", price=price, record_seconds=0.001)
+
+    await record("59000")  # the first price crosses nothing
+    assert await firings(db, alert.id or 0) == []
+    await record("61000.25")
+    await record("62000")  # still above: no second firing
+    (fired,) = await firings(db, alert.id or 0)
+    assert fired.price == Decimal("61000.25")

@@ -12,7 +12,7 @@ import httpx
 from predictql.db import Database
 from predictql.models import User
 from predictql.schema.ids import Kind
-from predictql.services import alerts, users
+from predictql.services import alerts, assets, users
 from predictql.settings import Settings
 from tests.api.test_lmsr_api import live_market, trader
 from tests.api.test_users import fast_user
@@ -55,6 +55,8 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
     async with db.transaction() as session:
         await alerts.asset_price_moved(session, "BTCUSDT", Decimal(5), Decimal(20))
     fired = data(await gql(client, "{ myAlertFirings { nodes { id } } }", token=token))["myAlertFirings"]["nodes"]
+    async with db.transaction() as session:
+        asset = await assets.set_price(session, None, symbol="BTCUSDT", price="84532.17", record_seconds=1.0)
     return token, {
         **money,
         "User": mine["me"]["id"],
@@ -74,6 +76,7 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "PriceAlert": alerted["id"],
         "AlertFiring": fired[0]["id"],
         **await p2p_kinds(db, user_id),
+        "AssetPrice": gid(Kind.ASSET, asset.id or 0),
     }
 
 
@@ -129,7 +132,7 @@ async def test_node_resolves_every_kind_and_hides_others_private_rows(
         assert data(await gql(client, NODE, {"id": value}, token)) == {"node": {"__typename": typename, "id": value}}
 
     _, stranger = await trader(db, settings)
-    public = {"User", "Event", "Pool", "Market", "Trade", "Comment", "P2PAd"}
+    public = {"User", "Event", "Pool", "Market", "Trade", "Comment", "P2PAd", "AssetPrice"}
     for typename, value in ids.items():
         seen = data(await gql(client, NODE, {"id": value}, stranger))["node"]
         assert seen == ({"__typename": typename, "id": value} if typename in public else None), typename

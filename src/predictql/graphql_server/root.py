@@ -24,6 +24,7 @@ from predictql.graphql_server.limits import limit_rules
 from predictql.graphql_server.operation_metrics import OperationMetrics
 from predictql.graphql_server.stream_execution import SharedEventExecutor
 from predictql.resolvers.alerts import AlertsMutation, AlertsQuery
+from predictql.resolvers.assets import AssetsMutation, AssetsQuery, AssetsSubscription
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.backoffice import BackOfficeMutation, BackOfficeQuery, BackOfficeSubscription
 from predictql.resolvers.comments import CommentsMutation, CommentsSubscription
@@ -48,6 +49,7 @@ QUERIES = (
     SupportChatQuery,
     AlertsQuery,
     P2PQuery,
+    AssetsQuery,
 )
 MUTATIONS = (
     AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
@@ -55,12 +57,14 @@ MUTATIONS = (
     SupportChatMutation,
     CommentsMutation, AlertsMutation,
     P2PMutation,
+    AssetsMutation,
 )
 SUBSCRIPTIONS = (
     LiveSubscription, MyStreamsSubscription, MoneyOutSubscription, BackOfficeSubscription,
     SupportChatSubscription,
     CommentsSubscription,
     P2PSubscription,
+    AssetsSubscription,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from predictql.models.accounts import ApiToken, AuthSession, EmailCode, PasswordReset, RefreshToken, User
+from predictql.models.assets import Asset, AssetPricePoint, FxRate
 from predictql.models.backoffice import AuditEntry
 from predictql.models.comments import AlertFiring, Comment, PriceAlert
 from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -26,6 +27,8 @@ metadata = SQLModel.metadata
 __all__ = [
     "AlertFiring",
     "ApiToken",
+    "Asset",
+    "AssetPricePoint",
     "AuditEntry",
     "AuthSession",
     "CardMessage",
@@ -37,6 +40,7 @@ __all__ = [
     "Event",
     "EventSuggestion",
     "EventTag",
+    "FxRate",
     "IdempotencyRecord",
     "LedgerAccount",
     "LedgerEntry",

@@ -16,10 +16,11 @@ from typing import Annotated
 
 import strawberry
 
-from predictql.errors import InvalidInput
+from predictql.errors import InvalidInput, NotFound
 from predictql.models import Event as EventRow
 from predictql.resolvers.p2p import fetch_p2p_ad, fetch_p2p_message, fetch_p2p_order
 from predictql.schema.alerts import AlertFiring, PriceAlert
+from predictql.schema.assets import AssetPrice
 from predictql.schema.comments import Comment
 from predictql.schema.context import Context, Info
 from predictql.schema.discovery import EventSuggestion
@@ -32,6 +33,7 @@ from predictql.schema.orders import Order
 from predictql.schema.support_chat import fetch_chat_message, fetch_chat_session
 from predictql.schema.trading import Position, Trade
 from predictql.schema.users import ApiToken, MoneyTransaction, User
+from predictql.services import assets
 from predictql.services.events import can_see
 from predictql.services.users import Profile
 
@@ -151,6 +153,14 @@ async def fetch_alert(context: Context, row_id: int) -> PriceAlert | None:
 async def fetch_alert_firing(context: Context, row_id: int) -> AlertFiring | None:
     row = await context.loaders.alert_firing_by_id.load(row_id)
     return AlertFiring.from_row(row) if row is not None and row.user_id == context.actor.user_id else None
+async def fetch_asset(context: Context, row_id: int) -> AssetPrice | None:
+    row = await context.loaders.asset_by_id.load(row_id)
+    if row is None:
+        return None
+    try:
+        return AssetPrice.from_quote(assets.quote_of(row, context.settings.price_stale_seconds))
+    except NotFound:  # no price recorded yet
+        return None
 
 
 FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
@@ -177,6 +187,7 @@ FETCH: dict[Kind, Callable[[Context, int], Awaitable[Node | None]]] = {
     Kind.P2P_AD: fetch_p2p_ad,
     Kind.P2P_ORDER: fetch_p2p_order,
     Kind.P2P_MESSAGE: fetch_p2p_message,
+    Kind.ASSET: fetch_asset,
 }
 assert set(FETCH) == set(Kind), "every kind of id resolves"
 

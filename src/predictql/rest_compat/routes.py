@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from predictql.rest_compat import (  # noqa: F401  (registration on import)
     alerts,
+    assets,
     auth,
     card,
     comments,

@@ -4,6 +4,9 @@
   ``{"type":"trade","trade":{amount,name,token,event,market,avatar}}`` per trade.
 - ``/ws/events/{event_id}/chart``: ``{"type":"init","event_id":N,"ratios":[{timestamp, values}]}``
   (the main pool's chart at the default scale), then ``{"type":"chart_update", ...}`` per change.
+- ``/ws/assets/{symbol}/price``: ``{"type":"price_update","symbol":"BTCUSDT","price":84532.17}``,
+  the latest recorded price on connect (nothing until there is one), then each newer price. An
+  unknown symbol (no price recorded and not followed by the connector) is refused like an event.
 
 Each live frame is encoded once per message for every socket (``Message.view``). After missed
 events (slow reader, lost Redis connection) a fresh ``init`` is sent. No client messages are
@@ -34,15 +37,17 @@ from predictql.outages import unavailable
 from predictql.rest_compat.errors import envelope
 from predictql.rest_compat.market_presenters import chart_json
 from predictql.rest_compat.presenters import feed_trade
-from predictql.services import live, lmsr_trading
+from predictql.services import assets, live, lmsr_trading
+from predictql.settings import Settings
 from predictql.subscriptions import streams, topics
-from predictql.subscriptions.payloads import ChartTick, TradeTick
+from predictql.subscriptions.payloads import AssetPriceTick, ChartTick, TradeTick
 
 log = logging.getLogger("predictql.ws")
 T = TypeVar("T")
 
 TRADES_INBOUND_LIMIT = 512  # bytes, the documented message cap of each feed
 CHART_INBOUND_LIMIT = 128
+ASSET_INBOUND_LIMIT = 128
 GOING_AWAY, MESSAGE_TOO_BIG, INTERNAL_ERROR, TRY_AGAIN_LATER, NOT_FOUND = 1001, 1009, 1011, 1013, 4404
 
 
@@ -55,6 +60,28 @@ def chart_frame(text: str) -> tuple[int, str, bool]:
     tick = ChartTick.from_json(text)
     ratios = [{"timestamp": tick.timestamp, "values": tick.values}]
     return tick.pool_id, dumps_str({"type": "chart_update", "event_id": tick.event_id, "ratios": ratios}), False
+
+
+def asset_frame(text: str) -> str:
+    tick = AssetPriceTick.from_json(text)
+    return dumps_str({"type": "price_update", "symbol": tick.symbol, "price": assets.to_float(tick.price_e8)})
+
+
+def asset_init(db: Database, settings: Settings, symbol: str) -> Callable[[], Awaitable[str]]:
+    """The latest price as a first ``price_update``; "" (nothing sent) while none is recorded."""
+
+    async def load() -> str:
+        wanted = assets.check_symbol(symbol)
+        async with db.session() as session:
+            try:
+                quote = await assets.get_price(session, symbol=wanted, stale_seconds=settings.price_stale_seconds)
+            except NotFound:
+                if wanted not in settings.price_symbols:
+                    raise
+                return ""
+        return dumps_str({"type": "price_update", "symbol": wanted, "price": assets.to_float(quote.price_e8)})
+
+    return load
 
 
 def trades_init(db: Database) -> Callable[[], Awaitable[str]]:
@@ -92,6 +119,20 @@ async def chart_feed(websocket: WebSocket) -> None:
         snapshot=chart_init(websocket.state.db, event_id), share=("ws.chart", event_id), reuse=True,
     )
     await _serve(websocket, _main_pool(_values(stream)), CHART_INBOUND_LIMIT)
+
+
+async def asset_feed(websocket: WebSocket) -> None:
+    try:  # a malformed symbol names no channel
+        symbol = assets.check_symbol(str(websocket.path_params["symbol"]))
+    except NotFound as error:
+        await _deny(websocket, error)
+        return
+    settings: Settings = websocket.state.settings
+    stream = streams.follow(
+        websocket.state.bus, topics.asset_price_channel(symbol), live=asset_frame,
+        snapshot=asset_init(websocket.state.db, settings, symbol), share=("ws.asset", symbol), reuse=True,
+    )
+    await _serve(websocket, _values(stream), ASSET_INBOUND_LIMIT)
 
 
 async def _values(stream: AsyncGenerator[streams.Item[T], None]) -> AsyncGenerator[T, None]:
@@ -156,7 +197,8 @@ async def _send(websocket: WebSocket, first: str, frames: AsyncGenerator[str, No
     frame: str | None = first
     while frame is not None:
         try:
-            await websocket.send_text(frame)
+            if frame:  # "" is a snapshot with nothing to show yet
+                await websocket.send_text(frame)
         except Exception:  # a closed socket fails the send in several ways (disconnect, OSError)
             return False
         frame = await anext(frames, None)
@@ -190,4 +232,5 @@ def ws_routes() -> list[WebSocketRoute]:
     return [
         WebSocketRoute("/ws/trades", trades_feed),
         WebSocketRoute("/ws/events/{event_id:int}/chart", chart_feed),
+        WebSocketRoute("/ws/assets/{symbol}/price", asset_feed),
     ]

@@ -41,6 +41,7 @@ class Kind(Enum):
     P2P_AD = "pad"
     P2P_ORDER = "pord"
     P2P_MESSAGE = "pmsg"
+    ASSET = "ast"
 
 
 _BY_PREFIX = {kind.value: kind for kind in Kind}

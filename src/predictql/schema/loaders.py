@@ -18,6 +18,7 @@ from predictql.db import Database
 from predictql.models import (
     AlertFiring,
     ApiToken,
+    Asset,
     AuditEntry,
     CardMessage,
     CardOrder,
@@ -52,6 +53,7 @@ Row = TypeVar(
     ChatSession, ChatMessage,
     Comment, PriceAlert, AlertFiring,
     P2PAd, P2POrder, P2PMessage,
+    Asset,
 )
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
 
@@ -128,6 +130,7 @@ class Loaders:
             load_fn=lambda keys: self._by_id(P2PMessage, keys)
         )
         self.p2p_stats_by_user_id = DataLoader[int, tuple[int, float]](load_fn=self._p2p_stats)
+        self.asset_by_id = DataLoader[int, Asset | None](load_fn=lambda keys: self._by_id(Asset, keys))
 
     def prime_events(self, rows: Sequence[Event]) -> None:
         """Rows a root resolver already loaded: nested ``event`` fields need no query."""

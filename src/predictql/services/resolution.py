@@ -268,3 +268,17 @@ async def cancel_event(session: AsyncSession, actor: Actor, event_id: int) -> Ev
     event.cancelled_at = utcnow()
     await notifications.event_cancelled(session, event, holders)
     return event
+
+
+async def settle_pool(session: AsyncSession, pool: Pool, winner: str | None) -> set[int]:
+    """The system settles a whole pool (a loop round, ``services.loops``): every open market to
+    ``winner`` (None: cancelled, each position refunded at its purchase price). The caller holds
+    the event's row lock; the event stays open (a loop goes on with its next round). The holders."""
+    markets = await _lock_markets(session, (col(Market.pool_id) == pool.id) & col(Market.resolved).is_(False))
+    holders: set[int] = set()
+    for market in markets:
+        holders |= await _settle(session, market, winner)
+    pool.won_side = SIDES[winner] if winner is not None else None
+    pool.closed_at = utcnow()
+    await session.flush()
+    return holders

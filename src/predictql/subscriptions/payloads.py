@@ -16,7 +16,7 @@ from typing import Any
 
 from predictql.db import utcnow
 from predictql.jsonutil import dumps_str, loads
-from predictql.models import Event, Market, Notification, Order, Position, Trade, User
+from predictql.models import Asset, Event, Market, Notification, Order, Position, Trade, User
 from predictql.services.prices import market_price
 
 ANONYMOUS_NAME = "Anonymous"  # as services.lmsr_trading.latest_trades shows a hidden profile
@@ -556,4 +556,30 @@ class P2PMessageState:
     def from_json(cls, text: str) -> P2PMessageState:
         data = _fields(cls, text)
         data["created_at"] = _time(data["created_at"])
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetPriceTick:
+    """An asset's price as recorded: exact decimal x 10^8, its source and its own time."""
+
+    asset_id: int
+    symbol: str
+    name: str
+    price_e8: int
+    source: str
+    as_of: datetime
+
+    @classmethod
+    def of(cls, asset: Asset) -> AssetPriceTick:
+        assert asset.id is not None and asset.price_e8 is not None and asset.price_updated_at is not None
+        return cls(asset.id, asset.symbol, asset.name, asset.price_e8, asset.source or "", asset.price_updated_at)
+
+    def to_json(self) -> str:
+        return dumps_str(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> AssetPriceTick:
+        data = _fields(cls, text)
+        data["as_of"] = _time(data["as_of"])
         return cls(**data)

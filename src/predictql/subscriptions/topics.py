@@ -25,6 +25,7 @@ Channels:
 - ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
   (``AccessChange``); every process's sockets signed in as that user follow it
   (``schema.socket_watch``), never a client.
+- ``asset:{SYMBOL}:price``: an asset's price each time a newer one is recorded (``AssetPriceTick``).
 
 Executions (trades, fills) are emitted where they happen. State that may change several times in
 one transaction (orders, positions, balances, book levels) is only *marked* changed there
@@ -47,10 +48,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.db import emit, utcnow
-from predictql.models import Event, Market, Notification, Order, P2PMessage, P2POrder, Position, Trade, User
+from predictql.models import Asset, Event, Market, Notification, Order, P2PMessage, P2POrder, Position, Trade, User
 from predictql.pricing.orderbook_types import SCALE
 from predictql.subscriptions.payloads import (
     AccessChange,
+    AssetPriceTick,
     BackOfficeItem,
     BalanceState,
     BookLevels,
@@ -123,6 +125,8 @@ def support_chat_channel(session_id: int) -> str:
     return f"chat:{session_id}"
 def event_comments_channel(event_id: int) -> str:
     return f"event:{event_id}:comments"
+def asset_price_channel(symbol: str) -> str:
+    return f"asset:{symbol}:price"
 
 
 # -- emitted by the services, inside their transaction ---------------------------------------
@@ -192,6 +196,9 @@ def withdrawal_changed(session: AsyncSession, state: WithdrawalState) -> None:
 def comment_changed(session: AsyncSession, tick: CommentTick) -> None:
     """A comment was created or changed in this transaction (``CommentTick.action`` says how)."""
     emit(session, event_comments_channel(tick.event_id), tick.to_json())
+def asset_price_changed(session: AsyncSession, asset: Asset) -> None:
+    """After a newer price of ``asset`` was recorded, in this transaction."""
+    emit(session, asset_price_channel(asset.symbol), AssetPriceTick.of(asset).to_json())
 
 
 def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:
