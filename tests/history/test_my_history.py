@@ -15,7 +15,7 @@ from tests.support import gql
 
 PAGE = """query($first: Int, $after: String, $last: Int, $before: String, $m: ID) {
   myTrades(first: $first, after: $after, last: $last, before: $before, marketId: $m) {
-    totalCount nodes { id side token amount market { name } }
+    totalCount nodes { id side tokenType amount market { name } }
     edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
 
 
@@ -42,7 +42,7 @@ async def test_my_trades_page_both_ways(client: httpx.AsyncClient, db: Database,
     first = data(await gql(client, PAGE, {"first": 2}, token))["myTrades"]
     assert [n["id"] for n in first["nodes"]] == ids[:2] and first["totalCount"] == 6
     assert first["pageInfo"]["hasNextPage"] and not first["pageInfo"]["hasPreviousPage"]
-    assert first["nodes"][0]["token"] == "NO" and first["nodes"][1]["market"]["name"] == "Outcome 0"
+    assert first["nodes"][0]["tokenType"] == "NO" and first["nodes"][1]["market"]["name"] == "Outcome 0"
     second = data(await gql(client, PAGE, {"first": 2, "after": first["pageInfo"]["endCursor"]}, token))["myTrades"]
     assert [n["id"] for n in second["nodes"]] == ids[2:4] and second["pageInfo"]["hasPreviousPage"]
     rest = data(await gql(client, PAGE, {"first": 10, "after": second["pageInfo"]["endCursor"]}, token))["myTrades"]

@@ -18,7 +18,6 @@ from predictql.schema.discovery import (
     LeaderboardOrder,
     MarketFilter,
     MarketOrder,
-    MyTrade,
     Period,
     PortfolioPoint,
     RemoveEventImageInput,
@@ -36,6 +35,7 @@ from predictql.schema.ids import Kind, decode, encode
 from predictql.schema.markets import Event, Market
 from predictql.schema.notifications import Notification
 from predictql.schema.pagination import Connection, ranked_connection, wants_total
+from predictql.schema.trading import Trade
 from predictql.services import discovery, event_images, events, history, leaderboard, notifications, watchlist
 from predictql.services.cursors import encode_cursor
 
@@ -57,7 +57,7 @@ class HistoryQuery:
         market_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this market's trades (mkt_...).")
         ] = None,
-    ) -> Connection[MyTrade]:
+    ) -> Connection[Trade]:
         market = decode(Kind.MARKET, market_id, "marketId") if market_id is not None else None
         async with info.context.db.session() as session:
             page = await history.my_trades(
@@ -67,7 +67,7 @@ class HistoryQuery:
                 await history.count_trades(session, info.context.actor, market_id=market) if wants_total(info) else None
             )
         cursors = [encode_cursor(row.id or 0) for row in page.items]
-        return ranked_connection(page.items, cursors, page.has_next, page.has_previous, MyTrade.from_row, total)
+        return ranked_connection(page.items, cursors, page.has_next, page.has_previous, Trade.from_row, total)
 
     @strawberry.field(description="The caller's cash plus positions at their price over the period, oldest first.")
     async def portfolio_history(

@@ -1,5 +1,6 @@
-"""GraphQL types of a user's history and of discovery: myTrades, leaderboard, portfolioHistory,
-event suggestions. Money is ``Long`` kopecks; prices basis points."""
+"""GraphQL types of a user's history and of discovery: leaderboard, portfolioHistory, event
+suggestions (``myTrades`` pages the one ``Trade`` type of ``schema/trading.py``). Money is ``Long``
+kopecks; prices ``Price`` (basis points)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from enum import Enum
 import strawberry
 
 from predictql.models import EventSuggestion as SuggestionRow
-from predictql.models import Trade as TradeRow
-from predictql.schema.context import Info
-from predictql.schema.enums import MarketType, OrderSide, Outcome, TradeSource
+from predictql.schema.enums import MarketType
 from predictql.schema.ids import Kind, decode, encode
-from predictql.schema.markets import EventPayload, Market
+from predictql.schema.markets import EventPayload
 from predictql.schema.node import Node, gid
 from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
@@ -33,34 +32,6 @@ class Period(Enum):
 class LeaderboardOrder(Enum):
     PNL = strawberry.enum_value("PNL", description="Realized PnL of positions closed in the period.")
     VOLUME = strawberry.enum_value("VOLUME", description="Kopecks traded in the period.")
-
-
-@strawberry.type(description="One of the caller's executions: an LMSR trade or an order-book fill.")
-class MyTrade:
-    id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
-    source: TradeSource = strawberry.field(description="LMSR (market maker) or ORDERBOOK (a fill).")
-    side: OrderSide = strawberry.field(description="BUY or SELL.")
-    token: Outcome = strawberry.field(description="The token traded.")
-    shares: Long = strawberry.field(description="Units bought or sold.")
-    price: int = strawberry.field(description="Execution price of the token, basis points.")
-    amount: Long = strawberry.field(description="Value at the execution price, kopecks (fee excluded).")
-    fee: Long = strawberry.field(description="Fee charged, kopecks.")
-    created_at: datetime = strawberry.field(description="When it executed.")
-    market_id: strawberry.Private[int]
-
-    @strawberry.field(description="The market traded.")
-    async def market(self, info: Info) -> Market | None:
-        row = await info.context.loaders.market_by_id.load(self.market_id)
-        return Market.from_row(row) if row is not None else None
-
-    @classmethod
-    def from_row(cls, row: TradeRow) -> MyTrade:
-        return cls(
-            id=strawberry.ID(encode(Kind.TRADE, row.id or 0)), source=TradeSource(row.kind), side=OrderSide(row.side),
-            token=Outcome(row.token),
-            shares=Long(row.shares), price=row.price, amount=Long(row.amount), fee=Long(row.fee),
-            created_at=row.created_at, market_id=row.market_id,
-        )
 
 
 @strawberry.type(description="A user's place on the leaderboard (users with a hidden profile are left out).")

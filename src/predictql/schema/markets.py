@@ -20,7 +20,7 @@ from predictql.schema.loaders import Loaders
 from predictql.schema.node import Node, gid, opt_gid
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.payloads import MutationPayload
-from predictql.schema.scalars import Long
+from predictql.schema.scalars import Long, Price
 from predictql.services.cursors import Page
 from predictql.services.events import EventFields, event_status
 from predictql.services.order_lifecycle import MAX_DEPTH
@@ -41,10 +41,15 @@ class Market(Node):
     name_ru: str = strawberry.field(description="The outcome's name in Russian (empty when not given).")
     outcome_index: int = strawberry.field(description="0-based position of this outcome in its pool.")
     market_type: MarketType = strawberry.field(description="LMSR (automated market maker) or ORDERBOOK.")
-    yes_probability: float = strawberry.field(description="YES price as a probability (1 or 0 once resolved).")
-    no_probability: float = strawberry.field(description="1 - yesProbability.")
-    yes_price: int = strawberry.field(description="YES price in basis points (0..10000).")
-    no_price: int = strawberry.field(description="NO price in basis points; yesPrice + noPrice = 10000.")
+    yes_probability: float = strawberry.field(
+        description="YES price as a probability (1 or 0 once resolved).",
+        deprecation_reason="Use yesPrice (Price, basis points): the schema's one price type.",
+    )
+    no_probability: float = strawberry.field(
+        description="1 - yesProbability.", deprecation_reason="Use noPrice (Price, basis points)."
+    )
+    yes_price: Price = strawberry.field(description="YES price (0..10000; 10000 or 0 once resolved).")
+    no_price: Price = strawberry.field(description="NO price; yesPrice + noPrice = 10000.")
     b: Long = strawberry.field(description="LMSR liquidity as the pool page shows it: liquidityKopecks / 100.")
     liquidity_kopecks: Long = strawberry.field(description="LMSR liquidity parameter in kopecks (share units).")
     q_yes: Long = strawberry.field(description="YES share units the market maker has sold.")
@@ -114,7 +119,7 @@ class Market(Node):
             name=row.name, name_ru=row.name_ru, outcome_index=row.outcome_index,
             market_type=MarketType(row.market_type),
             yes_probability=price.yes_probability, no_probability=1.0 - price.yes_probability,
-            yes_price=price.yes, no_price=price.no,
+            yes_price=Price(price.yes), no_price=Price(price.no),
             b=Long(row.lmsr_b // 100), liquidity_kopecks=Long(row.lmsr_b), q_yes=Long(row.q_yes),
             q_no=Long(row.q_no), volume=Long(row.volume), paused=row.paused, resolved=row.resolved,
             winning_outcome=opt(Outcome, row.winning_outcome), yes_name=row.yes_name, no_name=row.no_name,

@@ -11,17 +11,20 @@ from datetime import datetime
 
 import strawberry
 
+from predictql.models import Trade as TradeRow
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.schema.enums import OrderSide, Outcome, PositionStatus, TradeSource
+from predictql.schema.context import Info
+from predictql.schema.enums import Outcome, PositionStatus
 from predictql.schema.ids import Kind
-from predictql.schema.node import gid, opt_gid
+from predictql.schema.node import gid
 from predictql.schema.orders import Order, PriceLevel
-from predictql.schema.scalars import Long
+from predictql.schema.scalars import Long, Price
+from predictql.schema.trading import Trade
 from predictql.subscriptions.payloads import BalanceState, BookLevels, FillTick, OrderState, PositionState
 
 
 def _levels(levels: tuple[tuple[int, int], ...]) -> list[PriceLevel]:
-    return [PriceLevel(price=price, amount=Long(units)) for price, units in levels]
+    return [PriceLevel(price=Price(price), amount=Long(units)) for price, units in levels]
 
 
 @strawberry.type(
@@ -58,31 +61,30 @@ def order_live(text: str) -> Order:
     return Order.from_row(OrderState.from_json(text))
 
 
-@strawberry.type(description="One execution of the caller's: an LMSR trade, or their side of an order-book fill.")
+@strawberry.type(
+    description="One execution of the caller's: an LMSR trade, or their side of an order-book fill, with the "
+    "order filled."
+)
 class MyFill:
-    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
-    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
-    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
-    mechanism: TradeSource = strawberry.field(description="LMSR (with the market maker) or ORDERBOOK.")
-    side: OrderSide = strawberry.field(description="BUY or SELL.")
-    token: Outcome = strawberry.field(description="The token traded.")
-    units: Long = strawberry.field(description="Share units executed.")
-    price: int = strawberry.field(description="Basis points of token.")
-    amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
-    fee: Long = strawberry.field(description="The fee the caller paid on it, kopecks.")
-    order_id: strawberry.ID | None = strawberry.field(description="The order filled (ord_...); null for LMSR.")
-    timestamp: datetime = strawberry.field(description="When it executed (RFC 3339, UTC).")
+    trade: Trade = strawberry.field(description="The trade (the caller's side; fee included).")
+    order_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The caller's order that filled, as it is now; null for an LMSR trade.")
+    async def order(self, info: Info) -> Order | None:
+        if self.order_id is None:
+            return None
+        row = await info.context.loaders.order_by_id.load(self.order_id)
+        return Order.from_row(row) if row is not None else None
 
     @staticmethod
     def live(text: str) -> MyFill:
         tick = FillTick.from_json(text)
-        return MyFill(
-            trade_id=gid(Kind.TRADE, tick.trade_id), market_id=gid(Kind.MARKET, tick.market_id),
-            event_id=gid(Kind.EVENT, tick.event_id), mechanism=TradeSource(tick.kind), side=OrderSide(tick.side),
-            token=Outcome(tick.token), units=Long(tick.units), price=tick.price,
-            amount=Long(tick.amount), fee=Long(tick.fee),
-            order_id=opt_gid(Kind.ORDER, tick.order_id), timestamp=tick.timestamp,
+        row = TradeRow(
+            id=tick.trade_id, market_id=tick.market_id, event_id=tick.event_id, user_id=tick.user_id, kind=tick.kind,
+            side=tick.side, token=tick.token, shares=tick.units, price=tick.price, amount=tick.amount, fee=tick.fee,
+            created_at=tick.timestamp,
         )
+        return MyFill(trade=Trade.from_row(row), order_id=tick.order_id)
 
 
 @strawberry.type(
@@ -95,7 +97,7 @@ class PositionUpdate:
     event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
     token: Outcome = strawberry.field(description="The token held.")
     amount: Long = strawberry.field(description="Units held (open), or closed with (closed).")
-    avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
+    avg_price: Price = strawberry.field(description="Volume-weighted buy price.")
     cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
     realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
     status: PositionStatus = strawberry.field(description="The state: OPEN or CLOSED.")
@@ -111,7 +113,7 @@ class PositionUpdate:
         return PositionUpdate(
             position_id=gid(Kind.POSITION, state.id), market_id=gid(Kind.MARKET, state.market_id),
             event_id=gid(Kind.EVENT, state.event_id), token=Outcome(state.token), amount=Long(state.amount),
-            avg_price=state.avg_price, cost=Long(state.cost),
+            avg_price=Price(state.avg_price), cost=Long(state.cost),
             realized_pnl=Long(state.realized_pnl), status=PositionStatus(state.status),
             won_side=Outcome.of_index(state.won_side),
             created_at=state.created_at, closed_at=state.closed_at,

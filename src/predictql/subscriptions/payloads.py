@@ -26,10 +26,11 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _fields(cls: type[Any], text: str) -> dict[str, Any]:
-    """The payload's known keys: a process of an older release reads a newer payload."""
+def _fields(cls: type[Any], text: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The payload's known keys: a process of an older release reads a newer payload (and a newer
+    one an older payload without the ``optional`` keys, which keep their defaults)."""
     data: dict[str, Any] = loads(text)
-    return {name: data[name] for name in cls.__dataclass_fields__}
+    return {name: data[name] for name in cls.__dataclass_fields__ if name in data or name not in optional}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,10 @@ class TradeTick:
     avatar: str | None
     event: str
     market: str
+    # Added later (GraphQL streams a whole Trade): a payload of an older release lacks them.
+    user_id: int = 0
+    kind: str = "lmsr"
+    fee: int = 0
 
     @classmethod
     def of(cls, trade: Trade, market: Market, event: Event, user: User) -> TradeTick:
@@ -122,7 +127,7 @@ class TradeTick:
         return cls(
             trade.id, trade.market_id, trade.event_id, market.pool_id, trade.side, trade.token, trade.shares,
             trade.price, trade.amount, trade.created_at, ANONYMOUS_NAME if hidden else (user.nickname or user.name),
-            None if hidden else user.avatar_url, event.name, market.name,
+            None if hidden else user.avatar_url, event.name, market.name, trade.user_id, trade.kind, trade.fee,
         )
 
     def simple(self) -> dict[str, Any]:
@@ -137,7 +142,7 @@ class TradeTick:
 
     @classmethod
     def from_json(cls, text: str) -> TradeTick:
-        data = _fields(cls, text)
+        data = _fields(cls, text, optional=("user_id", "kind", "fee"))
         data["timestamp"] = _time(data["timestamp"])
         return cls(**data)
 
