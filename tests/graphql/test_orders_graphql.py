@@ -53,7 +53,7 @@ async def order_book_event(client: httpx.AsyncClient, db: Database) -> tuple[str
     _, token = await fast_user(db, is_creator=True)
     pool = {
         "name": "Book", "finishAt": rfc3339(utcnow() + timedelta(days=1)), "marketNames": ["Yes"],
-        "marketProbabilities": [0.5], "marketType": "ORDERBOOK",
+        "marketPrices": [5000], "marketType": "ORDERBOOK",
     }
     full = {"input": {"name": "Order-book event", "pools": [pool]}}
     created = ok_payload(await gql(client, CREATE_FULL, full, token))

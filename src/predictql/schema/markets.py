@@ -278,8 +278,9 @@ class PoolSpecInput:
     name: str = strawberry.field(description="The pool's question (English), 1-300 characters.")
     finish_at: datetime = strawberry.field(description="When trading closes (RFC 3339, in the future).")
     market_names: list[str] = strawberry.field(description="One outcome per name.")
-    market_probabilities: list[float] = strawberry.field(
-        description="Initial YES probabilities, each in (0, 1); several must sum to 1."
+    market_prices: list[Price] = strawberry.field(
+        description="Initial YES prices, one per market name, each 1..9999; several must sum to 10000 "
+        "(INVALID_PROBABILITIES otherwise)."
     )
     name_ru: str = strawberry.field(default="", description="The question in Russian; empty when not given.")
     live_at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
@@ -300,7 +301,8 @@ class PoolSpecInput:
         extra: dict[str, Any] | None = self.metadata
         return PoolFields(
             name=self.name, finish_at=self.finish_at, market_names=self.market_names,
-            market_probabilities=self.market_probabilities, name_ru=self.name_ru, live_at=self.live_at,
+            market_probabilities=[price / 10000 for price in self.market_prices], name_ru=self.name_ru,
+            live_at=self.live_at,
             rules=self.rules, rules_ru=self.rules_ru, margin=self.margin, lmsr_b_kopecks=self.lmsr_b_kopecks,
             market_type=self.market_type.value, extra_metadata=extra,
         )
@@ -360,7 +362,14 @@ class SetEventActiveInput:
 class SetPoolProbabilitiesInput:
     event_id: strawberry.ID = strawberry.field(description="The pool's event.")
     pool_id: strawberry.ID = strawberry.field(description="The pool.")
-    probabilities: list[float] = strawberry.field(description="One YES probability per market, in market order.")
+    prices: list[Price] = strawberry.field(
+        description="One YES price per market, in market order, each 1..9999, summing to 10000 (INVALID_PROBABILITIES "
+        "otherwise)."
+    )
+
+    def probabilities(self) -> list[float]:
+        """As the service (and REST) take them: fractions of 1."""
+        return [price / 10000 for price in self.prices]
 
 
 @strawberry.input(description="How an event resolves: wonSide or outcome (one pool), or pools[] (several).")
