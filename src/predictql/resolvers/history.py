@@ -34,7 +34,18 @@ from predictql.schema.discovery import (
 from predictql.schema.ids import Kind, decode, encode
 from predictql.schema.markets import Event, Market
 from predictql.schema.notifications import Notification
-from predictql.schema.pagination import Connection, ranked_connection, wants_total
+from predictql.schema.pagination import (
+    BOUNDS,
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    connection,
+    page_args,
+    ranked_connection,
+    wants_total,
+)
 from predictql.schema.trading import Trade
 from predictql.services import discovery, event_images, events, history, leaderboard, notifications, watchlist
 from predictql.services.cursors import encode_cursor
@@ -110,12 +121,18 @@ class HistoryQuery:
             page.items, page.cursors, page.has_more, page.has_previous, Market.from_row, page.total
         )
 
-    @strawberry.field(description="The events the caller watches (REST /users/me/watchlist).")
-    async def my_watchlist(self, info: Info) -> list[Event]:
+    @strawberry.field(
+        description="The events the caller watches, most recently watched first (REST /users/me/watchlist); "
+        f"pages of {BOUNDS}, totalCount included."
+    )
+    async def my_watchlist(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[Event]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            rows = await watchlist.watched_events(session, info.context.actor)
-        info.context.loaders.prime_events(rows)
-        return [Event.from_row(row) for row in rows]
+            page = await watchlist.watched_page(session, info.context.actor, args)
+        info.context.loaders.prime_events(page.items)
+        return connection(page, Event.from_row, lambda row: row.id)
 
     @strawberry.field(
         description="Running loop events on a crypto asset (BTC, ETHUSDT, ...), shortest interval first "
@@ -129,7 +146,10 @@ class HistoryQuery:
         info.context.loaders.prime_events(rows)
         return [Event.from_row(row) for row in rows]
 
-    @strawberry.field(description="The caller's unread notifications, newest first (REST /notifications/unread).")
+    @strawberry.field(
+        description="The caller's unread notifications, newest first, at most 1000 (REST /notifications/unread).",
+        deprecation_reason="Use notifications(unread: true): the same list as a connection.",
+    )
     async def unread_notifications(self, info: Info) -> list[Notification]:
         async with info.context.db.session() as session:
             rows = await notifications.unread(session, info.context.actor)
