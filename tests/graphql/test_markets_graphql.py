@@ -21,7 +21,7 @@ from tests.support import gql as support_gql
 MARKET = "id poolId name outcomeIndex marketType yesProbability noProbability yesPrice noPrice b liquidityKopecks"
 MARKET += " qYes qNo volume paused resolved winningOutcome yesName noName"
 POOL = f"id eventId name rules margin liveAt finishAt wonSide closedAt metadata markets {{ {MARKET} }}"
-EVENT = f"""id creatorId name nameRu tags status isActive closedAt versusNames hasDraw mainPoolId
+EVENT = f"""id creatorId creator {{ id }} name nameRu tags status isActive closedAt versusNames hasDraw mainPoolId
   isLoopEvent loopIntervalMinutes totalVolume isWatched mainPool {{ id }} pools {{ {POOL} }}"""
 
 CREATE_EVENT = f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
@@ -122,7 +122,7 @@ async def live_event(
 async def test_create_event_starts_hidden_and_new(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
     user_id, token = creator
     event = await new_event(client, token, nameRu="Дождь?", tags=["Weather", "Sky"], versusNames=["Yes", "No"])
-    assert event["creatorId"] == gid(Kind.USER, user_id)
+    assert event["creatorId"] == gid(Kind.USER, user_id) and event["creator"] == {"id": gid(Kind.USER, user_id)}
     assert (event["name"], event["nameRu"], event["tags"]) == ("Will it rain?", "Дождь?", ["weather", "sky"])
     assert (event["status"], event["isActive"], event["pools"], event["mainPool"]) == ("NEW", False, [], None)
     assert event["totalVolume"] == 0 and event["isWatched"] is False

@@ -6,18 +6,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from predictql.models import EventSuggestion as SuggestionRow
+from predictql.schema.context import Info
 from predictql.schema.enums import MarketType
 from predictql.schema.ids import Kind, decode, encode
 from predictql.schema.markets import EventPayload
 from predictql.schema.node import Node, gid
 from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
+from predictql.schema.trading import public_user
 from predictql.services import discovery, history
 from predictql.services.leaderboard import Entry
+
+if TYPE_CHECKING:
+    from predictql.schema.users import User
 
 
 @strawberry.enum(description="How far back a leaderboard or a portfolio chart looks.")
@@ -37,11 +43,17 @@ class LeaderboardOrder(Enum):
 @strawberry.type(description="A user's place on the leaderboard (users with a hidden profile are left out).")
 class LeaderboardEntry:
     rank: int = strawberry.field(description="1 for the first place.")
-    user_id: strawberry.ID = strawberry.field(description="The user's global id (usr_...).")
+    user_id: strawberry.ID = strawberry.field(
+        description="The user's global id (usr_...).", deprecation_reason="Use user { id }."
+    )
     name: str = strawberry.field(description="Nickname, or name.")
     avatar_url: str | None = strawberry.field(description="The user's avatar, when set.")
     value: Long = strawberry.field(description="Kopecks: realized PnL (by PNL) or traded volume (by VOLUME).")
     count: int = strawberry.field(description="Positions closed (by PNL) or trades made (by VOLUME) in the period.")
+
+    @strawberry.field(description="The user (public profile; hidden profiles are not ranked).")
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")] | None:
+        return await public_user(info, decode(Kind.USER, self.user_id))
 
     @classmethod
     def from_entry(cls, entry: Entry) -> LeaderboardEntry:

@@ -30,6 +30,7 @@ from predictql.services.prices import market_price
 if TYPE_CHECKING:
     from predictql.schema.orders import OrderBook
     from predictql.schema.trading import Trade
+    from predictql.schema.users import User
 
 
 @strawberry.type(description="One outcome of a pool, traded as a binary YES/NO market.")
@@ -177,7 +178,9 @@ class Pool(Node):
 @strawberry.type(description="An event: a question or match with one or more pools of outcomes.")
 class Event(Node):
     id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
-    creator_id: strawberry.ID = strawberry.field(description="The global id (usr_...) of the user who created it.")
+    creator_id: strawberry.ID = strawberry.field(
+        description="The global id (usr_...) of the user who created it.", deprecation_reason="Use creator { id }."
+    )
     name: str = strawberry.field(description="The event's title (English).")
     name_ru: str = strawberry.field(description="The event's title in Russian (empty when not given).")
     tags: list[str] = strawberry.field(description="Lower-case tags, in display order.")
@@ -189,7 +192,9 @@ class Event(Node):
     versus_names: list[str] = strawberry.field(description="Up to three sides, for matches.")
     versus_images: list[str] = strawberry.field(description="Image URLs of the versusNames sides, in the same order.")
     has_draw: bool = strawberry.field(description="A match that can end in a draw (a third outcome).")
-    main_pool_id: strawberry.ID | None = strawberry.field(description="The global id of the pool on the feed card.")
+    main_pool_id: strawberry.ID | None = strawberry.field(
+        description="The global id of the pool on the feed card.", deprecation_reason="Use mainPool { id }."
+    )
     is_loop_event: bool = strawberry.field(description="A self-recreating event (crypto timeframes).")
     loop_interval_minutes: int = strawberry.field(description="0 for a one-off event.")
     asset_symbol: str | None = strawberry.field(description="For loop events on a crypto asset, e.g. BTC.")
@@ -212,6 +217,12 @@ class Event(Node):
     async def main_pool(self, info: Info) -> Pool | None:
         rows = await info.context.loaders.pools_by_event_id.load(self._row_id)
         return next((Pool.from_row(row) for row in rows if row.id == self.row.main_pool_id), None)
+
+    @strawberry.field(description="Who created it (public profile); null when their profile is hidden from the caller.")
+    async def creator(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")] | None:
+        from predictql.schema.trading import public_user
+
+        return await public_user(info, self.row.creator_id)
 
     @strawberry.field(description="Traded volume over all the event's markets, in kopecks.")
     async def total_volume(self, info: Info) -> Long:
