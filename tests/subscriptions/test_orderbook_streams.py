@@ -27,7 +27,7 @@ MY_ORDERS = """subscription($from: Long) { myOrders(fromSeq: $from) { kind seq d
 MY_FILLS = """subscription { myFills { kind seq data {
   trade { id source side tokenType shares price amount fee createdAt market { id } } order { id status } } } }"""
 MY_POSITIONS = """subscription { myPositions { kind seq data {
-  positionId marketId token amount avgPrice cost realizedPnl status wonSide } } }"""
+  id tokenType amount avgPrice cost realizedPnl useBonus status wonSide unrealizedPnl closedAt market { id } } } }"""
 MY_BALANCE = """subscription { myBalance { kind seq data { cash bonus escrow total } } }"""
 
 
@@ -191,10 +191,12 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         assert alice_units == bob_units and alice_fill["trade"]["id"] != bob_fill["trade"]["id"]
         alice_position = data(await a.next(ops[a]["myPositions"]), "myPositions")
         bob_position = data(await b.next(ops[b]["myPositions"]), "myPositions")
-        assert (alice_position["token"], alice_position["status"], alice_position["amount"]) == (
+        assert alice_position["market"] == {"id": gid(Kind.MARKET, mid)}  # the one Position type, with its link
+        assert alice_position["unrealizedPnl"] is not None and alice_position["useBonus"] is False
+        assert (alice_position["tokenType"], alice_position["status"], alice_position["amount"]) == (
             "YES", "OPEN", alice_units,
         )
-        assert (bob_position["token"], bob_position["amount"]) == ("NO", bob_units)
+        assert (bob_position["tokenType"], bob_position["amount"]) == ("NO", bob_units)
         assert int(data(await b.next(ops[b]["myBalance"]), "myBalance")["cash"]) < 100_000
         assert data(await a.next(ops[a]["myBalance"]), "myBalance")["seq"] == 2  # the maker's escrow paid out
         await a.nothing(0.1)
@@ -207,9 +209,8 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         cancelled = data(await a.next(ops[a]["myOrders"]), "myOrders")
         assert (cancelled["status"], cancelled["cancelReason"]) == ("CANCELLED", "MARKET_RESOLVED")
         settled = data(await a.next(ops[a]["myPositions"]), "myPositions")
-        assert (settled["status"], settled["wonSide"], settled["positionId"]) == (
-            "CLOSED", "YES", alice_position["positionId"],
-        )
+        assert (settled["status"], settled["wonSide"], settled["id"]) == ("CLOSED", "YES", alice_position["id"])
+        assert settled["unrealizedPnl"] is None and settled["closedAt"] is not None
         lost = data(await b.next(ops[b]["myPositions"]), "myPositions")
         assert (lost["status"], lost["wonSide"], int(lost["realizedPnl"]) < 0) == ("CLOSED", "YES", True)
         paid = data(await a.next(ops[a]["myBalance"]), "myBalance")

@@ -11,15 +11,15 @@ from datetime import datetime
 
 import strawberry
 
+from predictql.models import Position as PositionRow
 from predictql.models import Trade as TradeRow
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.schema.context import Info
-from predictql.schema.enums import Outcome, PositionStatus
 from predictql.schema.ids import Kind
 from predictql.schema.node import gid
 from predictql.schema.orders import Order, PriceLevel
 from predictql.schema.scalars import Long, Price
-from predictql.schema.trading import Trade
+from predictql.schema.trading import Position, Trade
 from predictql.subscriptions.payloads import BalanceState, BookLevels, FillTick, OrderState, PositionState
 
 
@@ -87,37 +87,15 @@ class MyFill:
         return MyFill(trade=Trade.from_row(row), order_id=tick.order_id)
 
 
-@strawberry.type(
-    description="One of the caller's positions (one token of one market) after a change. A closed position keeps "
-    "the units it closed or was settled with."
-)
-class PositionUpdate:
-    position_id: strawberry.ID = strawberry.field(description="The position's global id (pos_...).")
-    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
-    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
-    token: Outcome = strawberry.field(description="The token held.")
-    amount: Long = strawberry.field(description="Units held (open), or closed with (closed).")
-    avg_price: Price = strawberry.field(description="Volume-weighted buy price.")
-    cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
-    realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
-    status: PositionStatus = strawberry.field(description="The state: OPEN or CLOSED.")
-    won_side: Outcome | None = strawberry.field(description="The side that won once the market settled; null before.")
-    created_at: datetime = strawberry.field(description="When the position was opened (RFC 3339, UTC).")
-    closed_at: datetime | None = strawberry.field(
-        description="When it was closed or settled (RFC 3339, UTC); null while open."
-    )
-
-    @staticmethod
-    def live(text: str) -> PositionUpdate:
-        state = PositionState.from_json(text)
-        return PositionUpdate(
-            position_id=gid(Kind.POSITION, state.id), market_id=gid(Kind.MARKET, state.market_id),
-            event_id=gid(Kind.EVENT, state.event_id), token=Outcome(state.token), amount=Long(state.amount),
-            avg_price=Price(state.avg_price), cost=Long(state.cost),
-            realized_pnl=Long(state.realized_pnl), status=PositionStatus(state.status),
-            won_side=Outcome.of_index(state.won_side),
-            created_at=state.created_at, closed_at=state.closed_at,
-        )
+def position_live(text: str) -> Position:
+    """A ``Position`` from a ``user:{id}:positions`` message: the one Position type, whole."""
+    state = PositionState.from_json(text)
+    return Position.from_row(PositionRow(
+        id=state.id, user_id=state.user_id, market_id=state.market_id, event_id=state.event_id, token=state.token,
+        amount=state.amount, avg_price=state.avg_price, cost=state.cost, realized_pnl=state.realized_pnl,
+        use_bonus=state.use_bonus, status=state.status, won_side=state.won_side, created_at=state.created_at,
+        closed_at=state.closed_at,
+    ))
 
 
 @strawberry.type(description="The caller's balances, kopecks.")

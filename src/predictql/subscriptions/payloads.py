@@ -297,6 +297,7 @@ class PositionState:
     won_side: int | None
     created_at: datetime
     closed_at: datetime | None
+    use_bonus: bool = False  # added later (GraphQL streams a whole Position): older payloads lack it
 
     @classmethod
     def of(cls, position: Position) -> PositionState:
@@ -308,7 +309,7 @@ class PositionState:
 
     @classmethod
     def from_json(cls, text: str) -> PositionState:
-        data = _fields(cls, text)
+        data = _fields(cls, text, optional=("use_bonus",))
         data["created_at"] = _time(data["created_at"])
         data["closed_at"] = _time(data["closed_at"]) if data["closed_at"] is not None else None
         return cls(**data)
