@@ -3,7 +3,7 @@
 Over HTTP (aiohttp) and over a graphql-transport-ws WebSocket, the same session a trading frontend
 runs: sign in, browse with ``markets(orderBy:)``, open a market with its candles and its book,
 trade and read the updated position from the payload (no refetch), page through ``myTrades`` both
-ways, and resolve a ``node(id)`` of every kind it has seen. Then the live leg: follow the market's
+ways, place an order, and resolve a ``node(id)`` of each of the eleven kinds it has seen. Then the live leg: follow the market's
 trade stream over the WebSocket, trade over HTTP and see each ``Trade`` arrive, drop the
 subscription, trade while away, resubscribe with ``fromSeq`` and receive exactly what was missed.
 """
@@ -55,6 +55,14 @@ MY_TRADES = """query($first: Int, $after: String, $last: Int, $before: String) {
 
 NODE = """query($id: ID!) { node(id: $id) { __typename id } }"""
 
+PLACE = """mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
+  order { id status price market { id } } fills { id } userErrors { code } } }"""
+
+MINE = """mutation { createApiToken(input: {name: "day"}) { apiToken { id } userErrors { code } }
+  suggestEvent(input: {name: "Snow in May?"}) { suggestion { id } userErrors { code } } }"""
+
+MY_LISTS = """{ notifications(first: 1) { nodes { id } } myTransactions(first: 1) { nodes { id } } }"""
+
 
 def _transports(server: str, token: str) -> list[Any]:
     return [
@@ -86,6 +94,7 @@ async def _run(session: Any, query: str, **variables: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("face", ["http", "websocket"])
 async def test_a_frontends_day(server: str, db: Database, face: str) -> None:
     _, pool, markets = await create_market_setup(db, probabilities=(0.4,), names=(f"Day over {face}",))
+    _, _, (book,) = await create_market_setup(db, probabilities=(0.5,), market_type="orderbook")
     market_id = f"mkt_{markets[0].id}"
     email = unique_email("day")
     await create_user(db, email=email, balance=50_000)
@@ -168,8 +177,22 @@ async def test_a_frontends_day(server: str, db: Database, face: str) -> None:
             before = page["pageInfo"]["startCursor"]
         assert backward == forward
 
-        # Every id seen resolves through node(id) to its own type.
+        # A resting limit order on an order-book market (nobody to fill it), an API token, an idea.
+        placed = (await _run(session, PLACE, input={
+            "marketId": f"mkt_{book.id}", "side": "BUY", "tokenType": "YES", "amount": 1_000, "price": 4000,
+        }))["placeOrder"]
+        assert placed["userErrors"] == [] and placed["fills"] == []
+        assert (placed["order"]["status"], placed["order"]["price"]) == ("PENDING", 4000)
+        created = await _run(session, MINE)
+        lists = await _run(session, MY_LISTS)
+
+        # Every id seen resolves through node(id) to its own type: one of each kind.
         seen = {
+            placed["order"]["id"]: "Order",
+            created["createApiToken"]["apiToken"]["id"]: "ApiToken",
+            created["suggestEvent"]["suggestion"]["id"]: "EventSuggestion",
+            lists["notifications"]["nodes"][0]["id"]: "Notification",
+            lists["myTransactions"]["nodes"][0]["id"]: "MoneyTransaction",
             user_id: "User",
             market_id: "Market",
             mine["event"]["id"]: "Event",
@@ -177,6 +200,7 @@ async def test_a_frontends_day(server: str, db: Database, face: str) -> None:
             position["id"]: "Position",
             forward[0]: "Trade",
         }
+        assert len({parse(node_id)[0] for node_id in seen}) == len(seen) == 11  # eleven kinds, each once
         for node_id, typename in seen.items():
             node = (await _run(session, NODE, id=node_id))["node"]
             assert node == {"__typename": typename, "id": node_id}
