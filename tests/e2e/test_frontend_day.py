@@ -3,9 +3,10 @@
 Over HTTP (aiohttp) and over a graphql-transport-ws WebSocket, the same session a trading frontend
 runs: sign in, browse with ``markets(orderBy:)``, open a market with its candles and its book,
 trade and read the updated position from the payload (no refetch), page through ``myTrades`` both
-ways, place an order, and resolve a ``node(id)`` of each of the eleven kinds it has seen. Then the live leg: follow the market's
-trade stream over the WebSocket, trade over HTTP and see each ``Trade`` arrive, drop the
-subscription, trade while away, resubscribe with ``fromSeq`` and receive exactly what was missed.
+ways, place an order, and resolve a ``node(id)`` of each of the eleven kinds it has seen. Then the
+live leg: follow the market's trade stream over the WebSocket, trade over HTTP and see each
+``Trade`` arrive, drop the subscription, trade while away, resubscribe with ``fromSeq`` and receive
+exactly what was missed.
 """
 
 from __future__ import annotations
