@@ -28,7 +28,7 @@ MY_FILLS = """subscription { myFills { kind seq data {
   trade { id source side tokenType shares price amount fee createdAt market { id } } order { id status } } } }"""
 MY_POSITIONS = """subscription { myPositions { kind seq data {
   id tokenType amount avgPrice cost realizedPnl useBonus status wonSide unrealizedPnl closedAt market { id } } } }"""
-MY_BALANCE = """subscription { myBalance { kind seq data { cash bonus escrow total } } }"""
+MY_BALANCE = """subscription { myBalance { kind seq data { cash bonus escrow frozen total } } }"""
 
 
 def auth(token: str) -> dict[str, str]:
@@ -168,6 +168,7 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         )
         balance = data(await a.next(ops[a]["myBalance"]), "myBalance")  # one message for the whole order
         assert (int(balance["cash"]), int(balance["escrow"]), balance["seq"]) == (70_000, 30_000, 1)
+        assert balance["frozen"] == balance["escrow"]  # named as the payloads' Balances name it
         await b.nothing(0.2)  # bob hears nothing of alice's order or money
 
         taken = await place(live, bob, mid, "buy", "NO", 10_000, 4000)

@@ -102,14 +102,17 @@ def position_live(text: str) -> Position:
 class BalanceUpdate:
     cash: Long = strawberry.field(description="Cash balance, kopecks.")
     bonus: Long = strawberry.field(description="Bonus balance, kopecks.")
-    escrow: Long = strawberry.field(description="Held by the caller's open buy orders.")
+    escrow: Long = strawberry.field(
+        description="Held by the caller's open buy orders.", deprecation_reason="Use frozen, as Balances names it."
+    )
+    frozen: Long = strawberry.field(description="Reserved by open order-book buys; not part of total (as Balances).")
     total: Long = strawberry.field(description="Cash plus bonus (escrow excluded).")
     at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
 
     @classmethod
     def of(cls, state: BalanceState) -> BalanceUpdate:
         return cls(
-            cash=Long(state.cash), bonus=Long(state.bonus), escrow=Long(state.escrow),
+            cash=Long(state.cash), bonus=Long(state.bonus), escrow=Long(state.escrow), frozen=Long(state.escrow),
             total=Long(state.cash + state.bonus), at=state.at,
         )
 
