@@ -52,7 +52,11 @@ class LmsrQuote:
         )
 
 
-@strawberry.type(description="One execution in a market: an LMSR trade or an order-book fill (the taker's side).")
+@strawberry.type(
+    description="One execution as one party made it, the schema's one trade type: an LMSR trade with the market "
+    "maker, or one party's side of an order-book fill (a fill between two users is two trades, one per party; "
+    "the live trades stream carries the taker's)."
+)
 class Trade(Node):
     id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
     source: TradeSource = strawberry.field(description="LMSR (market maker) or ORDERBOOK (a fill).")
