@@ -49,7 +49,9 @@ from bench_http import seed
 from harness import bench_database, free_port, record
 
 MARKET = "subscription($m: ID!, $from: Long) { marketUpdated(marketId: $m, fromSeq: $from) { kind seq } }"
-TRADES = "subscription($m: ID, $from: Long) { trades(marketId: $m, fromSeq: $from) { kind seq data { name } } }"
+TRADES = (
+    "subscription($m: ID, $from: Long) { trades(marketId: $m, fromSeq: $from) { kind seq data { trader { name } } } }"
+)
 
 
 @dataclass
@@ -138,7 +140,7 @@ def _count(message: dict[str, Any], field_name: str, last: int | None, c: Counte
     if kind == "LIVE":
         if last is not None and seq > last + 1:
             c.holes += seq - last - 1
-        if (item.get("data") or {}).get("name") == c.probe_name and c.probe_sent:
+        if ((item.get("data") or {}).get("trader") or {}).get("name") == c.probe_name and c.probe_sent:
             c.lags.append(time.monotonic() - c.probe_sent)
         return max(seq, last or 0)
     if kind in ("SNAPSHOT", "GAP"):

@@ -183,11 +183,13 @@ async def test_close_position_on_the_book_rest_and_graphql(
     assert (await balances(db, yes)).cash == before + 7000 - 140  # 10_000 units at 7000, 2 % fee
     ok(await post_order(client, bidder, market_id, "buy", "NO", 3000, 2500))  # a bid for NO at 2500
     mutation = """mutation($m: ID!) { closePosition(input: {marketId: $m}) {
-      result { proceeds trades { sharesDelta newPositionNo } } } }"""
+      proceeds trades { side tokenType shares source } } }"""
     body = await gql(client, mutation, {"m": f"mkt_{market_id}"}, no_token)
     assert "errors" not in body, body
-    closed = body["data"]["closePosition"]["result"]
-    assert closed["trades"][0]["sharesDelta"] < 0 and closed["proceeds"] > 0
+    closed = body["data"]["closePosition"]
+    assert closed["trades"][0] == {"side": "SELL", "tokenType": "NO", "shares": closed["trades"][0]["shares"],
+                                   "source": "ORDERBOOK"}
+    assert closed["trades"][0]["shares"] > 0 and closed["proceeds"] > 0
     assert (await balances(db, no)).cash == 50_000 - 4080 + closed["proceeds"]
     assert ok(await client.get("/api/v1/market/positions/my", headers=bearer(yes_token))) == []
     await assert_books_balanced(db)

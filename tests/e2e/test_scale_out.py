@@ -53,7 +53,7 @@ RECEIVE_TIMEOUT = 5.0
 MARKET_UPDATED = """subscription($id: ID!) { marketUpdated(marketId: $id) {
   kind seq data { marketId yesPrice noPrice yesProbability qYes qNo volume at } } }"""
 TRADES = """subscription($id: ID!) { trades(marketId: $id) {
-  kind seq data { id marketId side token shares price amount } } }"""
+  kind seq data { id side tokenType shares price amount market { id } } } }"""
 
 
 @pytest.fixture(scope="module")
@@ -226,8 +226,8 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
     assert legacy_updated["kind"] == "LIVE" and legacy_updated["data"]["yesPrice"] == after.yes_price
     assert traded["kind"] == "LIVE" and int(traded["seq"]) >= 1
     live_trade = traded["data"]
-    assert live_trade["id"] == gid(Kind.TRADE, trade.id or 0) and live_trade["marketId"] == gid(Kind.MARKET, mid)
-    assert (live_trade["side"], live_trade["token"], int(live_trade["shares"])) == ("BUY", "YES", trade.shares)
+    assert live_trade["id"] == gid(Kind.TRADE, trade.id or 0) and live_trade["market"] == {"id": gid(Kind.MARKET, mid)}
+    assert (live_trade["side"], live_trade["tokenType"], int(live_trade["shares"])) == ("BUY", "YES", trade.shares)
     assert frame["type"] == "trade" and frame["trade"]["token"] == "YES" and frame["trade"]["amount"] == trade.amount
     assert elapsed < DELIVERY_BOUND, f"delivery across processes took {elapsed:.2f} s"
 
@@ -255,7 +255,7 @@ async def test_an_order_book_fill_on_one_process_reaches_subscribers_of_the_othe
             traded = (await asyncio.wait_for(gql.next("trades"), DELIVERY_BOUND))["trades"]
         except TimeoutError:
             pytest.fail("no trade reached process B within the bound")
-    assert traded["kind"] == "LIVE" and traded["data"]["marketId"] == gid(Kind.MARKET, mid)
+    assert traded["kind"] == "LIVE" and traded["data"]["market"] == {"id": gid(Kind.MARKET, mid)}
 
 
 async def test_nginx_balances_http_and_websockets_over_both_processes(balanced: str, direct: tuple[str, str]) -> None:

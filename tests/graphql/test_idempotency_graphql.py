@@ -14,7 +14,7 @@ from tests.support import Kind, gid, gql, user_with_token
 TRADE = """
 mutation Trade($market: ID!, $amount: Long!, $key: String) {
   lmsrTrade(input: {marketId: $market, side: BUY_YES, amountType: SPEND, amount: $amount}, idempotencyKey: $key) {
-    trade { tradeId costOrPayoutCents sharesDelta } balances { cash } userErrors { field code }
+    trade { id fee } costOrPayoutCents sharesDelta balances { cash } userErrors { field code }
   }
 }
 """
@@ -75,4 +75,4 @@ async def test_concurrent_retries_execute_once(client: httpx.AsyncClient, db: Da
         if "errors" in r:
             assert r["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_IN_PROGRESS", r
     paid = 100_000 - await _cash(db, user_id)
-    assert paid == ok[0]["data"]["lmsrTrade"]["trade"]["costOrPayoutCents"]
+    assert paid == ok[0]["data"]["lmsrTrade"]["costOrPayoutCents"]

@@ -21,7 +21,7 @@ from tests.support import gql as support_gql
 MARKET = "id poolId name outcomeIndex marketType yesProbability noProbability yesPrice noPrice b liquidityKopecks"
 MARKET += " qYes qNo volume paused resolved winningOutcome yesName noName"
 POOL = f"id eventId name rules margin liveAt finishAt wonSide closedAt metadata markets {{ {MARKET} }}"
-EVENT = f"""id creatorId name nameRu tags status isActive closedAt versusNames hasDraw mainPoolId
+EVENT = f"""id creatorId creator {{ id }} name nameRu tags status isActive closedAt versusNames hasDraw mainPoolId
   isLoopEvent loopIntervalMinutes totalVolume isWatched mainPool {{ id }} pools {{ {POOL} }}"""
 
 CREATE_EVENT = f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
@@ -34,9 +34,9 @@ SET_ACTIVE = f"""mutation($id: ID!, $on: Boolean!) {{ setEventActive(input: {{id
   event {{ id isActive }} {USER_ERRORS} }} }}"""
 CREATE_POOL = f"""mutation($input: CreatePoolInput!) {{
   createPool(input: $input) {{ pool {{ {POOL} event {{ id status mainPoolId }} }} {USER_ERRORS} }} }}"""
-SET_PROBABILITIES = f"""mutation($e: ID!, $p: ID!, $values: [Float!]!) {{
-  setPoolProbabilities(input: {{eventId: $e, poolId: $p, probabilities: $values}}) {{
-  markets {{ id yesProbability qYes qNo }} {USER_ERRORS} }} }}"""
+SET_PROBABILITIES = f"""mutation($e: ID!, $p: ID!, $values: [Price!]!) {{
+  setPoolProbabilities(input: {{eventId: $e, poolId: $p, prices: $values}}) {{
+  markets {{ id yesPrice qYes qNo }} {USER_ERRORS} }} }}"""
 EVENT_QUERY = f"query($id: ID!) {{ event(id: $id) {{ {EVENT} }} }}"
 POOL_QUERY = f"query($id: ID!) {{ pool(id: $id) {{ {POOL} event {{ id name }} }} }}"
 MARKET_QUERY = f"query($id: ID!) {{ market(id: $id) {{ {MARKET} pool {{ id event {{ id }} }} }} }}"
@@ -90,8 +90,9 @@ def when(**delta: float) -> str:
 
 
 def pool_input(names: list[str], probabilities: list[float], **extra: Any) -> dict[str, Any]:
+    """A pool spec; the probabilities go in as GraphQL's one price type (basis points)."""
     return {"name": "Main Pool", "finishAt": when(days=2), "marketNames": names,
-            "marketProbabilities": probabilities, **extra}
+            "marketPrices": [round(p * 10000) for p in probabilities], **extra}
 
 
 @pytest.fixture
@@ -109,8 +110,8 @@ async def live_event(
 ) -> dict[str, Any]:
     """An active event whose pools are live now, read back through ``event(id)``."""
     event = await new_event(client, token, **fields)
-    probabilities = [0.6] if len(names) == 1 else [round(1 / len(names), 6)] * (len(names) - 1)
-    probabilities += [] if len(names) == 1 else [1 - sum(probabilities)]
+    probabilities = [0.6] if len(names) == 1 else [(10000 // len(names)) / 10000] * (len(names) - 1)
+    probabilities += [] if len(names) == 1 else [(10000 - 10000 // len(names) * (len(names) - 1)) / 10000]
     for n in range(pools):
         spec = pool_input(list(names), probabilities, name=f"Pool {n}", liveAt=when(minutes=-1))
         ok(await gql(client, CREATE_POOL, {"id": event["id"], "input": spec}, token))
@@ -121,7 +122,7 @@ async def live_event(
 async def test_create_event_starts_hidden_and_new(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
     user_id, token = creator
     event = await new_event(client, token, nameRu="Дождь?", tags=["Weather", "Sky"], versusNames=["Yes", "No"])
-    assert event["creatorId"] == gid(Kind.USER, user_id)
+    assert event["creatorId"] == gid(Kind.USER, user_id) and event["creator"] == {"id": gid(Kind.USER, user_id)}
     assert (event["name"], event["nameRu"], event["tags"]) == ("Will it rain?", "Дождь?", ["weather", "sky"])
     assert (event["status"], event["isActive"], event["pools"], event["mainPool"]) == ("NEW", False, [], None)
     assert event["totalVolume"] == 0 and event["isWatched"] is False
@@ -262,7 +263,7 @@ async def test_pool_and_market_queries(client: httpx.AsyncClient, creator: tuple
     assert [m["id"] for m in fetched["markets"]] == [m["id"] for m in pool["markets"]]
     market = ok(await gql(client, MARKET_QUERY, {"id": pool["markets"][1]["id"]}))["market"]
     assert market["pool"] == {"id": pool["id"], "event": {"id": event["id"]}}
-    assert market["outcomeIndex"] == 1 and market["yesProbability"] == pytest.approx(1 / 3, abs=1e-6)
+    assert market["outcomeIndex"] == 1 and market["yesPrice"] == 3333  # created at 3333 bps (Price input)
 
 
 async def test_feed_connection(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
@@ -301,12 +302,13 @@ async def test_feed_connection(client: httpx.AsyncClient, creator: tuple[int, st
 async def test_set_pool_probabilities(client: httpx.AsyncClient, creator: tuple[int, str], db: Database) -> None:
     _, token = creator
     event = await live_event(client, token, names=("A", "B"))
-    variables = {"e": event["id"], "p": event["pools"][0]["id"], "values": [0.7, 0.3]}
+    variables = {"e": event["id"], "p": event["pools"][0]["id"], "values": [7000, 3000]}
     markets = ok(await gql(client, SET_PROBABILITIES, variables, token))["setPoolProbabilities"]
-    assert [m["yesProbability"] for m in markets] == pytest.approx([0.7, 0.3])
+    assert [m["yesPrice"] for m in markets] == [7000, 3000]
     assert [(m["qYes"], m["qNo"]) for m in markets] == [(0, 0), (0, 0)]
-    bad = {**variables, "values": [0.7, 0.7]}
+    bad = {**variables, "values": [7000, 7000]}
     assert code(await gql(client, SET_PROBABILITIES, bad, token)) == "INVALID_PROBABILITIES"
+    assert code(await gql(client, SET_PROBABILITIES, {**variables, "values": [0.7, 0.3]}, token)) == "BAD_USER_INPUT"
     _, other = await fast_user(db, is_creator=True)
     assert code(await gql(client, SET_PROBABILITIES, variables, other)) == "FORBIDDEN"
     assert code(await gql(client, SET_PROBABILITIES, {**variables, "p": "pool_999999"}, token)) == "POOL_NOT_FOUND"

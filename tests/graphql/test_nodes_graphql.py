@@ -64,7 +64,7 @@ async def every_kind(client: httpx.AsyncClient, db: Database, settings: Settings
         "Pool": mine["market"]["pool"]["id"],
         "Market": mine["market"]["id"],
         "Order": placed["placeOrder"]["order"]["id"],
-        "Trade": traded["trade"]["tradeId"],
+        "Trade": traded["trade"]["id"],
         "Position": mine["myPositions"]["nodes"][0]["id"],
         "Notification": mine["notifications"]["edges"][0]["node"]["id"],
         "ApiToken": created["createApiToken"]["apiToken"]["id"],

@@ -20,7 +20,7 @@ READ = f"""mutation($id: ID!) {{ markNotificationRead(input: {{id: $id}}) {{
   notification {{ {NODE} }} {USER_ERRORS} }} }}"""
 READ_ALL = f"mutation {{ markAllNotificationsRead {{ markedCount {USER_ERRORS} }} }}"
 DELETE = f"mutation($id: ID!) {{ deleteNotification(input: {{id: $id}}) {{ deletedNotificationId {USER_ERRORS} }} }}"
-TRADE = "mutation($input: LmsrTradeInput!) { lmsrTrade(input: $input) { trade { sharesDelta } userErrors { code } } }"
+TRADE = "mutation($input: LmsrTradeInput!) { lmsrTrade(input: $input) { sharesDelta userErrors { code } } }"
 
 
 async def test_a_trade_then_the_connection_pages_newest_first(client: httpx.AsyncClient, db: Database) -> None:

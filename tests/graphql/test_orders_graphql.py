@@ -21,7 +21,8 @@ CREATE_FULL = """mutation($input: CreateEventFullInput!) { createEventFull(input
   event { id pools { id metadata markets { id marketType } } } userErrors { field message code } } }"""
 ORDER = "id side tokenType kind price amount remaining filled spent fees timeInForce status cancelReason clientOrderId"
 PLACE = f"""mutation($input: PlaceOrderInput!) {{ placeOrder(input: $input) {{
-  order {{ {ORDER} }} fills {{ tradeId units price amount fee }} market {{ id }} balances {{ cash bonus frozen total }}
+  order {{ {ORDER} }} fills {{ id source side tokenType shares price amount fee }} market {{ id }}
+  balances {{ cash bonus frozen total }}
   {USER_ERRORS} }} }}"""
 CANCEL = f"""mutation($id: ID!) {{ cancelOrder(input: {{id: $id}}) {{
   cancelledOrderId order {{ {ORDER} }} balances {{ cash frozen }} {USER_ERRORS} }} }}"""
@@ -52,7 +53,7 @@ async def order_book_event(client: httpx.AsyncClient, db: Database) -> tuple[str
     _, token = await fast_user(db, is_creator=True)
     pool = {
         "name": "Book", "finishAt": rfc3339(utcnow() + timedelta(days=1)), "marketNames": ["Yes"],
-        "marketProbabilities": [0.5], "marketType": "ORDERBOOK",
+        "marketPrices": [5000], "marketType": "ORDERBOOK",
     }
     full = {"input": {"name": "Order-book event", "pools": [pool]}}
     created = ok_payload(await gql(client, CREATE_FULL, full, token))
@@ -86,7 +87,9 @@ async def test_place_fill_cancel_and_book(client: httpx.AsyncClient, db: Databas
 
     taker = ok_payload(await gql(client, PLACE, order_input(market, "buy", "NO", 2040), b))
     assert taker["order"]["status"] == "FILLED" and taker["order"]["price"] == 0
-    assert [(f["units"], f["price"], f["amount"], f["fee"]) for f in taker["fills"]] == [(5000, 4000, 2000, 40)]
+    fills = [(f["source"], f["side"], f["tokenType"], f["shares"], f["price"], f["amount"], f["fee"])
+             for f in taker["fills"]]
+    assert fills == [("ORDERBOOK", "BUY", "NO", 5000, 4000, 2000, 40)]  # the one Trade type, the taker's side
 
     cancel_payload = ok_payload(await gql(client, CANCEL, {"id": rested["order"]["id"]}, a))
     cancelled = cancel_payload["order"]

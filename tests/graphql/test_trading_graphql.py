@@ -16,11 +16,12 @@ from tests.support import Kind, bearer, failure_code, gid, gql, ok_payload, row_
 PREVIEW = """query($m: ID!, $side: LmsrSide!, $type: AmountType!, $amount: Long!) {
   lmsrPreview(marketId: $m, side: $side, amountType: $type, amount: $amount) { costOrPayoutCents sharesDelta fee } }"""
 TRADE = """mutation($input: LmsrTradeInput!) { lmsrTrade(input: $input) {
-  trade { tradeId marketId costOrPayoutCents sharesDelta fee newPositionYes newPositionNo }
+  trade { id source side tokenType shares price amount fee market { id } trader { id } }
+  costOrPayoutCents sharesDelta
   market { id yesPrice noPrice qYes volume } position { id tokenType amount avgPrice }
   balances { cash bonus frozen total } userErrors { field message code } } }"""
 CLOSE = """mutation($m: ID!) { closePosition(input: {marketId: $m}) {
-  result { marketId proceeds trades { sharesDelta } } market { id } positions { id } balances { cash }
+  trades { id side tokenType shares } proceeds market { id } positions { id } balances { cash }
   userErrors { field message code } } }"""
 POSITIONS = """{ myPositions(status: OPEN) { nodes { id status tokenType sideRu amount avgPrice unrealizedPnl
   market { name pool { name } event { name } } } } }"""
@@ -57,12 +58,15 @@ async def test_preview_and_trade_match_rest(client: httpx.AsyncClient, db: Datab
     payload = ok_payload(await gql(client, TRADE, trade_input(mid, "buy_yes", 1500, useBonus=True), token))
     done = payload["trade"]
     (row,) = await trades_of(db, user)
+    # The one Trade type; what the trade cost sits beside it in the payload.
     assert done == {
-        "tradeId": gid(Kind.TRADE, row.id or 0), "marketId": gid(Kind.MARKET, mid),
-        "costOrPayoutCents": quoted["costOrPayoutCents"],
-        "sharesDelta": quoted["sharesDelta"], "fee": row.fee, "newPositionYes": quoted["sharesDelta"],
-        "newPositionNo": 0,
+        "id": gid(Kind.TRADE, row.id or 0), "source": "LMSR", "side": "BUY", "tokenType": "YES",
+        "shares": quoted["sharesDelta"], "price": row.price, "amount": row.amount, "fee": row.fee,
+        "market": {"id": gid(Kind.MARKET, mid)}, "trader": {"id": gid(Kind.USER, user)},
     }
+    assert payload["costOrPayoutCents"] == quoted["costOrPayoutCents"]
+    assert payload["sharesDelta"] == quoted["sharesDelta"]
+    assert row.amount + row.fee == quoted["costOrPayoutCents"]
     money = await balances(db, user)
     assert money.bonus == 0  # useBonus spent the bonus first
     # The payload carries what a normalised cache needs: the market's new prices, the position, the money.
@@ -75,7 +79,7 @@ async def test_preview_and_trade_match_rest(client: httpx.AsyncClient, db: Datab
     assert payload["balances"] == {"cash": money.cash, "bonus": 0, "frozen": 0, "total": money.cash}
 
     sold = ok_payload(await gql(client, TRADE, trade_input(mid, "sell_yes", 100, "shares"), token))
-    assert sold["trade"]["sharesDelta"] == -100 and sold["trade"]["newPositionYes"] == quoted["sharesDelta"] - 100
+    assert sold["sharesDelta"] == -100 and (sold["trade"]["side"], sold["trade"]["shares"]) == ("SELL", 100)
     assert sold["position"]["amount"] == quoted["sharesDelta"] - 100
     assert sold["market"]["qYes"] == payload["market"]["qYes"] - 100
 
@@ -124,8 +128,10 @@ async def test_positions_close_and_completed_pages(
         assert p["status"] == "OPEN"
 
     closed_payload = ok_payload(await gql(client, CLOSE, {"m": gid(Kind.MARKET, mid)}, token))
-    closed = closed_payload["result"]
-    assert [t["sharesDelta"] for t in closed["trades"]] == [-2000, -1000] and closed["proceeds"] > 0
+    closed = closed_payload
+    sales = [(t["side"], t["tokenType"], t["shares"]) for t in closed["trades"]]
+    assert sales == [("SELL", "YES", 2000), ("SELL", "NO", 1000)]
+    assert closed["proceeds"] > 0
     assert closed_payload["positions"] == [] and closed_payload["market"] == {"id": gid(Kind.MARKET, mid)}
     assert data(await gql(client, POSITIONS, token=token))["myPositions"]["nodes"] == []
 
@@ -152,9 +158,15 @@ async def test_feed_referrals_and_pnl_chart(client: httpx.AsyncClient, db: Datab
     ok(await trade(client, child_token, mid, "buy_yes", 5000))
     ok(await client.post(f"/api/v1/market/positions/{mid}/close", headers=bearer(child_token)))
 
-    feed = data(await gql(client, "{ latestTrades { amount name token event market avatar } }"))["latestTrades"]
+    query = "{ latestTrades { amount tokenType trader { nickname avatarUrl } market { name event { name } } } }"
+    feed = data(await gql(client, query))["latestTrades"]
     rest_feed = ok(await client.get("/api/v1/market/trades/latest"))
-    assert feed == rest_feed and [t["name"] for t in feed] == ["kid", "kid"]
+    as_rest = [
+        {"amount": t["amount"], "name": t["trader"]["nickname"], "token": t["tokenType"],
+         "event": t["market"]["event"]["name"], "market": t["market"]["name"], "avatar": t["trader"]["avatarUrl"]}
+        for t in feed
+    ]
+    assert as_rest == rest_feed and [t["name"] for t in as_rest] == ["kid", "kid"]
 
     query = """{ myReferralInfo { referralCode referrer { name } totalEarnings totalReferrals totalVolume
       levels { level count totalVolume earnings fee } } }"""
@@ -189,7 +201,8 @@ async def test_a_failed_trade_is_user_errors_and_writes_nothing(
     body = await gql(client, TRADE, trade_input(mid, "buy_yes", 10_000, "shares"), token)
     assert "errors" not in body  # an expected failure is data, not a top-level error
     assert body["data"]["lmsrTrade"] == {
-        "trade": None, "market": None, "position": None, "balances": None,
+        "trade": None, "costOrPayoutCents": None, "sharesDelta": None, "market": None, "position": None,
+        "balances": None,
         "userErrors": [
             {
                 "field": ["input", "amount"],

@@ -15,7 +15,7 @@ from tests.support import gql
 
 PAGE = """query($first: Int, $after: String, $last: Int, $before: String, $m: ID) {
   myTrades(first: $first, after: $after, last: $last, before: $before, marketId: $m) {
-    totalCount nodes { id side token amount market { name } }
+    totalCount nodes { id side tokenType amount market { name } }
     edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
 
 
@@ -42,7 +42,7 @@ async def test_my_trades_page_both_ways(client: httpx.AsyncClient, db: Database,
     first = data(await gql(client, PAGE, {"first": 2}, token))["myTrades"]
     assert [n["id"] for n in first["nodes"]] == ids[:2] and first["totalCount"] == 6
     assert first["pageInfo"]["hasNextPage"] and not first["pageInfo"]["hasPreviousPage"]
-    assert first["nodes"][0]["token"] == "NO" and first["nodes"][1]["market"]["name"] == "Outcome 0"
+    assert first["nodes"][0]["tokenType"] == "NO" and first["nodes"][1]["market"]["name"] == "Outcome 0"
     second = data(await gql(client, PAGE, {"first": 2, "after": first["pageInfo"]["endCursor"]}, token))["myTrades"]
     assert [n["id"] for n in second["nodes"]] == ids[2:4] and second["pageInfo"]["hasPreviousPage"]
     rest = data(await gql(client, PAGE, {"first": 10, "after": second["pageInfo"]["endCursor"]}, token))["myTrades"]
@@ -97,7 +97,7 @@ async def test_portfolio_history_values_cash_and_positions(
 
 
 BOARD = """query($by: LeaderboardOrder!, $period: Period!, $first: Int!) {
-  leaderboard(by: $by, period: $period, first: $first) { rank userId name value count } }"""
+  leaderboard(by: $by, period: $period, first: $first) { rank userId user { id nickname } name value count } }"""
 
 
 async def test_leaderboard_by_volume_and_pnl(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
@@ -111,6 +111,9 @@ async def test_leaderboard_by_volume_and_pnl(client: httpx.AsyncClient, db: Data
     board = data(await gql(client, BOARD, {"by": "VOLUME", "period": "DAY", "first": 10}))["leaderboard"]
     assert [(e["rank"], e["name"], e["count"]) for e in board] == [(1, "whale", 1), (2, "minnow", 1)]
     assert board[0]["userId"] == encode(Kind.USER, big) and board[0]["value"] > board[1]["value"] > 0
+    assert [e["user"] for e in board] == [  # a link to the user, not only their id
+        {"id": encode(Kind.USER, big), "nickname": "whale"}, {"id": encode(Kind.USER, small), "nickname": "minnow"}
+    ]
     assert len(data(await gql(client, BOARD, {"by": "VOLUME", "period": "ALL", "first": 1}))["leaderboard"]) == 1
 
     # Selling everything closes the position: its realized PnL ranks the PNL board.

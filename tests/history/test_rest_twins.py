@@ -37,7 +37,10 @@ WATCH = """mutation($e: ID!) { watchEvent(input: {eventId: $e}) { event { id nam
                                                                   userErrors { field message code } } }"""
 UNWATCH = """mutation($e: ID!) { unwatchEvent(input: {eventId: $e}) { unwatchedEventId event { id isWatched }
                                                                       userErrors { code } } }"""
-WATCHLIST = "{ myWatchlist { id name isWatched pools { name } } }"
+WATCHLIST = "{ myWatchlist { totalCount nodes { id name isWatched pools { name } } } }"
+WATCHLIST_PAGE = """query($first: Int, $after: String, $last: Int, $before: String) {
+  myWatchlist(first: $first, after: $after, last: $last, before: $before) {
+    nodes { id } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
 
 
 async def test_watchlist(client: httpx.AsyncClient, db: Database) -> None:
@@ -50,17 +53,32 @@ async def test_watchlist(client: httpx.AsyncClient, db: Database) -> None:
         watched = data(await gql(client, WATCH, {"e": encode(Kind.EVENT, event["id"])}, token))["watchEvent"]
         assert watched == {"event": {"id": gid(Kind.EVENT, event["id"]), "name": event["name"], "isWatched": True},
                            "userErrors": []}
-    listed = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]
+    connection = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]
+    listed = connection["nodes"]
+    assert connection["totalCount"] == 2
     rest = (await client.get(f"{API}/users/me/watchlist", headers=bearer(token))).json()
     assert [e["id"] for e in listed] == [gid(Kind.EVENT, e["id"]) for e in rest] == [
         gid(Kind.EVENT, second["id"]), gid(Kind.EVENT, first["id"])
     ]
     assert listed[0]["isWatched"] and listed[0]["pools"] == [{"name": "Main Pool"}]
+    # A connection like every list that grows: one at a time forward, then back.
+    one = data(await gql(client, WATCHLIST_PAGE, {"first": 1}, token))["myWatchlist"]
+    assert [e["id"] for e in one["nodes"]] == [listed[0]["id"]]
+    assert (one["pageInfo"]["hasNextPage"], one["pageInfo"]["hasPreviousPage"]) == (True, False)
+    two = data(await gql(client, WATCHLIST_PAGE, {"first": 1, "after": one["pageInfo"]["endCursor"]}, token))
+    assert [e["id"] for e in two["myWatchlist"]["nodes"]] == [listed[1]["id"]]
+    assert (two["myWatchlist"]["pageInfo"]["hasNextPage"], two["myWatchlist"]["pageInfo"]["hasPreviousPage"]) == (
+        False, True
+    )
+    back = data(await gql(client, WATCHLIST_PAGE, {"last": 5, "before": two["myWatchlist"]["pageInfo"]["startCursor"]},
+                          token))["myWatchlist"]
+    assert [e["id"] for e in back["nodes"]] == [listed[0]["id"]] and back["pageInfo"]["hasNextPage"] is True
+    assert code(await gql(client, WATCHLIST_PAGE, {"first": 101}, token)) == "INVALID_REQUEST"
     for _ in range(2):
         removed = data(await gql(client, UNWATCH, {"e": encode(Kind.EVENT, first["id"])}, token))["unwatchEvent"]
         assert removed == {"unwatchedEventId": encode(Kind.EVENT, first["id"]),
                            "event": {"id": gid(Kind.EVENT, first["id"]), "isWatched": False}, "userErrors": []}
-    watched_now = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]
+    watched_now = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]["nodes"]
     assert [e["id"] for e in watched_now] == [gid(Kind.EVENT, second["id"])]
     assert user_error(await gql(client, WATCH, {"e": encode(Kind.EVENT, hidden["id"])}, token), "watchEvent") == (
         "NOT_FOUND", None
@@ -114,6 +132,9 @@ async def test_unread_notifications(client: httpx.AsyncClient, db: Database) -> 
     ids = await seed(db, user, 3)
     assert (await client.put(f"{API}/notifications/{ids[0]}/read", headers=bearer(token))).status_code == 200
     found = data(await gql(client, "{ unreadNotifications { id read } }", token=token))["unreadNotifications"]
+    query = "{ notifications(unread: true) { totalCount nodes { id read } } }"
+    unread = data(await gql(client, query, token=token))["notifications"]
+    assert unread == {"totalCount": 2, "nodes": found}  # the deprecated list and the connection agree
     rest = (await client.get(f"{API}/notifications/unread", headers=bearer(token))).json()
     assert [n["id"] for n in found] == [gid(Kind.NOTIFICATION, n["id"]) for n in rest] == [
         gid(Kind.NOTIFICATION, ids[2]), gid(Kind.NOTIFICATION, ids[1])

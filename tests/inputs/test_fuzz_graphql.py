@@ -86,6 +86,7 @@ def _scalar(name: str, world: World) -> st.SearchStrategy[Any]:
         "ID": st.sampled_from(ids),
         "Int": st.integers(-1, 100),
         "Long": st.integers(-1, 10_000),
+        "Price": st.integers(-1, 10_001),
         "Float": st.sampled_from([0.5, 0.25, 0.0]),
         "String": st.sampled_from(WORDS),
         "Boolean": st.booleans(),

@@ -185,7 +185,7 @@ async def test_deep_rest_bodies_are_refused(client: httpx.AsyncClient, world: Wo
 
 def pool_input(metadata: Any) -> dict[str, Any]:
     return {"name": "P", "finishAt": "2030-01-01T00:00:00Z", "marketNames": ["A", "B"],
-            "marketProbabilities": [0.5, 0.5], "metadata": metadata}
+            "marketPrices": [5000, 5000], "metadata": metadata}
 
 
 async def test_stored_metadata_is_bounded_and_the_feed_keeps_answering(

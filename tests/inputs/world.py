@@ -60,8 +60,8 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
     user_id, token = await fast_user(db, balance=10**9, is_creator=True, is_admin=True)
     finish = rfc3339(utcnow() + timedelta(days=1))
     pools = [
-        {"name": "Winner", "finishAt": finish, "marketNames": ["A", "B"], "marketProbabilities": [0.5, 0.5]},
-        {"name": "Book", "finishAt": finish, "marketNames": ["Yes"], "marketProbabilities": [0.5],
+        {"name": "Winner", "finishAt": finish, "marketNames": ["A", "B"], "marketPrices": [5000, 5000]},
+        {"name": "Book", "finishAt": finish, "marketNames": ["Yes"], "marketPrices": [5000],
          "marketType": "ORDERBOOK"},
     ]
     created = _ok(await gql(client, CREATE_FULL, {"input": {"name": "Fuzz", "pools": pools}}, token))

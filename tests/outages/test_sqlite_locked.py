@@ -19,7 +19,7 @@ from tests.support import Kind, bearer, gid, gql, lifespan_client
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="the SQLite store's own outage")
 TRADE = """mutation($m: ID!) { lmsrTrade(input: {marketId: $m, side: BUY_YES, amountType: SPEND, amount: 1000})
-  { trade { tradeId } } }"""
+  { trade { id } } }"""
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ class Face:
             await self.rest(token, "POST", f"/events/{event['id']}/active", {"is_active": True})
         else:
             pools = [{"name": kind, "finishAt": finish, "liveAt": live, "marketNames": ["Yes"],
-                      "marketProbabilities": [p], "marketType": kind.upper()} for kind, p in POOLS]
+                      "marketPrices": [round(p * 10000)], "marketType": kind.upper()} for kind, p in POOLS]
             event = (await self.graphql(token, "mutation($i: CreateEventFullInput!) { createEventFull(input: $i) "
                                         "{ event { id pools { id markets { id } } } userErrors { code } } }",
                                         {"i": {"name": "Scenario", "pools": pools}}))["createEventFull"]["event"]

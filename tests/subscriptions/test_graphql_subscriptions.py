@@ -33,7 +33,8 @@ MARKET = """subscription($m: ID!, $from: Long) { marketUpdated(marketId: $m, fro
 CHART = """subscription($e: ID!, $p: ID) {
   eventChart(eventId: $e, poolId: $p) { kind seq data { eventId poolId timestamp values } } }"""
 TRADES = """subscription($m: ID, $from: Long) { trades(marketId: $m, fromSeq: $from) { kind seq data {
-  id marketId eventId side token shares price amount name avatar eventName marketName timestamp } } }"""
+  id source side tokenType shares price amount fee createdAt market { id name event { name } }
+  trader { nickname avatarUrl } } } }"""
 
 
 async def buy(db: Database, user_id: int, market_id: int, amount: int = 5_000, side: str = "buy_yes") -> int:
@@ -97,15 +98,15 @@ async def test_trades_platform_wide_and_per_market(live: Live, db: Database, set
         seen = [data(await ws.next(everything), "trades") for _ in range(2)]
         assert [item["id"] for item in seen] == [gid(Kind.TRADE, first), gid(Kind.TRADE, second)]
         assert [item["seq"] for item in seen] == [1, 2]  # the platform-wide channel's own numbering
-        assert seen[1] == {
+        assert seen[1] == {  # the one Trade type, with its links loaded per message
             **seen[1],
             "kind": "LIVE",
-            "marketId": gid(Kind.MARKET, two.id),
+            "source": "LMSR",
             "side": "BUY",
-            "token": "NO",
-            "name": "bob",
-            "marketName": "B",
-            "eventName": "Test event",
+            "tokenType": "NO",
+            "fee": None,  # the socket is anonymous: only the trader sees the fee
+            "market": {"id": gid(Kind.MARKET, two.id), "name": "B", "event": {"name": "Test event"}},
+            "trader": {"nickname": "bob", "avatarUrl": None},
         }
         per_market = data(await ws.next(only_two), "trades")
         assert per_market["id"] == gid(Kind.TRADE, second) and per_market["seq"] == 1

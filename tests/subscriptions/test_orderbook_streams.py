@@ -25,10 +25,10 @@ BOOK = """subscription($m: ID!, $from: Long) { orderbook(marketId: $m, fromSeq: 
 MY_ORDERS = """subscription($from: Long) { myOrders(fromSeq: $from) { kind seq data {
   id userId marketId side tokenType price amount remaining filled status cancelReason } } }"""
 MY_FILLS = """subscription { myFills { kind seq data {
-  tradeId marketId mechanism side token units price amount fee orderId timestamp } } }"""
+  trade { id source side tokenType shares price amount fee createdAt market { id } } order { id status } } } }"""
 MY_POSITIONS = """subscription { myPositions { kind seq data {
-  positionId marketId token amount avgPrice cost realizedPnl status wonSide } } }"""
-MY_BALANCE = """subscription { myBalance { kind seq data { cash bonus escrow total } } }"""
+  id tokenType amount avgPrice cost realizedPnl useBonus status wonSide unrealizedPnl closedAt market { id } } } }"""
+MY_BALANCE = """subscription { myBalance { kind seq data { cash bonus escrow frozen total } } }"""
 
 
 def auth(token: str) -> dict[str, str]:
@@ -122,8 +122,8 @@ async def test_an_order_book_fill_is_one_trade_and_moves_the_market_to_its_price
         taken = await place(live, bob, mid, "buy", "NO", 10_000, 3800)  # bob takes alice's bid at 6200 YES
         tick = data(await ws.next(trades), "trades")
         assert tick["kind"] == "LIVE" and tick["seq"] == 1
-        assert (tick["id"], tick["name"], tick["token"], tick["side"]) == (
-            gid(Kind.TRADE, taken.trades[0].id or 0), "bob", "NO", "BUY",
+        assert (tick["id"], tick["trader"]["nickname"], tick["tokenType"], tick["side"], tick["source"]) == (
+            gid(Kind.TRADE, taken.trades[0].id or 0), "bob", "NO", "BUY", "ORDERBOOK",
         )
         assert tick["price"] == 3800 and int(tick["shares"]) == taken.order.filled
         assert data(await ws.next(everywhere), "trades")["id"] == tick["id"]
@@ -168,6 +168,7 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         )
         balance = data(await a.next(ops[a]["myBalance"]), "myBalance")  # one message for the whole order
         assert (int(balance["cash"]), int(balance["escrow"]), balance["seq"]) == (70_000, 30_000, 1)
+        assert balance["frozen"] == balance["escrow"]  # named as the payloads' Balances name it
         await b.nothing(0.2)  # bob hears nothing of alice's order or money
 
         taken = await place(live, bob, mid, "buy", "NO", 10_000, 4000)
@@ -179,19 +180,24 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         assert (alice_order["id"], alice_order["status"]) == (gid(Kind.ORDER, resting.order.id or 0), "PARTIAL")
         alice_fill = data(await a.next(ops[a]["myFills"]), "myFills")
         bob_fill = data(await b.next(ops[b]["myFills"]), "myFills")
-        assert (alice_fill["orderId"], alice_fill["token"], alice_fill["mechanism"]) == (
-            gid(Kind.ORDER, resting.order.id or 0), "YES", "ORDERBOOK",
+        # each party's side of the fill: the one Trade type, and the order that filled
+        assert (alice_fill["order"], alice_fill["trade"]["tokenType"], alice_fill["trade"]["source"]) == (
+            {"id": gid(Kind.ORDER, resting.order.id or 0), "status": "PARTIAL"}, "YES", "ORDERBOOK",
         )
-        assert (bob_fill["orderId"], bob_fill["token"], bob_fill["tradeId"]) == (
+        assert (bob_fill["order"]["id"], bob_fill["trade"]["tokenType"], bob_fill["trade"]["id"]) == (
             gid(Kind.ORDER, taken.order.id or 0), "NO", gid(Kind.TRADE, taken.trades[0].id or 0),
         )
-        assert alice_fill["units"] == bob_fill["units"] and alice_fill["tradeId"] != bob_fill["tradeId"]
+        assert alice_fill["trade"]["fee"] is not None and bob_fill["trade"]["market"] == {"id": gid(Kind.MARKET, mid)}
+        alice_units, bob_units = alice_fill["trade"]["shares"], bob_fill["trade"]["shares"]
+        assert alice_units == bob_units and alice_fill["trade"]["id"] != bob_fill["trade"]["id"]
         alice_position = data(await a.next(ops[a]["myPositions"]), "myPositions")
         bob_position = data(await b.next(ops[b]["myPositions"]), "myPositions")
-        assert (alice_position["token"], alice_position["status"], alice_position["amount"]) == (
-            "YES", "OPEN", alice_fill["units"],
+        assert alice_position["market"] == {"id": gid(Kind.MARKET, mid)}  # the one Position type, with its link
+        assert alice_position["unrealizedPnl"] is not None and alice_position["useBonus"] is False
+        assert (alice_position["tokenType"], alice_position["status"], alice_position["amount"]) == (
+            "YES", "OPEN", alice_units,
         )
-        assert (bob_position["token"], bob_position["amount"]) == ("NO", bob_fill["units"])
+        assert (bob_position["tokenType"], bob_position["amount"]) == ("NO", bob_units)
         assert int(data(await b.next(ops[b]["myBalance"]), "myBalance")["cash"]) < 100_000
         assert data(await a.next(ops[a]["myBalance"]), "myBalance")["seq"] == 2  # the maker's escrow paid out
         await a.nothing(0.1)
@@ -204,9 +210,8 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         cancelled = data(await a.next(ops[a]["myOrders"]), "myOrders")
         assert (cancelled["status"], cancelled["cancelReason"]) == ("CANCELLED", "MARKET_RESOLVED")
         settled = data(await a.next(ops[a]["myPositions"]), "myPositions")
-        assert (settled["status"], settled["wonSide"], settled["positionId"]) == (
-            "CLOSED", "YES", alice_position["positionId"],
-        )
+        assert (settled["status"], settled["wonSide"], settled["id"]) == ("CLOSED", "YES", alice_position["id"])
+        assert settled["unrealizedPnl"] is None and settled["closedAt"] is not None
         lost = data(await b.next(ops[b]["myPositions"]), "myPositions")
         assert (lost["status"], lost["wonSide"], int(lost["realizedPnl"]) < 0) == ("CLOSED", "YES", True)
         paid = data(await a.next(ops[a]["myBalance"]), "myBalance")

@@ -52,6 +52,34 @@ async def test_subscribers_of_one_operation_share_each_event_s_execution(
     assert len(executed) == 2  # one per operation text, not one per subscriber
 
 
+VIEWED = """subscription($m: ID) { trades(marketId: $m) { kind seq data { id fee trader { id } } } }"""
+
+
+async def test_a_trade_s_result_is_shared_only_among_one_viewer_s_sockets(
+    live: Live, db: Database, settings: Settings
+) -> None:
+    """A Trade's fee and trader depend on who asks: the trader (hidden profile) sees both, anyone
+    else neither, whichever socket's execution ran first."""
+    _, _, (market,) = await create_market_setup(db)
+    mid = market.id or 0
+    user, token = await trader(db, settings, balance=100_000, hidden=True)
+    variables = {"m": gid(Kind.MARKET, mid)}
+    async with GraphQLSocket(live.app, params={"Authorization": f"Bearer {token}"}) as mine, GraphQLSocket(
+        live.app
+    ) as anon, GraphQLSocket(live.app) as other:
+        ops = [(mine, await mine.subscribe(VIEWED, variables)), (anon, await anon.subscribe(VIEWED, variables)),
+               (other, await other.subscribe(VIEWED, variables))]
+        for _ in range(200):  # until all three follow the channel (no snapshot to wait for)
+            if live.bus.stats()["subscribers"] >= 3:
+                break
+            await asyncio.sleep(0.01)
+        trade_id = await buy(live.db, user, mid)
+        seen = [data(await ws.next(op), "trades") for ws, op in ops]
+    assert [m["id"] for m in seen] == [gid(Kind.TRADE, trade_id)] * 3
+    assert seen[0]["fee"] > 0 and seen[0]["trader"] == {"id": gid(Kind.USER, user)}
+    assert [(m["fee"], m["trader"]) for m in seen[1:]] == [(None, None), (None, None)]
+
+
 def test_a_result_s_data_is_encoded_once_and_spliced_per_operation() -> None:
     data = {"marketUpdated": {"kind": "LIVE", "seq": 3, "data": None}}
     first = stream_execution.encode_message({"id": "1", "type": "next", "payload": {"data": data}})

@@ -10,9 +10,11 @@ same subscription text. So:
   operation (ParserCache hands every subscriber of one query text the same parsed document), the
   coerced variables and the event (``kind``, ``seq``, the payload object's identity). Another
   subscriber with the same operation and variables gets the result already computed. Only a
-  ``StreamMessage`` root is shared: its payload types are plain fields, read from the payload and
-  from nothing that depends on who is asking (private streams' payloads are per user anyway: each
-  user's channel decodes its own objects). A result with errors is never shared.
+  ``StreamMessage`` root is shared. Across users only when its payload is one of the ``FLAT``
+  types, whose plain fields depend on nothing but the payload; any other payload (a ``Trade``, whose
+  ``fee`` and ``trader`` depend on who asks, and whose links load rows) is shared among the sockets
+  of one user only (anonymous sockets are one viewer). Private streams' payloads are per user
+  anyway: each user's channel decodes its own objects. A result with errors is never shared.
 - ``encode_message`` (the view's ``encode_json``) encodes a result's ``data`` once and splices it
   into each subscriber's ``next``/``data`` frame, which differs only by the operation id.
 
@@ -34,11 +36,14 @@ from graphql import Executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from predictql.jsonutil import dumps_str
-from predictql.schema.subscriptions import StreamMessage
+from predictql.schema.my_streams import BalanceUpdate, OrderBookUpdate
+from predictql.schema.subscriptions import ChartUpdate, MarketUpdate, StreamMessage
 
 MEMO_SIZE = 256  # encodings kept
+# Payloads whose result is the same for every subscriber: plain fields only, nothing per viewer.
+FLAT = (MarketUpdate, ChartUpdate, OrderBookUpdate, BalanceUpdate)
 
-_results: dict[tuple[int, str, Any, int, int], tuple[object, Any]] = {}
+_results: dict[tuple[int, str, Any, int, int, int | None], tuple[object, Any]] = {}
 _encoded: dict[int, tuple[object, str]] = {}
 
 
@@ -66,7 +71,8 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         if variables is None or not isinstance(root, StreamMessage):
             return super().execute_operation(serially)
         operation, data = self.operation, root.data
-        key = (id(operation), variables, root.kind, int(root.seq), id(data))
+        viewer = None if data is None or isinstance(data, FLAT) else self.context_value.actor.user_id
+        key = (id(operation), variables, root.kind, int(root.seq), id(data), viewer)
         found = _results.get(key)
         if found is not None and found[0] is operation:
             return found[1]
@@ -84,7 +90,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         return result
 
 
-def _forget_failed(key: tuple[int, str, Any, int, int], done: Awaitable[Any]) -> None:
+def _forget_failed(key: tuple[int, str, Any, int, int, int | None], done: Awaitable[Any]) -> None:
     assert isinstance(done, asyncio.Future)
     if done.cancelled() or done.exception() is not None or done.result().errors:
         _results.pop(key, None)

@@ -11,6 +11,7 @@ from predictql.errors import InvalidInput
 from predictql.resolvers.common import INPUT, user_errors
 from predictql.schema import ids
 from predictql.schema.context import Info
+from predictql.schema.enums import Language
 from predictql.schema.ids import Kind, decode
 from predictql.schema.node import gid
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
@@ -47,7 +48,7 @@ async def _session(info: Info, kind: type[S], user_id: int, pair: TokenPair) -> 
 class SignUpInput:
     email: str = strawberry.field(description="The account's email; the verification code is sent there.")
     password: str = strawberry.field(description="At least 8 characters.")
-    language: str | None = strawberry.field(default=None, description="ru or en; ru when omitted.")
+    language: Language | None = strawberry.field(default=None, description="EN or RU; RU when omitted.")
     referral_code: str | None = strawberry.field(default=None, description="The referrer's code, if any.")
 
 
@@ -121,7 +122,7 @@ class AuthMutation:
                 session,
                 email=input.email,
                 password=input.password,
-                language=input.language,
+                language=input.language.value if input.language is not None else None,
                 referral_code=input.referral_code,
                 mailer=info.context.mailer,
             )

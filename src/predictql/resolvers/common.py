@@ -34,7 +34,7 @@ FIELD_OF_CODE = {
     "INVALID_NICKNAME": "nickname",
     "NICKNAME_TAKEN": "nickname",
     "INVALID_THEME": "theme",
-    "INVALID_PROBABILITIES": "probabilities",
+    "INVALID_PROBABILITIES": "prices",
     "DUPLICATE_CLIENT_ORDER_ID": "clientOrderId",
     "MARKET_NOT_FOUND": "marketId",
     "POSITION_NOT_FOUND": "marketId",

@@ -163,7 +163,7 @@ class EventsMutation:
     ) -> SetPoolProbabilitiesPayload:
         event_id, pool_id = decode(Kind.EVENT, input.event_id, "eventId"), decode(Kind.POOL, input.pool_id, "poolId")
         async with info.context.db.transaction() as session:
-            rows = await pools.set_probabilities(session, info.context.actor, event_id, pool_id, input.probabilities)
+            rows = await pools.set_probabilities(session, info.context.actor, event_id, pool_id, input.probabilities())
         info.context.reset_loaders()
         return SetPoolProbabilitiesPayload(markets=[Market.from_row(row) for row in rows])
 

@@ -18,7 +18,6 @@ from predictql.schema.discovery import (
     LeaderboardOrder,
     MarketFilter,
     MarketOrder,
-    MyTrade,
     Period,
     PortfolioPoint,
     RemoveEventImageInput,
@@ -35,7 +34,19 @@ from predictql.schema.discovery import (
 from predictql.schema.ids import Kind, decode, encode
 from predictql.schema.markets import Event, Market
 from predictql.schema.notifications import Notification
-from predictql.schema.pagination import Connection, ranked_connection, wants_total
+from predictql.schema.pagination import (
+    BOUNDS,
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    connection,
+    page_args,
+    ranked_connection,
+    wants_total,
+)
+from predictql.schema.trading import Trade
 from predictql.services import discovery, event_images, events, history, leaderboard, notifications, watchlist
 from predictql.services.cursors import encode_cursor
 
@@ -57,7 +68,7 @@ class HistoryQuery:
         market_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this market's trades (mkt_...).")
         ] = None,
-    ) -> Connection[MyTrade]:
+    ) -> Connection[Trade]:
         market = decode(Kind.MARKET, market_id, "marketId") if market_id is not None else None
         async with info.context.db.session() as session:
             page = await history.my_trades(
@@ -67,7 +78,7 @@ class HistoryQuery:
                 await history.count_trades(session, info.context.actor, market_id=market) if wants_total(info) else None
             )
         cursors = [encode_cursor(row.id or 0) for row in page.items]
-        return ranked_connection(page.items, cursors, page.has_next, page.has_previous, MyTrade.from_row, total)
+        return ranked_connection(page.items, cursors, page.has_next, page.has_previous, Trade.from_row, total)
 
     @strawberry.field(description="The caller's cash plus positions at their price over the period, oldest first.")
     async def portfolio_history(
@@ -110,12 +121,18 @@ class HistoryQuery:
             page.items, page.cursors, page.has_more, page.has_previous, Market.from_row, page.total
         )
 
-    @strawberry.field(description="The events the caller watches (REST /users/me/watchlist).")
-    async def my_watchlist(self, info: Info) -> list[Event]:
+    @strawberry.field(
+        description="The events the caller watches, most recently watched first (REST /users/me/watchlist); "
+        f"pages of {BOUNDS}, totalCount included."
+    )
+    async def my_watchlist(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[Event]:
+        args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            rows = await watchlist.watched_events(session, info.context.actor)
-        info.context.loaders.prime_events(rows)
-        return [Event.from_row(row) for row in rows]
+            page = await watchlist.watched_page(session, info.context.actor, args)
+        info.context.loaders.prime_events(page.items)
+        return connection(page, Event.from_row, lambda row: row.id)
 
     @strawberry.field(
         description="Running loop events on a crypto asset (BTC, ETHUSDT, ...), shortest interval first "
@@ -129,7 +146,10 @@ class HistoryQuery:
         info.context.loaders.prime_events(rows)
         return [Event.from_row(row) for row in rows]
 
-    @strawberry.field(description="The caller's unread notifications, newest first (REST /notifications/unread).")
+    @strawberry.field(
+        description="The caller's unread notifications, newest first, at most 1000 (REST /notifications/unread).",
+        deprecation_reason="Use notifications(unread: true): the same list as a connection.",
+    )
     async def unread_notifications(self, info: Info) -> list[Notification]:
         async with info.context.db.session() as session:
             rows = await notifications.unread(session, info.context.actor)

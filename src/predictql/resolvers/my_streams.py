@@ -17,10 +17,11 @@ import strawberry
 from predictql.resolvers.subscriptions import FROM_SEQ, messages, private
 from predictql.schema.context import Context, Info
 from predictql.schema.ids import Kind, decode
-from predictql.schema.my_streams import BalanceUpdate, MyFill, OrderBookUpdate, PositionUpdate, order_live
+from predictql.schema.my_streams import BalanceUpdate, MyFill, OrderBookUpdate, order_live, position_live
 from predictql.schema.orders import Order
 from predictql.schema.scalars import Long
 from predictql.schema.subscriptions import StreamMessage
+from predictql.schema.trading import Position
 from predictql.services import live, order_lifecycle
 from predictql.subscriptions import streams, topics
 
@@ -85,8 +86,8 @@ class MyStreamsSubscription:
     )
     async def my_positions(
         self, info: Info, from_seq: Annotated[Long | None, FROM_SEQ] = None
-    ) -> AsyncGenerator[StreamMessage[PositionUpdate], None]:
-        return private(info, topics.user_positions_channel, PositionUpdate.live, from_seq)
+    ) -> AsyncGenerator[StreamMessage[Position], None]:
+        return private(info, topics.user_positions_channel, position_live, from_seq)
 
     @strawberry.subscription(
         description="The caller's balances now (SNAPSHOT), then after each transaction that moved them "

@@ -25,11 +25,14 @@ from predictql.services import notifications
 class NotificationsQuery:
     @strawberry.field(description=f"The caller's notifications, newest first; pages of {BOUNDS}.")
     async def notifications(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
+        unread: Annotated[
+            bool, strawberry.argument(description="true: only the unread ones (REST /notifications/unread).")
+        ] = False,
     ) -> Connection[Notification]:
         args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
-            page = await notifications.page(session, info.context.actor, args)
+            page = await notifications.page(session, info.context.actor, args, unread=unread)
         return connection(page, Notification.from_row, lambda row: row.id)
 
     @strawberry.field(description="How many of the caller's notifications are unread (the badge).")

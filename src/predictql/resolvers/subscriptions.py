@@ -23,7 +23,8 @@ from predictql.schema.context import Context, Info
 from predictql.schema.ids import Kind, decode
 from predictql.schema.notifications import Notification
 from predictql.schema.scalars import Long
-from predictql.schema.subscriptions import ChartUpdate, LiveTrade, MarketUpdate, StreamMessage
+from predictql.schema.subscriptions import ChartUpdate, MarketUpdate, StreamMessage, trade_live
+from predictql.schema.trading import Trade
 from predictql.services import live
 from predictql.subscriptions import streams, topics
 
@@ -136,7 +137,7 @@ class LiveSubscription:
             strawberry.ID | None, strawberry.argument(description="One market; null for every public trade.")
         ] = None,
         from_seq: Annotated[Long | None, FROM_SEQ] = None,
-    ) -> AsyncGenerator[StreamMessage[LiveTrade], None]:
+    ) -> AsyncGenerator[StreamMessage[Trade], None]:
         context = info.context
         channel = topics.TRADES
         check = None
@@ -144,7 +145,7 @@ class LiveSubscription:
             mid = decode(Kind.MARKET, market_id)
             check = lambda: _market(context, mid)  # noqa: E731  (market_not_found when missing or hidden)
             channel = topics.market_trades_channel(mid)
-        stream = streams.follow(context.bus, channel, live=LiveTrade.live, from_seq=from_seq)
+        stream = streams.follow(context.bus, channel, live=trade_live, from_seq=from_seq)
         return messages(context, stream, check)
 
     @strawberry.subscription(

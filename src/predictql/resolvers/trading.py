@@ -21,13 +21,13 @@ from predictql.schema.trading import (
     LmsrTradePayload,
     PnlPoint,
     Position,
-    RecentTrade,
     ReferralChild,
     ReferralInfo,
     Trade,
     positions_of,
 )
 from predictql.services import lmsr_trading, order_lifecycle, pnl, positions, referrals
+from predictql.services.cursors import PageArgs
 from predictql.services.lmsr_trading import TradeRequest
 
 SIDE_HELP = "BUY_YES, SELL_YES, BUY_NO or SELL_NO."
@@ -109,10 +109,14 @@ class TradingQuery:
             page = await lmsr_trading.trades_page(session, args, market_id=market)
         return connection(page, Trade.from_row, lambda row: row.id)
 
-    @strawberry.field(description="The 50 newest trades platform-wide.")
-    async def latest_trades(self, info: Info) -> list[RecentTrade]:
+    @strawberry.field(
+        description="The 50 newest trades platform-wide (hidden events left out), newest first.",
+        deprecation_reason="Use trades(first: 50) { nodes }: the same trades, as a connection.",
+    )
+    async def latest_trades(self, info: Info) -> list[Trade]:
         async with info.context.db.session() as session:
-            return [RecentTrade.from_item(item) for item in await lmsr_trading.latest_trades(session)]
+            page = await lmsr_trading.trades_page(session, PageArgs(first=lmsr_trading.LATEST_TRADES))
+        return [Trade.from_row(row) for row in page.items]
 
     @strawberry.field(description="The caller's referral code, referrer and per-level earnings.")
     async def my_referral_info(self, info: Info) -> ReferralInfo:

@@ -1,24 +1,29 @@
-"""GraphQL types of a user's history and of discovery: myTrades, leaderboard, portfolioHistory,
-event suggestions. Money is ``Long`` kopecks; prices basis points."""
+"""GraphQL types of a user's history and of discovery: leaderboard, portfolioHistory, event
+suggestions (``myTrades`` pages the one ``Trade`` type of ``schema/trading.py``). Money is ``Long``
+kopecks; prices ``Price`` (basis points)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from predictql.models import EventSuggestion as SuggestionRow
-from predictql.models import Trade as TradeRow
 from predictql.schema.context import Info
-from predictql.schema.enums import MarketType, OrderSide, Outcome, TradeSource
+from predictql.schema.enums import MarketType
 from predictql.schema.ids import Kind, decode, encode
-from predictql.schema.markets import EventPayload, Market
+from predictql.schema.markets import EventPayload
 from predictql.schema.node import Node, gid
 from predictql.schema.payloads import MutationPayload
 from predictql.schema.scalars import Long
+from predictql.schema.trading import public_user
 from predictql.services import discovery, history
 from predictql.services.leaderboard import Entry
+
+if TYPE_CHECKING:
+    from predictql.schema.users import User
 
 
 @strawberry.enum(description="How far back a leaderboard or a portfolio chart looks.")
@@ -35,42 +40,20 @@ class LeaderboardOrder(Enum):
     VOLUME = strawberry.enum_value("VOLUME", description="Kopecks traded in the period.")
 
 
-@strawberry.type(description="One of the caller's executions: an LMSR trade or an order-book fill.")
-class MyTrade:
-    id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
-    source: TradeSource = strawberry.field(description="LMSR (market maker) or ORDERBOOK (a fill).")
-    side: OrderSide = strawberry.field(description="BUY or SELL.")
-    token: Outcome = strawberry.field(description="The token traded.")
-    shares: Long = strawberry.field(description="Units bought or sold.")
-    price: int = strawberry.field(description="Execution price of the token, basis points.")
-    amount: Long = strawberry.field(description="Value at the execution price, kopecks (fee excluded).")
-    fee: Long = strawberry.field(description="Fee charged, kopecks.")
-    created_at: datetime = strawberry.field(description="When it executed.")
-    market_id: strawberry.Private[int]
-
-    @strawberry.field(description="The market traded.")
-    async def market(self, info: Info) -> Market | None:
-        row = await info.context.loaders.market_by_id.load(self.market_id)
-        return Market.from_row(row) if row is not None else None
-
-    @classmethod
-    def from_row(cls, row: TradeRow) -> MyTrade:
-        return cls(
-            id=strawberry.ID(encode(Kind.TRADE, row.id or 0)), source=TradeSource(row.kind), side=OrderSide(row.side),
-            token=Outcome(row.token),
-            shares=Long(row.shares), price=row.price, amount=Long(row.amount), fee=Long(row.fee),
-            created_at=row.created_at, market_id=row.market_id,
-        )
-
-
 @strawberry.type(description="A user's place on the leaderboard (users with a hidden profile are left out).")
 class LeaderboardEntry:
     rank: int = strawberry.field(description="1 for the first place.")
-    user_id: strawberry.ID = strawberry.field(description="The user's global id (usr_...).")
+    user_id: strawberry.ID = strawberry.field(
+        description="The user's global id (usr_...).", deprecation_reason="Use user { id }."
+    )
     name: str = strawberry.field(description="Nickname, or name.")
     avatar_url: str | None = strawberry.field(description="The user's avatar, when set.")
     value: Long = strawberry.field(description="Kopecks: realized PnL (by PNL) or traded volume (by VOLUME).")
     count: int = strawberry.field(description="Positions closed (by PNL) or trades made (by VOLUME) in the period.")
+
+    @strawberry.field(description="The user (public profile; hidden profiles are not ranked).")
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")] | None:
+        return await public_user(info, decode(Kind.USER, self.user_id))
 
     @classmethod
     def from_entry(cls, entry: Entry) -> LeaderboardEntry:

@@ -14,7 +14,7 @@ import strawberry
 
 from predictql.schema.context import Info
 from predictql.schema.ids import Kind, decode
-from predictql.schema.scalars import Long
+from predictql.schema.scalars import Long, Price
 from predictql.services import candles, charts
 from predictql.services.prices import probability_bps
 
@@ -50,31 +50,37 @@ SCALE_NAMES = {
 @strawberry.type(description="One bucket of a market's YES price: open, high, low, close and the volume traded.")
 class Candle:
     start: datetime = strawberry.field(description="Start of the bucket (inclusive); it ends at the next start.")
-    open: int = strawberry.field(description="YES price at the bucket's start (the previous close), basis points.")
-    high: int = strawberry.field(description="Highest YES price in the bucket, basis points.")
-    low: int = strawberry.field(description="Lowest YES price in the bucket, basis points.")
-    close: int = strawberry.field(description="YES price at the bucket's end, basis points.")
+    open: Price = strawberry.field(description="YES price at the bucket's start (the previous close).")
+    high: Price = strawberry.field(description="Highest YES price in the bucket.")
+    low: Price = strawberry.field(description="Lowest YES price in the bucket.")
+    close: Price = strawberry.field(description="YES price at the bucket's end.")
     volume: Long = strawberry.field(description="Kopecks traded in the bucket (0 for a quiet bucket).")
     trade_count: int = strawberry.field(description="Trades executed in the bucket.")
 
     @classmethod
     def from_candle(cls, row: candles.Candle) -> Candle:
-        return cls(start=row.start, open=row.open, high=row.high, low=row.low, close=row.close,
+        return cls(start=row.start, open=Price(row.open), high=Price(row.high), low=Price(row.low),
+                   close=Price(row.close),
                    volume=Long(row.volume), trade_count=row.trades)
 
 
 @strawberry.type(description="A market's YES price right after one change (a trade, a re-pricing, resolution).")
 class PricePoint:
     timestamp: datetime = strawberry.field(description="When the price changed.")
-    probability: float = strawberry.field(description="YES probability, 0..1.")
-    price: int = strawberry.field(description="YES price in basis points (0..10000).")
+    probability: float = strawberry.field(
+        description="YES probability, 0..1.", deprecation_reason="Use price (Price, basis points)."
+    )
+    price: Price = strawberry.field(description="The YES price.")
 
 
 @strawberry.type(description="One point of a pool chart: every market's YES price at the end of a bucket.")
 class PoolChartPoint:
     timestamp: datetime = strawberry.field(description="End of the bucket (the last point is now).")
-    probabilities: list[float] = strawberry.field(description="YES probability (0..1) per market, by outcome index.")
-    prices: list[int] = strawberry.field(description="YES price in basis points per market, by outcome index.")
+    probabilities: list[float] = strawberry.field(
+        description="YES probability (0..1) per market, by outcome index.",
+        deprecation_reason="Use prices (Price, basis points): the schema's one price type.",
+    )
+    prices: list[Price] = strawberry.field(description="YES price per market, by outcome index.")
 
 
 async def market_price_history(
@@ -105,7 +111,7 @@ PRICE_HISTORY_DESCRIPTION = (
 async def market_price_series(root: HasId, info: Info) -> list[PricePoint]:
     async with info.context.db.session() as session:
         points = await charts.market_chart(session, info.context.actor, decode(Kind.MARKET, root.id))
-    return [PricePoint(timestamp=p.timestamp, probability=p.probability, price=probability_bps(p.probability))
+    return [PricePoint(timestamp=p.timestamp, probability=p.probability, price=Price(probability_bps(p.probability)))
             for p in points]
 
 
@@ -122,7 +128,7 @@ async def pool_chart(
         points = await charts.pool_chart(session, info.context.actor, pool_id, scale=SCALE_NAMES[scale])
     return [
         PoolChartPoint(timestamp=p.timestamp, probabilities=list(p.values),
-                       prices=[probability_bps(value) for value in p.values])
+                       prices=[Price(probability_bps(value)) for value in p.values])
         for p in points
     ]
 

@@ -20,7 +20,7 @@ from predictql.schema.loaders import Loaders
 from predictql.schema.node import Node, gid, opt_gid
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.payloads import MutationPayload
-from predictql.schema.scalars import Long
+from predictql.schema.scalars import Long, Price
 from predictql.services.cursors import Page
 from predictql.services.events import EventFields, event_status
 from predictql.services.order_lifecycle import MAX_DEPTH
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from predictql.schema.comments import Comment
     from predictql.schema.orders import OrderBook
     from predictql.schema.trading import Trade
+    from predictql.schema.users import User
 
 
 @strawberry.type(description="One outcome of a pool, traded as a binary YES/NO market.")
@@ -42,10 +43,15 @@ class Market(Node):
     name_ru: str = strawberry.field(description="The outcome's name in Russian (empty when not given).")
     outcome_index: int = strawberry.field(description="0-based position of this outcome in its pool.")
     market_type: MarketType = strawberry.field(description="LMSR (automated market maker) or ORDERBOOK.")
-    yes_probability: float = strawberry.field(description="YES price as a probability (1 or 0 once resolved).")
-    no_probability: float = strawberry.field(description="1 - yesProbability.")
-    yes_price: int = strawberry.field(description="YES price in basis points (0..10000).")
-    no_price: int = strawberry.field(description="NO price in basis points; yesPrice + noPrice = 10000.")
+    yes_probability: float = strawberry.field(
+        description="YES price as a probability (1 or 0 once resolved).",
+        deprecation_reason="Use yesPrice (Price, basis points): the schema's one price type.",
+    )
+    no_probability: float = strawberry.field(
+        description="1 - yesProbability.", deprecation_reason="Use noPrice (Price, basis points)."
+    )
+    yes_price: Price = strawberry.field(description="YES price (0..10000; 10000 or 0 once resolved).")
+    no_price: Price = strawberry.field(description="NO price; yesPrice + noPrice = 10000.")
     b: Long = strawberry.field(description="LMSR liquidity as the pool page shows it: liquidityKopecks / 100.")
     liquidity_kopecks: Long = strawberry.field(description="LMSR liquidity parameter in kopecks (share units).")
     q_yes: Long = strawberry.field(description="YES share units the market maker has sold.")
@@ -115,7 +121,7 @@ class Market(Node):
             name=row.name, name_ru=row.name_ru, outcome_index=row.outcome_index,
             market_type=MarketType(row.market_type),
             yes_probability=price.yes_probability, no_probability=1.0 - price.yes_probability,
-            yes_price=price.yes, no_price=price.no,
+            yes_price=Price(price.yes), no_price=Price(price.no),
             b=Long(row.lmsr_b // 100), liquidity_kopecks=Long(row.lmsr_b), q_yes=Long(row.q_yes),
             q_no=Long(row.q_no), volume=Long(row.volume), paused=row.paused, resolved=row.resolved,
             winning_outcome=opt(Outcome, row.winning_outcome), yes_name=row.yes_name, no_name=row.no_name,
@@ -173,7 +179,9 @@ class Pool(Node):
 @strawberry.type(description="An event: a question or match with one or more pools of outcomes.")
 class Event(Node):
     id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
-    creator_id: strawberry.ID = strawberry.field(description="The global id (usr_...) of the user who created it.")
+    creator_id: strawberry.ID = strawberry.field(
+        description="The global id (usr_...) of the user who created it.", deprecation_reason="Use creator { id }."
+    )
     name: str = strawberry.field(description="The event's title (English).")
     name_ru: str = strawberry.field(description="The event's title in Russian (empty when not given).")
     tags: list[str] = strawberry.field(description="Lower-case tags, in display order.")
@@ -185,7 +193,9 @@ class Event(Node):
     versus_names: list[str] = strawberry.field(description="Up to three sides, for matches.")
     versus_images: list[str] = strawberry.field(description="Image URLs of the versusNames sides, in the same order.")
     has_draw: bool = strawberry.field(description="A match that can end in a draw (a third outcome).")
-    main_pool_id: strawberry.ID | None = strawberry.field(description="The global id of the pool on the feed card.")
+    main_pool_id: strawberry.ID | None = strawberry.field(
+        description="The global id of the pool on the feed card.", deprecation_reason="Use mainPool { id }."
+    )
     is_loop_event: bool = strawberry.field(description="A self-recreating event (crypto timeframes).")
     loop_interval_minutes: int = strawberry.field(description="0 for a one-off event.")
     asset_symbol: str | None = strawberry.field(description="For loop events on a crypto asset, e.g. BTC.")
@@ -208,6 +218,12 @@ class Event(Node):
     async def main_pool(self, info: Info) -> Pool | None:
         rows = await info.context.loaders.pools_by_event_id.load(self._row_id)
         return next((Pool.from_row(row) for row in rows if row.id == self.row.main_pool_id), None)
+
+    @strawberry.field(description="Who created it (public profile); null when their profile is hidden from the caller.")
+    async def creator(self, info: Info) -> Annotated[User, strawberry.lazy("predictql.schema.users")] | None:
+        from predictql.schema.trading import public_user
+
+        return await public_user(info, self.row.creator_id)
 
     @strawberry.field(description="Traded volume over all the event's markets, in kopecks.")
     async def total_volume(self, info: Info) -> Long:
@@ -288,8 +304,9 @@ class PoolSpecInput:
     name: str = strawberry.field(description="The pool's question (English), 1-300 characters.")
     finish_at: datetime = strawberry.field(description="When trading closes (RFC 3339, in the future).")
     market_names: list[str] = strawberry.field(description="One outcome per name.")
-    market_probabilities: list[float] = strawberry.field(
-        description="Initial YES probabilities, each in (0, 1); several must sum to 1."
+    market_prices: list[Price] = strawberry.field(
+        description="Initial YES prices, one per market name, each 1..9999; several must sum to 10000 "
+        "(INVALID_PROBABILITIES otherwise)."
     )
     name_ru: str = strawberry.field(default="", description="The question in Russian; empty when not given.")
     live_at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
@@ -310,7 +327,8 @@ class PoolSpecInput:
         extra: dict[str, Any] | None = self.metadata
         return PoolFields(
             name=self.name, finish_at=self.finish_at, market_names=self.market_names,
-            market_probabilities=self.market_probabilities, name_ru=self.name_ru, live_at=self.live_at,
+            market_probabilities=[price / 10000 for price in self.market_prices], name_ru=self.name_ru,
+            live_at=self.live_at,
             rules=self.rules, rules_ru=self.rules_ru, margin=self.margin, lmsr_b_kopecks=self.lmsr_b_kopecks,
             market_type=self.market_type.value, extra_metadata=extra,
         )
@@ -370,7 +388,14 @@ class SetEventActiveInput:
 class SetPoolProbabilitiesInput:
     event_id: strawberry.ID = strawberry.field(description="The pool's event.")
     pool_id: strawberry.ID = strawberry.field(description="The pool.")
-    probabilities: list[float] = strawberry.field(description="One YES probability per market, in market order.")
+    prices: list[Price] = strawberry.field(
+        description="One YES price per market, in market order, each 1..9999, summing to 10000 (INVALID_PROBABILITIES "
+        "otherwise)."
+    )
+
+    def probabilities(self) -> list[float]:
+        """As the service (and REST) take them: fractions of 1."""
+        return [price / 10000 for price in self.prices]
 
 
 @strawberry.input(description="How an event resolves: wonSide or outcome (one pool), or pools[] (several).")

@@ -11,17 +11,20 @@ from datetime import datetime
 
 import strawberry
 
+from predictql.models import Position as PositionRow
+from predictql.models import Trade as TradeRow
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.schema.enums import OrderSide, Outcome, PositionStatus, TradeSource
+from predictql.schema.context import Info
 from predictql.schema.ids import Kind
-from predictql.schema.node import gid, opt_gid
+from predictql.schema.node import gid
 from predictql.schema.orders import Order, PriceLevel
-from predictql.schema.scalars import Long
+from predictql.schema.scalars import Long, Price
+from predictql.schema.trading import Position, Trade
 from predictql.subscriptions.payloads import BalanceState, BookLevels, FillTick, OrderState, PositionState
 
 
 def _levels(levels: tuple[tuple[int, int], ...]) -> list[PriceLevel]:
-    return [PriceLevel(price=price, amount=Long(units)) for price, units in levels]
+    return [PriceLevel(price=Price(price), amount=Long(units)) for price, units in levels]
 
 
 @strawberry.type(
@@ -58,71 +61,51 @@ def order_live(text: str) -> Order:
     return Order.from_row(OrderState.from_json(text))
 
 
-@strawberry.type(description="One execution of the caller's: an LMSR trade, or their side of an order-book fill.")
+@strawberry.type(
+    description="One execution of the caller's: an LMSR trade, or their side of an order-book fill, with the "
+    "order filled."
+)
 class MyFill:
-    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
-    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
-    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
-    mechanism: TradeSource = strawberry.field(description="LMSR (with the market maker) or ORDERBOOK.")
-    side: OrderSide = strawberry.field(description="BUY or SELL.")
-    token: Outcome = strawberry.field(description="The token traded.")
-    units: Long = strawberry.field(description="Share units executed.")
-    price: int = strawberry.field(description="Basis points of token.")
-    amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
-    fee: Long = strawberry.field(description="The fee the caller paid on it, kopecks.")
-    order_id: strawberry.ID | None = strawberry.field(description="The order filled (ord_...); null for LMSR.")
-    timestamp: datetime = strawberry.field(description="When it executed (RFC 3339, UTC).")
+    trade: Trade = strawberry.field(description="The trade (the caller's side; fee included).")
+    order_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The caller's order that filled, as it is now; null for an LMSR trade.")
+    async def order(self, info: Info) -> Order | None:
+        if self.order_id is None:
+            return None
+        row = await info.context.loaders.order_by_id.load(self.order_id)
+        return Order.from_row(row) if row is not None else None
 
     @staticmethod
     def live(text: str) -> MyFill:
         tick = FillTick.from_json(text)
-        return MyFill(
-            trade_id=gid(Kind.TRADE, tick.trade_id), market_id=gid(Kind.MARKET, tick.market_id),
-            event_id=gid(Kind.EVENT, tick.event_id), mechanism=TradeSource(tick.kind), side=OrderSide(tick.side),
-            token=Outcome(tick.token), units=Long(tick.units), price=tick.price,
-            amount=Long(tick.amount), fee=Long(tick.fee),
-            order_id=opt_gid(Kind.ORDER, tick.order_id), timestamp=tick.timestamp,
+        row = TradeRow(
+            id=tick.trade_id, market_id=tick.market_id, event_id=tick.event_id, user_id=tick.user_id, kind=tick.kind,
+            side=tick.side, token=tick.token, shares=tick.units, price=tick.price, amount=tick.amount, fee=tick.fee,
+            created_at=tick.timestamp,
         )
+        return MyFill(trade=Trade.from_row(row), order_id=tick.order_id)
 
 
-@strawberry.type(
-    description="One of the caller's positions (one token of one market) after a change. A closed position keeps "
-    "the units it closed or was settled with."
-)
-class PositionUpdate:
-    position_id: strawberry.ID = strawberry.field(description="The position's global id (pos_...).")
-    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
-    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
-    token: Outcome = strawberry.field(description="The token held.")
-    amount: Long = strawberry.field(description="Units held (open), or closed with (closed).")
-    avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points.")
-    cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
-    realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
-    status: PositionStatus = strawberry.field(description="The state: OPEN or CLOSED.")
-    won_side: Outcome | None = strawberry.field(description="The side that won once the market settled; null before.")
-    created_at: datetime = strawberry.field(description="When the position was opened (RFC 3339, UTC).")
-    closed_at: datetime | None = strawberry.field(
-        description="When it was closed or settled (RFC 3339, UTC); null while open."
-    )
-
-    @staticmethod
-    def live(text: str) -> PositionUpdate:
-        state = PositionState.from_json(text)
-        return PositionUpdate(
-            position_id=gid(Kind.POSITION, state.id), market_id=gid(Kind.MARKET, state.market_id),
-            event_id=gid(Kind.EVENT, state.event_id), token=Outcome(state.token), amount=Long(state.amount),
-            avg_price=state.avg_price, cost=Long(state.cost),
-            realized_pnl=Long(state.realized_pnl), status=PositionStatus(state.status),
-            won_side=Outcome.of_index(state.won_side),
-            created_at=state.created_at, closed_at=state.closed_at,
-        )
+def position_live(text: str) -> Position:
+    """A ``Position`` from a ``user:{id}:positions`` message: the one Position type, whole."""
+    state = PositionState.from_json(text)
+    return Position.from_row(PositionRow(
+        id=state.id, user_id=state.user_id, market_id=state.market_id, event_id=state.event_id, token=state.token,
+        amount=state.amount, avg_price=state.avg_price, cost=state.cost, realized_pnl=state.realized_pnl,
+        use_bonus=state.use_bonus, status=state.status, won_side=state.won_side, created_at=state.created_at,
+        closed_at=state.closed_at,
+    ))
 
 
 @strawberry.type(description="The caller's balances, kopecks.")
 class BalanceUpdate:
     cash: Long = strawberry.field(description="Cash balance, kopecks.")
     bonus: Long = strawberry.field(description="Bonus balance, kopecks.")
-    escrow: Long = strawberry.field(description="Held by the caller's open buy orders.")
+    escrow: Long = strawberry.field(
+        description="Held by the caller's open buy orders.", deprecation_reason="Use frozen, as Balances names it."
+    )
+    frozen: Long = strawberry.field(description="Reserved by open order-book buys; not part of total (as Balances).")
     total: Long = strawberry.field(description="Cash plus bonus (escrow excluded).")
     at: datetime = strawberry.field(description="When the change was made (for a snapshot: when it was read).")
     p2p_frozen: Long = strawberry.field(
@@ -132,7 +115,7 @@ class BalanceUpdate:
     @classmethod
     def of(cls, state: BalanceState) -> BalanceUpdate:
         return cls(
-            cash=Long(state.cash), bonus=Long(state.bonus), escrow=Long(state.escrow),
+            cash=Long(state.cash), bonus=Long(state.bonus), escrow=Long(state.escrow), frozen=Long(state.escrow),
             total=Long(state.cash + state.bonus), at=state.at, p2p_frozen=Long(state.p2p_frozen),
         )
 

@@ -33,7 +33,10 @@ SUBJECT_KINDS = {
 @strawberry.type(description="Something that happened to the caller's trades, orders or bets.")
 class Notification(Node):
     id: strawberry.ID = strawberry.field(description="The notification's global id (ntf_...).")
-    user_id: strawberry.ID = strawberry.field(description="The recipient's global id (usr_...; always the caller).")
+    user_id: strawberry.ID = strawberry.field(
+        description="The recipient's global id (usr_...; always the caller).",
+        deprecation_reason="The caller's own: use me { id }.",
+    )
     type: NotificationType = strawberry.field(description="What happened.")
     title: str = strawberry.field(description='A short heading, e.g. "Event Resolved".')
     message: str = strawberry.field(description="The sentence to show, e.g. \"Event 'X' has been resolved\".")

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from predictql.models import Order as OrderRow
-from predictql.models import Trade
 from predictql.pricing.orderbook import BookSnapshot
 from predictql.schema.context import Info
 from predictql.schema.enums import CancelReason, OrderKind, OrderSide, OrderStatus, Outcome, TimeInForce, opt
@@ -21,8 +20,8 @@ from predictql.schema.ids import Kind, decode
 from predictql.schema.markets import Market
 from predictql.schema.node import Node, gid
 from predictql.schema.payloads import Balances, MutationPayload
-from predictql.schema.scalars import Long
-from predictql.schema.trading import market_of
+from predictql.schema.scalars import Long, Price
+from predictql.schema.trading import Trade, market_of
 from predictql.services.orderbook_trading import OrderRequest, Placed
 from predictql.services.positions import AfterTrade
 from predictql.subscriptions.payloads import OrderState
@@ -47,7 +46,7 @@ class Order(Node):
     side: OrderSide = strawberry.field(description="BUY or SELL.")
     token_type: Outcome = strawberry.field(description="The token bought or sold.")
     kind: OrderKind = strawberry.field(description="LIMIT or MARKET.")
-    price: int = strawberry.field(description="Limit price in the order's own token, basis points; 0 for market.")
+    price: Price = strawberry.field(description="Limit price in the order's own token; 0 for market.")
     amount: Long = strawberry.field(description="Buy: budget in kopecks, fees included. Sell: units.")
     remaining: Long = strawberry.field(description="Budget (buy) or units (sell) not yet used.")
     filled: Long = strawberry.field(description="Units executed.")
@@ -72,29 +71,13 @@ class Order(Node):
         return cls(
             id=gid(Kind.ORDER, row.id), user_id=gid(Kind.USER, row.user_id), market_id=gid(Kind.MARKET, row.market_id),
             event_id=gid(Kind.EVENT, row.event_id), side=OrderSide(row.side), token_type=Outcome(row.token),
-            kind=OrderKind(row.kind), price=row.price, amount=Long(row.amount),
+            kind=OrderKind(row.kind), price=Price(row.price), amount=Long(row.amount),
             remaining=Long(row.remaining), filled=Long(row.filled), spent=Long(row.spent),
             received=Long(row.received), fees=Long(row.fees), time_in_force=TimeInForce(row.tif),
             expires_at=row.expires_at,
             client_order_id=row.client_order_id, status=OrderStatus(row.status),
             cancel_reason=opt(CancelReason, row.cancel_reason),
             use_bonus=row.use_bonus, created_at=row.created_at, updated_at=row.updated_at,
-        )
-
-
-@strawberry.type(description="One execution of the caller's order, at the resting order's price.")
-class OrderFill:
-    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
-    units: Long = strawberry.field(description="Share units executed.")
-    price: int = strawberry.field(description="In the order's own token, basis points.")
-    amount: Long = strawberry.field(description="Kopecks at that price, fee excluded (cost or gross proceeds).")
-    fee: Long = strawberry.field(description="The fee charged on this fill, kopecks.")
-
-    @classmethod
-    def from_trade(cls, row: Trade) -> OrderFill:
-        return cls(
-            trade_id=gid(Kind.TRADE, row.id), units=Long(row.shares), price=row.price, amount=Long(row.amount),
-            fee=Long(row.fee),
         )
 
 
@@ -105,7 +88,9 @@ class PlaceOrderInput:
     token_type: Outcome = strawberry.field(description="The token to buy or sell.")
     amount: Long = strawberry.field(description="Buy: budget in kopecks, fees included. Sell: units.")
     kind: OrderKind = strawberry.field(default=OrderKind.LIMIT, description="LIMIT (default) or MARKET.")
-    price: int | None = strawberry.field(default=None, description="Limit price 1..9999; ignored for market.")
+    price: Price | None = strawberry.field(
+        default=None, description="Limit price 1..9999 (INVALID_PRICE otherwise); ignored for market."
+    )
     use_bonus: bool = strawberry.field(default=False, description="Fund a buy from the bonus balance first.")
     time_in_force: TimeInForce | None = strawberry.field(
         default=None, description="GTC (default), GTD (needs expiresAt), IOC, FOK or POST_ONLY."
@@ -126,7 +111,7 @@ class PlaceOrderInput:
 
 @strawberry.type(description="Resting interest at one price.")
 class PriceLevel:
-    price: int = strawberry.field(description="Basis points in the book's token.")
+    price: Price = strawberry.field(description="The price, in the book's token.")
     amount: Long = strawberry.field(description="Units (a buy counts what its remaining budget buys).")
 
 
@@ -141,22 +126,24 @@ class OrderBook:
     def from_snapshot(cls, book: BookSnapshot) -> OrderBook:
         return cls(
             market_id=gid(Kind.MARKET, book.market_id), token_type=Outcome(book.space),
-            bids=[PriceLevel(price=p, amount=Long(u)) for p, u in book.bids],
-            asks=[PriceLevel(price=p, amount=Long(u)) for p, u in book.asks],
+            bids=[PriceLevel(price=Price(p), amount=Long(u)) for p, u in book.bids],
+            asks=[PriceLevel(price=Price(p), amount=Long(u)) for p, u in book.asks],
         )
 
 
 @strawberry.type(description="What placeOrder changed: the order and its fills, the market, the money.")
 class PlaceOrderPayload(MutationPayload):
     order: Order | None = strawberry.field(default=None, description="The order after matching.")
-    fills: list[OrderFill] | None = strawberry.field(default=None, description="The caller's side of each fill.")
+    fills: list[Trade] | None = strawberry.field(
+        default=None, description="The caller's side of each fill, oldest first (at the resting orders' prices)."
+    )
     market: Market | None = strawberry.field(default=None, description="The market after matching (last price).")
     balances: Balances | None = strawberry.field(default=None, description="The caller's money after placing.")
 
     @classmethod
     def of(cls, placed: Placed, after: AfterTrade) -> PlaceOrderPayload:
         return cls(
-            order=Order.from_row(placed.order), fills=[OrderFill.from_trade(t) for t in placed.trades],
+            order=Order.from_row(placed.order), fills=[Trade.from_row(t) for t in placed.trades],
             market=Market.from_row(after.market), balances=Balances.from_row(after.balances),
         )
 

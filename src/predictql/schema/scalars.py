@@ -23,6 +23,24 @@ def _parse_long(value: object) -> int:
 
 Long = NewType("Long", int)
 
+# The one price type: every price or probability the schema shows is a ``Price`` (basis points).
+Price = NewType("Price", int)
+
+PRICE_DESCRIPTION = (
+    "A token's price in basis points of probability: an integer 0..10000 (5500 = 55 % = 0.55 kopecks per "
+    "unit; a unit pays 1 kopeck if its side wins). A YES price and its NO price sum to 10000. The one price "
+    "type of the schema: trades, orders, book levels, candles, charts and market prices all use it. Inputs "
+    "must be integers; each input field states its allowed range (e.g. a limit price 1..9999)."
+)
+
+
+def _parse_price(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("Price must be an integer number of basis points (0..10000)")
+    if not -(2**31) <= value < 2**31:
+        raise ValueError("Price out of range")
+    return value
+
 def _parse_datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an RFC 3339 string")
@@ -41,5 +59,11 @@ SCALARS: dict[object, Any] = {
         serialize=int,
         parse_value=_parse_long,
         description="A 64-bit integer: kopecks for money, share units for positions.",
-    )
+    ),
+    Price: strawberry.scalar(
+        name="Price",
+        serialize=int,
+        parse_value=_parse_price,
+        description=PRICE_DESCRIPTION,
+    ),
 }

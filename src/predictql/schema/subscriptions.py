@@ -2,9 +2,9 @@
 
 Every subscription yields ``StreamMessage``s (named per payload: ``MarketUpdateStreamMessage``...):
 ``kind`` says what it is, ``seq`` is the channel's sequence number, ``data`` the payload (null for
-GAP and HEARTBEAT). Give ``fromSeq`` (the last seq you saw) to resume without a gap. Payloads are
-flat (no nested fields to load), so a message's object is built once per process and served to
-every subscriber.
+GAP and HEARTBEAT). Give ``fromSeq`` (the last seq you saw) to resume without a gap. A message's
+object is built once per process and served to every subscriber; its nested links (a trade's
+``market``) load per message through the DataLoaders, which are reset per message.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from predictql.schema.enums import OrderSide, Outcome, opt
+from predictql.models import Trade as TradeRow
+from predictql.schema.enums import Outcome, opt
 from predictql.schema.ids import Kind
-from predictql.schema.node import Node, gid
-from predictql.schema.scalars import Long
+from predictql.schema.node import gid
+from predictql.schema.scalars import Long, Price
+from predictql.schema.trading import Trade
+from predictql.services.prices import probability_bps
 from predictql.subscriptions.payloads import ChartTick, MarketState, TradeTick
 from predictql.subscriptions.streams import Item
 
@@ -64,10 +67,15 @@ class MarketUpdate:
     market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
     pool_id: strawberry.ID = strawberry.field(description="The pool's global id (pool_...).")
-    yes_probability: float = strawberry.field(description="YES price as a probability in (0, 1).")
-    no_probability: float = strawberry.field(description="1 - yesProbability.")
-    yes_price: int = strawberry.field(description="YES price in basis points (0..10000).")
-    no_price: int = strawberry.field(description="NO price in basis points; yesPrice + noPrice = 10000.")
+    yes_probability: float = strawberry.field(
+        description="YES price as a probability in (0, 1).",
+        deprecation_reason="Use yesPrice (Price, basis points): the schema's one price type.",
+    )
+    no_probability: float = strawberry.field(
+        description="1 - yesProbability.", deprecation_reason="Use noPrice (Price, basis points)."
+    )
+    yes_price: Price = strawberry.field(description="YES price (0..10000).")
+    no_price: Price = strawberry.field(description="NO price; yesPrice + noPrice = 10000.")
     q_yes: Long = strawberry.field(description="YES share units the market maker has sold.")
     q_no: Long = strawberry.field(description="NO share units the market maker has sold.")
     volume: Long = strawberry.field(description="Traded volume in kopecks.")
@@ -82,7 +90,8 @@ class MarketUpdate:
             market_id=gid(Kind.MARKET, state.market_id), event_id=gid(Kind.EVENT, state.event_id),
             pool_id=gid(Kind.POOL, state.pool_id),
             yes_probability=state.yes_probability, no_probability=1.0 - state.yes_probability,
-            yes_price=state.yes_price, no_price=state.no_price, q_yes=Long(state.q_yes), q_no=Long(state.q_no),
+            yes_price=Price(state.yes_price), no_price=Price(state.no_price), q_yes=Long(state.q_yes),
+            q_no=Long(state.q_no),
             volume=Long(state.volume), paused=state.paused, resolved=state.resolved,
             winning_outcome=opt(Outcome, state.winning_outcome), at=state.at,
         )
@@ -98,14 +107,18 @@ class ChartUpdate:
     pool_id: strawberry.ID = strawberry.field(description="The global id (pool_...) of the pool the values belong to.")
     timestamp: datetime = strawberry.field(description="When the prices were taken (RFC 3339, UTC).")
     values: list[float] = strawberry.field(
-        description="YES probability (0..1) of each market of the pool, in outcome order; 1 or 0 once resolved."
+        description="YES probability (0..1) of each market of the pool, in outcome order; 1 or 0 once resolved.",
+        deprecation_reason="Use prices (Price, basis points): the schema's one price type.",
+    )
+    prices: list[Price] = strawberry.field(
+        description="YES price of each market of the pool, in outcome order; 10000 or 0 once resolved."
     )
 
     @classmethod
     def of(cls, tick: ChartTick) -> ChartUpdate:
         return cls(
             event_id=gid(Kind.EVENT, tick.event_id), pool_id=gid(Kind.POOL, tick.pool_id), timestamp=tick.timestamp,
-            values=list(tick.values),
+            values=list(tick.values), prices=[Price(probability_bps(value)) for value in tick.values],
         )
 
     @staticmethod
@@ -113,36 +126,12 @@ class ChartUpdate:
         return ChartUpdate.of(ChartTick.from_json(text))
 
 
-@strawberry.type(description="One executed trade, as the activity feed shows it, with its ids.")
-class LiveTrade(Node):
-    id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
-    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
-    event_id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
-    pool_id: strawberry.ID = strawberry.field(description="The pool's global id (pool_...).")
-    side: OrderSide = strawberry.field(description="BUY or SELL.")
-    token: Outcome = strawberry.field(description="The token traded.")
-    shares: Long = strawberry.field(description="Share units traded.")
-    price: int = strawberry.field(description="Execution price in basis points.")
-    amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
-    timestamp: datetime = strawberry.field(description="When the trade executed (RFC 3339, UTC).")
-    name: str = strawberry.field(description="Trader's nickname or name; 'Anonymous' for hidden profiles.")
-    avatar: str | None = strawberry.field(
-        description="The trader's avatar URL; null when none or the profile is hidden."
-    )
-    event_name: str = strawberry.field(description="The event's title.")
-    market_name: str = strawberry.field(description="The market's outcome name.")
-
-    @staticmethod
-    def live(text: str) -> LiveTrade:
-        return LiveTrade.of(TradeTick.from_json(text))
-
-    @staticmethod
-    def of(tick: TradeTick) -> LiveTrade:
-        return LiveTrade(
-            id=gid(Kind.TRADE, tick.id), market_id=gid(Kind.MARKET, tick.market_id),
-            event_id=gid(Kind.EVENT, tick.event_id), pool_id=gid(Kind.POOL, tick.pool_id),
-            side=OrderSide(tick.side), token=Outcome(tick.token), shares=Long(tick.shares),
-            price=tick.price, amount=Long(tick.amount),
-            timestamp=tick.timestamp, name=tick.name, avatar=tick.avatar, event_name=tick.event,
-            market_name=tick.market,
-        )
+def trade_live(text: str) -> Trade:
+    """A ``Trade`` from a ``trades`` / ``market:{id}:trades`` message (built once, served to every
+    subscriber; its ``market`` and ``trader`` load per message through the reset DataLoaders)."""
+    tick = TradeTick.from_json(text)
+    return Trade.from_row(TradeRow(
+        id=tick.id, market_id=tick.market_id, event_id=tick.event_id, user_id=tick.user_id, kind=tick.kind,
+        side=tick.side, token=tick.token, shares=tick.shares, price=tick.price, amount=tick.amount, fee=tick.fee,
+        created_at=tick.timestamp,
+    ))

@@ -20,9 +20,9 @@ from predictql.schema.markets import Market
 from predictql.schema.node import Node, gid
 from predictql.schema.pagination import Connection, connection
 from predictql.schema.payloads import Balances, MutationPayload
-from predictql.schema.scalars import Long
+from predictql.schema.scalars import Long, Price
 from predictql.services.cursors import PageArgs
-from predictql.services.lmsr_trading import CloseResult, FeedTrade, TradeResult, shares_delta
+from predictql.services.lmsr_trading import CloseResult, TradeResult, shares_delta
 from predictql.services.pnl import PnlPoint as PnlPointRow
 from predictql.services.positions import SIDE_RU, AfterTrade, PositionView
 from predictql.services.prices import market_price
@@ -52,51 +52,18 @@ class LmsrQuote:
         )
 
 
-@strawberry.type(description="An executed LMSR trade and the caller's holdings in that market after it.")
-class LmsrTradeResult:
-    trade_id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
-    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
-    cost_or_payout_cents: Long = strawberry.field(
-        description="Kopecks paid (fee included) on a buy, received (fee deducted) on a sell."
-    )
-    shares_delta: Long = strawberry.field(description="Change of the holding: positive on a buy, negative on a sell.")
-    fee: Long = strawberry.field(description="The fee charged on this trade, kopecks.")
-    new_position_yes: Long = strawberry.field(description="YES units held after the trade.")
-    new_position_no: Long = strawberry.field(description="NO units held after the trade.")
-
-    @classmethod
-    def from_result(cls, result: TradeResult) -> LmsrTradeResult:
-        return cls(
-            trade_id=gid(Kind.TRADE, result.trade_id),
-            market_id=gid(Kind.MARKET, result.market.id),
-            cost_or_payout_cents=Long(result.cost_or_payout),
-            shares_delta=Long(result.shares_delta),
-            fee=Long(result.fee),
-            new_position_yes=Long(result.new_position_yes),
-            new_position_no=Long(result.new_position_no),
-        )
-
-
-@strawberry.type(description="A whole holding sold back to the market maker.")
-class ClosePositionResult:
-    market_id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
-    proceeds: Long = strawberry.field(description="Kopecks credited in total, fees deducted.")
-    trades: list[LmsrTradeResult] = strawberry.field(description="One sell per token that was held.")
-
-    @classmethod
-    def from_result(cls, result: CloseResult) -> ClosePositionResult:
-        trades = [LmsrTradeResult.from_result(r) for r in result.trades]
-        return cls(market_id=gid(Kind.MARKET, result.market_id), proceeds=Long(result.proceeds), trades=trades)
-
-
-@strawberry.type(description="One execution in a market: an LMSR trade or an order-book fill (the taker's side).")
+@strawberry.type(
+    description="One execution as one party made it, the schema's one trade type: an LMSR trade with the market "
+    "maker, or one party's side of an order-book fill (a fill between two users is two trades, one per party; "
+    "the live trades stream carries the taker's)."
+)
 class Trade(Node):
     id: strawberry.ID = strawberry.field(description="The trade's global id (trd_...).")
     source: TradeSource = strawberry.field(description="LMSR (market maker) or ORDERBOOK (a fill).")
     side: OrderSide = strawberry.field(description="BUY or SELL.")
     token_type: Outcome = strawberry.field(description="The token traded.")
     shares: Long = strawberry.field(description="Share units traded.")
-    price: int = strawberry.field(description="Execution price of the token, basis points.")
+    price: Price = strawberry.field(description="Execution price of the token traded.")
     amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
     created_at: datetime = strawberry.field(description="When it executed.")
     row: strawberry.Private[TradeRow]
@@ -117,7 +84,7 @@ class Trade(Node):
     def from_row(cls, row: TradeRow) -> Trade:
         return cls(
             id=gid(Kind.TRADE, row.id), source=TradeSource(row.kind), side=OrderSide(row.side),
-            token_type=Outcome(row.token), shares=Long(row.shares), price=row.price, amount=Long(row.amount),
+            token_type=Outcome(row.token), shares=Long(row.shares), price=Price(row.price), amount=Long(row.amount),
             created_at=row.created_at, row=row,
         )
 
@@ -135,7 +102,7 @@ class Position(Node):
         description="Units held (one unit pays 1 kopeck if its side wins); for a closed position, the units "
         "it closed with."
     )
-    avg_price: int = strawberry.field(description="Volume-weighted buy price, basis points; unchanged by sells.")
+    avg_price: Price = strawberry.field(description="Volume-weighted buy price; unchanged by sells.")
     cost: Long = strawberry.field(description="What the units held cost, fees included, kopecks.")
     realized_pnl: Long = strawberry.field(description="Kopecks received minus the cost of the units sold or settled.")
     use_bonus: bool = strawberry.field(description="Bought with the bonus balance first.")
@@ -162,7 +129,7 @@ class Position(Node):
     def from_row(cls, p: PositionRow) -> Position:
         return cls(
             id=gid(Kind.POSITION, p.id), status=PositionStatus(p.status), token_type=Outcome(p.token),
-            side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=p.avg_price, cost=Long(p.cost),
+            side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=Price(p.avg_price), cost=Long(p.cost),
             realized_pnl=Long(p.realized_pnl), use_bonus=p.use_bonus, won_side=Outcome.of_index(p.won_side),
             created_at=p.created_at, closed_at=p.closed_at, row=p,
         )
@@ -197,26 +164,6 @@ async def public_user(info: Info, user_id: int) -> User | None:
     if row is None or (row.profile_hidden and info.context.actor.user_id != user_id):
         return None
     return User.from_profile(Profile(row, None))
-
-
-@strawberry.type(description="One trade of the platform-wide activity feed.")
-class RecentTrade:
-    amount: Long = strawberry.field(description="Trade value at the execution price, kopecks (fee excluded).")
-    name: str = strawberry.field(description="Trader's nickname or name; 'Anonymous' for hidden profiles.")
-    token: Outcome = strawberry.field(description="The token traded.")
-    event: str = strawberry.field(description="Event name.")
-    market: str = strawberry.field(description="Market name.")
-    avatar: str | None = strawberry.field(
-        description="The trader's avatar URL; null when none or the profile is hidden."
-    )
-    created_at: datetime = strawberry.field(description="When the trade executed (RFC 3339, UTC).")
-
-    @classmethod
-    def from_item(cls, item: FeedTrade) -> RecentTrade:
-        return cls(
-            amount=Long(item.amount), name=item.name, token=Outcome(item.token), event=item.event, market=item.market,
-            avatar=item.avatar, created_at=item.created_at,
-        )
 
 
 @strawberry.type(description="The user who referred the caller.")
@@ -302,9 +249,17 @@ class PnlPoint:
         return cls(timestamp=point.timestamp, pnl=point.pnl_units, pnl_kopecks=Long(point.pnl))
 
 
-@strawberry.type(description="What lmsrTrade changed: the trade, the market's new prices, the position, the money.")
+@strawberry.type(
+    description="What lmsrTrade changed: the trade, what it cost, the market's new prices, the position, the money."
+)
 class LmsrTradePayload(MutationPayload):
-    trade: LmsrTradeResult | None = strawberry.field(default=None, description="The trade executed.")
+    trade: Trade | None = strawberry.field(default=None, description="The trade executed (its fee included).")
+    cost_or_payout_cents: Long | None = strawberry.field(
+        default=None, description="Kopecks paid (fee included) on a buy, received (fee deducted) on a sell."
+    )
+    shares_delta: Long | None = strawberry.field(
+        default=None, description="Change of the holding: positive on a buy, negative on a sell."
+    )
     market: Market | None = strawberry.field(default=None, description="The market after the trade (new prices).")
     position: Position | None = strawberry.field(
         default=None, description="The caller's position in the traded token after the trade; null when none is left."
@@ -315,14 +270,18 @@ class LmsrTradePayload(MutationPayload):
     def of(cls, result: TradeResult, side: str, after: AfterTrade) -> LmsrTradePayload:
         view = after.position("YES" if Side(side).is_yes else "NO")
         return cls(
-            trade=LmsrTradeResult.from_result(result), market=Market.from_row(after.market),
+            trade=Trade.from_row(result.rows[0]), cost_or_payout_cents=Long(result.cost_or_payout),
+            shares_delta=Long(result.shares_delta), market=Market.from_row(after.market),
             position=Position.from_view(view) if view else None, balances=Balances.from_row(after.balances),
         )
 
 
 @strawberry.type(description="What closePosition changed: the sales, the market, what is still held, the money.")
 class ClosePositionPayload(MutationPayload):
-    result: ClosePositionResult | None = strawberry.field(default=None, description="The sales made.")
+    trades: list[Trade] | None = strawberry.field(
+        default=None, description="Every sale made, oldest first: one per token held (LMSR) or per fill (order book)."
+    )
+    proceeds: Long | None = strawberry.field(default=None, description="Kopecks credited in total, fees deducted.")
     market: Market | None = strawberry.field(default=None, description="The market after the sales (new prices).")
     positions: list[Position] | None = strawberry.field(
         default=None, description="The caller's open positions left in this market (empty when all was sold)."
@@ -332,7 +291,8 @@ class ClosePositionPayload(MutationPayload):
     @classmethod
     def of(cls, result: CloseResult, after: AfterTrade) -> ClosePositionPayload:
         return cls(
-            result=ClosePositionResult.from_result(result), market=Market.from_row(after.market),
+            trades=[Trade.from_row(row) for sale in result.trades for row in sale.rows],
+            proceeds=Long(result.proceeds), market=Market.from_row(after.market),
             positions=[Position.from_view(view) for view in after.positions],
             balances=Balances.from_row(after.balances),
         )

@@ -134,6 +134,26 @@ async def count(session: AsyncSession, query: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
+def list_page(rows: list[T], args: PageArgs, row_id: Callable[[T], int | None]) -> Page[T]:
+    """A page of an already ordered, short list (a user's watchlist): ``after`` / ``before`` name a
+    row of it by id; a cursor whose row has left the list is ``invalid cursor``."""
+    args.checked()
+    ids = [row_id(row) for row in rows]
+    start, end = 0, len(rows)
+    for cursor, after in ((args.after, True), (args.before, False)):
+        if cursor is not None:
+            wanted = decode_cursor(cursor)
+            if wanted not in ids:
+                raise InvalidInput("invalid cursor")
+            start, end = (ids.index(wanted) + 1, end) if after else (start, ids.index(wanted))
+    size = args.size
+    if args.backward:
+        items = rows[max(start, end - size):end]
+        return Page(items, None, end < len(rows), end - len(items) > 0, len(rows))
+    items = rows[start:start + size]
+    return Page(items, None, start + len(items) < end, start > 0, len(rows))
+
+
 async def keyset_page(
     session: AsyncSession, query: Any, id_column: Any, args: PageArgs, *, bound: int = MAX_PAGE
 ) -> Page[Any]:

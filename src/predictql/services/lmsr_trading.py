@@ -54,6 +54,7 @@ class TradeResult:
     trade_id: int | None
     market: Market
     is_buy: bool = True
+    rows: tuple[Trade, ...] = ()  # the trade rows executed (one for LMSR; an order's fills on the book)
 
     @property
     def shares_delta(self) -> int:
@@ -262,7 +263,7 @@ async def _execute(
     held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
     return TradeResult(
         quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market,
-        side.is_buy,
+        side.is_buy, (trade_row,),
     )
 
 

@@ -149,11 +149,14 @@ async def list_notifications(
 
 
 async def page(
-    session: AsyncSession, actor: Actor, args: PageArgs
+    session: AsyncSession, actor: Actor, args: PageArgs, *, unread: bool = False
 ) -> Page[Notification]:
-    """The caller's notifications newest first, keyset-paged on id (GraphQL connection)."""
+    """The caller's notifications (``unread``: the unread ones) newest first, keyset-paged on id
+    (GraphQL connection)."""
     user_id = actor.require_user()
     query = select(Notification).where(_mine(user_id))
+    if unread:
+        query = query.where(col(Notification.read).is_(False))
     return await keyset_page(session, query, col(Notification.id), args, bound=MAX_LIMIT)
 
 

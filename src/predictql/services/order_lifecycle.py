@@ -148,7 +148,7 @@ async def close_position(session: AsyncSession, actor: Actor, *, market_id: int,
         TradeResult(
             cost_or_payout=p.order.received, shares=p.order.filled, fee=p.order.fees,
             new_position_yes=after.get("YES", 0), new_position_no=after.get("NO", 0),
-            trade_id=p.trades[0].id, market=market, is_buy=False,
+            trade_id=p.trades[0].id, market=market, is_buy=False, rows=tuple(p.trades),
         )
         for _, p in placed if p.trades
     )

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.models import Event, WatchlistEntry
 from predictql.services import events
+from predictql.services.cursors import Page, PageArgs, list_page
 
 
 async def add(session: AsyncSession, actor: Actor, *, event_id: int) -> Event:
@@ -49,6 +50,11 @@ async def watched_events(session: AsyncSession, actor: Actor) -> list[Event]:
         .order_by(col(WatchlistEntry.created_at).desc(), col(Event.id).desc())
     )
     return [event for event in rows if events.can_see(actor, event)]
+
+
+async def watched_page(session: AsyncSession, actor: Actor, args: PageArgs) -> Page[Event]:
+    """One page of ``watched_events`` (GraphQL ``myWatchlist``); the cursors name events."""
+    return list_page(await watched_events(session, actor), args, lambda event: event.id)
 
 
 async def watched_ids(session: AsyncSession, actor: Actor, event_ids: Sequence[int]) -> set[int] | None:

@@ -26,10 +26,11 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _fields(cls: type[Any], text: str) -> dict[str, Any]:
-    """The payload's known keys: a process of an older release reads a newer payload."""
+def _fields(cls: type[Any], text: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The payload's known keys: a process of an older release reads a newer payload (and a newer
+    one an older payload without the ``optional`` keys, which keep their defaults)."""
     data: dict[str, Any] = loads(text)
-    return {name: data[name] for name in cls.__dataclass_fields__}
+    return {name: data[name] for name in cls.__dataclass_fields__ if name in data or name not in optional}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,10 @@ class TradeTick:
     avatar: str | None
     event: str
     market: str
+    # Added later (GraphQL streams a whole Trade): a payload of an older release lacks them.
+    user_id: int = 0
+    kind: str = "lmsr"
+    fee: int = 0
 
     @classmethod
     def of(cls, trade: Trade, market: Market, event: Event, user: User) -> TradeTick:
@@ -122,7 +127,7 @@ class TradeTick:
         return cls(
             trade.id, trade.market_id, trade.event_id, market.pool_id, trade.side, trade.token, trade.shares,
             trade.price, trade.amount, trade.created_at, ANONYMOUS_NAME if hidden else (user.nickname or user.name),
-            None if hidden else user.avatar_url, event.name, market.name,
+            None if hidden else user.avatar_url, event.name, market.name, trade.user_id, trade.kind, trade.fee,
         )
 
     def simple(self) -> dict[str, Any]:
@@ -137,7 +142,7 @@ class TradeTick:
 
     @classmethod
     def from_json(cls, text: str) -> TradeTick:
-        data = _fields(cls, text)
+        data = _fields(cls, text, optional=("user_id", "kind", "fee"))
         data["timestamp"] = _time(data["timestamp"])
         return cls(**data)
 
@@ -292,6 +297,7 @@ class PositionState:
     won_side: int | None
     created_at: datetime
     closed_at: datetime | None
+    use_bonus: bool = False  # added later (GraphQL streams a whole Position): older payloads lack it
 
     @classmethod
     def of(cls, position: Position) -> PositionState:
@@ -303,7 +309,7 @@ class PositionState:
 
     @classmethod
     def from_json(cls, text: str) -> PositionState:
-        data = _fields(cls, text)
+        data = _fields(cls, text, optional=("use_bonus",))
         data["created_at"] = _time(data["created_at"])
         data["closed_at"] = _time(data["closed_at"]) if data["closed_at"] is not None else None
         return cls(**data)
