@@ -35,7 +35,10 @@ async def app_client(settings: Settings, db: Database) -> AsyncIterator[tuple[ht
     """The in-process app and the ``Database`` its lifespan built, with its background sweeps and
     heartbeats far apart: their statements on the same engine would be counted as the request's."""
     quiet = settings.model_copy(
-        update={"order_expiry_sweep_seconds": 3600, "p2p_expiry_sweep_seconds": 3600, "stream_heartbeat_seconds": 3600}
+        update={
+            "order_expiry_sweep_seconds": 3600, "p2p_expiry_sweep_seconds": 3600, "stream_heartbeat_seconds": 3600,
+            "loop_tick_seconds": 3600,
+        }
     )
     async with Lifespan(create_app(quiet, run_migrations=False)) as running:
         transport = httpx.ASGITransport(app=running, client=("127.0.0.1", 50000))
