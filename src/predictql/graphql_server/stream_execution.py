@@ -42,7 +42,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from graphql import Executor
+from graphql import ExecutionResult, Executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from predictql.jsonutil import dumps_str
@@ -116,7 +116,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                     result = found[1]
                 else:
                     result = self.build_per_event_executor(payload).execute_operation()
-                if self.is_awaitable(result):
+                if not isinstance(result, ExecutionResult):  # a shared future, or a coroutine
                     result = await result
                 if result.errors or result.data is None:
                     yield _Computed(result)
