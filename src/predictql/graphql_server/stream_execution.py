@@ -17,7 +17,7 @@ same subscription text. So:
   into each subscriber's ``next``/``data`` frame, which differs only by the operation id.
 
 **The fast path.** A shared result does not need Strawberry's per-result pipeline either (its
-result handling, six extensions' ``on_stream_result`` hooks, the transport's ``next`` message
+result handling, every extension's ``on_stream_result`` hook, the transport's ``next`` message
 built as a dict and encoded): none of it changes an error-free result. The socket's operation task
 (``ws_operations``: both protocols) sets a ``FrameSink`` for its operation (``direct_frames``);
 the subscription's source stream is wrapped (``cancellable_iterable``) so that each event whose
