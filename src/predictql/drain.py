@@ -37,18 +37,23 @@ class Drain:
     def __init__(self, sockets_timeout: float) -> None:
         self.sockets_timeout = sockets_timeout
         self.draining = False
-        self._stop = asyncio.Event()
-        self._open: set[asyncio.Event] = set()  # one per socket: set when its app returned
+        self._stopping = False
+        # Per open socket: the future done when its app returned -> the one done when it must close.
+        # Two plain futures, not a task waiting on an Event (~3 KB less per idle socket).
+        self._open: dict[asyncio.Future[None], asyncio.Future[None]] = {}
 
     @contextlib.asynccontextmanager
     async def socket(self, receive: Receive, send: Send) -> AsyncIterator[tuple[Receive, Send]]:
         """``receive``/``send`` for a WebSocket app: on drain the socket is closed with 1001 and the
         app's pending ``receive`` returns ``websocket.disconnect``; what it sends afterwards is dropped."""
-        done = asyncio.Event()
-        self._open.add(done)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        stop: asyncio.Future[None] = loop.create_future()
+        if self._stopping:
+            stop.set_result(None)
+        self._open[done] = stop
         state = {"accepted": False, "closed": False}
         pending: asyncio.Future[Message] | None = None
-        stop = asyncio.ensure_future(self._stop.wait())
 
         async def drained_receive() -> Message:
             nonlocal pending
@@ -82,8 +87,8 @@ class Drain:
             stop.cancel()
             if pending is not None and not pending.done():
                 pending.cancel()
-            done.set()
-            self._open.discard(done)
+            done.set_result(None)
+            del self._open[done]
 
     @property
     def open_sockets(self) -> int:
@@ -94,11 +99,12 @@ class Drain:
         self.draining = True
         waiting = list(self._open)
         log.warning("draining: closing %d WebSocket(s) with 1001", len(waiting))
-        self._stop.set()
+        self._stopping = True
+        for stop in self._open.values():
+            if not stop.done():
+                stop.set_result(None)
         if waiting:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.sockets_timeout):
-                    await asyncio.gather(*(done.wait() for done in waiting))
+            await asyncio.wait(waiting, timeout=self.sockets_timeout)  # bounded; nothing is cancelled
 
 
 async def refuse_going_away(scope: Scope, receive: Receive, send: Send) -> None:

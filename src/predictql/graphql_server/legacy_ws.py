@@ -18,6 +18,8 @@ from strawberry.types.graphql import OperationType
 
 from predictql.graphql_server.http_responses import is_request_error
 from predictql.graphql_server.operations import operation_type
+from predictql.graphql_server.socket_watch import ServerClosable
+from predictql.graphql_server.stream_execution import FRAME_SUFFIX, direct_frames, frame_prefix
 from predictql.schema.context import Context
 
 ONCE = frozenset({OperationType.QUERY, OperationType.MUTATION})
@@ -48,6 +50,14 @@ class LegacyGraphQLWS(BaseGraphQLWSHandler[Context, None]):
         self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
     ) -> None:
         if operation_type(query, operation_name) not in ONCE:
+            # Shared subscription results are sent from the stream as encoded frames (stream_execution).
+            socket, prefix = self.websocket, frame_prefix(operation_id, "data")
+            assert isinstance(socket, ServerClosable)
+
+            async def send(data: str) -> None:
+                await socket.send_frame(prefix + data + FRAME_SUFFIX)
+
+            direct_frames(send)
             await super().handle_async_results(operation_id, query, operation_name, variables)
             return
         try:

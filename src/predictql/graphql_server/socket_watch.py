@@ -27,8 +27,9 @@ import time
 from collections.abc import Mapping
 
 from starlette.types import Scope
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from predictql import auth
 from predictql.auth import Actor
@@ -155,6 +156,15 @@ class ServerClosable(ASGIWebSocketAdapter):
         ws: WebSocket = self.ws
         if ws.application_state is not WebSocketState.DISCONNECTED:
             await super().send_json(message)
+
+    async def send_frame(self, text: str) -> None:
+        """An encoded message (``stream_execution``'s fast path), as ``send_json`` would send it."""
+        ws: WebSocket = self.ws
+        if ws.application_state is not WebSocketState.DISCONNECTED:
+            try:
+                await ws.send_text(text)
+            except WebSocketDisconnect as exc:
+                raise WebSocketDisconnected from exc
 
     async def close(self, code: int, reason: str) -> None:
         ws: WebSocket = self.ws

@@ -18,6 +18,17 @@ same subscription text. So:
 - ``encode_message`` (the view's ``encode_json``) encodes a result's ``data`` once and splices it
   into each subscriber's ``next``/``data`` frame, which differs only by the operation id.
 
+**The fast path.** A shared result does not need Strawberry's per-result pipeline either (its
+result handling, every extension's ``on_stream_result`` hook, the transport's ``next`` message
+built as a dict and encoded): none of it changes an error-free result. The socket's operation task
+(``ws_operations``: both protocols) sets a ``FrameSink`` for its operation (``direct_frames``);
+the subscription's source stream is wrapped (``cancellable_iterable``) so that each event whose
+result is error-free is sent from there as the operation's pre-built ``next``/``data`` prefix, the
+data's encoding (once per event for all subscribers) and a closing ``}}``, and never reaches
+Strawberry. A result with errors (or any result when no sink is set, as over HTTP) passes on as
+before, already computed (``_Computed``: it is not executed twice), so ``seq``, replay, ``complete``
+and error frames are what they were; frames keep their order (one task sends both kinds).
+
 A shared result lives exactly as long as its event's payload object (a weak reference removes the
 entry when the payload dies, before its identity can be reused): the payload lives while its message
 is in the channel's buffer or being sent, so the memo empties with the buffer after a burst. The
@@ -29,10 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
-from graphql import Executor
+from graphql import ExecutionResult, Executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from predictql.jsonutil import dumps_str
@@ -47,6 +59,26 @@ _results: dict[tuple[int, str, Any, int, int, int | None], tuple[object, Any]] =
 _encoded: dict[int, tuple[object, str]] = {}
 
 
+# Sends one error-free result's encoded ``data`` as the current operation's frame (None: not a socket).
+FrameSink = Callable[[str], Awaitable[None]]
+_sink: ContextVar[FrameSink | None] = ContextVar("predictql_frame_sink", default=None)
+
+
+def direct_frames(sink: FrameSink) -> None:
+    """Shared results of the subscription the current task runs go to ``sink`` (the task's own
+    context: set at the top of an operation's task, it ends with it)."""
+    _sink.set(sink)
+
+
+class _Computed:
+    """An event whose result was computed on the fast path but must take the ordinary one."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
 def _remember(memo: dict[Any, Any], key: Any, entry: Any) -> None:
     if len(memo) >= MEMO_SIZE:
         del memo[next(iter(memo))]
@@ -55,6 +87,15 @@ def _remember(memo: dict[Any, Any], key: Any, entry: Any) -> None:
 
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     _variables_key: str | None = None
+
+    def _key(self, root: StreamMessage[Any]) -> tuple[int, str, Any, int, int, int | None]:
+        """Which subscribers may share one result: same operation, variables and message, and the
+        same viewer unless the payload is ``FLAT`` (the same for everyone)."""
+        if self._variables_key is None:  # once per subscription: the per-event copies inherit it
+            self._variables_key = repr(sorted(self.variable_values.coerced.items()))
+        data = root.data
+        viewer = None if data is None or isinstance(data, FLAT) else self.context_value.actor.user_id
+        return (id(self.operation), self._variables_key, root.kind, int(root.seq), id(data), viewer)
 
     def build_per_event_executor(self, payload: Any) -> Executor[Any]:
         if self._variables_key is None:  # once per subscription: the per-event copies inherit it
@@ -66,13 +107,43 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         executor._relevant_sub_fields = {}
         return executor
 
+    def cancellable_iterable(self, iterable: AsyncIterable[Any]) -> AsyncIterable[Any]:
+        sink = _sink.get()
+        if sink is not None:  # a socket's subscription: shared results skip Strawberry's pipeline
+            iterable = self._direct(iterable, sink)
+        return super().cancellable_iterable(iterable)
+
+    async def _direct(self, source: AsyncIterable[Any], sink: FrameSink) -> AsyncIterator[Any]:
+        events = source.__aiter__()
+        try:
+            async for payload in events:
+                if not isinstance(payload, StreamMessage):
+                    yield payload
+                    continue
+                found = _results.get(self._key(payload))  # another subscriber's: no executor copy
+                if found is not None and found[0] is self.operation:
+                    result = found[1]
+                else:
+                    result = self.build_per_event_executor(payload).execute_operation()
+                if not isinstance(result, ExecutionResult):  # a shared future, or a coroutine
+                    result = await result
+                if result.errors or result.data is None:
+                    yield _Computed(result)
+                    continue
+                await sink(encoded(result.data))
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
     def execute_operation(self, serially: bool | None = None) -> Any:
         root, variables = self.root_value, self._variables_key
+        if isinstance(root, _Computed):
+            return root.result
         if variables is None or not isinstance(root, StreamMessage):
             return super().execute_operation(serially)
         operation, data = self.operation, root.data
-        viewer = None if data is None or isinstance(data, FLAT) else self.context_value.actor.user_id
-        key = (id(operation), variables, root.kind, int(root.seq), id(data), viewer)
+        key = self._key(root)
         found = _results.get(key)
         if found is not None and found[0] is operation:
             return found[1]
@@ -96,15 +167,27 @@ def _forget_failed(key: tuple[int, str, Any, int, int, int | None], done: Awaita
         _results.pop(key, None)
 
 
+def encoded(data: object) -> str:
+    """``data`` as JSON, encoded once for every subscriber sent the same result."""
+    found = _encoded.get(id(data))
+    if found is None or found[0] is not data:
+        found = (data, dumps_str(data))
+        _remember(_encoded, id(data), found)
+    return found[1]
+
+
+def frame_prefix(operation_id: object, kind: str) -> str:
+    """The text of an operation's ``next`` (``data`` in graphql-ws) frame before its data."""
+    return f'{{"id":{dumps_str(operation_id)},"type":"{kind}","payload":{{"data":'
+
+
+FRAME_SUFFIX = "}}"
+
+
 def encode_message(message: object) -> str:
     """A transport message as JSON text; a subscription result's data is encoded once for all."""
     if isinstance(message, dict) and message.get("type") in ("next", "data"):
         payload = message.get("payload")
         if isinstance(payload, dict) and payload.keys() == {"data"} and payload["data"] is not None:
-            data = payload["data"]
-            found = _encoded.get(id(data))
-            if found is None or found[0] is not data:
-                found = (data, dumps_str(data))
-                _remember(_encoded, id(data), found)
-            return f'{{"id":{dumps_str(message.get("id"))},"type":"{message["type"]}","payload":{{"data":{found[1]}}}}}'
+            return frame_prefix(message.get("id"), message["type"]) + encoded(payload["data"]) + FRAME_SUFFIX
     return dumps_str(message)

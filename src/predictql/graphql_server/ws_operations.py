@@ -13,13 +13,15 @@ most ``PREDICTQL_WS_MAX_OPERATIONS`` operations run at once on a socket; one mor
 from __future__ import annotations
 
 from graphql import GraphQLError, GraphQLFormattedError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage as TransportError
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 
 from predictql.gateway import budget_keys
 from predictql.graphql_server.legacy_ws import LegacyGraphQLWS
+from predictql.graphql_server.socket_watch import ServerClosable
+from predictql.graphql_server.stream_execution import FRAME_SUFFIX, direct_frames, frame_prefix
 from predictql.ratelimit import RateLimiter
 from predictql.schema.context import Context
 
@@ -65,6 +67,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.send_message(TransportError(id=message["id"], type="error", payload=[error]))
                 return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # Shared subscription results are sent from the stream as encoded frames (stream_execution).
+        socket, prefix = self.websocket, frame_prefix(operation.id, "next")
+        assert isinstance(socket, ServerClosable)
+
+        async def send(data: str) -> None:
+            if not operation.completed:  # as Operation.send_operation_message
+                await socket.send_frame(prefix + data + FRAME_SUFFIX)
+
+        direct_frames(send)
+        await super().run_operation(operation)
 
 
 class LegacyWSHandler(LegacyGraphQLWS):

@@ -30,7 +30,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -72,12 +72,22 @@ async def follow(
         )
         async with contextlib.aclosing(items):
             async for item in items:
-                metrics.DELIVERIES.labels(stream, item.kind).inc()
+                _delivered(stream, item.kind).inc()
                 if item.kind == "GAP":
                     metrics.GAPS.labels(stream).inc()
                 yield item
     finally:
         active.dec()
+
+
+_counters: dict[tuple[str, str], Any] = {}  # (stream, kind) -> its DELIVERIES child: no lookup per delivery
+
+
+def _delivered(stream: str, kind: str) -> Any:
+    found = _counters.get((stream, kind))
+    if found is None:
+        found = _counters[(stream, kind)] = metrics.DELIVERIES.labels(stream, kind)
+    return found
 
 
 async def _follow(
