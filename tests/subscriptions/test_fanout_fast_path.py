@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from predictql.db import Database
 from predictql.graphql_server.root import PredictSchema
+from predictql.schema.subscriptions import MarketUpdate
 from predictql.settings import Settings
 from predictql.subscriptions import topics
 from predictql.subscriptions.payloads import MarketState
@@ -70,22 +72,30 @@ async def test_a_result_with_errors_takes_the_ordinary_path_between_fast_ones(
     handled = pipeline_results(monkeypatch)
     channel = topics.market_channel(mid)
 
-    def state(yes_price: int, won: str | None = None) -> str:
-        return MarketState(mid, 1, 1, 0.5, yes_price, 10_000 - yes_price, 0, 0, 0, False, won is not None, won,
+    def state(yes_price: int) -> str:
+        return MarketState(mid, 1, 1, 0.5, yes_price, 10_000 - yes_price, 0, 0, 0, False, False, None,
                            datetime.now(UTC)).to_json()
 
-    query = "subscription($m: ID!) { marketUpdated(marketId: $m) { kind seq data { yesPrice winningOutcome } } }"
+    real_of = MarketUpdate.of.__func__  # type: ignore[attr-defined]
+
+    def failing_of(cls: type[MarketUpdate], market: MarketState) -> Any:
+        """An update whose yesPrice cannot be read when the price is 1 bp: a field error."""
+        update = real_of(cls, market)
+        if market.yes_price != 1:
+            return update
+        return SimpleNamespace(**{name: getattr(update, name) for name in vars(update) if name != "yes_price"})
+
+    monkeypatch.setattr(MarketUpdate, "of", classmethod(failing_of))
+    query = PRICE
     async with GraphQLSocket(live.app) as ws:
         op = await ws.subscribe(query, {"m": gid(Kind.MARKET, mid)})
         assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
-        await live.bus.publish(channel, wire(1, state(5_000, "maybe")))  # no such Outcome: a field error
+        await live.bus.publish(channel, wire(1, state(1)))  # its yesPrice fails
         await live.bus.publish(channel, wire(2, state(6_000)))
         broken = await ws.next(op)
-        # The payload cannot become a MarketUpdate: the whole result is the (masked) error.
-        assert broken["data"] is None and broken["errors"][0]["extensions"]["code"]
-        assert data(await ws.next(op), "marketUpdated") == {
-            "kind": "LIVE", "seq": 2, "yesPrice": 6_000, "winningOutcome": None,
-        }
+        assert broken["data"]["marketUpdated"] == {"kind": "LIVE", "seq": 1, "data": None}
+        assert broken["errors"][0]["extensions"]["code"] == "INTERNAL_ERROR"  # masked, as ever
+        assert data(await ws.next(op), "marketUpdated") == {"kind": "LIVE", "seq": 2, "yesPrice": 6_000}
     assert len(handled) == 1 and handled[0].errors  # only the failed result took Strawberry's path
 
 
