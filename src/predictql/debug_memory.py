@@ -66,11 +66,9 @@ def _prepared_statements(path: Path) -> dict[str, int]:
     hold it) is written beside the census (``<path>.sql``), so a family of statements that differ
     only by their number of parameters shows."""
     held: Counter[str] = Counter()
-    connections = compiled = 0
+    connections = 0
     for obj in gc.get_objects():
-        if type(obj).__name__ == "Engine":  # SQLAlchemy's compiled-statement cache (an LRU)
-            compiled += len(getattr(obj, "_compiled_cache", None) or ())
-        elif type(obj).__name__ == "AsyncAdapt_asyncpg_connection":
+        if type(obj).__name__ == "AsyncAdapt_asyncpg_connection":
             cache = getattr(obj, "_prepared_statement_cache", None)
             if cache is not None:
                 connections += 1
@@ -78,7 +76,7 @@ def _prepared_statements(path: Path) -> dict[str, int]:
     if connections:
         lines = (f"{n}\t{' '.join(text.split())}" for text, n in sorted(held.items()))
         path.with_suffix(path.suffix + ".sql").write_text("\n".join(lines) + "\n")
-    return {"connections": connections, "held": sum(held.values()), "distinct": len(held), "compiled": compiled}
+    return {"connections": connections, "held": sum(held.values()), "distinct": len(held)}
 
 
 _STAT = re.compile(
