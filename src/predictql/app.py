@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import debug_memory, logs, metrics, migrate
+from predictql import allocator, debug_memory, logs, metrics, migrate
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
@@ -47,6 +47,7 @@ log = logging.getLogger("predictql.app")
 def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: bool = False) -> Any:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        allocator.limit_arenas(settings.malloc_arena_max)  # before the database threads allocate
         engine = make_engine(
             settings.resolved_database_url,
             connect_timeout=settings.database_connect_timeout_seconds,
@@ -77,6 +78,10 @@ def _lifespan(settings: Settings, *, run_migrations: bool, drain_on_sigterm: boo
                 order_expiry.sweep_forever(db, settings.order_expiry_sweep_seconds), name="order expiry sweep"
             ),
         ]
+        if settings.malloc_trim_seconds:
+            background.append(
+                asyncio.create_task(allocator.trim_forever(settings.malloc_trim_seconds), name="malloc trim")
+            )
         if settings.debug_memory is not None:
             background.append(asyncio.create_task(
                 debug_memory.census_forever(
