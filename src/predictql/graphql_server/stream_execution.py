@@ -36,7 +36,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from predictql.jsonutil import dumps_str
 from predictql.schema.subscriptions import StreamMessage
 
-MEMO_SIZE = 256  # encodings kept
+MEMO_SIZE = 32  # encodings kept (the subscribers of one message encode within one fan-out)
 
 _results: dict[tuple[int, str, Any, int, int], tuple[object, Any]] = {}
 _encoded: dict[int, tuple[object, str]] = {}
