@@ -318,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"measured": datetime.now(UTC).isoformat(timespec="seconds"),
               "argv": sys.argv[1:] if argv is None else argv, "cpus": os.cpu_count(),
               "bus": args.bus if args.bus == "memory" else REDIS_URL.split("@")[-1],
-              "db": args.db, "warmup_seconds": warmup, "passed": passed, **checks, "samples": samples}
+              "db": args.db, "pythonmalloc": os.environ.get("PYTHONMALLOC"),
+              "warmup_seconds": warmup, "passed": passed, **checks, "samples": samples}
     if not args.no_record:
         print("recorded", record(f"soak-{args.minutes:g}m-{args.db}.json", result))
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
