@@ -16,7 +16,8 @@ Every ``--sample`` seconds: the server's RSS and open file descriptors, the deli
 holes (a LIVE seq that skips one with no SNAPSHOT or GAP before it: a lost message), frames, trade
 errors. The verdict compares the first window after warm-up with the last one (medians): RSS may grow
 by at most ``max(--rss-slack-mb, 10 %)``, fds by at most 20; no lost message, no trade error beyond
-0.5 %, p99 lag under 2 s. Prints the samples and the verdict; exit status 1 on any failure.
+0.5 %, p99 lag under 2 s. It also reports ``rss_bytes_per_trade``: the windows' RSS difference over the
+trades made between them. Prints the samples and the verdict; exit status 1 on any failure.
 Writes ``bench/results/soak-<minutes>m-<db>.json``. ``--debug-memory FILE`` has the server append a
 census (object counts by type, Python's allocated blocks; tracemalloc sites with
 ``--debug-memory-frames``) to FILE: see ``predictql/debug_memory.py``.
@@ -206,12 +207,16 @@ def verdict(samples: list[dict[str, Any]], warmup: float, rss_slack_mb: float) -
     window = max(1, len(steady) // 3)
     first, last = steady[:window], steady[-window:]
     rss0, rss1 = statistics.median(s["rss_mb"] for s in first), statistics.median(s["rss_mb"] for s in last)
+    trades0, trades1 = statistics.median(s["trades"] for s in first), statistics.median(s["trades"] for s in last)
     fds0, fds1 = statistics.median(s["fds"] for s in first), statistics.median(s["fds"] for s in last)
     end = samples[-1]
     p99s = [s["lag_p99_ms"] for s in steady if s["lag_p99_ms"] is not None]
     checks = {
         "rss_slope_mb_per_minute": _slope([(s["t"] / 60, s["rss_mb"]) for s in steady]),
         "rss_first_mb": rss0, "rss_last_mb": rss1, "rss_allowed_growth_mb": round(max(rss_slack_mb, rss0 * 0.1), 1),
+        # RSS growth between the windows per trade made between them (the figure that exposes a
+        # per-trade retention that the MB allowance would hide in a short run)
+        "rss_bytes_per_trade": round((rss1 - rss0) * 2**20 / (trades1 - trades0)) if trades1 > trades0 else None,
         "fds_first": fds0, "fds_last": fds1, "lost_messages": end["holes"], "trades": end["trades"],
         "trade_errors": end["trade_errors"], "worst_window_lag_p99_ms": max(p99s) if p99s else None,
     }
@@ -315,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"measured": datetime.now(UTC).isoformat(timespec="seconds"),
               "argv": sys.argv[1:] if argv is None else argv, "cpus": os.cpu_count(),
               "bus": args.bus if args.bus == "memory" else REDIS_URL.split("@")[-1],
-              "db": args.db, "warmup_seconds": warmup, "passed": passed, **checks, "samples": samples}
+              "db": args.db, "pythonmalloc": os.environ.get("PYTHONMALLOC"),
+              "warmup_seconds": warmup, "passed": passed, **checks, "samples": samples}
     if not args.no_record:
         print("recorded", record(f"soak-{args.minutes:g}m-{args.db}.json", result))
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import debug_memory, logs, metrics, migrate, price_feeds, tracing
+from predictql import allocator, debug_memory, logs, metrics, migrate, price_feeds, tracing
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
@@ -50,6 +50,7 @@ def _lifespan(
 ) -> Any:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        allocator.limit_arenas(settings.malloc_arena_max)  # before the database threads allocate
         engine = make_engine(
             settings.resolved_database_url,
             connect_timeout=settings.database_connect_timeout_seconds,
@@ -89,6 +90,10 @@ def _lifespan(
                 asyncio.create_task(loops.run_forever(db, settings), name="loop events"),
                 *price_feeds.start(db, settings),  # the exchange / FX connectors the settings choose
             ]
+            if settings.malloc_trim_seconds:
+                background.append(
+                    asyncio.create_task(allocator.trim_forever(settings.malloc_trim_seconds), name="malloc trim")
+                )
             if settings.debug_memory is not None:
                 background.append(asyncio.create_task(
                     debug_memory.census_forever(

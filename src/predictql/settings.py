@@ -261,6 +261,15 @@ class Settings(BaseSettings):
         1_000_000, ge=1000, description="LMSR liquidity of each loop round's market."
     )
 
+    # Memory (README "Memory under sustained load"; predictql.allocator)
+    malloc_arena_max: int = Field(
+        2, ge=0, description="glibc malloc arenas at most (mallopt M_ARENA_MAX); 0: glibc's default (8 per core)."
+    )
+    malloc_trim_seconds: float = Field(
+        60.0, ge=0, description="How often glibc is asked to return freed heap pages (malloc_trim); 0: never."
+    )
+
+
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", "price_symbols", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -275,3 +275,26 @@ async def test_a_redis_restart_is_survived(private_redis: PrivateRedis) -> None:
             assert isinstance(item := await next_item(late), Message) and item.text == "hello"
         assert bus.stats()["dropped_publishes"] >= 1
         assert bus.stats()["reconnects"] >= 1
+
+
+async def test_a_finished_log_repair_is_shared_briefly_then_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repairs of one span are read once for the subscribers repairing it together; a finished one
+    is not kept for the channel's life (its decoded messages would stay in memory)."""
+    from predictql.subscriptions import bus as bus_module
+
+    monkeypatch.setattr(bus_module, "REPLAY_TTL", 0.05)
+    reads = 0
+
+    async def read() -> list[tuple[int, str]]:
+        nonlocal reads
+        reads += 1
+        return [(1, '{"a": 1}'), (2, '{"a": 2}')]
+
+    async with running() as bus, bus.subscribe("repairs") as one, bus.subscribe("repairs") as two:
+        first, second = await asyncio.gather(one.replay((0, 2), read), two.replay((0, 2), read))
+        assert reads == 1 and first is second and [m.seq for m in first or []] == [1, 2]
+        channel = one._channel
+        assert list(channel.replays) == [(0, 2)]
+        await until(lambda: not channel.replays)
+        await one.replay((0, 2), read)  # read again once dropped
+        assert reads == 2

@@ -51,7 +51,7 @@ from predictql.jsonutil import dumps_str
 from predictql.schema.my_streams import BalanceUpdate, OrderBookUpdate
 from predictql.schema.subscriptions import ChartUpdate, MarketUpdate, StreamMessage
 
-MEMO_SIZE = 256  # encodings kept
+MEMO_SIZE = 32  # encodings kept (the subscribers of one message encode within one fan-out)
 # Payloads whose result is the same for every subscriber: plain fields only, nothing per viewer.
 FLAT = (MarketUpdate, ChartUpdate, OrderBookUpdate, BalanceUpdate)
 

@@ -57,6 +57,7 @@ GapReason = Literal["overflow", "reconnect"]
 Replayed = list[tuple[int, str]] | None  # (seq, payload) read from the stream log; None: some were gone
 SNAPSHOT_TTL = 1.0  # seconds a keyed snapshot may be reused while its channel is quiet
 REPLAYS_KEPT = 8  # recent log reads per channel, shared by the subscribers repairing the same span
+REPLAY_TTL = 1.0  # seconds a finished log read stays shared
 GAP_SHARE_SECONDS = 0.1  # subscribers left behind this close together share one gap (one snapshot)
 
 
@@ -267,7 +268,18 @@ class _Channel:
             if len(self.replays) >= REPLAYS_KEPT:
                 del self.replays[next(iter(self.replays))]
             found = self.replays[span] = asyncio.ensure_future(self._replayed(read))
+            found.add_done_callback(lambda done: self._forget_replay(span, done))
         return await asyncio.shield(found)
+
+    def _forget_replay(self, span: tuple[int, int], done: asyncio.Future[list[Message] | None]) -> None:
+        """A finished repair is shared for ``REPLAY_TTL`` more seconds (subscribers repairing the
+        same span just after it), then dropped: its decoded messages are not kept for the channel's
+        life."""
+        def drop() -> None:
+            if self.replays.get(span) is done:
+                del self.replays[span]
+
+        asyncio.get_running_loop().call_later(REPLAY_TTL, drop)
 
     async def _replayed(self, read: Callable[[], Awaitable[Replayed]]) -> list[Message] | None:
         found = await read()

@@ -1,0 +1,64 @@
+"""``predictql.allocator``: freed heap pages go back to the system (glibc), on a timer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+from pathlib import Path
+
+import pytest
+
+from predictql import allocator
+
+glibc_only = pytest.mark.skipif(allocator._libc() is None, reason="glibc only")
+
+
+def _rss_anon_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no RssAnon")
+
+
+@glibc_only
+def test_a_trim_returns_the_free_pages_in_the_middle_of_the_heap() -> None:
+    # 64 MB of 4 KB blocks (glibc's malloc, not pymalloc), every 64th kept: freeing the rest leaves
+    # free chunks between live ones, which glibc never returns by itself (only the heap's top).
+    blocks = [ctypes.create_string_buffer(4000) for _ in range(16_000)]
+    for block in blocks:
+        ctypes.memset(block, 1, 4000)  # touched: resident
+    kept = blocks[::64]
+    del blocks
+    held = _rss_anon_mb()
+    assert allocator.trim()
+    returned = held - _rss_anon_mb()
+    assert returned > 30, f"only {returned:.1f} MB returned"
+    assert len(kept) == 250
+
+
+@glibc_only
+def test_the_arenas_can_be_capped() -> None:
+    assert allocator.limit_arenas(2)
+    assert not allocator.limit_arenas(0)  # 0: glibc's default, nothing set
+
+
+async def test_trims_run_every_period_until_cancelled() -> None:
+    calls: list[float] = []
+    twice = asyncio.Event()
+
+    def fake() -> bool:
+        calls.append(asyncio.get_running_loop().time())
+        if len(calls) == 2:
+            twice.set()
+        return True
+
+    task = asyncio.create_task(allocator.trim_forever(0.01, fake))
+    await asyncio.wait_for(twice.wait(), 5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    count = len(calls)
+    await asyncio.sleep(0.05)
+    assert len(calls) == count  # cancelled: no more trims
+    assert calls[1] - calls[0] >= 0.009
