@@ -193,3 +193,21 @@ async def test_a_commit_in_another_instance_invalidates(database_url: str, data_
         assert "x-cache" not in after.headers
         assert after.json()["data"]["market"]["volume"] > first.json()["data"]["market"]["volume"]
         assert (await reader.post("/graphql", json=body)).headers["x-cache"] == "hit"
+
+
+async def test_a_node_only_its_owner_sees_is_their_own_execution(
+    cached: httpx.AsyncClient, db: Database, executions: list[bool]
+) -> None:
+    _, _, (market,) = await create_market_setup(db)
+    _, alice = await user_with_token(cached, db, balance=10_000)
+    await _trade(cached, alice, market.id or 0)  # notifies alice
+    latest = {"query": "{ notifications(first: 1) { nodes { id } } }"}
+    mine = await cached.post("/graphql", json=latest, headers=bearer(alice))
+    notification = mine.json()["data"]["notifications"]["nodes"][0]["id"]
+    del executions[:]
+    body = {"query": "query N($ids: [ID!]!) { nodes(ids: $ids) { id } }", "variables": {"ids": [notification]}}
+    assert (await cached.post("/graphql", json=body)).json() == {"data": {"nodes": [None]}}
+    for _ in range(2):
+        own = await cached.post("/graphql", json=body, headers=bearer(alice))
+        assert own.json() == {"data": {"nodes": [{"id": notification}]}} and "x-cache" not in own.headers
+    assert executions == [True, False, False]

@@ -56,12 +56,15 @@ def etag_of(body: bytes) -> str:
 
 
 def has_null_root(body: bytes) -> bool:
-    """True when the answer's ``data`` has a null top-level field (or is not an object)."""
+    """True when the answer's ``data`` has a null top-level field or a null item in a top-level list
+    (``node``/``nodes`` of what only its owner sees, a hidden event), or is not an object."""
     try:
         data = orjson.loads(body).get("data")
     except Exception:  # not JSON (another media type): be conservative
         return True
-    return not isinstance(data, dict) or any(value is None for value in data.values())
+    if not isinstance(data, dict):
+        return True
+    return any(value is None or (isinstance(value, list) and None in value) for value in data.values())
 
 
 def cache_redis_url(settings: Settings) -> str | None:
