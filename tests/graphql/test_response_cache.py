@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from predictql.db import Database
+from predictql.graphql_server.response_cache import NO_GENERATION, Generation
 from predictql.graphql_server.view import PredictGraphQL
 from predictql.models import Event
 from tests.conftest import REDIS_URL, make_settings
@@ -211,3 +212,13 @@ async def test_a_node_only_its_owner_sees_is_their_own_execution(
         own = await cached.post("/graphql", json=body, headers=bearer(alice))
         assert own.json() == {"data": {"nodes": [{"id": notification}]}} and "x-cache" not in own.headers
     assert executions == [True, False, False]
+
+
+async def test_an_unreachable_redis_bypasses_the_cache() -> None:
+    generation = Generation("redis://127.0.0.1:1/0", "test-generation")  # nothing listens on port 1
+    try:
+        assert await generation.current() is None  # the view then executes, never serves an entry
+        await generation.bump()  # logged, not raised: the commit it follows has happened
+    finally:
+        await generation.close()
+    assert await NO_GENERATION.current() == 0
