@@ -7,7 +7,11 @@ Scenarios:
   (every trade locks that market's row, moves money through the ledger and records history).
 - ``feed_query``: POST /graphql, the 20-event feed with each event's pools and markets, executed
   every time (the anonymous response cache off).
-- ``feed_cached``: the same with the default anonymous micro-cache (PREDICTQL_GRAPHQL_CACHE_TTL_MS).
+- ``feed_cached``: the same, anonymous, with the default shared cache (PREDICTQL_GRAPHQL_CACHE_TTL_MS).
+- ``feed_signed_in_cached``: the same feed for a SIGNED-IN caller (a bearer token): the operation
+  selects only public fields, so it is served from the same shared cache.
+- ``feed_signed_in_executed``: the signed-in feed with the cache off (executed every time, the
+  caller's token resolved on each request).
 Baseline: a JSON hello-world ASGI app under the same uvicorn settings, same core, same load.
 Writes bench/results/http.json and prints a table.
 """
@@ -110,11 +114,13 @@ end
     return path
 
 
-def post_script(path_: str, body: str) -> Path:
+def post_script(path_: str, body: str, token: str | None = None) -> Path:
+    auth = f'wrk.headers["Authorization"] = {json.dumps("Bearer " + token)}' if token else ""
     lua = f"""
 wrk.method = "POST"
 wrk.body = {json.dumps(body)}
 wrk.headers["Content-Type"] = "application/json"
+{auth}
 """
     path = Path(tempfile.mkstemp(suffix=".lua")[1])
     path.write_text(lua)
@@ -135,10 +141,13 @@ def main() -> None:
         with baseline_server(port) as base:
             baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
         feed_body = post_script("/graphql", json.dumps({"query": FEED_QUERY}))
+        signed_in_feed = post_script("/graphql", json.dumps({"query": FEED_QUERY}), token=tokens[0])
         scenarios = [
             ("lmsr_trade", "/", trade_script(tokens, market_id), {}),
             ("feed_query", "/graphql", feed_body, {"PREDICTQL_GRAPHQL_CACHE_TTL_MS": "0"}),
             ("feed_cached", "/graphql", feed_body, {}),
+            ("feed_signed_in_cached", "/graphql", signed_in_feed, {}),
+            ("feed_signed_in_executed", "/graphql", signed_in_feed, {"PREDICTQL_GRAPHQL_CACHE_TTL_MS": "0"}),
         ]
         rows = [baseline]
         for name, path, script, extra in scenarios:  # a fresh server each: no scenario feeds the next

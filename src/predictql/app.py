@@ -28,6 +28,7 @@ from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
 from predictql.gateway import Gateway, error_body
+from predictql.graphql_server.response_cache import Generation, cache_redis_url
 from predictql.graphql_server.view import make_graphql_app
 from predictql.mail import Mailer
 from predictql.media import media_files
@@ -75,6 +76,9 @@ def _lifespan(
             # Order, position, balance and book messages as they are at the end; then all are numbered.
             db.commit_hooks.append(live.final_states(settings.fee_bps))
             db.commit_hooks.append(stream_log.sequence)
+            # Every commit invalidates the shared GraphQL cache of every process sharing the Redis.
+            generation = Generation(cache_redis_url(settings), f"{settings.bus_channel_prefix}GRAPHQL_CACHE_GENERATION")
+            db.committed_hooks.append(generation.bump)
             bus.log = log_reader = stream_log.StreamLog(db)
             bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)
             background = [
@@ -127,6 +131,7 @@ def _lifespan(
                     "started_at": time.monotonic(),
                     "drain": drain,
                     "chat_limiter": chat_limiter,
+                    "cache_generation": generation,
                 }
             finally:
                 if restore_sigterm is not None:
@@ -137,6 +142,7 @@ def _lifespan(
                 await mailer.drain()
                 await bus.disconnect()
                 await db.dispose()
+                await generation.close()
                 metrics.unwatch_pool(engine)
 
     return lifespan

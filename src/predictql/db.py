@@ -166,6 +166,8 @@ class Database:
         self.commit_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
         # Bumped after every commit: caches of read results compare it to know they are current.
         self.version = 0
+        # Awaited after every commit, before the request answers (the shared cache's generation).
+        self.committed_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -296,6 +298,8 @@ class Database:
     async def _after_commit(self, session: AsyncSession) -> None:
         events: list[tuple[str, str]] = session.info.pop("pq_events", [])
         hooks: list[AfterCommit] = session.info.pop("pq_after_commit", [])
+        for committed in self.committed_hooks:
+            await committed()  # first: a cache elsewhere must not outlive this commit's answer
         if self.publisher is not None:
             for channel, message in events:
                 try:

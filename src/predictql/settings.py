@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(20000, description="Maximum estimated cost (fields x page sizes).")
     graphql_max_tokens: int = Field(5000, description="Maximum tokens in a GraphQL document.")
     graphql_cache_ttl_ms: int = Field(
-        1000, ge=0, description="Anonymous query responses are reused this long (0 disables); see README."
+        1000, ge=0, description="Public query responses are shared by every caller this long (0 disables); see README."
     )
 
     access_token_ttl_seconds: int = Field(20 * 60, description="Access token lifetime.")

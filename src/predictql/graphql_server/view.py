@@ -1,7 +1,8 @@
 """The Strawberry ASGI view: GraphQL over HTTP (our own request handling), the typed context, sockets.
 
 HTTP requests are read and validated by ``http_request``, persisted queries resolved, and only then
-is the anonymous cache consulted or the operation run; WebSockets stay Strawberry's, with the
+is the shared cache of public queries consulted or the operation run (``response_cache``; GET
+answers carry ``Cache-Control`` and ``ETag`` and honour ``If-None-Match``); WebSockets stay Strawberry's, with the
 legacy ``graphql-ws`` handler of ``legacy_ws``; ``ws_operations`` limits the operations of both protocols.
 """
 
@@ -22,6 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult
 
 from predictql.auth import ANONYMOUS, request_token
+from predictql.graphql_server.cache_control import CacheScope, ScopeCache
 from predictql.graphql_server.http_request import (
     ALLOWED_OVER,
     GraphQLRequest,
@@ -33,7 +35,15 @@ from predictql.graphql_server.http_request import (
 )
 from predictql.graphql_server.http_responses import error_response, is_request_error, result_response
 from predictql.graphql_server.persisted_queries import PersistedQueries
-from predictql.graphql_server.response_cache import ResponseCache, is_query, key_of
+from predictql.graphql_server.response_cache import (
+    NO_GENERATION,
+    Entry,
+    Generation,
+    ResponseCache,
+    etag_of,
+    is_query,
+    key_of,
+)
 from predictql.graphql_server.root import build_schema
 from predictql.graphql_server.socket_watch import ServerClosable, unwatch, watch
 from predictql.graphql_server.stream_execution import encode_message
@@ -56,6 +66,7 @@ def token_from_params(params: dict[str, Any]) -> str | None:
 
 class PredictGraphQL(GraphQL[Context, None]):
     cache = ResponseCache(0)
+    scopes: ScopeCache
     persisted = PersistedQueries()
     # Operations over a socket spend the HTTP budgets and are bounded in number (ws_operations).
     graphql_transport_ws_handler_class = TransportWSHandler
@@ -100,29 +111,63 @@ class PredictGraphQL(GraphQL[Context, None]):
     async def _cached_or_run(
         self, request: Request, operation: GraphQLRequest, media: str, to_store: str | None
     ) -> Response:
+        """A PUBLIC query is answered from the one shared entry, computed as an anonymous caller."""
         assert operation.query is not None  # resolved by the persisted-query store
-        cacheable = (
+        shareable = (
             self.cache.enabled
-            and "authorization" not in request.headers
-            and "access_token" not in request.cookies
             and "chat_session_id" not in request.cookies  # a support-chat visitor's own conversation
             and is_query(operation.query, operation.operation_name)
+            and self.scopes.scope(operation.query) is CacheScope.PUBLIC
         )
-        if not cacheable:
-            return await self._run(request, operation, media, to_store)
+        generation: Generation = getattr(request.state, "cache_generation", NO_GENERATION)
+        shared = await generation.current() if shareable else None
+        if shared is None:
+            return self._http_caching(request, await self._run(request, operation, media, to_store))
+        signed_in = "authorization" in request.headers or "access_token" in request.cookies
         key = key_of(operation.query, operation.operation_name, operation.variables, media)
-        version: int = request.state.db.version
-        body = self.cache.get(key, version)
-        if body is not None:
-            return Response(body, media_type=media, headers={"X-Cache": "hit"})
-        response = await self._run(request, operation, media, to_store)
-        if response.status_code == 200 and b'"errors"' not in response.body:
-            self.cache.put(key, version, bytes(response.body))
+        version = (request.state.db.version, shared)
+        entry = self.cache.get(key, version)
+        if entry is not None:
+            if signed_in and entry.personal:
+                return self._http_caching(request, await self._run(request, operation, media, to_store))
+            hit = Response(entry.body, media_type=media, headers={"X-Cache": "hit"})
+            return self._http_caching(request, hit, entry)
+        response = await self._run(request, operation, media, to_store, anonymous=True)
+        if response.status_code != 200 or b'"errors"' in response.body:
+            if signed_in:  # perhaps only the caller may see it: their own answer
+                response = await self._run(request, operation, media, to_store)
+            return self._http_caching(request, response)
+        entry = self.cache.put(key, version, bytes(response.body))
+        if signed_in and entry.personal:
+            return self._http_caching(request, await self._run(request, operation, media, to_store))
+        return self._http_caching(request, response, entry)
+
+    def _http_caching(self, request: Request, response: Response, entry: Entry | None = None) -> Response:
+        """``Cache-Control`` and ``ETag`` for a CDN: public only for a shared entry everyone may see."""
+        if request.method != "GET" or response.status_code != 200:
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        if entry is not None and not entry.personal:
+            control, etag = f"public, max-age={int(self.cache.ttl)}", entry.etag
+        else:
+            control, etag = "private, no-cache", etag_of(bytes(response.body))
+        if etag in _tags(request.headers.get("if-none-match", "")):
+            response = Response(status_code=304)
+        response.headers["Cache-Control"] = control
+        response.headers["ETag"] = etag
         return response
 
-    async def _run(self, request: Request, operation: GraphQLRequest, media: str, to_store: str | None) -> Response:
+    async def _run(
+        self,
+        request: Request,
+        operation: GraphQLRequest,
+        media: str,
+        to_store: str | None,
+        *,
+        anonymous: bool = False,
+    ) -> Response:
         sub_response = await self.get_sub_response(request)
-        context = await self.get_context(request, sub_response)
+        context = await self._context(request, sub_response, resolve_caller=not anonymous)
         try:
             result = await self.schema.execute(
                 operation.query,
@@ -144,6 +189,11 @@ class PredictGraphQL(GraphQL[Context, None]):
         return result_response(result, media, sub_response)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        return await self._context(request, response, resolve_caller=True)
+
+    async def _context(
+        self, request: Request | WebSocket, response: Response | WebSocket, *, resolve_caller: bool
+    ) -> Context:
         state = request.state
         context = Context(
             request=request,
@@ -155,7 +205,7 @@ class PredictGraphQL(GraphQL[Context, None]):
             bus=state.bus,
         )
         token = request_token(request.headers.get("authorization"), request.cookies.get("access_token"))
-        if isinstance(request, Request) and token:
+        if isinstance(request, Request) and token and resolve_caller:
             async with context.db.session() as session:
                 context.actor = await resolve_actor(session, context.settings, token)
         return context
@@ -181,9 +231,15 @@ class PredictGraphQL(GraphQL[Context, None]):
         return {"user_id": actor.user_id}
 
 
+def _tags(header: str) -> set[str]:
+    """The entity tags of an ``If-None-Match`` header (weak ones compare equal, RFC 9110)."""
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
 def make_graphql_app(settings: Settings, *, traced: type[SchemaExtension] | None = None) -> PredictGraphQL:
+    schema = build_schema(settings, traced=traced)
     app = PredictGraphQL(
-        build_schema(settings, traced=traced),
+        schema,
         graphql_ide="graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         allowed_origins=settings.ws_origins,
@@ -191,5 +247,6 @@ def make_graphql_app(settings: Settings, *, traced: type[SchemaExtension] | None
         keep_alive_interval=30,
     )
     app.cache = ResponseCache(settings.graphql_cache_ttl_ms / 1000)
+    app.scopes = ScopeCache(schema._schema)
     app.persisted = PersistedQueries()
     return app
