@@ -67,7 +67,7 @@ from predictql.subscriptions.stream_log import StreamLog  # noqa: E402
 PG_ADMIN = os.environ.get("PREDICTQL_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 JWT_SECRET = "bench-secret-" + "x" * 40
 BASE_USERS, BASE_MARKETS, BASE_TRADES = 1_000, 100, 10_000
-SMOKE_USERS, SMOKE_MARKETS, SMOKE_TRADES = 40, 8, 400
+SMOKE_USERS, SMOKE_MARKETS, SMOKE_TRADES = 40, 8, 1_000
 DEPOSIT = 10**10  # kopecks per user: no seeded or measured trade can run out
 RETENTION = timedelta(hours=1)
 EXPIRED_SHARE = 10  # every 10th stream-log row is older than the retention
@@ -168,8 +168,8 @@ async def seed(engine: AsyncEngine, users: int, markets: int, trades: int, rng: 
         event_rows.append({"id": e, "creator_id": 1, "name": f"Scale event {e}", "tags": ["scale"], "is_active": True,
                            "versus_names": [], "versus_images": [], "main_pool_id": e, "created_at": start})
         tag_rows.append({"event_id": e, "tag": "scale"})
-        pool_rows.append({"id": e, "event_id": e, "name": "Main", "live_at": start, "finish_at": now + timedelta(days=60),
-                          "meta": {}, "created_at": start})
+        pool_rows.append({"id": e, "event_id": e, "name": "Main", "live_at": start,
+                          "finish_at": now + timedelta(days=60), "meta": {}, "created_at": start})
         for k in range(2):
             m = 2 * (e - 1) + k + 1
             market_event[m] = e
@@ -431,7 +431,8 @@ def growth_table(runs: Sequence[ScaleRun]) -> list[dict[str, Any]]:
 
 
 def print_report(runs: Sequence[ScaleRun], rows: Iterable[dict[str, Any]]) -> None:
-    print(f"{'figure':<24}{'scale':>6}{'p50 ms':>11}{'p99 ms':>11}{'rows':>10}{'x vs 1x':>9}{'rows x':>8}{'per row x':>10}  flag")
+    print(f"{'figure':<24}{'scale':>6}{'p50 ms':>11}{'p99 ms':>11}{'rows':>10}{'x vs 1x':>9}{'rows x':>8}"
+          f"{'per row x':>10}  flag")
     for row in rows:
         flag = "SLOWER THAN DATA" if row["flag"] else ""
         print(f"{row['figure']:<24}{row['scale']:>5}x{row['p50_ms']:>11.2f}{row['p99_ms']:>11.2f}"

@@ -52,7 +52,7 @@ class Trade(SQLModel, table=True):
     id: int | None = id_field()
     market_id: int = fk("markets.id", ondelete="RESTRICT", index=False)
     event_id: int = fk("events.id", ondelete="RESTRICT")
-    user_id: int = fk("users.id", ondelete="RESTRICT")
+    user_id: int = fk("users.id", ondelete="RESTRICT", index=False)  # ix_trades_user_history
     kind: str = Field(default="lmsr", max_length=10)
     side: str = Field(max_length=4)
     token: str = Field(max_length=3)
@@ -62,7 +62,9 @@ class Trade(SQLModel, table=True):
     fee: int = money()
     created_at: datetime = created_at()
 
-    __table_args__ = (Index("ix_trades_market_id", "market_id", "id"),)
+    # (user_id, id): a user's history is keyset-paged on the id; a page costs its own rows, not
+    # the user's whole history (bench/bench_scale.py, migration 0015).
+    __table_args__ = (Index("ix_trades_market_id", "market_id", "id"), Index("ix_trades_user_history", "user_id", "id"))
 
 
 class WatchlistEntry(SQLModel, table=True):

@@ -1,0 +1,36 @@
+"""scale indexes (issue 14 point 5: cost as the work grows)
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-05
+
+Found by ``bench/bench_scale.py``: a user's trade-history page cost grew with the user's whole
+history (and, for a heavy trader, with the table), not with the page.
+
+``trades (user_id, id)`` replaces ``trades (user_id)``: a user's trades keyset-paged on the id
+read only the page's rows, in id order, without a sort (the old index is its prefix, so nothing
+that used it loses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = '0015'
+down_revision: str | None = '0014'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('trades', schema=None) as batch_op:
+        batch_op.create_index('ix_trades_user_history', ['user_id', 'id'], unique=False)
+        batch_op.drop_index('ix_trades_user_id')
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('trades', schema=None) as batch_op:
+        batch_op.create_index('ix_trades_user_id', ['user_id'], unique=False)
+        batch_op.drop_index('ix_trades_user_history')
