@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from predictql.models.base import created_at, fk, id_field, money, when
@@ -41,6 +41,12 @@ class Position(SQLModel, table=True):
     __table_args__ = (
         Index("ix_positions_owner_status", "user_id", "status", "market_id"),
         Index("ix_positions_market_status", "market_id", "status"),
+        # A user's closed positions, most recently closed first (keyset on closed_at, id): a page
+        # reads its own rows, not all the user's closed positions (bench_scale.py, migration 0015).
+        Index(
+            "ix_positions_owner_closed", "user_id", "closed_at", "id",
+            postgresql_where=text("status = 'closed'"), sqlite_where=text("status = 'closed'"),
+        ),
     )
 
 

@@ -12,6 +12,8 @@ with the user's whole history (and, for a heavy trader, with the table), not wit
   that used it loses).
 * ``ledger_transactions (user_id, id) WHERE kind IN ('deposit', 'withdrawal')``: a user's money
   movements newest first, without reading the transactions and entries of their trades.
+* ``positions (user_id, closed_at, id) WHERE status = 'closed'``: a user's closed positions, most
+  recently closed first, a page at a time (at 100x a heavy trader's page sorted all of them).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 MONEY_KINDS = "kind IN ('deposit', 'withdrawal')"
+CLOSED = "status = 'closed'"
 
 
 def upgrade() -> None:
@@ -38,9 +41,16 @@ def upgrade() -> None:
             'ix_ledger_transactions_money', ['user_id', 'id'], unique=False,
             postgresql_where=sa.text(MONEY_KINDS), sqlite_where=sa.text(MONEY_KINDS),
         )
+    with op.batch_alter_table('positions', schema=None) as batch_op:
+        batch_op.create_index(
+            'ix_positions_owner_closed', ['user_id', 'closed_at', 'id'], unique=False,
+            postgresql_where=sa.text(CLOSED), sqlite_where=sa.text(CLOSED),
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('positions', schema=None) as batch_op:
+        batch_op.drop_index('ix_positions_owner_closed')
     with op.batch_alter_table('ledger_transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_transactions_money')
     with op.batch_alter_table('trades', schema=None) as batch_op:
