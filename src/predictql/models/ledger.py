@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
 from predictql.models.base import created_at, fk, id_field, money
+
+MONEY_KINDS_SQL = "kind IN ('deposit', 'withdrawal')"  # = services.users.MONEY_KINDS
 
 
 class LedgerAccount(SQLModel, table=True):
@@ -38,6 +40,15 @@ class LedgerTransaction(SQLModel, table=True):
     reference_id: int | None = Field(default=None, sa_type=BigInteger)
     memo: str = Field(default="", max_length=200)
     created_at: datetime = created_at()
+
+    # A user's deposits and withdrawals, newest first, without reading their trades' transactions
+    # (``users.money_movements``; found by bench/bench_scale.py, migration 0015).
+    __table_args__ = (
+        Index(
+            "ix_ledger_transactions_money", "user_id", "id",
+            postgresql_where=text(MONEY_KINDS_SQL), sqlite_where=text(MONEY_KINDS_SQL),
+        ),
+    )
 
 
 class LedgerEntry(SQLModel, table=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from predictql.models.base import created_at, fk, id_field, money, when
@@ -41,6 +41,12 @@ class Position(SQLModel, table=True):
     __table_args__ = (
         Index("ix_positions_owner_status", "user_id", "status", "market_id"),
         Index("ix_positions_market_status", "market_id", "status"),
+        # A user's closed positions, most recently closed first (keyset on closed_at, id): a page
+        # reads its own rows, not all the user's closed positions (bench_scale.py, migration 0015).
+        Index(
+            "ix_positions_owner_closed", "user_id", "closed_at", "id",
+            postgresql_where=text("status = 'closed'"), sqlite_where=text("status = 'closed'"),
+        ),
     )
 
 
@@ -52,7 +58,7 @@ class Trade(SQLModel, table=True):
     id: int | None = id_field()
     market_id: int = fk("markets.id", ondelete="RESTRICT", index=False)
     event_id: int = fk("events.id", ondelete="RESTRICT")
-    user_id: int = fk("users.id", ondelete="RESTRICT")
+    user_id: int = fk("users.id", ondelete="RESTRICT", index=False)  # ix_trades_user_history
     kind: str = Field(default="lmsr", max_length=10)
     side: str = Field(max_length=4)
     token: str = Field(max_length=3)
@@ -62,7 +68,9 @@ class Trade(SQLModel, table=True):
     fee: int = money()
     created_at: datetime = created_at()
 
-    __table_args__ = (Index("ix_trades_market_id", "market_id", "id"),)
+    # (user_id, id): a user's history is keyset-paged on the id; a page costs its own rows, not
+    # the user's whole history (bench/bench_scale.py, migration 0015).
+    __table_args__ = (Index("ix_trades_market_id", "market_id", "id"), Index("ix_trades_user_history", "user_id", "id"))
 
 
 class WatchlistEntry(SQLModel, table=True):
