@@ -41,6 +41,7 @@ function setLink(state) {
 const client = createClient({
   url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`,
   connectionParams: () => (token() ? { Authorization: `Bearer ${token()}` } : {}),
+  lazy: false,  // one socket for the page's life: the link badge and the operator page's count mean it
   retryAttempts: Infinity,
   shouldRetry: () => true,
   retryWait: async (retries) => {
