@@ -137,3 +137,42 @@ async def test_dashboard_live_and_resumes_after_a_drop(
     for shot in (board_shot, market_shot, operator_shot):
         assert shot.stat().st_size > 0
         print(f"screenshot: {shot}")
+
+
+PLACE = """mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
+  order { id status } userErrors { code } } }"""
+
+
+async def test_depth_chart_follows_the_order_book(server: str, db: Database, browser: Any, tmp_path: Path) -> None:
+    _, _, (book,) = await create_market_setup(db, probabilities=(0.5,), market_type="orderbook")
+    market_id = f"mkt_{book.id}"
+    _, maker = await fast_user(db, balance=100_000)
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    async with httpx.AsyncClient(base_url=server) as http:
+        bid = {"marketId": market_id, "side": "BUY", "tokenType": "YES", "amount": 1_000, "price": 4000}
+        placed = (await gql(http, PLACE, {"input": bid}, maker))["data"]["placeOrder"]
+        assert placed["userErrors"] == [] and placed["order"]["status"] == "PENDING"
+
+        await page.goto(f"{server}/dashboard#/market/{market_id}")
+        depth = page.locator("#depth svg.depth-chart")
+        await depth.wait_for()  # from the Market.orderbook query: one bid level at 40%
+        assert (await depth.get_attribute("data-bids") or "").startswith("4000:")
+        assert await depth.get_attribute("data-asks") == ""
+        await page.wait_for_function(
+            "id => (window.__dashboard.streams()[`book:${id}`] || {}).received > 0", arg=market_id
+        )
+        # A NO bid at 55% rests as a YES ask at 45%: the live book stream draws it.
+        ask = {"marketId": market_id, "side": "BUY", "tokenType": "NO", "amount": 1_000, "price": 5500}
+        placed = (await gql(http, PLACE, {"input": ask}, maker))["data"]["placeOrder"]
+        assert placed["userErrors"] == [] and placed["order"]["status"] == "PENDING"
+        await page.wait_for_function(
+            "() => (document.querySelector('#depth svg.depth-chart').dataset.asks || '').startsWith('4500:')",
+            timeout=LIVE_MS,
+        )
+        assert (await depth.get_attribute("data-bids") or "").startswith("4000:")
+        shot = tmp_path / "dashboard-depth.png"
+        await page.screenshot(path=str(shot), full_page=True)
+    assert errors == []
+    print(f"screenshot: {shot}")

@@ -44,20 +44,25 @@ export function depthChart(bids, asks, width = 560, height = 200) {
   const cb = cumulate(bids);
   const ca = cumulate(asks);
   const prices = [...cb, ...ca].map((l) => l.price);
-  const [low, high] = scale(prices, 400);
+  let [low, high] = scale(prices, 400);
+  const margin = (high - low) * 0.2;  // room for the outermost steps
+  low = Math.max(0, low - margin);
+  high = Math.min(10000, high + margin);
   const top = Math.max(1, ...cb.map((l) => l.total), ...ca.map((l) => l.total));
   const x = (p) => ((p - low) / (high - low)) * (width - 10) + 5;
   const y = (v) => height - 15 - (v / top) * (height - 25);
-  const area = (levels, color) => {
+  // Steps from the best price outwards, extended to the chart's edge (bids left, asks right).
+  const area = (levels, color, edge) => {
     if (!levels.length) return "";
     let path = `M${x(levels[0].price)},${y(0)}`;
     let previous = 0;
     for (const l of levels) path += ` L${x(l.price)},${y(previous)} L${x(l.price)},${y(l.total)}`, previous = l.total;
-    path += ` L${x(levels[levels.length - 1].price)},${y(0)} Z`;
+    path += ` L${x(edge)},${y(previous)} L${x(edge)},${y(0)} Z`;
     return `<path d="${path}" fill="${color}" fill-opacity="0.35" stroke="${color}"/>`;
   };
-  return `<svg ${NS} class="depth-chart" width="100%" viewBox="0 0 ${width} ${height}">
-    ${area(cb, "#4cc38a")}${area(ca, "#f06a6a")}
+  return `<svg ${NS} class="depth-chart" data-bids="${bids.map((l) => `${l.price}:${l.amount}`).join(" ")}"
+    data-asks="${asks.map((l) => `${l.price}:${l.amount}`).join(" ")}" width="100%" viewBox="0 0 ${width} ${height}">
+    ${area(cb, "#4cc38a", low)}${area(ca, "#f06a6a", high)}
     <text x="5" y="${height - 2}" fill="#6b7785" font-size="10">${(low / 100).toFixed(1)}%</text>
     <text x="${width - 40}" y="${height - 2}" fill="#6b7785" font-size="10">${(high / 100).toFixed(1)}%</text></svg>`;
 }
