@@ -176,3 +176,38 @@ async def test_depth_chart_follows_the_order_book(server: str, db: Database, bro
         await page.screenshot(path=str(shot), full_page=True)
     assert errors == []
     print(f"screenshot: {shot}")
+
+
+async def test_a_drop_before_the_first_trade_loses_nothing(server: str, db: Database, browser: Any) -> None:
+    """The trades stream has no snapshot: before its first message the page has no seq to resume
+    from, and reloads the market's data after the reconnect instead."""
+    _, _, (market,) = await create_market_setup(db, probabilities=(0.5,))
+    market_id = f"mkt_{market.id}"
+    _, trader = await fast_user(db, balance=100_000)
+    page = await browser.new_page()
+    async with httpx.AsyncClient(base_url=server) as http:
+        await page.goto(f"{server}/dashboard#/market/{market_id}")
+        await page.wait_for_function(
+            "id => (window.__dashboard.streams()[`market:${id}`] || {}).received > 0", arg=market_id
+        )
+        assert await page.locator("#tape tr[data-trade]").count() == 0
+        await page.evaluate("window.__dashboard.offline()")
+        await page.wait_for_function("window.__dashboard.link() === 'down'")
+        trade_id, price = await _trade(http, trader, market_id)
+        await page.evaluate("window.__dashboard.online()")
+        await page.wait_for_function(
+            "([id, text]) => document.querySelector(`#tape tr[data-trade='${id}']`) !== null"
+            " && document.querySelector('#price').textContent === text",
+            arg=[trade_id, _pct(price)], timeout=10_000,
+        )
+        # Live again after the reload (its streams are new: wait for the new snapshot).
+        await page.wait_for_function(
+            "id => (window.__dashboard.streams()[`market:${id}`] || {}).received > 0", arg=market_id
+        )
+        second, price = await _trade(http, trader, market_id)
+        await page.wait_for_function(
+            "([id, text]) => document.querySelector(`#tape tr[data-trade='${id}']`) !== null"
+            " && document.querySelector('#price').textContent === text",
+            arg=[second, _pct(price)], timeout=LIVE_MS,
+        )
+        assert await page.locator("#tape tr[data-trade]").count() == 2

@@ -50,7 +50,13 @@ const client = createClient({
   },
   on: {
     connecting: () => setLink("connecting"),
-    connected: (ws) => { socket = ws; setLink("live"); },
+    connected: (ws, _payload, wasRetry) => {
+      socket = ws;
+      setLink("live");
+      // A stream that has seen no seq yet (an event stream before its first message) cannot resume
+      // with fromSeq: reload the view's data instead, which resubscribes from now on.
+      if (wasRetry && [...streams.values()].some((s) => s.lastSeq === null)) route();
+    },
     closed: () => { socket = null; setLink("down"); },
   },
 });
@@ -70,7 +76,10 @@ function follow(name, field, query, variables, onMessage) {
     next: (result) => {
       if (result.errors) { console.error(name, result.errors); return; }
       const message = result.data[field];
-      if (message.kind === "HEARTBEAT") return;
+      if (message.kind === "HEARTBEAT") {  // seq = the channel's latest: where a quiet stream resumes
+        if (state.lastSeq === null) state.lastSeq = message.seq;
+        return;
+      }
       if (message.kind === "LIVE" && state.lastSeq !== null && message.seq <= state.lastSeq) return;  // replayed twice
       if (state.lastSeq === null || message.seq > state.lastSeq) state.lastSeq = message.seq;
       state.received += 1;
