@@ -118,7 +118,7 @@ function esc(text) {
 
 // --- the board -------------------------------------------------------------------------------------
 
-const BOARD = `query Board { markets(filter: {resolved: false}, orderBy: VOLUME, first: 50) {
+const BOARD = `query Board { markets(filter: {resolved: false}, orderBy: NEWEST, first: 50) {
   nodes { id name yesPrice volume paused event { name } priceHistory(interval: ONE_MINUTE) { close } } } }`;
 const MARKET_UPDATED = `subscription($marketId: ID!, $fromSeq: Long) {
   marketUpdated(marketId: $marketId, fromSeq: $fromSeq) { kind seq data { yesPrice volume paused resolved } } }`;
