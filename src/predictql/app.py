@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp
 
-from predictql import allocator, debug_memory, logs, metrics, migrate, price_feeds, tracing
+from predictql import allocator, dashboard, debug_memory, logs, metrics, migrate, price_feeds, tracing
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
 from predictql.drain import Drain, install_sigterm
@@ -219,6 +219,7 @@ def create_app(
             Route("/metrics", metrics.endpoint),  # 404 unless PREDICTQL_METRICS_TOKEN is presented
             Mount("/api/v1", app=Router(rest_routes.all_routes(), redirect_slashes=False)),
             Mount("/media/avatars", media_files(settings.avatar_dir)),
+            *dashboard.routes(),  # /dashboard: the live reference page (README "Dashboard")
         ],
         lifespan=_lifespan(settings, run_migrations=run_migrations, drain_on_sigterm=drain_on_sigterm, traced=traced),
         exception_handlers=exception_handlers(),

@@ -109,6 +109,7 @@ FIELD_SCOPES: dict[tuple[str, str], CacheScope] = {
     ("Query", "p2pOrderMessages"): PRIVATE,
     ("Query", "p2pDisputes"): PRIVATE,
     ("Query", "p2pAdsForModeration"): PRIVATE,
+    ("Query", "operatorDashboard"): PRIVATE,
     ("Query", "me"): PRIVATE,
     ("Query", "apiTokens"): PRIVATE,
     ("Query", "myTransactions"): PRIVATE,

@@ -28,6 +28,7 @@ from predictql.resolvers.assets import AssetsMutation, AssetsQuery, AssetsSubscr
 from predictql.resolvers.auth import AuthMutation, AuthQuery
 from predictql.resolvers.backoffice import BackOfficeMutation, BackOfficeQuery, BackOfficeSubscription
 from predictql.resolvers.comments import CommentsMutation, CommentsSubscription
+from predictql.resolvers.dashboard import DashboardQuery
 from predictql.resolvers.events import EventsMutation, EventsQuery
 from predictql.resolvers.history import HistoryMutation, HistoryQuery
 from predictql.resolvers.money_out import MoneyOutMutation, MoneyOutQuery, MoneyOutSubscription
@@ -50,6 +51,7 @@ QUERIES = (
     AlertsQuery,
     P2PQuery,
     AssetsQuery,
+    DashboardQuery,
 )
 MUTATIONS = (
     AuthMutation, UsersMutation, EventsMutation, TradingMutation, OrdersMutation, NotificationsMutation,
