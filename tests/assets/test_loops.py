@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import Database, utcnow
-from predictql.models import Event, Market, Pool, Position
+from predictql.models import Event, Market, Notification, Pool, Position
 from predictql.services import assets, events, ledger, ledger_check, lmsr_trading, loops
 from predictql.services.events import EventFields
 from predictql.services.lmsr_trading import TradeRequest
@@ -154,7 +154,13 @@ async def test_a_missing_or_stale_price_cancels_and_refunds(db: Database, settin
     assert await cash(db, trader) == 50_000 and await ledger_ok(db)
     async with db.session() as session:
         event = await session.get(Event, event_id)
+        notes = (await session.scalars(select(Notification).where(col(Notification.user_id) == trader))).all()
     assert event is not None and event.closed_at is None and event.cancelled_at is None  # the loop goes on
+    # The holder is told, like a holder of a cancelled event (no bet_won/bet_lost: nothing was decided).
+    assert [(n.type, n.related_type, n.related_id) for n in notes if n.type != "trade_executed"] == [
+        ("loop_round_refunded", "market", market.id)
+    ]
+    assert first.name in notes[-1].message
 
     # A fresh price again: the next round opens.
     later = t0 + interval + timedelta(seconds=30)
