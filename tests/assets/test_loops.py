@@ -197,6 +197,7 @@ async def test_asset_timeframes_lists_the_live_loops(client: httpx.AsyncClient, 
     assert (await client.get("/api/v1/events/asset-timeframes/DOGEUSDT")).json() == []
     bad = await client.get("/api/v1/events/asset-timeframes/BTC-USDT")
     assert bad.status_code == 400
+    assert bad.json() == {"error": {"code": "INVALID_REQUEST", "message": "invalid symbol"}}  # the envelope
 
 
 async def test_the_app_runs_a_loop_through_three_intervals(
