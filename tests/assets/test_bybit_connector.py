@@ -22,6 +22,7 @@ from predictql.services import alerts, assets
 from predictql.services.alerts import AlertSpec
 from predictql.settings import Settings
 from predictql.subscriptions import topics
+from predictql.subscriptions.bus import Delivery, Message
 from predictql.subscriptions.payloads import AssetPriceTick, NotificationTick
 from tests.conftest import make_settings
 from tests.fakes.bybit import FakeBybit, running_fake
@@ -152,6 +153,16 @@ async def test_rest_errors_are_survived(db: Database, settings: Settings, fake: 
         await recorded(heard, "1.5", "rest")
 
 
+async def next_message(published: AsyncIterator[Delivery], within: float = 10.0) -> str:
+    """The next message's text on a bus subscription (heartbeats skipped)."""
+    async def first() -> str:
+        while not isinstance(item := await anext(published), Message):
+            pass
+        return item.text
+
+    return await asyncio.wait_for(first(), within)
+
+
 async def test_an_asset_alert_fires_once_when_the_fake_ticker_crosses_it(
     live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings, fake: FakeBybit
 ) -> None:
@@ -176,14 +187,12 @@ async def test_an_asset_alert_fires_once_when_the_fake_ticker_crosses_it(
                 """Push ``price`` and wait until the app recorded and published it (a recording takes a
                 flush period, so the next ticker's ``ts`` is newer)."""
                 await fake.push("BTCUSDT", price)
-                while True:
-                    recorded_tick = AssetPriceTick.from_json((await asyncio.wait_for(anext(heard_prices), 10)).text)
-                    if recorded_tick.price_e8 == assets.parse_e8(price):
-                        return
+                while AssetPriceTick.from_json(await next_message(heard_prices)).price_e8 != assets.parse_e8(price):
+                    pass
 
             for price in ("49000", "50500.5", "51000", "49999", "50001"):
                 await tick(price)
-            note = NotificationTick.from_json((await asyncio.wait_for(anext(heard_notes), 10)).text)
+            note = NotificationTick.from_json(await next_message(heard_notes))
             assert (note.type, note.user_id) == ("price_alert", owner)
             assert note.message == "BTCUSDT rose above 50000: now 50500.5"
     async with db.session() as session:
