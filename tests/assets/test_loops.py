@@ -16,6 +16,8 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import Database, utcnow
 from predictql.models import Event, Market, Notification, Pool, Position
+from predictql.schema.enums import NotificationType
+from predictql.schema.notifications import Notification as GraphNotification
 from predictql.services import assets, events, ledger, ledger_check, lmsr_trading, loops
 from predictql.services.events import EventFields
 from predictql.services.lmsr_trading import TradeRequest
@@ -162,6 +164,8 @@ async def test_a_missing_or_stale_price_cancels_and_refunds(db: Database, settin
         ("loop_round_refunded", "market", market.id)
     ]
     assert first.name in notes[-1].message
+    shown = GraphNotification.from_row(notes[-1])  # the GraphQL face knows the type and the subject's kind
+    assert shown.type is NotificationType.LOOP_ROUND_REFUNDED and str(shown.related_id).startswith("mkt_")
 
     # A fresh price again: the next round opens.
     later = t0 + interval + timedelta(seconds=30)
