@@ -70,7 +70,7 @@ async def test_newest_price_wins_and_old_ones_are_stale(client: httpx.AsyncClien
 
 
 async def test_history_keeps_one_point_per_period(db: Database) -> None:
-    now = utcnow()
+    now = utcnow().replace(microsecond=0)  # a period's start: now and now + 0.1 s share one 1-second period
     async with db.transaction() as session:
         for price, shift in (("10", 0.0), ("11", 0.1), ("12", 5.0)):
             await assets.record_price(session, symbol="SOLUSDT", price_e8=assets.parse_e8(price), source="bybit",

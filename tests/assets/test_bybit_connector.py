@@ -8,19 +8,26 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
+from predictql.auth import Actor
 from predictql.db import Database
+from predictql.models import AlertFiring, Notification, PriceAlert
 from predictql.price_feeds.bybit import BybitFeed
-from predictql.services import assets
+from predictql.services import alerts, assets
+from predictql.services.alerts import AlertSpec
 from predictql.settings import Settings
 from predictql.subscriptions import topics
-from predictql.subscriptions.payloads import AssetPriceTick
+from predictql.subscriptions.bus import Delivery, Message
+from predictql.subscriptions.payloads import AssetPriceTick, NotificationTick
 from tests.conftest import make_settings
 from tests.fakes.bybit import FakeBybit, running_fake
 from tests.subscriptions.conftest import Live
+from tests.support import create_user
 
 Heard = tuple[str, int, str]
 
@@ -144,3 +151,54 @@ async def test_rest_errors_are_survived(db: Database, settings: Settings, fake: 
     async with connector(db, feed_settings(settings, fake, price_symbols=["NOPEUSDT", "BTCUSDT"])) as (_, heard):
         fake.prices["BTCUSDT"] = "1.5"  # NOPEUSDT answers retCode 10001; BTCUSDT still goes through
         await recorded(heard, "1.5", "rest")
+
+
+async def next_message(published: AsyncIterator[Delivery], within: float = 10.0) -> str:
+    """The next message's text on a bus subscription (heartbeats skipped)."""
+    async def first() -> str:
+        while not isinstance(item := await anext(published), Message):
+            pass
+        return item.text
+
+    return await asyncio.wait_for(first(), within)
+
+
+async def test_an_asset_alert_fires_once_when_the_fake_ticker_crosses_it(
+    live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings, fake: FakeBybit
+) -> None:
+    """End to end: the app's connector hears the fake exchange's tickers, records them through
+    ``assets.record_price``, and the crossing fires the alert once, as a notification on the owner's
+    live channel and one line of the alert log; moves that stay above, or cross again, fire nothing."""
+    owner = await create_user(db)
+    async with db.transaction() as session:
+        alert = await alerts.create(session, Actor(user_id=owner),
+                                    AlertSpec(direction="above", level=Decimal(50000), symbol="BTCUSDT"), max_active=20)
+    configured = feed_settings(settings, fake)
+    overrides = {name: getattr(configured, name) for name in (
+        "price_source", "bybit_ws_url", "bybit_rest_url", "bybit_ping_seconds", "price_record_seconds", "price_symbols"
+    )}
+    async with live_with(**overrides) as live:
+        prices = live.bus.subscribe(topics.asset_price_channel("BTCUSDT"))
+        notes = live.bus.subscribe(topics.user_notifications_channel(owner))
+        async with prices as heard_prices, notes as heard_notes:
+            await fake.wait_for(lambda: len(fake.subscriptions) == 1)
+
+            async def tick(price: str) -> None:
+                """Push ``price`` and wait until the app recorded and published it (a recording takes a
+                flush period, so the next ticker's ``ts`` is newer)."""
+                await fake.push("BTCUSDT", price)
+                while AssetPriceTick.from_json(await next_message(heard_prices)).price_e8 != assets.parse_e8(price):
+                    pass
+
+            for price in ("49000", "50500.5", "51000", "49999", "50001"):
+                await tick(price)
+            note = NotificationTick.from_json(await next_message(heard_notes))
+            assert (note.type, note.user_id) == ("price_alert", owner)
+            assert note.message == "BTCUSDT rose above 50000: now 50500.5"
+    async with db.session() as session:
+        fired = list(await session.scalars(select(AlertFiring).where(col(AlertFiring.alert_id) == alert.id)))
+        rows = list(await session.scalars(select(Notification).where(col(Notification.user_id) == owner)))
+        row = await session.get(PriceAlert, alert.id)
+    assert [f.price for f in fired] == [Decimal("50500.5")]  # once: a one-off alert is spent
+    assert [n.type for n in rows] == ["price_alert"] and row is not None
+    assert (row.status, row.fire_count) == ("fired", 1)

@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from predictql.db import Database
+from predictql.services import assets
 from predictql.settings import Settings
 from tests.e2e.conftest import start_server, stop_server
 
@@ -44,12 +45,31 @@ async def _frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def test_a_client_that_never_answers_pings_is_closed(fast_pinging_server: str) -> None:
-    url = urlparse(fast_pinging_server)
+    await _never_answering(fast_pinging_server, "/api/v1/ws/trades")
+
+
+async def test_the_asset_price_feed_pings_and_has_a_read_deadline_too(
+    fast_pinging_server: str, db: Database
+) -> None:
+    """``/ws/assets/{symbol}/price`` is kept alive like the other feeds: the latest price, then
+    pings, and 1011 when they go unanswered; a client that answers them stays."""
+    async with db.transaction() as session:
+        await assets.set_price(session, None, symbol="KEEPUSDT", price="1.25", record_seconds=1.0)
+    await _never_answering(fast_pinging_server, "/api/v1/ws/assets/KEEPUSDT/price")
+    ws_url = fast_pinging_server.replace("http://", "ws://") + "/api/v1/ws/assets/KEEPUSDT/price"
+    async with websockets.connect(ws_url, ping_interval=None) as ws:  # pongs are automatic
+        assert '"price_update"' in str(await ws.recv())
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.wait_closed(), 2.0)
+
+
+async def _never_answering(base: str, path: str) -> None:
+    url = urlparse(base)
     reader, writer = await asyncio.open_connection(url.hostname, url.port)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         (
-            f"GET /api/v1/ws/trades HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )

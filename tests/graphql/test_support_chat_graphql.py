@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import Database
-from predictql.models import AuditEntry, ChatSession
+from predictql.models import AuditEntry, ChatSession, Notification
 from predictql.services import support_desk
 from predictql.settings import Settings
 from predictql.subscriptions import topics
@@ -231,3 +231,34 @@ async def test_the_queue_with_messages_and_users_does_not_grow_in_statements(
         counts.append((len(nodes), split(seen)))
     assert [n for n, _ in counts] == [2, 8]
     assert counts[0][1] == counts[1][1], counts
+
+
+NOTES = "{ notifications(first: 10) { nodes { type title message subject { __typename } } } }"
+
+
+async def test_an_answer_notifies_a_signed_in_visitor_not_an_anonymous_one(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    user_id, access = await fast_user(db)
+    bearer = {"Authorization": f"Bearer {access}"}
+    await start(client, headers=bearer)
+    await say(client, "signed in", headers=bearer)
+    client.cookies.clear()
+    await start(client)
+    await say(client, "anonymous")
+    client.cookies.clear()
+    _, operator = await fast_user(db, is_operator=True)
+    queue = (await gql(client, QUEUE, {"first": 10}, operator))["data"]["supportChatSessions"]["nodes"]
+    mine = next(n for n in queue if n["user"] == {"id": gid(Kind.USER, user_id)})
+    anonymous = next(n for n in queue if n["user"] is None)
+    ok_payload(await gql(client, ANSWER, {"id": mine["id"], "text": "Your deposit arrived."}, operator))
+    ok_payload(await gql(client, ANSWER, {"id": anonymous["id"], "text": "Hello stranger."}, operator))
+    notes = (await gql(client, NOTES, token=access))["data"]["notifications"]["nodes"]
+    assert notes == [{"type": "SUPPORT_REPLY", "title": "Support Replied", "message": "Your deposit arrived.",
+                      "subject": None}]
+    async with db.session() as session:
+        assert [n.user_id for n in (await session.scalars(select(Notification))).all()] == [user_id]
+    # A failed answer (closed session) leaves no notification: it is written in the answer's transaction.
+    ok_payload(await gql(client, CLOSE, {"id": mine["id"]}, operator))
+    assert failure_code(await gql(client, ANSWER, {"id": mine["id"], "text": "late"}, operator)) == "CONFLICT"
+    assert len((await gql(client, NOTES, token=access))["data"]["notifications"]["nodes"]) == 1

@@ -155,6 +155,11 @@ class NotificationType(Enum):
     P2P_DISPUTE_RESOLVED = value("p2p_dispute_resolved", description="An operator resolved a P2P dispute.")
     P2P_MESSAGE = value("p2p_message", description="A new message on a P2P order's chat.")
     P2P_AD_MODERATED = value("p2p_ad_moderated", description="An operator hid or showed again the user's P2P ad.")
+    LOOP_ROUND_REFUNDED = value(
+        "loop_round_refunded",
+        description="A loop-event round the user held was cancelled for want of a fresh price; refunded.",
+    )
+    SUPPORT_REPLY = value("support_reply", description="An operator answered the user's support chat.")
 
 
 @strawberry.enum(description="What kind of object a notification is about.")

@@ -124,6 +124,24 @@ async def event_cancelled(session: AsyncSession, event: Event, user_ids: Iterabl
     await create_many(session, drafts)
 
 
+async def loop_round_refunded(session: AsyncSession, pool_name: str, market: Market, user_ids: Iterable[int]) -> None:
+    """A loop round cancelled for want of a fresh price (``services.loops``): to everyone whose
+    open positions in ``market`` were refunded at their purchase price."""
+    message = f"No fresh price at the end of '{pool_name}': the round was cancelled and your positions refunded"
+    drafts = [
+        Draft(u, "loop_round_refunded", "Round Refunded", message, "market", market.id)
+        for u in sorted(set(user_ids))
+    ]
+    await create_many(session, drafts)
+
+
+async def support_reply(session: AsyncSession, user_id: int, text: str) -> None:
+    """An operator answered the support chat of a signed-in visitor (no subject: a chat session is
+    not a notification subject; the chat itself is read with the chat routes or ``supportChat``)."""
+    preview = text if len(text) <= 140 else text[:139] + "\u2026"
+    await create(session, Draft(user_id, "support_reply", "Support Replied", preview))
+
+
 # -- reading and changing one's own ----------------------------------------------------------
 
 

@@ -273,11 +273,15 @@ async def cancel_event(session: AsyncSession, actor: Actor, event_id: int) -> Ev
 async def settle_pool(session: AsyncSession, pool: Pool, winner: str | None) -> set[int]:
     """The system settles a whole pool (a loop round, ``services.loops``): every open market to
     ``winner`` (None: cancelled, each position refunded at its purchase price). The caller holds
-    the event's row lock; the event stays open (a loop goes on with its next round). The holders."""
+    the event's row lock; the event stays open (a loop goes on with its next round). The holders;
+    on a refund each is told ``loop_round_refunded`` in this transaction."""
     markets = await _lock_markets(session, (col(Market.pool_id) == pool.id) & col(Market.resolved).is_(False))
     holders: set[int] = set()
     for market in markets:
-        holders |= await _settle(session, market, winner)
+        settled = await _settle(session, market, winner)
+        holders |= settled
+        if winner is None:  # a refunded round: its holders are told, like an event cancellation
+            await notifications.loop_round_refunded(session, pool.name, market, settled)
     pool.won_side = SIDES[winner] if winner is not None else None
     pool.closed_at = utcnow()
     await session.flush()

@@ -14,7 +14,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, InvalidInput, NotFound
 from predictql.models import ChatMessage, ChatSession
-from predictql.services import audit
+from predictql.services import audit, notifications
 from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.support_chat import ACTIVE, add_message, check_message, tick
 from predictql.subscriptions import topics
@@ -43,13 +43,16 @@ async def get(session: AsyncSession, actor: Actor, *, session_id: int, lock: boo
 async def answer(
     session: AsyncSession, actor: Actor, *, session_id: int, text: str, max_chars: int
 ) -> tuple[ChatSession, ChatMessage]:
-    """An operator's message in an open or escalated session (sender ``support``)."""
+    """An operator's message in an open or escalated session (sender ``support``); the visitor, if
+    signed in, also gets a ``support_reply`` notification (an anonymous one has only the chat)."""
     operator_id = actor.require_operator()
     check_message(text, max_chars)
     row = await get(session, actor, session_id=session_id, lock=True)
     if row.status not in ACTIVE:
         raise Conflict("the chat session is closed", field="sessionId")
     message = await add_message(session, row, sender="support", text=text, author_id=operator_id)
+    if row.user_id is not None:  # a signed-in visitor is told even with the chat closed in their browser
+        await notifications.support_reply(session, row.user_id, text)
     await audit.record(session, actor, "chat_session.answer", "chat_session", session_id,
                        after={"message_id": message.id, "status": row.status})
     return row, message
