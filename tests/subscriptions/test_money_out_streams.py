@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from predictql.auth import Actor
 from predictql.db import Database
-from predictql.services import card_orders, withdrawals
+from predictql.services import card_orders, ledger, withdrawals
 from predictql.settings import Settings
 from tests.api.test_users import fast_user
 from tests.money.helpers import EVM
@@ -76,3 +76,44 @@ async def test_withdrawal_stream_and_queue_refuses_plain_users(live: Live, db: D
                                       withdrawal_id=row.id or 0, tx_hash="0x" + "cd" * 32)
         seen = [data(await ws.next(outs), "myWithdrawals") for _ in range(2)]
         assert [(m["status"], m["txHash"]) for m in seen] == [("PENDING", None), ("COMPLETED", "0x" + "cd" * 32)]
+
+
+BALANCE = "subscription { myBalance { kind seq data { cash total payoutFrozen } } }"
+
+
+async def test_balance_stream_shows_money_held_for_payouts(live: Live, db: Database, settings: Settings) -> None:
+    """Money-out requested sits in ``payoutFrozen`` (out of cash and total) until it is sent or returned;
+    every change of it goes on ``myBalance``."""
+    from tests.money.helpers import CARD
+
+    alice, token = await fast_user(db, balance=100000)
+    operator = Actor(user_id=(await fast_user(db, is_operator=True))[0], is_operator=True)
+    owner = Actor(user_id=alice)
+
+    def money(update: dict[str, object]) -> tuple[int, int, int]:
+        return int(str(update["cash"])), int(str(update["total"])), int(str(update["payoutFrozen"]))
+
+    async with GraphQLSocket(live.app, params={"token": token}) as ws:
+        balance = await ws.subscribe(BALANCE)
+        assert money(data(await ws.next(balance), "myBalance")) == (100000, 100000, 0)
+        async with live.db.transaction() as session:
+            row = await withdrawals.request(session, owner, live.settings, token="USDT", network="bsc",
+                                            amount=1000, address=EVM)
+        assert money(data(await ws.next(balance), "myBalance")) == (99000, 99000, 1000)
+        async with live.db.transaction() as session:
+            await withdrawals.reject(session, operator, withdrawal_id=row.id or 0)
+        assert money(data(await ws.next(balance), "myBalance")) == (100000, 100000, 0)
+        async with live.db.transaction() as session:
+            order = await card_orders.create(session, owner, live.settings, type="withdraw", amount=20000,
+                                             details={"card_number": CARD})
+        assert money(data(await ws.next(balance), "myBalance")) == (80000, 80000, 20000)
+        async with live.db.transaction() as session:
+            await card_orders.complete(session, operator, order_id=order.id or 0)
+        assert money(data(await ws.next(balance), "myBalance")) == (80000, 80000, 0)  # sent: the hold is gone
+
+    async with live.db.transaction() as session:
+        await card_orders.create(session, owner, live.settings, type="withdraw", amount=10000,
+                                 details={"card_number": CARD})
+    async with live.db.session() as session:
+        held = await ledger.balances(session, alice)
+    assert (held.cash, held.total, held.payout_frozen) == (70000, 70000, 10000)

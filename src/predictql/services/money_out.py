@@ -22,7 +22,7 @@ from predictql.models import CardOrder, LedgerAccount, LedgerEntry, LedgerTransa
 from predictql.services import ledger
 from predictql.settings import Settings
 
-HOLD_KIND = "payout_hold"
+HOLD_KIND = ledger.PAYOUT_KIND
 MAX_NOTE = 500
 OUT_STATES = ("pending", "completed")  # money-out that counts towards the daily limit
 P2P_OUT_STATES = ("pending", "paid_by_buyer", "completed", "dispute")  # P2P sells that count (not cancelled)
