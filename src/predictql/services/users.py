@@ -165,7 +165,7 @@ async def _movements_of(session: AsyncSession, rows: Sequence[Any]) -> list[Mone
             found = await session.execute(
                 select(col(model.id), col(model.status)).where(col(model.id).in_(wanted[subject]))
             )
-            statuses.update({(subject, int(id_)): status for id_, status in found})
+            statuses.update({(subject, int(id_ or 0)): status for id_, status in found})
     movements = []
     for txn_id, kind, amount, created_at, ref_type, ref_id in rows:
         status = "completed"
