@@ -163,6 +163,7 @@ async def test_sweep_leaves_paid_and_unexpired_orders(db: Database) -> None:
     assert await p2p_expiry.sweep(db) == 0
     async with db.session() as session:
         assert await p2p_expiry.due(session, utcnow() + timedelta(minutes=16)) == [waiting]
+    await assert_books_clean(db)
 
 
 async def test_p2p_card_and_crypto_money_out_race_one_daily_limit(db: Database) -> None:
