@@ -2,6 +2,9 @@
 
     predictql backoffice p2p-disputes [list] [--all] [--limit N]
     predictql backoffice p2p-disputes resolve ORDER_ID --to buyer|seller --as OPERATOR_EMAIL [--note TEXT]
+    predictql backoffice p2p-ads [list] [--status approved|hidden] [--limit N]
+    predictql backoffice p2p-ads moderate AD_ID --status approved|hidden --as OPERATOR_EMAIL [--note TEXT]
+    predictql backoffice answer card_N|pord_N --as OPERATOR_EMAIL --message TEXT
 
 The operator named by ``--as`` (an operator or an admin) is the actor the audit log records.
 """
@@ -14,6 +17,8 @@ from typing import Any
 from predictql.auth import Actor
 from predictql.db import Database
 from predictql.errors import DomainError
+
+MODERATION = ("approved", "hidden")
 
 
 def add_commands(backoffice: Any) -> None:
@@ -30,6 +35,26 @@ def add_commands(backoffice: Any) -> None:
     resolve.add_argument("--as", dest="operator", required=True, help="email of the operator or admin acting")
     resolve.add_argument("--note", default=None, help="why, for the audit log")
     resolve.set_defaults(run=_resolve)
+
+    ads = backoffice.add_parser("p2p-ads", help="P2P ads for moderation: list (default) or moderate one")
+    ads.set_defaults(run=_ads, status=None, limit=50)
+    ad_actions = ads.add_subparsers(dest="p2p_action")
+    ad_list = ad_actions.add_parser("list", help="ads newest first (JSON lines), optionally by moderation status")
+    ad_list.add_argument("--status", choices=MODERATION)
+    ad_list.add_argument("--limit", type=int, default=50)
+    ad_list.set_defaults(run=_ads)
+    moderate = ad_actions.add_parser("moderate", help="hide an ad (out of listings, no new orders) or approve it")
+    moderate.add_argument("ad_id", type=int)
+    moderate.add_argument("--status", required=True, choices=MODERATION)
+    moderate.add_argument("--as", dest="operator", required=True, help="email of the operator or admin acting")
+    moderate.add_argument("--note", default=None, help="why, for the audit log")
+    moderate.set_defaults(run=_moderate)
+
+    answer = backoffice.add_parser("answer", help="answer a card order's or a P2P order's chat as an operator")
+    answer.add_argument("id", help="card_N (a card order) or pord_N (a P2P order)")
+    answer.add_argument("--as", dest="operator", required=True, help="email of the operator or admin acting")
+    answer.add_argument("--message", required=True)
+    answer.set_defaults(run=_answer)
 
 
 def _row(order: Any) -> dict[str, Any]:
@@ -70,3 +95,52 @@ async def _resolve(db: Database, args: argparse.Namespace) -> dict[str, Any]:
         actor = await _operator(session, args.operator)
         order = await p2p_backoffice.resolve(session, actor, order_id=args.order_id, to=args.to, note=args.note)
         return _row(order)
+
+
+def _ad(ad: Any) -> dict[str, Any]:
+    return {
+        "id": ad.id, "user_id": ad.user_id, "type": ad.type, "fiat_currency": ad.fiat_currency,
+        "exchange_rate": ad.exchange_rate, "remaining_amount": ad.remaining_amount, "is_active": ad.is_active,
+        "moderation_status": ad.moderation_status, "instructions": ad.instructions,
+        "updated_at": ad.updated_at.isoformat(),
+    }
+
+
+async def _ads(db: Database, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from sqlmodel import col, select
+
+    from predictql.models import P2PAd
+
+    query = select(P2PAd).where(col(P2PAd.moderation_status) != "deleted")
+    if args.status is not None:
+        query = query.where(col(P2PAd.moderation_status) == args.status)
+    async with db.session() as session:
+        rows = await session.scalars(query.order_by(col(P2PAd.id).desc()).limit(args.limit))
+        return [_ad(row) for row in rows]
+
+
+async def _moderate(db: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from predictql.services import p2p_backoffice
+
+    async with db.transaction() as session:
+        actor = await _operator(session, args.operator)
+        ad = await p2p_backoffice.moderate(session, actor, ad_id=args.ad_id, status=args.status, note=args.note)
+        return _ad(ad)
+
+
+async def _answer(db: Database, args: argparse.Namespace) -> dict[str, Any]:
+    """An operator's chat answer, through the same services (audited, notified, streamed) as GraphQL."""
+    from predictql.schema.ids import Kind, parse
+    from predictql.services import card_orders, p2p_chat
+
+    kind, row_id = parse(args.id)
+    async with db.transaction() as session:
+        actor = await _operator(session, args.operator)
+        actor.require_operator()
+        if kind is Kind.CARD_ORDER:
+            card = await card_orders.post_message(session, actor, order_id=row_id, message=args.message)
+            return {"id": f"cmsg_{card.id}", "order_id": args.id, "message": card.message}
+        if kind is Kind.P2P_ORDER:
+            p2p = await p2p_chat.post(session, actor, order_id=row_id, message=args.message)
+            return {"id": f"pmsg_{p2p.id}", "order_id": args.id, "message": p2p.message}
+    raise DomainError(f"{args.id} is neither a card order (card_N) nor a P2P order (pord_N)", "INVALID_ID")

@@ -180,13 +180,16 @@ class Settings(BaseSettings):
     card_min_kopecks: int = Field(10_000, gt=0, description="Smallest card order (deposit or withdraw), kopecks.")
     card_max_kopecks: int = Field(5_000_000, gt=0, description="Largest card order (deposit or withdraw), kopecks.")
     withdraw_min_deposit_kopecks: int = Field(
-        100_000, ge=0, description="Money out needs this much deposited in total first (MIN_DEPOSIT_REQUIRED)."
+        100_000, ge=0,
+        description="Money out (card, crypto, P2P sell) needs this much deposited in total first "
+        "(MIN_DEPOSIT_REQUIRED).",
     )
     withdraw_wagering_multiplier: int = Field(
         3, ge=0, description="Money out needs traded volume of at least this many times all bonus ever credited."
     )
     withdraw_daily_limit_kopecks: int = Field(
-        10_000_000, gt=0, description="Money out (card withdraw + crypto) per user per rolling 24 h, kopecks."
+        10_000_000, gt=0,
+        description="Money out (card withdraw + crypto + P2P sells) per user per rolling 24 h, kopecks.",
     )
 
     # Support chat (README "Support chat")
@@ -208,10 +211,6 @@ class Settings(BaseSettings):
     alert_max_active: int = Field(20, ge=1, description="Active price alerts one user may have at once.")
     p2p_expiry_sweep_seconds: float = Field(
         1.0, gt=0, description="How often pending P2P orders past their payment window are cancelled (escrow back)."
-    )
-    p2p_wagering_percent: int = Field(
-        0, ge=0, le=10000, description="P2P withdrawals (taking a buy ad) need trading turnover of this % of the "
-        "user's deposits first; 0 turns the rule off.",
     )
 
     # Asset prices, FX and loop events (README "Asset prices, FX and loop events")

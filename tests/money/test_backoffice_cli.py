@@ -48,6 +48,11 @@ async def test_backoffice_commands(
     code, listed, _ = await cli(capsys, "backoffice", "withdrawals", *me, "--network", "bsc")
     assert code == 0 and [row["id"] for row in listed] == [f"wdr_{out.id}"]
 
+    code, said, _ = await cli(capsys, "backoffice", "answer", f"card_{deposit.id}", *me, "--message", "seen it")
+    assert code == 0 and said[0]["order_id"] == f"card_{deposit.id}" and said[0]["message"] == "seen it"
+    code, _, err = await cli(capsys, "backoffice", "answer", f"card_{deposit.id}", "--as", plain.email,
+                             "--message", "x")
+    assert code == 2 and "operator role required" in err
     code, done, _ = await cli(capsys, "backoffice", "complete", str(deposit.id), *me)
     assert code == 0 and done[0]["status"] == "completed"
     code, done, _ = await cli(capsys, "backoffice", "reject", f"card_{payout.id}", *me, "--note", "card blocked")
@@ -66,5 +71,5 @@ async def test_backoffice_commands(
         actions = list(await session.scalars(
             select(AuditEntry.action).where(col(AuditEntry.actor_id) == operator_id).order_by(col(AuditEntry.id))
         ))
-    assert actions == ["card_order.complete", "card_order.reject", "withdrawal.approve"]
+    assert actions == ["card_order.message", "card_order.complete", "card_order.reject", "withdrawal.approve"]
     await assert_ledger_clean(db)

@@ -222,3 +222,44 @@ async def test_concurrent_requests_never_overdraw(db: Database) -> None:
     assert results.count("ok") == 1, results
     assert await cash(db, user_id) == 50000
     await assert_ledger_clean(db)
+
+
+async def test_transactions_list_money_out_with_its_status(client: httpx.AsyncClient, db: Database) -> None:
+    """``/users/me/transactions`` is the deposit/withdrawal history: a money-out request is one
+    ``withdrawal`` row, ``pending`` until sent (``completed``) or returned (``failed``; no extra row)."""
+    from predictql.services import card_orders
+    from tests.money.helpers import CARD
+
+    user_id, token = await fast_user(db, balance=100000)
+    operator = Actor(user_id=(await fast_user(db, is_operator=True))[0], is_operator=True)
+    owner = Actor(user_id=user_id)
+    async with db.transaction() as session:
+        rejected = await withdrawals.request(session, owner, SETTINGS, token="USDT", network="bsc", amount=1000,
+                                             address=EVM)
+    async with db.transaction() as session:
+        await withdrawals.reject(session, operator, withdrawal_id=rejected.id or 0)
+    async with db.transaction() as session:
+        sent = await card_orders.create(session, owner, SETTINGS, type="withdraw", amount=20000,
+                                        details={"card_number": CARD})
+    async with db.transaction() as session:
+        await card_orders.complete(session, operator, order_id=sent.id or 0)
+    async with db.transaction() as session:
+        await withdrawals.request(session, owner, SETTINGS, token="USDT", network="tron", amount=3000, address=TRON)
+    response = await client.get(f"{API}/users/me/transactions", headers=bearer(token))
+    assert response.status_code == 200
+    rows = response.json()
+    assert [(row["type"], row["amount"], row["status"]) for row in rows] == [
+        ("withdrawal", 3000, "pending"), ("withdrawal", 20000, "completed"), ("withdrawal", 1000, "failed"),
+        ("deposit", 100000, "completed"),
+    ]
+    assert all(set(row) == {"id", "type", "amount", "status", "created_at"} for row in rows)
+    assert [row["id"] for row in rows] == sorted((row["id"] for row in rows), reverse=True)
+    from tests.support import gql
+
+    query = "{ myTransactions { nodes { type amount status } } }"
+    nodes = (await gql(client, query, token=token))["data"]["myTransactions"]["nodes"]
+    assert [(n["type"], n["amount"], n["status"]) for n in nodes] == [
+        ("WITHDRAWAL", 3000, "PENDING"), ("WITHDRAWAL", 20000, "COMPLETED"), ("WITHDRAWAL", 1000, "FAILED"),
+        ("DEPOSIT", 100000, "COMPLETED"),
+    ]
+    await assert_ledger_clean(db)

@@ -241,24 +241,55 @@ async def test_chat_dispute_and_non_participants(client: httpx.AsyncClient, db: 
     await assert_books_clean(db)
 
 
-async def test_wagering_requirement_gates_p2p_withdrawals(db: Database, settings: Settings) -> None:
+async def test_wagering_requirement_gates_p2p_withdrawals(client: httpx.AsyncClient, db: Database) -> None:
+    """The one money-out rule (services.money_out.check_gates): traded volume >= 3x all bonus credited."""
     from tests.api.test_lmsr_api import live_market
-    from tests.conftest import make_settings
-    from tests.support import lifespan_client
 
-    strict = make_settings(settings.resolved_database_url, settings.data_dir, p2p_wagering_percent=100)
     _, o_auth = await trader(db)
     seller, s_auth = await trader(db, balance=200_000)
+    async with db.transaction() as session:
+        await users.deposit(session, user_id=seller, amount=10_000, bonus=True)
+    ad_id = await post_ad(client, o_auth, type="buy")
+    card = {"card_number": "2200"}
+    assert error(await take(client, s_auth, ad_id, 50_000, payment_details=card)) == (
+        400, "WAGERING_REQUIREMENT_NOT_MET")
+    assert (await balances(db, seller)).cash == 200_000  # refused before any escrow
+    market = await live_market(db)
+    async with db.transaction() as session:  # 3x the bonus traded (the row is enough here)
+        session.add(Trade(market_id=market.id or 0, event_id=market.event_id, user_id=seller, kind="lmsr",
+                          side="buy", token="YES", shares=1, price=5000, amount=29_999, fee=0))
+    assert error(await take(client, s_auth, ad_id, 50_000, payment_details=card)) == (
+        400, "WAGERING_REQUIREMENT_NOT_MET")
+    async with db.transaction() as session:
+        session.add(Trade(market_id=market.id or 0, event_id=market.event_id, user_id=seller, kind="lmsr",
+                          side="buy", token="YES", shares=1, price=5000, amount=1, fee=0))
+    assert ok(await take(client, s_auth, ad_id, 50_000, payment_details=card))["id"] > 0
+    await assert_books_clean(db)
+
+
+async def test_daily_limit_counts_p2p_sells_with_card_and_crypto(db: Database, settings: Settings) -> None:
+    """One rolling 24 h money-out limit: P2P sells (not cancelled), card withdraws and crypto count together."""
+    from tests.conftest import make_settings
+    from tests.money.helpers import CARD
+    from tests.support import lifespan_client
+
+    strict = make_settings(settings.resolved_database_url, settings.data_dir, withdraw_daily_limit_kopecks=100_000)
+    owner, o_auth = await trader(db)
+    seller, s_auth = await trader(db, balance=300_000)
     async with lifespan_client(strict) as http:
         ad_id = await post_ad(http, o_auth, type="buy")
         card = {"card_number": "2200"}
-        assert error(await take(http, s_auth, ad_id, 50_000, payment_details=card)) == (
-            400, "WAGERING_REQUIREMENT_NOT_MET")
-        market = await live_market(db)
-        async with db.transaction() as session:  # a turnover of all of the deposits (the row is enough here)
-            session.add(Trade(market_id=market.id or 0, event_id=market.event_id, user_id=seller, kind="lmsr",
-                              side="buy", token="YES", shares=1, price=5000, amount=200_000, fee=0))
+        first = ok(await take(http, s_auth, ad_id, 60_000, payment_details=card))["id"]
+        withdraw = {"type": "withdraw", "amount_kopecks": 50_000, "payment_details": {"card_number": CARD}}
+        assert error(await http.post("/api/v1/card/orders", json=withdraw, headers=s_auth)) == (
+            400, "WITHDRAWAL_LIMIT_EXCEEDED")
+        ok(await http.post(f"{ORDERS}/{first}/cancel", headers=o_auth))  # a cancelled sell no longer counts
+        assert ok(await http.post("/api/v1/card/orders", json=withdraw, headers=s_auth))["id"] > 0
+        assert error(await take(http, s_auth, ad_id, 60_000, payment_details=card)) == (
+            400, "WITHDRAWAL_LIMIT_EXCEEDED")
         assert ok(await take(http, s_auth, ad_id, 50_000, payment_details=card))["id"] > 0
+    assert (await balances(db, seller)).cash == 300_000 - 50_000 - 50_000 and owner
+    await assert_books_clean(db)
 
 
 async def test_hidden_ads_leave_listings_and_take_no_orders(client: httpx.AsyncClient, db: Database) -> None:

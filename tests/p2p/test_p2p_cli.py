@@ -90,3 +90,54 @@ def test_list_and_resolve(cli_env: None, settings: Settings, capsys: pytest.Capt
     assert order_id in [row["id"] for row in json.loads(capsys.readouterr().out)]
     cash, entries = asyncio.run(_after(settings.resolved_database_url, buyer))
     assert cash == 4_000 and ("p2p_dispute.resolve", "receipt checked") in entries
+
+
+async def _chat_and_ad(url: str, order_id: int) -> tuple[list[tuple[str, str]], int, str, list[str]]:
+    from predictql.models import P2PAd, P2PMessage, P2POrder
+
+    db = Database(make_engine(url))
+    try:
+        async with db.session() as session:
+            order = await session.get(P2POrder, order_id)
+            assert order is not None
+            ad = await session.get(P2PAd, order.ad_id)
+            assert ad is not None
+            chat = [(m.sender_type, m.message) for m in await session.scalars(
+                select(P2PMessage).where(P2PMessage.order_id == order_id))]
+            actions = [e.action for e in await session.scalars(select(AuditEntry))]
+        return chat, ad.id or 0, ad.moderation_status, actions
+    finally:
+        await db.dispose()
+
+
+def test_moderate_ads_and_answer_chats(cli_env: None, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI does what GraphQL does for operators: ad moderation and chat answers, audited."""
+    operator = unique_email("op")
+    _, _, order_id = asyncio.run(_dispute(settings.resolved_database_url, operator))
+    assert main(["backoffice", "p2p-disputes"]) == 0
+    capsys.readouterr()
+    assert main(["backoffice", "p2p-ads", "list", "--status", "approved"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    _, ad_id, status, _ = asyncio.run(_chat_and_ad(settings.resolved_database_url, order_id))
+    assert status == "approved" and ad_id in [row["id"] for row in listed]
+    assert all(row["moderation_status"] == "approved" for row in listed)
+    stranger = unique_email("nobody")
+    assert main(["backoffice", "p2p-ads", "moderate", str(ad_id), "--status", "hidden", "--as", stranger]) == 2
+    capsys.readouterr()
+    assert main(["backoffice", "answer", f"pord_{order_id}", "--as", stranger, "--message", "hi"]) == 2
+    capsys.readouterr()
+
+    assert main(["backoffice", "answer", f"pord_{order_id}", "--as", operator, "--message", "looking into it"]) == 0
+    assert json.loads(capsys.readouterr().out)["order_id"] == f"pord_{order_id}"
+    assert main(["backoffice", "answer", "usr_1", "--as", operator, "--message", "x"]) == 2
+    assert "neither a card order" in capsys.readouterr().err
+    chat, _, _, _ = asyncio.run(_chat_and_ad(settings.resolved_database_url, order_id))
+    assert ("operator", "looking into it") in chat
+
+    assert main(["backoffice", "p2p-ads", "moderate", str(ad_id), "--status", "hidden", "--as", operator,
+                 "--note", "spam"]) == 0
+    assert json.loads(capsys.readouterr().out)["moderation_status"] == "hidden"
+    assert main(["backoffice", "p2p-ads", "list", "--status", "hidden"]) == 0
+    assert ad_id in [row["id"] for row in json.loads(capsys.readouterr().out)]
+    _, _, status, actions = asyncio.run(_chat_and_ad(settings.resolved_database_url, order_id))
+    assert status == "hidden" and "p2p_ad.hide" in actions

@@ -163,3 +163,33 @@ async def test_sweep_leaves_paid_and_unexpired_orders(db: Database) -> None:
     assert await p2p_expiry.sweep(db) == 0
     async with db.session() as session:
         assert await p2p_expiry.due(session, utcnow() + timedelta(minutes=16)) == [waiting]
+    await assert_books_clean(db)
+
+
+async def test_p2p_card_and_crypto_money_out_race_one_daily_limit(db: Database) -> None:
+    """A P2P sell, a card withdraw and a crypto withdrawal of one user racing: the one daily limit
+    (``money_out.check_gates`` under the user's cash lock) lets exactly one through."""
+    from predictql.services import card_orders, withdrawals
+    from predictql.settings import Settings
+    from tests.money.helpers import CARD, EVM
+
+    limits = Settings(environment="test", jwt_secret="x" * 40, withdraw_daily_limit_kopecks=100_000)
+    owner, user = await new_user(db), await new_user(db, balance=300_000)
+    async with db.transaction() as session:
+        ad = await p2p_ads.create_ad(session, Actor(user_id=owner), AdFields(
+            type="buy", fiat_currency="RUB", min_amount=1_000, max_amount=100_000, payment_methods=["sber"],
+            payment_details={"sber": "card"},
+        ))
+    actor = Actor(user_id=user)
+    results = await asyncio.gather(
+        attempt(db, p2p_orders.create_order, actor=actor, settings=limits,
+                request=OrderRequest(ad.id or 0, 60_000, "sber", {"card_number": "2200"})),
+        attempt(db, card_orders.create, actor=actor, settings=limits, type="withdraw", amount=60_000,
+                details={"card_number": CARD}),
+        attempt(db, withdrawals.request, actor=actor, settings=limits, token="USDT", network="bsc", amount=60_000,
+                address=EVM),
+    )
+    assert sorted(results) == ["WITHDRAWAL_LIMIT_EXCEEDED"] * 2 + ["ok"], results
+    money = await balances(db, user)
+    assert money.cash == 240_000 and money.p2p_frozen + money.payout_frozen == 60_000
+    await assert_books_clean(db)

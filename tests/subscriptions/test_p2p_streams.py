@@ -117,6 +117,7 @@ async def test_every_change_notifies_its_people_and_the_back_office_queue(live: 
         (seller, "p2p_dispute_resolved"), (buyer, "p2p_dispute_resolved"),
     ]
     assert [(q.kind, q.id, q.state, q.open) for q in queue] == [
+        ("p2p_ad", ad, "approved", False),  # published (post-moderation)
         ("p2p_dispute", order_id, "dispute", True), ("p2p_dispute", order_id, "dispute", True),  # opened, answered
         ("p2p_dispute", order_id, "cancelled", False),
     ]

@@ -13,7 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from predictql.models.base import created_at, fk, id_field, money
 
-MONEY_KINDS_SQL = "kind IN ('deposit', 'withdrawal')"  # = services.users.MONEY_KINDS
+MONEY_KINDS_SQL = "kind IN ('deposit', 'withdrawal', 'payout_hold')"  # = services.users.MONEY_KINDS
 
 
 class LedgerAccount(SQLModel, table=True):

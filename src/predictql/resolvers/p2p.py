@@ -254,10 +254,10 @@ class P2PMutation:
         request = p2p_orders.OrderRequest(
             decode(Kind.P2P_AD, input.ad_id, "adId"), int(input.usdt_amount), input.payment_method, details
         )
-        percent = info.context.settings.p2p_wagering_percent
+        settings = info.context.settings
 
         async def create(session: AsyncSession, actor: Actor) -> OrderRow:
-            return await p2p_orders.create_order(session, actor, request, wagering_percent=percent)
+            return await p2p_orders.create_order(session, actor, request, settings=settings)
 
         return await _order_payload(info, create)
 

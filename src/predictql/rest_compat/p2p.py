@@ -186,9 +186,7 @@ async def create_order(api: ApiRequest) -> dict[str, Any]:
         raise InvalidInput("ad_id, usdt_amount and payment_method are required")
     request = p2p_orders.OrderRequest(ad_id, amount, method, _obj(body, "payment_details"), _str(body, "format"))
     async with api.db.transaction() as session:
-        order = await p2p_orders.create_order(
-            session, api.actor, request, wagering_percent=api.settings.p2p_wagering_percent
-        )
+        order = await p2p_orders.create_order(session, api.actor, request, settings=api.settings)
     return {"id": order.id}
 
 

@@ -181,7 +181,9 @@ class MoneyTransactionType(Enum):
 
 @strawberry.enum(description="Where a money movement is.")
 class MoneyTransactionStatus(Enum):
-    COMPLETED = value("completed", description="Booked in the ledger.")
+    PENDING = value("pending", description="A money-out request not yet sent (its amount is in payoutFrozen).")
+    COMPLETED = value("completed", description="Done: a deposit booked, or money-out sent.")
+    FAILED = value("failed", description="A money-out request cancelled or rejected; its amount came back.")
 
 
 @strawberry.enum(description="The interface language.")

@@ -76,9 +76,19 @@ class CryptoToken(Enum):
 class BackOfficeItemKind(Enum):
     CARD_ORDER = value("card_order", description="A card order (id card_...).")
     WITHDRAWAL = value("withdrawal", description="A crypto withdrawal (id wdr_...).")
-    P2P_DISPUTE = value("p2p_dispute", description="A P2P order in dispute.")
-    P2P_AD = value("p2p_ad", description="A P2P ad awaiting moderation.")
-    CHAT_SESSION = value("chat_session", description="An escalated support chat.")
+    P2P_DISPUTE = value(
+        "p2p_dispute", description="A P2P order an operator was called on (id pord_...): open while in dispute."
+    )
+    P2P_AD = value(
+        "p2p_ad", description="A P2P ad (id pad_...): newly published (ads are post-moderated) or moderated."
+    )
+    CHAT_SESSION = value("chat_session", description="A support chat (id chat_...): open while escalated.")
+
+
+ITEM_KINDS = {  # a back-office item's kind -> the node kind of its id
+    "card_order": Kind.CARD_ORDER, "withdrawal": Kind.WITHDRAWAL, "p2p_dispute": Kind.P2P_ORDER,
+    "p2p_ad": Kind.P2P_AD, "chat_session": Kind.CHAT_SESSION,
+}
 
 
 async def _user(info: Info, user_id: int | None) -> User | None:
@@ -260,7 +270,9 @@ class AuditEntry(Node):
 @strawberry.type(description="A back-office work item that appeared, changed state or left the queue.")
 class BackOfficeItem:
     item_kind: BackOfficeItemKind = strawberry.field(description="What it is.")
-    item_id: strawberry.ID = strawberry.field(description="Its global id (card_..., wdr_...) or row id for others.")
+    item_id: strawberry.ID = strawberry.field(
+        description="Its global id, for node(id): card_..., wdr_..., pord_... (a dispute), pad_..., chat_..."
+    )
     state: str = strawberry.field(description='Its state now ("pending", "paid_by_user", "completed", ...).')
     open: bool = strawberry.field(description="Whether it still waits for an operator.")
     at: datetime = strawberry.field(description="When it changed (RFC 3339, UTC).")
@@ -268,8 +280,7 @@ class BackOfficeItem:
     @staticmethod
     def live(text: str) -> BackOfficeItem:
         tick = BackOfficeTick.from_json(text)
-        kinds = {"card_order": Kind.CARD_ORDER, "withdrawal": Kind.WITHDRAWAL}
-        item = gid(kinds[tick.kind], tick.id) if tick.kind in kinds else strawberry.ID(str(tick.id))
+        item = gid(ITEM_KINDS[tick.kind], tick.id)
         return BackOfficeItem(item_kind=BackOfficeItemKind(tick.kind), item_id=item, state=tick.state, open=tick.open,
                               at=tick.at)
 

@@ -111,12 +111,17 @@ class BalanceUpdate:
     p2p_frozen: Long = strawberry.field(
         description="Held in escrow by open P2P orders the caller sells in (not part of total).", default=Long(0)
     )
+    payout_frozen: Long = strawberry.field(
+        description="Held for the caller's pending card withdraws and crypto withdrawals (not part of total).",
+        default=Long(0),
+    )
 
     @classmethod
     def of(cls, state: BalanceState) -> BalanceUpdate:
         return cls(
             cash=Long(state.cash), bonus=Long(state.bonus), escrow=Long(state.escrow), frozen=Long(state.escrow),
             total=Long(state.cash + state.bonus), at=state.at, p2p_frozen=Long(state.p2p_frozen),
+            payout_frozen=Long(state.payout_frozen),
         )
 
     @staticmethod

@@ -224,8 +224,12 @@ class Balances:
     p2p_frozen: Long = strawberry.field(
         description="Held in escrow by open P2P orders the caller sells in; not part of total.", default=Long(0)
     )
+    payout_frozen: Long = strawberry.field(
+        description="Held for the caller's pending card withdraws and crypto withdrawals (debited from cash, "
+        "not yet sent or returned); not part of total.", default=Long(0)
+    )
 
     @classmethod
     def from_row(cls, row: BalancesRow) -> Balances:
         return cls(cash=Long(row.cash), bonus=Long(row.bonus), frozen=Long(row.frozen), total=Long(row.total),
-                   p2p_frozen=Long(row.p2p_frozen))
+                   p2p_frozen=Long(row.p2p_frozen), payout_frozen=Long(row.payout_frozen))

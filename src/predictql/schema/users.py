@@ -208,7 +208,8 @@ class MoneyTransaction(Node):
     type: MoneyTransactionType = strawberry.field(description="The direction: DEPOSIT or WITHDRAWAL.")
     amount: Long = strawberry.field(description="Kopecks moved (always positive; type gives the direction).")
     status: MoneyTransactionStatus = strawberry.field(
-        description="Always COMPLETED: the ledger holds only settled movements."
+        description="COMPLETED for deposits; a withdrawal (card or crypto) is PENDING until sent (COMPLETED) or "
+        "cancelled or rejected (FAILED)."
     )
     created_at: datetime = strawberry.field(description="When it was recorded (RFC 3339, UTC).")
 

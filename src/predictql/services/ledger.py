@@ -41,6 +41,7 @@ def user_bonus(user_id: int) -> str:
 
 
 P2P_ESCROW_KIND = "p2p_escrow"
+PAYOUT_KIND = "payout_hold"  # user:{id}:payout, money-out requested and not yet sent or returned
 
 
 def user_p2p_escrow(user_id: int) -> str:
@@ -64,6 +65,7 @@ class Balances:
     bonus: int
     frozen: int = 0  # reserved by open order-book buys (the escrow account); not part of total
     p2p_frozen: int = 0  # held by open P2P orders the user sells in (the p2p escrow); not part of total
+    payout_frozen: int = 0  # held for pending card withdraws and crypto withdrawals; not part of total
 
     @property
     def total(self) -> int:
@@ -105,6 +107,7 @@ async def balances(session: AsyncSession, user_id: int) -> Balances:
         bonus=int(by_kind.get("user_bonus", 0)),
         frozen=int(by_kind.get("escrow", 0)),
         p2p_frozen=int(by_kind.get(P2P_ESCROW_KIND, 0)),
+        payout_frozen=int(by_kind.get(PAYOUT_KIND, 0)),
     )
 
 

@@ -90,7 +90,7 @@ async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list
     return [
         BalanceState(
             user_id, by.get("user_cash", 0), by.get("user_bonus", 0), by.get(order_escrow.ESCROW_KIND, 0), now,
-            p2p_frozen=by.get(ledger.P2P_ESCROW_KIND, 0),
+            p2p_frozen=by.get(ledger.P2P_ESCROW_KIND, 0), payout_frozen=by.get(ledger.PAYOUT_KIND, 0),
         )
         for user_id, by in found.items()
     ]

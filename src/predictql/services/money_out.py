@@ -18,13 +18,15 @@ from sqlmodel import col, select
 
 from predictql.db import utcnow
 from predictql.errors import DomainError, InsufficientFunds, InvalidInput
-from predictql.models import CardOrder, LedgerAccount, LedgerEntry, LedgerTransaction, Trade, Withdrawal
+from predictql.models import CardOrder, LedgerAccount, LedgerEntry, LedgerTransaction, P2POrder, Trade, Withdrawal
 from predictql.services import ledger
 from predictql.settings import Settings
 
-HOLD_KIND = "payout_hold"
+HOLD_KIND = ledger.PAYOUT_KIND
 MAX_NOTE = 500
 OUT_STATES = ("pending", "completed")  # money-out that counts towards the daily limit
+P2P_OUT_STATES = ("pending", "paid_by_buyer", "completed", "dispute")  # P2P sells that count (not cancelled)
+DEPOSIT_KINDS = ("deposit", "p2p_release")  # money in: ledger deposits (card, CLI) and P2P buys
 
 
 def operator_note(note: str | None) -> str | None:
@@ -55,21 +57,24 @@ async def lock_user_money(session: AsyncSession, user_id: int) -> int:
     return int(balance or 0)
 
 
-async def _sum_entries(session: AsyncSession, user_id: int, account_kind: str, txn_kind: str) -> int:
+async def _sum_entries(session: AsyncSession, user_id: int, account_kind: str, *txn_kinds: str) -> int:
+    """Credits (positive entries) of the user's ``account_kind`` account by transactions of ``txn_kinds``."""
     total = await session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount), 0))
         .join(LedgerAccount, col(LedgerEntry.account_id) == LedgerAccount.id)
         .join(LedgerTransaction, col(LedgerTransaction.id) == LedgerEntry.transaction_id)
         .where(
             col(LedgerAccount.user_id) == user_id, col(LedgerAccount.kind) == account_kind,
-            col(LedgerTransaction.kind) == txn_kind,
+            col(LedgerTransaction.kind).in_(txn_kinds), col(LedgerEntry.amount) > 0,
         )
     )
     return int(total or 0)
 
 
 async def out_last_day(session: AsyncSession, user_id: int) -> int:
-    """Kopecks the user asked to take out in the last 24 h (pending or sent, card and crypto)."""
+    """Kopecks the user asked to take out in the last 24 h: card withdraws and crypto withdrawals
+    pending or sent, and P2P orders the user sells in (as taker of a buy ad or owner of a sell ad)
+    that are not cancelled."""
     since = utcnow() - timedelta(days=1)
     crypto = await session.scalar(
         select(func.coalesce(func.sum(Withdrawal.amount), 0)).where(
@@ -83,14 +88,21 @@ async def out_last_day(session: AsyncSession, user_id: int) -> int:
             col(CardOrder.status).in_(OUT_STATES), col(CardOrder.created_at) >= since,
         )
     )
-    return int(crypto or 0) + int(card or 0)
+    p2p = await session.scalar(
+        select(func.coalesce(func.sum(P2POrder.usdt_amount), 0)).where(
+            col(P2POrder.seller_id) == user_id, col(P2POrder.status).in_(P2P_OUT_STATES),
+            col(P2POrder.created_at) >= since,
+        )
+    )
+    return int(crypto or 0) + int(card or 0) + int(p2p or 0)
 
 
 async def check_gates(session: AsyncSession, settings: Settings, user_id: int, amount: int, cash: int) -> None:
-    """Every money-out's conditions, in the order a user can act on them. Call with the user locked."""
+    """Every money-out's conditions (card withdraw, crypto withdrawal, P2P sell through a buy ad), in
+    the order a user can act on them. Call with the user locked (``lock_user_money``)."""
     if cash < amount:
         raise InsufficientFunds("insufficient balance for this withdrawal")
-    deposited = await _sum_entries(session, user_id, "user_cash", "deposit")
+    deposited = await _sum_entries(session, user_id, "user_cash", *DEPOSIT_KINDS)
     if deposited < settings.withdraw_min_deposit_kopecks:
         need = settings.withdraw_min_deposit_kopecks
         raise DomainError(f"withdrawals need {need} kopecks deposited in total first", "MIN_DEPOSIT_REQUIRED")

@@ -24,6 +24,7 @@ from predictql.inputs import check_json, text_problem
 from predictql.models import P2PAd, P2POrder, P2PProfile, User
 from predictql.models.p2p import OPEN_ORDER_STATUSES
 from predictql.services import p2p_profiles
+from predictql.subscriptions import topics
 
 TYPES = ("buy", "sell")
 SORTS = ("rating", "orders_count", "best_price")
@@ -154,6 +155,8 @@ async def create_ad(session: AsyncSession, actor: Actor, fields: AdFields) -> P2
     session.add(ad)
     await session.flush()
     await p2p_profiles.ensure(session, [user_id])
+    # Post-moderation: the ad is live now; operators see it arrive (nothing waits on them: not open).
+    topics.backoffice_item_changed(session, "p2p_ad", ad.id or 0, ad.moderation_status, open=False)
     return ad
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -26,15 +25,14 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Forbidden, InsufficientFunds, InvalidInput, NotFound
 from predictql.inputs import check_json
-from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, P2PAd, P2POrder, Trade, User
+from predictql.models import LedgerAccount, P2PAd, P2POrder, User
 from predictql.models.p2p import OPEN_ORDER_STATUSES
-from predictql.services import ledger, notifications, p2p_ads, p2p_profiles
+from predictql.services import ledger, money_out, notifications, p2p_ads, p2p_profiles
 from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.notifications import Draft
+from predictql.settings import Settings
 from predictql.subscriptions import topics
 
-MIN_DEPOSIT = 100_000  # kopecks (1000 RUB) a seller taking a buy ad must have deposited first
-DEPOSIT_KINDS = ("deposit", "p2p_release")
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 FORMATS = ("p2p", "fast_pay")
 STATUSES = ("pending", "paid_by_buyer", "completed", "cancelled", "dispute")
@@ -77,33 +75,6 @@ def participant(order: P2POrder, actor: Actor, *, staff: bool = False) -> str:
     if role is None or (role == "operator" and not staff):
         raise Forbidden("not a participant of this order")
     return role
-
-
-async def _deposited(session: AsyncSession, user_id: int) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
-        .join(LedgerTransaction, col(LedgerTransaction.id) == col(LedgerEntry.transaction_id))
-        .join(LedgerAccount, col(LedgerAccount.id) == col(LedgerEntry.account_id))
-        .where(col(LedgerAccount.code) == ledger.user_cash(user_id), col(LedgerTransaction.kind).in_(DEPOSIT_KINDS),
-               col(LedgerEntry.amount) > 0)
-    )
-    return int(total or 0)
-
-
-async def _check_withdrawal(session: AsyncSession, user_id: int, wagering_percent: int) -> None:
-    """Selling balance for fiat through someone's buy ad is a withdrawal: the same gates."""
-    deposited = await _deposited(session, user_id)
-    if deposited < MIN_DEPOSIT:
-        raise InvalidInput("deposit at least 1000 RUB before withdrawing", code="MIN_DEPOSIT_REQUIRED")
-    if wagering_percent:
-        turnover = await session.scalar(
-            select(func.coalesce(func.sum(Trade.amount), 0)).where(col(Trade.user_id) == user_id)
-        )
-        if int(turnover or 0) * 100 < deposited * wagering_percent:
-            raise InvalidInput(
-                f"trade at least {wagering_percent}% of your deposits before withdrawing",
-                code="WAGERING_REQUIREMENT_NOT_MET",
-            )
 
 
 def _check_amount(ad: P2PAd, amount: int) -> int:
@@ -153,9 +124,11 @@ def _details(ad: P2PAd, request: OrderRequest) -> dict[str, Any]:
 
 
 async def create_order(
-    session: AsyncSession, actor: Actor, request: OrderRequest, *, wagering_percent: int = 0
+    session: AsyncSession, actor: Actor, request: OrderRequest, *, settings: Settings | None = None
 ) -> P2POrder:
-    """Take an ad: the seller's amount moves to escrow; the payment window starts."""
+    """Take an ad: the seller's amount moves to escrow; the payment window starts. Taking a buy ad
+    sells balance for fiat, a withdrawal: it passes the money-out gates of ``money_out.check_gates``
+    (``settings`` gives their limits; the defaults when None)."""
     taker = actor.require_write()
     if request.format is not None and request.format not in FORMATS:
         raise InvalidInput("format must be p2p or fast_pay", field="format")
@@ -176,7 +149,12 @@ async def create_order(
     if ad.type == "sell" and await _open_deposit(session, taker):
         raise InvalidInput("finish your open deposit order first", code="ACTIVE_DEPOSIT_ORDER_EXISTS")
     if ad.type == "buy":
-        await _check_withdrawal(session, taker, wagering_percent)
+        cash = await money_out.lock_user_money(session, taker)
+        try:
+            await money_out.check_gates(session, settings or Settings(), taker, request.usdt_amount, cash)
+        except InsufficientFunds:
+            raise InvalidInput("the seller's balance does not cover this amount",
+                               code="SELLER_INSUFFICIENT_BALANCE") from None
     now = utcnow()
     order = P2POrder(
         ad_id=ad.id or 0, buyer_id=buyer, seller_id=seller, usdt_amount=request.usdt_amount, fiat_amount=fiat,

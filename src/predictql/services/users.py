@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlmodel import col
 
 from predictql.auth import Actor
 from predictql.errors import Conflict, Forbidden, InvalidInput, NotFound
-from predictql.models import LedgerEntry, LedgerTransaction, User
+from predictql.models import CardOrder, LedgerEntry, LedgerTransaction, User, Withdrawal
 from predictql.services import images, ledger
 from predictql.services.cursors import Page, PageArgs, count, keyset, window
 from predictql.services.ledger import Balances
@@ -27,7 +28,11 @@ NICKNAME = re.compile(r"^[A-Za-z0-9_]{3,32}$")
 THEMES = ("light", "dark")
 LANGUAGES = ("en", "ru")
 ROLES = ("creator", "stats_viewer", "admin", "operator")
-MONEY_KINDS = ("deposit", "withdrawal")
+MONEY_KINDS = ("deposit", "withdrawal", "payout_hold")  # payout_hold: a card withdraw or crypto request
+MONEY_OUT_STATUS = {  # a money-out request's status as the transaction list shows it
+    "pending": "pending", "paid_by_user": "pending", "completed": "completed", "cancelled": "failed",
+    "rejected": "failed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +136,16 @@ def _write_file(directory: Path, name: str, content: bytes) -> None:
 
 
 async def _movements(session: AsyncSession, actor: Actor) -> Any:
-    """The caller's deposits and withdrawals as a ledger query (unordered)."""
+    """The caller's deposits and withdrawals as a ledger query (unordered). A money-out request (card
+    withdraw, crypto withdrawal) is its ``payout_hold`` debit of cash; what became of it (sent, or
+    returned on cancel or rejection) is its status, so its refund is not listed again."""
     user_id = actor.require_user()
     cash = ledger.user_cash(user_id), ledger.user_bonus(user_id)
     ids = await ledger.account_ids(session, cash)
     # Driven from the user's money transactions (the partial index ix_ledger_transactions_money,
     # in id order), each probing its own entries: a page costs its rows, not the user's trades
     # (a join on the entries read every entry of the user's accounts: bench/bench_scale.py).
-    # Deposits and withdrawals are posted with the user's id and move one leg of theirs.
+    # Deposits, withdrawals and payout holds are posted with the user's id and move one leg of theirs.
     amount = (
         select(col(LedgerEntry.amount))
         .where(col(LedgerEntry.transaction_id) == LedgerTransaction.id, col(LedgerEntry.account_id).in_(ids.values()))
@@ -147,20 +154,39 @@ async def _movements(session: AsyncSession, actor: Actor) -> Any:
     )
     return select(
         col(LedgerTransaction.id), col(LedgerTransaction.kind), amount, col(LedgerTransaction.created_at),
+        col(LedgerTransaction.reference_type), col(LedgerTransaction.reference_id),
     ).where(
         col(LedgerTransaction.user_id) == user_id, col(LedgerTransaction.kind).in_(MONEY_KINDS), amount.is_not(None)
     )
 
 
-def _movement(row: Any) -> MoneyMovement:
-    txn_id, kind, amount, created_at = row
-    return MoneyMovement(int(txn_id or 0), kind, abs(int(amount)), "completed", created_at)
+async def _movements_of(session: AsyncSession, rows: Sequence[Any]) -> list[MoneyMovement]:
+    """Rows of ``_movements`` as movements; a money-out's status read from its request (one query per kind)."""
+    wanted: dict[str, list[int]] = {"card_order": [], "withdrawal": []}
+    for row in rows:
+        if row[1] == "payout_hold" and row[4] in wanted:
+            wanted[row[4]].append(int(row[5]))
+    statuses: dict[tuple[str, int], str] = {}
+    for subject, model in (("card_order", CardOrder), ("withdrawal", Withdrawal)):
+        if wanted[subject]:
+            found = await session.execute(
+                select(col(model.id), col(model.status)).where(col(model.id).in_(wanted[subject]))
+            )
+            statuses.update({(subject, int(id_ or 0)): status for id_, status in found})
+    movements = []
+    for txn_id, kind, amount, created_at, ref_type, ref_id in rows:
+        status = "completed"
+        if kind == "payout_hold":
+            kind, status = "withdrawal", MONEY_OUT_STATUS.get(statuses.get((ref_type, int(ref_id or 0)), ""), "pending")
+        movements.append(MoneyMovement(int(txn_id or 0), kind, abs(int(amount)), status, created_at))
+    return movements
 
 
 async def money_movements(session: AsyncSession, actor: Actor) -> list[MoneyMovement]:
     """Deposits and withdrawals of the caller, newest first, read from the ledger."""
     query = await _movements(session, actor)
-    return [_movement(row) for row in await session.execute(query.order_by(col(LedgerTransaction.id).desc()))]
+    rows = list(await session.execute(query.order_by(col(LedgerTransaction.id).desc())))
+    return await _movements_of(session, rows)
 
 
 async def money_movement_page(session: AsyncSession, actor: Actor, args: PageArgs) -> Page[MoneyMovement]:
@@ -168,7 +194,7 @@ async def money_movement_page(session: AsyncSession, actor: Actor, args: PageArg
     args.checked()
     query = await _movements(session, actor)
     total = await count(session, query) if args.with_total else None
-    rows = [_movement(row) for row in await session.execute(keyset(query, col(LedgerTransaction.id), args))]
+    rows = await _movements_of(session, list(await session.execute(keyset(query, col(LedgerTransaction.id), args))))
     return window(rows, args, lambda movement: movement.id, total)
 
 

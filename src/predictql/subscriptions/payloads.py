@@ -318,7 +318,8 @@ class PositionState:
 @dataclass(frozen=True, slots=True)
 class BalanceState:
     """A user's balances now, kopecks: cash, bonus, what open buy orders hold in escrow, and what open
-    P2P orders hold of the user's as seller (``p2p_frozen``)."""
+    P2P orders hold of the user's as seller (``p2p_frozen``) and what pending card withdraws and crypto
+    withdrawals hold (``payout_frozen``)."""
 
     user_id: int
     cash: int
@@ -326,6 +327,7 @@ class BalanceState:
     escrow: int
     at: datetime
     p2p_frozen: int = 0  # the seller's amounts held by open P2P orders
+    payout_frozen: int = 0  # money-out requested, not yet sent or returned (user:{id}:payout)
 
     def to_json(self) -> str:
         return dumps_str(asdict(self))

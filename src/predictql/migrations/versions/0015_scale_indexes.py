@@ -10,7 +10,7 @@ with the user's whole history (and, for a heavy trader, with the table), not wit
 * ``trades (user_id, id)`` replaces ``trades (user_id)``: a user's trades keyset-paged on the id
   read only the page's rows, in id order, without a sort (the old index is its prefix, so nothing
   that used it loses).
-* ``ledger_transactions (user_id, id) WHERE kind IN ('deposit', 'withdrawal')``: a user's money
+* ``ledger_transactions (user_id, id) WHERE kind IN ('deposit', 'withdrawal', 'payout_hold')``: a user's money
   movements newest first, without reading the transactions and entries of their trades.
 * ``positions (user_id, closed_at, id) WHERE status = 'closed'``: a user's closed positions, most
   recently closed first, a page at a time (at 100x a heavy trader's page sorted all of them).
@@ -28,7 +28,7 @@ down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-MONEY_KINDS = "kind IN ('deposit', 'withdrawal')"
+MONEY_KINDS = "kind IN ('deposit', 'withdrawal', 'payout_hold')"
 CLOSED = "status = 'closed'"
 
 
