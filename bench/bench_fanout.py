@@ -113,10 +113,16 @@ def running(argv: list[str], env: dict[str, str], base: str, health: str) -> Ite
 def server_env(db_url: str, data_dir: Path, prefix: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTQL_")}
     env.update(
-        PREDICTQL_DATABASE_URL=db_url, PREDICTQL_DATA_DIR=str(data_dir), PREDICTQL_JWT_SECRET=JWT_SECRET,
-        PREDICTQL_ENVIRONMENT="production", PREDICTQL_LOG_LEVEL="WARNING", PREDICTQL_BROADCAST_URL=REDIS_URL,
-        PREDICTQL_BENCH_BUS_URL=REDIS_URL, PREDICTQL_BUS_CHANNEL_PREFIX=prefix,
-        PREDICTQL_RATE_LIMIT_PER_MINUTE="100000000", PREDICTQL_WS_MAX_CONNECTIONS="100000",
+        PREDICTQL_DATABASE_URL=db_url,
+        PREDICTQL_DATA_DIR=str(data_dir),
+        PREDICTQL_JWT_SECRET=JWT_SECRET,
+        PREDICTQL_ENVIRONMENT="production",
+        PREDICTQL_LOG_LEVEL="WARNING",
+        PREDICTQL_BROADCAST_URL=REDIS_URL,
+        PREDICTQL_BENCH_BUS_URL=REDIS_URL,
+        PREDICTQL_BUS_CHANNEL_PREFIX=prefix,
+        PREDICTQL_RATE_LIMIT_PER_MINUTE="100000000",
+        PREDICTQL_WS_MAX_CONNECTIONS="100000",
     )
     return env
 
@@ -129,9 +135,23 @@ def ours(port: int, env: dict[str, str]) -> Any:
 def naive(port: int, env: dict[str, str]) -> Any:
     # The same uvicorn settings as ``predictql serve`` (cli._serve): no deflate, the same pings.
     argv = [
-        sys.executable, "-m", "uvicorn", "naive_fanout:app", "--app-dir", str(BENCH), "--port", str(port),
-        "--no-access-log", "--log-level", "warning", "--ws-per-message-deflate", "false",
-        "--ws-ping-interval", "50", "--ws-ping-timeout", "10",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "naive_fanout:app",
+        "--app-dir",
+        str(BENCH),
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--ws-per-message-deflate",
+        "false",
+        "--ws-ping-interval",
+        "50",
+        "--ws-ping-timeout",
+        "10",
     ]
     return running(argv, env, f"http://127.0.0.1:{port}", "/health")
 
@@ -156,8 +176,12 @@ async def seed(db_url: str, data_dir: Path) -> tuple[int, int]:
         event = await events.create_event(session, actor, events.EventFields(name="Fan-out", tags=["bench"]))
         event.is_active = True
         fields = pools.PoolFields(
-            name="Main", finish_at=utcnow() + timedelta(days=30), live_at=utcnow() - timedelta(minutes=1),
-            market_names=["A"], market_probabilities=[0.5], lmsr_b_kopecks=100_000_000,
+            name="Main",
+            finish_at=utcnow() + timedelta(days=30),
+            live_at=utcnow() - timedelta(minutes=1),
+            market_names=["A"],
+            market_probabilities=[0.5],
+            lmsr_b_kopecks=100_000_000,
         )
         pool = await pools.create_pool(session, actor, event.id or 0, fields)
         market = (await events.markets_of(session, [pool.id or 0]))[pool.id or 0][0]
@@ -179,17 +203,23 @@ async def _client(url: str, count: int, market_id: int, ready: Any, stop: Any, o
 
     latencies: list[float] = []
     failures = 0
-    subscribe = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY,
-                                                                        "variables": {"id": f"mkt_{market_id}"}}})
+    subscribe = json.dumps(
+        {"id": "1", "type": "subscribe", "payload": {"query": QUERY, "variables": {"id": f"mkt_{market_id}"}}}
+    )
     gate = asyncio.Semaphore(64)  # handshakes in flight
 
     async def one() -> None:
         nonlocal failures
         try:
             async with gate:
-                ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                              compression=None, open_timeout=60, ping_interval=None,
-                                              max_queue=None)
+                ws = await websockets.connect(
+                    url,
+                    subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                    compression=None,
+                    open_timeout=60,
+                    ping_interval=None,
+                    max_queue=None,
+                )
                 await ws.send('{"type":"connection_init","payload":{}}')
                 await ws.recv()  # connection_ack
                 await ws.send(subscribe)
@@ -245,14 +275,37 @@ def publish_updates(prefix: str, market_id: int, head: int, count: int, interval
         time.sleep(max(0.0, start + index * interval - time.monotonic()))
         q_yes = 1000 * (index + 1)
         stamp = time.time_ns() // 1000
-        state = MarketState(market_id, 1, 1, 0.5 + index * 1e-4, 5000 + index, 5000 - index, q_yes, 0, stamp,
-                            False, False, None, datetime.now(UTC))
+        state = MarketState(
+            market_id,
+            1,
+            1,
+            0.5 + index * 1e-4,
+            5000 + index,
+            5000 - index,
+            q_yes,
+            0,
+            stamp,
+            False,
+            False,
+            None,
+            datetime.now(UTC),
+        )
         client.publish(channel, wire(head + 1 + index, state.to_json()))
     client.close()
 
 
-def measure(name: str, pid: int, url: str, subscribers: int, clients: int, market: tuple[int, int], prefix: str,
-            seconds: float, profile: Path | None = None, interval: float = INTERVAL) -> dict[str, Any]:
+def measure(
+    name: str,
+    pid: int,
+    url: str,
+    subscribers: int,
+    clients: int,
+    market: tuple[int, int],
+    prefix: str,
+    seconds: float,
+    profile: Path | None = None,
+    interval: float = INTERVAL,
+) -> dict[str, Any]:
     market_id, head = market
     ctx = mp.get_context("fork")
     ready, out, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -260,8 +313,10 @@ def measure(name: str, pid: int, url: str, subscribers: int, clients: int, marke
     rss_before = rss_bytes(pid)
     shares = [subscribers // clients + (1 if i < subscribers % clients else 0) for i in range(clients)]
     seen = [ctx.RawValue("q", 0) for _ in shares]  # frames received so far, per client process
-    procs = [ctx.Process(target=client_process, args=(url, n, market_id, ready, stop, out, counter))
-             for n, counter in zip(shares, seen, strict=True)]
+    procs = [
+        ctx.Process(target=client_process, args=(url, n, market_id, ready, stop, out, counter))
+        for n, counter in zip(shares, seen, strict=True)
+    ]
     connect_start = time.monotonic()
     for proc in procs:
         proc.start()
@@ -281,9 +336,25 @@ def measure(name: str, pid: int, url: str, subscribers: int, clients: int, marke
     if profile is not None:  # py-spy samples the server while it delivers (adds its own overhead)
         profile.mkdir(parents=True, exist_ok=True)
         out_file = profile / f"{name}-{subscribers}.collapsed"
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-                                "--duration", str(int(seconds) + 1), "--output", str(out_file), "--nonblocking"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--duration",
+                str(int(seconds) + 1),
+                "--output",
+                str(out_file),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(1.0)
     cpu0, wall0, wait0 = cpu_seconds(pid), time.monotonic(), run_delay(pid)
     publish_updates(prefix, market_id, head, updates, interval)
@@ -307,18 +378,28 @@ def measure(name: str, pid: int, url: str, subscribers: int, clients: int, marke
         return round(latencies[min(delivered - 1, int(p * delivered))] * 1000, 2) if delivered else float("nan")
 
     row = {
-        "server": name, "subscribers": subscribers, "updates_per_second": round(1 / interval, 3),
-        "opened": opened, "failed": failed,
-        "connect_seconds": round(connect_seconds, 2), "updates": updates, "expected": updates * opened,
-        "delivered": delivered, "delivery_p50_ms": pct(0.50), "delivery_p99_ms": pct(0.99),
-        "delivery_max_ms": pct(1.0), "server_cpu_seconds": round(cpu, 3), "window_seconds": round(wall1 - wall0, 2),
+        "server": name,
+        "subscribers": subscribers,
+        "updates_per_second": round(1 / interval, 3),
+        "opened": opened,
+        "failed": failed,
+        "connect_seconds": round(connect_seconds, 2),
+        "updates": updates,
+        "expected": updates * opened,
+        "delivered": delivered,
+        "delivery_p50_ms": pct(0.50),
+        "delivery_p99_ms": pct(0.99),
+        "delivery_max_ms": pct(1.0),
+        "server_cpu_seconds": round(cpu, 3),
+        "window_seconds": round(wall1 - wall0, 2),
         "server_cpu_us_per_delivery": round(cpu / delivered * 1e6, 2) if delivered else None,
         "deliveries_per_cpu_second": round(delivered / cpu) if cpu else None,
         "server_cpu_utilization": round(cpu / (wall1 - wall0), 3),
         "server_runqueue_wait_seconds": round(wait1 - wait0, 3),
         "server_idle_cpu_per_second": round(idle_cpu_per_s, 4),
         "client_cpu_utilization": round((clients_cpu1 - clients_cpu0) / (wall1 - wall0), 3),
-        "rss_before_mb": round(rss_before / 2**20, 1), "rss_idle_mb": round(rss_idle / 2**20, 1),
+        "rss_before_mb": round(rss_before / 2**20, 1),
+        "rss_idle_mb": round(rss_idle / 2**20, 1),
         "rss_kb_per_idle_subscriber": round((rss_idle - rss_before) / max(opened, 1) / 1024, 2),
         "mean_latency_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
     }
@@ -356,38 +437,57 @@ def main() -> None:
                 port = free_port()
                 with start(port, server_env(db_url, data_dir, prefix)) as pid:
                     url = f"ws://127.0.0.1:{port}/graphql"
-                    rows.append(measure(name, pid, url, subscribers, clients, market, prefix, seconds,
-                                        args.profile, interval))
+                    rows.append(
+                        measure(name, pid, url, subscribers, clients, market, prefix, seconds, args.profile, interval)
+                    )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     ratios = []
     for subscribers in counts if len(servers) == 2 else []:
         mine = next(r for r in rows if r["server"] == "ours" and r["subscribers"] == subscribers)
         base = next(r for r in rows if r["server"] == "naive" and r["subscribers"] == subscribers)
-        ratios.append({
-            "subscribers": subscribers,
-            "cpu_per_delivery_ours_over_naive": _ratio(mine["server_cpu_us_per_delivery"],
-                                                       base["server_cpu_us_per_delivery"]),
-            "p50_ours_over_naive": _ratio(mine["delivery_p50_ms"], base["delivery_p50_ms"]),
-            "p99_ours_over_naive": _ratio(mine["delivery_p99_ms"], base["delivery_p99_ms"]),
-            "memory_per_subscriber_ours_over_naive": _ratio(mine["rss_kb_per_idle_subscriber"],
-                                                            base["rss_kb_per_idle_subscriber"]),
-        })
+        ratios.append(
+            {
+                "subscribers": subscribers,
+                "cpu_per_delivery_ours_over_naive": _ratio(
+                    mine["server_cpu_us_per_delivery"], base["server_cpu_us_per_delivery"]
+                ),
+                "p50_ours_over_naive": _ratio(mine["delivery_p50_ms"], base["delivery_p50_ms"]),
+                "p99_ours_over_naive": _ratio(mine["delivery_p99_ms"], base["delivery_p99_ms"]),
+                "memory_per_subscriber_ours_over_naive": _ratio(
+                    mine["rss_kb_per_idle_subscriber"], base["rss_kb_per_idle_subscriber"]
+                ),
+            }
+        )
     results = {
-        "measured": datetime.now(UTC).strftime("%Y-%m-%d"), "quick": args.quick, "interval_ms": interval * 1000,
-        "seconds": seconds, "clients": clients, "cpus": os.cpu_count(), "bus": "redis",
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "quick": args.quick,
+        "interval_ms": interval * 1000,
+        "seconds": seconds,
+        "clients": clients,
+        "cpus": os.cpu_count(),
+        "bus": "redis",
         "load_average": os.getloadavg(),  # the machine is shared: what else ran
-        "targets": {"deliveries_per_cpu_second": 30000, "p99_ms_1000_at_10_per_s": 100,
-                    "kb_per_idle_subscriber": 30, "p99_ms_10000_at_1_per_s": 250},
-        "runs": rows, "ratios": ratios,
+        "targets": {
+            "deliveries_per_cpu_second": 30000,
+            "p99_ms_1000_at_10_per_s": 100,
+            "kb_per_idle_subscriber": 30,
+            "p99_ms_10000_at_1_per_s": 250,
+        },
+        "runs": rows,
+        "ratios": ratios,
     }
-    print(f"\n{'server':<6} {'subs':>5} {'delivered/expected':>19} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'us CPU/msg':>10} {'msgs/CPU-s':>10} {'KB/idle sub':>11} {'client CPU':>10}")
+    print(
+        f"\n{'server':<6} {'subs':>5} {'delivered/expected':>19} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'us CPU/msg':>10} {'msgs/CPU-s':>10} {'KB/idle sub':>11} {'client CPU':>10}"
+    )
     for r in rows:
-        print(f"{r['server']:<6} {r['subscribers']:>5} {r['delivered']:>9}/{r['expected']:<9} "
-              f"{r['delivery_p50_ms']:>8} {r['delivery_p99_ms']:>8} {r['server_cpu_us_per_delivery']!s:>10} "
-              f"{r['deliveries_per_cpu_second']!s:>10} {r['rss_kb_per_idle_subscriber']:>11} "
-              f"{r['client_cpu_utilization']:>10}")
+        print(
+            f"{r['server']:<6} {r['subscribers']:>5} {r['delivered']:>9}/{r['expected']:<9} "
+            f"{r['delivery_p50_ms']:>8} {r['delivery_p99_ms']:>8} {r['server_cpu_us_per_delivery']!s:>10} "
+            f"{r['deliveries_per_cpu_second']!s:>10} {r['rss_kb_per_idle_subscriber']:>11} "
+            f"{r['client_cpu_utilization']:>10}"
+        )
     for ratio in ratios:
         print("ours/naive", json.dumps(ratio))
     if args.smoke:

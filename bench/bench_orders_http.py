@@ -61,15 +61,22 @@ async def seed(database_url: str, data_dir: Path) -> tuple[list[str], list[int]]
         event = await events.create_event(session, actor, events.EventFields(name="Order book bench", tags=["bench"]))
         event.is_active = True
         fields = pools.PoolFields(
-            name="Books", finish_at=utcnow() + timedelta(days=30), live_at=utcnow() - timedelta(minutes=1),
-            market_names=["Rest", "Cross"], market_probabilities=[0.5, 0.5], market_type="orderbook",
+            name="Books",
+            finish_at=utcnow() + timedelta(days=30),
+            live_at=utcnow() - timedelta(minutes=1),
+            market_names=["Rest", "Cross"],
+            market_probabilities=[0.5, 0.5],
+            market_type="orderbook",
         )
         pool = await pools.create_pool(session, actor, event.id or 0, fields)
         markets = [m.id or 0 for m in (await events.markets_of(session, [pool.id or 0]))[pool.id or 0]]
         referrer = None
         for index in range(USERS):
             user = await accounts.create_user(
-                session, email=f"trader{index}@bench.test", password=None, verified=True,
+                session,
+                email=f"trader{index}@bench.test",
+                password=None,
+                verified=True,
                 referrer_id=referrer if index % 4 else None,
             )
             referrer = user.id if index % 4 == 0 else referrer

@@ -53,16 +53,22 @@ def reader_process(url: str, readers: int, market_id: int, ready: Any, stop: Any
 async def _readers(url: str, readers: int, market_id: int, ready: Any, stop: Any, out: Any, seen: Any) -> None:
     import websockets
 
-    subscribe = json.dumps({"id": "1", "type": "subscribe",
-                            "payload": {"query": QUERY, "variables": {"id": f"mkt_{market_id}"}}})
+    subscribe = json.dumps(
+        {"id": "1", "type": "subscribe", "payload": {"query": QUERY, "variables": {"id": f"mkt_{market_id}"}}}
+    )
     stats: list[dict[str, Any]] = []
 
     async def one(index: int, live: asyncio.Event) -> None:
         mine: dict[str, Any] = {"seqs": set(), "snapshots": 0, "gaps": 0, "closed": None}
         stats.append(mine)
         try:
-            async with websockets.connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                          compression=None, ping_interval=None, max_queue=64) as ws:
+            async with websockets.connect(
+                url,
+                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                compression=None,
+                ping_interval=None,
+                max_queue=64,
+            ) as ws:
                 await ws.send('{"type":"connection_init","payload":{}}')
                 await ws.recv()
                 await ws.send(subscribe)
@@ -119,8 +125,9 @@ async def _publish(db_url: str, prefix: str, market_id: int, rate: int, seconds:
         async with db.transaction() as session:
             for _ in range(min(per_batch, total - sent)):
                 sent += 1
-                state = MarketState(market_id, 1, 1, 0.5, 5000, 5000, 1000 * sent, 0, sent, False, False, None,
-                                    datetime.now(UTC))
+                state = MarketState(
+                    market_id, 1, 1, 0.5, 5000, 5000, 1000 * sent, 0, sent, False, False, None, datetime.now(UTC)
+                )
                 emit(session, market_channel(market_id), state.to_json())
     for _ in range(3000):  # until everything committed reached Redis (disconnect waits only 2 s)
         if not bus.backend._outbox:  # type: ignore[attr-defined]
@@ -153,8 +160,9 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(self.period):
-            self.samples.append((round(time.monotonic() - self.start_time, 2), self.phase,
-                                 round(rss_bytes(self.pid) / 2**20, 1)))
+            self.samples.append(
+                (round(time.monotonic() - self.start_time, 2), self.phase, round(rss_bytes(self.pid) / 2**20, 1))
+            )
 
     def phase_rss(self, phase: str) -> list[float]:
         return [rss for _, name, rss in self.samples if name == phase]
@@ -193,20 +201,36 @@ def measure(pid: int, url: str, args: argparse.Namespace, market: tuple[int, int
     per_reader = []
     for reader in readers:
         got = published.intersection(reader["seqs"])
-        per_reader.append({"delivered": len(got), "lost": sent - len(got), "skips": max(0, reader["snapshots"] - 1),
-                           "gaps": reader["gaps"], "closed": reader["closed"], "holes": holes(sorted(got), head, sent)})
+        per_reader.append(
+            {
+                "delivered": len(got),
+                "lost": sent - len(got),
+                "skips": max(0, reader["snapshots"] - 1),
+                "gaps": reader["gaps"],
+                "closed": reader["closed"],
+                "holes": holes(sorted(got), head, sent),
+            }
+        )
     losses = [r["lost"] / sent for r in per_reader]
     before = sampler.phase_rss("before") or [0.0]
     after = sampler.phase_rss("after") or [0.0]
     return {
-        "readers": args.readers, "rate": args.rate, "published": sent, "publish_seconds": round(publish_seconds, 2),
+        "readers": args.readers,
+        "rate": args.rate,
+        "published": sent,
+        "publish_seconds": round(publish_seconds, 2),
         "readers_caught_up_after_seconds": round(drain_seconds, 2),
-        "loss_mean_pct": round(statistics.fmean(losses) * 100, 2), "loss_max_pct": round(max(losses) * 100, 2),
-        "loss_min_pct": round(min(losses) * 100, 2), "server_cpu_seconds": round(cpu1 - cpu0, 2),
-        "rss_before_mb": before[-1], "rss_connected_mb": (sampler.phase_rss("connected") or [0.0])[-1],
-        "rss_peak_mb": max(rss for _, _, rss in sampler.samples), "rss_after_end_mb": after[-1],
+        "loss_mean_pct": round(statistics.fmean(losses) * 100, 2),
+        "loss_max_pct": round(max(losses) * 100, 2),
+        "loss_min_pct": round(min(losses) * 100, 2),
+        "server_cpu_seconds": round(cpu1 - cpu0, 2),
+        "rss_before_mb": before[-1],
+        "rss_connected_mb": (sampler.phase_rss("connected") or [0.0])[-1],
+        "rss_peak_mb": max(rss for _, _, rss in sampler.samples),
+        "rss_after_end_mb": after[-1],
         "rss_closed_mb": (sampler.phase_rss("closed") or [0.0])[-1],
-        "per_reader": per_reader, "rss_samples": sampler.samples,
+        "per_reader": per_reader,
+        "rss_samples": sampler.samples,
     }
 
 
@@ -230,8 +254,13 @@ def main() -> None:
             row = measure(pid, f"ws://127.0.0.1:{port}/graphql", args, market, prefix)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    row = {"measured": datetime.now(UTC).isoformat(timespec="seconds"), "label": args.label, "cpus": os.cpu_count(),
-           "server_env": args.env, **row}
+    row = {
+        "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+        "label": args.label,
+        "cpus": os.cpu_count(),
+        "server_env": args.env,
+        **row,
+    }
     summary = {k: v for k, v in row.items() if k not in ("per_reader", "rss_samples")}
     print(json.dumps(summary, indent=1))
     for reader in row["per_reader"]:

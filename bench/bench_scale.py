@@ -157,10 +157,18 @@ async def seed(engine: AsyncEngine, users: int, markets: int, trades: int, rng: 
     balance: dict[int, int] = {}
     for u in range(1, users + 1):
         cash[u] = ids["account"]
-        accounts.append({"id": ids["account"], "code": ledger.user_cash(u), "kind": "user_cash", "user_id": u,
-                         "created_at": start})
-        accounts.append({"id": ids["account"] + 1, "code": ledger.user_bonus(u), "kind": "user_bonus", "user_id": u,
-                         "created_at": start})
+        accounts.append(
+            {"id": ids["account"], "code": ledger.user_cash(u), "kind": "user_cash", "user_id": u, "created_at": start}
+        )
+        accounts.append(
+            {
+                "id": ids["account"] + 1,
+                "code": ledger.user_bonus(u),
+                "kind": "user_bonus",
+                "user_id": u,
+                "created_at": start,
+            }
+        )
         balance[ids["account"]] = DEPOSIT
         ids["account"] += 2
     events_n = markets // 2
@@ -168,19 +176,56 @@ async def seed(engine: AsyncEngine, users: int, markets: int, trades: int, rng: 
     amm: dict[int, int] = {}
     market_event: dict[int, int] = {}
     for e in range(1, events_n + 1):
-        event_rows.append({"id": e, "creator_id": 1, "name": f"Scale event {e}", "tags": ["scale"], "is_active": True,
-                           "versus_names": [], "versus_images": [], "main_pool_id": e, "created_at": start})
+        event_rows.append(
+            {
+                "id": e,
+                "creator_id": 1,
+                "name": f"Scale event {e}",
+                "tags": ["scale"],
+                "is_active": True,
+                "versus_names": [],
+                "versus_images": [],
+                "main_pool_id": e,
+                "created_at": start,
+            }
+        )
         tag_rows.append({"event_id": e, "tag": "scale"})
-        pool_rows.append({"id": e, "event_id": e, "name": "Main", "live_at": start,
-                          "finish_at": now + timedelta(days=60), "meta": {}, "created_at": start})
+        pool_rows.append(
+            {
+                "id": e,
+                "event_id": e,
+                "name": "Main",
+                "live_at": start,
+                "finish_at": now + timedelta(days=60),
+                "meta": {},
+                "created_at": start,
+            }
+        )
         for k in range(2):
             m = 2 * (e - 1) + k + 1
             market_event[m] = e
-            market_rows.append({"id": m, "pool_id": e, "event_id": e, "name": f"Outcome {k}", "outcome_index": k,
-                                "lmsr_b": 100_000_000, "p0": 0.5, "created_at": start})
+            market_rows.append(
+                {
+                    "id": m,
+                    "pool_id": e,
+                    "event_id": e,
+                    "name": f"Outcome {k}",
+                    "outcome_index": k,
+                    "lmsr_b": 100_000_000,
+                    "p0": 0.5,
+                    "created_at": start,
+                }
+            )
             amm[m] = ids["account"]
-            accounts.append({"id": ids["account"], "code": ledger.market_amm(m), "kind": "amm",
-                             "allow_negative": True, "created_at": start})
+            accounts.append(
+                {
+                    "id": ids["account"],
+                    "code": ledger.market_amm(m),
+                    "kind": "amm",
+                    "allow_negative": True,
+                    "created_at": start,
+                }
+            )
             balance[ids["account"]] = 0
             ids["account"] += 1
     markets = events_n * 2
@@ -191,10 +236,18 @@ async def seed(engine: AsyncEngine, users: int, markets: int, trades: int, rng: 
     txn_id, entry_id = 1, 1
     for u in range(1, users + 1):
         txn_rows.append({"id": txn_id, "kind": "deposit", "user_id": u, "memo": "", "created_at": start})
-        entry_rows.append({"id": entry_id, "transaction_id": txn_id, "account_id": world, "amount": -DEPOSIT,
-                           "created_at": start})
-        entry_rows.append({"id": entry_id + 1, "transaction_id": txn_id, "account_id": cash[u], "amount": DEPOSIT,
-                           "created_at": start})
+        entry_rows.append(
+            {"id": entry_id, "transaction_id": txn_id, "account_id": world, "amount": -DEPOSIT, "created_at": start}
+        )
+        entry_rows.append(
+            {
+                "id": entry_id + 1,
+                "transaction_id": txn_id,
+                "account_id": cash[u],
+                "amount": DEPOSIT,
+                "created_at": start,
+            }
+        )
         txn_id, entry_id = txn_id + 1, entry_id + 2
     seqs: dict[int, int] = defaultdict(int)
     for t in range(1, trades + 1):
@@ -204,23 +257,54 @@ async def seed(engine: AsyncEngine, users: int, markets: int, trades: int, rng: 
         amount = rng.randint(100, 10_000)
         shares = amount * 2
         created = at(t / (trades + 1))
-        trade_rows.append({"id": t, "market_id": m, "event_id": market_event[m], "user_id": u, "kind": "lmsr",
-                           "side": "buy", "token": "YES", "shares": shares, "price": 5000, "amount": amount,
-                           "fee": 0, "created_at": created})
-        txn_rows.append({"id": txn_id, "kind": "trade_cost", "user_id": u, "reference_type": "trade",
-                         "reference_id": t, "memo": "", "created_at": created})
-        entry_rows.append({"id": entry_id, "transaction_id": txn_id, "account_id": cash[u], "amount": -amount,
-                           "created_at": created})
-        entry_rows.append({"id": entry_id + 1, "transaction_id": txn_id, "account_id": amm[m], "amount": amount,
-                           "created_at": created})
+        trade_rows.append(
+            {
+                "id": t,
+                "market_id": m,
+                "event_id": market_event[m],
+                "user_id": u,
+                "kind": "lmsr",
+                "side": "buy",
+                "token": "YES",
+                "shares": shares,
+                "price": 5000,
+                "amount": amount,
+                "fee": 0,
+                "created_at": created,
+            }
+        )
+        txn_rows.append(
+            {
+                "id": txn_id,
+                "kind": "trade_cost",
+                "user_id": u,
+                "reference_type": "trade",
+                "reference_id": t,
+                "memo": "",
+                "created_at": created,
+            }
+        )
+        entry_rows.append(
+            {"id": entry_id, "transaction_id": txn_id, "account_id": cash[u], "amount": -amount, "created_at": created}
+        )
+        entry_rows.append(
+            {
+                "id": entry_id + 1,
+                "transaction_id": txn_id,
+                "account_id": amm[m],
+                "amount": amount,
+                "created_at": created,
+            }
+        )
         balance[cash[u]] -= amount
         balance[amm[m]] += amount
         txn_id, entry_id = txn_id + 1, entry_id + 2
         point_rows.append({"id": t, "market_id": m, "probability": 0.5, "created_at": created})
         seqs[m] += 1
         stream_created = now - RETENTION * 2 if t % EXPIRED_SHARE == 0 else now - RETENTION / 2
-        stream_rows.append({"channel": f"market:{m}:trades", "seq": seqs[m], "payload": "{}",
-                            "created_at": stream_created})
+        stream_rows.append(
+            {"channel": f"market:{m}:trades", "seq": seqs[m], "payload": "{}", "created_at": stream_created}
+        )
         position = held[(u, m)]
         position[0] += shares
         position[1] += amount
@@ -229,13 +313,25 @@ async def seed(engine: AsyncEngine, users: int, markets: int, trades: int, rng: 
     position_rows = []
     for index, ((u, m), (shares, cost, first)) in enumerate(sorted(held.items(), key=lambda item: item[1][2]), 1):
         closed = index % 5 == 0  # a fifth of them sold out: history for the closed-positions page
-        position_rows.append({
-            "id": index, "user_id": u, "market_id": m, "event_id": market_event[m], "token": "YES",
-            "amount": 0 if closed else shares, "avg_price": 5000, "cost": 0 if closed else cost,
-            "price_cost": 0 if closed else cost, "bonus_cost": 0, "realized_pnl": 0, "use_bonus": False,
-            "status": "closed" if closed else "open", "created_at": at(first / (trades + 1)),
-            "closed_at": now - timedelta(minutes=index % 997) if closed else None,
-        })
+        position_rows.append(
+            {
+                "id": index,
+                "user_id": u,
+                "market_id": m,
+                "event_id": market_event[m],
+                "token": "YES",
+                "amount": 0 if closed else shares,
+                "avg_price": 5000,
+                "cost": 0 if closed else cost,
+                "price_cost": 0 if closed else cost,
+                "bonus_cost": 0,
+                "realized_pnl": 0,
+                "use_bonus": False,
+                "status": "closed" if closed else "open",
+                "created_at": at(first / (trades + 1)),
+                "closed_at": now - timedelta(minutes=index % 997) if closed else None,
+            }
+        )
     for row in market_rows:
         row["q_yes"] = sum(s for (_, m), (s, _, _) in held.items() if m == row["id"]) if markets <= 200 else 0
         row["volume"] = volume[row["id"]]
@@ -256,10 +352,21 @@ async def seed(engine: AsyncEngine, users: int, markets: int, trades: int, rng: 
     await _load(engine, "stream_heads", [{"channel": f"market:{m}:trades", "seq": s} for m, s in seqs.items()])
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            for name in ("users", "ledger_accounts", "events", "pools", "markets", "trades", "ledger_transactions",
-                         "ledger_entries", "positions", "price_points"):
-                await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                                        f"(SELECT max(id) FROM {name}))"))
+            for name in (
+                "users",
+                "ledger_accounts",
+                "events",
+                "pools",
+                "markets",
+                "trades",
+                "ledger_transactions",
+                "ledger_entries",
+                "positions",
+                "price_points",
+            ):
+                await conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
+                )
             await conn.execute(text("ANALYZE"))
         else:
             await conn.execute(text("ANALYZE"))
@@ -285,8 +392,9 @@ async def _timed(name: str, repeat: int, body: Callable[[int], Awaitable[int]]) 
     return Figure(name, round(statistics.median(samples), 3), round(_percentile(samples, 0.99), 3), repeat, size)
 
 
-async def measure(db: Database, settings: Settings, run: ScaleRun, repeat: int, trade_count: int,
-                  rng: random.Random) -> None:
+async def measure(
+    db: Database, settings: Settings, run: ScaleRun, repeat: int, trade_count: int, rng: random.Random
+) -> None:
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -297,8 +405,9 @@ async def measure(db: Database, settings: Settings, run: ScaleRun, repeat: int, 
     user_ids = [rng.randint(1, run.users) for _ in range(max(repeat, trade_count))]
 
     async def one_trade(index: int) -> int:
-        request = lmsr_trading.TradeRequest(market_id=rng.randint(1, run.markets), side="buy_yes",
-                                            amount_type="spend", amount=1_000)
+        request = lmsr_trading.TradeRequest(
+            market_id=rng.randint(1, run.markets), side="buy_yes", amount_type="spend", amount=1_000
+        )
         async with db.transaction() as session:
             await lmsr_trading.trade(session, Actor(user_id=user_ids[index]), request, fee_bps=settings.fee_bps)
         return 1
@@ -309,8 +418,15 @@ async def measure(db: Database, settings: Settings, run: ScaleRun, repeat: int, 
     scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": [], "query_string": b""}
 
     async def feed(_: int) -> int:
-        context = Context(request=Request(scope), response=Response(), db=db, settings=settings,
-                          mailer=cast(Any, None), http=cast(Any, None), bus=cast(Any, None))
+        context = Context(
+            request=Request(scope),
+            response=Response(),
+            db=db,
+            settings=settings,
+            mailer=cast(Any, None),
+            http=cast(Any, None),
+            bus=cast(Any, None),
+        )
         result = await schema.execute(FEED_QUERY, context_value=context)
         assert result.errors is None, result.errors
         assert result.data is not None
@@ -379,8 +495,9 @@ async def _pg(sql: str) -> None:
         await engine.dispose()
 
 
-async def run_scale(store: str, scale: int, base: tuple[int, int, int], repeat: int, trade_count: int,
-                    database_url: str | None = None) -> ScaleRun:
+async def run_scale(
+    store: str, scale: int, base: tuple[int, int, int], repeat: int, trade_count: int, database_url: str | None = None
+) -> ScaleRun:
     users, markets, trades = (n * scale for n in base)
     rng = random.Random(scale)
     name = f"predictql_scale_{os.getpid()}_{scale}_{secrets.token_hex(2)}"
@@ -398,8 +515,10 @@ async def run_scale(store: str, scale: int, base: tuple[int, int, int], repeat: 
         began = time.perf_counter()
         await seed(engine, users, markets, trades, rng)
         run = ScaleRun(scale, users, markets // 2 * 2, trades, round(time.perf_counter() - began, 2))
-        print(f"[{scale}x] loaded {users:,} users, {run.markets:,} markets, {trades:,} trades "
-              f"in {run.load_seconds} s", flush=True)
+        print(
+            f"[{scale}x] loaded {users:,} users, {run.markets:,} markets, {trades:,} trades in {run.load_seconds} s",
+            flush=True,
+        )
         settings = Settings(database_url=url, data_dir=Path(temp.name), jwt_secret=JWT_SECRET)
         db = Database(engine)
         await measure(db, settings, run, repeat, trade_count, rng)
@@ -423,24 +542,35 @@ def growth_table(runs: Sequence[ScaleRun]) -> list[dict[str, Any]]:
             figure = run.figures[name]
             growth = figure.p50_ms / base.p50_ms if base.p50_ms else 0.0
             size_growth = figure.result_size / base.result_size if base.result_size else 1.0
-            rows.append({
-                "figure": name, "scale": run.scale, "p50_ms": figure.p50_ms, "p99_ms": figure.p99_ms,
-                "result_size": figure.result_size, "growth": round(growth, 2),
-                "result_growth": round(size_growth, 2), "data_growth": run.scale / first.scale,
-                "cost_per_row_growth": round(growth / size_growth, 2) if size_growth else 0.0,
-                "flag": growth > FLAG_FACTOR * max(size_growth, 1.0),
-            })
+            rows.append(
+                {
+                    "figure": name,
+                    "scale": run.scale,
+                    "p50_ms": figure.p50_ms,
+                    "p99_ms": figure.p99_ms,
+                    "result_size": figure.result_size,
+                    "growth": round(growth, 2),
+                    "result_growth": round(size_growth, 2),
+                    "data_growth": run.scale / first.scale,
+                    "cost_per_row_growth": round(growth / size_growth, 2) if size_growth else 0.0,
+                    "flag": growth > FLAG_FACTOR * max(size_growth, 1.0),
+                }
+            )
     return rows
 
 
 def print_report(runs: Sequence[ScaleRun], rows: Iterable[dict[str, Any]]) -> None:
-    print(f"{'figure':<24}{'scale':>6}{'p50 ms':>11}{'p99 ms':>11}{'rows':>10}{'x vs 1x':>9}{'rows x':>8}"
-          f"{'per row x':>10}  flag")
+    print(
+        f"{'figure':<24}{'scale':>6}{'p50 ms':>11}{'p99 ms':>11}{'rows':>10}{'x vs 1x':>9}{'rows x':>8}"
+        f"{'per row x':>10}  flag"
+    )
     for row in rows:
         flag = "SLOWER THAN DATA" if row["flag"] else ""
-        print(f"{row['figure']:<24}{row['scale']:>5}x{row['p50_ms']:>11.2f}{row['p99_ms']:>11.2f}"
-              f"{row['result_size']:>10}{row['growth']:>9.2f}{row['result_growth']:>8.2f}"
-              f"{row['cost_per_row_growth']:>10.2f}  {flag}")
+        print(
+            f"{row['figure']:<24}{row['scale']:>5}x{row['p50_ms']:>11.2f}{row['p99_ms']:>11.2f}"
+            f"{row['result_size']:>10}{row['growth']:>9.2f}{row['result_growth']:>8.2f}"
+            f"{row['cost_per_row_growth']:>10.2f}  {flag}"
+        )
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -450,9 +580,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     runs = [await run_scale(args.db, scale, base, repeat, trade_count) for scale in scales]
     rows = growth_table(runs)
     print_report(runs, rows)
-    return {"store": args.db, "smoke": args.smoke, "base": dict(zip(("users", "markets", "trades"), base, strict=True)),
-            "runs": [asdict(run) for run in runs], "growth": rows,
-            "flagged": sorted({row["figure"] for row in rows if row["flag"]})}
+    return {
+        "store": args.db,
+        "smoke": args.smoke,
+        "base": dict(zip(("users", "markets", "trades"), base, strict=True)),
+        "runs": [asdict(run) for run in runs],
+        "growth": rows,
+        "flagged": sorted({row["figure"] for row in rows if row["flag"]}),
+    }
 
 
 def main() -> None:

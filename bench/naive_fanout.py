@@ -55,8 +55,12 @@ def render(op: str, seq: int, state: dict[str, Any], kind: str) -> str:
     """The frame ``marketUpdated { kind seq data { marketId yesPrice noPrice yesProbability volume at } }``
     gives."""
     data = {
-        "marketId": f"mkt_{state['market_id']}", "yesPrice": state["yes_price"], "noPrice": state["no_price"],
-        "yesProbability": state["yes_probability"], "volume": state["volume"], "at": state["at"],
+        "marketId": f"mkt_{state['market_id']}",
+        "yesPrice": state["yes_price"],
+        "noPrice": state["no_price"],
+        "yesProbability": state["yes_probability"],
+        "volume": state["volume"],
+        "at": state["at"],
     }
     message = {"kind": kind, "seq": seq, "data": data}
     return json.dumps({"id": op, "type": "next", "payload": {"data": {"marketUpdated": message}}})
@@ -67,8 +71,14 @@ async def follow(websocket: WebSocket, op: str, market_id: str) -> None:
         async with SUBSCRIBING:
             subscriber = await stack.enter_async_context(broadcast.subscribe(PREFIX + f"market:{market_id}"))
         # Live now: the first frame (predictql sends a snapshot here; this baseline has no database).
-        placeholder = {"market_id": market_id, "yes_price": 0, "no_price": 0, "yes_probability": 0.0, "volume": 0,
-                       "at": None}
+        placeholder = {
+            "market_id": market_id,
+            "yes_price": 0,
+            "no_price": 0,
+            "yes_probability": 0.0,
+            "volume": 0,
+            "at": None,
+        }
         await websocket.send_text(render(op, 0, placeholder, "SNAPSHOT"))
         async for event in subscriber:  # type: ignore[union-attr]
             assert event is not None

@@ -79,8 +79,9 @@ async def trader(base: str, tokens: list[str], market_id: int, rate: float, stop
             sent += 1
             body = {"market_id": market_id, "side": next(sides), "amount_type": "spend", "amount": 1000}
             try:
-                answer = await http.post("/api/v1/lmsr/trade", json=body,
-                                         headers={"Authorization": f"Bearer {random.choice(tokens)}"})
+                answer = await http.post(
+                    "/api/v1/lmsr/trade", json=body, headers={"Authorization": f"Bearer {random.choice(tokens)}"}
+                )
                 answer.raise_for_status()
                 c.trades += 1
             except httpx.HTTPError:
@@ -103,8 +104,9 @@ async def probe(base: str, token: str, market_id: int, stop: asyncio.Event, c: C
             await asyncio.sleep(1.0)
 
 
-async def graphql_follower(url: str, query: str, field_name: str, market_id: int, stop: asyncio.Event,
-                           c: Counters) -> None:
+async def graphql_follower(
+    url: str, query: str, field_name: str, market_id: int, stop: asyncio.Event, c: Counters
+) -> None:
     """One subscriber, reconnecting after a random life and resuming from its last seq."""
     import websockets
 
@@ -113,12 +115,17 @@ async def graphql_follower(url: str, query: str, field_name: str, market_id: int
         life = random.uniform(15, 45)
         variables: dict[str, Any] = {"m": f"mkt_{market_id}", "from": last}  # GraphQL global id
         try:
-            async with websockets.connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                          compression=None, open_timeout=20) as ws:
+            async with websockets.connect(
+                url,
+                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                compression=None,
+                open_timeout=20,
+            ) as ws:
                 await ws.send('{"type":"connection_init","payload":{}}')
                 await ws.recv()
-                await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                                          "payload": {"query": query, "variables": variables}}))
+                await ws.send(
+                    json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})
+                )
                 deadline = time.monotonic() + life
                 while time.monotonic() < deadline and not stop.is_set():
                     try:  # wake at least every second to notice the stop
@@ -180,8 +187,11 @@ def memory_split(pid: int) -> dict[str, float]:
     one per connection, and each may get its own malloc arena)."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     kb = {key: int(status[key].split()[0]) for key in ("RssAnon", "RssFile")}
-    return {"rss_anon_mb": round(kb["RssAnon"] / 1024, 1), "rss_file_mb": round(kb["RssFile"] / 1024, 1),
-            "threads": int(status["Threads"])}
+    return {
+        "rss_anon_mb": round(kb["RssAnon"] / 1024, 1),
+        "rss_file_mb": round(kb["RssFile"] / 1024, 1),
+        "threads": int(status["Threads"]),
+    }
 
 
 async def sampler(pid: int, period: float, stop: asyncio.Event, c: Counters, samples: list[dict[str, Any]]) -> None:
@@ -190,10 +200,18 @@ async def sampler(pid: int, period: float, stop: asyncio.Event, c: Counters, sam
         await asyncio.sleep(period)
         lags, c.lags = sorted(c.lags), []
         row = {
-            "t": round(time.monotonic() - start, 1), "rss_mb": round(rss_bytes(pid) / 2**20, 1), **memory_split(pid),
+            "t": round(time.monotonic() - start, 1),
+            "rss_mb": round(rss_bytes(pid) / 2**20, 1),
+            **memory_split(pid),
             "fds": open_fds(pid),
-            "trades": c.trades, "trade_errors": c.trade_errors, "frames": c.frames, "holes": c.holes,
-            "snapshots": c.snapshots, "gaps": c.gaps, "reconnects": c.reconnects, "socket_errors": c.socket_errors,
+            "trades": c.trades,
+            "trade_errors": c.trade_errors,
+            "frames": c.frames,
+            "holes": c.holes,
+            "snapshots": c.snapshots,
+            "gaps": c.gaps,
+            "reconnects": c.reconnects,
+            "socket_errors": c.socket_errors,
             "lag_p50_ms": round(lags[len(lags) // 2] * 1000, 1) if lags else None,
             "lag_p99_ms": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000, 1) if lags else None,
         }
@@ -213,12 +231,18 @@ def verdict(samples: list[dict[str, Any]], warmup: float, rss_slack_mb: float) -
     p99s = [s["lag_p99_ms"] for s in steady if s["lag_p99_ms"] is not None]
     checks = {
         "rss_slope_mb_per_minute": _slope([(s["t"] / 60, s["rss_mb"]) for s in steady]),
-        "rss_first_mb": rss0, "rss_last_mb": rss1, "rss_allowed_growth_mb": round(max(rss_slack_mb, rss0 * 0.1), 1),
+        "rss_first_mb": rss0,
+        "rss_last_mb": rss1,
+        "rss_allowed_growth_mb": round(max(rss_slack_mb, rss0 * 0.1), 1),
         # RSS growth between the windows per trade made between them (the figure that exposes a
         # per-trade retention that the MB allowance would hide in a short run)
         "rss_bytes_per_trade": round((rss1 - rss0) * 2**20 / (trades1 - trades0)) if trades1 > trades0 else None,
-        "fds_first": fds0, "fds_last": fds1, "lost_messages": end["holes"], "trades": end["trades"],
-        "trade_errors": end["trade_errors"], "worst_window_lag_p99_ms": max(p99s) if p99s else None,
+        "fds_first": fds0,
+        "fds_last": fds1,
+        "lost_messages": end["holes"],
+        "trades": end["trades"],
+        "trade_errors": end["trade_errors"],
+        "worst_window_lag_p99_ms": max(p99s) if p99s else None,
     }
     failures = []
     if rss1 - rss0 > checks["rss_allowed_growth_mb"]:
@@ -246,14 +270,16 @@ def _slope(points: list[tuple[float, float]]) -> float | None:
     return round(sum((x - mx) * (y - my) for x, y in points) / var, 3) if var else None
 
 
-async def soak(base: str, pid: int, tokens: list[str], market_id: int, event_id: int,
-               args: argparse.Namespace) -> tuple[list[dict[str, Any]], Counters]:
+async def soak(
+    base: str, pid: int, tokens: list[str], market_id: int, event_id: int, args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], Counters]:
     c, stop, samples = Counters(), asyncio.Event(), list[dict[str, Any]]()
     ws = base.replace("http://", "ws://")
     per_trader = args.trades_per_second / args.traders
     c.probe_name = f"trader{len(tokens) - 1}"  # bench_http.seed's user names; the last one is the probe
-    tasks = [asyncio.create_task(trader(base, tokens[:-1], market_id, per_trader, stop, c))
-             for _ in range(args.traders)]
+    tasks = [
+        asyncio.create_task(trader(base, tokens[:-1], market_id, per_trader, stop, c)) for _ in range(args.traders)
+    ]
     tasks.append(asyncio.create_task(probe(base, tokens[-1], market_id, stop, c)))
     for index in range(args.graphql):
         query, name = (MARKET, "marketUpdated") if index % 2 == 0 else (TRADES, "trades")
@@ -317,11 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     passed, checks = verdict(samples, warmup, args.rss_slack_mb)
-    result = {"measured": datetime.now(UTC).isoformat(timespec="seconds"),
-              "argv": sys.argv[1:] if argv is None else argv, "cpus": os.cpu_count(),
-              "bus": args.bus if args.bus == "memory" else REDIS_URL.split("@")[-1],
-              "db": args.db, "pythonmalloc": os.environ.get("PYTHONMALLOC"),
-              "warmup_seconds": warmup, "passed": passed, **checks, "samples": samples}
+    result = {
+        "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+        "argv": sys.argv[1:] if argv is None else argv,
+        "cpus": os.cpu_count(),
+        "bus": args.bus if args.bus == "memory" else REDIS_URL.split("@")[-1],
+        "db": args.db,
+        "pythonmalloc": os.environ.get("PYTHONMALLOC"),
+        "warmup_seconds": warmup,
+        "passed": passed,
+        **checks,
+        "samples": samples,
+    }
     if not args.no_record:
         print("recorded", record(f"soak-{args.minutes:g}m-{args.db}.json", result))
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))

@@ -17,8 +17,9 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_fanout.py"
 def test_the_fanout_benchmark_runs_in_smoke_mode() -> None:
     assert REDIS is not None
     env = {**os.environ, "PREDICTQL_BENCH_REDIS_URL": REDIS}
-    done = subprocess.run([sys.executable, str(BENCH), "--smoke"], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--smoke"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "smoke: every frame arrived" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith(("ours ", "naive "))]

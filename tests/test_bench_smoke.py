@@ -16,8 +16,17 @@ from tests.conftest import BACKEND, PG_ADMIN
 
 SCALE = Path(__file__).resolve().parents[1] / "bench" / "bench_scale.py"
 FIGURES = {
-    "lmsr_trade", "feed_query", "positions_open", "positions_closed", "trade_history", "money_movements",
-    "whale_positions_closed", "whale_trade_history", "whale_money_movements", "stream_prune", "ledger_check",
+    "lmsr_trade",
+    "feed_query",
+    "positions_open",
+    "positions_closed",
+    "trade_history",
+    "money_movements",
+    "whale_positions_closed",
+    "whale_trade_history",
+    "whale_money_movements",
+    "stream_prune",
+    "ledger_check",
 }
 
 

@@ -99,12 +99,14 @@ def _lifespan(
                     asyncio.create_task(allocator.trim_forever(settings.malloc_trim_seconds), name="malloc trim")
                 )
             if settings.debug_memory is not None:
-                background.append(asyncio.create_task(
-                    debug_memory.census_forever(
-                        settings.debug_memory, settings.debug_memory_seconds, settings.debug_memory_frames
-                    ),
-                    name="memory census",
-                ))
+                background.append(
+                    asyncio.create_task(
+                        debug_memory.census_forever(
+                            settings.debug_memory, settings.debug_memory_seconds, settings.debug_memory_frames
+                        ),
+                        name="memory census",
+                    )
+                )
         mailer = Mailer(settings)
         # Support-chat messages per session (services.support_chat), in the same counters' store.
         chat_limiter = RateLimiter(

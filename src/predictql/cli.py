@@ -97,7 +97,10 @@ async def _create_user(db: Database, args: argparse.Namespace) -> dict[str, Any]
             is_operator=args.operator,
         )
     return {
-        "id": user.id, "email": user.email, "is_creator": user.is_creator, "is_admin": user.is_admin,
+        "id": user.id,
+        "email": user.email,
+        "is_creator": user.is_creator,
+        "is_admin": user.is_admin,
         "is_operator": user.is_operator,
     }
 
@@ -134,8 +137,12 @@ async def _set_price(db: Database, args: argparse.Namespace, settings: Settings)
             session, None, symbol=args.symbol, price=args.price, record_seconds=settings.price_record_seconds
         )
     assert asset.price_e8 is not None and asset.price_updated_at is not None
-    return {"symbol": asset.symbol, "price": assets.to_text(asset.price_e8), "source": asset.source,
-            "as_of": asset.price_updated_at.isoformat()}
+    return {
+        "symbol": asset.symbol,
+        "price": assets.to_text(asset.price_e8),
+        "source": asset.source,
+        "as_of": asset.price_updated_at.isoformat(),
+    }
 
 
 async def _set_rate(db: Database, args: argparse.Namespace) -> dict[str, Any]:
@@ -143,8 +150,13 @@ async def _set_rate(db: Database, args: argparse.Namespace) -> dict[str, Any]:
 
     async with db.transaction() as session:
         row = await assets.set_rate(session, None, base=args.base, quote=args.quote, rate=args.rate)
-    return {"from": row.base, "to": row.quote, "rate": assets.to_text(row.rate_e8), "source": row.source,
-            "as_of": row.as_of.isoformat()}
+    return {
+        "from": row.base,
+        "to": row.quote,
+        "rate": assets.to_text(row.rate_e8),
+        "source": row.source,
+        "as_of": row.as_of.isoformat(),
+    }
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:

@@ -71,14 +71,31 @@ def _id(value: str, prefix: str | None) -> tuple[str, int]:
 
 
 def _card(row: CardOrder) -> dict[str, Any]:
-    return {"id": f"card_{row.id}", "user_id": row.user_id, "type": row.type, "amount": row.amount,
-            "status": row.status, "payment_details": row.payment_details, "created_at": row.created_at.isoformat()}
+    return {
+        "id": f"card_{row.id}",
+        "user_id": row.user_id,
+        "type": row.type,
+        "amount": row.amount,
+        "status": row.status,
+        "payment_details": row.payment_details,
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 def _out(row: Withdrawal) -> dict[str, Any]:
-    return {"id": f"wdr_{row.id}", "user_id": row.user_id, "token": row.token, "network": row.network,
-            "address": row.address, "amount": row.amount, "fee": row.fee, "amount_sent": row.amount_sent,
-            "status": row.status, "tx_hash": row.tx_hash, "created_at": row.created_at.isoformat()}
+    return {
+        "id": f"wdr_{row.id}",
+        "user_id": row.user_id,
+        "token": row.token,
+        "network": row.network,
+        "address": row.address,
+        "amount": row.amount,
+        "fee": row.fee,
+        "amount_sent": row.amount_sent,
+        "status": row.status,
+        "tx_hash": row.tx_hash,
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 async def _actor(db: Database, email: str) -> Actor:
@@ -99,14 +116,16 @@ async def run(db: Database, args: argparse.Namespace, settings: Settings) -> lis
     if args.money_out == "card-orders":
         statuses = card_orders.STATUSES if args.all else card_orders.OPEN
         async with db.session() as session:
-            page = await card_orders.queue(session, actor, PageArgs(first=LIST_LIMIT), statuses=statuses,
-                                           type=args.type)
+            page = await card_orders.queue(
+                session, actor, PageArgs(first=LIST_LIMIT), statuses=statuses, type=args.type
+            )
         return [_card(row) for row in page.items]
     if args.money_out == "withdrawals":
         states = withdrawals.STATUSES if args.all else ("pending",)
         async with db.session() as session:
-            found = await withdrawals.queue(session, actor, PageArgs(first=LIST_LIMIT), statuses=states,
-                                            network=args.network)
+            found = await withdrawals.queue(
+                session, actor, PageArgs(first=LIST_LIMIT), statuses=states, network=args.network
+            )
         return [_out(row) for row in found.items]
     kind, row_id = _id(args.id, {"complete": "card", "approve": "wdr"}.get(args.money_out))
     async with db.transaction() as session:

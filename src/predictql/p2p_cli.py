@@ -59,9 +59,15 @@ def add_commands(backoffice: Any) -> None:
 
 def _row(order: Any) -> dict[str, Any]:
     return {
-        "id": order.id, "status": order.status, "buyer_id": order.buyer_id, "seller_id": order.seller_id,
-        "usdt_amount": order.usdt_amount, "fiat_amount": order.fiat_amount, "fiat_currency": order.fiat_currency,
-        "frozen_balance": order.frozen_balance, "resolution": order.resolution,
+        "id": order.id,
+        "status": order.status,
+        "buyer_id": order.buyer_id,
+        "seller_id": order.seller_id,
+        "usdt_amount": order.usdt_amount,
+        "fiat_amount": order.fiat_amount,
+        "fiat_currency": order.fiat_currency,
+        "frozen_balance": order.frozen_balance,
+        "resolution": order.resolution,
         "updated_at": order.updated_at.isoformat(),
     }
 
@@ -99,9 +105,15 @@ async def _resolve(db: Database, args: argparse.Namespace) -> dict[str, Any]:
 
 def _ad(ad: Any) -> dict[str, Any]:
     return {
-        "id": ad.id, "user_id": ad.user_id, "type": ad.type, "fiat_currency": ad.fiat_currency,
-        "exchange_rate": ad.exchange_rate, "remaining_amount": ad.remaining_amount, "is_active": ad.is_active,
-        "moderation_status": ad.moderation_status, "instructions": ad.instructions,
+        "id": ad.id,
+        "user_id": ad.user_id,
+        "type": ad.type,
+        "fiat_currency": ad.fiat_currency,
+        "exchange_rate": ad.exchange_rate,
+        "remaining_amount": ad.remaining_amount,
+        "is_active": ad.is_active,
+        "moderation_status": ad.moderation_status,
+        "instructions": ad.instructions,
         "updated_at": ad.updated_at.isoformat(),
     }
 

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
         "", description="Prepended to every bus channel: separates deployments that share one Redis."
     )
     bus_queue_size: int = Field(
-        4096, ge=1, description="Messages a subscriber may fall behind its channel (one shared buffer per channel); "
+        4096,
+        ge=1,
+        description="Messages a subscriber may fall behind its channel (one shared buffer per channel); "
         "past it, a snapshot or a GAP.",
     )
     bus_max_lag_seconds: float = Field(
@@ -169,8 +171,9 @@ class Settings(BaseSettings):
         None, description="`/metrics` needs `Authorization: Bearer <token>`; unset, `/metrics` answers 404."
     )
     tracing: bool = Field(
-        False, description="OpenTelemetry spans, exported as the standard `OTEL_*` variables say; needs the "
-        "`tracing` extra (README \"Tracing\").",
+        False,
+        description="OpenTelemetry spans, exported as the standard `OTEL_*` variables say; needs the "
+        '`tracing` extra (README "Tracing").',
     )
 
     # Money in and out (README "Money in and out: card and crypto withdrawals")
@@ -180,7 +183,8 @@ class Settings(BaseSettings):
     card_min_kopecks: int = Field(10_000, gt=0, description="Smallest card order (deposit or withdraw), kopecks.")
     card_max_kopecks: int = Field(5_000_000, gt=0, description="Largest card order (deposit or withdraw), kopecks.")
     withdraw_min_deposit_kopecks: int = Field(
-        100_000, ge=0,
+        100_000,
+        ge=0,
         description="Money out (card, crypto, P2P sell) needs this much deposited in total first "
         "(MIN_DEPOSIT_REQUIRED).",
     )
@@ -188,7 +192,8 @@ class Settings(BaseSettings):
         3, ge=0, description="Money out needs traded volume of at least this many times all bonus ever credited."
     )
     withdraw_daily_limit_kopecks: int = Field(
-        10_000_000, gt=0,
+        10_000_000,
+        gt=0,
         description="Money out (card withdraw + crypto + P2P sells) per user per rolling 24 h, kopecks.",
     )
 
@@ -256,9 +261,7 @@ class Settings(BaseSettings):
     loop_minute_seconds: float = Field(
         60.0, gt=0, description="Length of one loop_interval_minutes minute in seconds (tests shorten it)."
     )
-    loop_lmsr_b_kopecks: int = Field(
-        1_000_000, ge=1000, description="LMSR liquidity of each loop round's market."
-    )
+    loop_lmsr_b_kopecks: int = Field(1_000_000, ge=1000, description="LMSR liquidity of each loop round's market.")
 
     # Memory (README "Memory under sustained load"; predictql.allocator)
     malloc_arena_max: int = Field(
@@ -267,7 +270,6 @@ class Settings(BaseSettings):
     malloc_trim_seconds: float = Field(
         60.0, ge=0, description="How often glibc is asked to return freed heap pages (malloc_trim); 0: never."
     )
-
 
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", "price_symbols", mode="before")
     @classmethod

@@ -71,9 +71,7 @@ def setup(settings: Settings) -> Tracing | None:
         import opentelemetry.sdk.trace  # noqa: F401
         from opentelemetry import trace
     except ImportError as exc:  # the extra is not installed
-        raise ConfigError(
-            "PREDICTQL_TRACING=true needs the tracing extra: pip install 'predictql[tracing]'"
-        ) from exc
+        raise ConfigError("PREDICTQL_TRACING=true needs the tracing extra: pip install 'predictql[tracing]'") from exc
     provider = _provider()
     logs.trace_ids = current_ids
     return Tracing(provider, trace.get_tracer("predictql", tracer_provider=provider))
@@ -133,9 +131,7 @@ def _otlp_exporter() -> Any:
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     )
     if protocol.strip() != "http/protobuf":
-        raise ConfigError(
-            f"OTLP protocol {protocol!r}: the tracing extra exports OTLP over HTTP (http/protobuf) only"
-        )
+        raise ConfigError(f"OTLP protocol {protocol!r}: the tracing extra exports OTLP over HTTP (http/protobuf) only")
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
@@ -271,4 +267,3 @@ def _operation_type(context: Any) -> str:
         return str(context.operation_type.value)
     except Exception:  # the document did not parse: no operation
         return "operation"
-

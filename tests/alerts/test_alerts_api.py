@@ -30,8 +30,17 @@ async def test_create_list_fire_log_delete(client: httpx.AsyncClient, db: Databa
     made = await create(client, token, market_id=market.id, direction="above", level=5000)
     assert made.status_code == 201, made.text
     alert = made.json()
-    assert alert == {**alert, "market_id": market.id, "symbol": None, "direction": "above", "level": 5000,
-                     "repeating": False, "status": "active", "fire_count": 0, "last_fired_at": None}
+    assert alert == {
+        **alert,
+        "market_id": market.id,
+        "symbol": None,
+        "direction": "above",
+        "level": 5000,
+        "repeating": False,
+        "status": "active",
+        "fire_count": 0,
+        "last_fired_at": None,
+    }
     btc = (await create(client, token, symbol="BTCUSDT", direction="below", level=48000.5, repeating=True)).json()
     assert (btc["level"], btc["market_id"]) == (48000.5, None)
     listed = (await client.get("/api/v1/alerts", headers=bearer(token))).json()

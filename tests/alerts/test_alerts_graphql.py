@@ -30,10 +30,25 @@ async def test_create_fire_log_delete(client: httpx.AsyncClient, db: Database, s
     given = {"direction": "ABOVE", "marketId": mkt, "levelBps": 5000}
     made = ok_payload(await gql(client, CREATE, {"i": given}, token))
     alert = made["alert"]
-    assert alert == {**alert, "symbol": None, "direction": "ABOVE", "levelBps": 5000, "assetLevel": None,
-                     "repeating": False, "status": "ACTIVE", "fireCount": 0, "market": {"id": mkt}}
-    btc = ok_payload(await gql(client, CREATE, {"i": {
-        "direction": "BELOW", "symbol": "BTCUSDT", "assetLevel": 48000.5, "repeating": True}}, token))["alert"]
+    assert alert == {
+        **alert,
+        "symbol": None,
+        "direction": "ABOVE",
+        "levelBps": 5000,
+        "assetLevel": None,
+        "repeating": False,
+        "status": "ACTIVE",
+        "fireCount": 0,
+        "market": {"id": mkt},
+    }
+    btc = ok_payload(
+        await gql(
+            client,
+            CREATE,
+            {"i": {"direction": "BELOW", "symbol": "BTCUSDT", "assetLevel": 48000.5, "repeating": True}},
+            token,
+        )
+    )["alert"]
     assert (btc["assetLevel"], btc["levelBps"], btc["market"]) == (48000.5, None, None)
 
     whale = await create_user(db, balance=10_000_000)
@@ -43,9 +58,18 @@ async def test_create_fire_log_delete(client: httpx.AsyncClient, db: Database, s
     assert log["totalCount"] == 2
     asset, mine = log["nodes"]
     assert (mine["alert"], mine["market"], mine["levelBps"], mine["priceBeforeBps"], mine["priceBps"]) == (
-        {"id": alert["id"]}, {"id": mkt}, 5000, 4000, price)
+        {"id": alert["id"]},
+        {"id": mkt},
+        5000,
+        4000,
+        price,
+    )
     assert (asset["symbol"], asset["assetPrice"], asset["assetPriceBefore"], asset["priceBps"]) == (
-        "BTCUSDT", 48000.0, 50000.0, None)
+        "BTCUSDT",
+        48000.0,
+        50000.0,
+        None,
+    )
     fired = (await gql(client, MINE, {"status": "FIRED"}, token))["data"]["myAlerts"]
     assert fired == {"totalCount": 1, "nodes": [{"id": alert["id"], "status": "FIRED", "fireCount": 1}]}
 
@@ -54,8 +78,9 @@ async def test_create_fire_log_delete(client: httpx.AsyncClient, db: Database, s
     assert (await gql(client, MINE, token=token))["data"]["myAlerts"]["totalCount"] == 1
     node: Any = await gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": btc["id"]}, token)
     assert node["data"]["node"] is None  # deleted
-    firing = await gql(client, "query($id: ID!) { node(id: $id) { ... on AlertFiring { alert { id } } } }",
-                       {"id": asset["id"]}, token)
+    firing = await gql(
+        client, "query($id: ID!) { node(id: $id) { ... on AlertFiring { alert { id } } } }", {"id": asset["id"]}, token
+    )
     assert firing["data"]["node"] == {"alert": None}  # the log stays; its deleted alert does not show
 
 

@@ -25,8 +25,11 @@ async def cors_client(database_url: str, data_dir: Path, db: Database) -> AsyncI
 async def test_preflight_from_an_allowed_origin(cors_client: httpx.AsyncClient) -> None:
     response = await cors_client.options(
         "/api/v1/lmsr/trade",
-        headers={"Origin": ALLOWED, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type,authorization,idempotency-key"},
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,authorization,idempotency-key",
+        },
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ALLOWED

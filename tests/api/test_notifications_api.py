@@ -38,7 +38,10 @@ async def test_a_trade_shows_up_in_the_list_as_the_example_shape(client: httpx.A
     assert list(item) == KEYS
     assert item["user_id"] == user and item["type"] == "trade_executed" and item["title"] == "Trade Executed"
     assert (item["read"], item["read_at"], item["related_id"], item["related_type"]) == (
-        False, None, market.id, "market",
+        False,
+        None,
+        market.id,
+        "market",
     )
     assert item["created_at"].endswith("Z") and "'Team A'" in item["message"]
 
@@ -54,8 +57,17 @@ async def test_list_pages_newest_first_with_limit_and_offset(client: httpx.Async
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": "abc"}, {"limit": 0}, {"limit": 101}, {"limit": -1}, {"offset": -1}, {"offset": "1.5"},
-               {"limit": "99999999999999999999999"}, {"offset": "1e3"}],
+    "params",
+    [
+        {"limit": "abc"},
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": -1},
+        {"offset": -1},
+        {"offset": "1.5"},
+        {"limit": "99999999999999999999999"},
+        {"offset": "1e3"},
+    ],
 )
 async def test_bad_limit_or_offset_is_a_400_envelope(
     client: httpx.AsyncClient, db: Database, params: dict[str, object]
@@ -94,8 +106,12 @@ async def test_delete_own_only(client: httpx.AsyncClient, db: Database) -> None:
     other, other_token = await fast_user(db)
     (mine,) = await seed(db, user, 1)
     (theirs,) = await seed(db, other, 1)
-    for method, path in (("DELETE", f"{URL}/{theirs}"), ("PUT", f"{URL}/{theirs}/read"),
-                         ("DELETE", f"{URL}/987654321"), ("PUT", f"{URL}/987654321/read")):
+    for method, path in (
+        ("DELETE", f"{URL}/{theirs}"),
+        ("PUT", f"{URL}/{theirs}/read"),
+        ("DELETE", f"{URL}/987654321"),
+        ("PUT", f"{URL}/987654321/read"),
+    ):
         response = await client.request(method, path, headers=bearer(token))
         assert error(response, 404) == "not_found", (method, path)
     assert error(await client.delete(f"{URL}/abc", headers=bearer(token)), 400) == "invalid_id"
@@ -110,6 +126,12 @@ async def test_delete_own_only(client: httpx.AsyncClient, db: Database) -> None:
 
 
 async def test_anonymous_callers_get_lower_case_401(client: httpx.AsyncClient) -> None:
-    for method, path in (("GET", URL), ("GET", f"{URL}/unread"), ("GET", f"{URL}/unread/count"),
-                         ("PUT", f"{URL}/read-all"), ("PUT", f"{URL}/1/read"), ("DELETE", f"{URL}/1")):
+    for method, path in (
+        ("GET", URL),
+        ("GET", f"{URL}/unread"),
+        ("GET", f"{URL}/unread/count"),
+        ("PUT", f"{URL}/read-all"),
+        ("PUT", f"{URL}/1/read"),
+        ("DELETE", f"{URL}/1"),
+    ):
         assert error(await client.request(method, path), 401) == "unauthorized", (method, path)

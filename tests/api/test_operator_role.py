@@ -50,8 +50,15 @@ async def test_audit_log_records_and_filters(db: Database) -> None:
     operator_id = await new_user(db, is_operator=True)
     operator = Actor(user_id=operator_id, is_operator=True)
     async with db.transaction() as session:
-        await audit.record(session, operator, "card_order.complete", "card_order", 7,
-                           before={"status": "paid_by_user"}, after={"status": "completed"})
+        await audit.record(
+            session,
+            operator,
+            "card_order.complete",
+            "card_order",
+            7,
+            before={"status": "paid_by_user"},
+            after={"status": "completed"},
+        )
         await audit.record(session, None, "p2p_order.expire", "p2p_order", 9, after={"status": "cancelled"})
     async with db.session() as session:
         page = await audit.entries(session, operator, PageArgs(first=10), subject_type="card_order")

@@ -19,11 +19,28 @@ from tests.support import bearer, gql
 
 ORDERS = "/api/v1/market/orders"
 DOCUMENTED = {
-    "id", "user_id", "market_id", "type", "kind", "token_type", "price", "amount", "filled", "status", "use_bonus",
+    "id",
+    "user_id",
+    "market_id",
+    "type",
+    "kind",
+    "token_type",
+    "price",
+    "amount",
+    "filled",
+    "status",
+    "use_bonus",
     "created_at",
 }
 EXTENSIONS = {
-    "remaining", "spent", "received", "fees", "time_in_force", "expires_at", "client_order_id", "cancel_reason",
+    "remaining",
+    "spent",
+    "received",
+    "fees",
+    "time_in_force",
+    "expires_at",
+    "client_order_id",
+    "cancel_reason",
 }
 
 
@@ -33,11 +50,24 @@ async def book_market(db: Database, **overrides: Any) -> tuple[int, Market]:
 
 
 async def post_order(
-    client: httpx.AsyncClient, token: str | None, market_id: int, side: str, token_type: str, amount: Any,
-    price: Any = None, **extra: Any,
+    client: httpx.AsyncClient,
+    token: str | None,
+    market_id: int,
+    side: str,
+    token_type: str,
+    amount: Any,
+    price: Any = None,
+    **extra: Any,
 ) -> httpx.Response:
-    body = {"market_id": market_id, "type": side, "kind": "limit" if price is not None else "market",
-            "token_type": token_type, "amount": amount, **({"price": price} if price is not None else {}), **extra}
+    body = {
+        "market_id": market_id,
+        "type": side,
+        "kind": "limit" if price is not None else "market",
+        "token_type": token_type,
+        "amount": amount,
+        **({"price": price} if price is not None else {}),
+        **extra,
+    }
     return await client.post(ORDERS, json=body, headers=bearer(token) if token else {})
 
 
@@ -47,8 +77,16 @@ async def test_place_list_and_cancel(client: httpx.AsyncClient, db: Database, se
     placed = ok(await post_order(client, token, market.id or 0, "buy", "YES", 1000, 6500, amount_type="cents"))
     assert set(placed) == DOCUMENTED | EXTENSIONS
     assert {k: placed[k] for k in DOCUMENTED - {"id", "created_at"}} == {
-        "user_id": user, "market_id": market.id, "type": "buy", "kind": "limit", "token_type": "YES",
-        "price": 6500, "amount": 1000, "filled": 0, "status": "pending", "use_bonus": False,
+        "user_id": user,
+        "market_id": market.id,
+        "type": "buy",
+        "kind": "limit",
+        "token_type": "YES",
+        "price": 6500,
+        "amount": 1000,
+        "filled": 0,
+        "status": "pending",
+        "use_bonus": False,
     }
     assert placed["time_in_force"] == "GTC" and placed["remaining"] == 1000
     assert (await balances(db, user)).cash == 9000
@@ -81,7 +119,8 @@ async def test_crossing_orders_fill_and_show_in_the_book(
     ok(await post_order(client, b, mid, "buy", "NO", 3060, 3000))  # NO 3000 = ask 7000: 10_000 units
     book = ok(await client.get(f"/api/v1/market/orderbook/{mid}"))
     assert book == {
-        "market_id": mid, "bids": [{"price": 5000, "amount": 10_000}, {"price": 4000, "amount": 5000}],
+        "market_id": mid,
+        "bids": [{"price": 5000, "amount": 10_000}, {"price": 4000, "amount": 5000}],
         "asks": [{"price": 7000, "amount": 10_000}],
     }
     no_view = ok(await client.get(f"/api/v1/market/orderbook/{mid}", params={"token": "NO", "depth": 1}))
@@ -135,11 +174,22 @@ async def test_orderbook_errors(client: httpx.AsyncClient) -> None:
     assert error(await client.get("/api/v1/market/orderbook/424242")) == (404, "market_not_found")
 
 
-@pytest.mark.parametrize("token", [
-    "%ED%A0%80", "x%ED%BF%BFy", "%00", "%C3%9F", "%EF%AC%83", "nO%CC%81", "YES&token=NO", "maybe",
-])
-async def test_orderbook_token_is_checked_text_then_a_choice(client: httpx.AsyncClient, db: Database,
-                                                             token: str) -> None:
+@pytest.mark.parametrize(
+    "token",
+    [
+        "%ED%A0%80",
+        "x%ED%BF%BFy",
+        "%00",
+        "%C3%9F",
+        "%EF%AC%83",
+        "nO%CC%81",
+        "YES&token=NO",
+        "maybe",
+    ],
+)
+async def test_orderbook_token_is_checked_text_then_a_choice(
+    client: httpx.AsyncClient, db: Database, token: str
+) -> None:
     """A lone surrogate (UTF-8 encoded), NUL, a letter whose upper case is longer ("ß", "ﬃ"), a
     combining mark, a repeat, a word: the route's 400, never a 500 (a fuzz run once got a 500
     UnicodeEncodeError here); "yes"/"no" in any case still choose."""
@@ -187,8 +237,12 @@ async def test_close_position_on_the_book_rest_and_graphql(
     body = await gql(client, mutation, {"m": f"mkt_{market_id}"}, no_token)
     assert "errors" not in body, body
     closed = body["data"]["closePosition"]
-    assert closed["trades"][0] == {"side": "SELL", "tokenType": "NO", "shares": closed["trades"][0]["shares"],
-                                   "source": "ORDERBOOK"}
+    assert closed["trades"][0] == {
+        "side": "SELL",
+        "tokenType": "NO",
+        "shares": closed["trades"][0]["shares"],
+        "source": "ORDERBOOK",
+    }
     assert closed["trades"][0]["shares"] > 0 and closed["proceeds"] > 0
     assert (await balances(db, no)).cash == 50_000 - 4080 + closed["proceeds"]
     assert ok(await client.get("/api/v1/market/positions/my", headers=bearer(yes_token))) == []

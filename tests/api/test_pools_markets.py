@@ -83,8 +83,11 @@ async def test_create_pool_documented_example(client: httpx.AsyncClient, db: Dat
             }
             for index, (name, probability) in enumerate((("Team A", 0.40), ("Draw", 0.25), ("Team B", 0.35)))
         ],
-        "metadata": {"market_names": ["Team A", "Draw", "Team B"], "market_probabilities": [0.4, 0.25, 0.35],
-                     "lmsr_b_kopecks": 1000000},
+        "metadata": {
+            "market_names": ["Team A", "Draw", "Team B"],
+            "market_probabilities": [0.4, 0.25, 0.35],
+            "lmsr_b_kopecks": 1000000,
+        },
     }
     assert all(isinstance(m["id"], int) for m in markets) and len({m["id"] for m in markets}) == 3
     assert (await client.get(f"{API}/pools/{pool['id']}", headers=bearer(token))).json() == pool
@@ -122,8 +125,12 @@ async def test_create_pool_refusals(client: httpx.AsyncClient, db: Database) -> 
 async def test_create_pool_guide_shape_and_naive_times(client: httpx.AsyncClient, db: Database) -> None:
     _, token = await fast_user(db, is_creator=True)
     event_id = await shell_event(client, token)
-    body = {"finish_at": "2030-06-01T20:00:00", "market_names": ["Yes"], "market_probabilities": [0.7],
-            "lmsr_b_kopecks": 300000}
+    body = {
+        "finish_at": "2030-06-01T20:00:00",
+        "market_names": ["Yes"],
+        "market_probabilities": [0.7],
+        "lmsr_b_kopecks": 300000,
+    }
     response = await client.post(f"{API}/events/{event_id}/pools", json=body, headers=bearer(token))
     assert response.status_code == 201, response.text
     pool = response.json()
@@ -190,8 +197,10 @@ async def test_hidden_event_pools_and_markets_are_404_to_others(client: httpx.As
     hidden = await make_event(client, owner, active=False)
     pool_id, market_id = hidden["pools"][0]["id"], hidden["pools"][0]["markets"][0]["id"]
     paths = {
-        f"/pools/{pool_id}": "pool_not_found", f"/pools/{pool_id}/ratio/chart": "pool_not_found",
-        f"/pools/{pool_id}/charts": "pool_not_found", f"/markets/{market_id}": "market_not_found",
+        f"/pools/{pool_id}": "pool_not_found",
+        f"/pools/{pool_id}/ratio/chart": "pool_not_found",
+        f"/pools/{pool_id}/charts": "pool_not_found",
+        f"/markets/{market_id}": "market_not_found",
         f"/markets/{market_id}/chart": "market_not_found",
     }
     for path, code in paths.items():
@@ -223,7 +232,9 @@ async def test_pools_batch(client: httpx.AsyncClient, db: Database) -> None:
 async def _backdate(db: Database, market_ids: list[int], *, by: timedelta) -> None:
     async with db.transaction() as session:
         await session.execute(
-            update(PricePoint).where(PricePoint.market_id.in_(market_ids)).values(  # type: ignore[attr-defined]
+            update(PricePoint)
+            .where(PricePoint.market_id.in_(market_ids))
+            .values(  # type: ignore[attr-defined]
                 created_at=utcnow() - by
             )
         )

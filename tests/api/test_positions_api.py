@@ -112,8 +112,23 @@ async def test_realized_pnl_and_close_position(client: httpx.AsyncClient, db: Da
     assert by_token["YES"]["won_side"] is None and by_token["YES"]["amount"] == 2000
     assert by_token["YES"]["avg_price"] == rows[0].amount * 10_000 // 3000
     assert set(by_token["NO"]) == {
-        "id", "user_id", "market_id", "token_type", "amount", "avg_price", "use_bonus", "pnl", "won_side",
-        "closed_at", "event_id", "event_name", "pool_id", "pool_name", "market_name", "side", "side_ru",
+        "id",
+        "user_id",
+        "market_id",
+        "token_type",
+        "amount",
+        "avg_price",
+        "use_bonus",
+        "pnl",
+        "won_side",
+        "closed_at",
+        "event_id",
+        "event_name",
+        "pool_id",
+        "pool_name",
+        "market_name",
+        "side",
+        "side_ru",
     }  # ClosedPositionWithDetails, exactly
 
     assert error(await client.post(close_path(mid), headers=bearer(token))) == (404, "POSITION_NOT_FOUND")

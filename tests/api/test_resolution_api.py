@@ -83,8 +83,12 @@ async def test_close_event_bad_bodies(client: httpx.AsyncClient, db: Database) -
     first, second = (p["id"] for p in event["pools"])
     path = f"/events/{event['id']}/close"
     bodies = [
-        {}, {"won_side": "MAYBE"}, {"won_side": "YES"},  # YES/NO does not say which of two pools
-        {"won_side": "YES", "outcome": 0}, {"outcome": -1}, {"outcome": "0"},
+        {},
+        {"won_side": "MAYBE"},
+        {"won_side": "YES"},  # YES/NO does not say which of two pools
+        {"won_side": "YES", "outcome": 0},
+        {"outcome": -1},
+        {"outcome": "0"},
         {"won_side": "YES", "pools": [{"pool_id": first, "won_side": "YES"}]},
         {"pools": [{"pool_id": first, "won_side": "YES"}]},  # the other open pool is missing
         {"pools": [{"pool_id": first, "won_side": "YES"}, {"pool_id": second}]},
@@ -136,7 +140,9 @@ async def test_won_side_on_two_outcome_pools_is_the_outcome(client: httpx.AsyncC
     view = await event_view(client, event["id"])
     assert [p["won_side"] for p in view["pools"]] == [1, 0, 1]
     assert [[m["winning_outcome"] for m in p["markets"]] for p in view["pools"]] == [
-        ["NO", "YES"], ["YES", "NO"], ["NO", "YES", "NO"]
+        ["NO", "YES"],
+        ["YES", "NO"],
+        ["NO", "YES", "NO"],
     ]
     single = await make_event(client, token, pool_body(("Home", "Away"), (0.5, 0.5)))
     assert (await post(client, token, f"/events/{single['id']}/close", {"won_side": "YES"})).json() == OK

@@ -100,8 +100,17 @@ async def test_writing_without_a_session_is_404(client: httpx.AsyncClient, db: D
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"text": ""}, {"text": "   "}, {"text": 5}, {"text": "a\x00b"}, {"text": "x" * 2001},
-             {"text": "hi", "extra": 1}, []],
+    "body",
+    [
+        {},
+        {"text": ""},
+        {"text": "   "},
+        {"text": 5},
+        {"text": "a\x00b"},
+        {"text": "x" * 2001},
+        {"text": "hi", "extra": 1},
+        [],
+    ],
 )
 async def test_a_bad_message_is_400_bad_request(client: httpx.AsyncClient, db: Database, body: object) -> None:
     await start(client)
@@ -195,8 +204,12 @@ async def test_an_anonymous_session_merges_into_the_accounts_active_one(
 
 
 async def test_messages_are_rate_limited_per_session(settings: Settings, db: Database) -> None:
-    limited = make_settings(settings.resolved_database_url, settings.data_dir, chat_messages_per_minute=3,
-                            bus_channel_prefix=f"chatrl{time.time_ns()}:")
+    limited = make_settings(
+        settings.resolved_database_url,
+        settings.data_dir,
+        chat_messages_per_minute=3,
+        bus_channel_prefix=f"chatrl{time.time_ns()}:",
+    )
     async with lifespan_client(limited) as http:
         await start(http)
         for i in range(3):
@@ -229,7 +242,10 @@ async def test_closed_session_refuses_writes_and_start_opens_a_new_one(client: h
     async with db.session() as session:
         entry = (await session.scalars(select(AuditEntry))).one()
         assert (entry.action, entry.actor_id, entry.before, entry.after) == (
-            "chat_session.close", operator_id, {"status": "open"}, {"status": "closed"}
+            "chat_session.close",
+            operator_id,
+            {"status": "open"},
+            {"status": "closed"},
         )
 
 
@@ -245,9 +261,7 @@ async def test_concurrent_starts_of_one_account_make_one_session(client: httpx.A
 
     # Without the account's row lock in ``start`` this made two or more sessions on PostgreSQL.
     user_id, access = await fast_user(db)
-    answers = await asyncio.gather(
-        *(client.post(f"{API}/chat/session", headers=bearer(access)) for _ in range(20))
-    )
+    answers = await asyncio.gather(*(client.post(f"{API}/chat/session", headers=bearer(access)) for _ in range(20)))
     assert all(answer.status_code == 200 for answer in answers)
     async with db.session() as session:
         rows = (await session.scalars(select(ChatSession))).all()

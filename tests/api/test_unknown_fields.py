@@ -74,14 +74,42 @@ async def test_unknown_fields_are_named(client: httpx.AsyncClient, db: Database)
     market_id = event["pools"][0]["markets"][0]["id"]
     cases = [
         ("POST", f"/events/{event['id']}/pools", {**pool_body(), "colour": "red"}, "invalid_body", "colour"),
-        ("POST", f"/events/{event['id']}/pools", pool_body(metadata={"market_names": ["Yes"],
-         "market_probabilities": [0.5], "marketType": "orderbook"}), "invalid_body", "metadata.marketType"),
-        ("POST", f"/events/{event['id']}/close", {"won_side": "YES", "winner": 1, "x": 2}, "INVALID_REQUEST",
-         "unknown fields: winner, x"),
-        ("POST", "/lmsr/trade", {"market_id": market_id, "side": "buy_yes", "amount_type": "spend", "amount": 100,
-         "slippage": 5}, "INVALID_REQUEST", "slippage"),
-        ("POST", "/market/orders", {"market_id": market_id, "type": "buy", "kind": "limit", "token_type": "YES",
-         "price": 5000, "amount": 100, "post_only": True}, "INVALID_REQUEST", "post_only"),
+        (
+            "POST",
+            f"/events/{event['id']}/pools",
+            pool_body(metadata={"market_names": ["Yes"], "market_probabilities": [0.5], "marketType": "orderbook"}),
+            "invalid_body",
+            "metadata.marketType",
+        ),
+        (
+            "POST",
+            f"/events/{event['id']}/close",
+            {"won_side": "YES", "winner": 1, "x": 2},
+            "INVALID_REQUEST",
+            "unknown fields: winner, x",
+        ),
+        (
+            "POST",
+            "/lmsr/trade",
+            {"market_id": market_id, "side": "buy_yes", "amount_type": "spend", "amount": 100, "slippage": 5},
+            "INVALID_REQUEST",
+            "slippage",
+        ),
+        (
+            "POST",
+            "/market/orders",
+            {
+                "market_id": market_id,
+                "type": "buy",
+                "kind": "limit",
+                "token_type": "YES",
+                "price": 5000,
+                "amount": 100,
+                "post_only": True,
+            },
+            "INVALID_REQUEST",
+            "post_only",
+        ),
         ("PUT", "/users/me", {"theme": "dark", "colour": "red"}, "invalid_body", "colour"),
     ]
     for method, path, body, code, named in cases:
@@ -100,8 +128,13 @@ async def test_rest_creates_an_order_book_pool(client: httpx.AsyncClient, db: Da
     created = await client.post(f"{API}/events/{event['id']}/pools", json=book, headers=bearer(token))
     assert created.status_code == 201, created.text
     assert [m["market_type"] for m in created.json()["markets"]] == ["orderbook", "orderbook"]
-    guide = {"name": "Guide", "finish_at": book["finish_at"], "market_names": ["Yes"], "market_probabilities": [0.5],
-             "market_type": "orderbook"}  # the managing-pools guide's top-level metadata keys
+    guide = {
+        "name": "Guide",
+        "finish_at": book["finish_at"],
+        "market_names": ["Yes"],
+        "market_probabilities": [0.5],
+        "market_type": "orderbook",
+    }  # the managing-pools guide's top-level metadata keys
     created = await client.post(f"{API}/events/{event['id']}/pools", json=guide, headers=bearer(token))
     assert created.status_code == 201, created.text
     assert created.json()["markets"][0]["market_type"] == "orderbook"

@@ -35,8 +35,12 @@ async def set_price(db: Database, symbol: str, price: str) -> None:
 async def record(db: Database, symbol: str, price: str, age: float, source: str = "bybit") -> bool:
     async with db.transaction() as session:
         return await assets.record_price(
-            session, symbol=symbol, price_e8=assets.parse_e8(price), source=source,
-            as_of=utcnow() - timedelta(seconds=age), record_seconds=1.0,
+            session,
+            symbol=symbol,
+            price_e8=assets.parse_e8(price),
+            source=source,
+            as_of=utcnow() - timedelta(seconds=age),
+            record_seconds=1.0,
         )
 
 
@@ -73,8 +77,14 @@ async def test_history_keeps_one_point_per_period(db: Database) -> None:
     now = utcnow().replace(microsecond=0)  # a period's start: now and now + 0.1 s share one 1-second period
     async with db.transaction() as session:
         for price, shift in (("10", 0.0), ("11", 0.1), ("12", 5.0)):
-            await assets.record_price(session, symbol="SOLUSDT", price_e8=assets.parse_e8(price), source="bybit",
-                                      as_of=now + timedelta(seconds=shift), record_seconds=1.0)
+            await assets.record_price(
+                session,
+                symbol="SOLUSDT",
+                price_e8=assets.parse_e8(price),
+                source="bybit",
+                as_of=now + timedelta(seconds=shift),
+                record_seconds=1.0,
+            )
     async with db.session() as session:
         points = list(await session.scalars(select(AssetPricePoint).order_by(col(AssetPricePoint.as_of))))
     # Two periods, whatever the number of processes writing them; the current price is the newest.

@@ -34,9 +34,14 @@ Heard = tuple[str, int, str]
 
 def feed_settings(settings: Settings, fake: FakeBybit, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "price_source": "bybit", "bybit_ws_url": fake.ws_url, "bybit_rest_url": fake.rest_url,
-        "bybit_ping_seconds": 0.2, "bybit_reconnect_max_seconds": 0.8, "bybit_rest_poll_seconds": 0.05,
-        "price_record_seconds": 0.05, "price_symbols": ["BTCUSDT", "ETHUSDT"],
+        "price_source": "bybit",
+        "bybit_ws_url": fake.ws_url,
+        "bybit_rest_url": fake.rest_url,
+        "bybit_ping_seconds": 0.2,
+        "bybit_reconnect_max_seconds": 0.8,
+        "bybit_rest_poll_seconds": 0.05,
+        "price_record_seconds": 0.05,
+        "price_symbols": ["BTCUSDT", "ETHUSDT"],
     }
     return make_settings(settings.resolved_database_url, settings.data_dir, **{**values, **overrides})
 
@@ -62,6 +67,7 @@ async def connector(db: Database, settings: Settings) -> AsyncIterator[tuple[Byb
 
 async def recorded(heard: asyncio.Queue[Heard], price: str, via: str, within: float = 10.0) -> Heard:
     """The first recording of ``price`` heard ``via`` ws or rest (earlier ones are skipped)."""
+
     async def first() -> Heard:
         while True:
             item = await heard.get()
@@ -133,9 +139,17 @@ async def test_the_app_runs_the_connector_it_is_configured_with(
     live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings, fake: FakeBybit
 ) -> None:
     configured = feed_settings(settings, fake)
-    overrides = {name: getattr(configured, name) for name in (
-        "price_source", "bybit_ws_url", "bybit_rest_url", "bybit_ping_seconds", "price_record_seconds", "price_symbols"
-    )}
+    overrides = {
+        name: getattr(configured, name)
+        for name in (
+            "price_source",
+            "bybit_ws_url",
+            "bybit_rest_url",
+            "bybit_ping_seconds",
+            "price_record_seconds",
+            "price_symbols",
+        )
+    }
     async with live_with(**overrides) as live:
         async with live.bus.subscribe(topics.asset_price_channel("BTCUSDT")) as published:
             await fake.wait_for(lambda: len(fake.subscriptions) == 1)
@@ -155,6 +169,7 @@ async def test_rest_errors_are_survived(db: Database, settings: Settings, fake: 
 
 async def next_message(published: AsyncIterator[Delivery], within: float = 10.0) -> str:
     """The next message's text on a bus subscription (heartbeats skipped)."""
+
     async def first() -> str:
         while not isinstance(item := await anext(published), Message):
             pass
@@ -171,12 +186,24 @@ async def test_an_asset_alert_fires_once_when_the_fake_ticker_crosses_it(
     live channel and one line of the alert log; moves that stay above, or cross again, fire nothing."""
     owner = await create_user(db)
     async with db.transaction() as session:
-        alert = await alerts.create(session, Actor(user_id=owner),
-                                    AlertSpec(direction="above", level=Decimal(50000), symbol="BTCUSDT"), max_active=20)
+        alert = await alerts.create(
+            session,
+            Actor(user_id=owner),
+            AlertSpec(direction="above", level=Decimal(50000), symbol="BTCUSDT"),
+            max_active=20,
+        )
     configured = feed_settings(settings, fake)
-    overrides = {name: getattr(configured, name) for name in (
-        "price_source", "bybit_ws_url", "bybit_rest_url", "bybit_ping_seconds", "price_record_seconds", "price_symbols"
-    )}
+    overrides = {
+        name: getattr(configured, name)
+        for name in (
+            "price_source",
+            "bybit_ws_url",
+            "bybit_rest_url",
+            "bybit_ping_seconds",
+            "price_record_seconds",
+            "price_symbols",
+        )
+    }
     async with live_with(**overrides) as live:
         prices = live.bus.subscribe(topics.asset_price_channel("BTCUSDT"))
         notes = live.bus.subscribe(topics.user_notifications_channel(owner))

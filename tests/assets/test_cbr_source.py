@@ -21,12 +21,33 @@ DAILY = {
     "PreviousDate": "2026-12-04T11:30:00+03:00",
     "Timestamp": "2026-12-04T20:00:00+03:00",
     "Valute": {
-        "USD": {"ID": "R01235", "NumCode": "840", "CharCode": "USD", "Nominal": 1, "Name": "Доллар США",
-                "Value": 92.4512, "Previous": 92.1},
-        "EUR": {"ID": "R01239", "NumCode": "978", "CharCode": "EUR", "Nominal": 1, "Name": "Евро",
-                "Value": 100.25, "Previous": 100.0},
-        "JPY": {"ID": "R01820", "NumCode": "392", "CharCode": "JPY", "Nominal": 100, "Name": "Японских иен",
-                "Value": 61.5, "Previous": 61.0},
+        "USD": {
+            "ID": "R01235",
+            "NumCode": "840",
+            "CharCode": "USD",
+            "Nominal": 1,
+            "Name": "Доллар США",
+            "Value": 92.4512,
+            "Previous": 92.1,
+        },
+        "EUR": {
+            "ID": "R01239",
+            "NumCode": "978",
+            "CharCode": "EUR",
+            "Nominal": 1,
+            "Name": "Евро",
+            "Value": 100.25,
+            "Previous": 100.0,
+        },
+        "JPY": {
+            "ID": "R01820",
+            "NumCode": "392",
+            "CharCode": "JPY",
+            "Nominal": 100,
+            "Name": "Японских иен",
+            "Value": 61.5,
+            "Previous": 61.0,
+        },
         "BAD": {"CharCode": "BAD", "Nominal": 1, "Value": "n/a"},
     },
 }
@@ -41,15 +62,19 @@ async def fake() -> AsyncIterator[FakeBybit]:
 def test_the_daily_document_is_read_per_unit() -> None:
     as_of, rates = parse_daily(DAILY)
     assert as_of == datetime(2026, 12, 4, 17, 0, tzinfo=UTC)  # published (Timestamp), not effective (Date)
-    assert rates == {"USD": assets.parse_e8("92.4512"), "EUR": assets.parse_e8("100.25"),
-                     "JPY": assets.parse_e8("0.615")}  # 61.5 roubles per 100 yen; the unusable one is left out
+    assert rates == {
+        "USD": assets.parse_e8("92.4512"),
+        "EUR": assets.parse_e8("100.25"),
+        "JPY": assets.parse_e8("0.615"),
+    }  # 61.5 roubles per 100 yen; the unusable one is left out
 
 
 async def test_rates_are_recorded_and_crossed(
     client: httpx.AsyncClient, db: Database, settings: Settings, fake: FakeBybit
 ) -> None:
-    config = make_settings(settings.resolved_database_url, settings.data_dir, fx_source="cbr",
-                           fx_url=f"{fake.rest_url}/daily_json.js")
+    config = make_settings(
+        settings.resolved_database_url, settings.data_dir, fx_source="cbr", fx_url=f"{fake.rest_url}/daily_json.js"
+    )
     feed = CbrFeed(db, config)
     fake.cbr = None
     with pytest.raises(httpx.HTTPStatusError):

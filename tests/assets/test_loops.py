@@ -36,7 +36,8 @@ async def loop_event(db: Database, *, symbol: str = "BTC", minutes: int = 1, nam
     creator = await create_user(db, is_creator=True)
     async with db.transaction() as session:
         event = await events.create_event(
-            session, Actor(user_id=creator, is_creator=True),
+            session,
+            Actor(user_id=creator, is_creator=True),
             EventFields(name=name, name_ru=name + " ru", loop_interval_minutes=minutes, asset_symbol=symbol),
         )
         event.is_active = True
@@ -46,8 +47,9 @@ async def loop_event(db: Database, *, symbol: str = "BTC", minutes: int = 1, nam
 
 async def price(db: Database, value: str, at: datetime, symbol: str = "BTCUSDT") -> None:
     async with db.transaction() as session:
-        await assets.record_price(session, symbol=symbol, price_e8=assets.parse_e8(value), source="bybit",
-                                  as_of=at, record_seconds=1.0)
+        await assets.record_price(
+            session, symbol=symbol, price_e8=assets.parse_e8(value), source="bybit", as_of=at, record_seconds=1.0
+        )
 
 
 async def rounds(db: Database, event_id: int) -> list[Pool]:

@@ -71,9 +71,9 @@ async def test_comments_replies_authors_and_their_positions(
     assert newest["has_more"] is False and newest["comments"][1]["reply_count"] == 1
     oldest = (await client.get(f"/api/v1/events/{event_id}/comments?order=oldest&limit=1")).json()
     assert [c["id"] for c in oldest["comments"]] == [first["id"]] and oldest["has_more"]
-    rest = (await client.get(
-        f"/api/v1/events/{event_id}/comments?order=oldest&limit=1&cursor={oldest['next_cursor']}"
-    )).json()
+    rest = (
+        await client.get(f"/api/v1/events/{event_id}/comments?order=oldest&limit=1&cursor={oldest['next_cursor']}")
+    ).json()
     assert [c["id"] for c in rest["comments"]] == [second["id"]] and not rest["has_more"]
     replies = (await client.get(f"/api/v1/events/{event_id}/comments?parent_id={first['id']}")).json()
     assert [c["id"] for c in replies["comments"]] == [reply["id"]]
@@ -162,9 +162,15 @@ async def test_length_and_rate_limits(client: httpx.AsyncClient, db: Database, s
     too_long = "x" * (settings.comment_max_length + 1)
     assert error_of(await post(client, token, event_id, too_long), 400) == "INVALID_REQUEST"
     assert error_of(await post(client, token, event_id, "   "), 400) == "INVALID_REQUEST"
-    assert error_of(await client.post(
-        f"/api/v1/events/{event_id}/comments", json={"text": "x", "colour": "red"}, headers=bearer(token)
-    ), 400) == "INVALID_REQUEST"
+    assert (
+        error_of(
+            await client.post(
+                f"/api/v1/events/{event_id}/comments", json={"text": "x", "colour": "red"}, headers=bearer(token)
+            ),
+            400,
+        )
+        == "INVALID_REQUEST"
+    )
     await ok_post(client, token, event_id, "x" * settings.comment_max_length)
     for n in range(settings.comment_rate_per_minute - 1):
         await ok_post(client, token, event_id, f"comment {n}")

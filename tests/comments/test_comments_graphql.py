@@ -57,7 +57,9 @@ async def seed(db: Database, settings: Settings, event_id: int, market_id: int, 
 
 
 async def test_a_page_of_50_comments_costs_what_a_page_of_1_costs(
-    app_client: tuple[httpx.AsyncClient, Database], db: Database, settings: Settings  # noqa: F811
+    app_client: tuple[httpx.AsyncClient, Database],  # noqa: F811
+    db: Database,
+    settings: Settings,
 ) -> None:
     http, app_db = app_client
     event_id, market_id = await event_with_market(db)
@@ -93,8 +95,14 @@ async def test_mutations_and_who_may_do_what(client: httpx.AsyncClient, db: Data
     evt = gid(Kind.EVENT, event_id)
 
     top = ok_payload(await gql(client, CREATE, {"i": {"eventId": evt, "text": "first!"}}, alice_token))["comment"]
-    assert top == {**top, "text": "first!", "status": "VISIBLE", "parent": None,
-                   "author": {"id": gid(Kind.USER, alice)}, "event": {"id": evt}}
+    assert top == {
+        **top,
+        "text": "first!",
+        "status": "VISIBLE",
+        "parent": None,
+        "author": {"id": gid(Kind.USER, alice)},
+        "event": {"id": evt},
+    }
     answer = {"eventId": evt, "text": "hi", "parentId": top["id"]}
     reply = ok_payload(await gql(client, CREATE, {"i": answer}, bob_token))
     assert reply["comment"]["parent"] == {"id": top["id"]}
@@ -130,10 +138,18 @@ async def test_mutations_and_who_may_do_what(client: httpx.AsyncClient, db: Data
     again = await gql(client, DELETE, {"i": {"id": top["id"]}}, alice_token)
     assert failure_code(again) == "NOT_FOUND"
 
-    node: Any = await gql(client, """query($id: ID!) { node(id: $id) { ... on Comment { id status text
-      replies { nodes { id status text } } } } }""", {"id": top["id"]})
-    assert node["data"]["node"] == {"id": top["id"], "status": "DELETED", "text": None, "replies": {
-        "nodes": [{"id": reply["comment"]["id"], "status": "HIDDEN", "text": None}]}}
+    node: Any = await gql(
+        client,
+        """query($id: ID!) { node(id: $id) { ... on Comment { id status text
+      replies { nodes { id status text } } } } }""",
+        {"id": top["id"]},
+    )
+    assert node["data"]["node"] == {
+        "id": top["id"],
+        "status": "DELETED",
+        "text": None,
+        "replies": {"nodes": [{"id": reply["comment"]["id"], "status": "HIDDEN", "text": None}]},
+    }
 
 
 FEED = """query($n: Int!, $order: CommentOrder!) { events(first: $n) { edges { node { id
@@ -141,7 +157,9 @@ FEED = """query($n: Int!, $order: CommentOrder!) { events(first: $n) { edges { n
 
 
 async def test_comments_of_many_events_cost_what_one_events_cost(
-    app_client: tuple[httpx.AsyncClient, Database], db: Database, settings: Settings  # noqa: F811
+    app_client: tuple[httpx.AsyncClient, Database],  # noqa: F811
+    db: Database,
+    settings: Settings,
 ) -> None:
     http, app_db = app_client
     for _ in range(5):

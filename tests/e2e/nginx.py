@@ -97,13 +97,15 @@ def start_nginx(upstreams: list[str], prefix: Path) -> tuple[subprocess.Popen[by
     log_path = prefix / "nginx.out"
     test = subprocess.run(
         [binary, "-t", "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(conf)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert test.returncode == 0, test.stderr
     with log_path.open("wb") as out:
         process = subprocess.Popen(
             [binary, "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(conf)],
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     return process, wait_healthy(process, f"http://127.0.0.1:{port}", log_path, timeout=30)
 

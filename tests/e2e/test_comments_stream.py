@@ -80,6 +80,7 @@ async def test_event_comments_stream_over_a_real_websocket(server: str, db: Data
         await ws.subscribe("c", STREAM, {"e": evt, "from": 0})  # from 0: nothing is missed while it starts
         await ws.subscribe("n", NOTES)
         async with httpx.AsyncClient(base_url=server) as http:
+
             async def call(method: str, path: str, token: str, body: dict[str, Any] | None = None) -> Any:
                 response = await http.request(method, "/api/v1" + path, json=body, headers=bearer(token))
                 assert response.status_code in (200, 201), response.text
@@ -94,13 +95,23 @@ async def test_event_comments_stream_over_a_real_websocket(server: str, db: Data
 
         seen = [await ws.next("c") for _ in range(5)]
         assert [(m["kind"], m["seq"], m["data"]["action"]) for m in seen] == [
-            ("LIVE", 1, "CREATED"), ("LIVE", 2, "CREATED"), ("LIVE", 3, "EDITED"), ("LIVE", 4, "HIDDEN"),
+            ("LIVE", 1, "CREATED"),
+            ("LIVE", 2, "CREATED"),
+            ("LIVE", 3, "EDITED"),
+            ("LIVE", 4, "HIDDEN"),
             ("LIVE", 5, "DELETED"),
         ]
         first, answer, edited, hidden, deleted = (m["data"] for m in seen)
-        assert first == {**first, "commentId": gid(Kind.COMMENT, top["id"]), "eventId": evt, "parentId": None,
-                         "authorId": gid(Kind.USER, alice), "status": "VISIBLE", "text": "YES at 65 is cheap",
-                         "editedAt": None}
+        assert first == {
+            **first,
+            "commentId": gid(Kind.COMMENT, top["id"]),
+            "eventId": evt,
+            "parentId": None,
+            "authorId": gid(Kind.USER, alice),
+            "status": "VISIBLE",
+            "text": "YES at 65 is cheap",
+            "editedAt": None,
+        }
         assert answer["parentId"] == first["commentId"] and answer["text"] == "no"
         assert edited["text"] == "YES at 65 is a steal" and edited["editedAt"]
         assert (hidden["commentId"], hidden["status"], hidden["text"]) == (answer["commentId"], "HIDDEN", None)
@@ -127,8 +138,15 @@ async def test_a_hidden_event_cannot_be_followed(server: str, db: Database) -> N
         await session.execute(update(Event).where(col(Event.id) == pool.event_id).values(is_active=False))
     connection, ws = await Socket.open(server, {})
     try:
-        await ws.ws.send(json.dumps({"id": "h", "type": "subscribe", "payload": {
-            "query": STREAM, "variables": {"e": gid(Kind.EVENT, pool.event_id)}}}))
+        await ws.ws.send(
+            json.dumps(
+                {
+                    "id": "h",
+                    "type": "subscribe",
+                    "payload": {"query": STREAM, "variables": {"e": gid(Kind.EVENT, pool.event_id)}},
+                }
+            )
+        )
         message = json.loads(await ws.ws.recv())
         assert message["type"] == "next" and message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     finally:

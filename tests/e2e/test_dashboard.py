@@ -58,9 +58,7 @@ def _pct(bps: int) -> str:
     return f"{bps / 100:.2f}%"
 
 
-async def test_dashboard_live_and_resumes_after_a_drop(
-    server: str, db: Database, browser: Any, tmp_path: Path
-) -> None:
+async def test_dashboard_live_and_resumes_after_a_drop(server: str, db: Database, browser: Any, tmp_path: Path) -> None:
     _, _, (market,) = await create_market_setup(db, probabilities=(0.4,), names=("Rain in Moscow?",))
     market_id = f"mkt_{market.id}"
     _, trader = await fast_user(db, balance=100_000)
@@ -81,7 +79,8 @@ async def test_dashboard_live_and_resumes_after_a_drop(
         assert price > 4000
         await page.wait_for_function(
             "([id, text]) => document.querySelector(`tr[data-market='${id}'] .price`).textContent === text",
-            arg=[market_id, _pct(price)], timeout=LIVE_MS,
+            arg=[market_id, _pct(price)],
+            timeout=LIVE_MS,
         )
         board_shot = tmp_path / "dashboard-board.png"
         await page.screenshot(path=str(board_shot), full_page=True)
@@ -99,7 +98,8 @@ async def test_dashboard_live_and_resumes_after_a_drop(
         await page.wait_for_function(
             "([id, text]) => document.querySelector(`#tape tr[data-trade='${id}']`) !== null"
             " && document.querySelector('#price').textContent === text",
-            arg=[trade_id, _pct(price)], timeout=LIVE_MS,
+            arg=[trade_id, _pct(price)],
+            timeout=LIVE_MS,
         )
         assert await page.locator("#tape tr[data-trade]").first.get_attribute("data-trade") == trade_id
 
@@ -115,7 +115,8 @@ async def test_dashboard_live_and_resumes_after_a_drop(
         await page.wait_for_function(
             "([ids, text]) => ids.every(id => document.querySelector(`#tape tr[data-trade='${id}']`))"
             " && document.querySelector('#price').textContent === text",
-            arg=[[missed_id for missed_id, _ in missed], _pct(missed[-1][1])], timeout=10_000,
+            arg=[[missed_id for missed_id, _ in missed], _pct(missed[-1][1])],
+            timeout=10_000,
         )
         tape = [await r.get_attribute("data-trade") for r in await page.locator("#tape tr[data-trade]").all()]
         assert tape[:3] == [missed[1][0], missed[0][0], trade_id]  # newest first, none missed, none twice
@@ -198,7 +199,8 @@ async def test_a_drop_before_the_first_trade_loses_nothing(server: str, db: Data
         await page.wait_for_function(
             "([id, text]) => document.querySelector(`#tape tr[data-trade='${id}']`) !== null"
             " && document.querySelector('#price').textContent === text",
-            arg=[trade_id, _pct(price)], timeout=10_000,
+            arg=[trade_id, _pct(price)],
+            timeout=10_000,
         )
         # Live again after the reload (its streams are new: wait for the new snapshot).
         await page.wait_for_function(
@@ -208,6 +210,7 @@ async def test_a_drop_before_the_first_trade_loses_nothing(server: str, db: Data
         await page.wait_for_function(
             "([id, text]) => document.querySelector(`#tape tr[data-trade='${id}']`) !== null"
             " && document.querySelector('#price').textContent === text",
-            arg=[second, _pct(price)], timeout=LIVE_MS,
+            arg=[second, _pct(price)],
+            timeout=LIVE_MS,
         )
         assert await page.locator("#tape tr[data-trade]").count() == 2

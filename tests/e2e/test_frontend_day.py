@@ -127,7 +127,10 @@ async def test_a_frontends_day(server: str, db: Database, face: str) -> None:
             assert traded["userErrors"] == []
             trade = traded["trade"]  # the one Trade type; what it cost sits beside it
             assert (trade["source"], trade["side"], trade["tokenType"], trade["market"]) == (
-                "LMSR", "BUY", "YES", {"id": market_id}
+                "LMSR",
+                "BUY",
+                "YES",
+                {"id": market_id},
             )
             assert trade["shares"] == traded["sharesDelta"] > 0 and parse(trade["id"])[0] is Kind.TRADE
             assert trade["amount"] + trade["fee"] == traded["costOrPayoutCents"] == 1_000
@@ -179,9 +182,19 @@ async def test_a_frontends_day(server: str, db: Database, face: str) -> None:
         assert backward == forward
 
         # A resting limit order on an order-book market (nobody to fill it), an API token, an idea.
-        placed = (await _run(session, PLACE, input={
-            "marketId": f"mkt_{book.id}", "side": "BUY", "tokenType": "YES", "amount": 1_000, "price": 4000,
-        }))["placeOrder"]
+        placed = (
+            await _run(
+                session,
+                PLACE,
+                input={
+                    "marketId": f"mkt_{book.id}",
+                    "side": "BUY",
+                    "tokenType": "YES",
+                    "amount": 1_000,
+                    "price": 4000,
+                },
+            )
+        )["placeOrder"]
         assert placed["userErrors"] == [] and placed["fills"] == []
         assert (placed["order"]["status"], placed["order"]["price"]) == ("PENDING", 4000)
         created = await _run(session, MINE)
@@ -229,10 +242,14 @@ async def test_a_live_trade_stream_resumes_from_seq(server: str, db: Database) -
     http, websocket = _transports(server, token)
 
     async def buy(session: Any, n: int) -> str:
-        traded = (await _run(
-            session, TRADE, input={"marketId": market_id, "side": "BUY_YES", "amountType": "SPEND", "amount": 500},
-            key=f"live-{n}",
-        ))["lmsrTrade"]
+        traded = (
+            await _run(
+                session,
+                TRADE,
+                input={"marketId": market_id, "side": "BUY_YES", "amountType": "SPEND", "amount": 500},
+                key=f"live-{n}",
+            )
+        )["lmsrTrade"]
         assert traded["userErrors"] == []
         trade_id: str = traded["trade"]["id"]
         return trade_id
@@ -246,9 +263,15 @@ async def test_a_live_trade_stream_resumes_from_seq(server: str, db: Database) -
         arrived = await _next(stream)
         assert (arrived["kind"], arrived["seq"]) == ("LIVE", 2)
         assert arrived["data"] == {
-            "id": second, "source": "LMSR", "side": "BUY", "tokenType": "YES", "shares": arrived["data"]["shares"],
-            "price": arrived["data"]["price"], "fee": arrived["data"]["fee"],
-            "market": {"id": market_id, "yesPrice": arrived["data"]["market"]["yesPrice"]}, "trader": {"id": user_id},
+            "id": second,
+            "source": "LMSR",
+            "side": "BUY",
+            "tokenType": "YES",
+            "shares": arrived["data"]["shares"],
+            "price": arrived["data"]["price"],
+            "fee": arrived["data"]["fee"],
+            "market": {"id": market_id, "yesPrice": arrived["data"]["market"]["yesPrice"]},
+            "trader": {"id": user_id},
         }
         assert arrived["data"]["shares"] > 0 and 0 < arrived["data"]["price"] < 10_000
         assert arrived["data"]["fee"] > 0  # the trader sees their own fee

@@ -33,9 +33,13 @@ from tests.support import bearer, create_user, unique_email
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")]
 
 NODE_DIR = Path(__file__).with_name("node")
-STREAMS = {"myBalance": topics.user_balance_channel, "myFills": topics.user_fills_channel,
-           "myPositions": topics.user_positions_channel, "myNotifications": topics.user_notifications_channel,
-           "myOrders": topics.user_orders_channel}
+STREAMS = {
+    "myBalance": topics.user_balance_channel,
+    "myFills": topics.user_fills_channel,
+    "myPositions": topics.user_positions_channel,
+    "myNotifications": topics.user_notifications_channel,
+    "myOrders": topics.user_orders_channel,
+}
 CYCLES = 2  # forced reconnects
 WAIT = 15.0  # seconds for any one expected event (a token lives 2 s)
 
@@ -101,8 +105,14 @@ async def client_of(node_client: Path) -> AsyncIterator[Callable[..., Any]]:
 
     async def start(base: str, email: str) -> NodeClient:
         process = await asyncio.create_subprocess_exec(
-            "node", str(node_client), base, email, "password123", *STREAMS,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            "node",
+            str(node_client),
+            base,
+            email,
+            "password123",
+            *STREAMS,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
         started.append(process)
         return NodeClient(process)
@@ -130,14 +140,21 @@ async def test_graphql_ws_reconnects_on_token_expiry_and_loses_nothing(
     trades = 0
 
     async with httpx.AsyncClient(base_url=short_lived, timeout=WAIT) as http:
+
         async def trade() -> None:
             """An LMSR trade (a fill, a position, a notification, a balance) and an order that rests."""
             nonlocal trades
             body = {"market_id": market.id, "side": "buy_yes", "amount_type": "spend", "amount": 1_000}
             response = await http.post(TRADE, json=body, headers=bearer(own))
             assert response.status_code == 200, response.text
-            order = {"market_id": book.id, "type": "buy", "kind": "limit", "token_type": "YES", "price": 1000,
-                     "amount": 1_000}
+            order = {
+                "market_id": book.id,
+                "type": "buy",
+                "kind": "limit",
+                "token_type": "YES",
+                "price": 1000,
+                "amount": 1_000,
+            }
             response = await http.post("/api/v1/market/orders", json=order, headers=bearer(own))
             assert response.status_code == 200, response.text
             trades += 1

@@ -30,15 +30,20 @@ pytestmark = [
 ]
 
 ROUNDS = 12
-FAST = {"PREDICTQL_LOOP_MINUTE_SECONDS": "0.3", "PREDICTQL_LOOP_TICK_SECONDS": "0.005",
-        "PREDICTQL_PRICE_STALE_SECONDS": "120"}
+FAST = {
+    "PREDICTQL_LOOP_MINUTE_SECONDS": "0.3",
+    "PREDICTQL_LOOP_TICK_SECONDS": "0.005",
+    "PREDICTQL_PRICE_STALE_SECONDS": "120",
+}
 
 
 async def _rounds(db: Database, event_id: int) -> list[Pool]:
     async with db.session() as session:
-        return list(await session.scalars(
-            select(Pool).where(col(Pool.event_id) == event_id).order_by(col(Pool.live_at), col(Pool.id))
-        ))
+        return list(
+            await session.scalars(
+                select(Pool).where(col(Pool.event_id) == event_id).order_by(col(Pool.live_at), col(Pool.id))
+            )
+        )
 
 
 async def test_two_processes_run_each_round_exactly_once(

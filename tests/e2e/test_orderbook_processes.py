@@ -62,10 +62,12 @@ async def test_crossing_orders_from_two_processes_never_double_fill(
         bodies.append((tokens[index % USERS], body))
     clients = [httpx.AsyncClient(base_url=base, timeout=60) for base in two_servers]
     try:
-        responses = await asyncio.gather(*(
-            clients[i % 2].post("/api/v1/market/orders", json=body, headers=bearer(token))
-            for i, (token, body) in enumerate(bodies)
-        ))
+        responses = await asyncio.gather(
+            *(
+                clients[i % 2].post("/api/v1/market/orders", json=body, headers=bearer(token))
+                for i, (token, body) in enumerate(bodies)
+            )
+        )
         sells = await _sell_back(clients, tokens, market.id or 0)
     finally:
         for client in clients:
@@ -93,7 +95,13 @@ async def _sell_back(clients: list[httpx.AsyncClient], tokens: list[str], market
         held = (await clients[0].get("/api/v1/market/positions/my", headers=bearer(token))).json()
         for position in held:
             if position["market_id"] == market_id and position["amount"] >= 2:
-                body = {"market_id": market_id, "type": "sell", "kind": "limit", "token_type": position["token_type"],
-                        "amount": position["amount"] // 2, "price": 5000}
+                body = {
+                    "market_id": market_id,
+                    "type": "sell",
+                    "kind": "limit",
+                    "token_type": position["token_type"],
+                    "amount": position["amount"] // 2,
+                    "price": 5000,
+                }
                 offers.append(clients[index % 2].post("/api/v1/market/orders", json=body, headers=bearer(token)))
     return list(await asyncio.gather(*offers))

@@ -185,8 +185,9 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
         await gql.subscribe("trades", TRADES, variables)
         await legacy_gql.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await asyncio.wait_for(legacy_gql.recv(), RECEIVE_TIMEOUT))["type"] == "connection_ack"
-        await legacy_gql.send(json.dumps({"id": "1", "type": "start", "payload": {"query": MARKET_UPDATED,
-                                                                                "variables": variables}}))
+        await legacy_gql.send(
+            json.dumps({"id": "1", "type": "start", "payload": {"query": MARKET_UPDATED, "variables": variables}})
+        )
 
         # Every stream is live on B before the trade: snapshots for the state streams, the init frame
         # for the raw feed, and Redis's subscription count for the snapshot-less trades stream.
@@ -201,7 +202,8 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
 
         started = time.monotonic()
         response = await http_a.post(
-            TRADE, json={"market_id": mid, "side": "buy_yes", "amount_type": "spend", "amount": 5000},
+            TRADE,
+            json={"market_id": mid, "side": "buy_yes", "amount_type": "spend", "amount": 5000},
             headers=bearer(token),
         )
         assert response.status_code == 200, response.text
@@ -221,7 +223,10 @@ async def test_a_trade_on_one_process_reaches_subscribers_of_the_other(
     assert updated["kind"] == "LIVE" and int(updated["seq"]) == int(snapshot["seq"]) + 1
     state = updated["data"]
     assert (state["yesPrice"], state["noPrice"], int(state["qYes"]), int(state["volume"])) == (
-        after.yes_price, after.no_price, after.q_yes, after.volume
+        after.yes_price,
+        after.no_price,
+        after.q_yes,
+        after.volume,
     )
     assert legacy_updated["kind"] == "LIVE" and legacy_updated["data"]["yesPrice"] == after.yes_price
     assert traded["kind"] == "LIVE" and int(traded["seq"]) >= 1
@@ -247,8 +252,14 @@ async def test_an_order_book_fill_on_one_process_reaches_subscribers_of_the_othe
         await gql.subscribe("trades", TRADES, {"id": gid(Kind.MARKET, mid)})
         await subscribed(redis, topics.market_trades_channel(mid))
         for token, token_type in zip(tokens, ("YES", "NO"), strict=True):  # a YES and a NO buy mint a pair
-            body = {"market_id": mid, "type": "buy", "kind": "limit", "token_type": token_type, "price": 5000,
-                    "amount": 5000}
+            body = {
+                "market_id": mid,
+                "type": "buy",
+                "kind": "limit",
+                "token_type": token_type,
+                "price": 5000,
+                "amount": 5000,
+            }
             response = await http_a.post("/api/v1/market/orders", json=body, headers=bearer(token))
             assert response.status_code == 200, response.text
         try:

@@ -22,8 +22,24 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def test_a_one_minute_soak_at_mixed_load_shows_no_growth() -> None:
     env = dict(os.environ, PREDICTQL_BENCH_PG_URL=PG_ADMIN, PREDICTQL_BENCH_REDIS_URL=REDIS_URL or "")
     argv = [
-        sys.executable, str(SOAK), "--minutes", "1", "--db", BACKEND, "--bus", "redis" if REDIS_URL else "memory",
-        "--trades-per-second", "10", "--traders", "2", "--graphql", "6", "--feeds", "4", "--sample", "2",
+        sys.executable,
+        str(SOAK),
+        "--minutes",
+        "1",
+        "--db",
+        BACKEND,
+        "--bus",
+        "redis" if REDIS_URL else "memory",
+        "--trades-per-second",
+        "10",
+        "--traders",
+        "2",
+        "--graphql",
+        "6",
+        "--feeds",
+        "4",
+        "--sample",
+        "2",
         "--no-record",
     ]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=170, check=False)

@@ -27,7 +27,9 @@ ANSWER = """mutation($id: ID!, $text: String!) { answerSupportChat(input: {sessi
 
 async def _open(server: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
     ws = await websockets.connect(
-        ws_url(server), subprotocols=["graphql-transport-ws"], additional_headers=headers or {}  # type: ignore[list-item]
+        ws_url(server),
+        subprotocols=["graphql-transport-ws"],
+        additional_headers=headers or {},  # type: ignore[list-item]
     )
     await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
     assert json.loads(await ws.recv())["type"] == "connection_ack"
@@ -74,7 +76,8 @@ async def test_visitor_and_operator_talk_live_over_real_sockets(server: str, db:
             assert (await _next(visitor_ws, "supportChat"))["seq"] == 1
 
             answered = await visitor.post(
-                "/graphql", json={"query": ANSWER, "variables": {"id": chat_id, "text": "Hi, how can we help?"}},
+                "/graphql",
+                json={"query": ANSWER, "variables": {"id": chat_id, "text": "Hi, how can we help?"}},
                 headers={"Authorization": f"Bearer {operator}"},
             )
             assert answered.json()["data"]["answerSupportChat"]["userErrors"] == []

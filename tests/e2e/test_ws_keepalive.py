@@ -27,8 +27,10 @@ PING, PONG, CLOSE, TEXT = 0x9, 0xA, 0x8, 0x1
 @pytest.fixture(scope="module")
 def fast_pinging_server(settings: Settings, db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process, base = start_server(
-        settings, tmp_path_factory.mktemp("keepalive") / "server.log",
-        PREDICTQL_WS_PING_INTERVAL_SECONDS="0.3", PREDICTQL_WS_READ_DEADLINE_SECONDS="0.9",
+        settings,
+        tmp_path_factory.mktemp("keepalive") / "server.log",
+        PREDICTQL_WS_PING_INTERVAL_SECONDS="0.3",
+        PREDICTQL_WS_READ_DEADLINE_SECONDS="0.9",
     )
     yield base
     stop_server(process)
@@ -48,9 +50,7 @@ async def test_a_client_that_never_answers_pings_is_closed(fast_pinging_server: 
     await _never_answering(fast_pinging_server, "/api/v1/ws/trades")
 
 
-async def test_the_asset_price_feed_pings_and_has_a_read_deadline_too(
-    fast_pinging_server: str, db: Database
-) -> None:
+async def test_the_asset_price_feed_pings_and_has_a_read_deadline_too(fast_pinging_server: str, db: Database) -> None:
     """``/ws/assets/{symbol}/price`` is kept alive like the other feeds: the latest price, then
     pings, and 1011 when they go unanswered; a client that answers them stays."""
     async with db.transaction() as session:

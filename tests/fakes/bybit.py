@@ -41,8 +41,16 @@ def _ms() -> int:
 
 
 def _ticker(symbol: str, price: str) -> dict[str, Any]:
-    return {"symbol": symbol, "lastPrice": price, "highPrice24h": price, "lowPrice24h": price,
-            "prevPrice24h": price, "volume24h": "1000", "turnover24h": "1000", "price24hPcnt": "0"}
+    return {
+        "symbol": symbol,
+        "lastPrice": price,
+        "highPrice24h": price,
+        "lowPrice24h": price,
+        "prevPrice24h": price,
+        "volume24h": "1000",
+        "turnover24h": "1000",
+        "price24hPcnt": "0",
+    }
 
 
 class FakeBybit:
@@ -58,11 +66,13 @@ class FakeBybit:
         self.port = 0
         self.cbr: dict[str, Any] | None = None  # the daily document; None answers 503
         self._cs = 0
-        self.app = Starlette(routes=[
-            WebSocketRoute("/v5/public/spot", self._socket),
-            Route("/v5/market/tickers", self._tickers),
-            Route("/daily_json.js", self._daily),
-        ])
+        self.app = Starlette(
+            routes=[
+                WebSocketRoute("/v5/public/spot", self._socket),
+                Route("/v5/market/tickers", self._tickers),
+                Route("/daily_json.js", self._daily),
+            ]
+        )
 
     async def _notify(self) -> None:
         async with self.changed:
@@ -101,8 +111,15 @@ class FakeBybit:
         """A ticker to every socket subscribed to it; how many got it."""
         self.prices[symbol] = price
         self._cs += 1
-        frame = json.dumps({"topic": f"tickers.{symbol}", "ts": _ms(), "type": "snapshot", "cs": self._cs,
-                            "data": _ticker(symbol, price)})
+        frame = json.dumps(
+            {
+                "topic": f"tickers.{symbol}",
+                "ts": _ms(),
+                "type": "snapshot",
+                "cs": self._cs,
+                "data": _ticker(symbol, price),
+            }
+        )
         sent = 0
         for websocket, topics in list(self.subscriptions.items()):
             if f"tickers.{symbol}" in topics:
@@ -122,10 +139,18 @@ class FakeBybit:
         self.rest_calls += 1
         symbol = request.query_params.get("symbol", "")
         if request.query_params.get("category") != "spot" or symbol not in self.prices:
-            return JSONResponse({"retCode": 10001, "retMsg": "Not supported symbols", "result": {},
-                                 "retExtInfo": {}, "time": _ms()})
-        return JSONResponse({"retCode": 0, "retMsg": "OK", "result": {
-            "category": "spot", "list": [_ticker(symbol, self.prices[symbol])]}, "retExtInfo": {}, "time": _ms()})
+            return JSONResponse(
+                {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}, "retExtInfo": {}, "time": _ms()}
+            )
+        return JSONResponse(
+            {
+                "retCode": 0,
+                "retMsg": "OK",
+                "result": {"category": "spot", "list": [_ticker(symbol, self.prices[symbol])]},
+                "retExtInfo": {},
+                "time": _ms(),
+            }
+        )
 
     async def _daily(self, request: Request) -> JSONResponse:
         if self.cbr is None:
@@ -152,8 +177,9 @@ async def running_fake() -> AsyncIterator[FakeBybit]:
     """The fake served by uvicorn in this event loop until the block ends."""
     fake = FakeBybit()
     fake.port = _free_port()
-    config = uvicorn.Config(fake.app, host="127.0.0.1", port=fake.port, log_level="warning", lifespan="off",
-                            ws_ping_interval=None)
+    config = uvicorn.Config(
+        fake.app, host="127.0.0.1", port=fake.port, log_level="warning", lifespan="off", ws_ping_interval=None
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10

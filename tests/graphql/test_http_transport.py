@@ -48,9 +48,11 @@ async def test_graphql_response_json_is_honoured(client: httpx.AsyncClient) -> N
     assert ok.status_code == 200 and ok.headers["content-type"].startswith(GQL_RESPONSE)
     assert ok.json() == {"data": {"__typename": "Query"}}
     preferred = "application/json;q=0.5, application/graphql-response+json"
-    assert (await client.post("/graphql", json={"query": "{ __typename }"}, headers={"Accept": preferred})).headers[
-        "content-type"
-    ].startswith(GQL_RESPONSE)
+    assert (
+        (await client.post("/graphql", json={"query": "{ __typename }"}, headers={"Accept": preferred}))
+        .headers["content-type"]
+        .startswith(GQL_RESPONSE)
+    )
     for accept in ("application/json", "*/*", "text/plain", ""):
         plain = await client.post("/graphql", json={"query": "{ __typename }"}, headers={"Accept": accept})
         assert plain.status_code == 200 and plain.headers["content-type"].startswith("application/json"), accept

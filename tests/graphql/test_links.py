@@ -34,7 +34,9 @@ EVENT_TRADES = """{ events(first: 20) { totalCount nodes { name pools { markets 
 async def buy(db: Database, settings: Settings, user_id: int, market_id: int, amount: int = 10_000) -> None:
     async with db.transaction() as session:
         await lmsr_trading.trade(
-            session, Actor(user_id=user_id), TradeRequest(market_id, "buy_yes", "spend", amount),
+            session,
+            Actor(user_id=user_id),
+            TradeRequest(market_id, "buy_yes", "spend", amount),
             fee_bps=settings.fee_bps,
         )
 
@@ -175,7 +177,10 @@ async def test_root_connection_pages_both_ways(app_client: tuple[httpx.AsyncClie
     oldest = await page(last=2)
     assert [node["name"] for node in oldest["nodes"]] == names[3:]
     assert oldest["pageInfo"] | {"startCursor": None, "endCursor": None} == {
-        "hasNextPage": False, "hasPreviousPage": True, "startCursor": None, "endCursor": None,
+        "hasNextPage": False,
+        "hasPreviousPage": True,
+        "startCursor": None,
+        "endCursor": None,
     }
     newer = await page(last=2, before=oldest["pageInfo"]["startCursor"])
     assert [node["name"] for node in newer["nodes"]] == names[1:3] and newer["pageInfo"]["hasPreviousPage"] is True
@@ -206,9 +211,13 @@ async def test_links_from_orders_notifications_and_trades(
     token = await sign_in(http, email)
     http.cookies.clear()
     await buy(db, settings, trader, market.id or 0)
-    body = await gql(http, """{ notifications(first: 5) { totalCount nodes { type subject {
+    body = await gql(
+        http,
+        """{ notifications(first: 5) { totalCount nodes { type subject {
         __typename ... on Market { id name event { name } orderbook { bids { price } } } } } }
-      me { positions { nodes { market { trades(first: 1) { nodes { fee trader { id } } } } } } } }""", token=token)
+      me { positions { nodes { market { trades(first: 1) { nodes { fee trader { id } } } } } } } }""",
+        token=token,
+    )
     assert "errors" not in body, body
     notes = body["data"]["notifications"]
     assert notes["totalCount"] == 1
@@ -237,8 +246,12 @@ async def test_order_book_links_and_the_trades_connection(
     _, b = await trader(db, settings, balance=50_000)
     assert "errors" not in await gql(client, PLACE, order_input(market, "buy", "YES", 6120, 6000), a)
     assert "errors" not in await gql(client, PLACE, order_input(market, "buy", "YES", 3060, 3000), a)
-    mine = await gql(client, """{ myOrders { totalCount nodes { market { id marketType
-      orderbook(depth: 5) { bids { price amount } asks { price } } } } } }""", token=a)
+    mine = await gql(
+        client,
+        """{ myOrders { totalCount nodes { market { id marketType
+      orderbook(depth: 5) { bids { price amount } asks { price } } } } } }""",
+        token=a,
+    )
     assert "errors" not in mine, mine
     book = (await gql(client, BOOK, {"m": market, "depth": 5, "token": "YES"}))["data"]["orderbook"]
     assert mine["data"]["myOrders"]["totalCount"] == 2

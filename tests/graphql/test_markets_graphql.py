@@ -91,8 +91,13 @@ def when(**delta: float) -> str:
 
 def pool_input(names: list[str], probabilities: list[float], **extra: Any) -> dict[str, Any]:
     """A pool spec; the probabilities go in as GraphQL's one price type (basis points)."""
-    return {"name": "Main Pool", "finishAt": when(days=2), "marketNames": names,
-            "marketPrices": [round(p * 10000) for p in probabilities], **extra}
+    return {
+        "name": "Main Pool",
+        "finishAt": when(days=2),
+        "marketNames": names,
+        "marketPrices": [round(p * 10000) for p in probabilities],
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -140,14 +145,22 @@ async def test_create_event_needs_a_creator(client: httpx.AsyncClient, db: Datab
 async def test_create_pool_documented_example(client: httpx.AsyncClient, creator: tuple[int, str]) -> None:
     _, token = creator
     event = await new_event(client, token)
-    spec = pool_input(["Team A", "Draw", "Team B"], [0.40, 0.25, 0.35], lmsrBKopecks=1000000, rules="FT result",
-                      metadata={"volume_min_kopecks": 1000})
+    spec = pool_input(
+        ["Team A", "Draw", "Team B"],
+        [0.40, 0.25, 0.35],
+        lmsrBKopecks=1000000,
+        rules="FT result",
+        metadata={"volume_min_kopecks": 1000},
+    )
     pool = ok(await gql(client, CREATE_POOL, {"id": event["id"], "input": spec}, token))["createPool"]
     assert pool["eventId"] == event["id"] and pool["rules"] == "FT result" and pool["wonSide"] is None
     assert pool["event"] == {"id": event["id"], "status": "STARTED", "mainPoolId": pool["id"]}
     assert pool["metadata"] == {
-        "volume_min_kopecks": 1000, "market_names": ["Team A", "Draw", "Team B"],
-        "market_probabilities": [0.40, 0.25, 0.35], "lmsr_b_kopecks": 1000000, "market_type": "lmsr",
+        "volume_min_kopecks": 1000,
+        "market_names": ["Team A", "Draw", "Team B"],
+        "market_probabilities": [0.40, 0.25, 0.35],
+        "lmsr_b_kopecks": 1000000,
+        "market_type": "lmsr",
     }
     markets = pool["markets"]
     assert [m["name"] for m in markets] == ["Team A", "Draw", "Team B"]
@@ -186,8 +199,9 @@ async def test_create_event_full(client: httpx.AsyncClient, creator: tuple[int, 
         pool_input(["Yes"], [0.7], name="Winner", liveAt=when(hours=1)),
         pool_input(["0-1", "2-3", "4+"], [0.5, 0.3, 0.2], name="Goals", liveAt=when(hours=1), lmsrBKopecks=300000),
     ]
-    variables = {"input": {"name": "Final", "tags": ["sports"], "loopIntervalMinutes": 60, "pools": pools,
-                           "mainPoolIndex": 1}}
+    variables = {
+        "input": {"name": "Final", "tags": ["sports"], "loopIntervalMinutes": 60, "pools": pools, "mainPoolIndex": 1}
+    }
     event = ok(await gql(client, CREATE_FULL, variables, token))["createEventFull"]
     assert [p["name"] for p in event["pools"]] == ["Winner", "Goals"]
     assert event["mainPool"]["id"] == event["mainPoolId"] == event["pools"][1]["id"]
@@ -270,8 +284,11 @@ async def test_feed_connection(client: httpx.AsyncClient, creator: tuple[int, st
     _, token = creator
     made = [await live_event(client, token, name=f"Event {n}", tags=["odd" if n % 2 else "even"]) for n in range(5)]
     upcoming = await new_event(client, token, name="Later")
-    ok(await gql(client, CREATE_POOL, {"id": upcoming["id"], "input": pool_input(["Yes"], [0.5], liveAt=when(days=1))},
-                 token))
+    ok(
+        await gql(
+            client, CREATE_POOL, {"id": upcoming["id"], "input": pool_input(["Yes"], [0.5], liveAt=when(days=1))}, token
+        )
+    )
     ok(await gql(client, SET_ACTIVE, {"id": upcoming["id"], "on": True}, token))
     newest_first = [upcoming["id"]] + [event["id"] for event in reversed(made)]
 
@@ -324,8 +341,12 @@ async def test_close_market_then_pool_closes(client: httpx.AsyncClient, creator:
     assert code(await gql(client, CLOSE_MARKET, {**base, "m": first, "side": "YES"}, other)) == "FORBIDDEN"
     assert code(await gql(client, CLOSE_MARKET, {**base, "m": first}, token)) == "INVALID_REQUEST"
     closed = ok(await gql(client, CLOSE_MARKET, {**base, "m": first, "side": "YES"}, token))["closeMarket"]
-    assert closed == {"id": first, "resolved": True, "winningOutcome": "YES",
-                      "pool": {"wonSide": None, "closedAt": None}}
+    assert closed == {
+        "id": first,
+        "resolved": True,
+        "winningOutcome": "YES",
+        "pool": {"wonSide": None, "closedAt": None},
+    }
     assert code(await gql(client, CLOSE_MARKET, {**base, "m": first, "side": "NO"}, token)) == "CONFLICT"
     assert code(await gql(client, CLOSE_MARKET, {**base, "m": "mkt_999999", "side": "NO"}, token)) == "NOT_FOUND"
     last = ok(await gql(client, CLOSE_MARKET, {**base, "m": second, "outcome": 1}, token))["closeMarket"]
@@ -363,8 +384,13 @@ async def test_close_event(client: httpx.AsyncClient, creator: tuple[int, str], 
     assert code(await gql(client, CLOSE_EVENT, {"id": "evt_999999", "side": "NO"}, token)) == "NOT_FOUND"
     closed = ok(await gql(client, CLOSE_EVENT, {"id": single["id"], "side": "NO"}, token))["closeEvent"]
     assert closed["status"] == "PAID" and closed["closedAt"]
-    assert closed["pools"] == [{"wonSide": 1, "closedAt": closed["pools"][0]["closedAt"],
-                                "markets": [{"resolved": True, "winningOutcome": "NO"}]}]
+    assert closed["pools"] == [
+        {
+            "wonSide": 1,
+            "closedAt": closed["pools"][0]["closedAt"],
+            "markets": [{"resolved": True, "winningOutcome": "NO"}],
+        }
+    ]
     assert code(await gql(client, CLOSE_EVENT, {"id": single["id"], "side": "YES"}, token)) == "CONFLICT"
 
     multi = await live_event(client, token, pools=2)
@@ -398,8 +424,9 @@ async def test_volume_and_watch_state(client: httpx.AsyncClient, creator: tuple[
     trader_id, trader = await fast_user(db, balance=100_000)
     market_id = row_id(event["pools"][0]["markets"][1]["id"])
     async with db.transaction() as session:
-        await lmsr_trading.trade(session, Actor(user_id=trader_id), TradeRequest(market_id, "buy_yes", "spend", 10_000),
-                                 fee_bps=200)
+        await lmsr_trading.trade(
+            session, Actor(user_id=trader_id), TradeRequest(market_id, "buy_yes", "spend", 10_000), fee_bps=200
+        )
         await watchlist.add(session, Actor(user_id=trader_id), event_id=row_id(event["id"]))
     seen = ok(await gql(client, EVENT_QUERY, {"id": event["id"]}, trader))["event"]
     volumes = [m["volume"] for m in seen["pools"][0]["markets"]]
@@ -435,8 +462,12 @@ async def test_timestamp_without_offset_is_utc(client: httpx.AsyncClient, creato
     spec = pool_input(["Yes"], [0.5], finishAt=finish, liveAt=live)
     pool = ok(await gql(client, CREATE_POOL, {"id": event["id"], "input": spec}, token))["createPool"]
     assert (pool["finishAt"], pool["liveAt"]) == (finish + "Z", live + "Z")
-    rest = {"name": "REST", "finish_at": finish, "live_at": live,
-            "metadata": {"market_names": ["Yes"], "market_probabilities": [0.5]}}
+    rest = {
+        "name": "REST",
+        "finish_at": finish,
+        "live_at": live,
+        "metadata": {"market_names": ["Yes"], "market_probabilities": [0.5]},
+    }
     created = await client.post(f"/api/v1/events/{row_id(event['id'])}/pools", json=rest, headers=bearer(token))
     assert created.status_code == 201, created.text
     assert (created.json()["finish_at"], created.json()["live_at"]) == (pool["finishAt"], pool["liveAt"])

@@ -89,7 +89,7 @@ async def money_kinds(
         user = await session.get(User, user_id)
         assert user is not None
         user.is_operator = True
-    card = 'mutation { createCardOrder(input: {type: DEPOSIT, amount: 10000}) { cardOrder { id } } }'
+    card = "mutation { createCardOrder(input: {type: DEPOSIT, amount: 10000}) { cardOrder { id } } }"
     card_id = data(await gql(client, card, token=token))["createCardOrder"]["cardOrder"]["id"]
     say = 'mutation($o: ID!) { sendCardOrderMessage(input: {orderId: $o, message: "paid"}) { message { id } } }'
     message = data(await gql(client, say, {"o": card_id}, token))["sendCardOrderMessage"]["message"]["id"]
@@ -97,7 +97,7 @@ async def money_kinds(
       { withdrawal { id } } }"""
     withdrawal = data(await gql(client, out, {"a": EVM}, token))["requestWithdrawal"]["withdrawal"]["id"]
     _, operator = await fast_user(db, is_operator=True)
-    done = 'mutation($o: ID!) { completeCardOrder(input: {id: $o}) { cardOrder { id } } }'
+    done = "mutation($o: ID!) { completeCardOrder(input: {id: $o}) { cardOrder { id } } }"
     data(await gql(client, done, {"o": card_id}, operator))
     audit = data(await gql(client, "{ auditLog(first: 1) { nodes { id } } }", token=token))["auditLog"]["nodes"][0]
     return {"CardOrder": card_id, "CardMessage": message, "Withdrawal": withdrawal, "AuditEntry": audit["id"]}
@@ -112,15 +112,27 @@ async def p2p_kinds(db: Database, user_id: int) -> dict[str, str]:
 
     buyer = await new_user(db)
     async with db.transaction() as session:
-        ad = await p2p_ads.create_ad(session, Actor(user_id=user_id), AdFields(
-            type="sell", fiat_currency="RUB", min_amount=100, max_amount=1000, payment_methods=["sber"],
-            payment_details={"sber": "card"},
-        ))
-        order = await p2p_orders.create_order(session, Actor(user_id=buyer), p2p_orders.OrderRequest(ad.id or 0, 100,
-                                                                                                       "sber"))
+        ad = await p2p_ads.create_ad(
+            session,
+            Actor(user_id=user_id),
+            AdFields(
+                type="sell",
+                fiat_currency="RUB",
+                min_amount=100,
+                max_amount=1000,
+                payment_methods=["sber"],
+                payment_details={"sber": "card"},
+            ),
+        )
+        order = await p2p_orders.create_order(
+            session, Actor(user_id=buyer), p2p_orders.OrderRequest(ad.id or 0, 100, "sber")
+        )
         message = await p2p_chat.post(session, Actor(user_id=user_id), order_id=order.id or 0, message="hi")
-    return {"P2PAd": gid(Kind.P2P_AD, ad.id or 0), "P2POrder": gid(Kind.P2P_ORDER, order.id or 0),
-            "P2PMessage": gid(Kind.P2P_MESSAGE, message.id or 0)}
+    return {
+        "P2PAd": gid(Kind.P2P_AD, ad.id or 0),
+        "P2POrder": gid(Kind.P2P_ORDER, order.id or 0),
+        "P2PMessage": gid(Kind.P2P_MESSAGE, message.id or 0),
+    }
 
 
 async def test_node_resolves_every_kind_and_hides_others_private_rows(
@@ -167,6 +179,9 @@ async def test_enum_values_are_refused_at_validation(client: httpx.AsyncClient, 
     assert refused(await gql(client, trade % "BUY_MAYBE"))
     assert refused(await gql(client, trade % "buy_yes"))
     variables = {"s": "SELL_SIDEWAYS"}
-    body = await gql(client, "query($s: LmsrSide!) { lmsrPreview(marketId: \"mkt_1\", side: $s, amountType: SPEND,"
-                             " amount: 5) { fee } }", variables)
+    body = await gql(
+        client,
+        'query($s: LmsrSide!) { lmsrPreview(marketId: "mkt_1", side: $s, amountType: SPEND, amount: 5) { fee } }',
+        variables,
+    )
     assert refused(body, "BAD_USER_INPUT")

@@ -36,8 +36,14 @@ async def test_a_trade_then_the_connection_pages_newest_first(client: httpx.Asyn
     # Relay: endCursor names the last edge even on the last page.
     assert rest["pageInfo"] == {"hasNextPage": False, "endCursor": rest["edges"][-1]["cursor"]}
     assert edge["node"] == {
-        **edge["node"], "userId": gid(Kind.USER, user), "type": "TRADE_EXECUTED", "title": "Trade Executed",
-        "read": False, "readAt": None, "relatedId": gid(Kind.MARKET, market.id or 0), "relatedType": "MARKET",
+        **edge["node"],
+        "userId": gid(Kind.USER, user),
+        "type": "TRADE_EXECUTED",
+        "title": "Trade Executed",
+        "read": False,
+        "readAt": None,
+        "relatedId": gid(Kind.MARKET, market.id or 0),
+        "relatedType": "MARKET",
     }
     assert code(await gql(client, LIST, {"first": 0}, token)) == "INVALID_REQUEST"
     assert code(await gql(client, LIST, {"first": 2, "after": "nope"}, token)) == "INVALID_REQUEST"
@@ -68,6 +74,11 @@ async def test_mark_read_all_delete_and_count(client: httpx.AsyncClient, db: Dat
 
 
 async def test_anonymous_callers_are_refused(client: httpx.AsyncClient, db: Database) -> None:
-    for query, variables in ((LIST, {"first": 5}), (COUNT, {}), (READ, {"id": "ntf_1"}), (READ_ALL, {}),
-                             (DELETE, {"id": "ntf_1"})):
+    for query, variables in (
+        (LIST, {"first": 5}),
+        (COUNT, {}),
+        (READ, {"id": "ntf_1"}),
+        (READ_ALL, {}),
+        (DELETE, {"id": "ntf_1"}),
+    ):
         assert code(await gql(client, query, variables)) == "UNAUTHORIZED", query

@@ -52,8 +52,11 @@ async def order_book_event(client: httpx.AsyncClient, db: Database) -> tuple[str
     """(creator token, the pool, its one market id), created through GraphQL with marketType."""
     _, token = await fast_user(db, is_creator=True)
     pool = {
-        "name": "Book", "finishAt": rfc3339(utcnow() + timedelta(days=1)), "marketNames": ["Yes"],
-        "marketPrices": [5000], "marketType": "ORDERBOOK",
+        "name": "Book",
+        "finishAt": rfc3339(utcnow() + timedelta(days=1)),
+        "marketNames": ["Yes"],
+        "marketPrices": [5000],
+        "marketType": "ORDERBOOK",
     }
     full = {"input": {"name": "Order-book event", "pools": [pool]}}
     created = ok_payload(await gql(client, CREATE_FULL, full, token))
@@ -74,9 +77,20 @@ async def test_place_fill_cancel_and_book(client: httpx.AsyncClient, db: Databas
     assert rested["market"] == {"id": market}
     assert rested["balances"] == {"cash": 50_000 - 6120, "bonus": 0, "frozen": 6120, "total": 50_000 - 6120}
     assert rested["order"] | {"id": None} == {
-        "id": None, "side": "BUY", "tokenType": "YES", "kind": "LIMIT", "price": 6000, "amount": 6120,
-        "remaining": 6120, "filled": 0, "spent": 0, "fees": 0, "timeInForce": "GTC", "status": "PENDING",
-        "cancelReason": None, "clientOrderId": "a-1",
+        "id": None,
+        "side": "BUY",
+        "tokenType": "YES",
+        "kind": "LIMIT",
+        "price": 6000,
+        "amount": 6120,
+        "remaining": 6120,
+        "filled": 0,
+        "spent": 0,
+        "fees": 0,
+        "timeInForce": "GTC",
+        "status": "PENDING",
+        "cancelReason": None,
+        "clientOrderId": "a-1",
     }
     dup = await gql(client, PLACE, order_input(market, "buy", "YES", 100, 5000, clientOrderId="a-1"), a)
     assert code(dup) == "DUPLICATE_CLIENT_ORDER_ID"
@@ -87,8 +101,9 @@ async def test_place_fill_cancel_and_book(client: httpx.AsyncClient, db: Databas
 
     taker = ok_payload(await gql(client, PLACE, order_input(market, "buy", "NO", 2040), b))
     assert taker["order"]["status"] == "FILLED" and taker["order"]["price"] == 0
-    fills = [(f["source"], f["side"], f["tokenType"], f["shares"], f["price"], f["amount"], f["fee"])
-             for f in taker["fills"]]
+    fills = [
+        (f["source"], f["side"], f["tokenType"], f["shares"], f["price"], f["amount"], f["fee"]) for f in taker["fills"]
+    ]
     assert fills == [("ORDERBOOK", "BUY", "NO", 5000, 4000, 2000, 40)]  # the one Trade type, the taker's side
 
     cancel_payload = ok_payload(await gql(client, CANCEL, {"id": rested["order"]["id"]}, a))
@@ -116,9 +131,7 @@ async def test_errors_carry_the_rest_codes(client: httpx.AsyncClient, db: Databa
     assert code(await gql(client, PLACE, order_input(market, "hold", "YES", 50, 5000), poor)) == "BAD_USER_INPUT"
 
 
-async def test_my_orders_connection_and_cancel_all(
-    client: httpx.AsyncClient, db: Database, settings: Settings
-) -> None:
+async def test_my_orders_connection_and_cancel_all(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
     _, _, market = await order_book_event(client, db)
     _, a = await trader(db, settings, balance=50_000)
     ids = []
@@ -129,7 +142,8 @@ async def test_my_orders_connection_and_cancel_all(
     assert [e["node"]["id"] for e in first["edges"]] == ids[:0:-1] and first["pageInfo"]["hasNextPage"]
     rest = data(await gql(client, MY_ORDERS, {"first": 2, "after": first["pageInfo"]["endCursor"]}, a))["myOrders"]
     assert [e["node"]["id"] for e in rest["edges"]] == ids[:1] and rest["pageInfo"] == {
-        "hasNextPage": False, "endCursor": rest["edges"][-1]["cursor"],  # Relay: the last edge's, even at the end
+        "hasNextPage": False,
+        "endCursor": rest["edges"][-1]["cursor"],  # Relay: the last edge's, even at the end
     }
     all_gone = ok_payload(await gql(client, CANCEL_ALL, {"m": market}, a))
     gone = all_gone["orders"]

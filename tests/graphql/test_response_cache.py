@@ -224,14 +224,14 @@ async def test_an_unreachable_redis_bypasses_the_cache() -> None:
     assert await NO_GENERATION.current() == 0
 
 
-async def test_a_support_chat_visitor_is_never_answered_from_the_cache(
-    cached: httpx.AsyncClient, db: Database
-) -> None:
+async def test_a_support_chat_visitor_is_never_answered_from_the_cache(cached: httpx.AsyncClient, db: Database) -> None:
     alice = (await cached.post("/api/v1/chat/session")).json()["session_id"]
     chat_id = (await cached.post("/graphql", json={"query": "{ supportChat { id } }"})).json()
     cached.cookies.clear()
-    node = {"query": "query($id: ID!) { node(id: $id) { id } }",
-            "variables": {"id": chat_id["data"]["supportChat"]["id"]}}
+    node = {
+        "query": "query($id: ID!) { node(id: $id) { id } }",
+        "variables": {"id": chat_id["data"]["supportChat"]["id"]},
+    }
     own = await cached.post("/graphql", json=node, headers={"Cookie": f"chat_session_id={alice}"})
     assert own.json()["data"]["node"] is not None and "x-cache" not in own.headers
     for cookie in ("chat_session_id=forged", ""):  # another visitor, then no visitor at all

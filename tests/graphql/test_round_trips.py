@@ -36,7 +36,9 @@ async def app_client(settings: Settings, db: Database) -> AsyncIterator[tuple[ht
     heartbeats far apart: their statements on the same engine would be counted as the request's."""
     quiet = settings.model_copy(
         update={
-            "order_expiry_sweep_seconds": 3600, "p2p_expiry_sweep_seconds": 3600, "stream_heartbeat_seconds": 3600,
+            "order_expiry_sweep_seconds": 3600,
+            "p2p_expiry_sweep_seconds": 3600,
+            "stream_heartbeat_seconds": 3600,
             "loop_tick_seconds": 3600,
         }
     )
@@ -84,8 +86,11 @@ async def seed(db: Database, creator_id: int, count: int) -> None:
             row.is_active = True
             for p in range(2):
                 fields = PoolFields(
-                    name=f"Pool {p}", live_at=utcnow() - timedelta(hours=1), finish_at=utcnow() + timedelta(days=1),
-                    market_names=["A", "B", "C"], market_probabilities=[0.5, 0.3, 0.2],
+                    name=f"Pool {p}",
+                    live_at=utcnow() - timedelta(hours=1),
+                    finish_at=utcnow() + timedelta(days=1),
+                    market_names=["A", "B", "C"],
+                    market_probabilities=[0.5, 0.3, 0.2],
                 )
                 await pools.create_pool(session, actor, row.id, fields)
 
@@ -124,8 +129,10 @@ async def test_feed_round_trips_do_not_grow_with_rows(
     check_shape(nodes, 20)
 
     (small_statements, small_sessions), (large_statements, large_sessions) = split(small), split(large)
-    print(f"\n[{app_db.engine.dialect.name}] feed: 5 events -> {small_statements} statements in {small_sessions}"
-          f" sessions, 20 events -> {large_statements} statements in {large_sessions} sessions")
+    print(
+        f"\n[{app_db.engine.dialect.name}] feed: 5 events -> {small_statements} statements in {small_sessions}"
+        f" sessions, 20 events -> {large_statements} statements in {large_sessions} sessions"
+    )
     assert small_statements == large_statements <= MAX_STATEMENTS, (small, large)
     assert small_sessions == large_sessions <= MAX_STATEMENTS, (small, large)
 
@@ -169,8 +176,13 @@ async def test_thirty_aliased_lookups_cost_a_fixed_number_of_statements(
     targets: list[tuple[str, str]] = []
     for n, event_node in enumerate(nodes):
         pool, market = event_node["pools"][1], event_node["pools"][0]["markets"][n % 3]
-        targets += [("event", event_node["id"]), ("pool", pool["id"]), ("market", market["id"]),
-                    ("user", gid(Kind.USER, users[n])), ("node", market["id"] if n % 2 else event_node["id"])]
+        targets += [
+            ("event", event_node["id"]),
+            ("pool", pool["id"]),
+            ("market", market["id"]),
+            ("user", gid(Kind.USER, users[n])),
+            ("node", market["id"] if n % 2 else event_node["id"]),
+        ]
     assert len(targets) == 30
 
     counted = []
@@ -186,5 +198,5 @@ async def test_thirty_aliased_lookups_cost_a_fixed_number_of_statements(
 
     missing = await gql(http, '{ a: market(id: "mkt_999999") { id } b: node(id: "usr_999999") { id } }')
     assert missing == {"data": {"a": None, "b": None}}
-    hidden = (await gql(http, aliased_lookups([("node", "trd_1"), ("node", "ord_1"), ("node", "pos_1")])))
+    hidden = await gql(http, aliased_lookups([("node", "trd_1"), ("node", "ord_1"), ("node", "pos_1")]))
     assert hidden == {"data": {"l0": None, "l1": None, "l2": None}}  # no trades yet; others' rows are never shown

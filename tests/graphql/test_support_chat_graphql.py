@@ -43,8 +43,9 @@ __all__ = ["app_client"]  # the fixture, re-exported for pytest
 NODE = "query($id: ID!) { node(id: $id) { id ... on SupportChatSession { status } ... on SupportMessage { text } } }"
 
 
-async def visitor_gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
-                      headers: dict[str, str] | None = None) -> dict[str, Any]:
+async def visitor_gql(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     response = await http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers or {})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -97,10 +98,15 @@ async def test_a_signed_in_visitor_keeps_the_conversation(client: httpx.AsyncCli
     assert [m["text"] for m in elsewhere["messages"]["nodes"]] == ["anonymous question"]
 
 
-@pytest.mark.parametrize("query,variables", [
-    (QUEUE, {}), (ONE, {"id": "chat_1"}),
-    (ANSWER, {"id": "chat_1", "text": "hello"}), (CLOSE, {"id": "chat_1"}),
-])
+@pytest.mark.parametrize(
+    "query,variables",
+    [
+        (QUEUE, {}),
+        (ONE, {"id": "chat_1"}),
+        (ANSWER, {"id": "chat_1", "text": "hello"}),
+        (CLOSE, {"id": "chat_1"}),
+    ],
+)
 async def test_operator_fields_refuse_everyone_else(
     client: httpx.AsyncClient, db: Database, query: str, variables: dict[str, Any]
 ) -> None:
@@ -139,11 +145,15 @@ async def test_operators_list_read_answer_and_close(
     assert page["pageInfo"]["hasNextPage"] is True
 
     answered = ok_payload(await gql(client, ANSWER, {"id": target["id"], "text": "We are on it."}, operator))
-    assert answered["message"]["sender"] == "SUPPORT" and answered["session"] == {"id": target["id"],
-                                                                                  "status": "ESCALATED"}
+    assert answered["message"]["sender"] == "SUPPORT" and answered["session"] == {
+        "id": target["id"],
+        "status": "ESCALATED",
+    }
     read = (await gql(client, ONE, {"id": target["id"]}, operator))["data"]["supportChatSession"]
-    assert [(m["sender"], m["text"]) for m in read["messages"]["nodes"]] == [("SUPPORT", "We are on it."),
-                                                                              ("USER", "anon")]
+    assert [(m["sender"], m["text"]) for m in read["messages"]["nodes"]] == [
+        ("SUPPORT", "We are on it."),
+        ("USER", "anon"),
+    ]
     assert (await gql(client, NODE, {"id": target["id"]}, operator))["data"]["node"]["status"] == "ESCALATED"
 
     closed = ok_payload(await gql(client, CLOSE, {"id": target["id"], "note": "solved"}, operator))["session"]
@@ -184,15 +194,19 @@ async def test_escalation_and_close_emit_back_office_and_chat_events(db: Databas
         await support_chat.call_operator(session, visitor)  # already escalated: nothing new
     operator_id, _ = await fast_user(db, is_operator=True)
     async with database.transaction() as session:
-        await support_desk.close(session, Actor(user_id=operator_id, is_operator=True),
-                                 session_id=started.session.id or 0)
+        await support_desk.close(
+            session, Actor(user_id=operator_id, is_operator=True), session_id=started.session.id or 0
+        )
     office = [BackOfficeItem.from_json(m) for m in recorder.on(topics.BACKOFFICE)]
     assert [(i.kind, i.id, i.state, i.open) for i in office] == [
-        ("chat_session", started.session.id, "escalated", True), ("chat_session", started.session.id, "closed", False),
+        ("chat_session", started.session.id, "escalated", True),
+        ("chat_session", started.session.id, "closed", False),
     ]
     chat = [ChatTick.from_json(m) for m in recorder.on(topics.support_chat_channel(started.session.id or 0))]
     assert [(t.status, t.sender, t.text) for t in chat] == [
-        ("open", "user", "hi"), ("escalated", None, None), ("closed", None, None),
+        ("open", "user", "hi"),
+        ("escalated", None, None),
+        ("closed", None, None),
     ]
     async with db.session() as session:
         assert (await session.get(ChatSession, started.session.id)) is not None
@@ -254,8 +268,9 @@ async def test_an_answer_notifies_a_signed_in_visitor_not_an_anonymous_one(
     ok_payload(await gql(client, ANSWER, {"id": mine["id"], "text": "Your deposit arrived."}, operator))
     ok_payload(await gql(client, ANSWER, {"id": anonymous["id"], "text": "Hello stranger."}, operator))
     notes = (await gql(client, NOTES, token=access))["data"]["notifications"]["nodes"]
-    assert notes == [{"type": "SUPPORT_REPLY", "title": "Support Replied", "message": "Your deposit arrived.",
-                      "subject": None}]
+    assert notes == [
+        {"type": "SUPPORT_REPLY", "title": "Support Replied", "message": "Your deposit arrived.", "subject": None}
+    ]
     async with db.session() as session:
         assert [n.user_id for n in (await session.scalars(select(Notification))).all()] == [user_id]
     # A failed answer (closed session) leaves no notification: it is written in the answer's transaction.

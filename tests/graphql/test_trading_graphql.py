@@ -60,9 +60,16 @@ async def test_preview_and_trade_match_rest(client: httpx.AsyncClient, db: Datab
     (row,) = await trades_of(db, user)
     # The one Trade type; what the trade cost sits beside it in the payload.
     assert done == {
-        "id": gid(Kind.TRADE, row.id or 0), "source": "LMSR", "side": "BUY", "tokenType": "YES",
-        "shares": quoted["sharesDelta"], "price": row.price, "amount": row.amount, "fee": row.fee,
-        "market": {"id": gid(Kind.MARKET, mid)}, "trader": {"id": gid(Kind.USER, user)},
+        "id": gid(Kind.TRADE, row.id or 0),
+        "source": "LMSR",
+        "side": "BUY",
+        "tokenType": "YES",
+        "shares": quoted["sharesDelta"],
+        "price": row.price,
+        "amount": row.amount,
+        "fee": row.fee,
+        "market": {"id": gid(Kind.MARKET, mid)},
+        "trader": {"id": gid(Kind.USER, user)},
     }
     assert payload["costOrPayoutCents"] == quoted["costOrPayoutCents"]
     assert payload["sharesDelta"] == quoted["sharesDelta"]
@@ -108,9 +115,7 @@ async def test_errors_carry_the_rest_codes(client: httpx.AsyncClient, db: Databa
     assert code(await gql(client, "{ myReferralInfo { referralCode } }")) == "UNAUTHORIZED"
 
 
-async def test_positions_close_and_completed_pages(
-    client: httpx.AsyncClient, db: Database, settings: Settings
-) -> None:
+async def test_positions_close_and_completed_pages(client: httpx.AsyncClient, db: Database, settings: Settings) -> None:
     market = await live_market(db)
     mid = market.id or 0
     _, token = await trader(db, settings, balance=100_000)
@@ -123,8 +128,11 @@ async def test_positions_close_and_completed_pages(
     assert [p["unrealizedPnl"] for p in mine] == [rest[row_id(p["id"])]["unrealized_pnl"] for p in mine]
     for p in mine:
         names = p["market"]["name"], p["market"]["pool"]["name"], p["market"]["event"]["name"]
-        assert names == (rest[row_id(p["id"])]["market_name"], rest[row_id(p["id"])]["pool_name"],
-                         rest[row_id(p["id"])]["event_name"])
+        assert names == (
+            rest[row_id(p["id"])]["market_name"],
+            rest[row_id(p["id"])]["pool_name"],
+            rest[row_id(p["id"])]["event_name"],
+        )
         assert p["status"] == "OPEN"
 
     closed_payload = ok_payload(await gql(client, CLOSE, {"m": gid(Kind.MARKET, mid)}, token))
@@ -145,8 +153,9 @@ async def test_positions_close_and_completed_pages(
     nodes = [first["edges"][0]["node"], second["edges"][0]["node"]]
     assert {n["tokenType"] for n in nodes} == {"YES", "NO"} and all(n["wonSide"] is None for n in nodes)
     assert {n["status"] for n in nodes} == {"CLOSED"}
-    closed_all = data(await gql(client, '{ me { positions(status: CLOSED) { totalCount nodes { id } } } }',
-                                token=token))["me"]["positions"]
+    closed_all = data(
+        await gql(client, "{ me { positions(status: CLOSED) { totalCount nodes { id } } } }", token=token)
+    )["me"]["positions"]
     assert closed_all["totalCount"] == 2 and {n["id"] for n in closed_all["nodes"]} == {n["id"] for n in nodes}
 
 
@@ -162,8 +171,14 @@ async def test_feed_referrals_and_pnl_chart(client: httpx.AsyncClient, db: Datab
     feed = data(await gql(client, query))["latestTrades"]
     rest_feed = ok(await client.get("/api/v1/market/trades/latest"))
     as_rest = [
-        {"amount": t["amount"], "name": t["trader"]["nickname"], "token": t["tokenType"],
-         "event": t["market"]["event"]["name"], "market": t["market"]["name"], "avatar": t["trader"]["avatarUrl"]}
+        {
+            "amount": t["amount"],
+            "name": t["trader"]["nickname"],
+            "token": t["tokenType"],
+            "event": t["market"]["event"]["name"],
+            "market": t["market"]["name"],
+            "avatar": t["trader"]["avatarUrl"],
+        }
         for t in feed
     ]
     assert as_rest == rest_feed and [t["name"] for t in as_rest] == ["kid", "kid"]
@@ -174,7 +189,11 @@ async def test_feed_referrals_and_pnl_chart(client: httpx.AsyncClient, db: Datab
     rest_info = ok(await client.get("/api/v1/users/me/referral/info", headers=bearer(parent_token)))
     assert info["totalEarnings"] == rest_info["total_earnings"] > 0 and info["referrer"] is None
     assert info["levels"][0] == {
-        "level": 1, "count": 1, "totalVolume": rest_info["total_volume"], "earnings": info["totalEarnings"], "fee": 0.15
+        "level": 1,
+        "count": 1,
+        "totalVolume": rest_info["total_volume"],
+        "earnings": info["totalEarnings"],
+        "fee": 0.15,
     }
     query = "{ myReferralChildren { totalCount nodes { user { id nickname } level totalBets } } }"
     children = data(await gql(client, query, token=parent_token))["myReferralChildren"]
@@ -201,7 +220,11 @@ async def test_a_failed_trade_is_user_errors_and_writes_nothing(
     body = await gql(client, TRADE, trade_input(mid, "buy_yes", 10_000, "shares"), token)
     assert "errors" not in body  # an expected failure is data, not a top-level error
     assert body["data"]["lmsrTrade"] == {
-        "trade": None, "costOrPayoutCents": None, "sharesDelta": None, "market": None, "position": None,
+        "trade": None,
+        "costOrPayoutCents": None,
+        "sharesDelta": None,
+        "market": None,
+        "position": None,
         "balances": None,
         "userErrors": [
             {

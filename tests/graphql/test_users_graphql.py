@@ -21,9 +21,7 @@ UPDATE = f"mutation($input: UpdateMeInput!) {{ updateMe(input: $input) {{ user {
 UPLOAD = f"mutation($c: String!) {{ uploadAvatar(input: {{contentBase64: $c}}) {{ avatarUrl {USER_ERRORS} }} }}"
 SET_ROLE = (
     "mutation($u: ID!, $r: Role!, $v: Boolean!)"
-    " { setRole(input: {userId: $u, role: $r, value: $v}) { user { id isCreator isStatsViewer } "
-    + USER_ERRORS
-    + " } }"
+    " { setRole(input: {userId: $u, role: $r, value: $v}) { user { id isCreator isStatsViewer } " + USER_ERRORS + " } }"
 )
 
 

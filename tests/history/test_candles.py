@@ -36,12 +36,25 @@ async def seed_history(db: Database, market: Market, hour: datetime) -> None:
     user_id = await create_user(db)
     async with db.transaction() as session:
         for minutes, probability in ((10, 0.40), (20, 0.60), (50, 0.55), (130, 0.30)):
-            session.add(PricePoint(market_id=market.id or 0, probability=probability,
-                                   created_at=hour + timedelta(minutes=minutes)))
+            session.add(
+                PricePoint(
+                    market_id=market.id or 0, probability=probability, created_at=hour + timedelta(minutes=minutes)
+                )
+            )
         for minutes, amount in ((15, 1000), (40, 500), (140, 200)):
-            session.add(Trade(market_id=market.id or 0, event_id=market.event_id, user_id=user_id, side="buy",
-                              token="YES", shares=amount, price=5000, amount=amount,
-                              created_at=hour + timedelta(minutes=minutes)))
+            session.add(
+                Trade(
+                    market_id=market.id or 0,
+                    event_id=market.event_id,
+                    user_id=user_id,
+                    side="buy",
+                    token="YES",
+                    shares=amount,
+                    price=5000,
+                    amount=amount,
+                    created_at=hour + timedelta(minutes=minutes),
+                )
+            )
 
 
 def past_hour() -> datetime:
@@ -58,8 +71,12 @@ async def test_candles_carry_the_previous_close(client: httpx.AsyncClient, db: D
     hour = past_hour()
     await seed_history(db, market, hour)
     mid = gid(Kind.MARKET, market.id)
-    window = {"id": mid, "interval": "ONE_HOUR", "from": stamp(hour - timedelta(hours=1)),
-              "to": stamp(hour + timedelta(hours=3))}
+    window = {
+        "id": mid,
+        "interval": "ONE_HOUR",
+        "from": stamp(hour - timedelta(hours=1)),
+        "to": stamp(hour + timedelta(hours=3)),
+    }
     found = data(await gql(client, HISTORY, window))["market"]["priceHistory"]
     assert found == [  # the hour before the first price is left out
         candle(hour, 4000, 6000, 4000, 5500, 1500, 2),
@@ -69,13 +86,17 @@ async def test_candles_carry_the_previous_close(client: httpx.AsyncClient, db: D
     # A window starting mid-bucket is rounded down and opens at the last earlier price.
     later = {**window, "from": stamp(hour + timedelta(minutes=90)), "to": stamp(hour + timedelta(minutes=121))}
     found = data(await gql(client, HISTORY, later))["market"]["priceHistory"]
-    assert found == [candle(hour + timedelta(hours=1), 5500, 5500, 5500, 5500, 0, 0),
-                     candle(hour + timedelta(hours=2), 5500, 5500, 5500, 5500, 0, 0)]
+    assert found == [
+        candle(hour + timedelta(hours=1), 5500, 5500, 5500, 5500, 0, 0),
+        candle(hour + timedelta(hours=2), 5500, 5500, 5500, 5500, 0, 0),
+    ]
     # Fifteen-minute candles split the first hour.
     quarter = {**window, "interval": "FIFTEEN_MINUTES", "to": stamp(hour + timedelta(minutes=30))}
     found = data(await gql(client, HISTORY, quarter))["market"]["priceHistory"]
-    assert found == [candle(hour, 4000, 4000, 4000, 4000, 0, 0),
-                     candle(hour + timedelta(minutes=15), 4000, 6000, 4000, 6000, 1000, 1)]
+    assert found == [
+        candle(hour, 4000, 4000, 4000, 4000, 0, 0),
+        candle(hour + timedelta(minutes=15), 4000, 6000, 4000, 6000, 1000, 1),
+    ]
 
 
 async def test_a_new_market_has_one_flat_candle_and_defaults_to_now(client: httpx.AsyncClient, db: Database) -> None:
@@ -120,14 +141,16 @@ async def test_point_series_and_pool_chart(client: httpx.AsyncClient, db: Databa
     assert points[-1]["probabilities"] == [0.25, 0.75]
 
 
-async def test_statements_do_not_grow_with_trades(
-    app_client: tuple[httpx.AsyncClient, Database], db: Database
-) -> None:
+async def test_statements_do_not_grow_with_trades(app_client: tuple[httpx.AsyncClient, Database], db: Database) -> None:
     client, app_db = app_client
     market = await live_market(db)
     hour = past_hour()
-    variables = {"id": gid(Kind.MARKET, market.id), "interval": "FIVE_MINUTES",
-                 "from": stamp(hour), "to": stamp(hour + timedelta(hours=4))}
+    variables = {
+        "id": gid(Kind.MARKET, market.id),
+        "interval": "FIVE_MINUTES",
+        "from": stamp(hour),
+        "to": stamp(hour + timedelta(hours=4)),
+    }
     with count_statements(app_db) as few:
         data(await gql(client, HISTORY, variables))
     for shift in range(3):

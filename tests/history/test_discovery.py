@@ -90,7 +90,9 @@ async def test_events_order_by(client: httpx.AsyncClient, db: Database, settings
     after = {"order": "VOLUME", "first": 2, "after": page["pageInfo"]["endCursor"]}
     assert names(await gql(client, EVENTS, after)) == ["Middle"]
     assert code(await gql(client, EVENTS, {"order": "SIDEWAYS", "first": 1})) in {
-        "BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}
+        "BAD_USER_INPUT",
+        "GRAPHQL_VALIDATION_FAILED",
+    }
 
 
 async def test_ranked_pages_cost_constant_statements(

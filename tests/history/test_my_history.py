@@ -68,8 +68,12 @@ async def test_my_trades_bounds(client: httpx.AsyncClient, db: Database, setting
     assert code(await gql(client, PAGE, {"m": "evt_1"}, token)) == "INVALID_ID"
     assert code(await gql(client, PAGE, {})) == "UNAUTHORIZED"
     empty = data(await gql(client, PAGE, {}, token))["myTrades"]
-    assert empty == {"totalCount": 0, "nodes": [], "edges": [], "pageInfo": {
-        "hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None}}
+    assert empty == {
+        "totalCount": 0,
+        "nodes": [],
+        "edges": [],
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
+    }
 
 
 PORTFOLIO = "query($p: Period!) { portfolioHistory(period: $p) { timestamp cash positions value } }"
@@ -112,7 +116,8 @@ async def test_leaderboard_by_volume_and_pnl(client: httpx.AsyncClient, db: Data
     assert [(e["rank"], e["name"], e["count"]) for e in board] == [(1, "whale", 1), (2, "minnow", 1)]
     assert board[0]["userId"] == encode(Kind.USER, big) and board[0]["value"] > board[1]["value"] > 0
     assert [e["user"] for e in board] == [  # a link to the user, not only their id
-        {"id": encode(Kind.USER, big), "nickname": "whale"}, {"id": encode(Kind.USER, small), "nickname": "minnow"}
+        {"id": encode(Kind.USER, big), "nickname": "whale"},
+        {"id": encode(Kind.USER, small), "nickname": "minnow"},
     ]
     assert len(data(await gql(client, BOARD, {"by": "VOLUME", "period": "ALL", "first": 1}))["leaderboard"]) == 1
 
@@ -140,9 +145,13 @@ async def test_profile_statistics_match_rest(client: httpx.AsyncClient, db: Data
         ok(await trade(client, token_, market.id or 0, "buy_no", 1_000))
     rest = (await client.get(f"/api/v1/users/{user}")).json()
     stats = data(await gql(client, STATS, {"id": gid(Kind.USER, user)}))["user"]
-    assert stats == {"totalPredictions": rest["total_predictions"], "biggestWin": rest["biggest_win"]} and \
-        stats["totalPredictions"] == 2
+    assert (
+        stats == {"totalPredictions": rest["total_predictions"], "biggestWin": rest["biggest_win"]}
+        and stats["totalPredictions"] == 2
+    )
     assert data(await gql(client, STATS, {"id": gid(Kind.USER, hidden)}))["user"] == {
-        "totalPredictions": None, "biggestWin": None}
+        "totalPredictions": None,
+        "biggestWin": None,
+    }
     mine = data(await gql(client, STATS, {"id": gid(Kind.USER, hidden)}, hidden_token))["user"]
     assert mine == {"totalPredictions": 2, "biggestWin": 0}

@@ -51,15 +51,19 @@ async def test_watchlist(client: httpx.AsyncClient, db: Database) -> None:
     hidden = await make_event(client, creator, name="Hidden", active=False)
     for event in (first, second, first):
         watched = data(await gql(client, WATCH, {"e": encode(Kind.EVENT, event["id"])}, token))["watchEvent"]
-        assert watched == {"event": {"id": gid(Kind.EVENT, event["id"]), "name": event["name"], "isWatched": True},
-                           "userErrors": []}
+        assert watched == {
+            "event": {"id": gid(Kind.EVENT, event["id"]), "name": event["name"], "isWatched": True},
+            "userErrors": [],
+        }
     connection = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]
     listed = connection["nodes"]
     assert connection["totalCount"] == 2
     rest = (await client.get(f"{API}/users/me/watchlist", headers=bearer(token))).json()
-    assert [e["id"] for e in listed] == [gid(Kind.EVENT, e["id"]) for e in rest] == [
-        gid(Kind.EVENT, second["id"]), gid(Kind.EVENT, first["id"])
-    ]
+    assert (
+        [e["id"] for e in listed]
+        == [gid(Kind.EVENT, e["id"]) for e in rest]
+        == [gid(Kind.EVENT, second["id"]), gid(Kind.EVENT, first["id"])]
+    )
     assert listed[0]["isWatched"] and listed[0]["pools"] == [{"name": "Main Pool"}]
     # A connection like every list that grows: one at a time forward, then back.
     one = data(await gql(client, WATCHLIST_PAGE, {"first": 1}, token))["myWatchlist"]
@@ -68,23 +72,30 @@ async def test_watchlist(client: httpx.AsyncClient, db: Database) -> None:
     two = data(await gql(client, WATCHLIST_PAGE, {"first": 1, "after": one["pageInfo"]["endCursor"]}, token))
     assert [e["id"] for e in two["myWatchlist"]["nodes"]] == [listed[1]["id"]]
     assert (two["myWatchlist"]["pageInfo"]["hasNextPage"], two["myWatchlist"]["pageInfo"]["hasPreviousPage"]) == (
-        False, True
+        False,
+        True,
     )
-    back = data(await gql(client, WATCHLIST_PAGE, {"last": 5, "before": two["myWatchlist"]["pageInfo"]["startCursor"]},
-                          token))["myWatchlist"]
+    back = data(
+        await gql(client, WATCHLIST_PAGE, {"last": 5, "before": two["myWatchlist"]["pageInfo"]["startCursor"]}, token)
+    )["myWatchlist"]
     assert [e["id"] for e in back["nodes"]] == [listed[0]["id"]] and back["pageInfo"]["hasNextPage"] is True
     assert code(await gql(client, WATCHLIST_PAGE, {"first": 101}, token)) == "INVALID_REQUEST"
     for _ in range(2):
         removed = data(await gql(client, UNWATCH, {"e": encode(Kind.EVENT, first["id"])}, token))["unwatchEvent"]
-        assert removed == {"unwatchedEventId": encode(Kind.EVENT, first["id"]),
-                           "event": {"id": gid(Kind.EVENT, first["id"]), "isWatched": False}, "userErrors": []}
+        assert removed == {
+            "unwatchedEventId": encode(Kind.EVENT, first["id"]),
+            "event": {"id": gid(Kind.EVENT, first["id"]), "isWatched": False},
+            "userErrors": [],
+        }
     watched_now = data(await gql(client, WATCHLIST, token=token))["myWatchlist"]["nodes"]
     assert [e["id"] for e in watched_now] == [gid(Kind.EVENT, second["id"])]
     assert user_error(await gql(client, WATCH, {"e": encode(Kind.EVENT, hidden["id"])}, token), "watchEvent") == (
-        "NOT_FOUND", None
+        "NOT_FOUND",
+        None,
     )
     assert user_error(await gql(client, WATCH, {"e": str(first["id"])}, token), "watchEvent") == (
-        "INVALID_ID", ["input", "eventId"]
+        "INVALID_ID",
+        ["input", "eventId"],
     )
     # a hidden event can be unwatched (nothing to remove), but the payload does not show it
     gone = data(await gql(client, UNWATCH, {"e": encode(Kind.EVENT, hidden["id"])}, token))["unwatchEvent"]
@@ -104,7 +115,8 @@ async def test_suggest_event(client: httpx.AsyncClient, db: Database) -> None:
     assert suggestion["id"].startswith("sug_")
     node = "query($id: ID!) { node(id: $id) { ... on EventSuggestion { id name } } }"
     assert data(await gql(client, node, {"id": suggestion["id"]}, token))["node"] == {
-        "id": suggestion["id"], "name": "Rain in May?"
+        "id": suggestion["id"],
+        "name": "Rain in May?",
     }
     assert data(await gql(client, node, {"id": suggestion["id"]}))["node"] is None  # the author's only
     assert code(await gql(client, query, {"input": {"name": "x"}})) == "UNAUTHORIZED"
@@ -121,9 +133,11 @@ async def test_asset_timeframes(client: httpx.AsyncClient, db: Database) -> None
     query = "query($s: String!) { assetTimeframes(symbol: $s) { id name loopIntervalMinutes isLoopEvent } }"
     found = data(await gql(client, query, {"s": "BTCUSDT"}))["assetTimeframes"]
     rest = (await client.get(f"{API}/events/asset-timeframes/BTCUSDT")).json()
-    assert [(e["id"], e["loopIntervalMinutes"], e["name"]) for e in found] == [
-        (gid(Kind.EVENT, r["event_id"]), r["loop_interval_minutes"], r["name"]) for r in rest
-    ] == [(found[0]["id"], 5, "BTC 5m"), (found[1]["id"], 60, "BTC 1h")]
+    assert (
+        [(e["id"], e["loopIntervalMinutes"], e["name"]) for e in found]
+        == [(gid(Kind.EVENT, r["event_id"]), r["loop_interval_minutes"], r["name"]) for r in rest]
+        == [(found[0]["id"], 5, "BTC 5m"), (found[1]["id"], 60, "BTC 1h")]
+    )
     assert code(await gql(client, query, {"s": "btc-usdt"})) == "INVALID_REQUEST"
 
 
@@ -136,9 +150,11 @@ async def test_unread_notifications(client: httpx.AsyncClient, db: Database) -> 
     unread = data(await gql(client, query, token=token))["notifications"]
     assert unread == {"totalCount": 2, "nodes": found}  # the deprecated list and the connection agree
     rest = (await client.get(f"{API}/notifications/unread", headers=bearer(token))).json()
-    assert [n["id"] for n in found] == [gid(Kind.NOTIFICATION, n["id"]) for n in rest] == [
-        gid(Kind.NOTIFICATION, ids[2]), gid(Kind.NOTIFICATION, ids[1])
-    ]
+    assert (
+        [n["id"] for n in found]
+        == [gid(Kind.NOTIFICATION, n["id"]) for n in rest]
+        == [gid(Kind.NOTIFICATION, ids[2]), gid(Kind.NOTIFICATION, ids[1])]
+    )
     assert not any(n["read"] for n in found)
     assert code(await gql(client, "{ unreadNotifications { id } }")) == "UNAUTHORIZED"
 

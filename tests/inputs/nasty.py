@@ -81,8 +81,7 @@ def drawn(strategy: st.SearchStrategy[Any], examples: int = EXAMPLES) -> list[An
     (Hypothesis cannot drive a coroutine nested in an async test). A failure names its input."""
     found: list[Any] = []
 
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(strategy)
     def collect(value: Any) -> None:
         found.append(value)

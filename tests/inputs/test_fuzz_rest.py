@@ -58,8 +58,11 @@ def _names(spec: Endpoint, where: str) -> list[str]:
 
 def _base_bodies(world: World) -> dict[str, dict[str, Any]]:
     """A valid body per route that takes one, so a fuzzed field is the only thing wrong."""
-    pool = {"name": "P", "finish_at": "2030-01-01T00:00:00Z",
-            "metadata": {"market_names": ["A", "B"], "market_probabilities": [0.5, 0.5]}}
+    pool = {
+        "name": "P",
+        "finish_at": "2030-01-01T00:00:00Z",
+        "metadata": {"market_names": ["A", "B"], "market_probabilities": [0.5, 0.5]},
+    }
     event = {"name": "E", "name_ru": "E", "tags": ["t"], "versus_names": [], "versus_images": [], "has_draw": False}
     return {
         "POST /auth/sign-up": {"email": "fuzz@example.com", "password": "password123"},
@@ -77,8 +80,15 @@ def _base_bodies(world: World) -> dict[str, dict[str, Any]]:
         "PUT /events/{id}": {"name": "E2", "tags": ["u"]},
         "POST /events/{id}/active": {"is_active": True},
         "POST /events/suggest": {"name": "S", "description": "d"},
-        "POST /market/orders": {"market_id": world.book_market_id, "type": "buy", "kind": "limit",
-                                "token_type": "YES", "price": 3000, "amount": 100, "client_order_id": "c-1"},
+        "POST /market/orders": {
+            "market_id": world.book_market_id,
+            "type": "buy",
+            "kind": "limit",
+            "token_type": "YES",
+            "price": 3000,
+            "amount": 100,
+            "client_order_id": "c-1",
+        },
         "POST /events/{id}/pools/{pool_id}/markets/{market_id}/pause": {"paused": False},
         "POST /lmsr/trade": {"market_id": world.market_id, "side": "buy_yes", "amount_type": "spend", "amount": 100},
         "PUT /users/me": {"name": "N", "nickname": "n", "language": "en", "theme": "dark"},
@@ -97,11 +107,7 @@ def _path_value(draw: st.DrawFn, world: World, spec: Endpoint, name: str) -> str
 @st.composite
 def requests(draw: st.DrawFn, spec: Endpoint, world: World) -> dict[str, Any]:
     path = PARAM.sub(lambda m: _path_value(draw, world, spec, m.group(1)), spec.path)
-    query = {
-        name: draw(URL_TEXT)
-        for name in _names(spec, "query")
-        if draw(st.booleans())
-    }
+    query = {name: draw(URL_TEXT) for name in _names(spec, "query") if draw(st.booleans())}
     key = f"{spec.method} {spec.path}"
     body: Any = dict(_base_bodies(world).get(key, {}))
     fields = sorted(set(body) | set(_names(spec, "body"))) or ["id", "name"]

@@ -24,7 +24,7 @@ FEED = "query($tags: [String!], $search: String, $after: String) { events(first:
 CREATE_EVENT = "mutation($input: CreateEventInput!) { createEvent(input: $input) { event { id } userErrors { code } } }"
 CREATE_POOL = """mutation($input: CreatePoolInput!) { createPool(input: $input) {
   pool { id } userErrors { field message code } } }"""
-PREVIEW = "query($a: Long!) { lmsrPreview(marketId: \"mkt_1\", side: BUY_YES, amountType: SPEND, amount: $a) { costOrPayoutCents } }"  # noqa: E501
+PREVIEW = 'query($a: Long!) { lmsrPreview(marketId: "mkt_1", side: BUY_YES, amountType: SPEND, amount: $a) { costOrPayoutCents } }'  # noqa: E501
 
 
 @pytest.fixture
@@ -85,8 +85,9 @@ async def test_nul_in_rest_bodies_and_params(client: httpx.AsyncClient, world: W
 
 async def test_lone_surrogate_in_a_rest_body(client: httpx.AsyncClient, world: World) -> None:
     raw = b'{"name": "a\\ud800b"}'
-    response = await client.post("/api/v1/events", content=raw, headers={**world.headers(),
-                                                                          "content-type": "application/json"})
+    response = await client.post(
+        "/api/v1/events", content=raw, headers={**world.headers(), "content-type": "application/json"}
+    )
     rest_refused(response, 400)
 
 
@@ -124,8 +125,10 @@ async def test_cursors_past_int64_or_nested_are_invalid(client: httpx.AsyncClien
     nested = base64.urlsafe_b64encode(b"[" * 60 + b"]" * 60).decode()
     for cursor in (cursor_of({"id": 10**22}), cursor_of({"id": -1}), nested, cursor_of(["id"]), "x" * 5000):
         rest_refused(await client.get("/api/v1/events/feed", params={"cursor": cursor}), 400)
-        rest_refused(await client.get("/api/v1/market/positions/completed", params={"cursor": cursor},
-                                      headers=world.headers()), 400)
+        rest_refused(
+            await client.get("/api/v1/market/positions/completed", params={"cursor": cursor}, headers=world.headers()),
+            400,
+        )
         refused(await gql(client, FEED, {"after": cursor}), "INVALID_REQUEST", "invalid cursor")
 
 
@@ -146,11 +149,22 @@ async def test_ids_past_int32_reach_64_bit_columns(client: httpx.AsyncClient, db
 
 
 async def test_loop_interval_is_bounded(client: httpx.AsyncClient, world: World) -> None:
-    body = {"name": "Loop", "loop_interval_minutes": 2**40, "pools": [
-        {"name": "P", "finish_at": "2030-01-01T00:00:00Z",
-         "metadata": {"market_names": ["A", "B"], "market_probabilities": [0.5, 0.5]}}]}
-    rest_refused(await client.post("/api/v1/events/create-full", json=body, headers=world.headers()), 400,
-                 "loop_interval_minutes")
+    body = {
+        "name": "Loop",
+        "loop_interval_minutes": 2**40,
+        "pools": [
+            {
+                "name": "P",
+                "finish_at": "2030-01-01T00:00:00Z",
+                "metadata": {"market_names": ["A", "B"], "market_probabilities": [0.5, 0.5]},
+            }
+        ],
+    }
+    rest_refused(
+        await client.post("/api/v1/events/create-full", json=body, headers=world.headers()),
+        400,
+        "loop_interval_minutes",
+    )
 
 
 # --- unbounded text and lists --------------------------------------------------------------------
@@ -184,13 +198,16 @@ async def test_deep_rest_bodies_are_refused(client: httpx.AsyncClient, world: Wo
 
 
 def pool_input(metadata: Any) -> dict[str, Any]:
-    return {"name": "P", "finishAt": "2030-01-01T00:00:00Z", "marketNames": ["A", "B"],
-            "marketPrices": [5000, 5000], "metadata": metadata}
+    return {
+        "name": "P",
+        "finishAt": "2030-01-01T00:00:00Z",
+        "marketNames": ["A", "B"],
+        "marketPrices": [5000, 5000],
+        "metadata": metadata,
+    }
 
 
-async def test_stored_metadata_is_bounded_and_the_feed_keeps_answering(
-    client: httpx.AsyncClient, world: World
-) -> None:
+async def test_stored_metadata_is_bounded_and_the_feed_keeps_answering(client: httpx.AsyncClient, world: World) -> None:
     e = gid(Kind.EVENT, world.event_id)
     too_deep = await gql(client, CREATE_POOL, {"input": {**pool_input({"a": deep(11)}), "eventId": e}}, world.token)
     refused(too_deep, "INVALID_BODY", "metadata nests deeper than 8")
@@ -211,21 +228,30 @@ async def test_stored_metadata_is_bounded_and_the_feed_keeps_answering(
 # --- scalar and variable coercion ----------------------------------------------------------------
 
 COERCION = [
-    ('query($id: ID!) { user(id: $id) { id } }', '{"id": null}', "ID!"),
+    ("query($id: ID!) { user(id: $id) { id } }", '{"id": null}', "ID!"),
     (PREVIEW, '{"a": 9223372036854775808}', "64-bit"),
     (PREVIEW, '{"a": "9223372036854775808"}', "Long out of range"),
     (PREVIEW, '{"a": "1_0"}', "Long must be an integer"),
     (PREVIEW, '{"a": " 1 "}', "Long must be an integer"),
     (PREVIEW, '{"a": "\\u0661"}', "Long must be an integer"),
     (PREVIEW, '{"a": 3.5}', "Long must be an integer"),
-    ('query($f: Int!) { events(first: $f) { edges { cursor } } }', '{"f": 3.5}', "non-integer"),
-    ('query($f: Int!) { events(first: $f) { edges { cursor } } }', '{"f": 2147483648}', "32-bit"),
-    ('mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }',
-     json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "not a date"}}), "isoformat"),
-    ('mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }',
-     json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "0001-01-01T00:00:00+01:00"}}), "out of range"),
-    ('mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }',
-     json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "9999-12-31T23:59:59-23:59"}}), "out of range"),
+    ("query($f: Int!) { events(first: $f) { edges { cursor } } }", '{"f": 3.5}', "non-integer"),
+    ("query($f: Int!) { events(first: $f) { edges { cursor } } }", '{"f": 2147483648}', "32-bit"),
+    (
+        "mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }",
+        json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "not a date"}}),
+        "isoformat",
+    ),
+    (
+        "mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }",
+        json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "0001-01-01T00:00:00+01:00"}}),
+        "out of range",
+    ),
+    (
+        "mutation($i: CreatePoolInput!) { createPool(input: $i) { pool { id } } }",
+        json.dumps({"i": {**pool_input(None), "eventId": "1", "finishAt": "9999-12-31T23:59:59-23:59"}}),
+        "out of range",
+    ),
 ]
 
 
@@ -255,23 +281,36 @@ async def test_ids_parse_strictly_on_both_faces(client: httpx.AsyncClient, world
 # --- the same guards on a subscription over WebSocket --------------------------------------------
 
 SUBSCRIPTIONS = [
-    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "1_0"}, "INVALID_ID"),
-    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "\x00"}, "BAD_USER_INPUT"),
-    ('subscription($m: ID!, $s: Long) { marketUpdated(marketId: $m, fromSeq: $s) { seq } }',
-     {"m": "1", "s": 2**63}, "BAD_USER_INPUT"),
-    ('subscription($m: ID!, $d: Int!) { orderbook(marketId: $m, depth: $d) { seq } }',
-     {"m": "1", "d": 3.5}, "BAD_USER_INPUT"),
-    ('subscription($m: ID) { trades(marketId: $m) { seq } }', {"m": None, "x": ["t"] * 2000}, "BAD_USER_INPUT"),
-    ('subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }', {"m": "\ud800"}, "BAD_USER_INPUT"),
-    ('subscription($m: ID!, $s: Long) { marketUpdated(marketId: $m, fromSeq: $s) { seq } }',
-     {"m": "1", "s": float("nan")}, "BAD_USER_INPUT"),
-    ('subscription($m: ID!, $d: Int!) { orderbook(marketId: $m, depth: $d) { seq } }',
-     {"m": "1", "d": float("inf")}, "BAD_USER_INPUT"),
+    ("subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }", {"m": "1_0"}, "INVALID_ID"),
+    ("subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }", {"m": "\x00"}, "BAD_USER_INPUT"),
+    (
+        "subscription($m: ID!, $s: Long) { marketUpdated(marketId: $m, fromSeq: $s) { seq } }",
+        {"m": "1", "s": 2**63},
+        "BAD_USER_INPUT",
+    ),
+    (
+        "subscription($m: ID!, $d: Int!) { orderbook(marketId: $m, depth: $d) { seq } }",
+        {"m": "1", "d": 3.5},
+        "BAD_USER_INPUT",
+    ),
+    ("subscription($m: ID) { trades(marketId: $m) { seq } }", {"m": None, "x": ["t"] * 2000}, "BAD_USER_INPUT"),
+    ("subscription($m: ID!) { marketUpdated(marketId: $m) { seq } }", {"m": "\ud800"}, "BAD_USER_INPUT"),
+    (
+        "subscription($m: ID!, $s: Long) { marketUpdated(marketId: $m, fromSeq: $s) { seq } }",
+        {"m": "1", "s": float("nan")},
+        "BAD_USER_INPUT",
+    ),
+    (
+        "subscription($m: ID!, $d: Int!) { orderbook(marketId: $m, depth: $d) { seq } }",
+        {"m": "1", "d": float("inf")},
+        "BAD_USER_INPUT",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("query", "variables", "code"), SUBSCRIPTIONS, ids=[s[2] + str(i) for i, s in
-                                                                              enumerate(SUBSCRIPTIONS)])
+@pytest.mark.parametrize(
+    ("query", "variables", "code"), SUBSCRIPTIONS, ids=[s[2] + str(i) for i, s in enumerate(SUBSCRIPTIONS)]
+)
 async def test_subscription_arguments_pass_the_same_guards(
     settings: Settings, db: Database, query: str, variables: dict[str, Any], code: str
 ) -> None:

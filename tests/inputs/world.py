@@ -61,20 +61,29 @@ async def build_world(client: httpx.AsyncClient, db: Database) -> World:
     finish = rfc3339(utcnow() + timedelta(days=1))
     pools = [
         {"name": "Winner", "finishAt": finish, "marketNames": ["A", "B"], "marketPrices": [5000, 5000]},
-        {"name": "Book", "finishAt": finish, "marketNames": ["Yes"], "marketPrices": [5000],
-         "marketType": "ORDERBOOK"},
+        {"name": "Book", "finishAt": finish, "marketNames": ["Yes"], "marketPrices": [5000], "marketType": "ORDERBOOK"},
     ]
     created = _ok(await gql(client, CREATE_FULL, {"input": {"name": "Fuzz", "pools": pools}}, token))
     event = created["createEventFull"]["event"]
-    await gql(client, "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) { event { id } } }",
-              {"id": event["id"]}, token)
+    await gql(
+        client,
+        "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) { event { id } } }",
+        {"id": event["id"]},
+        token,
+    )
     market_id = row_id(event["pools"][0]["markets"][0]["id"])
     book_market_id = row_id(event["pools"][1]["markets"][0]["id"])
     headers = bearer(token)
     trade = {"market_id": market_id, "side": "buy_yes", "amount_type": "spend", "amount": 1000}
     assert (await client.post("/api/v1/lmsr/trade", json=trade, headers=headers)).status_code == 200
-    order = {"market_id": book_market_id, "type": "buy", "kind": "limit", "token_type": "YES", "price": 4000,
-             "amount": 1000}
+    order = {
+        "market_id": book_market_id,
+        "type": "buy",
+        "kind": "limit",
+        "token_type": "YES",
+        "price": 4000,
+        "amount": 1000,
+    }
     placed = await client.post("/api/v1/market/orders", json=order, headers=headers)
     assert placed.status_code < 300, placed.text
     listed = (await client.get("/api/v1/notifications", headers=headers)).json()

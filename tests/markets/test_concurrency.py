@@ -156,9 +156,7 @@ async def test_many_users_on_one_market_lose_no_update(db: Database, settings: S
         by_token["YES" if "yes" in request.side else "NO"] += result.shares_delta
     assert (after.q_yes, after.q_no) == (by_token["YES"], by_token["NO"])
     assert after.volume == sum(_amm(r) for r in results) == sum(t.amount for t in await _trades(db, mid))
-    assert await entries_total(db, ledger.market_amm(mid)) == sum(
-        _amm(r) if r.is_buy else -_amm(r) for r in results
-    )
+    assert await entries_total(db, ledger.market_amm(mid)) == sum(_amm(r) if r.is_buy else -_amm(r) for r in results)
     for user, first, second in zip(people, bought, sold, strict=True):
         assert isinstance(first, TradeResult) and isinstance(second, TradeResult)
         assert (await balances(db, user)).cash == 50_000 - first.cost_or_payout + second.cost_or_payout

@@ -28,8 +28,9 @@ async def busy_ledger(db: Database) -> int:
     await place(db, a, market, "buy", "YES", 1000, 3333)
     await place(db, b, market, "buy", "NO", 3000, 6667)
     async with db.transaction() as session:
-        await lmsr_trading.trade(session, Actor(user_id=a), TradeRequest(amm.id or 0, "buy_yes", "spend", 700, True),
-                                 fee_bps=FEE)
+        await lmsr_trading.trade(
+            session, Actor(user_id=a), TradeRequest(amm.id or 0, "buy_yes", "spend", 700, True), fee_bps=FEE
+        )
     async with db.transaction() as session:
         await resolution.cancel_event(session, creator_actor(creator), pool.event_id)
     return a
@@ -38,9 +39,10 @@ async def busy_ledger(db: Database) -> int:
 async def corrupt(session: AsyncSession, user: int) -> None:
     """One entry without its twin on a user's cash account, its cached balance left alone."""
     account = await session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == ledger.user_cash(user)))
-    txn = (await session.execute(insert(LedgerTransaction).values(kind="manual").returning(LedgerTransaction.id)))
-    await session.execute(insert(LedgerEntry).values(transaction_id=txn.scalar_one(), account_id=account,
-                                                     amount=-10**9))
+    txn = await session.execute(insert(LedgerTransaction).values(kind="manual").returning(LedgerTransaction.id))
+    await session.execute(
+        insert(LedgerEntry).values(transaction_id=txn.scalar_one(), account_id=account, amount=-(10**9))
+    )
 
 
 async def test_a_whole_ledger_passes(db: Database) -> None:
@@ -61,7 +63,7 @@ async def test_a_corrupted_ledger_names_each_violation(db: Database) -> None:
     rules = {(v.rule, v.subject) for v in report.violations}
     cash = ledger.user_cash(user)
     assert {("trial_balance", "ledger"), ("cached_balance", cash), ("below_floor", cash)} <= rules, report.lines()
-    assert any(rule == "no_twin" for rule, _ in rules) and not report.ok and report.entries_total == -10**9
+    assert any(rule == "no_twin" for rule, _ in rules) and not report.ok and report.entries_total == -(10**9)
     async with db.transaction() as session:  # a cached balance moved without an entry
         await session.execute(update(LedgerAccount).where(LedgerAccount.code == cash).values(balance=7))
         report = await ledger_check.check(session)

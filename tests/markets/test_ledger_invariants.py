@@ -56,10 +56,13 @@ class Scenario:
     async def holding(self) -> tuple[int, int, str, int] | None:
         """(user, market, token, units) of a random open position."""
         async with self.db.session() as session:
-            rows = (await session.execute(
-                select(Position.user_id, Position.market_id, Position.token, Position.amount)
-                .where(Position.status == "open").order_by(col(Position.id))
-            )).all()
+            rows = (
+                await session.execute(
+                    select(Position.user_id, Position.market_id, Position.token, Position.amount)
+                    .where(Position.status == "open")
+                    .order_by(col(Position.id))
+                )
+            ).all()
         return tuple(self.rng.choice(rows)) if rows else None  # type: ignore[return-value]
 
     async def trade(self, user: int, request: TradeRequest) -> None:
@@ -103,8 +106,9 @@ async def test_ledger_balances_after_a_long_random_scenario(db: Database, settin
     scenario = Scenario(db, rng)
     for index in range(10):
         referrer = scenario.users[index - 1] if index % 4 else None
-        user, _ = await trader(db, settings, balance=rng.randint(0, 60_000), bonus=rng.randint(0, 3_000),
-                               referrer_id=referrer)
+        user, _ = await trader(
+            db, settings, balance=rng.randint(0, 60_000), bonus=rng.randint(0, 3_000), referrer_id=referrer
+        )
         scenario.users.append(user)
     creator, resolved_pool, three = await create_market_setup(db, probabilities=(0.5, 0.3, 0.2), b=200_000)
     _, cancelled_pool, (doomed,) = await create_market_setup(db, creator_id=creator, probabilities=(0.4,), b=50_000)
@@ -140,9 +144,9 @@ async def test_ledger_balances_after_a_long_random_scenario(db: Database, settin
         )
         assert unbalanced.all() == []
         negative = await session.scalar(
-            select(func.count()).select_from(LedgerAccount).where(
-                col(LedgerAccount.kind).in_(["user_cash", "user_bonus"]), LedgerAccount.balance < 0
-            )
+            select(func.count())
+            .select_from(LedgerAccount)
+            .where(col(LedgerAccount.kind).in_(["user_cash", "user_bonus"]), LedgerAccount.balance < 0)
         )
         assert negative == 0
         markets = {m.id: m for m in await session.scalars(select(Market))}

@@ -27,8 +27,9 @@ async def of(db: Database, user_id: int) -> list[Notification]:
 
 async def buy(db: Database, user_id: int, market_id: int, side: str = "buy_yes", amount: int = 5_000) -> None:
     async with db.transaction() as session:
-        await lmsr_trading.trade(session, Actor(user_id=user_id), TradeRequest(market_id, side, "spend", amount),
-                                 fee_bps=200)
+        await lmsr_trading.trade(
+            session, Actor(user_id=user_id), TradeRequest(market_id, side, "spend", amount), fee_bps=200
+        )
 
 
 async def test_an_lmsr_trade_notifies_its_trader_only(db: Database) -> None:

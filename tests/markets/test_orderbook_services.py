@@ -61,7 +61,13 @@ async def book_market(db: Database, **overrides: Any) -> tuple[int, Market]:
 
 
 async def place(
-    db: Database, user: int, market: Market | int, side: str, token: str, amount: int, price: int | None = None,
+    db: Database,
+    user: int,
+    market: Market | int,
+    side: str,
+    token: str,
+    amount: int,
+    price: int | None = None,
     **extra: Any,
 ) -> Placed:
     market_id = market if isinstance(market, int) else market.id or 0
@@ -106,7 +112,8 @@ async def assert_books_balanced(db: Database) -> None:
         markets = list(await session.scalars(select(Market).where(Market.market_type == "orderbook")))
         open_units = await session.execute(
             select(Position.market_id, Position.token, func.sum(Position.amount))
-            .where(Position.status == "open").group_by(col(Position.market_id), col(Position.token))
+            .where(Position.status == "open")
+            .group_by(col(Position.market_id), col(Position.token))
         )
         units = {(m, t): int(n) for m, t, n in open_units}
     escrow: dict[str, int] = {}
@@ -185,9 +192,13 @@ async def test_fees_on_both_sides_with_referral_split(db: Database) -> None:
     await place(db, b, market, "buy", "NO", 40_800, 4000)  # taker: fee 800
     async with db.session() as session:
         trades = list(await session.scalars(select(Trade).order_by(col(Trade.id))))
-        kinds = dict((await session.execute(
-            select(LedgerTransaction.kind, func.count()).group_by(col(LedgerTransaction.kind))
-        )).all())
+        kinds = dict(
+            (
+                await session.execute(
+                    select(LedgerTransaction.kind, func.count()).group_by(col(LedgerTransaction.kind))
+                )
+            ).all()
+        )
     assert sorted((t.user_id, t.fee) for t in trades) == sorted([(a, 1200), (b, 800)])
     assert (await cash(db, referrer)).cash == 1200 * 15 // 100  # level 1 of the payer A only
     assert kinds["order_fill"] == 1 and kinds["referral_l1"] == 1 and kinds["fee_revenue"] == 2
@@ -225,8 +236,12 @@ async def test_escrow_released_on_cancel_expiry_and_pause(db: Database) -> None:
 
     async with db.transaction() as session:
         await order_lifecycle.set_paused(
-            session, creator_actor(creator), event_id=market.event_id, pool_id=market.pool_id,
-            market_id=market.id or 0, paused=True,
+            session,
+            creator_actor(creator),
+            event_id=market.event_id,
+            pool_id=market.pool_id,
+            market_id=market.id or 0,
+            paused=True,
         )
     assert (await cash(db, a)).cash == 10_000 and await account(db, order_escrow.user_escrow(a)) == 0
     with pytest.raises(Conflict) as paused:
@@ -234,8 +249,12 @@ async def test_escrow_released_on_cancel_expiry_and_pause(db: Database) -> None:
     assert paused.value.code == "MARKET_PAUSED"
     async with db.transaction() as session:
         await order_lifecycle.set_paused(
-            session, creator_actor(creator), event_id=market.event_id, pool_id=market.pool_id,
-            market_id=market.id or 0, paused=False,
+            session,
+            creator_actor(creator),
+            event_id=market.event_id,
+            pool_id=market.pool_id,
+            market_id=market.id or 0,
+            paused=False,
         )
     await place(db, a, market, "buy", "YES", 1000, 3000)
     await assert_books_balanced(db)
@@ -380,8 +399,9 @@ async def test_close_position_sells_into_the_bids(db: Database) -> None:
     assert closed.trades[0].shares == 10_000 and await held(db, b, market) == {}
     _, _, (lmsr_market,) = await create_market_setup(db)  # ...and one held in an LMSR market
     async with db.transaction() as session:
-        await lmsr_trading.trade(session, Actor(user_id=c), TradeRequest(lmsr_market.id or 0, "buy_no", "spend", 500),
-                                 fee_bps=FEE)
+        await lmsr_trading.trade(
+            session, Actor(user_id=c), TradeRequest(lmsr_market.id or 0, "buy_no", "spend", 500), fee_bps=FEE
+        )
     async with db.transaction() as session:
         closed = await order_lifecycle.close_holding(
             session, Actor(user_id=c), market_id=lmsr_market.id or 0, fee_bps=FEE

@@ -22,7 +22,8 @@ def test_lmsr_market_is_at_its_lmsr_price() -> None:
 
 def test_order_book_market_is_at_its_last_execution_or_its_prior() -> None:
     assert (market_price(market(market_type="orderbook")).yes, market_price(market(market_type="orderbook")).no) == (
-        5500, 4500
+        5500,
+        4500,
     )
     traded = market_price(market(market_type="orderbook", last_price=6130))
     assert (traded.yes, traded.no, traded.yes_probability) == (6130, 3870, 0.613)

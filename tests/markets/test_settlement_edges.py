@@ -62,8 +62,10 @@ async def test_cancel_after_rounded_fills_takes_the_difference_from_the_platform
     assert await account(db, ledger.market_collateral(market.id or 0)) == 0
     assert await revenue(db) == revenue_before - (costs - collateral)
     async with db.session() as session:
-        fees = {user: int(fee) for user, fee in await session.execute(
-            select(Trade.user_id, func.sum(Trade.fee)).group_by(Trade.user_id))}
+        fees = {
+            user: int(fee)
+            for user, fee in await session.execute(select(Trade.user_id, func.sum(Trade.fee)).group_by(Trade.user_id))
+        }
     assert ((await cash(db, a)).cash, (await cash(db, b)).cash) == (20_000 - fees[a], 20_000 - fees[b])
     await books_ok(db)
 

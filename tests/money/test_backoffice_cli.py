@@ -26,7 +26,10 @@ async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list
 
 
 async def test_backoffice_commands(
-    cli_env: None, db: Database, settings: Settings, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    cli_env: None,  # noqa: F811
+    db: Database,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     user_id, _ = await fast_user(db, balance=200000)
     operator_id, _ = await fast_user(db, is_operator=True)
@@ -37,10 +40,10 @@ async def test_backoffice_commands(
     actor = Actor(user_id=user_id)
     async with db.transaction() as session:
         deposit = await card_orders.create(session, actor, settings, type="deposit", amount=30000)
-        payout = await card_orders.create(session, actor, settings, type="withdraw", amount=20000,
-                                          details={"card_number": CARD})
-        out = await withdrawals.request(session, actor, settings, token="USDT", network="bsc", amount=1000,
-                                        address=EVM)
+        payout = await card_orders.create(
+            session, actor, settings, type="withdraw", amount=20000, details={"card_number": CARD}
+        )
+        out = await withdrawals.request(session, actor, settings, token="USDT", network="bsc", amount=1000, address=EVM)
     me = ("--as", operator.email)
 
     code, listed, _ = await cli(capsys, "backoffice", "card-orders", *me)
@@ -50,8 +53,9 @@ async def test_backoffice_commands(
 
     code, said, _ = await cli(capsys, "backoffice", "answer", f"card_{deposit.id}", *me, "--message", "seen it")
     assert code == 0 and said[0]["order_id"] == f"card_{deposit.id}" and said[0]["message"] == "seen it"
-    code, _, err = await cli(capsys, "backoffice", "answer", f"card_{deposit.id}", "--as", plain.email,
-                             "--message", "x")
+    code, _, err = await cli(
+        capsys, "backoffice", "answer", f"card_{deposit.id}", "--as", plain.email, "--message", "x"
+    )
     assert code == 2 and "operator role required" in err
     code, done, _ = await cli(capsys, "backoffice", "complete", str(deposit.id), *me)
     assert code == 0 and done[0]["status"] == "completed"
@@ -68,8 +72,10 @@ async def test_backoffice_commands(
 
     assert await cash(db, user_id) == 200000 + 30000 - 1000
     async with db.session() as session:
-        actions = list(await session.scalars(
-            select(AuditEntry.action).where(col(AuditEntry.actor_id) == operator_id).order_by(col(AuditEntry.id))
-        ))
+        actions = list(
+            await session.scalars(
+                select(AuditEntry.action).where(col(AuditEntry.actor_id) == operator_id).order_by(col(AuditEntry.id))
+            )
+        )
     assert actions == ["card_order.message", "card_order.complete", "card_order.reject", "withdrawal.approve"]
     await assert_ledger_clean(db)

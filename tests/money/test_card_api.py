@@ -63,9 +63,12 @@ async def test_deposit_flow_credits_once_through_the_ledger(client: httpx.AsyncC
     assert [(o["id"], o["status"], o["amount_kopecks"]) for o in mine.json()] == [(order_id, "completed", 50000)]
     assert mine.json()[0]["completed_at"] is not None
     async with db.session() as session:
-        kinds = [n.type for n in await session.scalars(
-            select(Notification).where(col(Notification.user_id) == user_id).order_by(col(Notification.id))
-        )]
+        kinds = [
+            n.type
+            for n in await session.scalars(
+                select(Notification).where(col(Notification.user_id) == user_id).order_by(col(Notification.id))
+            )
+        ]
         audit = list(await session.scalars(select(AuditEntry).where(col(AuditEntry.subject_id) == order_id)))
     assert kinds == ["card_order_updated"] * 3
     assert [(a.action, a.actor_id, a.before, a.after) for a in audit] == [
@@ -84,16 +87,15 @@ async def test_amount_limits_and_bad_bodies(client: httpx.AsyncClient, db: Datab
     assert (kind.status_code, code(kind)) == (400, "INVALID_REQUEST")
     no_card = await create(client, token, type="withdraw", amount_kopecks=10000)
     assert (no_card.status_code, code(no_card)) == (400, "INVALID_REQUEST")
-    bad_card = await create(client, token, type="withdraw", amount_kopecks=10000,
-                            payment_details={"card_number": "4111 1111 1111 1112"})
+    bad_card = await create(
+        client, token, type="withdraw", amount_kopecks=10000, payment_details={"card_number": "4111 1111 1111 1112"}
+    )
     assert (bad_card.status_code, code(bad_card)) == (400, "INVALID_CARD_NUMBER")
     string_amount = await create(client, token, type="deposit", amount_kopecks="10000")
     assert string_amount.status_code == 400
 
 
-async def test_withdraw_is_debited_at_creation_and_refunded_on_cancel(
-    client: httpx.AsyncClient, db: Database
-) -> None:
+async def test_withdraw_is_debited_at_creation_and_refunded_on_cancel(client: httpx.AsyncClient, db: Database) -> None:
     user_id, token = await fast_user(db, balance=150000)
     details = {"card_number": CARD, "bank": "Tinkoff", "holder_name": "IVAN PETROV"}
     created = await create(client, token, type="withdraw", amount_kopecks=100000, payment_details=details)
@@ -108,8 +110,11 @@ async def test_withdraw_is_debited_at_creation_and_refunded_on_cancel(
     assert cancelled.status_code == 200
     order = cancelled.json()
     assert order["status"] == "cancelled"
-    assert order["payment_details"] == {"card_number": "4111111111111111", "bank_name": "Tinkoff",
-                                        "holder_name": "IVAN PETROV"}
+    assert order["payment_details"] == {
+        "card_number": "4111111111111111",
+        "bank_name": "Tinkoff",
+        "holder_name": "IVAN PETROV",
+    }
     assert await cash(db, user_id) == 150000
     await assert_ledger_clean(db)
 
@@ -161,18 +166,21 @@ async def test_chat_between_owner_and_operator(client: httpx.AsyncClient, db: Da
     user_id, token = await fast_user(db)
     _, operator = await fast_user(db, is_operator=True)
     order_id = (await create(client, token, type="deposit", amount_kopecks=10000)).json()["id"]
-    first = await client.post(f"{API}/card/orders/{order_id}/messages", json={"message": "paid from Sber"},
-                              headers=bearer(token))
+    first = await client.post(
+        f"{API}/card/orders/{order_id}/messages", json={"message": "paid from Sber"}, headers=bearer(token)
+    )
     assert first.status_code == 200 and set(first.json()) == {"id"}
-    answer = await client.post(f"{API}/card/orders/{order_id}/messages", json={"message": "checking"},
-                               headers=bearer(operator))
+    answer = await client.post(
+        f"{API}/card/orders/{order_id}/messages", json={"message": "checking"}, headers=bearer(operator)
+    )
     assert answer.status_code == 200
-    empty = await client.post(f"{API}/card/orders/{order_id}/messages", json={"message": "  "},
-                              headers=bearer(token))
+    empty = await client.post(f"{API}/card/orders/{order_id}/messages", json={"message": "  "}, headers=bearer(token))
     assert (empty.status_code, code(empty)) == (400, "INVALID_MESSAGE")
     listed = await client.get(f"{API}/card/orders/{order_id}/messages?limit=50", headers=bearer(token))
-    assert [(m["sender"], m["message"]) for m in listed.json()] == [("user", "paid from Sber"),
-                                                                    ("operator", "checking")]
+    assert [(m["sender"], m["message"]) for m in listed.json()] == [
+        ("user", "paid from Sber"),
+        ("operator", "checking"),
+    ]
     assert set(listed.json()[0]) == {"id", "order_id", "sender", "sender_id", "message", "created_at"}
     async with db.session() as session:
         types = list(await session.scalars(select(Notification.type).where(col(Notification.user_id) == user_id)))
@@ -246,8 +254,9 @@ async def test_cancel_racing_an_operator_settles_once(db: Database) -> None:
     owner = Actor(user_id=user_id)
     for settle in (card_orders.complete, card_orders.reject):
         async with db.transaction() as session:
-            order = await card_orders.create(session, owner, _settings(), type="withdraw", amount=100000,
-                                             details={"card_number": CARD})
+            order = await card_orders.create(
+                session, owner, _settings(), type="withdraw", amount=100000, details={"card_number": CARD}
+            )
         order_id = order.id or 0
 
         async def run(work: Any) -> str:
@@ -282,8 +291,14 @@ async def test_concurrent_card_withdraws_never_overdraw(db: Database) -> None:
     async def withdraw() -> str:
         try:
             async with db.transaction() as session:
-                await card_orders.create(session, Actor(user_id=user_id), _settings(), type="withdraw",
-                                         amount=100000, details={"card_number": CARD})
+                await card_orders.create(
+                    session,
+                    Actor(user_id=user_id),
+                    _settings(),
+                    type="withdraw",
+                    amount=100000,
+                    details={"card_number": CARD},
+                )
         except DomainError as error:
             return error.code
         return "ok"

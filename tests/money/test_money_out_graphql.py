@@ -18,7 +18,7 @@ CREATE = f"mutation($i: CreateCardOrderInput!) {{ createCardOrder(input: $i) {{ 
 CONFIRM = f"mutation($id: ID!) {{ confirmCardOrderPaid(input: {{id: $id}}) {{ {ORDER} {USER_ERRORS} }} }}"
 CANCEL = f"mutation($id: ID!) {{ cancelCardOrder(input: {{id: $id}}) {{ {ORDER} {USER_ERRORS} }} }}"
 COMPLETE = f"mutation($id: ID!) {{ completeCardOrder(input: {{id: $id}}) {{ {ORDER} {USER_ERRORS} }} }}"
-REJECT = f"mutation($id: ID!) {{ rejectCardOrder(input: {{id: $id, note: \"no money\"}}) {{ {ORDER} {USER_ERRORS} }} }}"
+REJECT = f'mutation($id: ID!) {{ rejectCardOrder(input: {{id: $id, note: "no money"}}) {{ {ORDER} {USER_ERRORS} }} }}'
 SAY = f"""mutation($o: ID!, $m: String!) {{ sendCardOrderMessage(input: {{orderId: $o, message: $m}})
   {{ message {{ id orderId sender senderId message order {{ status }} }} {USER_ERRORS} }} }}"""
 CHAT = "query($o: ID!) { cardOrderMessages(orderId: $o, first: 10) { nodes { sender message } totalCount } }"
@@ -40,8 +40,14 @@ async def test_card_deposit_end_to_end(client: httpx.AsyncClient, db: Database) 
     limits = await call(client, "{ cardLimits { bankName cardNumber holderName minAmount maxAmount } }", token)
     assert limits["data"]["cardLimits"]["minAmount"] == 10000
     created = ok_payload(await call(client, CREATE, token, i={"type": "DEPOSIT", "amount": 25000}))["cardOrder"]
-    assert created == {**created, "type": "DEPOSIT", "amount": 25000, "status": "PENDING", "paymentDetails": None,
-                       "user": {"id": gid(Kind.USER, user_id)}}
+    assert created == {
+        **created,
+        "type": "DEPOSIT",
+        "amount": 25000,
+        "status": "PENDING",
+        "paymentDetails": None,
+        "user": {"id": gid(Kind.USER, user_id)},
+    }
     assert created["id"].startswith("card_")
     assert failure_code(await call(client, CREATE, token, i={"type": "DEPOSIT", "amount": 25000})) == (
         "ACTIVE_DEPOSIT_ORDER_EXISTS"
@@ -65,7 +71,7 @@ async def test_card_deposit_end_to_end(client: httpx.AsyncClient, db: Database) 
     assert done["status"] == "COMPLETED"
     assert failure_code(await call(client, COMPLETE, operator, id=created["id"])) == "INVALID_ORDER_STATUS"
     assert await cash(db, user_id) == 25000
-    audit = "{ auditLog(filter: {subjectType: \"card_order\"}) { nodes { action before after actor { id } } } }"
+    audit = '{ auditLog(filter: {subjectType: "card_order"}) { nodes { action before after actor { id } } } }'
     assert failure_code(await call(client, audit, token)) == "FORBIDDEN"
     entries = (await call(client, audit, operator))["data"]["auditLog"]["nodes"]
     assert [(e["action"], e["before"], e["after"]) for e in entries] == [
@@ -106,8 +112,12 @@ async def test_withdrawal_end_to_end(client: httpx.AsyncClient, db: Database) ->
     user_id, token = await fast_user(db, balance=100000)
     _, operator = await fast_user(db, is_operator=True)
     networks = (await call(client, "{ withdrawalNetworks { network tokens minAmount feePercent } }", token))["data"]
-    assert networks["withdrawalNetworks"][0] == {"network": "TRON", "tokens": ["USDT"], "minAmount": 200,
-                                                  "feePercent": "1 USDT"}
+    assert networks["withdrawalNetworks"][0] == {
+        "network": "TRON",
+        "tokens": ["USDT"],
+        "minAmount": 200,
+        "feePercent": "1 USDT",
+    }
     bad = {"token": "USDT", "network": "TRON", "amount": 1000, "address": EVM}
     body = await call(client, REQUEST, token, i=bad)
     assert failure_code(body) == "INVALID_ADDRESS"
@@ -127,8 +137,9 @@ async def test_withdrawal_end_to_end(client: httpx.AsyncClient, db: Database) ->
     assert failure_code(await call(client, REJECT_OUT, operator, id=made["id"])) == "WITHDRAWAL_NOT_PENDING"
     assert failure_code(await call(client, CANCEL_OUT, token)) == "WITHDRAWAL_NOT_FOUND"
 
-    second = ok_payload(await call(client, REQUEST, token, i={**bad, "network": "ETHEREUM", "token": "USDC",
-                                                              "address": EVM}))["withdrawal"]
+    second = ok_payload(
+        await call(client, REQUEST, token, i={**bad, "network": "ETHEREUM", "token": "USDC", "address": EVM})
+    )["withdrawal"]
     assert (second["fee"], second["amountSent"]) == (3, 997)
     cancelled = ok_payload(await call(client, CANCEL_OUT, token))["withdrawal"]
     assert cancelled["status"] == "CANCELLED"
@@ -141,13 +152,16 @@ async def test_withdrawal_end_to_end(client: httpx.AsyncClient, db: Database) ->
 async def test_operator_note_is_bounded_and_own_money_is_not_settled(client: httpx.AsyncClient, db: Database) -> None:
     _, token = await fast_user(db, balance=100000)
     _, operator = await fast_user(db, is_operator=True)
-    made = ok_payload(await call(client, REQUEST, token, i={"token": "USDT", "network": "BSC", "amount": 1000,
-                                                             "address": EVM}))["withdrawal"]
+    made = ok_payload(
+        await call(client, REQUEST, token, i={"token": "USDT", "network": "BSC", "amount": 1000, "address": EVM})
+    )["withdrawal"]
     long_note = f"""mutation($id: ID!, $n: String) {{ rejectWithdrawal(input: {{id: $id, note: $n}})
       {{ {USER_ERRORS} }} }}"""
     body = await call(client, long_note, operator, id=made["id"], n="x" * 501)
     assert body["data"]["rejectWithdrawal"]["userErrors"][0] == {
-        "field": ["input", "note"], "message": "note is longer than 500 characters", "code": "INVALID_REQUEST",
+        "field": ["input", "note"],
+        "message": "note is longer than 500 characters",
+        "code": "INVALID_REQUEST",
     }
     ok_payload(await call(client, long_note, operator, id=made["id"], n="x" * 500))
 

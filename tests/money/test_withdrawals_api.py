@@ -36,7 +36,9 @@ async def test_info_is_public_and_as_documented(client: httpx.AsyncClient, db: D
     assert response.status_code == 200
     assert response.json() == {
         "supported_networks": ["tron", "bsc", "polygon", "ethereum", "avalanche"],
-        "supported_tokens": ["USDT", "USDC"], "min_withdrawal_amount": 1.0, "min_withdrawal_display": "$1.00",
+        "supported_tokens": ["USDT", "USDC"],
+        "min_withdrawal_amount": 1.0,
+        "min_withdrawal_display": "$1.00",
         "fee_percent": "0.3%",
     }
 
@@ -148,8 +150,9 @@ async def test_operator_approves_with_tx_id_and_rejects(client: httpx.AsyncClien
 async def test_plain_users_cannot_approve_or_reject(db: Database) -> None:
     user_id, _ = await fast_user(db, balance=100000)
     async with db.transaction() as session:
-        row = await withdrawals.request(session, Actor(user_id=user_id), SETTINGS, token="USDT", network="bsc",
-                                        amount=1000, address=EVM)
+        row = await withdrawals.request(
+            session, Actor(user_id=user_id), SETTINGS, token="USDT", network="bsc", amount=1000, address=EVM
+        )
     for attempt in (
         withdrawals.approve(_no_session(), Actor(user_id=user_id), withdrawal_id=row.id or 0, tx_hash="0xab"),
         withdrawals.reject(_no_session(), Actor(user_id=user_id), withdrawal_id=row.id or 0),
@@ -179,8 +182,9 @@ async def _race_once(db: Database) -> None:
     user_id, _ = await fast_user(db, balance=100000)
     operator = Actor(user_id=(await fast_user(db, is_operator=True))[0], is_operator=True)
     async with db.transaction() as session:
-        row = await withdrawals.request(session, Actor(user_id=user_id), SETTINGS, token="USDT",
-                                        network="bsc", amount=50000, address=EVM)
+        row = await withdrawals.request(
+            session, Actor(user_id=user_id), SETTINGS, token="USDT", network="bsc", amount=50000, address=EVM
+        )
     withdrawal_id = row.id or 0
 
     def approve(session: Any) -> Any:
@@ -189,9 +193,13 @@ async def _race_once(db: Database) -> None:
     def cancel(session: Any) -> Any:
         return withdrawals.cancel_pending(session, Actor(user_id=user_id))
 
-    results = set(await asyncio.gather(
-        _settle(db, approve, "approved"), _settle(db, cancel, "cancelled"), _settle(db, approve, "approved"),
-    ))
+    results = set(
+        await asyncio.gather(
+            _settle(db, approve, "approved"),
+            _settle(db, cancel, "cancelled"),
+            _settle(db, approve, "approved"),
+        )
+    )
     async with db.session() as session:
         final = await session.get(Withdrawal, withdrawal_id)
     assert final is not None
@@ -212,8 +220,9 @@ async def test_concurrent_requests_never_overdraw(db: Database) -> None:
     async def request(network: str) -> str:
         try:
             async with db.transaction() as session:
-                await withdrawals.request(session, Actor(user_id=user_id), SETTINGS, token="USDT", network=network,
-                                          amount=100000, address=EVM)
+                await withdrawals.request(
+                    session, Actor(user_id=user_id), SETTINGS, token="USDT", network=network, amount=100000, address=EVM
+                )
         except DomainError as error:
             return error.code
         return "ok"
@@ -234,13 +243,15 @@ async def test_transactions_list_money_out_with_its_status(client: httpx.AsyncCl
     operator = Actor(user_id=(await fast_user(db, is_operator=True))[0], is_operator=True)
     owner = Actor(user_id=user_id)
     async with db.transaction() as session:
-        rejected = await withdrawals.request(session, owner, SETTINGS, token="USDT", network="bsc", amount=1000,
-                                             address=EVM)
+        rejected = await withdrawals.request(
+            session, owner, SETTINGS, token="USDT", network="bsc", amount=1000, address=EVM
+        )
     async with db.transaction() as session:
         await withdrawals.reject(session, operator, withdrawal_id=rejected.id or 0)
     async with db.transaction() as session:
-        sent = await card_orders.create(session, owner, SETTINGS, type="withdraw", amount=20000,
-                                        details={"card_number": CARD})
+        sent = await card_orders.create(
+            session, owner, SETTINGS, type="withdraw", amount=20000, details={"card_number": CARD}
+        )
     async with db.transaction() as session:
         await card_orders.complete(session, operator, order_id=sent.id or 0)
     async with db.transaction() as session:
@@ -249,7 +260,9 @@ async def test_transactions_list_money_out_with_its_status(client: httpx.AsyncCl
     assert response.status_code == 200
     rows = response.json()
     assert [(row["type"], row["amount"], row["status"]) for row in rows] == [
-        ("withdrawal", 3000, "pending"), ("withdrawal", 20000, "completed"), ("withdrawal", 1000, "failed"),
+        ("withdrawal", 3000, "pending"),
+        ("withdrawal", 20000, "completed"),
+        ("withdrawal", 1000, "failed"),
         ("deposit", 100000, "completed"),
     ]
     assert all(set(row) == {"id", "type", "amount", "status", "created_at"} for row in rows)
@@ -259,7 +272,9 @@ async def test_transactions_list_money_out_with_its_status(client: httpx.AsyncCl
     query = "{ myTransactions { nodes { type amount status } } }"
     nodes = (await gql(client, query, token=token))["data"]["myTransactions"]["nodes"]
     assert [(n["type"], n["amount"], n["status"]) for n in nodes] == [
-        ("WITHDRAWAL", 3000, "PENDING"), ("WITHDRAWAL", 20000, "COMPLETED"), ("WITHDRAWAL", 1000, "FAILED"),
+        ("WITHDRAWAL", 3000, "PENDING"),
+        ("WITHDRAWAL", 20000, "COMPLETED"),
+        ("WITHDRAWAL", 1000, "FAILED"),
         ("DEPOSIT", 100000, "COMPLETED"),
     ]
     await assert_ledger_clean(db)

@@ -31,7 +31,10 @@ async def test_queues_ledger_check_and_bus_lag(client: httpx.AsyncClient, db: Da
     before = (await gql(client, FIGURES, {}, operator))["data"]["operatorDashboard"]
     # Every queue whose table exists on this branch, each empty in a clean database.
     assert {q["name"]: q["open"] for q in before["backOfficeQueues"]} == {
-        "card_orders": 0, "withdrawals": 0, "p2p_disputes": 0, "support_chats": 0
+        "card_orders": 0,
+        "withdrawals": 0,
+        "p2p_disputes": 0,
+        "support_chats": 0,
     }
     created = await gql(client, CARD, {"i": {"type": "DEPOSIT", "amount": 25000}}, token)
     assert created["data"]["createCardOrder"]["userErrors"] == []

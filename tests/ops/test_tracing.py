@@ -109,7 +109,10 @@ def sql_spans(spans: list[ReadableSpan]) -> list[ReadableSpan]:
 
 
 async def test_a_rest_request_is_one_trace_down_to_sql_and_the_bus_and_its_logs_carry_the_trace_id(
-    traced_client: httpx.AsyncClient, db: Database, traced_settings: Settings, exporter: InMemorySpanExporter,
+    traced_client: httpx.AsyncClient,
+    db: Database,
+    traced_settings: Settings,
+    exporter: InMemorySpanExporter,
     app_logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
     market = await live_market(db)
@@ -140,16 +143,17 @@ async def test_a_rest_request_is_one_trace_down_to_sql_and_the_bus_and_its_logs_
 
 
 async def test_a_graphql_mutation_is_request_operation_resolver_sql(
-    traced_client: httpx.AsyncClient, db: Database, traced_settings: Settings, exporter: InMemorySpanExporter,
+    traced_client: httpx.AsyncClient,
+    db: Database,
+    traced_settings: Settings,
+    exporter: InMemorySpanExporter,
     app_logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
     market = await live_market(db)
     _, token = await trader(db, traced_settings, balance=100_000)
     payload = {"query": GQL_TRADE, "variables": trade_input(market.id or 0, "buy_yes", 1500), "operationName": None}
     given = "client-given-id-1"
-    response = await traced_client.post(
-        "/graphql", json=payload, headers={**bearer(token), "X-Request-Id": given}
-    )
+    response = await traced_client.post("/graphql", json=payload, headers={**bearer(token), "X-Request-Id": given})
     assert response.status_code == 200 and "errors" not in response.json(), response.text
     assert response.headers["x-request-id"] == given  # a client's own id is kept...
 
@@ -172,9 +176,7 @@ async def test_a_graphql_mutation_is_request_operation_resolver_sql(
         keys = set(span.attributes or {})
         assert "query" not in keys and not any(key.startswith("graphql.param") for key in keys), (span.name, keys)
 
-    (line,) = [
-        line for line in app_logs() if line["logger"] == "predictql.access" and line["path"] == "/graphql"
-    ]
+    (line,) = [line for line in app_logs() if line["logger"] == "predictql.access" and line["path"] == "/graphql"]
     assert line["request_id"] == given and line["trace_id"] == hex_trace(root)  # ...and the trace id logged beside it
 
 

@@ -67,8 +67,8 @@ def test_a_truncated_image_is_refused(kind: str) -> None:
 
 def test_a_well_formed_png_with_undecodable_pixels_is_refused() -> None:
     header = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0)
-    broken = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"not zlib") + _png_chunk(
-        b"IEND", b""
+    broken = (
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"not zlib") + _png_chunk(b"IEND", b"")
     )
     with pytest.raises(images.NotAnImage, match="does not decode"):
         images.image_type(broken)
@@ -76,8 +76,11 @@ def test_a_well_formed_png_with_undecodable_pixels_is_refused() -> None:
 
 def test_a_pixel_bomb_is_refused_before_decoding() -> None:
     header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
-    bomb = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"")) + _png_chunk(
-        b"IEND", b""
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b""))
+        + _png_chunk(b"IEND", b"")
     )
     with pytest.raises(images.NotAnImage):
         images.image_type(bomb)

@@ -13,8 +13,12 @@ from tests.support import bearer
 
 ADS, ORDERS = "/api/v1/p2p/ads", "/api/v1/p2p/orders"
 AD_BODY: dict[str, Any] = {
-    "type": "sell", "fiat_currency": "RUB", "min_amount": 10_000, "max_amount": 500_000,
-    "payment_methods": ["sber", "tinkoff"], "payment_details": {"sber": {"card": "2202 0000 0000 0001"}},
+    "type": "sell",
+    "fiat_currency": "RUB",
+    "min_amount": 10_000,
+    "max_amount": 500_000,
+    "payment_methods": ["sber", "tinkoff"],
+    "payment_details": {"sber": {"card": "2202 0000 0000 0001"}},
     "instructions": "Transfer to the card shown after order creation.",
 }
 

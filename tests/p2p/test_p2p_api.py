@@ -22,13 +22,39 @@ from tests.p2p.helpers import (
 )
 
 AD_KEYS = {
-    "id", "user_id", "type", "fiat_currency", "exchange_rate", "min_amount", "max_amount", "remaining_amount",
-    "payment_methods", "instructions", "is_active", "moderation_status", "is_platform_ad", "created_at",
-    "updated_at", "user", "user_avg_rating",
+    "id",
+    "user_id",
+    "type",
+    "fiat_currency",
+    "exchange_rate",
+    "min_amount",
+    "max_amount",
+    "remaining_amount",
+    "payment_methods",
+    "instructions",
+    "is_active",
+    "moderation_status",
+    "is_platform_ad",
+    "created_at",
+    "updated_at",
+    "user",
+    "user_avg_rating",
 }
 ORDER_KEYS = {
-    "id", "ad_id", "buyer_id", "seller_id", "usdt_amount", "fiat_amount", "fiat_currency", "exchange_rate",
-    "payment_method", "status", "frozen_balance", "operator_called", "created_at", "updated_at",
+    "id",
+    "ad_id",
+    "buyer_id",
+    "seller_id",
+    "usdt_amount",
+    "fiat_amount",
+    "fiat_currency",
+    "exchange_rate",
+    "payment_method",
+    "status",
+    "frozen_balance",
+    "operator_called",
+    "created_at",
+    "updated_at",
 }
 EXTENSIONS = {"expires_at", "buyer_paid_at", "cancel_reason", "resolution"}
 
@@ -47,11 +73,21 @@ async def test_ad_lifecycle_shapes_and_codes(client: httpx.AsyncClient, db: Data
 
     assert error(await client.post(ADS, json=AD_BODY, headers=auth)) == (400, "DUPLICATE_AD_TYPE")
     assert error(await client.post(ADS, json={**AD_BODY, "min_amount": "x"}, headers=auth)) == (400, "INVALID_REQUEST")
-    for bad in ({"exchange_rate": 10**8}, {"max_amount": 10**14}, {"payment_methods": []}, {"payment_details": 5},
-                {"max_payment_duration": 1}, {"type": "swap"}, {"fiat_currency": "rub"}, {"extra": 1}):
+    for bad in (
+        {"exchange_rate": 10**8},
+        {"max_amount": 10**14},
+        {"payment_methods": []},
+        {"payment_details": 5},
+        {"max_payment_duration": 1},
+        {"type": "swap"},
+        {"fiat_currency": "rub"},
+        {"extra": 1},
+    ):
         assert error(await client.post(ADS, json={**AD_BODY, **bad}, headers=auth)) == (400, "INVALID_REQUEST"), bad
     assert error(await client.post(ADS, json={**AD_BODY, "type": "buy", "fiat_currency": "USD"}, headers=auth)) == (
-        400, "INVALID_REQUEST")  # non-RUB needs exchange_rate
+        400,
+        "INVALID_REQUEST",
+    )  # non-RUB needs exchange_rate
     buy_id = await post_ad(client, auth, type="buy", fiat_currency="USD", exchange_rate=9350)
     assert buy_id != ad_id
 
@@ -113,29 +149,41 @@ async def test_order_happy_path_moves_escrow_once(client: httpx.AsyncClient, db:
 
     (mine,) = ok(await client.get(ORDERS + "/my", headers=b_auth))["orders"]
     assert set(mine) == ORDER_KEYS | EXTENSIONS
-    assert {k: mine[k] for k in ("buyer_id", "seller_id", "usdt_amount", "fiat_amount", "status", "frozen_balance")} \
-        == {"buyer_id": buyer, "seller_id": seller, "usdt_amount": 100_000, "fiat_amount": 100_000,
-            "status": "pending", "frozen_balance": 100_000}
+    assert {
+        k: mine[k] for k in ("buyer_id", "seller_id", "usdt_amount", "fiat_amount", "status", "frozen_balance")
+    } == {
+        "buyer_id": buyer,
+        "seller_id": seller,
+        "usdt_amount": 100_000,
+        "fiat_amount": 100_000,
+        "status": "pending",
+        "frozen_balance": 100_000,
+    }
     detail = ok(await client.get(f"{ORDERS}/{order_id}", headers=b_auth))
     assert detail["payment_details"] == {"card": "2202 0000 0000 0001"} and detail["counterpart"]["id"] == seller
     assert ok(await client.get(ORDERS + "/my?status=completed", headers=b_auth))["orders"] == []
     assert error(await client.get(ORDERS + "/my?status=open", headers=b_auth)) == (400, "INVALID_REQUEST")
 
-    assert ok(await client.patch(f"{ORDERS}/{order_id}", json={"payment_details": {"payer": "I. Ivanov"}},
-                                 headers=b_auth)) == {"success": True}
+    assert ok(
+        await client.patch(f"{ORDERS}/{order_id}", json={"payment_details": {"payer": "I. Ivanov"}}, headers=b_auth)
+    ) == {"success": True}
     assert error(await client.patch(f"{ORDERS}/{order_id}", json={}, headers=b_auth)) == (400, "INVALID_REQUEST")
     assert error(await client.post(f"{ORDERS}/{order_id}/confirm-paid", headers=s_auth)) == (403, "FORBIDDEN")
     assert ok(await client.post(f"{ORDERS}/{order_id}/confirm-paid", headers=b_auth)) == {"success": True}
     assert error(await client.post(f"{ORDERS}/{order_id}/confirm-paid", headers=b_auth)) == (409, "CONFLICT")
     assert error(await client.post(f"{ORDERS}/{order_id}/rate", json={"rating": 5}, headers=b_auth)) == (
-        400, "ORDER_NOT_COMPLETED")
+        400,
+        "ORDER_NOT_COMPLETED",
+    )
     assert error(await client.post(f"{ORDERS}/{order_id}/cancel", headers=s_auth)) == (409, "CONFLICT")
     assert error(await client.post(f"{ORDERS}/{order_id}/confirm-received", headers=b_auth)) == (403, "FORBIDDEN")
     assert ok(await client.post(f"{ORDERS}/{order_id}/confirm-received", headers=s_auth)) == {"success": True}
     assert error(await client.post(f"{ORDERS}/{order_id}/confirm-received", headers=s_auth)) == (409, "ORDER_NOT_OPEN")
     assert error(await client.post(f"{ORDERS}/{order_id}/cancel", headers=b_auth)) == (409, "ORDER_NOT_OPEN")
     assert error(await client.patch(f"{ORDERS}/{order_id}", json={"payment_details": {}}, headers=b_auth)) == (
-        400, "ORDER_NOT_OPEN")
+        400,
+        "ORDER_NOT_OPEN",
+    )
 
     assert (await balances(db, buyer)).cash == 100_000
     assert (await balances(db, seller)).cash == 900_000 and (await balances(db, seller)).p2p_frozen == 0
@@ -145,10 +193,14 @@ async def test_order_happy_path_moves_escrow_once(client: httpx.AsyncClient, db:
 
     for bad in (0, 6, "5", True):
         assert error(await client.post(f"{ORDERS}/{order_id}/rate", json={"rating": bad}, headers=b_auth)) == (
-            400, "INVALID_RATING")
+            400,
+            "INVALID_RATING",
+        )
     assert ok(await client.post(f"{ORDERS}/{order_id}/rate", json={"rating": 4}, headers=b_auth)) == {"success": True}
     assert error(await client.post(f"{ORDERS}/{order_id}/rate", json={"rating": 5}, headers=b_auth)) == (
-        400, "ALREADY_RATED")
+        400,
+        "ALREADY_RATED",
+    )
     assert ok(await client.post(f"{ORDERS}/{order_id}/rate", json={"rating": 5}, headers=s_auth)) == {"success": True}
     owner = ok(await client.get(f"{ADS}/{ad_id}"))
     assert owner["user"]["completed_orders"] == 1 and owner["user"]["p2p_avg_rating"] == 4.0
@@ -216,14 +268,21 @@ async def test_chat_dispute_and_non_participants(client: httpx.AsyncClient, db: 
     assert message["user"]["id"] == buyer
     for bad in ("", "   ", 5, "x" * 2001):
         assert error(await client.post(base + "/messages", json={"message": bad}, headers=b_auth)) == (
-            400, "INVALID_MESSAGE")
+            400,
+            "INVALID_MESSAGE",
+        )
 
     # A stranger can read or change nothing of the order.
     for method, path, json in (
-        ("GET", base, None), ("GET", base + "/messages", None), ("POST", base + "/messages", {"message": "hi"}),
-        ("PATCH", base, {"payment_details": {"a": 1}}), ("POST", base + "/confirm-paid", None),
-        ("POST", base + "/confirm-received", None), ("POST", base + "/cancel", None),
-        ("POST", base + "/call-operator", None), ("POST", base + "/rate", {"rating": 5}),
+        ("GET", base, None),
+        ("GET", base + "/messages", None),
+        ("POST", base + "/messages", {"message": "hi"}),
+        ("PATCH", base, {"payment_details": {"a": 1}}),
+        ("POST", base + "/confirm-paid", None),
+        ("POST", base + "/confirm-received", None),
+        ("POST", base + "/cancel", None),
+        ("POST", base + "/call-operator", None),
+        ("POST", base + "/rate", {"rating": 5}),
     ):
         response = await client.request(method, path, json=json, headers=stranger)
         assert error(response) == (403, "FORBIDDEN"), (method, path)
@@ -252,17 +311,45 @@ async def test_wagering_requirement_gates_p2p_withdrawals(client: httpx.AsyncCli
     ad_id = await post_ad(client, o_auth, type="buy")
     card = {"card_number": "2200"}
     assert error(await take(client, s_auth, ad_id, 50_000, payment_details=card)) == (
-        400, "WAGERING_REQUIREMENT_NOT_MET")
+        400,
+        "WAGERING_REQUIREMENT_NOT_MET",
+    )
     assert (await balances(db, seller)).cash == 200_000  # refused before any escrow
     market = await live_market(db)
     async with db.transaction() as session:  # 3x the bonus traded (the row is enough here)
-        session.add(Trade(market_id=market.id or 0, event_id=market.event_id, user_id=seller, kind="lmsr",
-                          side="buy", token="YES", shares=1, price=5000, amount=29_999, fee=0))
+        session.add(
+            Trade(
+                market_id=market.id or 0,
+                event_id=market.event_id,
+                user_id=seller,
+                kind="lmsr",
+                side="buy",
+                token="YES",
+                shares=1,
+                price=5000,
+                amount=29_999,
+                fee=0,
+            )
+        )
     assert error(await take(client, s_auth, ad_id, 50_000, payment_details=card)) == (
-        400, "WAGERING_REQUIREMENT_NOT_MET")
+        400,
+        "WAGERING_REQUIREMENT_NOT_MET",
+    )
     async with db.transaction() as session:
-        session.add(Trade(market_id=market.id or 0, event_id=market.event_id, user_id=seller, kind="lmsr",
-                          side="buy", token="YES", shares=1, price=5000, amount=1, fee=0))
+        session.add(
+            Trade(
+                market_id=market.id or 0,
+                event_id=market.event_id,
+                user_id=seller,
+                kind="lmsr",
+                side="buy",
+                token="YES",
+                shares=1,
+                price=5000,
+                amount=1,
+                fee=0,
+            )
+        )
     assert ok(await take(client, s_auth, ad_id, 50_000, payment_details=card))["id"] > 0
     await assert_books_clean(db)
 
@@ -282,11 +369,15 @@ async def test_daily_limit_counts_p2p_sells_with_card_and_crypto(db: Database, s
         first = ok(await take(http, s_auth, ad_id, 60_000, payment_details=card))["id"]
         withdraw = {"type": "withdraw", "amount_kopecks": 50_000, "payment_details": {"card_number": CARD}}
         assert error(await http.post("/api/v1/card/orders", json=withdraw, headers=s_auth)) == (
-            400, "WITHDRAWAL_LIMIT_EXCEEDED")
+            400,
+            "WITHDRAWAL_LIMIT_EXCEEDED",
+        )
         ok(await http.post(f"{ORDERS}/{first}/cancel", headers=o_auth))  # a cancelled sell no longer counts
         assert ok(await http.post("/api/v1/card/orders", json=withdraw, headers=s_auth))["id"] > 0
         assert error(await take(http, s_auth, ad_id, 60_000, payment_details=card)) == (
-            400, "WITHDRAWAL_LIMIT_EXCEEDED")
+            400,
+            "WITHDRAWAL_LIMIT_EXCEEDED",
+        )
         assert ok(await take(http, s_auth, ad_id, 50_000, payment_details=card))["id"] > 0
     assert (await balances(db, seller)).cash == 300_000 - 50_000 - 50_000 and owner
     await assert_books_clean(db)
@@ -301,8 +392,7 @@ async def test_hidden_ads_leave_listings_and_take_no_orders(client: httpx.AsyncC
     _, b_auth = await trader(db)
     ad_id = await post_ad(client, s_auth)
     async with db.transaction() as session:
-        await p2p_backoffice.moderate(session, Actor(user_id=operator, is_operator=True), ad_id=ad_id,
-                                      status="hidden")
+        await p2p_backoffice.moderate(session, Actor(user_id=operator, is_operator=True), ad_id=ad_id, status="hidden")
     assert ok(await client.get(ADS))["ads"] == []
     assert error(await client.get(f"{ADS}/{ad_id}")) == (404, "NOT_FOUND")
     assert ok(await client.get(f"{ADS}/{ad_id}", headers=s_auth))["moderation_status"] == "hidden"

@@ -43,10 +43,18 @@ async def _dispute(url: str, operator_email: str) -> tuple[int, int, int]:
                 ids.append(user.id or 0)
             seller, buyer, _ = ids
             await users.deposit(session, user_id=seller, amount=10_000)
-            ad = await p2p_ads.create_ad(session, Actor(user_id=seller), AdFields(
-                type="sell", fiat_currency="RUB", min_amount=100, max_amount=10_000, payment_methods=["sber"],
-                payment_details={"sber": "card"},
-            ))
+            ad = await p2p_ads.create_ad(
+                session,
+                Actor(user_id=seller),
+                AdFields(
+                    type="sell",
+                    fiat_currency="RUB",
+                    min_amount=100,
+                    max_amount=10_000,
+                    payment_methods=["sber"],
+                    payment_details={"sber": "card"},
+                ),
+            )
             order = await p2p_orders.create_order(
                 session, Actor(user_id=buyer), p2p_orders.OrderRequest(ad.id or 0, 4_000, "sber")
             )
@@ -77,8 +85,18 @@ def test_list_and_resolve(cli_env: None, settings: Settings, capsys: pytest.Capt
     stranger = unique_email("nobody")
     assert main(["backoffice", "p2p-disputes", "resolve", str(order_id), "--to", "buyer", "--as", stranger]) == 2
     capsys.readouterr()
-    argv = ["backoffice", "p2p-disputes", "resolve", str(order_id), "--to", "buyer", "--as", operator,
-            "--note", "receipt checked"]
+    argv = [
+        "backoffice",
+        "p2p-disputes",
+        "resolve",
+        str(order_id),
+        "--to",
+        "buyer",
+        "--as",
+        operator,
+        "--note",
+        "receipt checked",
+    ]
     assert main(argv) == 0
     resolved = json.loads(capsys.readouterr().out)
     assert (resolved["status"], resolved["resolution"], resolved["frozen_balance"]) == ("completed", "buyer", 0)
@@ -102,8 +120,10 @@ async def _chat_and_ad(url: str, order_id: int) -> tuple[list[tuple[str, str]], 
             assert order is not None
             ad = await session.get(P2PAd, order.ad_id)
             assert ad is not None
-            chat = [(m.sender_type, m.message) for m in await session.scalars(
-                select(P2PMessage).where(P2PMessage.order_id == order_id))]
+            chat = [
+                (m.sender_type, m.message)
+                for m in await session.scalars(select(P2PMessage).where(P2PMessage.order_id == order_id))
+            ]
             actions = [e.action for e in await session.scalars(select(AuditEntry))]
         return chat, ad.id or 0, ad.moderation_status, actions
     finally:
@@ -134,8 +154,12 @@ def test_moderate_ads_and_answer_chats(cli_env: None, settings: Settings, capsys
     chat, _, _, _ = asyncio.run(_chat_and_ad(settings.resolved_database_url, order_id))
     assert ("operator", "looking into it") in chat
 
-    assert main(["backoffice", "p2p-ads", "moderate", str(ad_id), "--status", "hidden", "--as", operator,
-                 "--note", "spam"]) == 0
+    assert (
+        main(
+            ["backoffice", "p2p-ads", "moderate", str(ad_id), "--status", "hidden", "--as", operator, "--note", "spam"]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["moderation_status"] == "hidden"
     assert main(["backoffice", "p2p-ads", "list", "--status", "hidden"]) == 0
     assert ad_id in [row["id"] for row in json.loads(capsys.readouterr().out)]

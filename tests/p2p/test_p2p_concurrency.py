@@ -23,10 +23,19 @@ from tests.p2p.helpers import assert_books_clean, balances
 
 async def sell_ad(db: Database, seller: int, amount: int = 100_000, duration: int = 15) -> int:
     async with db.transaction() as session:
-        ad = await p2p_ads.create_ad(session, Actor(user_id=seller), AdFields(
-            type="sell", fiat_currency="RUB", min_amount=1_000, max_amount=amount, payment_methods=["sber"],
-            payment_details={"sber": "card"}, max_payment_duration=duration,
-        ))
+        ad = await p2p_ads.create_ad(
+            session,
+            Actor(user_id=seller),
+            AdFields(
+                type="sell",
+                fiat_currency="RUB",
+                min_amount=1_000,
+                max_amount=amount,
+                payment_methods=["sber"],
+                payment_details={"sber": "card"},
+                max_payment_duration=duration,
+            ),
+        )
     return ad.id or 0
 
 
@@ -49,9 +58,9 @@ async def attempt(db: Database, action: Callable[..., Awaitable[Any]], **kwargs:
 async def movements(db: Database, order_id: int) -> list[str]:
     async with db.session() as session:
         rows = await session.scalars(
-            select(LedgerTransaction.kind).where(
-                LedgerTransaction.reference_type == "p2p_order", LedgerTransaction.reference_id == order_id
-            ).order_by(LedgerTransaction.id)
+            select(LedgerTransaction.kind)
+            .where(LedgerTransaction.reference_type == "p2p_order", LedgerTransaction.reference_id == order_id)
+            .order_by(LedgerTransaction.id)
         )
         return list(rows)
 
@@ -61,9 +70,9 @@ async def test_two_takers_race_for_the_last_amount(db: Database) -> None:
     ad_id = await sell_ad(db, seller, amount=60_000)
     buyers = [await new_user(db) for _ in range(4)]
     create = p2p_orders.create_order
-    results = await asyncio.gather(*(
-        attempt(db, create, actor=Actor(user_id=b), request=OrderRequest(ad_id, 40_000, "sber")) for b in buyers
-    ))
+    results = await asyncio.gather(
+        *(attempt(db, create, actor=Actor(user_id=b), request=OrderRequest(ad_id, 40_000, "sber")) for b in buyers)
+    )
     assert sorted(results) == ["AMOUNT_EXCEEDS_AVAILABLE"] * 3 + ["ok"]
     async with db.session() as session:
         ad = await session.get(P2PAd, ad_id)
@@ -77,10 +86,12 @@ async def test_two_takers_cannot_overdraw_the_seller(db: Database) -> None:
     seller = await new_user(db, balance=50_000)
     ad_id = await sell_ad(db, seller, amount=100_000)
     buyers = [await new_user(db) for _ in range(3)]
-    results = await asyncio.gather(*(
-        attempt(db, p2p_orders.create_order, actor=Actor(user_id=b), request=OrderRequest(ad_id, 30_000, "sber"))
-        for b in buyers
-    ))
+    results = await asyncio.gather(
+        *(
+            attempt(db, p2p_orders.create_order, actor=Actor(user_id=b), request=OrderRequest(ad_id, 30_000, "sber"))
+            for b in buyers
+        )
+    )
     assert sorted(results) == ["SELLER_INSUFFICIENT_BALANCE"] * 2 + ["ok"]
     assert (await balances(db, seller)).cash == 20_000
     await assert_books_clean(db)
@@ -106,9 +117,9 @@ async def test_confirm_received_races_cancel(db: Database) -> None:
 async def test_double_confirm_settles_once(db: Database) -> None:
     seller, buyer = await new_user(db, balance=10_000), await new_user(db)
     order_id = await order(db, buyer, await sell_ad(db, seller, amount=10_000), 5_000)
-    results = await asyncio.gather(*(
-        attempt(db, p2p_flow.confirm_received, actor=Actor(user_id=seller), order_id=order_id) for _ in range(4)
-    ))
+    results = await asyncio.gather(
+        *(attempt(db, p2p_flow.confirm_received, actor=Actor(user_id=seller), order_id=order_id) for _ in range(4))
+    )
     assert sorted(results) == ["ORDER_NOT_OPEN"] * 3 + ["ok"]
     assert await movements(db, order_id) == ["p2p_escrow", "p2p_release"]
     assert (await balances(db, buyer)).cash == 5_000 and (await balances(db, seller)).cash == 5_000
@@ -121,11 +132,18 @@ async def test_dispute_resolved_twice_settles_once(db: Database) -> None:
         seller, buyer = await new_user(db, balance=10_000), await new_user(db)
         order_id = await order(db, buyer, await sell_ad(db, seller, amount=10_000), 7_000)
         await attempt(db, p2p_flow.call_operator, actor=Actor(user_id=buyer), order_id=order_id)
-        results = await asyncio.gather(*(
-            attempt(db, p2p_backoffice.resolve, actor=Actor(user_id=operator, is_operator=True), order_id=order_id,
-                    to=side)
-            for side in (to, to, "buyer" if to == "seller" else "seller")
-        ))
+        results = await asyncio.gather(
+            *(
+                attempt(
+                    db,
+                    p2p_backoffice.resolve,
+                    actor=Actor(user_id=operator, is_operator=True),
+                    order_id=order_id,
+                    to=side,
+                )
+                for side in (to, to, "buyer" if to == "seller" else "seller")
+            )
+        )
         assert sorted(results) == ["ORDER_NOT_OPEN"] * 2 + ["ok"]
         kinds = await movements(db, order_id)
         assert len(kinds) == 2
@@ -176,18 +194,46 @@ async def test_p2p_card_and_crypto_money_out_race_one_daily_limit(db: Database) 
     limits = Settings(environment="test", jwt_secret="x" * 40, withdraw_daily_limit_kopecks=100_000)
     owner, user = await new_user(db), await new_user(db, balance=300_000)
     async with db.transaction() as session:
-        ad = await p2p_ads.create_ad(session, Actor(user_id=owner), AdFields(
-            type="buy", fiat_currency="RUB", min_amount=1_000, max_amount=100_000, payment_methods=["sber"],
-            payment_details={"sber": "card"},
-        ))
+        ad = await p2p_ads.create_ad(
+            session,
+            Actor(user_id=owner),
+            AdFields(
+                type="buy",
+                fiat_currency="RUB",
+                min_amount=1_000,
+                max_amount=100_000,
+                payment_methods=["sber"],
+                payment_details={"sber": "card"},
+            ),
+        )
     actor = Actor(user_id=user)
     results = await asyncio.gather(
-        attempt(db, p2p_orders.create_order, actor=actor, settings=limits,
-                request=OrderRequest(ad.id or 0, 60_000, "sber", {"card_number": "2200"})),
-        attempt(db, card_orders.create, actor=actor, settings=limits, type="withdraw", amount=60_000,
-                details={"card_number": CARD}),
-        attempt(db, withdrawals.request, actor=actor, settings=limits, token="USDT", network="bsc", amount=60_000,
-                address=EVM),
+        attempt(
+            db,
+            p2p_orders.create_order,
+            actor=actor,
+            settings=limits,
+            request=OrderRequest(ad.id or 0, 60_000, "sber", {"card_number": "2200"}),
+        ),
+        attempt(
+            db,
+            card_orders.create,
+            actor=actor,
+            settings=limits,
+            type="withdraw",
+            amount=60_000,
+            details={"card_number": CARD},
+        ),
+        attempt(
+            db,
+            withdrawals.request,
+            actor=actor,
+            settings=limits,
+            token="USDT",
+            network="bsc",
+            amount=60_000,
+            address=EVM,
+        ),
     )
     assert sorted(results) == ["WITHDRAWAL_LIMIT_EXCEEDED"] * 2 + ["ok"], results
     money = await balances(db, user)

@@ -14,23 +14,35 @@ from tests.api.test_users import fast_user
 from tests.p2p.helpers import assert_books_clean, balances
 from tests.support import USER_ERRORS, failure_code, gql, ok_payload
 
-AD = "id type remainingAmount paymentMethods paymentDetails moderationStatus " \
-     "owner { id name completedOrders avgRating }"
-ORDER = "id status usdtAmount fiatAmount frozenBalance operatorCalled cancelReason resolution paymentDetails " \
-        "buyerPaymentDetails buyer { id } seller { id } ad { id }"
+AD = (
+    "id type remainingAmount paymentMethods paymentDetails moderationStatus owner { id name completedOrders avgRating }"
+)
+ORDER = (
+    "id status usdtAmount fiatAmount frozenBalance operatorCalled cancelReason resolution paymentDetails "
+    "buyerPaymentDetails buyer { id } seller { id } ad { id }"
+)
 CREATE_AD = f"mutation($i: CreateP2PAdInput!) {{ createP2PAd(input: $i) {{ ad {{ {AD} }} {USER_ERRORS} }} }}"
 TAKE = f"""mutation($i: CreateP2POrderInput!) {{ createP2POrder(input: $i) {{ order {{ {ORDER} }}
   balances {{ cash p2pFrozen }} {USER_ERRORS} }} }}"""
 
 
 def step(name: str) -> str:
-    return f"mutation($id: ID!) {{ {name}(input: {{id: $id}}) {{ order {{ {ORDER} }} balances {{ cash p2pFrozen }} " \
-           f"{USER_ERRORS} }} }}"
+    return (
+        f"mutation($id: ID!) {{ {name}(input: {{id: $id}}) {{ order {{ {ORDER} }} balances {{ cash p2pFrozen }} "
+        f"{USER_ERRORS} }} }}"
+    )
 
 
 def ad_input(**overrides: Any) -> dict[str, Any]:
-    return {"type": "SELL", "fiatCurrency": "RUB", "minAmount": 1000, "maxAmount": 100_000,
-            "paymentMethods": ["sber"], "paymentDetails": {"sber": {"card": "2202"}}, **overrides}
+    return {
+        "type": "SELL",
+        "fiatCurrency": "RUB",
+        "minAmount": 1000,
+        "maxAmount": 100_000,
+        "paymentMethods": ["sber"],
+        "paymentDetails": {"sber": {"card": "2202"}},
+        **overrides,
+    }
 
 
 async def test_trade_through_graphql(client: httpx.AsyncClient, db: Database) -> None:
@@ -40,8 +52,13 @@ async def test_trade_through_graphql(client: httpx.AsyncClient, db: Database) ->
     ad = ok_payload(await gql(client, CREATE_AD, {"i": ad_input()}, s_tok))["ad"]
     assert ad["id"].startswith("pad_") and ad["paymentDetails"] == {"sber": {"card": "2202"}}
     assert failure_code(await gql(client, CREATE_AD, {"i": ad_input()}, s_tok)) == "DUPLICATE_AD_TYPE"
-    listed = (await gql(client, f"""query {{ p2pAds(filter: {{type: SELL, amount: 5000}}, orderBy: BEST_PRICE)
-      {{ nodes {{ {AD} }} pageInfo {{ hasNextPage }} }} }}"""))["data"]["p2pAds"]
+    listed = (
+        await gql(
+            client,
+            f"""query {{ p2pAds(filter: {{type: SELL, amount: 5000}}, orderBy: BEST_PRICE)
+      {{ nodes {{ {AD} }} pageInfo {{ hasNextPage }} }} }}""",
+        )
+    )["data"]["p2pAds"]
     assert [n["id"] for n in listed["nodes"]] == [ad["id"]] and listed["nodes"][0]["paymentDetails"] is None
     assert listed["nodes"][0]["owner"]["completedOrders"] == 0
 
@@ -68,16 +85,20 @@ async def test_trade_through_graphql(client: httpx.AsyncClient, db: Database) ->
     message = ok_payload(await gql(client, send, {"o": oid, "m": "paying"}, b_tok))["message"]
     assert message["id"].startswith("pmsg_") and message["senderType"] == "USER"
     assert failure_code(await gql(client, send, {"o": oid, "m": " "}, b_tok)) == "INVALID_MESSAGE"
-    chat = (await gql(client, f'{{ p2pOrderMessages(orderId: "{oid}") {{ nodes {{ id message }} }} }}',
-                      token=s_tok))["data"]["p2pOrderMessages"]["nodes"]
+    chat = (await gql(client, f'{{ p2pOrderMessages(orderId: "{oid}") {{ nodes {{ id message }} }} }}', token=s_tok))[
+        "data"
+    ]["p2pOrderMessages"]["nodes"]
     assert chat == [{"id": message["id"], "message": "paying"}]
 
     details = f"""mutation($id: ID!) {{ setP2PPaymentDetails(input: {{id: $id, paymentDetails: {{payer: "Ivan"}}}})
       {{ order {{ buyerPaymentDetails }} {USER_ERRORS} }} }}"""
     assert ok_payload(await gql(client, details, {"id": oid}, b_tok))["order"]["buyerPaymentDetails"] == {
-        "payer": "Ivan"}
-    assert ok_payload(await gql(client, step("confirmP2POrderPaid"), {"id": oid}, b_tok))["order"]["status"] == \
-        "PAID_BY_BUYER"
+        "payer": "Ivan"
+    }
+    assert (
+        ok_payload(await gql(client, step("confirmP2POrderPaid"), {"id": oid}, b_tok))["order"]["status"]
+        == "PAID_BY_BUYER"
+    )
     done = ok_payload(await gql(client, step("confirmP2POrderReceived"), {"id": oid}, s_tok))
     assert done["order"]["status"] == "COMPLETED" and done["balances"] == {"cash": 150_000, "p2pFrozen": 0}
     assert failure_code(await gql(client, step("cancelP2POrder"), {"id": oid}, b_tok)) == "ORDER_NOT_OPEN"
@@ -87,12 +108,24 @@ async def test_trade_through_graphql(client: httpx.AsyncClient, db: Database) ->
     ok_payload(await gql(client, rate, {"id": oid, "r": 5}, b_tok))
     assert failure_code(await gql(client, rate, {"id": oid, "r": 5}, b_tok)) == "ALREADY_RATED"
 
-    mine = (await gql(client, "{ myP2POrders(first: 5, status: COMPLETED) { totalCount nodes { id seller "
-                              "{ completedOrders avgRating } } } }", token=b_tok))["data"]["myP2POrders"]
+    mine = (
+        await gql(
+            client,
+            "{ myP2POrders(first: 5, status: COMPLETED) { totalCount nodes { id seller "
+            "{ completedOrders avgRating } } } }",
+            token=b_tok,
+        )
+    )["data"]["myP2POrders"]
     assert mine["totalCount"] == 1 and mine["nodes"][0]["seller"] == {"completedOrders": 1, "avgRating": 5.0}
     assert (await balances(db, buyer)).cash == 50_000 and seller
-    deleted = ok_payload(await gql(client, f"""mutation {{ deleteP2PAd(input: {{id: "{ad['id']}"}})
-      {{ deletedAdId {USER_ERRORS} }} }}""", token=s_tok))
+    deleted = ok_payload(
+        await gql(
+            client,
+            f"""mutation {{ deleteP2PAd(input: {{id: "{ad["id"]}"}})
+      {{ deletedAdId {USER_ERRORS} }} }}""",
+            token=s_tok,
+        )
+    )
     assert deleted["deletedAdId"] == ad["id"]
     await assert_books_clean(db)
 
@@ -137,14 +170,16 @@ async def test_back_office_resolves_disputes_and_moderates_ads(client: httpx.Asy
     assert (await gql(client, "{ p2pAds { nodes { id } } }"))["data"]["p2pAds"]["nodes"] == []
     assert (await gql(client, f'{{ p2pAd(id: "{ad}") {{ id }} }}'))["data"]["p2pAd"] is None
     assert failure_code(await gql(client, TAKE, {"i": {**take, "usdtAmount": 5000}}, b_tok)) == "AD_NOT_ACTIVE"
-    queue = (await gql(client, "{ p2pAdsForModeration(moderationStatus: HIDDEN) { nodes { id } } }",
-                       token=o_tok))["data"]["p2pAdsForModeration"]["nodes"]
+    queue = (await gql(client, "{ p2pAdsForModeration(moderationStatus: HIDDEN) { nodes { id } } }", token=o_tok))[
+        "data"
+    ]["p2pAdsForModeration"]["nodes"]
     assert queue == [{"id": ad}]
 
     async with db.session() as session:
         entries = list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     assert [(e.actor_id, e.action, e.subject_type) for e in entries] == [
-        (operator, "p2p_order.message", "p2p_order"), (operator, "p2p_dispute.resolve", "p2p_order"),
+        (operator, "p2p_order.message", "p2p_order"),
+        (operator, "p2p_dispute.resolve", "p2p_order"),
         (operator, "p2p_ad.hide", "p2p_ad"),
     ]
     assert entries[1].before == {"status": "dispute", "frozen_balance": 30_000, "resolution": None}

@@ -211,9 +211,7 @@ def test_spend_quote_is_maximal(state: MarketState, side: Side, budget: int, fee
 
 @settings(max_examples=100)
 @given(states(max_ratio=1e3), buy_sides, st.integers(1, 10**12), fees)
-def test_spend_quote_uses_few_evaluations(
-    state: MarketState, side: Side, budget: int, fee_bps: int
-) -> None:
+def test_spend_quote_uses_few_evaluations(state: MarketState, side: Side, budget: int, fee_bps: int) -> None:
     calls = 0
     real = lmsr.cost_delta
 

@@ -19,9 +19,7 @@ from tests.subscriptions.wsclient import GraphQLSocket
 from tests.support import Kind, create_user, gid
 
 
-async def test_a_fired_alert_is_on_the_owners_notification_stream(
-    live: Live, db: Database, settings: Settings
-) -> None:
+async def test_a_fired_alert_is_on_the_owners_notification_stream(live: Live, db: Database, settings: Settings) -> None:
     _, _, (market,) = await create_market_setup(db, probabilities=(0.40,), b=100_000, names=("Rain",))
     owner, token = await trader(db, settings)
     _, other_token = await trader(db, settings)

@@ -51,18 +51,42 @@ class Face:
         """An active event with an LMSR pool and an order-book pool: (event, pool ids, market ids)."""
         finish, live = rfc3339(utcnow() + timedelta(days=2)), rfc3339(utcnow() - timedelta(minutes=5))
         if self.kind == "rest":
-            pools = [{"name": kind, "finish_at": finish, "live_at": live, "metadata": {
-                "market_names": ["Yes"], "market_probabilities": [p], "market_type": kind}} for kind, p in POOLS]
+            pools = [
+                {
+                    "name": kind,
+                    "finish_at": finish,
+                    "live_at": live,
+                    "metadata": {"market_names": ["Yes"], "market_probabilities": [p], "market_type": kind},
+                }
+                for kind, p in POOLS
+            ]
             event = await self.rest(token, "POST", "/events/create-full", {"name": "Scenario", "pools": pools})
             await self.rest(token, "POST", f"/events/{event['id']}/active", {"is_active": True})
         else:
-            pools = [{"name": kind, "finishAt": finish, "liveAt": live, "marketNames": ["Yes"],
-                      "marketPrices": [round(p * 10000)], "marketType": kind.upper()} for kind, p in POOLS]
-            event = (await self.graphql(token, "mutation($i: CreateEventFullInput!) { createEventFull(input: $i) "
-                                        "{ event { id pools { id markets { id } } } userErrors { code } } }",
-                                        {"i": {"name": "Scenario", "pools": pools}}))["createEventFull"]["event"]
-            await self.graphql(token, "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) "
-                               "{ userErrors { code } } }", {"id": event["id"]})
+            pools = [
+                {
+                    "name": kind,
+                    "finishAt": finish,
+                    "liveAt": live,
+                    "marketNames": ["Yes"],
+                    "marketPrices": [round(p * 10000)],
+                    "marketType": kind.upper(),
+                }
+                for kind, p in POOLS
+            ]
+            event = (
+                await self.graphql(
+                    token,
+                    "mutation($i: CreateEventFullInput!) { createEventFull(input: $i) "
+                    "{ event { id pools { id markets { id } } } userErrors { code } } }",
+                    {"i": {"name": "Scenario", "pools": pools}},
+                )
+            )["createEventFull"]["event"]
+            await self.graphql(
+                token,
+                "mutation($id: ID!) { setEventActive(input: {id: $id, isActive: true}) { userErrors { code } } }",
+                {"id": event["id"]},
+            )
 
         def number(value: int | str) -> int:  # REST: the integer; GraphQL: the row id inside the global id
             return value if isinstance(value, int) else row_id(value)
@@ -75,19 +99,35 @@ class Face:
         if self.kind == "rest":
             await self.rest(token, "POST", "/lmsr/trade", fields)
             return
-        gql_fields = {"marketId": gid(Kind.MARKET, market_id), "side": side.upper(), "amountType": "SPEND",
-                      "amount": amount}
-        await self.graphql(token, "mutation($i: LmsrTradeInput!) { lmsrTrade(input: $i) { userErrors { code } } }",
-                           {"i": gql_fields})
+        gql_fields = {
+            "marketId": gid(Kind.MARKET, market_id),
+            "side": side.upper(),
+            "amountType": "SPEND",
+            "amount": amount,
+        }
+        await self.graphql(
+            token, "mutation($i: LmsrTradeInput!) { lmsrTrade(input: $i) { userErrors { code } } }", {"i": gql_fields}
+        )
 
     async def order(self, token: str, market_id: int, token_type: str, budget: int, price: int) -> None:
         if self.kind == "rest":
-            body = {"market_id": market_id, "type": "buy", "kind": "limit", "token_type": token_type,
-                    "amount": budget, "price": price}
+            body = {
+                "market_id": market_id,
+                "type": "buy",
+                "kind": "limit",
+                "token_type": token_type,
+                "amount": budget,
+                "price": price,
+            }
             await self.rest(token, "POST", "/market/orders", body)
             return
-        fields = {"marketId": gid(Kind.MARKET, market_id), "side": "BUY", "tokenType": token_type,
-                  "amount": budget, "price": price}
+        fields = {
+            "marketId": gid(Kind.MARKET, market_id),
+            "side": "BUY",
+            "tokenType": token_type,
+            "amount": budget,
+            "price": price,
+        }
         await self.graphql(
             token, "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } } }", {"i": fields}
         )
@@ -103,8 +143,10 @@ class Face:
         if self.kind == "rest":
             await self.rest(token, "POST", f"/events/{event_id}/pools/{pool_id}/close", {"won_side": won_side})
             return
-        close = (f"mutation($e: ID!, $p: ID!) {{ closePool(input: {{eventId: $e, poolId: $p, wonSide: {won_side}}}) "
-                 "{ userErrors { code } } }")
+        close = (
+            f"mutation($e: ID!, $p: ID!) {{ closePool(input: {{eventId: $e, poolId: $p, wonSide: {won_side}}}) "
+            "{ userErrors { code } } }"
+        )
         await self.graphql(token, close, {"e": gid(Kind.EVENT, event_id), "p": gid(Kind.POOL, pool_id)})
 
     async def cancel(self, token: str, event_id: int) -> None:
@@ -147,11 +189,18 @@ async def market_views(live: Live, market_id: int) -> dict[str, Any]:
     graph = (await gql(live.http, MARKET, {"id": gid(Kind.MARKET, market_id)}))["data"]["market"]
     assert rest["yes_probability"] == graph["yesProbability"], (rest, graph)
     assert (rest["volume"], rest["resolved"], rest["winning_outcome"]) == (
-        int(graph["volume"]), graph["resolved"], graph["winningOutcome"]
+        int(graph["volume"]),
+        graph["resolved"],
+        graph["winningOutcome"],
     )
     assert graph["yesPrice"] + graph["noPrice"] == 10_000
-    return {"yesProbability": graph["yesProbability"], "yesPrice": graph["yesPrice"], "noPrice": graph["noPrice"],
-            "volume": int(graph["volume"]), "resolved": graph["resolved"]}
+    return {
+        "yesProbability": graph["yesProbability"],
+        "yesPrice": graph["yesPrice"],
+        "noPrice": graph["noPrice"],
+        "volume": int(graph["volume"]),
+        "resolved": graph["resolved"],
+    }
 
 
 async def user_views(live: Live, token: str, names: dict[int, str]) -> dict[str, Any]:
@@ -160,11 +209,14 @@ async def user_views(live: Live, token: str, names: dict[int, str]) -> dict[str,
     rest_positions = (await live.http.get(f"{API}/market/positions/my", headers=bearer(token))).json()
     graph = (await gql(live.http, ME, token=token))["data"]
     assert (me["balance"], me["bonus_balance"]) == (int(graph["me"]["balance"]), int(graph["me"]["bonusBalance"]))
-    rest = sorted((names[p["market_id"]], p["token_type"], p["amount"], p["avg_price"], p["unrealized_pnl"])
-                  for p in rest_positions)
-    ours = sorted((names[row_id(p["market"]["id"])], p["tokenType"], int(p["amount"]), p["avgPrice"],
-                   int(p["unrealizedPnl"]))
-                  for p in graph["myPositions"]["nodes"])
+    rest = sorted(
+        (names[p["market_id"]], p["token_type"], p["amount"], p["avg_price"], p["unrealized_pnl"])
+        for p in rest_positions
+    )
+    ours = sorted(
+        (names[row_id(p["market"]["id"])], p["tokenType"], int(p["amount"]), p["avgPrice"], int(p["unrealizedPnl"]))
+        for p in graph["myPositions"]["nodes"]
+    )
     assert rest == ours, (rest, ours)
     return {"balance": me["balance"], "positions": rest}
 

@@ -73,8 +73,9 @@ async def test_a_result_with_errors_takes_the_ordinary_path_between_fast_ones(
     channel = topics.market_channel(mid)
 
     def state(yes_price: int) -> str:
-        return MarketState(mid, 1, 1, 0.5, yes_price, 10_000 - yes_price, 0, 0, 0, False, False, None,
-                           datetime.now(UTC)).to_json()
+        return MarketState(
+            mid, 1, 1, 0.5, yes_price, 10_000 - yes_price, 0, 0, 0, False, False, None, datetime.now(UTC)
+        ).to_json()
 
     real_of = MarketUpdate.of.__func__  # type: ignore[attr-defined]
 

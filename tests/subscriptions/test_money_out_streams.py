@@ -35,8 +35,7 @@ async def test_card_order_changes_reach_the_owner_and_the_queue(live: Live, db: 
         queue = await operator_ws.subscribe(QUEUE)
         await _until_subscribed(live.bus, 3)
         async with live.db.transaction() as session:
-            order = await card_orders.create(session, Actor(user_id=alice), live.settings, type="deposit",
-                                             amount=10000)
+            order = await card_orders.create(session, Actor(user_id=alice), live.settings, type="deposit", amount=10000)
         order_id = gid(Kind.CARD_ORDER, order.id or 0)
         async with live.db.transaction() as session:
             await card_orders.confirm_paid(session, Actor(user_id=alice), order_id=order.id or 0)
@@ -44,11 +43,14 @@ async def test_card_order_changes_reach_the_owner_and_the_queue(live: Live, db: 
             await card_orders.complete(session, Actor(user_id=operator_id, is_operator=True), order_id=order.id or 0)
         seen = [data(await alice_ws.next(mine), "myCardOrders") for _ in range(3)]
         assert [(m["id"], m["status"], m["seq"]) for m in seen] == [
-            (order_id, "PENDING", 1), (order_id, "PAID_BY_USER", 2), (order_id, "COMPLETED", 3),
+            (order_id, "PENDING", 1),
+            (order_id, "PAID_BY_USER", 2),
+            (order_id, "COMPLETED", 3),
         ]
         items = [data(await operator_ws.next(queue), "backOfficeQueue") for _ in range(3)]
         assert [(i["itemKind"], i["itemId"], i["state"], i["open"]) for i in items] == [
-            ("CARD_ORDER", order_id, "pending", True), ("CARD_ORDER", order_id, "paid_by_user", True),
+            ("CARD_ORDER", order_id, "pending", True),
+            ("CARD_ORDER", order_id, "paid_by_user", True),
             ("CARD_ORDER", order_id, "completed", False),
         ]
         await bob_ws.nothing(0.2)  # alice's orders never reach bob
@@ -69,11 +71,16 @@ async def test_withdrawal_stream_and_queue_refuses_plain_users(live: Live, db: D
         outs = await ws.subscribe(OUTS)
         await _until_subscribed(live.bus, 1)
         async with live.db.transaction() as session:
-            row = await withdrawals.request(session, Actor(user_id=alice), live.settings, token="USDT",
-                                            network="bsc", amount=1000, address=EVM)
+            row = await withdrawals.request(
+                session, Actor(user_id=alice), live.settings, token="USDT", network="bsc", amount=1000, address=EVM
+            )
         async with live.db.transaction() as session:
-            await withdrawals.approve(session, Actor(user_id=operator_id, is_operator=True),
-                                      withdrawal_id=row.id or 0, tx_hash="0x" + "cd" * 32)
+            await withdrawals.approve(
+                session,
+                Actor(user_id=operator_id, is_operator=True),
+                withdrawal_id=row.id or 0,
+                tx_hash="0x" + "cd" * 32,
+            )
         seen = [data(await ws.next(outs), "myWithdrawals") for _ in range(2)]
         assert [(m["status"], m["txHash"]) for m in seen] == [("PENDING", None), ("COMPLETED", "0x" + "cd" * 32)]
 
@@ -97,23 +104,26 @@ async def test_balance_stream_shows_money_held_for_payouts(live: Live, db: Datab
         balance = await ws.subscribe(BALANCE)
         assert money(data(await ws.next(balance), "myBalance")) == (100000, 100000, 0)
         async with live.db.transaction() as session:
-            row = await withdrawals.request(session, owner, live.settings, token="USDT", network="bsc",
-                                            amount=1000, address=EVM)
+            row = await withdrawals.request(
+                session, owner, live.settings, token="USDT", network="bsc", amount=1000, address=EVM
+            )
         assert money(data(await ws.next(balance), "myBalance")) == (99000, 99000, 1000)
         async with live.db.transaction() as session:
             await withdrawals.reject(session, operator, withdrawal_id=row.id or 0)
         assert money(data(await ws.next(balance), "myBalance")) == (100000, 100000, 0)
         async with live.db.transaction() as session:
-            order = await card_orders.create(session, owner, live.settings, type="withdraw", amount=20000,
-                                             details={"card_number": CARD})
+            order = await card_orders.create(
+                session, owner, live.settings, type="withdraw", amount=20000, details={"card_number": CARD}
+            )
         assert money(data(await ws.next(balance), "myBalance")) == (80000, 80000, 20000)
         async with live.db.transaction() as session:
             await card_orders.complete(session, operator, order_id=order.id or 0)
         assert money(data(await ws.next(balance), "myBalance")) == (80000, 80000, 0)  # sent: the hold is gone
 
     async with live.db.transaction() as session:
-        await card_orders.create(session, owner, live.settings, type="withdraw", amount=10000,
-                                 details={"card_number": CARD})
+        await card_orders.create(
+            session, owner, live.settings, type="withdraw", amount=10000, details={"card_number": CARD}
+        )
     async with live.db.session() as session:
         held = await ledger.balances(session, alice)
     assert (held.cash, held.total, held.payout_frozen) == (70000, 70000, 10000)
@@ -133,10 +143,18 @@ async def test_queue_names_p2p_work_by_global_id(live: Live, db: Database, setti
         queue = await ws.subscribe(QUEUE)
         await _until_subscribed(live.bus, 1)
         async with live.db.transaction() as session:
-            ad = await p2p_ads.create_ad(session, Actor(user_id=seller), AdFields(
-                type="sell", fiat_currency="RUB", min_amount=100, max_amount=10_000, payment_methods=["sber"],
-                payment_details={"sber": "card"},
-            ))
+            ad = await p2p_ads.create_ad(
+                session,
+                Actor(user_id=seller),
+                AdFields(
+                    type="sell",
+                    fiat_currency="RUB",
+                    min_amount=100,
+                    max_amount=10_000,
+                    payment_methods=["sber"],
+                    payment_details={"sber": "card"},
+                ),
+            )
             order = await p2p_orders.create_order(
                 session, Actor(user_id=buyer), p2p_orders.OrderRequest(ad.id or 0, 4_000, "sber")
             )
@@ -149,6 +167,8 @@ async def test_queue_names_p2p_work_by_global_id(live: Live, db: Database, setti
         items = [data(await ws.next(queue), "backOfficeQueue") for _ in range(4)]
     ad_gid, order_gid = gid(Kind.P2P_AD, ad.id or 0), gid(Kind.P2P_ORDER, order.id or 0)
     assert [(i["itemKind"], i["itemId"], i["state"], i["open"]) for i in items] == [
-        ("P2P_AD", ad_gid, "approved", False), ("P2P_DISPUTE", order_gid, "dispute", True),
-        ("P2P_DISPUTE", order_gid, "cancelled", False), ("P2P_AD", ad_gid, "hidden", False),
+        ("P2P_AD", ad_gid, "approved", False),
+        ("P2P_DISPUTE", order_gid, "dispute", True),
+        ("P2P_DISPUTE", order_gid, "cancelled", False),
+        ("P2P_AD", ad_gid, "hidden", False),
     ]

@@ -44,10 +44,18 @@ async def test_each_user_hears_only_their_own_notifications(live: Live, db: Data
 
         await buy(live.db, alice, market.id or 0)
         note = data(await alice_ws.next(alice_op), "myNotifications")
-        assert note == {**note, "kind": "LIVE", "seq": 1, "userId": gid(Kind.USER, alice), "type": "TRADE_EXECUTED",
-                        "title": "Trade Executed",
-                        "read": False, "readAt": None, "relatedId": gid(Kind.MARKET, market.id or 0),
-                        "relatedType": "MARKET"}
+        assert note == {
+            **note,
+            "kind": "LIVE",
+            "seq": 1,
+            "userId": gid(Kind.USER, alice),
+            "type": "TRADE_EXECUTED",
+            "title": "Trade Executed",
+            "read": False,
+            "readAt": None,
+            "relatedId": gid(Kind.MARKET, market.id or 0),
+            "relatedType": "MARKET",
+        }
         assert "'Team A'" in note["message"] and note["createdAt"]
         await bob_ws.nothing(0.3)  # alice's notification never reaches bob
 
@@ -60,9 +68,7 @@ async def test_each_user_hears_only_their_own_notifications(live: Live, db: Data
         await bob_ws.complete(bob_op)
 
 
-async def test_a_reconnecting_user_is_replayed_what_they_missed(
-    live: Live, db: Database, settings: Settings
-) -> None:
+async def test_a_reconnecting_user_is_replayed_what_they_missed(live: Live, db: Database, settings: Settings) -> None:
     _, _, (market,) = await create_market_setup(db)
     alice, token = await trader(db, settings, balance=100_000)
     bob, _ = await trader(db, settings, balance=100_000)
@@ -73,7 +79,8 @@ async def test_a_reconnecting_user_is_replayed_what_they_missed(
         op = await ws.subscribe(MINE, {"from": 0})
         replayed = [data(await ws.next(op), "myNotifications") for _ in range(2)]
         assert [(m["kind"], m["seq"], m["userId"]) for m in replayed] == [
-            ("LIVE", 1, gid(Kind.USER, alice)), ("LIVE", 2, gid(Kind.USER, alice)),
+            ("LIVE", 1, gid(Kind.USER, alice)),
+            ("LIVE", 2, gid(Kind.USER, alice)),
         ]
         assert "YES shares" in replayed[0]["message"] and "NO shares" in replayed[1]["message"]
         await _until_subscribed(live.bus, 1)

@@ -43,9 +43,7 @@ async def book_market(db: Database) -> tuple[int, Market]:
 async def place(live: Live, user: int, market_id: int, side: str, token: str, amount: int, price: int) -> Placed:
     request = OrderRequest(market_id, side, token, "limit", amount, price)
     async with live.db.transaction() as session:
-        return await orderbook_trading.place_order(
-            session, Actor(user_id=user), request, fee_bps=live.settings.fee_bps
-        )
+        return await orderbook_trading.place_order(session, Actor(user_id=user), request, fee_bps=live.settings.fee_bps)
 
 
 async def cancel(live: Live, user: int, order_id: int) -> None:
@@ -75,7 +73,11 @@ async def test_orderbook_snapshot_then_absolute_level_deltas(live: Live, db: Dat
         op = await ws.subscribe(BOOK, {"m": gid(Kind.MARKET, mid)})
         first = data(await ws.next(op), "orderbook")
         assert (first["kind"], first["seq"], first["full"], first["bids"], first["asks"]) == (
-            "SNAPSHOT", 0, True, [], [],
+            "SNAPSHOT",
+            0,
+            True,
+            [],
+            [],
         )
 
         bid = await place(live, alice, mid, "buy", "YES", 30_000, 6000)  # rests: YES bid at 6000
@@ -123,7 +125,11 @@ async def test_an_order_book_fill_is_one_trade_and_moves_the_market_to_its_price
         tick = data(await ws.next(trades), "trades")
         assert tick["kind"] == "LIVE" and tick["seq"] == 1
         assert (tick["id"], tick["trader"]["nickname"], tick["tokenType"], tick["side"], tick["source"]) == (
-            gid(Kind.TRADE, taken.trades[0].id or 0), "bob", "NO", "BUY", "ORDERBOOK",
+            gid(Kind.TRADE, taken.trades[0].id or 0),
+            "bob",
+            "NO",
+            "BUY",
+            "ORDERBOOK",
         )
         assert tick["price"] == 3800 and int(tick["shares"]) == taken.order.filled
         assert data(await ws.next(everywhere), "trades")["id"] == tick["id"]
@@ -140,8 +146,12 @@ async def test_pausing_publishes_the_market_state(live: Live, db: Database, sett
         assert data(await ws.next(op), "marketUpdated")["paused"] is False
         async with live.db.transaction() as session:
             await order_lifecycle.set_paused(
-                session, creator_actor(creator), event_id=market.event_id, pool_id=market.pool_id,
-                market_id=market.id or 0, paused=True,
+                session,
+                creator_actor(creator),
+                event_id=market.event_id,
+                pool_id=market.pool_id,
+                market_id=market.id or 0,
+                paused=True,
             )
         assert data(await ws.next(op), "marketUpdated")["paused"] is True
 
@@ -151,12 +161,22 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
     mid = market.id or 0
     alice, alice_token = await trader(db, settings, balance=100_000)
     bob, bob_token = await trader(db, settings, balance=100_000)
-    async with GraphQLSocket(live.app, params=auth(alice_token)) as a, GraphQLSocket(
-        live.app, params=auth(bob_token)
-    ) as b:
-        ops = {ws: {name: await ws.subscribe(query) for name, query in (
-            ("myOrders", MY_ORDERS), ("myFills", MY_FILLS), ("myPositions", MY_POSITIONS), ("myBalance", MY_BALANCE),
-        )} for ws in (a, b)}
+    async with (
+        GraphQLSocket(live.app, params=auth(alice_token)) as a,
+        GraphQLSocket(live.app, params=auth(bob_token)) as b,
+    ):
+        ops = {
+            ws: {
+                name: await ws.subscribe(query)
+                for name, query in (
+                    ("myOrders", MY_ORDERS),
+                    ("myFills", MY_FILLS),
+                    ("myPositions", MY_POSITIONS),
+                    ("myBalance", MY_BALANCE),
+                )
+            }
+            for ws in (a, b)
+        }
         for ws in (a, b):
             snapshot = data(await ws.next(ops[ws]["myBalance"]), "myBalance")
             assert (snapshot["kind"], int(snapshot["cash"]), int(snapshot["escrow"])) == ("SNAPSHOT", 100_000, 0)
@@ -164,7 +184,10 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         resting = await place(live, alice, mid, "buy", "YES", 30_000, 6000)
         order = data(await a.next(ops[a]["myOrders"]), "myOrders")
         assert (order["kind"], order["id"], order["userId"], order["status"]) == (
-            "LIVE", gid(Kind.ORDER, resting.order.id or 0), gid(Kind.USER, alice), "PENDING",
+            "LIVE",
+            gid(Kind.ORDER, resting.order.id or 0),
+            gid(Kind.USER, alice),
+            "PENDING",
         )
         balance = data(await a.next(ops[a]["myBalance"]), "myBalance")  # one message for the whole order
         assert (int(balance["cash"]), int(balance["escrow"]), balance["seq"]) == (70_000, 30_000, 1)
@@ -174,7 +197,9 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         taken = await place(live, bob, mid, "buy", "NO", 10_000, 4000)
         bob_order = data(await b.next(ops[b]["myOrders"]), "myOrders")
         assert (bob_order["id"], bob_order["userId"], bob_order["status"]) == (
-            gid(Kind.ORDER, taken.order.id or 0), gid(Kind.USER, bob), "FILLED"
+            gid(Kind.ORDER, taken.order.id or 0),
+            gid(Kind.USER, bob),
+            "FILLED",
         )
         alice_order = data(await a.next(ops[a]["myOrders"]), "myOrders")
         assert (alice_order["id"], alice_order["status"]) == (gid(Kind.ORDER, resting.order.id or 0), "PARTIAL")
@@ -182,10 +207,14 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         bob_fill = data(await b.next(ops[b]["myFills"]), "myFills")
         # each party's side of the fill: the one Trade type, and the order that filled
         assert (alice_fill["order"], alice_fill["trade"]["tokenType"], alice_fill["trade"]["source"]) == (
-            {"id": gid(Kind.ORDER, resting.order.id or 0), "status": "PARTIAL"}, "YES", "ORDERBOOK",
+            {"id": gid(Kind.ORDER, resting.order.id or 0), "status": "PARTIAL"},
+            "YES",
+            "ORDERBOOK",
         )
         assert (bob_fill["order"]["id"], bob_fill["trade"]["tokenType"], bob_fill["trade"]["id"]) == (
-            gid(Kind.ORDER, taken.order.id or 0), "NO", gid(Kind.TRADE, taken.trades[0].id or 0),
+            gid(Kind.ORDER, taken.order.id or 0),
+            "NO",
+            gid(Kind.TRADE, taken.trades[0].id or 0),
         )
         assert alice_fill["trade"]["fee"] is not None and bob_fill["trade"]["market"] == {"id": gid(Kind.MARKET, mid)}
         alice_units, bob_units = alice_fill["trade"]["shares"], bob_fill["trade"]["shares"]
@@ -195,7 +224,9 @@ async def test_private_streams_carry_only_their_owners_events(live: Live, db: Da
         assert alice_position["market"] == {"id": gid(Kind.MARKET, mid)}  # the one Position type, with its link
         assert alice_position["unrealizedPnl"] is not None and alice_position["useBonus"] is False
         assert (alice_position["tokenType"], alice_position["status"], alice_position["amount"]) == (
-            "YES", "OPEN", alice_units,
+            "YES",
+            "OPEN",
+            alice_units,
         )
         assert (bob_position["tokenType"], bob_position["amount"]) == ("NO", bob_units)
         assert int(data(await b.next(ops[b]["myBalance"]), "myBalance")["cash"]) < 100_000

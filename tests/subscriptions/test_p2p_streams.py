@@ -63,15 +63,20 @@ async def test_orders_and_chat_are_pushed_and_the_sweeper_cancels_on_time(
         refused = await x_ws.next(await x_ws.subscribe(MESSAGES, {"o": oid}))
         assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
         await b_ws.nothing(0.1)
-        said = await app.http.post(f"/api/v1/p2p/orders/{order_id}/messages", json={"message": "card?"},
-                                   headers=auth(s_token))
+        said = await app.http.post(
+            f"/api/v1/p2p/orders/{order_id}/messages", json={"message": "card?"}, headers=auth(s_token)
+        )
         assert said.status_code == 200, said.text
         for ws, op in chats.items():
             message = data(await ws.next(op), "p2pOrderMessages")
             assert (message["message"], message["senderType"], message["senderId"]) == (
-                "card?", "USER", gid(Kind.USER, seller))
-        answer = await app.http.post(f"/api/v1/p2p/orders/{order_id}/messages", json={"message": "support here"},
-                                     headers=auth(o_token))
+                "card?",
+                "USER",
+                gid(Kind.USER, seller),
+            )
+        answer = await app.http.post(
+            f"/api/v1/p2p/orders/{order_id}/messages", json={"message": "support here"}, headers=auth(o_token)
+        )
         assert answer.status_code == 200, answer.text
         assert data(await b_ws.next(chats[b_ws]), "p2pOrderMessages")["senderType"] == "OPERATOR"
 
@@ -105,19 +110,32 @@ async def test_every_change_notifies_its_people_and_the_back_office_queue(live: 
     async with live.db.transaction() as session:
         await p2p_backoffice.resolve(session, ops, order_id=order_id, to="seller")
     async with db.session() as session:
-        told = [(n.user_id, n.type) for n in await session.scalars(
-            select(Notification).where(col(Notification.related_type) == "p2p_order").order_by(col(Notification.id))
-        )]
-        queue = [BackOfficeItem.from_json(e.payload) for e in await session.scalars(
-            select(StreamEvent).where(col(StreamEvent.channel).endswith("backoffice")).order_by(col(StreamEvent.seq))
-        )]
+        told = [
+            (n.user_id, n.type)
+            for n in await session.scalars(
+                select(Notification).where(col(Notification.related_type) == "p2p_order").order_by(col(Notification.id))
+            )
+        ]
+        queue = [
+            BackOfficeItem.from_json(e.payload)
+            for e in await session.scalars(
+                select(StreamEvent)
+                .where(col(StreamEvent.channel).endswith("backoffice"))
+                .order_by(col(StreamEvent.seq))
+            )
+        ]
     assert told == [
-        (seller, "p2p_order_created"), (seller, "p2p_order_paid"), (buyer, "p2p_dispute_opened"),
-        (seller, "p2p_message"), (buyer, "p2p_message"),  # an operator wrote: both are told
-        (seller, "p2p_dispute_resolved"), (buyer, "p2p_dispute_resolved"),
+        (seller, "p2p_order_created"),
+        (seller, "p2p_order_paid"),
+        (buyer, "p2p_dispute_opened"),
+        (seller, "p2p_message"),
+        (buyer, "p2p_message"),  # an operator wrote: both are told
+        (seller, "p2p_dispute_resolved"),
+        (buyer, "p2p_dispute_resolved"),
     ]
     assert [(q.kind, q.id, q.state, q.open) for q in queue] == [
         ("p2p_ad", ad, "approved", False),  # published (post-moderation)
-        ("p2p_dispute", order_id, "dispute", True), ("p2p_dispute", order_id, "dispute", True),  # opened, answered
+        ("p2p_dispute", order_id, "dispute", True),
+        ("p2p_dispute", order_id, "dispute", True),  # opened, answered
         ("p2p_dispute", order_id, "cancelled", False),
     ]

@@ -29,8 +29,13 @@ from tests.subscriptions.wsclient import AsgiSocket, Closed, GraphQLSocket
 from tests.support import Kind, Mailbox, bearer, create_user, gid, gql, unique_email
 
 MY_NOTIFICATIONS = "subscription { myNotifications { kind seq data { id title } } }"
-PRIVATE = {"myBalance": MY_BALANCE, "myOrders": MY_ORDERS, "myFills": MY_FILLS, "myPositions": MY_POSITIONS,
-           "myNotifications": MY_NOTIFICATIONS}
+PRIVATE = {
+    "myBalance": MY_BALANCE,
+    "myOrders": MY_ORDERS,
+    "myFills": MY_FILLS,
+    "myPositions": MY_POSITIONS,
+    "myNotifications": MY_NOTIFICATIONS,
+}
 SIGN_OUT = "mutation { signOut { userErrors { code } } }"
 SET_ROLE = """mutation($u: ID!, $r: Role!, $v: Boolean!) {
   setRole(input: {userId: $u, role: $r, value: $v}) { user { id } } }"""
@@ -83,9 +88,10 @@ async def test_signing_out_ends_every_private_stream_of_that_session_only(
 ) -> None:
     user_id, pair = await signed_in(live.db, settings)
     _, other = await signed_in(live.db, settings, user_id)
-    async with GraphQLSocket(live.app, params=auth(pair.access_token)) as ws, GraphQLSocket(
-        live.app, params={"token": other.access_token}
-    ) as other_ws:
+    async with (
+        GraphQLSocket(live.app, params=auth(pair.access_token)) as ws,
+        GraphQLSocket(live.app, params={"token": other.access_token}) as other_ws,
+    ):
         ops = {name: await ws.subscribe(query) for name, query in PRIVATE.items()}
         assert data(await ws.next(ops["myBalance"]), "myBalance")["kind"] == "SNAPSHOT"  # streams are live
 
@@ -117,9 +123,10 @@ async def test_a_password_reset_ends_every_session_of_the_user(live: Live, setti
     user_id = await create_user(live.db, email=email)
     _, first = await signed_in(live.db, settings, user_id)
     _, second = await signed_in(live.db, settings, user_id)
-    async with GraphQLSocket(live.app, params=auth(first.access_token)) as a, GraphQLSocket(
-        live.app, params=auth(second.access_token)
-    ) as b:
+    async with (
+        GraphQLSocket(live.app, params=auth(first.access_token)) as a,
+        GraphQLSocket(live.app, params=auth(second.access_token)) as b,
+    ):
         for ws in (a, b):
             await ws.subscribe(MY_ORDERS)
         assert live.settings.mail_outbox is not None
@@ -136,9 +143,10 @@ async def test_revoking_an_api_token_ends_its_sockets_only(live: Live, settings:
     user_id, pair = await signed_in(live.db, settings)
     made = await live.http.post("/api/v1/users/me/api-tokens", json={"name": "bot"}, headers=bearer(pair.access_token))
     assert made.status_code == 201, made.text
-    async with GraphQLSocket(live.app, params={"token": made.json()["token"]}) as bot, GraphQLSocket(
-        live.app, params=auth(pair.access_token)
-    ) as person:
+    async with (
+        GraphQLSocket(live.app, params={"token": made.json()["token"]}) as bot,
+        GraphQLSocket(live.app, params=auth(pair.access_token)) as person,
+    ):
         op = await bot.subscribe(MY_FILLS)
         path = f"/api/v1/users/me/api-tokens/{made.json()['id']}"
         revoke = await live.http.delete(path, headers=bearer(pair.access_token))

@@ -37,8 +37,10 @@ async def test_subscribers_of_one_operation_share_each_event_s_execution(
 
     monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", counting)
     async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two, GraphQLSocket(live.app) as three:
-        ops = [await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
-               await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})]
+        ops = [
+            await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
+            await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
+        ]
         other = await three.subscribe(OTHER, {"m": gid(Kind.MARKET, mid)})
         for ws, op in ((one, ops[0]), (two, ops[1]), (three, other)):
             assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
@@ -64,11 +66,16 @@ async def test_a_trade_s_result_is_shared_only_among_one_viewer_s_sockets(
     mid = market.id or 0
     user, token = await trader(db, settings, balance=100_000, hidden=True)
     variables = {"m": gid(Kind.MARKET, mid)}
-    async with GraphQLSocket(live.app, params={"Authorization": f"Bearer {token}"}) as mine, GraphQLSocket(
-        live.app
-    ) as anon, GraphQLSocket(live.app) as other:
-        ops = [(mine, await mine.subscribe(VIEWED, variables)), (anon, await anon.subscribe(VIEWED, variables)),
-               (other, await other.subscribe(VIEWED, variables))]
+    async with (
+        GraphQLSocket(live.app, params={"Authorization": f"Bearer {token}"}) as mine,
+        GraphQLSocket(live.app) as anon,
+        GraphQLSocket(live.app) as other,
+    ):
+        ops = [
+            (mine, await mine.subscribe(VIEWED, variables)),
+            (anon, await anon.subscribe(VIEWED, variables)),
+            (other, await other.subscribe(VIEWED, variables)),
+        ]
         for _ in range(200):  # until all three follow the channel (no snapshot to wait for)
             if live.bus.stats()["subscribers"] >= 3:
                 break
@@ -127,8 +134,10 @@ async def test_a_shared_result_lives_only_as_long_as_its_event(live: Live, db: D
     mid = market.id or 0
     before = set(stream_execution._results)
     async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two:
-        ops = [await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
-               await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})]
+        ops = [
+            await one.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
+            await two.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)}),
+        ]
         for ws, op in zip((one, two), ops, strict=True):
             assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
         for seq in range(1, 4):

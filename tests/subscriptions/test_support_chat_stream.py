@@ -50,8 +50,9 @@ async def _visitor(live: Live, headers: dict[str, str] | None = None) -> tuple[s
 
 
 async def _say(live: Live, token: str, text: str) -> None:
-    response = await live.http.post("/api/v1/chat/message", json={"text": text},
-                                    headers={"Cookie": f"chat_session_id={token}"})
+    response = await live.http.post(
+        "/api/v1/chat/message", json={"text": text}, headers={"Cookie": f"chat_session_id={token}"}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -72,16 +73,22 @@ async def test_both_sides_hear_the_conversation_live(live: Live, db: Database) -
         assert (heard["kind"], heard["seq"], heard["sessionId"], heard["status"]) == ("LIVE", 1, chat_id, "OPEN")
         assert heard["message"]["sender"] == "USER" and heard["message"]["text"] == "my deposit is missing"
         assert data(await operator_ws.next(theirs), "supportChatSession")["message"] == {
-            "sender": "USER", "text": "my deposit is missing"}
+            "sender": "USER",
+            "text": "my deposit is missing",
+        }
 
         ok_payload(await gql(live.http, ANSWER, {"id": chat_id, "text": "Looking into it"}, operator))
         answer = data(await visitor_ws.next(mine), "supportChat")
         assert (answer["seq"], answer["message"]["sender"], answer["message"]["text"]) == (
-            2, "SUPPORT", "Looking into it")
+            2,
+            "SUPPORT",
+            "Looking into it",
+        )
         assert data(await operator_ws.next(theirs), "supportChatSession")["seq"] == 2
 
-        called = await live.http.post("/api/v1/chat/session/call-operator",
-                                      headers={"Cookie": f"chat_session_id={token}"})
+        called = await live.http.post(
+            "/api/v1/chat/session/call-operator", headers={"Cookie": f"chat_session_id={token}"}
+        )
         assert called.status_code == 200
         escalated = data(await visitor_ws.next(mine), "supportChat")
         assert (escalated["seq"], escalated["status"], escalated["message"]) == (3, "ESCALATED", None)
@@ -164,12 +171,14 @@ async def test_signing_in_on_the_socket_links_the_cookie_session(live: Live, db:
         async with db.session() as session:
             row = (await session.scalars(select(ChatSession))).one()
         assert row.user_id == user_id  # linked when the stream started
-        alone = await live.http.post("/api/v1/chat/message", json={"text": "by cookie alone"},
-                                     headers={"Cookie": f"chat_session_id={token}"})
+        alone = await live.http.post(
+            "/api/v1/chat/message", json={"text": "by cookie alone"}, headers={"Cookie": f"chat_session_id={token}"}
+        )
         assert alone.status_code == 404  # the session is the account's now
         await ws.nothing(0.2)
-        said = await gql(live.http, 'mutation { sendSupportMessage(input: {text: "as me"}) { message { id } } }',
-                         token=access)
+        said = await gql(
+            live.http, 'mutation { sendSupportMessage(input: {text: "as me"}) { message { id } } }', token=access
+        )
         assert said["data"]["sendSupportMessage"]["message"]["id"]
         message = data(await ws.next(op), "supportChat")
         assert (message["sessionId"], message["message"]["text"]) == (chat_id, "as me")

@@ -57,22 +57,37 @@ async def test_a_trade_publishes_its_trade_market_state_and_chart_point_after_co
     result = await buy(database, user, market.id)
 
     assert [channel for channel, _ in recorder.published] == [
-        topics.market_trades_channel(market.id), topics.TRADES, topics.user_fills_channel(user),
-        topics.market_channel(market.id), topics.event_chart_channel(market.event_id),
+        topics.market_trades_channel(market.id),
+        topics.TRADES,
+        topics.user_fills_channel(user),
+        topics.market_channel(market.id),
+        topics.event_chart_channel(market.event_id),
         topics.user_notifications_channel(user),
     ]  # no commit hook on this Database: the position and balance (marked, emitted at the end) are not here
     note = NotificationTick.from_json(recorder.on(topics.user_notifications_channel(user))[0])
     assert (note.user_id, note.type, note.related_type, note.related_id) == (
-        user, "trade_executed", "market", market.id,
+        user,
+        "trade_executed",
+        "market",
+        market.id,
     )
     assert note.read is False and note.read_at is None and note.created_at.tzinfo is not None
     tick = TradeTick.from_json(recorder.on(topics.TRADES)[0])
     assert (tick.id, tick.market_id, tick.pool_id, tick.side, tick.token) == (
-        result.trade_id, market.id, pool.id, "buy", "YES",
+        result.trade_id,
+        market.id,
+        pool.id,
+        "buy",
+        "YES",
     )
     assert (tick.name, tick.market, tick.event, tick.shares) == ("alice", "B", "Test event", result.shares)
     assert tick.simple() == {
-        "amount": tick.amount, "name": "alice", "token": "YES", "event": "Test event", "market": "B", "avatar": None,
+        "amount": tick.amount,
+        "name": "alice",
+        "token": "YES",
+        "event": "Test event",
+        "market": "B",
+        "avatar": None,
     }
     state = MarketState.from_json(recorder.on(topics.market_channel(market.id))[0])
     assert (state.q_yes, state.volume) == (result.market.q_yes, result.market.volume)

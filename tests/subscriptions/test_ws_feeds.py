@@ -42,10 +42,17 @@ async def test_trades_feed_sends_init_then_each_trade(live: Live, db: Database, 
         assert init["trades"] == (await live.http.get("/api/v1/market/trades/latest")).json()
         await buy(live.db, user, market.id or 0, side="buy_no")
         frame = await ws.receive_json()
-        assert frame == {"type": "trade", "trade": {
-            "amount": frame["trade"]["amount"], "name": "carol", "token": "NO", "event": "Test event",
-            "market": "Outcome 0", "avatar": None,
-        }}
+        assert frame == {
+            "type": "trade",
+            "trade": {
+                "amount": frame["trade"]["amount"],
+                "name": "carol",
+                "token": "NO",
+                "event": "Test event",
+                "market": "Outcome 0",
+                "avatar": None,
+            },
+        }
         assert 0 < frame["trade"]["amount"] < 2_000
     assert live.app.state["sockets"].open == 0 and live.bus.stats()["channels"] == 0
 
@@ -60,9 +67,17 @@ async def test_chart_feed_sends_the_main_pool_history_then_updates(live: Live, d
         assert set(init["ratios"][-1]) == {"timestamp", "values"}
         # another pool of the event is not shown; the main pool is
         async with live.db.transaction() as session:
-            other = await pools.create_pool(session, creator_actor(creator), event_id, pools.PoolFields(
-                name="Other", finish_at=pool.finish_at, market_names=["X", "Y"], market_probabilities=[0.5, 0.5],
-            ))
+            other = await pools.create_pool(
+                session,
+                creator_actor(creator),
+                event_id,
+                pools.PoolFields(
+                    name="Other",
+                    finish_at=pool.finish_at,
+                    market_names=["X", "Y"],
+                    market_probabilities=[0.5, 0.5],
+                ),
+            )
             await pools.set_probabilities(session, creator_actor(creator), event_id, other.id or 0, [0.9, 0.1])
         await ws.nothing(0.1)
         async with live.db.transaction() as session:

@@ -43,7 +43,7 @@ def test_eip55_examples(address: str) -> None:
     assert eip55(address[2:]) == address[2:]
     assert valid_evm(address) and valid_evm(address.lower()) and valid_evm("0x" + address[2:].upper())
     flipped = next(i for i, ch in enumerate(address) if i > 1 and ch.isalpha())
-    broken = address[:flipped] + address[flipped].swapcase() + address[flipped + 1:]
+    broken = address[:flipped] + address[flipped].swapcase() + address[flipped + 1 :]
     assert not valid_evm(broken)
 
 

@@ -31,9 +31,7 @@ async def _emails(db: Database, *emails: str) -> set[str]:
         return set(await session.scalars(select(User.email).where(col(User.email).in_(emails))))
 
 
-async def test_a_unit_commits_its_writes_with_the_last_write(
-    db: Database, recorded: tuple[Database, Recorder]
-) -> None:
+async def test_a_unit_commits_its_writes_with_the_last_write(db: Database, recorded: tuple[Database, Recorder]) -> None:
     database, recorder = recorded
     first, answer = unique_email("work"), unique_email("answer")
     async with database.unit() as unit:

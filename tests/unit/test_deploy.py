@@ -45,8 +45,10 @@ def test_websocket_locations_upgrade_and_outlast_the_ping_interval(path: str) ->
     assert "proxy_set_header Upgrade $http_upgrade;" in body
     assert "proxy_set_header Connection $predictql_connection;" in body
     assert "proxy_http_version 1.1;" in body
-    ping = max(Settings.model_fields["ws_ping_interval_seconds"].default,
-               float(example_values()["PREDICTQL_WS_PING_INTERVAL_SECONDS"]))
+    ping = max(
+        Settings.model_fields["ws_ping_interval_seconds"].default,
+        float(example_values()["PREDICTQL_WS_PING_INTERVAL_SECONDS"]),
+    )
     for directive in ("proxy_read_timeout", "proxy_send_timeout"):
         assert seconds(body, directive) > ping
 
@@ -93,6 +95,8 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
     shutil.copy(DEPLOY / "systemd" / "predictql.target", tmp_path / "predictql.target")
     result = subprocess.run(
         ["systemd-analyze", "verify", "predictql@8001.service", "predictql.target"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr

@@ -71,7 +71,11 @@ def test_as_utc_bounds_what_the_services_compute_with() -> None:
     plus_one = timezone(timedelta(hours=1))
     assert as_utc(datetime(2030, 1, 1, 3, tzinfo=plus_one)) == datetime(2030, 1, 1, 2, tzinfo=UTC)
     minus_23 = timezone(-timedelta(hours=23))
-    for moment in (datetime(1, 1, 1, tzinfo=plus_one), datetime(9999, 12, 31, 23, tzinfo=minus_23),
-                   datetime(1969, 12, 31, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)):
+    for moment in (
+        datetime(1, 1, 1, tzinfo=plus_one),
+        datetime(9999, 12, 31, 23, tzinfo=minus_23),
+        datetime(1969, 12, 31, tzinfo=UTC),
+        datetime(9999, 1, 1, tzinfo=UTC),
+    ):
         with pytest.raises(ValueError):
             as_utc(moment)

@@ -45,8 +45,11 @@ class LedgerTransaction(SQLModel, table=True):
     # (``users.money_movements``; found by bench/bench_scale.py, migration 0015).
     __table_args__ = (
         Index(
-            "ix_ledger_transactions_money", "user_id", "id",
-            postgresql_where=text(MONEY_KINDS_SQL), sqlite_where=text(MONEY_KINDS_SQL),
+            "ix_ledger_transactions_money",
+            "user_id",
+            "id",
+            postgresql_where=text(MONEY_KINDS_SQL),
+            sqlite_where=text(MONEY_KINDS_SQL),
         ),
     )
 

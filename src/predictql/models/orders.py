@@ -55,7 +55,8 @@ class Order(SQLModel, table=True):
         Index("ix_orders_user_status", "user_id", "status"),
         # The expiry sweep's question, "any open order past its time?", on open GTD orders only.
         Index(
-            "ix_orders_open_expiry", "expires_at",
+            "ix_orders_open_expiry",
+            "expires_at",
             postgresql_where=text("status IN ('pending', 'partial') AND expires_at IS NOT NULL"),
             sqlite_where=text("status IN ('pending', 'partial') AND expires_at IS NOT NULL"),
         ),

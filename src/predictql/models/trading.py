@@ -44,8 +44,12 @@ class Position(SQLModel, table=True):
         # A user's closed positions, most recently closed first (keyset on closed_at, id): a page
         # reads its own rows, not all the user's closed positions (bench_scale.py, migration 0015).
         Index(
-            "ix_positions_owner_closed", "user_id", "closed_at", "id",
-            postgresql_where=text("status = 'closed'"), sqlite_where=text("status = 'closed'"),
+            "ix_positions_owner_closed",
+            "user_id",
+            "closed_at",
+            "id",
+            postgresql_where=text("status = 'closed'"),
+            sqlite_where=text("status = 'closed'"),
         ),
     )
 

@@ -164,7 +164,11 @@ class BybitFeed:
         for symbol, (price_e8, as_of, via) in sorted(pending.items()):
             async with self.db.transaction() as session:
                 await assets.record_price(
-                    session, symbol=symbol, price_e8=price_e8, source="bybit", as_of=as_of,
+                    session,
+                    symbol=symbol,
+                    price_e8=price_e8,
+                    source="bybit",
+                    as_of=as_of,
                     record_seconds=self.settings.price_record_seconds,
                 )
             if self.observer is not None:

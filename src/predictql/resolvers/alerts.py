@@ -43,11 +43,15 @@ def _spec(input: CreatePriceAlertInput) -> AlertSpec:
 class AlertsQuery:
     @strawberry.field(description=f"The caller's price alerts (active and fired), newest first; pages of {BOUNDS}.")
     async def my_alerts(
-        self, info: Info,
+        self,
+        info: Info,
         status: Annotated[
             AlertStatus | None, strawberry.argument(description="ACTIVE or FIRED; both when omitted.")
         ] = None,
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[PriceAlert]:
         args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:

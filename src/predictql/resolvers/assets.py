@@ -58,7 +58,8 @@ class AssetsQuery:
         "A code that is not three letters is BAD_REQUEST."
     )
     async def currency_rate(
-        self, info: Info,
+        self,
+        info: Info,
         from_currency: Annotated[str, strawberry.argument(name="from", description="The currency sold, e.g. USD.")],
         to_currency: Annotated[str, strawberry.argument(name="to", description="The currency bought, e.g. RUB.")],
     ) -> CurrencyRate | None:
@@ -80,12 +81,15 @@ class AssetsMutation:
         context = info.context
         async with context.db.transaction() as session:
             asset = await assets.set_price(
-                session, context.actor, symbol=input.symbol, price=input.price,
+                session,
+                context.actor,
+                symbol=input.symbol,
+                price=input.price,
                 record_seconds=context.settings.price_record_seconds,
             )
-        return SetAssetPricePayload(asset_price=AssetPrice.from_quote(
-            assets.quote_of(asset, context.settings.price_stale_seconds)
-        ))
+        return SetAssetPricePayload(
+            asset_price=AssetPrice.from_quote(assets.quote_of(asset, context.settings.price_stale_seconds))
+        )
 
     @strawberry.mutation(description="Set a fiat exchange rate by hand, the operator feed (admins only).")
     @user_errors
@@ -115,8 +119,12 @@ class AssetsSubscription:
         context = info.context
         wanted = assets.check_symbol(symbol)
         stream = streams.follow(
-            context.bus, topics.asset_price_channel(wanted), live=AssetPriceUpdate.live,
+            context.bus,
+            topics.asset_price_channel(wanted),
+            live=AssetPriceUpdate.live,
             snapshot=lambda: cast(Awaitable[AssetPriceUpdate], _update(context, wanted)),
-            share=("asset", wanted), from_seq=from_seq, reuse=True,
+            share=("asset", wanted),
+            from_seq=from_seq,
+            reuse=True,
         )
         return messages(context, stream, check=lambda: _update(context, wanted))

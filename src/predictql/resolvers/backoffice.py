@@ -86,44 +86,68 @@ def _user(value: strawberry.ID | None) -> int | None:
 class BackOfficeQuery:
     @strawberry.field(description=f"Card orders for the back office, newest first (operators); pages of {BOUNDS}.")
     async def back_office_card_orders(
-        self, info: Info,
+        self,
+        info: Info,
         filter: Annotated[CardOrderFilter | None, strawberry.argument(description="Which orders.")] = None,
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CardOrder]:
         args, given = page_args(info, first, after, last, before), filter or CardOrderFilter()
         statuses = tuple(s.value for s in given.statuses) if given.statuses else card_orders.OPEN
         async with info.context.db.session() as session:
             page = await card_orders.queue(
-                session, info.context.actor, args, statuses=statuses,
-                type=given.type.value if given.type else None, user_id=_user(given.user_id),
+                session,
+                info.context.actor,
+                args,
+                statuses=statuses,
+                type=given.type.value if given.type else None,
+                user_id=_user(given.user_id),
             )
         return connection(page, CardOrder.from_row, lambda row: row.id)
 
     @strawberry.field(description=f"Withdrawals for the back office, newest first (operators); pages of {BOUNDS}.")
     async def back_office_withdrawals(
-        self, info: Info,
+        self,
+        info: Info,
         filter: Annotated[WithdrawalFilter | None, strawberry.argument(description="Which withdrawals.")] = None,
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Withdrawal]:
         args, given = page_args(info, first, after, last, before), filter or WithdrawalFilter()
         statuses = tuple(s.value for s in given.statuses) if given.statuses else ("pending",)
         async with info.context.db.session() as session:
             page = await withdrawals.queue(
-                session, info.context.actor, args, statuses=statuses,
-                network=given.network.value if given.network else None, user_id=_user(given.user_id),
+                session,
+                info.context.actor,
+                args,
+                statuses=statuses,
+                network=given.network.value if given.network else None,
+                user_id=_user(given.user_id),
             )
         return connection(page, Withdrawal.from_row, lambda row: row.id)
 
     @strawberry.field(description=f"The audit log, newest first (operators and admins); pages of {BOUNDS}.")
     async def audit_log(
-        self, info: Info,
+        self,
+        info: Info,
         filter: Annotated[AuditLogFilter | None, strawberry.argument(description="Which entries.")] = None,
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[AuditEntry]:
         args, given = page_args(info, first, after, last, before), filter or AuditLogFilter()
         async with info.context.db.session() as session:
             page = await audit.entries(
-                session, info.context.actor, args, subject_type=given.subject_type, subject_id=given.subject_id,
+                session,
+                info.context.actor,
+                args,
+                subject_type=given.subject_type,
+                subject_id=given.subject_id,
                 actor_id=_user(given.actor_id),
             )
         return connection(page, AuditEntry.from_row, lambda row: row.id)
@@ -158,8 +182,9 @@ class BackOfficeMutation:
     ) -> ApproveWithdrawalPayload:
         withdrawal_id = decode(Kind.WITHDRAWAL, input.id, "id")
         async with info.context.db.transaction() as session:
-            row = await withdrawals.approve(session, info.context.actor, withdrawal_id=withdrawal_id,
-                                            tx_hash=input.tx_hash)
+            row = await withdrawals.approve(
+                session, info.context.actor, withdrawal_id=withdrawal_id, tx_hash=input.tx_hash
+            )
         return ApproveWithdrawalPayload(withdrawal=Withdrawal.from_row(row))
 
     @strawberry.mutation(description="Reject a pending withdrawal (operators); the amount returns to the user.")

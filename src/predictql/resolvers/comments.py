@@ -50,7 +50,11 @@ class CommentsMutation:
         parent_id = decode(Kind.COMMENT, input.parent_id, "parentId") if input.parent_id is not None else None
         async with info.context.db.transaction() as session:
             row = await comments.create(
-                session, info.context.actor, event_id=event_id, body=input.text, parent_id=parent_id,
+                session,
+                info.context.actor,
+                event_id=event_id,
+                body=input.text,
+                parent_id=parent_id,
                 limits=_limits(info.context.settings),
             )
         return CreateCommentPayload(comment=Comment.from_row(row))
@@ -64,7 +68,10 @@ class CommentsMutation:
         comment_id = decode(Kind.COMMENT, input.id, "id")
         async with info.context.db.transaction() as session:
             row = await comments.edit(
-                session, info.context.actor, comment_id=comment_id, body=input.text,
+                session,
+                info.context.actor,
+                comment_id=comment_id,
+                body=input.text,
                 limits=_limits(info.context.settings),
             )
         return EditCommentPayload(comment=Comment.from_row(row))

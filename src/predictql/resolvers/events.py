@@ -60,7 +60,12 @@ class EventsQuery:
         f"says otherwise; pages of {BOUNDS} (other orders page by position with first/after, at most 10000 deep)."
     )
     async def events(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         tags: Annotated[list[str] | None, strawberry.argument(description="Events with any of these tags.")] = None,
         status: Annotated[EventStatus | None, strawberry.argument(description="Only events at this stage.")] = None,
         search: Annotated[
@@ -86,8 +91,7 @@ class EventsQuery:
         return event_connection(page, info.context.loaders)
 
     @strawberry.field(
-        description="The caller's own events, newest first, including hidden and cancelled ones; "
-        f"pages of {BOUNDS}."
+        description=f"The caller's own events, newest first, including hidden and cancelled ones; pages of {BOUNDS}."
     )
     async def my_events(
         self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
@@ -128,9 +132,7 @@ class EventsMutation:
     @user_errors
     async def update_event(self, info: Info, input: Annotated[UpdateEventInput, INPUT]) -> UpdateEventPayload:
         event_id = decode(Kind.EVENT, input.id, "id")
-        changes = {
-            k: v for k, v in vars(input).items() if k != "id" and v is not strawberry.UNSET and v is not None
-        }
+        changes = {k: v for k, v in vars(input).items() if k != "id" and v is not strawberry.UNSET and v is not None}
         if "main_pool_id" in changes:
             changes["main_pool_id"] = decode(Kind.POOL, changes["main_pool_id"])
         async with info.context.db.transaction() as session:

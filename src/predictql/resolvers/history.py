@@ -60,7 +60,8 @@ class HistoryQuery:
         f"newer ones ({PAGE}, default first 20)."
     )
     async def my_trades(
-        self, info: Info,
+        self,
+        info: Info,
         first: Annotated[int | None, strawberry.argument(description=f"Page size from the newest ({PAGE}).")] = None,
         after: Annotated[str | None, strawberry.argument(description="Trades older than this cursor.")] = None,
         last: Annotated[int | None, strawberry.argument(description=f"Page size from the oldest end ({PAGE}).")] = None,
@@ -82,7 +83,8 @@ class HistoryQuery:
 
     @strawberry.field(description="The caller's cash plus positions at their price over the period, oldest first.")
     async def portfolio_history(
-        self, info: Info,
+        self,
+        info: Info,
         period: Annotated[Period, strawberry.argument(description="Window and sampling step.")] = Period.MONTH,
     ) -> list[PortfolioPoint]:
         async with info.context.db.session() as session:
@@ -91,7 +93,8 @@ class HistoryQuery:
 
     @strawberry.field(description=f"Top users of the period (first: 1-{leaderboard.MAX_ENTRIES}), best first.")
     async def leaderboard(
-        self, info: Info,
+        self,
+        info: Info,
         period: Annotated[Period, strawberry.argument(description="How far back to count.")] = Period.WEEK,
         by: Annotated[LeaderboardOrder, strawberry.argument(description="What to rank by.")] = LeaderboardOrder.PNL,
         first: Annotated[int, strawberry.argument(description="How many places.")] = 20,
@@ -105,7 +108,8 @@ class HistoryQuery:
         f"cursors are positions, at most {discovery.MAX_OFFSET} deep)."
     )
     async def markets(
-        self, info: Info,
+        self,
+        info: Info,
         filter: Annotated[MarketFilter | None, strawberry.argument(description="Conditions to meet.")] = None,
         order_by: Annotated[MarketOrder, strawberry.argument(description="Sort order.")] = MarketOrder.NEWEST,
         first: Annotated[int, strawberry.argument(description="Page size.")] = 20,
@@ -114,7 +118,12 @@ class HistoryQuery:
         wanted = filter.to_filter() if filter is not None else discovery.MarketFilter()
         async with info.context.db.session() as session:
             page = await discovery.markets_page(
-                session, info.context.actor, filter=wanted, order=order_by.name, first=first, after=after,
+                session,
+                info.context.actor,
+                filter=wanted,
+                order=order_by.name,
+                first=first,
+                after=after,
                 with_total=wants_total(info),
             )
         return ranked_connection(
@@ -189,8 +198,13 @@ class HistoryMutation:
         content, settings = decode_base64(input.content_base64), info.context.settings
         async with info.context.db.transaction() as session:
             row = await event_images.set_image(
-                session, info.context.actor, event_id, content=content,
-                directory=settings.avatar_dir, base_url=settings.public_url, max_bytes=settings.avatar_max_bytes,
+                session,
+                info.context.actor,
+                event_id,
+                content=content,
+                directory=settings.avatar_dir,
+                base_url=settings.public_url,
+                max_bytes=settings.avatar_max_bytes,
             )
         info.context.reset_loaders()
         return SetEventImagePayload(event=Event.from_row(row))
@@ -206,7 +220,11 @@ class HistoryMutation:
         settings = info.context.settings
         async with info.context.db.transaction() as session:
             row = await event_images.remove_image(
-                session, info.context.actor, event_id, directory=settings.avatar_dir, base_url=settings.public_url,
+                session,
+                info.context.actor,
+                event_id,
+                directory=settings.avatar_dir,
+                base_url=settings.public_url,
             )
         info.context.reset_loaders()
         return RemoveEventImagePayload(event=Event.from_row(row))

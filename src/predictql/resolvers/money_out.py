@@ -86,9 +86,13 @@ class MoneyOutQuery:
 
     @strawberry.field(description=f"The caller's card orders, newest first; pages of {BOUNDS}.")
     async def my_card_orders(
-        self, info: Info,
+        self,
+        info: Info,
         type: Annotated[CardOrderType | None, strawberry.argument(description="Only this type.")] = None,
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CardOrder]:
         args = page_args(info, first, after, last, before)
         async with info.context.db.session() as session:
@@ -97,9 +101,13 @@ class MoneyOutQuery:
 
     @strawberry.field(description=f"A card order's chat, newest first (its owner or an operator); pages of {BOUNDS}.")
     async def card_order_messages(
-        self, info: Info,
+        self,
+        info: Info,
         order_id: Annotated[strawberry.ID, strawberry.argument(description="The card order (card_...).")],
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CardMessage]:
         args, oid = page_args(info, first, after, last, before), decode(Kind.CARD_ORDER, order_id, "orderId")
         async with info.context.db.session() as session:
@@ -135,8 +143,14 @@ class MoneyOutMutation:
     ) -> CreateCardOrderPayload:
         context = info.context
         async with context.db.transaction() as session:
-            row = await card_orders.create(session, context.actor, context.settings, type=input.type.value,
-                                           amount=input.amount, details=_details(input.payment_details))
+            row = await card_orders.create(
+                session,
+                context.actor,
+                context.settings,
+                type=input.type.value,
+                amount=input.amount,
+                details=_details(input.payment_details),
+            )
         return CreateCardOrderPayload(card_order=CardOrder.from_row(row))
 
     @strawberry.mutation(description="Say the bank transfer of a PENDING deposit is sent (-> PAID_BY_USER).")
@@ -175,8 +189,13 @@ class MoneyOutMutation:
         context = info.context
         async with context.db.transaction() as session:
             row = await withdrawals.request(
-                session, context.actor, context.settings, token=input.token.value, network=input.network.value,
-                amount=input.amount, address=input.address,
+                session,
+                context.actor,
+                context.settings,
+                token=input.token.value,
+                network=input.network.value,
+                amount=input.amount,
+                address=input.address,
             )
         return RequestWithdrawalPayload(withdrawal=Withdrawal.from_row(row))
 

@@ -55,8 +55,12 @@ class MyStreamsSubscription:
     ) -> AsyncGenerator[StreamMessage[OrderBookUpdate], None]:
         context, mid = info.context, decode(Kind.MARKET, market_id)
         stream = streams.follow(
-            context.bus, topics.market_book_channel(mid), live=OrderBookUpdate.live,
-            snapshot=lambda: _book(context, mid, depth), share=("book", mid, depth), from_seq=from_seq,
+            context.bus,
+            topics.market_book_channel(mid),
+            live=OrderBookUpdate.live,
+            snapshot=lambda: _book(context, mid, depth),
+            share=("book", mid, depth),
+            from_seq=from_seq,
             reuse=True,  # the book is the same for everyone allowed to see it (``check``)
         )
         # market_not_found / a bad depth before anything is followed, also when resuming
@@ -98,7 +102,10 @@ class MyStreamsSubscription:
     ) -> AsyncGenerator[StreamMessage[BalanceUpdate], None]:
         context = info.context
         stream = streams.follow(
-            context.bus, topics.user_balance_channel(context.actor.user_id or 0), live=BalanceUpdate.live,
-            snapshot=lambda: _balance(context), from_seq=from_seq,
+            context.bus,
+            topics.user_balance_channel(context.actor.user_id or 0),
+            live=BalanceUpdate.live,
+            snapshot=lambda: _balance(context),
+            from_seq=from_seq,
         )
         return messages(context, stream, check=context.actor.require_user)

@@ -137,6 +137,8 @@ async def fetch_withdrawal(context: Context, row_id: int) -> Withdrawal | None:
 async def fetch_audit_entry(context: Context, row_id: int) -> AuditEntry | None:
     row = await context.loaders.audit_entry_by_id.load(row_id) if _staff(context) else None
     return None if row is None else AuditEntry.from_row(row)
+
+
 async def fetch_comment(context: Context, row_id: int) -> Comment | None:
     row = await context.loaders.comment_by_id.load(row_id)
     if row is None or await _visible_event(context, row.event_id) is None:
@@ -153,6 +155,8 @@ async def fetch_alert(context: Context, row_id: int) -> PriceAlert | None:
 async def fetch_alert_firing(context: Context, row_id: int) -> AlertFiring | None:
     row = await context.loaders.alert_firing_by_id.load(row_id)
     return AlertFiring.from_row(row) if row is not None and row.user_id == context.actor.user_id else None
+
+
 async def fetch_asset(context: Context, row_id: int) -> AssetPrice | None:
     row = await context.loaders.asset_by_id.load(row_id)
     if row is None:

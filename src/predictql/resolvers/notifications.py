@@ -25,7 +25,12 @@ from predictql.services import notifications
 class NotificationsQuery:
     @strawberry.field(description=f"The caller's notifications, newest first; pages of {BOUNDS}.")
     async def notifications(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         unread: Annotated[
             bool, strawberry.argument(description="true: only the unread ones (REST /notifications/unread).")
         ] = False,

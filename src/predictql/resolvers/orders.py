@@ -41,7 +41,10 @@ class OrdersQuery:
     ) -> OrderBook:
         async with info.context.db.session() as session:
             book = await order_lifecycle.order_book(
-                session, info.context.actor, market_id=decode(Kind.MARKET, market_id), depth=depth,
+                session,
+                info.context.actor,
+                market_id=decode(Kind.MARKET, market_id),
+                depth=depth,
                 fee_bps=info.context.settings.fee_bps,
             )
         return OrderBook.from_snapshot(book.flipped() if token_type is Outcome.NO else book)
@@ -50,7 +53,12 @@ class OrdersQuery:
         description=f"The caller's orders, newest first, optionally only those of one status; pages of {BOUNDS}."
     )
     async def my_orders(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         status: Annotated[
             OrderStatusFilter | None, strawberry.argument(description="Only orders in this state; all when omitted.")
         ] = None,
@@ -120,7 +128,8 @@ class OrdersMutation:
             rows = await order_lifecycle.cancel_all(session, actor, market_id=market_id)
             money = await ledger.balances(session, actor.require_user())
         return CancelAllOrdersPayload(
-            cancelled_order_ids=_order_ids(rows), orders=[Order.from_row(row) for row in rows],
+            cancelled_order_ids=_order_ids(rows),
+            orders=[Order.from_row(row) for row in rows],
             balances=Balances.from_row(money),
         )
 
@@ -133,7 +142,11 @@ class OrdersMutation:
         market_id = decode(Kind.MARKET, input.market_id, "marketId")
         async with info.context.db.transaction() as session:
             row = await order_lifecycle.set_paused(
-                session, info.context.actor, event_id=event_id, pool_id=pool_id, market_id=market_id,
+                session,
+                info.context.actor,
+                event_id=event_id,
+                pool_id=pool_id,
+                market_id=market_id,
                 paused=input.paused,
             )
         info.context.reset_loaders()

@@ -98,8 +98,12 @@ class LiveSubscription:
     ) -> AsyncGenerator[StreamMessage[MarketUpdate], None]:
         context, mid = info.context, decode(Kind.MARKET, market_id)
         stream = streams.follow(
-            context.bus, topics.market_channel(mid), live=MarketUpdate.live,
-            snapshot=lambda: _market(context, mid), share=("market", mid), from_seq=from_seq,
+            context.bus,
+            topics.market_channel(mid),
+            live=MarketUpdate.live,
+            snapshot=lambda: _market(context, mid),
+            share=("market", mid),
+            from_seq=from_seq,
             reuse=True,  # the state is the same for everyone allowed to see it (``check``)
         )
         # market_not_found when missing or hidden, also when resuming (no snapshot read then)
@@ -120,8 +124,12 @@ class LiveSubscription:
         context, eid = info.context, decode(Kind.EVENT, event_id)
         pid = decode(Kind.POOL, pool_id) if pool_id is not None else None
         stream = streams.follow(
-            context.bus, topics.event_chart_channel(eid), live=ChartUpdate.live,
-            snapshot=lambda: _chart(context, eid, pid), share=("chart", eid, pid), from_seq=from_seq,
+            context.bus,
+            topics.event_chart_channel(eid),
+            live=ChartUpdate.live,
+            snapshot=lambda: _chart(context, eid, pid),
+            share=("chart", eid, pid),
+            from_seq=from_seq,
             reuse=True,
         )
         return _of_pool(context, stream, lambda: _chart(context, eid, pid))

@@ -125,8 +125,9 @@ class SupportChatMutation:
             started = await support_chat.start(session, visitor_of(info.context))
         if started.new_cookie:
             info.context.set_cookie(support_chat.COOKIE, started.token, support_chat.COOKIE_MAX_AGE)
-        return StartSupportChatPayload(session=SupportChatSession.from_row(started.session),
-                                       chat_session_id=started.token)
+        return StartSupportChatPayload(
+            session=SupportChatSession.from_row(started.session), chat_session_id=started.token
+        )
 
     @strawberry.mutation(
         description="Write in the caller's active support chat (NOT_FOUND without one); rate limited per session."
@@ -138,7 +139,10 @@ class SupportChatMutation:
         context = info.context
         async with context.db.transaction() as session:
             row = await support_chat.post(
-                session, visitor_of(context), text=input.text, max_chars=context.settings.chat_message_max_chars,
+                session,
+                visitor_of(context),
+                text=input.text,
+                max_chars=context.settings.chat_message_max_chars,
                 limiter=_limiter(context),
             )
         return SendSupportMessagePayload(message=SupportMessage.from_row(row))
@@ -159,11 +163,15 @@ class SupportChatMutation:
         session_id = decode(Kind.CHAT_SESSION, input.session_id, "sessionId")
         async with context.db.transaction() as session:
             row, message = await support_desk.answer(
-                session, context.actor, session_id=session_id, text=input.text,
+                session,
+                context.actor,
+                session_id=session_id,
+                text=input.text,
                 max_chars=context.settings.chat_message_max_chars,
             )
-        return AnswerSupportChatPayload(session=SupportChatSession.from_row(row),
-                                        message=SupportMessage.from_row(message))
+        return AnswerSupportChatPayload(
+            session=SupportChatSession.from_row(row), message=SupportMessage.from_row(message)
+        )
 
     @strawberry.mutation(description="Operators and admins: close a support chat (audited).")
     @user_errors

@@ -66,11 +66,15 @@ class TradingQuery:
         f"{BOUNDS}. The same list as me {{ positions }}."
     )
     async def my_positions(
-        self, info: Info,
+        self,
+        info: Info,
         status: Annotated[
             PositionStatus | None, strawberry.argument(description="OPEN or CLOSED; both when omitted.")
         ] = None,
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Position]:
         user_id = info.context.actor.require_user()
         args = page_args(info, first, after, last, before)
@@ -81,7 +85,8 @@ class TradingQuery:
         deprecation_reason="Use me { positions(status: CLOSED) } (newest first).",
     )
     async def my_completed_positions(
-        self, info: Info,
+        self,
+        info: Info,
         first: Annotated[int, strawberry.argument(description="Page size, 1-100.")] = 20,
         after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
     ) -> Connection[Position]:
@@ -97,11 +102,15 @@ class TradingQuery:
         f"first; trades of hidden events are left out. Pages of {BOUNDS}."
     )
     async def trades(
-        self, info: Info,
+        self,
+        info: Info,
         market_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this market's trades.")
         ] = None,
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Trade]:
         args = page_args(info, first, after, last, before)
         market = decode(Kind.MARKET, market_id, "marketId") if market_id is not None else None
@@ -161,7 +170,10 @@ class TradingMutation:
     @user_errors
     async def lmsr_trade(self, info: Info, input: Annotated[LmsrTradeInput, INPUT]) -> LmsrTradePayload:
         request = TradeRequest(
-            decode(Kind.MARKET, input.market_id, "marketId"), input.side.value, input.amount_type.value, input.amount,
+            decode(Kind.MARKET, input.market_id, "marketId"),
+            input.side.value,
+            input.amount_type.value,
+            input.amount,
             input.use_bonus,
         )
         actor = info.context.actor

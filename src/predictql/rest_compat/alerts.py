@@ -38,18 +38,30 @@ def _number(value: Decimal | None, market: bool) -> int | float | None:
 def alert_json(row: PriceAlert) -> dict[str, Any]:
     market = row.market_id is not None
     return {
-        "id": row.id, "market_id": row.market_id, "symbol": row.symbol, "direction": row.direction,
-        "level": _number(row.level, market), "repeating": row.repeating, "status": row.status,
-        "fire_count": row.fire_count, "last_fired_at": row.last_fired_at, "created_at": row.created_at,
+        "id": row.id,
+        "market_id": row.market_id,
+        "symbol": row.symbol,
+        "direction": row.direction,
+        "level": _number(row.level, market),
+        "repeating": row.repeating,
+        "status": row.status,
+        "fire_count": row.fire_count,
+        "last_fired_at": row.last_fired_at,
+        "created_at": row.created_at,
     }
 
 
 def firing_json(row: AlertFiring) -> dict[str, Any]:
     market = row.market_id is not None
     return {
-        "id": row.id, "alert_id": row.alert_id, "market_id": row.market_id, "symbol": row.symbol,
-        "direction": row.direction, "level": _number(row.level, market),
-        "price_before": _number(row.price_before, market), "price": _number(row.price, market),
+        "id": row.id,
+        "alert_id": row.alert_id,
+        "market_id": row.market_id,
+        "symbol": row.symbol,
+        "direction": row.direction,
+        "level": _number(row.level, market),
+        "price_before": _number(row.price_before, market),
+        "price": _number(row.price, market),
         "created_at": row.created_at,
     }
 

@@ -22,9 +22,15 @@ async def asset_price(api: ApiRequest) -> dict[str, Any]:
         quote = await assets.get_price(session, symbol=symbol, stale_seconds=api.settings.price_stale_seconds)
     asset = quote.asset
     return {
-        "id": asset.id, "symbol": asset.symbol, "name": asset.name, "asset_type": asset.asset_type,
-        "price": assets.to_float(quote.price_e8), "price_updated_at": rfc3339(quote.as_of),
-        "created_at": rfc3339(asset.created_at), "source": quote.source, "stale": quote.stale,
+        "id": asset.id,
+        "symbol": asset.symbol,
+        "name": asset.name,
+        "asset_type": asset.asset_type,
+        "price": assets.to_float(quote.price_e8),
+        "price_updated_at": rfc3339(quote.as_of),
+        "created_at": rfc3339(asset.created_at),
+        "source": quote.source,
+        "stale": quote.stale,
     }
 
 
@@ -34,12 +40,18 @@ async def currency_rate(api: ApiRequest) -> dict[str, Any]:
     try:
         async with api.db.session() as session:
             rate = await assets.get_rate(
-                session, base=query.get("from", ""), quote=query.get("to", ""),
+                session,
+                base=query.get("from", ""),
+                quote=query.get("to", ""),
                 stale_seconds=api.settings.fx_stale_seconds,
             )
     except InvalidInput as error:  # this page spells its codes in lower case (``bad_request``)
         raise InvalidInput(error.message, code=error.code.lower()) from None
     return {
-        "from": rate.base, "to": rate.quote, "rate": rate.rate, "source": rate.source, "as_of": rfc3339(rate.as_of),
+        "from": rate.base,
+        "to": rate.quote,
+        "rate": rate.rate,
+        "source": rate.source,
+        "as_of": rfc3339(rate.as_of),
         "stale": rate.stale,
     }

@@ -23,17 +23,28 @@ DEFAULT_LIMIT, MAX_LIMIT, CHAT_LIMIT, MAX_OFFSET = 20, 100, 50, 1_000_000
 
 def card_order_json(order: CardOrder) -> dict[str, Any]:
     return {
-        "id": order.id, "user_id": order.user_id, "type": order.type, "amount_kopecks": order.amount,
-        "status": order.status, "payment_details": order.payment_details, "operator_note": order.note,
-        "created_at": order.created_at, "updated_at": order.updated_at, "paid_at": order.paid_at,
+        "id": order.id,
+        "user_id": order.user_id,
+        "type": order.type,
+        "amount_kopecks": order.amount,
+        "status": order.status,
+        "payment_details": order.payment_details,
+        "operator_note": order.note,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "paid_at": order.paid_at,
         "completed_at": order.closed_at if order.status == "completed" else None,
     }
 
 
 def card_message_json(row: CardMessage) -> dict[str, Any]:
     return {
-        "id": row.id, "order_id": row.order_id, "sender": "operator" if row.from_operator else "user",
-        "sender_id": row.sender_id, "message": row.message, "created_at": row.created_at,
+        "id": row.id,
+        "order_id": row.order_id,
+        "sender": "operator" if row.from_operator else "user",
+        "sender_id": row.sender_id,
+        "message": row.message,
+        "created_at": row.created_at,
     }
 
 
@@ -42,9 +53,13 @@ async def limits(api: ApiRequest) -> dict[str, Any]:
     api.actor.require_user()
     found = card_orders.limits(api.settings)
     return {
-        "platform_card": {"bank_name": found.bank_name, "card_number": found.card_number,
-                          "holder_name": found.holder_name},
-        "min_amount_kopecks": found.min_amount, "max_amount_kopecks": found.max_amount,
+        "platform_card": {
+            "bank_name": found.bank_name,
+            "card_number": found.card_number,
+            "holder_name": found.holder_name,
+        },
+        "min_amount_kopecks": found.min_amount,
+        "max_amount_kopecks": found.max_amount,
     }
 
 

@@ -58,19 +58,30 @@ async def comments_json(session: AsyncSession, actor: Actor, rows: list[Comment]
     for row in rows:
         user = users[row.user_id]
         visible = not user.profile_hidden or row.user_id == actor.user_id
-        out.append({
-            "id": row.id, "event_id": row.event_id, "parent_id": row.parent_id,
-            "user": {
-                "id": user.id if visible else None, "name": user.name if visible else comments.author_name(user),
-                "nickname": user.nickname if visible else None, "avatar_url": user.avatar_url if visible else None,
-            },
-            "text": comments.shown_body(row), "status": row.status, "created_at": row.created_at,
-            "edited_at": row.edited_at, "reply_count": counts.get(row.id or 0, 0),
-            "positions": [
-                {"market_id": p.market_id, "token": p.token, "amount": p.amount, "avg_price": p.avg_price}
-                for p in held[(row.event_id, row.user_id)]
-            ] if visible else None,
-        })
+        out.append(
+            {
+                "id": row.id,
+                "event_id": row.event_id,
+                "parent_id": row.parent_id,
+                "user": {
+                    "id": user.id if visible else None,
+                    "name": user.name if visible else comments.author_name(user),
+                    "nickname": user.nickname if visible else None,
+                    "avatar_url": user.avatar_url if visible else None,
+                },
+                "text": comments.shown_body(row),
+                "status": row.status,
+                "created_at": row.created_at,
+                "edited_at": row.edited_at,
+                "reply_count": counts.get(row.id or 0, 0),
+                "positions": [
+                    {"market_id": p.market_id, "token": p.token, "amount": p.amount, "avg_price": p.avg_price}
+                    for p in held[(row.event_id, row.user_id)]
+                ]
+                if visible
+                else None,
+            }
+        )
     return out
 
 

@@ -182,8 +182,13 @@ async def upload_image(api: ApiRequest) -> dict[str, Any]:
     content = await _read_image(api)
     async with api.db.transaction() as session:
         event = await event_images.set_image(
-            session, api.actor, event_id, content=content, directory=api.settings.avatar_dir,
-            base_url=api.settings.public_url, max_bytes=api.settings.avatar_max_bytes,
+            session,
+            api.actor,
+            event_id,
+            content=content,
+            directory=api.settings.avatar_dir,
+            base_url=api.settings.public_url,
+            max_bytes=api.settings.avatar_max_bytes,
         )
     return {"image_url": event.image_url}
 

@@ -129,9 +129,7 @@ def feed_item_json(
     return {
         "event": _event_fields(event, status=status, is_watched=is_watched),
         "main_pool": None if main is None else {"id": main.id, "name": main.name, "finish_at": main.finish_at},
-        "markets": [
-            {"id": m.id, "name": m.name, "yes_probability": market_price(m).yes_probability} for m in busiest
-        ],
+        "markets": [{"id": m.id, "name": m.name, "yes_probability": market_price(m).yes_probability} for m in busiest],
         "total_volume": sum(market.volume for pool in pools for market in markets_by_pool.get(pool.id or 0, ())),
     }
 

@@ -21,8 +21,15 @@ BAD = "bad_request"  # limit/offset that are not integers in range
 
 def notification_json(row: Notification) -> dict[str, Any]:
     return {
-        "id": row.id, "user_id": row.user_id, "type": row.type, "title": row.title, "message": row.message,
-        "read": row.read, "created_at": row.created_at, "read_at": row.read_at, "related_id": row.related_id,
+        "id": row.id,
+        "user_id": row.user_id,
+        "type": row.type,
+        "title": row.title,
+        "message": row.message,
+        "read": row.read,
+        "created_at": row.created_at,
+        "read_at": row.read_at,
+        "related_id": row.related_id,
         "related_type": row.related_type,
     }
 

@@ -24,8 +24,17 @@ from predictql.services.orderbook_trading import OrderRequest
 
 AMOUNT_TYPES = {"buy": "cents", "sell": "shares"}
 ORDER_FIELDS = (
-    "market_id", "type", "kind", "token_type", "price", "amount", "amount_type", "use_bonus",
-    "time_in_force", "expires_at", "client_order_id",
+    "market_id",
+    "type",
+    "kind",
+    "token_type",
+    "price",
+    "amount",
+    "amount_type",
+    "use_bonus",
+    "time_in_force",
+    "expires_at",
+    "client_order_id",
 )
 
 

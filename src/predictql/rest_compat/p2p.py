@@ -20,8 +20,17 @@ from predictql.services import p2p_ads, p2p_chat, p2p_flow, p2p_orders
 from predictql.services.p2p_ads import AdFields, AdFilter, AdView
 
 ADS, ORDERS = "/p2p/ads", "/p2p/orders"
-AD_FIELDS = ("type", "fiat_currency", "exchange_rate", "min_amount", "max_amount", "payment_methods",
-             "payment_details", "instructions", "max_payment_duration")
+AD_FIELDS = (
+    "type",
+    "fiat_currency",
+    "exchange_rate",
+    "min_amount",
+    "max_amount",
+    "payment_methods",
+    "payment_details",
+    "instructions",
+    "max_payment_duration",
+)
 UPDATE_FIELDS = (*AD_FIELDS[2:], "is_active")
 ORDER_FIELDS = ("ad_id", "usdt_amount", "payment_method", "payment_details", "format")
 
@@ -56,16 +65,28 @@ def order_json(order: P2POrder) -> dict[str, Any]:
 
 
 def order_detail_json(order: P2POrder, counterpart: User | None) -> dict[str, Any]:
-    other = counterpart and {"id": counterpart.id, "name": counterpart.name, "nickname": counterpart.nickname or "",
-                             "avatar_url": counterpart.avatar_url or ""}
-    return {**order_json(order), "payment_details": order.payment_details, "counterpart": other,
-            "buyer_payment_details": order.buyer_payment_details}
+    other = counterpart and {
+        "id": counterpart.id,
+        "name": counterpart.name,
+        "nickname": counterpart.nickname or "",
+        "avatar_url": counterpart.avatar_url or "",
+    }
+    return {
+        **order_json(order),
+        "payment_details": order.payment_details,
+        "counterpart": other,
+        "buyer_payment_details": order.buyer_payment_details,
+    }
 
 
 def message_json(row: P2PMessage, user: User | None) -> dict[str, Any]:
     return {
-        "id": row.id, "order_id": row.order_id, "user_id": row.user_id, "sender_type": row.sender_type,
-        "message": row.message, "created_at": row.created_at,
+        "id": row.id,
+        "order_id": row.order_id,
+        "user_id": row.user_id,
+        "sender_type": row.sender_type,
+        "message": row.message,
+        "created_at": row.created_at,
         "user": {"id": user.id, "name": user.name} if user is not None else None,
     }
 
@@ -101,10 +122,16 @@ def _ad_fields(body: Mapping[str, Any]) -> AdFields:
     if active is not None and not isinstance(active, bool):
         raise InvalidInput("is_active must be a boolean")
     return AdFields(
-        type=_str(body, "type"), fiat_currency=_str(body, "fiat_currency"), exchange_rate=_int(body, "exchange_rate"),
-        min_amount=_int(body, "min_amount"), max_amount=_int(body, "max_amount"), payment_methods=methods,
-        payment_details=_obj(body, "payment_details"), instructions=_str(body, "instructions"),
-        max_payment_duration=_int(body, "max_payment_duration"), is_active=active,
+        type=_str(body, "type"),
+        fiat_currency=_str(body, "fiat_currency"),
+        exchange_rate=_int(body, "exchange_rate"),
+        min_amount=_int(body, "min_amount"),
+        max_amount=_int(body, "max_amount"),
+        payment_methods=methods,
+        payment_details=_obj(body, "payment_details"),
+        instructions=_str(body, "instructions"),
+        max_payment_duration=_int(body, "max_payment_duration"),
+        is_active=active,
     )
 
 
@@ -126,7 +153,9 @@ async def list_ads(api: ApiRequest) -> dict[str, Any]:
     """Extension: ``is_active=false`` lists paused ads; without it, active ads only."""
     kind = _text_param(api, "type")
     filters = AdFilter(
-        type=kind, fiat_currency=_text_param(api, "fiat_currency"), amount=api.query_int("amount"),
+        type=kind,
+        fiat_currency=_text_param(api, "fiat_currency"),
+        amount=api.query_int("amount"),
         payment_method=_text_param(api, "payment_method"),
         max_payment_duration=api.query_int("max_payment_duration", lo=1, hi=10_000),
         is_active=_flag(api, "is_active") is not False,

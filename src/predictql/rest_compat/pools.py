@@ -24,7 +24,11 @@ OK = {"status": "ok"}
 DIGITS = re.compile(r"[0-9]{1,19}")
 # PoolMetadata keys kept as given (the guide's extras); the ones the service prices with are typed.
 EXTRA_METADATA = (
-    "volume_min_kopecks", "volume_max_kopecks", "polymarket_token_ids", "asset_symbol", "asset_base_price"
+    "volume_min_kopecks",
+    "volume_max_kopecks",
+    "polymarket_token_ids",
+    "asset_symbol",
+    "asset_base_price",
 )
 
 
@@ -159,7 +163,10 @@ async def create_pool(api: ApiRequest) -> dict[str, Any]:
 
 
 @endpoint(
-    "PUT", "/events/{id}/pools/{pool_id}/probabilities", auth="creator", lower_codes=True,
+    "PUT",
+    "/events/{id}/pools/{pool_id}/probabilities",
+    auth="creator",
+    lower_codes=True,
     invalid_code="invalid_probabilities",
     body=ProbabilitiesBody,
 )

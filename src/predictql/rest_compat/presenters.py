@@ -123,7 +123,11 @@ def raw_user(user: User, balance: int, bonus: int) -> dict[str, Any]:
 
 def money_movement(item: MoneyMovement) -> dict[str, Any]:
     return {
-        "id": item.id, "type": item.type, "amount": item.amount, "status": item.status, "created_at": item.created_at
+        "id": item.id,
+        "type": item.type,
+        "amount": item.amount,
+        "status": item.status,
+        "created_at": item.created_at,
     }
 
 

@@ -118,5 +118,3 @@ async def revoke_token(api: ApiRequest) -> dict[str, Any]:
     async with api.db.transaction() as session:
         await api_tokens.revoke(session, api.actor, token_id=token_id)
     return {}
-
-

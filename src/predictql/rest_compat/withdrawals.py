@@ -20,9 +20,17 @@ from predictql.services import withdrawals
 
 def withdrawal_json(row: Withdrawal) -> dict[str, Any]:
     return {
-        "id": row.id, "token": row.token, "network": row.network, "address": row.address, "amount": row.amount,
-        "fee_amount": row.fee, "amount_sent": row.amount_sent, "status": row.status, "tx_hash": row.tx_hash,
-        "created_at": row.created_at, "updated_at": row.updated_at,
+        "id": row.id,
+        "token": row.token,
+        "network": row.network,
+        "address": row.address,
+        "amount": row.amount,
+        "fee_amount": row.fee,
+        "amount_sent": row.amount_sent,
+        "status": row.status,
+        "tx_hash": row.tx_hash,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
     }
 
 
@@ -30,8 +38,10 @@ def withdrawal_json(row: Withdrawal) -> dict[str, Any]:
 async def info(api: ApiRequest) -> dict[str, Any]:
     found = withdrawals.info()
     return {
-        "supported_networks": list(found.networks), "supported_tokens": list(found.tokens),
-        "min_withdrawal_amount": found.min_amount / 100, "min_withdrawal_display": f"${found.min_amount / 100:.2f}",
+        "supported_networks": list(found.networks),
+        "supported_tokens": list(found.tokens),
+        "min_withdrawal_amount": found.min_amount / 100,
+        "min_withdrawal_display": f"${found.min_amount / 100:.2f}",
         "fee_percent": found.fee_percent,
     }
 
@@ -48,11 +58,19 @@ async def withdraw(api: ApiRequest) -> dict[str, Any]:
     body = await api.body(WithdrawBody)
     async with api.db.transaction() as session:
         row = await withdrawals.request(
-            session, api.actor, api.settings, token=body.token, network=body.network, amount=body.amount,
+            session,
+            api.actor,
+            api.settings,
+            token=body.token,
+            network=body.network,
+            amount=body.amount,
             address=body.address,
         )
     return {
-        "success": True, "request_id": row.id, "amount_sent": row.amount_sent, "fee_amount": row.fee,
+        "success": True,
+        "request_id": row.id,
+        "amount_sent": row.amount_sent,
+        "fee_amount": row.fee,
         "fee_percent": withdrawals.NETWORKS[row.network].fee_label,
         "message": "Withdrawal request submitted for approval.",
     }
@@ -70,6 +88,8 @@ async def cancel_pending(api: ApiRequest) -> dict[str, Any]:
     async with api.db.transaction() as session:
         row = await withdrawals.cancel_pending(session, api.actor)
     return {
-        "success": True, "request_id": row.id, "refunded": row.amount,
+        "success": True,
+        "request_id": row.id,
+        "refunded": row.amount,
         "message": "Withdrawal cancelled; the amount is back on your balance.",
     }

@@ -115,8 +115,12 @@ async def trades_feed(websocket: WebSocket) -> None:
 async def chart_feed(websocket: WebSocket) -> None:
     event_id: int = websocket.path_params["event_id"]
     stream = streams.follow(
-        websocket.state.bus, topics.event_chart_channel(event_id), live=chart_frame,
-        snapshot=chart_init(websocket.state.db, event_id), share=("ws.chart", event_id), reuse=True,
+        websocket.state.bus,
+        topics.event_chart_channel(event_id),
+        live=chart_frame,
+        snapshot=chart_init(websocket.state.db, event_id),
+        share=("ws.chart", event_id),
+        reuse=True,
     )
     await _serve(websocket, _main_pool(_values(stream)), CHART_INBOUND_LIMIT)
 
@@ -129,8 +133,12 @@ async def asset_feed(websocket: WebSocket) -> None:
         return
     settings: Settings = websocket.state.settings
     stream = streams.follow(
-        websocket.state.bus, topics.asset_price_channel(symbol), live=asset_frame,
-        snapshot=asset_init(websocket.state.db, settings, symbol), share=("ws.asset", symbol), reuse=True,
+        websocket.state.bus,
+        topics.asset_price_channel(symbol),
+        live=asset_frame,
+        snapshot=asset_init(websocket.state.db, settings, symbol),
+        share=("ws.asset", symbol),
+        reuse=True,
     )
     await _serve(websocket, _values(stream), ASSET_INBOUND_LIMIT)
 

@@ -71,10 +71,17 @@ class PriceAlert(Node):
     def from_row(cls, row: AlertRow) -> PriceAlert:
         market = row.market_id is not None
         return cls(
-            id=gid(Kind.ALERT, row.id), symbol=row.symbol, direction=AlertDirection(row.direction),
-            level_bps=_bps(row.level, market), asset_level=_asset(row.level, market), repeating=row.repeating,
+            id=gid(Kind.ALERT, row.id),
+            symbol=row.symbol,
+            direction=AlertDirection(row.direction),
+            level_bps=_bps(row.level, market),
+            asset_level=_asset(row.level, market),
+            repeating=row.repeating,
             status=AlertStatus(row.status) if row.status != "deleted" else AlertStatus.FIRED,
-            fire_count=row.fire_count, last_fired_at=row.last_fired_at, created_at=row.created_at, row=row,
+            fire_count=row.fire_count,
+            last_fired_at=row.last_fired_at,
+            created_at=row.created_at,
+            row=row,
         )
 
 
@@ -105,11 +112,17 @@ class AlertFiring(Node):
     def from_row(cls, row: FiringRow) -> AlertFiring:
         market = row.market_id is not None
         return cls(
-            id=gid(Kind.ALERT_FIRING, row.id), symbol=row.symbol, direction=AlertDirection(row.direction),
-            level_bps=_bps(row.level, market), asset_level=_asset(row.level, market),
-            price_before_bps=_bps(row.price_before, market), price_bps=_bps(row.price, market),
-            asset_price_before=_asset(row.price_before, market), asset_price=_asset(row.price, market),
-            fired_at=row.created_at, row=row,
+            id=gid(Kind.ALERT_FIRING, row.id),
+            symbol=row.symbol,
+            direction=AlertDirection(row.direction),
+            level_bps=_bps(row.level, market),
+            asset_level=_asset(row.level, market),
+            price_before_bps=_bps(row.price_before, market),
+            price_bps=_bps(row.price, market),
+            asset_price_before=_asset(row.price_before, market),
+            asset_price=_asset(row.price, market),
+            fired_at=row.created_at,
+            row=row,
         )
 
 

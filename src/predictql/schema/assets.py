@@ -35,8 +35,12 @@ class AssetPricePoint:
 
     @classmethod
     def from_row(cls, row: PointRow) -> AssetPricePoint:
-        return cls(price=assets.to_float(row.price_e8), price_decimal=assets.to_text(row.price_e8),
-                   source=PriceSource(row.source), as_of=row.as_of)
+        return cls(
+            price=assets.to_float(row.price_e8),
+            price_decimal=assets.to_text(row.price_e8),
+            source=PriceSource(row.source),
+            as_of=row.as_of,
+        )
 
 
 @strawberry.type(description="A crypto pair and its latest recorded price.")
@@ -56,9 +60,16 @@ class AssetPrice(Node):
     def from_quote(cls, quote: Quote) -> AssetPrice:
         asset = quote.asset
         return cls(
-            id=gid(Kind.ASSET, asset.id), symbol=asset.symbol, name=asset.name, asset_type=asset.asset_type,
-            price=assets.to_float(quote.price_e8), price_decimal=assets.to_text(quote.price_e8),
-            source=PriceSource(quote.source), as_of=quote.as_of, stale=quote.stale, asset_id=asset.id or 0,
+            id=gid(Kind.ASSET, asset.id),
+            symbol=asset.symbol,
+            name=asset.name,
+            asset_type=asset.asset_type,
+            price=assets.to_float(quote.price_e8),
+            price_decimal=assets.to_text(quote.price_e8),
+            source=PriceSource(quote.source),
+            as_of=quote.as_of,
+            stale=quote.stale,
+            asset_id=asset.id or 0,
         )
 
     @strawberry.field(description=f"Recorded prices, newest first (chart points); pages of {BOUNDS}.")
@@ -83,8 +94,12 @@ class AssetPriceUpdate:
     @classmethod
     def of(cls, tick: AssetPriceTick) -> AssetPriceUpdate:
         return cls(
-            asset_id=gid(Kind.ASSET, tick.asset_id), symbol=tick.symbol, price=assets.to_float(tick.price_e8),
-            price_decimal=assets.to_text(tick.price_e8), source=PriceSource(tick.source), as_of=tick.as_of,
+            asset_id=gid(Kind.ASSET, tick.asset_id),
+            symbol=tick.symbol,
+            price=assets.to_float(tick.price_e8),
+            price_decimal=assets.to_text(tick.price_e8),
+            source=PriceSource(tick.source),
+            as_of=tick.as_of,
         )
 
     @classmethod
@@ -109,8 +124,14 @@ class CurrencyRate:
 
     @classmethod
     def of(cls, quote: FxQuote) -> CurrencyRate:
-        return cls(from_currency=quote.base, to_currency=quote.quote, rate=quote.rate,
-                   source=PriceSource(quote.source), as_of=quote.as_of, stale=quote.stale)
+        return cls(
+            from_currency=quote.base,
+            to_currency=quote.quote,
+            rate=quote.rate,
+            source=PriceSource(quote.source),
+            as_of=quote.as_of,
+            stale=quote.stale,
+        )
 
 
 @strawberry.input(description="An operator price for an asset (admins only).")

@@ -118,13 +118,22 @@ class Comment(Node):
     @classmethod
     def from_row(cls, row: CommentRow) -> Comment:
         return cls(
-            id=gid(Kind.COMMENT, row.id), text=comments.shown_body(row), status=CommentStatus(row.status),
-            created_at=row.created_at, edited_at=row.edited_at, row=row,
+            id=gid(Kind.COMMENT, row.id),
+            text=comments.shown_body(row),
+            status=CommentStatus(row.status),
+            created_at=row.created_at,
+            edited_at=row.edited_at,
+            row=row,
         )
 
 
 async def event_comments(
-    info: Info, event_id: int, order_by: CommentOrder, first: int | None, after: str | None, last: int | None,
+    info: Info,
+    event_id: int,
+    order_by: CommentOrder,
+    first: int | None,
+    after: str | None,
+    last: int | None,
     before: str | None,
 ) -> Connection[Comment]:
     """``Event.comments``: the event's top-level comments in the order asked for (the event is one
@@ -152,10 +161,16 @@ class CommentEvent:
     def live(text: str) -> CommentEvent:
         item = CommentTick.from_json(text)
         return CommentEvent(
-            action=CommentAction(item.action), comment_id=gid(Kind.COMMENT, item.id),
-            event_id=gid(Kind.EVENT, item.event_id), parent_id=opt_gid(Kind.COMMENT, item.parent_id),
-            author_id=opt_gid(Kind.USER, item.user_id), author_name=item.author_name,
-            status=CommentStatus(item.status), text=item.body, created_at=item.created_at, edited_at=item.edited_at,
+            action=CommentAction(item.action),
+            comment_id=gid(Kind.COMMENT, item.id),
+            event_id=gid(Kind.EVENT, item.event_id),
+            parent_id=opt_gid(Kind.COMMENT, item.parent_id),
+            author_id=opt_gid(Kind.USER, item.user_id),
+            author_name=item.author_name,
+            status=CommentStatus(item.status),
+            text=item.body,
+            created_at=item.created_at,
+            edited_at=item.edited_at,
         )
 
 

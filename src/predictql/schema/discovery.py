@@ -57,8 +57,14 @@ class LeaderboardEntry:
 
     @classmethod
     def from_entry(cls, entry: Entry) -> LeaderboardEntry:
-        return cls(rank=entry.rank, user_id=strawberry.ID(encode(Kind.USER, entry.user_id)), name=entry.name,
-                   avatar_url=entry.avatar_url, value=Long(entry.value), count=entry.count)
+        return cls(
+            rank=entry.rank,
+            user_id=strawberry.ID(encode(Kind.USER, entry.user_id)),
+            name=entry.name,
+            avatar_url=entry.avatar_url,
+            value=Long(entry.value),
+            count=entry.count,
+        )
 
 
 @strawberry.type(description="The caller's portfolio at one moment: balance plus holdings at their price then.")
@@ -70,8 +76,9 @@ class PortfolioPoint:
 
     @classmethod
     def from_point(cls, point: history.PortfolioPoint) -> PortfolioPoint:
-        return cls(timestamp=point.timestamp, cash=Long(point.cash), positions=Long(point.positions),
-                   value=Long(point.value))
+        return cls(
+            timestamp=point.timestamp, cash=Long(point.cash), positions=Long(point.positions), value=Long(point.value)
+        )
 
 
 @strawberry.type(description="An event idea sent to the creators; node(id) shows it to its author only.")
@@ -84,8 +91,13 @@ class EventSuggestion(Node):
     @classmethod
     def from_row(cls, row: SuggestionRow) -> EventSuggestion:
         tags = [tag for tag in row.tags.split(",") if tag]
-        return cls(id=gid(Kind.SUGGESTION, row.id), name=row.name, description=row.description, tags=tags,
-                   created_at=row.created_at)
+        return cls(
+            id=gid(Kind.SUGGESTION, row.id),
+            name=row.name,
+            description=row.description,
+            tags=tags,
+            created_at=row.created_at,
+        )
 
 
 @strawberry.input(description="An event idea: a name, and optionally details and tags.")
@@ -145,7 +157,6 @@ class RemoveEventImagePayload(EventPayload):
     pass
 
 
-
 @strawberry.enum(description="How events are sorted.")
 class EventOrder(Enum):
     NEWEST = strawberry.enum_value("NEWEST", description="Newest first (keyset cursors).")
@@ -180,5 +191,6 @@ class MarketFilter:
         event_id = decode(Kind.EVENT, self.event_id) if self.event_id is not None else None
         pool_id = decode(Kind.POOL, self.pool_id) if self.pool_id is not None else None
         market_type = self.market_type.value if self.market_type else None
-        return discovery.MarketFilter(event_id=event_id, pool_id=pool_id, market_type=market_type,
-                                      resolved=self.resolved, search=self.search)
+        return discovery.MarketFilter(
+            event_id=event_id, pool_id=pool_id, market_type=market_type, resolved=self.resolved, search=self.search
+        )

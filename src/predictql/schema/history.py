@@ -43,7 +43,10 @@ class ChartScale(Enum):
 
 
 SCALE_NAMES = {
-    ChartScale.ONE_HOUR: "1h", ChartScale.ONE_DAY: "1d", ChartScale.ONE_WEEK: "1w", ChartScale.ONE_MONTH: "1m"
+    ChartScale.ONE_HOUR: "1h",
+    ChartScale.ONE_DAY: "1d",
+    ChartScale.ONE_WEEK: "1w",
+    ChartScale.ONE_MONTH: "1m",
 }
 
 
@@ -59,9 +62,15 @@ class Candle:
 
     @classmethod
     def from_candle(cls, row: candles.Candle) -> Candle:
-        return cls(start=row.start, open=Price(row.open), high=Price(row.high), low=Price(row.low),
-                   close=Price(row.close),
-                   volume=Long(row.volume), trade_count=row.trades)
+        return cls(
+            start=row.start,
+            open=Price(row.open),
+            high=Price(row.high),
+            low=Price(row.low),
+            close=Price(row.close),
+            volume=Long(row.volume),
+            trade_count=row.trades,
+        )
 
 
 @strawberry.type(description="A market's YES price right after one change (a trade, a re-pricing, resolution).")
@@ -89,8 +98,11 @@ async def market_price_history(
     interval: Annotated[CandleInterval, strawberry.argument(description="Width of one candle.")],
     from_: Annotated[
         datetime | None,
-        strawberry.argument(name="from", description="Start (inclusive, rounded down to the interval); "
-                            f"default {candles.DEFAULT_BUCKETS} intervals before `to`."),
+        strawberry.argument(
+            name="from",
+            description="Start (inclusive, rounded down to the interval); "
+            f"default {candles.DEFAULT_BUCKETS} intervals before `to`.",
+        ),
     ] = None,
     to: Annotated[datetime | None, strawberry.argument(description="End (exclusive); default now.")] = None,
 ) -> list[Candle]:
@@ -111,8 +123,10 @@ PRICE_HISTORY_DESCRIPTION = (
 async def market_price_series(root: HasId, info: Info) -> list[PricePoint]:
     async with info.context.db.session() as session:
         points = await charts.market_chart(session, info.context.actor, decode(Kind.MARKET, root.id))
-    return [PricePoint(timestamp=p.timestamp, probability=p.probability, price=Price(probability_bps(p.probability)))
-            for p in points]
+    return [
+        PricePoint(timestamp=p.timestamp, probability=p.probability, price=Price(probability_bps(p.probability)))
+        for p in points
+    ]
 
 
 PRICE_SERIES_DESCRIPTION = "Every recorded YES price, oldest first (the REST /markets/{id}/chart series)."
@@ -127,8 +141,11 @@ async def pool_chart(
         pool_id = decode(Kind.POOL, root.id)
         points = await charts.pool_chart(session, info.context.actor, pool_id, scale=SCALE_NAMES[scale])
     return [
-        PoolChartPoint(timestamp=p.timestamp, probabilities=list(p.values),
-                       prices=[Price(probability_bps(value)) for value in p.values])
+        PoolChartPoint(
+            timestamp=p.timestamp,
+            probabilities=list(p.values),
+            prices=[Price(probability_bps(value)) for value in p.values],
+        )
         for p in points
     ]
 

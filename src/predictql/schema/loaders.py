@@ -48,11 +48,29 @@ from predictql.services.users import MoneyMovement
 from predictql.settings import Settings
 
 Row = TypeVar(
-    "Row", Event, Pool, Market, User, Order, Trade, Position, Notification, ApiToken, EventSuggestion, CardOrder,
-    CardMessage, Withdrawal, AuditEntry,
-    ChatSession, ChatMessage,
-    Comment, PriceAlert, AlertFiring,
-    P2PAd, P2POrder, P2PMessage,
+    "Row",
+    Event,
+    Pool,
+    Market,
+    User,
+    Order,
+    Trade,
+    Position,
+    Notification,
+    ApiToken,
+    EventSuggestion,
+    CardOrder,
+    CardMessage,
+    Withdrawal,
+    AuditEntry,
+    ChatSession,
+    ChatMessage,
+    Comment,
+    PriceAlert,
+    AlertFiring,
+    P2PAd,
+    P2POrder,
+    P2PMessage,
     Asset,
 )
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
@@ -126,9 +144,7 @@ class Loaders:
         # P2P: rows by id (who may see one is the resolver's check) and traders' public stats.
         self.p2p_ad_by_id = DataLoader[int, P2PAd | None](load_fn=lambda keys: self._by_id(P2PAd, keys))
         self.p2p_order_by_id = DataLoader[int, P2POrder | None](load_fn=lambda keys: self._by_id(P2POrder, keys))
-        self.p2p_message_by_id = DataLoader[int, P2PMessage | None](
-            load_fn=lambda keys: self._by_id(P2PMessage, keys)
-        )
+        self.p2p_message_by_id = DataLoader[int, P2PMessage | None](load_fn=lambda keys: self._by_id(P2PMessage, keys))
         self.p2p_stats_by_user_id = DataLoader[int, tuple[int, float]](load_fn=self._p2p_stats)
         self.asset_by_id = DataLoader[int, Asset | None](load_fn=lambda keys: self._by_id(Asset, keys))
 
@@ -227,6 +243,7 @@ class Loaders:
                 pages = await pages_by_parent(session, ChatMessage, col(ChatMessage.session_id), parents, args)
                 found.update({(parent, args): page for parent, page in pages.items()})
         return [found[key] for key in keys]
+
     async def _replies_by_comment_id(self, keys: list[PageKey]) -> list[Page[Comment]]:
         found: dict[PageKey, Page[Comment]] = {}
         async with self._db.session() as session:

@@ -102,7 +102,8 @@ class Market(Node):
         "the same book as the orderbook query."
     )
     async def orderbook(
-        self, info: Info,
+        self,
+        info: Info,
         depth: Annotated[int, strawberry.argument(description=f"Levels per side, 1-{MAX_DEPTH}.")] = 50,
         token_type: Annotated[
             Outcome, strawberry.argument(description="YES (default), or NO for NO prices.")
@@ -117,15 +118,29 @@ class Market(Node):
     def from_row(cls, row: MarketRow) -> Market:
         price = market_price(row)
         return cls(
-            id=gid(Kind.MARKET, row.id), pool_id=gid(Kind.POOL, row.pool_id), event_id=gid(Kind.EVENT, row.event_id),
-            name=row.name, name_ru=row.name_ru, outcome_index=row.outcome_index,
+            id=gid(Kind.MARKET, row.id),
+            pool_id=gid(Kind.POOL, row.pool_id),
+            event_id=gid(Kind.EVENT, row.event_id),
+            name=row.name,
+            name_ru=row.name_ru,
+            outcome_index=row.outcome_index,
             market_type=MarketType(row.market_type),
-            yes_probability=price.yes_probability, no_probability=1.0 - price.yes_probability,
-            yes_price=Price(price.yes), no_price=Price(price.no),
-            b=Long(row.lmsr_b // 100), liquidity_kopecks=Long(row.lmsr_b), q_yes=Long(row.q_yes),
-            q_no=Long(row.q_no), volume=Long(row.volume), paused=row.paused, resolved=row.resolved,
-            winning_outcome=opt(Outcome, row.winning_outcome), yes_name=row.yes_name, no_name=row.no_name,
-            resolved_at=row.resolved_at, row=row,
+            yes_probability=price.yes_probability,
+            no_probability=1.0 - price.yes_probability,
+            yes_price=Price(price.yes),
+            no_price=Price(price.no),
+            b=Long(row.lmsr_b // 100),
+            liquidity_kopecks=Long(row.lmsr_b),
+            q_yes=Long(row.q_yes),
+            q_no=Long(row.q_no),
+            volume=Long(row.volume),
+            paused=row.paused,
+            resolved=row.resolved,
+            winning_outcome=opt(Outcome, row.winning_outcome),
+            yes_name=row.yes_name,
+            no_name=row.no_name,
+            resolved_at=row.resolved_at,
+            row=row,
         )
 
 
@@ -168,10 +183,19 @@ class Pool(Node):
     @classmethod
     def from_row(cls, row: PoolRow) -> Pool:
         return cls(
-            id=gid(Kind.POOL, row.id), event_id=gid(Kind.EVENT, row.event_id), name=row.name, name_ru=row.name_ru,
+            id=gid(Kind.POOL, row.id),
+            event_id=gid(Kind.EVENT, row.event_id),
+            name=row.name,
+            name_ru=row.name_ru,
             rules=row.rules,
-            rules_ru=row.rules_ru, margin=row.margin, live_at=row.live_at, finish_at=row.finish_at,
-            won_side=row.won_side, created_at=row.created_at, closed_at=row.closed_at, metadata=JSON(row.meta),
+            rules_ru=row.rules_ru,
+            margin=row.margin,
+            live_at=row.live_at,
+            finish_at=row.finish_at,
+            won_side=row.won_side,
+            created_at=row.created_at,
+            closed_at=row.closed_at,
+            metadata=JSON(row.meta),
             row=row,
         )
 
@@ -242,11 +266,15 @@ class Event(Node):
         description=f"Comments on the event (top-level; each has its replies), newest or oldest first; {BOUNDS}."
     )
     async def comments(
-        self, info: Info,
+        self,
+        info: Info,
         order_by: Annotated[CommentOrder, strawberry.argument(description="NEWEST (default) or OLDEST first.")] = (
             CommentOrder.NEWEST
         ),
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated[Comment, strawberry.lazy("predictql.schema.comments")]]:
         from predictql.schema.comments import event_comments
 
@@ -255,14 +283,24 @@ class Event(Node):
     @classmethod
     def from_row(cls, row: EventRow) -> Event:
         return cls(
-            id=gid(Kind.EVENT, row.id), creator_id=gid(Kind.USER, row.creator_id), name=row.name, name_ru=row.name_ru,
+            id=gid(Kind.EVENT, row.id),
+            creator_id=gid(Kind.USER, row.creator_id),
+            name=row.name,
+            name_ru=row.name_ru,
             tags=list(row.tags),
-            image_url=row.image_url, is_active=row.is_active, created_at=row.created_at, closed_at=row.closed_at,
-            cancelled_at=row.cancelled_at, versus_names=list(row.versus_names),
-            versus_images=list(row.versus_images), has_draw=row.has_draw,
+            image_url=row.image_url,
+            is_active=row.is_active,
+            created_at=row.created_at,
+            closed_at=row.closed_at,
+            cancelled_at=row.cancelled_at,
+            versus_names=list(row.versus_names),
+            versus_images=list(row.versus_images),
+            has_draw=row.has_draw,
             main_pool_id=opt_gid(Kind.POOL, row.main_pool_id),
-            is_loop_event=row.is_loop_event, loop_interval_minutes=row.loop_interval_minutes,
-            asset_symbol=row.asset_symbol, row=row,
+            is_loop_event=row.is_loop_event,
+            loop_interval_minutes=row.loop_interval_minutes,
+            asset_symbol=row.asset_symbol,
+            row=row,
         )
 
 
@@ -294,8 +332,18 @@ class CreateEventInput:
     )
 
     def to_fields(self) -> EventFields:
-        names = ("name", "name_ru", "tags", "versus_names", "versus_images", "has_draw", "image_url",
-                 "polymarket_event_url", "loop_interval_minutes", "asset_symbol")
+        names = (
+            "name",
+            "name_ru",
+            "tags",
+            "versus_names",
+            "versus_images",
+            "has_draw",
+            "image_url",
+            "polymarket_event_url",
+            "loop_interval_minutes",
+            "asset_symbol",
+        )
         return EventFields(**{name: getattr(self, name) for name in names})
 
 
@@ -326,11 +374,18 @@ class PoolSpecInput:
             raise InvalidInput("metadata must be an object", code="invalid_body")
         extra: dict[str, Any] | None = self.metadata
         return PoolFields(
-            name=self.name, finish_at=self.finish_at, market_names=self.market_names,
-            market_probabilities=[price / 10000 for price in self.market_prices], name_ru=self.name_ru,
+            name=self.name,
+            finish_at=self.finish_at,
+            market_names=self.market_names,
+            market_probabilities=[price / 10000 for price in self.market_prices],
+            name_ru=self.name_ru,
             live_at=self.live_at,
-            rules=self.rules, rules_ru=self.rules_ru, margin=self.margin, lmsr_b_kopecks=self.lmsr_b_kopecks,
-            market_type=self.market_type.value, extra_metadata=extra,
+            rules=self.rules,
+            rules_ru=self.rules_ru,
+            margin=self.margin,
+            lmsr_b_kopecks=self.lmsr_b_kopecks,
+            market_type=self.market_type.value,
+            extra_metadata=extra,
         )
 
 

@@ -86,8 +86,11 @@ class BackOfficeItemKind(Enum):
 
 
 ITEM_KINDS = {  # a back-office item's kind -> the node kind of its id
-    "card_order": Kind.CARD_ORDER, "withdrawal": Kind.WITHDRAWAL, "p2p_dispute": Kind.P2P_ORDER,
-    "p2p_ad": Kind.P2P_AD, "chat_session": Kind.CHAT_SESSION,
+    "card_order": Kind.CARD_ORDER,
+    "withdrawal": Kind.WITHDRAWAL,
+    "p2p_dispute": Kind.P2P_ORDER,
+    "p2p_ad": Kind.P2P_AD,
+    "chat_session": Kind.CHAT_SESSION,
 }
 
 
@@ -127,14 +130,23 @@ class CardOrder(Node):
     def of(cls, state: CardOrderState) -> CardOrder:
         details = state.payment_details
         return cls(
-            id=gid(Kind.CARD_ORDER, state.id), owner_id=state.user_id, type=CardOrderType(state.type),
-            amount=Long(state.amount), status=CardOrderStatus(state.status),
+            id=gid(Kind.CARD_ORDER, state.id),
+            owner_id=state.user_id,
+            type=CardOrderType(state.type),
+            amount=Long(state.amount),
+            status=CardOrderStatus(state.status),
             payment_details=CardDetails(
-                card_number=details.get("card_number", ""), bank_name=details.get("bank_name"),
+                card_number=details.get("card_number", ""),
+                bank_name=details.get("bank_name"),
                 holder_name=details.get("holder_name"),
-            ) if details else None,
-            operator_note=state.note, created_at=state.created_at, updated_at=state.updated_at,
-            paid_at=state.paid_at, closed_at=state.closed_at,
+            )
+            if details
+            else None,
+            operator_note=state.note,
+            created_at=state.created_at,
+            updated_at=state.updated_at,
+            paid_at=state.paid_at,
+            closed_at=state.closed_at,
         )
 
     @classmethod
@@ -163,14 +175,19 @@ class CardMessage(Node):
     @classmethod
     def from_row(cls, row: CardMessageRow) -> CardMessage:
         return cls(
-            id=gid(Kind.CARD_MESSAGE, row.id), order_id=gid(Kind.CARD_ORDER, row.order_id),
+            id=gid(Kind.CARD_MESSAGE, row.id),
+            order_id=gid(Kind.CARD_ORDER, row.order_id),
             sender=CardMessageSender.OPERATOR if row.from_operator else CardMessageSender.USER,
-            sender_id=gid(Kind.USER, row.sender_id), message=row.message, created_at=row.created_at,
+            sender_id=gid(Kind.USER, row.sender_id),
+            message=row.message,
+            created_at=row.created_at,
         )
 
 
-@strawberry.type(description="A crypto withdrawal: amount cents are kopecks of balance, debited whole; "
-                             "amountSent = amount - fee goes on chain.")
+@strawberry.type(
+    description="A crypto withdrawal: amount cents are kopecks of balance, debited whole; "
+    "amountSent = amount - fee goes on chain."
+)
 class Withdrawal(Node):
     id: strawberry.ID = strawberry.field(description="The withdrawal's global id (wdr_...).")
     owner_id: strawberry.Private[int]
@@ -194,11 +211,20 @@ class Withdrawal(Node):
     @classmethod
     def of(cls, state: WithdrawalState) -> Withdrawal:
         return cls(
-            id=gid(Kind.WITHDRAWAL, state.id), owner_id=state.user_id, token=CryptoToken(state.token),
-            network=CryptoNetwork(state.network), address=state.address, amount=Long(state.amount),
-            fee=Long(state.fee), amount_sent=Long(state.amount_sent), status=WithdrawalStatus(state.status),
-            tx_hash=state.tx_hash, operator_note=state.note, created_at=state.created_at,
-            updated_at=state.updated_at, closed_at=state.closed_at,
+            id=gid(Kind.WITHDRAWAL, state.id),
+            owner_id=state.user_id,
+            token=CryptoToken(state.token),
+            network=CryptoNetwork(state.network),
+            address=state.address,
+            amount=Long(state.amount),
+            fee=Long(state.fee),
+            amount_sent=Long(state.amount_sent),
+            status=WithdrawalStatus(state.status),
+            tx_hash=state.tx_hash,
+            operator_note=state.note,
+            created_at=state.created_at,
+            updated_at=state.updated_at,
+            closed_at=state.closed_at,
         )
 
     @classmethod
@@ -220,8 +246,13 @@ class CardLimits:
 
     @classmethod
     def of(cls, limits: Limits) -> CardLimits:
-        return cls(bank_name=limits.bank_name, card_number=limits.card_number, holder_name=limits.holder_name,
-                   min_amount=Long(limits.min_amount), max_amount=Long(limits.max_amount))
+        return cls(
+            bank_name=limits.bank_name,
+            card_number=limits.card_number,
+            holder_name=limits.holder_name,
+            min_amount=Long(limits.min_amount),
+            max_amount=Long(limits.max_amount),
+        )
 
 
 @strawberry.type(description="One chain's withdrawal rules.")
@@ -235,8 +266,13 @@ class WithdrawalNetwork:
     @classmethod
     def all(cls) -> list[WithdrawalNetwork]:
         return [
-            cls(network=CryptoNetwork(n.name), tokens=[CryptoToken(t) for t in n.tokens],
-                min_amount=Long(n.min_amount), fee_fixed=Long(n.fee_fixed), fee_percent=n.fee_label)
+            cls(
+                network=CryptoNetwork(n.name),
+                tokens=[CryptoToken(t) for t in n.tokens],
+                min_amount=Long(n.min_amount),
+                fee_fixed=Long(n.fee_fixed),
+                fee_percent=n.fee_label,
+            )
             for n in withdrawal_rules.NETWORKS.values()
         ]
 
@@ -260,10 +296,15 @@ class AuditEntry(Node):
     @classmethod
     def from_row(cls, row: AuditRow) -> AuditEntry:
         return cls(
-            id=gid(Kind.AUDIT_ENTRY, row.id), actor_id=row.actor_id, action=row.action,
-            subject_type=row.subject_type, subject_id=Long(row.subject_id), before=cast(JSON, row.before),
+            id=gid(Kind.AUDIT_ENTRY, row.id),
+            actor_id=row.actor_id,
+            action=row.action,
+            subject_type=row.subject_type,
+            subject_id=Long(row.subject_id),
+            before=cast(JSON, row.before),
             after=cast(JSON, row.after),
-            note=row.note, created_at=row.created_at,
+            note=row.note,
+            created_at=row.created_at,
         )
 
 
@@ -281,8 +322,9 @@ class BackOfficeItem:
     def live(text: str) -> BackOfficeItem:
         tick = BackOfficeTick.from_json(text)
         item = gid(ITEM_KINDS[tick.kind], tick.id)
-        return BackOfficeItem(item_kind=BackOfficeItemKind(tick.kind), item_id=item, state=tick.state, open=tick.open,
-                              at=tick.at)
+        return BackOfficeItem(
+            item_kind=BackOfficeItemKind(tick.kind), item_id=item, state=tick.state, open=tick.open, at=tick.at
+        )
 
 
 # -- payloads ---------------------------------------------------------------------------------

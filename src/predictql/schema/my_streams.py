@@ -51,7 +51,9 @@ class OrderBookUpdate:
     def live(text: str) -> OrderBookUpdate:
         levels = BookLevels.from_json(text)
         return OrderBookUpdate(
-            market_id=gid(Kind.MARKET, levels.market_id), full=False, bids=_levels(levels.bids),
+            market_id=gid(Kind.MARKET, levels.market_id),
+            full=False,
+            bids=_levels(levels.bids),
             asks=_levels(levels.asks),
         )
 
@@ -80,8 +82,17 @@ class MyFill:
     def live(text: str) -> MyFill:
         tick = FillTick.from_json(text)
         row = TradeRow(
-            id=tick.trade_id, market_id=tick.market_id, event_id=tick.event_id, user_id=tick.user_id, kind=tick.kind,
-            side=tick.side, token=tick.token, shares=tick.units, price=tick.price, amount=tick.amount, fee=tick.fee,
+            id=tick.trade_id,
+            market_id=tick.market_id,
+            event_id=tick.event_id,
+            user_id=tick.user_id,
+            kind=tick.kind,
+            side=tick.side,
+            token=tick.token,
+            shares=tick.units,
+            price=tick.price,
+            amount=tick.amount,
+            fee=tick.fee,
             created_at=tick.timestamp,
         )
         return MyFill(trade=Trade.from_row(row), order_id=tick.order_id)
@@ -90,12 +101,24 @@ class MyFill:
 def position_live(text: str) -> Position:
     """A ``Position`` from a ``user:{id}:positions`` message: the one Position type, whole."""
     state = PositionState.from_json(text)
-    return Position.from_row(PositionRow(
-        id=state.id, user_id=state.user_id, market_id=state.market_id, event_id=state.event_id, token=state.token,
-        amount=state.amount, avg_price=state.avg_price, cost=state.cost, realized_pnl=state.realized_pnl,
-        use_bonus=state.use_bonus, status=state.status, won_side=state.won_side, created_at=state.created_at,
-        closed_at=state.closed_at,
-    ))
+    return Position.from_row(
+        PositionRow(
+            id=state.id,
+            user_id=state.user_id,
+            market_id=state.market_id,
+            event_id=state.event_id,
+            token=state.token,
+            amount=state.amount,
+            avg_price=state.avg_price,
+            cost=state.cost,
+            realized_pnl=state.realized_pnl,
+            use_bonus=state.use_bonus,
+            status=state.status,
+            won_side=state.won_side,
+            created_at=state.created_at,
+            closed_at=state.closed_at,
+        )
+    )
 
 
 @strawberry.type(description="The caller's balances, kopecks.")
@@ -119,8 +142,13 @@ class BalanceUpdate:
     @classmethod
     def of(cls, state: BalanceState) -> BalanceUpdate:
         return cls(
-            cash=Long(state.cash), bonus=Long(state.bonus), escrow=Long(state.escrow), frozen=Long(state.escrow),
-            total=Long(state.cash + state.bonus), at=state.at, p2p_frozen=Long(state.p2p_frozen),
+            cash=Long(state.cash),
+            bonus=Long(state.bonus),
+            escrow=Long(state.escrow),
+            frozen=Long(state.escrow),
+            total=Long(state.cash + state.bonus),
+            at=state.at,
+            p2p_frozen=Long(state.p2p_frozen),
             payout_frozen=Long(state.payout_frozen),
         )
 

@@ -25,8 +25,13 @@ NotificationSubject = Annotated[
 ]
 
 SUBJECT_KINDS = {
-    "event": Kind.EVENT, "market": Kind.MARKET, "order": Kind.ORDER, "card_order": Kind.CARD_ORDER,
-    "withdrawal": Kind.WITHDRAWAL, "p2p_order": Kind.P2P_ORDER, "p2p_ad": Kind.P2P_AD,
+    "event": Kind.EVENT,
+    "market": Kind.MARKET,
+    "order": Kind.ORDER,
+    "card_order": Kind.CARD_ORDER,
+    "withdrawal": Kind.WITHDRAWAL,
+    "p2p_order": Kind.P2P_ORDER,
+    "p2p_ad": Kind.P2P_AD,
 }
 
 
@@ -90,9 +95,14 @@ class Notification(Node):
     @classmethod
     def from_tick(cls, tick: NotificationTick) -> Notification:
         return cls(
-            id=gid(Kind.NOTIFICATION, tick.id), user_id=gid(Kind.USER, tick.user_id),
-            type=NotificationType(tick.type), title=tick.title, message=tick.message,
-            read=tick.read, read_at=tick.read_at, created_at=tick.created_at,
+            id=gid(Kind.NOTIFICATION, tick.id),
+            user_id=gid(Kind.USER, tick.user_id),
+            type=NotificationType(tick.type),
+            title=tick.title,
+            message=tick.message,
+            read=tick.read,
+            read_at=tick.read_at,
+            created_at=tick.created_at,
             related_id=opt_gid(SUBJECT_KINDS[tick.related_type], tick.related_id) if tick.related_type else None,
             related_type=opt(NotificationSubjectType, tick.related_type),
         )

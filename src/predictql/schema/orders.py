@@ -69,15 +69,28 @@ class Order(Node):
     @classmethod
     def from_row(cls, row: OrderRow | OrderState) -> Order:
         return cls(
-            id=gid(Kind.ORDER, row.id), user_id=gid(Kind.USER, row.user_id), market_id=gid(Kind.MARKET, row.market_id),
-            event_id=gid(Kind.EVENT, row.event_id), side=OrderSide(row.side), token_type=Outcome(row.token),
-            kind=OrderKind(row.kind), price=Price(row.price), amount=Long(row.amount),
-            remaining=Long(row.remaining), filled=Long(row.filled), spent=Long(row.spent),
-            received=Long(row.received), fees=Long(row.fees), time_in_force=TimeInForce(row.tif),
+            id=gid(Kind.ORDER, row.id),
+            user_id=gid(Kind.USER, row.user_id),
+            market_id=gid(Kind.MARKET, row.market_id),
+            event_id=gid(Kind.EVENT, row.event_id),
+            side=OrderSide(row.side),
+            token_type=Outcome(row.token),
+            kind=OrderKind(row.kind),
+            price=Price(row.price),
+            amount=Long(row.amount),
+            remaining=Long(row.remaining),
+            filled=Long(row.filled),
+            spent=Long(row.spent),
+            received=Long(row.received),
+            fees=Long(row.fees),
+            time_in_force=TimeInForce(row.tif),
             expires_at=row.expires_at,
-            client_order_id=row.client_order_id, status=OrderStatus(row.status),
+            client_order_id=row.client_order_id,
+            status=OrderStatus(row.status),
             cancel_reason=opt(CancelReason, row.cancel_reason),
-            use_bonus=row.use_bonus, created_at=row.created_at, updated_at=row.updated_at,
+            use_bonus=row.use_bonus,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
 
@@ -102,10 +115,16 @@ class PlaceOrderInput:
 
     def to_request(self, market_id: int) -> OrderRequest:
         return OrderRequest(
-            market_id=market_id, side=self.side.value, token=self.token_type.value, kind=self.kind.value,
-            amount=self.amount, price=self.price if self.kind is OrderKind.LIMIT else None, use_bonus=self.use_bonus,
+            market_id=market_id,
+            side=self.side.value,
+            token=self.token_type.value,
+            kind=self.kind.value,
+            amount=self.amount,
+            price=self.price if self.kind is OrderKind.LIMIT else None,
+            use_bonus=self.use_bonus,
             tif=self.time_in_force.value if self.time_in_force else None,
-            expires_at=self.expires_at, client_order_id=self.client_order_id,
+            expires_at=self.expires_at,
+            client_order_id=self.client_order_id,
         )
 
 
@@ -125,7 +144,8 @@ class OrderBook:
     @classmethod
     def from_snapshot(cls, book: BookSnapshot) -> OrderBook:
         return cls(
-            market_id=gid(Kind.MARKET, book.market_id), token_type=Outcome(book.space),
+            market_id=gid(Kind.MARKET, book.market_id),
+            token_type=Outcome(book.space),
             bids=[PriceLevel(price=Price(p), amount=Long(u)) for p, u in book.bids],
             asks=[PriceLevel(price=Price(p), amount=Long(u)) for p, u in book.asks],
         )
@@ -143,8 +163,10 @@ class PlaceOrderPayload(MutationPayload):
     @classmethod
     def of(cls, placed: Placed, after: AfterTrade) -> PlaceOrderPayload:
         return cls(
-            order=Order.from_row(placed.order), fills=[Trade.from_row(t) for t in placed.trades],
-            market=Market.from_row(after.market), balances=Balances.from_row(after.balances),
+            order=Order.from_row(placed.order),
+            fills=[Trade.from_row(t) for t in placed.trades],
+            market=Market.from_row(after.market),
+            balances=Balances.from_row(after.balances),
         )
 
 

@@ -122,8 +122,9 @@ class P2PAd(Node):
     owner_id: strawberry.Private[int]
     details: strawberry.Private[dict[str, object]]
 
-    @strawberry.field(description="The owner's payment details per method; null unless the caller owns the ad "
-                      "or is an operator.")
+    @strawberry.field(
+        description="The owner's payment details per method; null unless the caller owns the ad or is an operator."
+    )
     def payment_details(self, info: Info) -> JSON | None:
         mine = info.context.actor.user_id == self.owner_id
         return JSON(self.details) if mine or _staff(info) else None
@@ -135,12 +136,22 @@ class P2PAd(Node):
     @classmethod
     def from_row(cls, row: AdRow) -> P2PAd:
         return cls(
-            id=gid(Kind.P2P_AD, row.id), type=P2PAdType(row.type), fiat_currency=row.fiat_currency,
-            exchange_rate=Long(row.exchange_rate), min_amount=Long(row.min_amount), max_amount=Long(row.max_amount),
-            remaining_amount=Long(row.remaining_amount), payment_methods=list(row.payment_methods),
-            instructions=row.instructions, max_payment_duration=row.max_payment_duration, is_active=row.is_active,
-            moderation_status=P2PModerationStatus(row.moderation_status), is_platform_ad=row.is_platform_ad,
-            created_at=row.created_at, updated_at=row.updated_at, owner_id=row.user_id,
+            id=gid(Kind.P2P_AD, row.id),
+            type=P2PAdType(row.type),
+            fiat_currency=row.fiat_currency,
+            exchange_rate=Long(row.exchange_rate),
+            min_amount=Long(row.min_amount),
+            max_amount=Long(row.max_amount),
+            remaining_amount=Long(row.remaining_amount),
+            payment_methods=list(row.payment_methods),
+            instructions=row.instructions,
+            max_payment_duration=row.max_payment_duration,
+            is_active=row.is_active,
+            moderation_status=P2PModerationStatus(row.moderation_status),
+            is_platform_ad=row.is_platform_ad,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            owner_id=row.user_id,
             details=dict(row.payment_details),
         )
 
@@ -194,13 +205,25 @@ class P2POrder(Node):
     @classmethod
     def from_row(cls, row: OrderRow | P2POrderState) -> P2POrder:
         return cls(
-            id=gid(Kind.P2P_ORDER, row.id), usdt_amount=Long(row.usdt_amount), fiat_amount=Long(row.fiat_amount),
-            fiat_currency=row.fiat_currency, exchange_rate=Long(row.exchange_rate), payment_method=row.payment_method,
-            status=P2POrderStatus(row.status), frozen_balance=Long(row.frozen_balance),
-            operator_called=row.operator_called, cancel_reason=opt(P2PCancelReason, row.cancel_reason),
-            resolution=opt(P2PDisputeSide, row.resolution), expires_at=row.expires_at,
-            buyer_paid_at=row.buyer_paid_at, finished_at=row.finished_at, created_at=row.created_at,
-            updated_at=row.updated_at, ad_id=row.ad_id, buyer_id=row.buyer_id, seller_id=row.seller_id,
+            id=gid(Kind.P2P_ORDER, row.id),
+            usdt_amount=Long(row.usdt_amount),
+            fiat_amount=Long(row.fiat_amount),
+            fiat_currency=row.fiat_currency,
+            exchange_rate=Long(row.exchange_rate),
+            payment_method=row.payment_method,
+            status=P2POrderStatus(row.status),
+            frozen_balance=Long(row.frozen_balance),
+            operator_called=row.operator_called,
+            cancel_reason=opt(P2PCancelReason, row.cancel_reason),
+            resolution=opt(P2PDisputeSide, row.resolution),
+            expires_at=row.expires_at,
+            buyer_paid_at=row.buyer_paid_at,
+            finished_at=row.finished_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            ad_id=row.ad_id,
+            buyer_id=row.buyer_id,
+            seller_id=row.seller_id,
             row_id=row.id or 0,
         )
 
@@ -221,9 +244,12 @@ class P2PMessage(Node):
     @classmethod
     def from_row(cls, row: MessageRow | P2PMessageState) -> P2PMessage:
         return cls(
-            id=gid(Kind.P2P_MESSAGE, row.id), order_id=gid(Kind.P2P_ORDER, row.order_id),
-            sender_id=opt_gid(Kind.USER, row.user_id), sender_type=P2PSenderType(row.sender_type),
-            message=row.message, created_at=row.created_at,
+            id=gid(Kind.P2P_MESSAGE, row.id),
+            order_id=gid(Kind.P2P_ORDER, row.order_id),
+            sender_id=opt_gid(Kind.USER, row.user_id),
+            sender_type=P2PSenderType(row.sender_type),
+            message=row.message,
+            created_at=row.created_at,
         )
 
     @staticmethod

@@ -74,9 +74,7 @@ class Connection(Generic[NodeT]):
         return self.count
 
 
-def page_args(
-    info: Info, first: int | None, after: str | None, last: int | None, before: str | None
-) -> PageArgs:
+def page_args(info: Info, first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:
     """The validated page the arguments ask for; counted only when ``totalCount`` is selected."""
     return PageArgs(first, after, last, before, with_total=wants_total(info)).checked()
 
@@ -100,20 +98,28 @@ def connection(
     """``page`` as a connection of ``node(row)``; cursors name each row by ``row_id``."""
     edges = [Edge(cursor=encode_cursor(row_id(row) or 0), node=node(row)) for row in page.items]
     info = PageInfo(
-        has_next_page=page.has_more, has_previous_page=page.has_previous,
-        start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+        has_next_page=page.has_more,
+        has_previous_page=page.has_previous,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
     )
     return Connection(edges=edges, page_info=info, count=page.total)
 
 
 def ranked_connection(
-    rows: list[RowT], cursors: list[str], has_next: bool, has_previous: bool, node: Callable[[RowT], NodeT],
+    rows: list[RowT],
+    cursors: list[str],
+    has_next: bool,
+    has_previous: bool,
+    node: Callable[[RowT], NodeT],
     total: int | None = None,
 ) -> Connection[NodeT]:
     """A connection of rows that carry their own cursors (a ranking's positions, a two-way page)."""
     edges = [Edge(cursor=cursor, node=node(row)) for row, cursor in zip(rows, cursors, strict=True)]
     info = PageInfo(
-        has_next_page=has_next, has_previous_page=has_previous,
-        start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
     )
     return Connection(edges=edges, page_info=info, count=total)

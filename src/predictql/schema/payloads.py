@@ -125,7 +125,7 @@ class ErrorCode(Enum):
     )
     WAGERING_REQUIREMENT_NOT_MET = strawberry.enum_value(
         "WAGERING_REQUIREMENT_NOT_MET",
-        description="Money out needs more trading first (README \"Money in and out\": the wagering rules).",
+        description='Money out needs more trading first (README "Money in and out": the wagering rules).',
     )
     WITHDRAWAL_LIMIT_EXCEEDED = strawberry.enum_value(
         "WITHDRAWAL_LIMIT_EXCEEDED", description="Over the money-out limit per 24 hours."
@@ -226,10 +226,17 @@ class Balances:
     )
     payout_frozen: Long = strawberry.field(
         description="Held for the caller's pending card withdraws and crypto withdrawals (debited from cash, "
-        "not yet sent or returned); not part of total.", default=Long(0)
+        "not yet sent or returned); not part of total.",
+        default=Long(0),
     )
 
     @classmethod
     def from_row(cls, row: BalancesRow) -> Balances:
-        return cls(cash=Long(row.cash), bonus=Long(row.bonus), frozen=Long(row.frozen), total=Long(row.total),
-                   p2p_frozen=Long(row.p2p_frozen), payout_frozen=Long(row.payout_frozen))
+        return cls(
+            cash=Long(row.cash),
+            bonus=Long(row.bonus),
+            frozen=Long(row.frozen),
+            total=Long(row.total),
+            p2p_frozen=Long(row.p2p_frozen),
+            payout_frozen=Long(row.payout_frozen),
+        )

@@ -41,6 +41,7 @@ def _parse_price(value: object) -> int:
         raise ValueError("Price out of range")
     return value
 
+
 def _parse_datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an RFC 3339 string")

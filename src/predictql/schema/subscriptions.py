@@ -87,13 +87,20 @@ class MarketUpdate:
     @classmethod
     def of(cls, state: MarketState) -> MarketUpdate:
         return cls(
-            market_id=gid(Kind.MARKET, state.market_id), event_id=gid(Kind.EVENT, state.event_id),
+            market_id=gid(Kind.MARKET, state.market_id),
+            event_id=gid(Kind.EVENT, state.event_id),
             pool_id=gid(Kind.POOL, state.pool_id),
-            yes_probability=state.yes_probability, no_probability=1.0 - state.yes_probability,
-            yes_price=Price(state.yes_price), no_price=Price(state.no_price), q_yes=Long(state.q_yes),
+            yes_probability=state.yes_probability,
+            no_probability=1.0 - state.yes_probability,
+            yes_price=Price(state.yes_price),
+            no_price=Price(state.no_price),
+            q_yes=Long(state.q_yes),
             q_no=Long(state.q_no),
-            volume=Long(state.volume), paused=state.paused, resolved=state.resolved,
-            winning_outcome=opt(Outcome, state.winning_outcome), at=state.at,
+            volume=Long(state.volume),
+            paused=state.paused,
+            resolved=state.resolved,
+            winning_outcome=opt(Outcome, state.winning_outcome),
+            at=state.at,
         )
 
     @staticmethod
@@ -117,8 +124,11 @@ class ChartUpdate:
     @classmethod
     def of(cls, tick: ChartTick) -> ChartUpdate:
         return cls(
-            event_id=gid(Kind.EVENT, tick.event_id), pool_id=gid(Kind.POOL, tick.pool_id), timestamp=tick.timestamp,
-            values=list(tick.values), prices=[Price(probability_bps(value)) for value in tick.values],
+            event_id=gid(Kind.EVENT, tick.event_id),
+            pool_id=gid(Kind.POOL, tick.pool_id),
+            timestamp=tick.timestamp,
+            values=list(tick.values),
+            prices=[Price(probability_bps(value)) for value in tick.values],
         )
 
     @staticmethod
@@ -130,8 +140,19 @@ def trade_live(text: str) -> Trade:
     """A ``Trade`` from a ``trades`` / ``market:{id}:trades`` message (built once, served to every
     subscriber; its ``market`` and ``trader`` load per message through the reset DataLoaders)."""
     tick = TradeTick.from_json(text)
-    return Trade.from_row(TradeRow(
-        id=tick.id, market_id=tick.market_id, event_id=tick.event_id, user_id=tick.user_id, kind=tick.kind,
-        side=tick.side, token=tick.token, shares=tick.shares, price=tick.price, amount=tick.amount, fee=tick.fee,
-        created_at=tick.timestamp,
-    ))
+    return Trade.from_row(
+        TradeRow(
+            id=tick.id,
+            market_id=tick.market_id,
+            event_id=tick.event_id,
+            user_id=tick.user_id,
+            kind=tick.kind,
+            side=tick.side,
+            token=tick.token,
+            shares=tick.shares,
+            price=tick.price,
+            amount=tick.amount,
+            fee=tick.fee,
+            created_at=tick.timestamp,
+        )
+    )

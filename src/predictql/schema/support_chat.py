@@ -60,8 +60,11 @@ class SupportMessage(Node):
     @classmethod
     def from_row(cls, row: ChatMessageRow) -> SupportMessage:
         return cls(
-            id=gid(Kind.CHAT_MESSAGE, row.id), session_id=gid(Kind.CHAT_SESSION, row.session_id),
-            sender=SupportMessageSender(row.sender), text=row.text, created_at=row.created_at,
+            id=gid(Kind.CHAT_MESSAGE, row.id),
+            session_id=gid(Kind.CHAT_SESSION, row.session_id),
+            sender=SupportMessageSender(row.sender),
+            text=row.text,
+            created_at=row.created_at,
         )
 
 
@@ -94,9 +97,14 @@ class SupportChatSession(Node):
     @classmethod
     def from_row(cls, row: ChatSessionRow) -> SupportChatSession:
         return cls(
-            id=gid(Kind.CHAT_SESSION, row.id), status=SupportChatStatus(row.status), created_at=row.created_at,
-            last_message_at=row.last_message_at, escalated_at=row.escalated_at, closed_at=row.closed_at,
-            row_id=row.id or 0, user_id=row.user_id,
+            id=gid(Kind.CHAT_SESSION, row.id),
+            status=SupportChatStatus(row.status),
+            created_at=row.created_at,
+            last_message_at=row.last_message_at,
+            escalated_at=row.escalated_at,
+            closed_at=row.closed_at,
+            row_id=row.id or 0,
+            user_id=row.user_id,
         )
 
 
@@ -129,12 +137,17 @@ class SupportChatEvent:
         message = None
         if tick.message_id is not None:
             message = SupportMessage(
-                id=gid(Kind.CHAT_MESSAGE, tick.message_id), session_id=gid(Kind.CHAT_SESSION, tick.session_id),
-                sender=SupportMessageSender(tick.sender), text=tick.text or "", created_at=tick.created_at,
+                id=gid(Kind.CHAT_MESSAGE, tick.message_id),
+                session_id=gid(Kind.CHAT_SESSION, tick.session_id),
+                sender=SupportMessageSender(tick.sender),
+                text=tick.text or "",
+                created_at=tick.created_at,
             )
         return SupportChatEvent(
-            session_id=gid(Kind.CHAT_SESSION, tick.session_id), status=SupportChatStatus(tick.status),
-            message=message, at=tick.created_at,
+            session_id=gid(Kind.CHAT_SESSION, tick.session_id),
+            status=SupportChatStatus(tick.status),
+            message=message,
+            at=tick.created_at,
         )
 
 

@@ -83,9 +83,15 @@ class Trade(Node):
     @classmethod
     def from_row(cls, row: TradeRow) -> Trade:
         return cls(
-            id=gid(Kind.TRADE, row.id), source=TradeSource(row.kind), side=OrderSide(row.side),
-            token_type=Outcome(row.token), shares=Long(row.shares), price=Price(row.price), amount=Long(row.amount),
-            created_at=row.created_at, row=row,
+            id=gid(Kind.TRADE, row.id),
+            source=TradeSource(row.kind),
+            side=OrderSide(row.side),
+            token_type=Outcome(row.token),
+            shares=Long(row.shares),
+            price=Price(row.price),
+            amount=Long(row.amount),
+            created_at=row.created_at,
+            row=row,
         )
 
 
@@ -128,10 +134,19 @@ class Position(Node):
     @classmethod
     def from_row(cls, p: PositionRow) -> Position:
         return cls(
-            id=gid(Kind.POSITION, p.id), status=PositionStatus(p.status), token_type=Outcome(p.token),
-            side_ru=SIDE_RU[p.token], amount=Long(p.amount), avg_price=Price(p.avg_price), cost=Long(p.cost),
-            realized_pnl=Long(p.realized_pnl), use_bonus=p.use_bonus, won_side=Outcome.of_index(p.won_side),
-            created_at=p.created_at, closed_at=p.closed_at, row=p,
+            id=gid(Kind.POSITION, p.id),
+            status=PositionStatus(p.status),
+            token_type=Outcome(p.token),
+            side_ru=SIDE_RU[p.token],
+            amount=Long(p.amount),
+            avg_price=Price(p.avg_price),
+            cost=Long(p.cost),
+            realized_pnl=Long(p.realized_pnl),
+            use_bonus=p.use_bonus,
+            won_side=Outcome.of_index(p.won_side),
+            created_at=p.created_at,
+            closed_at=p.closed_at,
+            row=p,
         )
 
     @classmethod
@@ -139,9 +154,7 @@ class Position(Node):
         return cls.from_row(view.position)
 
 
-async def positions_of(
-    info: Info, user_id: int, status: PositionStatus | None, args: PageArgs
-) -> Connection[Position]:
+async def positions_of(info: Info, user_id: int, status: PositionStatus | None, args: PageArgs) -> Connection[Position]:
     """A page of the user's positions (``status`` OPEN, CLOSED or None for both), through the loader."""
     raw = None if status is None else status.value
     page = await info.context.loaders.positions_by_user_id.load((user_id, raw, args))
@@ -201,9 +214,13 @@ class ReferralInfo:
             for n, s in enumerate(info.levels, start=1)
         ]
         return cls(
-            referral_code=info.referral_code, referrer=referrer, total_earnings=Long(info.total_earnings),
-            total_referrals=info.total_referrals, total_volume=Long(info.total_volume),
-            total_deposits=Long(info.total_deposits), levels=levels,
+            referral_code=info.referral_code,
+            referrer=referrer,
+            total_earnings=Long(info.total_earnings),
+            total_referrals=info.total_referrals,
+            total_volume=Long(info.total_volume),
+            total_deposits=Long(info.total_deposits),
+            levels=levels,
         )
 
 
@@ -232,9 +249,13 @@ class ReferralChild:
     @classmethod
     def from_row(cls, row: ReferralChildRow) -> ReferralChild:
         return cls(
-            id=gid(Kind.USER, row.id), username=row.username, image=row.image, level=row.level,
+            id=gid(Kind.USER, row.id),
+            username=row.username,
+            image=row.image,
+            level=row.level,
             joined_date=row.joined_date,
-            total_bets=row.total_bets, total_volume=Long(row.total_volume),
+            total_bets=row.total_bets,
+            total_volume=Long(row.total_volume),
         )
 
 
@@ -270,9 +291,12 @@ class LmsrTradePayload(MutationPayload):
     def of(cls, result: TradeResult, side: str, after: AfterTrade) -> LmsrTradePayload:
         view = after.position("YES" if Side(side).is_yes else "NO")
         return cls(
-            trade=Trade.from_row(result.rows[0]), cost_or_payout_cents=Long(result.cost_or_payout),
-            shares_delta=Long(result.shares_delta), market=Market.from_row(after.market),
-            position=Position.from_view(view) if view else None, balances=Balances.from_row(after.balances),
+            trade=Trade.from_row(result.rows[0]),
+            cost_or_payout_cents=Long(result.cost_or_payout),
+            shares_delta=Long(result.shares_delta),
+            market=Market.from_row(after.market),
+            position=Position.from_view(view) if view else None,
+            balances=Balances.from_row(after.balances),
         )
 
 
@@ -292,7 +316,8 @@ class ClosePositionPayload(MutationPayload):
     def of(cls, result: CloseResult, after: AfterTrade) -> ClosePositionPayload:
         return cls(
             trades=[Trade.from_row(row) for sale in result.trades for row in sale.rows],
-            proceeds=Long(result.proceeds), market=Market.from_row(after.market),
+            proceeds=Long(result.proceeds),
+            market=Market.from_row(after.market),
             positions=[Position.from_view(view) for view in after.positions],
             balances=Balances.from_row(after.balances),
         )

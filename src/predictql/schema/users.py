@@ -57,11 +57,15 @@ class User(Node):
         "Null when the profile is hidden from the caller (anyone but the user themself)."
     )
     async def positions(
-        self, info: Info,
+        self,
+        info: Info,
         status: Annotated[
             PositionStatus | None, strawberry.argument(description="OPEN or CLOSED; both when omitted.")
         ] = None,
-        first: First = None, after: After = None, last: Last = None, before: Before = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated[Position, strawberry.lazy("predictql.schema.trading")]] | None:
         from predictql.schema.trading import positions_of
 
@@ -172,8 +176,13 @@ class ApiToken(Node):
 
     @classmethod
     def from_row(cls, row: ApiTokenRow) -> ApiToken:
-        return cls(id=gid(Kind.API_TOKEN, row.id), name=row.name, prefix=row.prefix, can_write=row.can_write,
-                   created_at=row.created_at)
+        return cls(
+            id=gid(Kind.API_TOKEN, row.id),
+            name=row.name,
+            prefix=row.prefix,
+            can_write=row.can_write,
+            created_at=row.created_at,
+        )
 
 
 @strawberry.type(description="What createApiToken changed: a new token and its secret.")
@@ -215,9 +224,13 @@ class MoneyTransaction(Node):
 
     @classmethod
     def from_item(cls, item: MoneyMovement) -> MoneyTransaction:
-        return cls(id=gid(Kind.TRANSACTION, item.id), type=MoneyTransactionType(item.type), amount=Long(item.amount),
-                   status=MoneyTransactionStatus(item.status),
-                   created_at=item.created_at)
+        return cls(
+            id=gid(Kind.TRANSACTION, item.id),
+            type=MoneyTransactionType(item.type),
+            amount=Long(item.amount),
+            status=MoneyTransactionStatus(item.status),
+            created_at=item.created_at,
+        )
 
 
 @strawberry.type

@@ -109,8 +109,13 @@ async def create(session: AsyncSession, actor: Actor, spec: AlertSpec, *, max_ac
     if int(active or 0) >= max_active:
         raise Conflict(f"at most {max_active} active alerts", code="ALERT_LIMIT_REACHED")
     alert = PriceAlert(
-        user_id=user_id, market_id=spec.market_id, symbol=spec.symbol, direction=spec.direction,
-        level=spec.level, repeating=spec.repeating, created_at=utcnow(),
+        user_id=user_id,
+        market_id=spec.market_id,
+        symbol=spec.symbol,
+        direction=spec.direction,
+        level=spec.level,
+        repeating=spec.repeating,
+        created_at=utcnow(),
     )
     session.add(alert)
     await session.flush()
@@ -194,18 +199,24 @@ def crossed(before: Decimal, after: Decimal) -> ColumnElement[bool] | None:
 
 
 async def _fire(
-    session: AsyncSession, subject: ColumnElement[bool], before: Decimal, after: Decimal, describe: Any,
+    session: AsyncSession,
+    subject: ColumnElement[bool],
+    before: Decimal,
+    after: Decimal,
+    describe: Any,
     related: tuple[str, int] | None,
 ) -> list[AlertFiring]:
     condition = crossed(before, after)
     if condition is None:
         return []
-    alerts = list(await session.scalars(
-        select(PriceAlert)
-        .where(subject, col(PriceAlert.status) == "active", condition)
-        .order_by(col(PriceAlert.id))
-        .with_for_update()
-    ))
+    alerts = list(
+        await session.scalars(
+            select(PriceAlert)
+            .where(subject, col(PriceAlert.status) == "active", condition)
+            .order_by(col(PriceAlert.id))
+            .with_for_update()
+        )
+    )
     if not alerts:
         return []
     now = utcnow()
@@ -215,15 +226,28 @@ async def _fire(
         alert.last_fired_at = now
         if not alert.repeating:
             alert.status = "fired"
-        firings.append(AlertFiring(
-            alert_id=alert.id or 0, user_id=alert.user_id, market_id=alert.market_id, symbol=alert.symbol,
-            direction=alert.direction, level=alert.level, price_before=before, price=after, created_at=now,
-        ))
+        firings.append(
+            AlertFiring(
+                alert_id=alert.id or 0,
+                user_id=alert.user_id,
+                market_id=alert.market_id,
+                symbol=alert.symbol,
+                direction=alert.direction,
+                level=alert.level,
+                price_before=before,
+                price=after,
+                created_at=now,
+            )
+        )
     session.add_all(firings)
     await session.flush()
     drafts = [
         notifications.Draft(
-            alert.user_id, "price_alert", "Price Alert", describe(alert), *(related or (None, None)),
+            alert.user_id,
+            "price_alert",
+            "Price Alert",
+            describe(alert),
+            *(related or (None, None)),
         )
         for alert in alerts
     ]

@@ -116,10 +116,18 @@ async def record_price(
     """Store a price heard from ``source``; True when it became the current price (it is newer)."""
     symbol = check_symbol(symbol)
     asset = await _asset_locked(session, symbol)
-    await session.execute(_insert_ignore(session, AssetPricePoint, {
-        "asset_id": asset.id, "price_e8": price_e8, "source": source,
-        "as_of": period_start(as_of, record_seconds),
-    }))
+    await session.execute(
+        _insert_ignore(
+            session,
+            AssetPricePoint,
+            {
+                "asset_id": asset.id,
+                "price_e8": price_e8,
+                "source": source,
+                "as_of": period_start(as_of, record_seconds),
+            },
+        )
+    )
     if asset.price_updated_at is not None and asset.price_updated_at >= as_of:
         return False
     before = asset.price_e8
@@ -145,8 +153,9 @@ async def set_price(
     )
     asset = await _asset_locked(session, symbol)
     assert asset.id is not None
-    await audit.record(session, actor, "asset_price.set", "asset", asset.id,
-                       after={"symbol": symbol, "price": to_text(price_e8)})
+    await audit.record(
+        session, actor, "asset_price.set", "asset", asset.id, after={"symbol": symbol, "price": to_text(price_e8)}
+    )
     return asset
 
 
@@ -154,8 +163,9 @@ def _valid_symbol(symbol: str) -> str:
     try:
         return check_symbol(symbol)
     except NotFound:
-        raise InvalidInput("symbol must be 1-20 letters or digits, e.g. BTCUSDT", code="BAD_REQUEST",
-                           field="symbol") from None
+        raise InvalidInput(
+            "symbol must be 1-20 letters or digits, e.g. BTCUSDT", code="BAD_REQUEST", field="symbol"
+        ) from None
 
 
 def _quote(asset: Asset, stale_seconds: float, now: datetime | None = None) -> Quote:
@@ -190,8 +200,11 @@ async def price_at(session: AsyncSession, symbol: str, at: datetime, *, stale_se
         return None
     point = await session.scalar(
         select(AssetPricePoint)
-        .where(col(AssetPricePoint.asset_id) == asset_id, col(AssetPricePoint.as_of) <= at,
-               col(AssetPricePoint.as_of) >= at - timedelta(seconds=stale_seconds))
+        .where(
+            col(AssetPricePoint.asset_id) == asset_id,
+            col(AssetPricePoint.as_of) <= at,
+            col(AssetPricePoint.as_of) >= at - timedelta(seconds=stale_seconds),
+        )
         .order_by(col(AssetPricePoint.as_of).desc())
         .limit(1)
     )
@@ -222,11 +235,24 @@ async def record_rate(
     session: AsyncSession, *, base: str, quote: str, rate_e8: int, source: str, as_of: datetime
 ) -> bool:
     """Store a rate; True when it replaced an older one (or was the first)."""
-    await session.execute(_insert_ignore(session, FxRate, {
-        "base": base, "quote": quote, "rate_e8": rate_e8, "source": source, "as_of": as_of, "updated_at": utcnow(),
-    }))
+    await session.execute(
+        _insert_ignore(
+            session,
+            FxRate,
+            {
+                "base": base,
+                "quote": quote,
+                "rate_e8": rate_e8,
+                "source": source,
+                "as_of": as_of,
+                "updated_at": utcnow(),
+            },
+        )
+    )
     row = await session.scalar(
-        select(FxRate).where(col(FxRate.base) == base, col(FxRate.quote) == quote).with_for_update()
+        select(FxRate)
+        .where(col(FxRate.base) == base, col(FxRate.quote) == quote)
+        .with_for_update()
         .execution_options(populate_existing=True)
     )
     assert row is not None
@@ -248,8 +274,9 @@ async def set_rate(session: AsyncSession, actor: Actor | None, *, base: str, quo
     await record_rate(session, base=base, quote=quote, rate_e8=rate_e8, source="operator", as_of=utcnow())
     row = await session.scalar(select(FxRate).where(col(FxRate.base) == base, col(FxRate.quote) == quote))
     assert row is not None and row.id is not None
-    await audit.record(session, actor, "fx_rate.set", "fx_rate", row.id,
-                       after={"from": base, "to": quote, "rate": to_text(rate_e8)})
+    await audit.record(
+        session, actor, "fx_rate.set", "fx_rate", row.id, after={"from": base, "to": quote, "rate": to_text(rate_e8)}
+    )
     return row
 
 

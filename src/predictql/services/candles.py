@@ -128,8 +128,11 @@ async def _rows(session: AsyncSession, market_id: int, span: Window) -> list[Row
         .scalar_subquery()
     )
     point_columns = (
-        col(PricePoint.created_at), col(PricePoint.id), literal_column("0", Integer).label("kind"),
-        col(PricePoint.probability), literal_column("0", BigInteger).label("amount"),
+        col(PricePoint.created_at),
+        col(PricePoint.id),
+        literal_column("0", Integer).label("kind"),
+        col(PricePoint.probability),
+        literal_column("0", BigInteger).label("amount"),
     )
     points = core_select(*point_columns).where(
         col(PricePoint.market_id) == market_id,
@@ -137,8 +140,11 @@ async def _rows(session: AsyncSession, market_id: int, span: Window) -> list[Row
         | (col(PricePoint.id) == anchor),
     )
     trade_columns = (
-        col(Trade.created_at), col(Trade.id), literal_column("1", Integer),
-        literal_column("0.0", Float), col(Trade.amount),
+        col(Trade.created_at),
+        col(Trade.id),
+        literal_column("1", Integer),
+        literal_column("0.0", Float),
+        col(Trade.amount),
     )
     trades = core_select(*trade_columns).where(
         col(Trade.market_id) == market_id, col(Trade.created_at) >= span.first, col(Trade.created_at) < span.end

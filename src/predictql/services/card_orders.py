@@ -40,8 +40,13 @@ STATUSES = ("pending", "paid_by_user", "completed", "cancelled", "rejected")
 OPEN = ("pending", "paid_by_user")  # waiting for the user or an operator
 MAX_MESSAGE = 2000
 MAX_DETAIL = 100
-DETAIL_KEYS = {"card_number": "card_number", "bank_name": "bank_name", "bank": "bank_name",
-               "holder_name": "holder_name", "holder": "holder_name"}
+DETAIL_KEYS = {
+    "card_number": "card_number",
+    "bank_name": "bank_name",
+    "bank": "bank_name",
+    "holder_name": "holder_name",
+    "holder": "holder_name",
+}
 SUBJECT = "card_order"
 
 
@@ -59,8 +64,13 @@ class Limits:
 
 
 def limits(settings: Settings) -> Limits:
-    return Limits(settings.card_bank_name, settings.card_number, settings.card_holder_name,
-                  settings.card_min_kopecks, settings.card_max_kopecks)
+    return Limits(
+        settings.card_bank_name,
+        settings.card_number,
+        settings.card_holder_name,
+        settings.card_min_kopecks,
+        settings.card_max_kopecks,
+    )
 
 
 def luhn_ok(digits: str) -> bool:
@@ -114,16 +124,24 @@ async def create(
     cash = await money_out.lock_user_money(session, user_id)
     if type == "deposit":
         open_deposit = await session.scalar(
-            select(CardOrder.id).where(col(CardOrder.user_id) == user_id, col(CardOrder.type) == "deposit",
-                                       col(CardOrder.status).in_(OPEN)).limit(1)
+            select(CardOrder.id)
+            .where(col(CardOrder.user_id) == user_id, col(CardOrder.type) == "deposit", col(CardOrder.status).in_(OPEN))
+            .limit(1)
         )
         if open_deposit is not None:
             raise Conflict("finish or cancel your open card deposit first", "ACTIVE_DEPOSIT_ORDER_EXISTS")
     else:
         await money_out.check_gates(session, settings, user_id, amount, cash)
     now = utcnow()
-    order = CardOrder(user_id=user_id, type=type, amount=amount, status="pending", payment_details=card,
-                      created_at=now, updated_at=now)
+    order = CardOrder(
+        user_id=user_id,
+        type=type,
+        amount=amount,
+        status="pending",
+        payment_details=card,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(order)
     await session.flush()
     assert order.id is not None
@@ -187,8 +205,14 @@ async def _changed(session: AsyncSession, order: CardOrder, actor: Actor | None,
     )
     if actor is not None:
         await audit.record(
-            session, actor, f"card_order.{'complete' if order.status == 'completed' else 'reject'}", SUBJECT,
-            order.id, before={"status": before}, after={"status": order.status}, note=order.note,
+            session,
+            actor,
+            f"card_order.{'complete' if order.status == 'completed' else 'reject'}",
+            SUBJECT,
+            order.id,
+            before={"status": before},
+            after={"status": order.status},
+            note=order.note,
         )
 
 
@@ -219,8 +243,15 @@ async def complete(session: AsyncSession, actor: Actor, *, order_id: int, note: 
     operator_id = actor.require_operator()
     order = await _own(session, actor, order_id, operator_ok=True)
     _not_own(order, operator_id)
-    before = await _move(session, order, OPEN, "completed", closed_at=utcnow(), operator_id=operator_id,
-                          note=money_out.operator_note(note))
+    before = await _move(
+        session,
+        order,
+        OPEN,
+        "completed",
+        closed_at=utcnow(),
+        operator_id=operator_id,
+        note=money_out.operator_note(note),
+    )
     if order.type == "deposit":
         await users.deposit(session, user_id=order.user_id, amount=order.amount)
     else:
@@ -234,8 +265,15 @@ async def reject(session: AsyncSession, actor: Actor, *, order_id: int, note: st
     operator_id = actor.require_operator()
     order = await _own(session, actor, order_id, operator_ok=True)
     _not_own(order, operator_id)
-    before = await _move(session, order, OPEN, "rejected", closed_at=utcnow(), operator_id=operator_id,
-                          note=money_out.operator_note(note))
+    before = await _move(
+        session,
+        order,
+        OPEN,
+        "rejected",
+        closed_at=utcnow(),
+        operator_id=operator_id,
+        note=money_out.operator_note(note),
+    )
     if order.type == "withdraw":
         await money_out.release(session, order.user_id, order.amount, (SUBJECT, order_id))
     await _changed(session, order, actor, before)
@@ -261,8 +299,13 @@ async def my_page(session: AsyncSession, actor: Actor, args: PageArgs, *, type: 
 
 
 async def queue(
-    session: AsyncSession, actor: Actor, args: PageArgs, *, statuses: tuple[str, ...] = OPEN,
-    type: str | None = None, user_id: int | None = None,
+    session: AsyncSession,
+    actor: Actor,
+    args: PageArgs,
+    *,
+    statuses: tuple[str, ...] = OPEN,
+    type: str | None = None,
+    user_id: int | None = None,
 ) -> Page[CardOrder]:
     """The back office's card orders, newest first: open ones unless ``statuses`` says otherwise."""
     actor.require_operator()
@@ -295,19 +338,24 @@ async def post_message(session: AsyncSession, actor: Actor, *, order_id: int, me
     session.add(row)
     await session.flush()
     if from_operator:
-        await notifications.create(session, Draft(
-            order.user_id, "card_order_message", "Card Order", f"The operator wrote about card order #{order_id}.",
-            SUBJECT, order_id,
-        ))
+        await notifications.create(
+            session,
+            Draft(
+                order.user_id,
+                "card_order_message",
+                "Card Order",
+                f"The operator wrote about card order #{order_id}.",
+                SUBJECT,
+                order_id,
+            ),
+        )
         await audit.record(session, actor, "card_order.message", SUBJECT, order_id, after={"message_id": row.id})
     else:
         topics.backoffice_item_changed(session, SUBJECT, order_id, order.status, open=order.status in OPEN)
     return row
 
 
-async def messages(
-    session: AsyncSession, actor: Actor, *, order_id: int, limit: int, offset: int
-) -> list[CardMessage]:
+async def messages(session: AsyncSession, actor: Actor, *, order_id: int, limit: int, offset: int) -> list[CardMessage]:
     """The chat oldest first."""
     await _own(session, actor, order_id, operator_ok=True)
     query = select(CardMessage).where(col(CardMessage.order_id) == order_id).order_by(col(CardMessage.id))

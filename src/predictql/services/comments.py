@@ -54,8 +54,16 @@ def shown_body(comment: Comment) -> str | None:
 def tick(action: str, comment: Comment, author: User) -> CommentTick:
     assert comment.id is not None
     return CommentTick(
-        action, comment.id, comment.event_id, comment.parent_id, None if author.profile_hidden else author.id,
-        author_name(author), comment.status, shown_body(comment), comment.created_at, comment.edited_at,
+        action,
+        comment.id,
+        comment.event_id,
+        comment.parent_id,
+        None if author.profile_hidden else author.id,
+        author_name(author),
+        comment.status,
+        shown_body(comment),
+        comment.created_at,
+        comment.edited_at,
     )
 
 
@@ -75,12 +83,14 @@ async def _rate(session: AsyncSession, user_id: int, limits: Limits, now: dateti
     posts, so two at once cannot both slip under the limit."""
     await session.execute(select(User.id).where(col(User.id) == user_id).with_for_update())
     since = now - RATE_WINDOW
-    recent = list(await session.scalars(
-        select(Comment.created_at)
-        .where(col(Comment.user_id) == user_id, col(Comment.created_at) > since)
-        .order_by(col(Comment.id).desc())
-        .limit(limits.per_minute)
-    ))
+    recent = list(
+        await session.scalars(
+            select(Comment.created_at)
+            .where(col(Comment.user_id) == user_id, col(Comment.created_at) > since)
+            .order_by(col(Comment.id).desc())
+            .limit(limits.per_minute)
+        )
+    )
     if len(recent) >= limits.per_minute:
         wait = (min(recent) + RATE_WINDOW - now).total_seconds()
         raise RateLimited(f"at most {limits.per_minute} comments a minute", retry_after=max(1, math.ceil(wait)))
@@ -182,8 +192,13 @@ async def set_hidden(session: AsyncSession, actor: Actor, *, comment_id: int, hi
         comment.removed_at = utcnow() if hidden else None
         await session.flush()
         await audit.record(
-            session, actor, "comment.hide" if hidden else "comment.unhide", "comment", comment_id,
-            before={"status": before}, after={"status": comment.status},
+            session,
+            actor,
+            "comment.hide" if hidden else "comment.unhide",
+            "comment",
+            comment_id,
+            before={"status": before},
+            after={"status": comment.status},
         )
         author = await session.get(User, comment.user_id)
         assert author is not None
@@ -202,7 +217,12 @@ def _thread_query(event_id: int, parent_id: int | None) -> Any:
 
 
 async def page(
-    session: AsyncSession, actor: Actor, *, event_id: int, args: PageArgs, order: str = "newest",
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    event_id: int,
+    args: PageArgs,
+    order: str = "newest",
     parent_id: int | None = None,
 ) -> Page[Comment]:
     """An event's top-level comments (or one comment's replies), newest or oldest first, keyset-paged
@@ -284,9 +304,9 @@ async def reply_counts(session: AsyncSession, comment_ids: Sequence[int]) -> dic
     if not comment_ids:
         return {}
     rows = await session.execute(
-        select(Comment.parent_id, func.count()).where(col(Comment.parent_id).in_(comment_ids)).group_by(
-            col(Comment.parent_id)
-        )
+        select(Comment.parent_id, func.count())
+        .where(col(Comment.parent_id).in_(comment_ids))
+        .group_by(col(Comment.parent_id))
     )
     found = {int(parent): int(n) for parent, n in rows}
     return {comment_id: found.get(comment_id, 0) for comment_id in comment_ids}
@@ -311,8 +331,10 @@ async def positions_in_events(
     rows = await session.scalars(
         select(Position)
         .where(
-            col(Position.event_id).in_({e for e, _ in wanted}), col(Position.user_id).in_({u for _, u in wanted}),
-            col(Position.status) == "open", col(Position.amount) > 0,
+            col(Position.event_id).in_({e for e, _ in wanted}),
+            col(Position.user_id).in_({u for _, u in wanted}),
+            col(Position.status) == "open",
+            col(Position.amount) > 0,
         )
         .order_by(col(Position.market_id), col(Position.token))
     )

@@ -148,9 +148,9 @@ def list_page(rows: list[T], args: PageArgs, row_id: Callable[[T], int | None]) 
             start, end = (ids.index(wanted) + 1, end) if after else (start, ids.index(wanted))
     size = args.size
     if args.backward:
-        items = rows[max(start, end - size):end]
+        items = rows[max(start, end - size) : end]
         return Page(items, None, end < len(rows), end - len(items) > 0, len(rows))
-    items = rows[start:start + size]
+    items = rows[start : start + size]
     return Page(items, None, start + len(items) < end, start > 0, len(rows))
 
 
@@ -165,7 +165,11 @@ async def keyset_page(
 
 
 async def pages_by_parent(
-    session: AsyncSession, model: Any, parent_column: Any, parents: Sequence[int], args: PageArgs,
+    session: AsyncSession,
+    model: Any,
+    parent_column: Any,
+    parents: Sequence[int],
+    args: PageArgs,
     where: Sequence[Any] = (),
 ) -> dict[int, Page[Any]]:
     """The same page of ``model`` rows for each parent id, newest first, in one statement (plus one

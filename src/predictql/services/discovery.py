@@ -76,9 +76,7 @@ def _volume_of_event() -> Any:
 
 def _recent_of(column: Any, since: datetime) -> Any:
     return (
-        select(func.coalesce(func.sum(Trade.amount), 0))
-        .where(column, col(Trade.created_at) >= since)
-        .scalar_subquery()
+        select(func.coalesce(func.sum(Trade.amount), 0)).where(column, col(Trade.created_at) >= since).scalar_subquery()
     )
 
 
@@ -124,7 +122,13 @@ class MarketFilter:
 
 
 async def markets_page(
-    session: AsyncSession, actor: Actor, *, filter: MarketFilter, order: str, first: int = 20, after: str | None = None,
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    filter: MarketFilter,
+    order: str,
+    first: int = 20,
+    after: str | None = None,
     with_total: bool = False,
 ) -> Ranked[Market]:
     """Markets of active, not cancelled events (the public feed's), in ``order``."""
@@ -140,8 +144,12 @@ async def markets_page(
         .join(Event, col(Event.id) == Market.event_id)
         .where(col(Event.is_active).is_(True), col(Event.cancelled_at).is_(None))
     )
-    for column, value in ((Market.event_id, filter.event_id), (Market.pool_id, filter.pool_id),
-                          (Market.market_type, filter.market_type), (Market.resolved, filter.resolved)):
+    for column, value in (
+        (Market.event_id, filter.event_id),
+        (Market.pool_id, filter.pool_id),
+        (Market.market_type, filter.market_type),
+        (Market.resolved, filter.resolved),
+    ):
         if value is not None:
             query = query.where(col(column) == value)
     if filter.search:

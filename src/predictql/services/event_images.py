@@ -47,7 +47,13 @@ async def image_type(content: bytes) -> str:
 
 
 async def set_image(
-    session: AsyncSession, actor: Actor, event_id: int, *, content: bytes, directory: Path, base_url: str,
+    session: AsyncSession,
+    actor: Actor,
+    event_id: int,
+    *,
+    content: bytes,
+    directory: Path,
+    base_url: str,
     max_bytes: int,
 ) -> Event:
     """Store ``content`` (a JPEG, PNG or WebP file of at most ``max_bytes``) as the event's image."""

@@ -109,8 +109,14 @@ async def _balances(session: AsyncSession, user_id: int) -> list[tuple[datetime,
 async def _trades(session: AsyncSession, user_id: int) -> list[tuple[datetime, int, str, str, int, datetime | None]]:
     """(time, market, side, token, shares, when the holding ended: resolution or cancellation)."""
     rows = await session.execute(
-        core_select(col(Trade.created_at), col(Trade.market_id), col(Trade.side), col(Trade.token),
-                    col(Trade.shares), func.coalesce(Market.resolved_at, Event.cancelled_at))
+        core_select(
+            col(Trade.created_at),
+            col(Trade.market_id),
+            col(Trade.side),
+            col(Trade.token),
+            col(Trade.shares),
+            func.coalesce(Market.resolved_at, Event.cancelled_at),
+        )
         .join(Market, col(Market.id) == Trade.market_id)
         .join(Event, col(Event.id) == Trade.event_id)
         .where(col(Trade.user_id) == user_id)

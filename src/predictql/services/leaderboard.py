@@ -53,8 +53,8 @@ async def leaderboard(
     elif by == "PNL":
         closed_at = Position.__table__.c.closed_at  # type: ignore[attr-defined]
         value, count, when = func.sum(Position.realized_pnl), func.count(col(Position.id)), closed_at
-        query = select(Position.user_id, value, count).where(Position.status == "closed").group_by(
-            col(Position.user_id)
+        query = (
+            select(Position.user_id, value, count).where(Position.status == "closed").group_by(col(Position.user_id))
         )
     else:
         raise InvalidInput("by must be PNL or VOLUME", code="INVALID_ORDER")

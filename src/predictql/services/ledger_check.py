@@ -63,9 +63,11 @@ class LedgerReport:
 async def check(session: AsyncSession) -> LedgerReport:
     """The whole ledger's report; ``.ok`` when nothing is wrong."""
     violations = await _accounts(session) + await _twins(session)
-    entries, total = (await session.execute(
-        select(func.count(), func.coalesce(func.sum(LedgerEntry.amount), 0)).select_from(LedgerEntry)
-    )).one()
+    entries, total = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(LedgerEntry.amount), 0)).select_from(LedgerEntry)
+        )
+    ).one()
     if int(total):
         violations.insert(0, Violation("trial_balance", "ledger", f"entries sum to {int(total)}, not 0"))
     accounts = await session.scalar(select(func.count()).select_from(LedgerAccount))
@@ -80,8 +82,13 @@ async def _accounts(session: AsyncSession) -> list[Violation]:
         .subquery()
     )
     rows = await session.execute(
-        select(col(LedgerAccount.code), col(LedgerAccount.kind), col(LedgerAccount.allow_negative),
-               col(LedgerAccount.balance), func.coalesce(sums.c.total, 0))
+        select(
+            col(LedgerAccount.code),
+            col(LedgerAccount.kind),
+            col(LedgerAccount.allow_negative),
+            col(LedgerAccount.balance),
+            func.coalesce(sums.c.total, 0),
+        )
         .outerjoin(sums, sums.c.account_id == LedgerAccount.id)
         .order_by(col(LedgerAccount.id))
     )

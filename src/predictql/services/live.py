@@ -70,8 +70,11 @@ async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
         return
     await session.flush()
     balances = await balance_states(session, sorted(marked.balances))
-    books = [await book_levels(session, market_id, touched, fee_bps=fee_bps)
-             for market_id, touched in sorted(marked.book.items()) if touched]
+    books = [
+        await book_levels(session, market_id, touched, fee_bps=fee_bps)
+        for market_id, touched in sorted(marked.book.items())
+        if touched
+    ]
     topics.publish_final(session, marked, balances, books)
 
 
@@ -80,8 +83,9 @@ async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list
     if not user_ids:
         return []
     rows = await session.execute(
-        select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance))
-        .where(col(LedgerAccount.user_id).in_(user_ids))
+        select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
+            col(LedgerAccount.user_id).in_(user_ids)
+        )
     )
     found: dict[int, dict[str, int]] = {user_id: {} for user_id in user_ids}
     for user_id, kind, balance in rows:
@@ -89,8 +93,13 @@ async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list
     now = utcnow()
     return [
         BalanceState(
-            user_id, by.get("user_cash", 0), by.get("user_bonus", 0), by.get(order_escrow.ESCROW_KIND, 0), now,
-            p2p_frozen=by.get(ledger.P2P_ESCROW_KIND, 0), payout_frozen=by.get(ledger.PAYOUT_KIND, 0),
+            user_id,
+            by.get("user_cash", 0),
+            by.get("user_bonus", 0),
+            by.get(order_escrow.ESCROW_KIND, 0),
+            now,
+            p2p_frozen=by.get(ledger.P2P_ESCROW_KIND, 0),
+            payout_frozen=by.get(ledger.PAYOUT_KIND, 0),
         )
         for user_id, by in found.items()
     ]
@@ -109,7 +118,9 @@ async def book_levels(
     yes_prices = sorted({price for _, price in touched})
     now = utcnow()
     rows = await order_escrow.open_orders(
-        session, market_id, col(Order.kind) == "limit",
+        session,
+        market_id,
+        col(Order.kind) == "limit",
         col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
         ((col(Order.token) == "YES") & col(Order.price).in_(yes_prices))
         | ((col(Order.token) == "NO") & col(Order.price).in_([SCALE - p for p in yes_prices])),

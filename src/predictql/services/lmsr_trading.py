@@ -142,9 +142,7 @@ async def preview(
     return _quote(market, side, request, fee_bps)
 
 
-async def trade(
-    session: AsyncSession, actor: Actor, request: TradeRequest, *, fee_bps: int
-) -> TradeResult:
+async def trade(session: AsyncSession, actor: Actor, request: TradeRequest, *, fee_bps: int) -> TradeResult:
     """Execute at the price the locked market state gives now; money, shares and q move together."""
     user_id = actor.require_write()
     side = _parse(request)
@@ -219,8 +217,15 @@ async def _move_position(session: AsyncSession, user_id: int, market: Market, qu
         # Only the price part paid from bonus is recorded: a cancellation refunds it to bonus.
         bonus_price = min(bonus, quote.amm_amount)
         await positions.add_units(
-            session, user_id=user_id, market=market, token=token, units=quote.shares,
-            price_cost=quote.amm_amount, cost=quote.total, bonus_cost=bonus_price, use_bonus=bonus_price > 0,
+            session,
+            user_id=user_id,
+            market=market,
+            token=token,
+            units=quote.shares,
+            price_cost=quote.amm_amount,
+            cost=quote.total,
+            bonus_cost=bonus_price,
+            use_bonus=bonus_price > 0,
         )
     else:
         assert market.id is not None
@@ -241,9 +246,17 @@ async def _execute(
     await _move_position(session, user_id, market, quote, bonus)
     movements = _payment(user_id, market.id, quote, bonus) if side.is_buy else _proceeds(user_id, market.id, quote)
     trade_row = Trade(
-        market_id=market.id, event_id=market.event_id, user_id=user_id, kind="lmsr",
-        side="buy" if side.is_buy else "sell", token="YES" if side.is_yes else "NO", shares=quote.shares,
-        price=quote.amm_amount * 10000 // quote.shares, amount=quote.amm_amount, fee=quote.fee, created_at=now,
+        market_id=market.id,
+        event_id=market.event_id,
+        user_id=user_id,
+        kind="lmsr",
+        side="buy" if side.is_buy else "sell",
+        token="YES" if side.is_yes else "NO",
+        shares=quote.shares,
+        price=quote.amm_amount * 10000 // quote.shares,
+        amount=quote.amm_amount,
+        fee=quote.fee,
+        created_at=now,
     )
     session.add(trade_row)
     await session.flush()
@@ -262,8 +275,15 @@ async def _execute(
     await alerts.market_price_moved(session, market, before)
     held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
     return TradeResult(
-        quote.total, quote.shares, quote.fee, held.get("YES", 0), held.get("NO", 0), trade_row.id, market,
-        side.is_buy, (trade_row,),
+        quote.total,
+        quote.shares,
+        quote.fee,
+        held.get("YES", 0),
+        held.get("NO", 0),
+        trade_row.id,
+        market,
+        side.is_buy,
+        (trade_row,),
     )
 
 
@@ -298,10 +318,14 @@ async def latest_trades(session: AsyncSession, *, limit: int = LATEST_TRADES) ->
     )
     return [
         FeedTrade(
-            id=trade_row.id or 0, amount=trade_row.amount,
+            id=trade_row.id or 0,
+            amount=trade_row.amount,
             name="Anonymous" if user.profile_hidden else referrals.display_name(user),
-            token=trade_row.token, event=event_name, market=market_name,
-            avatar=None if user.profile_hidden else user.avatar_url, created_at=trade_row.created_at,
+            token=trade_row.token,
+            event=event_name,
+            market=market_name,
+            avatar=None if user.profile_hidden else user.avatar_url,
+            created_at=trade_row.created_at,
         )
         for trade_row, user, market_name, event_name in rows
     ]

@@ -43,8 +43,12 @@ def price_symbol(event_symbol: str) -> str:
 
 def _looping() -> list[object]:
     return [
-        col(Event.is_loop_event).is_(True), col(Event.asset_symbol).is_not(None), col(Event.loop_interval_minutes) > 0,
-        col(Event.is_active).is_(True), col(Event.cancelled_at).is_(None), col(Event.closed_at).is_(None),
+        col(Event.is_loop_event).is_(True),
+        col(Event.asset_symbol).is_not(None),
+        col(Event.loop_interval_minutes) > 0,
+        col(Event.is_active).is_(True),
+        col(Event.cancelled_at).is_(None),
+        col(Event.closed_at).is_(None),
     ]
 
 
@@ -74,12 +78,19 @@ async def _open_round(
     fields = PoolFields(
         name=f"{symbol} above {price} at {end:%Y-%m-%d %H:%M:%S} UTC?",
         name_ru=f"{symbol} выше {price} в {end:%Y-%m-%d %H:%M:%S} UTC?",
-        live_at=start, finish_at=end, market_names=[f"{symbol} above {price}"], market_probabilities=[0.5],
+        live_at=start,
+        finish_at=end,
+        market_names=[f"{symbol} above {price}"],
+        market_probabilities=[0.5],
         lmsr_b_kopecks=settings.loop_lmsr_b_kopecks,
         rules=f"Resolves YES if the recorded {symbol} price at {end:%Y-%m-%d %H:%M:%S} UTC is strictly above "
         f"{price}, NO otherwise. No fresh price then: cancelled and refunded at purchase price.",
-        extra_metadata={"asset_symbol": symbol, "asset_base_price": assets.to_float(opening_e8),
-                        "asset_base_price_e8": opening_e8, "loop_round": True},
+        extra_metadata={
+            "asset_symbol": symbol,
+            "asset_base_price": assets.to_float(opening_e8),
+            "asset_base_price_e8": opening_e8,
+            "loop_round": True,
+        },
     )
     system = Actor(user_id=event.creator_id, is_admin=True)  # the loop acts for the event's creator
     pool = await pools.create_pool(session, system, event.id, fields)
@@ -103,10 +114,14 @@ async def advance(session: AsyncSession, settings: Settings, event_id: int, now:
     event = await session.get(Event, event_id, with_for_update=True)  # one process at a time
     if event is None or event.asset_symbol is None or not event.is_loop_event or event.cancelled_at is not None:
         return False
-    open_pools = list(await session.scalars(
-        select(Pool).where(col(Pool.event_id) == event_id, col(Pool.closed_at).is_(None))
-        .order_by(col(Pool.finish_at)).with_for_update()
-    ))
+    open_pools = list(
+        await session.scalars(
+            select(Pool)
+            .where(col(Pool.event_id) == event_id, col(Pool.closed_at).is_(None))
+            .order_by(col(Pool.finish_at))
+            .with_for_update()
+        )
+    )
     if any(pool.finish_at > now for pool in open_pools):
         return False
     interval = timedelta(seconds=event.loop_interval_minutes * settings.loop_minute_seconds)

@@ -64,8 +64,10 @@ async def _sum_entries(session: AsyncSession, user_id: int, account_kind: str, *
         .join(LedgerAccount, col(LedgerEntry.account_id) == LedgerAccount.id)
         .join(LedgerTransaction, col(LedgerTransaction.id) == LedgerEntry.transaction_id)
         .where(
-            col(LedgerAccount.user_id) == user_id, col(LedgerAccount.kind) == account_kind,
-            col(LedgerTransaction.kind).in_(txn_kinds), col(LedgerEntry.amount) > 0,
+            col(LedgerAccount.user_id) == user_id,
+            col(LedgerAccount.kind) == account_kind,
+            col(LedgerTransaction.kind).in_(txn_kinds),
+            col(LedgerEntry.amount) > 0,
         )
     )
     return int(total or 0)
@@ -78,19 +80,23 @@ async def out_last_day(session: AsyncSession, user_id: int) -> int:
     since = utcnow() - timedelta(days=1)
     crypto = await session.scalar(
         select(func.coalesce(func.sum(Withdrawal.amount), 0)).where(
-            col(Withdrawal.user_id) == user_id, col(Withdrawal.status).in_(OUT_STATES),
+            col(Withdrawal.user_id) == user_id,
+            col(Withdrawal.status).in_(OUT_STATES),
             col(Withdrawal.created_at) >= since,
         )
     )
     card = await session.scalar(
         select(func.coalesce(func.sum(CardOrder.amount), 0)).where(
-            col(CardOrder.user_id) == user_id, col(CardOrder.type) == "withdraw",
-            col(CardOrder.status).in_(OUT_STATES), col(CardOrder.created_at) >= since,
+            col(CardOrder.user_id) == user_id,
+            col(CardOrder.type) == "withdraw",
+            col(CardOrder.status).in_(OUT_STATES),
+            col(CardOrder.created_at) >= since,
         )
     )
     p2p = await session.scalar(
         select(func.coalesce(func.sum(P2POrder.usdt_amount), 0)).where(
-            col(P2POrder.seller_id) == user_id, col(P2POrder.status).in_(P2P_OUT_STATES),
+            col(P2POrder.seller_id) == user_id,
+            col(P2POrder.status).in_(P2P_OUT_STATES),
             col(P2POrder.created_at) >= since,
         )
     )
@@ -115,7 +121,8 @@ async def check_gates(session: AsyncSession, settings: Settings, user_id: int, a
         if int(volume or 0) < needed:
             raise DomainError(
                 f"trade {needed} kopecks in total before withdrawing ({settings.withdraw_wagering_multiplier}x "
-                f"the bonus credited); traded so far: {int(volume or 0)}", "WAGERING_REQUIREMENT_NOT_MET",
+                f"the bonus credited); traded so far: {int(volume or 0)}",
+                "WAGERING_REQUIREMENT_NOT_MET",
             )
     if await out_last_day(session, user_id) + amount > settings.withdraw_daily_limit_kopecks:
         raise DomainError(
@@ -127,16 +134,22 @@ async def check_gates(session: AsyncSession, settings: Settings, user_id: int, a
 async def hold(session: AsyncSession, user_id: int, amount: int, reference: tuple[str, int]) -> None:
     """Debit ``amount`` from cash into the payout hold (InsufficientFunds if cash is short)."""
     await ledger.post(
-        session, kind="payout_hold", legs=[(ledger.user_cash(user_id), -amount), (user_payout(user_id), amount)],
-        user_id=user_id, reference=reference,
+        session,
+        kind="payout_hold",
+        legs=[(ledger.user_cash(user_id), -amount), (user_payout(user_id), amount)],
+        user_id=user_id,
+        reference=reference,
     )
 
 
 async def release(session: AsyncSession, user_id: int, amount: int, reference: tuple[str, int]) -> None:
     """The held amount back to cash (cancelled or rejected)."""
     await ledger.post(
-        session, kind="payout_refund", legs=[(user_payout(user_id), -amount), (ledger.user_cash(user_id), amount)],
-        user_id=user_id, reference=reference,
+        session,
+        kind="payout_refund",
+        legs=[(user_payout(user_id), -amount), (ledger.user_cash(user_id), amount)],
+        user_id=user_id,
+        reference=reference,
     )
 
 

@@ -52,8 +52,15 @@ async def create_many(session: AsyncSession, drafts: Sequence[Draft]) -> list[No
     now = utcnow()
     values = [
         {
-            "user_id": d.user_id, "type": d.type, "title": d.title, "message": d.message, "read": False,
-            "read_at": None, "created_at": now, "related_id": d.related_id, "related_type": d.related_type,
+            "user_id": d.user_id,
+            "type": d.type,
+            "title": d.title,
+            "message": d.message,
+            "read": False,
+            "read_at": None,
+            "created_at": now,
+            "related_id": d.related_id,
+            "related_type": d.related_type,
         }
         for d in drafts
     ]
@@ -108,7 +115,8 @@ async def bets_settled(session: AsyncSession, market: Market, settled: Iterable[
 async def event_closed(session: AsyncSession, event: Event) -> None:
     """To everyone whose position in the event was settled by its resolution (flushed by now)."""
     holders = await session.scalars(
-        select(Position.user_id).distinct()
+        select(Position.user_id)
+        .distinct()
         .where(col(Position.event_id) == event.id, col(Position.won_side).is_not(None))
         .order_by(col(Position.user_id))
     )
@@ -129,8 +137,7 @@ async def loop_round_refunded(session: AsyncSession, pool_name: str, market: Mar
     open positions in ``market`` were refunded at their purchase price."""
     message = f"No fresh price at the end of '{pool_name}': the round was cancelled and your positions refunded"
     drafts = [
-        Draft(u, "loop_round_refunded", "Round Refunded", message, "market", market.id)
-        for u in sorted(set(user_ids))
+        Draft(u, "loop_round_refunded", "Round Refunded", message, "market", market.id) for u in sorted(set(user_ids))
     ]
     await create_many(session, drafts)
 
@@ -166,9 +173,7 @@ async def list_notifications(
     return list(await session.scalars(query.offset(offset).limit(limit)))
 
 
-async def page(
-    session: AsyncSession, actor: Actor, args: PageArgs, *, unread: bool = False
-) -> Page[Notification]:
+async def page(session: AsyncSession, actor: Actor, args: PageArgs, *, unread: bool = False) -> Page[Notification]:
     """The caller's notifications (``unread``: the unread ones) newest first, keyset-paged on id
     (GraphQL connection)."""
     user_id = actor.require_user()

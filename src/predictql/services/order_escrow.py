@@ -90,8 +90,11 @@ async def available_units(session: AsyncSession, *, user_id: int, market_id: int
     held = (await positions.open_amounts(session, user_id=user_id, market_id=market_id)).get(token, 0)
     reserved = await session.scalar(
         select(func.coalesce(func.sum(Order.escrow), 0)).where(
-            col(Order.user_id) == user_id, col(Order.market_id) == market_id, col(Order.token) == token,
-            col(Order.side) == "sell", col(Order.status).in_(OPEN_STATUSES),
+            col(Order.user_id) == user_id,
+            col(Order.market_id) == market_id,
+            col(Order.token) == token,
+            col(Order.side) == "sell",
+            col(Order.status).in_(OPEN_STATUSES),
         )
     )
     return held - int(reserved or 0)
@@ -115,10 +118,15 @@ def fund(order: Order) -> list[Movement]:
     if order.side == "sell":
         return []
     escrow, ref = user_escrow(order.user_id), ("order", order.id)
-    parts = ((ledger.user_bonus(order.user_id), order.escrow_bonus), (ledger.user_cash(order.user_id),
-             order.amount - order.escrow_bonus))
-    return [ledger.transfer("order_escrow", source, escrow, amount, user_id=order.user_id, reference=ref)
-            for source, amount in parts if amount]
+    parts = (
+        (ledger.user_bonus(order.user_id), order.escrow_bonus),
+        (ledger.user_cash(order.user_id), order.amount - order.escrow_bonus),
+    )
+    return [
+        ledger.transfer("order_escrow", source, escrow, amount, user_id=order.user_id, reference=ref)
+        for source, amount in parts
+        if amount
+    ]
 
 
 def release(order: Order) -> list[Movement]:
@@ -130,8 +138,11 @@ def release(order: Order) -> list[Movement]:
         return []
     escrow, ref = user_escrow(order.user_id), ("order", order.id)
     parts = ((ledger.user_bonus(order.user_id), from_bonus), (ledger.user_cash(order.user_id), amount - from_bonus))
-    return [ledger.transfer("order_release", escrow, target, part, user_id=order.user_id, reference=ref)
-            for target, part in parts if part]
+    return [
+        ledger.transfer("order_release", escrow, target, part, user_id=order.user_id, reference=ref)
+        for target, part in parts
+        if part
+    ]
 
 
 def take_off(session: AsyncSession, orders: list[Order], reason: str, now: datetime) -> list[Movement]:
@@ -242,8 +253,16 @@ class FillBook:
             holding.proceeds += cash
             amount = cash + fee
         trade = Trade(
-            market_id=self.market.id or 0, event_id=self.market.event_id, user_id=order.user_id, kind="orderbook",
-            side=order.side, token=order.token, shares=units, price=price, amount=amount, fee=fee,
+            market_id=self.market.id or 0,
+            event_id=self.market.event_id,
+            user_id=order.user_id,
+            kind="orderbook",
+            side=order.side,
+            token=order.token,
+            shares=units,
+            price=price,
+            amount=amount,
+            fee=fee,
         )
         self.trades.append((trade, fee))
         return trade
@@ -253,12 +272,23 @@ class FillBook:
         for (user_id, token, buying), h in sorted(self.holdings.items(), key=lambda item: item[0][2]):
             if buying:
                 await positions.add_units(
-                    session, user_id=user_id, market=self.market, token=token, units=h.units,
-                    price_cost=h.price_cost, cost=h.cost, bonus_cost=h.bonus_cost, use_bonus=h.bonus_cost > 0,
+                    session,
+                    user_id=user_id,
+                    market=self.market,
+                    token=token,
+                    units=h.units,
+                    price_cost=h.price_cost,
+                    cost=h.cost,
+                    bonus_cost=h.bonus_cost,
+                    use_bonus=h.bonus_cost > 0,
                 )
             else:
                 await positions.remove_units(
-                    session, user_id=user_id, market_id=self.market.id or 0, token=token, units=h.units,
+                    session,
+                    user_id=user_id,
+                    market_id=self.market.id or 0,
+                    token=token,
+                    units=h.units,
                     proceeds=h.proceeds,
                 )
 
@@ -267,14 +297,19 @@ class FillBook:
         out: list[Movement] = []
         collateral = ledger.market_collateral(self.market.id or 0)
         for fill, taker, maker in self.fills:
-            legs = [_party_leg(taker, fill.taker_cash), _party_leg(maker, fill.maker_cash),
-                    (ledger.FEES, fill.taker_fee + fill.maker_fee), (collateral, fill.collateral),
-                    (ledger.REVENUE, fill.rounding)]
+            legs = [
+                _party_leg(taker, fill.taker_cash),
+                _party_leg(maker, fill.maker_cash),
+                (ledger.FEES, fill.taker_fee + fill.maker_fee),
+                (collateral, fill.collateral),
+                (ledger.REVENUE, fill.rounding),
+            ]
             reference = ("trade", taker.id or 0)
             out.append(Movement("order_fill", tuple(leg for leg in legs if leg[1]), taker.user_id, reference))
         for trade, fee in self.trades:
-            out += referrals.fee_movements(fee, chains[trade.user_id], payer_id=trade.user_id,
-                                           reference=("trade", trade.id or 0))
+            out += referrals.fee_movements(
+                fee, chains[trade.user_id], payer_id=trade.user_id, reference=("trade", trade.id or 0)
+            )
         return out
 
 

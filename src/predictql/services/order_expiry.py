@@ -25,9 +25,7 @@ OPEN_WITH_EXPIRY = text("orders.status IN ('pending', 'partial') AND orders.expi
 
 
 async def any_due(session: AsyncSession, now: datetime) -> bool:
-    found = await session.scalar(
-        select(col(Order.id)).where(OPEN_WITH_EXPIRY, col(Order.expires_at) <= now).limit(1)
-    )
+    found = await session.scalar(select(col(Order.id)).where(OPEN_WITH_EXPIRY, col(Order.expires_at) <= now).limit(1))
     return found is not None
 
 

@@ -105,10 +105,15 @@ async def expire_orders(session: AsyncSession, *, now: datetime | None = None) -
     """
     now = now or utcnow()
     due = select(Order.market_id).where(col(Order.status).in_(OPEN_STATUSES), col(Order.expires_at) <= now)
-    markets = list(await session.scalars(
-        select(Market).where(col(Market.id).in_(due)).order_by(col(Market.id)).with_for_update()
-        .execution_options(populate_existing=True)
-    ))
+    markets = list(
+        await session.scalars(
+            select(Market)
+            .where(col(Market.id).in_(due))
+            .order_by(col(Market.id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
     movements: list[Movement] = []
     for market in markets:
         movements += await order_escrow.expire_due(session, market, now)
@@ -137,20 +142,32 @@ async def close_position(session: AsyncSession, actor: Actor, *, market_id: int,
     placed: list[tuple[str, Placed]] = []
     for token, units in sorted(held.items()):
         request = OrderRequest(market_id, "sell", token, "market", units)
-        placed.append((token, await orderbook_trading.submit(
-            session, market, user_id, request, fee_bps=fee_bps, now=now, carry=carry
-        )))
+        placed.append(
+            (
+                token,
+                await orderbook_trading.submit(
+                    session, market, user_id, request, fee_bps=fee_bps, now=now, carry=carry
+                ),
+            )
+        )
         carry = []
     if not any(p.trades for _, p in placed):
         raise Conflict("no bids to sell into", code="NO_LIQUIDITY")
     after = await positions.open_amounts(session, user_id=user_id, market_id=market_id)
     trades = tuple(
         TradeResult(
-            cost_or_payout=p.order.received, shares=p.order.filled, fee=p.order.fees,
-            new_position_yes=after.get("YES", 0), new_position_no=after.get("NO", 0),
-            trade_id=p.trades[0].id, market=market, is_buy=False, rows=tuple(p.trades),
+            cost_or_payout=p.order.received,
+            shares=p.order.filled,
+            fee=p.order.fees,
+            new_position_yes=after.get("YES", 0),
+            new_position_no=after.get("NO", 0),
+            trade_id=p.trades[0].id,
+            market=market,
+            is_buy=False,
+            rows=tuple(p.trades),
         )
-        for _, p in placed if p.trades
+        for _, p in placed
+        if p.trades
     )
     return CloseResult(market_id, sum(t.cost_or_payout for t in trades), trades)
 
@@ -184,7 +201,8 @@ async def order_books(
         raise InvalidInput(f"depth must be 1-{MAX_DEPTH}")
     now = utcnow()
     query = select(Order).where(
-        col(Order.market_id).in_(market_ids), col(Order.status).in_(OPEN_STATUSES),
+        col(Order.market_id).in_(market_ids),
+        col(Order.status).in_(OPEN_STATUSES),
         col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
     )
     rows: dict[int, list[Order]] = {market_id: [] for market_id in market_ids}
@@ -196,9 +214,7 @@ async def order_books(
     }
 
 
-async def order_book(
-    session: AsyncSession, actor: Actor, *, market_id: int, depth: int, fee_bps: int
-) -> BookSnapshot:
+async def order_book(session: AsyncSession, actor: Actor, *, market_id: int, depth: int, fee_bps: int) -> BookSnapshot:
     """Resting interest aggregated per price level in YES space (NO orders at 10000 - price).
 
     A buy counts the units its remaining budget buys at its price, fee included.

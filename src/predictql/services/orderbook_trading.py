@@ -131,8 +131,14 @@ async def place_order(session: AsyncSession, actor: Actor, request: OrderRequest
 
 
 async def submit(
-    session: AsyncSession, market: Market, user_id: int, request: OrderRequest, *,
-    fee_bps: int, now: datetime, carry: list[Movement],
+    session: AsyncSession,
+    market: Market,
+    user_id: int,
+    request: OrderRequest,
+    *,
+    fee_bps: int,
+    now: datetime,
+    carry: list[Movement],
 ) -> Placed:
     """Place one order on a market the caller has locked and checked open; ``carry``: movements
     of earlier work in this transaction, posted in the same ledger batch."""
@@ -145,8 +151,17 @@ async def submit(
     seq = await _next_seq(session, market.id)
     expires = ms(request.expires_at) if request.expires_at else None
     new = NewOrder(
-        order_escrow.TAKER, user_id, request.side, request.token, request.kind,  # type: ignore[arg-type]
-        price, request.amount, tif, expires, request.client_order_id, seq,  # type: ignore[arg-type]
+        order_escrow.TAKER,
+        user_id,
+        request.side,  # type: ignore[arg-type]
+        request.token,  # type: ignore[arg-type]
+        request.kind,  # type: ignore[arg-type]
+        price,
+        request.amount,
+        tif,  # type: ignore[arg-type]
+        expires,
+        request.client_order_id,
+        seq,
     )
     result, resting = await _match(session, market, new, fee_bps, ms(now))
     payers = {f.taker_user_id for f in result.fills} | {f.maker_user_id for f in result.fills}
@@ -162,8 +177,13 @@ async def submit(
 
 
 async def _bonus(
-    session: AsyncSession, market_id: int, request: OrderRequest, user_id: int, result: SubmitResult,
-    chains: dict[int, list[int]], carry: list[Movement],
+    session: AsyncSession,
+    market_id: int,
+    request: OrderRequest,
+    user_id: int,
+    result: SubmitResult,
+    chains: dict[int, list[int]],
+    carry: list[Movement],
 ) -> int:
     """The bonus a buy may use, read under a lock on every tracked account this order will move."""
     if request.side != "buy" or not request.use_bonus:
@@ -174,8 +194,12 @@ async def _bonus(
 
 
 async def _persist(
-    session: AsyncSession, book: order_escrow.FillBook, result: SubmitResult, chains: dict[int, list[int]],
-    movements: list[Movement], now: datetime,
+    session: AsyncSession,
+    book: order_escrow.FillBook,
+    result: SubmitResult,
+    chains: dict[int, list[int]],
+    movements: list[Movement],
+    now: datetime,
 ) -> None:
     """Order statuses, trade rows, positions, the price point, then the whole ledger batch; the
     price alerts its fills crossed."""
@@ -202,8 +226,11 @@ async def _announce(session: AsyncSession, book: order_escrow.FillBook, result: 
     cancelled = [book.orders[resting.id] for resting, _ in result.cancelled]
     topics.orders_changed(session, [taker, *makers, *cancelled])
     topics.book_changed(session, [*makers, *cancelled, *([taker] if taker.is_open else [])])
-    fills = [(row, order.id) for fill, mine, theirs in book.fills
-             for row, order in ((mine, taker), (theirs, book.orders[fill.maker_order_id]))]
+    fills = [
+        (row, order.id)
+        for fill, mine, theirs in book.fills
+        for row, order in ((mine, taker), (theirs, book.orders[fill.maker_order_id]))
+    ]
     await topics.trades_executed(session, book.market, [mine for _, mine, _ in book.fills], fills)
 
 
@@ -252,9 +279,23 @@ async def _crossing(session: AsyncSession, market_id: int, new: NewOrder, limit:
 
 def resting_of(row: Order) -> RestingOrder:
     return RestingOrder(
-        row.id or 0, row.user_id, row.side, row.token, row.price, row.remaining, row.seq,  # type: ignore[arg-type]
-        row.kind, row.amount, row.filled, row.spent, row.received, row.fees, row.tif,  # type: ignore[arg-type]
-        ms(row.expires_at) if row.expires_at else None, row.client_order_id, row.status,  # type: ignore[arg-type]
+        row.id or 0,
+        row.user_id,
+        row.side,  # type: ignore[arg-type]
+        row.token,  # type: ignore[arg-type]
+        row.price,
+        row.remaining,
+        row.seq,
+        row.kind,  # type: ignore[arg-type]
+        row.amount,
+        row.filled,
+        row.spent,
+        row.received,
+        row.fees,
+        row.tif,  # type: ignore[arg-type]
+        ms(row.expires_at) if row.expires_at else None,
+        row.client_order_id,
+        row.status,  # type: ignore[arg-type]
     )
 
 
@@ -286,15 +327,32 @@ async def _match(
 
 
 async def _insert(
-    session: AsyncSession, market: Market, user_id: int, request: OrderRequest, final: RestingOrder, now: datetime,
+    session: AsyncSession,
+    market: Market,
+    user_id: int,
+    request: OrderRequest,
+    final: RestingOrder,
+    now: datetime,
     bonus: int,
 ) -> Order:
     """The taker's row, reserving its whole amount, before any fill (``FillBook`` applies them)."""
     order = Order(
-        user_id=user_id, market_id=market.id or 0, event_id=market.event_id, side=request.side, token=request.token,
-        kind=request.kind, price=request.price if request.kind == "limit" else 0, amount=request.amount,  # type: ignore[arg-type]
-        remaining=request.amount, tif=final.tif, expires_at=request.expires_at, seq=final.seq,
-        client_order_id=request.client_order_id, use_bonus=request.use_bonus, created_at=now, updated_at=now,
+        user_id=user_id,
+        market_id=market.id or 0,
+        event_id=market.event_id,
+        side=request.side,
+        token=request.token,
+        kind=request.kind,
+        price=request.price if request.kind == "limit" else 0,  # type: ignore[arg-type]
+        amount=request.amount,
+        remaining=request.amount,
+        tif=final.tif,
+        expires_at=request.expires_at,
+        seq=final.seq,
+        client_order_id=request.client_order_id,
+        use_bonus=request.use_bonus,
+        created_at=now,
+        updated_at=now,
     )
     order_escrow.reserve(order, bonus)
     session.add(order)

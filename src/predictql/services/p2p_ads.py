@@ -117,7 +117,9 @@ async def _lock_user(session: AsyncSession, user_id: int) -> None:
 
 async def _active_twin(session: AsyncSession, user_id: int, type_: str, other_than: int | None = None) -> bool:
     query = select(col(P2PAd.id)).where(
-        col(P2PAd.user_id) == user_id, col(P2PAd.type) == type_, col(P2PAd.is_active),
+        col(P2PAd.user_id) == user_id,
+        col(P2PAd.type) == type_,
+        col(P2PAd.is_active),
         col(P2PAd.moderation_status) != "deleted",
     )
     if other_than is not None:
@@ -146,10 +148,17 @@ async def create_ad(session: AsyncSession, actor: Actor, fields: AdFields) -> P2
     if await _active_twin(session, user_id, fields.type):
         raise InvalidInput(f"you already have an active {fields.type} ad", code="DUPLICATE_AD_TYPE")
     ad = P2PAd(
-        user_id=user_id, type=fields.type, fiat_currency=currency, exchange_rate=rate,
-        min_amount=fields.min_amount, max_amount=fields.max_amount, remaining_amount=fields.max_amount,
-        payment_methods=list(fields.payment_methods), payment_details=dict(fields.payment_details),
-        instructions=fields.instructions or "", max_payment_duration=fields.max_payment_duration or DEFAULT_DURATION,
+        user_id=user_id,
+        type=fields.type,
+        fiat_currency=currency,
+        exchange_rate=rate,
+        min_amount=fields.min_amount,
+        max_amount=fields.max_amount,
+        remaining_amount=fields.max_amount,
+        payment_methods=list(fields.payment_methods),
+        payment_details=dict(fields.payment_details),
+        instructions=fields.instructions or "",
+        max_payment_duration=fields.max_payment_duration or DEFAULT_DURATION,
         is_active=True if fields.is_active is None else fields.is_active,
     )
     session.add(ad)
@@ -194,8 +203,14 @@ async def update_ad(session: AsyncSession, actor: Actor, *, ad_id: int, fields: 
     if fields.max_amount is not None:
         ad.remaining_amount = max(0, max_amount - await _open_amount(session, ad.id or 0))
     ad.min_amount, ad.max_amount = min_amount, max_amount
-    for name in ("exchange_rate", "payment_methods", "payment_details", "instructions", "max_payment_duration",
-                 "is_active"):
+    for name in (
+        "exchange_rate",
+        "payment_methods",
+        "payment_details",
+        "instructions",
+        "max_payment_duration",
+        "is_active",
+    ):
         value = getattr(fields, name)
         if value is not None:
             setattr(ad, name, value)
@@ -238,8 +253,11 @@ def _browse(filters: AdFilter) -> Any:
     if filters.fiat_currency is not None:
         query = query.where(col(P2PAd.fiat_currency) == filters.fiat_currency.upper())
     if filters.amount is not None:
-        query = query.where(col(P2PAd.min_amount) <= filters.amount, col(P2PAd.max_amount) >= filters.amount,
-                            col(P2PAd.remaining_amount) >= filters.amount)
+        query = query.where(
+            col(P2PAd.min_amount) <= filters.amount,
+            col(P2PAd.max_amount) >= filters.amount,
+            col(P2PAd.remaining_amount) >= filters.amount,
+        )
     if filters.max_payment_duration is not None:
         query = query.where(col(P2PAd.max_payment_duration) <= filters.max_payment_duration)
     if filters.author_nickname is not None:
@@ -294,18 +312,21 @@ async def list_ads(
 
 async def get_ad(session: AsyncSession, actor: Actor, *, ad_id: int) -> AdView:
     """One ad with its owner; a hidden or deleted ad only to its owner and operators."""
-    row = (await session.execute(
-        select(P2PAd, User, P2PProfile)
-        .join(User, col(User.id) == col(P2PAd.user_id))
-        .outerjoin(P2PProfile, col(P2PProfile.user_id) == col(P2PAd.user_id))
-        .where(col(P2PAd.id) == ad_id)
-    )).first()
+    row = (
+        await session.execute(
+            select(P2PAd, User, P2PProfile)
+            .join(User, col(User.id) == col(P2PAd.user_id))
+            .outerjoin(P2PProfile, col(P2PProfile.user_id) == col(P2PAd.user_id))
+            .where(col(P2PAd.id) == ad_id)
+        )
+    ).first()
     if row is None:
         raise NotFound("ad not found")
     ad, owner, profile = row
     staff = actor.is_operator or actor.is_admin
-    if ad.moderation_status == "deleted" or (ad.moderation_status != LISTED and not staff and
-                                             actor.user_id != ad.user_id):
+    if ad.moderation_status == "deleted" or (
+        ad.moderation_status != LISTED and not staff and actor.user_id != ad.user_id
+    ):
         raise NotFound("ad not found")
     return _view(ad, owner, profile)
 

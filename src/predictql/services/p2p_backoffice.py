@@ -59,19 +59,34 @@ async def resolve(session: AsyncSession, actor: Actor, *, order_id: int, to: str
         await p2p_flow.release(session, order, now)
     else:
         await p2p_flow.refund(session, order, now, "operator")
-    await audit.record(session, actor, "p2p_dispute.resolve", "p2p_order", order.id or 0, before=before,
-                       after=_snapshot(order), note=note)
+    await audit.record(
+        session,
+        actor,
+        "p2p_dispute.resolve",
+        "p2p_order",
+        order.id or 0,
+        before=before,
+        after=_snapshot(order),
+        note=note,
+    )
     topics.backoffice_item_changed(session, "p2p_dispute", order.id or 0, order.status, open=False)
     text = f"An operator resolved the dispute on order #{order.id} in favour of the {to}"
-    await notifications.create_many(session, [
-        Draft(user, "p2p_dispute_resolved", "P2P dispute resolved", text, "p2p_order", order.id)
-        for user in sorted({order.buyer_id, order.seller_id})
-    ])
+    await notifications.create_many(
+        session,
+        [
+            Draft(user, "p2p_dispute_resolved", "P2P dispute resolved", text, "p2p_order", order.id)
+            for user in sorted({order.buyer_id, order.seller_id})
+        ],
+    )
     return order
 
 
 async def ads(
-    session: AsyncSession, actor: Actor, page: PageArgs, *, moderation_status: str | None = None,
+    session: AsyncSession,
+    actor: Actor,
+    page: PageArgs,
+    *,
+    moderation_status: str | None = None,
     user_id: int | None = None,
 ) -> Page[P2PAd]:
     """Ads for moderation, newest first: by moderation state (approved or hidden) and owner."""
@@ -86,9 +101,7 @@ async def ads(
     return await keyset_page(session, query, col(P2PAd.id), page)
 
 
-async def moderate(
-    session: AsyncSession, actor: Actor, *, ad_id: int, status: str, note: str | None = None
-) -> P2PAd:
+async def moderate(session: AsyncSession, actor: Actor, *, ad_id: int, status: str, note: str | None = None) -> P2PAd:
     """Hide an ad (it leaves listings and takes no new order; open orders run on) or approve it."""
     actor.require_operator()
     if status not in MODERATION:
@@ -99,11 +112,28 @@ async def moderate(
     before = {"moderation_status": ad.moderation_status}
     ad.moderation_status, ad.updated_at = status, utcnow()
     await session.flush()
-    await audit.record(session, actor, f"p2p_ad.{'hide' if status == 'hidden' else 'approve'}", "p2p_ad",
-                       ad.id or 0, before=before, after={"moderation_status": status}, note=note)
+    await audit.record(
+        session,
+        actor,
+        f"p2p_ad.{'hide' if status == 'hidden' else 'approve'}",
+        "p2p_ad",
+        ad.id or 0,
+        before=before,
+        after={"moderation_status": status},
+        note=note,
+    )
     topics.backoffice_item_changed(session, "p2p_ad", ad.id or 0, status, open=False)
     if before["moderation_status"] != status:
         verb = "hidden" if status == "hidden" else "shown again"
-        await notifications.create(session, Draft(ad.user_id, "p2p_ad_moderated", "P2P ad moderated",
-                                                  f"An operator {verb} your {ad.type} ad #{ad.id}", "p2p_ad", ad.id))
+        await notifications.create(
+            session,
+            Draft(
+                ad.user_id,
+                "p2p_ad_moderated",
+                "P2P ad moderated",
+                f"An operator {verb} your {ad.type} ad #{ad.id}",
+                "p2p_ad",
+                ad.id,
+            ),
+        )
     return ad

@@ -38,8 +38,12 @@ async def history(
         raise p2p_orders.missing()
     p2p_orders.participant(order, actor, staff=True)
     rows = await session.execute(
-        select(P2PMessage, User).outerjoin(User, col(User.id) == col(P2PMessage.user_id))
-        .where(col(P2PMessage.order_id) == order_id).order_by(col(P2PMessage.id)).limit(limit).offset(offset)
+        select(P2PMessage, User)
+        .outerjoin(User, col(User.id) == col(P2PMessage.user_id))
+        .where(col(P2PMessage.order_id) == order_id)
+        .order_by(col(P2PMessage.id))
+        .limit(limit)
+        .offset(offset)
     )
     return Chat([(message, user) for message, user in rows], order.status)
 
@@ -58,10 +62,13 @@ async def _post(session: AsyncSession, order: P2POrder, user_id: int, sender_typ
     topics.p2p_message_posted(session, row)
     told = {order.buyer_id, order.seller_id} - {user_id}
     who = "An operator" if sender_type == "operator" else "Your counterparty"
-    await notifications.create_many(session, [
-        Draft(user, "p2p_message", "New P2P message", f"{who} wrote on order #{order.id}", "p2p_order", order.id)
-        for user in sorted(told)
-    ])
+    await notifications.create_many(
+        session,
+        [
+            Draft(user, "p2p_message", "New P2P message", f"{who} wrote on order #{order.id}", "p2p_order", order.id)
+            for user in sorted(told)
+        ],
+    )
     return row
 
 
@@ -76,8 +83,14 @@ async def post(session: AsyncSession, actor: Actor, *, order_id: int, message: s
     if role != "operator":
         return await _post(session, order, user_id, "user", text)
     row = await _post(session, order, user_id, "operator", text)
-    await audit.record(session, actor, "p2p_order.message", "p2p_order", order.id or 0,
-                       after={"message_id": row.id, "status": order.status})
+    await audit.record(
+        session,
+        actor,
+        "p2p_order.message",
+        "p2p_order",
+        order.id or 0,
+        after={"message_id": row.id, "status": order.status},
+    )
     # Other operators see the dispute was answered (it stays open until resolved).
     topics.backoffice_item_changed(session, "p2p_dispute", order.id or 0, order.status, open=order.status == "dispute")
     return row

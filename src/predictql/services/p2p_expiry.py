@@ -26,8 +26,10 @@ BATCH = 100
 
 async def due(session: AsyncSession, now: datetime) -> list[int]:
     rows = await session.scalars(
-        select(col(P2POrder.id)).where(col(P2POrder.status) == "pending", col(P2POrder.expires_at) <= now)
-        .order_by(col(P2POrder.id)).limit(BATCH)
+        select(col(P2POrder.id))
+        .where(col(P2POrder.status) == "pending", col(P2POrder.expires_at) <= now)
+        .order_by(col(P2POrder.id))
+        .limit(BATCH)
     )
     return [int(row or 0) for row in rows]
 
@@ -38,11 +40,20 @@ async def expire(session: AsyncSession, order_id: int, now: datetime) -> bool:
     if order.status != "pending" or order.expires_at is None or order.expires_at > now:
         return False
     await p2p_flow.refund(session, order, now, "expired")
-    await notifications.create_many(session, [
-        Draft(user, "p2p_order_expired", "P2P order expired",
-              f"Order #{order.id} was not paid in time and is cancelled", "p2p_order", order.id)
-        for user in (order.buyer_id, order.seller_id)
-    ])
+    await notifications.create_many(
+        session,
+        [
+            Draft(
+                user,
+                "p2p_order_expired",
+                "P2P order expired",
+                f"Order #{order.id} was not paid in time and is cancelled",
+                "p2p_order",
+                order.id,
+            )
+            for user in (order.buyer_id, order.seller_id)
+        ],
+    )
     return True
 
 

@@ -37,8 +37,14 @@ async def confirm_paid(session: AsyncSession, actor: Actor, *, order_id: int) ->
     order.status, order.buyer_paid_at, order.expires_at, order.updated_at = "paid_by_buyer", now, None, now
     await session.flush()
     topics.p2p_order_changed(session, order)
-    await tell(session, order, [order.seller_id], "p2p_order_paid", "P2P order paid",
-                f"The buyer marked order #{order.id} as paid: check your account and release it")
+    await tell(
+        session,
+        order,
+        [order.seller_id],
+        "p2p_order_paid",
+        "P2P order paid",
+        f"The buyer marked order #{order.id} as paid: check your account and release it",
+    )
     return order
 
 
@@ -47,9 +53,13 @@ async def release(session: AsyncSession, order: P2POrder, now: Any) -> None:
     order.status, order.finished_at, order.updated_at, order.expires_at = "completed", now, now, None
     amount, order.frozen_balance = order.frozen_balance, 0
     await session.flush()
-    await ledger.post(session, kind="p2p_release", legs=[(ledger.user_p2p_escrow(order.seller_id), -amount),
-                      (ledger.user_cash(order.buyer_id), amount)], user_id=order.buyer_id,
-                      reference=("p2p_order", order.id or 0))
+    await ledger.post(
+        session,
+        kind="p2p_release",
+        legs=[(ledger.user_p2p_escrow(order.seller_id), -amount), (ledger.user_cash(order.buyer_id), amount)],
+        user_id=order.buyer_id,
+        reference=("p2p_order", order.id or 0),
+    )
     await p2p_profiles.completed(session, [order.buyer_id, order.seller_id])
     topics.p2p_order_changed(session, order)
 
@@ -60,9 +70,13 @@ async def refund(session: AsyncSession, order: P2POrder, now: Any, reason: str) 
     order.expires_at = None
     amount, order.frozen_balance = order.frozen_balance, 0
     await session.flush()
-    await ledger.post(session, kind="p2p_refund", legs=[(ledger.user_p2p_escrow(order.seller_id), -amount),
-                      (ledger.user_cash(order.seller_id), amount)], user_id=order.seller_id,
-                      reference=("p2p_order", order.id or 0))
+    await ledger.post(
+        session,
+        kind="p2p_refund",
+        legs=[(ledger.user_p2p_escrow(order.seller_id), -amount), (ledger.user_cash(order.seller_id), amount)],
+        user_id=order.seller_id,
+        reference=("p2p_order", order.id or 0),
+    )
     await p2p_ads.give_back(session, order.ad_id, order.usdt_amount)
     topics.p2p_order_changed(session, order)
 
@@ -74,11 +88,20 @@ async def confirm_received(session: AsyncSession, actor: Actor, *, order_id: int
     if participant(order, actor) != "seller":
         raise Forbidden("only the seller confirms the receipt")
     if order.status not in ("pending", "paid_by_buyer"):
-        raise _closed(order) if order.status not in OPEN_ORDER_STATUSES else Conflict(
-            "the order is in dispute: an operator resolves it")
+        raise (
+            _closed(order)
+            if order.status not in OPEN_ORDER_STATUSES
+            else Conflict("the order is in dispute: an operator resolves it")
+        )
     await release(session, order, utcnow())
-    await tell(session, order, [order.buyer_id], "p2p_order_completed", "P2P order completed",
-                f"Order #{order.id} is completed: {money(order.usdt_amount)} credited")
+    await tell(
+        session,
+        order,
+        [order.buyer_id],
+        "p2p_order_completed",
+        "P2P order completed",
+        f"Order #{order.id} is completed: {money(order.usdt_amount)} credited",
+    )
     return order
 
 
@@ -95,8 +118,14 @@ async def cancel(session: AsyncSession, actor: Actor, *, order_id: int) -> P2POr
         raise Conflict("the buyer marked the order paid: confirm the receipt or call the operator")
     await refund(session, order, utcnow(), role)
     other = order.seller_id if role == "buyer" else order.buyer_id
-    await tell(session, order, [other], "p2p_order_cancelled", "P2P order cancelled",
-                f"Order #{order.id} was cancelled by the {role}")
+    await tell(
+        session,
+        order,
+        [other],
+        "p2p_order_cancelled",
+        "P2P order cancelled",
+        f"Order #{order.id} was cancelled by the {role}",
+    )
     return order
 
 
@@ -113,8 +142,14 @@ async def call_operator(session: AsyncSession, actor: Actor, *, order_id: int) -
     topics.p2p_order_changed(session, order)
     topics.backoffice_item_changed(session, "p2p_dispute", order.id or 0, "dispute", open=True)
     other = order.seller_id if role == "buyer" else order.buyer_id
-    await tell(session, order, [other], "p2p_dispute_opened", "P2P dispute opened",
-                f"The {role} called an operator on order #{order.id}")
+    await tell(
+        session,
+        order,
+        [other],
+        "p2p_dispute_opened",
+        "P2P dispute opened",
+        f"The {role} called an operator on order #{order.id}",
+    )
     return order
 
 

@@ -94,9 +94,12 @@ def _check_amount(ad: P2PAd, amount: int) -> int:
 
 async def _open_deposit(session: AsyncSession, user_id: int) -> bool:
     found = await session.scalar(
-        select(col(P2POrder.id)).join(P2PAd, col(P2PAd.id) == col(P2POrder.ad_id))
-        .where(col(P2POrder.buyer_id) == user_id, col(P2PAd.type) == "sell",
-               col(P2POrder.status).in_(OPEN_ORDER_STATUSES)).limit(1)
+        select(col(P2POrder.id))
+        .join(P2PAd, col(P2PAd.id) == col(P2POrder.ad_id))
+        .where(
+            col(P2POrder.buyer_id) == user_id, col(P2PAd.type) == "sell", col(P2POrder.status).in_(OPEN_ORDER_STATUSES)
+        )
+        .limit(1)
     )
     return found is not None
 
@@ -140,8 +143,9 @@ async def create_order(
     if ad.user_id == taker:
         raise InvalidInput("you cannot take your own ad", code="OWN_AD")
     if request.payment_method not in ad.payment_methods:
-        raise InvalidInput("the ad does not take this payment method", code="INVALID_PAYMENT_METHOD",
-                           field="paymentMethod")
+        raise InvalidInput(
+            "the ad does not take this payment method", code="INVALID_PAYMENT_METHOD", field="paymentMethod"
+        )
     fiat = _check_amount(ad, request.usdt_amount)
     buyer, seller = (taker, ad.user_id) if ad.type == "sell" else (ad.user_id, taker)
     details = _details(ad, request)
@@ -153,14 +157,25 @@ async def create_order(
         try:
             await money_out.check_gates(session, settings or Settings(), taker, request.usdt_amount, cash)
         except InsufficientFunds:
-            raise InvalidInput("the seller's balance does not cover this amount",
-                               code="SELLER_INSUFFICIENT_BALANCE") from None
+            raise InvalidInput(
+                "the seller's balance does not cover this amount", code="SELLER_INSUFFICIENT_BALANCE"
+            ) from None
     now = utcnow()
     order = P2POrder(
-        ad_id=ad.id or 0, buyer_id=buyer, seller_id=seller, usdt_amount=request.usdt_amount, fiat_amount=fiat,
-        fiat_currency=ad.fiat_currency, exchange_rate=ad.exchange_rate, payment_method=request.payment_method,
-        payment_details=details, status="pending", frozen_balance=request.usdt_amount,
-        expires_at=now + timedelta(minutes=ad.max_payment_duration), created_at=now, updated_at=now,
+        ad_id=ad.id or 0,
+        buyer_id=buyer,
+        seller_id=seller,
+        usdt_amount=request.usdt_amount,
+        fiat_amount=fiat,
+        fiat_currency=ad.fiat_currency,
+        exchange_rate=ad.exchange_rate,
+        payment_method=request.payment_method,
+        payment_details=details,
+        status="pending",
+        frozen_balance=request.usdt_amount,
+        expires_at=now + timedelta(minutes=ad.max_payment_duration),
+        created_at=now,
+        updated_at=now,
     )
     ad.remaining_amount -= request.usdt_amount
     session.add(order)
@@ -168,15 +183,26 @@ async def create_order(
     await open_escrow(session, seller)
     await p2p_profiles.ensure(session, [buyer, seller])
     try:
-        await ledger.post(session, kind="p2p_escrow", legs=[(ledger.user_cash(seller), -order.usdt_amount),
-                          (ledger.user_p2p_escrow(seller), order.usdt_amount)], user_id=seller,
-                          reference=("p2p_order", order.id or 0))
+        await ledger.post(
+            session,
+            kind="p2p_escrow",
+            legs=[(ledger.user_cash(seller), -order.usdt_amount), (ledger.user_p2p_escrow(seller), order.usdt_amount)],
+            user_id=seller,
+            reference=("p2p_order", order.id or 0),
+        )
     except InsufficientFunds:
-        raise InvalidInput("the seller's balance does not cover this amount",
-                           code="SELLER_INSUFFICIENT_BALANCE") from None
+        raise InvalidInput(
+            "the seller's balance does not cover this amount", code="SELLER_INSUFFICIENT_BALANCE"
+        ) from None
     topics.p2p_order_changed(session, order)
-    await tell(session, order, [ad.user_id], "p2p_order_created", "New P2P order",
-                f"Order #{order.id} on your {ad.type} ad: {money(order.usdt_amount)}")
+    await tell(
+        session,
+        order,
+        [ad.user_id],
+        "p2p_order_created",
+        "New P2P order",
+        f"Order #{order.id} on your {ad.type} ad: {money(order.usdt_amount)}",
+    )
     return order
 
 

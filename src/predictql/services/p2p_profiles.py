@@ -30,7 +30,8 @@ async def completed(session: AsyncSession, user_ids: Iterable[int]) -> None:
     ids = sorted(set(user_ids))
     await ensure(session, ids)
     await session.execute(
-        update(P2PProfile).where(col(P2PProfile.user_id).in_(ids))
+        update(P2PProfile)
+        .where(col(P2PProfile.user_id).in_(ids))
         .values(completed_orders=P2PProfile.completed_orders + 1)
     )
 
@@ -38,7 +39,8 @@ async def completed(session: AsyncSession, user_ids: Iterable[int]) -> None:
 async def rated(session: AsyncSession, user_id: int, rating: int) -> None:
     await ensure(session, [user_id])
     await session.execute(
-        update(P2PProfile).where(col(P2PProfile.user_id) == user_id)
+        update(P2PProfile)
+        .where(col(P2PProfile.user_id) == user_id)
         .values(rating_sum=P2PProfile.rating_sum + rating, rating_count=P2PProfile.rating_count + 1)
     )
 

@@ -29,16 +29,26 @@ async def _open(session: AsyncSession, user_id: int, market_id: int, token: str)
     return await session.scalar(
         select(Position)
         .where(
-            Position.user_id == user_id, Position.market_id == market_id,
-            Position.token == token, Position.status == "open",
+            Position.user_id == user_id,
+            Position.market_id == market_id,
+            Position.token == token,
+            Position.status == "open",
         )
         .with_for_update()
     )
 
 
 async def add_units(
-    session: AsyncSession, *, user_id: int, market: Market, token: str, units: int,
-    price_cost: int, cost: int, bonus_cost: int = 0, use_bonus: bool = False,
+    session: AsyncSession,
+    *,
+    user_id: int,
+    market: Market,
+    token: str,
+    units: int,
+    price_cost: int,
+    cost: int,
+    bonus_cost: int = 0,
+    use_bonus: bool = False,
 ) -> Position:
     assert market.id is not None
     position = await _open(session, user_id, market.id, token)
@@ -146,7 +156,12 @@ async def open_positions(session: AsyncSession, actor: Actor, *, user_id: int | 
 
 
 async def completed_positions(
-    session: AsyncSession, actor: Actor, *, cursor: str | None = None, limit: int = 20, user_id: int | None = None,
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    cursor: str | None = None,
+    limit: int = 20,
+    user_id: int | None = None,
     with_total: bool = False,
 ) -> Page[PositionView]:
     """Closed positions, most recently closed first, keyset-paginated on (closed_at, id).
@@ -161,9 +176,7 @@ async def completed_positions(
     total = await count(session, query) if with_total else None
     before = decode_cursor(cursor) if cursor else None
     if before is not None:
-        closed = (
-            select(Position.closed_at).where(Position.id == before, Position.user_id == owner).scalar_subquery()
-        )
+        closed = select(Position.closed_at).where(Position.id == before, Position.user_id == owner).scalar_subquery()
         query = query.where(
             or_(col(Position.closed_at) < closed, and_(col(Position.closed_at) == closed, col(Position.id) < before))
         )
@@ -190,9 +203,13 @@ class AfterTrade:
 
 async def after_trade(session: AsyncSession, user_id: int, market_id: int) -> AfterTrade:
     """Read inside the trade's transaction, so it is exactly what the trade left."""
-    query = _joined().where(  # type: ignore[attr-defined]
-        Position.user_id == user_id, Position.market_id == market_id, Position.status == "open"
-    ).order_by(col(Position.id))
+    query = (
+        _joined()
+        .where(  # type: ignore[attr-defined]
+            Position.user_id == user_id, Position.market_id == market_id, Position.status == "open"
+        )
+        .order_by(col(Position.id))
+    )
     market = await session.get(Market, market_id)
     assert market is not None
     return AfterTrade(market, _views(await session.execute(query)), await ledger.balances(session, user_id))

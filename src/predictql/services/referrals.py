@@ -60,8 +60,9 @@ def fee_movements(fee: int, referrers: list[int], *, payer_id: int, reference: t
         return []
     shares, platform = referral_split(fee, len(referrers))
     movements = [
-        ledger.transfer(REFERRAL_KINDS[level], ledger.FEES, ledger.user_cash(referrer), share,
-                        user_id=payer_id, reference=reference)
+        ledger.transfer(
+            REFERRAL_KINDS[level], ledger.FEES, ledger.user_cash(referrer), share, user_id=payer_id, reference=reference
+        )
         for level, (referrer, share) in enumerate(zip(referrers, shares, strict=True))
     ]
     movements.append(
@@ -178,8 +179,13 @@ async def _with_activity(session: AsyncSession, rows: list[tuple[User, int]], id
     deposited = {int(uid): int(total) for uid, total in deposits}
     return [
         ReferralChild(
-            user.id or 0, display_name(user), user.avatar_url, level, user.created_at,
-            *activity.get(user.id or 0, (0, 0)), deposited.get(user.id or 0, 0),
+            user.id or 0,
+            display_name(user),
+            user.avatar_url,
+            level,
+            user.created_at,
+            *activity.get(user.id or 0, (0, 0)),
+            deposited.get(user.id or 0, 0),
         )
         for user, level in rows
     ]

@@ -90,17 +90,35 @@ async def _settle(session: AsyncSession, market: Market, winner: str | None) -> 
             refund = position.price_cost
             to_bonus = min(position.bonus_cost, refund)
             movements += [
-                ledger.transfer("refund", source, ledger.user_bonus(position.user_id), to_bonus,
-                                user_id=position.user_id, reference=reference),
-                ledger.transfer("refund", source, ledger.user_cash(position.user_id), refund - to_bonus,
-                                user_id=position.user_id, reference=reference),
+                ledger.transfer(
+                    "refund",
+                    source,
+                    ledger.user_bonus(position.user_id),
+                    to_bonus,
+                    user_id=position.user_id,
+                    reference=reference,
+                ),
+                ledger.transfer(
+                    "refund",
+                    source,
+                    ledger.user_cash(position.user_id),
+                    refund - to_bonus,
+                    user_id=position.user_id,
+                    reference=reference,
+                ),
             ]
             received = refund
         else:
             received = position.amount if position.token == winner else 0
             movements.append(
-                ledger.transfer("payout", source, ledger.user_cash(position.user_id), received,
-                                user_id=position.user_id, reference=reference)
+                ledger.transfer(
+                    "payout",
+                    source,
+                    ledger.user_cash(position.user_id),
+                    received,
+                    user_id=position.user_id,
+                    reference=reference,
+                )
             )
             position.won_side = SIDES[winner]
         position.realized_pnl += received - position.cost
@@ -181,8 +199,12 @@ async def _pool_in(session: AsyncSession, event_id: int, pool_id: int) -> Pool:
 
 
 async def close_pool(
-    session: AsyncSession, actor: Actor, event_id: int, pool_id: int,
-    verdict: Verdict | None = None, per_market: Sequence[tuple[int, str]] = (),
+    session: AsyncSession,
+    actor: Actor,
+    event_id: int,
+    pool_id: int,
+    verdict: Verdict | None = None,
+    per_market: Sequence[tuple[int, str]] = (),
 ) -> Pool:
     event = await events.get_managed(session, actor, event_id, lock=True)
     if event.cancelled_at is not None:
@@ -213,9 +235,11 @@ async def close_market(
     markets = await _lock_markets(session, (col(Market.id) == market_id) & (col(Market.pool_id) == pool_id))
     if not markets:
         raise NotFound("market not found")
-    winners = _winners(markets, verdict, len(markets)) if verdict.won_side is not None else {
-        market_id: "YES" if verdict.outcome == 0 else "NO"
-    }
+    winners = (
+        _winners(markets, verdict, len(markets))
+        if verdict.won_side is not None
+        else {market_id: "YES" if verdict.outcome == 0 else "NO"}
+    )
     if verdict.outcome is not None and verdict.outcome > 1:
         raise InvalidInput("a market resolves to outcome 0 (YES) or 1 (NO)")
     await _close_markets(session, pool, markets, winners)
@@ -223,16 +247,23 @@ async def close_market(
 
 
 async def close_event(
-    session: AsyncSession, actor: Actor, event_id: int,
-    verdict: Verdict | None = None, per_pool: Sequence[tuple[int, Verdict]] = (),
+    session: AsyncSession,
+    actor: Actor,
+    event_id: int,
+    verdict: Verdict | None = None,
+    per_pool: Sequence[tuple[int, Verdict]] = (),
 ) -> Event:
     event = await events.get_managed(session, actor, event_id, lock=True)
     if event.closed_at is not None or event.cancelled_at is not None:
         raise Conflict("event already resolved")
-    pools = list(await session.scalars(
-        select(Pool).where(Pool.event_id == event_id, col(Pool.closed_at).is_(None)).order_by(col(Pool.id))
-        .with_for_update()
-    ))
+    pools = list(
+        await session.scalars(
+            select(Pool)
+            .where(Pool.event_id == event_id, col(Pool.closed_at).is_(None))
+            .order_by(col(Pool.id))
+            .with_for_update()
+        )
+    )
     if not pools:
         raise Conflict("event has no open pool to resolve")
     if per_pool:

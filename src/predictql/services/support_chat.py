@@ -118,9 +118,8 @@ async def _of_user(session: AsyncSession, user_id: int, *, active: bool, lock: b
 
 
 async def _latest_of_user(session: AsyncSession, user_id: int, *, lock: bool) -> ChatSession | None:
-    return (
-        await _of_user(session, user_id, active=True, lock=lock)
-        or await _of_user(session, user_id, active=False, lock=lock)
+    return await _of_user(session, user_id, active=True, lock=lock) or await _of_user(
+        session, user_id, active=False, lock=lock
     )
 
 

@@ -53,8 +53,14 @@ async def answer(
     message = await add_message(session, row, sender="support", text=text, author_id=operator_id)
     if row.user_id is not None:  # a signed-in visitor is told even with the chat closed in their browser
         await notifications.support_reply(session, row.user_id, text)
-    await audit.record(session, actor, "chat_session.answer", "chat_session", session_id,
-                       after={"message_id": message.id, "status": row.status})
+    await audit.record(
+        session,
+        actor,
+        "chat_session.answer",
+        "chat_session",
+        session_id,
+        after={"message_id": message.id, "status": row.status},
+    )
     return row, message
 
 
@@ -71,6 +77,14 @@ async def close(session: AsyncSession, actor: Actor, *, session_id: int, note: s
     await session.flush()
     topics.support_chat_changed(session, tick(row))
     topics.backoffice_item_changed(session, "chat_session", session_id, "closed", open=False)
-    await audit.record(session, actor, "chat_session.close", "chat_session", session_id,
-                       before={"status": before}, after={"status": "closed"}, note=note)
+    await audit.record(
+        session,
+        actor,
+        "chat_session.close",
+        "chat_session",
+        session_id,
+        before={"status": before},
+        after={"status": "closed"},
+        note=note,
+    )
     return row

@@ -30,7 +30,10 @@ LANGUAGES = ("en", "ru")
 ROLES = ("creator", "stats_viewer", "admin", "operator")
 MONEY_KINDS = ("deposit", "withdrawal", "payout_hold")  # payout_hold: a card withdraw or crypto request
 MONEY_OUT_STATUS = {  # a money-out request's status as the transaction list shows it
-    "pending": "pending", "paid_by_user": "pending", "completed": "completed", "cancelled": "failed",
+    "pending": "pending",
+    "paid_by_user": "pending",
+    "completed": "completed",
+    "cancelled": "failed",
     "rejected": "failed",
 }
 
@@ -153,8 +156,12 @@ async def _movements(session: AsyncSession, actor: Actor) -> Any:
         .scalar_subquery()
     )
     return select(
-        col(LedgerTransaction.id), col(LedgerTransaction.kind), amount, col(LedgerTransaction.created_at),
-        col(LedgerTransaction.reference_type), col(LedgerTransaction.reference_id),
+        col(LedgerTransaction.id),
+        col(LedgerTransaction.kind),
+        amount,
+        col(LedgerTransaction.created_at),
+        col(LedgerTransaction.reference_type),
+        col(LedgerTransaction.reference_id),
     ).where(
         col(LedgerTransaction.user_id) == user_id, col(LedgerTransaction.kind).in_(MONEY_KINDS), amount.is_not(None)
     )

@@ -94,8 +94,18 @@ async def request(
         raise DomainError("a withdrawal is pending already; cancel it or wait", "PENDING_WITHDRAWAL_EXISTS")
     await money_out.check_gates(session, settings, user_id, amount, cash)
     now = utcnow()
-    row = Withdrawal(user_id=user_id, token=token, network=network, address=address, amount=amount, fee=fee,
-                     amount_sent=amount - fee, status="pending", created_at=now, updated_at=now)
+    row = Withdrawal(
+        user_id=user_id,
+        token=token,
+        network=network,
+        address=address,
+        amount=amount,
+        fee=fee,
+        amount_sent=amount - fee,
+        status="pending",
+        created_at=now,
+        updated_at=now,
+    )
     session.add(row)
     await session.flush()
     assert row.id is not None
@@ -118,7 +128,8 @@ async def _move(session: AsyncSession, row: Withdrawal, to: str, **values: objec
     if row.status != "pending":
         raise Conflict(f"withdrawal is {row.status}", "WITHDRAWAL_NOT_PENDING")
     result = await session.execute(
-        update(Withdrawal).where(col(Withdrawal.id) == row.id, col(Withdrawal.status) == "pending")
+        update(Withdrawal)
+        .where(col(Withdrawal.id) == row.id, col(Withdrawal.status) == "pending")
         .values(status=to, updated_at=utcnow(), closed_at=utcnow(), **values)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -143,16 +154,25 @@ async def _changed(session: AsyncSession, row: Withdrawal, actor: Actor | None) 
     topics.withdrawal_changed(session, WithdrawalState.of(row))
     topics.backoffice_item_changed(session, SUBJECT, row.id, row.status, open=row.status == "pending")
     message = TEXT[row.status].format(
-        id=row.id, amount=f"{_usd(row.amount)} {row.token}", sent=f"{_usd(row.amount_sent)} {row.token}",
-        network=row.network, address=row.address,
+        id=row.id,
+        amount=f"{_usd(row.amount)} {row.token}",
+        sent=f"{_usd(row.amount_sent)} {row.token}",
+        network=row.network,
+        address=row.address,
     )
     draft = Draft(row.user_id, "withdrawal_updated", "Withdrawal", message, SUBJECT, row.id)
     await notifications.create(session, draft)
     if actor is not None:
         action = "approve" if row.status == "completed" else "reject"
         await audit.record(
-            session, actor, f"withdrawal.{action}", SUBJECT, row.id, before={"status": "pending"},
-            after={"status": row.status, "tx_hash": row.tx_hash}, note=row.note,
+            session,
+            actor,
+            f"withdrawal.{action}",
+            SUBJECT,
+            row.id,
+            before={"status": "pending"},
+            after={"status": row.status, "tx_hash": row.tx_hash},
+            note=row.note,
         )
 
 
@@ -207,13 +227,19 @@ async def reject(session: AsyncSession, actor: Actor, *, withdrawal_id: int, not
 
 async def my_page(session: AsyncSession, actor: Actor, args: PageArgs) -> Page[Withdrawal]:
     user_id = actor.require_user()
-    return await keyset_page(session, select(Withdrawal).where(col(Withdrawal.user_id) == user_id),
-                             col(Withdrawal.id), args)
+    return await keyset_page(
+        session, select(Withdrawal).where(col(Withdrawal.user_id) == user_id), col(Withdrawal.id), args
+    )
 
 
 async def queue(
-    session: AsyncSession, actor: Actor, args: PageArgs, *, statuses: tuple[str, ...] = ("pending",),
-    network: str | None = None, user_id: int | None = None,
+    session: AsyncSession,
+    actor: Actor,
+    args: PageArgs,
+    *,
+    statuses: tuple[str, ...] = ("pending",),
+    network: str | None = None,
+    user_id: int | None = None,
 ) -> Page[Withdrawal]:
     """The back office's withdrawals, newest first: pending ones unless ``statuses`` says otherwise."""
     actor.require_operator()

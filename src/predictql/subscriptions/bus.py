@@ -275,6 +275,7 @@ class _Channel:
         """A finished repair is shared for ``REPLAY_TTL`` more seconds (subscribers repairing the
         same span just after it), then dropped: its decoded messages are not kept for the channel's
         life."""
+
         def drop() -> None:
             if self.replays.get(span) is done:
                 del self.replays[span]

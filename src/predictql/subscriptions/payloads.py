@@ -57,8 +57,19 @@ class MarketState:
         assert market.id is not None
         price = market_price(market)
         return cls(
-            market.id, market.event_id, market.pool_id, price.yes_probability, price.yes, price.no, market.q_yes,
-            market.q_no, market.volume, market.paused, market.resolved, market.winning_outcome, at or utcnow(),
+            market.id,
+            market.event_id,
+            market.pool_id,
+            price.yes_probability,
+            price.yes,
+            price.no,
+            market.q_yes,
+            market.q_no,
+            market.volume,
+            market.paused,
+            market.resolved,
+            market.winning_outcome,
+            at or utcnow(),
         )
 
     def to_json(self) -> str:
@@ -125,16 +136,34 @@ class TradeTick:
         assert trade.id is not None
         hidden = user.profile_hidden
         return cls(
-            trade.id, trade.market_id, trade.event_id, market.pool_id, trade.side, trade.token, trade.shares,
-            trade.price, trade.amount, trade.created_at, ANONYMOUS_NAME if hidden else (user.nickname or user.name),
-            None if hidden else user.avatar_url, event.name, market.name, trade.user_id, trade.kind, trade.fee,
+            trade.id,
+            trade.market_id,
+            trade.event_id,
+            market.pool_id,
+            trade.side,
+            trade.token,
+            trade.shares,
+            trade.price,
+            trade.amount,
+            trade.created_at,
+            ANONYMOUS_NAME if hidden else (user.nickname or user.name),
+            None if hidden else user.avatar_url,
+            event.name,
+            market.name,
+            trade.user_id,
+            trade.kind,
+            trade.fee,
         )
 
     def simple(self) -> dict[str, Any]:
         """The REST/legacy ``SimpleTrade`` shape."""
         return {
-            "amount": self.amount, "name": self.name, "token": self.token, "event": self.event,
-            "market": self.market, "avatar": self.avatar,
+            "amount": self.amount,
+            "name": self.name,
+            "token": self.token,
+            "event": self.event,
+            "market": self.market,
+            "avatar": self.avatar,
         }
 
     def to_json(self) -> str:
@@ -166,8 +195,16 @@ class NotificationTick:
     def of(cls, row: Notification) -> NotificationTick:
         assert row.id is not None
         return cls(
-            row.id, row.user_id, row.type, row.title, row.message, row.read, row.read_at, row.created_at,
-            row.related_id, row.related_type,
+            row.id,
+            row.user_id,
+            row.type,
+            row.title,
+            row.message,
+            row.read,
+            row.read_at,
+            row.created_at,
+            row.related_id,
+            row.related_type,
         )
 
     def to_json(self) -> str:
@@ -265,8 +302,19 @@ class FillTick:
     def of(cls, trade: Trade, order_id: int | None) -> FillTick:
         assert trade.id is not None
         return cls(
-            trade.id, trade.user_id, trade.market_id, trade.event_id, trade.kind, trade.side, trade.token,
-            trade.shares, trade.price, trade.amount, trade.fee, order_id, trade.created_at,
+            trade.id,
+            trade.user_id,
+            trade.market_id,
+            trade.event_id,
+            trade.kind,
+            trade.side,
+            trade.token,
+            trade.shares,
+            trade.price,
+            trade.amount,
+            trade.fee,
+            order_id,
+            trade.created_at,
         )
 
     def to_json(self) -> str:
@@ -404,8 +452,17 @@ class CardOrderState:
     @classmethod
     def of(cls, row: Any) -> CardOrderState:
         return cls(
-            row.id, row.user_id, row.type, row.amount, row.status, row.payment_details, row.note, row.created_at,
-            row.updated_at, row.paid_at, row.closed_at,
+            row.id,
+            row.user_id,
+            row.type,
+            row.amount,
+            row.status,
+            row.payment_details,
+            row.note,
+            row.created_at,
+            row.updated_at,
+            row.paid_at,
+            row.closed_at,
         )
 
     def to_json(self) -> str:
@@ -438,8 +495,20 @@ class WithdrawalState:
     @classmethod
     def of(cls, row: Any) -> WithdrawalState:
         return cls(
-            row.id, row.user_id, row.token, row.network, row.address, row.amount, row.fee, row.amount_sent,
-            row.status, row.tx_hash, row.note, row.created_at, row.updated_at, row.closed_at,
+            row.id,
+            row.user_id,
+            row.token,
+            row.network,
+            row.address,
+            row.amount,
+            row.fee,
+            row.amount_sent,
+            row.status,
+            row.tx_hash,
+            row.note,
+            row.created_at,
+            row.updated_at,
+            row.closed_at,
         )
 
     def to_json(self) -> str:

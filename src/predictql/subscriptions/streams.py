@@ -67,9 +67,7 @@ async def follow(
     active = metrics.SUBSCRIPTIONS.labels(stream)
     active.inc()
     try:
-        items = _follow(
-            bus, channel, live=live, snapshot=snapshot, from_seq=from_seq, share=share, reuse=reuse
-        )
+        items = _follow(bus, channel, live=live, snapshot=snapshot, from_seq=from_seq, share=share, reuse=reuse)
         async with contextlib.aclosing(items):
             async for item in items:
                 _delivered(stream, item.kind).inc()

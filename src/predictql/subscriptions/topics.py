@@ -121,10 +121,16 @@ def user_card_orders_channel(user_id: int) -> str:
 
 def user_withdrawals_channel(user_id: int) -> str:
     return f"user:{user_id}:withdrawals"
+
+
 def support_chat_channel(session_id: int) -> str:
     return f"chat:{session_id}"
+
+
 def event_comments_channel(event_id: int) -> str:
     return f"event:{event_id}:comments"
+
+
 def asset_price_channel(symbol: str) -> str:
     return f"asset:{symbol}:price"
 
@@ -193,9 +199,13 @@ def card_order_changed(session: AsyncSession, state: CardOrderState) -> None:
 def withdrawal_changed(session: AsyncSession, state: WithdrawalState) -> None:
     """A crypto withdrawal was created or changed state, in this transaction."""
     emit(session, user_withdrawals_channel(state.user_id), state.to_json())
+
+
 def comment_changed(session: AsyncSession, tick: CommentTick) -> None:
     """A comment was created or changed in this transaction (``CommentTick.action`` says how)."""
     emit(session, event_comments_channel(tick.event_id), tick.to_json())
+
+
 def asset_price_changed(session: AsyncSession, asset: Asset) -> None:
     """After a newer price of ``asset`` was recorded, in this transaction."""
     emit(session, asset_price_channel(asset.symbol), AssetPriceTick.of(asset).to_json())
@@ -253,8 +263,10 @@ class Marked:
 def take_marked(session: AsyncSession) -> Marked:
     info = session.info
     return Marked(
-        list(info.pop(ORDERS_KEY, {}).values()), list(info.pop(POSITIONS_KEY, {}).values()),
-        info.pop(BALANCES_KEY, set()), info.pop(BOOK_KEY, {}),
+        list(info.pop(ORDERS_KEY, {}).values()),
+        list(info.pop(POSITIONS_KEY, {}).values()),
+        info.pop(BALANCES_KEY, set()),
+        info.pop(BOOK_KEY, {}),
     )
 
 
@@ -275,6 +287,8 @@ def publish_final(
 def support_chat_changed(session: AsyncSession, tick: ChatTick) -> None:
     """A support-chat message was posted or the session's status changed, in this transaction."""
     emit(session, support_chat_channel(tick.session_id), tick.to_json())
+
+
 # -- P2P exchange ------------------------------------------------------------------------------
 
 
