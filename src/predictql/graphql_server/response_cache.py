@@ -15,6 +15,7 @@ PRIVATE operations and responses with errors are never stored.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -88,7 +89,11 @@ class Generation:
         if self.client is None:
             return
         try:
-            await self.client.incr(self.key)
+            # Shielded: redis-py can swallow a cancellation that lands inside a command, and a
+            # background loop cancelled at shutdown while committing then slept on for ever (seen
+            # as a hung lifespan teardown on PostgreSQL + Redis). The caller is cancelled at once;
+            # the increment finishes on its own.
+            await asyncio.shield(self.client.incr(self.key))
         except Exception:  # the data is committed; other processes' entries expire by the TTL
             log.exception("cache generation bump failed")
 
@@ -97,7 +102,7 @@ class Generation:
         if self.client is None:
             return 0
         try:
-            value = await self.client.get(self.key)
+            value = await asyncio.shield(self.client.get(self.key))  # as in bump: cancellation stays ours
         except Exception:
             log.warning("cache generation unreadable: cache bypassed", exc_info=True)
             return None
