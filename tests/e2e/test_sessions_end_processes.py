@@ -22,7 +22,14 @@ from predictql.subscriptions import topics
 from tests.api.test_auth import forgot
 from tests.api.test_lmsr_api import trader
 from tests.conftest import BACKEND, REDIS_URL
-from tests.e2e.test_scale_out import RECEIVE_TIMEOUT, processes, redis, subscribed, ws_url
+from tests.e2e.test_scale_out import (  # noqa: F401  (fixtures: processes runs behind nginx, on direct)
+    RECEIVE_TIMEOUT,
+    direct,
+    processes,
+    redis,
+    subscribed,
+    ws_url,
+)
 from tests.support import Mailbox, bearer, create_user, sign_in, unique_email
 
 pytestmark = [
