@@ -96,7 +96,8 @@ def _request_body(spec: Endpoint, entry: dict[str, Any], components: dict[str, A
         components["schemas"].update(schema.pop("$defs", {}))
         name = spec.body.__name__.lstrip("_")
         components["schemas"][name] = schema
-        return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+        content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+        return {"required": not spec.body_optional, "content": content}
     declared = contract_body(entry)
     if declared is None:
         return None

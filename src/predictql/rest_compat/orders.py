@@ -144,7 +144,9 @@ class PauseBody(StrictBody):
     paused: StrictBool = True
 
 
-@endpoint("POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/pause", auth="creator", body=PauseBody)
+@endpoint(
+    "POST", "/events/{id}/pools/{pool_id}/markets/{market_id}/pause", auth="creator", body=PauseBody, body_optional=True
+)
 async def pause_market(api: ApiRequest) -> dict[str, Any]:
     """Our extension: ``{"paused": true|false}``; pausing cancels the market's resting orders."""
     event_id, pool_id, market_id = api.path_int("id"), api.path_int("pool_id"), api.path_int("market_id")

@@ -62,6 +62,7 @@ class Endpoint:
     invalid_code: str = "INVALID_REQUEST"
     body: type[BaseModel] | None = None  # the JSON body model the handler parses (for OpenAPI)
     upload: str | None = None  # the multipart file field of an upload route (for OpenAPI)
+    body_optional: bool = False  # the handler reads ``body`` with ``optional_body``: it may be absent
 
 
 REGISTRY: list[Endpoint] = []
@@ -78,6 +79,7 @@ def endpoint(
     invalid_code: str | None = None,
     body: type[BaseModel] | None = None,
     upload: str | None = None,
+    body_optional: bool = False,
 ) -> Callable[[Callable[[ApiRequest], Awaitable[Any]]], Callable[[ApiRequest], Awaitable[Any]]]:
     def register(handler: Callable[[ApiRequest], Awaitable[Any]]) -> Callable[[ApiRequest], Awaitable[Any]]:
         REGISTRY.append(
@@ -92,6 +94,7 @@ def endpoint(
                 invalid_code or ("invalid_body" if lower_codes else "INVALID_REQUEST"),
                 body,
                 upload,
+                body_optional,
             )
         )
         return handler

@@ -42,7 +42,7 @@ def _reading(api: ApiRequest, visitor: Visitor) -> AbstractAsyncContextManager[A
     return api.db.transaction() if visitor.may_link else api.db.session()
 
 
-@endpoint("POST", "/chat/session", auth="optional", lower_codes=True, invalid_code=BAD, body=NoBody)
+@endpoint("POST", "/chat/session", auth="optional", lower_codes=True, invalid_code=BAD, body=NoBody, body_optional=True)
 async def create_session(api: ApiRequest) -> dict[str, Any]:
     await api.optional_body(NoBody)
     async with api.db.transaction() as session:
@@ -52,7 +52,15 @@ async def create_session(api: ApiRequest) -> dict[str, Any]:
     return {"session_id": started.token}
 
 
-@endpoint("POST", "/chat/session/call-operator", auth="optional", lower_codes=True, invalid_code=BAD, body=NoBody)
+@endpoint(
+    "POST",
+    "/chat/session/call-operator",
+    auth="optional",
+    lower_codes=True,
+    invalid_code=BAD,
+    body=NoBody,
+    body_optional=True,
+)
 async def call_operator(api: ApiRequest) -> dict[str, Any]:
     await api.optional_body(NoBody)
     async with api.db.transaction() as session:
