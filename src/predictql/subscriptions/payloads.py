@@ -33,6 +33,13 @@ def _fields(cls: type[Any], text: str, optional: tuple[str, ...] = ()) -> dict[s
     return {name: data[name] for name in cls.__dataclass_fields__ if name in data or name not in optional}
 
 
+def _times(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    """``data`` with each named field, an ISO time or null, as a datetime or None."""
+    for name in names:
+        data[name] = _time(data[name]) if data[name] is not None else None
+    return data
+
+
 @dataclass(frozen=True, slots=True)
 class MarketState:
     """A market as it is after a change; prices in basis points 0..10000, by the one rule every
@@ -274,8 +281,7 @@ class OrderState:
     @classmethod
     def from_json(cls, text: str) -> OrderState:
         data = _fields(cls, text)
-        for name in ("created_at", "updated_at", "expires_at"):
-            data[name] = _time(data[name]) if data[name] is not None else None
+        _times(data, "created_at", "updated_at", "expires_at")
         return cls(**data)
 
 
@@ -358,8 +364,7 @@ class PositionState:
     @classmethod
     def from_json(cls, text: str) -> PositionState:
         data = _fields(cls, text, optional=("use_bonus",))
-        data["created_at"] = _time(data["created_at"])
-        data["closed_at"] = _time(data["closed_at"]) if data["closed_at"] is not None else None
+        _times(data, "created_at", "closed_at")
         return cls(**data)
 
 
@@ -425,12 +430,6 @@ class BackOfficeItem:
         data = _fields(cls, text)
         data["at"] = _time(data["at"])
         return cls(**data)
-
-
-def _times(data: dict[str, Any], *names: str) -> dict[str, Any]:
-    for name in names:
-        data[name] = _time(data[name]) if data[name] is not None else None
-    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,8 +564,7 @@ class CommentTick:
     @classmethod
     def from_json(cls, text: str) -> CommentTick:
         data = _fields(cls, text)
-        data["created_at"] = _time(data["created_at"])
-        data["edited_at"] = _time(data["edited_at"]) if data["edited_at"] is not None else None
+        _times(data, "created_at", "edited_at")
         return cls(**data)
 
 
@@ -605,8 +603,7 @@ class P2POrderState:
     @classmethod
     def from_json(cls, text: str) -> P2POrderState:
         data = _fields(cls, text)
-        for name in ("expires_at", "buyer_paid_at", "finished_at", "created_at", "updated_at"):
-            data[name] = _time(data[name]) if data[name] is not None else None
+        _times(data, "expires_at", "buyer_paid_at", "finished_at", "created_at", "updated_at")
         return cls(**data)
 
 
