@@ -1,5 +1,5 @@
 """Loop events with several processes: two real ``predictql serve`` processes on one PostgreSQL
-database both run the loop runner every 5 ms on 0.3-second rounds; each round must open once and
+database both run the loop runner every 5 ms on 1-second rounds; each round must open once and
 settle once (the event's row lock), back to back, whichever process gets there first.
 
 Skipped on SQLite (embedded mode is one process by design). No Redis needed: the database is the
@@ -29,9 +29,9 @@ pytestmark = [
     pytest.mark.skipif(BACKEND == "sqlite", reason="several processes need PostgreSQL (SQLite is one process)"),
 ]
 
-ROUNDS = 12
+ROUNDS = 8
 FAST = {
-    "PREDICTQL_LOOP_MINUTE_SECONDS": "0.3",
+    "PREDICTQL_LOOP_MINUTE_SECONDS": "1.0",  # 0.3 s rounds missed the deadline on a loaded machine
     "PREDICTQL_LOOP_TICK_SECONDS": "0.005",
     "PREDICTQL_PRICE_STALE_SECONDS": "120",
 }
@@ -55,7 +55,7 @@ async def test_two_processes_run_each_round_exactly_once(
     logs = tmp_path_factory.mktemp("loops")
     started = [start_server(settings, Path(logs / f"server-{name}.log"), **FAST) for name in "AB"]
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 150
         while len([p for p in await _rounds(db, event_id) if p.closed_at is not None]) < ROUNDS:
             assert time.monotonic() < deadline, f"{ROUNDS} rounds did not settle in time"
             await asyncio.sleep(0.1)  # the work happens in the other processes: poll the database
