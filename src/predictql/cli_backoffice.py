@@ -17,6 +17,8 @@ import argparse
 import json
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from predictql.auth import Actor
 from predictql.db import Database
 from predictql.errors import DomainError, Forbidden
@@ -98,12 +100,13 @@ def _out(row: Withdrawal) -> dict[str, Any]:
     }
 
 
-async def _actor(db: Database, email: str) -> Actor:
+async def operator(session: AsyncSession, email: str) -> Actor:
+    """The account ``--as`` names, as the actor the services check and the audit log records: the
+    one lookup of every ``backoffice`` command. An unknown email or a plain user is refused."""
     from predictql.services import accounts
 
-    async with db.session() as session:
-        user = await accounts.user_by_email(session, accounts.normalize_email(email))
-    if user is None or not (user.is_operator or user.is_admin):
+    user = await accounts.user_by_email(session, accounts.normalize_email(email))
+    if user is None or user.id is None or not (user.is_operator or user.is_admin):
         raise Forbidden(f"{email} is not an operator or admin account")
     return Actor(user_id=user.id, is_operator=user.is_operator, is_admin=user.is_admin)
 
@@ -112,7 +115,8 @@ async def run(db: Database, args: argparse.Namespace, settings: Settings) -> lis
     from predictql.services import card_orders, withdrawals
     from predictql.services.cursors import PageArgs
 
-    actor = await _actor(db, args.operator)
+    async with db.session() as session:
+        actor = await operator(session, args.operator)
     if args.money_out == "card-orders":
         statuses = card_orders.STATUSES if args.all else card_orders.OPEN
         async with db.session() as session:

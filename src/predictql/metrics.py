@@ -3,7 +3,7 @@
 Counted where they happen, in this process: HTTP requests and latency by route template and
 status (the gateway), GraphQL operations by name with duration and error codes (a schema
 extension), open WebSockets (the socket gate), active subscriptions, deliveries, gaps and skipped
-slow consumers by stream and the bus's receive-to-delivery lag (``subscriptions.streams``), the
+slow consumers by stream and the bus's publish-to-delivery lag (``subscriptions.streams``), the
 database pool's connections in use (pool events). Read from the database at scrape time, so they
 are the same whichever process is scraped and survive restarts: trades, fills and volume, orders by
 status, the stream log's size. The last ``predictql ledger check`` writes its result beside the data
@@ -80,7 +80,10 @@ SLOW_SKIPPED = Counter(
 )
 BUS_LAG = Histogram(
     "predictql_bus_delivery_lag_seconds",
-    "From a message reaching this process's bus to its delivery to a subscriber",
+    "Bus lag: from a message's publish (after its commit, in whichever process committed it) to its"
+    " delivery to each subscriber here, so a subscriber that is slow to take it counts its wait."
+    " Wall clocks: skew between hosts adds in. Messages from older publishers, which carry no"
+    " publish time, count from their arrival in this process.",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 POOL_IN_USE = Gauge("predictql_db_pool_in_use", "Database connections checked out", multiprocess_mode="livesum")

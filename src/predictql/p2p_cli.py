@@ -1,12 +1,14 @@
 """``predictql backoffice p2p-disputes``: list the open P2P disputes, or resolve one.
 
-    predictql backoffice p2p-disputes [list] [--all] [--limit N]
+    predictql backoffice p2p-disputes [list] --as OPERATOR_EMAIL [--all] [--limit N]
     predictql backoffice p2p-disputes resolve ORDER_ID --to buyer|seller --as OPERATOR_EMAIL [--note TEXT]
-    predictql backoffice p2p-ads [list] [--status approved|hidden] [--limit N]
+    predictql backoffice p2p-ads [list] --as OPERATOR_EMAIL [--status approved|hidden] [--limit N]
     predictql backoffice p2p-ads moderate AD_ID --status approved|hidden --as OPERATOR_EMAIL [--note TEXT]
     predictql backoffice answer card_N|pord_N --as OPERATOR_EMAIL --message TEXT
 
-The operator named by ``--as`` (an operator or an admin) is the actor the audit log records.
+The operator named by ``--as`` (an operator or an admin, ``cli_backoffice.operator``) is the actor:
+lists and actions go through the same role-checked services as the GraphQL back office
+(``services.p2p_backoffice``), and the audit log records it.
 """
 
 from __future__ import annotations
@@ -15,44 +17,67 @@ import argparse
 from typing import Any
 
 from predictql.auth import Actor
+from predictql.cli_backoffice import operator
 from predictql.db import Database
 from predictql.errors import DomainError
+from predictql.services.cursors import MAX_PAGE
 
 MODERATION = ("approved", "hidden")
+AS_HELP = "email of the operator or admin acting"
+
+
+def _as(parser: Any, *, listing: bool) -> None:
+    """``--as``: required by an action; a list takes it before or after ``list`` (``p2p-disputes
+    --as EMAIL`` lists too), and ``_operator`` refuses a list without it."""
+    if listing:
+        parser.add_argument("--as", dest="operator", default=argparse.SUPPRESS, metavar="EMAIL", help=AS_HELP)
+    else:
+        parser.add_argument("--as", dest="operator", required=True, metavar="EMAIL", help=AS_HELP)
+
+
+def _limit(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"between 1 and {MAX_PAGE}")
+    return value
 
 
 def add_commands(backoffice: Any) -> None:
     disputes = backoffice.add_parser("p2p-disputes", help="P2P disputes: list (default) or resolve one")
-    disputes.set_defaults(run=_list, all=False, limit=50)
+    disputes.set_defaults(run=_list, all=False, limit=50, operator=None)
+    _as(disputes, listing=True)
     actions = disputes.add_subparsers(dest="p2p_action")
     listing = actions.add_parser("list", help="open disputes, newest first (JSON lines)")
+    _as(listing, listing=True)
     listing.add_argument("--all", action="store_true", help="also the resolved ones")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=_limit, default=50)
     listing.set_defaults(run=_list)
     resolve = actions.add_parser("resolve", help="settle a dispute: escrow to the buyer or back to the seller")
     resolve.add_argument("order_id", type=int)
     resolve.add_argument("--to", required=True, choices=("buyer", "seller"))
-    resolve.add_argument("--as", dest="operator", required=True, help="email of the operator or admin acting")
+    _as(resolve, listing=False)
     resolve.add_argument("--note", default=None, help="why, for the audit log")
     resolve.set_defaults(run=_resolve)
 
     ads = backoffice.add_parser("p2p-ads", help="P2P ads for moderation: list (default) or moderate one")
-    ads.set_defaults(run=_ads, status=None, limit=50)
+    ads.set_defaults(run=_ads, status=None, limit=50, operator=None)
+    _as(ads, listing=True)
     ad_actions = ads.add_subparsers(dest="p2p_action")
     ad_list = ad_actions.add_parser("list", help="ads newest first (JSON lines), optionally by moderation status")
+    _as(ad_list, listing=True)
     ad_list.add_argument("--status", choices=MODERATION)
-    ad_list.add_argument("--limit", type=int, default=50)
+    ad_list.add_argument("--limit", type=_limit, default=50)
     ad_list.set_defaults(run=_ads)
     moderate = ad_actions.add_parser("moderate", help="hide an ad (out of listings, no new orders) or approve it")
     moderate.add_argument("ad_id", type=int)
     moderate.add_argument("--status", required=True, choices=MODERATION)
-    moderate.add_argument("--as", dest="operator", required=True, help="email of the operator or admin acting")
+    _as(moderate, listing=False)
     moderate.add_argument("--note", default=None, help="why, for the audit log")
     moderate.set_defaults(run=_moderate)
 
     answer = backoffice.add_parser("answer", help="answer a card order's or a P2P order's chat as an operator")
     answer.add_argument("id", help="card_N (a card order) or pord_N (a P2P order)")
-    answer.add_argument("--as", dest="operator", required=True, help="email of the operator or admin acting")
+    _as(answer, listing=False)
     answer.add_argument("--message", required=True)
     answer.set_defaults(run=_answer)
 
@@ -72,33 +97,28 @@ def _row(order: Any) -> dict[str, Any]:
     }
 
 
-async def _operator(session: Any, email: str) -> Actor:
-    from predictql.services import accounts
-
-    user = await accounts.user_by_email(session, accounts.normalize_email(email))
-    if user is None or user.id is None:
-        raise DomainError(f"no user with email {email}", code="user_not_found")
-    return Actor(user_id=user.id, is_operator=user.is_operator, is_admin=user.is_admin)
+async def _operator(session: Any, args: argparse.Namespace) -> Actor:
+    if not args.operator:
+        raise DomainError("--as OPERATOR_EMAIL is required: the operator or admin acting", code="INVALID_INPUT")
+    return await operator(session, args.operator)
 
 
 async def _list(db: Database, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from sqlmodel import col, select
+    """Through ``p2p_backoffice.disputes``, as the GraphQL back office's ``p2pDisputes``."""
+    from predictql.services import p2p_backoffice
+    from predictql.services.cursors import PageArgs
 
-    from predictql.models import P2POrder
-
-    query = select(P2POrder).where(col(P2POrder.operator_called))
-    if not args.all:
-        query = query.where(col(P2POrder.status) == "dispute")
     async with db.session() as session:
-        rows = await session.scalars(query.order_by(col(P2POrder.id).desc()).limit(args.limit))
-        return [_row(row) for row in rows]
+        actor = await _operator(session, args)
+        page = await p2p_backoffice.disputes(session, actor, PageArgs(first=args.limit), open_only=not args.all)
+        return [_row(row) for row in page.items]
 
 
 async def _resolve(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     from predictql.services import p2p_backoffice
 
     async with db.transaction() as session:
-        actor = await _operator(session, args.operator)
+        actor = await _operator(session, args)
         order = await p2p_backoffice.resolve(session, actor, order_id=args.order_id, to=args.to, note=args.note)
         return _row(order)
 
@@ -119,23 +139,21 @@ def _ad(ad: Any) -> dict[str, Any]:
 
 
 async def _ads(db: Database, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from sqlmodel import col, select
+    """Through ``p2p_backoffice.ads``, as the GraphQL back office's ``p2pAdsForModeration``."""
+    from predictql.services import p2p_backoffice
+    from predictql.services.cursors import PageArgs
 
-    from predictql.models import P2PAd
-
-    query = select(P2PAd).where(col(P2PAd.moderation_status) != "deleted")
-    if args.status is not None:
-        query = query.where(col(P2PAd.moderation_status) == args.status)
     async with db.session() as session:
-        rows = await session.scalars(query.order_by(col(P2PAd.id).desc()).limit(args.limit))
-        return [_ad(row) for row in rows]
+        actor = await _operator(session, args)
+        page = await p2p_backoffice.ads(session, actor, PageArgs(first=args.limit), moderation_status=args.status)
+        return [_ad(row) for row in page.items]
 
 
 async def _moderate(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     from predictql.services import p2p_backoffice
 
     async with db.transaction() as session:
-        actor = await _operator(session, args.operator)
+        actor = await _operator(session, args)
         ad = await p2p_backoffice.moderate(session, actor, ad_id=args.ad_id, status=args.status, note=args.note)
         return _ad(ad)
 
@@ -147,8 +165,7 @@ async def _answer(db: Database, args: argparse.Namespace) -> dict[str, Any]:
 
     kind, row_id = parse(args.id)
     async with db.transaction() as session:
-        actor = await _operator(session, args.operator)
-        actor.require_operator()
+        actor = await _operator(session, args)
         if kind is Kind.CARD_ORDER:
             card = await card_orders.post_message(session, actor, order_id=row_id, message=args.message)
             return {"id": f"cmsg_{card.id}", "order_id": args.id, "message": card.message}

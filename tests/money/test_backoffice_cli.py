@@ -56,7 +56,7 @@ async def test_backoffice_commands(
     code, _, err = await cli(
         capsys, "backoffice", "answer", f"card_{deposit.id}", "--as", plain.email, "--message", "x"
     )
-    assert code == 2 and "operator role required" in err
+    assert code == 2 and "not an operator or admin account" in err  # the one --as lookup (cli_backoffice.operator)
     code, done, _ = await cli(capsys, "backoffice", "complete", str(deposit.id), *me)
     assert code == 0 and done[0]["status"] == "completed"
     code, done, _ = await cli(capsys, "backoffice", "reject", f"card_{payout.id}", *me, "--note", "card blocked")

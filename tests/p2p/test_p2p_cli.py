@@ -78,7 +78,7 @@ async def _after(url: str, buyer: int) -> tuple[int, list[tuple[str, str | None]
 def test_list_and_resolve(cli_env: None, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     operator = unique_email("op")
     _, buyer, order_id = asyncio.run(_dispute(settings.resolved_database_url, operator))
-    assert main(["backoffice", "p2p-disputes"]) == 0
+    assert main(["backoffice", "p2p-disputes", "--as", operator]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert order_id in [row["id"] for row in listed] and all(row["status"] == "dispute" for row in listed)
 
@@ -102,9 +102,9 @@ def test_list_and_resolve(cli_env: None, settings: Settings, capsys: pytest.Capt
     assert (resolved["status"], resolved["resolution"], resolved["frozen_balance"]) == ("completed", "buyer", 0)
     assert main(argv) == 2  # once only
     assert "not in dispute" in capsys.readouterr().err
-    assert main(["backoffice", "p2p-disputes", "list"]) == 0
+    assert main(["backoffice", "p2p-disputes", "list", "--as", operator]) == 0
     assert order_id not in [row["id"] for row in json.loads(capsys.readouterr().out)]
-    assert main(["backoffice", "p2p-disputes", "list", "--all"]) == 0
+    assert main(["backoffice", "p2p-disputes", "list", "--all", "--as", operator]) == 0
     assert order_id in [row["id"] for row in json.loads(capsys.readouterr().out)]
     cash, entries = asyncio.run(_after(settings.resolved_database_url, buyer))
     assert cash == 4_000 and ("p2p_dispute.resolve", "receipt checked") in entries
@@ -134,9 +134,9 @@ def test_moderate_ads_and_answer_chats(cli_env: None, settings: Settings, capsys
     """The CLI does what GraphQL does for operators: ad moderation and chat answers, audited."""
     operator = unique_email("op")
     _, _, order_id = asyncio.run(_dispute(settings.resolved_database_url, operator))
-    assert main(["backoffice", "p2p-disputes"]) == 0
+    assert main(["backoffice", "p2p-disputes", "--as", operator]) == 0
     capsys.readouterr()
-    assert main(["backoffice", "p2p-ads", "list", "--status", "approved"]) == 0
+    assert main(["backoffice", "p2p-ads", "list", "--status", "approved", "--as", operator]) == 0
     listed = json.loads(capsys.readouterr().out)
     _, ad_id, status, _ = asyncio.run(_chat_and_ad(settings.resolved_database_url, order_id))
     assert status == "approved" and ad_id in [row["id"] for row in listed]
@@ -161,7 +161,43 @@ def test_moderate_ads_and_answer_chats(cli_env: None, settings: Settings, capsys
         == 0
     )
     assert json.loads(capsys.readouterr().out)["moderation_status"] == "hidden"
-    assert main(["backoffice", "p2p-ads", "list", "--status", "hidden"]) == 0
+    assert main(["backoffice", "p2p-ads", "--as", operator, "list", "--status", "hidden"]) == 0
     assert ad_id in [row["id"] for row in json.loads(capsys.readouterr().out)]
     _, _, status, actions = asyncio.run(_chat_and_ad(settings.resolved_database_url, order_id))
     assert status == "hidden" and "p2p_ad.hide" in actions
+
+
+def test_lists_are_the_back_office_services_for_operators_only(
+    cli_env: None, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The list commands go through ``p2p_backoffice.disputes``/``ads`` as the ``--as`` operator, as
+    GraphQL's back office does: no ``--as``, an unknown email or a plain user is refused (exit 2,
+    nothing listed); a limit past the page bound is a usage error."""
+    operator = unique_email("op")
+    seller, _, order_id = asyncio.run(_dispute(settings.resolved_database_url, operator))
+    plain = asyncio.run(_email_of(settings.resolved_database_url, seller))
+    for command in (["p2p-disputes"], ["p2p-disputes", "list"], ["p2p-ads"], ["p2p-ads", "list"]):
+        for who in ([], ["--as", unique_email("nobody")], ["--as", plain]):
+            assert main(["backoffice", *command, *who]) == 2, (command, who)
+            captured = capsys.readouterr()
+            assert captured.out == "" and ("--as" in captured.err or "not an operator" in captured.err)
+    with pytest.raises(SystemExit) as usage:
+        main(["backoffice", "p2p-disputes", "list", "--limit", "1000", "--as", operator])
+    assert usage.value.code == 2
+    capsys.readouterr()
+    assert main(["backoffice", "p2p-disputes", "list", "--limit", "1", "--all", "--as", operator]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 1 and listed[0]["id"] >= order_id
+
+
+async def _email_of(url: str, user_id: int) -> str:
+    from predictql.models import User
+
+    db = Database(make_engine(url))
+    try:
+        async with db.session() as session:
+            user = await session.get(User, user_id)
+            assert user is not None
+            return user.email
+    finally:
+        await db.dispose()

@@ -40,7 +40,8 @@ class OperatorDashboard:
         description="Bus messages delivered to subscribers by this process since it started."
     )
     bus_lag_mean_seconds: float | None = strawberry.field(
-        description="Mean time from a message reaching this process's bus to its delivery; null before the first."
+        description="Mean bus lag: from a message's publish (after its commit, in whichever process) to its "
+        "delivery to each subscriber of this process; null before the first."
     )
     back_office_queues: list[BackOfficeQueueSize] = strawberry.field(
         description="Open items per back-office queue whose table exists."

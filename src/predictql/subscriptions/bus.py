@@ -21,8 +21,10 @@ whatever the client does. Subscribers left behind together share the gap (``GAP_
 a state stream (a market, a chart) answers it with one snapshot read for all of them; an event
 stream (trades) passes it on to the client, which may resume from its last seq.
 
-**Sequence numbers and heartbeats.** Published texts are ``"{seq}|{payload}"`` (``stream_log``);
-``Message.seq`` is the channel's number, ``Message.text`` the payload. Every
+**Sequence numbers and heartbeats.** Published texts are ``"{seq}@{published}|{payload}"``
+(``stream_log``; ``publish`` adds the time, readers also accept ``"{seq}|{payload}"`` and bare
+payloads from older publishers); ``Message.seq`` is the channel's number, ``Message.text`` the
+payload, ``Message.published`` the publish time (``predictql.metrics``: bus lag). Every
 ``PREDICTQL_STREAM_HEARTBEAT_SECONDS`` a ``Heartbeat`` with each local channel's latest seq (read
 from ``stream_heads``, one query per few hundred channels) is queued to its subscribers;
 ``streams.follow`` uses messages that skip a number, heartbeats ahead of it and gaps to repair
@@ -48,7 +50,7 @@ from broadcaster._backends.base import BroadcastBackend
 from broadcaster._backends.memory import MemoryBackend
 
 from predictql.subscriptions.redis_backend import GAP, RedisPubSubBackend
-from predictql.subscriptions.stream_log import split
+from predictql.subscriptions.stream_log import split, stamp
 
 log = logging.getLogger("predictql.bus")
 
@@ -64,10 +66,12 @@ GAP_SHARE_SECONDS = 0.1  # subscribers left behind this close together share one
 class Message:
     """One published message as delivered to every local subscriber of its channel."""
 
-    __slots__ = ("_views", "channel", "index", "received", "seq", "text")
+    __slots__ = ("_views", "channel", "index", "published", "seq", "text")
 
-    def __init__(self, channel: str, text: str, index: int, seq: int = 0) -> None:
-        self.received = time.monotonic()  # reached this process (predictql.metrics: delivery lag)
+    def __init__(self, channel: str, text: str, index: int, seq: int = 0, published: float = 0.0) -> None:
+        # When it was published (Unix seconds, the publisher's clock); an older publisher does not
+        # say: then when it reached this process (predictql.metrics: bus lag).
+        self.published = published or time.time()
         self.channel = channel
         self.text = text  # the payload (JSON)
         self.index = index  # position in this process's stream of the channel, from 1
@@ -217,9 +221,9 @@ class _Channel:
             self.snapshots.clear()  # messages were lost: a cached snapshot may lack them
             self.fan_out(Gap(self, "reconnect"))
             return
-        seq, payload = split(text)
+        seq, payload, published = split(text)
         self.head = max(self.head, seq)
-        self.fan_out(Message(self.name, payload, self.end, seq))
+        self.fan_out(Message(self.name, payload, self.end, seq, published))
 
     def fan_out(self, item: Delivery) -> None:
         """Buffer ``item`` once for every subscriber and wake those waiting; a subscriber busy
@@ -284,7 +288,8 @@ class _Channel:
 
     async def _replayed(self, read: Callable[[], Awaitable[Replayed]]) -> list[Message] | None:
         found = await read()
-        return None if found is None else [Message(self.name, payload, 0, seq) for seq, payload in found]
+        now = time.time()  # read from the log: no publish time (not counted as bus lag)
+        return None if found is None else [Message(self.name, payload, 0, seq, now) for seq, payload in found]
 
     async def load(self, load: Callable[[], Awaitable[T]], key: Hashable | None = None) -> tuple[int, T]:
         """``load()`` and the position when it started (the messages it includes)."""
@@ -376,6 +381,8 @@ class Bus:
                 channel.receive(event.message)
 
     async def publish(self, channel: str, message: str) -> None:
+        """Publish ``message`` (``"{seq}|{payload}"`` or a bare payload) stamped with the time now."""
+        message = stamp(message, time.time())
         if self.tracer is None:
             await self.backend.publish(self.prefix + channel, message)
             return

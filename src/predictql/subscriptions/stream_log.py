@@ -8,7 +8,11 @@ only after this one committed: per channel, ``seq`` grows by one, in commit orde
 (a rolled-back writer's number is given out again). Once ``seq`` N is visible, so is every seq
 below it, which is what lets a subscriber repair a hole by reading the log.
 
-**On the wire** a message is ``"{seq}|{payload}"`` (``wire``/``split``); payloads are JSON.
+**On the wire** a message is ``"{seq}@{published}|{payload}"``: ``published`` is when the bus
+published it (Unix seconds, stamped by ``Bus.publish`` after the commit: ``predictql.metrics``'
+publish-to-delivery lag); payloads are JSON. Readers also accept what older versions and the
+benchmarks publish, ``"{seq}|{payload}"`` and bare payloads (seq 0), with no publish time
+(``wire``/``stamp``/``split``).
 
 **Retention.** ``prune`` deletes log rows older than ``PREDICTQL_STREAM_RETENTION_SECONDS``;
 heads are kept (one row per channel). A subscriber asking for more than was kept, or for more
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,16 +46,44 @@ HEADS_CHUNK = 500  # channels per heads query
 EVENTS_KEY = "pq_events"  # db.emit's queue on session.info
 
 
-def wire(seq: int, payload: str) -> str:
-    return f"{seq}|{payload}"
+SEQ_CHARS = 20  # a seq on the wire has at most this many digits (int64)
 
 
-def split(text: str) -> tuple[int, str]:
-    """(seq, payload); an unnumbered payload (published around the log, e.g. by a test) is seq 0."""
+def wire(seq: int, payload: str, published: float | None = None) -> str:
+    """``"{seq}|{payload}"``; with ``published`` (Unix seconds), ``"{seq}@{published}|{payload}"``."""
+    if published is None:
+        return f"{seq}|{payload}"
+    return f"{seq}@{published:.6f}|{payload}"
+
+
+def stamp(text: str, published: float) -> str:
+    """``text`` (``"{seq}|{payload}"``, or a bare payload: seq 0) with its publish time added; a
+    text already stamped is returned as it is. Looks at the first few characters only."""
+    cut = text.find("|", 0, SEQ_CHARS + 1)
+    if cut > 0:
+        head = text[:cut]
+        if head.isdigit():
+            return f"{head}@{published:.6f}{text[cut:]}"
+        if "@" in head and head.partition("@")[0].isdigit():
+            return text
+    return f"0@{published:.6f}|{text}"
+
+
+def split(text: str) -> tuple[int, str, float]:
+    """(seq, payload, published). An unnumbered payload (published around the log, e.g. by a test)
+    is seq 0; ``published`` is 0.0 when the text does not say (an older publisher, a benchmark)."""
     head, sep, payload = text.partition("|")
-    if sep and head.isdigit():
-        return int(head), payload
-    return 0, text
+    if sep:
+        if head.isdigit():
+            return int(head), payload, 0.0
+        number, at, published = head.partition("@")
+        if at and number.isdigit():
+            try:
+                when = float(published)
+            except ValueError:
+                return 0, text, 0.0
+            return int(number), payload, when if math.isfinite(when) else 0.0
+    return 0, text, 0.0
 
 
 async def sequence(session: AsyncSession) -> None:

@@ -142,7 +142,7 @@ async def _follow(
                 last = max(last, seq)
                 value = delivery.view(live)
                 if value is not None:
-                    metrics.BUS_LAG.observe(time.monotonic() - delivery.received)
+                    metrics.BUS_LAG.observe(max(0.0, time.time() - delivery.published))
                     yield Item("LIVE", seq, value)
             elif isinstance(delivery, Heartbeat):
                 if delivery.seq > last and stream_log is not None:
