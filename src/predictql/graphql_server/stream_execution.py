@@ -64,10 +64,22 @@ FrameSink = Callable[[str], Awaitable[None]]
 _sink: ContextVar[FrameSink | None] = ContextVar("predictql_frame_sink", default=None)
 
 
-def direct_frames(sink: FrameSink) -> None:
+# Offered the subscription once it is live and caught up: True when it took the stream over
+# (``graphql_server.sinks``), and the subscription's task then ends without ``complete``.
+HandOver = Callable[["SharedEventExecutor", StreamMessage[Any]], bool]
+_hand_over: ContextVar[HandOver | None] = ContextVar("predictql_hand_over", default=None)
+
+
+def direct_frames(sink: FrameSink, hand_over: HandOver | None = None) -> None:
     """Shared results of the subscription the current task runs go to ``sink`` (the task's own
-    context: set at the top of an operation's task, it ends with it)."""
+    context: set at the top of an operation's task, it ends with it); ``hand_over`` is offered the
+    stream after each event sent."""
     _sink.set(sink)
+    _hand_over.set(hand_over)
+
+
+class HandedOver(asyncio.CancelledError):
+    """Ends a subscription's task whose stream a sink took over: no ``complete`` is sent."""
 
 
 class _Computed:
@@ -115,6 +127,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
 
     async def _direct(self, source: AsyncIterable[Any], sink: FrameSink) -> AsyncIterator[Any]:
         events = source.__aiter__()
+        hand_over = _hand_over.get()
         try:
             async for payload in events:
                 if not isinstance(payload, StreamMessage):
@@ -131,10 +144,24 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                     yield _Computed(result)
                     continue
                 await sink(encoded(result.data))
+                if hand_over is not None and hand_over(self, payload):
+                    raise HandedOver
         finally:
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
+
+    def shared_result(self, root: StreamMessage[Any]) -> ExecutionResult | None:
+        """``root``'s error-free result, shared by every subscriber with the same key, when it can be
+        had without waiting (else None: the caller takes the ordinary path)."""
+        found = _results.get(self._key(root))
+        if found is not None and found[0] is self.operation:
+            result = found[1]
+        else:
+            result = self.build_per_event_executor(root).execute_operation()
+        if not isinstance(result, ExecutionResult) or result.errors or result.data is None:
+            return None
+        return result
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         root, variables = self.root_value, self._variables_key
