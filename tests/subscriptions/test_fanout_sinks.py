@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from predictql.db import Database
 from predictql.graphql_server import sinks
+from predictql.schema.subscriptions import StreamEventKind, StreamMessage
 from predictql.settings import Settings
 from predictql.subscriptions import topics
-from predictql.subscriptions.bus import Bus
+from predictql.subscriptions.bus import Bus, Heartbeat
 from predictql.subscriptions.payloads import MarketState
 from predictql.subscriptions.stream_log import wire
 from tests.api.test_lmsr_api import trader
@@ -188,3 +190,32 @@ async def test_a_slow_reader_s_sink_waits_then_is_left_behind_by_the_buffer(
             await buy(app.db, user, mid, 1_000)
             assert kinds([data(await ws.next(op), "marketUpdated")]) == [("LIVE", 9)]
             await ws.nothing(0.2)
+
+
+async def test_a_heartbeat_is_executed_once_for_every_subscriber(
+    live: Live, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages without data (HEARTBEAT) are the same for every subscriber of one operation: they
+    were executed per subscriber, a cost that grows with the subscribers, not the messages."""
+    _, _, (market,) = await create_market_setup(db)
+    mid = market.id or 0
+    executed: list[Any] = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_operation
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        root = self.root_value
+        if isinstance(root, StreamMessage) and root.kind is StreamEventKind.HEARTBEAT:
+            executed.append(root.seq)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", counting)
+    async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two:
+        ops = [await ws.subscribe(PRICE, {"m": gid(Kind.MARKET, mid)}) for ws in (one, two)]
+        for ws, op in ((one, ops[0]), (two, ops[1])):
+            assert kinds([data(await ws.next(op), "marketUpdated")]) == [("SNAPSHOT", 0)]
+        await until(lambda: len([s for s in sinks._sinks.values() if not s.stopped]) == 2, "two sinks")
+        channel = next(c for c in live.bus._channels.values() if c.name == topics.market_channel(mid))
+        channel.fan_out(Heartbeat(0))
+        for ws, op in ((one, ops[0]), (two, ops[1])):
+            assert kinds([data(await ws.next(op), "marketUpdated")]) == [("HEARTBEAT", 0)]
+        assert executed == [0]

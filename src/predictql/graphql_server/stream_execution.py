@@ -56,6 +56,15 @@ MEMO_SIZE = 32  # encodings kept (the subscribers of one message encode within o
 FLAT = (MarketUpdate, ChartUpdate, OrderBookUpdate, BalanceUpdate)
 
 _results: dict[tuple[int, str, Any, int, int, int | None], tuple[object, Any]] = {}
+# Results of messages without data (HEARTBEAT, GAP): the same for every subscriber of the operation
+# and variables; a few recent ones (a heartbeat reaches every subscriber within one fan-out).
+_bare: dict[tuple[int, str, Any, int, int, int | None], tuple[object, Any]] = {}
+
+
+def _memo(key: tuple[int, str, Any, int, int, int | None], data: object) -> tuple[object, Any] | None:
+    return _results.get(key) if data is not None else _bare.get(key)
+
+
 _encoded: dict[int, tuple[object, str]] = {}
 
 
@@ -133,7 +142,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                 if not isinstance(payload, StreamMessage):
                     yield payload
                     continue
-                found = _results.get(self._key(payload))  # another subscriber's: no executor copy
+                found = _memo(self._key(payload), payload.data)  # another subscriber's: no executor copy
                 if found is not None and found[0] is self.operation:
                     result = found[1]
                 else:
@@ -154,7 +163,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     def shared_result(self, root: StreamMessage[Any]) -> ExecutionResult | None:
         """``root``'s error-free result, shared by every subscriber with the same key, when it can be
         had without waiting (else None: the caller takes the ordinary path)."""
-        found = _results.get(self._key(root))
+        found = _memo(self._key(root), root.data)
         if found is not None and found[0] is self.operation:
             result = found[1]
         else:
@@ -171,10 +180,14 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_operation(serially)
         operation, data = self.operation, root.data
         key = self._key(root)
-        found = _results.get(key)
+        found = _memo(key, data)
         if found is not None and found[0] is operation:
             return found[1]
         result = super().execute_operation(serially)
+        if data is None:  # HEARTBEAT, GAP: shared while recent (the memo keeps its operation alive)
+            if not self.is_awaitable(result) and not getattr(result, "errors", True):
+                _remember(_bare, key, (operation, result))
+            return result
         if self.is_awaitable(result):
             result = asyncio.ensure_future(result)
             result.add_done_callback(lambda done: _forget_failed(key, done))
