@@ -219,3 +219,33 @@ async def test_a_heartbeat_is_executed_once_for_every_subscriber(
         for ws, op in ((one, ops[0]), (two, ops[1])):
             assert kinds([data(await ws.next(op), "marketUpdated")]) == [("HEARTBEAT", 0)]
         assert executed == [0]
+
+
+async def test_a_sink_that_fails_hands_its_stream_back_and_the_bus_goes_on(
+    live: Live, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sink runs inside the channel's fan-out: an error there must not stop the bus listener."""
+    _, _, (market,) = await create_market_setup(db)
+    user, _ = await trader(db, settings, balance=100_000)
+    mid = market.id or 0
+    failures: list[object] = []
+    real = sinks.encoded
+
+    def failing(value: object) -> str:
+        if not failures:
+            failures.append(value)
+            raise RuntimeError("boom")
+        return real(value)
+
+    monkeypatch.setattr(sinks, "encoded", failing)
+    async with GraphQLSocket(live.app) as ws:
+        op = await ws.subscribe(PRICE, {"m": gid(Kind.MARKET, mid)})
+        assert kinds([data(await ws.next(op), "marketUpdated")]) == [("SNAPSHOT", 0)]
+        await until(lambda: sink_of(op) is not None, "the sink")
+        await buy(live.db, user, mid)  # the sink fails on it: the ordinary path sends it
+        assert kinds([data(await ws.next(op), "marketUpdated")]) == [("LIVE", 1)]
+        assert len(failures) == 1
+        await until(lambda: sink_of(op) is not None, "a new sink")
+        await buy(live.db, user, mid)
+        assert kinds([data(await ws.next(op), "marketUpdated")]) == [("LIVE", 2)]
+        await ws.nothing(0.2)

@@ -33,6 +33,7 @@ sockets and streams that are not direct (private streams, ``eventChart``'s per-p
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
 
 ENABLED = True  # False: subscriptions stay tasks (bench/fanout_memory.py measures both in one run)
+
+log = logging.getLogger("predictql.sinks")
 
 # One executor per (operation, variables) while sinks use it: a sink holds no executor of its own.
 _executors: weakref.WeakValueDictionary[tuple[int, str], SharedEventExecutor] = weakref.WeakValueDictionary()
@@ -160,7 +163,11 @@ class Sink(Subscription):
 
     def wake(self) -> None:
         if self.task is None and not self.stopped:
-            self._pump()
+            try:
+                self._pump()
+            except Exception:  # called by the channel's fan-out: never let it reach the bus listener
+                log.exception("a subscription sink failed; its stream goes back to the ordinary path")
+                self._resume()
 
     def _pump(self) -> None:
         """Send what the buffer holds past this cursor, while the socket takes it at once."""
