@@ -57,6 +57,7 @@ from harness import BENCH, JWT_SECRET, free_port, record, started
 
 REDIS_URL = os.environ.get("PREDICTQL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLIENT_CPU = 1  # the server is pinned to CPU 0 by harness.started
+CONNECT_TIMEOUT = float(os.environ.get("PREDICTQL_BENCH_CONNECT_TIMEOUT", "300"))  # s per client process
 INTERVAL = 0.1  # seconds between price updates by default (the 100 ms); --rate changes it
 QUERY = (
     "subscription($id: ID!) { marketUpdated(marketId: $id) "
@@ -322,7 +323,7 @@ def measure(
         proc.start()
     opened = failed = 0
     for _ in procs:
-        ok, bad = ready.get(timeout=300)
+        ok, bad = ready.get(timeout=CONNECT_TIMEOUT)
         opened, failed = opened + ok, failed + bad
     connect_seconds = time.monotonic() - connect_start
     time.sleep(1.0)

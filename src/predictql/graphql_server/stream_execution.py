@@ -56,6 +56,15 @@ MEMO_SIZE = 32  # encodings kept (the subscribers of one message encode within o
 FLAT = (MarketUpdate, ChartUpdate, OrderBookUpdate, BalanceUpdate)
 
 _results: dict[tuple[int, str, Any, int, int, int | None], tuple[object, Any]] = {}
+# Results of messages without data (HEARTBEAT, GAP): the same for every subscriber of the operation
+# and variables; a few recent ones (a heartbeat reaches every subscriber within one fan-out).
+_bare: dict[tuple[int, str, Any, int, int, int | None], tuple[object, Any]] = {}
+
+
+def _memo(key: tuple[int, str, Any, int, int, int | None], data: object) -> tuple[object, Any] | None:
+    return _results.get(key) if data is not None else _bare.get(key)
+
+
 _encoded: dict[int, tuple[object, str]] = {}
 
 
@@ -64,10 +73,22 @@ FrameSink = Callable[[str], Awaitable[None]]
 _sink: ContextVar[FrameSink | None] = ContextVar("predictql_frame_sink", default=None)
 
 
-def direct_frames(sink: FrameSink) -> None:
+# Offered the subscription once it is live and caught up: True when it took the stream over
+# (``graphql_server.sinks``), and the subscription's task then ends without ``complete``.
+HandOver = Callable[["SharedEventExecutor", StreamMessage[Any]], bool]
+_hand_over: ContextVar[HandOver | None] = ContextVar("predictql_hand_over", default=None)
+
+
+def direct_frames(sink: FrameSink, hand_over: HandOver | None = None) -> None:
     """Shared results of the subscription the current task runs go to ``sink`` (the task's own
-    context: set at the top of an operation's task, it ends with it)."""
+    context: set at the top of an operation's task, it ends with it); ``hand_over`` is offered the
+    stream after each event sent."""
     _sink.set(sink)
+    _hand_over.set(hand_over)
+
+
+class HandedOver(asyncio.CancelledError):
+    """Ends a subscription's task whose stream a sink took over: no ``complete`` is sent."""
 
 
 class _Computed:
@@ -115,12 +136,13 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
 
     async def _direct(self, source: AsyncIterable[Any], sink: FrameSink) -> AsyncIterator[Any]:
         events = source.__aiter__()
+        hand_over = _hand_over.get()
         try:
             async for payload in events:
                 if not isinstance(payload, StreamMessage):
                     yield payload
                     continue
-                found = _results.get(self._key(payload))  # another subscriber's: no executor copy
+                found = _memo(self._key(payload), payload.data)  # another subscriber's: no executor copy
                 if found is not None and found[0] is self.operation:
                     result = found[1]
                 else:
@@ -131,10 +153,24 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                     yield _Computed(result)
                     continue
                 await sink(encoded(result.data))
+                if hand_over is not None and hand_over(self, payload):
+                    raise HandedOver
         finally:
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
+
+    def shared_result(self, root: StreamMessage[Any]) -> ExecutionResult | None:
+        """``root``'s error-free result, shared by every subscriber with the same key, when it can be
+        had without waiting (else None: the caller takes the ordinary path)."""
+        found = _memo(self._key(root), root.data)
+        if found is not None and found[0] is self.operation:
+            result = found[1]
+        else:
+            result = self.build_per_event_executor(root).execute_operation()
+        if not isinstance(result, ExecutionResult) or result.errors or result.data is None:
+            return None
+        return result
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         root, variables = self.root_value, self._variables_key
@@ -144,10 +180,14 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_operation(serially)
         operation, data = self.operation, root.data
         key = self._key(root)
-        found = _results.get(key)
+        found = _memo(key, data)
         if found is not None and found[0] is operation:
             return found[1]
         result = super().execute_operation(serially)
+        if data is None:  # HEARTBEAT, GAP: shared while recent (the memo keeps its operation alive)
+            if not self.is_awaitable(result) and not getattr(result, "errors", True):
+                _remember(_bare, key, (operation, result))
+            return result
         if self.is_awaitable(result):
             result = asyncio.ensure_future(result)
             result.add_done_callback(lambda done: _forget_failed(key, done))

@@ -12,6 +12,9 @@ most ``PREDICTQL_WS_MAX_OPERATIONS`` operations run at once on a socket; one mor
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from graphql import GraphQLError, GraphQLFormattedError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
@@ -19,11 +22,15 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorM
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 
 from predictql.gateway import budget_keys
+from predictql.graphql_server import sinks
 from predictql.graphql_server.legacy_ws import LegacyGraphQLWS
 from predictql.graphql_server.socket_watch import ServerClosable
-from predictql.graphql_server.stream_execution import FRAME_SUFFIX, direct_frames, frame_prefix
+from predictql.graphql_server.stream_execution import FRAME_SUFFIX, SharedEventExecutor, direct_frames, frame_prefix
 from predictql.ratelimit import RateLimiter
 from predictql.schema.context import Context
+from predictql.schema.subscriptions import StreamMessage
+from predictql.subscriptions import streams
+from predictql.subscriptions.bus import Subscription
 
 
 def _token(context: Context) -> str | None:
@@ -68,17 +75,43 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
         await super().handle_subscribe(message)
 
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
-        # Shared subscription results are sent from the stream as encoded frames (stream_execution).
+    async def run_operation(
+        self, operation: Operation[Context, None], resume: tuple[int, Subscription] | None = None
+    ) -> None:
+        # Shared subscription results are sent from the stream as encoded frames (stream_execution);
+        # once live, a shared stream is handed over to a sink fed by its channel (sinks).
         socket, prefix = self.websocket, frame_prefix(operation.id, "next")
         assert isinstance(socket, ServerClosable)
 
-        async def send(data: str) -> None:
+        async def write(frame: str) -> None:
             if not operation.completed:  # as Operation.send_operation_message
-                await socket.send_frame(prefix + data + FRAME_SUFFIX)
+                await socket.send_frame(frame)
 
-        direct_frames(send)
-        await super().run_operation(operation)
+        async def send(data: str) -> None:
+            await write(prefix + data + FRAME_SUFFIX)
+
+        followed = streams.track(resume)
+
+        def hand_over(executor: SharedEventExecutor, payload: StreamMessage[Any]) -> bool:
+            return sinks.take_over(self, operation, write, prefix, executor, payload, followed)
+
+        direct_frames(send, hand_over)
+        try:
+            await super().run_operation(operation)
+        finally:
+            followed.release()
+
+    def resume(self, operation: Operation[Context, None], at: tuple[int, Subscription]) -> None:
+        """Run ``operation`` again through the ordinary path, reading on from ``at`` (its sink
+        handed the stream back: ``sinks``)."""
+        operation.task = asyncio.create_task(self.run_operation(operation, at))
+        operation.task.add_done_callback(self._task_done)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        operation = self.operations.get(operation_id)
+        if operation is not None:
+            sinks.stop(operation)
+        await super().cleanup_operation(operation_id)
 
 
 class LegacyWSHandler(LegacyGraphQLWS):

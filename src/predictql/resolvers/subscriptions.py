@@ -46,7 +46,25 @@ async def _chart(context: Context, event_id: int, pool_id: int | None) -> ChartU
         return ChartUpdate.of(await live.chart_state(session, context.actor, event_id, pool_id))
 
 
-async def messages(
+def messages(
+    context: Context,
+    items: AsyncGenerator[streams.Item[T], None],
+    check: Callable[[], object] | None = None,
+    *,
+    direct: bool = False,
+) -> AsyncGenerator[StreamMessage[T], None]:
+    """``_messages``; ``direct``: each item becomes one message, nothing is filtered or added, so
+    the socket's fast path may take the stream over once it is live (``graphql_server.sinks``)."""
+    if direct:
+        followed = streams.tracked()
+        if followed is not None:
+            followed.direct = True
+            if followed.resumed:  # handed back by the fast path: checked when it started
+                check = None
+    return _messages(context, items, check)
+
+
+async def _messages(
     context: Context, items: AsyncGenerator[streams.Item[T], None], check: Callable[[], object] | None = None
 ) -> AsyncGenerator[StreamMessage[T], None]:
     """The stream's items as GraphQL messages; no DataLoader cache outlives one of them.
@@ -107,7 +125,7 @@ class LiveSubscription:
             reuse=True,  # the state is the same for everyone allowed to see it (``check``)
         )
         # market_not_found when missing or hidden, also when resuming (no snapshot read then)
-        return messages(context, stream, check=lambda: _market(context, mid))
+        return messages(context, stream, check=lambda: _market(context, mid), direct=True)
 
     @strawberry.subscription(
         description="The latest point of the event's pool (default: its main pool), then a point after each change."

@@ -63,6 +63,9 @@ REPLAY_TTL = 1.0  # seconds a finished log read stays shared
 GAP_SHARE_SECONDS = 0.1  # subscribers left behind this close together share one gap (one snapshot)
 
 
+_unsubscribing: set[asyncio.Task[None]] = set()  # backend unsubscribes started by ``Bus.leave``
+
+
 class Message:
     """One published message as delivered to every local subscriber of its channel."""
 
@@ -165,6 +168,28 @@ class Subscription:
         gone), read and decoded once for every subscriber of the channel repairing the same span."""
         return await self._channel.replay(span, read)
 
+    def hand_over(self, successor: Subscription) -> None:
+        """``successor`` (a subscriber fed by the channel itself: ``graphql_server.sinks``) reads on
+        from this cursor's position; the channel keeps its backend subscription while either lives."""
+        successor._channel, successor._next = self._channel, self._next
+        self._channel.subscribers.add(successor)
+
+    def adopt(self, other: Subscription) -> None:
+        """Read on from ``other``'s position (one handed back), which leaves the channel."""
+        if other._channel is self._channel:
+            self._next = other._next
+        other.leave()
+
+    def leave(self) -> None:
+        """Stop reading (a subscriber outside ``Bus.subscribe``: ``hand_over``); the last subscriber
+        of a channel unsubscribes it on the backend."""
+        self._channel.leave(self)
+
+    @property
+    def caught_up(self) -> bool:
+        """Everything buffered so far has been read."""
+        return self._next >= self._channel.end
+
     def __aiter__(self) -> Subscription:
         return self
 
@@ -210,6 +235,7 @@ class _Channel:
         self.head = 0  # the highest seq seen here (messages, heartbeats)
         self._gap: tuple[float, Gap] | None = None
         self.closed = False  # the bus is shutting down: every subscription ends
+        self.on_empty: Callable[[_Channel], None] | None = None  # Bus._left
 
     @property
     def count(self) -> int:
@@ -237,13 +263,19 @@ class _Channel:
         self._trim(self.end - self.limit)
         while len(self.stamps) > 1 and now - self.stamps[0] > self.max_lag:
             self._trim(self.base + 1)
-        for subscription in self.waiting:
+        waiting, self.waiting = self.waiting, set()  # a sink woken here may wait again at once
+        for subscription in waiting:
             subscription.wake()
-        self.waiting.clear()
+
+    def leave(self, subscription: Subscription) -> None:
+        self.subscribers.discard(subscription)
+        self.waiting.discard(subscription)
+        if self.on_empty is not None:
+            self.on_empty(self)
 
     def close(self) -> None:
         self.closed = True
-        for subscription in self.subscribers:
+        for subscription in list(self.subscribers):
             subscription.wake()
 
     def _trim(self, position: int) -> None:
@@ -332,6 +364,7 @@ class Bus:
         self.prefix = prefix  # namespaces channels when several deployments share one Redis
         self.backend = _backend(url, ack_timeout)
         self._channels: dict[str, _Channel] = {}  # by wire name
+        self._closing = False
         self._listener: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.log: Any = None  # the StreamLog resumable streams read (set by the app), or None
@@ -363,7 +396,8 @@ class Bus:
         self._listener = asyncio.create_task(self._listen(), name="bus listener")
 
     async def disconnect(self) -> None:
-        for channel in self._channels.values():
+        self._closing = True  # channels whose last subscriber leaves now are not unsubscribed one by one
+        for channel in list(self._channels.values()):
             channel.close()
         self._channels.clear()
         for task in (self._listener, self._heartbeat):
@@ -400,6 +434,7 @@ class Bus:
         found = self._channels.get(wire)
         if found is None:
             found = self._channels[wire] = _Channel(channel, wire, self.queue_size, self.max_lag)
+            found.on_empty = self._left
             found.subscribed = asyncio.create_task(self.backend.subscribe(wire))
         subscription = Subscription(found)
         found.subscribers.add(subscription)
@@ -412,6 +447,14 @@ class Bus:
             if not found.subscribers and self._channels.get(wire) is found:
                 del self._channels[wire]
                 await self.backend.unsubscribe(wire)
+
+    def _left(self, channel: _Channel) -> None:
+        """A handed-over subscriber left ``channel``: the last one unsubscribes it (in a task)."""
+        if not channel.subscribers and self._channels.get(channel.wire) is channel and not self._closing:
+            del self._channels[channel.wire]
+            task = asyncio.ensure_future(self.backend.unsubscribe(channel.wire))
+            _unsubscribing.add(task)
+            task.add_done_callback(_unsubscribing.discard)
 
     def stats(self) -> dict[str, int]:
         redis = self.backend if isinstance(self.backend, RedisPubSubBackend) else None

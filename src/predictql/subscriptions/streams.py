@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -52,7 +53,49 @@ class Item(Generic[T]):
     value: T | None = None  # None for GAP and HEARTBEAT
 
 
-async def follow(
+class Followed:
+    """What the ``follow`` started in the current task follows, and how far it got: a GraphQL
+    subscription's fast path (``graphql_server.sinks``) takes the stream over from there, and may
+    hand it back (``resume``)."""
+
+    __slots__ = ("at_rest", "bus", "channel", "direct", "follows", "last", "live", "resume", "resumed", "subscription")
+
+    def __init__(self, resume: tuple[int, Subscription] | None = None) -> None:
+        # (last seq sent, cursor): the next follow reads on from that cursor's position after that
+        # seq, with no snapshot and no replay (a stream handed back by the fast path)
+        self.resume = resume
+        self.resumed = resume is not None
+        self.follows = 0  # follows started in the task (more than one: not taken over)
+        self.direct = False  # the resolver yields the follow's items unfiltered (``messages(direct=True)``)
+        self.bus: Bus | None = None
+        self.channel = ""
+        self.live: Callable[[str], Any] | None = None
+        self.subscription: Subscription | None = None  # the follow's cursor, once live
+        self.last = -1  # the follow's last seq when it yielded its latest item at rest
+        self.at_rest = False  # that item was the follow's last before it reads its cursor again
+
+    def release(self) -> None:
+        """A cursor handed back and never taken (the task ended first) leaves its channel."""
+        if self.resume is not None:
+            cursor, self.resume = self.resume[1], None
+            cursor.leave()
+
+
+_followed: ContextVar[Followed | None] = ContextVar("predictql_followed", default=None)
+
+
+def track(resume: tuple[int, Subscription] | None = None) -> Followed:
+    """Record what the current task's ``follow`` follows (``resume``: see ``Followed``)."""
+    found = Followed(resume)
+    _followed.set(found)
+    return found
+
+
+def tracked() -> Followed | None:
+    return _followed.get()
+
+
+def follow(
     bus: Bus,
     channel: str,
     *,
@@ -63,11 +106,30 @@ async def follow(
     reuse: bool = False,
 ) -> AsyncGenerator[Item[T], None]:
     """``_follow`` counted (``predictql.metrics``): active subscriptions, deliveries, gaps."""
+    state = _followed.get()
+    if state is not None:
+        state.follows += 1
+        state.bus, state.channel, state.live = bus, channel, live
+    return _counted(bus, channel, live, snapshot, from_seq, share, reuse, state)
+
+
+async def _counted(
+    bus: Bus,
+    channel: str,
+    live: Callable[[str], T | None],
+    snapshot: Callable[[], Awaitable[T]] | None,
+    from_seq: int | None,
+    share: Hashable | None,
+    reuse: bool,
+    state: Followed | None,
+) -> AsyncGenerator[Item[T], None]:
     stream = metrics.stream_of(channel)
     active = metrics.SUBSCRIPTIONS.labels(stream)
     active.inc()
     try:
-        items = _follow(bus, channel, live=live, snapshot=snapshot, from_seq=from_seq, share=share, reuse=reuse)
+        items = _follow(
+            bus, channel, live=live, snapshot=snapshot, from_seq=from_seq, share=share, reuse=reuse, state=state
+        )
         async with contextlib.aclosing(items):
             async for item in items:
                 _delivered(stream, item.kind).inc()
@@ -79,6 +141,11 @@ async def follow(
 
 
 _counters: dict[tuple[str, str], Any] = {}  # (stream, kind) -> its DELIVERIES child: no lookup per delivery
+
+
+def delivered(stream: str, kind: str) -> Any:
+    """The DELIVERIES counter of ``stream``'s ``kind`` (looked up once)."""
+    return _delivered(stream, kind)
 
 
 def _delivered(stream: str, kind: str) -> Any:
@@ -97,6 +164,7 @@ async def _follow(
     from_seq: int | None = None,
     share: Hashable | None = None,
     reuse: bool = False,
+    state: Followed | None = None,
 ) -> AsyncGenerator[Item[T], None]:
     """The channel as ``Item``s; ``live(payload)`` decodes a message (None: not for this stream).
 
@@ -105,12 +173,20 @@ async def _follow(
     ``from_seq`` can be replayed, and again when missed messages cannot be. ``share``: subscribers
     passing the same key after one gap read one snapshot; with ``reuse`` the first snapshot may be
     one just read under that key (only for snapshots that do not depend on who is asking).
+    ``state`` is told the cursor and the last seq yielded (``Followed``).
     """
     stream_log: StreamLog | None = bus.log
     loader = _with_head(stream_log, channel, snapshot) if snapshot is not None else None
     async with bus.subscribe(channel) as subscription:
         last = -1
-        if from_seq is not None and stream_log is not None:
+        if state is not None:
+            state.subscription = subscription
+            if state.resume is not None and state.follows == 1:  # handed back: read on from there
+                (last, cursor), state.resume = state.resume, None
+                subscription.adopt(cursor)
+        if last >= 0:
+            pass
+        elif from_seq is not None and stream_log is not None:
             head = await stream_log.head(channel)
             if 0 <= from_seq <= head:
                 replay = await stream_log.after(channel, from_seq, head)
@@ -118,15 +194,18 @@ async def _follow(
                     for seq, payload in replay.messages:
                         value = live(payload)
                         if value is not None:
+                            _busy(state)
                             yield Item("LIVE", seq, value)
                     last = head
         if last < 0:
             if loader is not None:
                 last, value = await subscription.load(loader, share if reuse else None)
+                _rest(state, last)
                 yield Item("SNAPSHOT", last, value)
             else:
                 last = await stream_log.head(channel) if stream_log is not None else 0
                 if from_seq is not None:
+                    _rest(state, last)
                     yield Item("GAP", last)
         async for delivery in subscription:
             if isinstance(delivery, Message):
@@ -136,6 +215,7 @@ async def _follow(
                 if seq > last + 1 and stream_log is not None:
                     last, missed = await _repair(stream_log, subscription, channel, last, seq - 1, live, loader)
                     for item in missed:
+                        _busy(state)
                         yield item
                     if seq <= last:
                         continue
@@ -143,17 +223,21 @@ async def _follow(
                 value = delivery.view(live)
                 if value is not None:
                     metrics.BUS_LAG.observe(max(0.0, time.time() - delivery.published))
+                    _rest(state, last)
                     yield Item("LIVE", seq, value)
             elif isinstance(delivery, Heartbeat):
                 if delivery.seq > last and stream_log is not None:
                     last, missed = await _repair(stream_log, subscription, channel, last, delivery.seq, live, loader)
                     for item in missed:
+                        _busy(state)
                         yield item
+                _rest(state, last)
                 yield Item("HEARTBEAT", max(last, delivery.seq))
             elif delivery.reason == "overflow":  # too far behind: skip to now, no log reads
                 metrics.SLOW_SKIPPED.labels(metrics.stream_of(channel)).inc()
                 last, missed = await _skip(subscription, last, loader, delivery, share)
                 for item in missed:
+                    _rest(state, last) if item is missed[-1] else _busy(state)
                     yield item
             else:
                 head = await stream_log.head(channel) if stream_log is not None else last + 1
@@ -161,7 +245,20 @@ async def _follow(
                     stream_log, subscription, channel, last, head, live, loader, delivery, share
                 )
                 for item in missed:
+                    _rest(state, last) if item is missed[-1] else _busy(state)
                     yield item
+
+
+def _rest(state: Followed | None, last: int) -> None:
+    """The item about to be yielded is the follow's last before it reads its cursor again."""
+    if state is not None:
+        state.at_rest, state.last = True, last
+
+
+def _busy(state: Followed | None) -> None:
+    """More items follow the one about to be yielded (a replay, a repair)."""
+    if state is not None:
+        state.at_rest = False
 
 
 async def _repair(
