@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(NamedTuple):  # a tuple: the cheapest to build, once per savepoint
     """A ``CommitEffects`` as it was: lengths of its append-only queues, copies of its marks."""
 
     messages: int
@@ -31,6 +30,10 @@ class Snapshot:
     positions: dict[int, Position]
     balances: set[int]
     book: dict[int, set[tuple[bool, int]]]
+
+
+_NO_ROWS: dict[int, Any] = {}  # shared by empty snapshots: never changed (restore copies)
+_NO_IDS: set[int] = set()
 
 
 @dataclass(slots=True)
@@ -46,6 +49,8 @@ class CommitEffects:
 
     def snapshot(self) -> Snapshot:
         """What ``restore`` returns to; cheap: the queues only grow until the commit."""
+        if not (self.orders or self.positions or self.balances or self.book):  # the usual case
+            return Snapshot(len(self.messages), len(self.callbacks), _NO_ROWS, _NO_ROWS, _NO_IDS, _NO_ROWS)
         return Snapshot(
             len(self.messages),
             len(self.callbacks),
