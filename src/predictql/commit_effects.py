@@ -38,6 +38,8 @@ _NO_IDS: set[int] = set()
 
 @dataclass(slots=True)
 class CommitEffects:
+    """What one transaction queued for after its commit (``effects(session)`` fills it)."""
+
     # Bus messages (channel, payload) in emission order; ``stream_log.sequence`` numbers them in place.
     messages: list[tuple[str, str]] = field(default_factory=list)
     callbacks: list[AfterCommit] = field(default_factory=list)  # run after the commit, in order
