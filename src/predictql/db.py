@@ -1,8 +1,9 @@
 """Engine, sessions and the one transaction boundary.
 
 ``Database.transaction()`` is the only place that commits. Services queue side effects on the
-session (``emit``/``after_commit``); they run only after the commit succeeds, and a rollback drops
-them, so no subscriber ever sees an event for data that does not exist.
+session's ``CommitEffects`` (``emit``/``after_commit``); the commit hands that object to
+``_after_commit``, so they run only after the commit succeeds, and a rollback drops them: no
+subscriber ever sees an event for data that does not exist.
 
 SQLite writers are serialized in-process (embedded mode is one process); PostgreSQL relies on row
 locks taken by the services (``SELECT ... FOR UPDATE``) and conditional balance updates.
@@ -11,7 +12,6 @@ locks taken by the services (``SELECT ... FOR UPDATE``) and conditional balance 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -25,11 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from predictql.commit_effects import AfterCommit, CommitEffects, effects, take_effects
 from predictql.errors import DomainError
 
 log = logging.getLogger("predictql.db")
-
-AfterCommit = Callable[[], Awaitable[None]]
 
 # int64 primary keys; SQLite only autoincrements a column declared exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -65,12 +64,12 @@ class Publisher(Protocol):
 
 def emit(session: AsyncSession, channel: str, message: str) -> None:
     """Queue a bus message; published after this session's transaction commits."""
-    session.info.setdefault("pq_events", []).append((channel, message))
+    effects(session).messages.append((channel, message))
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     """Run ``callback`` once the transaction has committed (mail, cache invalidation)."""
-    session.info.setdefault("pq_after_commit", []).append(callback)
+    effects(session).callbacks.append(callback)
 
 
 def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, ConnectionPoolEntry], None]:
@@ -202,7 +201,7 @@ class Database:
                 for hook in self.commit_hooks:
                     await hook(session)
             self.version += 1
-            await self._after_commit(session)
+            await self._after_commit(take_effects(session))
         if failure is not None:
             raise failure
 
@@ -232,8 +231,9 @@ class Database:
                 await hook(session)
             await session.commit()
         self.version += 1
+        committed = take_effects(session)
         await self._close_unit(unit, rollback=False)
-        await self._after_commit(session)
+        await self._after_commit(committed)
         return True
 
     @asynccontextmanager
@@ -241,7 +241,8 @@ class Database:
         if unit.session is None:
             await self._open_unit(unit)
         async with unit.using() as session:
-            saved = copy.deepcopy(session.info)  # queued events of a body that fails must not publish
+            queued = effects(session)
+            saved = queued.snapshot()  # what a body that fails queued must not publish
             savepoint = await session.begin_nested()
             try:
                 yield session
@@ -253,8 +254,7 @@ class Database:
                     unit.has_work = True
                 else:
                     await savepoint.rollback()
-                    session.info.clear()
-                    session.info.update(saved)
+                    queued.restore(saved)
                 raise
             await savepoint.commit()
             unit.has_work = True
@@ -295,18 +295,17 @@ class Database:
         async with self._write_lock:
             yield
 
-    async def _after_commit(self, session: AsyncSession) -> None:
-        events: list[tuple[str, str]] = session.info.pop("pq_events", [])
-        hooks: list[AfterCommit] = session.info.pop("pq_after_commit", [])
+    async def _after_commit(self, committed_effects: CommitEffects) -> None:
+        """What the commit set off: invalidate caches, publish the (numbered) messages, run callbacks."""
         for committed in self.committed_hooks:
             await committed()  # first: a cache elsewhere must not outlive this commit's answer
         if self.publisher is not None:
-            for channel, message in events:
+            for channel, message in committed_effects.messages:
                 try:
                     await self.publisher.publish(channel, message)
                 except Exception:  # the data is committed; a lost live event is recoverable by seq
                     log.exception("publish failed on %s", channel)
-        for hook in hooks:
+        for hook in committed_effects.callbacks:
             try:
                 await hook()
             except Exception:

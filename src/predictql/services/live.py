@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -69,6 +70,9 @@ async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
     if not marked:
         return
     await session.flush()
+    for item in (*marked.orders, *marked.positions):
+        if inspect(item).expired_attributes:  # a savepoint rolled back after it was marked: reload
+            await session.refresh(item)
     balances = await balance_states(session, sorted(marked.balances))
     books = [
         await book_levels(session, market_id, touched, fee_bps=fee_bps)

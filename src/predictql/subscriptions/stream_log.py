@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from predictql.commit_effects import effects
 from predictql.db import Database, utcnow
 from predictql.models import StreamEvent, StreamHead
 
@@ -43,7 +44,6 @@ log = logging.getLogger("predictql.streams")
 
 REPLAY_LIMIT = 1000  # messages one resume or repair may read; past it, a snapshot or a GAP
 HEADS_CHUNK = 500  # channels per heads query
-EVENTS_KEY = "pq_events"  # db.emit's queue on session.info
 
 
 SEQ_CHARS = 20  # a seq on the wire has at most this many digits (int64)
@@ -88,7 +88,8 @@ def split(text: str) -> tuple[int, str, float]:
 
 async def sequence(session: AsyncSession) -> None:
     """Number this transaction's emitted messages and store them (a ``Database`` pre-commit hook)."""
-    events: list[tuple[str, str]] = session.info.get(EVENTS_KEY, [])
+    queued = effects(session)
+    events = queued.messages
     if not events:
         return
     counts: dict[str, int] = defaultdict(int)
@@ -106,7 +107,7 @@ async def sequence(session: AsyncSession) -> None:
         rows.append({"channel": channel, "seq": seq, "payload": payload, "created_at": now})
         numbered.append((channel, wire(seq, payload)))
     await session.execute(append, rows)
-    session.info[EVENTS_KEY] = numbered
+    queued.messages = numbered
 
 
 @cache

@@ -47,6 +47,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from predictql.commit_effects import effects
 from predictql.db import emit, utcnow
 from predictql.models import Asset, Event, Market, Notification, Order, P2PMessage, P2POrder, Position, Trade, User
 from predictql.pricing.orderbook_types import SCALE
@@ -219,18 +220,15 @@ def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -
 
 # -- marked by the services, emitted once at the end of the transaction ----------------------
 
-ORDERS_KEY, POSITIONS_KEY, BALANCES_KEY, BOOK_KEY = "pq_orders", "pq_positions", "pq_balances", "pq_book"
-
 
 def orders_changed(session: AsyncSession, orders: Iterable[Order]) -> None:
     """Orders whose state changed: each one's state at commit goes to its owner."""
-    marked: dict[int, Order] = session.info.setdefault(ORDERS_KEY, {})
-    marked.update((id(order), order) for order in orders)
+    effects(session).orders.update((id(order), order) for order in orders)
 
 
 def book_changed(session: AsyncSession, orders: Iterable[Order]) -> None:
     """Resting orders that entered, changed or left their market's book: their levels are sent."""
-    levels: dict[int, set[tuple[bool, int]]] = session.info.setdefault(BOOK_KEY, {})
+    levels = effects(session).book
     for order in orders:
         if order.kind == "limit":
             yes = order.token == "YES"
@@ -239,17 +237,16 @@ def book_changed(session: AsyncSession, orders: Iterable[Order]) -> None:
 
 
 def positions_changed(session: AsyncSession, positions: Iterable[Position]) -> None:
-    marked: dict[int, Position] = session.info.setdefault(POSITIONS_KEY, {})
-    marked.update((id(position), position) for position in positions)
+    effects(session).positions.update((id(position), position) for position in positions)
 
 
 def balances_changed(session: AsyncSession, user_ids: Iterable[int]) -> None:
-    session.info.setdefault(BALANCES_KEY, set()).update(user_ids)
+    effects(session).balances.update(user_ids)
 
 
 @dataclass(frozen=True, slots=True)
 class Marked:
-    """What a transaction marked changed (taken off the session by ``take_marked``)."""
+    """What a transaction marked changed (taken off its ``CommitEffects`` by ``take_marked``)."""
 
     orders: list[Order]
     positions: list[Position]
@@ -261,13 +258,10 @@ class Marked:
 
 
 def take_marked(session: AsyncSession) -> Marked:
-    info = session.info
-    return Marked(
-        list(info.pop(ORDERS_KEY, {}).values()),
-        list(info.pop(POSITIONS_KEY, {}).values()),
-        info.pop(BALANCES_KEY, set()),
-        info.pop(BOOK_KEY, {}),
-    )
+    queued = effects(session)
+    marked = Marked(list(queued.orders.values()), list(queued.positions.values()), queued.balances, queued.book)
+    queued.orders, queued.positions, queued.balances, queued.book = {}, {}, set(), {}
+    return marked
 
 
 def publish_final(
