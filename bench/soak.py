@@ -177,6 +177,14 @@ async def feed_reader(url: str, stop: asyncio.Event, c: Counters) -> None:
         c.reconnects += 1
 
 
+def server_pythonmalloc(pid: int) -> str | None:
+    """PYTHONMALLOC in the server's environment (``serve`` re-executes itself with it)."""
+    for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        if item.startswith(b"PYTHONMALLOC="):
+            return item.split(b"=", 1)[1].decode()
+    return None
+
+
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -339,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 env["PREDICTQL_BROADCAST_URL"] = "memory://"
             port = free_port()
             with ours(port, env) as pid:
+                allocator = server_pythonmalloc(pid)
                 samples, _ = asyncio.run(soak(f"http://127.0.0.1:{port}", pid, tokens, market_id, event_id, args))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -349,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "bus": args.bus if args.bus == "memory" else REDIS_URL.split("@")[-1],
         "db": args.db,
-        "pythonmalloc": os.environ.get("PYTHONMALLOC"),
+        "pythonmalloc": allocator,  # the server's own (serve sets malloc unless told otherwise)
         "warmup_seconds": warmup,
         "passed": passed,
         **checks,

@@ -1,5 +1,17 @@
+"""``python -m predictql`` and the ``predictql`` command (``run``)."""
+
 import sys
 
-from predictql.cli import main
+from predictql import allocator
 
-sys.exit(main())
+
+def run() -> int:
+    # Before the CLI's imports (seconds on a busy machine): ``serve`` may re-execute itself here.
+    allocator.serve_with_malloc(sys.argv[1:])
+    from predictql.cli import main
+
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -270,6 +270,11 @@ class Settings(BaseSettings):
     malloc_trim_seconds: float = Field(
         60.0, ge=0, description="How often glibc is asked to return freed heap pages (malloc_trim); 0: never."
     )
+    pythonmalloc: Literal["malloc", "off"] = Field(
+        "malloc",
+        description="`serve` re-executes itself once with PYTHONMALLOC=malloc (glibc, reached by the trim) unless "
+        "PYTHONMALLOC is set; `off`: Python's own allocator (pymalloc). Read before start-up (predictql.allocator).",
+    )
 
     @field_validator("cors_origins", "ws_origins", "trusted_proxies", "price_symbols", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,17 @@ async def test_trims_run_every_period_until_cancelled() -> None:
     await asyncio.sleep(0.05)
     assert len(calls) == count  # cancelled: no more trims
     assert calls[1] - calls[0] >= 0.009
+
+
+@glibc_only
+def test_only_serve_re_executes_and_only_when_nothing_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    started = ["python", "-X", "dev", "-m", "predictql", "serve", "--port", "8001"]
+    monkeypatch.setattr(sys, "orig_argv", started)
+    # The same interpreter path (the venv's), with every option of the original command line.
+    assert allocator.malloc_argv(["serve", "--port", "8001"], {}) == [sys.executable, *started[1:]]
+    assert allocator.malloc_argv(["serve"], {"PREDICTQL_PYTHONMALLOC": "malloc"}) is not None
+    assert allocator.malloc_argv(["migrate"], {}) is None
+    assert allocator.malloc_argv([], {}) is None
+    assert allocator.malloc_argv(["serve"], {"PYTHONMALLOC": "pymalloc"}) is None  # the operator's choice
+    assert allocator.malloc_argv(["serve"], {"PYTHONMALLOC": "malloc"}) is None  # already re-executed
+    assert allocator.malloc_argv(["serve"], {"PREDICTQL_PYTHONMALLOC": "off"}) is None
