@@ -99,7 +99,7 @@ def _row(order: Any) -> dict[str, Any]:
 
 async def _operator(session: Any, args: argparse.Namespace) -> Actor:
     if not args.operator:
-        raise DomainError("--as OPERATOR_EMAIL is required: the operator or admin acting", code="INVALID_INPUT")
+        raise DomainError("--as OPERATOR_EMAIL is required: the operator or admin acting", code="INVALID_REQUEST")
     return await operator(session, args.operator)
 
 

@@ -143,8 +143,8 @@ async def test_a_failed_savepoint_drops_only_its_own_effects(streamed: tuple[Dat
     balances = [channel for channel, _ in recorder.published if channel.endswith(":balance")]
     assert balances == [topics.user_balance_channel(kept_user)]
     ours = [stream_log.split(message) for channel, message in recorder.published if channel == "test:effects"]
-    assert [payload for _, payload in ours] == ["kept", "after"]
-    first, second = (seq for seq, _ in ours)
+    assert [payload for _, payload, _ in ours] == ["kept", "after"]
+    first, second = (seq for seq, _, _ in ours)
     assert first > 0 and second == first + 1  # numbered, with no hole where the dropped one was
 
 
