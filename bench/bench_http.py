@@ -132,7 +132,12 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--json", default="http.json", help="file name under bench/results/")
+    parser.add_argument("--smoke", action="store_true", help="CI: 1 s per scenario, 4 connections, not recorded")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.connections = 1, 4
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-data-"))
     results: dict[str, object] = {"db": args.db, "seconds": args.seconds, "connections": args.connections}
     with bench_database(args.db) as url:
@@ -149,14 +154,25 @@ def main() -> None:
             ("feed_signed_in_cached", "/graphql", signed_in_feed, {}),
             ("feed_signed_in_executed", "/graphql", signed_in_feed, {"PREDICTQL_GRAPHQL_CACHE_TTL_MS": "0"}),
         ]
+        wanted = set(filter(None, args.only.split(",")))
+        unknown = wanted - {name for name, *_ in scenarios}
+        if unknown:
+            parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
         rows = [baseline]
-        for name, path, script, extra in scenarios:  # a fresh server each: no scenario feeds the next
+        for name, path, script, extra in scenarios:
+            if wanted and name not in wanted:
+                continue  # a fresh server each: no scenario feeds the next
             port = free_port()
             with predictql_server(port, predictql_env(url, data_dir, **extra)) as base:
-                wrk("warmup", base + path, seconds=2, connections=4, script=script)
+                wrk("warmup", base + path, seconds=1 if args.smoke else 2, connections=4, script=script)
                 rows.append(wrk(name, base + path, seconds=args.seconds, connections=args.connections, script=script))
     results["measurements"] = report(rows, baseline)
-    print("recorded", record("http.json", results))
+    if args.smoke:
+        failed = [row.name for row in rows if row.requests == 0]
+        if failed:
+            sys.exit(f"smoke run: no answers in {', '.join(failed)}")
+        return
+    print("recorded", record(args.json, results))
 
 
 if __name__ == "__main__":

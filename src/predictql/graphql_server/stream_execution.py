@@ -45,8 +45,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from graphql import ExecutionResult, Executor
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from predictql.graphql_server.leaf_fields import LeafFieldsExecutor
 from predictql.jsonutil import dumps_str
 from predictql.schema.my_streams import BalanceUpdate, OrderBookUpdate
 from predictql.schema.subscriptions import ChartUpdate, MarketUpdate, StreamMessage
@@ -106,7 +106,7 @@ def _remember(memo: dict[Any, Any], key: Any, entry: Any) -> None:
     memo[key] = entry
 
 
-class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+class SharedEventExecutor(LeafFieldsExecutor):
     _variables_key: str | None = None
 
     def _key(self, root: StreamMessage[Any]) -> tuple[int, str, Any, int, int, int | None]:

@@ -40,6 +40,7 @@ from predictql.schema.markets import (
     UpdateEventInput,
     UpdateEventPayload,
     event_connection,
+    prefetch_feed,
 )
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, page_args, ranked_connection
 from predictql.services import discovery, events, feed, pools, resolution
@@ -82,12 +83,14 @@ class EventsQuery:
                     session, info.context.actor, ranked_request, order=order_by.name, with_total=args.with_total
                 )
             info.context.loaders.prime_events(ranked.items)
+            await prefetch_feed(info, ranked.items)
             return ranked_connection(
                 ranked.items, ranked.cursors, ranked.has_more, ranked.has_previous, Event.from_row, ranked.total
             )
         request = FeedQuery(tags=tags or (), status=wanted, search=search, page=args)
         async with info.context.db.session() as session:
             page = await feed.page(session, info.context.actor, request)
+        await prefetch_feed(info, page.items)
         return event_connection(page, info.context.loaders)
 
     @strawberry.field(
@@ -99,6 +102,7 @@ class EventsQuery:
         request = FeedQuery(mine=True, page=page_args(info, first, after, last, before))
         async with info.context.db.session() as session:
             page = await feed.page(session, info.context.actor, request)
+        await prefetch_feed(info, page.items)
         return event_connection(page, info.context.loaders)
 
 

@@ -7,8 +7,9 @@ Nothing is cached beyond the ``Loaders`` object, which the context builds per re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
@@ -74,6 +75,29 @@ Row = TypeVar(
     Asset,
 )
 PageKey = tuple[int, PageArgs]  # (parent id, which page)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def then(loaded: Awaitable[T], make: Callable[[T], R]) -> R:
+    """``make(value)`` at once when the loader already holds the value, else an awaitable of it.
+
+    A field whose resolver is ``async def`` costs a coroutine, graphql-core's awaiting of it (and
+    a task per item when its siblings in a list are awaitable too) even when its row is already
+    in the request's loader. A plain ``def`` resolver returning ``then(loader.load(key), ...)``
+    completes synchronously in that case (a whole feed page of them once ``prefetch_feed`` ran);
+    otherwise it returns an awaitable, which graphql-core awaits as it would the coroutine. The
+    value is typed as ``make``'s result for Strawberry, which reads the resolver's annotation.
+    """
+    if isinstance(loaded, asyncio.Future) and loaded.done() and not loaded.cancelled() and loaded.exception() is None:
+        return make(loaded.result())
+
+    async def later() -> R:
+        return make(await loaded)
+
+    return cast(R, later())
 
 
 class Loaders:

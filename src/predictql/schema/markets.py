@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField, Selection
 
 from predictql.errors import InvalidInput
 from predictql.models import Event as EventRow
@@ -16,7 +18,7 @@ from predictql.schema import history
 from predictql.schema.context import Info
 from predictql.schema.enums import CommentOrder, EventStatus, MarketType, Outcome, opt
 from predictql.schema.ids import Kind
-from predictql.schema.loaders import Loaders
+from predictql.schema.loaders import Loaders, then
 from predictql.schema.node import Node, gid, opt_gid
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.payloads import MutationPayload
@@ -74,10 +76,8 @@ class Market(Node):
     )
 
     @strawberry.field(description="The pool this market belongs to.")
-    async def pool(self, info: Info) -> Pool:
-        row = await info.context.loaders.pool_by_id.load(self.row.pool_id)
-        assert row is not None
-        return Pool.from_row(row)
+    def pool(self, info: Info) -> Pool:
+        return then(info.context.loaders.pool_by_id.load(self.row.pool_id), _pool)
 
     @strawberry.field(description="The event this market belongs to.")
     async def event(self, info: Info) -> Event:
@@ -171,8 +171,8 @@ class Pool(Node):
     )
 
     @strawberry.field(description="The pool's markets, by outcome index.")
-    async def markets(self, info: Info) -> list[Market]:
-        return [Market.from_row(row) for row in await info.context.loaders.markets_by_pool_id.load(self.row.id or 0)]
+    def markets(self, info: Info) -> list[Market]:
+        return then(info.context.loaders.markets_by_pool_id.load(self.row.id or 0), _markets)
 
     @strawberry.field(description="The event this pool belongs to.")
     async def event(self, info: Info) -> Event:
@@ -226,8 +226,9 @@ class Event(Node):
     row: strawberry.Private[EventRow]
 
     @strawberry.field(description="The stage: NEW (no pool live yet), STARTED, PAID (all pools closed) or CANCELLED.")
-    async def status(self, info: Info) -> EventStatus:
-        return EventStatus(event_status(self.row, await info.context.loaders.pools_by_event_id.load(self._row_id)))
+    def status(self, info: Info) -> EventStatus:
+        row = self.row
+        return then(info.context.loaders.pools_by_event_id.load(self._row_id), lambda pools: _status(row, pools))
 
     @property
     def _row_id(self) -> int:
@@ -235,8 +236,8 @@ class Event(Node):
         return self.row.id
 
     @strawberry.field(description="The event's pools, oldest first.")
-    async def pools(self, info: Info) -> list[Pool]:
-        return [Pool.from_row(row) for row in await info.context.loaders.pools_by_event_id.load(self._row_id)]
+    def pools(self, info: Info) -> list[Pool]:
+        return then(info.context.loaders.pools_by_event_id.load(self._row_id), _pools)
 
     @strawberry.field(description="The pool shown on the feed card (null before the first pool).")
     async def main_pool(self, info: Info) -> Pool | None:
@@ -304,10 +305,69 @@ class Event(Node):
         )
 
 
+def _pool(row: PoolRow | None) -> Pool:
+    assert row is not None
+    return Pool.from_row(row)
+
+
+def _pools(rows: list[PoolRow]) -> list[Pool]:
+    return [Pool.from_row(row) for row in rows]
+
+
+def _markets(rows: list[MarketRow]) -> list[Market]:
+    return [Market.from_row(row) for row in rows]
+
+
+def _status(row: EventRow, pools: list[PoolRow]) -> EventStatus:
+    return EventStatus(event_status(row, pools))
+
+
 def event_connection(page: Page[EventRow], loaders: Loaders) -> Connection[Event]:
     """A page of events; nested ``event`` fields of the page's rows need no query."""
     loaders.prime_events(page.items)
     return connection(page, Event.from_row, lambda row: row.id)
+
+
+# What an event's fields read from its pools, and from its pools' markets (``prefetch_feed``).
+_NEEDS_POOLS = (("status",), ("pools",), ("mainPool",), ("totalVolume",))
+_NEEDS_MARKETS = (("pools", "markets"), ("mainPool", "markets"), ("totalVolume",))
+
+
+async def prefetch_feed(info: Info, rows: Sequence[EventRow]) -> None:
+    """Load the pools and markets a page of events will ask for, before its fields run.
+
+    The same two batches (two statements) the nested fields' loaders would have run, only
+    earlier: each event's ``status`` and ``pools`` and each pool's ``markets`` then find their rows
+    in the loaders and complete synchronously (``then``), without a coroutine or a task per
+    object. Only what the selection asks for (through fragments) is loaded.
+    """
+    connection = [child for field in _fields(info.selected_fields) for child in field.selections]  # this field's
+    nodes = [child for field in _fields_at(connection, ("edges", "node")) for child in field.selections]
+    if not rows or not any(_fields_at(nodes, path) for path in _NEEDS_POOLS):
+        return
+    loaders: Loaders = info.context.loaders
+    found = await loaders.pools_by_event_id.load_many([row.id for row in rows if row.id is not None])
+    if any(_fields_at(nodes, path) for path in _NEEDS_MARKETS):
+        pool_ids = [pool.id for pools in found for pool in pools if pool.id is not None]
+        await loaders.markets_by_pool_id.load_many(pool_ids)
+
+
+def _fields_at(selections: Sequence[Selection], path: Sequence[str]) -> list[SelectedField]:
+    """The fields selected at ``path`` (GraphQL names) below ``selections``, through fragments."""
+    found: list[SelectedField] = []
+    level = list(selections)
+    for name in path:
+        found = [field for field in _fields(level) if field.name == name]
+        level = [child for field in found for child in field.selections]
+    return found
+
+
+def _fields(selections: Sequence[Selection]) -> Iterator[SelectedField]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:  # a fragment spread or an inline fragment
+            yield from _fields(selection.selections)
 
 
 @strawberry.input(description="A new event (hidden until setEventActive).")
