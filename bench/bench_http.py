@@ -1,6 +1,7 @@
 """HTTP benchmarks on one predictql process, each as a ratio to raw ASGI measured in the same run.
 
     python bench/bench_http.py [--db postgresql|sqlite] [--seconds 10] [--connections 32]
+                               [--only lmsr_trade ...] [--out http.json]
 
 Scenarios:
 - ``lmsr_trade``: POST /api/v1/lmsr/trade, 32 users alternating buy_yes/buy_no on one market
@@ -132,6 +133,8 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", nargs="*", help="run only these scenarios (e.g. lmsr_trade)")
+    parser.add_argument("--out", default="http.json", help="file name under bench/results")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-data-"))
     results: dict[str, object] = {"db": args.db, "seconds": args.seconds, "connections": args.connections}
@@ -149,6 +152,8 @@ def main() -> None:
             ("feed_signed_in_cached", "/graphql", signed_in_feed, {}),
             ("feed_signed_in_executed", "/graphql", signed_in_feed, {"PREDICTQL_GRAPHQL_CACHE_TTL_MS": "0"}),
         ]
+        if args.only:
+            scenarios = [scenario for scenario in scenarios if scenario[0] in args.only]
         rows = [baseline]
         for name, path, script, extra in scenarios:  # a fresh server each: no scenario feeds the next
             port = free_port()
@@ -156,7 +161,7 @@ def main() -> None:
                 wrk("warmup", base + path, seconds=2, connections=4, script=script)
                 rows.append(wrk(name, base + path, seconds=args.seconds, connections=args.connections, script=script))
     results["measurements"] = report(rows, baseline)
-    print("recorded", record("http.json", results))
+    print("recorded", record(args.out, results))
 
 
 if __name__ == "__main__":
