@@ -1,7 +1,7 @@
 """HTTP benchmarks on one predictql process, each as a ratio to raw ASGI measured in the same run.
 
     python bench/bench_http.py [--db postgresql|sqlite] [--seconds 10] [--connections 32]
-                               [--only lmsr_trade ...] [--out http.json]
+                               [--only lmsr_trade ...] [--out http.json] [--timeout 2]
 
 Scenarios:
 - ``lmsr_trade``: POST /api/v1/lmsr/trade, 32 users alternating buy_yes/buy_no on one market
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", nargs="*", help="run only these scenarios (e.g. lmsr_trade)")
     parser.add_argument("--out", default="http.json", help="file name under bench/results")
+    parser.add_argument("--timeout", type=float, default=None, help="wrk's per-request timeout, seconds (2)")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-data-"))
     results: dict[str, object] = {"db": args.db, "seconds": args.seconds, "connections": args.connections}
@@ -142,7 +143,9 @@ def main() -> None:
         tokens, market_id = asyncio.run(seed(url, data_dir, users=32))
         port = free_port()
         with baseline_server(port) as base:
-            baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
+            baseline = wrk(
+                "raw_asgi", base + "/", seconds=args.seconds, connections=args.connections, timeout=args.timeout
+            )
         feed_body = post_script("/graphql", json.dumps({"query": FEED_QUERY}))
         signed_in_feed = post_script("/graphql", json.dumps({"query": FEED_QUERY}), token=tokens[0])
         scenarios = [
@@ -159,7 +162,16 @@ def main() -> None:
             port = free_port()
             with predictql_server(port, predictql_env(url, data_dir, **extra)) as base:
                 wrk("warmup", base + path, seconds=2, connections=4, script=script)
-                rows.append(wrk(name, base + path, seconds=args.seconds, connections=args.connections, script=script))
+                rows.append(
+                    wrk(
+                        name,
+                        base + path,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        script=script,
+                        timeout=args.timeout,
+                    )
+                )
     results["measurements"] = report(rows, baseline)
     print("recorded", record(args.out, results))
 

@@ -336,10 +336,10 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
         drafts.append(notifications.trade_executed_draft(sale.trade, market, total=sale.quote.total))
         drafts += fired
     await ledger.post_locked(session, movements, accounts)
-    await notifications.create_many(session, drafts)
     topics.positions_changed(session, batch.touched)
     trades = [sale.trade for sale in sales]
     await topics.trades_executed(session, market, trades, [(trade, None) for trade in trades])
+    await notifications.create_many(session, drafts)  # after the ticks, as a single trade sends them
     others = await _other_balances(session, [_user(r.item.actor) for r in done if r.item.want_after])
     return [_outcome(outcome, market, pool, event, others) for outcome in outcomes]
 
