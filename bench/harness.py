@@ -139,7 +139,7 @@ def wrk(
         raise SystemExit("wrk is required: apt-get install wrk")
     argv = [*_pin(LOAD_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if timeout is not None:
-        argv.append(f"--timeout={timeout}s")
+        argv.append(f"--timeout={timeout:g}s")
     if script is not None:
         argv += ["-s", str(script)]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
