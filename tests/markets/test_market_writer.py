@@ -109,6 +109,7 @@ class Probe:
     name: str
     poison: bool = False
     gate: asyncio.Event | None = None
+    outage: bool = False
 
 
 SEEN: list[list[str]] = []
@@ -121,6 +122,8 @@ async def probe_executor(session: AsyncSession, market_id: int, items: list[Prob
             await item.gate.wait()
     if any(item.poison for item in items):
         raise RuntimeError("poisoned")
+    if any(item.outage for item in items):
+        raise ConnectionError("the database is gone")
     return [DomainError("refused") if item.name.startswith("x") else item.name.upper() for item in items]
 
 
@@ -134,6 +137,10 @@ async def test_a_poisoned_item_fails_alone_and_a_cancelled_caller_blocks_nothing
     assert results[0] == "A" and results[3] == "C"
     assert isinstance(results[1], RuntimeError) and isinstance(results[2], DomainError)
     assert SEEN == [["a", "p", "xb", "c"], ["a"], ["p"], ["xb"], ["c"]]  # the batch, then each alone
+
+    SEEN.clear()  # the database out of reach: everyone fails at once, nobody is retried alone
+    results = await outcomes(writer, 1, [Probe("a"), Probe("o", outage=True), Probe("c")])
+    assert all(isinstance(r, ConnectionError) for r in results) and SEEN == [["a", "o", "c"]]
 
     SEEN.clear()
     gate = asyncio.Event()

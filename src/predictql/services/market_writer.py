@@ -8,7 +8,8 @@ their type and commits once; each caller then gets its own outcome (its result, 
 item that fails its own checks change nothing, so the others in its batch still commit.
 
 - A batch that raises something else (a database error, a bug) is re-run one item per transaction,
-  so one poisoned request fails alone.
+  so one poisoned request fails alone; but not when the database is out of reach (``outages``):
+  then every caller gets that error at once (503), not one connect timeout after another.
 - A caller cancelled while queued is skipped; one cancelled after its item was taken gets nothing,
   but the batch commits (or not) as a whole.
 - A request inside an idempotency unit (``Database.unit()``: the stored response must commit in the
@@ -32,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from predictql import outages
 from predictql.db import Database
 from predictql.errors import DomainError
 
@@ -144,8 +146,9 @@ class MarketWriter:
                 _settle(pending, RuntimeError("the market writer stopped"))
             raise
         except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0], exc)
+            if len(batch) == 1 or outages.unavailable(exc) is not None:
+                for pending in batch:  # alone, the database out of reach would fail each in turn
+                    _settle(pending, exc)
                 return
             log.warning("a batch of %d on market %d failed; each runs alone", len(batch), market_id, exc_info=True)
             for pending in batch:
