@@ -77,6 +77,7 @@ class _Pending:
     item: Item
     executor: Executor
     future: asyncio.Future[Outcome]
+    context: contextvars.Context  # the caller's: a batch runs in its first item's (its trace span)
 
 
 class MarketWriter:
@@ -96,12 +97,10 @@ class MarketWriter:
             async with self.db.transaction() as session:
                 return outcome_of((await executor(session, market_id, [item]))[0])
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queues.setdefault(market_id, deque()).append(_Pending(item, executor, future))
+        pending = _Pending(item, executor, future, contextvars.copy_context())
+        self._queues.setdefault(market_id, deque()).append(pending)
         if market_id not in self._drainers:
-            # A clean context: the batch belongs to no one request (no unit, claim or span leaks in).
-            self._drainers[market_id] = asyncio.create_task(
-                self._drain(market_id), name=f"market writer {market_id}", context=contextvars.Context()
-            )
+            self._drainers[market_id] = asyncio.create_task(self._drain(market_id), name=f"market writer {market_id}")
         return outcome_of(await future)
 
     async def aclose(self) -> None:
@@ -125,7 +124,9 @@ class MarketWriter:
     async def _drain(self, market_id: int) -> None:
         try:
             while batch := self._take(market_id):
-                await self._execute(market_id, batch)
+                # In the context of the request whose item leads the batch (never a unit's: those
+                # do not queue), so its SQL is traced under that request.
+                await asyncio.create_task(self._execute(market_id, batch), context=batch[0].context)
         finally:
             del self._drainers[market_id]
             queue = self._queues.get(market_id)
