@@ -1,6 +1,7 @@
 """HTTP benchmarks on one predictql process, each as a ratio to raw ASGI measured in the same run.
 
     python bench/bench_http.py [--db postgresql|sqlite] [--seconds 10] [--connections 32]
+                               [--only lmsr_trade,feed_query] [--json http.json] [--smoke] [--timeout 2]
 
 Scenarios:
 - ``lmsr_trade``: POST /api/v1/lmsr/trade, 32 users alternating buy_yes/buy_no on one market
@@ -133,8 +134,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
-    parser.add_argument("--json", default="http.json", help="file name under bench/results/")
+    parser.add_argument("--json", "--out", default="http.json", help="file name under bench/results/")
     parser.add_argument("--smoke", action="store_true", help="CI: 1 s per scenario, 4 connections, not recorded")
+    parser.add_argument("--timeout", type=float, default=None, help="wrk's per-request timeout, seconds (2)")
     args = parser.parse_args()
     if args.smoke:
         args.seconds, args.connections = 1, 4
@@ -144,7 +146,9 @@ def main() -> None:
         tokens, market_id = asyncio.run(seed(url, data_dir, users=32))
         port = free_port()
         with baseline_server(port) as base:
-            baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
+            baseline = wrk(
+                "raw_asgi", base + "/", seconds=args.seconds, connections=args.connections, timeout=args.timeout
+            )
         feed_body = post_script("/graphql", json.dumps({"query": FEED_QUERY}))
         signed_in_feed = post_script("/graphql", json.dumps({"query": FEED_QUERY}), token=tokens[0])
         scenarios = [
@@ -165,7 +169,16 @@ def main() -> None:
             port = free_port()
             with predictql_server(port, predictql_env(url, data_dir, **extra)) as base:
                 wrk("warmup", base + path, seconds=1 if args.smoke else 2, connections=4, script=script)
-                rows.append(wrk(name, base + path, seconds=args.seconds, connections=args.connections, script=script))
+                rows.append(
+                    wrk(
+                        name,
+                        base + path,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        script=script,
+                        timeout=args.timeout,
+                    )
+                )
     results["measurements"] = report(rows, baseline)
     if args.smoke:
         failed = [row.name for row in rows if row.requests == 0]

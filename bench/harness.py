@@ -130,10 +130,16 @@ _LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(name: str, url: str, *, seconds: int, connections: int, script: Path | None = None) -> Measurement:
+def wrk(
+    name: str, url: str, *, seconds: int, connections: int, script: Path | None = None, timeout: float | None = None
+) -> Measurement:
+    """``timeout``: wrk's per-request timeout (its default is 2 s; a request slower than that is
+    counted as an error and left out of the latencies)."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is required: apt-get install wrk")
     argv = [*_pin(LOAD_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if timeout is not None:
+        argv.append(f"--timeout={timeout:g}s")
     if script is not None:
         argv += ["-s", str(script)]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout

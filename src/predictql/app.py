@@ -37,6 +37,7 @@ from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
 from predictql.services import idempotency, live, loops, order_expiry, p2p_expiry
+from predictql.services.market_writer import MarketWriter
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log
 from predictql.subscriptions.bus import Bus
@@ -79,6 +80,8 @@ def _lifespan(
             # Every commit invalidates the shared GraphQL cache of every process sharing the Redis.
             generation = Generation(cache_redis_url(settings), f"{settings.bus_channel_prefix}GRAPHQL_CACHE_GENERATION")
             db.committed_hooks.append(generation.bump)
+            # Group commit: every write to one market goes through its writer (services.market_writer).
+            writer = MarketWriter(db)
             bus.log = log_reader = stream_log.StreamLog(db)
             bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)
             background = [
@@ -125,6 +128,7 @@ def _lifespan(
             try:
                 yield {
                     "db": db,
+                    "writer": writer,
                     "bus": bus,
                     "sockets": SocketGate(settings.ws_max_connections),
                     "settings": settings,
@@ -141,6 +145,7 @@ def _lifespan(
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
+                await writer.aclose()
                 await mailer.drain()
                 await bus.disconnect()
                 await db.dispose()

@@ -217,6 +217,10 @@ class Database:
             unit.closed = True
             await self._close_unit(unit, rollback=True)
 
+    def in_unit(self) -> bool:
+        """Whether this context's writes are held in a ``unit()`` (they commit with its response)."""
+        return self._current_unit() is not None
+
     def _current_unit(self) -> Unit | None:
         unit = _unit.get()
         return unit if unit is not None and unit.db is self and not unit.closed else None

@@ -203,6 +203,7 @@ class PredictGraphQL(GraphQL[Context, None]):
             mailer=state.mailer,
             http=state.http,
             bus=state.bus,
+            writer=state.writer,
         )
         token = request_token(request.headers.get("authorization"), request.cookies.get("access_token"))
         if isinstance(request, Request) and token and resolve_caller:

@@ -26,7 +26,7 @@ from predictql.schema.trading import (
     Trade,
     positions_of,
 )
-from predictql.services import lmsr_trading, order_lifecycle, pnl, positions, referrals
+from predictql.services import lmsr_batch, lmsr_trading, pnl, positions, referrals
 from predictql.services.cursors import PageArgs
 from predictql.services.lmsr_trading import TradeRequest
 
@@ -176,12 +176,13 @@ class TradingMutation:
             input.amount,
             input.use_bonus,
         )
-        actor = info.context.actor
-        async with info.context.db.transaction() as session:
-            result = await lmsr_trading.trade(session, actor, request, fee_bps=info.context.settings.fee_bps)
-            after = await positions.after_trade(session, actor.require_user(), request.market_id)
-        info.context.reset_loaders()
-        return LmsrTradePayload.of(result, input.side.value, after)
+        context = info.context
+        traded = await lmsr_batch.trade(
+            context.market_writer, context.actor, request, fee_bps=context.settings.fee_bps, want_after=True
+        )
+        context.reset_loaders()
+        assert traded.after is not None
+        return LmsrTradePayload.of(traded.result, input.side.value, traded.after)
 
     @strawberry.mutation(
         description="Sell the caller's whole holding (YES and NO) in one market: to the market maker, or on an "
@@ -190,11 +191,10 @@ class TradingMutation:
     @user_errors
     async def close_position(self, info: Info, input: Annotated[ClosePositionInput, INPUT]) -> ClosePositionPayload:
         market_id = decode(Kind.MARKET, input.market_id, "marketId")
-        actor = info.context.actor
-        async with info.context.db.transaction() as session:
-            result = await order_lifecycle.close_holding(
-                session, actor, market_id=market_id, fee_bps=info.context.settings.fee_bps
-            )
-            after = await positions.after_trade(session, actor.require_user(), market_id)
-        info.context.reset_loaders()
-        return ClosePositionPayload.of(result, after)
+        context = info.context
+        closed = await lmsr_batch.close_holding(
+            context.market_writer, context.actor, market_id=market_id, fee_bps=context.settings.fee_bps, want_after=True
+        )
+        context.reset_loaders()
+        assert closed.after is not None
+        return ClosePositionPayload.of(closed.result, closed.after)

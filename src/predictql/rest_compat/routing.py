@@ -26,6 +26,7 @@ from predictql.mail import Mailer
 from predictql.outages import unavailable
 from predictql.rest_compat.errors import domain_response
 from predictql.services import idempotency
+from predictql.services.market_writer import MarketWriter
 from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
 
@@ -114,6 +115,7 @@ class ApiRequest:
         self.spec = spec
         self.actor = actor
         self.db: Database = request.state.db
+        self.writer: MarketWriter = request.state.writer
         self.settings: Settings = request.state.settings
         self.mailer: Mailer = request.state.mailer
         self.response_headers: list[tuple[str, str]] = []

@@ -13,7 +13,7 @@ from typing import Any
 from predictql.errors import InvalidInput
 from predictql.rest_compat.presenters import closed_position, feed_trade, position
 from predictql.rest_compat.routing import ApiRequest, endpoint
-from predictql.services import lmsr_trading, order_lifecycle, pnl, positions
+from predictql.services import lmsr_batch, lmsr_trading, pnl, positions
 from predictql.services.lmsr_trading import TradeRequest
 from predictql.services.pnl import PnlPoint
 
@@ -64,8 +64,7 @@ async def lmsr_preview(api: ApiRequest) -> dict[str, Any]:
 async def lmsr_trade(api: ApiRequest) -> dict[str, Any]:
     body = await api.json_object(TRADE_FIELDS)
     request = _trade_request(body, text=False)
-    async with api.db.transaction() as session:
-        result = await lmsr_trading.trade(session, api.actor, request, fee_bps=api.settings.fee_bps)
+    result = (await lmsr_batch.trade(api.writer, api.actor, request, fee_bps=api.settings.fee_bps)).result
     return {
         "cost_or_payout_cents": result.cost_or_payout,
         "shares_delta": result.shares_delta,
@@ -97,8 +96,7 @@ async def completed_positions(api: ApiRequest) -> dict[str, Any]:
 @endpoint("POST", "/market/positions/{market_id}/close", auth="required")
 async def close_position(api: ApiRequest) -> dict[str, Any]:
     market_id = api.path_int("market_id")
-    async with api.db.transaction() as session:
-        await order_lifecycle.close_holding(session, api.actor, market_id=market_id, fee_bps=api.settings.fee_bps)
+    await lmsr_batch.close_holding(api.writer, api.actor, market_id=market_id, fee_bps=api.settings.fee_bps)
     return {"message": "Position closed successfully"}
 
 

@@ -15,6 +15,7 @@ from predictql.auth import ANONYMOUS, Actor
 from predictql.db import Database
 from predictql.mail import Mailer
 from predictql.schema.loaders import Loaders
+from predictql.services.market_writer import MarketWriter
 from predictql.settings import Settings
 from predictql.subscriptions.bus import Bus
 
@@ -32,6 +33,7 @@ class Context:
     # Strawberry writes the connection_init payload here; without the attribute it is dropped.
     connection_params: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    writer: MarketWriter | None = None  # the app's (view.py); a context built without one gets its own
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @property
@@ -40,6 +42,13 @@ class Context:
         if self._loaders is None:
             self._loaders = Loaders(self.db, self.actor, self.settings)
         return self._loaders
+
+    @property
+    def market_writer(self) -> MarketWriter:
+        """The app's per-market writer (``services.market_writer``)."""
+        if self.writer is None:
+            self.writer = MarketWriter(self.db)
+        return self.writer
 
     def reset_loaders(self) -> None:
         """Forget cached rows: after a write, and per event on a long-lived WebSocket."""

@@ -273,6 +273,73 @@ async def market_price_moved(session: AsyncSession, market: Market, before: int)
     return await _fire(session, subject, Decimal(before), after, describe, ("market", market.id))
 
 
+def _crosses(alert: PriceAlert, before: Decimal, after: Decimal) -> bool:
+    """``crossed`` for one loaded alert."""
+    if after > before:
+        return alert.direction == "above" and before < alert.level <= after
+    if after < before:
+        return alert.direction == "below" and after <= alert.level < before
+    return False
+
+
+async def market_moves(
+    session: AsyncSession, market: Market, moves: Sequence[tuple[int, int]]
+) -> list[list[notifications.Draft]]:
+    """``market_price_moved`` for each of one batch's consecutive YES price moves (basis points,
+    before and after), in one query: every alert each move crossed fires in that move's turn (a
+    one-shot alert once). The firings are added to the session (the caller flushes them); the
+    notifications are returned per move, for the caller to insert in order with its own."""
+    assert market.id is not None
+    drafts: list[list[notifications.Draft]] = [[] for _ in moves]
+    prices = [Decimal(price) for move in moves for price in move if move[0] != move[1]]
+    if not prices:
+        return drafts
+    candidates = list(
+        await session.scalars(
+            select(PriceAlert)
+            .where(
+                col(PriceAlert.market_id) == market.id,
+                col(PriceAlert.status) == "active",
+                col(PriceAlert.level) >= min(prices),
+                col(PriceAlert.level) <= max(prices),
+            )
+            .order_by(col(PriceAlert.id))
+            .with_for_update()
+        )
+    )
+    if not candidates:
+        return drafts
+    now = utcnow()
+    for index, (before_bps, after_bps) in enumerate(moves):
+        before, after = Decimal(before_bps), Decimal(after_bps)
+        for alert in candidates:
+            if alert.status != "active" or not _crosses(alert, before, after):
+                continue
+            alert.fire_count += 1
+            alert.last_fired_at = now
+            if not alert.repeating:
+                alert.status = "fired"
+            session.add(
+                AlertFiring(
+                    alert_id=alert.id or 0,
+                    user_id=alert.user_id,
+                    market_id=alert.market_id,
+                    symbol=alert.symbol,
+                    direction=alert.direction,
+                    level=alert.level,
+                    price_before=before,
+                    price=after,
+                    created_at=now,
+                )
+            )
+            verb = "rose above" if alert.direction == "above" else "fell below"
+            message = f"YES of '{market.name}' {verb} {_pct(alert.level)}: now {_pct(after)}"
+            drafts[index].append(
+                notifications.Draft(alert.user_id, "price_alert", "Price Alert", message, "market", market.id)
+            )
+    return drafts
+
+
 async def markets_moved(session: AsyncSession, markets: Sequence[Market], before: dict[int, int]) -> None:
     """``market_price_moved`` for each of ``markets`` (``before``: YES price by market id)."""
     for market in markets:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -150,20 +150,97 @@ async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> lis
     movements = [m for m in movements if any(amount for _, amount in m.legs)]
     if not movements:
         return []
-    deltas: dict[str, int] = defaultdict(int)
-    for movement in movements:
-        if sum(amount for _, amount in movement.legs) != 0:
-            raise ValueError(f"unbalanced ledger transaction {movement.kind}: {movement.legs}")
-        for code, amount in movement.legs:
-            deltas[code] += amount
+    deltas = _deltas(movements)
     accounts = await _accounts(session, deltas)
     # Move tracked balances in a fixed order so concurrent transfers cannot deadlock.
     for code in sorted(deltas, key=lambda c: accounts[c][0]):
         account_id, tracked, _ = accounts[code]
         if tracked and deltas[code]:
             await _move(session, account_id, deltas[code])
+    return await _record(session, movements, accounts, deltas)
+
+
+def _deltas(movements: Sequence[Movement]) -> dict[str, int]:
+    deltas: dict[str, int] = defaultdict(int)
+    for movement in movements:
+        if sum(amount for _, amount in movement.legs) != 0:
+            raise ValueError(f"unbalanced ledger transaction {movement.kind}: {movement.legs}")
+        for code, amount in movement.legs:
+            deltas[code] += amount
+    return deltas
+
+
+async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> dict[str, tuple[int, int, bool, int | None]]:
+    """code -> (id, balance, tracked, owning user id), the tracked accounts locked (``FOR UPDATE``)
+    in id order, so that writers locking overlapping sets cannot deadlock. Platform and external
+    accounts are read without a lock (their cached balance is not kept; see ``post_many``)."""
+    wanted = list(dict.fromkeys(codes))
+    rows = await session.execute(
+        select(LedgerAccount.code, LedgerAccount.id, LedgerAccount.balance, LedgerAccount.user_id)
+        .where(col(LedgerAccount.code).in_(wanted), col(LedgerAccount.kind).not_in(UNTRACKED_KINDS))
+        .order_by(col(LedgerAccount.id))
+        .with_for_update()
+    )
+    found = {code: (int(id_), int(balance), True, owner) for code, id_, balance, owner in rows}
+    rest = [code for code in wanted if code not in found]
+    if rest:
+        rows = await session.execute(
+            select(LedgerAccount.code, LedgerAccount.id, LedgerAccount.balance, LedgerAccount.user_id).where(
+                col(LedgerAccount.code).in_(rest)
+            )
+        )
+        found.update({code: (int(id_), int(balance), False, owner) for code, id_, balance, owner in rows})
+    missing = [code for code in wanted if code not in found]
+    if missing:
+        raise LookupError(f"ledger accounts missing: {missing}")
+    return found
+
+
+async def post_locked(
+    session: AsyncSession, movements: Sequence[Movement], accounts: dict[str, tuple[int, int, bool, int | None]]
+) -> list[int]:
+    """``post_many`` for accounts already locked by ``lock_balances``: every tracked balance moves in
+    ONE statement, still guarded (a balance that may not go negative never does: the whole statement
+    is refused with ``InsufficientFunds``, and the caller's transaction rolls back)."""
+    movements = [m for m in movements if any(amount for _, amount in m.legs)]
+    if not movements:
+        return []
+    deltas = _deltas(movements)
+    moved = sorted((accounts[code][0], delta) for code, delta in deltas.items() if accounts[code][2] and delta)
+    if moved:
+        ids, amounts = [id_ for id_, _ in moved], [delta for _, delta in moved]
+        if session.get_bind().dialect.name == "postgresql":
+            result = await session.execute(_MOVE_MANY_PG, {"ids": ids, "deltas": amounts})
+            updated = result.rowcount  # type: ignore[attr-defined]
+        else:
+            result = await session.execute(_MOVE_ONE, [{"id": i, "delta": d} for i, d in moved])
+            updated = result.rowcount  # type: ignore[attr-defined]
+        if updated != len(moved):
+            raise InsufficientFunds("insufficient balance")
+    ids_by_code = {code: (id_, tracked, owner) for code, (id_, _, tracked, owner) in accounts.items()}
+    return await _record(session, movements, ids_by_code, deltas)
+
+
+_GUARD = "(ledger_accounts.allow_negative OR ledger_accounts.balance + v.delta >= 0)"
+_MOVE_MANY_PG = text(
+    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + v.delta "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS v(id, delta) "
+    f"WHERE ledger_accounts.id = v.id AND {_GUARD}"
+)
+_MOVE_ONE = text(
+    "UPDATE ledger_accounts SET balance = balance + :delta WHERE id = :id AND (allow_negative OR balance + :delta >= 0)"
+)
+
+
+async def _record(
+    session: AsyncSession,
+    movements: Sequence[Movement],
+    accounts: dict[str, tuple[int, bool, int | None]],
+    deltas: dict[str, int],
+) -> list[int]:
+    """The transactions and their entries (two statements), once the balances have moved."""
     # Each owner's balances go out once, as they are when the transaction ends.
-    topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas[code]})
+    topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
     result = await session.execute(
         insert(LedgerTransaction).returning(col(LedgerTransaction.id), sort_by_parameter_order=True),
         [

@@ -17,15 +17,13 @@ from sqlmodel import col, select
 
 from predictql.auth import ANONYMOUS, Actor
 from predictql.db import utcnow
-from predictql.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
-from predictql.models import Event, LedgerAccount, Market, Pool, PricePoint, Trade, User
+from predictql.errors import Conflict, InvalidInput, NotFound
+from predictql.models import Event, Market, Pool, Trade, User
 from predictql.pricing import lmsr
-from predictql.services import alerts, events, ledger, notifications, positions, referrals
+from predictql.services import events, ledger, referrals
 from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.ledger import Movement
 from predictql.services.pools import state_of
-from predictql.services.prices import market_price
-from predictql.subscriptions import topics
 
 AMOUNT_TYPES = ("spend", "shares")
 MAX_AMOUNT = 10**15
@@ -143,51 +141,25 @@ async def preview(
 
 
 async def trade(session: AsyncSession, actor: Actor, request: TradeRequest, *, fee_bps: int) -> TradeResult:
-    """Execute at the price the locked market state gives now; money, shares and q move together."""
-    user_id = actor.require_write()
-    side = _parse(request)
-    market, pool, event = await _load(session, actor, request.market_id, lock=True, buying=side.is_buy)
-    now = utcnow()
-    _check_open(market, pool, event, now)
-    quote = _quote(market, side, request, fee_bps)
-    return await _execute(session, user_id, market, quote, use_bonus=request.use_bonus, now=now)
+    """Execute at the price the locked market state gives now; money, shares and q move together.
+
+    In the caller's transaction, as a batch of one (``lmsr_batch``: the market writer batches)."""
+    from predictql.services import lmsr_batch, market_writer
+
+    actor.require_write()
+    _parse(request)
+    item = lmsr_batch.TradeItem(actor, request, fee_bps)
+    traded: lmsr_batch.Traded = await market_writer.run_alone(session, request.market_id, item)
+    return traded.result
 
 
 async def close_position(session: AsyncSession, actor: Actor, *, market_id: int, fee_bps: int) -> CloseResult:
     """Sell the caller's whole holding of both tokens of one market through the AMM."""
-    user_id = actor.require_write()
-    try:
-        market, pool, event = await _load(session, actor, market_id, lock=True)
-    except NotFound:
-        raise positions.no_position() from None
-    held = await positions.held_or_missing(session, user_id=user_id, market_id=market_id)
-    now = utcnow()
-    _check_open(market, pool, event, now)
-    results = []
-    for token, side in TOKENS.items():
-        if held.get(token):
-            quote = lmsr.quote_shares(state_of(market), side, held[token], fee_bps)
-            results.append(await _execute(session, user_id, market, quote, use_bonus=False, now=now))
-    return CloseResult(market_id, sum(r.cost_or_payout for r in results), tuple(results))
+    from predictql.services import lmsr_batch, market_writer
 
-
-async def _lock_bonus(session: AsyncSession, user_id: int, market_id: int, referrers: list[int]) -> int:
-    """Lock every tracked account this buy will move, in id order, and return the bonus balance.
-
-    The split between bonus and cash depends on the bonus balance, so it must be read under a lock;
-    taking that one row early could deadlock with ``ledger.post_many``, which locks accounts in id
-    order. Locking the whole set in that same order up front cannot.
-    """
-    codes = [ledger.user_cash(user_id), ledger.user_bonus(user_id), ledger.market_amm(market_id)]
-    codes += [ledger.user_cash(referrer) for referrer in referrers]
-    rows = await session.execute(
-        select(LedgerAccount.code, LedgerAccount.balance)
-        .where(col(LedgerAccount.code).in_(codes))
-        .order_by(col(LedgerAccount.id))
-        .with_for_update()
-    )
-    balances = {code: balance for code, balance in rows}
-    return int(balances.get(ledger.user_bonus(user_id), 0))
+    actor.require_write()
+    closed: lmsr_batch.Closed = await market_writer.run_alone(session, market_id, lmsr_batch.CloseItem(actor, fee_bps))
+    return closed.result
 
 
 def _payment(user_id: int, market_id: int, quote: lmsr.Quote, bonus: int) -> list[Movement]:
@@ -209,82 +181,6 @@ def _proceeds(user_id: int, market_id: int, quote: lmsr.Quote) -> list[Movement]
         ledger.transfer("trade_proceeds", amm, ledger.user_cash(user_id), quote.total, user_id=user_id),
         ledger.transfer("fee", amm, ledger.FEES, quote.fee, user_id=user_id),
     ]
-
-
-async def _move_position(session: AsyncSession, user_id: int, market: Market, quote: lmsr.Quote, bonus: int) -> None:
-    token = "YES" if quote.side.is_yes else "NO"
-    if quote.side.is_buy:
-        # Only the price part paid from bonus is recorded: a cancellation refunds it to bonus.
-        bonus_price = min(bonus, quote.amm_amount)
-        await positions.add_units(
-            session,
-            user_id=user_id,
-            market=market,
-            token=token,
-            units=quote.shares,
-            price_cost=quote.amm_amount,
-            cost=quote.total,
-            bonus_cost=bonus_price,
-            use_bonus=bonus_price > 0,
-        )
-    else:
-        assert market.id is not None
-        await positions.remove_units(
-            session, user_id=user_id, market_id=market.id, token=token, units=quote.shares, proceeds=quote.total
-        )
-
-
-async def _execute(
-    session: AsyncSession, user_id: int, market: Market, quote: lmsr.Quote, *, use_bonus: bool, now: datetime
-) -> TradeResult:
-    """Apply one quote to a locked market: position, trade row, ledger (with referral split), q."""
-    assert market.id is not None
-    side = quote.side
-    before = market_price(market).yes
-    referrers = await referrals.chain(session, user_id)
-    bonus = await _lock_bonus(session, user_id, market.id, referrers) if (side.is_buy and use_bonus) else 0
-    await _move_position(session, user_id, market, quote, bonus)
-    movements = _payment(user_id, market.id, quote, bonus) if side.is_buy else _proceeds(user_id, market.id, quote)
-    trade_row = Trade(
-        market_id=market.id,
-        event_id=market.event_id,
-        user_id=user_id,
-        kind="lmsr",
-        side="buy" if side.is_buy else "sell",
-        token="YES" if side.is_yes else "NO",
-        shares=quote.shares,
-        price=quote.amm_amount * 10000 // quote.shares,
-        amount=quote.amm_amount,
-        fee=quote.fee,
-        created_at=now,
-    )
-    session.add(trade_row)
-    await session.flush()
-    assert trade_row.id is not None
-    reference = ("trade", trade_row.id)
-    movements += referrals.fee_movements(quote.fee, referrers, payer_id=user_id, reference=reference)
-    try:
-        await ledger.post_many(session, [Movement(m.kind, m.legs, m.user_id, reference, m.memo) for m in movements])
-    except InsufficientFunds:
-        raise InsufficientFunds("insufficient balance for this trade") from None
-    market.q_yes, market.q_no = quote.new_state.q_yes, quote.new_state.q_no
-    market.volume += quote.amm_amount
-    session.add(PricePoint(market_id=market.id, probability=market_price(market).yes_probability, created_at=now))
-    await topics.trade_executed(session, trade_row, market)
-    await notifications.trade_executed(session, trade_row, market, total=quote.total)
-    await alerts.market_price_moved(session, market, before)
-    held = await positions.open_amounts(session, user_id=user_id, market_id=market.id)
-    return TradeResult(
-        quote.total,
-        quote.shares,
-        quote.fee,
-        held.get("YES", 0),
-        held.get("NO", 0),
-        trade_row.id,
-        market,
-        side.is_buy,
-        (trade_row,),
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,9 +79,13 @@ def _rub(kopecks: int) -> str:
 
 async def trade_executed(session: AsyncSession, trade: Trade, market: Market, *, total: int) -> None:
     """An LMSR trade of the user's: ``total`` is what they paid (fee included) or received."""
+    await create(session, trade_executed_draft(trade, market, total=total))
+
+
+def trade_executed_draft(trade: Trade, market: Market, *, total: int) -> Draft:
     verb = "Bought" if trade.side == "buy" else "Sold"
     message = f"{verb} {trade.shares} {trade.token} shares of '{market.name}' for {_rub(total)}"
-    await create(session, Draft(trade.user_id, "trade_executed", "Trade Executed", message, "market", market.id))
+    return Draft(trade.user_id, "trade_executed", "Trade Executed", message, "market", market.id)
 
 
 async def orders_filled(session: AsyncSession, market: Market, orders: Iterable[Order]) -> None:

@@ -7,6 +7,7 @@ are ledger ``deposit`` credits, and the levels follow the permanent ``users.refe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,33 @@ async def chain(session: AsyncSession, user_id: int) -> list[int]:
             break
         referrers.append(int(referrer))
     return referrers
+
+
+def _chains_statement() -> Any:
+    level1, level2 = aliased(User, name="level1"), aliased(User, name="level2")
+    return (
+        select(User, level1.referrer_id, level2.referrer_id)
+        .outerjoin(level1, level1.id == User.referrer_id)  # type: ignore[arg-type]
+        .outerjoin(level2, level2.id == level1.referrer_id)  # type: ignore[arg-type]
+        .where(col(User.id).in_(bindparam("user_ids", expanding=True)))
+    )
+
+
+_CHAINS = _chains_statement()
+
+
+async def users_with_chains(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, tuple[User, list[int]]]:
+    """Each user (loaded into the session) with their referrers, nearest first: one query for all."""
+    rows = await session.execute(_CHAINS, {"user_ids": list(dict.fromkeys(user_ids))})
+    found: dict[int, tuple[User, list[int]]] = {}
+    for user, level2, level3 in rows:
+        referrers: list[int] = []
+        for referrer in (user.referrer_id, level2, level3):
+            if referrer is None:
+                break
+            referrers.append(int(referrer))
+        found[int(user.id)] = (user, referrers)
+    return found
 
 
 def fee_movements(fee: int, referrers: list[int], *, payer_id: int, reference: tuple[str, int]) -> list[Movement]:

@@ -1,0 +1,168 @@
+"""Group commit per market: one writer per process sequences every write to a market.
+
+``MarketWriter.run(market_id, item)`` queues the item on its market. One drainer task per busy
+market (started on demand, gone when the queue is empty) takes everything queued (at most
+``BATCH_CAP``), opens ONE ``db.transaction()``, hands the items to the executor registered for
+their type and commits once; each caller then gets its own outcome (its result, or its
+``DomainError`` raised in the caller). The executor applies the items in arrival order and makes an
+item that fails its own checks change nothing, so the others in its batch still commit.
+
+- A batch that raises something else (a database error, a bug) is re-run one item per transaction,
+  so one poisoned request fails alone; but not when the database is out of reach (``outages``):
+  then every caller gets that error at once (503), not one connect timeout after another.
+- A caller cancelled while queued is skipped; one cancelled after its item was taken gets nothing,
+  but the batch commits (or not) as a whole.
+- A request inside an idempotency unit (``Database.unit()``: the stored response must commit in the
+  same transaction as the work) runs alone, in the caller's own unit and task, not through the queue:
+  the drainer's transaction is not the unit's, and on SQLite a unit holds the in-process write lock
+  until its response is stored, so queueing it behind a batch that needs that lock would deadlock.
+  It still takes its turn on the market: the executor locks the market row (PostgreSQL) or runs under
+  the write lock (SQLite), exactly as every batch does.
+- Several processes: each batch locks the market row (``FOR UPDATE``) once, so they serialize.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from predictql import outages
+from predictql.db import Database
+from predictql.errors import DomainError
+
+log = logging.getLogger("predictql.writer")
+
+Item = Any
+Outcome = Any  # the item's result, or the DomainError it fails with
+Executor = Callable[[AsyncSession, int, list[Item]], Awaitable[list[Outcome]]]
+
+BATCH_CAP = 256
+
+_EXECUTORS: dict[type, Executor] = {}
+
+
+def register(item_type: type, executor: Executor) -> None:
+    """Items of ``item_type`` are executed, in batches, by ``executor``."""
+    _EXECUTORS[item_type] = executor
+
+
+def executor_for(item: Item) -> Executor:
+    try:
+        return _EXECUTORS[type(item)]
+    except KeyError:
+        raise TypeError(f"no executor registered for {type(item).__name__}") from None
+
+
+def outcome_of(outcome: Outcome) -> Any:
+    """The result, or raise the item's own error."""
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+async def run_alone(session: AsyncSession, market_id: int, item: Item) -> Any:
+    """Execute one item in the caller's transaction (raises its DomainError: the caller rolls back)."""
+    return outcome_of((await executor_for(item)(session, market_id, [item]))[0])
+
+
+@dataclass(slots=True)
+class _Pending:
+    item: Item
+    executor: Executor
+    future: asyncio.Future[Outcome]
+    context: contextvars.Context  # the caller's: a batch runs in its first item's (its trace span)
+
+
+class MarketWriter:
+    """Per process: a queue and, while it is not empty, a drainer task per market."""
+
+    def __init__(self, db: Database, *, batch_cap: int = BATCH_CAP) -> None:
+        self.db = db
+        self.batch_cap = batch_cap
+        self._queues: dict[int, deque[_Pending]] = {}
+        self._drainers: dict[int, asyncio.Task[None]] = {}
+        self.batches = 0  # committed batch transactions (for tests and metrics)
+
+    async def run(self, market_id: int, item: Item) -> Any:
+        """Execute ``item`` on ``market_id`` in its turn; its result, or its DomainError raised."""
+        executor = executor_for(item)
+        if self.db.in_unit():
+            async with self.db.transaction() as session:
+                return outcome_of((await executor(session, market_id, [item]))[0])
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        pending = _Pending(item, executor, future, contextvars.copy_context())
+        self._queues.setdefault(market_id, deque()).append(pending)
+        if market_id not in self._drainers:
+            self._drainers[market_id] = asyncio.create_task(self._drain(market_id), name=f"market writer {market_id}")
+        return outcome_of(await future)
+
+    async def aclose(self) -> None:
+        """Wait for the batches under way (at shutdown, after the requests have drained)."""
+        while self._drainers:
+            await asyncio.gather(*list(self._drainers.values()), return_exceptions=True)
+
+    def _take(self, market_id: int) -> list[_Pending]:
+        """The queued items still wanted, oldest first, sharing the first one's executor."""
+        queue = self._queues.get(market_id)
+        batch: list[_Pending] = []
+        while queue and len(batch) < self.batch_cap:
+            if queue[0].future.done():  # its caller was cancelled while it waited
+                queue.popleft()
+                continue
+            if batch and queue[0].executor is not batch[0].executor:
+                break
+            batch.append(queue.popleft())
+        return batch
+
+    async def _drain(self, market_id: int) -> None:
+        try:
+            while batch := self._take(market_id):
+                # In the context of the request whose item leads the batch (never a unit's: those
+                # do not queue), so its SQL is traced under that request.
+                await asyncio.create_task(self._execute(market_id, batch), context=batch[0].context)
+        finally:
+            del self._drainers[market_id]
+            queue = self._queues.get(market_id)
+            if queue:  # only after a cancellation (shutdown): nobody will take these any more
+                for pending in queue:
+                    if not pending.future.done():
+                        pending.future.set_exception(RuntimeError("the market writer stopped"))
+            self._queues.pop(market_id, None)
+
+    async def _execute(self, market_id: int, batch: list[_Pending]) -> None:
+        executor = batch[0].executor
+        try:
+            async with self.db.transaction() as session:
+                outcomes = await executor(session, market_id, [pending.item for pending in batch])
+            self.batches += 1
+        except asyncio.CancelledError:  # the writer is stopping: nobody must wait forever
+            for pending in batch:
+                _settle(pending, RuntimeError("the market writer stopped"))
+            raise
+        except Exception as exc:
+            if len(batch) == 1 or outages.unavailable(exc) is not None:
+                for pending in batch:  # alone, the database out of reach would fail each in turn
+                    _settle(pending, exc)
+                return
+            log.warning("a batch of %d on market %d failed; each runs alone", len(batch), market_id, exc_info=True)
+            for pending in batch:
+                await self._execute(market_id, [pending])
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            _settle(pending, outcome)
+
+
+def _settle(pending: _Pending, outcome: Outcome | BaseException) -> None:
+    if pending.future.done():  # cancelled after its item was taken: the work stands, nobody waits
+        return
+    if isinstance(outcome, BaseException) and not isinstance(outcome, DomainError):
+        pending.future.set_exception(outcome)
+    else:
+        pending.future.set_result(outcome)
