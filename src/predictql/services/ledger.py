@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import BigInteger, case, func, insert, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -157,11 +157,9 @@ async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> lis
         for code, amount in movement.legs:
             deltas[code] += amount
     accounts = await _accounts(session, deltas)
-    # Move tracked balances in a fixed order so concurrent transfers cannot deadlock.
-    for code in sorted(deltas, key=lambda c: accounts[c][0]):
-        account_id, tracked, _ = accounts[code]
-        if tracked and deltas[code]:
-            await _move(session, account_id, deltas[code])
+    await _move_many(
+        session, {accounts[code][0]: delta for code, delta in deltas.items() if accounts[code][1] and delta}
+    )
     # Each owner's balances go out once, as they are when the transaction ends.
     topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas[code]})
     result = await session.execute(
@@ -206,16 +204,50 @@ async def _accounts(session: AsyncSession, codes: Iterable[str]) -> dict[str, tu
     return found
 
 
-async def _move(session: AsyncSession, account_id: int, delta: int) -> None:
+async def _move_many(session: AsyncSession, deltas: dict[int, int]) -> None:
+    """Move tracked balances (account id -> delta) in at most two statements, whatever their number.
+
+    Several rows are locked first in id order (one ``SELECT ... FOR UPDATE``) so concurrent
+    transfers cannot deadlock; then one conditional ``UPDATE`` moves them all, and refuses (no row
+    of it is counted) any that would take a non-negative account below zero.
+    """
+    if not deltas:
+        return
+    ids = sorted(deltas)
+    if len(ids) > 1:
+        await session.execute(
+            select(col(LedgerAccount.id))
+            .where(col(LedgerAccount.id).in_(ids))
+            .order_by(col(LedgerAccount.id))
+            .with_for_update()
+        )
+    delta = (
+        case({id_: literal(amount, BigInteger) for id_, amount in deltas.items()}, value=col(LedgerAccount.id))
+        if len(ids) > 1
+        else deltas[ids[0]]
+    )
     new_balance = LedgerAccount.balance + delta
     result = await session.execute(
         update(LedgerAccount)
-        .where(col(LedgerAccount.id) == account_id)
+        .where(col(LedgerAccount.id).in_(ids))
         .where(col(LedgerAccount.allow_negative) | (new_balance >= 0))
         .values(balance=new_balance)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != len(ids):  # type: ignore[attr-defined]
         raise InsufficientFunds("insufficient balance")
+
+
+async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> dict[str, tuple[int, int, bool, int | None]]:
+    """Lock the accounts ``codes`` names (those that exist) in id order, as ``post_many`` moves
+    them, so taking the whole set first cannot deadlock: code -> (id, balance, tracked, owner)."""
+    rows = await session.scalars(
+        select(LedgerAccount)
+        .where(col(LedgerAccount.code).in_(sorted(set(codes))))
+        .order_by(col(LedgerAccount.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {row.code: (row.id or 0, int(row.balance), row.kind not in UNTRACKED_KINDS, row.user_id) for row in rows}
 
 
 @dataclass(frozen=True, slots=True)
