@@ -36,7 +36,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, DomainError, InsufficientFunds, InvalidInput, NotFound
-from predictql.models import Event, LedgerAccount, Market, Order, Pool, Position, PricePoint, Trade
+from predictql.models import Event, LedgerAccount, Market, Order, Pool, Position, PricePoint, Trade, User
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import MatchError, NewOrder, RestingOrder, SubmitResult
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE
@@ -733,7 +733,12 @@ async def _write(
         for fill, mine, theirs in fills.fills
         for row, order in ((mine, orders[fill.taker_order_id]), (theirs, orders[fill.maker_order_id]))
     ]
+    # The trade ticks name each party: one read of them all (held here: the identity map is weak).
+    parties = (
+        [*await session.scalars(select(User).where(col(User.id).in_({r.user_id for r, _ in pairs})))] if pairs else []
+    )
     await topics.trades_executed(session, market, [mine for _, mine, _ in fills.fills], pairs)
+    del parties
     await alerts.market_price_moved(session, market, before)
     await notifications.orders_filled(session, market, writer.filled.values())
     return [_outcome(step, writer) for step in steps]
