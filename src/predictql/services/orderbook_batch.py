@@ -570,11 +570,17 @@ async def _lock_accounts(
     open_error: DomainError | None,
 ) -> tuple[_Planner, list[_Step | DomainError]]:
     """Lock every tracked account the plan moves (id order); plan again on the locked balances
-    when a buyer's cash or bonus changed since it was read (a trade on another market)."""
+    when a buyer's cash or bonus changed since it was read (a trade on another market).
+
+    A lone item that takes nothing from bonus skips the lock: the ledger's conditional update
+    refuses an overdraft anyway, and then only that item fails, as it would alone."""
     locked: dict[str, tuple[int, int, bool, int | None]] = {}
+    alone = len(items) == 1 and not any(isinstance(i, Place) and i.request.use_bonus for i in items)
     for _ in range(3):
         chains = await referrals.chains(session, planner.parties - set(known.chains))
         known.chains.update(chains)
+        if alone:
+            break
         owners = planner.parties | set(planner.debits) | _cancel_owners(known, steps)
         codes = order_escrow.involved_codes(owners, {u: known.chains[u] for u in planner.parties}, known.market.id or 0)
         if not codes - set(locked):
