@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import func, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -152,11 +152,9 @@ async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> lis
         return []
     deltas = _deltas(movements)
     accounts = await _accounts(session, deltas)
-    # Move tracked balances in a fixed order so concurrent transfers cannot deadlock.
-    for code in sorted(deltas, key=lambda c: accounts[c][0]):
-        account_id, tracked, _ = accounts[code]
-        if tracked and deltas[code]:
-            await _move(session, account_id, deltas[code])
+    await _move_many(
+        session, {accounts[code][0]: delta for code, delta in deltas.items() if accounts[code][1] and delta}
+    )
     return await _record(session, movements, accounts, deltas)
 
 
@@ -171,9 +169,10 @@ def _deltas(movements: Sequence[Movement]) -> dict[str, int]:
 
 
 async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> dict[str, tuple[int, int, bool, int | None]]:
-    """code -> (id, balance, tracked, owning user id), the tracked accounts locked (``FOR UPDATE``)
-    in id order, so that writers locking overlapping sets cannot deadlock. Platform and external
-    accounts are read without a lock (their cached balance is not kept; see ``post_many``)."""
+    """code -> (id, balance, tracked, owning user id) of the accounts ``codes`` names that exist,
+    the tracked ones locked (``FOR UPDATE``) in id order, as ``post_many`` moves them, so writers
+    locking overlapping sets cannot deadlock. Platform and external accounts are read without a lock
+    (their cached balance is not kept; see ``post_many``): the busiest rows are never locked."""
     wanted = list(dict.fromkeys(codes))
     rows = await session.execute(
         select(LedgerAccount.code, LedgerAccount.id, LedgerAccount.balance, LedgerAccount.user_id)
@@ -190,9 +189,6 @@ async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> dict[str
             )
         )
         found.update({code: (int(id_), int(balance), False, owner) for code, id_, balance, owner in rows})
-    missing = [code for code in wanted if code not in found]
-    if missing:
-        raise LookupError(f"ledger accounts missing: {missing}")
     return found
 
 
@@ -206,17 +202,9 @@ async def post_locked(
     if not movements:
         return []
     deltas = _deltas(movements)
-    moved = sorted((accounts[code][0], delta) for code, delta in deltas.items() if accounts[code][2] and delta)
-    if moved:
-        ids, amounts = [id_ for id_, _ in moved], [delta for _, delta in moved]
-        if session.get_bind().dialect.name == "postgresql":
-            result = await session.execute(_MOVE_MANY_PG, {"ids": ids, "deltas": amounts})
-            updated = result.rowcount  # type: ignore[attr-defined]
-        else:
-            result = await session.execute(_MOVE_ONE, [{"id": i, "delta": d} for i, d in moved])
-            updated = result.rowcount  # type: ignore[attr-defined]
-        if updated != len(moved):
-            raise InsufficientFunds("insufficient balance")
+    await _move_many(
+        session, {accounts[code][0]: delta for code, delta in deltas.items() if accounts[code][2]}, locked=True
+    )
     ids_by_code = {code: (id_, tracked, owner) for code, (id_, _, tracked, owner) in accounts.items()}
     return await _record(session, movements, ids_by_code, deltas)
 
@@ -283,15 +271,31 @@ async def _accounts(session: AsyncSession, codes: Iterable[str]) -> dict[str, tu
     return found
 
 
-async def _move(session: AsyncSession, account_id: int, delta: int) -> None:
-    new_balance = LedgerAccount.balance + delta
-    result = await session.execute(
-        update(LedgerAccount)
-        .where(col(LedgerAccount.id) == account_id)
-        .where(col(LedgerAccount.allow_negative) | (new_balance >= 0))
-        .values(balance=new_balance)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+async def _move_many(session: AsyncSession, deltas: dict[int, int], *, locked: bool = False) -> None:
+    """Move tracked balances (account id -> delta) in at most two statements, whatever their number.
+
+    Unless ``lock_balances`` has ``locked`` them already, several rows are locked first in id order
+    (one ``SELECT ... FOR UPDATE``) so concurrent transfers cannot deadlock; then one conditional
+    ``UPDATE`` (one statement text whatever the number of rows: ``unnest`` on PostgreSQL, an
+    executemany on SQLite) moves them all and refuses any that would take a non-negative account
+    below zero: then the whole move fails with ``InsufficientFunds``.
+    """
+    moved = sorted((id_, delta) for id_, delta in deltas.items() if delta)
+    if not moved:
+        return
+    ids = [id_ for id_, _ in moved]
+    if not locked and len(ids) > 1:
+        await session.execute(
+            select(col(LedgerAccount.id))
+            .where(col(LedgerAccount.id).in_(ids))
+            .order_by(col(LedgerAccount.id))
+            .with_for_update()
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        result = await session.execute(_MOVE_MANY_PG, {"ids": ids, "deltas": [delta for _, delta in moved]})
+    else:
+        result = await session.execute(_MOVE_ONE, [{"id": id_, "delta": delta} for id_, delta in moved])
+    if result.rowcount != len(moved):  # type: ignore[attr-defined]
         raise InsufficientFunds("insufficient balance")
 
 

@@ -58,6 +58,23 @@ async def open_escrow(session: AsyncSession, user_id: int) -> None:
     )
 
 
+async def open_escrows(session: AsyncSession, user_ids: list[int]) -> None:
+    """``open_escrow`` for several users in one statement."""
+    if not user_ids:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    await session.execute(
+        dialect.insert(LedgerAccount)
+        .values(
+            [
+                {"code": user_escrow(user_id), "kind": ESCROW_KIND, "user_id": user_id, "allow_negative": False}
+                for user_id in sorted(set(user_ids))
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["code"])
+    )
+
+
 async def prepare_buyer(session: AsyncSession, user_id: int, *, budget: int, use_bonus: bool) -> None:
     """Before a buy takes the market lock: fail fast on a budget the balances cannot cover (the
     ledger's conditional update is the real guard) and open the escrow account if it is missing."""
@@ -196,24 +213,15 @@ def finish(orders: dict[int, Order], result: SubmitResult, now: datetime) -> lis
     return movements
 
 
-@dataclass(slots=True)
-class _Holding:
-    """One user's net position change in one token over a whole submission (one row lock each)."""
-
-    units: int = 0
-    price_cost: int = 0
-    cost: int = 0
-    bonus_cost: int = 0
-    proceeds: int = 0
-
-
 @dataclass
 class FillBook:
     """Applies a submission's fills to order rows, then to positions, trades and the ledger."""
 
     market: Market
     orders: dict[int, Order]  # every order a fill may name, by id (the taker included)
-    holdings: dict[tuple[int, str, bool], _Holding] = field(default_factory=lambda: defaultdict(_Holding))
+    holdings: dict[tuple[int, str, bool], positions.Holding] = field(
+        default_factory=lambda: defaultdict(positions.Holding)
+    )
     trades: list[tuple[Trade, int]] = field(default_factory=list)  # (row, fee), one per party per fill
     fills: list[tuple[Fill, Trade, Trade]] = field(default_factory=list)
     volume: int = 0
@@ -268,29 +276,8 @@ class FillBook:
         return trade
 
     async def move_positions(self, session: AsyncSession) -> None:
-        """Sellers' units out (PnL realized against proceeds), buyers' units in, one call per holding."""
-        for (user_id, token, buying), h in sorted(self.holdings.items(), key=lambda item: item[0][2]):
-            if buying:
-                await positions.add_units(
-                    session,
-                    user_id=user_id,
-                    market=self.market,
-                    token=token,
-                    units=h.units,
-                    price_cost=h.price_cost,
-                    cost=h.cost,
-                    bonus_cost=h.bonus_cost,
-                    use_bonus=h.bonus_cost > 0,
-                )
-            else:
-                await positions.remove_units(
-                    session,
-                    user_id=user_id,
-                    market_id=self.market.id or 0,
-                    token=token,
-                    units=h.units,
-                    proceeds=h.proceeds,
-                )
+        """Sellers' units out (PnL realized against proceeds), buyers' units in, for the whole batch."""
+        await positions.apply_holdings(session, self.market, self.holdings)
 
     def movements(self, chains: dict[int, list[int]]) -> list[Movement]:
         """One balanced transaction per fill, then each party's fee split (trade rows have ids now)."""

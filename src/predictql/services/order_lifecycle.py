@@ -14,15 +14,14 @@ from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
-from predictql.errors import Conflict, InvalidInput, NotFound
+from predictql.errors import Conflict, DomainError, InvalidInput, NotFound
 from predictql.models import Market, Order
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import BookSnapshot
-from predictql.services import events, ledger, lmsr_trading, order_escrow, orderbook_trading, pools, positions
+from predictql.services import events, ledger, lmsr_trading, order_escrow, orderbook_batch, orderbook_trading, pools
 from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.ledger import Movement
-from predictql.services.lmsr_trading import CloseResult, TradeResult
-from predictql.services.orderbook_trading import OrderRequest, Placed
+from predictql.services.lmsr_trading import CloseResult
 from predictql.subscriptions import topics
 
 STATUSES = ("pending", "partial", "filled", "cancelled", "open")  # "open" = pending or partial
@@ -46,6 +45,14 @@ async def _cancel(session: AsyncSession, orders: list[Order], reason: str) -> li
     return orders
 
 
+async def _one(session: AsyncSession, market_id: int, item: orderbook_batch.Item, fee_bps: int = 0) -> object:
+    """The order-book batch executor with one item; its error raised."""
+    (outcome,) = await orderbook_batch.execute(session, market_id, [item], fee_bps=fee_bps)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
 async def cancel_order(session: AsyncSession, actor: Actor, *, order_id: int) -> Order:
     """Cancel one of the caller's open orders; what it still reserves is released."""
     user_id = actor.require_write()
@@ -54,21 +61,17 @@ async def cancel_order(session: AsyncSession, actor: Actor, *, order_id: int) ->
     )
     if market_id is None:
         raise NotFound("order not found", code="ORDER_NOT_FOUND")
-    await _lock(session, market_id)
-    order = await session.get(Order, order_id, populate_existing=True)
-    assert order is not None
-    if not order.is_open:
-        raise Conflict(f"order is {order.status}", code="ORDER_NOT_OPEN")
-    (cancelled,) = await _cancel(session, [order], "user_cancel")
+    cancelled = await _one(session, market_id, orderbook_batch.Cancel(actor, order_id))
+    assert isinstance(cancelled, Order)
     return cancelled
 
 
 async def cancel_all(session: AsyncSession, actor: Actor, *, market_id: int) -> list[Order]:
     """Cancel every open order of the caller in one market (none is not an error)."""
-    user_id = actor.require_write()
-    await _lock(session, market_id)
-    mine = await order_escrow.open_orders(session, market_id, col(Order.user_id) == user_id)
-    return await _cancel(session, mine, "user_cancel")
+    actor.require_write()
+    cancelled = await _one(session, market_id, orderbook_batch.CancelAll(actor))
+    assert isinstance(cancelled, list)
+    return cancelled
 
 
 async def set_paused(
@@ -127,49 +130,10 @@ async def close_position(session: AsyncSession, actor: Actor, *, market_id: int,
     The caller's own resting sells are cancelled first (they reserve the units). What the book
     cannot absorb stays held; NO_LIQUIDITY (409) when nothing at all could be sold.
     """
-    user_id = actor.require_write()
-    try:
-        market, pool, event = await orderbook_trading.lock_market(session, actor, market_id)
-    except NotFound:
-        raise positions.no_position() from None
-    held = await positions.held_or_missing(session, user_id=user_id, market_id=market_id)
-    now = utcnow()
-    orderbook_trading.check_open(market, pool, event, now)
-    carry = await order_escrow.expire_due(session, market, now)
-    sells = await order_escrow.open_orders(session, market_id, col(Order.user_id) == user_id, col(Order.side) == "sell")
-    carry += order_escrow.take_off(session, sells, "position_close", now)
-    await session.flush()
-    placed: list[tuple[str, Placed]] = []
-    for token, units in sorted(held.items()):
-        request = OrderRequest(market_id, "sell", token, "market", units)
-        placed.append(
-            (
-                token,
-                await orderbook_trading.submit(
-                    session, market, user_id, request, fee_bps=fee_bps, now=now, carry=carry
-                ),
-            )
-        )
-        carry = []
-    if not any(p.trades for _, p in placed):
-        raise Conflict("no bids to sell into", code="NO_LIQUIDITY")
-    after = await positions.open_amounts(session, user_id=user_id, market_id=market_id)
-    trades = tuple(
-        TradeResult(
-            cost_or_payout=p.order.received,
-            shares=p.order.filled,
-            fee=p.order.fees,
-            new_position_yes=after.get("YES", 0),
-            new_position_no=after.get("NO", 0),
-            trade_id=p.trades[0].id,
-            market=market,
-            is_buy=False,
-            rows=tuple(p.trades),
-        )
-        for _, p in placed
-        if p.trades
-    )
-    return CloseResult(market_id, sum(t.cost_or_payout for t in trades), trades)
+    actor.require_write()
+    closed = await _one(session, market_id, orderbook_batch.Close(actor), fee_bps)
+    assert isinstance(closed, CloseResult)
+    return closed
 
 
 async def close_holding(session: AsyncSession, actor: Actor, *, market_id: int, fee_bps: int) -> CloseResult:

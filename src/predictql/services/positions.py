@@ -55,12 +55,7 @@ async def add_units(
     if position is None:
         position = Position(user_id=user_id, market_id=market.id, event_id=market.event_id, token=token)
         session.add(position)
-    position.amount += units
-    position.price_cost += price_cost
-    position.cost += cost
-    position.bonus_cost += bonus_cost
-    position.use_bonus = position.use_bonus or use_bonus
-    position.avg_price = position.price_cost * 10000 // position.amount
+    _put_in(position, units, price_cost, cost, bonus_cost, use_bonus=use_bonus)
     await session.flush()
     topics.positions_changed(session, [position])
     return position
@@ -79,6 +74,69 @@ async def remove_units(
         raise NotFound("no open position in this market", code="POSITION_NOT_FOUND")
     if units > position.amount:
         raise InvalidInput(f"you hold {position.amount} units", code="INVALID_AMOUNT")
+    _take_out(position, units, proceeds)
+    await session.flush()
+    topics.positions_changed(session, [position])
+    return position
+
+
+@dataclass(slots=True)
+class Holding:
+    """One user's net change in one token over a batch of fills (sells: units out, buys: in)."""
+
+    units: int = 0
+    price_cost: int = 0
+    cost: int = 0
+    bonus_cost: int = 0
+    proceeds: int = 0
+
+
+async def apply_holdings(session: AsyncSession, market: Market, holdings: dict[tuple[int, str, bool], Holding]) -> None:
+    """``remove_units`` for every selling holding, then ``add_units`` for every buying one, with the
+    open positions they touch read (and locked) in one statement and written in one flush."""
+    assert market.id is not None
+    if not holdings:
+        return
+    users = sorted({user_id for user_id, _, _ in holdings})
+    rows = await session.scalars(
+        select(Position)
+        .where(col(Position.user_id).in_(users), Position.market_id == market.id, Position.status == "open")
+        .order_by(col(Position.id))
+        .with_for_update()
+    )
+    open_rows = {(row.user_id, row.token): row for row in rows}
+    changed: list[Position] = []
+    for (user_id, token, buying), h in sorted(holdings.items(), key=lambda item: item[0][2]):
+        position = open_rows.get((user_id, token))
+        if not buying:
+            if position is None:
+                raise no_position()
+            if h.units > position.amount:
+                raise InvalidInput(f"you hold {position.amount} units", code="INVALID_AMOUNT")
+            _take_out(position, h.units, h.proceeds)
+            if position.status == "closed":
+                del open_rows[(user_id, token)]
+        else:
+            if position is None:
+                position = Position(user_id=user_id, market_id=market.id, event_id=market.event_id, token=token)
+                session.add(position)
+                open_rows[(user_id, token)] = position
+            _put_in(position, h.units, h.price_cost, h.cost, h.bonus_cost, use_bonus=h.bonus_cost > 0)
+        changed.append(position)
+    await session.flush()
+    topics.positions_changed(session, changed)
+
+
+def _put_in(position: Position, units: int, price_cost: int, cost: int, bonus_cost: int, *, use_bonus: bool) -> None:
+    position.amount += units
+    position.price_cost += price_cost
+    position.cost += cost
+    position.bonus_cost += bonus_cost
+    position.use_bonus = position.use_bonus or use_bonus
+    position.avg_price = position.price_cost * 10000 // position.amount
+
+
+def _take_out(position: Position, units: int, proceeds: int) -> None:
     # Selling everything takes the whole cost (total * n // n == total): nothing is left behind.
     cost, price_cost, bonus_cost = (
         _share(total, units, position.amount) for total in (position.cost, position.price_cost, position.bonus_cost)
@@ -92,9 +150,6 @@ async def remove_units(
         # A closed row shows the units it closed with, as a settled one shows the units it was paid on.
         position.amount = units
         position.status, position.closed_at = "closed", utcnow()
-    await session.flush()
-    topics.positions_changed(session, [position])
-    return position
 
 
 async def open_amounts(session: AsyncSession, *, user_id: int, market_id: int) -> dict[str, int]:

@@ -82,6 +82,14 @@ async def users_with_chains(session: AsyncSession, user_ids: Iterable[int]) -> d
     return found
 
 
+async def chains(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, list[int]]:
+    """``chain`` of each of ``user_ids``, in one query whatever their number."""
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    return {user_id: referrers for user_id, (_, referrers) in (await users_with_chains(session, wanted)).items()}
+
+
 def fee_movements(fee: int, referrers: list[int], *, payer_id: int, reference: tuple[str, int]) -> list[Movement]:
     """Distribute a fee already credited to ``platform:fees``: 15/4/1 % to referrers, rest to revenue."""
     if fee <= 0:

@@ -1,0 +1,81 @@
+"""The order path in process, one placement per transaction, serially: how long each holds the
+market lock (wall time of its transaction) and how many SQL statements it sends.
+
+    python bench/bench_order_path.py [--db postgresql|sqlite] [--orders 200]
+
+The same script runs any checkout (``PYTHONPATH=<checkout>/src``): it only calls
+``orderbook_trading.place_order`` and the commit hook the app registers (``live.final_states``), so
+two versions compare on one busy machine by the ratio of their figures in the same run. Scenarios as
+``bench_orders_http.py``: ``order_rest`` (buys that never cross) and ``order_cross`` (YES and NO
+buys at 5000 that mint against each other). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_orders_http import seed
+from harness import bench_database
+
+
+async def measure(url: str, orders: int) -> dict[str, Any]:
+    from sqlalchemy import event
+
+    from predictql.auth import Actor
+    from predictql.db import Database, make_engine
+    from predictql.models import User
+    from predictql.services import live, orderbook_trading
+    from predictql.services.orderbook_trading import OrderRequest
+
+    _, (rest_market, cross_market) = await seed(url, Path(tempfile.mkdtemp(prefix="predictql-bench-data-")))
+    db = Database(make_engine(url))
+    db.commit_hooks.append(live.final_states(200))
+    async with db.session() as session:
+        from sqlmodel import select
+
+        users = [u.id or 0 for u in await session.scalars(select(User).where(User.is_creator.is_(False)))]  # type: ignore[attr-defined]
+    statements: list[int] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *_: statements.append(1))
+    out: dict[str, Any] = {}
+    for name, market_id, crossing in (("order_rest", rest_market, False), ("order_cross", cross_market, True)):
+        times: list[float] = []
+        statements.clear()
+        for n in range(orders):
+            token = "YES" if n % 2 == 0 else "NO"
+            price = 5000 if crossing else 1000 + (n % 30) * 100
+            amount = 1020 * (1 + n % 3) if crossing else 1020
+            request = OrderRequest(market_id, "buy", token, "limit", amount, price)
+            started = time.perf_counter()
+            async with db.transaction() as session:
+                await orderbook_trading.place_order(session, Actor(user_id=users[n % len(users)]), request, fee_bps=200)
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = {
+            "ms_median": round(statistics.median(times), 2),
+            "ms_mean": round(statistics.fmean(times), 2),
+            "statements_per_order": round(len(statements) / orders, 1),
+        }
+    await db.dispose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--orders", type=int, default=200)
+    args = parser.parse_args()
+    with bench_database(args.db) as url:
+        print(json.dumps(asyncio.run(measure(url, args.orders))))
+
+
+if __name__ == "__main__":
+    main()

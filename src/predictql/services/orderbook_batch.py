@@ -1,0 +1,777 @@
+"""The order path as one batch per market: placements, cancels, cancel-all and closes, top-down.
+
+``execute(session, market_id, items, fee_bps=...)`` is the executor a per-market writer calls with
+every request queued on a market (the entry points ``place_order``, ``cancel_order``,
+``cancel_all`` and ``close_position`` call it with one item). In one transaction it
+
+1. locks the market row once and expires its due GTD orders (when the batch trades);
+2. loads what the whole batch needs, one statement per kind: the resting orders that can cross any
+   of its placements (a window per side, widened once when the batch walks past it), the orders
+   its cancels and closes name, the client order ids already taken, the buyers' balances, the
+   sellers' positions and reserved units;
+3. plans every item in arrival order in memory with the pure matching engine
+   (``pricing.orderbook``): an item that fails its own checks (field checks, duplicate client
+   order id, insufficient balance, paused market, units to sell, FOK, POST_ONLY, order not found
+   or not open, no liquidity to close into) gets its documented error and changes nothing;
+4. locks every tracked ledger account the plan moves in id order (``ledger.lock_balances``) and
+   plans again if a buyer's balance moved meanwhile (another market's trade);
+5. writes the plan: order rows, trade rows, positions (``positions.apply_holdings``), the ledger
+   (``ledger.post_many``, once), the price point, notifications, alerts and the streams, once each.
+
+Nothing it calls calls back into the order path. The rows each outcome carries are flushed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeAlias
+
+from sqlalchemy import case, func, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from predictql.auth import Actor
+from predictql.db import utcnow
+from predictql.errors import Conflict, DomainError, InsufficientFunds, InvalidInput, NotFound
+from predictql.models import Event, LedgerAccount, Market, Order, Pool, Position, PricePoint, Trade, User
+from predictql.models.orders import OPEN_STATUSES
+from predictql.pricing.orderbook import MatchError, NewOrder, RestingOrder, SubmitResult
+from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE
+from predictql.services import (
+    alerts,
+    events,
+    ledger,
+    notifications,
+    order_escrow,
+    orderbook_trading,
+    positions,
+    referrals,
+)
+from predictql.services.ledger import Movement
+from predictql.services.lmsr_trading import CloseResult, TradeResult
+from predictql.services.prices import market_price
+from predictql.subscriptions import topics
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    actor: Actor
+    request: orderbook_trading.OrderRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel one of the caller's open orders (result: the ``Order``)."""
+
+    actor: Actor
+    order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    """Cancel every open order of the caller in the market (result: ``list[Order]``, maybe empty)."""
+
+    actor: Actor
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Sell the caller's whole holding with market orders (result: ``CloseResult``)."""
+
+    actor: Actor
+
+
+Item: TypeAlias = "Place | Cancel | CancelAll | Close"
+Outcome: TypeAlias = "orderbook_trading.Placed | Order | list[Order] | CloseResult | DomainError"
+
+
+# -- the plan: what each item does, computed in memory ------------------------------------------
+
+
+@dataclass(slots=True)
+class _Placement:
+    temp_id: int  # the order's id inside the book until its row has one (negative)
+    user_id: int
+    request: orderbook_trading.OrderRequest
+    bonus: int  # kopecks of the budget reserved from bonus
+    result: SubmitResult
+
+
+@dataclass(slots=True)
+class _Cancels:
+    ids: list[int]  # order ids (a placement of this batch: its temp id)
+    reason: str
+    single: bool = False
+
+
+@dataclass(slots=True)
+class _Close:
+    user_id: int
+    cancels: _Cancels
+    sells: list[_Placement]
+    held_after: dict[str, int]
+
+
+_Step = _Placement | _Cancels | _Close
+
+
+class _NeedMore(Exception):
+    """The batch walked past the last resting order loaded on a side that has more."""
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the batch loaded under the market lock (rows are the session's own)."""
+
+    market: Market
+    pool: Pool
+    event: Event
+    rows: dict[int, Order] = field(default_factory=dict)  # every order loaded, by id
+    open_ids: set[int] = field(default_factory=set)
+    tails: dict[bool, tuple[int, int]] = field(default_factory=dict)  # is bid side -> last loaded key
+    coids: set[tuple[int, str]] = field(default_factory=set)
+    balances: dict[int, dict[str, int]] = field(default_factory=dict)  # user -> kind -> balance
+    held: dict[tuple[int, str], int] = field(default_factory=dict)
+    reserved: dict[tuple[int, str], int] = field(default_factory=dict)
+    chains: dict[int, list[int]] = field(default_factory=dict)
+    next_seq: int = 1
+
+
+def _key(is_bid: bool, yes_price: int, seq: int) -> tuple[int, int]:
+    """Priority within a side: smaller is matched first."""
+    return (-yes_price if is_bid else yes_price), seq
+
+
+class _Planner:
+    """Runs the items through a ``Book`` of the loaded orders; raises ``_NeedMore``."""
+
+    def __init__(self, known: _Known, fee_bps: int, now: datetime, error: DomainError | None) -> None:
+        self.known, self.fee_bps, self.now, self.open_error = known, fee_bps, now, error
+        tradable = [known.rows[i] for i in sorted(known.open_ids)]
+        self.book = orderbook_trading.build_book(known.market.id or 0, fee_bps, tradable)
+        self.outside = {i for i in known.open_ids if self.book.get(i) is None}  # open, untradable
+        self.status: dict[int, str] = {}
+        self.cash = {user: by.get("user_cash", 0) for user, by in known.balances.items()}
+        self.bonus = {user: by.get("user_bonus", 0) for user, by in known.balances.items()}
+        self.held = defaultdict(int, known.held)
+        self.reserved = defaultdict(int, known.reserved)
+        self.coids = set(known.coids)
+        self.meta: dict[int, tuple[bool, int, int]] = {
+            i: (r.is_bid, r.yes_price, r.seq) for i in known.open_ids if (r := self.book.get(i)) is not None
+        }
+        self.next_temp = -1
+        self.seq = known.next_seq
+        self.debits: dict[int, int] = defaultdict(int)  # buyer -> kopecks reserved by this batch
+        self.parties: set[int] = set()
+
+    # ---------------------------------------------------------------- items
+    def place(self, user_id: int, request: orderbook_trading.OrderRequest) -> _Placement:
+        coid = request.client_order_id
+        if coid is not None and (user_id, coid) in self.coids:
+            raise Conflict(f"client_order_id {coid!r} was already used", code="DUPLICATE_CLIENT_ORDER_ID")
+        buying = request.side == "buy"
+        if buying:
+            bonus = self.bonus.get(user_id, 0) if request.use_bonus else 0
+            if request.amount > self.cash.get(user_id, 0) + bonus:
+                raise InsufficientFunds("insufficient balance for this order")
+        if self.open_error is not None:
+            raise self.open_error
+        if not buying:
+            free = self.held[(user_id, request.token)] - self.reserved[(user_id, request.token)]
+            if request.amount > free:
+                raise InsufficientFunds(f"you have {max(free, 0)} {request.token} units available to sell")
+        return self._submit(user_id, request)
+
+    def _submit(self, user_id: int, request: orderbook_trading.OrderRequest) -> _Placement:
+        tif, price = orderbook_trading.check_request(request, self.now, self.fee_bps)
+        temp_id = self.next_temp
+        new = NewOrder(
+            temp_id,
+            user_id,
+            request.side,  # type: ignore[arg-type]
+            request.token,  # type: ignore[arg-type]
+            request.kind,  # type: ignore[arg-type]
+            price,
+            request.amount,
+            tif,  # type: ignore[arg-type]
+            orderbook_trading.ms(request.expires_at) if request.expires_at else None,
+            request.client_order_id,
+            max(self.seq, self.book.next_seq),
+        )
+        try:
+            result = self.book.submit(new, orderbook_trading.ms(self.now))
+        except MatchError as error:
+            code = error.code if error.code in orderbook_trading.ENGINE_CODES else None
+            raise InvalidInput(error.message, code=code) from None
+        self._check_window(result)
+        if result.rejected_reason is not None:
+            self._forget(result)
+            raise Conflict(f"order rejected: {result.rejected_reason}", code=result.rejected_reason)
+        self.next_temp -= 1
+        order = result.order
+        self.seq = order.seq + 1
+        self.meta[temp_id] = (order.is_bid, order.yes_price, order.seq)
+        bonus = 0
+        if request.side == "buy":
+            bonus = min(self.bonus.get(user_id, 0), request.amount) if request.use_bonus else 0
+            self.bonus[user_id] = self.bonus.get(user_id, 0) - bonus
+            self.cash[user_id] = self.cash.get(user_id, 0) - (request.amount - bonus)
+            self.debits[user_id] += request.amount
+        elif result.rested:
+            self.reserved[(user_id, request.token)] += order.remaining
+        if request.client_order_id is not None:
+            self.coids.add((user_id, request.client_order_id))
+        self.status[temp_id] = order.status
+        self._forget(result)
+        for fill in result.fills:
+            self.parties |= {fill.taker_user_id, fill.maker_user_id}
+            for uid, side, token in (
+                (fill.taker_user_id, fill.taker_side, fill.taker_token),
+                (fill.maker_user_id, fill.maker_side, fill.maker_token),
+            ):
+                self.held[(uid, token)] += fill.units if side == "buy" else -fill.units
+            if fill.maker_side == "sell":
+                self.reserved[(fill.maker_user_id, fill.maker_token)] -= fill.units
+            self.status[fill.maker_order_id] = fill.maker_status
+        return _Placement(temp_id, user_id, request, bonus, result)
+
+    def _forget(self, result: SubmitResult) -> None:
+        """Orders the engine took off on the way (self-trade, expired) stop reserving units."""
+        for resting, _ in result.cancelled:
+            self.parties.add(resting.user_id)
+            self.status[resting.id] = "cancelled"
+            if resting.side == "sell":
+                self.reserved[(resting.user_id, resting.token)] -= resting.remaining
+
+    def _check_window(self, result: SubmitResult) -> None:
+        """Matching may only meet orders ahead of the last one loaded on a side that has more."""
+        touched = [f.maker_order_id for f in result.fills] + [o.id for o, _ in result.cancelled]
+        for order_id in touched:
+            is_bid, yes_price, seq = self.meta[order_id]
+            tail = self.known.tails.get(is_bid)
+            if tail is not None and _key(is_bid, yes_price, seq) >= tail:
+                raise _NeedMore
+        opposite = not result.order.is_bid
+        if result.rejected_reason == "FOK_NOT_FILLABLE" and opposite in self.known.tails:
+            raise _NeedMore
+
+    def cancel(self, user_id: int, order_id: int) -> _Cancels:
+        row = self.known.rows.get(order_id)
+        if row is None or row.user_id != user_id:
+            raise NotFound("order not found", code="ORDER_NOT_FOUND")
+        if self.book.get(order_id) is not None:
+            self._take(self.book.cancel(order_id))
+        elif order_id in self.outside:
+            self.outside.discard(order_id)
+        else:
+            raise Conflict(f"order is {self.status.get(order_id, row.status)}", code="ORDER_NOT_OPEN")
+        self.status[order_id] = "cancelled"
+        return _Cancels([order_id], "user_cancel", single=True)
+
+    def cancel_all(self, user_id: int, *, sells_only: bool = False) -> list[int]:
+        mine = [o for o in self.book.resting_orders() if o.user_id == user_id and (o.side == "sell" or not sells_only)]
+        for order in mine:
+            self._take(self.book.cancel(order.id))
+        out = [(o.seq, o.id) for o in mine]
+        for order_id in sorted(self.outside):
+            row = self.known.rows[order_id]
+            if row.user_id == user_id and (row.side == "sell" or not sells_only):
+                self.outside.discard(order_id)
+                out.append((row.seq, order_id))
+        for _, order_id in out:
+            self.status[order_id] = "cancelled"
+        return [order_id for _, order_id in sorted(out)]
+
+    def _take(self, order: RestingOrder) -> None:
+        if order.side == "sell":
+            self.reserved[(order.user_id, order.token)] -= order.remaining
+
+    def close(self, user_id: int, market_id: int) -> _Close:
+        held = {t: self.held[(user_id, t)] for t in ("NO", "YES") if self.held[(user_id, t)] > 0}
+        if not held:
+            raise positions.no_position()
+        if self.open_error is not None:
+            raise self.open_error
+        if not any(self._liquid(user_id, token) for token in held):
+            raise Conflict("no bids to sell into", code="NO_LIQUIDITY")
+        cancels = _Cancels(self.cancel_all(user_id, sells_only=True), "position_close")
+        sells = [
+            self._submit(user_id, orderbook_trading.OrderRequest(market_id, "sell", token, "market", units))
+            for token, units in sorted(held.items())
+        ]
+        after = {t: self.held[(user_id, t)] for t in ("YES", "NO")}
+        return _Close(user_id, cancels, sells, after)
+
+    def _liquid(self, user_id: int, token: str) -> bool:
+        """Would a market sell of ``token`` by ``user_id`` meet someone else's resting order?"""
+        wanted_bid = token == "YES"  # a YES sell is an ask: it meets bids; a NO sell meets asks
+        ms_now = orderbook_trading.ms(self.now)
+        for order in self.book.resting_orders():
+            live = order.expires_at is None or order.expires_at > ms_now
+            if order.is_bid == wanted_bid and order.user_id != user_id and live:
+                return True
+        if wanted_bid in self.known.tails:
+            raise _NeedMore
+        return False
+
+
+# -- the executor -------------------------------------------------------------------------------
+
+
+async def execute(session: AsyncSession, market_id: int, items: Sequence[Item], *, fee_bps: int) -> list[Outcome]:
+    """Apply ``items`` to one market in arrival order in the caller's transaction (see module)."""
+    now = utcnow()
+    outcomes: list[Outcome | None] = [None] * len(items)
+    users = [item.actor.user_id or 0 for item in items]
+    for index, item in enumerate(items):
+        try:
+            item.actor.require_write()
+            if isinstance(item, Place):
+                orderbook_trading.check_request(item.request, now, fee_bps)
+        except DomainError as error:
+            outcomes[index] = error
+    known = await _lock(session, market_id)
+    if known is None:
+        for index, item in enumerate(items):
+            if outcomes[index] is None:
+                outcomes[index] = _missing(item)
+        return _done(outcomes)
+    live = [i for i in range(len(items)) if outcomes[i] is None]
+    for index in live:
+        item = items[index]
+        buying = isinstance(item, Place) and item.request.side == "buy"
+        if buying and not events.can_see(item.actor, known.event):
+            outcomes[index] = NotFound("market not found", code="MARKET_NOT_FOUND")
+    live = [i for i in live if outcomes[i] is None]
+    try:
+        orderbook_trading.check_open(known.market, known.pool, known.event, now)
+        open_error: DomainError | None = None
+    except DomainError as error:
+        open_error = error
+    trading = open_error is None and any(isinstance(items[i], Place | Close) for i in live)
+    carry = await order_escrow.expire_due(session, known.market, now) if trading else []
+    chosen = [items[i] for i in live]
+    chosen_users = [users[i] for i in live]
+    await _load(session, known, chosen, chosen_users, window=orderbook_trading.WINDOW + 4 * len(chosen))
+    planner, steps = await _plan(session, known, chosen, chosen_users, fee_bps, now, open_error)
+    planner, steps = await _lock_accounts(
+        session, known, planner, steps, chosen, chosen_users, fee_bps, now, open_error
+    )
+    results = await _write(session, known, planner, steps, carry, now)
+    for index, result in zip(live, results, strict=True):
+        outcomes[index] = result
+    return _done(outcomes)
+
+
+def _done(outcomes: list[Outcome | None]) -> list[Outcome]:
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None]
+
+
+def _missing(item: Item) -> DomainError:
+    if isinstance(item, Cancel):
+        return NotFound("order not found", code="ORDER_NOT_FOUND")
+    if isinstance(item, Close):
+        return positions.no_position()
+    return NotFound("market not found", code="MARKET_NOT_FOUND")
+
+
+async def _lock(session: AsyncSession, market_id: int) -> _Known | None:
+    query = (
+        select(Market, Pool, Event)
+        .join(Pool, col(Pool.id) == Market.pool_id)
+        .join(Event, col(Event.id) == Market.event_id)
+        .where(col(Market.id) == market_id)
+        .with_for_update(of=Market)
+        .execution_options(populate_existing=True)
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else _Known(row[0], row[1], row[2])
+
+
+def _bound(request: orderbook_trading.OrderRequest) -> tuple[bool, int]:
+    """(is bid, the YES price it may reach) of a placement."""
+    bid = (request.side == "buy") == (request.token == "YES")
+    own = request.price if request.kind == "limit" and request.price is not None else None
+    if own is None:
+        own = MAX_PRICE if request.side == "buy" else MIN_PRICE
+    return bid, (own if request.token == "YES" else SCALE - own)
+
+
+async def _load(
+    session: AsyncSession, known: _Known, items: list[Item], users: list[int], *, window: int | None
+) -> None:
+    """The orders, client order ids, balances, positions and reserved units the batch needs."""
+    market_id = known.market.id or 0
+    asks_upto: int | None = None  # bids in the batch meet asks up to this YES price
+    bids_from: int | None = None  # asks in the batch meet bids from this YES price
+    for item in items:
+        if isinstance(item, Place):
+            is_bid, bound = _bound(item.request)
+            if is_bid:
+                asks_upto = max(bound, asks_upto or bound)
+            else:
+                bids_from = min(bound, bids_from or bound)
+        elif isinstance(item, Close):
+            asks_upto, bids_from = MAX_PRICE, MIN_PRICE
+    known.tails.clear()
+    for side_is_bid, reach in ((False, asks_upto), (True, bids_from)):
+        if reach is not None:
+            await _crossing(session, known, is_bid=side_is_bid, bound=reach, window=window)
+    cancel_ids = [item.order_id for item in items if isinstance(item, Cancel)]
+    everyone = [u for item, u in zip(items, users, strict=True) if isinstance(item, CancelAll)]
+    closers = [u for item, u in zip(items, users, strict=True) if isinstance(item, Close)]
+    if cancel_ids or everyone or closers:
+        opened = col(Order.status).in_(OPEN_STATUSES)
+        rows = await session.scalars(
+            select(Order)
+            .where(
+                col(Order.market_id) == market_id,
+                or_(
+                    col(Order.id).in_(cancel_ids),
+                    opened & col(Order.user_id).in_(everyone),
+                    opened & col(Order.user_id).in_(closers) & (col(Order.side) == "sell"),
+                ),
+            )
+            .execution_options(populate_existing=True)
+        )
+        _add(known, rows)
+    if window is None:
+        return  # a reload of the orders only
+    last = await session.scalar(select(func.max(Order.seq)).where(col(Order.market_id) == market_id))
+    known.next_seq = int(last or 0) + 1
+    placements = [(item.request, u) for item, u in zip(items, users, strict=True) if isinstance(item, Place)]
+    coids = {(u, r.client_order_id) for r, u in placements if r.client_order_id is not None}
+    if coids:
+        taken = await session.execute(
+            select(Order.user_id, Order.client_order_id).where(
+                col(Order.user_id).in_({u for u, _ in coids}), col(Order.client_order_id).in_({c for _, c in coids})
+            )
+        )
+        known.coids = {(int(u), str(c)) for u, c in taken}
+    buyers = sorted({u for r, u in placements if r.side == "buy"})
+    if buyers:
+        accounts = await session.execute(
+            select(LedgerAccount.user_id, LedgerAccount.kind, LedgerAccount.balance).where(
+                col(LedgerAccount.user_id).in_(buyers)
+            )
+        )
+        known.balances = {u: {} for u in buyers}
+        for user_id, kind, balance in accounts:
+            known.balances[int(user_id or 0)][kind] = int(balance)
+        missing = [u for u in buyers if order_escrow.ESCROW_KIND not in known.balances[u]]
+        await order_escrow.open_escrows(session, missing)
+    sellers = sorted({u for r, u in placements if r.side == "sell"} | set(closers))
+    if sellers:
+        held = await session.execute(
+            select(Position.user_id, Position.token, Position.amount).where(
+                col(Position.user_id).in_(sellers), Position.market_id == market_id, Position.status == "open"
+            )
+        )
+        known.held = {(int(u), str(t)): int(a) for u, t, a in held}
+        reserved = await session.execute(
+            select(Order.user_id, Order.token, func.coalesce(func.sum(Order.escrow), 0))
+            .where(
+                col(Order.user_id).in_(sellers),
+                col(Order.market_id) == market_id,
+                col(Order.side) == "sell",
+                col(Order.status).in_(OPEN_STATUSES),
+            )
+            .group_by(col(Order.user_id), col(Order.token))
+        )
+        known.reserved = {(int(u), str(t)): int(a) for u, t, a in reserved}
+
+
+def _add(known: _Known, rows: object) -> None:
+    for row in rows:  # type: ignore[attr-defined]
+        assert row.id is not None
+        known.rows[row.id] = row
+        if row.status in OPEN_STATUSES:
+            known.open_ids.add(row.id)
+
+
+async def _crossing(session: AsyncSession, known: _Known, *, is_bid: bool, bound: int, window: int | None) -> None:
+    """The best resting orders of one side up to ``bound`` (YES price), ``window`` of them at most."""
+    yes_price = case((col(Order.token) == "YES", col(Order.price)), else_=SCALE - col(Order.price))
+    asks_side = ((col(Order.side) == "sell") & (col(Order.token) == "YES")) | (
+        (col(Order.side) == "buy") & (col(Order.token) == "NO")
+    )
+    query = select(Order).where(col(Order.market_id) == known.market.id, col(Order.status).in_(OPEN_STATUSES))
+    if is_bid:
+        query = query.where(~asks_side, yes_price >= bound).order_by(yes_price.desc(), col(Order.seq))
+    else:
+        query = query.where(asks_side, yes_price <= bound).order_by(yes_price, col(Order.seq))
+    if window is not None:
+        query = query.limit(window)
+    rows = list(await session.scalars(query.execution_options(populate_existing=True)))
+    _add(known, rows)
+    if window is not None and len(rows) == window:
+        last = rows[-1]
+        yes = last.price if last.token == "YES" else SCALE - last.price
+        known.tails[is_bid] = _key(is_bid, yes, last.seq)
+
+
+async def _plan(
+    session: AsyncSession,
+    known: _Known,
+    items: list[Item],
+    users: list[int],
+    fee_bps: int,
+    now: datetime,
+    open_error: DomainError | None,
+) -> tuple[_Planner, list[_Step | DomainError]]:
+    """Plan the items; once, with every crossing order loaded when the window was too short."""
+    try:
+        return _run(known, items, users, fee_bps, now, open_error)
+    except _NeedMore:
+        await _load(session, known, items, users, window=None)
+        return _run(known, items, users, fee_bps, now, open_error)
+
+
+def _run(
+    known: _Known,
+    items: list[Item],
+    users: list[int],
+    fee_bps: int,
+    now: datetime,
+    open_error: DomainError | None,
+) -> tuple[_Planner, list[_Step | DomainError]]:
+    planner = _Planner(known, fee_bps, now, open_error)
+    steps: list[_Step | DomainError] = []
+    for item, user_id in zip(items, users, strict=True):
+        try:
+            step: _Step
+            if isinstance(item, Place):
+                step = planner.place(user_id, item.request)
+            elif isinstance(item, Cancel):
+                step = planner.cancel(user_id, item.order_id)
+            elif isinstance(item, CancelAll):
+                step = _Cancels(planner.cancel_all(user_id), "user_cancel")
+            else:
+                step = planner.close(user_id, known.market.id or 0)
+            steps.append(step)
+        except DomainError as error:
+            steps.append(error)
+    return planner, steps
+
+
+async def _lock_accounts(
+    session: AsyncSession,
+    known: _Known,
+    planner: _Planner,
+    steps: list[_Step | DomainError],
+    items: list[Item],
+    users: list[int],
+    fee_bps: int,
+    now: datetime,
+    open_error: DomainError | None,
+) -> tuple[_Planner, list[_Step | DomainError]]:
+    """Lock every tracked account the plan moves (id order); plan again on the locked balances
+    when a buyer's cash or bonus changed since it was read (a trade on another market).
+
+    A lone item that takes nothing from bonus skips the lock: the ledger's conditional update
+    refuses an overdraft anyway, and then only that item fails, as it would alone."""
+    locked: dict[str, tuple[int, int, bool, int | None]] = {}
+    alone = len(items) == 1 and not any(isinstance(i, Place) and i.request.use_bonus for i in items)
+    for _ in range(3):
+        chains = await referrals.chains(session, planner.parties - set(known.chains))
+        known.chains.update(chains)
+        if alone:
+            break
+        owners = planner.parties | set(planner.debits) | _cancel_owners(known, steps)
+        codes = order_escrow.involved_codes(owners, {u: known.chains[u] for u in planner.parties}, known.market.id or 0)
+        if not codes - set(locked):
+            break
+        locked |= await ledger.lock_balances(session, codes - set(locked))
+        stale = False
+        for user_id, by in known.balances.items():
+            for kind, code in (("user_cash", ledger.user_cash(user_id)), ("user_bonus", ledger.user_bonus(user_id))):
+                if code in locked and locked[code][1] != by.get(kind, 0):
+                    by[kind], stale = locked[code][1], True
+        if not stale:
+            break
+        planner, steps = await _plan(session, known, items, users, fee_bps, now, open_error)
+    return planner, steps
+
+
+def _cancel_owners(known: _Known, steps: list[_Step | DomainError]) -> set[int]:
+    out: set[int] = set()
+    for step in steps:
+        if isinstance(step, _Cancels | _Close):
+            ids = step.ids if isinstance(step, _Cancels) else step.cancels.ids
+            out |= {known.rows[i].user_id for i in ids if i in known.rows}
+    return out
+
+
+# -- writing the plan ---------------------------------------------------------------------------
+
+
+def _placements(step: _Step | DomainError) -> list[_Placement]:
+    if isinstance(step, _Placement):
+        return [step]
+    return step.sells if isinstance(step, _Close) else []
+
+
+def _new_row(market: Market, placement: _Placement, now: datetime) -> Order:
+    """The order's row as placed, reserving its whole amount (``FillBook`` applies its fills)."""
+    request, final = placement.request, placement.result.order
+    order = Order(
+        user_id=placement.user_id,
+        market_id=market.id or 0,
+        event_id=market.event_id,
+        side=request.side,
+        token=request.token,
+        kind=request.kind,
+        price=request.price if request.kind == "limit" else 0,  # type: ignore[arg-type]
+        amount=request.amount,
+        remaining=request.amount,
+        tif=final.tif,
+        expires_at=request.expires_at,
+        seq=final.seq,
+        client_order_id=request.client_order_id,
+        use_bonus=request.use_bonus,
+        created_at=now,
+        updated_at=now,
+    )
+    order_escrow.reserve(order, placement.bonus)
+    return order
+
+
+@dataclass
+class _Writer:
+    """Applies the steps to the rows in order, collecting what is written once at the end."""
+
+    session: AsyncSession
+    known: _Known
+    now: datetime
+    orders: dict[int, Order]
+    fills: order_escrow.FillBook
+    movements: list[Movement]
+    changed: dict[int, Order] = field(default_factory=dict)  # id(row) -> row, for the streams
+    book: dict[int, Order] = field(default_factory=dict)
+    filled: dict[int, Order] = field(default_factory=dict)
+    mine: dict[int, list[Trade]] = field(default_factory=dict)  # temp id -> the taker's trade rows
+
+    def mark(self, rows: list[Order], *, book: bool = True) -> None:
+        self.changed.update((id(row), row) for row in rows)
+        if book:
+            self.book.update((id(row), row) for row in rows)
+
+    def placement(self, placement: _Placement) -> None:
+        result, now = placement.result, self.now
+        taker = self.orders[placement.temp_id]
+        self.mine[placement.temp_id] = [self.fills.apply(fill)[0] for fill in result.fills]
+        makers = [self.orders[fill.maker_order_id] for fill in result.fills]
+        for fill, maker in zip(result.fills, makers, strict=True):
+            assert maker.remaining == fill.maker_remaining, (maker.id, maker.remaining, fill)
+            maker.status, maker.updated_at = fill.maker_status, now
+        cancelled = [self.orders[resting.id] for resting, _ in result.cancelled]
+        for row, (_, reason) in zip(cancelled, result.cancelled, strict=True):
+            row.status, row.cancel_reason = "cancelled", reason
+        assert taker.remaining == result.order.remaining, (taker.remaining, result.order)
+        taker.status, taker.cancel_reason = result.order.status, result.order.reason
+        for row in {id(row): row for row in [taker, *makers, *cancelled]}.values():
+            if row.status in ("filled", "cancelled") and row.escrow:
+                row.updated_at = now
+                self.movements += order_escrow.release(row)
+        self.mark([taker], book=result.rested)
+        self.mark([*makers, *cancelled])
+        if result.fills:
+            for row in [taker, *sorted(makers, key=lambda r: r.id or 0)]:
+                self.filled.setdefault(id(row), row)
+
+    def cancels(self, step: _Cancels) -> list[Order]:
+        rows = [self.orders[i] for i in step.ids]
+        self.movements += order_escrow.take_off(self.session, rows, step.reason, self.now)
+        return rows
+
+
+async def _write(
+    session: AsyncSession,
+    known: _Known,
+    planner: _Planner,
+    steps: list[_Step | DomainError],
+    carry: list[Movement],
+    now: datetime,
+) -> list[Outcome]:
+    market = known.market
+    before = market_price(market).yes
+    placements = [p for step in steps for p in _placements(step)]
+    new_rows = {p.temp_id: _new_row(market, p, now) for p in placements}
+    if new_rows:
+        session.add_all(new_rows.values())
+        await orderbook_trading.flush_new_orders(session)
+    orders = {**known.rows, **new_rows}
+    writer = _Writer(session, known, now, orders, order_escrow.FillBook(market, orders), list(carry))
+    for row in new_rows.values():
+        writer.movements += order_escrow.fund(row)
+    for step in steps:
+        if isinstance(step, _Placement):
+            writer.placement(step)
+        elif isinstance(step, _Cancels):
+            writer.cancels(step)
+        elif isinstance(step, _Close):
+            writer.cancels(step.cancels)
+            for sell in step.sells:
+                writer.placement(sell)
+    fills = writer.fills
+    session.add_all(t for t, _ in fills.trades)
+    await session.flush()
+    await fills.move_positions(session)
+    writer.movements += fills.movements({u: known.chains.get(u, []) for u in {t.user_id for t, _ in fills.trades}})
+    if fills.fills:
+        market.volume += fills.volume
+        market.last_price = fills.fills[-1][0].price_yes  # the displayed price (``prices.market_price``)
+        probability = market_price(market).yes_probability
+        session.add(PricePoint(market_id=market.id or 0, probability=probability, created_at=now))
+    try:
+        await ledger.post_many(session, writer.movements)
+    except InsufficientFunds:
+        raise InsufficientFunds("insufficient balance for this order") from None
+    await session.flush()
+    topics.orders_changed(session, writer.changed.values())
+    topics.book_changed(session, writer.book.values())
+    pairs = [
+        (row, order.id)
+        for fill, mine, theirs in fills.fills
+        for row, order in ((mine, orders[fill.taker_order_id]), (theirs, orders[fill.maker_order_id]))
+    ]
+    # The trade ticks name each party: one read of them all (held here: the identity map is weak).
+    parties = (
+        [*await session.scalars(select(User).where(col(User.id).in_({r.user_id for r, _ in pairs})))] if pairs else []
+    )
+    await topics.trades_executed(session, market, [mine for _, mine, _ in fills.fills], pairs)
+    del parties
+    await alerts.market_price_moved(session, market, before)
+    await notifications.orders_filled(session, market, writer.filled.values())
+    return [_outcome(step, writer) for step in steps]
+
+
+def _outcome(step: _Step | DomainError, writer: _Writer) -> Outcome:
+    if isinstance(step, DomainError):
+        return step
+    if isinstance(step, _Placement):
+        return orderbook_trading.Placed(writer.orders[step.temp_id], tuple(writer.mine[step.temp_id]))
+    if isinstance(step, _Cancels):
+        rows = [writer.orders[i] for i in step.ids]
+        return rows[0] if step.single else rows
+    market = writer.known.market
+    trades = tuple(
+        TradeResult(
+            cost_or_payout=row.received,
+            shares=row.filled,
+            fee=row.fees,
+            new_position_yes=step.held_after.get("YES", 0),
+            new_position_no=step.held_after.get("NO", 0),
+            trade_id=mine[0].id,
+            market=market,
+            is_buy=False,
+            rows=tuple(mine),
+        )
+        for sell in step.sells
+        if (mine := writer.mine[sell.temp_id]) and (row := writer.orders[sell.temp_id]) is not None
+    )
+    return CloseResult(market.id or 0, sum(t.cost_or_payout for t in trades), trades)
