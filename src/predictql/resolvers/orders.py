@@ -24,7 +24,7 @@ from predictql.schema.orders import (
 )
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.payloads import Balances
-from predictql.services import ledger, order_lifecycle, orderbook_trading, positions
+from predictql.services import ledger, order_lifecycle, order_writes, positions
 
 
 @strawberry.type
@@ -99,8 +99,10 @@ class OrdersMutation:
     async def place_order(self, info: Info, input: Annotated[PlaceOrderInput, INPUT]) -> PlaceOrderPayload:
         request = input.to_request(decode(Kind.MARKET, input.market_id, "marketId"))
         actor = info.context.actor
-        async with info.context.db.transaction() as session:
-            placed = await orderbook_trading.place_order(session, actor, request, fee_bps=info.context.settings.fee_bps)
+        placed = await order_writes.place(
+            info.context.market_writer, actor, request, fee_bps=info.context.settings.fee_bps
+        )
+        async with info.context.db.session() as session:
             after = await positions.after_trade(session, actor.require_user(), request.market_id)
         info.context.reset_loaders()
         return PlaceOrderPayload.of(placed, after)
@@ -110,8 +112,10 @@ class OrdersMutation:
     async def cancel_order(self, info: Info, input: Annotated[CancelOrderInput, INPUT]) -> CancelOrderPayload:
         order_id = decode(Kind.ORDER, input.id, "id")
         actor = info.context.actor
-        async with info.context.db.transaction() as session:
-            row = await order_lifecycle.cancel_order(session, actor, order_id=order_id)
+        row = await order_writes.cancel(
+            info.context.market_writer, actor, order_id=order_id, fee_bps=info.context.settings.fee_bps
+        )
+        async with info.context.db.session() as session:
             money = await ledger.balances(session, actor.require_user())
         return CancelOrderPayload(
             cancelled_order_id=_order_ids([row])[0], order=Order.from_row(row), balances=Balances.from_row(money)
@@ -124,8 +128,10 @@ class OrdersMutation:
     ) -> CancelAllOrdersPayload:
         market_id = decode(Kind.MARKET, input.market_id, "marketId")
         actor = info.context.actor
-        async with info.context.db.transaction() as session:
-            rows = await order_lifecycle.cancel_all(session, actor, market_id=market_id)
+        rows = await order_writes.cancel_all(
+            info.context.market_writer, actor, market_id=market_id, fee_bps=info.context.settings.fee_bps
+        )
+        async with info.context.db.session() as session:
             money = await ledger.balances(session, actor.require_user())
         return CancelAllOrdersPayload(
             cancelled_order_ids=_order_ids(rows),

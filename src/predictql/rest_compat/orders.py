@@ -19,7 +19,7 @@ from predictql.jsonutil import parse_timestamp
 from predictql.models import Order
 from predictql.rest_compat.market_presenters import market_json
 from predictql.rest_compat.routing import ApiRequest, StrictBody, endpoint
-from predictql.services import order_lifecycle, orderbook_trading
+from predictql.services import order_lifecycle, order_writes
 from predictql.services.orderbook_trading import OrderRequest
 
 AMOUNT_TYPES = {"buy": "cents", "sell": "shares"}
@@ -98,16 +98,14 @@ def _order_request(body: Mapping[str, Any]) -> OrderRequest:
 @endpoint("POST", "/market/orders", auth="required")
 async def place_order(api: ApiRequest) -> dict[str, Any]:
     request = _order_request(await api.json_object(ORDER_FIELDS))
-    async with api.db.transaction() as session:
-        placed = await orderbook_trading.place_order(session, api.actor, request, fee_bps=api.settings.fee_bps)
+    placed = await order_writes.place(api.writer, api.actor, request, fee_bps=api.settings.fee_bps)
     return order_json(placed.order)
 
 
 @endpoint("DELETE", "/market/orders/{id}", auth="required")
 async def cancel_order(api: ApiRequest) -> dict[str, str]:
     order_id = api.path_int("id")
-    async with api.db.transaction() as session:
-        await order_lifecycle.cancel_order(session, api.actor, order_id=order_id)
+    await order_writes.cancel(api.writer, api.actor, order_id=order_id, fee_bps=api.settings.fee_bps)
     return {"message": "Order cancelled successfully"}
 
 

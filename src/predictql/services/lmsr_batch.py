@@ -33,7 +33,7 @@ from predictql.services import (
     ledger,
     market_writer,
     notifications,
-    order_lifecycle,
+    order_writes,
     positions,
     referrals,
 )
@@ -429,15 +429,17 @@ async def close_holding(
     writer: market_writer.MarketWriter, actor: Actor, *, market_id: int, fee_bps: int, want_after: bool = False
 ) -> Closed:
     """``order_lifecycle.close_holding`` for either mechanism: an LMSR market's close goes through
-    the market's writer; an order-book market's sells into its book as before."""
+    the market's writer, and so does an order-book market's (``order_writes.close``)."""
     user_id = actor.require_write()
     db = writer.db
     async with db.session() as session:
         market_type = await session.scalar(select(Market.market_type).where(col(Market.id) == market_id))
     if market_type == "orderbook":
-        async with db.transaction() as session:
-            result = await order_lifecycle.close_position(session, actor, market_id=market_id, fee_bps=fee_bps)
-            after = await positions.after_trade(session, user_id, market_id) if want_after else None
+        result = await order_writes.close(writer, actor, market_id=market_id, fee_bps=fee_bps)
+        after = None
+        if want_after:
+            async with db.session() as session:
+                after = await positions.after_trade(session, user_id, market_id)
         return Closed(result, after)
     closed: Closed = await writer.run(market_id, CloseItem(actor, fee_bps, want_after))
     return closed
