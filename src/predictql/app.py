@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from starlette.applications import Starlette
@@ -164,7 +165,11 @@ async def _not_found(request: Request, exc: Exception) -> Response:
         )
     if status == 404 and (canonical := _without_slash(request)) is not None:
         # Starlette's own redirect has an empty body; every answer of ours is JSON.
-        location = canonical + (f"?{request.url.query}" if request.url.query else "")
+        # Percent-encoded: a header is Latin-1, and the path may hold any character (or a lone
+        # surrogate, from invalid UTF-8 escapes).
+        canonical = quote(canonical, safe="/:@!$&'()*+,;=~", errors="surrogatepass")
+        query = quote(request.url.query, safe="/:@!$&'()*+,;=~?%", errors="surrogatepass")
+        location = canonical + (f"?{query}" if query else "")
         message = f"the path is {canonical}, without the trailing slash"
         return envelope(307, "TRAILING_SLASH", message, headers={"Location": location})
     if status == 404:

@@ -61,6 +61,16 @@ async def test_trailing_slash_redirects_with_a_json_body(client: httpx.AsyncClie
         response = await client.request(method, path)
         assert envelope_code(response, 307) == "TRAILING_SLASH", path
         assert response.headers["location"] == location
+    # Any character in the path (a header is Latin-1; a lone surrogate comes from invalid UTF-8):
+    # the Location is percent-encoded, and following it reaches the route.
+    for raw, location in (
+        ("/api/v1/events/asset-timeframes/BTC%C4%80/?q=%C4%80", "/api/v1/events/asset-timeframes/BTC%C4%80?q=%C4%80"),
+        ("/api/v1/events/asset-timeframes/%ED%A0%80/", "/api/v1/events/asset-timeframes/" + "%EF%BF%BD" * 3),  # U+FFFD
+    ):
+        response = await client.get(raw)
+        assert envelope_code(response, 307) == "TRAILING_SLASH", raw
+        assert response.headers["location"] == location
+        assert envelope_code(await client.get(location), 400) == "INVALID_REQUEST"  # not a symbol
     followed = await client.get("/api/v1/health/", follow_redirects=True)
     assert followed.status_code == 200 and followed.json()["status"] == "ok"
     for path in ("/api/v1/nope/", "/api/v1/", "/nope/"):
