@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -222,23 +223,7 @@ async def _fire(
     now = utcnow()
     firings = []
     for alert in alerts:
-        alert.fire_count += 1
-        alert.last_fired_at = now
-        if not alert.repeating:
-            alert.status = "fired"
-        firings.append(
-            AlertFiring(
-                alert_id=alert.id or 0,
-                user_id=alert.user_id,
-                market_id=alert.market_id,
-                symbol=alert.symbol,
-                direction=alert.direction,
-                level=alert.level,
-                price_before=before,
-                price=after,
-                created_at=now,
-            )
-        )
+        firings.append(_fire_one(alert, before, after, now))
     session.add_all(firings)
     await session.flush()
     drafts = [
@@ -315,23 +300,7 @@ async def market_moves(
         for alert in candidates:
             if alert.status != "active" or not _crosses(alert, before, after):
                 continue
-            alert.fire_count += 1
-            alert.last_fired_at = now
-            if not alert.repeating:
-                alert.status = "fired"
-            session.add(
-                AlertFiring(
-                    alert_id=alert.id or 0,
-                    user_id=alert.user_id,
-                    market_id=alert.market_id,
-                    symbol=alert.symbol,
-                    direction=alert.direction,
-                    level=alert.level,
-                    price_before=before,
-                    price=after,
-                    created_at=now,
-                )
-            )
+            session.add(_fire_one(alert, before, after, now))
             verb = "rose above" if alert.direction == "above" else "fell below"
             message = f"YES of '{market.name}' {verb} {_pct(alert.level)}: now {_pct(after)}"
             drafts[index].append(
@@ -362,3 +331,22 @@ async def asset_price_moved(
         return f"{symbol} {verb} {alert.level.normalize():f}: now {after.normalize():f}"
 
     return await _fire(session, col(PriceAlert.symbol) == symbol, before, after, describe, None)
+
+
+def _fire_one(alert: PriceAlert, before: Decimal, after: Decimal, now: datetime) -> AlertFiring:
+    """Count one firing of ``alert`` (a one-shot alert is done) and the row that records it."""
+    alert.fire_count += 1
+    alert.last_fired_at = now
+    if not alert.repeating:
+        alert.status = "fired"
+    return AlertFiring(
+        alert_id=alert.id or 0,
+        user_id=alert.user_id,
+        market_id=alert.market_id,
+        symbol=alert.symbol,
+        direction=alert.direction,
+        level=alert.level,
+        price_before=before,
+        price=after,
+        created_at=now,
+    )

@@ -178,7 +178,7 @@ class _Batch:
             position.avg_price = position.price_cost * 10000 // position.amount
         else:
             assert position is not None
-            _remove_units(position, quote.shares, quote.total, now)
+            positions.take_out(position, quote.shares, quote.total, now)
             if position.status == "closed":
                 del self.positions[(user_id, token)]
         before = market_price(market).yes
@@ -237,21 +237,6 @@ class _Batch:
 def _user(actor: Actor) -> int:
     assert actor.user_id is not None
     return actor.user_id
-
-
-def _remove_units(position: Position, units: int, proceeds: int, now: datetime) -> None:
-    """``positions.remove_units`` on a loaded row (same arithmetic)."""
-    cost, price_cost, bonus_cost = (
-        total * units // position.amount for total in (position.cost, position.price_cost, position.bonus_cost)
-    )
-    position.amount -= units
-    position.cost -= cost
-    position.price_cost -= price_cost
-    position.bonus_cost -= bonus_cost
-    position.realized_pnl += proceeds - cost
-    if position.amount == 0:
-        position.amount = units
-        position.status, position.closed_at = "closed", now
 
 
 def _missing(item: TradeItem | CloseItem) -> DomainError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,7 +75,7 @@ async def remove_units(
         raise NotFound("no open position in this market", code="POSITION_NOT_FOUND")
     if units > position.amount:
         raise InvalidInput(f"you hold {position.amount} units", code="INVALID_AMOUNT")
-    _take_out(position, units, proceeds)
+    take_out(position, units, proceeds)
     await session.flush()
     topics.positions_changed(session, [position])
     return position
@@ -113,7 +114,7 @@ async def apply_holdings(session: AsyncSession, market: Market, holdings: dict[t
                 raise no_position()
             if h.units > position.amount:
                 raise InvalidInput(f"you hold {position.amount} units", code="INVALID_AMOUNT")
-            _take_out(position, h.units, h.proceeds)
+            take_out(position, h.units, h.proceeds)
             if position.status == "closed":
                 del open_rows[(user_id, token)]
         else:
@@ -136,7 +137,8 @@ def _put_in(position: Position, units: int, price_cost: int, cost: int, bonus_co
     position.avg_price = position.price_cost * 10000 // position.amount
 
 
-def _take_out(position: Position, units: int, proceeds: int) -> None:
+def take_out(position: Position, units: int, proceeds: int, now: datetime | None = None) -> None:
+    """Take ``units`` out of a loaded open row for ``proceeds``: its cost shares and realized PnL."""
     # Selling everything takes the whole cost (total * n // n == total): nothing is left behind.
     cost, price_cost, bonus_cost = (
         _share(total, units, position.amount) for total in (position.cost, position.price_cost, position.bonus_cost)
@@ -149,7 +151,7 @@ def _take_out(position: Position, units: int, proceeds: int) -> None:
     if position.amount == 0:
         # A closed row shows the units it closed with, as a settled one shows the units it was paid on.
         position.amount = units
-        position.status, position.closed_at = "closed", utcnow()
+        position.status, position.closed_at = "closed", now or utcnow()
 
 
 async def open_amounts(session: AsyncSession, *, user_id: int, market_id: int) -> dict[str, int]:
