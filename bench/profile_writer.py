@@ -1,12 +1,13 @@
 """Where an LMSR trade's time goes through the market writer (no HTTP), and batches vs one by one.
 
-    python bench/profile_writer.py [--db postgresql|sqlite] [--batch 64] [--rounds 20]
+    python bench/profile_writer.py [--db postgresql|sqlite] [--batch 64] [--rounds 20] [--asdict]
 
 Seeds one market and ``--batch`` funded traders (bench_http's seed), then runs ``--rounds`` batches
 of ``--batch`` concurrent trades through one ``MarketWriter`` (each batch one transaction), and the
 same number of trades one at a time (a batch of one each), with the app's commit hooks. Prints the
 trades/s of both and writes the cProfile of the batched run (top functions by cumulative time) to
-bench/results/writer-profile.txt.
+bench/results/writer-profile.txt. ``--asdict``: the stream payloads encode as they did before
+(``dumps_str(dataclasses.asdict(payload))``), the baseline of the same checkout.
 """
 
 from __future__ import annotations
@@ -76,13 +77,31 @@ async def run(url: str, batch: int, rounds: int) -> tuple[float, float, str]:
 SEEDED: tuple[list[str], int] = ([], 0)
 
 
+def use_asdict_encoding() -> None:
+    """Every payload class's ``to_json`` as it was before ``payloads._encode``."""
+    import dataclasses
+
+    from predictql.jsonutil import dumps_str
+    from predictql.subscriptions import payloads
+
+    def to_json(payload: object) -> str:
+        return dumps_str(dataclasses.asdict(payload))  # type: ignore[call-overload]
+
+    for value in vars(payloads).values():
+        if isinstance(value, type) and dataclasses.is_dataclass(value) and "to_json" in vars(value):
+            value.to_json = to_json  # type: ignore[attr-defined]
+
+
 def main() -> None:
     global SEEDED
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--asdict", action="store_true", help="old payload encoding (baseline)")
     args = parser.parse_args()
+    if args.asdict:
+        use_asdict_encoding()
     with bench_database(args.db) as url:
         SEEDED = asyncio.run(seed(url, Path(tempfile.mkdtemp(prefix="predictql-bench-data-")), users=args.batch))
         batched, single, profile = asyncio.run(run(url, args.batch, args.rounds))
