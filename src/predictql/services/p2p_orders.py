@@ -149,7 +149,11 @@ async def create_order(
     fiat = _check_amount(ad, request.usdt_amount)
     buyer, seller = (taker, ad.user_id) if ad.type == "sell" else (ad.user_id, taker)
     details = _details(ad, request)
-    await session.execute(select(col(User.id)).where(col(User.id) == taker).with_for_update())
+    # Serializes this taker's order creations. NO KEY UPDATE: a plain FOR UPDATE also blocks the key
+    # share that every insert referencing the user takes, and a card or crypto withdrawal of the same
+    # user inserts such rows while holding the user's money lock that this order waits for below
+    # (a deadlock seen in tests/p2p/test_p2p_concurrency.py on PostgreSQL).
+    await session.execute(select(col(User.id)).where(col(User.id) == taker).with_for_update(key_share=True))
     if ad.type == "sell" and await _open_deposit(session, taker):
         raise InvalidInput("finish your open deposit order first", code="ACTIVE_DEPOSIT_ORDER_EXISTS")
     if ad.type == "buy":
