@@ -66,14 +66,6 @@ async def cancel_order(session: AsyncSession, actor: Actor, *, order_id: int) ->
     return cancelled
 
 
-async def cancel_all(session: AsyncSession, actor: Actor, *, market_id: int) -> list[Order]:
-    """Cancel every open order of the caller in one market (none is not an error)."""
-    actor.require_write()
-    cancelled = await _one(session, market_id, orderbook_batch.CancelAll(actor))
-    assert isinstance(cancelled, list)
-    return cancelled
-
-
 async def set_paused(
     session: AsyncSession, actor: Actor, *, event_id: int, pool_id: int, market_id: int, paused: bool
 ) -> Market:
