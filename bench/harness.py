@@ -38,6 +38,7 @@ class Measurement:
     p99_ms: float
     requests: int
     errors: int
+    server_cpu_ms_per_request: float | None = None  # the server's process tree; robust to a busy machine
 
     def ratio_to(self, baseline: Measurement) -> float:
         return self.requests_per_second / baseline.requests_per_second
@@ -81,11 +82,46 @@ def started(argv: list[str], env: dict[str, str], base: str, health: str) -> Ite
             process.kill()
 
 
+SERVER_PIDS: dict[str, int] = {}  # base URL -> pid of the server answering there (for its CPU time)
+
+
 @contextmanager
 def server(argv: list[str], env: dict[str, str], port: int, health: str) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
-    with started(argv, env, base, health):
-        yield base
+    with started(argv, env, base, health) as process:
+        SERVER_PIDS[base] = process.pid
+        try:
+            yield base
+        finally:
+            SERVER_PIDS.pop(base, None)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and its live descendants (``--workers`` children), in seconds.
+    Unlike requests per wall second it hardly moves when other work shares the machine."""
+    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+    for each in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        if each != pid:
+            total += sum(cpu_seconds(child) for child in _children(each))
+    return total
 
 
 def baseline_server(port: int) -> server:  # type: ignore[valid-type]
@@ -142,7 +178,10 @@ def wrk(
         argv.append(f"--timeout={timeout:g}s")
     if script is not None:
         argv += ["-s", str(script)]
+    pid = next((pid for base, pid in SERVER_PIDS.items() if url.startswith(base)), None)
+    cpu_before = cpu_seconds(pid) if pid is not None and Path("/proc").is_dir() else None
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid is not None and cpu_before is not None else None
     latency = {pct: float(value) * _UNIT[unit] for pct, value, unit in _LATENCY.findall(out)}
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -151,7 +190,8 @@ def wrk(
     if socket_errors:
         errors += sum(int(g) for g in socket_errors.groups())
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return Measurement(name, rps, latency.get("50", 0.0), latency.get("99", 0.0), requests, errors)
+    cpu_per_request = round(cpu * 1000 / requests, 3) if cpu is not None and requests else None
+    return Measurement(name, rps, latency.get("50", 0.0), latency.get("99", 0.0), requests, errors, cpu_per_request)
 
 
 async def _admin(sql: str) -> None:
@@ -196,10 +236,14 @@ def as_dict(measurement: Measurement) -> dict[str, object]:
 
 def report(rows: list[Measurement], baseline: Measurement) -> list[dict[str, object]]:
     """Print the table of ``rows`` against ``baseline`` (measured in the same run); the rows as recorded."""
-    print(f"{'scenario':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs raw ASGI':>12}")
+    print(
+        f"{'scenario':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs raw ASGI':>12}"
+        f" {'server CPU ms/req':>18}"
+    )
     for m in rows:
+        cpu = "" if m.server_cpu_ms_per_request is None else f"{m.server_cpu_ms_per_request:.3f}"
         print(
             f"{m.name:<12} {m.requests_per_second:>10.1f} {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>7} "
-            f"{m.ratio_to(baseline) * 100:>11.2f}%"
+            f"{m.ratio_to(baseline) * 100:>11.2f}% {cpu:>18}"
         )
     return [as_dict(m) | {"ratio_to_raw_asgi": round(m.ratio_to(baseline), 4)} for m in rows]
