@@ -40,10 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fanout import REDIS_URL
 from bench_http import seed, trade_script
 from harness import (
+    SERVER_PIDS,
     SMOKE_TIMEOUT,
     Measurement,
     baseline_server,
     bench_database,
+    children,
+    cpu_seconds,
     free_port,
     ledger_balanced,
     predictql_env,
@@ -76,13 +79,19 @@ async def markets_of_distinct_pools(database_url: str, count: int) -> list[int]:
     return ids
 
 
-def measure(url: str, data_dir: Path, script: Path, workers: int, args: argparse.Namespace, prefix: str) -> Measurement:
+def measure(
+    url: str, data_dir: Path, script: Path, workers: int, args: argparse.Namespace, prefix: str
+) -> tuple[Measurement, list[float]]:
+    """The run on a fresh ``serve --workers N``, and the CPU seconds each of its processes spent in it
+    (the supervisor first, then its children: the workers, and multiprocessing's helper process;
+    each worker should have served its share)."""
     env = predictql_env(url, data_dir, PREDICTQL_BROADCAST_URL=REDIS_URL, PREDICTQL_BUS_CHANNEL_PREFIX=prefix)
-    port = free_port()
-    with predictql_server(port, env, "--workers", str(workers), cpus=ALL_CPUS) as base:
+    with predictql_server(free_port(), env, "--workers", str(workers), cpus=ALL_CPUS) as base:
         wait_settled(base, workers)
         wrk("warmup", base + "/", seconds=1 if args.smoke else 2, connections=4, script=script, timeout=args.timeout)
-        return wrk(
+        processes = [SERVER_PIDS[base], *children(SERVER_PIDS[base])]
+        before = [cpu_seconds(pid) for pid in processes]
+        measured = wrk(
             f"workers_{workers}",
             base + "/",
             seconds=args.seconds,
@@ -90,6 +99,10 @@ def measure(url: str, data_dir: Path, script: Path, workers: int, args: argparse
             script=script,
             timeout=args.timeout,
         )
+        # A process's own CPU: its tree's minus its children's (the supervisor's tree holds the workers).
+        trees = [cpu_seconds(pid) - start for pid, start in zip(processes, before, strict=True)]
+        own = [max(0.0, trees[0] - sum(trees[1:])), *trees[1:]] if workers > 1 else trees[:1]
+    return measured, [round(seconds, 2) for seconds in own]
 
 
 def main() -> None:
@@ -125,9 +138,12 @@ def main() -> None:
         rows = [baseline]
         # A smoke run starts only the N-worker server: one process is bench_http.py's lmsr_trade smoke.
         counts = (args.workers,) if args.smoke else (1, args.workers)
+        process_cpu: list[tuple[int, list[float]]] = []  # per run: N, CPU s of the supervisor then its children
         for _ in range(args.rounds):
             for workers in counts:
-                rows.append(measure(url, data_dir, script, workers, args, prefix))
+                measured, cpu_by_process = measure(url, data_dir, script, workers, args, prefix)
+                rows.append(measured)
+                process_cpu.append((workers, cpu_by_process))
         balanced = asyncio.run(ledger_balanced(url))
     results["load_average_after"] = os.getloadavg()
     results["measurements"] = report(rows, baseline)
@@ -137,8 +153,9 @@ def main() -> None:
         ratio = sum(m.requests_per_second for m in many) / sum(m.requests_per_second for m in one)
         results["ratio_trades_per_second"] = round(ratio, 3)
         print(f"--workers {args.workers} / --workers 1, {args.markets} markets: x{ratio:.2f} trades/s (target x1.6)")
-    cpu = [m.server_cpu_ms_per_request for m in (*one, *many)]
-    print(f"server CPU ms per trade (1 worker, then {args.workers}, per round): {cpu}")
+    results["process_cpu_seconds"] = [{"workers": n, "supervisor_then_children": cpu} for n, cpu in process_cpu]
+    for workers, cpu in process_cpu:
+        print(f"--workers {workers}: CPU s of the supervisor, then of each child (workers, helper): {cpu}")
     print("ledger balanced after the run:", balanced)
     print("load average (1, 5, 15 min) before:", results["load_average_before"], "after:", os.getloadavg())
     if args.smoke:

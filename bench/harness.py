@@ -98,7 +98,7 @@ def server(argv: list[str], env: dict[str, str], port: int, health: str, cpus: s
             SERVER_PIDS.pop(base, None)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -115,14 +115,14 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of ``pid`` and its live descendants (``--workers`` children), in seconds.
     Unlike requests per wall second it hardly moves when other work shares the machine."""
     total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
-    for each in [pid, *_children(pid)]:
+    for each in [pid, *children(pid)]:
         try:
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
         if each != pid:
-            total += sum(cpu_seconds(child) for child in _children(each))
+            total += sum(cpu_seconds(child) for child in children(each))
     return total
 
 
@@ -131,7 +131,7 @@ def wait_settled(base: str, workers: int = 1, timeout: float = 120.0) -> None:
     supervisor's children) and its process tree is idle (every worker done starting), so no start-up
     CPU is charged to a measurement."""
     pid, deadline = SERVER_PIDS[base], time.monotonic() + timeout
-    while workers > 1 and len(_children(pid)) < workers and time.monotonic() < deadline:
+    while workers > 1 and len(children(pid)) < workers and time.monotonic() < deadline:
         time.sleep(0.2)
     before = cpu_seconds(pid)
     while time.monotonic() < deadline:
