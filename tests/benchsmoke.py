@@ -23,6 +23,8 @@ needs_redis = pytest.mark.skipif(
     not REDIS_URL, reason="PREDICTQL_TEST_REDIS_URL not set (the benchmark's bus is Redis)"
 )
 needs_postgresql = pytest.mark.skipif(BACKEND == "sqlite", reason="serve --workers needs PostgreSQL")
+# A smoke that does not use the store under test (no --db) runs in one of CI's two suite runs only.
+once = pytest.mark.skipif(BACKEND != "sqlite", reason="no --db: run once, by the SQLite run of the suite")
 
 
 def _results() -> dict[str, int]:

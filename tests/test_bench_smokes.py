@@ -2,7 +2,8 @@
 point 6). The benchmarks with a test of their own (their output checked further) are run by
 ``test_bench_http_smoke.py``, ``test_bench_smoke.py``, ``test_bench_fanout_smoke.py`` and
 ``e2e/test_soak.py``; the rest run here, on this run's database backend where the script takes
-``--db``. Each smoke exits non-zero itself when its path is broken (no answers, errors, missing
+``--db`` (a script without ``--db`` runs in the SQLite run only; the Redis ones in the run with
+Redis). Each smoke exits non-zero itself when its path is broken (no answers, errors, missing
 deliveries, an unbalanced ledger)."""
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchsmoke import BENCH, needs_postgresql, needs_redis, needs_wrk, run_smoke
+from tests.benchsmoke import BENCH, needs_postgresql, needs_redis, needs_wrk, once, run_smoke
 from tests.conftest import BACKEND
 
 SMOKES = [
-    pytest.param("bench_engine.py", (), id="engine"),
-    pytest.param("fanout_memory.py", (), id="fanout_memory"),
+    pytest.param("bench_engine.py", (), marks=once, id="engine"),
+    pytest.param("fanout_memory.py", (), marks=once, id="fanout_memory"),
     pytest.param("bench_order_path.py", ("--db", BACKEND), id="order_path"),
     pytest.param("profile_writer.py", ("--db", BACKEND), id="profile_writer"),
     pytest.param("bench_orders_http.py", ("--db", BACKEND), marks=needs_wrk, id="orders_http"),
