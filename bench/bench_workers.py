@@ -11,9 +11,10 @@ process (the limit is raised for the run). Seeds as ``bench_http.py`` (32 funded
 trader ``n % 32``, buy_yes and buy_no alternating, on market ``(n // 2) % M``.
 
 Each round measures ``--workers 1`` then ``--workers N`` (a fresh server each, 2 s of warm-up), then
-prints the ratio of their trades/s and their server CPU ms per trade (the CPU of the whole process
-tree: supervisor and workers). Raw ASGI (one process, pinned to CPU 0 as in ``bench_http.py``) is
-measured first for scale.
+prints the ratio of their trades/s, their server CPU ms per trade (the CPU of the whole process
+tree: supervisor and workers), the CPU of each process, and the trades per commit (the market
+writers' mean batch size, from PostgreSQL's ``xmin`` of the run's trade rows). Raw ASGI (one
+process, pinned to CPU 0 as in ``bench_http.py``) is measured first for scale.
 
 **Pinning**: ``bench_http.py`` pins the server to CPU 0 and wrk to CPU 1. N workers on one core could
 not scale, so here both servers, one worker or N, may use every core (``taskset -c 0-<last>``): the
@@ -79,16 +80,33 @@ async def markets_of_distinct_pools(database_url: str, count: int) -> list[int]:
     return ids
 
 
+async def trades_per_commit(database_url: str, after_id: int) -> tuple[int, float]:
+    """The last trade id, and the mean number of trades (rows of ``trades`` above ``after_id``) per
+    committing transaction: PostgreSQL's ``xmin`` is the inserting transaction, so this is the writers'
+    mean batch size per market."""
+    from sqlalchemy import text
+
+    from predictql.db import Database, make_engine
+
+    db = Database(make_engine(database_url))
+    async with db.session() as session:
+        sql = "SELECT coalesce(max(id), 0), count(*), count(DISTINCT xmin::text) FROM trades WHERE id > :after"
+        last, rows, commits = (await session.execute(text(sql), {"after": after_id})).one()
+    await db.dispose()
+    return int(last), round(rows / commits, 2) if commits else 0.0
+
+
 def measure(
     url: str, data_dir: Path, script: Path, workers: int, args: argparse.Namespace, prefix: str
-) -> tuple[Measurement, list[float]]:
-    """The run on a fresh ``serve --workers N``, and the CPU seconds each of its processes spent in it
+) -> tuple[Measurement, list[float], float]:
+    """The run on a fresh ``serve --workers N``; the CPU seconds each of its processes spent in it
     (the supervisor first, then its children: the workers, and multiprocessing's helper process;
-    each worker should have served its share)."""
+    each worker should have served its share); the trades per commit (batch size) of the run."""
     env = predictql_env(url, data_dir, PREDICTQL_BROADCAST_URL=REDIS_URL, PREDICTQL_BUS_CHANNEL_PREFIX=prefix)
     with predictql_server(free_port(), env, "--workers", str(workers), cpus=ALL_CPUS) as base:
         wait_settled(base, workers)
         wrk("warmup", base + "/", seconds=1 if args.smoke else 2, connections=4, script=script, timeout=args.timeout)
+        first_trade, _ = asyncio.run(trades_per_commit(url, 0))
         processes = [SERVER_PIDS[base], *children(SERVER_PIDS[base])]
         before = [cpu_seconds(pid) for pid in processes]
         measured = wrk(
@@ -102,7 +120,8 @@ def measure(
         # A process's own CPU: its tree's minus its children's (the supervisor's tree holds the workers).
         trees = [cpu_seconds(pid) - start for pid, start in zip(processes, before, strict=True)]
         own = [max(0.0, trees[0] - sum(trees[1:])), *trees[1:]] if workers > 1 else trees[:1]
-    return measured, [round(seconds, 2) for seconds in own]
+    _, batch = asyncio.run(trades_per_commit(url, first_trade))
+    return measured, [round(seconds, 2) for seconds in own], batch
 
 
 def main() -> None:
@@ -138,12 +157,12 @@ def main() -> None:
         rows = [baseline]
         # A smoke run starts only the N-worker server: one process is bench_http.py's lmsr_trade smoke.
         counts = (args.workers,) if args.smoke else (1, args.workers)
-        process_cpu: list[tuple[int, list[float]]] = []  # per run: N, CPU s of the supervisor then its children
+        process_cpu: list[tuple[int, list[float], float]] = []  # per run: N, CPU s per process, trades/commit
         for _ in range(args.rounds):
             for workers in counts:
-                measured, cpu_by_process = measure(url, data_dir, script, workers, args, prefix)
+                measured, cpu_by_process, batch = measure(url, data_dir, script, workers, args, prefix)
                 rows.append(measured)
-                process_cpu.append((workers, cpu_by_process))
+                process_cpu.append((workers, cpu_by_process, batch))
         balanced = asyncio.run(ledger_balanced(url))
     results["load_average_after"] = os.getloadavg()
     results["measurements"] = report(rows, baseline)
@@ -153,9 +172,12 @@ def main() -> None:
         ratio = sum(m.requests_per_second for m in many) / sum(m.requests_per_second for m in one)
         results["ratio_trades_per_second"] = round(ratio, 3)
         print(f"--workers {args.workers} / --workers 1, {args.markets} markets: x{ratio:.2f} trades/s (target x1.6)")
-    results["process_cpu_seconds"] = [{"workers": n, "supervisor_then_children": cpu} for n, cpu in process_cpu]
-    for workers, cpu in process_cpu:
-        print(f"--workers {workers}: CPU s of the supervisor, then of each child (workers, helper): {cpu}")
+    results["runs"] = [
+        {"workers": n, "cpu_seconds_supervisor_then_children": cpu, "trades_per_commit": batch}
+        for n, cpu, batch in process_cpu
+    ]
+    for workers, cpu, batch in process_cpu:
+        print(f"--workers {workers}: {batch} trades per commit; CPU s of the supervisor, then each child: {cpu}")
     print("ledger balanced after the run:", balanced)
     print("load average (1, 5, 15 min) before:", results["load_average_before"], "after:", os.getloadavg())
     if args.smoke:
