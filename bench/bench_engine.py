@@ -1,6 +1,7 @@
 """Throughput and latency of ``predictql.pricing.orderbook.Book`` on a deep book.
 
-Run: ``PYTHONPATH=src python bench/bench_engine.py [N]`` (default N = 200000 operations).
+Run: ``PYTHONPATH=src python bench/bench_engine.py [N] [--smoke]`` (default N = 200000 operations;
+``--smoke``, CI: N = 2000, and exits non-zero unless orders matched and the book still rests orders).
 
 1. Build a deep book: 10,000 resting orders over ~4,000 price levels (YES/NO, buy/sell mixed).
 2. Replay N pre-generated operations, timing each call with ``time.perf_counter_ns``:
@@ -14,6 +15,7 @@ Prints a human summary and, last, one JSON line with the figures.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import random
@@ -130,7 +132,11 @@ def pct(sorted_ns: list[int], q: float) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    parser = argparse.ArgumentParser()
+    parser.add_argument("n", type=int, nargs="?", default=200_000, help="operations replayed")
+    parser.add_argument("--smoke", action="store_true", help="CI: 2,000 operations; fails unless orders matched")
+    args = parser.parse_args()
+    n = 2_000 if args.smoke else args.n
     seed_orders, ops = make_ops(n)
     book = Book(1, 200)
     for o in seed_orders:
@@ -188,6 +194,10 @@ def main() -> None:
     )
     print(f"engine/baseline ratio: {figures['engine_baseline_ratio']}")
     print(json.dumps(figures))
+    if args.smoke:
+        if not fills or not len(book):
+            sys.exit(f"smoke run failed: {fills} fills, {len(book)} resting orders")
+        print("smoke passed")
 
 
 if __name__ == "__main__":

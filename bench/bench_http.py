@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
+    SMOKE_TIMEOUT,
     baseline_server,
     bench_database,
     free_port,
@@ -37,6 +38,7 @@ from harness import (
     predictql_server,
     record,
     report,
+    smoke_failures,
     wrk,
 )
 
@@ -61,7 +63,7 @@ async def seed(database_url: str, data_dir: Path, users: int) -> tuple[list[str]
     tokens: list[str] = []
     async with db.transaction() as session:
         creator = await accounts.create_user(
-            session, email="creator@bench.test", password="benchmark", verified=True, is_creator=True
+            session, email="creator@bench.test", password=None, verified=True, is_creator=True
         )
         actor = Actor(user_id=creator.id, is_creator=True)
         market_id = 0
@@ -87,9 +89,7 @@ async def seed(database_url: str, data_dir: Path, users: int) -> tuple[list[str]
                 if not market_id:
                     market_id = (await events.markets_of(session, [pool.id or 0]))[pool.id or 0][0].id or 0
         for index in range(users):
-            user = await accounts.create_user(
-                session, email=f"trader{index}@bench.test", password="benchmark", verified=True
-            )
+            user = await accounts.create_user(session, email=f"trader{index}@bench.test", password=None, verified=True)
             await users_service.deposit(session, user_id=user.id or 0, amount=10**12)
             pair = await sessions.open_session(session, settings, user.id or 0)
             tokens.append(pair.access_token)
@@ -97,15 +97,19 @@ async def seed(database_url: str, data_dir: Path, users: int) -> tuple[list[str]
     return tokens, market_id
 
 
-def trade_script(tokens: list[str], market_id: int) -> Path:
+def trade_script(tokens: list[str], market_ids: list[int]) -> Path:
+    """wrk Lua: trade ``n`` by user ``n % users`` alternates buy_yes/buy_no, on market ``(n // 2) % markets``
+    (each market sees both sides)."""
     lua = f"""
 local tokens = {{{", ".join(json.dumps(t) for t in tokens)}}}
+local markets = {{{", ".join(str(m) for m in market_ids)}}}
 local counter = 0
 request = function()
   counter = counter + 1
   local token = tokens[(counter % #tokens) + 1]
   local side = (counter % 2 == 0) and "buy_yes" or "buy_no"
-  local body = '{{"market_id":{market_id},"side":"' .. side .. '","amount_type":"spend","amount":1000}}'
+  local market = markets[math.floor(counter / 2) % #markets + 1]
+  local body = '{{"market_id":' .. market .. ',"side":"' .. side .. '","amount_type":"spend","amount":1000}}'
   return wrk.format("POST", "/api/v1/lmsr/trade",
     {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}}, body)
 end
@@ -139,7 +143,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=None, help="wrk's per-request timeout, seconds (2)")
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.connections = 1, 4
+        args.seconds, args.connections, args.timeout = 1, 4, args.timeout or SMOKE_TIMEOUT
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-data-"))
     results: dict[str, object] = {"db": args.db, "seconds": args.seconds, "connections": args.connections}
     with bench_database(args.db) as url:
@@ -152,7 +156,7 @@ def main() -> None:
         feed_body = post_script("/graphql", json.dumps({"query": FEED_QUERY}))
         signed_in_feed = post_script("/graphql", json.dumps({"query": FEED_QUERY}), token=tokens[0])
         scenarios = [
-            ("lmsr_trade", "/", trade_script(tokens, market_id), {}),
+            ("lmsr_trade", "/", trade_script(tokens, [market_id]), {}),
             ("feed_query", "/graphql", feed_body, {"PREDICTQL_GRAPHQL_CACHE_TTL_MS": "0"}),
             ("feed_cached", "/graphql", feed_body, {}),
             ("feed_signed_in_cached", "/graphql", signed_in_feed, {}),
@@ -181,9 +185,9 @@ def main() -> None:
                 )
     results["measurements"] = report(rows, baseline)
     if args.smoke:
-        failed = [row.name for row in rows if row.requests == 0]
+        failed = smoke_failures(rows)
         if failed:
-            sys.exit(f"smoke run: no answers in {', '.join(failed)}")
+            sys.exit(f"smoke run failed: {'; '.join(failed)}")
         return
     print("recorded", record(args.json, results))
 

@@ -7,7 +7,8 @@ The same script runs any checkout (``PYTHONPATH=<checkout>/src``): it only calls
 ``orderbook_trading.place_order`` and the commit hook the app registers (``live.final_states``), so
 two versions compare on one busy machine by the ratio of their figures in the same run. Scenarios as
 ``bench_orders_http.py``: ``order_rest`` (buys that never cross) and ``order_cross`` (YES and NO
-buys at 5000 that mint against each other). Prints JSON.
+buys at 5000 that mint against each other). Prints JSON. ``--smoke`` (CI): 10 orders each, and
+exits non-zero unless the crossing orders filled and the ledger balances.
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_orders_http import seed
-from harness import bench_database
+from harness import bench_database, ledger_balanced
 
 
 async def measure(url: str, orders: int) -> dict[str, Any]:
-    from sqlalchemy import event
+    from sqlalchemy import event, func
+    from sqlmodel import select
 
     from predictql.auth import Actor
     from predictql.db import Database, make_engine
-    from predictql.models import User
+    from predictql.models import Trade, User
     from predictql.services import live, orderbook_trading
     from predictql.services.orderbook_trading import OrderRequest
 
@@ -41,8 +43,6 @@ async def measure(url: str, orders: int) -> dict[str, Any]:
     db = Database(make_engine(url))
     db.commit_hooks.append(live.final_states(200))
     async with db.session() as session:
-        from sqlmodel import select
-
         users = [u.id or 0 for u in await session.scalars(select(User).where(User.is_creator.is_(False)))]  # type: ignore[attr-defined]
     statements: list[int] = []
     event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *_: statements.append(1))
@@ -64,7 +64,10 @@ async def measure(url: str, orders: int) -> dict[str, Any]:
             "ms_mean": round(statistics.fmean(times), 2),
             "statements_per_order": round(len(statements) / orders, 1),
         }
+    async with db.session() as session:
+        out["fills"] = int(await session.scalar(select(func.count()).select_from(Trade)) or 0) // 2
     await db.dispose()
+    out["ledger_balanced"] = await ledger_balanced(url)
     return out
 
 
@@ -72,9 +75,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument(
+        "--smoke", action="store_true", help="CI: 10 orders each; fails on no fills or an unbalanced ledger"
+    )
     args = parser.parse_args()
     with bench_database(args.db) as url:
-        print(json.dumps(asyncio.run(measure(url, args.orders))))
+        out = asyncio.run(measure(url, 10 if args.smoke else args.orders))
+    print(json.dumps(out))
+    if args.smoke:
+        if not out["fills"] or not out["ledger_balanced"]:
+            sys.exit(f"smoke run failed: {out['fills']} fills, ledger balanced: {out['ledger_balanced']}")
+        print("smoke passed")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ Scenarios (each on a fresh server and its own order-book market; 32 funded users
   units' worth, so about every other order mints against the resting one (full and partial fills:
   positions, trade rows, fees with the referral split, collateral, escrow release).
 Baseline: a JSON hello-world ASGI app under the same uvicorn settings, same core, same load.
-Writes bench/results/orders_http.json and prints a table.
+Writes bench/results/orders_http.json and prints a table. ``--smoke`` (CI): 1 s per scenario, 4
+connections, nothing recorded; exits non-zero when a scenario has no answers or errors, no order
+crossed, or the ledger no longer balances.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
     JWT_SECRET,
+    SMOKE_TIMEOUT,
     baseline_server,
     bench_database,
     free_port,
+    ledger_balanced,
     predictql_env,
     predictql_server,
     record,
     report,
+    smoke_failures,
     wrk,
 )
 
@@ -115,15 +120,13 @@ async def census(database_url: str) -> dict[str, int]:
 
     from predictql.db import Database, make_engine
     from predictql.models import Order, Trade
-    from predictql.services import ledger
 
     db = Database(make_engine(database_url))
     async with db.session() as session:
         orders = int(await session.scalar(select(func.count()).select_from(Order)) or 0)
         fills = int(await session.scalar(select(func.count()).select_from(Trade)) or 0) // 2
-        balanced = (await ledger.trial_balance(session)).ok
     await db.dispose()
-    return {"orders": orders, "fills": fills, "ledger_balanced": int(balanced)}
+    return {"orders": orders, "fills": fills, "ledger_balanced": int(await ledger_balanced(database_url))}
 
 
 def main() -> None:
@@ -131,24 +134,46 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true", help="CI: 1 s per scenario, 4 connections, not recorded")
     args = parser.parse_args()
+    timeout = None
+    if args.smoke:
+        args.seconds, args.connections, timeout = 1, 4, SMOKE_TIMEOUT
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-data-"))
     results: dict[str, object] = {"db": args.db, "seconds": args.seconds, "connections": args.connections}
     with bench_database(args.db) as url:
         tokens, (rest_market, cross_market) = asyncio.run(seed(url, data_dir))
         port = free_port()
         with baseline_server(port) as base:
-            baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
+            baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections, timeout=timeout)
         rows = [baseline]
-        for name, market_id, crossing in (("order_rest", rest_market, False), ("order_cross", cross_market, True)):
-            script = order_script(tokens, market_id, crossing=crossing)
-            port = free_port()
-            with predictql_server(port, predictql_env(url, data_dir)) as base:
-                wrk("warmup", base + "/", seconds=2, connections=4, script=script)
-                rows.append(wrk(name, base + "/", seconds=args.seconds, connections=args.connections, script=script))
-        results["after_run"] = asyncio.run(census(url))
+        scenarios = (("order_rest", rest_market, False), ("order_cross", cross_market, True))
+        # A fresh server per scenario (neither warms the other's), except in a smoke run (seconds count).
+        for group in [scenarios] if args.smoke else [[scenario] for scenario in scenarios]:
+            with predictql_server(free_port(), predictql_env(url, data_dir)) as base:
+                for name, market_id, crossing in group:
+                    script = order_script(tokens, market_id, crossing=crossing)
+                    wrk("warmup", base + "/", seconds=1 if args.smoke else 2, connections=4, script=script)
+                    measured = wrk(
+                        name,
+                        base + "/",
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        script=script,
+                        timeout=timeout,
+                    )
+                    rows.append(measured)
+        after = results["after_run"] = asyncio.run(census(url))
     results["measurements"] = report(rows, baseline)
-    print("after the run:", results["after_run"])
+    print("after the run:", after)
+    if args.smoke:
+        failed = smoke_failures(rows)
+        failed += [] if after["fills"] else ["no order crossed"]
+        failed += [] if after["ledger_balanced"] else ["the ledger does not balance"]
+        if failed:
+            sys.exit(f"smoke run failed: {'; '.join(failed)}")
+        print("smoke passed")
+        return
     print("recorded", record("orders_http.json", results))
 
 

@@ -1,6 +1,6 @@
 """Overload on one channel: 1,000 messages a second to N fast readers, the server's RSS over time.
 
-    python bench/bench_overload.py [--readers 10] [--rate 1000] [--seconds 10] [--after 60]
+    python bench/bench_overload.py [--readers 10] [--rate 1000] [--seconds 10] [--after 60] [--smoke]
 
 One ``predictql serve`` process (SQLite for snapshots, Redis bus, pinned to CPU 0) and one client
 process (pinned to CPU 1) holding ``--readers`` GraphQL WebSocket subscriptions to ``marketUpdated``
@@ -16,7 +16,9 @@ left out (they are not fan-out work, and one SQLite market does not commit 1,000
 Per reader: LIVE messages received (``delivered``), seqs never seen as LIVE (``lost``), and SNAPSHOTs
 after the first (``skips``: the reader was skipped to the current state). Server RSS is sampled
 every 0.25 s from before the readers connect to ``--after`` seconds after the last publish.
-Writes ``bench/results/overload.json`` and prints a summary.
+Writes ``bench/results/overload.json`` and prints a summary. ``--smoke`` (CI): 2 readers, 200
+messages a second for 1 s, 1 s after, 0.5 s between phases; nothing recorded; exits non-zero unless
+every reader received every message.
 """
 
 from __future__ import annotations
@@ -174,13 +176,13 @@ def measure(pid: int, url: str, args: argparse.Namespace, market: tuple[int, int
     ready, out, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     sampler = Sampler(pid)
     sampler.start()
-    time.sleep(2.0)
+    time.sleep(args.settle)
     sampler.phase = "connected"
     seen = ctx.RawValue("q", 0)  # LIVE messages the readers received so far
     proc = ctx.Process(target=reader_process, args=(url, args.readers, market_id, ready, stop, out, seen))
     proc.start()
     ready.get(timeout=120)
-    time.sleep(2.0)
+    time.sleep(args.settle)
     sampler.phase = "burst"
     cpu0, wall0 = cpu_seconds(pid), time.monotonic()
     sent = publish(args.db_url, prefix, market_id, args.rate, args.seconds)
@@ -194,7 +196,7 @@ def measure(pid: int, url: str, args: argparse.Namespace, market: tuple[int, int
     readers = out.get(timeout=120)
     proc.join(timeout=10)
     sampler.phase = "closed"
-    time.sleep(3.0)
+    time.sleep(args.settle * 1.5)
     sampler.done.set()
     sampler.join()
     published = set(range(head + 1, head + 1 + sent))
@@ -242,7 +244,11 @@ def main() -> None:
     parser.add_argument("--after", type=float, default=60.0, help="seconds watched after the burst")
     parser.add_argument("--label", default="", help="recorded with the result (e.g. before/after a change)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds of RSS samples between phases")
+    parser.add_argument("--smoke", action="store_true", help="CI: 2 readers, 200 msg/s for 1 s, not recorded")
     args = parser.parse_args()
+    if args.smoke:
+        args.readers, args.rate, args.seconds, args.after, args.settle = 2, 200, 1.0, 1.0, 0.5
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-overload-"))
     db_url = args.db_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
     market = asyncio.run(seed(db_url, data_dir))
@@ -265,6 +271,12 @@ def main() -> None:
     print(json.dumps(summary, indent=1))
     for reader in row["per_reader"]:
         print(json.dumps(reader))
+    if args.smoke:
+        short = [r for r in row["per_reader"] if r["lost"] or r["closed"] or not r["delivered"]]
+        if short or not row["published"]:
+            sys.exit(f"smoke run failed: {row['published']} published, readers short: {short}")
+        print("smoke passed")
+        return
     print("recorded", record(f"overload{'-' + args.label if args.label else ''}.json", row))
 
 

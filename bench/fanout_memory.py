@@ -1,6 +1,6 @@
 """Python heap per idle GraphQL subscription, in process (tracemalloc), with and without the sinks.
 
-    python bench/fanout_memory.py [--subscribers 500] [--sockets-only]
+    python bench/fanout_memory.py [--subscribers 500] [--smoke]
 
 The app runs in this process (SQLite, memory bus) and is reached over ASGI (no uvicorn: its
 protocol objects are not counted, as in ``bench_fanout.py``'s RSS figure they are). N sockets each
@@ -8,7 +8,8 @@ subscribe to ``marketUpdated`` of one market and read their SNAPSHOT; the heap g
 whole set (after a GC), divided by N, is the figure. Measured twice in one run: with the sinks of
 ``graphql_server.sinks`` (what ships), then with ``sinks.ENABLED = False`` (the subscription stays a
 task: the previous code's memory), and once for sockets alone (``connection_init`` and nothing
-else), the part no subscription change can reduce. Prints one JSON line per mode.
+else), the part no subscription change can reduce. Prints one JSON line per mode. ``--smoke`` (CI):
+10 subscribers; exits non-zero unless each subscription read its snapshot and the sinks held them.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ async def measure(app: Any, market_id: int, count: int, subscribe: bool) -> dict
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=500)
+    parser.add_argument("--smoke", action="store_true", help="CI: 10 subscribers")
     args = parser.parse_args()
+    if args.smoke:
+        args.subscribers = 10
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         db_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
@@ -83,6 +87,7 @@ async def main() -> None:
         settings = make_settings(
             db_url, data_dir, broadcast_url="memory://", redis_url=None, ws_max_connections=100_000
         )
+        held: list[int] = []  # sinks alive per mode
         async with Lifespan(create_app(settings, run_migrations=False)) as app:
             tracemalloc.start(1)
             await measure(app, market_id, 20, True)  # warm-up: caches, parsed query, first imports
@@ -94,7 +99,12 @@ async def main() -> None:
                 sinks.ENABLED = enabled
                 row = await measure(app, market_id, args.subscribers, subscribe)
                 print(json.dumps({"mode": mode, **row}), flush=True)
+                held.append(row["sinks"])
             tracemalloc.stop()
+    if args.smoke:
+        if held[0] < args.subscribers:  # with the sinks on, every idle subscription is one
+            sys.exit(f"smoke run failed: {held[0]} sinks held for {args.subscribers} subscriptions")
+        print("smoke passed")
 
 
 if __name__ == "__main__":

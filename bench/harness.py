@@ -55,11 +55,13 @@ def _pin(cpu: str) -> list[str]:
 
 
 @contextmanager
-def started(argv: list[str], env: dict[str, str], base: str, health: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A server process pinned to the server CPU, once ``base + health`` answers 200; stopped after.
-    (``taskset`` execs the server: the process's pid is the server's.)"""
+def started(
+    argv: list[str], env: dict[str, str], base: str, health: str, cpus: str = SERVER_CPU
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process pinned to ``cpus`` (the server CPU), once ``base + health`` answers 200;
+    stopped after. (``taskset`` execs the server: the process's pid is the server's.)"""
     log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen([*_pin(SERVER_CPU), *argv], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([*_pin(cpus), *argv], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180  # a loaded shared machine starts it slowly
         while True:
@@ -86,9 +88,9 @@ SERVER_PIDS: dict[str, int] = {}  # base URL -> pid of the server answering ther
 
 
 @contextmanager
-def server(argv: list[str], env: dict[str, str], port: int, health: str) -> Iterator[str]:
+def server(argv: list[str], env: dict[str, str], port: int, health: str, cpus: str = SERVER_CPU) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
-    with started(argv, env, base, health) as process:
+    with started(argv, env, base, health, cpus) as process:
         SERVER_PIDS[base] = process.pid
         try:
             yield base
@@ -96,7 +98,7 @@ def server(argv: list[str], env: dict[str, str], port: int, health: str) -> Iter
             SERVER_PIDS.pop(base, None)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -113,15 +115,31 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of ``pid`` and its live descendants (``--workers`` children), in seconds.
     Unlike requests per wall second it hardly moves when other work shares the machine."""
     total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
-    for each in [pid, *_children(pid)]:
+    for each in [pid, *children(pid)]:
         try:
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
         if each != pid:
-            total += sum(cpu_seconds(child) for child in _children(each))
+            total += sum(cpu_seconds(child) for child in children(each))
     return total
+
+
+def wait_settled(base: str, workers: int = 1, timeout: float = 120.0) -> None:
+    """Until the server answering at ``base`` runs ``workers`` processes (``serve --workers N``: the
+    supervisor's children) and its process tree is idle (every worker done starting), so no start-up
+    CPU is charged to a measurement."""
+    pid, deadline = SERVER_PIDS[base], time.monotonic() + timeout
+    while workers > 1 and len(children(pid)) < workers and time.monotonic() < deadline:
+        time.sleep(0.2)
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - before < 0.05:  # under 10 % of a core
+            return
+        before = now
 
 
 def baseline_server(port: int) -> server:  # type: ignore[valid-type]
@@ -157,9 +175,10 @@ def predictql_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, 
     return env
 
 
-def predictql_server(port: int, env: dict[str, str]) -> server:  # type: ignore[valid-type]
-    argv = [sys.executable, "-m", "predictql", "serve", "--port", str(port)]
-    return server(argv, env, port, "/api/v1/health")
+def predictql_server(port: int, env: dict[str, str], *args: str, cpus: str = SERVER_CPU) -> server:  # type: ignore[valid-type]
+    """``predictql serve`` (plus ``args``, e.g. ``--workers 2``) pinned to ``cpus``."""
+    argv = [sys.executable, "-m", "predictql", "serve", "--port", str(port), *args]
+    return server(argv, env, port, "/api/v1/health", cpus)
 
 
 _LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
@@ -221,6 +240,28 @@ def bench_database(kind: str) -> Iterator[str]:
         yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def ledger_balanced(database_url: str) -> bool:
+    """Whether the ledger's trial balance still holds after a run (smoke modes fail when it does not)."""
+    from predictql.db import Database, make_engine
+    from predictql.services import ledger
+
+    db = Database(make_engine(database_url))
+    async with db.session() as session:
+        balanced = (await ledger.trial_balance(session)).ok
+    await db.dispose()
+    return balanced
+
+
+def smoke_failures(rows: list[Measurement]) -> list[str]:
+    """What makes a smoke run of wrk scenarios fail: a scenario with no answers, or any error (a
+    non-2xx answer or a socket error; smoke runs give wrk a long timeout, so a slow CI machine is
+    not an error)."""
+    return [f"{m.name}: {m.requests} answers, {m.errors} errors" for m in rows if m.requests == 0 or m.errors]
+
+
+SMOKE_TIMEOUT = 30.0  # wrk's per-request timeout in smoke runs, seconds
 
 
 def record(file_name: str, payload: dict[str, object]) -> Path:

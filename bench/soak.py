@@ -18,7 +18,9 @@ errors. The verdict compares the first window after warm-up with the last one (m
 by at most ``max(--rss-slack-mb, 10 %)``, fds by at most 20; no lost message, no trade error beyond
 0.5 %, p99 lag under 2 s. It also reports ``rss_bytes_per_trade``: the windows' RSS difference over the
 trades made between them. Prints the samples and the verdict; exit status 1 on any failure.
-Writes ``bench/results/soak-<minutes>m-<db>.json``. ``--debug-memory FILE`` has the server append a
+Writes ``bench/results/soak-<minutes>m-<db>.json``. ``--smoke`` (CI, ``tests/e2e/test_soak.py``): one
+minute at 10 trades a second from 2 traders, 6 GraphQL subscribers, 4 feed sockets, a sample every
+2 s, nothing recorded; the verdict decides the exit status as always. ``--debug-memory FILE`` has the server append a
 census (object counts by type, Python's allocated blocks; tracemalloc sites with
 ``--debug-memory-frames``) to FILE: see ``predictql/debug_memory.py``.
 """
@@ -329,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug-memory", type=Path, help="server appends a tracemalloc census here (slows it)")
     parser.add_argument("--debug-memory-seconds", type=float, default=60.0)
     parser.add_argument("--debug-memory-frames", type=int, default=0, help="tracemalloc frames (0: off)")
+    parser.add_argument("--smoke", action="store_true", help="CI: the one-minute light load, not recorded")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.minutes, args.trades_per_second, args.traders, args.graphql, args.feeds, args.sample = 1, 10, 2, 6, 4, 2
+        args.no_record = True
     warmup = min(120.0, args.minutes * 60 / 4)
     # The traders' tokens are minted by the seed and must outlive the run (20 minutes by default).
     os.environ["PREDICTQL_ACCESS_TOKEN_TTL_SECONDS"] = str(int(args.minutes * 60 + 3600))

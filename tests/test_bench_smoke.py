@@ -5,16 +5,13 @@ cannot rot). The script itself asserts that ``ledger check`` is clean after load
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKEND, PG_ADMIN
+from tests.benchsmoke import run_smoke
+from tests.conftest import BACKEND
 
-SCALE = Path(__file__).resolve().parents[1] / "bench" / "bench_scale.py"
 FIGURES = {
     "lmsr_trade",
     "feed_query",
@@ -33,10 +30,7 @@ FIGURES = {
 @pytest.mark.timeout(240)
 def test_the_scale_benchmark_smoke_run_loads_measures_and_reports_growth(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
-    env = dict(os.environ, PREDICTQL_BENCH_PG_URL=PG_ADMIN)
-    argv = [sys.executable, str(SCALE), "--smoke", "--db", BACKEND, "--json", str(out)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=230, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    stdout = run_smoke("bench_scale.py", "--db", BACKEND, "--json", str(out))
     result = json.loads(out.read_text())
     assert [run["scale"] for run in result["runs"]] == [1, 2]
     one, two = result["runs"]
@@ -58,4 +52,4 @@ def test_the_scale_benchmark_smoke_run_loads_measures_and_reports_growth(tmp_pat
     growth = {(row["figure"], row["scale"]): row for row in result["growth"]}
     assert growth[("stream_prune", 2)]["result_growth"] == 2.0
     assert growth[("lmsr_trade", 1)]["growth"] == 1.0
-    assert "SLOWER THAN DATA" in done.stdout or not result["flagged"]
+    assert "SLOWER THAN DATA" in stdout or not result["flagged"]
