@@ -13,7 +13,8 @@ channel buffer, which skips it, and the transport's high-water mark).
 The connection's incoming-event queue and its "writable" event are also lighter than uvicorn's
 ``asyncio.Queue`` and ``asyncio.Event``: those allocate four and one ``collections.deque`` (~760
 bytes each, empty) per connection, ~4.5 KB of every idle subscriber (issue 14 point 3). The lean
-ones hold a list and create their waiters only while someone waits.
+ones hold a list and create their waiters only while someone waits; and the handshake's
+response is let go once sent.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import socket
 import struct
 from typing import Any
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
@@ -32,6 +34,12 @@ class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = LeanQueue()  # type: ignore[assignment]  # put_nowait/get/empty, as uvicorn uses
         self.writable = LeanEvent(is_set=True)  # type: ignore[assignment]  # set/clear/wait/is_set
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The handshake's response (its headers) is read only before the handshake completes.
+            self.response = None  # type: ignore[assignment]
 
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()
