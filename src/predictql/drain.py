@@ -16,10 +16,9 @@ own), over uvicorn's; a second SIGTERM goes straight to uvicorn.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -38,57 +37,23 @@ class Drain:
         self.sockets_timeout = sockets_timeout
         self.draining = False
         self._stopping = False
-        # Per open socket: the future done when its app returned -> the one done when it must close.
-        # Two plain futures, not a task waiting on an Event (~3 KB less per idle socket).
-        self._open: dict[asyncio.Future[None], asyncio.Future[None]] = {}
+        self._open: set[DrainedSocket] = set()
+        self._gone: asyncio.Future[None] | None = None  # done once the last socket is gone (draining)
 
-    @contextlib.asynccontextmanager
-    async def socket(self, receive: Receive, send: Send) -> AsyncIterator[tuple[Receive, Send]]:
-        """``receive``/``send`` for a WebSocket app: on drain the socket is closed with 1001 and the
-        app's pending ``receive`` returns ``websocket.disconnect``; what it sends afterwards is dropped."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        stop: asyncio.Future[None] = loop.create_future()
+    def open(self, receive: Receive, send: Send) -> DrainedSocket:
+        """``receive``/``send`` for a WebSocket app (the socket's ``receive``/``send``): on drain the
+        socket is closed with 1001 and the app's pending ``receive`` returns ``websocket.disconnect``;
+        what it sends afterwards is dropped. ``close`` it when the app returned."""
+        socket = DrainedSocket(receive, send)
         if self._stopping:
-            stop.set_result(None)
-        self._open[done] = stop
-        state = {"accepted": False, "closed": False}
-        pending: asyncio.Future[Message] | None = None
+            socket.stopping = True
+        self._open.add(socket)
+        return socket
 
-        async def drained_receive() -> Message:
-            nonlocal pending
-            if state["closed"]:
-                return {"type": "websocket.disconnect", "code": GOING_AWAY}
-            if pending is None:
-                pending = asyncio.ensure_future(receive())
-            waiters: list[asyncio.Future[Any]] = [pending, stop]
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            if pending.done():
-                message, pending = pending.result(), None
-                return message
-            if not state["closed"]:
-                state["closed"] = True
-                if state["accepted"]:
-                    await send({"type": "websocket.close", "code": GOING_AWAY, "reason": REASON})
-            return {"type": "websocket.disconnect", "code": GOING_AWAY}
-
-        async def drained_send(message: Message) -> None:
-            if state["closed"]:
-                return  # closed by the drain: nobody is listening
-            if message["type"] == "websocket.accept":
-                state["accepted"] = True
-            elif message["type"] == "websocket.close":
-                state["closed"] = True
-            await send(message)
-
-        try:
-            yield drained_receive, drained_send
-        finally:
-            stop.cancel()
-            if pending is not None and not pending.done():
-                pending.cancel()
-            done.set_result(None)
-            del self._open[done]
+    def close(self, socket: DrainedSocket) -> None:
+        self._open.discard(socket)
+        if not self._open and self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
 
     @property
     def open_sockets(self) -> int:
@@ -97,14 +62,61 @@ class Drain:
     async def begin(self) -> None:
         """Stop being ready and close every socket with 1001; returns once they are gone (bounded)."""
         self.draining = True
-        waiting = list(self._open)
-        log.warning("draining: closing %d WebSocket(s) with 1001", len(waiting))
+        log.warning("draining: closing %d WebSocket(s) with 1001", len(self._open))
         self._stopping = True
-        for stop in self._open.values():
-            if not stop.done():
-                stop.set_result(None)
-        if waiting:
-            await asyncio.wait(waiting, timeout=self.sockets_timeout)  # bounded; nothing is cancelled
+        if not self._open:
+            return
+        self._gone = asyncio.get_running_loop().create_future()
+        for socket in list(self._open):
+            socket.stop()
+        await asyncio.wait([self._gone], timeout=self.sockets_timeout)  # bounded; nothing is cancelled
+
+
+class DrainedSocket:
+    """One open WebSocket under a ``Drain``: no task and no future of its own while idle (~10,000
+    idle subscribers per process). A drain interrupts the app's pending ``receive`` by cancelling
+    the task awaiting it (that task alone, and only inside ``receive``)."""
+
+    __slots__ = ("_receive", "_send", "accepted", "closed", "interrupted", "receiving", "stopping")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive, self._send = receive, send
+        self.accepted = self.closed = self.stopping = self.interrupted = False
+        self.receiving: asyncio.Task[Any] | None = None  # the task awaiting ``receive``
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.receiving is not None and not self.interrupted:
+            self.interrupted = True
+            self.receiving.cancel()
+
+    async def receive(self) -> Message:
+        if self.closed:
+            return {"type": "websocket.disconnect", "code": GOING_AWAY}
+        if not self.stopping:
+            task = self.receiving = asyncio.current_task()
+            try:
+                return await self._receive()
+            except asyncio.CancelledError:
+                # Our own cancel (``stop``), unless someone else cancels the task too.
+                if not self.interrupted or task is None or task.uncancel() > 0:
+                    raise
+            finally:
+                self.receiving = None
+        if not self.closed:
+            self.closed = True
+            if self.accepted:
+                await self._send({"type": "websocket.close", "code": GOING_AWAY, "reason": REASON})
+        return {"type": "websocket.disconnect", "code": GOING_AWAY}
+
+    async def send(self, message: Message) -> None:
+        if self.closed:
+            return  # closed by the drain: nobody is listening
+        if message["type"] == "websocket.accept":
+            self.accepted = True
+        elif message["type"] == "websocket.close":
+            self.closed = True
+        await self._send(message)
 
 
 async def refuse_going_away(scope: Scope, receive: Receive, send: Send) -> None:

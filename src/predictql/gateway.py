@@ -24,7 +24,7 @@ from predictql.errors import PayloadTooLarge
 from predictql.jsonutil import dumps
 from predictql.ratelimit import RateLimiter, Verdict
 from predictql.subscriptions.streams import SocketGate, refuse
-from predictql.ws_guard import Bucket, metered, refuse_rate_limited
+from predictql.ws_guard import Bucket, Metered, refuse_rate_limited
 
 HEALTH_PATH = "/api/v1/health"
 GRAPHQL_PATH = "/graphql"
@@ -154,10 +154,15 @@ class Gateway:
             return
         try:
             if drain is None:
-                await self.app(scope, *metered(receive, send, Bucket(*self.ws_rate)))
+                socket = Metered(receive, send, Bucket(*self.ws_rate))
+                await self.app(scope, socket.receive, socket.send)
             else:
-                async with drain.socket(receive, send) as (drained_receive, drained_send):
-                    await self.app(scope, *metered(drained_receive, drained_send, Bucket(*self.ws_rate)))
+                drained = drain.open(receive, send)
+                try:
+                    socket = Metered(drained.receive, drained.send, Bucket(*self.ws_rate))
+                    await self.app(scope, socket.receive, socket.send)
+                finally:
+                    drain.close(drained)
         finally:
             if gate is not None:
                 gate.leave()

@@ -158,13 +158,25 @@ class ServerClosable(ASGIWebSocketAdapter):
             await super().send_json(message)
 
     async def send_frame(self, text: str) -> None:
-        """An encoded message (``stream_execution``'s fast path), as ``send_json`` would send it."""
+        """An encoded message (``stream_execution``'s fast path), as ``send_json`` would send it.
+
+        Once accepted, straight to the socket's ASGI ``send`` (the gateway's guards), as Starlette's
+        ``send_text`` would after its state check: two coroutine layers fewer per delivery."""
         ws: WebSocket = self.ws
-        if ws.application_state is not WebSocketState.DISCONNECTED:
-            try:
+        state = ws.application_state
+        if state is WebSocketState.DISCONNECTED:
+            return
+        try:
+            if state is WebSocketState.CONNECTED:
+                try:
+                    await ws._send({"type": "websocket.send", "text": text})
+                except OSError:
+                    ws.application_state = WebSocketState.DISCONNECTED
+                    raise WebSocketDisconnect(code=1006) from None
+            else:
                 await ws.send_text(text)
-            except WebSocketDisconnect as exc:
-                raise WebSocketDisconnected from exc
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
     async def close(self, code: int, reason: str) -> None:
         ws: WebSocket = self.ws

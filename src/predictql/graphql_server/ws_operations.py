@@ -64,6 +64,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self.context.request.scope[TRANSPORT_SCOPE_KEY] = True
         await super().handle_connection_init(message)
+        if self.connection_init_received:
+            # The init timeout's task is cancelled and ends on its own; kept, its CancelledError's
+            # traceback would hold its frames for the socket's life (~1 KB per idle subscriber).
+            self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         # Unacknowledged sockets and duplicate ids are closed by the base class; only an
