@@ -456,6 +456,12 @@ class Bus:
             _unsubscribing.add(task)
             task.add_done_callback(_unsubscribing.discard)
 
+    @property
+    def connection(self) -> int | None:
+        """None while the backend's connection is down; else a number that changes each time it is
+        remade, when messages may have been lost (``redis_backend``); always 0 in memory."""
+        return self.backend.connection if isinstance(self.backend, RedisPubSubBackend) else 0
+
     def stats(self) -> dict[str, int]:
         redis = self.backend if isinstance(self.backend, RedisPubSubBackend) else None
         return {
