@@ -57,6 +57,7 @@ def _lifespan(
         allocator.limit_arenas(settings.malloc_arena_max)  # before the database threads allocate
         engine = make_engine(
             settings.resolved_database_url,
+            pool_size=settings.database_pool_size,
             connect_timeout=settings.database_connect_timeout_seconds,
             statement_timeout=settings.database_statement_timeout_seconds,
         )

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     database_connect_timeout_seconds: float = Field(
         5.0, gt=0, description="Connecting to PostgreSQL gives up after this (503)."
     )
+    database_pool_size: int = Field(
+        20,
+        ge=1,
+        description="PostgreSQL connections each process keeps open (as many again may open for a burst, then close).",
+    )
     database_statement_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest statement or pool wait (PostgreSQL), busy wait (SQLite); past it 503."
     )

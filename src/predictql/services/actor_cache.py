@@ -26,7 +26,9 @@ hash (API tokens), and drops it as soon as what could change it commits, in whic
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import random
 import time
 from collections.abc import Iterable
 
@@ -58,6 +60,7 @@ class ActorCache:
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Actor, float]] = {}  # credential key -> (actor, expiry)
         self._by_user: dict[int, set[str]] = {}
+        self._loading: dict[str, asyncio.Future[Actor]] = {}  # credential key -> its read under way
         self._epoch = 0  # bumped by every invalidation: a read started before one is not stored
         self._followed_on: int | None = None  # the bus connection the follower is live on
         self._seen = 0  # the highest seq of the access channel known here
@@ -73,23 +76,43 @@ class ActorCache:
         found = sessions.credential(settings, token)
         if isinstance(found, Actor):
             return found
-        live = self.live
-        if live:
-            entry = self._entries.get(found.key)
-            if entry is not None and entry[1] > time.monotonic() and found.user_id in (None, entry[0].user_id):
-                return entry[0]
+        if not self.live:
+            return await _read(db, found)
+        entry = self._entries.get(found.key)
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        # One read per credential at a time: a burst of its requests (its entry just expired) waits
+        # for it instead of taking a connection each. An invalidation forgets the reads under way,
+        # so a request arriving after it reads again. The read runs outside the caller's context:
+        # never inside one request's held transaction (``Database.unit``) that others then wait on.
+        loading = self._loading.get(found.key)
+        if loading is None:
+            read = self._load(db, found)
+            loading = asyncio.get_running_loop().create_task(read, context=contextvars.Context())
+            self._loading[found.key] = loading
+            loading.add_done_callback(lambda done: self._loaded(found.key, done))
+        return await asyncio.shield(loading)
+
+    async def _load(self, db: Database, found: sessions.Credential) -> Actor:
         epoch = self._epoch
-        async with db.session() as session:
-            actor = await sessions.lookup(session, found)
-        if live and actor.user_id is not None and epoch == self._epoch and self.live:
+        actor = await _read(db, found)
+        if actor.user_id is not None and epoch == self._epoch and self.live:
             self._store(found.key, actor.user_id, actor)
         return actor
+
+    def _loaded(self, key: str, done: asyncio.Future[Actor]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+        if not done.cancelled():
+            done.exception()  # its waiters got it; none may be left to (the database is away)
 
     def _store(self, key: str, user_id: int, actor: Actor) -> None:
         self._drop(key)
         if len(self._entries) >= self.max_entries:
             self._drop(next(iter(self._entries)))
-        self._entries[key] = (actor, time.monotonic() + self.ttl)
+        # Expiries spread over the second half of the TTL: the entries of a burst do not all expire
+        # (and read the database) together.
+        self._entries[key] = (actor, time.monotonic() + self.ttl * (0.5 + random.random() / 2))
         self._by_user.setdefault(user_id, set()).add(key)
 
     def _drop(self, key: str) -> None:
@@ -104,6 +127,7 @@ class ActorCache:
     def forget(self, user_ids: Iterable[int]) -> None:
         """Drop what is known of these users (their access changed)."""
         self._epoch += 1
+        self._loading.clear()
         for user_id in user_ids:
             for key in list(self._by_user.get(user_id, ())):
                 self._drop(key)
@@ -111,6 +135,7 @@ class ActorCache:
     def clear(self) -> None:
         """Drop everything (an invalidation may have been missed)."""
         self._epoch += 1
+        self._loading.clear()
         self._entries.clear()
         self._by_user.clear()
 
@@ -190,3 +215,8 @@ class ActorCache:
                     await self._advanced.wait()
         except TimeoutError:
             log.warning("access change %s not back from the bus within %.1f s", seq, ECHO_TIMEOUT)
+
+
+async def _read(db: Database, found: sessions.Credential) -> Actor:
+    async with db.session() as session:
+        return await sessions.lookup(session, found)

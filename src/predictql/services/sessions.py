@@ -117,7 +117,7 @@ def _actor(user: User, **extra: object) -> Actor:
 class Credential:
     """A well-formed token, checked without the database: what ``lookup`` resolves."""
 
-    key: str  # names what the token stands for: its session ("s:" id) or its API token ("t:" hash)
+    key: str  # what the token stands for: its user's session ("s:{user}:{session}") or API token ("t:" hash)
     user_id: int | None = None  # an access token's user (the session must still be that user's)
     session_id: str | None = None
     token_hash: str | None = None
@@ -135,7 +135,8 @@ def credential(settings: Settings, token: str | None) -> Credential | Actor:
         claims = auth.decode_token(settings.secret_key, token, "access")
     except TokenError as exc:
         return Actor(token_error=exc.code)
-    return Credential("s:" + claims.session_id, user_id=claims.user_id, session_id=claims.session_id)
+    key = f"s:{claims.user_id}:{claims.session_id}"
+    return Credential(key, user_id=claims.user_id, session_id=claims.session_id)
 
 
 async def resolve_actor(session: AsyncSession, settings: Settings, token: str | None) -> Actor:
