@@ -24,7 +24,7 @@ from predictql.settings import Settings
 from predictql.subscriptions import topics
 from predictql.subscriptions.bus import Bus
 from predictql.subscriptions.payloads import AccessChange
-from predictql.subscriptions.redis_backend import RedisPubSubBackend
+from predictql.subscriptions.redis_backend import GAP, RedisPubSubBackend
 from predictql.subscriptions.stream_log import wire
 from tests.conftest import REDIS_URL
 from tests.subscriptions.test_bus import _kill_subscriber_connection
@@ -215,6 +215,37 @@ async def test_a_remade_bus_connection_is_not_trusted_before_its_gap_arrives(db:
         assert not cache.live
         await revoke_silently(db, settings, token)
         assert not (await resolved(cache, db, settings, token)).authenticated
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.disconnect()
+
+
+async def test_a_follower_started_while_the_bus_is_down_goes_live_with_the_reconnects_gap(
+    db: Database, settings: Settings
+) -> None:
+    class Down(Bus):
+        up: int | None = None
+
+        @property
+        def connection(self) -> int | None:
+            return self.up
+
+    bus = Down("memory://")
+    await bus.connect()
+    cache = ActorCache(bus, 60.0)
+    task = asyncio.create_task(cache.follow())
+    try:
+        await wait_until(lambda: topics.ACCESS in bus._channels, 5.0)
+        _, token = await session_token(db, settings)
+        await resolved(cache, db, settings, token)
+        assert not cache.live and len(cache) == 0
+        bus.up = 1  # reconnected: the resubscription's acknowledgement brings a gap
+        assert not cache.live
+        bus._channels[topics.ACCESS].receive(GAP)
+        await wait_until(lambda: cache.live, 5.0)
+        await resolved(cache, db, settings, token)
+        assert len(cache) == 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -156,7 +156,9 @@ class ActorCache:
     async def _follow_once(self) -> None:
         try:
             async with self.bus.subscribe(topics.ACCESS) as subscription:
-                connection = self.bus.connection  # read before the head: a reconnect after it shows
+                # Read before the head: a reconnect after it shows. None (Redis down): not live
+                # until the gap that the late acknowledgement brings.
+                connection = self.bus.connection
                 self._advance(await self._head())
                 self.clear()
                 self._followed_on = connection
@@ -182,8 +184,7 @@ class ActorCache:
                 self._advance(delivery.seq)
         else:  # a gap: messages may be lost; after a reconnect, live again on the new connection
             self.clear()
-            if self._followed_on is not None:
-                self._followed_on = self.bus.connection
+            self._followed_on = self.bus.connection
 
     def _advance(self, seq: int) -> None:
         if seq > self._seen:
