@@ -40,9 +40,6 @@ async def app_client(settings: Settings, db: Database) -> AsyncIterator[tuple[ht
             "p2p_expiry_sweep_seconds": 3600,
             "stream_heartbeat_seconds": 3600,
             "loop_tick_seconds": 3600,
-            # Every request resolves its caller from the database, as before the cache: with it, a
-            # token's first request would cost one statement more than its next ones.
-            "actor_cache_seconds": 0,
         }
     )
     async with Lifespan(create_app(quiet, run_migrations=False)) as running:

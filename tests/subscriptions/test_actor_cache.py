@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
@@ -27,8 +27,9 @@ from predictql.subscriptions.payloads import AccessChange
 from predictql.subscriptions.redis_backend import GAP, RedisPubSubBackend
 from predictql.subscriptions.stream_log import wire
 from tests.conftest import REDIS_URL
+from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_bus import _kill_subscriber_connection
-from tests.support import create_user, wait_until
+from tests.support import bearer, create_user, gql, wait_until
 
 
 @asynccontextmanager
@@ -250,3 +251,25 @@ async def test_a_follower_started_while_the_bus_is_down_goes_live_with_the_recon
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await bus.disconnect()
+
+
+async def test_in_one_app_the_request_after_a_sign_out_or_a_lost_role_is_refused(
+    live_with: Callable[..., AbstractAsyncContextManager[Live]],
+) -> None:
+    async with live_with(actor_cache_seconds=60) as app:
+        actors: ActorCache = app.app.state["actors"]
+        await wait_until(lambda: actors.live, 5.0)
+        user_id, token = await session_token(app.db, app.settings, await create_user(app.db, is_stats_viewer=True))
+        _, admin = await session_token(app.db, app.settings, await create_user(app.db, is_admin=True))
+        target = await create_user(app.db)
+        grant = {"user_id": target, "role": "creator"}
+        assert (await app.http.post("/api/v1/stats/role", json=grant, headers=bearer(token))).status_code == 200
+        assert len(actors) == 1  # the viewer, kept
+        lose = {"user_id": user_id, "role": "stats_viewer", "value": False}
+        assert (await app.http.post("/api/v1/stats/role", json=lose, headers=bearer(admin))).status_code == 200
+        assert (await app.http.post("/api/v1/stats/role", json=grant, headers=bearer(token))).status_code == 403
+
+        assert (await gql(app.http, "{ me { id } }", token=token))["data"]["me"] is not None
+        assert (await app.http.delete("/api/v1/auth/logout", headers=bearer(token))).status_code == 200
+        assert (await app.http.get("/api/v1/auth/me", headers=bearer(token))).status_code == 401
+        assert (await gql(app.http, "{ me { id } }", token=token))["data"] == {"me": None}

@@ -155,7 +155,7 @@ class ActorCache:
 
     async def _follow_once(self) -> None:
         try:
-            async with self.bus.subscribe(topics.ACCESS) as subscription:
+            async with self.bus.subscribe(topics.ACCESS, counted=False) as subscription:
                 # Read before the head: a reconnect after it shows. None (Redis down): not live
                 # until the gap that the late acknowledgement brings.
                 connection = self.bus.connection
