@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -53,8 +52,13 @@ async def session_of(db: Database, settings: Any, **roles: bool) -> tuple[int, s
         return user_id, (await sessions.open_session(session, settings, user_id)).access_token
 
 
-@asynccontextmanager
-async def clients(direct: tuple[str, str]) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+Clients = tuple[httpx.AsyncClient, httpx.AsyncClient]
+
+
+@pytest.fixture
+async def ab(direct: tuple[str, str], redis: aioredis.Redis) -> AsyncIterator[Clients]:
+    """Clients of A and B, once both follow the access channel."""
+    await both_follow(redis)
     a, b = direct
     async with (
         httpx.AsyncClient(base_url=a, timeout=RECEIVE_TIMEOUT) as on_a,
@@ -75,60 +79,44 @@ async def refused_on(http: httpx.AsyncClient, token: str) -> None:
     assert (await gql(http, ME, token=token))["data"] == {"me": None}
 
 
-async def test_signing_out_on_a_refuses_the_next_request_on_b(
-    direct: tuple[str, str],
-    db: Database,
-    settings: Any,
-    redis: aioredis.Redis,
-) -> None:
-    await both_follow(redis)
+async def test_signing_out_on_a_refuses_the_next_request_on_b(ab: Clients, db: Database, settings: Any) -> None:
+    on_a, on_b = ab
     user_id, token = await session_of(db, settings)
-    async with clients(direct) as (on_a, on_b):
-        await known_on(on_b, token, user_id)
-        assert (await on_a.delete("/api/v1/auth/logout", headers=bearer(token))).status_code == 200
-        await refused_on(on_b, token)
+    await known_on(on_b, token, user_id)
+    assert (await on_a.delete("/api/v1/auth/logout", headers=bearer(token))).status_code == 200
+    await refused_on(on_b, token)
 
 
 async def test_revoking_an_api_token_on_a_refuses_it_on_b_and_keeps_the_other(
-    direct: tuple[str, str],
-    db: Database,
-    settings: Any,
-    redis: aioredis.Redis,
+    ab: Clients, db: Database, settings: Any
 ) -> None:
-    await both_follow(redis)
+    on_a, on_b = ab
     user_id, session_token = await session_of(db, settings)
-    async with clients(direct) as (on_a, on_b):
-        minted = []
-        for name in ("drop", "keep"):
-            response = await on_a.post(TOKENS, json={"name": name}, headers=bearer(session_token))
-            assert response.status_code == 201, response.text
-            minted.append(response.json())
-        drop, keep = minted
-        await known_on(on_b, drop["token"], user_id)
-        await known_on(on_b, keep["token"], user_id)
-        revoked = await on_a.delete(f"{TOKENS}/{drop['id']}", headers=bearer(session_token))
-        assert revoked.status_code == 200, revoked.text
-        await refused_on(on_b, drop["token"])
-        await known_on(on_b, keep["token"], user_id)
+    minted = []
+    for name in ("drop", "keep"):
+        response = await on_a.post(TOKENS, json={"name": name}, headers=bearer(session_token))
+        assert response.status_code == 201, response.text
+        minted.append(response.json())
+    drop, keep = minted
+    await known_on(on_b, drop["token"], user_id)
+    await known_on(on_b, keep["token"], user_id)
+    revoked = await on_a.delete(f"{TOKENS}/{drop['id']}", headers=bearer(session_token))
+    assert revoked.status_code == 200, revoked.text
+    await refused_on(on_b, drop["token"])
+    await known_on(on_b, keep["token"], user_id)
 
 
-async def test_losing_a_role_on_a_refuses_what_needed_it_on_b(
-    direct: tuple[str, str],
-    db: Database,
-    settings: Any,
-    redis: aioredis.Redis,
-) -> None:
-    await both_follow(redis)
+async def test_losing_a_role_on_a_refuses_what_needed_it_on_b(ab: Clients, db: Database, settings: Any) -> None:
+    on_a, on_b = ab
     _, admin = await session_of(db, settings, is_admin=True)
     viewer_id, viewer = await session_of(db, settings, is_stats_viewer=True)
     target = await create_user(db)
     grant = {"user_id": target, "role": "creator"}
-    async with clients(direct) as (on_a, on_b):
-        granted = await on_b.post("/api/v1/stats/role", json=grant, headers=bearer(viewer))  # B knows the role
-        assert granted.status_code == 200, granted.text
-        lose = {"user_id": viewer_id, "role": "stats_viewer", "value": False}
-        assert (await on_a.post("/api/v1/stats/role", json=lose, headers=bearer(admin))).status_code == 200
-        refused = await on_b.post("/api/v1/stats/role", json=grant, headers=bearer(viewer))
-        assert refused.status_code == 403, refused.text
-        variables = {"u": gid(Kind.USER, target), "r": "CREATOR", "v": True}
-        assert failure_code(await gql(on_b, SET_ROLE, variables, token=viewer)) == "FORBIDDEN"
+    granted = await on_b.post("/api/v1/stats/role", json=grant, headers=bearer(viewer))  # B knows the role
+    assert granted.status_code == 200, granted.text
+    lose = {"user_id": viewer_id, "role": "stats_viewer", "value": False}
+    assert (await on_a.post("/api/v1/stats/role", json=lose, headers=bearer(admin))).status_code == 200
+    refused = await on_b.post("/api/v1/stats/role", json=grant, headers=bearer(viewer))
+    assert refused.status_code == 403, refused.text
+    variables = {"u": gid(Kind.USER, target), "r": "CREATOR", "v": True}
+    assert failure_code(await gql(on_b, SET_ROLE, variables, token=viewer)) == "FORBIDDEN"
