@@ -83,6 +83,10 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         # Tests write through their own Database too; the app's micro-cache would not see those
         # writes. test_response_cache.py turns it on where it is the subject.
         "graphql_cache_ttl_ms": 0,
+        # Likewise a role or ban they write straight into the database would not reach the app's
+        # cache of resolved callers (their Database publishes nothing): the tests of that cache turn
+        # it on (tests/subscriptions/test_actor_cache.py; the e2e servers run with the default).
+        "actor_cache_seconds": 0,
         "log_json": False,
         "log_level": "WARNING",
         "password_hash_profile": PASSWORD_PROFILE,

@@ -38,6 +38,7 @@ from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
 from predictql.services import idempotency, live, loops, order_expiry, p2p_expiry
+from predictql.services.actor_cache import ActorCache
 from predictql.services.market_writer import MarketWriter
 from predictql.settings import Settings
 from predictql.subscriptions import stream_log
@@ -56,6 +57,7 @@ def _lifespan(
         allocator.limit_arenas(settings.malloc_arena_max)  # before the database threads allocate
         engine = make_engine(
             settings.resolved_database_url,
+            pool_size=settings.database_pool_size,
             connect_timeout=settings.database_connect_timeout_seconds,
             statement_timeout=settings.database_statement_timeout_seconds,
         )
@@ -78,6 +80,9 @@ def _lifespan(
             # Order, position, balance and book messages as they are at the end; then all are numbered.
             db.commit_hooks.append(live.final_states(settings.fee_bps))
             db.commit_hooks.append(stream_log.sequence)
+            # Callers resolved from memory; a change of access answers once every process knows.
+            actors = ActorCache(bus, settings.actor_cache_seconds)
+            db.commit_hooks.append(actors.committed)
             # Every commit invalidates the shared GraphQL cache of every process sharing the Redis.
             generation = Generation(cache_redis_url(settings), f"{settings.bus_channel_prefix}GRAPHQL_CACHE_GENERATION")
             db.committed_hooks.append(generation.bump)
@@ -86,6 +91,7 @@ def _lifespan(
             bus.log = log_reader = stream_log.StreamLog(db)
             bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)
             background = [
+                asyncio.create_task(actors.follow(), name="actor cache follower"),
                 asyncio.create_task(
                     stream_log.prune_forever(log_reader, settings.stream_retention_seconds), name="stream log pruner"
                 ),
@@ -131,6 +137,7 @@ def _lifespan(
                     "db": db,
                     "writer": writer,
                     "bus": bus,
+                    "actors": actors,
                     "sockets": SocketGate(settings.ws_max_connections),
                     "settings": settings,
                     "mailer": mailer,

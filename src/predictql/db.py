@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, DateTime, Integer, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -94,6 +95,11 @@ def make_engine(
         return engine
     options: dict[str, Any] = {}
     connect: dict[str, Any] = {}
+    if _plain_loopback(url):
+        # asyncpg's default (sslmode "prefer") asks for TLS on every new connection, building an
+        # SSLContext and paying a round trip even when the server answers no: on the loopback, and
+        # with neither the URL nor PGSSLMODE asking for it, connect in plain text.
+        connect["ssl"] = False
     if connect_timeout is not None:
         connect["timeout"] = connect_timeout
     if statement_timeout is not None:
@@ -108,6 +114,16 @@ def make_engine(
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, connect_args=connect, **options
     )
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _plain_loopback(url: str) -> bool:
+    """A PostgreSQL URL on the loopback that asks for no TLS (nor does the environment)."""
+    parsed = make_url(url)
+    asks = {"ssl", "sslmode", "sslrootcert", "sslcert"} & set(parsed.query) or os.environ.get("PGSSLMODE")
+    return parsed.get_backend_name() == "postgresql" and parsed.host in LOOPBACK and not asks
 
 
 class Unit:

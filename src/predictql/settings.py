@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     database_connect_timeout_seconds: float = Field(
         5.0, gt=0, description="Connecting to PostgreSQL gives up after this (503)."
     )
+    database_pool_size: int = Field(
+        20,
+        ge=1,
+        description="PostgreSQL connections each process keeps open (as many again may open for a burst, then close).",
+    )
     database_statement_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest statement or pool wait (PostgreSQL), busy wait (SQLite); past it 503."
     )
@@ -142,6 +147,12 @@ class Settings(BaseSettings):
 
     access_token_ttl_seconds: int = Field(20 * 60, description="Access token lifetime.")
     refresh_token_ttl_seconds: int = Field(72 * 3600, description="Refresh token lifetime.")
+    actor_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a resolved caller is answered from memory at most; dropped at once when its "
+        'access changes (README "How sessions end"); 0: every request reads the database.',
+    )
     password_hash_profile: Literal["standard", "test"] = Field(
         "standard", description="Argon2 cost: `test` is the cheapest (test runs only; refused in production)."
     )

@@ -49,7 +49,7 @@ from predictql.graphql_server.socket_watch import ServerClosable, unwatch, watch
 from predictql.graphql_server.stream_execution import encode_message
 from predictql.graphql_server.ws_operations import TRANSPORT_SCOPE_KEY, LegacyWSHandler, TransportWSHandler
 from predictql.schema.context import Context
-from predictql.services.sessions import resolve_actor
+from predictql.services.actor_cache import ActorCache
 from predictql.settings import Settings
 
 
@@ -207,8 +207,7 @@ class PredictGraphQL(GraphQL[Context, None]):
         )
         token = request_token(request.headers.get("authorization"), request.cookies.get("access_token"))
         if isinstance(request, Request) and token and resolve_caller:
-            async with context.db.session() as session:
-                context.actor = await resolve_actor(session, context.settings, token)
+            context.actor = await _actors(request).resolve(context.db, context.settings, token)
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
@@ -217,8 +216,7 @@ class PredictGraphQL(GraphQL[Context, None]):
         if token is None:
             context.actor = ANONYMOUS
             return None
-        async with context.db.session() as session:
-            actor = await resolve_actor(session, context.settings, token)
+        actor = await _actors(context.request).resolve(context.db, context.settings, token)
         if not actor.authenticated:
             code = actor.token_error or "UNAUTHORIZED"
             socket = context.request
@@ -230,6 +228,12 @@ class PredictGraphQL(GraphQL[Context, None]):
         context.actor = actor
         watch(context, token)  # ends the socket with its session, its roles or its token's expiry
         return {"user_id": actor.user_id}
+
+
+def _actors(request: Request | WebSocket) -> ActorCache:
+    """The process's cache of resolved callers (``services.actor_cache``), from the app's state."""
+    actors: ActorCache = request.state.actors
+    return actors
 
 
 def _tags(header: str) -> set[str]:

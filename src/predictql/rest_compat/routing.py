@@ -26,8 +26,8 @@ from predictql.mail import Mailer
 from predictql.outages import unavailable
 from predictql.rest_compat.errors import domain_response
 from predictql.services import idempotency
+from predictql.services.actor_cache import ActorCache
 from predictql.services.market_writer import MarketWriter
-from predictql.services.sessions import resolve_actor
 from predictql.settings import Settings
 
 AuthLevel = Literal["none", "optional", "required", "creator", "stats_viewer", "admin"]
@@ -233,9 +233,8 @@ async def _actor_for(request: Request) -> Actor:
     token = access_token_of(request)
     if token is None:
         return ANONYMOUS
-    db: Database = request.state.db
-    async with db.session() as session:
-        return await resolve_actor(session, request.state.settings, token)
+    actors: ActorCache = request.state.actors
+    return await actors.resolve(request.state.db, request.state.settings, token)
 
 
 def _authorize(spec: Endpoint, method: str, actor: Actor) -> None:

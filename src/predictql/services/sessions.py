@@ -113,36 +113,64 @@ def _actor(user: User, **extra: object) -> Actor:
     )
 
 
-async def resolve_actor(session: AsyncSession, settings: Settings, token: str | None) -> Actor:
-    """The caller behind an access token (cookie or Bearer) or a personal API token.
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A well-formed token, checked without the database: what ``lookup`` resolves."""
 
-    A missing or bad token gives the anonymous actor, carrying why, so that routes that require a
-    user answer 401 and optional ones still serve the public view.
-    """
+    key: str  # what the token stands for: its user's session ("s:{user}:{session}") or API token ("t:" hash)
+    user_id: int | None = None  # an access token's user (the session must still be that user's)
+    session_id: str | None = None
+    token_hash: str | None = None
+
+
+def credential(settings: Settings, token: str | None) -> Credential | Actor:
+    """The token's credential, or the anonymous actor (carrying why, when a token was sent) for a
+    missing, malformed or expired one. Costs no database round trip."""
     if not token:
         return ANONYMOUS
     if token.startswith(auth.API_TOKEN_PREFIX):
-        return await _api_token_actor(session, token)
+        digest = auth.sha256(token)
+        return Credential("t:" + digest, token_hash=digest)
     try:
         claims = auth.decode_token(settings.secret_key, token, "access")
     except TokenError as exc:
         return Actor(token_error=exc.code)
+    key = f"s:{claims.user_id}:{claims.session_id}"
+    return Credential(key, user_id=claims.user_id, session_id=claims.session_id)
+
+
+async def resolve_actor(session: AsyncSession, settings: Settings, token: str | None) -> Actor:
+    """The caller behind an access token (cookie or Bearer) or a personal API token, from the
+    database (``services.actor_cache`` answers requests from memory when it can).
+
+    A missing or bad token gives the anonymous actor, carrying why, so that routes that require a
+    user answer 401 and optional ones still serve the public view.
+    """
+    found = credential(settings, token)
+    return found if isinstance(found, Actor) else await lookup(session, found)
+
+
+async def lookup(session: AsyncSession, found: Credential) -> Actor:
+    """The actor of a well-formed credential as the database has it now: its session or API token
+    not revoked, its user not banned."""
+    if found.token_hash is not None:
+        return await _api_token_actor(session, found.token_hash)
     row = await session.execute(
         select(User)
         .join(AuthSession, col(AuthSession.user_id) == User.id)
-        .where(col(AuthSession.id) == claims.session_id, col(AuthSession.revoked_at).is_(None))
+        .where(col(AuthSession.id) == found.session_id, col(AuthSession.revoked_at).is_(None))
     )
     user = row.scalar_one_or_none()
-    if user is None or user.id != claims.user_id or user.is_banned:
+    if user is None or user.id != found.user_id or user.is_banned:
         return Actor(token_error="INVALID_TOKEN")
-    return _actor(user, session_id=claims.session_id)
+    return _actor(user, session_id=found.session_id)
 
 
-async def _api_token_actor(session: AsyncSession, token: str) -> Actor:
+async def _api_token_actor(session: AsyncSession, token_hash: str) -> Actor:
     row = await session.execute(
         select(User, ApiToken.id, ApiToken.can_write)
         .join(ApiToken, col(ApiToken.user_id) == User.id)
-        .where(col(ApiToken.token_hash) == auth.sha256(token), col(ApiToken.revoked_at).is_(None))
+        .where(col(ApiToken.token_hash) == token_hash, col(ApiToken.revoked_at).is_(None))
     )
     found = row.first()
     if found is None or found[0].is_banned:

@@ -235,6 +235,7 @@ class _Channel:
         self.head = 0  # the highest seq seen here (messages, heartbeats)
         self._gap: tuple[float, Gap] | None = None
         self.closed = False  # the bus is shutting down: every subscription ends
+        self.counted = True  # in ``Bus.stats`` (False: followed by the process itself)
         self.on_empty: Callable[[_Channel], None] | None = None  # Bus._left
 
     @property
@@ -424,8 +425,9 @@ class Bus:
             await self.backend.publish(self.prefix + channel, message)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, channel: str, *, counted: bool = True) -> AsyncIterator[Subscription]:
         """A live subscription: every message published after this returns is delivered (or a Gap).
+        ``counted=False``: a channel only the process itself follows (``stats`` leaves it out).
 
         The channel's one backend subscription is made by its first local subscriber and ends with
         its last; it is registered before the SUBSCRIBE is sent, so nothing acknowledged is lost.
@@ -435,6 +437,7 @@ class Bus:
         if found is None:
             found = self._channels[wire] = _Channel(channel, wire, self.queue_size, self.max_lag)
             found.on_empty = self._left
+            found.counted = counted
             found.subscribed = asyncio.create_task(self.backend.subscribe(wire))
         subscription = Subscription(found)
         found.subscribers.add(subscription)
@@ -456,12 +459,21 @@ class Bus:
             _unsubscribing.add(task)
             task.add_done_callback(_unsubscribing.discard)
 
+    @property
+    def connection(self) -> int | None:
+        """None while the backend's connection is down; else a number that changes each time it is
+        remade, when messages may have been lost (``redis_backend``); always 0 in memory."""
+        return self.backend.connection if isinstance(self.backend, RedisPubSubBackend) else 0
+
     def stats(self) -> dict[str, int]:
+        """Channels and subscribers of the streams served (the process's own followers left out:
+        ``subscribe(counted=False)``), what they buffer, and the Redis connection's losses."""
         redis = self.backend if isinstance(self.backend, RedisPubSubBackend) else None
+        served = [channel for channel in self._channels.values() if channel.counted]
         return {
-            "channels": len(self._channels),
-            "subscribers": sum(len(channel.subscribers) for channel in self._channels.values()),
-            "buffered": sum(len(channel.ring) for channel in self._channels.values()),
+            "channels": len(served),
+            "subscribers": sum(len(channel.subscribers) for channel in served),
+            "buffered": sum(len(channel.ring) for channel in served),
             "reconnects": redis.reconnects if redis is not None else 0,
             "dropped_publishes": redis.dropped_publishes if redis is not None else 0,
         }

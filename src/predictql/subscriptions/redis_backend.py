@@ -78,6 +78,12 @@ class RedisPubSubBackend(BroadcastBackend):
         self.reconnects = 0
         self.dropped_publishes = 0
 
+    @property
+    def connection(self) -> int | None:
+        """None while the subscriber connection is down; else how many times it was remade (what
+        was published while it was down is lost: a change of this number says so at once)."""
+        return self.reconnects if self._live else None
+
     async def connect(self) -> None:
         """Fails fast when Redis is unreachable at start-up; later losses are handled in the background."""
         self._pubsub = await self._open()

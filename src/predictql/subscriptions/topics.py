@@ -25,6 +25,8 @@ Channels:
 - ``user:{id}:access``: a session of that user ended, an API token was revoked or a role changed
   (``AccessChange``); every process's sockets signed in as that user follow it
   (``schema.socket_watch``), never a client.
+- ``access``: every ``user:{id}:access`` message again, platform-wide (``AccessChange``); each
+  process's cache of resolved callers follows it (``services.actor_cache``), never a client.
 - ``asset:{SYMBOL}:price``: an asset's price each time a newer one is recorded (``AssetPriceTick``).
 
 Executions (trades, fills) are emitted where they happen. State that may change several times in
@@ -74,6 +76,7 @@ from predictql.subscriptions.payloads import (
 
 TRADES = "trades"
 BACKOFFICE = "backoffice"
+ACCESS = "access"
 
 
 def market_channel(market_id: int) -> str:
@@ -182,9 +185,11 @@ async def markets_changed(session: AsyncSession, markets: Iterable[Market], *, a
 
 def access_changed(session: AsyncSession, user_ids: Iterable[int], reason: str) -> None:
     """After sessions or API tokens of these users were revoked, or their roles changed: their
-    signed-in sockets, on every process, re-check what they may still do."""
+    signed-in sockets, and every process's cache of resolved callers, re-check what they may still do."""
     for user_id in sorted(set(user_ids)):
-        emit(session, user_access_channel(user_id), AccessChange(user_id, reason).to_json())
+        message = AccessChange(user_id, reason).to_json()
+        emit(session, user_access_channel(user_id), message)
+        emit(session, ACCESS, message)
 
 
 def backoffice_item_changed(session: AsyncSession, kind: str, item_id: int, state: str, *, open: bool) -> None:
