@@ -234,7 +234,7 @@ def measure(pid: int, url: str, args: argparse.Namespace, market: tuple[int, int
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--readers", type=int, default=10)
     parser.add_argument("--rate", type=int, default=1000, help="messages a second on the channel")
@@ -242,7 +242,8 @@ def main() -> None:
     parser.add_argument("--after", type=float, default=60.0, help="seconds watched after the burst")
     parser.add_argument("--label", default="", help="recorded with the result (e.g. before/after a change)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
-    args = parser.parse_args()
+    parser.add_argument("--no-record", action="store_true", help="print only (CI's short burst)")
+    args = parser.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-overload-"))
     db_url = args.db_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
     market = asyncio.run(seed(db_url, data_dir))
@@ -265,7 +266,8 @@ def main() -> None:
     print(json.dumps(summary, indent=1))
     for reader in row["per_reader"]:
         print(json.dumps(reader))
-    print("recorded", record(f"overload{'-' + args.label if args.label else ''}.json", row))
+    if not args.no_record:
+        print("recorded", record(f"overload{'-' + args.label if args.label else ''}.json", row))
 
 
 if __name__ == "__main__":
