@@ -236,7 +236,7 @@ def measure(pid: int, url: str, args: argparse.Namespace, market: tuple[int, int
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--readers", type=int, default=10)
     parser.add_argument("--rate", type=int, default=1000, help="messages a second on the channel")
@@ -246,7 +246,8 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds of RSS samples between phases")
     parser.add_argument("--smoke", action="store_true", help="CI: 2 readers, 200 msg/s for 1 s, not recorded")
-    args = parser.parse_args()
+    parser.add_argument("--no-record", action="store_true", help="print only (CI's short burst)")
+    args = parser.parse_args(argv)
     if args.smoke:
         args.readers, args.rate, args.seconds, args.after, args.settle = 2, 200, 1.0, 1.0, 0.5
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-overload-"))
@@ -277,7 +278,8 @@ def main() -> None:
             sys.exit(f"smoke run failed: {row['published']} published, readers short: {short}")
         print("smoke passed")
         return
-    print("recorded", record(f"overload{'-' + args.label if args.label else ''}.json", row))
+    if not args.no_record:
+        print("recorded", record(f"overload{'-' + args.label if args.label else ''}.json", row))
 
 
 if __name__ == "__main__":

@@ -332,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug-memory-seconds", type=float, default=60.0)
     parser.add_argument("--debug-memory-frames", type=int, default=0, help="tracemalloc frames (0: off)")
     parser.add_argument("--smoke", action="store_true", help="CI: the one-minute light load, not recorded")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.minutes, args.trades_per_second, args.traders, args.graphql, args.feeds, args.sample = 1, 10, 2, 6, 4, 2
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         with bench_database(args.db) as database_url:
             tokens, market_id = asyncio.run(seed(database_url, data_dir, users=args.traders * 2))
             event_id = asyncio.run(event_of(database_url, market_id))
-            env = server_env(database_url, data_dir, f"soak{os.getpid()}:")
+            env = server_env(database_url, data_dir, f"soak{os.getpid()}:") | dict(i.split("=", 1) for i in args.env)
             if args.debug_memory:
                 env["PREDICTQL_DEBUG_MEMORY"] = str(args.debug_memory.resolve())
                 env["PREDICTQL_DEBUG_MEMORY_SECONDS"] = str(args.debug_memory_seconds)
@@ -365,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         "bus": args.bus if args.bus == "memory" else REDIS_URL.split("@")[-1],
         "db": args.db,
         "pythonmalloc": allocator,  # the server's own (serve sets malloc unless told otherwise)
+        "server_env": args.env,
         "warmup_seconds": warmup,
         "passed": passed,
         **checks,

@@ -10,9 +10,13 @@ and pymalloc's partly used 1 MiB arenas. glibc gives such pages back only when a
 - ``limit_arenas`` caps glibc's arenas (``mallopt(M_ARENA_MAX)``, ``PREDICTQL_MALLOC_ARENA_MAX``,
   default 2): fewer arenas, less free memory stranded in each. Called before the server's threads
   allocate (threads reuse the capped set).
-- ``trim_forever`` calls ``malloc_trim(0)`` every ``PREDICTQL_MALLOC_TRIM_SECONDS`` (default 60;
+- ``trim_forever`` calls ``malloc_trim(0)`` every ``PREDICTQL_MALLOC_TRIM_SECONDS`` (default 10;
   0: never): glibc releases the free pages of every arena (``madvise``), not only the heap's top.
-  It takes a few milliseconds on a heap of this size.
+  It takes 2-7 ms on the server's ~120 MB heap (~80 ``madvise`` calls; 12 ms, ~220 calls, at the
+  former 60 s). Between two trims the RSS climbs by the free pages the load touches again (~1.5 MB
+  a minute in a soak, more in a burst): the period bounds that sawtooth and how long a burst's
+  memory stays. glibc's tunables (a fixed ``mmap_threshold``/``trim_threshold``, one arena) did
+  not change it (bench/RESULTS.md, "Overload on one channel").
 
 Both are no-ops off glibc (musl, macOS). pymalloc's arenas are not touched: a 1 MiB arena returns
 when its last block is freed, and on PostgreSQL its fragmentation grew RSS by a few hundred bytes per

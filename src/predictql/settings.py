@@ -279,7 +279,10 @@ class Settings(BaseSettings):
         2, ge=0, description="glibc malloc arenas at most (mallopt M_ARENA_MAX); 0: glibc's default (8 per core)."
     )
     malloc_trim_seconds: float = Field(
-        60.0, ge=0, description="How often glibc is asked to return freed heap pages (malloc_trim); 0: never."
+        10.0,
+        ge=0,
+        description="How often glibc is asked to return freed heap pages (malloc_trim, a few ms each); 0: never. "
+        "It bounds what a burst leaves behind: memory returns within one period.",
     )
     pythonmalloc: Literal["malloc", "off"] = Field(
         "malloc",
