@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.errors import InsufficientFunds
-from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, core
 from predictql.subscriptions import topics
 
 # Accounts that are not a user's: created by the initial migration.
@@ -229,8 +229,10 @@ async def _record(
     """The transactions and their entries (two statements), once the balances have moved."""
     # Each owner's balances go out once, as they are when the transaction ends.
     topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
+    # Core statements on the tables: the ORM's bulk insert costs more than the round trip.
+    transactions, entries_table = core.table(LedgerTransaction), core.table(LedgerEntry)
     result = await session.execute(
-        insert(LedgerTransaction).returning(col(LedgerTransaction.id), sort_by_parameter_order=True),
+        insert(transactions).returning(transactions.c.id, sort_by_parameter_order=True),
         [
             {
                 "kind": m.kind,
@@ -249,7 +251,7 @@ async def _record(
         for code, amount in movement.legs
         if amount
     ]
-    await session.execute(insert(LedgerEntry), entries)
+    await session.execute(insert(entries_table), entries)
     return ids
 
 
