@@ -5,15 +5,17 @@ with Core multi-row statements (no unit of work, no identity map). What it hands
 stream messages) still wants model instances: ``build`` makes one the way the ORM makes a row it
 loads (the class's instance without ``__init__``: no validation, no copies of field defaults),
 holding every column. The instance is transient: it is never added to a session, so changing it
-writes nothing; the caller writes it with Core (``table``, ``columns``).
+writes nothing; the caller writes it with Core (``add``, ``save``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ClassManager, configure_mappers
 from sqlmodel import SQLModel
 
@@ -61,3 +63,32 @@ def build(model: type[Model], values: dict[str, Any]) -> Model:
 def values_of(instance: SQLModel) -> dict[str, Any]:
     """Every column of ``instance`` (for a Core statement or a copy); the id included."""
     return {name: getattr(instance, name) for name in columns(type(instance))}
+
+
+async def add(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
+    """Insert rows of one model in one multi-row ``INSERT ... RETURNING id``; each gets its id."""
+    if not rows:
+        return
+    model = type(rows[0])
+    names = [name for name in columns(model) if name != "id"]
+    values = [{name: getattr(row, name) for name in names} for row in rows]
+    found = table(model)
+    ids = await session.scalars(insert(found).returning(found.c.id, sort_by_parameter_order=True), values)
+    for row, id_ in zip(rows, ids, strict=True):
+        row.id = id_
+
+
+async def save(session: AsyncSession, rows: Sequence[SQLModel], names: tuple[str, ...]) -> None:
+    """Write the columns ``names`` of rows of one model, by id: one statement (an executemany)."""
+    if not rows:
+        return
+    await session.execute(
+        _update(type(rows[0]), names),
+        [{"_id": row.id, **{f"_{name}": getattr(row, name) for name in names}} for row in rows],  # type: ignore[attr-defined]
+    )
+
+
+@cache
+def _update(model: type[SQLModel], names: tuple[str, ...]) -> Any:
+    found = table(model)
+    return update(found).where(found.c.id == bindparam("_id")).values({name: bindparam(f"_{name}") for name in names})

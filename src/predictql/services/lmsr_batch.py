@@ -302,7 +302,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     # alert firings), the ledger, the notifications in order, the streams.
     moves = await alerts.market_moves(session, market, batch.prices)
     sales = [sale for record in done for sale in record.sales]
-    await _insert_trades(session, [sale.trade for sale in sales])
+    await core.add(session, [sale.trade for sale in sales])
     await session.execute(insert(core.table(PricePoint)), batch.points)
     await positions.write(session, batch.new_positions, batch.touched)
     await session.flush()
@@ -321,15 +321,6 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     await notifications.create_many(session, drafts)  # after the ticks, as a single trade sends them
     others = await _other_balances(session, [_user(r.item.actor) for r in done if r.item.want_after])
     return [_outcome(outcome, market, pool, event, others) for outcome in outcomes]
-
-
-async def _insert_trades(session: AsyncSession, trades: list[Trade]) -> None:
-    """One multi-row INSERT ... RETURNING; each row gets its id."""
-    table = core.table(Trade)
-    values = [{name: getattr(t, name) for name in core.columns(Trade) if name != "id"} for t in trades]
-    ids = await session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
-    for trade, id_ in zip(trades, ids, strict=True):
-        trade.id = id_
 
 
 async def _other_balances(session: AsyncSession, user_ids: list[int]) -> dict[tuple[int, str], int]:

@@ -27,16 +27,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from sqlalchemy import case, func, or_
+from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, DomainError, InsufficientFunds, InvalidInput, NotFound
-from predictql.models import Event, LedgerAccount, Market, Order, Pool, Position, PricePoint, Trade, User
+from predictql.models import Event, LedgerAccount, Market, Order, Pool, Position, PricePoint, Trade, User, core
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import MatchError, NewOrder, RestingOrder, SubmitResult
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE
@@ -116,6 +117,20 @@ class _Close:
 
 
 _Step = _Placement | _Cancels | _Close
+
+# What a batch changes on an order row (``_write`` writes them back in one statement).
+ORDER_STATE = (
+    "remaining",
+    "filled",
+    "spent",
+    "received",
+    "fees",
+    "status",
+    "cancel_reason",
+    "escrow",
+    "escrow_bonus",
+    "updated_at",
+)
 
 
 class _NeedMore(Exception):
@@ -426,17 +441,14 @@ async def _load(
     closers = [u for item, u in zip(items, users, strict=True) if isinstance(item, Close)]
     if cancel_ids or everyone or closers:
         opened = col(Order.status).in_(OPEN_STATUSES)
-        rows = await session.scalars(
-            select(Order)
-            .where(
-                col(Order.market_id) == market_id,
-                or_(
-                    col(Order.id).in_(cancel_ids),
-                    opened & col(Order.user_id).in_(everyone),
-                    opened & col(Order.user_id).in_(closers) & (col(Order.side) == "sell"),
-                ),
-            )
-            .execution_options(populate_existing=True)
+        rows = await _orders(
+            session,
+            col(Order.market_id) == market_id,
+            or_(
+                col(Order.id).in_(cancel_ids),
+                opened & col(Order.user_id).in_(everyone),
+                opened & col(Order.user_id).in_(closers) & (col(Order.side) == "sell"),
+            ),
         )
         _add(known, rows)
     if window is None:
@@ -485,8 +497,17 @@ async def _load(
         known.reserved = {(int(u), str(t)): int(a) for u, t, a in reserved}
 
 
-def _add(known: _Known, rows: object) -> None:
-    for row in rows:  # type: ignore[attr-defined]
+async def _orders(
+    session: AsyncSession, *where: Any, order_by: Sequence[Any] = (), limit: int | None = None
+) -> list[Order]:
+    """Order rows as Core reads them, outside the session (``models.core``): ``_write`` stores
+    what the batch does to them."""
+    query = sql_select(core.table(Order)).where(*where).order_by(*order_by).limit(limit)
+    return [core.build(Order, row._asdict()) for row in await session.execute(query)]
+
+
+def _add(known: _Known, rows: list[Order]) -> None:
+    for row in rows:
         assert row.id is not None
         known.rows[row.id] = row
         if row.status in OPEN_STATUSES:
@@ -499,14 +520,14 @@ async def _crossing(session: AsyncSession, known: _Known, *, is_bid: bool, bound
     asks_side = ((col(Order.side) == "sell") & (col(Order.token) == "YES")) | (
         (col(Order.side) == "buy") & (col(Order.token) == "NO")
     )
-    query = select(Order).where(col(Order.market_id) == known.market.id, col(Order.status).in_(OPEN_STATUSES))
+    where = [col(Order.market_id) == known.market.id, col(Order.status).in_(OPEN_STATUSES)]
     if is_bid:
-        query = query.where(~asks_side, yes_price >= bound).order_by(yes_price.desc(), col(Order.seq))
+        where += [~asks_side, yes_price >= bound]
+        order_by = [yes_price.desc(), col(Order.seq)]
     else:
-        query = query.where(asks_side, yes_price <= bound).order_by(yes_price, col(Order.seq))
-    if window is not None:
-        query = query.limit(window)
-    rows = list(await session.scalars(query.execution_options(populate_existing=True)))
+        where += [asks_side, yes_price <= bound]
+        order_by = [yes_price, col(Order.seq)]
+    rows = await _orders(session, *where, order_by=order_by, limit=window)
     _add(known, rows)
     if window is not None and len(rows) == window:
         last = rows[-1]
@@ -618,23 +639,26 @@ def _placements(step: _Step | DomainError) -> list[_Placement]:
 def _new_row(market: Market, placement: _Placement, now: datetime) -> Order:
     """The order's row as placed, reserving its whole amount (``FillBook`` applies its fills)."""
     request, final = placement.request, placement.result.order
-    order = Order(
-        user_id=placement.user_id,
-        market_id=market.id or 0,
-        event_id=market.event_id,
-        side=request.side,
-        token=request.token,
-        kind=request.kind,
-        price=request.price if request.kind == "limit" else 0,  # type: ignore[arg-type]
-        amount=request.amount,
-        remaining=request.amount,
-        tif=final.tif,
-        expires_at=request.expires_at,
-        seq=final.seq,
-        client_order_id=request.client_order_id,
-        use_bonus=request.use_bonus,
-        created_at=now,
-        updated_at=now,
+    order = core.build(
+        Order,
+        {
+            "user_id": placement.user_id,
+            "market_id": market.id or 0,
+            "event_id": market.event_id,
+            "side": request.side,
+            "token": request.token,
+            "kind": request.kind,
+            "price": request.price if request.kind == "limit" else 0,
+            "amount": request.amount,
+            "remaining": request.amount,
+            "tif": final.tif,
+            "expires_at": request.expires_at,
+            "seq": final.seq,
+            "client_order_id": request.client_order_id,
+            "use_bonus": request.use_bonus,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     order_escrow.reserve(order, placement.bonus)
     return order
@@ -654,9 +678,11 @@ class _Writer:
     book: dict[int, Order] = field(default_factory=dict)
     filled: dict[int, Order] = field(default_factory=dict)
     mine: dict[int, list[Trade]] = field(default_factory=dict)  # temp id -> the taker's trade rows
+    dirty: dict[int, Order] = field(default_factory=dict)  # id(row) -> row, rows to write back
 
     def mark(self, rows: list[Order], *, book: bool = True) -> None:
         self.changed.update((id(row), row) for row in rows)
+        self.dirty.update((id(row), row) for row in rows)
         if book:
             self.book.update((id(row), row) for row in rows)
 
@@ -686,6 +712,7 @@ class _Writer:
     def cancels(self, step: _Cancels) -> list[Order]:
         rows = [self.orders[i] for i in step.ids]
         self.movements += order_escrow.take_off(self.session, rows, step.reason, self.now)
+        self.dirty.update((id(row), row) for row in rows)
         return rows
 
 
@@ -701,9 +728,7 @@ async def _write(
     before = market_price(market).yes
     placements = [p for step in steps for p in _placements(step)]
     new_rows = {p.temp_id: _new_row(market, p, now) for p in placements}
-    if new_rows:
-        session.add_all(new_rows.values())
-        await orderbook_trading.flush_new_orders(session)
+    await orderbook_trading.insert_new_orders(session, list(new_rows.values()))
     orders = {**known.rows, **new_rows}
     writer = _Writer(session, known, now, orders, order_escrow.FillBook(market, orders), list(carry))
     for row in new_rows.values():
@@ -718,8 +743,7 @@ async def _write(
             for sell in step.sells:
                 writer.placement(sell)
     fills = writer.fills
-    session.add_all(t for t, _ in fills.trades)
-    await session.flush()
+    await core.add(session, [t for t, _ in fills.trades])
     await fills.move_positions(session)
     writer.movements += fills.movements({u: known.chains.get(u, []) for u in {t.user_id for t, _ in fills.trades}})
     if fills.fills:
@@ -731,7 +755,8 @@ async def _write(
         await ledger.post_many(session, writer.movements)
     except InsufficientFunds:
         raise InsufficientFunds("insufficient balance for this order") from None
-    await session.flush()
+    await core.save(session, list(writer.dirty.values()), ORDER_STATE)
+    await session.flush()  # the market (and alert firings): the session's own rows
     topics.orders_changed(session, writer.changed.values())
     topics.book_changed(session, writer.book.values())
     pairs = [

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, insert, or_, update
+from sqlalchemy import and_, or_
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -164,25 +164,9 @@ def opened(user_id: int, market: Market, token: str, now: datetime) -> Position:
 
 async def write(session: AsyncSession, new: Sequence[Position], changed: Sequence[Position]) -> None:
     """Insert ``new`` (their ids set, in order) and update the rest of ``changed``: two statements."""
-    table = core.table(Position)
-    if new:
-        values = [{name: getattr(p, name) for name in core.columns(Position) if name != "id"} for p in new]
-        ids = await session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
-        for position, id_ in zip(new, ids, strict=True):
-            position.id = id_
+    await core.add(session, new)
     fresh = {id(p) for p in new}
-    rows = {id(p): p for p in changed if id(p) not in fresh}
-    if rows:
-        await session.execute(
-            _UPDATE, [{"_id": p.id, **{f"_{n}": getattr(p, n) for n in _MUTABLE}} for p in rows.values()]
-        )
-
-
-_UPDATE = (
-    update(core.table(Position))
-    .where(core.table(Position).c.id == bindparam("_id"))
-    .values({name: bindparam(f"_{name}") for name in _MUTABLE})
-)
+    await core.save(session, list({id(p): p for p in changed if id(p) not in fresh}.values()), _MUTABLE)
 
 
 def _put_in(position: Position, units: int, price_cost: int, cost: int, bonus_cost: int, *, use_bonus: bool) -> None:
