@@ -153,6 +153,7 @@ class _Known:
     reserved: dict[tuple[int, str], int] = field(default_factory=dict)
     chains: dict[int, list[int]] = field(default_factory=dict)
     next_seq: int = 1
+    locked: dict[str, tuple[int, int, bool, int | None]] = field(default_factory=dict)  # ledger.lock_balances
 
 
 def _key(is_bid: bool, yes_price: int, seq: int) -> tuple[int, int]:
@@ -595,7 +596,7 @@ async def _lock_accounts(
 
     A lone item that takes nothing from bonus skips the lock: the ledger's conditional update
     refuses an overdraft anyway, and then only that item fails, as it would alone."""
-    locked: dict[str, tuple[int, int, bool, int | None]] = {}
+    locked = known.locked
     alone = len(items) == 1 and not any(isinstance(i, Place) and i.request.use_bonus for i in items)
     for _ in range(3):
         chains = await referrals.chains(session, planner.parties - set(known.chains))
@@ -604,6 +605,8 @@ async def _lock_accounts(
             break
         owners = planner.parties | set(planner.debits) | _cancel_owners(known, steps)
         codes = order_escrow.involved_codes(owners, {u: known.chains[u] for u in planner.parties}, known.market.id or 0)
+        if planner.parties:  # fills pay fees: with these read too, the ledger needs no lookup of its own
+            codes |= {ledger.FEES, ledger.REVENUE}
         if not codes - set(locked):
             break
         locked |= await ledger.lock_balances(session, codes - set(locked))
@@ -729,6 +732,7 @@ async def _write(
     placements = [p for step in steps for p in _placements(step)]
     new_rows = {p.temp_id: _new_row(market, p, now) for p in placements}
     await orderbook_trading.insert_new_orders(session, list(new_rows.values()))
+    inserted = {id(row): _state(row) for row in new_rows.values()}
     orders = {**known.rows, **new_rows}
     writer = _Writer(session, known, now, orders, order_escrow.FillBook(market, orders), list(carry))
     for row in new_rows.values():
@@ -752,10 +756,12 @@ async def _write(
         probability = market_price(market).yes_probability
         session.add(PricePoint(market_id=market.id or 0, probability=probability, created_at=now))
     try:
-        await ledger.post_many(session, writer.movements)
+        await ledger.post_many(session, writer.movements, locked=known.locked)
     except InsufficientFunds:
         raise InsufficientFunds("insufficient balance for this order") from None
-    await core.save(session, list(writer.dirty.values()), ORDER_STATE)
+    # The orders the batch changed (a new one only when it did not rest as it was inserted).
+    changed = [row for key, row in writer.dirty.items() if inserted.get(key) != _state(row)]
+    await core.save(session, changed, ORDER_STATE)
     await session.flush()  # the market (and alert firings): the session's own rows
     topics.orders_changed(session, writer.changed.values())
     topics.book_changed(session, writer.book.values())
@@ -773,6 +779,10 @@ async def _write(
     await alerts.market_price_moved(session, market, before)
     await notifications.orders_filled(session, market, writer.filled.values())
     return [_outcome(step, writer) for step in steps]
+
+
+def _state(row: Order) -> tuple[object, ...]:
+    return tuple(getattr(row, name) for name in ORDER_STATE)
 
 
 def _outcome(step: _Step | DomainError, writer: _Writer) -> Outcome:
