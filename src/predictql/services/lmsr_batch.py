@@ -6,8 +6,9 @@ account the batch moves, locked in id order). The items are then applied in arri
 MEMORY, pricing staying pure (``pricing.lmsr``): an item that fails its own checks (market closed,
 amount too small, nothing to sell, insufficient balance) fails alone with the error the single
 trade gives and changes nothing. The batch is written with a handful of multi-row statements
-whatever its size: trades, positions, price points, the market, alert firings (one flush), the
-ledger (``ledger.post_locked``), notifications, stream messages.
+whatever its size: trades, price points and positions (Core statements, ``models.core``), the
+market and alert firings (one flush), the ledger (``ledger.post_locked``), notifications, stream
+messages.
 
 Each outcome is what ``lmsr_trading.trade`` / ``close_position`` return for that request alone,
 with what the trade left for its trader (``positions.AfterTrade``) as it stood right after it.

@@ -18,7 +18,8 @@ every request queued on a market (the entry points ``place_order``, ``cancel_ord
 5. writes the plan: order rows, trade rows, positions (``positions.apply_holdings``), the ledger
    (``ledger.post_many``, once), the price point, notifications, alerts and the streams, once each.
 
-Nothing it calls calls back into the order path. The rows each outcome carries are flushed.
+Nothing it calls calls back into the order path. Orders, trades and positions are read and written
+with Core statements (``models.core``): the rows each outcome carries are written, not the session's.
 """
 
 from __future__ import annotations
