@@ -1,15 +1,16 @@
 """Where an LMSR trade's time goes through the market writer (no HTTP), and batches vs one by one.
 
-    python bench/profile_writer.py [--db postgresql|sqlite] [--batch 64] [--rounds 20] [--asdict]
+    python bench/profile_writer.py [--db postgresql|sqlite] [--batch 64] [--rounds 20] [--asdict] [--profile F]
 
 Seeds one market and ``--batch`` funded traders (bench_http's seed), then runs ``--rounds`` batches
 of ``--batch`` concurrent trades through one ``MarketWriter`` (each batch one transaction), and the
 same number of trades one at a time (a batch of one each), with the app's commit hooks. Prints the
-trades/s of both and writes the cProfile of the batched run (top functions by cumulative time) to
-bench/results/writer-profile.txt. ``--asdict``: the stream payloads encode as they did before
-(``dumps_str(dataclasses.asdict(payload))``), the baseline of the same checkout. ``--smoke`` (CI):
-batches of 4, 2 rounds, the profile printed (5 lines) instead of written; exits non-zero unless
-every trade was recorded and the ledger balances.
+trades/s and the process's CPU ms per trade of both (the CPU figure hardly moves with the load of
+a shared machine), then profiles a third, batched run and writes its cProfile (top functions by
+cumulative time) to ``--profile`` (default bench/results/writer-profile.txt). ``--asdict``: the
+stream payloads encode as they did before (``dumps_str(dataclasses.asdict(payload))``), the
+baseline of the same checkout. ``--smoke`` (CI): batches of 4, 2 rounds, the profile printed (5
+lines) instead of written; exits non-zero unless every trade was recorded and the ledger balances.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,7 +33,7 @@ from bench_http import seed
 from harness import BENCH, bench_database, ledger_balanced
 
 
-async def run(url: str, batch: int, rounds: int, top: int) -> tuple[float, float, str]:
+async def run(url: str, batch: int, rounds: int, top: int) -> tuple[Figures, str]:
     from sqlalchemy import func
     from sqlmodel import col, select
 
@@ -60,27 +63,43 @@ async def run(url: str, batch: int, rounds: int, top: int) -> tuple[float, float
         for _ in range(rounds):
             await asyncio.gather(*(writer.run(market_id, item(i)) for i in range(batch)))
 
+    async def alone() -> None:
+        for index in range(batch * rounds):
+            await writer.run(market_id, item(index))
+
     await batched()  # warm up: compiled statement caches, positions exist
-    profile = cProfile.Profile()
-    started = time.perf_counter()
+    trades = batch * rounds
+    batched_rate, batched_cpu = await _timed(batched, trades)
+    single_rate, single_cpu = await _timed(alone, trades)
+    profile = cProfile.Profile()  # a run of its own: the profiler's overhead stays out of the figures
     profile.enable()
     await batched()
     profile.disable()
-    batched_rate = batch * rounds / (time.perf_counter() - started)
-    started = time.perf_counter()
-    for index in range(batch * rounds):
-        await writer.run(market_id, item(index))
-    single_rate = batch * rounds / (time.perf_counter() - started)
     async with db.session() as session:
-        trades = int(await session.scalar(select(func.count()).select_from(Trade)) or 0)
+        recorded = int(await session.scalar(select(func.count()).select_from(Trade)) or 0)
     await db.dispose()
-    if trades != 3 * batch * rounds:  # the warm-up, the batched run, one by one
-        raise SystemExit(f"{trades} trades recorded, {3 * batch * rounds} made")
+    if recorded != 4 * trades:  # the warm-up, the batched run, one by one, the profiled run
+        raise SystemExit(f"{recorded} trades recorded, {4 * trades} made")
     if not await ledger_balanced(url):
         raise SystemExit("the ledger does not balance")
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(top)
-    return batched_rate, single_rate, text.getvalue()
+    return Figures(batched_rate, batched_cpu, single_rate, single_cpu), text.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    batched_rate: float  # trades/s
+    batched_cpu: float  # this process's CPU ms per trade (client side included: it is in process)
+    single_rate: float
+    single_cpu: float
+
+
+async def _timed(run: Callable[[], Awaitable[None]], trades: int) -> tuple[float, float]:
+    """(trades/s, CPU ms per trade) of ``run``."""
+    started, cpu = time.perf_counter(), time.process_time()
+    await run()
+    return trades / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / trades
 
 
 SEEDED: tuple[list[str], int] = ([], 0)
@@ -108,6 +127,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--asdict", action="store_true", help="old payload encoding (baseline)")
+    parser.add_argument(
+        "--profile", default=str(BENCH / "results" / "writer-profile.txt"), help="where the profile goes"
+    )
     parser.add_argument("--smoke", action="store_true", help="CI: batches of 4, 2 rounds, nothing written")
     args = parser.parse_args()
     if args.smoke:
@@ -116,16 +138,19 @@ def main() -> None:
         use_asdict_encoding()
     with bench_database(args.db) as url:
         SEEDED = asyncio.run(seed(url, Path(tempfile.mkdtemp(prefix="predictql-bench-data-")), users=args.batch))
-        batched, single, profile = asyncio.run(run(url, args.batch, args.rounds, 5 if args.smoke else 45))
-    print(f"batches of {args.batch}: {batched:.0f} trades/s; one at a time: {single:.0f} trades/s")
+        figures, profile = asyncio.run(run(url, args.batch, args.rounds, 5 if args.smoke else 45))
+    print(
+        f"batches of {args.batch}: {figures.batched_rate:.0f} trades/s, {figures.batched_cpu:.2f} CPU ms/trade; "
+        f"one at a time: {figures.single_rate:.0f} trades/s, {figures.single_cpu:.2f} CPU ms/trade"
+    )
     if args.smoke:
         print(profile)
         print("smoke passed")
         return
-    out = BENCH / "results" / "writer-profile.txt"
+    out = Path(args.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(profile)
-    print(f"x{batched / single:.1f}; profile of the batched run: {out}")
+    print(f"x{figures.batched_rate / figures.single_rate:.1f}; profile of a third, batched run: {out}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.errors import InsufficientFunds
-from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, core
 from predictql.subscriptions import topics
 
 # Accounts that are not a user's: created by the initial migration.
@@ -140,16 +140,25 @@ async def post(
     return (await post_many(session, [Movement(kind, tuple(legs), user_id, reference, memo)]))[0]
 
 
-async def post_many(session: AsyncSession, movements: Sequence[Movement]) -> list[int]:
+Accounts = dict[str, tuple[int, int, bool, int | None]]  # code -> (id, balance, tracked, owner): ``lock_balances``
+
+
+async def post_many(
+    session: AsyncSession, movements: Sequence[Movement], *, locked: Accounts | None = None
+) -> list[int]:
     """Record balanced transactions in a handful of statements; returns their ids.
 
     Raises ``InsufficientFunds`` (and the caller's transaction rolls back) when a tracked account
     that may not go negative would. Platform and external accounts are not tracked: their balance
-    is the sum of their entries, so the busiest rows are never locked by every trade.
+    is the sum of their entries, so the busiest rows are never locked by every trade. ``locked``:
+    what ``lock_balances`` returned in this transaction; when it names every account moved, this is
+    ``post_locked`` (no lookup, no lock of its own).
     """
     movements = [m for m in movements if any(amount for _, amount in m.legs)]
     if not movements:
         return []
+    if locked and all(code in locked for m in movements for code, _ in m.legs):
+        return await post_locked(session, movements, locked)
     deltas = _deltas(movements)
     accounts = await _accounts(session, deltas)
     await _move_many(
@@ -168,7 +177,7 @@ def _deltas(movements: Sequence[Movement]) -> dict[str, int]:
     return deltas
 
 
-async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> dict[str, tuple[int, int, bool, int | None]]:
+async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> Accounts:
     """code -> (id, balance, tracked, owning user id) of the accounts ``codes`` names that exist,
     the tracked ones locked (``FOR UPDATE``) in id order, as ``post_many`` moves them, so writers
     locking overlapping sets cannot deadlock. Platform and external accounts are read without a lock
@@ -192,9 +201,7 @@ async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> dict[str
     return found
 
 
-async def post_locked(
-    session: AsyncSession, movements: Sequence[Movement], accounts: dict[str, tuple[int, int, bool, int | None]]
-) -> list[int]:
+async def post_locked(session: AsyncSession, movements: Sequence[Movement], accounts: Accounts) -> list[int]:
     """``post_many`` for accounts already locked by ``lock_balances``: every tracked balance moves in
     ONE statement, still guarded (a balance that may not go negative never does: the whole statement
     is refused with ``InsufficientFunds``, and the caller's transaction rolls back)."""
@@ -229,8 +236,10 @@ async def _record(
     """The transactions and their entries (two statements), once the balances have moved."""
     # Each owner's balances go out once, as they are when the transaction ends.
     topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
+    # Core statements on the tables: the ORM's bulk insert costs more than the round trip.
+    transactions, entries_table = core.table(LedgerTransaction), core.table(LedgerEntry)
     result = await session.execute(
-        insert(LedgerTransaction).returning(col(LedgerTransaction.id), sort_by_parameter_order=True),
+        insert(transactions).returning(transactions.c.id, sort_by_parameter_order=True),
         [
             {
                 "kind": m.kind,
@@ -249,7 +258,7 @@ async def _record(
         for code, amount in movement.legs
         if amount
     ]
-    await session.execute(insert(LedgerEntry), entries)
+    await session.execute(insert(entries_table), entries)
     return ids
 
 

@@ -6,8 +6,9 @@ account the batch moves, locked in id order). The items are then applied in arri
 MEMORY, pricing staying pure (``pricing.lmsr``): an item that fails its own checks (market closed,
 amount too small, nothing to sell, insufficient balance) fails alone with the error the single
 trade gives and changes nothing. The batch is written with a handful of multi-row statements
-whatever its size: trades, positions, price points, the market, alert firings (one flush), the
-ledger (``ledger.post_locked``), notifications, stream messages.
+whatever its size: trades, price points and positions (Core statements, ``models.core``), the
+market and alert firings (one flush), the ledger (``ledger.post_locked``), notifications, stream
+messages.
 
 Each outcome is what ``lmsr_trading.trade`` / ``close_position`` return for that request alone,
 with what the trade left for its trader (``positions.AfterTrade``) as it stood right after it.
@@ -19,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import DomainError, InsufficientFunds, InvalidInput, NotFound
-from predictql.models import Event, LedgerAccount, Market, Pool, Position, PricePoint, Trade
+from predictql.models import Event, LedgerAccount, Market, Pool, Position, PricePoint, Trade, core
 from predictql.pricing import lmsr
 from predictql.services import (
     alerts,
@@ -91,8 +93,8 @@ Row = TypeVar("Row", bound=SQLModel)
 
 
 def _copy(row: Row) -> Row:
-    """A detached copy of a row's columns as they are now."""
-    return type(row)(**row.model_dump())
+    """A copy of a row's columns as they are now, outside the session."""
+    return core.build(type(row), core.values_of(row))
 
 
 @dataclass(slots=True)
@@ -134,7 +136,8 @@ class _Batch:
         self.accounts = accounts
         self.balances = {code: balance for code, (_, balance, _, _) in accounts.items()}
         self.prices: list[tuple[int, int]] = []  # each sale's YES price move, in order
-        self.new_rows: list[Any] = []  # trades, new positions, price points
+        self.points: list[dict[str, Any]] = []  # price points (inserted with the trades)
+        self.new_positions: list[Position] = []
         self.touched: list[Position] = []  # positions changed (their final state is streamed)
 
     def sale(self, user_id: int, quote: lmsr.Quote, *, use_bonus: bool, now: datetime) -> _Sale:
@@ -167,9 +170,9 @@ class _Batch:
         if side.is_buy:
             bonus_price = min(bonus, quote.amm_amount)  # only the price part paid from bonus is recorded
             if position is None:
-                position = Position(user_id=user_id, market_id=market.id, event_id=market.event_id, token=token)
+                position = positions.opened(user_id, market, token, now)
                 self.positions[(user_id, token)] = position
-                self.new_rows.append(position)
+                self.new_positions.append(position)
             position.amount += quote.shares
             position.price_cost += quote.amm_amount
             position.cost += quote.total
@@ -185,23 +188,25 @@ class _Batch:
         market.q_yes, market.q_no = quote.new_state.q_yes, quote.new_state.q_no
         market.volume += quote.amm_amount
         self.prices.append((before, market_price(market).yes))
-        self.new_rows.append(
-            PricePoint(market_id=market.id, probability=market_price(market).yes_probability, created_at=now)
+        self.points.append(
+            {"market_id": market.id, "probability": market_price(market).yes_probability, "created_at": now}
         )
-        trade = Trade(
-            market_id=market.id,
-            event_id=market.event_id,
-            user_id=user_id,
-            kind="lmsr",
-            side="buy" if side.is_buy else "sell",
-            token=token,
-            shares=quote.shares,
-            price=quote.amm_amount * 10000 // quote.shares,
-            amount=quote.amm_amount,
-            fee=quote.fee,
-            created_at=now,
+        trade = core.build(
+            Trade,
+            {
+                "market_id": market.id,
+                "event_id": market.event_id,
+                "user_id": user_id,
+                "kind": "lmsr",
+                "side": "buy" if side.is_buy else "sell",
+                "token": token,
+                "shares": quote.shares,
+                "price": quote.amm_amount * 10000 // quote.shares,
+                "amount": quote.amm_amount,
+                "fee": quote.fee,
+                "created_at": now,
+            },
         )
-        self.new_rows.append(trade)
         self.touched.append(position)
         return _Sale(trade, quote, movements, self.held(user_id))
 
@@ -263,19 +268,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     traders = list(dict.fromkeys(_user(item.actor) for item in items))
     users = await referrals.users_with_chains(session, traders)  # the users stay loaded for the streams
     chains = {user_id: referrers for user_id, (_, referrers) in users.items()}
-    held = list(
-        await session.scalars(
-            select(Position)
-            .where(
-                col(Position.market_id) == market_id,
-                col(Position.user_id).in_(traders),
-                col(Position.status) == "open",
-            )
-            .order_by(col(Position.id))
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    )
+    held = await positions.load_open(session, market_id, traders)
     codes = [ledger.market_amm(market_id), ledger.FEES, ledger.REVENUE]
     for user_id in traders:
         codes += [ledger.user_cash(user_id), ledger.user_bonus(user_id)]
@@ -296,7 +289,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
         record = _Done(item, sales)
         if item.want_after:
             record.market = _copy(market)
-            record.positions = [(p, p.model_dump()) for p in batch.open_of(user_id)]
+            record.positions = [(p, core.values_of(p)) for p in batch.open_of(user_id)]
             record.money = (
                 batch.balances[ledger.user_cash(user_id)],
                 batch.balances[ledger.user_bonus(user_id)],
@@ -306,14 +299,16 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     if not done:
         return outcomes
 
-    # Write the batch: one flush (trades, positions, price points, the market, alerts), the ledger,
-    # the notifications in order, the streams.
+    # Write the batch with Core statements (trades, price points, positions), one flush (the market,
+    # alert firings), the ledger, the notifications in order, the streams.
     moves = await alerts.market_moves(session, market, batch.prices)
-    session.add_all(batch.new_rows)
+    sales = [sale for record in done for sale in record.sales]
+    await core.add(session, [sale.trade for sale in sales])
+    await session.execute(insert(core.table(PricePoint)), batch.points)
+    await positions.write(session, batch.new_positions, batch.touched)
     await session.flush()
     movements: list[Movement] = []
     drafts: list[notifications.Draft] = []
-    sales = [sale for record in done for sale in record.sales]
     for sale, fired in zip(sales, moves, strict=True):
         assert sale.trade.id is not None
         reference = ("trade", sale.trade.id)
@@ -368,7 +363,7 @@ def _outcome(
         user_id = _user(record.item.actor)
         views = []
         for live, values in record.positions:
-            snapshot = Position(**{**values, "id": live.id})
+            snapshot = core.build(Position, {**values, "id": live.id})
             views.append(positions.PositionView(snapshot, record.market, pool, event))
         views.sort(key=lambda view: view.position.id or 0)
         cash, bonus = record.money

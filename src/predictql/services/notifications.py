@@ -3,8 +3,8 @@ marking and deleting one's own.
 
 Creation runs in the caller's transaction (a rollback leaves no notification) and queues each new
 notification on its owner's bus channel, published after the commit. Several at once are one
-multi-row INSERT ... RETURNING. Another user's notification is ``not found`` (404), never 403:
-ids must not reveal that a row exists.
+multi-row INSERT ... RETURNING (Core: the rows handed back are not the session's). Another user's
+notification is ``not found`` (404), never 403: ids must not reveal that a row exists.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
-from predictql.models import Event, Market, Notification, Order, Position, Trade
+from predictql.models import Event, Market, Notification, Order, Position, Trade, core
 from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.subscriptions import topics
 
@@ -64,7 +64,9 @@ async def create_many(session: AsyncSession, drafts: Sequence[Draft]) -> list[No
         }
         for d in drafts
     ]
-    rows = list(await session.scalars(insert(Notification).returning(Notification), values))
+    table = core.table(Notification)  # Core: the ORM would build and track an entity per row
+    ids = await session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
+    rows = [core.build(Notification, {**value, "id": id_}) for id_, value in zip(ids, values, strict=True)]
     topics.notifications_created(session, rows)
     return rows
 

@@ -32,8 +32,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from predictql.db import utcnow
 from predictql.errors import InsufficientFunds
-from predictql.models import LedgerAccount, Market, Order, Trade
+from predictql.models import LedgerAccount, Market, Order, Trade, core
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import Fill, SubmitResult
 from predictql.services import ledger, positions, referrals
@@ -260,17 +261,21 @@ class FillBook:
             order.received += cash
             holding.proceeds += cash
             amount = cash + fee
-        trade = Trade(
-            market_id=self.market.id or 0,
-            event_id=self.market.event_id,
-            user_id=order.user_id,
-            kind="orderbook",
-            side=order.side,
-            token=order.token,
-            shares=units,
-            price=price,
-            amount=amount,
-            fee=fee,
+        trade = core.build(  # written by the batch (``models.core.add``)
+            Trade,
+            {
+                "market_id": self.market.id or 0,
+                "event_id": self.market.event_id,
+                "user_id": order.user_id,
+                "kind": "orderbook",
+                "side": order.side,
+                "token": order.token,
+                "shares": units,
+                "price": price,
+                "amount": amount,
+                "fee": fee,
+                "created_at": utcnow(),
+            },
         )
         self.trades.append((trade, fee))
         return trade

@@ -18,7 +18,8 @@ every request queued on a market (the entry points ``place_order``, ``cancel_ord
 5. writes the plan: order rows, trade rows, positions (``positions.apply_holdings``), the ledger
    (``ledger.post_many``, once), the price point, notifications, alerts and the streams, once each.
 
-Nothing it calls calls back into the order path. The rows each outcome carries are flushed.
+Nothing it calls calls back into the order path. Orders, trades and positions are read and written
+with Core statements (``models.core``): the rows each outcome carries are written, not the session's.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from sqlalchemy import case, func, or_
+from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, DomainError, InsufficientFunds, InvalidInput, NotFound
-from predictql.models import Event, LedgerAccount, Market, Order, Pool, Position, PricePoint, Trade, User
+from predictql.models import Event, LedgerAccount, Market, Order, Pool, Position, PricePoint, Trade, User, core
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import MatchError, NewOrder, RestingOrder, SubmitResult
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE
@@ -117,6 +119,20 @@ class _Close:
 
 _Step = _Placement | _Cancels | _Close
 
+# What a batch changes on an order row (``_write`` writes them back in one statement).
+ORDER_STATE = (
+    "remaining",
+    "filled",
+    "spent",
+    "received",
+    "fees",
+    "status",
+    "cancel_reason",
+    "escrow",
+    "escrow_bonus",
+    "updated_at",
+)
+
 
 class _NeedMore(Exception):
     """The batch walked past the last resting order loaded on a side that has more."""
@@ -138,6 +154,7 @@ class _Known:
     reserved: dict[tuple[int, str], int] = field(default_factory=dict)
     chains: dict[int, list[int]] = field(default_factory=dict)
     next_seq: int = 1
+    locked: dict[str, tuple[int, int, bool, int | None]] = field(default_factory=dict)  # ledger.lock_balances
 
 
 def _key(is_bid: bool, yes_price: int, seq: int) -> tuple[int, int]:
@@ -426,17 +443,14 @@ async def _load(
     closers = [u for item, u in zip(items, users, strict=True) if isinstance(item, Close)]
     if cancel_ids or everyone or closers:
         opened = col(Order.status).in_(OPEN_STATUSES)
-        rows = await session.scalars(
-            select(Order)
-            .where(
-                col(Order.market_id) == market_id,
-                or_(
-                    col(Order.id).in_(cancel_ids),
-                    opened & col(Order.user_id).in_(everyone),
-                    opened & col(Order.user_id).in_(closers) & (col(Order.side) == "sell"),
-                ),
-            )
-            .execution_options(populate_existing=True)
+        rows = await _orders(
+            session,
+            col(Order.market_id) == market_id,
+            or_(
+                col(Order.id).in_(cancel_ids),
+                opened & col(Order.user_id).in_(everyone),
+                opened & col(Order.user_id).in_(closers) & (col(Order.side) == "sell"),
+            ),
         )
         _add(known, rows)
     if window is None:
@@ -485,8 +499,17 @@ async def _load(
         known.reserved = {(int(u), str(t)): int(a) for u, t, a in reserved}
 
 
-def _add(known: _Known, rows: object) -> None:
-    for row in rows:  # type: ignore[attr-defined]
+async def _orders(
+    session: AsyncSession, *where: Any, order_by: Sequence[Any] = (), limit: int | None = None
+) -> list[Order]:
+    """Order rows as Core reads them, outside the session (``models.core``): ``_write`` stores
+    what the batch does to them."""
+    query = sql_select(core.table(Order)).where(*where).order_by(*order_by).limit(limit)
+    return [core.build(Order, row._asdict()) for row in await session.execute(query)]
+
+
+def _add(known: _Known, rows: list[Order]) -> None:
+    for row in rows:
         assert row.id is not None
         known.rows[row.id] = row
         if row.status in OPEN_STATUSES:
@@ -499,14 +522,14 @@ async def _crossing(session: AsyncSession, known: _Known, *, is_bid: bool, bound
     asks_side = ((col(Order.side) == "sell") & (col(Order.token) == "YES")) | (
         (col(Order.side) == "buy") & (col(Order.token) == "NO")
     )
-    query = select(Order).where(col(Order.market_id) == known.market.id, col(Order.status).in_(OPEN_STATUSES))
+    where = [col(Order.market_id) == known.market.id, col(Order.status).in_(OPEN_STATUSES)]
     if is_bid:
-        query = query.where(~asks_side, yes_price >= bound).order_by(yes_price.desc(), col(Order.seq))
+        where += [~asks_side, yes_price >= bound]
+        order_by = [yes_price.desc(), col(Order.seq)]
     else:
-        query = query.where(asks_side, yes_price <= bound).order_by(yes_price, col(Order.seq))
-    if window is not None:
-        query = query.limit(window)
-    rows = list(await session.scalars(query.execution_options(populate_existing=True)))
+        where += [asks_side, yes_price <= bound]
+        order_by = [yes_price, col(Order.seq)]
+    rows = await _orders(session, *where, order_by=order_by, limit=window)
     _add(known, rows)
     if window is not None and len(rows) == window:
         last = rows[-1]
@@ -574,7 +597,7 @@ async def _lock_accounts(
 
     A lone item that takes nothing from bonus skips the lock: the ledger's conditional update
     refuses an overdraft anyway, and then only that item fails, as it would alone."""
-    locked: dict[str, tuple[int, int, bool, int | None]] = {}
+    locked = known.locked
     alone = len(items) == 1 and not any(isinstance(i, Place) and i.request.use_bonus for i in items)
     for _ in range(3):
         chains = await referrals.chains(session, planner.parties - set(known.chains))
@@ -583,6 +606,8 @@ async def _lock_accounts(
             break
         owners = planner.parties | set(planner.debits) | _cancel_owners(known, steps)
         codes = order_escrow.involved_codes(owners, {u: known.chains[u] for u in planner.parties}, known.market.id or 0)
+        if planner.parties:  # fills pay fees: with these read too, the ledger needs no lookup of its own
+            codes |= {ledger.FEES, ledger.REVENUE}
         if not codes - set(locked):
             break
         locked |= await ledger.lock_balances(session, codes - set(locked))
@@ -618,23 +643,26 @@ def _placements(step: _Step | DomainError) -> list[_Placement]:
 def _new_row(market: Market, placement: _Placement, now: datetime) -> Order:
     """The order's row as placed, reserving its whole amount (``FillBook`` applies its fills)."""
     request, final = placement.request, placement.result.order
-    order = Order(
-        user_id=placement.user_id,
-        market_id=market.id or 0,
-        event_id=market.event_id,
-        side=request.side,
-        token=request.token,
-        kind=request.kind,
-        price=request.price if request.kind == "limit" else 0,  # type: ignore[arg-type]
-        amount=request.amount,
-        remaining=request.amount,
-        tif=final.tif,
-        expires_at=request.expires_at,
-        seq=final.seq,
-        client_order_id=request.client_order_id,
-        use_bonus=request.use_bonus,
-        created_at=now,
-        updated_at=now,
+    order = core.build(
+        Order,
+        {
+            "user_id": placement.user_id,
+            "market_id": market.id or 0,
+            "event_id": market.event_id,
+            "side": request.side,
+            "token": request.token,
+            "kind": request.kind,
+            "price": request.price if request.kind == "limit" else 0,
+            "amount": request.amount,
+            "remaining": request.amount,
+            "tif": final.tif,
+            "expires_at": request.expires_at,
+            "seq": final.seq,
+            "client_order_id": request.client_order_id,
+            "use_bonus": request.use_bonus,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     order_escrow.reserve(order, placement.bonus)
     return order
@@ -654,9 +682,11 @@ class _Writer:
     book: dict[int, Order] = field(default_factory=dict)
     filled: dict[int, Order] = field(default_factory=dict)
     mine: dict[int, list[Trade]] = field(default_factory=dict)  # temp id -> the taker's trade rows
+    dirty: dict[int, Order] = field(default_factory=dict)  # id(row) -> row, rows to write back
 
     def mark(self, rows: list[Order], *, book: bool = True) -> None:
         self.changed.update((id(row), row) for row in rows)
+        self.dirty.update((id(row), row) for row in rows)
         if book:
             self.book.update((id(row), row) for row in rows)
 
@@ -686,6 +716,7 @@ class _Writer:
     def cancels(self, step: _Cancels) -> list[Order]:
         rows = [self.orders[i] for i in step.ids]
         self.movements += order_escrow.take_off(self.session, rows, step.reason, self.now)
+        self.dirty.update((id(row), row) for row in rows)
         return rows
 
 
@@ -701,9 +732,8 @@ async def _write(
     before = market_price(market).yes
     placements = [p for step in steps for p in _placements(step)]
     new_rows = {p.temp_id: _new_row(market, p, now) for p in placements}
-    if new_rows:
-        session.add_all(new_rows.values())
-        await orderbook_trading.flush_new_orders(session)
+    await orderbook_trading.insert_new_orders(session, list(new_rows.values()))
+    inserted = {id(row): _state(row) for row in new_rows.values()}
     orders = {**known.rows, **new_rows}
     writer = _Writer(session, known, now, orders, order_escrow.FillBook(market, orders), list(carry))
     for row in new_rows.values():
@@ -718,8 +748,7 @@ async def _write(
             for sell in step.sells:
                 writer.placement(sell)
     fills = writer.fills
-    session.add_all(t for t, _ in fills.trades)
-    await session.flush()
+    await core.add(session, [t for t, _ in fills.trades])
     await fills.move_positions(session)
     writer.movements += fills.movements({u: known.chains.get(u, []) for u in {t.user_id for t, _ in fills.trades}})
     if fills.fills:
@@ -728,10 +757,13 @@ async def _write(
         probability = market_price(market).yes_probability
         session.add(PricePoint(market_id=market.id or 0, probability=probability, created_at=now))
     try:
-        await ledger.post_many(session, writer.movements)
+        await ledger.post_many(session, writer.movements, locked=known.locked)
     except InsufficientFunds:
         raise InsufficientFunds("insufficient balance for this order") from None
-    await session.flush()
+    # The orders the batch changed (a new one only when it did not rest as it was inserted).
+    changed = [row for key, row in writer.dirty.items() if inserted.get(key) != _state(row)]
+    await core.save(session, changed, ORDER_STATE)
+    await session.flush()  # the market (and alert firings): the session's own rows
     topics.orders_changed(session, writer.changed.values())
     topics.book_changed(session, writer.book.values())
     pairs = [
@@ -748,6 +780,10 @@ async def _write(
     await alerts.market_price_moved(session, market, before)
     await notifications.orders_filled(session, market, writer.filled.values())
     return [_outcome(step, writer) for step in steps]
+
+
+def _state(row: Order) -> tuple[object, ...]:
+    return tuple(getattr(row, name) for name in ORDER_STATE)
 
 
 def _outcome(step: _Step | DomainError, writer: _Writer) -> Outcome:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from predictql.auth import Actor
 from predictql.errors import Conflict, DomainError, InvalidInput
-from predictql.models import Event, Market, Order, Pool, Trade
+from predictql.models import Event, Market, Order, Pool, Trade, core
 from predictql.pricing.orderbook import Book, RestingOrder
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, buy_total
 from predictql.services import orderbook_batch  # the executor (it imports this module's types)
@@ -102,11 +102,11 @@ async def place_order(session: AsyncSession, actor: Actor, request: OrderRequest
     return outcome
 
 
-async def flush_new_orders(session: AsyncSession) -> None:
-    """Insert the new order rows added to ``session``; a client order id taken meanwhile (by the
-    same user on another market) is DUPLICATE_CLIENT_ORDER_ID."""
+async def insert_new_orders(session: AsyncSession, rows: list[Order]) -> None:
+    """Insert new order rows (``models.core.add``: their ids set); a client order id taken meanwhile
+    (by the same user on another market) is DUPLICATE_CLIENT_ORDER_ID."""
     try:
-        await session.flush()
+        await core.add(session, rows)
     except IntegrityError as error:
         if "client_order_id" not in str(error.orig):
             raise  # UNIQUE(market_id, seq): two matchers on one market, which the lock rules out

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_
+from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput, NotFound
-from predictql.models import Event, Market, Pool, Position, User
+from predictql.models import Event, Market, Pool, Position, User, core
 from predictql.services import ledger
 from predictql.services.cursors import Page, count, decode_cursor, page_of
 from predictql.services.prices import market_price
@@ -94,19 +95,15 @@ class Holding:
 
 async def apply_holdings(session: AsyncSession, market: Market, holdings: dict[tuple[int, str, bool], Holding]) -> None:
     """``remove_units`` for every selling holding, then ``add_units`` for every buying one, with the
-    open positions they touch read (and locked) in one statement and written in one flush."""
+    open positions they touch read (and locked) in one statement and written in at most two."""
     assert market.id is not None
     if not holdings:
         return
     users = sorted({user_id for user_id, _, _ in holdings})
-    rows = await session.scalars(
-        select(Position)
-        .where(col(Position.user_id).in_(users), Position.market_id == market.id, Position.status == "open")
-        .order_by(col(Position.id))
-        .with_for_update()
-    )
-    open_rows = {(row.user_id, row.token): row for row in rows}
+    open_rows = {(row.user_id, row.token): row for row in await load_open(session, market.id, users)}
     changed: list[Position] = []
+    new: list[Position] = []
+    now = utcnow()
     for (user_id, token, buying), h in sorted(holdings.items(), key=lambda item: item[0][2]):
         position = open_rows.get((user_id, token))
         if not buying:
@@ -114,18 +111,62 @@ async def apply_holdings(session: AsyncSession, market: Market, holdings: dict[t
                 raise no_position()
             if h.units > position.amount:
                 raise InvalidInput(f"you hold {position.amount} units", code="INVALID_AMOUNT")
-            take_out(position, h.units, h.proceeds)
+            take_out(position, h.units, h.proceeds, now)
             if position.status == "closed":
                 del open_rows[(user_id, token)]
         else:
             if position is None:
-                position = Position(user_id=user_id, market_id=market.id, event_id=market.event_id, token=token)
-                session.add(position)
+                position = opened(user_id, market, token, now)
+                new.append(position)
                 open_rows[(user_id, token)] = position
             _put_in(position, h.units, h.price_cost, h.cost, h.bonus_cost, use_bonus=h.bonus_cost > 0)
         changed.append(position)
-    await session.flush()
+    await write(session, new, changed)
     topics.positions_changed(session, changed)
+
+
+# -- the writer batches' rows: Core statements, transient rows (``models.core``) ---------------
+
+_MUTABLE = (
+    "amount",
+    "avg_price",
+    "cost",
+    "price_cost",
+    "bonus_cost",
+    "realized_pnl",
+    "use_bonus",
+    "status",
+    "closed_at",
+)
+
+
+async def load_open(session: AsyncSession, market_id: int, user_ids: Sequence[int]) -> list[Position]:
+    """The users' open positions in a locked market, locked in id order (``FOR UPDATE``), as rows
+    outside the session: ``write`` stores what is done to them."""
+    table = core.table(Position)
+    result = await session.execute(
+        sql_select(table)
+        .where(table.c.user_id.in_(user_ids), table.c.market_id == market_id, table.c.status == "open")
+        .order_by(table.c.id)
+        .with_for_update()
+    )
+    return [core.build(Position, row._asdict()) for row in result]
+
+
+def opened(user_id: int, market: Market, token: str, now: datetime) -> Position:
+    """A new open position, empty, to be inserted by ``write``."""
+    assert market.id is not None
+    return core.build(
+        Position,
+        {"user_id": user_id, "market_id": market.id, "event_id": market.event_id, "token": token, "created_at": now},
+    )
+
+
+async def write(session: AsyncSession, new: Sequence[Position], changed: Sequence[Position]) -> None:
+    """Insert ``new`` (their ids set, in order) and update the rest of ``changed``: two statements."""
+    await core.add(session, new)
+    fresh = {id(p) for p in new}
+    await core.save(session, list({id(p): p for p in changed if id(p) not in fresh}.values()), _MUTABLE)
 
 
 def _put_in(position: Position, units: int, price_cost: int, cost: int, bonus_cost: int, *, use_bonus: bool) -> None:
