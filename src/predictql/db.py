@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeDecorator
 
 from predictql.commit_effects import AfterCommit, CommitEffects, effects, take_effects
 from predictql.errors import DomainError
+from predictql.jsonutil import loads_column
 
 log = logging.getLogger("predictql.db")
 
@@ -89,7 +90,7 @@ def make_engine(
     """The engine; with timeouts (the server's), a dead or frozen database fails fast (then 503)
     instead of holding every request for minutes. Tools and migrations run without them."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, json_deserializer=loads_column)
         busy = 10.0 if statement_timeout is None else statement_timeout
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(busy * 1000)))
         return engine
@@ -112,7 +113,13 @@ def make_engine(
     # No pre-ping: it costs a round trip per checkout (several per request). A connection the
     # server dropped fails its statement once; SQLAlchemy then invalidates the pool.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, connect_args=connect, **options
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=3600,
+        connect_args=connect,
+        json_deserializer=loads_column,
+        **options,
     )
 
 

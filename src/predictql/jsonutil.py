@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,3 +54,14 @@ def dumps_str(value: Any) -> str:
 
 
 loads = orjson.loads
+
+
+def loads_column(text: str | bytes) -> Any:
+    """A JSON column's value as the database returns it (the engines' ``json_deserializer``):
+    orjson, several times faster than the standard library on the feed's tags and pool metadata;
+    what orjson refuses and ``json.dumps`` may have written (an integer beyond 64 bits, NaN) is
+    read by the standard library as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

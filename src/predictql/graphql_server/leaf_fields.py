@@ -19,10 +19,16 @@ value the scalar refuses) goes through ``execute_field`` as before, which produc
 or the same located error. Any schema extension with a per-field ``resolve`` hook (middleware,
 such as the tracing extension) turns the short path off for the operation: every field must pass
 through the hook then.
+
+A field of a ``RowFields`` object built with ``lazy`` (the feed's events, pools and markets) is not
+on the instance until read: the plan carries the field's function of the row, and the short path
+calls it directly rather than through a failed attribute lookup and ``__getattr__``; a value
+already on the instance (``from_row``, or read before) is used as it is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import (
@@ -39,15 +45,17 @@ from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
-# (python attribute, leaf type, nullable)
-LeafPlan = tuple[str, GraphQLLeafType, bool]
+from predictql.schema.row_fields import Fields, RowFields
+
+# (python attribute, leaf type, nullable, the field's function of the row for a RowFields type)
+LeafPlan = tuple[str, GraphQLLeafType, bool, Callable[[Any], Any] | None]
 PLAIN = frozenset({str, int, float, bool})
 BASIC_RESOLVER = "_get_basic_result"  # Strawberry's resolver for a field that only reads an attribute
 
 _plans: dict[GraphQLObjectType, dict[str, LeafPlan]] = {}
 
 
-def _plan(field: GraphQLField) -> LeafPlan | None:
+def _plan(field: GraphQLField, fields: Fields) -> LeafPlan | None:
     definition = (field.extensions or {}).get("strawberry-definition")
     if not isinstance(definition, StrawberryField) or not definition.is_basic_field:
         return None
@@ -61,7 +69,7 @@ def _plan(field: GraphQLField) -> LeafPlan | None:
         kind = kind.of_type
     if not isinstance(kind, GraphQLScalarType | GraphQLEnumType):
         return None
-    return definition.python_name, kind, nullable
+    return definition.python_name, kind, nullable, fields.get(definition.python_name)
 
 
 def leaf_plans(parent_type: GraphQLObjectType) -> dict[str, LeafPlan]:
@@ -69,8 +77,11 @@ def leaf_plans(parent_type: GraphQLObjectType) -> dict[str, LeafPlan]:
     plans = _plans.get(parent_type)
     if plans is None:
         plans = {}
+        definition = (parent_type.extensions or {}).get("strawberry-definition")
+        origin = getattr(definition, "origin", None)
+        fields = origin.FIELDS if isinstance(origin, type) and issubclass(origin, RowFields) else {}
         for name, field in parent_type.fields.items():
-            plan = _plan(field)
+            plan = _plan(field, fields)
             if plan is not None:
                 plans[name] = plan
         _plans[parent_type] = plans
@@ -99,8 +110,13 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             for response_name, field_details_list in grouped_field_set.items():
                 plan = plans.get(field_details_list[0].node.name.value)
                 if plan is not None:
-                    attribute, leaf, nullable = plan
-                    value = getattr(source_value, attribute, Undefined)
+                    attribute, leaf, nullable, make = plan
+                    if make is not None and isinstance(source_value, RowFields):
+                        value = source_value.__dict__.get(attribute, Undefined)
+                        if value is Undefined:
+                            value = make(source_value.row)
+                    else:
+                        value = getattr(source_value, attribute, Undefined)
                     if value is None:
                         if nullable:
                             results[response_name] = None

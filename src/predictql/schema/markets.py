@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -22,6 +22,7 @@ from predictql.schema.loaders import Loaders, then
 from predictql.schema.node import Node, gid, opt_gid
 from predictql.schema.pagination import BOUNDS, After, Before, Connection, First, Last, connection, page_args
 from predictql.schema.payloads import MutationPayload
+from predictql.schema.row_fields import Fields, RowFields
 from predictql.schema.scalars import Long, Price
 from predictql.services.cursors import Page
 from predictql.services.events import EventFields, event_status
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="One outcome of a pool, traded as a binary YES/NO market.")
-class Market(Node):
+class Market(Node, RowFields):
     id: strawberry.ID = strawberry.field(description="The market's global id (mkt_...).")
     pool_id: strawberry.ID = strawberry.field(description="The global id (pool_...) of the pool it belongs to.")
     event_id: strawberry.ID = strawberry.field(description="The global id (evt_...) of the event it belongs to.")
@@ -114,38 +115,34 @@ class Market(Node):
         book = await info.context.loaders.book_by_market_id.load((self.row.id or 0, depth))
         return OrderBook.from_snapshot(book.flipped() if token_type is Outcome.NO else book)
 
-    @classmethod
-    def from_row(cls, row: MarketRow) -> Market:
-        price = market_price(row)
-        return cls(
-            id=gid(Kind.MARKET, row.id),
-            pool_id=gid(Kind.POOL, row.pool_id),
-            event_id=gid(Kind.EVENT, row.event_id),
-            name=row.name,
-            name_ru=row.name_ru,
-            outcome_index=row.outcome_index,
-            market_type=MarketType(row.market_type),
-            yes_probability=price.yes_probability,
-            no_probability=1.0 - price.yes_probability,
-            yes_price=Price(price.yes),
-            no_price=Price(price.no),
-            b=Long(row.lmsr_b // 100),
-            liquidity_kopecks=Long(row.lmsr_b),
-            q_yes=Long(row.q_yes),
-            q_no=Long(row.q_no),
-            volume=Long(row.volume),
-            paused=row.paused,
-            resolved=row.resolved,
-            winning_outcome=opt(Outcome, row.winning_outcome),
-            yes_name=row.yes_name,
-            no_name=row.no_name,
-            resolved_at=row.resolved_at,
-            row=row,
-        )
+    FIELDS: ClassVar[Fields] = {
+        "id": lambda row: gid(Kind.MARKET, row.id),
+        "pool_id": lambda row: gid(Kind.POOL, row.pool_id),
+        "event_id": lambda row: gid(Kind.EVENT, row.event_id),
+        "name": lambda row: row.name,
+        "name_ru": lambda row: row.name_ru,
+        "outcome_index": lambda row: row.outcome_index,
+        "market_type": lambda row: MarketType(row.market_type),
+        "yes_probability": lambda row: market_price(row).yes_probability,
+        "no_probability": lambda row: 1.0 - market_price(row).yes_probability,
+        "yes_price": lambda row: Price(market_price(row).yes),
+        "no_price": lambda row: Price(market_price(row).no),
+        "b": lambda row: Long(row.lmsr_b // 100),
+        "liquidity_kopecks": lambda row: Long(row.lmsr_b),
+        "q_yes": lambda row: Long(row.q_yes),
+        "q_no": lambda row: Long(row.q_no),
+        "volume": lambda row: Long(row.volume),
+        "paused": lambda row: row.paused,
+        "resolved": lambda row: row.resolved,
+        "winning_outcome": lambda row: opt(Outcome, row.winning_outcome),
+        "yes_name": lambda row: row.yes_name,
+        "no_name": lambda row: row.no_name,
+        "resolved_at": lambda row: row.resolved_at,
+    }
 
 
 @strawberry.type(description="A group of outcomes of one event; one market per outcome.")
-class Pool(Node):
+class Pool(Node, RowFields):
     id: strawberry.ID = strawberry.field(description="The pool's global id (pool_...).")
     event_id: strawberry.ID = strawberry.field(description="The global id (evt_...) of the event this pool belongs to.")
     name: str = strawberry.field(description="The pool's question (English).")
@@ -180,28 +177,25 @@ class Pool(Node):
         assert row is not None
         return Event.from_row(row)
 
-    @classmethod
-    def from_row(cls, row: PoolRow) -> Pool:
-        return cls(
-            id=gid(Kind.POOL, row.id),
-            event_id=gid(Kind.EVENT, row.event_id),
-            name=row.name,
-            name_ru=row.name_ru,
-            rules=row.rules,
-            rules_ru=row.rules_ru,
-            margin=row.margin,
-            live_at=row.live_at,
-            finish_at=row.finish_at,
-            won_side=row.won_side,
-            created_at=row.created_at,
-            closed_at=row.closed_at,
-            metadata=JSON(row.meta),
-            row=row,
-        )
+    FIELDS: ClassVar[Fields] = {
+        "id": lambda row: gid(Kind.POOL, row.id),
+        "event_id": lambda row: gid(Kind.EVENT, row.event_id),
+        "name": lambda row: row.name,
+        "name_ru": lambda row: row.name_ru,
+        "rules": lambda row: row.rules,
+        "rules_ru": lambda row: row.rules_ru,
+        "margin": lambda row: row.margin,
+        "live_at": lambda row: row.live_at,
+        "finish_at": lambda row: row.finish_at,
+        "won_side": lambda row: row.won_side,
+        "created_at": lambda row: row.created_at,
+        "closed_at": lambda row: row.closed_at,
+        "metadata": lambda row: JSON(row.meta),
+    }
 
 
 @strawberry.type(description="An event: a question or match with one or more pools of outcomes.")
-class Event(Node):
+class Event(Node, RowFields):
     id: strawberry.ID = strawberry.field(description="The event's global id (evt_...).")
     creator_id: strawberry.ID = strawberry.field(
         description="The global id (usr_...) of the user who created it.", deprecation_reason="Use creator { id }."
@@ -281,41 +275,39 @@ class Event(Node):
 
         return await event_comments(info, self._row_id, order_by, first, after, last, before)
 
-    @classmethod
-    def from_row(cls, row: EventRow) -> Event:
-        return cls(
-            id=gid(Kind.EVENT, row.id),
-            creator_id=gid(Kind.USER, row.creator_id),
-            name=row.name,
-            name_ru=row.name_ru,
-            tags=list(row.tags),
-            image_url=row.image_url,
-            is_active=row.is_active,
-            created_at=row.created_at,
-            closed_at=row.closed_at,
-            cancelled_at=row.cancelled_at,
-            versus_names=list(row.versus_names),
-            versus_images=list(row.versus_images),
-            has_draw=row.has_draw,
-            main_pool_id=opt_gid(Kind.POOL, row.main_pool_id),
-            is_loop_event=row.is_loop_event,
-            loop_interval_minutes=row.loop_interval_minutes,
-            asset_symbol=row.asset_symbol,
-            row=row,
-        )
+    FIELDS: ClassVar[Fields] = {
+        "id": lambda row: gid(Kind.EVENT, row.id),
+        "creator_id": lambda row: gid(Kind.USER, row.creator_id),
+        "name": lambda row: row.name,
+        "name_ru": lambda row: row.name_ru,
+        "tags": lambda row: list(row.tags),
+        "image_url": lambda row: row.image_url,
+        "is_active": lambda row: row.is_active,
+        "created_at": lambda row: row.created_at,
+        "closed_at": lambda row: row.closed_at,
+        "cancelled_at": lambda row: row.cancelled_at,
+        "versus_names": lambda row: list(row.versus_names),
+        "versus_images": lambda row: list(row.versus_images),
+        "has_draw": lambda row: row.has_draw,
+        "main_pool_id": lambda row: opt_gid(Kind.POOL, row.main_pool_id),
+        "is_loop_event": lambda row: row.is_loop_event,
+        "loop_interval_minutes": lambda row: row.loop_interval_minutes,
+        "asset_symbol": lambda row: row.asset_symbol,
+    }
 
 
+# Rows from the request's loaders: read, never changed afterwards (``RowFields.lazy``).
 def _pool(row: PoolRow | None) -> Pool:
     assert row is not None
-    return Pool.from_row(row)
+    return Pool.lazy(row)
 
 
 def _pools(rows: list[PoolRow]) -> list[Pool]:
-    return [Pool.from_row(row) for row in rows]
+    return [Pool.lazy(row) for row in rows]
 
 
 def _markets(rows: list[MarketRow]) -> list[Market]:
-    return [Market.from_row(row) for row in rows]
+    return [Market.lazy(row) for row in rows]
 
 
 def _status(row: EventRow, pools: list[PoolRow]) -> EventStatus:
@@ -325,7 +317,7 @@ def _status(row: EventRow, pools: list[PoolRow]) -> EventStatus:
 def event_connection(page: Page[EventRow], loaders: Loaders) -> Connection[Event]:
     """A page of events; nested ``event`` fields of the page's rows need no query."""
     loaders.prime_events(page.items)
-    return connection(page, Event.from_row, lambda row: row.id)
+    return connection(page, Event.lazy, lambda row: row.id)
 
 
 # What an event's fields read from its pools, and from its pools' markets (``prefetch_feed``).

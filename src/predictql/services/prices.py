@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from predictql.models import Market
 from predictql.pricing import lmsr
@@ -31,13 +32,44 @@ def market_price(market: Market) -> Price:
     """A resolved market is worth its payoff (YES won: 10000/0); an order-book market that has
     traded is at its last execution price; otherwise the LMSR price of its state (for an
     order-book market, whose q's stay 0, that is its prior ``p0``). A cancelled event's markets
-    have no winner and keep their last price."""
-    if market.resolved and market.winning_outcome is not None:
-        won = market.winning_outcome == "YES"
+    have no winner and keep their last price.
+
+    Computed once per market state (``_price`` is memoized on the columns it reads): a feed page
+    asks for the same unchanged markets request after request, and the LMSR price is most of the
+    CPU of building a ``Market`` (``bench/RESULTS.md``, "The executed feed at 2x")."""
+    return _price(
+        market.resolved,
+        market.winning_outcome,
+        market.market_type,
+        market.last_price,
+        market.q_yes,
+        market.q_no,
+        market.lmsr_b,
+        market.p0,
+    )
+
+
+PRICE_MEMO_SIZE = 16_384
+"""Market states whose price stays memoized (~200 bytes each); a changed market is a new state."""
+
+
+@lru_cache(maxsize=PRICE_MEMO_SIZE, typed=True)
+def _price(
+    resolved: bool,
+    winning_outcome: str | None,
+    market_type: str,
+    last_price: int | None,
+    q_yes: int,
+    q_no: int,
+    b: int,
+    p0: float,
+) -> Price:
+    if resolved and winning_outcome is not None:
+        won = winning_outcome == "YES"
         return Price(SCALE if won else 0, 0 if won else SCALE, 1.0 if won else 0.0)
-    if market.market_type == "orderbook" and market.last_price is not None:
-        return Price(market.last_price, SCALE - market.last_price, market.last_price / SCALE)
-    state = lmsr.MarketState(market.q_yes, market.q_no, market.lmsr_b, market.p0)
+    if market_type == "orderbook" and last_price is not None:
+        return Price(last_price, SCALE - last_price, last_price / SCALE)
+    state = lmsr.MarketState(q_yes, q_no, b, p0)
     yes, no = lmsr.price_bps(state)
     return Price(yes, no, lmsr.price_yes(state))
 
