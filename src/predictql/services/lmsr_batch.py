@@ -128,7 +128,7 @@ class _Batch:
         event: Event,
         chains: dict[int, list[int]],
         open_positions: list[Position],
-        accounts: dict[str, tuple[int, int, bool, int | None]],
+        accounts: ledger.Accounts,
     ) -> None:
         self.market, self.pool, self.event = market, pool, event
         self.chains = chains
@@ -173,12 +173,9 @@ class _Batch:
                 position = positions.opened(user_id, market, token, now)
                 self.positions[(user_id, token)] = position
                 self.new_positions.append(position)
-            position.amount += quote.shares
-            position.price_cost += quote.amm_amount
-            position.cost += quote.total
-            position.bonus_cost += bonus_price
-            position.use_bonus = position.use_bonus or bonus_price > 0
-            position.avg_price = position.price_cost * 10000 // position.amount
+            positions.put_in(
+                position, quote.shares, quote.amm_amount, quote.total, bonus_price, use_bonus=bonus_price > 0
+            )
         else:
             assert position is not None
             positions.take_out(position, quote.shares, quote.total, now)

@@ -154,7 +154,7 @@ class _Known:
     reserved: dict[tuple[int, str], int] = field(default_factory=dict)
     chains: dict[int, list[int]] = field(default_factory=dict)
     next_seq: int = 1
-    locked: dict[str, tuple[int, int, bool, int | None]] = field(default_factory=dict)  # ledger.lock_balances
+    locked: ledger.Accounts = field(default_factory=dict)  # ledger.lock_balances in this batch
 
 
 def _key(is_bid: bool, yes_price: int, seq: int) -> tuple[int, int]:

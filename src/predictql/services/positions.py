@@ -57,7 +57,7 @@ async def add_units(
     if position is None:
         position = Position(user_id=user_id, market_id=market.id, event_id=market.event_id, token=token)
         session.add(position)
-    _put_in(position, units, price_cost, cost, bonus_cost, use_bonus=use_bonus)
+    put_in(position, units, price_cost, cost, bonus_cost, use_bonus=use_bonus)
     await session.flush()
     topics.positions_changed(session, [position])
     return position
@@ -119,7 +119,7 @@ async def apply_holdings(session: AsyncSession, market: Market, holdings: dict[t
                 position = opened(user_id, market, token, now)
                 new.append(position)
                 open_rows[(user_id, token)] = position
-            _put_in(position, h.units, h.price_cost, h.cost, h.bonus_cost, use_bonus=h.bonus_cost > 0)
+            put_in(position, h.units, h.price_cost, h.cost, h.bonus_cost, use_bonus=h.bonus_cost > 0)
         changed.append(position)
     await write(session, new, changed)
     topics.positions_changed(session, changed)
@@ -169,7 +169,9 @@ async def write(session: AsyncSession, new: Sequence[Position], changed: Sequenc
     await core.save(session, list({id(p): p for p in changed if id(p) not in fresh}.values()), _MUTABLE)
 
 
-def _put_in(position: Position, units: int, price_cost: int, cost: int, bonus_cost: int, *, use_bonus: bool) -> None:
+def put_in(position: Position, units: int, price_cost: int, cost: int, bonus_cost: int, *, use_bonus: bool) -> None:
+    """Add ``units`` bought for ``cost`` (of which the price part ``price_cost``, ``bonus_cost`` from
+    bonus) to a loaded open row: its costs and average price."""
     position.amount += units
     position.price_cost += price_cost
     position.cost += cost
