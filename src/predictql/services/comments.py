@@ -78,10 +78,13 @@ def _text(body: str, limits: Limits) -> str:
     return text
 
 
-async def _rate(session: AsyncSession, user_id: int, limits: Limits, now: datetime) -> None:
+async def _rate(session: AsyncSession, user_id: int, limits: Limits) -> datetime:
     """At most ``per_minute`` comments in any rolling minute; the user's row lock serializes their
-    posts, so two at once cannot both slip under the limit."""
+    posts, so two at once cannot both slip under the limit. Returns the post's time, read once the
+    lock is held: posts that committed while this one waited are then all earlier than it (read
+    before, a wait computed from them could exceed the window)."""
     await session.execute(select(User.id).where(col(User.id) == user_id).with_for_update())
+    now = utcnow()
     since = now - RATE_WINDOW
     recent = list(
         await session.scalars(
@@ -94,6 +97,7 @@ async def _rate(session: AsyncSession, user_id: int, limits: Limits, now: dateti
     if len(recent) >= limits.per_minute:
         wait = (min(recent) + RATE_WINDOW - now).total_seconds()
         raise RateLimited(f"at most {limits.per_minute} comments a minute", retry_after=max(1, math.ceil(wait)))
+    return now
 
 
 async def _parent(session: AsyncSession, event_id: int, parent_id: int) -> Comment:
@@ -115,8 +119,7 @@ async def create(
     event = await events.get_visible(session, actor, event_id)
     text = _text(body, limits)
     parent = await _parent(session, event_id, parent_id) if parent_id is not None else None
-    now = utcnow()
-    await _rate(session, user_id, limits, now)
+    now = await _rate(session, user_id, limits)
     comment = Comment(event_id=event_id, user_id=user_id, parent_id=parent_id, body=text, created_at=now)
     session.add(comment)
     await session.flush()
