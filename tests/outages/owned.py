@@ -68,13 +68,19 @@ class OwnedPostgres:
         if not (self.data / "postmaster.pid").exists():
             self.start()
 
-    def _pids(self) -> list[int]:
-        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
-        return [postmaster, *map(int, children)]
+    def _postmaster(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def _children(self, postmaster: int) -> list[int]:
+        listed = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+        return [int(pid) for pid in listed]
 
     def freeze(self, at_most: float = FREEZE_LIMIT_SECONDS) -> None:
         """SIGSTOP the postmaster and every backend: connections stay open and nothing answers.
+
+        The postmaster stops first, and its children are listed only then: a backend it forked
+        between a listing and its stop once went on answering (health said "ok" on a frozen
+        cluster in one CI run). Returns once every process is seen stopped.
 
         A freeze can never outlive ``at_most`` seconds: a timer thaws the cluster even if the test
         never gets to (a frozen cluster left behind hangs every later step that touches it, down to
@@ -82,20 +88,24 @@ class OwnedPostgres:
         self._thaw_timer = threading.Timer(at_most, self.thaw)
         self._thaw_timer.daemon = True
         self._thaw_timer.start()
-        self._signal(signal.SIGSTOP)
+        postmaster = self._postmaster()
+        _signal([postmaster], signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while True:
+            running = [pid for pid in [postmaster, *self._children(postmaster)] if not _stopped(pid)]
+            if not running:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the cluster did not freeze: {running} still running")
+            _signal(running, signal.SIGSTOP)
+            time.sleep(0.01)
 
     def thaw(self) -> None:
         timer, self._thaw_timer = self._thaw_timer, None
         if timer is not None:
             timer.cancel()
-        self._signal(signal.SIGCONT)
-
-    def _signal(self, signum: int) -> None:
-        """The postmaster first (stopped, it starts no new backend), then its children; a backend
-        that exits meanwhile is skipped (its ProcessLookupError once left the cluster half frozen)."""
-        for pid in self._pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
+        postmaster = self._postmaster()
+        _signal([*self._children(postmaster), postmaster], signal.SIGCONT)
 
     def remove(self) -> None:
         try:
@@ -104,6 +114,24 @@ class OwnedPostgres:
         except (OSError, subprocess.CalledProcessError):
             pass  # already stopped
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _signal(pids: list[int], signum: int) -> None:
+    """A process that exits meanwhile is skipped (its ProcessLookupError once left the cluster
+    half frozen)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def _stopped(pid: int) -> bool:
+    """Stopped by a signal, or gone (exited, or a zombie its stopped parent cannot reap): the state
+    field of ``/proc/<pid>/stat``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(")") + 2] in "TtZX"
 
 
 class OwnedRedis:
