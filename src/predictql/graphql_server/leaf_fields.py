@@ -22,8 +22,8 @@ through the hook then.
 
 A field of a ``RowFields`` object built with ``lazy`` (the feed's events, pools and markets) is not
 on the instance until read: the plan carries the field's function of the row, and the short path
-calls it directly rather than through a failed attribute lookup and ``__getattr__``; a value
-already on the instance (``from_row``, or read before) is used as it is.
+calls it directly rather than through the field's descriptor (which also stores the value on the
+instance); a value already on the instance (``from_row``, or read before) is used as it is.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                     if make is not None and isinstance(source_value, RowFields):
                         value = source_value.__dict__.get(attribute, Undefined)
                         if value is Undefined:
-                            value = make(source_value.row)
+                            value = make(source_value.__dict__["row"])
                     else:
                         value = getattr(source_value, attribute, Undefined)
                     if value is None:

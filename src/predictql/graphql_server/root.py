@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from predictql.graphql_server.cost import cost_limit
+from predictql.graphql_server.direct_resolvers import call_directly
 from predictql.graphql_server.errors import DomainErrors
 from predictql.graphql_server.idempotency import Idempotency, IdempotencyKeyArgument
 from predictql.graphql_server.input_guard import InputGuard, SafeStringLiterals
@@ -123,7 +124,7 @@ def build_schema(settings: Settings | None = None, *, traced: type[SchemaExtensi
     settings = settings or Settings()
     # Built once: the same rule classes on every request keep ValidationCache keys stable.
     rules: list[Any] = [*limit_rules(settings), SafeStringLiterals]
-    return PredictSchema(
+    schema = PredictSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -144,3 +145,5 @@ def build_schema(settings: Settings | None = None, *, traced: type[SchemaExtensi
         config=StrawberryConfig(scalar_map=SCALARS),
         execution_context_class=SharedEventExecutor,  # one execution per event, not per subscriber
     )
+    call_directly(schema)  # plain ``def`` resolvers of (self, info) without Strawberry's wrapper
+    return schema

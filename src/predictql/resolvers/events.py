@@ -82,15 +82,15 @@ class EventsQuery:
                 ranked = await discovery.events_page(
                     session, info.context.actor, ranked_request, order=order_by.name, with_total=args.with_total
                 )
-            info.context.loaders.prime_events(ranked.items)
-            await prefetch_feed(info, ranked.items)
+                info.context.loaders.prime_events(ranked.items)
+                await prefetch_feed(info, session, ranked.items)
             return ranked_connection(
                 ranked.items, ranked.cursors, ranked.has_more, ranked.has_previous, Event.from_row, ranked.total
             )
         request = FeedQuery(tags=tags or (), status=wanted, search=search, page=args)
         async with info.context.db.session() as session:
-            page = await feed.page(session, info.context.actor, request)
-        await prefetch_feed(info, page.items)
+            page = await feed.page(session, info.context.actor, request, read_only=True)
+            await prefetch_feed(info, session, page.items)
         return event_connection(page, info.context.loaders)
 
     @strawberry.field(
@@ -101,8 +101,8 @@ class EventsQuery:
     ) -> Connection[Event]:
         request = FeedQuery(mine=True, page=page_args(info, first, after, last, before))
         async with info.context.db.session() as session:
-            page = await feed.page(session, info.context.actor, request)
-        await prefetch_feed(info, page.items)
+            page = await feed.page(session, info.context.actor, request, read_only=True)
+            await prefetch_feed(info, session, page.items)
         return event_connection(page, info.context.loaders)
 
 

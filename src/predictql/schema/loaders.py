@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
 
@@ -98,6 +99,11 @@ def then(loaded: Awaitable[T], make: Callable[[T], R]) -> R:
         return make(await loaded)
 
     return cast(R, later())
+
+
+def _missing(loader: DataLoader[int, Any], keys: list[int]) -> list[int]:
+    """The keys ``loader`` holds no value (nor a pending load) for yet."""
+    return [key for key in keys if loader.cache_map.get(key) is None]
 
 
 class Loaders:
@@ -237,15 +243,35 @@ class Loaders:
 
     async def _pools_by_event_id(self, keys: list[int]) -> list[list[Pool]]:
         async with self._db.session() as session:
-            found = await events.pools_of(session, keys)
-        self.pool_by_id.prime_many({pool.id: pool for pools in found.values() for pool in pools if pool.id})
+            found = await events.pool_rows_of(session, keys)
+        self._prime_pools(found)
         return [found[key] for key in keys]
 
     async def _markets_by_pool_id(self, keys: list[int]) -> list[list[Market]]:
         async with self._db.session() as session:
-            found = await events.markets_of(session, keys)
-        self.market_by_id.prime_many({m.id: m for markets in found.values() for m in markets if m.id})
+            found = await events.market_rows_of(session, keys)
+        self._prime_markets(found)
         return [found[key] for key in keys]
+
+    async def load_feed(self, session: AsyncSession, event_ids: list[int], *, markets: bool) -> None:
+        """The pools of a page of events (and, with ``markets``, their markets) in ``session``, the
+        page's own read session: the two statements ``pools_by_event_id`` and
+        ``markets_by_pool_id`` would batch, without a session (a pooled connection's checkout,
+        pre-ping, BEGIN and ROLLBACK) each. Keys a loader already holds are not read again."""
+        self._prime_pools(await events.pool_rows_of(session, _missing(self.pools_by_event_id, event_ids)))
+        if not markets:
+            return
+        held = await self.pools_by_event_id.load_many(event_ids)  # primed now: no statement
+        pool_ids = [pool.id for rows in held for pool in rows if pool.id is not None]
+        self._prime_markets(await events.market_rows_of(session, _missing(self.markets_by_pool_id, pool_ids)))
+
+    def _prime_pools(self, found: dict[int, list[Pool]]) -> None:
+        self.pools_by_event_id.prime_many(found)
+        self.pool_by_id.prime_many({pool.id: pool for pools in found.values() for pool in pools if pool.id})
+
+    def _prime_markets(self, found: dict[int, list[Market]]) -> None:
+        self.markets_by_pool_id.prime_many(found)
+        self.market_by_id.prime_many({m.id: m for markets in found.values() for m in markets if m.id})
 
     async def _watched(self, keys: list[int]) -> list[bool]:
         if self._actor.user_id is None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 from strawberry.types.nodes import SelectedField, Selection
 
@@ -325,23 +326,22 @@ _NEEDS_POOLS = (("status",), ("pools",), ("mainPool",), ("totalVolume",))
 _NEEDS_MARKETS = (("pools", "markets"), ("mainPool", "markets"), ("totalVolume",))
 
 
-async def prefetch_feed(info: Info, rows: Sequence[EventRow]) -> None:
+async def prefetch_feed(info: Info, session: AsyncSession, rows: Sequence[EventRow]) -> None:
     """Load the pools and markets a page of events will ask for, before its fields run.
 
-    The same two batches (two statements) the nested fields' loaders would have run, only
-    earlier: each event's ``status`` and ``pools`` and each pool's ``markets`` then find their rows
-    in the loaders and complete synchronously (``then``), without a coroutine or a task per
-    object. Only what the selection asks for (through fragments) is loaded.
+    The same two statements the nested fields' loaders would have batched, only earlier and in
+    ``session``, the read session of the page itself (``Loaders.load_feed``): each event's
+    ``status`` and ``pools`` and each pool's ``markets`` then find their rows in the loaders and
+    complete synchronously (``then``), without a coroutine or a task per object. Only what the
+    selection asks for (through fragments) is loaded.
     """
     connection = [child for field in _fields(info.selected_fields) for child in field.selections]  # this field's
     nodes = [child for field in _fields_at(connection, ("edges", "node")) for child in field.selections]
     if not rows or not any(_fields_at(nodes, path) for path in _NEEDS_POOLS):
         return
     loaders: Loaders = info.context.loaders
-    found = await loaders.pools_by_event_id.load_many([row.id for row in rows if row.id is not None])
-    if any(_fields_at(nodes, path) for path in _NEEDS_MARKETS):
-        pool_ids = [pool.id for pools in found for pool in pools if pool.id is not None]
-        await loaders.markets_by_pool_id.load_many(pool_ids)
+    markets = any(_fields_at(nodes, path) for path in _NEEDS_MARKETS)
+    await loaders.load_feed(session, [row.id for row in rows if row.id is not None], markets=markets)
 
 
 def _fields_at(selections: Sequence[Selection], path: Sequence[str]) -> list[SelectedField]:

@@ -155,13 +155,15 @@ def list_page(rows: list[T], args: PageArgs, row_id: Callable[[T], int | None]) 
 
 
 async def keyset_page(
-    session: AsyncSession, query: Any, id_column: Any, args: PageArgs, *, bound: int = MAX_PAGE
+    session: AsyncSession, query: Any, id_column: Any, args: PageArgs, *, bound: int = MAX_PAGE, rows: bool = False
 ) -> Page[Any]:
-    """One newest-first page of ``query`` (a select of one entity), keyset-paged on ``id_column``."""
+    """One newest-first page of ``query`` (a select of one entity), keyset-paged on ``id_column``.
+    ``rows``: ``query`` selects columns (an entity's, ``events.pool_rows_of``), the page holds its rows."""
     args.checked(bound)
     total = await count(session, query) if args.with_total else None
-    rows = list(await session.scalars(keyset(query, id_column, args)))
-    return window(rows, args, lambda row: row.id, total)
+    statement = keyset(query, id_column, args)
+    found = list((await session.execute(statement)).all() if rows else await session.scalars(statement))
+    return window(found, args, lambda row: row.id, total)
 
 
 async def pages_by_parent(

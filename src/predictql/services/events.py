@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -15,6 +16,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Forbidden, InvalidInput, NotFound
 from predictql.models import Event, EventSuggestion, EventTag, Market, Pool
+from predictql.models.core import table
 
 MAX_TAGS = 20
 ASSET_SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -215,4 +217,42 @@ async def markets_of(session: AsyncSession, pool_ids: Sequence[int]) -> dict[int
         )
         for market in rows:
             found[market.pool_id].append(market)
+    return found
+
+
+# ``pools_of`` / ``markets_of`` for reads whose rows nothing changes (the GraphQL loaders): every
+# column as a Core ``Row``, read like the model's instance (the same attribute names: each
+# column is named as its field), in the same order. Not ORM instances: building an ORM instance of
+# a SQLModel row (instance state, pydantic's private attributes, the identity map) cost ~30 us,
+# a quarter of an executed 20-event feed's CPU for its 160 pools and markets (bench/RESULTS.md,
+# "The executed feed at 2x: Core rows"). Prebuilt statements: one compiled-cache entry each.
+# Read past the identity map: a session's unflushed changes to these rows are not seen (read
+# sessions have none).
+_POOL_ROWS = (
+    sa_select(*table(Pool).columns)
+    .where(table(Pool).c.event_id.in_(bindparam("ids", expanding=True)))
+    .order_by(table(Pool).c.id)
+)
+_MARKET_ROWS = (
+    sa_select(*table(Market).columns)
+    .where(table(Market).c.pool_id.in_(bindparam("ids", expanding=True)))
+    .order_by(table(Market).c.outcome_index)
+)
+
+
+async def pool_rows_of(session: AsyncSession, event_ids: Sequence[int]) -> dict[int, list[Pool]]:
+    """Each event's pools, oldest first, as read-only rows (see ``_POOL_ROWS``)."""
+    return await _rows_by(session, _POOL_ROWS, "event_id", event_ids)
+
+
+async def market_rows_of(session: AsyncSession, pool_ids: Sequence[int]) -> dict[int, list[Market]]:
+    """Each pool's markets, by outcome index, as read-only rows (see ``_POOL_ROWS``)."""
+    return await _rows_by(session, _MARKET_ROWS, "pool_id", pool_ids)
+
+
+async def _rows_by(session: AsyncSession, statement: Any, parent: str, ids: Sequence[int]) -> dict[int, list[Any]]:
+    found: dict[int, list[Any]] = {key: [] for key in ids}
+    if ids:
+        for row in await session.execute(statement, {"ids": list(ids)}):
+            found[getattr(row, parent)].append(row)
     return found

@@ -18,6 +18,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import InvalidInput
 from predictql.models import Event, EventTag, Pool
+from predictql.models.core import table
 from predictql.services.cursors import Page, PageArgs, keyset_page
 from predictql.services.events import MAX_TAGS  # an event has no more tags to match
 
@@ -88,8 +89,12 @@ def filtered(actor: Actor, request: FeedQuery) -> SelectOfScalar[Event]:
     return query
 
 
-async def page(session: AsyncSession, actor: Actor, request: FeedQuery) -> Page[Event]:
+async def page(session: AsyncSession, actor: Actor, request: FeedQuery, *, read_only: bool = False) -> Page[Event]:
+    """``read_only``: the events as Core rows of every column (read like ``Event`` instances, not
+    ORM-tracked; see ``events.pool_rows_of``), for a read that changes none of them."""
     args = request.page or PageArgs(first=request.limit, after=request.cursor)
     if not 1 <= args.size <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1-{MAX_LIMIT}")
-    return await keyset_page(session, filtered(actor, request), col(Event.id), args, bound=MAX_LIMIT)
+    query = filtered(actor, request)
+    selected = query.with_only_columns(*table(Event).columns) if read_only else query
+    return await keyset_page(session, selected, col(Event.id), args, bound=MAX_LIMIT, rows=read_only)
