@@ -125,9 +125,10 @@ async def check_sellable(session: AsyncSession, *, user_id: int, market_id: int,
 
 
 def reserve(order: Order, bonus: int) -> None:
-    """A new order reserves its whole amount; a buy takes ``bonus`` kopecks of it from bonus first."""
-    order.escrow = order.amount
-    order.escrow_bonus = min(bonus, order.amount) if order.side == "buy" and order.use_bonus else 0
+    """A new order (a transient row, ``core.build``) reserves its whole amount; a buy takes ``bonus``
+    kopecks of it from bonus first."""
+    from_bonus = min(bonus, order.amount) if order.side == "buy" and order.use_bonus else 0
+    core.put(order, escrow=order.amount, escrow_bonus=from_bonus)
 
 
 def fund(order: Order) -> list[Movement]:
@@ -216,7 +217,10 @@ def finish(orders: dict[int, Order], result: SubmitResult, now: datetime) -> lis
 
 @dataclass
 class FillBook:
-    """Applies a submission's fills to order rows, then to positions, trades and the ledger."""
+    """Applies a submission's fills to order rows, then to positions, trades and the ledger.
+
+    The rows are transient (``core.build``; the batch writes them with ``core.save``): their columns
+    are changed in place, without the ORM's attribute events."""
 
     market: Market
     orders: dict[int, Order]  # every order a fill may name, by id (the taker included)
@@ -238,27 +242,28 @@ class FillBook:
 
     def _leg(self, order_id: int, units: int, price: int, cash: int, fee: int) -> Trade:
         order = self.orders[order_id]
-        order.filled += units
-        order.fees += fee
+        row = order.__dict__  # a transient row: see the class
+        row["filled"] += units
+        row["fees"] += fee
         key = (order.user_id, order.token, order.side == "buy")
         holding = self.holdings[key]
         holding.units += units
         if order.side == "buy":
             paid = -cash
             cost = paid - fee
-            from_bonus = min(order.escrow_bonus, paid)
-            order.escrow_bonus -= from_bonus
-            order.escrow -= paid
-            order.remaining -= paid
-            order.spent += paid
+            from_bonus = min(row["escrow_bonus"], paid)
+            row["escrow_bonus"] -= from_bonus
+            row["escrow"] -= paid
+            row["remaining"] -= paid
+            row["spent"] += paid
             holding.price_cost += cost
             holding.cost += paid
             holding.bonus_cost += min(from_bonus, cost)
             amount = cost
         else:
-            order.escrow -= units
-            order.remaining -= units
-            order.received += cash
+            row["escrow"] -= units
+            row["remaining"] -= units
+            row["received"] += cash
             holding.proceeds += cash
             amount = cash + fee
         trade = core.build(  # written by the batch (``models.core.add``)

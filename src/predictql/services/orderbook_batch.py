@@ -697,14 +697,14 @@ class _Writer:
         taker = self.orders[placement.temp_id]
         self.mine[placement.temp_id] = [self.fills.apply(fill)[0] for fill in result.fills]
         makers = [self.orders[fill.maker_order_id] for fill in result.fills]
-        for fill, maker in zip(result.fills, makers, strict=True):
+        for fill, maker in zip(result.fills, makers, strict=True):  # transient rows (``core.put``)
             assert maker.remaining == fill.maker_remaining, (maker.id, maker.remaining, fill)
-            maker.status, maker.updated_at = fill.maker_status, now
+            core.put(maker, status=fill.maker_status, updated_at=now)
         cancelled = [self.orders[resting.id] for resting, _ in result.cancelled]
         for row, (_, reason) in zip(cancelled, result.cancelled, strict=True):
-            row.status, row.cancel_reason = "cancelled", reason
+            core.put(row, status="cancelled", cancel_reason=reason)
         assert taker.remaining == result.order.remaining, (taker.remaining, result.order)
-        taker.status, taker.cancel_reason = result.order.status, result.order.reason
+        core.put(taker, status=result.order.status, cancel_reason=result.order.reason)
         for row in {id(row): row for row in [taker, *makers, *cancelled]}.values():
             if row.status in ("filled", "cancelled") and row.escrow:
                 row.updated_at = now
