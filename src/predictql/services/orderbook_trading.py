@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -135,9 +136,14 @@ def resting_of(row: Order) -> RestingOrder:
     )
 
 
+@cache
+def _unit_cost(fee_bps: int) -> int:
+    return buy_total(1, MAX_PRICE, fee_bps)
+
+
 def tradable(side: str, remaining: int, fee_bps: int) -> bool:
     """A buy left below one unit's cost (the fee was raised since) cannot trade."""
-    return side == "sell" or remaining >= buy_total(1, MAX_PRICE, fee_bps)
+    return side == "sell" or remaining >= _unit_cost(fee_bps)
 
 
 def build_book(market_id: int, fee_bps: int, rows: list[Order]) -> Book:
