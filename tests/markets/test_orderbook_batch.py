@@ -17,7 +17,7 @@ from predictql.auth import Actor
 from predictql.db import Database
 from predictql.errors import Conflict, DomainError, InsufficientFunds, NotFound
 from predictql.models import Order, Trade
-from predictql.services import ledger, live, orderbook_batch
+from predictql.services import ledger, live, order_lifecycle, orderbook_batch
 from predictql.services.orderbook_batch import Cancel, CancelAll, Place
 from predictql.services.orderbook_trading import OrderRequest, Placed
 from predictql.subscriptions import topics
@@ -177,3 +177,54 @@ async def test_statements_per_batch_do_not_grow_with_its_items(db: Database) -> 
     small, big = counts
     assert big <= small + 2, (small, big)  # 6x the items, the same handful of statements
     await assert_books_balanced(db)
+
+
+async def fresh_levels(db: Database, market_id: int) -> tuple[dict[int, int], dict[int, int]]:
+    """(bids, asks) per YES price as the public order book reads them now, every order a row."""
+    async with db.session() as session:
+        book = await order_lifecycle.order_book(
+            session, Actor(), market_id=market_id, depth=order_lifecycle.MAX_DEPTH, fee_bps=FEE
+        )
+    return dict(book.bids), dict(book.asks)
+
+
+async def test_published_book_levels_equal_a_fresh_read_of_the_book(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, market = await book_market(db)
+    m = market.id or 0
+    a, b, c, d = [await create_user(db, balance=200_000) for _ in range(4)]
+    # In YES space a NO buy at q is an ask at 10000 - q.
+    batches: list[list[orderbook_batch.Item]] = [
+        [  # bids of uneven budgets at one level (each order's units are floored on its own), asks
+            Place(Actor(user_id=a), limit(m, "buy", "YES", 1_021, 4_000)),
+            Place(Actor(user_id=a), limit(m, "buy", "YES", 2_047, 4_000)),
+            Place(Actor(user_id=b), limit(m, "buy", "YES", 3_333, 4_000)),
+            Place(Actor(user_id=b), limit(m, "buy", "YES", 5_000, 3_900)),
+            Place(Actor(user_id=c), limit(m, "buy", "YES", 5_000, 3_900)),  # twice the same order
+            Place(Actor(user_id=c), limit(m, "buy", "NO", 2_999, 5_000)),  # ask at 5000
+            Place(Actor(user_id=c), limit(m, "buy", "NO", 1_500, 4_000)),  # ask at 6000
+        ],
+        [  # an ask at 4000 fills part of a's first bid; b cancels its bids, then takes part of an ask
+            Place(Actor(user_id=d), limit(m, "buy", "NO", 1_500, 6_000)),
+            Place(Actor(user_id=d), limit(m, "buy", "NO", 1_111, 5_500)),  # ask at 4500
+            CancelAll(Actor(user_id=b)),
+            Place(Actor(user_id=b), limit(m, "buy", "YES", 777, 4_500, tif="IOC")),
+        ],
+        [  # a sells YES units it now holds: asks of units, not budgets
+            Place(Actor(user_id=a), limit(m, "sell", "YES", 1_000, 4_200)),
+            Place(Actor(user_id=a), limit(m, "sell", "YES", 400, 4_100)),
+        ],
+    ]
+    for items in batches:
+        with emitted(monkeypatch) as seen:
+            outcomes = await run(db, m, items)
+        assert not [o for o in outcomes if isinstance(o, DomainError)], outcomes
+        bids, asks = await fresh_levels(db, m)
+        (book,) = [p for channel, p in seen if channel == topics.market_book_channel(m)]
+        assert book["bids"] or book["asks"]
+        for price, amount in book["bids"]:
+            assert amount == bids.get(price, 0), (price, book, bids)
+        for price, amount in book["asks"]:
+            assert amount == asks.get(price, 0), (price, book, asks)
+    assert bids and asks  # both sides still hold interest at the end

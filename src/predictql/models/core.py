@@ -60,6 +60,12 @@ def build(model: type[Model], values: dict[str, Any]) -> Model:
     return instance
 
 
+def put(instance: SQLModel, **values: Any) -> None:
+    """Set columns of a transient instance (``build``) as ``build`` does, without the ORM's attribute
+    events (~7 us each): nothing tracks it, its writer writes it with ``save``."""
+    instance.__dict__.update(values)
+
+
 def values_of(instance: SQLModel) -> dict[str, Any]:
     """Every column of ``instance`` (for a Core statement or a copy); the id included."""
     return {name: getattr(instance, name) for name in columns(type(instance))}

@@ -7,9 +7,11 @@ messages that follow it look alike.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect
+from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -17,6 +19,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import NotFound
 from predictql.models import LedgerAccount, Order
+from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook_types import SCALE
 from predictql.services import charts, events, ledger, order_escrow, orderbook_trading, pools
 from predictql.services.charts import ChartPoint
@@ -118,21 +121,31 @@ async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
 async def book_levels(
     session: AsyncSession, market_id: int, touched: set[tuple[bool, int]], *, fee_bps: int
 ) -> BookLevels:
-    """The total now of each ``(is bid, YES price)`` level, aggregated as ``order_book`` does."""
+    """The total now of each ``(is bid, YES price)`` level, aggregated as ``order_book`` does.
+
+    One grouped read: the open limit orders at those levels counted per (side, token, price,
+    remaining), each group's units as ``orderbook_trading.level_units`` counts one order (rows
+    never become objects, so the cost follows the distinct remainders, not the orders)."""
     yes_prices = sorted({price for _, price in touched})
     now = utcnow()
-    rows = await order_escrow.open_orders(
-        session,
-        market_id,
-        col(Order.kind) == "limit",
-        col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
-        ((col(Order.token) == "YES") & col(Order.price).in_(yes_prices))
-        | ((col(Order.token) == "NO") & col(Order.price).in_([SCALE - p for p in yes_prices])),
+    side, token, price, remaining = col(Order.side), col(Order.token), col(Order.price), col(Order.remaining)
+    rows = await session.execute(
+        sql_select(side, token, price, remaining, func.count())
+        .where(
+            col(Order.market_id) == market_id,
+            col(Order.status).in_(OPEN_STATUSES),
+            col(Order.kind) == "limit",
+            col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
+            ((token == "YES") & price.in_(yes_prices)) | ((token == "NO") & price.in_([SCALE - p for p in yes_prices])),
+        )
+        .group_by(side, token, price, remaining)
     )
-    snapshot = orderbook_trading.build_book(market_id, fee_bps, rows).snapshot(len(rows) + 1)
-    bids, asks = dict(snapshot.bids), dict(snapshot.asks)
+    totals: dict[tuple[bool, int], int] = defaultdict(int)
+    for row_side, row_token, row_price, row_remaining, count in rows:
+        is_bid, yes_price, units = orderbook_trading.level_units(row_side, row_token, row_price, row_remaining, fee_bps)
+        totals[(is_bid, yes_price)] += units * int(count)
     return BookLevels(
         market_id,
-        tuple((price, bids.get(price, 0)) for is_bid, price in sorted(touched, key=lambda t: -t[1]) if is_bid),
-        tuple((price, asks.get(price, 0)) for is_bid, price in sorted(touched, key=lambda t: t[1]) if not is_bid),
+        tuple((price, totals[(True, price)]) for is_bid, price in sorted(touched, key=lambda t: -t[1]) if is_bid),
+        tuple((price, totals[(False, price)]) for is_bid, price in sorted(touched, key=lambda t: t[1]) if not is_bid),
     )

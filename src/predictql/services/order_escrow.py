@@ -27,40 +27,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.db import utcnow
-from predictql.errors import InsufficientFunds
 from predictql.models import LedgerAccount, Market, Order, Trade, core
 from predictql.models.orders import OPEN_STATUSES
-from predictql.pricing.orderbook import Fill, SubmitResult
+from predictql.pricing.orderbook import Fill
 from predictql.services import ledger, positions, referrals
 from predictql.services.ledger import Movement
 from predictql.subscriptions import topics
 
 ESCROW_KIND = "escrow"
-TAKER = 0  # the incoming order's id inside the book: its row is inserted after matching
 
 
 def user_escrow(user_id: int) -> str:
     return f"user:{user_id}:escrow"
 
 
-async def open_escrow(session: AsyncSession, user_id: int) -> None:
-    """Get-or-create the user's escrow account; concurrent callers neither fail nor duplicate it."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    await session.execute(
-        dialect.insert(LedgerAccount)
-        .values(code=user_escrow(user_id), kind=ESCROW_KIND, user_id=user_id, allow_negative=False)
-        .on_conflict_do_nothing(index_elements=["code"])
-    )
-
-
 async def open_escrows(session: AsyncSession, user_ids: list[int]) -> None:
-    """``open_escrow`` for several users in one statement."""
+    """Get-or-create the users' escrow accounts in one statement; concurrent callers neither fail nor
+    duplicate one."""
     if not user_ids:
         return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -76,58 +64,11 @@ async def open_escrows(session: AsyncSession, user_ids: list[int]) -> None:
     )
 
 
-async def prepare_buyer(session: AsyncSession, user_id: int, *, budget: int, use_bonus: bool) -> None:
-    """Before a buy takes the market lock: fail fast on a budget the balances cannot cover (the
-    ledger's conditional update is the real guard) and open the escrow account if it is missing."""
-    rows = await session.execute(
-        select(LedgerAccount.kind, LedgerAccount.balance).where(col(LedgerAccount.user_id) == user_id)
-    )
-    by_kind = {kind: int(balance) for kind, balance in rows}
-    if budget > by_kind.get("user_cash", 0) + (by_kind.get("user_bonus", 0) if use_bonus else 0):
-        raise InsufficientFunds("insufficient balance for this order")
-    if ESCROW_KIND not in by_kind:
-        await open_escrow(session, user_id)
-
-
-async def lock_bonus(session: AsyncSession, user_id: int, codes: set[str]) -> int:
-    """Lock ``codes`` (every tracked account the caller will move) in id order; the user's bonus.
-
-    ``ledger.post_many`` locks in id order too, so taking the whole set first cannot deadlock.
-    """
-    rows = await session.execute(
-        select(LedgerAccount.code, LedgerAccount.balance)
-        .where(col(LedgerAccount.code).in_(codes | {ledger.user_bonus(user_id)}))
-        .order_by(col(LedgerAccount.id))
-        .with_for_update()
-    )
-    return int({code: balance for code, balance in rows}.get(ledger.user_bonus(user_id), 0))
-
-
-async def available_units(session: AsyncSession, *, user_id: int, market_id: int, token: str) -> int:
-    """Units of ``token`` the user holds that no open sell order reserves."""
-    held = (await positions.open_amounts(session, user_id=user_id, market_id=market_id)).get(token, 0)
-    reserved = await session.scalar(
-        select(func.coalesce(func.sum(Order.escrow), 0)).where(
-            col(Order.user_id) == user_id,
-            col(Order.market_id) == market_id,
-            col(Order.token) == token,
-            col(Order.side) == "sell",
-            col(Order.status).in_(OPEN_STATUSES),
-        )
-    )
-    return held - int(reserved or 0)
-
-
-async def check_sellable(session: AsyncSession, *, user_id: int, market_id: int, token: str, units: int) -> None:
-    free = await available_units(session, user_id=user_id, market_id=market_id, token=token)
-    if units > free:
-        raise InsufficientFunds(f"you have {max(free, 0)} {token} units available to sell")
-
-
 def reserve(order: Order, bonus: int) -> None:
-    """A new order reserves its whole amount; a buy takes ``bonus`` kopecks of it from bonus first."""
-    order.escrow = order.amount
-    order.escrow_bonus = min(bonus, order.amount) if order.side == "buy" and order.use_bonus else 0
+    """A new order (a transient row, ``core.build``) reserves its whole amount; a buy takes ``bonus``
+    kopecks of it from bonus first."""
+    from_bonus = min(bonus, order.amount) if order.side == "buy" and order.use_bonus else 0
+    core.put(order, escrow=order.amount, escrow_bonus=from_bonus)
 
 
 def fund(order: Order) -> list[Movement]:
@@ -194,29 +135,12 @@ async def expire_due(session: AsyncSession, market: Market, now: datetime) -> li
     return movements
 
 
-def finish(orders: dict[int, Order], result: SubmitResult, now: datetime) -> list[Movement]:
-    """Statuses after matching (the taker is ``orders[TAKER]``); what finished orders still reserve
-    goes back to their owners."""
-    for fill in result.fills:
-        maker = orders[fill.maker_order_id]
-        assert maker.remaining == fill.maker_remaining, (maker.id, maker.remaining, fill)
-        maker.status, maker.updated_at = fill.maker_status, now
-    for resting, reason in result.cancelled:
-        orders[resting.id].status, orders[resting.id].cancel_reason = "cancelled", reason
-    taker = orders[TAKER]
-    assert taker.remaining == result.order.remaining, (taker.remaining, result.order)
-    taker.status, taker.cancel_reason = result.order.status, result.order.reason
-    movements: list[Movement] = []
-    for order in orders.values():
-        if order.status in ("filled", "cancelled") and order.escrow:
-            order.updated_at = now
-            movements += release(order)
-    return movements
-
-
 @dataclass
 class FillBook:
-    """Applies a submission's fills to order rows, then to positions, trades and the ledger."""
+    """Applies a submission's fills to order rows, then to positions, trades and the ledger.
+
+    The rows are transient (``core.build``; the batch writes them with ``core.save``): their columns
+    are changed in place, without the ORM's attribute events."""
 
     market: Market
     orders: dict[int, Order]  # every order a fill may name, by id (the taker included)
@@ -238,27 +162,28 @@ class FillBook:
 
     def _leg(self, order_id: int, units: int, price: int, cash: int, fee: int) -> Trade:
         order = self.orders[order_id]
-        order.filled += units
-        order.fees += fee
+        row = order.__dict__  # a transient row: see the class
+        row["filled"] += units
+        row["fees"] += fee
         key = (order.user_id, order.token, order.side == "buy")
         holding = self.holdings[key]
         holding.units += units
         if order.side == "buy":
             paid = -cash
             cost = paid - fee
-            from_bonus = min(order.escrow_bonus, paid)
-            order.escrow_bonus -= from_bonus
-            order.escrow -= paid
-            order.remaining -= paid
-            order.spent += paid
+            from_bonus = min(row["escrow_bonus"], paid)
+            row["escrow_bonus"] -= from_bonus
+            row["escrow"] -= paid
+            row["remaining"] -= paid
+            row["spent"] += paid
             holding.price_cost += cost
             holding.cost += paid
             holding.bonus_cost += min(from_bonus, cost)
             amount = cost
         else:
-            order.escrow -= units
-            order.remaining -= units
-            order.received += cash
+            row["escrow"] -= units
+            row["remaining"] -= units
+            row["received"] += cash
             holding.proceeds += cash
             amount = cash + fee
         trade = core.build(  # written by the batch (``models.core.add``)
@@ -311,7 +236,7 @@ def _party_leg(trade: Trade, cash: int) -> tuple[str, int]:
 
 
 def involved_codes(users: set[int], chains: dict[int, list[int]], market_id: int) -> set[str]:
-    """Every tracked account a submission may move, for ``lock_bonus``."""
+    """Every tracked account a submission may move (the batch locks them: ``ledger.lock_balances``)."""
     codes = {ledger.market_collateral(market_id)}
     for user in users | {r for chain in chains.values() for r in chain}:
         codes |= {ledger.user_cash(user), ledger.user_bonus(user), user_escrow(user)}

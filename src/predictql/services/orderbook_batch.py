@@ -153,6 +153,7 @@ class _Known:
     held: dict[tuple[int, str], int] = field(default_factory=dict)
     reserved: dict[tuple[int, str], int] = field(default_factory=dict)
     chains: dict[int, list[int]] = field(default_factory=dict)
+    users: dict[int, User] = field(default_factory=dict)  # the parties of fills, read with their chains
     next_seq: int = 1
     locked: ledger.Accounts = field(default_factory=dict)  # ledger.lock_balances in this batch
 
@@ -600,8 +601,9 @@ async def _lock_accounts(
     locked = known.locked
     alone = len(items) == 1 and not any(isinstance(i, Place) and i.request.use_bonus for i in items)
     for _ in range(3):
-        chains = await referrals.chains(session, planner.parties - set(known.chains))
-        known.chains.update(chains)
+        wanted = planner.parties - set(known.chains)
+        for user_id, (user, chain) in (await referrals.users_with_chains(session, wanted) if wanted else {}).items():
+            known.users[user_id], known.chains[user_id] = user, chain
         if alone:
             break
         owners = planner.parties | set(planner.debits) | _cancel_owners(known, steps)
@@ -695,14 +697,14 @@ class _Writer:
         taker = self.orders[placement.temp_id]
         self.mine[placement.temp_id] = [self.fills.apply(fill)[0] for fill in result.fills]
         makers = [self.orders[fill.maker_order_id] for fill in result.fills]
-        for fill, maker in zip(result.fills, makers, strict=True):
+        for fill, maker in zip(result.fills, makers, strict=True):  # transient rows (``core.put``)
             assert maker.remaining == fill.maker_remaining, (maker.id, maker.remaining, fill)
-            maker.status, maker.updated_at = fill.maker_status, now
+            core.put(maker, status=fill.maker_status, updated_at=now)
         cancelled = [self.orders[resting.id] for resting, _ in result.cancelled]
         for row, (_, reason) in zip(cancelled, result.cancelled, strict=True):
-            row.status, row.cancel_reason = "cancelled", reason
+            core.put(row, status="cancelled", cancel_reason=reason)
         assert taker.remaining == result.order.remaining, (taker.remaining, result.order)
-        taker.status, taker.cancel_reason = result.order.status, result.order.reason
+        core.put(taker, status=result.order.status, cancel_reason=result.order.reason)
         for row in {id(row): row for row in [taker, *makers, *cancelled]}.values():
             if row.status in ("filled", "cancelled") and row.escrow:
                 row.updated_at = now
@@ -771,12 +773,9 @@ async def _write(
         for fill, mine, theirs in fills.fills
         for row, order in ((mine, orders[fill.taker_order_id]), (theirs, orders[fill.maker_order_id]))
     ]
-    # The trade ticks name each party: one read of them all (held here: the identity map is weak).
-    parties = (
-        [*await session.scalars(select(User).where(col(User.id).in_({r.user_id for r, _ in pairs})))] if pairs else []
-    )
+    # The trade ticks name each party: the rows read with their referral chains (``known.users``
+    # holds them in the session's weak identity map).
     await topics.trades_executed(session, market, [mine for _, mine, _ in fills.fills], pairs)
-    del parties
     await alerts.market_price_moved(session, market, before)
     await notifications.orders_filled(session, market, writer.filled.values())
     return [_outcome(step, writer) for step in steps]

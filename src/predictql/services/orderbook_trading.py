@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,7 @@ from predictql.auth import Actor
 from predictql.errors import Conflict, DomainError, InvalidInput
 from predictql.models import Event, Market, Order, Pool, Trade, core
 from predictql.pricing.orderbook import Book, RestingOrder
-from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, buy_total
+from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE, buy_total, max_buy_units
 from predictql.services import orderbook_batch  # the executor (it imports this module's types)
 
 TIFS = ("GTC", "GTD", "IOC", "FOK", "POST_ONLY")
@@ -135,8 +136,28 @@ def resting_of(row: Order) -> RestingOrder:
     )
 
 
+@cache
+def _unit_cost(fee_bps: int) -> int:
+    return buy_total(1, MAX_PRICE, fee_bps)
+
+
+def tradable(side: str, remaining: int, fee_bps: int) -> bool:
+    """A buy left below one unit's cost (the fee was raised since) cannot trade."""
+    return side == "sell" or remaining >= _unit_cost(fee_bps)
+
+
 def build_book(market_id: int, fee_bps: int, rows: list[Order]) -> Book:
-    """A book of ``rows``; a buy left below one unit's cost (the fee was raised since) cannot trade."""
-    unit = buy_total(1, MAX_PRICE, fee_bps)
-    tradable = [resting_of(r) for r in rows if r.side == "sell" or r.remaining >= unit]
-    return Book.from_resting(market_id, fee_bps, tradable)
+    """A book of the ``tradable`` ``rows``."""
+    return Book.from_resting(
+        market_id, fee_bps, [resting_of(r) for r in rows if tradable(r.side, r.remaining, fee_bps)]
+    )
+
+
+def level_units(side: str, token: str, price: int, remaining: int, fee_bps: int) -> tuple[bool, int, int]:
+    """(is bid, YES price, units) one resting limit order adds to its level, as ``Book.snapshot``
+    counts it: a buy the units its budget still buys at its price, a sell its units; 0 untradable."""
+    yes = token == "YES"
+    units = 0
+    if tradable(side, remaining, fee_bps):
+        units = max_buy_units(remaining, price, fee_bps) if side == "buy" else remaining
+    return (side == "buy") == yes, (price if yes else SCALE - price), units
