@@ -27,7 +27,7 @@ from starlette.types import ASGIApp
 from predictql import allocator, dashboard, debug_memory, logs, metrics, migrate, price_feeds, tracing
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
-from predictql.dispatch import Dispatch
+from predictql.dispatch import App, Dispatch
 from predictql.drain import Drain, install_sigterm
 from predictql.gateway import Gateway, error_body
 from predictql.graphql_server.response_cache import Generation, cache_redis_url
@@ -241,8 +241,8 @@ def create_app(
         *dashboard.routes(),  # /dashboard: the live reference page (README "Dashboard")
     ]
     lifespan = _lifespan(settings, run_migrations=run_migrations, drain_on_sigterm=drain_on_sigterm, traced=traced)
-    app = Starlette(exception_handlers=exception_handlers())
-    # Routed as Starlette's own Router routes (predictql.dispatch). No redirect of a trailing slash:
+    app = App(exception_handlers=exception_handlers())
+    # Starlette, routed as its own Router routes (predictql.dispatch). No redirect of a trailing slash:
     # the 404 handler redirects, with a JSON body (_without_slash).
     app.router = Dispatch(routes, lifespan=lifespan, redirect_slashes=False)
     wrapped: ASGIApp = app

@@ -99,11 +99,11 @@ class PredictGraphQL(GraphQL[Context, None]):
             return error_response(error, media)
 
     def _wants_ide(self, request: Request) -> bool:
+        if self.graphql_ide is None or request.method != "GET":  # a POST: no query string to parse
+            return False
         params = request.query_params
         return (
-            self.graphql_ide is not None
-            and request.method == "GET"
-            and "query" not in params
+            "query" not in params
             and "extensions" not in params  # a GET persisted query carries only its hash
             and "text/html" in request.headers.get("accept", "")
         )
