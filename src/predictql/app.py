@@ -21,12 +21,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from predictql import allocator, dashboard, debug_memory, logs, metrics, migrate, price_feeds, tracing
 from predictql.clientip import ClientAddress, parse_networks
 from predictql.db import Database, make_engine
+from predictql.dispatch import App, Dispatch
 from predictql.drain import Drain, install_sigterm
 from predictql.gateway import Gateway, error_body
 from predictql.graphql_server.response_cache import Generation, cache_redis_url
@@ -231,19 +232,19 @@ def create_app(
     logs.configure(settings.log_level, settings.log_json)
     traced = tracing.setup(settings)  # None unless PREDICTQL_TRACING=true
     graphql = make_graphql_app(settings, traced=traced.graphql_extension() if traced is not None else None)
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
-            WebSocketRoute("/graphql", graphql),
-            Route("/metrics", metrics.endpoint),  # 404 unless PREDICTQL_METRICS_TOKEN is presented
-            Mount("/api/v1", app=Router(rest_routes.all_routes(), redirect_slashes=False)),
-            Mount("/media/avatars", media_files(settings.avatar_dir)),
-            *dashboard.routes(),  # /dashboard: the live reference page (README "Dashboard")
-        ],
-        lifespan=_lifespan(settings, run_migrations=run_migrations, drain_on_sigterm=drain_on_sigterm, traced=traced),
-        exception_handlers=exception_handlers(),
-    )
-    app.router.redirect_slashes = False  # the 404 handler redirects, with a JSON body (_without_slash)
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql),  # every method: the view answers 405 GraphQL-shaped
+        WebSocketRoute("/graphql", graphql),
+        Route("/metrics", metrics.endpoint),  # 404 unless PREDICTQL_METRICS_TOKEN is presented
+        Mount("/api/v1", app=Dispatch(rest_routes.all_routes(), redirect_slashes=False)),
+        Mount("/media/avatars", media_files(settings.avatar_dir)),
+        *dashboard.routes(),  # /dashboard: the live reference page (README "Dashboard")
+    ]
+    lifespan = _lifespan(settings, run_migrations=run_migrations, drain_on_sigterm=drain_on_sigterm, traced=traced)
+    app = App(exception_handlers=exception_handlers())
+    # Starlette, routed as its own Router routes (predictql.dispatch). No redirect of a trailing slash:
+    # the 404 handler redirects, with a JSON body (_without_slash).
+    app.router = Dispatch(routes, lifespan=lifespan, redirect_slashes=False)
     wrapped: ASGIApp = app
     if settings.cors_origins:
         wrapped = CORSMiddleware(

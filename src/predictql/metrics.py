@@ -113,11 +113,20 @@ def route_of(scope: Scope) -> str:
     return str(scope.get("root_path", "")) + path
 
 
+# The labelled children of a (method, route, status): prometheus-client looks each up under a lock
+# on every ``labels`` call. Bounded as the labels are (route templates, not paths).
+_HTTP_CHILDREN: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_http(scope: Scope, status: int, seconds: float) -> None:
     method = str(scope.get("method", ""))
     route = route_of(scope)
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_SECONDS.labels(method, route).observe(seconds)
+    children = _HTTP_CHILDREN.get((method, route, status))
+    if children is None:
+        children = HTTP_REQUESTS.labels(method, route, str(status)), HTTP_SECONDS.labels(method, route)
+        _HTTP_CHILDREN[method, route, status] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def watch_pool(engine: AsyncEngine) -> None:

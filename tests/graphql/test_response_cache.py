@@ -3,6 +3,7 @@ invalidation by commits (in the process and, on Redis, across processes), HTTP c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from predictql.db import Database
-from predictql.graphql_server.response_cache import NO_GENERATION, Generation
+from predictql.graphql_server.response_cache import NO_GENERATION, Generation, ResponseCache
 from predictql.graphql_server.view import PredictGraphQL
 from predictql.models import Event
 from tests.conftest import REDIS_URL, make_settings
@@ -86,6 +87,55 @@ async def test_signed_in_and_anonymous_callers_share_one_entry(
     after = await cached.post("/graphql", json=body, headers=bearer(bob))
     assert "x-cache" not in after.headers and executions == [True, True]
     assert after.json()["data"]["market"]["volume"] > signed_in.json()["data"]["market"]["volume"]
+
+
+async def test_concurrent_misses_wait_for_one_execution(
+    cached: httpx.AsyncClient, db: Database, executions: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests missing the same entry while it is computed wait for it: one execution, not one each."""
+    _, _, (market,) = await create_market_setup(db)
+    _, token = await user_with_token(cached, db)
+    body = {**QUERY, "variables": {"id": gid(Kind.MARKET, market.id)}}
+    callers = 8
+    lookups, everyone_missed = 0, asyncio.Event()
+    filled, run = ResponseCache.filled, PredictGraphQL._run
+
+    async def counted(self: ResponseCache, *args: Any) -> Any:
+        nonlocal lookups
+        lookups += 1
+        if lookups == callers:
+            everyone_missed.set()
+        return await filled(self, *args)
+
+    async def slow(self: PredictGraphQL, *args: Any, anonymous: bool = False) -> Any:
+        await asyncio.wait_for(everyone_missed.wait(), 30)  # the execution outlasts every lookup
+        return await run(self, *args, anonymous=anonymous)
+
+    monkeypatch.setattr(ResponseCache, "filled", counted)
+    monkeypatch.setattr(PredictGraphQL, "_run", slow)
+    answers = await asyncio.gather(
+        *(cached.post("/graphql", json=body, headers=bearer(token) if n % 2 else {}) for n in range(callers))
+    )
+    assert executions == [True]
+    assert [a.status_code for a in answers] == [200] * callers
+    assert all(a.json() == answers[0].json() for a in answers)
+    assert sorted(a.headers.get("x-cache", "") for a in answers) == [""] + ["hit"] * (callers - 1)
+
+
+async def test_waiters_for_an_entry_that_is_not_stored_are_released() -> None:
+    cache = ResponseCache(60)
+    with cache.filling("key", (1, 0)):
+        waiting = asyncio.ensure_future(cache.filled("key", (1, 0)))
+        other_version = await cache.filled("key", (2, 0))  # a commit since: not the same entry
+        await asyncio.sleep(0)
+        assert other_version is None and not waiting.done()
+    assert await waiting is None  # an error, a failure: each executes on its own
+    assert await cache.filled("key", (1, 0)) is None
+    with cache.filling("key", (1, 0)):
+        waiting = asyncio.ensure_future(cache.filled("key", (1, 0)))
+        await asyncio.sleep(0)
+        stored = cache.put("key", (1, 0), b'{"data": {"x": 1}}')
+        assert await waiting is stored
 
 
 async def test_private_fields_are_never_shared(cached: httpx.AsyncClient, db: Database, executions: list[bool]) -> None:

@@ -11,6 +11,10 @@ generation counter in Redis that every commit increments before its request answ
 before each lookup and before each execution, so an entry computed before another process's commit
 is never served after it). If Redis cannot be read, the cache is bypassed. Mutations, subscriptions,
 PRIVATE operations and responses with errors are never stored.
+
+One execution fills a missing entry: requests that miss the same key at the same version while it
+runs wait for its entry (``filling``) instead of each executing the operation again. When the entry
+expires under load, every request arriving during its re-execution otherwise executed it too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +127,7 @@ class ResponseCache:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._filling: dict[tuple[str, tuple[int, int]], asyncio.Future[Entry | None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -141,4 +148,30 @@ class ResponseCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+        pending = self._filling.pop((key, version), None)
+        if pending is not None and not pending.done():
+            pending.set_result(entry)  # the requests waiting for it (``filling``)
         return entry
+
+    async def filled(self, key: str, version: tuple[int, int]) -> Entry | None:
+        """The entry an execution under way for this key and version stores, once it has (None if
+        none is under way, or it stored nothing: an error, a failure, a cancelled request)."""
+        pending = self._filling.get((key, version))
+        if pending is None:
+            return None
+        return await asyncio.shield(pending)  # a waiter cancelled must not cancel the others' wait
+
+    @contextmanager
+    def filling(self, key: str, version: tuple[int, int]) -> Iterator[None]:
+        """While the body runs, requests missing ``key`` at ``version`` wait (``filled``) for the
+        entry it ``put``s; they are released with None if it stores none."""
+        slot = (key, version)
+        pending: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+        self._filling.setdefault(slot, pending)
+        try:
+            yield
+        finally:
+            if self._filling.get(slot) is pending:
+                del self._filling[slot]
+            if not pending.done():
+                pending.set_result(None)

@@ -99,11 +99,11 @@ class PredictGraphQL(GraphQL[Context, None]):
             return error_response(error, media)
 
     def _wants_ide(self, request: Request) -> bool:
+        if self.graphql_ide is None or request.method != "GET":  # a POST: no query string to parse
+            return False
         params = request.query_params
         return (
-            self.graphql_ide is not None
-            and request.method == "GET"
-            and "query" not in params
+            "query" not in params
             and "extensions" not in params  # a GET persisted query carries only its hash
             and "text/html" in request.headers.get("accept", "")
         )
@@ -126,18 +126,21 @@ class PredictGraphQL(GraphQL[Context, None]):
         signed_in = "authorization" in request.headers or "access_token" in request.cookies
         key = key_of(operation.query, operation.operation_name, operation.variables, media)
         version = (request.state.db.version, shared)
-        entry = self.cache.get(key, version)
+        # Missing: perhaps another request is computing this very entry (response_cache.filling).
+        entry = self.cache.get(key, version) or await self.cache.filled(key, version)
         if entry is not None:
             if signed_in and entry.personal:
                 return self._http_caching(request, await self._run(request, operation, media, to_store))
             hit = Response(entry.body, media_type=media, headers={"X-Cache": "hit"})
             return self._http_caching(request, hit, entry)
-        response = await self._run(request, operation, media, to_store, anonymous=True)
-        if response.status_code != 200 or b'"errors"' in response.body:
+        with self.cache.filling(key, version):
+            response = await self._run(request, operation, media, to_store, anonymous=True)
+            if response.status_code == 200 and b'"errors"' not in response.body:
+                entry = self.cache.put(key, version, bytes(response.body))
+        if entry is None:
             if signed_in:  # perhaps only the caller may see it: their own answer
                 response = await self._run(request, operation, media, to_store)
             return self._http_caching(request, response)
-        entry = self.cache.put(key, version, bytes(response.body))
         if signed_in and entry.personal:
             return self._http_caching(request, await self._run(request, operation, media, to_store))
         return self._http_caching(request, response, entry)
