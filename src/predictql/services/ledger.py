@@ -237,7 +237,7 @@ async def _record(
     # Each owner's balances go out once, as they are when the transaction ends.
     topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
     # Core statements on the tables: the ORM's bulk insert costs more than the round trip.
-    transactions, entries_table = core.table(LedgerTransaction), core.table(LedgerEntry)
+    transactions = core.table(LedgerTransaction)
     result = await session.execute(
         insert(transactions).returning(transactions.c.id, sort_by_parameter_order=True),
         [
@@ -258,7 +258,7 @@ async def _record(
         for code, amount in movement.legs
         if amount
     ]
-    await session.execute(insert(entries_table), entries)
+    await core.insert_many(session, LedgerEntry, entries)
     return ids
 
 

@@ -38,7 +38,7 @@ from sqlmodel import col
 
 from predictql.commit_effects import effects
 from predictql.db import Database, utcnow
-from predictql.models import StreamEvent, StreamHead
+from predictql.models import StreamEvent, StreamHead, core
 
 log = logging.getLogger("predictql.streams")
 
@@ -95,7 +95,7 @@ async def sequence(session: AsyncSession) -> None:
     counts: dict[str, int] = defaultdict(int)
     for channel, _ in events:
         counts[channel] += 1
-    bump, append = _statements(session.get_bind().dialect.name)
+    bump = _bump(session.get_bind().dialect.name)
     # One lock order for every writer; executemany statements are compiled once, and SQLAlchemy
     # pages their rows under the engines' bind-parameter caps.
     bumped = await session.execute(bump, [{"channel": c, "seq": n} for c, n in sorted(counts.items())])
@@ -106,19 +106,19 @@ async def sequence(session: AsyncSession) -> None:
         next_seq[channel] = seq + 1
         rows.append({"channel": channel, "seq": seq, "payload": payload, "created_at": now})
         numbered.append((channel, wire(seq, payload)))
-    await session.execute(append, rows)
+    await core.insert_many(session, StreamEvent, rows)
     queued.messages = numbered
 
 
 @cache
-def _statements(dialect_name: str) -> tuple[Executable, Executable]:
+def _bump(dialect_name: str) -> Executable:
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    heads, events = StreamHead.__table__, StreamEvent.__table__  # type: ignore[attr-defined]
+    heads = StreamHead.__table__  # type: ignore[attr-defined]
     bump = dialect.insert(heads)
-    bump = bump.on_conflict_do_update(
+    upsert: Executable = bump.on_conflict_do_update(
         index_elements=[heads.c.channel], set_={"seq": heads.c.seq + bump.excluded.seq}
     ).returning(heads.c.channel, heads.c.seq)
-    return bump, dialect.insert(events)
+    return upsert
 
 
 @dataclass(frozen=True, slots=True)
