@@ -76,9 +76,7 @@ async def add(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
         return
     model = type(rows[0])
     names = [name for name in columns(model) if name != "id"]
-    values = [{name: getattr(row, name) for name in names} for row in rows]
-    found = table(model)
-    ids = await session.scalars(insert(found).returning(found.c.id, sort_by_parameter_order=True), values)
+    ids = await insert_ids(session, model, [{name: getattr(row, name) for name in names} for row in rows])
     for row, id_ in zip(rows, ids, strict=True):
         row.id = id_
 
@@ -86,8 +84,18 @@ async def add(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # only to quote names
 
 
-def _on_postgresql(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+async def insert_ids(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """``insert_many``, returning the new rows' ids in the order of ``rows``."""
+    if not rows:
+        return []
+    arrays = _arrays(session, model, rows)
+    if arrays is None:
+        found = table(model)
+        statement = insert(found).returning(found.c.id, sort_by_parameter_order=True)
+        return [int(id_) for id_ in await session.scalars(statement, list(rows))]
+    # The ids are handed out in the SELECT's order (ORDER BY its ordinality): sorted, they are the
+    # rows' in order. SQLAlchemy's "insertmanyvalues" relies on the same for PostgreSQL.
+    return sorted(int(id_) for id_ in await session.scalars(_unnest_insert(model, tuple(arrays), True), arrays))
 
 
 async def insert_many(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
@@ -95,18 +103,30 @@ async def insert_many(session: AsyncSession, model: type[SQLModel], rows: Sequen
     A column a row does not give takes its Python-side default, computed once for the statement."""
     if not rows:
         return
-    if not _on_postgresql(session):
+    arrays = _arrays(session, model, rows)
+    if arrays is None:
         await session.execute(insert(table(model)), list(rows))
         return
+    await session.execute(_unnest_insert(model, tuple(arrays), False), arrays)
+
+
+def _on_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _arrays(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """On PostgreSQL, column -> its values in ``rows``, a column not given filled with its Python
+    default; None on SQLite (an executemany) or when a default only the statement can compute."""
+    if not _on_postgresql(session):
+        return None
     names = tuple(rows[0])
     defaults = _python_defaults(model, names)
-    if defaults is None:  # a default the statement computes (a SQL expression, a sequence)
-        await session.execute(insert(table(model)), list(rows))
-        return
+    if defaults is None:
+        return None
     arrays: dict[str, Any] = {name: [row[name] for row in rows] for name in names}
     for name, value in defaults.items():
         arrays[name] = [value() if callable(value) else value] * len(rows)
-    await session.execute(_unnest_insert(model, tuple(arrays)), arrays)
+    return arrays
 
 
 def _python_defaults(model: type[SQLModel], given: tuple[str, ...]) -> dict[str, Any] | None:
@@ -126,13 +146,19 @@ def _python_defaults(model: type[SQLModel], given: tuple[str, ...]) -> dict[str,
 
 
 @cache
-def _unnest_insert(model: type[SQLModel], names: tuple[str, ...]) -> TextClause:
+def _unnest_insert(model: type[SQLModel], names: tuple[str, ...], returning: bool) -> TextClause:
     found = table(model)
     quote = _PG.identifier_preparer.quote
-    return text(
-        f"INSERT INTO {quote(found.name)} ({', '.join(quote(name) for name in names)}) "
-        f"SELECT * FROM unnest({', '.join(f':{name}' for name in names)})"
-    ).bindparams(*(bindparam(name, type_=postgresql.ARRAY(found.c[name].type)) for name in names))
+    listed = ", ".join(quote(name) for name in names)
+    arrays = ", ".join(f":{name}" for name in names)
+    source = (
+        f"SELECT {listed} FROM unnest({arrays}) WITH ORDINALITY AS v({listed}, _ordinal) ORDER BY _ordinal RETURNING id"
+        if returning
+        else f"SELECT * FROM unnest({arrays})"
+    )
+    return text(f"INSERT INTO {quote(found.name)} ({listed}) {source}").bindparams(
+        *(bindparam(name, type_=postgresql.ARRAY(found.c[name].type)) for name in names)
+    )
 
 
 async def save(session: AsyncSession, rows: Sequence[SQLModel], names: tuple[str, ...]) -> None:

@@ -237,9 +237,9 @@ async def _record(
     # Each owner's balances go out once, as they are when the transaction ends.
     topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
     # Core statements on the tables: the ORM's bulk insert costs more than the round trip.
-    transactions = core.table(LedgerTransaction)
-    result = await session.execute(
-        insert(transactions).returning(transactions.c.id, sort_by_parameter_order=True),
+    ids = await core.insert_ids(
+        session,
+        LedgerTransaction,
         [
             {
                 "kind": m.kind,
@@ -251,7 +251,6 @@ async def _record(
             for m in movements
         ],
     )
-    ids = [int(row[0] or 0) for row in result]
     entries = [
         {"transaction_id": txn_id, "account_id": accounts[code][0], "amount": amount}
         for txn_id, movement in zip(ids, movements, strict=True)
