@@ -6,11 +6,13 @@ Seeds one market and ``--batch`` funded traders (bench_http's seed), then runs `
 of ``--batch`` concurrent trades through one ``MarketWriter`` (each batch one transaction), and the
 same number of trades one at a time (a batch of one each), with the app's commit hooks. Prints the
 trades/s and the process's CPU ms per trade of both (the CPU figure hardly moves with the load of
-a shared machine), then profiles a third, batched run and writes its cProfile (top functions by
-cumulative time) to ``--profile`` (default bench/results/writer-profile.txt). ``--asdict``: the
-stream payloads encode as they did before (``dumps_str(dataclasses.asdict(payload))``), the
-baseline of the same checkout. ``--smoke`` (CI): batches of 4, 2 rounds, the profile printed (5
-lines) instead of written; exits non-zero unless every trade was recorded and the ledger balances.
+a shared machine) and, on a PostgreSQL server of this machine, its backends' CPU ms per trade
+(``/proc``: the database's share of the 2 cores), then profiles a third, batched run and writes its
+cProfile (top functions by cumulative time) to ``--profile`` (default
+bench/results/writer-profile.txt). ``--asdict``: the stream payloads encode as they did before
+(``dumps_str(dataclasses.asdict(payload))``), the baseline of the same checkout. ``--smoke`` (CI):
+batches of 4, 2 rounds, the profile printed (5 lines) instead of written; exits non-zero unless
+every trade was recorded and the ledger balances.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import sys
 import tempfile
@@ -26,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -68,9 +72,10 @@ async def run(url: str, batch: int, rounds: int, top: int) -> tuple[Figures, str
             await writer.run(market_id, item(index))
 
     await batched()  # warm up: compiled statement caches, positions exist
+    backends = await _backends(db)
     trades = batch * rounds
-    batched_rate, batched_cpu = await _timed(batched, trades)
-    single_rate, single_cpu = await _timed(alone, trades)
+    batched_rate, batched_cpu, batched_pg = await _timed(batched, trades, backends)
+    single_rate, single_cpu, single_pg = await _timed(alone, trades, backends)
     profile = cProfile.Profile()  # a run of its own: the profiler's overhead stays out of the figures
     profile.enable()
     await batched()
@@ -84,7 +89,7 @@ async def run(url: str, batch: int, rounds: int, top: int) -> tuple[Figures, str
         raise SystemExit("the ledger does not balance")
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(top)
-    return Figures(batched_rate, batched_cpu, single_rate, single_cpu), text.getvalue()
+    return Figures(batched_rate, batched_cpu, single_rate, single_cpu, batched_pg, single_pg), text.getvalue()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +98,43 @@ class Figures:
     batched_cpu: float  # this process's CPU ms per trade (client side included: it is in process)
     single_rate: float
     single_cpu: float
+    batched_pg: float | None = None  # the PostgreSQL backends' CPU ms per trade (None: not readable)
+    single_pg: float | None = None
 
 
-async def _timed(run: Callable[[], Awaitable[None]], trades: int) -> tuple[float, float]:
-    """(trades/s, CPU ms per trade) of ``run``."""
-    started, cpu = time.perf_counter(), time.process_time()
+async def _backends(db: Any) -> list[int]:
+    """The pids of the PostgreSQL backends serving this database (the pool's connections), when
+    the server runs on this machine; empty on SQLite."""
+    if db.engine.dialect.name != "postgresql":
+        return []
+    from sqlalchemy import text
+
+    async with db.session() as session:
+        pids = list(await session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")))
+    return [int(pid) for pid in pids]
+
+
+def _backend_seconds(pids: list[int]) -> float | None:
+    """User + system CPU seconds of ``pids`` so far (/proc), None when one cannot be read."""
+    total = 0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except OSError:
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _timed(
+    run: Callable[[], Awaitable[None]], trades: int, backends: list[int]
+) -> tuple[float, float, float | None]:
+    """(trades/s, this process's CPU ms per trade, the PostgreSQL backends' CPU ms per trade) of ``run``."""
+    started, cpu, pg = time.perf_counter(), time.process_time(), _backend_seconds(backends) if backends else None
     await run()
-    return trades / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / trades
+    rate, ms = trades / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / trades
+    after = _backend_seconds(backends) if pg is not None else None
+    return rate, ms, None if pg is None or after is None else (after - pg) * 1000 / trades
 
 
 SEEDED: tuple[list[str], int] = ([], 0)
@@ -143,6 +178,10 @@ def main() -> None:
         f"batches of {args.batch}: {figures.batched_rate:.0f} trades/s, {figures.batched_cpu:.2f} CPU ms/trade; "
         f"one at a time: {figures.single_rate:.0f} trades/s, {figures.single_cpu:.2f} CPU ms/trade"
     )
+    if figures.batched_pg is not None and figures.single_pg is not None:
+        print(
+            f"PostgreSQL backends: {figures.batched_pg:.3f} CPU ms/trade batched, {figures.single_pg:.3f} one at a time"
+        )
     if args.smoke:
         print(profile)
         print("smoke passed")

@@ -5,7 +5,11 @@ with Core multi-row statements (no unit of work, no identity map). What it hands
 stream messages) still wants model instances: ``build`` makes one the way the ORM makes a row it
 loads (the class's instance without ``__init__``: no validation, no copies of field defaults),
 holding every column. The instance is transient: it is never added to a session, so changing it
-writes nothing; the caller writes it with Core (``add``, ``save``).
+writes nothing; the caller writes it with Core (``add``, ``save``, ``insert_many``).
+
+On PostgreSQL, ``insert_many`` and ``save`` send one array per column and ``unnest`` them: one
+statement executed once whatever the number of rows (an executemany is executed by the server once
+per row); on SQLite they are the executemany.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, TextClause, bindparam, insert, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ClassManager, configure_mappers
 from sqlmodel import SQLModel
@@ -77,19 +82,103 @@ async def add(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
         return
     model = type(rows[0])
     names = [name for name in columns(model) if name != "id"]
-    values = [{name: getattr(row, name) for name in names} for row in rows]
-    found = table(model)
-    ids = await session.scalars(insert(found).returning(found.c.id, sort_by_parameter_order=True), values)
+    ids = await insert_ids(session, model, [{name: getattr(row, name) for name in names} for row in rows])
     for row, id_ in zip(rows, ids, strict=True):
         row.id = id_
 
 
-async def save(session: AsyncSession, rows: Sequence[SQLModel], names: tuple[str, ...]) -> None:
-    """Write the columns ``names`` of rows of one model, by id: one statement (an executemany)."""
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # only to quote names
+
+
+async def insert_ids(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """``insert_many``, returning the new rows' ids in the order of ``rows``."""
+    if not rows:
+        return []
+    arrays = _arrays(session, model, rows)
+    if arrays is None:
+        found = table(model)
+        statement = insert(found).returning(found.c.id, sort_by_parameter_order=True)
+        return [int(id_) for id_ in await session.scalars(statement, list(rows))]
+    # The ids are handed out in the SELECT's order (ORDER BY its ordinality): sorted, they are the
+    # rows' in order. SQLAlchemy's "insertmanyvalues" relies on the same for PostgreSQL.
+    return sorted(int(id_) for id_ in await session.scalars(_unnest_insert(model, tuple(arrays), True), arrays))
+
+
+async def insert_many(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows of ``model`` (dicts with the same keys; no ids wanted back) in one statement.
+    A column a row does not give takes its Python-side default, computed once for the statement."""
     if not rows:
         return
+    arrays = _arrays(session, model, rows)
+    if arrays is None:
+        await session.execute(insert(table(model)), list(rows))
+        return
+    await session.execute(_unnest_insert(model, tuple(arrays), False), arrays)
+
+
+def _on_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _arrays(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """On PostgreSQL, column -> its values in ``rows``, a column not given filled with its Python
+    default; None on SQLite (an executemany) or when a default only the statement can compute."""
+    if not _on_postgresql(session):
+        return None
+    names = tuple(rows[0])
+    defaults = _python_defaults(model, names)
+    if defaults is None:
+        return None
+    arrays: dict[str, Any] = {name: [row[name] for row in rows] for name in names}
+    for name, value in defaults.items():
+        arrays[name] = [value() if callable(value) else value] * len(rows)
+    return arrays
+
+
+def _python_defaults(model: type[SQLModel], given: tuple[str, ...]) -> dict[str, Any] | None:
+    """Column -> its Python-side default (a scalar, or a function of no argument) of the columns
+    not ``given`` that have one (a server-side default or an autoincrement id is left to the
+    server); None when one of them has a default only the statement can compute."""
+    out: dict[str, Any] = {}
+    for column in table(model).columns:
+        default = column.default
+        if column.key in given or default is None:
+            continue
+        if not (default.is_scalar or default.is_callable):
+            return None
+        arg = default.arg  # type: ignore[attr-defined]
+        out[column.key] = (lambda arg=arg: arg(None)) if default.is_callable else arg
+    return out
+
+
+@cache
+def _unnest_insert(model: type[SQLModel], names: tuple[str, ...], returning: bool) -> TextClause:
+    found = table(model)
+    quote = _PG.identifier_preparer.quote
+    listed = ", ".join(quote(name) for name in names)
+    arrays = ", ".join(f":{name}" for name in names)
+    source = (
+        f"SELECT {listed} FROM unnest({arrays}) WITH ORDINALITY AS v({listed}, _ordinal) ORDER BY _ordinal RETURNING id"
+        if returning
+        else f"SELECT * FROM unnest({arrays})"
+    )
+    return text(f"INSERT INTO {quote(found.name)} ({listed}) {source}").bindparams(
+        *(bindparam(name, type_=postgresql.ARRAY(found.c[name].type)) for name in names)
+    )
+
+
+async def save(session: AsyncSession, rows: Sequence[SQLModel], names: tuple[str, ...]) -> None:
+    """Write the columns ``names`` of rows of one model, by id: one statement."""
+    if not rows:
+        return
+    model = type(rows[0])
+    if _on_postgresql(session):
+        rows = list({row.id: row for row in rows}.values())  # type: ignore[attr-defined]  # one row once, as it is now
+        arrays = {name: [getattr(row, name) for row in rows] for name in ("id", *names)}
+        await session.execute(_unnest_update(model, names), arrays)
+        return
     await session.execute(
-        _update(type(rows[0]), names),
+        _update(model, names),
         [{"_id": row.id, **{f"_{name}": getattr(row, name) for name in names}} for row in rows],  # type: ignore[attr-defined]
     )
 
@@ -98,3 +187,15 @@ async def save(session: AsyncSession, rows: Sequence[SQLModel], names: tuple[str
 def _update(model: type[SQLModel], names: tuple[str, ...]) -> Any:
     found = table(model)
     return update(found).where(found.c.id == bindparam("_id")).values({name: bindparam(f"_{name}") for name in names})
+
+
+@cache
+def _unnest_update(model: type[SQLModel], names: tuple[str, ...]) -> TextClause:
+    found = table(model)
+    quote = _PG.identifier_preparer.quote
+    every = ("id", *names)
+    return text(
+        f"UPDATE {quote(found.name)} SET {', '.join(f'{quote(name)} = v.{quote(name)}' for name in names)} "
+        f"FROM unnest({', '.join(f':{name}' for name in every)}) AS v({', '.join(quote(name) for name in every)}) "
+        f"WHERE {quote(found.name)}.id = v.id"
+    ).bindparams(*(bindparam(name, type_=postgresql.ARRAY(found.c[name].type)) for name in every))

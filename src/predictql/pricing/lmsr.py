@@ -22,7 +22,7 @@ the platform's favour absorbs float error.  Deterministic.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from predictql.pricing.fees import BPS_DENOMINATOR, fee_on
@@ -228,11 +228,31 @@ def cost_delta(state: MarketState, side: Side, shares: int) -> float:
     return state.b * _delta_over_b(z, a, t)
 
 
+_set = object.__setattr__  # MarketState is frozen
+
+
 def _moved(state: MarketState, side: Side, shares: int) -> MarketState:
+    """``state`` after trading ``shares`` (an int) on ``side``: a valid state with one int ``q``
+    moved by an int, built without ``replace``'s re-validation (a quote moves the state ~6 times)."""
     signed = shares if side.is_buy else -shares
+    moved: MarketState = object.__new__(MarketState)
     if side.is_yes:
-        return replace(state, q_yes=state.q_yes + signed)
-    return replace(state, q_no=state.q_no + signed)
+        _set(moved, "q_yes", state.q_yes + signed)
+        _set(moved, "q_no", state.q_no)
+    else:
+        _set(moved, "q_yes", state.q_yes)
+        _set(moved, "q_no", state.q_no + signed)
+    _set(moved, "b", state.b)
+    _set(moved, "p0", state.p0)
+    return moved
+
+
+def _amounts(state: MarketState, side: Side, shares: int, fee_bps: int) -> tuple[int, int, int]:
+    """``(amm_amount, fee, total)`` of ``quote_shares``."""
+    delta = cost_delta(state, side, shares)
+    amm = max(1, _round_up(delta)) if side.is_buy else _round_down(-delta)
+    fee = fee_on(amm, fee_bps)
+    return amm, fee, (amm + fee if side.is_buy else amm - fee)
 
 
 def quote_shares(state: MarketState, side: Side, shares: int, fee_bps: int) -> Quote:
@@ -242,10 +262,7 @@ def quote_shares(state: MarketState, side: Side, shares: int, fee_bps: int) -> Q
     floor(-cost_delta)`` (>= 0).  Selling more than a position is not checked here.
     """
     side = Side(side)
-    delta = cost_delta(state, side, shares)
-    amm = max(1, _round_up(delta)) if side.is_buy else _round_down(-delta)
-    fee = fee_on(amm, fee_bps)
-    total = amm + fee if side.is_buy else amm - fee
+    amm, fee, total = _amounts(state, side, shares, fee_bps)
     return Quote(side, shares, amm, fee, total, _moved(state, side, shares))
 
 
@@ -279,7 +296,7 @@ def quote_spend(state: MarketState, side: Side, budget: int, fee_bps: int) -> Qu
             return True
         if units > MAX_UNITS:
             return False
-        return quote_shares(state, side, units, fee_bps).total <= budget
+        return _amounts(state, side, units, fee_bps)[2] <= budget
 
     lo = hi = _estimate_units(state, side, amm_budget) if amm_budget > 0 else 0
     step = 1

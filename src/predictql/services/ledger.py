@@ -183,6 +183,9 @@ async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> Accounts
     locking overlapping sets cannot deadlock. Platform and external accounts are read without a lock
     (their cached balance is not kept; see ``post_many``): the busiest rows are never locked."""
     wanted = list(dict.fromkeys(codes))
+    if session.get_bind().dialect.name == "postgresql":  # one statement: the tracked locked, the rest read
+        rows = await session.execute(_LOCK_BALANCES_PG, {"codes": wanted})
+        return {code: (int(id_), int(balance), tracked, owner) for code, id_, balance, owner, tracked in rows}
     rows = await session.execute(
         select(LedgerAccount.code, LedgerAccount.id, LedgerAccount.balance, LedgerAccount.user_id)
         .where(col(LedgerAccount.code).in_(wanted), col(LedgerAccount.kind).not_in(UNTRACKED_KINDS))
@@ -237,9 +240,9 @@ async def _record(
     # Each owner's balances go out once, as they are when the transaction ends.
     topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
     # Core statements on the tables: the ORM's bulk insert costs more than the round trip.
-    transactions, entries_table = core.table(LedgerTransaction), core.table(LedgerEntry)
-    result = await session.execute(
-        insert(transactions).returning(transactions.c.id, sort_by_parameter_order=True),
+    ids = await core.insert_ids(
+        session,
+        LedgerTransaction,
         [
             {
                 "kind": m.kind,
@@ -251,18 +254,27 @@ async def _record(
             for m in movements
         ],
     )
-    ids = [int(row[0] or 0) for row in result]
     entries = [
         {"transaction_id": txn_id, "account_id": accounts[code][0], "amount": amount}
         for txn_id, movement in zip(ids, movements, strict=True)
         for code, amount in movement.legs
         if amount
     ]
-    await session.execute(insert(entries_table), entries)
+    await core.insert_many(session, LedgerEntry, entries)
     return ids
 
 
 UNTRACKED_KINDS = ("external", "platform")
+
+_UNTRACKED_SQL = "(" + ", ".join(f"'{kind}'" for kind in UNTRACKED_KINDS) + ")"
+_LOCK_BALANCES_PG = text(
+    "WITH locked AS MATERIALIZED ("
+    " SELECT code, id, balance, user_id FROM ledger_accounts"
+    f" WHERE code = ANY(CAST(:codes AS VARCHAR[])) AND kind NOT IN {_UNTRACKED_SQL} ORDER BY id FOR UPDATE)"
+    " SELECT code, id, balance, user_id, true FROM locked"
+    " UNION ALL SELECT code, id, balance, user_id, false FROM ledger_accounts"
+    f" WHERE code = ANY(CAST(:codes AS VARCHAR[])) AND kind IN {_UNTRACKED_SQL}"
+)
 
 
 async def _accounts(session: AsyncSession, codes: Iterable[str]) -> dict[str, tuple[int, bool, int | None]]:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
@@ -301,7 +300,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     moves = await alerts.market_moves(session, market, batch.prices)
     sales = [sale for record in done for sale in record.sales]
     await core.add(session, [sale.trade for sale in sales])
-    await session.execute(insert(core.table(PricePoint)), batch.points)
+    await core.insert_many(session, PricePoint, batch.points)
     await positions.write(session, batch.new_positions, batch.touched)
     await session.flush()
     movements: list[Movement] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, insert, update
+from sqlalchemy import ColumnElement, func, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -64,8 +64,7 @@ async def create_many(session: AsyncSession, drafts: Sequence[Draft]) -> list[No
         }
         for d in drafts
     ]
-    table = core.table(Notification)  # Core: the ORM would build and track an entity per row
-    ids = await session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
+    ids = await core.insert_ids(session, Notification, values)  # Core: no ORM entity tracked per row
     rows = [core.build(Notification, {**value, "id": id_}) for id_, value in zip(ids, values, strict=True)]
     topics.notifications_created(session, rows)
     return rows

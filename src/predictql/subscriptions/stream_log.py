@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import Executable, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Executable, delete, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from predictql.commit_effects import effects
 from predictql.db import Database, utcnow
-from predictql.models import StreamEvent, StreamHead
+from predictql.models import StreamEvent, StreamHead, core
 
 log = logging.getLogger("predictql.streams")
 
@@ -95,30 +95,49 @@ async def sequence(session: AsyncSession) -> None:
     counts: dict[str, int] = defaultdict(int)
     for channel, _ in events:
         counts[channel] += 1
-    bump, append = _statements(session.get_bind().dialect.name)
-    # One lock order for every writer; executemany statements are compiled once, and SQLAlchemy
-    # pages their rows under the engines' bind-parameter caps.
-    bumped = await session.execute(bump, [{"channel": c, "seq": n} for c, n in sorted(counts.items())])
-    next_seq = {channel: seq - counts[channel] + 1 for channel, seq in bumped}
+    bumped = await _bumped(session, counts)
+    next_seq = {channel: seq - counts[channel] + 1 for channel, seq in bumped.items()}
     now, rows, numbered = utcnow(), [], []
     for channel, payload in events:
         seq = next_seq[channel]
         next_seq[channel] = seq + 1
         rows.append({"channel": channel, "seq": seq, "payload": payload, "created_at": now})
         numbered.append((channel, wire(seq, payload)))
-    await session.execute(append, rows)
+    await core.insert_many(session, StreamEvent, rows)
     queued.messages = numbered
 
 
+_BUMP_PG = text(
+    "INSERT INTO stream_heads (channel, seq) "
+    "SELECT channel, seq FROM unnest(CAST(:channels AS VARCHAR[]), CAST(:seqs AS BIGINT[])) "
+    "WITH ORDINALITY AS v(channel, seq, ordinal) ORDER BY ordinal "
+    "ON CONFLICT (channel) DO UPDATE SET seq = stream_heads.seq + excluded.seq "
+    "RETURNING channel, seq"
+)
+
+
+async def _bumped(session: AsyncSession, counts: dict[str, int]) -> dict[str, int]:
+    """Channel -> its head once each channel has been moved by its count: one upsert, the channels
+    in sorted order (one lock order for every writer). On PostgreSQL one array per column; on
+    SQLite an executemany (SQLAlchemy pages its rows under the bind-parameter cap)."""
+    ordered = sorted(counts.items())
+    if session.get_bind().dialect.name == "postgresql":
+        rows = await session.execute(
+            _BUMP_PG, {"channels": [channel for channel, _ in ordered], "seqs": [count for _, count in ordered]}
+        )
+    else:
+        rows = await session.execute(_bump_sqlite(), [{"channel": c, "seq": n} for c, n in ordered])
+    return {channel: seq for channel, seq in rows}
+
+
 @cache
-def _statements(dialect_name: str) -> tuple[Executable, Executable]:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    heads, events = StreamHead.__table__, StreamEvent.__table__  # type: ignore[attr-defined]
-    bump = dialect.insert(heads)
-    bump = bump.on_conflict_do_update(
+def _bump_sqlite() -> Executable:
+    heads = StreamHead.__table__  # type: ignore[attr-defined]
+    bump = sqlite.insert(heads)
+    upsert: Executable = bump.on_conflict_do_update(
         index_elements=[heads.c.channel], set_={"seq": heads.c.seq + bump.excluded.seq}
     ).returning(heads.c.channel, heads.c.seq)
-    return bump, dialect.insert(events)
+    return upsert
 
 
 @dataclass(frozen=True, slots=True)
