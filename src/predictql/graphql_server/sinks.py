@@ -219,10 +219,10 @@ class Sink(Subscription):
                 return None  # already sent
             if seq > self.last + 1 and log is not None:
                 return _RESUME  # missed messages: repaired from the log
-            key = (self.executor, self.prefix, self.live)
+            key = (id(self.executor), self.prefix, self.live)
             built = _frames.get(key)
-            if built is not None and built[0] is item:  # another sink's, for this same message
-                frame: tuple[str, bytes] | object = built[1]
+            if built is not None and built[0]() is item and built[1]() is self.executor:  # another sink's
+                frame: tuple[str, bytes] | object = built[2]
             else:
                 value = item.view(self.live)
                 if value is None:
@@ -230,7 +230,7 @@ class Sink(Subscription):
                     return None
                 frame = self._result(StreamEventKind.LIVE, seq, value)
                 if isinstance(frame, tuple):
-                    _remember(_frames, key, (item, frame))
+                    _remember(_frames, key, (weakref.ref(item), weakref.ref(self.executor), frame))
             if frame is not _RESUME:
                 self.last = max(self.last, seq)
                 metrics.BUS_LAG.observe(max(0.0, time.time() - item.published))
@@ -301,9 +301,13 @@ class Sink(Subscription):
 _RESUME = object()
 
 # The LIVE frame of the latest message per (executor, operation id's prefix, decoder): every sink
-# of one operation text, variables and id sends the same bytes. An entry holds its message, so its
-# identity is not reused while the entry lives; a few entries (one fan-out reads one message).
-_frames: dict[tuple[SharedEventExecutor, str, Callable[[str], Any]], tuple[Message, tuple[str, bytes]]] = {}
+# of one operation text, variables and id sends the same bytes. An entry refers to its message and
+# executor weakly (it must not keep a message's payload, and with it the shared result, beyond the
+# channel's buffer: ``stream_execution``); a few entries (one fan-out reads one message).
+_frames: dict[
+    tuple[int, str, Callable[[str], Any]],
+    tuple[weakref.ref[Message], weakref.ref[SharedEventExecutor], tuple[str, bytes]],
+] = {}
 
 
 def _finished() -> asyncio.Future[None]:
