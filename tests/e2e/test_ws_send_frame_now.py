@@ -5,16 +5,14 @@ otherwise (the transport above its high-water mark, a close sent), and order is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
-import uvicorn
 import websockets
 from starlette.types import Receive, Scope, Send
 
 from predictql.ws_guard import SEND_NOW
-from predictql.ws_protocol import DroppingWebSocketProtocol, text_frame
-from tests.e2e.conftest import free_port
+from predictql.ws_protocol import text_frame
+from tests.e2e.conftest import uvicorn_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -41,31 +39,11 @@ async def test_prebuilt_frames_go_out_in_order_and_only_when_a_send_would_not_wa
         await send({"type": "websocket.close", "code": 1000})
         verdicts["closed"] = now(text_frame("late"))
 
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="warning",
-        ws=DroppingWebSocketProtocol,
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(300):  # uvicorn has no start event; its own flag, polled
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
+    async with uvicorn_serving(app) as port:  # noqa: SIM117 - the client needs the port
         async with websockets.connect(f"ws://127.0.0.1:{port}/", compression=None, max_size=None) as ws:
             received = [await asyncio.wait_for(ws.recv(), 10) for _ in range(4)]
             await ws.send("bye")
             with pytest.raises(websockets.ConnectionClosedOK):
                 await asyncio.wait_for(ws.recv(), 10)
-        assert received == ["one", "two", BIG, "three"]
-        assert verdicts == {"open": True, "big": True, "paused": False, "resumed": True, "closed": False}
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(serving, 10)
+    assert received == ["one", "two", BIG, "three"]
+    assert verdicts == {"open": True, "big": True, "paused": False, "resumed": True, "closed": False}
