@@ -24,6 +24,8 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from predictql.ws_guard import SendNow
+
 log = logging.getLogger("predictql.drain")
 
 GOING_AWAY = 1001  # RFC 6455: the server is going down; clients reconnect (elsewhere)
@@ -40,11 +42,11 @@ class Drain:
         self._open: set[DrainedSocket] = set()
         self._gone: asyncio.Future[None] | None = None  # done once the last socket is gone (draining)
 
-    def open(self, receive: Receive, send: Send) -> DrainedSocket:
+    def open(self, receive: Receive, send: Send, now: SendNow | None = None) -> DrainedSocket:
         """``receive``/``send`` for a WebSocket app (the socket's ``receive``/``send``): on drain the
         socket is closed with 1001 and the app's pending ``receive`` returns ``websocket.disconnect``;
         what it sends afterwards is dropped. ``close`` it when the app returned."""
-        socket = DrainedSocket(receive, send)
+        socket = DrainedSocket(receive, send, now)
         if self._stopping:
             socket.stopping = True
         self._open.add(socket)
@@ -77,10 +79,10 @@ class DrainedSocket:
     idle subscribers per process). A drain interrupts the app's pending ``receive`` by cancelling
     the task awaiting it (that task alone, and only inside ``receive``)."""
 
-    __slots__ = ("_receive", "_send", "accepted", "closed", "interrupted", "receiving", "stopping")
+    __slots__ = ("_now", "_receive", "_send", "accepted", "closed", "interrupted", "receiving", "stopping")
 
-    def __init__(self, receive: Receive, send: Send) -> None:
-        self._receive, self._send = receive, send
+    def __init__(self, receive: Receive, send: Send, now: SendNow | None = None) -> None:
+        self._receive, self._send, self._now = receive, send, now
         self.accepted = self.closed = self.stopping = self.interrupted = False
         self.receiving: asyncio.Task[Any] | None = None  # the task awaiting ``receive``
 
@@ -117,6 +119,13 @@ class DrainedSocket:
         elif message["type"] == "websocket.close":
             self.closed = True
         await self._send(message)
+
+    def send_now(self, frame: bytes) -> bool:
+        """``send`` of a pre-built frame without waiting (``ws_protocol.SEND_NOW``): True if done
+        (or dropped, as ``send`` drops it), False if it must go through ``send``."""
+        if self.closed:
+            return True
+        return self._now is not None and self._now(frame)
 
 
 async def refuse_going_away(scope: Scope, receive: Receive, send: Send) -> None:

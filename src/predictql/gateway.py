@@ -24,7 +24,7 @@ from predictql.errors import PayloadTooLarge
 from predictql.jsonutil import dumps
 from predictql.ratelimit import RateLimiter, Verdict
 from predictql.subscriptions.streams import SocketGate, refuse
-from predictql.ws_guard import Bucket, Metered, refuse_rate_limited
+from predictql.ws_guard import Bucket, Metered, offer_send_now, offered_send_now, refuse_rate_limited
 
 HEALTH_PATH = "/api/v1/health"
 GRAPHQL_PATH = "/graphql"
@@ -166,14 +166,17 @@ class Gateway:
         if gate is not None and not gate.enter():
             await refuse(scope, receive, send)
             return
+        now = offered_send_now(scope)  # the server's pre-built frame writer (ws_protocol), if any
         try:
             if drain is None:
-                socket = Metered(receive, send, Bucket(*self.ws_rate))
+                socket = Metered(receive, send, Bucket(*self.ws_rate), now)
+                offer_send_now(scope, socket)
                 await self.app(scope, socket.receive, socket.send)
             else:
-                drained = drain.open(receive, send)
+                drained = drain.open(receive, send, now)
                 try:
-                    socket = Metered(drained.receive, drained.send, Bucket(*self.ws_rate))
+                    socket = Metered(drained.receive, drained.send, Bucket(*self.ws_rate), drained.send_now)
+                    offer_send_now(scope, socket)
                     await self.app(scope, socket.receive, socket.send)
                 finally:
                     drain.close(drained)

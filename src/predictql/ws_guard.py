@@ -11,10 +11,16 @@ ordinary disconnect.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+# The ASGI extension (``scope["extensions"]``) by which the server (``ws_protocol``) takes a pre-built
+# WebSocket frame at once: True if sent (or dropped, as ``send`` would drop it), False if the caller
+# must send the message through ``send`` instead.
+SEND_NOW = "predictql.websocket.send_frame_now"
+SendNow = Callable[[bytes], bool]
 RATE_LIMITED = 4429  # graphql-transport-ws uses 4429 for "too many requests" of its own kind
 
 
@@ -46,14 +52,27 @@ async def refuse_rate_limited(scope: Scope, receive: Receive, send: Send, retry_
     await websocket.close(RATE_LIMITED, f"rate limited; retry after {retry_after} s")
 
 
+def offered_send_now(scope: Scope) -> SendNow | None:
+    """The server's ``SEND_NOW``, if it offers one."""
+    found: SendNow | None = scope.get("extensions", {}).get(SEND_NOW)
+    return found
+
+
+def offer_send_now(scope: Scope, socket: Metered) -> None:
+    """The app's ``SEND_NOW`` goes through the socket's guards (when the server offers one)."""
+    extensions = scope.get("extensions")
+    if extensions is not None and SEND_NOW in extensions:
+        extensions[SEND_NOW] = socket.send_now
+
+
 class Metered:
     """``receive``/``send`` for the app: past the bucket the socket is closed with 4429 (one small
     object per socket: ~10,000 idle subscribers per process)."""
 
-    __slots__ = ("_receive", "_send", "bucket", "closed")
+    __slots__ = ("_now", "_receive", "_send", "bucket", "closed")
 
-    def __init__(self, receive: Receive, send: Send, bucket: Bucket) -> None:
-        self._receive, self._send, self.bucket = receive, send, bucket
+    def __init__(self, receive: Receive, send: Send, bucket: Bucket, now: SendNow | None = None) -> None:
+        self._receive, self._send, self.bucket, self._now = receive, send, bucket, now
         self.closed = False
 
     async def receive(self) -> Message:
@@ -67,3 +86,10 @@ class Metered:
     async def send(self, message: Message) -> None:
         if not self.closed:  # whatever the app still sends after the cut-off has nobody to go to
             await self._send(message)
+
+    def send_now(self, frame: bytes) -> bool:
+        """``send`` of a pre-built frame without waiting (``ws_protocol.SEND_NOW``): True if done
+        (or dropped, as ``send`` drops it), False if it must go through ``send``."""
+        if self.closed:
+            return True
+        return self._now is not None and self._now(frame)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from starlette.types import ASGIApp
 
 from predictql.db import Database
 from predictql.settings import Settings
+from predictql.ws_protocol import DroppingWebSocketProtocol
 from tests.conftest import JWT_SECRET
 
 
@@ -22,6 +28,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def uvicorn_serving(app: ASGIApp, **config: Any) -> AsyncIterator[int]:
+    """``app`` under uvicorn in this process with ``predictql serve``'s WebSocket protocol (no
+    deflate), plus ``config``; yields its port."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="off",
+            log_level="warning",
+            ws=DroppingWebSocketProtocol,
+            ws_per_message_deflate=False,
+            **config,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(300):  # uvicorn has no start event; its own flag, polled
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        yield port
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(serving, 10)
 
 
 def server_env(settings: Settings, **extra: str) -> dict[str, str]:

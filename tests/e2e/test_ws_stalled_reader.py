@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import socket
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from predictql.ws_protocol import DroppingWebSocketProtocol
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import uvicorn_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -55,50 +52,32 @@ async def test_a_reader_that_stops_reading_is_dropped_and_its_sender_released() 
         except Exception:  # uvicorn's ClientDisconnected: the socket is gone
             released.set()
 
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="warning",
-        ws=DroppingWebSocketProtocol,
-        ws_ping_interval=PING,
-        ws_ping_timeout=DEADLINE - PING,
-        ws_per_message_deflate=False,
+    async with uvicorn_serving(app, ws_ping_interval=PING, ws_ping_timeout=DEADLINE - PING) as port:
+        with socket.socket() as sock:
+            await _stop_reading(sock, port, released)
+
+
+async def _stop_reading(sock: socket.socket, port: int, released: asyncio.Event) -> None:
+    """Handshake, read nothing more: released within a few deadlines, the connection reset."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
     )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    sock = socket.socket()
-    try:
-        for _ in range(300):  # uvicorn has no start event; its own flag, polled
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-        sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            answer += await asyncio.to_thread(sock.recv, 1)  # byte by byte: nothing after it is read
-        assert answer.startswith(b"HTTP/1.1 101"), answer
-        local_port = sock.getsockname()[1]
-        started = time.monotonic()
-        # Not before a ping was missed; well within a few deadlines on a loaded machine.
-        await asyncio.wait_for(released.wait(), 15)
-        elapsed = time.monotonic() - started
-        assert elapsed >= PING, elapsed
-        for _ in range(50):  # the reset reaches the client side's table
-            if _tcp_state(local_port) != ESTABLISHED:
-                break
-            await asyncio.sleep(0.1)
-        assert _tcp_state(local_port) != ESTABLISHED
-    finally:
-        sock.close()
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(serving, 10)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += await asyncio.to_thread(sock.recv, 1)  # byte by byte: nothing after it is read
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    local_port = sock.getsockname()[1]
+    started = time.monotonic()
+    # Not before a ping was missed; well within a few deadlines on a loaded machine.
+    await asyncio.wait_for(released.wait(), 15)
+    elapsed = time.monotonic() - started
+    assert elapsed >= PING, elapsed
+    for _ in range(50):  # the reset reaches the client side's table
+        if _tcp_state(local_port) != ESTABLISHED:
+            break
+        await asyncio.sleep(0.1)
+    assert _tcp_state(local_port) != ESTABLISHED

@@ -162,16 +162,19 @@ async def test_a_skipped_seq_takes_the_ordinary_path_then_a_sink_again(live: Liv
         await ws.nothing(0.2)
 
 
+@pytest.mark.parametrize("send_now", [False, True], ids=["send", "send_now"])
 async def test_a_slow_reader_s_sink_waits_then_is_left_behind_by_the_buffer(
-    live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings
+    live_with: Callable[..., AbstractAsyncContextManager[Live]], db: Database, settings: Settings, send_now: bool
 ) -> None:
     """A sink whose socket takes no more waits for it in a task; the channel's buffer (2 messages
-    here) leaves it behind like any subscriber, and the ordinary path sends one fresh snapshot."""
+    here) leaves it behind like any subscriber, and the ordinary path sends one fresh snapshot.
+    With ``SEND_NOW`` (``predictql serve``), a full socket refuses the pre-built frame and the sink
+    waits on the ordinary ``send`` the same way."""
     _, _, (market,) = await create_market_setup(db)
     user, _ = await trader(db, settings, balance=1_000_000)
     mid = market.id or 0
     async with live_with(bus_queue_size=2) as app:
-        ws = GraphQLSocket(app.app)
+        ws = GraphQLSocket(app.app, send_now=send_now)
         ws.from_app = asyncio.Queue(4)  # the "network" holds 4 frames, then the server's send waits
         async with ws:
             op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})
@@ -190,6 +193,38 @@ async def test_a_slow_reader_s_sink_waits_then_is_left_behind_by_the_buffer(
             await buy(app.db, user, mid, 1_000)
             assert kinds([data(await ws.next(op), "marketUpdated")]) == [("LIVE", 9)]
             await ws.nothing(0.2)
+
+
+async def test_sinks_send_one_prebuilt_frame_per_message_straight_to_the_socket(
+    live: Live, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the server offers ``SEND_NOW`` (``predictql serve``), a sink's LIVE frame goes to the
+    socket as bytes built once per message for every sink of the same operation, variables and id."""
+    _, _, (market,) = await create_market_setup(db)
+    user, _ = await trader(db, settings, balance=100_000)
+    mid = market.id or 0
+    built: list[str] = []
+    real = sinks.text_frame
+
+    def counting(text: str) -> bytes:
+        built.append(text)
+        return real(text)
+
+    monkeypatch.setattr(sinks, "text_frame", counting)
+    async with GraphQLSocket(live.app, send_now=True) as one, GraphQLSocket(live.app, send_now=True) as two:
+        ops = [await ws.subscribe(PRICE, {"m": gid(Kind.MARKET, mid)}) for ws in (one, two)]
+        assert ops[0] == ops[1]  # the same id: the same frame
+        for ws, op in ((one, ops[0]), (two, ops[1])):
+            assert kinds([data(await ws.next(op), "marketUpdated")]) == [("SNAPSHOT", 0)]
+        await until(lambda: len([s for s in sinks._sinks.values() if not s.stopped]) == 2, "two sinks")
+        before = (one.frames_now, two.frames_now)
+        for seq in (1, 2, 3):
+            await buy(live.db, user, mid)
+            for ws, op in ((one, ops[0]), (two, ops[1])):
+                assert kinds([data(await ws.next(op), "marketUpdated")]) == [("LIVE", seq)]
+        assert (one.frames_now - before[0], two.frames_now - before[1]) == (3, 3)
+        assert len(built) == 3  # once per message, not per socket
+        await one.nothing(0.2)
 
 
 async def test_a_heartbeat_is_executed_once_for_every_subscriber(

@@ -10,6 +10,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message
 
+from predictql.ws_guard import SEND_NOW
+
 TIMEOUT = 5.0
 
 
@@ -31,9 +33,11 @@ class AsgiSocket:
         subprotocols: tuple[str, ...] = (),
         denial_extension: bool = True,
         buffer: int = 0,
+        send_now: bool = False,
     ) -> None:
         """``buffer``: frames the "network" holds before the app's send blocks (0: unbounded), to
-        play a client that stopped reading."""
+        play a client that stopped reading. ``send_now``: offer the app ``ws_guard.SEND_NOW`` as
+        ``predictql serve``'s protocol does (pre-built frames; refused while the buffer is full)."""
         self.app = app
         self.path = path
         self.subprotocols = subprotocols
@@ -43,11 +47,32 @@ class AsgiSocket:
         self.task: asyncio.Task[None] | None = None
         self.accepted: Message | None = None
         self.closed: Closed | None = None
+        self.send_now = send_now
+        self.frames_now = 0  # frames the app sent through SEND_NOW
+
+    def _send_frame_now(self, frame: bytes) -> bool:
+        """A server's SEND_NOW: one unmasked text frame (RFC 6455 5.2), taken unless the buffer is full."""
+        assert frame[0] == 0x81, frame[:2]  # FIN, text
+        length, start = frame[1], 2
+        assert length & 0x80 == 0  # not masked
+        if length == 126:
+            length, start = int.from_bytes(frame[2:4]), 4
+        elif length == 127:
+            length, start = int.from_bytes(frame[2:10]), 10
+        assert len(frame) == start + length
+        if self.from_app.full():
+            return False
+        self.from_app.put_nowait({"type": "websocket.send", "text": frame[start:].decode()})
+        self.frames_now += 1
+        return True
 
     def _scope(self) -> dict[str, Any]:
         headers = [(b"host", b"testserver")]
         if self.subprotocols:
             headers.append((b"sec-websocket-protocol", ", ".join(self.subprotocols).encode()))
+        extensions: dict[str, Any] = {"websocket.http.response": {}} if self.denial_extension else {}
+        if self.send_now:
+            extensions[SEND_NOW] = self._send_frame_now
         return {
             "type": "websocket",
             "asgi": {"version": "3.0"},
@@ -61,7 +86,7 @@ class AsgiSocket:
             "client": ("127.0.0.1", 50000),
             "server": ("testserver", 80),
             "subprotocols": list(self.subprotocols),
-            "extensions": {"websocket.http.response": {}} if self.denial_extension else {},
+            "extensions": extensions,
         }
 
     async def __aenter__(self) -> AsgiSocket:
@@ -113,8 +138,10 @@ class AsgiSocket:
 class GraphQLSocket(AsgiSocket):
     """graphql-transport-ws over ``AsgiSocket``."""
 
-    def __init__(self, app: ASGIApp, *, params: dict[str, Any] | None = None) -> None:
-        super().__init__(app, "/graphql", subprotocols=("graphql-transport-ws",))
+    def __init__(
+        self, app: ASGIApp, *, params: dict[str, Any] | None = None, buffer: int = 0, send_now: bool = False
+    ) -> None:
+        super().__init__(app, "/graphql", subprotocols=("graphql-transport-ws",), buffer=buffer, send_now=send_now)
         self.params = params or {}
         self.ids = 0
         self.pending: dict[str | None, list[Any]] = {}

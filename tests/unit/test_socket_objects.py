@@ -1,5 +1,6 @@
 """The per-socket objects of an idle subscriber (issue 14 point 3): the drain's socket (no task of
-its own), the message bound, and the lean queue and event of the WebSocket protocol."""
+its own), the message bound, the lean queue and event of the WebSocket protocol, and the pre-built
+frames that go through the guards (``ws_guard.SEND_NOW``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from websockets.frames import Frame, Opcode
 
 from predictql.drain import GOING_AWAY, Drain
 from predictql.ws_guard import RATE_LIMITED, Bucket, Metered
-from predictql.ws_protocol import LeanEvent, LeanQueue
+from predictql.ws_protocol import LeanEvent, LeanQueue, text_frame
 
 
 class Peer:
@@ -104,3 +106,33 @@ async def test_lean_event_wakes_every_waiter() -> None:
     assert not any(w.done() for w in waiters) and not event.is_set()
     event.set()
     assert await asyncio.wait_for(asyncio.gather(*waiters), 1) == [True, True]
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536])
+def test_a_prebuilt_text_frame_is_what_websockets_sends(length: int) -> None:
+    text = ("é" + "x" * length)[:length] if length else ""
+    assert text_frame(text) == Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+async def test_the_guards_pass_a_prebuilt_frame_on_until_closed() -> None:
+    offered: list[bytes] = []
+
+    def now(frame: bytes) -> bool:
+        offered.append(frame)
+        return len(offered) == 1  # the first one is taken, the second refused (transport full)
+
+    drain, peer = Drain(sockets_timeout=5), Peer()
+    drained = drain.open(peer.receive, peer.send, now)
+    socket = Metered(drained.receive, drained.send, Bucket(rate=0.001, burst=1), drained.send_now)
+    assert socket.send_now(b"one") is True
+    assert socket.send_now(b"two") is False  # the caller sends it through ``send``
+    peer.incoming.put_nowait({"type": "websocket.receive", "text": "a"})
+    peer.incoming.put_nowait({"type": "websocket.receive", "text": "b"})
+    await socket.receive()
+    assert (await socket.receive())["type"] == "websocket.disconnect"  # past its bucket: closed
+    assert socket.send_now(b"three") is True  # dropped, as ``send`` drops it
+    assert offered == [b"one", b"two"]
+    assert Metered(peer.receive, peer.send, Bucket(1, 1)).send_now(b"x") is False  # no server support
+    closed = drain.open(peer.receive, peer.send, now)
+    await closed.send({"type": "websocket.close", "code": 1000})
+    assert closed.send_now(b"four") is True and offered == [b"one", b"two"]

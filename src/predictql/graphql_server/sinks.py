@@ -13,11 +13,14 @@ the sink).
 A ``Sink`` is a cursor in the channel's shared buffer (``bus.Subscription``) that the channel's
 fan-out calls directly: for each message in sequence it takes the result shared by every
 subscriber of the same operation and variables (executed and encoded once per message,
-``stream_execution``), and writes the pre-built frame to the socket. A write that cannot complete
-at once (the transport is above its high-water mark) continues in a task, and the sink reads on
-from the buffer when it is done; meanwhile the buffer keeps what the sink has not read, as for
-any subscriber, so a slow reader is left behind by the buffer and cut off by the read deadline
-exactly as before (``ws_protocol``).
+``stream_execution``), and writes the pre-built frame to the socket: the frame's bytes, built once
+per message for every sink of the same operation, variables and operation id (``_frames``), go
+straight to the transport (``ws_protocol.text_frame``, ``ws_guard.SEND_NOW``) when the socket can
+take them at once. A write that cannot complete at once (the transport is above its high-water
+mark, the server offers no ``SEND_NOW``) goes through the socket's ``send`` and continues in a
+task, and the sink reads on from the buffer when it is done; meanwhile the buffer keeps what the
+sink has not read, as for any subscriber, so a slow reader is left behind by the buffer and cut
+off by the read deadline exactly as before (``ws_protocol``).
 
 Anything but the next message in sequence (a skipped seq or a heartbeat ahead: repair from the
 log; a lost Redis connection; being left behind by the buffer; a result with errors, or one that
@@ -40,11 +43,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from predictql import metrics
-from predictql.graphql_server.stream_execution import FLAT, FRAME_SUFFIX, SharedEventExecutor, encoded
+from predictql.graphql_server.stream_execution import FLAT, FRAME_SUFFIX, SharedEventExecutor, _remember, encoded
 from predictql.schema.scalars import Long
 from predictql.schema.subscriptions import StreamEventKind, StreamMessage
 from predictql.subscriptions.bus import Bus, Gap, Heartbeat, Message, Subscription
 from predictql.subscriptions.streams import Followed, delivered
+from predictql.ws_protocol import text_frame
 
 if TYPE_CHECKING:
     from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
@@ -65,12 +69,15 @@ class Resumer(Protocol):
 
 
 FrameWriter = Callable[[str], Coroutine[Any, Any, None]]
+# A pre-built frame (``ws_protocol.text_frame``) to the socket at once: False if it must go through
+# the ``FrameWriter`` (``ServerClosable.send_frame_now``).
+FrameWriterNow = Callable[[bytes], bool]
 
 
 def take_over(
     resumer: Resumer,
     operation: Operation[Any, Any],
-    write: FrameWriter,
+    writers: tuple[FrameWriter, FrameWriterNow],
     prefix: str,
     executor: SharedEventExecutor,
     payload: StreamMessage[Any],
@@ -97,7 +104,7 @@ def take_over(
     shared = _executors.get(key)
     if shared is None or shared.operation is not executor.operation:
         shared = _executors[key] = executor
-    sink = Sink(resumer, operation, write, prefix, shared, bus, live, followed)
+    sink = Sink(resumer, operation, writers, prefix, shared, bus, live, followed)
     # The task ends now (``HandedOver``); the operation keeps a finished future instead, so the
     # task, its exception and the traceback's frames go (``cleanup_operation`` cancels it: no-op).
     operation.task = _finished()  # type: ignore[assignment]  # awaited and cancelled only, as a task
@@ -139,13 +146,14 @@ class Sink(Subscription):
         "stream",
         "task",
         "write",
+        "write_now",
     )
 
     def __init__(
         self,
         resumer: Resumer,
         operation: Operation[Any, Any],
-        write: FrameWriter,
+        writers: tuple[FrameWriter, FrameWriterNow],
         prefix: str,
         executor: SharedEventExecutor,
         bus: Bus,
@@ -154,7 +162,8 @@ class Sink(Subscription):
     ) -> None:
         self._waiter = None
         self.overflows = 0
-        self.resumer, self.operation, self.write, self.prefix = resumer, operation, write, prefix
+        self.resumer, self.operation, self.prefix = resumer, operation, prefix
+        self.write, self.write_now = writers
         self.executor, self.bus, self.live = executor, bus, live
         self.stream = metrics.stream_of(followed.channel)
         self.last = followed.last
@@ -187,10 +196,12 @@ class Sink(Subscription):
                 self._resume()
                 return
             self._next += 1
-            if not isinstance(frame, str):  # None: nothing to send for it
+            if not isinstance(frame, tuple):  # None: nothing to send for it
                 continue
             try:
-                pending = _start(self.write(frame))
+                if self.write_now(frame[1]):
+                    continue
+                pending = _start(self.write(frame[0]))
             except Exception:  # the socket is gone: its handler stops the operation
                 self._leave()
                 return
@@ -198,8 +209,9 @@ class Sink(Subscription):
                 self.task = asyncio.ensure_future(self._finish(*pending))
                 return
 
-    def _frame(self, item: Message | Gap | Heartbeat) -> str | object | None:
-        """The frame for ``item``, None to skip it, ``_RESUME`` for the ordinary path."""
+    def _frame(self, item: Message | Gap | Heartbeat) -> tuple[str, bytes] | object | None:
+        """The frame for ``item`` (its text and its bytes on the wire), None to skip it,
+        ``_RESUME`` for the ordinary path."""
         log = self.bus.log
         if isinstance(item, Message):
             seq = item.seq
@@ -207,11 +219,18 @@ class Sink(Subscription):
                 return None  # already sent
             if seq > self.last + 1 and log is not None:
                 return _RESUME  # missed messages: repaired from the log
-            value = item.view(self.live)
-            if value is None:
-                self.last = max(self.last, seq)
-                return None
-            frame = self._result(StreamEventKind.LIVE, seq, value)
+            key = (id(self.executor), self.prefix, self.live)
+            built = _frames.get(key)
+            if built is not None and built[0]() is item and built[1]() is self.executor:  # another sink's
+                frame: tuple[str, bytes] | object = built[2]
+            else:
+                value = item.view(self.live)
+                if value is None:
+                    self.last = max(self.last, seq)
+                    return None
+                frame = self._result(StreamEventKind.LIVE, seq, value)
+                if isinstance(frame, tuple):
+                    _remember(_frames, key, (weakref.ref(item), weakref.ref(self.executor), frame))
             if frame is not _RESUME:
                 self.last = max(self.last, seq)
                 metrics.BUS_LAG.observe(max(0.0, time.time() - item.published))
@@ -226,11 +245,12 @@ class Sink(Subscription):
             return frame
         return _RESUME  # a gap (a lost Redis connection)
 
-    def _result(self, kind: StreamEventKind, seq: int, value: Any) -> str | object:
+    def _result(self, kind: StreamEventKind, seq: int, value: Any) -> tuple[str, bytes] | object:
         result = self.executor.shared_result(StreamMessage(kind=kind, seq=Long(seq), data=value))
         if result is None:
             return _RESUME
-        return self.prefix + encoded(result.data) + FRAME_SUFFIX
+        text = self.prefix + encoded(result.data) + FRAME_SUFFIX
+        return text, text_frame(text)
 
     async def _finish(self, coroutine: Coroutine[Any, Any, None], waiting: Any) -> None:
         try:
@@ -279,6 +299,15 @@ class Sink(Subscription):
 
 
 _RESUME = object()
+
+# The LIVE frame of the latest message per (executor, operation id's prefix, decoder): every sink
+# of one operation text, variables and id sends the same bytes. An entry refers to its message and
+# executor weakly (it must not keep a message's payload, and with it the shared result, beyond the
+# channel's buffer: ``stream_execution``); a few entries (one fan-out reads one message).
+_frames: dict[
+    tuple[int, str, Callable[[str], Any]],
+    tuple[weakref.ref[Message], weakref.ref[SharedEventExecutor], tuple[str, bytes]],
+] = {}
 
 
 def _finished() -> asyncio.Future[None]:

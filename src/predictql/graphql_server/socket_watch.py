@@ -37,6 +37,7 @@ from predictql.schema.context import Context
 from predictql.services.sessions import resolve_actor
 from predictql.subscriptions import topics
 from predictql.subscriptions.bus import Heartbeat, Message
+from predictql.ws_guard import SEND_NOW, SendNow
 
 log = logging.getLogger("predictql.sessions")
 
@@ -177,6 +178,19 @@ class ServerClosable(ASGIWebSocketAdapter):
                 await ws.send_text(text)
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
+
+    def send_frame_now(self, frame: bytes) -> bool:
+        """``send_frame`` of a pre-built WebSocket frame (``ws_protocol.text_frame``) without
+        waiting, when the server offers it (``ws_guard.SEND_NOW``): True if done (or dropped, as
+        ``send_frame`` drops it), False if the text must go through ``send_frame``."""
+        ws: WebSocket = self.ws
+        state = ws.application_state
+        if state is WebSocketState.DISCONNECTED:
+            return True
+        if state is not WebSocketState.CONNECTED:
+            return False
+        now: SendNow | None = ws.scope.get("extensions", {}).get(SEND_NOW)
+        return now is not None and now(frame)
 
     async def close(self, code: int, reason: str) -> None:
         ws: WebSocket = self.ws

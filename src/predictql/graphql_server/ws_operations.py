@@ -96,8 +96,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
         followed = streams.track(resume)
 
+        def write_now(frame: bytes) -> bool:
+            return operation.completed or socket.send_frame_now(frame)
+
         def hand_over(executor: SharedEventExecutor, payload: StreamMessage[Any]) -> bool:
-            return sinks.take_over(self, operation, write, prefix, executor, payload, followed)
+            return sinks.take_over(self, operation, (write, write_now), prefix, executor, payload, followed)
 
         direct_frames(send, hand_over)
         try:

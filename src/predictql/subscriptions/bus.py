@@ -69,7 +69,7 @@ _unsubscribing: set[asyncio.Task[None]] = set()  # backend unsubscribes started 
 class Message:
     """One published message as delivered to every local subscriber of its channel."""
 
-    __slots__ = ("_views", "channel", "index", "published", "seq", "text")
+    __slots__ = ("__weakref__", "_views", "channel", "index", "published", "seq", "text")  # weak: sinks' frames
 
     def __init__(self, channel: str, text: str, index: int, seq: int = 0, published: float = 0.0) -> None:
         # When it was published (Unix seconds, the publisher's clock); an older publisher does not
