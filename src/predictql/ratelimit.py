@@ -83,7 +83,10 @@ class RateLimiter:
             url = redis_url.removeprefix("async+")
             # Bounded waits: a Redis that stopped answering must not hold every request. One pool
             # for the budgets and for what ``limits`` keeps beside them (sign-in failures).
-            pool = aioredis.ConnectionPool.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            # (``limits`` spells a socket ``redis+unix://``, redis-py ``unix://``.)
+            pool = aioredis.ConnectionPool.from_url(
+                url.replace("redis+unix://", "unix://", 1), socket_timeout=2, socket_connect_timeout=2
+            )
             # ``limits`` takes a pool (its redis-py bridge hands it to ``Redis``), typed more narrowly.
             pool_option: dict[str, Any] = {"connection_pool": pool}
             self.storage = RedisStorage("async+" + url, implementation="redispy", **pool_option)
