@@ -92,7 +92,7 @@ class RateLimiter:
             self.storage = RedisStorage("async+" + url, implementation="redispy", **pool_option)
             # EVALSHA; on NOSCRIPT (a restarted or flushed Redis) redis-py loads it and runs it again.
             self._spend = aioredis.Redis(connection_pool=pool).register_script(SPEND)
-            head, _, tail = f"{RedisStorage.PREFIX}:{self.item.key_for('{}')}".partition("{}")
+            head, _, tail = f"{RedisStorage.PREFIX}:{self.item.key_for(chr(0))}".partition(chr(0))
             self._key_head, self._key_tail = head, tail
         else:
             self.storage = MemoryStorage()
