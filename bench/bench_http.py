@@ -149,6 +149,12 @@ def main() -> None:
         help="PREDICTQL_GRAPHQL_CACHE_TTL_MS of the cached scenarios (the server's default: 1000); a long one "
         "measures the hit alone, without the re-executions of each expiry",
     )
+    parser.add_argument(
+        "--redis",
+        default=None,
+        help="PREDICTQL_REDIS_URL of every server: the rate limits spent in that Redis, as in production "
+        "(default: none, the in-process counters)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.seconds, args.connections, args.timeout = 1, 4, args.timeout or SMOKE_TIMEOUT
@@ -180,7 +186,8 @@ def main() -> None:
             if wanted and name not in wanted:
                 continue  # a fresh server each: no scenario feeds the next
             port = free_port()
-            with predictql_server(port, predictql_env(url, data_dir, **extra)) as base:
+            limits = {"PREDICTQL_REDIS_URL": args.redis} if args.redis else {}
+            with predictql_server(port, predictql_env(url, data_dir, **extra, **limits)) as base:
                 wrk("warmup", base + path, seconds=1 if args.smoke else 2, connections=4, script=script)
                 rows.append(
                     wrk(

@@ -23,6 +23,7 @@ SMOKES = [
     pytest.param("profile_writer.py", ("--db", BACKEND), id="profile_writer"),
     pytest.param("bench_orders_http.py", ("--db", BACKEND), marks=needs_wrk, id="orders_http"),
     pytest.param("bench_overload.py", (), marks=needs_redis, id="overload"),
+    pytest.param("profile_ratelimit.py", (), marks=needs_redis, id="profile_ratelimit"),
     pytest.param("bench_workers.py", (), marks=[needs_wrk, needs_postgresql], id="workers"),
 ]
 # Not benchmarks: the shared plumbing, and the servers the benchmarks above start (covered through them).

@@ -1,7 +1,11 @@
 """Request budgets per client IP and per signed-in user (DECISIONS rule 22).
 
-``limits`` keeps the counters in Redis when ``REDIS_URL`` is set, so every process behind a load
-balancer spends one shared budget. Without Redis the counters are a dict of this process, counted
+With ``REDIS_URL`` set the counters live in Redis, so every process behind a load balancer spends
+one shared budget: one Lua script (``SPEND``) counts a request against all its keys' fixed windows
+and answers each key's hits and time left, one round trip a request. Its keys are those of
+``limits``' fixed window (``LIMITS:<namespace>/<key>/<amount>/1/minute``, a minute from the first
+hit), so processes of the release before, which spent through ``limits``, share the same budgets
+during a rolling deploy. Without Redis the counters are a dict of this process, counted
 as ``limits``' fixed window in memory counts them (a window of a minute from a key's first hit),
 without its per-hit coroutines, locks and expiry task: every request of every transport spends
 from it. Its ``MemoryStorage`` still holds what others keep beside the budgets (sign-in failures).
@@ -13,13 +17,31 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import FixedWindowRateLimiter
+from redis import asyncio as aioredis
 
 log = logging.getLogger("predictql.ratelimit")
 SWEEP_SECONDS = 60.0  # how often the in-process counters drop the windows that ended
+
+# KEYS: the counters; ARGV[1]: a window in milliseconds. Answers hits, then milliseconds left, per
+# key. A counter without an expiry (its first hit, or a write that lost it) starts its window now.
+SPEND = """
+local out = {}
+for i, key in ipairs(KEYS) do
+    local hits = redis.call("INCR", key)
+    local left = redis.call("PTTL", key)
+    if left < 0 then
+        left = tonumber(ARGV[1])
+        redis.call("PEXPIRE", key, left)
+    end
+    out[2 * i - 1] = hits
+    out[2 * i] = left
+end
+return out
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +80,22 @@ class RateLimiter:
         self.expiry = self.item.get_expiry()
         self.storage: Storage
         if redis_url:
-            uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            # Bounded waits: a Redis that stopped answering must not hold every request.
-            self.storage = RedisStorage(uri, implementation="redispy", socket_timeout=2, socket_connect_timeout=2)
+            url = redis_url.removeprefix("async+")
+            # Bounded waits: a Redis that stopped answering must not hold every request. One pool
+            # for the budgets and for what ``limits`` keeps beside them (sign-in failures).
+            # (``limits`` spells a socket ``redis+unix://``, redis-py ``unix://``.)
+            pool = aioredis.ConnectionPool.from_url(
+                url.replace("redis+unix://", "unix://", 1), socket_timeout=2, socket_connect_timeout=2
+            )
+            # ``limits`` takes a pool (its redis-py bridge hands it to ``Redis``), typed more narrowly.
+            pool_option: dict[str, Any] = {"connection_pool": pool}
+            self.storage = RedisStorage("async+" + url, implementation="redispy", **pool_option)
+            # EVALSHA; on NOSCRIPT (a restarted or flushed Redis) redis-py loads it and runs it again.
+            self._spend = aioredis.Redis(connection_pool=pool).register_script(SPEND)
+            head, _, tail = f"{RedisStorage.PREFIX}:{self.item.key_for(chr(0))}".partition(chr(0))
+            self._key_head, self._key_tail = head, tail
         else:
             self.storage = MemoryStorage()
-        self.strategy = FixedWindowRateLimiter(self.storage)
         self._complained_at = 0.0
         self.fail_open = fail_open
         # Without Redis: key -> [hits, unix time its window ends], swept of ended windows each minute.
@@ -90,15 +122,15 @@ class RateLimiter:
             return Verdict(self.fail_open, self.item.amount, self.item.amount, now + 5, not self.fail_open)
 
     async def _hit(self, keys: tuple[str, ...]) -> Verdict:
-        worst: Verdict | None = None
-        for key in keys:
-            allowed = await self.strategy.hit(self.item, key)
-            stats = await self.strategy.get_window_stats(self.item, key)
-            verdict = Verdict(allowed, self.item.amount, stats.remaining, float(stats.reset_time))
-            if worst is None or (not verdict.allowed, -verdict.remaining) > (not worst.allowed, -worst.remaining):
-                worst = verdict
-        assert worst is not None
-        return worst
+        """``_hit_here`` on the counters in Redis, in one round trip: the same windows and answers."""
+        head, tail = self._key_head, self._key_tail
+        counts = await self._spend(keys=[f"{head}{key}{tail}" for key in keys], args=[int(self.expiry * 1000)])
+        now, amount = time.time(), self.item.amount
+        hits, left = int(counts[0]), int(counts[1])
+        for i in range(2, len(counts), 2):  # the tightest: the most hits; the first of equals
+            if min(int(counts[i]), amount + 1) > min(hits, amount + 1):
+                hits, left = int(counts[i]), int(counts[i + 1])
+        return Verdict(hits <= amount, amount, max(0, amount - hits), now + left / 1000)
 
     def _hit_here(self, keys: tuple[str, ...]) -> Verdict:
         """``_hit`` on the counters of this process: the same windows and answers."""
