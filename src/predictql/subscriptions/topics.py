@@ -46,25 +46,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.util import identity_key
+from sqlmodel import col, select
 
 from predictql.commit_effects import effects
 from predictql.db import emit, utcnow
-from predictql.models import (
-    Asset,
-    Event,
-    Market,
-    Notification,
-    Order,
-    P2PMessage,
-    P2POrder,
-    Position,
-    Trade,
-    User,
-    core,
-)
+from predictql.models import Asset, Event, Market, Notification, Order, P2PMessage, P2POrder, Position, Trade, User
 from predictql.pricing.orderbook_types import SCALE
 from predictql.subscriptions.payloads import (
     AccessChange,
@@ -191,43 +178,9 @@ async def markets_changed(session: AsyncSession, markets: Iterable[Market], *, a
         emit(session, market_channel(market.id or 0), MarketState.of(market, at).to_json())
         pools[market.pool_id] = market.event_id
     for pool_id, event_id in pools.items():
-        emit(session, event_chart_channel(event_id), ChartTick.of(await _pool_markets(session, pool_id), at).to_json())
-
-
-_CHART_COLUMNS = (
-    "id",
-    "pool_id",
-    "event_id",
-    "outcome_index",
-    "resolved",
-    "winning_outcome",
-    "market_type",
-    "last_price",
-    "q_yes",
-    "q_no",
-    "lmsr_b",
-    "p0",
-)
-"""What a chart point reads of a market (``ChartTick.of``, ``prices.market_price``)."""
-
-
-async def _pool_markets(session: AsyncSession, pool_id: int) -> list[Market]:
-    """The pool's markets for its chart point, as transient rows of ``_CHART_COLUMNS`` (a Core read:
-    no ORM loading). A row the session holds keeps its unflushed changes, as an ORM ``SELECT``
-    would keep them (the identity map wins; an expired attribute takes the value read)."""
-    table = core.table(Market)
-    rows = await session.execute(
-        sql_select(*(table.c[name] for name in _CHART_COLUMNS)).where(table.c.pool_id == pool_id)
-    )
-    held = session.sync_session.identity_map
-    markets = []
-    for row in rows:
-        values = row._asdict()
-        loaded = held.get(identity_key(Market, values["id"]))
-        if loaded is not None:
-            values.update((name, loaded.__dict__[name]) for name in _CHART_COLUMNS if name in loaded.__dict__)
-        markets.append(core.build(Market, values))
-    return markets
+        # Loaded rows keep their unflushed changes (the identity map wins over the SELECT).
+        siblings = list(await session.scalars(select(Market).where(col(Market.pool_id) == pool_id)))
+        emit(session, event_chart_channel(event_id), ChartTick.of(siblings, at).to_json())
 
 
 def access_changed(session: AsyncSession, user_ids: Iterable[int], reason: str) -> None:
