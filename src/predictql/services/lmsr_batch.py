@@ -6,9 +6,9 @@ account the batch moves, locked in id order). The items are then applied in arri
 MEMORY, pricing staying pure (``pricing.lmsr``): an item that fails its own checks (market closed,
 amount too small, nothing to sell, insufficient balance) fails alone with the error the single
 trade gives and changes nothing. The batch is written with a handful of multi-row statements
-whatever its size: trades, price points and positions (Core statements, ``models.core``), the
-market and alert firings (one flush), the ledger (``ledger.post_locked``), notifications, stream
-messages.
+whatever its size: trades, price points, positions and the market row (Core statements,
+``models.core``), alert firings (one flush), the ledger (``ledger.post_locked``), notifications,
+stream messages.
 
 Each outcome is what ``lmsr_trading.trade`` / ``close_position`` return for that request alone,
 with what the trade left for its trader (``positions.AfterTrade``) as it stood right after it.
@@ -85,6 +85,9 @@ class Closed:
     result: CloseResult
     after: positions.AfterTrade | None
 
+
+MARKET_STATE = ("q_yes", "q_no", "volume")
+"""The market columns a trade changes: set on the locked row with ``core.put``, written with ``core.save``."""
 
 OTHER_KINDS = ("escrow", ledger.P2P_ESCROW_KIND, ledger.PAYOUT_KIND)
 
@@ -172,17 +175,22 @@ class _Batch:
                 position = positions.opened(user_id, market, token, now)
                 self.positions[(user_id, token)] = position
                 self.new_positions.append(position)
-            positions.put_in(
-                position, quote.shares, quote.amm_amount, quote.total, bonus_price, use_bonus=bonus_price > 0
+            core.put(
+                position,
+                **positions.bought(
+                    position, quote.shares, quote.amm_amount, quote.total, bonus_price, use_bonus=bonus_price > 0
+                ),
             )
         else:
             assert position is not None
-            positions.take_out(position, quote.shares, quote.total, now)
+            core.put(position, **positions.sold(position, quote.shares, quote.total, now))
             if position.status == "closed":
                 del self.positions[(user_id, token)]
         before = market_price(market).yes
-        market.q_yes, market.q_no = quote.new_state.q_yes, quote.new_state.q_no
-        market.volume += quote.amm_amount
+        # The market row is written with the batch's Core statements (``MARKET_STATE``), not flushed.
+        core.put(
+            market, q_yes=quote.new_state.q_yes, q_no=quote.new_state.q_no, volume=market.volume + quote.amm_amount
+        )
         self.prices.append((before, market_price(market).yes))
         self.points.append(
             {"market_id": market.id, "probability": market_price(market).yes_probability, "created_at": now}
@@ -302,7 +310,8 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     await core.add(session, [sale.trade for sale in sales])
     await core.insert_many(session, PricePoint, batch.points)
     await positions.write(session, batch.new_positions, batch.touched)
-    await session.flush()
+    await core.save(session, [market], MARKET_STATE)
+    await session.flush()  # the alert firings
     movements: list[Movement] = []
     drafts: list[notifications.Draft] = []
     for sale, fired in zip(sales, moves, strict=True):

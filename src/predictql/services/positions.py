@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_
 from sqlalchemy import select as sql_select
@@ -171,30 +172,52 @@ async def write(session: AsyncSession, new: Sequence[Position], changed: Sequenc
 
 def put_in(position: Position, units: int, price_cost: int, cost: int, bonus_cost: int, *, use_bonus: bool) -> None:
     """Add ``units`` bought for ``cost`` (of which the price part ``price_cost``, ``bonus_cost`` from
-    bonus) to a loaded open row: its costs and average price."""
-    position.amount += units
-    position.price_cost += price_cost
-    position.cost += cost
-    position.bonus_cost += bonus_cost
-    position.use_bonus = position.use_bonus or use_bonus
-    position.avg_price = position.price_cost * 10000 // position.amount
+    bonus) to a loaded open row: its costs and average price (``bought``)."""
+    for name, value in bought(position, units, price_cost, cost, bonus_cost, use_bonus=use_bonus).items():
+        setattr(position, name, value)
+
+
+def bought(
+    position: Position, units: int, price_cost: int, cost: int, bonus_cost: int, *, use_bonus: bool
+) -> dict[str, Any]:
+    """The columns ``put_in`` sets, without setting them (a writer batch sets a transient row's with
+    ``core.put``)."""
+    amount = position.amount + units
+    price_total = position.price_cost + price_cost
+    return {
+        "amount": amount,
+        "price_cost": price_total,
+        "cost": position.cost + cost,
+        "bonus_cost": position.bonus_cost + bonus_cost,
+        "use_bonus": position.use_bonus or use_bonus,
+        "avg_price": price_total * 10000 // amount,
+    }
 
 
 def take_out(position: Position, units: int, proceeds: int, now: datetime | None = None) -> None:
-    """Take ``units`` out of a loaded open row for ``proceeds``: its cost shares and realized PnL."""
+    """Take ``units`` out of a loaded open row for ``proceeds``: its cost shares and realized PnL
+    (``sold``)."""
+    for name, value in sold(position, units, proceeds, now).items():
+        setattr(position, name, value)
+
+
+def sold(position: Position, units: int, proceeds: int, now: datetime | None = None) -> dict[str, Any]:
+    """The columns ``take_out`` sets, without setting them (see ``bought``)."""
     # Selling everything takes the whole cost (total * n // n == total): nothing is left behind.
     cost, price_cost, bonus_cost = (
         _share(total, units, position.amount) for total in (position.cost, position.price_cost, position.bonus_cost)
     )
-    position.amount -= units
-    position.cost -= cost
-    position.price_cost -= price_cost
-    position.bonus_cost -= bonus_cost
-    position.realized_pnl += proceeds - cost
-    if position.amount == 0:
+    values: dict[str, Any] = {
+        "amount": position.amount - units,
+        "cost": position.cost - cost,
+        "price_cost": position.price_cost - price_cost,
+        "bonus_cost": position.bonus_cost - bonus_cost,
+        "realized_pnl": position.realized_pnl + proceeds - cost,
+    }
+    if values["amount"] == 0:
         # A closed row shows the units it closed with, as a settled one shows the units it was paid on.
-        position.amount = units
-        position.status, position.closed_at = "closed", now or utcnow()
+        values.update(amount=units, status="closed", closed_at=now or utcnow())
+    return values
 
 
 async def open_amounts(session: AsyncSession, *, user_id: int, market_id: int) -> dict[str, int]:
