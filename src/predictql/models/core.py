@@ -116,14 +116,15 @@ async def insert_many(session: AsyncSession, model: type[SQLModel], rows: Sequen
     await session.execute(_unnest_insert(model, tuple(arrays), False), arrays)
 
 
-def _on_postgresql(session: AsyncSession) -> bool:
+def on_postgresql(session: AsyncSession) -> bool:
+    """Whether ``session`` talks to PostgreSQL (the batch statements with one array per column)."""
     return session.get_bind().dialect.name == "postgresql"
 
 
 def _arrays(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """On PostgreSQL, column -> its values in ``rows``, a column not given filled with its Python
     default; None on SQLite (an executemany) or when a default only the statement can compute."""
-    if not _on_postgresql(session):
+    if not on_postgresql(session):
         return None
     names = tuple(rows[0])
     defaults = _python_defaults(model, names)
@@ -172,7 +173,7 @@ async def save(session: AsyncSession, rows: Sequence[SQLModel], names: tuple[str
     if not rows:
         return
     model = type(rows[0])
-    if _on_postgresql(session):
+    if on_postgresql(session):
         rows = list({row.id: row for row in rows}.values())  # type: ignore[attr-defined]  # one row once, as it is now
         arrays = {name: [getattr(row, name) for row in rows] for name in ("id", *names)}
         await session.execute(_unnest_update(model, names), arrays)

@@ -183,7 +183,7 @@ async def lock_balances(session: AsyncSession, codes: Iterable[str]) -> Accounts
     locking overlapping sets cannot deadlock. Platform and external accounts are read without a lock
     (their cached balance is not kept; see ``post_many``): the busiest rows are never locked."""
     wanted = list(dict.fromkeys(codes))
-    if session.get_bind().dialect.name == "postgresql":  # one statement: the tracked locked, the rest read
+    if core.on_postgresql(session):  # one statement: the tracked locked, the rest read
         rows = await session.execute(_LOCK_BALANCES_PG, {"codes": wanted})
         return {code: (int(id_), int(balance), tracked, owner) for code, id_, balance, owner, tracked in rows}
     rows = await session.execute(
@@ -312,7 +312,7 @@ async def _move_many(session: AsyncSession, deltas: dict[int, int], *, locked: b
             .order_by(col(LedgerAccount.id))
             .with_for_update()
         )
-    if session.get_bind().dialect.name == "postgresql":
+    if core.on_postgresql(session):
         result = await session.execute(_MOVE_MANY_PG, {"ids": ids, "deltas": [delta for _, delta in moved]})
     else:
         result = await session.execute(_MOVE_ONE, [{"id": id_, "delta": delta} for id_, delta in moved])

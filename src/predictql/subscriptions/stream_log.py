@@ -121,7 +121,7 @@ async def _bumped(session: AsyncSession, counts: dict[str, int]) -> dict[str, in
     in sorted order (one lock order for every writer). On PostgreSQL one array per column; on
     SQLite an executemany (SQLAlchemy pages its rows under the bind-parameter cap)."""
     ordered = sorted(counts.items())
-    if session.get_bind().dialect.name == "postgresql":
+    if core.on_postgresql(session):
         rows = await session.execute(
             _BUMP_PG, {"channels": [channel for channel, _ in ordered], "seqs": [count for _, count in ordered]}
         )
