@@ -125,36 +125,37 @@ class RateLimiter:
         """``_hit_here`` on the counters in Redis, in one round trip: the same windows and answers."""
         head, tail = self._key_head, self._key_tail
         counts = await self._spend(keys=[f"{head}{key}{tail}" for key in keys], args=[int(self.expiry * 1000)])
-        now, amount = time.time(), self.item.amount
-        hits, left = int(counts[0]), int(counts[1])
-        for i in range(2, len(counts), 2):  # the tightest: the most hits; the first of equals
-            if min(int(counts[i]), amount + 1) > min(hits, amount + 1):
-                hits, left = int(counts[i]), int(counts[i + 1])
-        return Verdict(hits <= amount, amount, max(0, amount - hits), now + left / 1000)
+        now = time.time()
+        return _tightest(
+            self.item.amount, [(int(counts[i]), now + int(counts[i + 1]) / 1000) for i in range(0, len(counts), 2)]
+        )
 
     def _hit_here(self, keys: tuple[str, ...]) -> Verdict:
         """``_hit`` on the counters of this process: the same windows and answers."""
-        windows, amount, now = self._windows, self.item.amount, time.time()
+        windows, now = self._windows, time.time()
         assert windows is not None
         if now - self._swept_at >= SWEEP_SECONDS:
             self._swept_at = now
             for ended in [key for key, (_, ends) in windows.items() if ends <= now]:
                 del windows[ended]
-        worst, rank = None, -1.0
+        spent: list[tuple[int, float]] = []
         for key in keys:
             window = windows.get(key)
             if window is None or window[1] <= now:
                 window = windows[key] = [0, now + self.expiry]
             window[0] += 1
-            # The tightest, as ``_hit`` ranks them: refused before allowed, then the fewest remaining;
-            # the first of equals.
-            if (tightness := min(window[0], amount + 1)) > rank:
-                worst, rank = window, tightness
-        assert worst is not None
-        hits, ends = int(worst[0]), worst[1]
-        return Verdict(hits <= amount, amount, max(0, amount - hits), ends)
+            spent.append((int(window[0]), window[1]))
+        return _tightest(self.item.amount, spent)
 
     async def reset(self) -> None:
         if self._windows is not None:
             self._windows.clear()
         await self.storage.reset()
+
+
+def _tightest(amount: int, spent: list[tuple[int, float]]) -> Verdict:
+    """The verdict of the tightest of a request's keys, each ``(hits, unix time its window ends)``:
+    refused before allowed, then the fewest remaining (hits count up to one past the budget); the
+    first of equals (``max`` keeps the first)."""
+    hits, ends = max(spent, key=lambda key: min(key[0], amount + 1))
+    return Verdict(hits <= amount, amount, max(0, amount - hits), ends)
