@@ -199,7 +199,7 @@ class Sink(Subscription):
             if not isinstance(frame, tuple):  # None: nothing to send for it
                 continue
             try:
-                if self.write_now(frame[1]):
+                if self.operation.completed or self.write_now(frame[1]):  # completed: as ``write`` drops it
                     continue
                 pending = _start(self.write(frame[0]))
             except Exception:  # the socket is gone: its handler stops the operation
