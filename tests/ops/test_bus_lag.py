@@ -134,3 +134,27 @@ async def test_the_lag_counts_from_the_publishers_time_and_old_texts_still_deliv
             await wait_until(lambda: lag()[0] >= count + 2, within=DEADLINE)
             got_count, got_total = lag()
         assert got_count == count + 2 and 0 <= got_total - total < OLD
+
+
+def test_observe_many_records_what_observe_records_one_by_one() -> None:
+    """A fan-out records its deliveries' lags in one go (``metrics.observe_many``): the same buckets,
+    count and sum as ``observe`` for each, bounds included."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    buckets = metrics.BUS_LAG._upper_bounds[:-1]
+    registry = CollectorRegistry()
+    one_by_one = Histogram("one_by_one", "", buckets=buckets, registry=registry)
+    at_once = Histogram("at_once", "", buckets=buckets, registry=registry)
+    amounts = [0.0, 0.0005, 0.001, 0.0011, 0.005, 0.3, 0.25, 1.0, 2.49, 10.0, 10.5, 1e6, *[0.02] * 50]
+    for amount in amounts:
+        one_by_one.observe(amount)
+    metrics.observe_many(at_once, amounts)
+    metrics.observe_many(at_once, [])
+
+    def samples(histogram: Histogram) -> list[tuple[str, dict[str, str], float]]:
+        return [(s.name.removeprefix(f.name), s.labels, s.value) for f in histogram.collect() for s in f.samples]
+
+    expected, got = samples(one_by_one), samples(at_once)
+    assert [(n, labels) for n, labels, _ in got] == [(n, labels) for n, labels, _ in expected]
+    for (name, _, want), (_, _, have) in zip(expected, got, strict=True):
+        assert have == pytest.approx(want), name

@@ -153,6 +153,8 @@ class ServerClosable(ASGIWebSocketAdapter):
     """Strawberry's socket adapter, quiet once the server closed the socket: an operation that
     runs on until the client's close arrives has nowhere to send (rather than an error logged)."""
 
+    _now: SendNow | bool | None = False  # the scope's ``SEND_NOW`` once looked up (False: not yet)
+
     async def send_json(self, message: Mapping[str, object]) -> None:
         ws: WebSocket = self.ws
         if ws.application_state is not WebSocketState.DISCONNECTED:
@@ -189,8 +191,10 @@ class ServerClosable(ASGIWebSocketAdapter):
             return True
         if state is not WebSocketState.CONNECTED:
             return False
-        now: SendNow | None = ws.scope.get("extensions", {}).get(SEND_NOW)
-        return now is not None and now(frame)
+        now = self._now
+        if now is False:  # fixed once connected (the server's, wrapped by the gateway's guards)
+            now = self._now = ws.scope.get("extensions", {}).get(SEND_NOW)
+        return now is not None and now(frame)  # type: ignore[operator]
 
     async def close(self, code: int, reason: str) -> None:
         ws: WebSocket = self.ws

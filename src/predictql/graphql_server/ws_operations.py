@@ -96,11 +96,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
         followed = streams.track(resume)
 
-        def write_now(frame: bytes) -> bool:
-            return operation.completed or socket.send_frame_now(frame)
-
         def hand_over(executor: SharedEventExecutor, payload: StreamMessage[Any]) -> bool:
-            return sinks.take_over(self, operation, (write, write_now), prefix, executor, payload, followed)
+            # The sink checks ``operation.completed`` before ``send_frame_now`` (one call fewer per delivery).
+            writers = (write, socket.send_frame_now)
+            return sinks.take_over(self, operation, writers, prefix, executor, payload, followed)
 
         direct_frames(send, hand_over)
         try:
