@@ -65,7 +65,7 @@ async def test_both_sides_hear_the_conversation_live(live: Live, db: Database) -
     ):
         mine = await visitor_ws.subscribe(VISITOR)
         theirs = await operator_ws.subscribe(OPERATOR, {"id": chat_id})
-        await _until_subscribed(live.bus, 3)  # the two streams and the operator's socket watch
+        await _until_subscribed(live.bus, 2)  # the two streams
         await visitor_ws.nothing(0.1)  # no snapshot
 
         await _say(live, token, "my deposit is missing")
@@ -123,7 +123,7 @@ async def test_a_signed_in_socket_follows_the_accounts_chat(live: Live, db: Data
     _, operator = await fast_user(db, is_operator=True)
     async with GraphQLSocket(live.app, params={"token": access}) as ws:
         op = await ws.subscribe(VISITOR)
-        await _until_subscribed(live.bus, 2)  # the stream and the signed-in socket's watch
+        await _until_subscribed(live.bus, 1)  # the stream
         ok_payload(await gql(live.http, ANSWER, {"id": chat_id, "text": "Hello"}, operator))
         message = data(await ws.next(op), "supportChat")
         assert (message["sessionId"], message["message"]["text"]) == (chat_id, "Hello")
@@ -167,7 +167,7 @@ async def test_signing_in_on_the_socket_links_the_cookie_session(live: Live, db:
     user_id, access = await fast_user(db)
     async with GraphQLSocket(live.app, params={"token": access, "chatSessionId": token}) as ws:
         op = await ws.subscribe(VISITOR)
-        await _until_subscribed(live.bus, 2)  # the stream and the signed-in socket's watch
+        await _until_subscribed(live.bus, 1)  # the stream
         async with db.session() as session:
             row = (await session.scalars(select(ChatSession))).one()
         assert row.user_id == user_id  # linked when the stream started

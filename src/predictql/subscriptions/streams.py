@@ -177,6 +177,14 @@ async def _follow(
     """
     stream_log: StreamLog | None = bus.log
     loader = _with_head(stream_log, channel, snapshot) if snapshot is not None else None
+    resuming = state is not None and state.resume is not None and state.follows == 1
+    # Neither snapshot nor replay: the stream starts at the channel's head read *before* it goes
+    # live. Read after, it would count a message committed meanwhile as seen, though the bus
+    # delivers it (the subscription was live): that message was lost. Read before, a message
+    # committed meanwhile is delivered, or repaired from the log at the next message or heartbeat.
+    start = None
+    if loader is None and from_seq is None and stream_log is not None and not resuming:
+        start = await stream_log.head(channel)
     async with bus.subscribe(channel) as subscription:
         last = -1
         if state is not None:
@@ -202,6 +210,8 @@ async def _follow(
                 last, value = await subscription.load(loader, share if reuse else None)
                 _rest(state, last)
                 yield Item("SNAPSHOT", last, value)
+            elif start is not None:
+                last = start
             else:
                 last = await stream_log.head(channel) if stream_log is not None else 0
                 if from_seq is not None:
