@@ -4,8 +4,8 @@ heartbeats, and repair of messages the bus lost."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
-from contextlib import AbstractAsyncContextManager, aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -153,6 +153,34 @@ async def test_heartbeats_carry_the_head_and_repair_a_message_the_bus_lost(
             repaired = await _next_kind(stream, "LIVE")
             assert repaired.seq == 2 and repaired.value is not None and repaired.value.volume > 0
             assert (await _next_kind(stream, "HEARTBEAT")).seq == 2
+
+
+async def test_a_message_committed_while_a_stream_goes_live_is_read_from_the_log_at_once(
+    live_with: Callable[..., AbstractAsyncContextManager[Live]],
+    db: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stream with neither snapshot nor fromSeq starts at the head it read before subscribing; a
+    message committed between that read and the subscription never reaches it over the bus, and is
+    replayed from the log as soon as it is live (not at the next message or heartbeat)."""
+    _, _, (market,) = await create_market_setup(db)
+    user, _ = await trader(db, settings, balance=100_000)
+    mid = market.id or 0
+    async with live_with(stream_heartbeat_seconds=60) as app:
+        subscribe = app.bus.subscribe
+
+        @asynccontextmanager
+        async def late(channel: str, **options: Any) -> AsyncIterator[Any]:
+            await buy(app.db, user, mid)  # committed and published before this subscriber is live
+            async with subscribe(channel, **options) as subscription:
+                yield subscription
+
+        monkeypatch.setattr(app.bus, "subscribe", late)
+        stream = streams.follow(app.bus, topics.market_channel(mid), live=MarketState.from_json)
+        async with aclosing(stream):
+            first = await asyncio.wait_for(anext(stream), 5.0)
+            assert (first.kind, first.seq) == ("LIVE", 1) and first.value is not None
 
 
 def _signal_after(monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> asyncio.Event:

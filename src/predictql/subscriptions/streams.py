@@ -181,7 +181,7 @@ async def _follow(
     # Neither snapshot nor replay: the stream starts at the channel's head read *before* it goes
     # live. Read after, it would count a message committed meanwhile as seen, though the bus
     # delivers it (the subscription was live): that message was lost. Read before, a message
-    # committed meanwhile is delivered, or repaired from the log at the next message or heartbeat.
+    # committed meanwhile is read from the log once the subscription is live.
     start = None
     if loader is None and from_seq is None and stream_log is not None and not resuming:
         start = await stream_log.head(channel)
@@ -210,8 +210,15 @@ async def _follow(
                 last, value = await subscription.load(loader, share if reuse else None)
                 _rest(state, last)
                 yield Item("SNAPSHOT", last, value)
-            elif start is not None:
-                last = start
+            elif start is not None and stream_log is not None:
+                # Committed between the start and going live, so never on this subscription's bus:
+                # read from the log now rather than at the next message or heartbeat.
+                last, missed = await _repair(
+                    stream_log, subscription, channel, start, await stream_log.head(channel), live, None
+                )
+                for item in missed:
+                    _rest(state, last) if item is missed[-1] else _busy(state)
+                    yield item
             else:
                 last = await stream_log.head(channel) if stream_log is not None else 0
                 if from_seq is not None:
