@@ -323,7 +323,10 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     await ledger.post_locked(session, movements, accounts)
     topics.positions_changed(session, batch.touched)
     trades = [sale.trade for sale in sales]
-    await topics.trades_executed(session, market, trades, [(trade, None) for trade in trades])
+    traders_by_id = {user_id: user for user_id, (user, _) in users.items()}
+    await topics.trades_executed(
+        session, market, trades, [(trade, None) for trade in trades], event=event, users=traders_by_id
+    )
     await notifications.create_many(session, drafts)  # after the ticks, as a single trade sends them
     others = await _other_balances(session, [_user(r.item.actor) for r in done if r.item.want_after])
     return [_outcome(outcome, market, pool, event, others) for outcome in outcomes]
