@@ -270,7 +270,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
         return [_missing(item) for item in items]
     market, pool, event = row
     traders = list(dict.fromkeys(_user(item.actor) for item in items))
-    users = await referrals.users_with_chains(session, traders)  # the users stay loaded for the streams
+    users = await referrals.traders_with_chains(session, traders)  # handed to the trade ticks (``topics``)
     chains = {user_id: referrers for user_id, (_, referrers) in users.items()}
     held = await positions.load_open(session, market_id, traders)
     codes = [ledger.market_amm(market_id), ledger.FEES, ledger.REVENUE]
