@@ -209,6 +209,8 @@ class ApiRequest:
 def _check_params(request: Request, spec: Endpoint) -> None:
     """Query text, for every route at once: no NUL (PostgreSQL refuses it), bounded. (Path ids
     are parsed strictly by ``path_int``, and a text path segment by its service.)"""
+    if not request.scope.get("query_string"):
+        return  # nothing to check (most POSTs): no URL or query parsing
     for name, value in request.query_params.multi_items():
         check_text(value, f"parameter {name}", code=spec.invalid_code)
         if len(value) > MAX_PARAM:
@@ -261,7 +263,9 @@ async def _respond(request: Request, spec: Endpoint, actor: Actor) -> Response:
     response = result if isinstance(result, Response) else Json(result, status_code=spec.status)
     for name, value in api.response_headers:
         response.headers.append(name, value)
-    secure = request.url.scheme == "https"
+    if not api.cookies:
+        return response
+    secure = request.url.scheme == "https"  # (the URL is built only when a cookie is set)
     for name, value, max_age in api.cookies:
         if max_age:
             response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure)

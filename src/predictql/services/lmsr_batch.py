@@ -270,7 +270,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
         return [_missing(item) for item in items]
     market, pool, event = row
     traders = list(dict.fromkeys(_user(item.actor) for item in items))
-    users = await referrals.users_with_chains(session, traders)  # the users stay loaded for the streams
+    users = await referrals.traders_with_chains(session, traders)  # handed to the trade ticks (``topics``)
     chains = {user_id: referrers for user_id, (_, referrers) in users.items()}
     held = await positions.load_open(session, market_id, traders)
     codes = [ledger.market_amm(market_id), ledger.FEES, ledger.REVENUE]
@@ -323,7 +323,10 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     await ledger.post_locked(session, movements, accounts)
     topics.positions_changed(session, batch.touched)
     trades = [sale.trade for sale in sales]
-    await topics.trades_executed(session, market, trades, [(trade, None) for trade in trades])
+    traders_by_id = {user_id: user for user_id, (user, _) in users.items()}
+    await topics.trades_executed(
+        session, market, trades, [(trade, None) for trade in trades], event=event, users=traders_by_id
+    )
     await notifications.create_many(session, drafts)  # after the ticks, as a single trade sends them
     others = await _other_balances(session, [_user(r.item.actor) for r in done if r.item.want_after])
     return [_outcome(outcome, market, pool, event, others) for outcome in outcomes]

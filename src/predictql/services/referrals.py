@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, literal, union_all
+from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.errors import NotFound
-from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, Trade, User
+from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, Trade, User, core
 from predictql.pricing.fees import BPS_DENOMINATOR, REFERRAL_BPS, referral_split
 from predictql.services import ledger
 from predictql.services.cursors import Page, PageArgs, count, keyset, window
@@ -66,6 +67,42 @@ def _chains_statement() -> Any:
 
 
 _CHAINS = _chains_statement()
+
+TICK_COLUMNS = ("id", "name", "nickname", "avatar_url", "profile_hidden", "referrer_id")
+"""The user columns a trade's public tick shows (``payloads.TradeTick.of``), and the chain's start."""
+
+
+def _traders_statement() -> Any:
+    level1, level2 = aliased(User, name="level1"), aliased(User, name="level2")
+    user = core.table(User)
+    return (
+        sql_select(*(user.c[name] for name in TICK_COLUMNS), col(level1.referrer_id), col(level2.referrer_id))
+        .select_from(user)
+        .outerjoin(level1, level1.id == user.c.referrer_id)  # type: ignore[arg-type]
+        .outerjoin(level2, level2.id == level1.referrer_id)  # type: ignore[arg-type]
+        .where(user.c.id.in_(bindparam("user_ids", expanding=True)))
+    )
+
+
+_TRADERS = _traders_statement()
+
+
+async def traders_with_chains(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, tuple[User, list[int]]]:
+    """``users_with_chains`` for a batch that shows its traders only in trade ticks: each user a
+    transient row (``models.core.build``) holding ``TICK_COLUMNS`` alone, not loaded into the
+    session (no ORM loading of whole user rows); one query for all."""
+    rows = await session.execute(_TRADERS, {"user_ids": list(dict.fromkeys(user_ids))})
+    found: dict[int, tuple[User, list[int]]] = {}
+    width = len(TICK_COLUMNS)
+    for row in rows:
+        user = core.build(User, dict(zip(TICK_COLUMNS, row[:width], strict=True)))
+        referrers: list[int] = []
+        for referrer in (user.referrer_id, row[width], row[width + 1]):
+            if referrer is None:
+                break
+            referrers.append(int(referrer))
+        found[int(row[0])] = (user, referrers)
+    return found
 
 
 async def users_with_chains(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, tuple[User, list[int]]]:

@@ -42,7 +42,7 @@ session (``db.emit``), numbered per channel and stored just before the commit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -149,17 +149,27 @@ async def trade_executed(session: AsyncSession, trade: Trade, market: Market) ->
 
 
 async def trades_executed(
-    session: AsyncSession, market: Market, ticks: Sequence[Trade], fills: Sequence[tuple[Trade, int | None]]
+    session: AsyncSession,
+    market: Market,
+    ticks: Sequence[Trade],
+    fills: Sequence[tuple[Trade, int | None]],
+    *,
+    event: Event | None = None,
+    users: Mapping[int, User] | None = None,
 ) -> None:
     """One submission's executions in ``market``: a public tick per execution (``ticks``), a
     private fill per party (``fills``: trade row, order id), then the market's state and chart
-    point once. Trade rows must be flushed (they have ids)."""
+    point once. Trade rows must be flushed (they have ids). ``event`` (the market's) and ``users``
+    (the traders by id), when the caller has them loaded, spare a session lookup per trade."""
     if not ticks:
         return
-    event = await session.get(Event, market.event_id)
+    if event is None:
+        event = await session.get(Event, market.event_id)
     assert event is not None
     for trade in ticks:
-        user = await session.get(User, trade.user_id)
+        user = users.get(trade.user_id) if users is not None else None
+        if user is None:
+            user = await session.get(User, trade.user_id)
         assert user is not None
         tick = TradeTick.of(trade, market, event, user).to_json()
         emit(session, market_trades_channel(trade.market_id), tick)
