@@ -8,9 +8,10 @@ messages that follow it look alike.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import func, inspect
+from sqlalchemy import BigInteger, String, cast, func, inspect, literal, null, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -76,24 +77,23 @@ async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
     for item in (*marked.orders, *marked.positions):
         if inspect(item).expired_attributes:  # a savepoint rolled back after it was marked: reload
             await session.refresh(item)
-    balances = await balance_states(session, sorted(marked.balances))
-    books = [
-        await book_levels(session, market_id, touched, fee_bps=fee_bps)
-        for market_id, touched in sorted(marked.book.items())
-        if touched
-    ]
+    user_ids = sorted(marked.balances)
+    touched = [(market_id, levels) for market_id, levels in sorted(marked.book.items()) if levels]
+    if user_ids and touched:  # an order-book batch: both reads in one statement
+        balances, books = await _balances_and_levels(session, user_ids, touched, fee_bps=fee_bps)
+    else:
+        balances = await balance_states(session, user_ids)
+        books = [await book_levels(session, market_id, levels, fee_bps=fee_bps) for market_id, levels in touched]
     topics.publish_final(session, marked, balances, books)
 
 
-async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list[BalanceState]:
-    """Each user's cash, bonus and escrow now (one query for all of them)."""
-    if not user_ids:
-        return []
-    rows = await session.execute(
-        select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
-            col(LedgerAccount.user_id).in_(user_ids)
-        )
+def _balances_query(user_ids: Sequence[int]) -> Any:
+    return select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
+        col(LedgerAccount.user_id).in_(user_ids)
     )
+
+
+def _balance_rows(user_ids: Sequence[int], rows: Iterable[tuple[Any, Any, Any]]) -> list[BalanceState]:
     found: dict[int, dict[str, int]] = {user_id: {} for user_id in user_ids}
     for user_id, kind, balance in rows:
         found[int(user_id or 0)][kind] = int(balance)
@@ -112,24 +112,24 @@ async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list
     ]
 
 
+async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list[BalanceState]:
+    """Each user's cash, bonus and escrow now (one query for all of them)."""
+    if not user_ids:
+        return []
+    return _balance_rows(user_ids, await session.execute(_balances_query(user_ids)))
+
+
 async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
     """The caller's balances now (``UNAUTHORIZED`` when signed out)."""
     (state,) = await balance_states(session, [actor.require_user()])
     return state
 
 
-async def book_levels(
-    session: AsyncSession, market_id: int, touched: set[tuple[bool, int]], *, fee_bps: int
-) -> BookLevels:
-    """The total now of each ``(is bid, YES price)`` level, aggregated as ``order_book`` does.
-
-    One grouped read: the open limit orders at those levels counted per (side, token, price,
-    remaining), each group's units as ``orderbook_trading.level_units`` counts one order (rows
-    never become objects, so the cost follows the distinct remainders, not the orders)."""
+def _levels_query(market_id: int, touched: set[tuple[bool, int]]) -> Any:
     yes_prices = sorted({price for _, price in touched})
     now = utcnow()
     side, token, price, remaining = col(Order.side), col(Order.token), col(Order.price), col(Order.remaining)
-    rows = await session.execute(
+    return (
         sql_select(side, token, price, remaining, func.count())
         .where(
             col(Order.market_id) == market_id,
@@ -140,6 +140,11 @@ async def book_levels(
         )
         .group_by(side, token, price, remaining)
     )
+
+
+def _levels(
+    market_id: int, touched: set[tuple[bool, int]], rows: Iterable[tuple[Any, Any, Any, Any, Any]], fee_bps: int
+) -> BookLevels:
     totals: dict[tuple[bool, int], int] = defaultdict(int)
     for row_side, row_token, row_price, row_remaining, count in rows:
         is_bid, yes_price, units = orderbook_trading.level_units(row_side, row_token, row_price, row_remaining, fee_bps)
@@ -149,3 +154,58 @@ async def book_levels(
         tuple((price, totals[(True, price)]) for is_bid, price in sorted(touched, key=lambda t: -t[1]) if is_bid),
         tuple((price, totals[(False, price)]) for is_bid, price in sorted(touched, key=lambda t: t[1]) if not is_bid),
     )
+
+
+async def book_levels(
+    session: AsyncSession, market_id: int, touched: set[tuple[bool, int]], *, fee_bps: int
+) -> BookLevels:
+    """The total now of each ``(is bid, YES price)`` level, aggregated as ``order_book`` does.
+
+    One grouped read: the open limit orders at those levels counted per (side, token, price,
+    remaining), each group's units as ``orderbook_trading.level_units`` counts one order (rows
+    never become objects, so the cost follows the distinct remainders, not the orders)."""
+    rows = await session.execute(_levels_query(market_id, touched))
+    return _levels(market_id, touched, rows, fee_bps)
+
+
+async def _balances_and_levels(
+    session: AsyncSession,
+    user_ids: Sequence[int],
+    touched: Sequence[tuple[int, set[tuple[bool, int]]]],
+    *,
+    fee_bps: int,
+) -> tuple[list[BalanceState], list[BookLevels]]:
+    """``balance_states`` and each market's ``book_levels`` in one round trip: a ``UNION ALL`` of
+    those reads, each row tagged with its part and padded to one shape (part, three numbers, two
+    strings), read at one moment as the separate reads were, one after the other."""
+    number: Any = BigInteger()
+    text: Any = String()
+
+    def shaped(part: int, query: Any, picks: tuple[int | None, ...]) -> Any:
+        """``query``'s columns ``picks`` (an index, or None for a NULL) as (part, n1, n2, n3, t1, t2)."""
+        columns = list(query.subquery().c)
+        out: list[Any] = [literal(part).label("part")]
+        for name, pick, type_ in zip(
+            ("n1", "n2", "n3", "t1", "t2"), picks, (number, number, number, text, text), strict=True
+        ):
+            out.append(cast(null() if pick is None else columns[pick], type_).label(name))
+        return sql_select(*out)
+
+    # balances: user_id, kind, balance -> n1 user_id, n2 balance, t1 kind
+    parts = [shaped(0, _balances_query(user_ids), (0, 2, None, 1, None))]
+    for index, (market_id, levels) in enumerate(touched, start=1):
+        # levels: side, token, price, remaining, count -> n1 price, n2 remaining, n3 count, t1 side, t2 token
+        parts.append(shaped(index, _levels_query(market_id, levels), (2, 3, 4, 0, 1)))
+    balance_rows: list[tuple[Any, Any, Any]] = []
+    level_rows: dict[int, list[tuple[Any, Any, Any, Any, Any]]] = defaultdict(list)
+    for part, n1, n2, n3, t1, t2 in await session.execute(union_all(*parts)):
+        if part == 0:
+            balance_rows.append((n1, t1, n2))
+        else:
+            level_rows[part].append((t1, t2, n1, n2, n3))
+    balances = _balance_rows(user_ids, balance_rows)
+    books = [
+        _levels(market_id, levels, level_rows[index], fee_bps)
+        for index, (market_id, levels) in enumerate(touched, start=1)
+    ]
+    return balances, books
