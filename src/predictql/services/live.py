@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, String, cast, func, inspect, literal, null, union_all
+from sqlalchemy import BigInteger, String, bindparam, cast, func, inspect, literal, null, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -19,7 +20,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import NotFound
-from predictql.models import LedgerAccount, Order
+from predictql.models import LedgerAccount, Order, core
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook_types import SCALE
 from predictql.services import charts, events, ledger, order_escrow, orderbook_trading, pools
@@ -87,7 +88,7 @@ async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
     topics.publish_final(session, marked, balances, books)
 
 
-def _balances_query(user_ids: Sequence[int]) -> Any:
+def _balances_query(user_ids: Any) -> Any:
     return select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
         col(LedgerAccount.user_id).in_(user_ids)
     )
@@ -125,9 +126,9 @@ async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
     return state
 
 
-def _levels_query(market_id: int, touched: set[tuple[bool, int]]) -> Any:
-    yes_prices = sorted({price for _, price in touched})
-    now = utcnow()
+def _levels_query(market_id: Any, yes_prices: Any, no_prices: Any, now: Any) -> Any:
+    """The open limit orders at the YES prices ``yes_prices`` (``no_prices``: the same levels as
+    NO prices) counted per (side, token, price, remaining); values or bound parameters."""
     side, token, price, remaining = col(Order.side), col(Order.token), col(Order.price), col(Order.remaining)
     return (
         sql_select(side, token, price, remaining, func.count())
@@ -136,7 +137,7 @@ def _levels_query(market_id: int, touched: set[tuple[bool, int]]) -> Any:
             col(Order.status).in_(OPEN_STATUSES),
             col(Order.kind) == "limit",
             col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
-            ((token == "YES") & price.in_(yes_prices)) | ((token == "NO") & price.in_([SCALE - p for p in yes_prices])),
+            ((token == "YES") & price.in_(yes_prices)) | ((token == "NO") & price.in_(no_prices)),
         )
         .group_by(side, token, price, remaining)
     )
@@ -164,8 +165,42 @@ async def book_levels(
     One grouped read: the open limit orders at those levels counted per (side, token, price,
     remaining), each group's units as ``orderbook_trading.level_units`` counts one order (rows
     never become objects, so the cost follows the distinct remainders, not the orders)."""
-    rows = await session.execute(_levels_query(market_id, touched))
+    yes_prices = sorted({price for _, price in touched})
+    rows = await session.execute(_levels_query(market_id, yes_prices, [SCALE - p for p in yes_prices], utcnow()))
     return _levels(market_id, touched, rows, fee_bps)
+
+
+def _shaped(part: int, query: Any, picks: tuple[int | None, ...]) -> Any:
+    """``query``'s columns ``picks`` (an index, or None for a NULL) as (part, n1, n2, n3, t1, t2)."""
+    columns = list(query.subquery().c)
+    number: Any = BigInteger()
+    text: Any = String()
+    out: list[Any] = [literal(part).label("part")]
+    for name, pick, type_ in zip(
+        ("n1", "n2", "n3", "t1", "t2"), picks, (number, number, number, text, text), strict=True
+    ):
+        out.append(cast(null() if pick is None else columns[pick], type_).label(name))
+    return sql_select(*out)
+
+
+@cache
+def _balances_and_levels_statement(markets: int) -> Any:
+    """Built once per number of markets (its cache key is then memoized): the balances of the
+    users ``user_ids`` and, for each market ``i`` (from 1), the grouped levels at ``yes_<i>`` (YES
+    prices) and ``no_<i>`` (NO prices) of ``market_<i>``, open at ``now``."""
+    balances = _balances_query(bindparam("user_ids", expanding=True))
+    # balances: user_id, kind, balance -> n1 user_id, n2 balance, t1 kind
+    parts = [_shaped(0, balances, (0, 2, None, 1, None))]
+    for index in range(1, markets + 1):
+        levels = _levels_query(
+            bindparam(f"market_{index}", type_=BigInteger),
+            bindparam(f"yes_{index}", expanding=True),
+            bindparam(f"no_{index}", expanding=True),
+            bindparam("now", type_=core.table(Order).c.expires_at.type),
+        )
+        # levels: side, token, price, remaining, count -> n1 price, n2 remaining, n3 count, t1 side, t2 token
+        parts.append(_shaped(index, levels, (2, 3, 4, 0, 1)))
+    return union_all(*parts)
 
 
 async def _balances_and_levels(
@@ -178,27 +213,14 @@ async def _balances_and_levels(
     """``balance_states`` and each market's ``book_levels`` in one round trip: a ``UNION ALL`` of
     those reads, each row tagged with its part and padded to one shape (part, three numbers, two
     strings), read at one moment as the separate reads were, one after the other."""
-    number: Any = BigInteger()
-    text: Any = String()
-
-    def shaped(part: int, query: Any, picks: tuple[int | None, ...]) -> Any:
-        """``query``'s columns ``picks`` (an index, or None for a NULL) as (part, n1, n2, n3, t1, t2)."""
-        columns = list(query.subquery().c)
-        out: list[Any] = [literal(part).label("part")]
-        for name, pick, type_ in zip(
-            ("n1", "n2", "n3", "t1", "t2"), picks, (number, number, number, text, text), strict=True
-        ):
-            out.append(cast(null() if pick is None else columns[pick], type_).label(name))
-        return sql_select(*out)
-
-    # balances: user_id, kind, balance -> n1 user_id, n2 balance, t1 kind
-    parts = [shaped(0, _balances_query(user_ids), (0, 2, None, 1, None))]
+    params: dict[str, Any] = {"user_ids": list(user_ids), "now": utcnow()}
     for index, (market_id, levels) in enumerate(touched, start=1):
-        # levels: side, token, price, remaining, count -> n1 price, n2 remaining, n3 count, t1 side, t2 token
-        parts.append(shaped(index, _levels_query(market_id, levels), (2, 3, 4, 0, 1)))
+        yes_prices = sorted({price for _, price in levels})
+        params.update({f"market_{index}": market_id, f"yes_{index}": yes_prices})
+        params[f"no_{index}"] = [SCALE - p for p in yes_prices]
     balance_rows: list[tuple[Any, Any, Any]] = []
     level_rows: dict[int, list[tuple[Any, Any, Any, Any, Any]]] = defaultdict(list)
-    for part, n1, n2, n3, t1, t2 in await session.execute(union_all(*parts)):
+    for part, n1, n2, n3, t1, t2 in await session.execute(_balances_and_levels_statement(len(touched)), params):
         if part == 0:
             balance_rows.append((n1, t1, n2))
         else:

@@ -28,9 +28,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeAlias
 
-from sqlalchemy import case, cast, func, literal, null, or_, union_all
+from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, literal, null, or_, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -520,31 +521,45 @@ def _add(known: _Known, rows: list[Order]) -> None:
 _SEQ_PART = 2  # ``_windows``: the part of the union holding max(orders.seq)
 
 
-def _window_query(market_id: int, *, is_bid: bool, bound: int, window: int | None) -> Any:
-    """The best resting orders of one side up to ``bound`` (YES price), ``window`` of them at most."""
+def _window_query(*, is_bid: bool, limited: bool) -> Any:
+    """The best resting orders of one side up to the YES price ``bound_<is_bid>``, ``window`` of
+    them at most when ``limited`` (bound parameters, with ``market_id``)."""
     yes_price = case((col(Order.token) == "YES", col(Order.price)), else_=SCALE - col(Order.price))
     asks_side = ((col(Order.side) == "sell") & (col(Order.token) == "YES")) | (
         (col(Order.side) == "buy") & (col(Order.token) == "NO")
     )
-    where = [col(Order.market_id) == market_id, col(Order.status).in_(OPEN_STATUSES)]
+    bound = bindparam(f"bound_{int(is_bid)}", type_=Integer)
+    where = [col(Order.market_id) == bindparam("market_id", type_=BigInteger), col(Order.status).in_(OPEN_STATUSES)]
     if is_bid:
         where += [~asks_side, yes_price >= bound]
         order_by = [yes_price.desc(), col(Order.seq)]
     else:
         where += [asks_side, yes_price <= bound]
         order_by = [yes_price, col(Order.seq)]
-    part = literal(int(is_bid)).label("_part")
-    return sql_select(*core.table(Order).columns, part).where(*where).order_by(*order_by).limit(window)
+    query = sql_select(*core.table(Order).columns, literal(int(is_bid)).label("_part"))
+    query = query.where(*where).order_by(*order_by)
+    return query.limit(bindparam("window", type_=Integer)) if limited else query
 
 
-def _seq_query(market_id: int) -> Any:
+def _seq_query() -> Any:
     """One row shaped as ``_window_query``'s: typed NULLs but ``seq``, the market's max(seq)."""
     found = core.table(Order)
     columns = [
         func.max(column).label(column.key) if column.key == "seq" else cast(null(), column.type).label(column.key)
         for column in found.columns
     ]
-    return sql_select(*columns, literal(_SEQ_PART).label("_part")).where(found.c.market_id == market_id)
+    market = found.c.market_id == bindparam("market_id", type_=BigInteger)
+    return sql_select(*columns, literal(_SEQ_PART).label("_part")).where(market)
+
+
+@cache
+def _windows_statement(sides: tuple[bool, ...], limited: bool, with_seq: bool) -> Any:
+    """Built once per shape (its cache key is then memoized: building and keying a union of this
+    size costs more than the round trip it saves)."""
+    parts = [_window_query(is_bid=is_bid, limited=limited) for is_bid in sides]
+    if with_seq:
+        parts.append(_seq_query())
+    return parts[0] if len(parts) == 1 else union_all(*[sql_select(part.subquery()) for part in parts])
 
 
 async def _windows(
@@ -554,19 +569,17 @@ async def _windows(
     market's max(orders.seq): one ``UNION ALL`` (each part a subquery with its own order and limit;
     the rows of a side are sorted here again by priority, as a union does not promise its parts'
     order)."""
-    market_id = known.market.id or 0
-    parts = [_window_query(market_id, is_bid=is_bid, bound=bound, window=window) for is_bid, bound in sides]
-    if with_seq:
-        parts.append(_seq_query(market_id))
-    if not parts:
+    if not sides and not with_seq:
         return None
-    query: Any = parts[0]
-    if len(parts) > 1:
-        query = union_all(*[sql_select(part.subquery()) for part in parts])
+    statement = _windows_statement(tuple(is_bid for is_bid, _ in sides), window is not None, with_seq)
+    params: dict[str, Any] = {"market_id": known.market.id or 0}
+    params.update((f"bound_{int(is_bid)}", bound) for is_bid, bound in sides)
+    if window is not None and sides:
+        params["window"] = window
     names = core.columns(Order)
     by_part: dict[int, list[Order]] = {0: [], 1: []}
     last_seq: int | None = None
-    for row in await session.execute(query):
+    for row in await session.execute(statement, params):
         values = dict(zip(names, row, strict=False))
         if row[-1] == _SEQ_PART:
             last_seq = values["seq"]
