@@ -261,7 +261,7 @@ async def _respond(request: Request, spec: Endpoint, actor: Actor) -> Response:
     response = result if isinstance(result, Response) else Json(result, status_code=spec.status)
     for name, value in api.response_headers:
         response.headers.append(name, value)
-    secure = request.url.scheme == "https"
+    secure = bool(api.cookies) and request.url.scheme == "https"  # the URL is built only for a cookie
     for name, value, max_age in api.cookies:
         if max_age:
             response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure)
