@@ -398,16 +398,21 @@ def _missing(item: Item) -> DomainError:
     return NotFound("market not found", code="MARKET_NOT_FOUND")
 
 
-async def _lock(session: AsyncSession, market_id: int) -> _Known | None:
-    query = (
+@cache
+def _lock_query() -> Any:
+    """The market ``market_id`` locked, with its pool and event (built once: every batch runs it)."""
+    return (
         select(Market, Pool, Event)
         .join(Pool, col(Pool.id) == Market.pool_id)
         .join(Event, col(Event.id) == Market.event_id)
-        .where(col(Market.id) == market_id)
+        .where(col(Market.id) == bindparam("market_id", type_=BigInteger))
         .with_for_update(of=Market)
         .execution_options(populate_existing=True)
     )
-    row = (await session.execute(query)).first()
+
+
+async def _lock(session: AsyncSession, market_id: int) -> _Known | None:
+    row = (await session.execute(_lock_query(), {"market_id": market_id})).first()
     return None if row is None else _Known(row[0], row[1], row[2])
 
 
