@@ -8,9 +8,11 @@ messages that follow it look alike.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, inspect
+from sqlalchemy import BigInteger, String, bindparam, cast, func, inspect, literal, null, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -18,7 +20,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import NotFound
-from predictql.models import LedgerAccount, Order
+from predictql.models import LedgerAccount, Order, core
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook_types import SCALE
 from predictql.services import charts, events, ledger, order_escrow, orderbook_trading, pools
@@ -76,24 +78,23 @@ async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
     for item in (*marked.orders, *marked.positions):
         if inspect(item).expired_attributes:  # a savepoint rolled back after it was marked: reload
             await session.refresh(item)
-    balances = await balance_states(session, sorted(marked.balances))
-    books = [
-        await book_levels(session, market_id, touched, fee_bps=fee_bps)
-        for market_id, touched in sorted(marked.book.items())
-        if touched
-    ]
+    user_ids = sorted(marked.balances)
+    touched = [(market_id, levels) for market_id, levels in sorted(marked.book.items()) if levels]
+    if user_ids and touched:  # an order-book batch: both reads in one statement
+        balances, books = await _balances_and_levels(session, user_ids, touched, fee_bps=fee_bps)
+    else:
+        balances = await balance_states(session, user_ids)
+        books = [await book_levels(session, market_id, levels, fee_bps=fee_bps) for market_id, levels in touched]
     topics.publish_final(session, marked, balances, books)
 
 
-async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list[BalanceState]:
-    """Each user's cash, bonus and escrow now (one query for all of them)."""
-    if not user_ids:
-        return []
-    rows = await session.execute(
-        select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
-            col(LedgerAccount.user_id).in_(user_ids)
-        )
+def _balances_query(user_ids: Any) -> Any:
+    return select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
+        col(LedgerAccount.user_id).in_(user_ids)
     )
+
+
+def _balance_rows(user_ids: Sequence[int], rows: Iterable[tuple[Any, Any, Any]]) -> list[BalanceState]:
     found: dict[int, dict[str, int]] = {user_id: {} for user_id in user_ids}
     for user_id, kind, balance in rows:
         found[int(user_id or 0)][kind] = int(balance)
@@ -112,10 +113,48 @@ async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list
     ]
 
 
+async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list[BalanceState]:
+    """Each user's cash, bonus and escrow now (one query for all of them)."""
+    if not user_ids:
+        return []
+    return _balance_rows(user_ids, await session.execute(_balances_query(user_ids)))
+
+
 async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
     """The caller's balances now (``UNAUTHORIZED`` when signed out)."""
     (state,) = await balance_states(session, [actor.require_user()])
     return state
+
+
+def _levels_query(market_id: Any, yes_prices: Any, no_prices: Any, now: Any) -> Any:
+    """The open limit orders at the YES prices ``yes_prices`` (``no_prices``: the same levels as
+    NO prices) counted per (side, token, price, remaining); values or bound parameters."""
+    side, token, price, remaining = col(Order.side), col(Order.token), col(Order.price), col(Order.remaining)
+    return (
+        sql_select(side, token, price, remaining, func.count())
+        .where(
+            col(Order.market_id) == market_id,
+            col(Order.status).in_(OPEN_STATUSES),
+            col(Order.kind) == "limit",
+            col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
+            ((token == "YES") & price.in_(yes_prices)) | ((token == "NO") & price.in_(no_prices)),
+        )
+        .group_by(side, token, price, remaining)
+    )
+
+
+def _levels(
+    market_id: int, touched: set[tuple[bool, int]], rows: Iterable[tuple[Any, Any, Any, Any, Any]], fee_bps: int
+) -> BookLevels:
+    totals: dict[tuple[bool, int], int] = defaultdict(int)
+    for row_side, row_token, row_price, row_remaining, count in rows:
+        is_bid, yes_price, units = orderbook_trading.level_units(row_side, row_token, row_price, row_remaining, fee_bps)
+        totals[(is_bid, yes_price)] += units * int(count)
+    return BookLevels(
+        market_id,
+        tuple((price, totals[(True, price)]) for is_bid, price in sorted(touched, key=lambda t: -t[1]) if is_bid),
+        tuple((price, totals[(False, price)]) for is_bid, price in sorted(touched, key=lambda t: t[1]) if not is_bid),
+    )
 
 
 async def book_levels(
@@ -127,25 +166,68 @@ async def book_levels(
     remaining), each group's units as ``orderbook_trading.level_units`` counts one order (rows
     never become objects, so the cost follows the distinct remainders, not the orders)."""
     yes_prices = sorted({price for _, price in touched})
-    now = utcnow()
-    side, token, price, remaining = col(Order.side), col(Order.token), col(Order.price), col(Order.remaining)
-    rows = await session.execute(
-        sql_select(side, token, price, remaining, func.count())
-        .where(
-            col(Order.market_id) == market_id,
-            col(Order.status).in_(OPEN_STATUSES),
-            col(Order.kind) == "limit",
-            col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
-            ((token == "YES") & price.in_(yes_prices)) | ((token == "NO") & price.in_([SCALE - p for p in yes_prices])),
+    rows = await session.execute(_levels_query(market_id, yes_prices, [SCALE - p for p in yes_prices], utcnow()))
+    return _levels(market_id, touched, rows, fee_bps)
+
+
+def _shaped(part: int, query: Any, picks: tuple[int | None, ...]) -> Any:
+    """``query``'s columns ``picks`` (an index, or None for a NULL) as (part, n1, n2, n3, t1, t2)."""
+    columns = list(query.subquery().c)
+    number: Any = BigInteger()
+    text: Any = String()
+    out: list[Any] = [literal(part).label("part")]
+    for name, pick, type_ in zip(
+        ("n1", "n2", "n3", "t1", "t2"), picks, (number, number, number, text, text), strict=True
+    ):
+        out.append(cast(null() if pick is None else columns[pick], type_).label(name))
+    return sql_select(*out)
+
+
+@cache
+def _balances_and_levels_statement(markets: int) -> Any:
+    """Built once per number of markets (its cache key is then memoized): the balances of the
+    users ``user_ids`` and, for each market ``i`` (from 1), the grouped levels at ``yes_<i>`` (YES
+    prices) and ``no_<i>`` (NO prices) of ``market_<i>``, open at ``now``."""
+    balances = _balances_query(bindparam("user_ids", expanding=True))
+    # balances: user_id, kind, balance -> n1 user_id, n2 balance, t1 kind
+    parts = [_shaped(0, balances, (0, 2, None, 1, None))]
+    for index in range(1, markets + 1):
+        levels = _levels_query(
+            bindparam(f"market_{index}", type_=BigInteger),
+            bindparam(f"yes_{index}", expanding=True),
+            bindparam(f"no_{index}", expanding=True),
+            bindparam("now", type_=core.table(Order).c.expires_at.type),
         )
-        .group_by(side, token, price, remaining)
-    )
-    totals: dict[tuple[bool, int], int] = defaultdict(int)
-    for row_side, row_token, row_price, row_remaining, count in rows:
-        is_bid, yes_price, units = orderbook_trading.level_units(row_side, row_token, row_price, row_remaining, fee_bps)
-        totals[(is_bid, yes_price)] += units * int(count)
-    return BookLevels(
-        market_id,
-        tuple((price, totals[(True, price)]) for is_bid, price in sorted(touched, key=lambda t: -t[1]) if is_bid),
-        tuple((price, totals[(False, price)]) for is_bid, price in sorted(touched, key=lambda t: t[1]) if not is_bid),
-    )
+        # levels: side, token, price, remaining, count -> n1 price, n2 remaining, n3 count, t1 side, t2 token
+        parts.append(_shaped(index, levels, (2, 3, 4, 0, 1)))
+    return union_all(*parts)
+
+
+async def _balances_and_levels(
+    session: AsyncSession,
+    user_ids: Sequence[int],
+    touched: Sequence[tuple[int, set[tuple[bool, int]]]],
+    *,
+    fee_bps: int,
+) -> tuple[list[BalanceState], list[BookLevels]]:
+    """``balance_states`` and each market's ``book_levels`` in one round trip: a ``UNION ALL`` of
+    those reads, each row tagged with its part and padded to one shape (part, three numbers, two
+    strings), read at one moment as the separate reads were, one after the other."""
+    params: dict[str, Any] = {"user_ids": list(user_ids), "now": utcnow()}
+    for index, (market_id, levels) in enumerate(touched, start=1):
+        yes_prices = sorted({price for _, price in levels})
+        params.update({f"market_{index}": market_id, f"yes_{index}": yes_prices})
+        params[f"no_{index}"] = [SCALE - p for p in yes_prices]
+    balance_rows: list[tuple[Any, Any, Any]] = []
+    level_rows: dict[int, list[tuple[Any, Any, Any, Any, Any]]] = defaultdict(list)
+    for part, n1, n2, n3, t1, t2 in await session.execute(_balances_and_levels_statement(len(touched)), params):
+        if part == 0:
+            balance_rows.append((n1, t1, n2))
+        else:
+            level_rows[part].append((t1, t2, n1, n2, n3))
+    balances = _balance_rows(user_ids, balance_rows)
+    books = [
+        _levels(market_id, levels, level_rows[index], fee_bps)
+        for index, (market_id, levels) in enumerate(touched, start=1)
+    ]
+    return balances, books

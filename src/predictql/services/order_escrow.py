@@ -25,8 +25,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from sqlalchemy import BigInteger, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -126,9 +128,22 @@ async def open_orders(session: AsyncSession, market_id: int, *where: Any) -> lis
     return list(await session.scalars(query.order_by(col(Order.seq)).execution_options(populate_existing=True)))
 
 
+@cache
+def _due_query() -> Any:
+    """``open_orders`` of the market ``market_id`` due at ``now`` (bound parameters), built once:
+    every trading batch runs it (its cache key is then memoized)."""
+    now = bindparam("now", type_=core.table(Order).c.expires_at.type)
+    query = select(Order).where(
+        col(Order.market_id) == bindparam("market_id", type_=BigInteger),
+        col(Order.status).in_(OPEN_STATUSES),
+        col(Order.expires_at) <= now,
+    )
+    return query.order_by(col(Order.seq)).execution_options(populate_existing=True)
+
+
 async def expire_due(session: AsyncSession, market: Market, now: datetime) -> list[Movement]:
     """Cancel the market's GTD orders whose time has come; their release movements."""
-    due = await open_orders(session, market.id or 0, col(Order.expires_at) <= now)
+    due = list(await session.scalars(_due_query(), {"market_id": market.id or 0, "now": now}))
     movements = take_off(session, due, "expired", now)
     if due:  # later queries must see them gone (sessions do not autoflush)
         await session.flush()

@@ -28,9 +28,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeAlias
 
-from sqlalchemy import case, func, or_
+from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, literal, null, or_, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -397,16 +398,21 @@ def _missing(item: Item) -> DomainError:
     return NotFound("market not found", code="MARKET_NOT_FOUND")
 
 
-async def _lock(session: AsyncSession, market_id: int) -> _Known | None:
-    query = (
+@cache
+def _lock_query() -> Any:
+    """The market ``market_id`` locked, with its pool and event (built once: every batch runs it)."""
+    return (
         select(Market, Pool, Event)
         .join(Pool, col(Pool.id) == Market.pool_id)
         .join(Event, col(Event.id) == Market.event_id)
-        .where(col(Market.id) == market_id)
+        .where(col(Market.id) == bindparam("market_id", type_=BigInteger))
         .with_for_update(of=Market)
         .execution_options(populate_existing=True)
     )
-    row = (await session.execute(query)).first()
+
+
+async def _lock(session: AsyncSession, market_id: int) -> _Known | None:
+    row = (await session.execute(_lock_query(), {"market_id": market_id})).first()
     return None if row is None else _Known(row[0], row[1], row[2])
 
 
@@ -436,9 +442,10 @@ async def _load(
         elif isinstance(item, Close):
             asks_upto, bids_from = MAX_PRICE, MIN_PRICE
     known.tails.clear()
-    for side_is_bid, reach in ((False, asks_upto), (True, bids_from)):
-        if reach is not None:
-            await _crossing(session, known, is_bid=side_is_bid, bound=reach, window=window)
+    # One statement: the crossing window of each side the batch reaches, and (on a first load) the
+    # market's last order number, all read after the lock (``_windows``).
+    sides = [(is_bid, reach) for is_bid, reach in ((False, asks_upto), (True, bids_from)) if reach is not None]
+    last_seq = await _windows(session, known, sides, window=window, with_seq=window is not None)
     cancel_ids = [item.order_id for item in items if isinstance(item, Cancel)]
     everyone = [u for item, u in zip(items, users, strict=True) if isinstance(item, CancelAll)]
     closers = [u for item, u in zip(items, users, strict=True) if isinstance(item, Close)]
@@ -456,8 +463,7 @@ async def _load(
         _add(known, rows)
     if window is None:
         return  # a reload of the orders only
-    last = await session.scalar(select(func.max(Order.seq)).where(col(Order.market_id) == market_id))
-    known.next_seq = int(last or 0) + 1
+    known.next_seq = int(last_seq or 0) + 1
     placements = [(item.request, u) for item, u in zip(items, users, strict=True) if isinstance(item, Place)]
     coids = {(u, r.client_order_id) for r, u in placements if r.client_order_id is not None}
     if coids:
@@ -517,25 +523,84 @@ def _add(known: _Known, rows: list[Order]) -> None:
             known.open_ids.add(row.id)
 
 
-async def _crossing(session: AsyncSession, known: _Known, *, is_bid: bool, bound: int, window: int | None) -> None:
-    """The best resting orders of one side up to ``bound`` (YES price), ``window`` of them at most."""
+_SEQ_PART = 2  # ``_windows``: the part of the union holding max(orders.seq)
+
+
+def _window_query(*, is_bid: bool, limited: bool) -> Any:
+    """The best resting orders of one side up to the YES price ``bound_<is_bid>``, ``window`` of
+    them at most when ``limited`` (bound parameters, with ``market_id``)."""
     yes_price = case((col(Order.token) == "YES", col(Order.price)), else_=SCALE - col(Order.price))
     asks_side = ((col(Order.side) == "sell") & (col(Order.token) == "YES")) | (
         (col(Order.side) == "buy") & (col(Order.token) == "NO")
     )
-    where = [col(Order.market_id) == known.market.id, col(Order.status).in_(OPEN_STATUSES)]
+    bound = bindparam(f"bound_{int(is_bid)}", type_=Integer)
+    where = [col(Order.market_id) == bindparam("market_id", type_=BigInteger), col(Order.status).in_(OPEN_STATUSES)]
     if is_bid:
         where += [~asks_side, yes_price >= bound]
         order_by = [yes_price.desc(), col(Order.seq)]
     else:
         where += [asks_side, yes_price <= bound]
         order_by = [yes_price, col(Order.seq)]
-    rows = await _orders(session, *where, order_by=order_by, limit=window)
-    _add(known, rows)
-    if window is not None and len(rows) == window:
-        last = rows[-1]
-        yes = last.price if last.token == "YES" else SCALE - last.price
-        known.tails[is_bid] = _key(is_bid, yes, last.seq)
+    query = sql_select(*core.table(Order).columns, literal(int(is_bid)).label("_part"))
+    query = query.where(*where).order_by(*order_by)
+    return query.limit(bindparam("window", type_=Integer)) if limited else query
+
+
+def _seq_query() -> Any:
+    """One row shaped as ``_window_query``'s: typed NULLs but ``seq``, the market's max(seq)."""
+    found = core.table(Order)
+    columns = [
+        func.max(column).label(column.key) if column.key == "seq" else cast(null(), column.type).label(column.key)
+        for column in found.columns
+    ]
+    market = found.c.market_id == bindparam("market_id", type_=BigInteger)
+    return sql_select(*columns, literal(_SEQ_PART).label("_part")).where(market)
+
+
+@cache
+def _windows_statement(sides: tuple[bool, ...], limited: bool, with_seq: bool) -> Any:
+    """Built once per shape (its cache key is then memoized: building and keying a union of this
+    size costs more than the round trip it saves)."""
+    parts = [_window_query(is_bid=is_bid, limited=limited) for is_bid in sides]
+    if with_seq:
+        parts.append(_seq_query())
+    return parts[0] if len(parts) == 1 else union_all(*[sql_select(part.subquery()) for part in parts])
+
+
+async def _windows(
+    session: AsyncSession, known: _Known, sides: list[tuple[bool, int]], *, window: int | None, with_seq: bool
+) -> int | None:
+    """Load the crossing window of each ``(is bid, bound)`` side and, ``with_seq``, return the
+    market's max(orders.seq): one ``UNION ALL`` (each part a subquery with its own order and limit;
+    the rows of a side are sorted here again by priority, as a union does not promise its parts'
+    order)."""
+    if not sides and not with_seq:
+        return None
+    statement = _windows_statement(tuple(is_bid for is_bid, _ in sides), window is not None, with_seq)
+    params: dict[str, Any] = {"market_id": known.market.id or 0}
+    params.update((f"bound_{int(is_bid)}", bound) for is_bid, bound in sides)
+    if window is not None and sides:
+        params["window"] = window
+    names = core.columns(Order)
+    by_part: dict[int, list[Order]] = {0: [], 1: []}
+    last_seq: int | None = None
+    for row in await session.execute(statement, params):
+        values = dict(zip(names, row, strict=False))
+        if row[-1] == _SEQ_PART:
+            last_seq = values["seq"]
+        else:
+            by_part[int(row[-1])].append(core.build(Order, values))
+    for is_bid, _ in sides:
+        rows = sorted(by_part[int(is_bid)], key=lambda r: _key(is_bid, _yes(r), r.seq))
+        _add(known, rows)
+        if window is not None and len(rows) == window:
+            last = rows[-1]
+            known.tails[is_bid] = _key(is_bid, _yes(last), last.seq)
+    return last_seq
+
+
+def _yes(row: Order) -> int:
+    return row.price if row.token == "YES" else SCALE - row.price
 
 
 async def _plan(
