@@ -22,28 +22,43 @@ from tests.subscriptions.wsclient import GraphQLSocket
 from tests.support import Kind, gid
 
 
-def _gated(monkeypatch: pytest.MonkeyPatch) -> tuple[list[object], asyncio.Event]:
+def _gated(monkeypatch: pytest.MonkeyPatch) -> tuple[list[object], asyncio.Event, list[object]]:
+    """Market reads wait at the gate; returns the reads started, the gate and the checks asked for."""
     reads: list[object] = []
+    checks: list[object] = []
     gate = asyncio.Event()
-    original = live_state.market_state
+    original, checked = live_state.market_state, resolvers._checked
 
     async def read(session: Any, actor: Any, market_id: int) -> Any:
         reads.append(actor)
         await gate.wait()
         return await original(session, actor, market_id)
 
+    def check(context: Any, key: Any, run: Any) -> Any:
+        checks.append(key)
+        return checked(context, key, run)
+
     monkeypatch.setattr(live_state, "market_state", read)
-    return reads, gate
+    monkeypatch.setattr(resolvers, "_checked", check)
+    return reads, gate, checks
+
+
+async def _both_asked(checks: list[object]) -> None:
+    for _ in range(500):
+        if len(checks) == 2:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"checks asked for: {checks}")
 
 
 async def test_anonymous_subscribers_at_once_share_one_check(
     live: Live, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, _, (market,) = await create_market_setup(db)
-    reads, gate = _gated(monkeypatch)
+    reads, gate, checks = _gated(monkeypatch)
     async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two:
         ops = [await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, market.id)}) for ws in (one, two)]
-        await asyncio.sleep(0.2)  # both checks asked for; the first read waits at the gate
+        await _both_asked(checks)  # the first read waits at the gate
         assert len(reads) == 1
         gate.set()
         for ws, op in ((one, ops[0]), (two, ops[1])):
@@ -58,10 +73,10 @@ async def test_a_shared_check_refuses_each_subscriber_of_a_hidden_market(
     _, _, (market,) = await create_market_setup(db)
     async with db.transaction() as session:
         await session.execute(update(Event).where(col(Event.id) == market.event_id).values(is_active=False))
-    reads, gate = _gated(monkeypatch)
+    reads, gate, checks = _gated(monkeypatch)
     async with GraphQLSocket(live.app) as one, GraphQLSocket(live.app) as two:
         ops = [await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, market.id)}) for ws in (one, two)]
-        await asyncio.sleep(0.2)
+        await _both_asked(checks)
         gate.set()
         for ws, op in ((one, ops[0]), (two, ops[1])):
             failed = await ws.next(op)
