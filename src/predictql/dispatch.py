@@ -9,12 +9,16 @@ WebSocketRoute and Mount match on nothing else; no Host route is used here). Whe
 ``Route`` without path parameters, the path is one of that route's literal paths, a bounded set:
 the outcome is remembered per (method, path) on first use and handed the same scope Starlette's
 loop gives it. Every other request (paths with parameters, 404s, 405s, sockets, the lifespan) goes
-through Starlette's own loop.
+through Starlette's own loop. A WebSocket whose route is a literal-path ``WebSocketRoute`` with its
+ASGI endpoint as handler (``/graphql``) is found the same way (``socket_route``) for ``App``.
 
 ``App``: Starlette, with its two layers around the router (``ServerErrorMiddleware`` and
 ``ExceptionMiddleware``, each wrapping ``send`` and, for the latter, building a ``Request`` per
 request) done as one for HTTP: the same handlers called in the same cases, with one ``send``
-wrapper. WebSockets and the lifespan go through Starlette's own layers.
+wrapper; such a WebSocket's endpoint is called from that layer too, with the scope and the exception
+handlers Starlette's layers give it, and no suspended coroutine of theirs for the socket's life (an
+idle subscriber's memory, issue 14 point 3). Other WebSockets and the lifespan go through
+Starlette's own layers.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
-from starlette.routing import Host, Match, Route, Router
+from starlette.routing import BaseRoute, Host, Match, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 
 class Dispatch(Router):
@@ -40,6 +45,8 @@ class Dispatch(Router):
         # The paths a parameterless Route can match: only these are worth looking up.
         self._literal = {route.path for route in self.routes if isinstance(route, Route) and not route.param_convertors}
         self._chosen: dict[tuple[str, str], Route] = {}
+        self._sockets = {r.path for r in self.routes if isinstance(r, WebSocketRoute) and _direct_socket(r)}
+        self._socket_routes: dict[str, WebSocketRoute | None] = {}
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (path := get_route_path(scope)) in self._literal:
@@ -57,6 +64,34 @@ class Dispatch(Router):
                 return
         await super().app(scope, receive, send)
 
+    def socket_route(self, scope: Scope) -> WebSocketRoute | None:
+        """The route of a WebSocket when Starlette's loop would hand it to a literal-path
+        ``WebSocketRoute`` that calls its endpoint as is (no ``websocket_session``, no middleware):
+        the caller may then call that endpoint itself, with the scope as ``prepare_socket`` sets it."""
+        path = get_route_path(scope)
+        if path not in self._sockets or self.middleware_stack != self.app:
+            return None
+        if path in self._socket_routes:
+            return self._socket_routes[path]
+        chosen = None
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                chosen = route if isinstance(route, WebSocketRoute) and _direct_socket(route) else None
+                break
+            if match is Match.PARTIAL:
+                break
+        self._socket_routes[path] = chosen
+        return chosen
+
+    def prepare_socket(self, scope: Scope, route: WebSocketRoute) -> None:
+        """The scope as ``Router.app`` and ``WebSocketRoute.matches`` leave it for ``route``."""
+        if "router" not in scope:
+            scope["router"] = self
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = dict(scope.get("path_params", {}))
+
     def _choose(self, scope: Scope, key: tuple[str, str]) -> Route | None:
         """The route Starlette's loop hands the request to, when it is one to remember."""
         for route in self.routes:
@@ -67,6 +102,11 @@ class Dispatch(Router):
                     return route
                 return None
         return None
+
+
+def _direct_socket(route: BaseRoute) -> bool:
+    """A ``WebSocketRoute`` of a literal path whose handler is its ASGI endpoint itself."""
+    return isinstance(route, WebSocketRoute) and not route.param_convertors and route.app is route.endpoint
 
 
 class App(Starlette):
@@ -91,12 +131,37 @@ class _Errors:
     def __init__(self, stack: ASGIApp, errors: ServerErrorMiddleware, handling: ExceptionMiddleware) -> None:
         self.stack = stack
         self.router = handling.app
+        self.sockets: Dispatch | None = handling.app if isinstance(handling.app, Dispatch) else None
         self.server_error: Any = errors.handler
         self.handlers = (handling._exception_handlers, handling._status_handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.stack(scope, receive, send)
+            sockets = self.sockets
+            route = sockets.socket_route(scope) if sockets is not None and scope["type"] == "websocket" else None
+            if sockets is None or route is None:
+                await self.stack(scope, receive, send)
+                return
+            # A WebSocket of a literal route (/graphql): its endpoint called from here, not through
+            # ServerErrorMiddleware (which passes sockets through), ExceptionMiddleware, the router
+            # twice and the route: seven suspended coroutines, a Starlette WebSocket and three
+            # closures less for each idle subscriber (~4 KB). The same scope, and an exception meets
+            # the same handlers as ExceptionMiddleware would have given it.
+            scope["starlette.exception_handlers"] = self.handlers
+            sockets.prepare_socket(scope, route)
+            try:
+                await route.endpoint(scope, receive, send)
+            except Exception as exc:
+                exceptions, statuses = self.handlers
+                handler = statuses.get(exc.status_code) if isinstance(exc, HTTPException) else None
+                if handler is None:
+                    handler = _lookup_exception_handler(exceptions, exc)
+                if handler is None:
+                    raise
+                response = await cast(Any, handler)(WebSocket(scope, receive, send), exc)
+                if response is not None:  # e.g. a denial response (ASGI's websocket.http.response)
+                    await response(scope, receive, send)
+                exc.__traceback__ = None
             return
         scope["starlette.exception_handlers"] = self.handlers
         started = False

@@ -14,7 +14,7 @@ The connection's incoming-event queue and its "writable" event are also lighter 
 ``asyncio.Queue`` and ``asyncio.Event``: those allocate four and one ``collections.deque`` (~760
 bytes each, empty) per connection, ~4.5 KB of every idle subscriber (issue 14 point 3). The lean
 ones hold a list and create their waiters only while someone waits; and the handshake's
-response is let go once sent.
+response and its request's headers are let go once the response is sent.
 
 **Pre-built frames** (issue 14 point 3). A subscription's ``next`` frame is the same bytes for every
 subscriber of one message (server frames are not masked), so the fan-out builds it once
@@ -36,6 +36,7 @@ from typing import Any
 
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
 from websockets.protocol import State
 
 from predictql.ws_guard import SEND_NOW
@@ -90,6 +91,11 @@ class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.accept" and self.handshake_complete:
             # The handshake's response (its headers) is read only before the handshake completes.
             self.response = None  # type: ignore[assignment]
+            # So is its request: the app has the headers in its scope. websockets' parser keeps the
+            # Request for the connection's life (a local of its generator): its Headers go, ~2.5 KB
+            # per socket (a dozen strings, their dict and list).
+            self.request.headers = Headers()
+            self.request = None  # type: ignore[assignment]
 
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()

@@ -47,3 +47,28 @@ async def test_prebuilt_frames_go_out_in_order_and_only_when_a_send_would_not_wa
                 await asyncio.wait_for(ws.recv(), 10)
     assert received == ["one", "two", BIG, "three"]
     assert verdicts == {"open": True, "big": True, "paused": False, "resumed": True, "closed": False}
+
+
+async def test_the_handshake_request_is_let_go_once_accepted() -> None:
+    """websockets' parser keeps the handshake's Request as long as the connection: its headers are
+    dropped once the response is sent (the app has them in its scope); the socket works on."""
+    seen: dict[str, object] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        protocol = scope["extensions"][SEND_NOW].__self__
+        await receive()
+        seen["before"] = len(protocol.request.headers)
+        await send({"type": "websocket.accept"})
+        seen["request"] = protocol.request
+        seen["parsed"] = dict(protocol.conn.parser.gi_frame.f_locals["request"].headers)
+        seen["scope"] = dict(scope["headers"]).get(b"x-kept")
+        message = await receive()
+        await send({"type": "websocket.send", "text": "echo " + message["text"]})
+        await receive()
+
+    async with uvicorn_serving(app) as port:  # noqa: SIM117 - the client needs the port
+        async with websockets.connect(f"ws://127.0.0.1:{port}/", additional_headers={"X-Kept": "yes"}) as ws:
+            await ws.send("hi")
+            assert await asyncio.wait_for(ws.recv(), 10) == "echo hi"
+    assert seen == {"before": seen["before"], "request": None, "parsed": {}, "scope": b"yes"}
+    assert isinstance(seen["before"], int) and seen["before"] >= 6

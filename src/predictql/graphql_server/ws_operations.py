@@ -17,7 +17,11 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLFormattedError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage as TransportError
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 
@@ -61,6 +65,17 @@ TRANSPORT_SCOPE_KEY = "pq_transport_ws"
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_message(self, message: Message) -> None:
+        try:
+            await super().handle_message(message)
+        finally:
+            # The base class's receive loop keeps its last message until the next one comes: for an
+            # idle subscriber, its subscribe message for good (~1 KB: two dicts, their keys, the
+            # type; the operation keeps its id, query and variables).
+            received: object = message  # as decoded: a dict unless the client sent other JSON
+            if isinstance(received, dict):
+                received.clear()
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self.context.request.scope[TRANSPORT_SCOPE_KEY] = True
         await super().handle_connection_init(message)

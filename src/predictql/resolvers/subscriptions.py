@@ -12,13 +12,15 @@ message. Visibility (a hidden event is as missing as an unknown one) is checked 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
 import strawberry
 from strawberry.utils.await_maybe import await_maybe
 
+from predictql.auth import ANONYMOUS
 from predictql.schema.context import Context, Info
 from predictql.schema.ids import Kind, decode
 from predictql.schema.notifications import Notification
@@ -44,6 +46,32 @@ async def _market(context: Context, market_id: int) -> MarketUpdate:
 async def _chart(context: Context, event_id: int, pool_id: int | None) -> ChartUpdate:
     async with context.db.session() as session:
         return ChartUpdate.of(await live.chart_state(session, context.actor, event_id, pool_id))
+
+
+_checking: dict[Hashable, asyncio.Future[object]] = {}
+
+
+def _checked(context: Context, key: Hashable, read: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+    """``read()``, the subscribe-time visibility check of a stream; anonymous sockets checking the
+    same ``key`` while its read is in flight share that read (what an anonymous caller may see
+    depends on nothing else). A burst of anonymous connects to one market costs one session instead
+    of one each, and each socket's setup leaves no session's short-lived objects between the
+    long-lived ones of the sockets set up beside it (~7 KB of fragmented heap per subscriber in a
+    burst of 256: bench/RESULTS.md, branch wsmem). A signed-in caller reads alone."""
+    if context.actor is not ANONYMOUS:
+        return read()
+    pending = _checking.get(key)
+    if pending is None:
+        pending = _checking[key] = asyncio.ensure_future(read())
+
+        def done(future: asyncio.Future[object]) -> None:
+            if _checking.get(key) is future:
+                del _checking[key]
+            if not future.cancelled():
+                future.exception()  # retrieved, also when every caller left
+
+        pending.add_done_callback(done)
+    return cast(Awaitable[T], asyncio.shield(pending))
 
 
 def messages(
@@ -125,7 +153,8 @@ class LiveSubscription:
             reuse=True,  # the state is the same for everyone allowed to see it (``check``)
         )
         # market_not_found when missing or hidden, also when resuming (no snapshot read then)
-        return messages(context, stream, check=lambda: _market(context, mid), direct=True)
+        check = lambda: _checked(context, ("market", mid), lambda: _market(context, mid))  # noqa: E731
+        return messages(context, stream, check=check, direct=True)
 
     @strawberry.subscription(
         description="The latest point of the event's pool (default: its main pool), then a point after each change."
