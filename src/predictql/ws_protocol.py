@@ -5,7 +5,7 @@ closes a transport only once its write buffer is flushed, and a client that stop
 lets it flush: the socket stayed open for good, its ``send`` waiting for room that never came, so
 the application's streams on it, their subscriptions and the buffered frames stayed too. Here the
 transport is aborted (with a reset: the kernel drops its buffer too) when it still holds unsent
-data at that moment: the application sees the
+data at that moment, or the kernel holds data the peer has not acknowledged: the application sees the
 disconnect at once and lets go of everything the socket held (a reader that stops reading is cut
 off within ``PREDICTQL_WS_READ_DEADLINE_SECONDS``; what it held meanwhile is bounded by the shared
 channel buffer, which skips it, and the transport's high-water mark).
@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import socket
 import struct
+import termios
 from typing import Any
 
 from uvicorn._types import ASGISendEvent
@@ -98,13 +100,30 @@ class DroppingWebSocketProtocol(WebSocketsSansIOProtocol):
             self.request = None  # type: ignore[assignment]
 
     def keepalive_timeout(self) -> None:
+        unacked = _unacked(self.transport)  # read before the close frame adds its own bytes
         super().keepalive_timeout()
-        if self.transport.get_write_buffer_size():  # the close frame cannot leave: nobody reads
+        if unacked or self.transport.get_write_buffer_size():  # the close frame cannot leave: nobody reads
             sock = self.transport.get_extra_info("socket")
             if sock is not None:  # a reset, not a FIN queued behind megabytes the kernel would keep
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
+
+
+def _unacked(transport: asyncio.BaseTransport) -> int:
+    """Bytes the kernel sent on this socket that the peer has not acknowledged (``SIOCOUTQ``).
+
+    Past the read deadline a reader that stopped reading has them whether or not asyncio's own
+    buffer is empty at that moment (it is, while the kernel's buffer is still filling): a close
+    frame queued behind them would never leave, the FIN neither, and the connection would stay
+    established. A reader that reads acknowledges within a round trip."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+    except (OSError, ValueError):  # not a socket the kernel reports on (closed, not TCP)
+        return 0
 
 
 class LeanQueue:

@@ -57,6 +57,26 @@ async def test_a_reader_that_stops_reading_is_dropped_and_its_sender_released() 
             await _stop_reading(sock, port, released)
 
 
+async def test_a_reader_that_stopped_reading_is_reset_even_when_the_kernel_took_every_byte() -> None:
+    """The publisher fell silent after one frame more than the reader's window: asyncio's buffer is
+    empty at the read deadline, the kernel still holds bytes the reader never acknowledged. A close
+    frame (and a FIN) queued behind them would never leave; the connection is reset instead."""
+    released = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "websocket"
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "x" * 12_000})  # > the reader's window, < the kernel's buffer
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        released.set()
+
+    async with uvicorn_serving(app, ws_ping_interval=PING, ws_ping_timeout=DEADLINE - PING) as port:
+        with socket.socket() as sock:
+            await _stop_reading(sock, port, released)
+
+
 async def _stop_reading(sock: socket.socket, port: int, released: asyncio.Event) -> None:
     """Handshake, read nothing more: released within a few deadlines, the connection reset."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
