@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from predictql.auth import Actor
-from predictql.db import Database
+from predictql.db import Database, utcnow
 from predictql.errors import Conflict, DomainError, InsufficientFunds, NotFound
 from predictql.models import Order, Trade
 from predictql.services import ledger, live, order_lifecycle, orderbook_batch
@@ -147,6 +148,45 @@ async def test_later_items_cross_earlier_ones_and_cancels_see_them(db: Database)
     assert rests.order.status == "pending" and rests.trades == ()
     assert await held(db, a, market) == {"YES": mint.order.filled}
     assert (await cash(db, a)).frozen == 0
+    async with db.session() as session:
+        assert (await ledger.trial_balance(session)).ok
+    await assert_books_balanced(db)
+
+
+async def test_orders_due_are_cancelled_before_the_batch_trades_and_cancels(db: Database) -> None:
+    """A trading batch expires its market's due GTD orders first (read with its crossing windows):
+    they release their escrow, meet no one, and a cancel of one in the batch finds it not open."""
+    _, market = await book_market(db)
+    m = market.id or 0
+    a, b, c = [await create_user(db, balance=50_000) for _ in range(3)]
+    later = utcnow() + timedelta(hours=1)
+    due = await run(
+        db,
+        m,
+        [
+            Place(Actor(user_id=a), limit(m, "buy", "YES", 4_080, 4_000, expires_at=later)),  # in the window
+            Place(Actor(user_id=a), limit(m, "buy", "YES", 2_040, 1_000, expires_at=later)),  # far from it
+            Place(Actor(user_id=c), limit(m, "buy", "YES", 3_060, 3_900)),
+        ],
+    )
+    assert all(isinstance(o, Placed) for o in due), due
+    near, far, _ = (o.order.id or 0 for o in due if isinstance(o, Placed))
+    async with db.transaction() as session:
+        await session.execute(update(Order).where(col(Order.id).in_([near, far])).values(expires_at=utcnow()))
+    sell, cancel = await run(
+        db,
+        m,
+        [
+            Place(Actor(user_id=b), limit(m, "buy", "NO", 6_120, 6_000)),  # an ask at 4000: a's bid is gone
+            Cancel(Actor(user_id=a), near),
+        ],
+    )
+    assert isinstance(sell, Placed) and sell.trades == () and sell.order.status == "pending"
+    assert code(cancel) == "ORDER_NOT_OPEN"
+    async with db.session() as session:
+        rows = list(await session.scalars(select(Order).where(col(Order.id).in_([near, far]))))
+    assert [(r.status, r.cancel_reason, r.escrow) for r in rows] == [("cancelled", "expired", 0)] * 2
+    assert (await cash(db, a)).cash == 50_000 and (await cash(db, a)).frozen == 0
     async with db.session() as session:
         assert (await ledger.trial_balance(session)).ok
     await assert_books_balanced(db)

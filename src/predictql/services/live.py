@@ -88,9 +88,10 @@ async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
     topics.publish_final(session, marked, balances, books)
 
 
-def _balances_query(user_ids: Any) -> Any:
+def _balances_query(user_ids: Any, *, postgres: bool) -> Any:
+    """The accounts of ``user_ids`` (a list, or a parameter's name: ``orderbook_trading.among``)."""
     return select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
-        col(LedgerAccount.user_id).in_(user_ids)
+        orderbook_trading.among(col(LedgerAccount.user_id), user_ids, postgres=postgres)
     )
 
 
@@ -117,7 +118,8 @@ async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list
     """Each user's cash, bonus and escrow now (one query for all of them)."""
     if not user_ids:
         return []
-    return _balance_rows(user_ids, await session.execute(_balances_query(user_ids)))
+    query = _balances_query(user_ids, postgres=orderbook_trading.on_postgresql(session))
+    return _balance_rows(user_ids, await session.execute(query))
 
 
 async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
@@ -126,9 +128,10 @@ async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
     return state
 
 
-def _levels_query(market_id: Any, yes_prices: Any, no_prices: Any, now: Any) -> Any:
+def _levels_query(market_id: Any, yes_prices: Any, no_prices: Any, now: Any, *, postgres: bool) -> Any:
     """The open limit orders at the YES prices ``yes_prices`` (``no_prices``: the same levels as
-    NO prices) counted per (side, token, price, remaining); values or bound parameters."""
+    NO prices) counted per (side, token, price, remaining); values or bound parameters (the price
+    lists: lists, or parameters' names, ``orderbook_trading.among``)."""
     side, token, price, remaining = col(Order.side), col(Order.token), col(Order.price), col(Order.remaining)
     return (
         sql_select(side, token, price, remaining, func.count())
@@ -137,7 +140,8 @@ def _levels_query(market_id: Any, yes_prices: Any, no_prices: Any, now: Any) -> 
             col(Order.status).in_(OPEN_STATUSES),
             col(Order.kind) == "limit",
             col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
-            ((token == "YES") & price.in_(yes_prices)) | ((token == "NO") & price.in_(no_prices)),
+            ((token == "YES") & orderbook_trading.among(price, yes_prices, postgres=postgres))
+            | ((token == "NO") & orderbook_trading.among(price, no_prices, postgres=postgres)),
         )
         .group_by(side, token, price, remaining)
     )
@@ -166,7 +170,9 @@ async def book_levels(
     remaining), each group's units as ``orderbook_trading.level_units`` counts one order (rows
     never become objects, so the cost follows the distinct remainders, not the orders)."""
     yes_prices = sorted({price for _, price in touched})
-    rows = await session.execute(_levels_query(market_id, yes_prices, [SCALE - p for p in yes_prices], utcnow()))
+    postgres = orderbook_trading.on_postgresql(session)
+    query = _levels_query(market_id, yes_prices, [SCALE - p for p in yes_prices], utcnow(), postgres=postgres)
+    rows = await session.execute(query)
     return _levels(market_id, touched, rows, fee_bps)
 
 
@@ -184,19 +190,21 @@ def _shaped(part: int, query: Any, picks: tuple[int | None, ...]) -> Any:
 
 
 @cache
-def _balances_and_levels_statement(markets: int) -> Any:
-    """Built once per number of markets (its cache key is then memoized): the balances of the
+def _balances_and_levels_statement(markets: int, postgres: bool) -> Any:
+    """Built once per number of markets and store (its cache key is then memoized; on PostgreSQL
+    its text is one whatever the lists' lengths, ``orderbook_trading.among``): the balances of the
     users ``user_ids`` and, for each market ``i`` (from 1), the grouped levels at ``yes_<i>`` (YES
     prices) and ``no_<i>`` (NO prices) of ``market_<i>``, open at ``now``."""
-    balances = _balances_query(bindparam("user_ids", expanding=True))
+    balances = _balances_query("user_ids", postgres=postgres)
     # balances: user_id, kind, balance -> n1 user_id, n2 balance, t1 kind
     parts = [_shaped(0, balances, (0, 2, None, 1, None))]
     for index in range(1, markets + 1):
         levels = _levels_query(
             bindparam(f"market_{index}", type_=BigInteger),
-            bindparam(f"yes_{index}", expanding=True),
-            bindparam(f"no_{index}", expanding=True),
+            f"yes_{index}",
+            f"no_{index}",
             bindparam("now", type_=core.table(Order).c.expires_at.type),
+            postgres=postgres,
         )
         # levels: side, token, price, remaining, count -> n1 price, n2 remaining, n3 count, t1 side, t2 token
         parts.append(_shaped(index, levels, (2, 3, 4, 0, 1)))
@@ -220,7 +228,9 @@ async def _balances_and_levels(
         params[f"no_{index}"] = [SCALE - p for p in yes_prices]
     balance_rows: list[tuple[Any, Any, Any]] = []
     level_rows: dict[int, list[tuple[Any, Any, Any, Any, Any]]] = defaultdict(list)
-    for part, n1, n2, n3, t1, t2 in await session.execute(_balances_and_levels_statement(len(touched)), params):
+    for part, n1, n2, n3, t1, t2 in await session.execute(
+        _balances_and_levels_statement(len(touched), orderbook_trading.on_postgresql(session)), params
+    ):
         if part == 0:
             balance_rows.append((n1, t1, n2))
         else:

@@ -4,11 +4,12 @@
 every request queued on a market (the entry points ``place_order``, ``cancel_order``,
 ``cancel_all`` and ``close_position`` call it with one item). In one transaction it
 
-1. locks the market row once and expires its due GTD orders (when the batch trades);
-2. loads what the whole batch needs, one statement per kind: the resting orders that can cross any
-   of its placements (a window per side, widened once when the batch walks past it), the orders
-   its cancels and closes name, the client order ids already taken, the buyers' balances, the
-   sellers' positions and reserved units;
+1. locks the market row once;
+2. loads what the whole batch needs: in one ``UNION ALL`` the resting orders that can cross any of
+   its placements (a window per side, widened once when the batch walks past it), the market's
+   last order number, the buyers' balances and, when the batch trades, its GTD orders due now
+   (cancelled and written at once); then one statement per kind: the orders its cancels and closes
+   name, the client order ids already taken, the sellers' positions and reserved units;
 3. plans every item in arrival order in memory with the pure matching engine
    (``pricing.orderbook``): an item that fails its own checks (field checks, duplicate client
    order id, insufficient balance, paused market, units to sell, FOK, POST_ONLY, order not found
@@ -157,6 +158,7 @@ class _Known:
     users: dict[int, User] = field(default_factory=dict)  # the parties of fills, read with their chains
     next_seq: int = 1
     locked: ledger.Accounts = field(default_factory=dict)  # ledger.lock_balances in this batch
+    expired: list[Movement] = field(default_factory=list)  # the release of the GTD orders found due
 
 
 def _key(is_bid: bool, yes_price: int, seq: int) -> tuple[int, int]:
@@ -371,15 +373,15 @@ async def execute(session: AsyncSession, market_id: int, items: Sequence[Item], 
     except DomainError as error:
         open_error = error
     trading = open_error is None and any(isinstance(items[i], Place | Close) for i in live)
-    carry = await order_escrow.expire_due(session, known.market, now) if trading else []
     chosen = [items[i] for i in live]
     chosen_users = [users[i] for i in live]
-    await _load(session, known, chosen, chosen_users, window=orderbook_trading.WINDOW + 4 * len(chosen))
+    window = orderbook_trading.WINDOW + 4 * len(chosen)
+    await _load(session, known, chosen, chosen_users, window=window, due=now if trading else None)
     planner, steps = await _plan(session, known, chosen, chosen_users, fee_bps, now, open_error)
     planner, steps = await _lock_accounts(
         session, known, planner, steps, chosen, chosen_users, fee_bps, now, open_error
     )
-    results = await _write(session, known, planner, steps, carry, now)
+    results = await _write(session, known, planner, steps, known.expired, now)
     for index, result in zip(live, results, strict=True):
         outcomes[index] = result
     return _done(outcomes)
@@ -426,9 +428,17 @@ def _bound(request: orderbook_trading.OrderRequest) -> tuple[bool, int]:
 
 
 async def _load(
-    session: AsyncSession, known: _Known, items: list[Item], users: list[int], *, window: int | None
+    session: AsyncSession,
+    known: _Known,
+    items: list[Item],
+    users: list[int],
+    *,
+    window: int | None,
+    due: datetime | None = None,
 ) -> None:
-    """The orders, client order ids, balances, positions and reserved units the batch needs."""
+    """The orders, client order ids, balances, positions and reserved units the batch needs; with
+    ``due`` (a first load of a trading batch), the market's GTD orders due then are cancelled first
+    (``known.expired``: their release) and written at once, before the reads that count open orders."""
     market_id = known.market.id or 0
     asks_upto: int | None = None  # bids in the batch meet asks up to this YES price
     bids_from: int | None = None  # asks in the batch meet bids from this YES price
@@ -442,10 +452,19 @@ async def _load(
         elif isinstance(item, Close):
             asks_upto, bids_from = MAX_PRICE, MIN_PRICE
     known.tails.clear()
-    # One statement: the crossing window of each side the batch reaches, and (on a first load) the
-    # market's last order number, all read after the lock (``_windows``).
+    postgres = orderbook_trading.on_postgresql(session)
+    placements = [(item.request, u) for item, u in zip(items, users, strict=True) if isinstance(item, Place)]
+    buyers = sorted({u for r, u in placements if r.side == "buy"}) if window is not None else []
+    # One statement: the crossing window of each side the batch reaches and (on a first load) the
+    # market's last order number and the buyers' balances, all read after the lock (``_windows``).
     sides = [(is_bid, reach) for is_bid, reach in ((False, asks_upto), (True, bids_from)) if reach is not None]
-    last_seq = await _windows(session, known, sides, window=window, with_seq=window is not None)
+    last_seq, expired = await _windows(
+        session, known, sides, window=window, with_seq=window is not None, buyers=buyers, due=due
+    )
+    if expired:
+        known.expired = order_escrow.take_off(session, expired, "expired", due or utcnow())
+        _add(known, expired)
+        await core.save(session, expired, ORDER_STATE)
     cancel_ids = [item.order_id for item in items if isinstance(item, Cancel)]
     everyone = [u for item, u in zip(items, users, strict=True) if isinstance(item, CancelAll)]
     closers = [u for item, u in zip(items, users, strict=True) if isinstance(item, Close)]
@@ -455,48 +474,43 @@ async def _load(
             session,
             col(Order.market_id) == market_id,
             or_(
-                col(Order.id).in_(cancel_ids),
-                opened & col(Order.user_id).in_(everyone),
-                opened & col(Order.user_id).in_(closers) & (col(Order.side) == "sell"),
+                orderbook_trading.among(col(Order.id), cancel_ids, postgres=postgres),
+                opened & orderbook_trading.among(col(Order.user_id), everyone, postgres=postgres),
+                opened
+                & orderbook_trading.among(col(Order.user_id), closers, postgres=postgres)
+                & (col(Order.side) == "sell"),
             ),
         )
         _add(known, rows)
     if window is None:
         return  # a reload of the orders only
     known.next_seq = int(last_seq or 0) + 1
-    placements = [(item.request, u) for item, u in zip(items, users, strict=True) if isinstance(item, Place)]
     coids = {(u, r.client_order_id) for r, u in placements if r.client_order_id is not None}
     if coids:
         taken = await session.execute(
             select(Order.user_id, Order.client_order_id).where(
-                col(Order.user_id).in_({u for u, _ in coids}), col(Order.client_order_id).in_({c for _, c in coids})
+                orderbook_trading.among(col(Order.user_id), sorted({u for u, _ in coids}), postgres=postgres),
+                orderbook_trading.among(col(Order.client_order_id), sorted({c for _, c in coids}), postgres=postgres),
             )
         )
         known.coids = {(int(u), str(c)) for u, c in taken}
-    buyers = sorted({u for r, u in placements if r.side == "buy"})
     if buyers:
-        accounts = await session.execute(
-            select(LedgerAccount.user_id, LedgerAccount.kind, LedgerAccount.balance).where(
-                col(LedgerAccount.user_id).in_(buyers)
-            )
-        )
-        known.balances = {u: {} for u in buyers}
-        for user_id, kind, balance in accounts:
-            known.balances[int(user_id or 0)][kind] = int(balance)
         missing = [u for u in buyers if order_escrow.ESCROW_KIND not in known.balances[u]]
         await order_escrow.open_escrows(session, missing)
     sellers = sorted({u for r, u in placements if r.side == "sell"} | set(closers))
     if sellers:
         held = await session.execute(
             select(Position.user_id, Position.token, Position.amount).where(
-                col(Position.user_id).in_(sellers), Position.market_id == market_id, Position.status == "open"
+                orderbook_trading.among(col(Position.user_id), sellers, postgres=postgres),
+                Position.market_id == market_id,
+                Position.status == "open",
             )
         )
         known.held = {(int(u), str(t)): int(a) for u, t, a in held}
         reserved = await session.execute(
             select(Order.user_id, Order.token, func.coalesce(func.sum(Order.escrow), 0))
             .where(
-                col(Order.user_id).in_(sellers),
+                orderbook_trading.among(col(Order.user_id), sellers, postgres=postgres),
                 col(Order.market_id) == market_id,
                 col(Order.side) == "sell",
                 col(Order.status).in_(OPEN_STATUSES),
@@ -524,6 +538,8 @@ def _add(known: _Known, rows: list[Order]) -> None:
 
 
 _SEQ_PART = 2  # ``_windows``: the part of the union holding max(orders.seq)
+_BALANCE_PART = 3  # ``_windows``: the parts of the union holding the buyers' balances
+_DUE_PART = 4  # ``_windows``: the part of the union holding the open orders due at ``now``
 
 
 def _window_query(*, is_bid: bool, limited: bool) -> Any:
@@ -557,46 +573,99 @@ def _seq_query() -> Any:
     return sql_select(*columns, literal(_SEQ_PART).label("_part")).where(market)
 
 
+def _balances_query(postgres: bool) -> Any:
+    """Rows shaped as ``_window_query``'s: the accounts of the users ``buyers``, each row's
+    ``user_id``, ``kind`` (in ``client_order_id``) and ``balance`` (in ``amount``), typed NULLs else."""
+    found = core.table(Order)
+    picks = {"user_id": LedgerAccount.user_id, "client_order_id": LedgerAccount.kind, "amount": LedgerAccount.balance}
+    columns = [cast(col(picks[c.key]) if c.key in picks else null(), c.type).label(c.key) for c in found.columns]
+    buyers = orderbook_trading.among(col(LedgerAccount.user_id), "buyers", postgres=postgres)
+    return sql_select(*columns, literal(_BALANCE_PART).label("_part")).where(buyers)
+
+
+def _due_query() -> Any:
+    """Rows shaped as ``_window_query``'s: the market's open orders whose ``expires_at`` is ``now``
+    or earlier (``order_escrow.expire_due``'s read)."""
+    found = core.table(Order)
+    return sql_select(*found.columns, literal(_DUE_PART).label("_part")).where(
+        found.c.market_id == bindparam("market_id", type_=BigInteger),
+        found.c.status.in_(OPEN_STATUSES),
+        found.c.expires_at <= bindparam("now", type_=found.c.expires_at.type),
+    )
+
+
 @cache
-def _windows_statement(sides: tuple[bool, ...], limited: bool, with_seq: bool) -> Any:
+def _windows_statement(
+    sides: tuple[bool, ...],
+    limited: bool,
+    with_seq: bool,
+    balances: bool = False,
+    postgres: bool = False,
+    due: bool = False,
+) -> Any:
     """Built once per shape (its cache key is then memoized: building and keying a union of this
     size costs more than the round trip it saves)."""
     parts = [_window_query(is_bid=is_bid, limited=limited) for is_bid in sides]
     if with_seq:
         parts.append(_seq_query())
+    if balances:
+        parts.append(_balances_query(postgres))
+    if due:
+        parts.append(_due_query())
     return parts[0] if len(parts) == 1 else union_all(*[sql_select(part.subquery()) for part in parts])
 
 
 async def _windows(
-    session: AsyncSession, known: _Known, sides: list[tuple[bool, int]], *, window: int | None, with_seq: bool
-) -> int | None:
-    """Load the crossing window of each ``(is bid, bound)`` side and, ``with_seq``, return the
-    market's max(orders.seq): one ``UNION ALL`` (each part a subquery with its own order and limit;
-    the rows of a side are sorted here again by priority, as a union does not promise its parts'
-    order)."""
-    if not sides and not with_seq:
-        return None
-    statement = _windows_statement(tuple(is_bid for is_bid, _ in sides), window is not None, with_seq)
+    session: AsyncSession,
+    known: _Known,
+    sides: list[tuple[bool, int]],
+    *,
+    window: int | None,
+    with_seq: bool,
+    buyers: list[int],
+    due: datetime | None = None,
+) -> tuple[int | None, list[Order]]:
+    """Load the crossing window of each ``(is bid, bound)`` side and the ``buyers``' balances (into
+    ``known.balances``); return the market's max(orders.seq) (``with_seq``) and the open orders due
+    at ``due`` (in ``seq`` order; left out of the windows, for the caller to cancel): one ``UNION
+    ALL`` (each part a subquery with its own order and limit; the rows of a side are sorted here
+    again by priority, as a union does not promise its parts' order)."""
+    if not sides and not with_seq and not buyers and due is None:
+        return None, []
+    postgres = orderbook_trading.on_postgresql(session)
+    shape = tuple(is_bid for is_bid, _ in sides)
+    statement = _windows_statement(
+        shape, window is not None, with_seq, bool(buyers), postgres and bool(buyers), due is not None
+    )
     params: dict[str, Any] = {"market_id": known.market.id or 0}
+    if due is not None:
+        params["now"] = due
+    if buyers:
+        params["buyers"] = buyers
+        known.balances = {u: {} for u in buyers}
     params.update((f"bound_{int(is_bid)}", bound) for is_bid, bound in sides)
     if window is not None and sides:
         params["window"] = window
     names = core.columns(Order)
-    by_part: dict[int, list[Order]] = {0: [], 1: []}
+    by_part: dict[int, list[Order]] = {0: [], 1: [], _DUE_PART: []}
     last_seq: int | None = None
     for row in await session.execute(statement, params):
         values = dict(zip(names, row, strict=False))
         if row[-1] == _SEQ_PART:
             last_seq = values["seq"]
+        elif row[-1] == _BALANCE_PART:
+            known.balances[int(values["user_id"])][str(values["client_order_id"])] = int(values["amount"])
         else:
             by_part[int(row[-1])].append(core.build(Order, values))
+    expired = sorted(by_part[_DUE_PART], key=lambda r: r.seq)
+    gone = {row.id for row in expired}
     for is_bid, _ in sides:
         rows = sorted(by_part[int(is_bid)], key=lambda r: _key(is_bid, _yes(r), r.seq))
-        _add(known, rows)
+        _add(known, [row for row in rows if row.id not in gone])
         if window is not None and len(rows) == window:
             last = rows[-1]
             known.tails[is_bid] = _key(is_bid, _yes(last), last.seq)
-    return last_seq
+    return last_seq, expired
 
 
 def _yes(row: Order) -> int:
