@@ -11,10 +11,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, text
+from sqlalchemy import bindparam, func, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from predictql.db import utcnow
 from predictql.errors import InsufficientFunds
 from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, core
 from predictql.subscriptions import topics
@@ -212,11 +213,77 @@ async def post_locked(session: AsyncSession, movements: Sequence[Movement], acco
     if not movements:
         return []
     deltas = _deltas(movements)
-    await _move_many(
-        session, {accounts[code][0]: delta for code, delta in deltas.items() if accounts[code][2]}, locked=True
-    )
+    moves = {accounts[code][0]: delta for code, delta in deltas.items() if accounts[code][2]}
     ids_by_code = {code: (id_, tracked, owner) for code, (id_, _, tracked, owner) in accounts.items()}
+    if core.on_postgresql(session):
+        return await _post_locked_pg(session, movements, moves, ids_by_code, deltas)
+    await _move_many(session, moves, locked=True)
     return await _record(session, movements, ids_by_code, deltas)
+
+
+_POST_LOCKED_PG = text(
+    "WITH moved AS ("
+    " UPDATE ledger_accounts SET balance = ledger_accounts.balance + v.delta"
+    " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS v(id, delta)"
+    " WHERE ledger_accounts.id = v.id"
+    " AND (ledger_accounts.allow_negative OR ledger_accounts.balance + v.delta >= 0) RETURNING ledger_accounts.id),"
+    " txn AS ("
+    " INSERT INTO ledger_transactions (kind, user_id, reference_type, reference_id, memo, created_at)"
+    " SELECT kind, user_id, reference_type, reference_id, memo, :now"
+    " FROM unnest(CAST(:kinds AS VARCHAR[]), CAST(:user_ids AS BIGINT[]), CAST(:reference_types AS VARCHAR[]),"
+    " CAST(:reference_ids AS BIGINT[]), CAST(:memos AS VARCHAR[]))"
+    " WITH ORDINALITY AS v(kind, user_id, reference_type, reference_id, memo, n) ORDER BY n RETURNING id),"
+    # The ids are handed out in the SELECT's order (as ``core.insert_ids`` relies on): the n-th
+    # smallest is the n-th movement's.
+    " numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM txn),"
+    " entries AS ("
+    " INSERT INTO ledger_entries (transaction_id, account_id, amount, created_at)"
+    " SELECT numbered.id, e.account_id, e.amount, :now"
+    " FROM unnest(CAST(:entry_txns AS BIGINT[]), CAST(:entry_accounts AS BIGINT[]), CAST(:entry_amounts AS BIGINT[]))"
+    " WITH ORDINALITY AS e(n, account_id, amount, ordinal) JOIN numbered ON numbered.n = e.n ORDER BY e.ordinal)"
+    " SELECT (SELECT count(*) FROM moved), ARRAY(SELECT id FROM numbered ORDER BY n)"
+).bindparams(bindparam("now", type_=core.table(LedgerEntry).c.created_at.type))
+
+
+async def _post_locked_pg(
+    session: AsyncSession,
+    movements: Sequence[Movement],
+    moves: dict[int, int],
+    accounts: dict[str, tuple[int, bool, int | None]],
+    deltas: dict[str, int],
+) -> list[int]:
+    """``_move_many`` and ``_record`` in ONE statement on PostgreSQL (data-modifying ``WITH``s): the
+    guarded balance moves, the transactions and their entries. When a guarded move is refused, the
+    statement has written rows that the caller's rollback undoes, as ``_move_many``'s partial moves."""
+    moved = sorted((id_, delta) for id_, delta in moves.items() if delta)
+    entries = [
+        (n, accounts[code][0], amount)
+        for n, movement in enumerate(movements, start=1)
+        for code, amount in movement.legs
+        if amount
+    ]
+    row = (
+        await session.execute(
+            _POST_LOCKED_PG,
+            {
+                "ids": [id_ for id_, _ in moved],
+                "deltas": [delta for _, delta in moved],
+                "now": utcnow(),
+                "kinds": [m.kind for m in movements],
+                "user_ids": [m.user_id for m in movements],
+                "reference_types": [m.reference[0] if m.reference else None for m in movements],
+                "reference_ids": [m.reference[1] if m.reference else None for m in movements],
+                "memos": [m.memo for m in movements],
+                "entry_txns": [n for n, _, _ in entries],
+                "entry_accounts": [account for _, account, _ in entries],
+                "entry_amounts": [amount for _, _, amount in entries],
+            },
+        )
+    ).one()
+    if row[0] != len(moved):
+        raise InsufficientFunds("insufficient balance")
+    topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
+    return [int(id_) for id_ in row[1]]
 
 
 _GUARD = "(ledger_accounts.allow_negative OR ledger_accounts.balance + v.delta >= 0)"

@@ -307,8 +307,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     # alert firings), the ledger, the notifications in order, the streams.
     moves = await alerts.market_moves(session, market, batch.prices)
     sales = [sale for record in done for sale in record.sales]
-    await core.add(session, [sale.trade for sale in sales])
-    await core.insert_many(session, PricePoint, batch.points)
+    await core.add_with(session, [sale.trade for sale in sales], PricePoint, batch.points)  # one on PostgreSQL
     await positions.write(session, batch.new_positions, batch.touched)
     await core.save(session, [market], MARKET_STATE)
     await session.flush()  # the alert firings
@@ -338,7 +337,7 @@ async def _other_balances(session: AsyncSession, user_ids: list[int]) -> dict[tu
         return {}
     rows = await session.execute(
         select(LedgerAccount.user_id, LedgerAccount.kind, LedgerAccount.balance).where(
-            col(LedgerAccount.user_id).in_(user_ids), col(LedgerAccount.kind).in_(OTHER_KINDS)
+            core.one_of(session, col(LedgerAccount.user_id), user_ids), col(LedgerAccount.kind).in_(OTHER_KINDS)
         )
     )
     return {(int(user_id), kind): int(balance) for user_id, kind, balance in rows}

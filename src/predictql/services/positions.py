@@ -147,7 +147,9 @@ async def load_open(session: AsyncSession, market_id: int, user_ids: Sequence[in
     table = core.table(Position)
     result = await session.execute(
         sql_select(table)
-        .where(table.c.user_id.in_(user_ids), table.c.market_id == market_id, table.c.status == "open")
+        .where(
+            core.one_of(session, table.c.user_id, user_ids), table.c.market_id == market_id, table.c.status == "open"
+        )
         .order_by(table.c.id)
         .with_for_update()
     )

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, union_all
+from sqlalchemy import any_, bindparam, func, literal, union_all
 from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -72,7 +73,7 @@ TICK_COLUMNS = ("id", "name", "nickname", "avatar_url", "profile_hidden", "refer
 """The user columns a trade's public tick shows (``payloads.TradeTick.of``), and the chain's start."""
 
 
-def _traders_statement() -> Any:
+def _traders_statement(*, postgresql: bool) -> Any:
     level1, level2 = aliased(User, name="level1"), aliased(User, name="level2")
     user = core.table(User)
     return (
@@ -80,18 +81,24 @@ def _traders_statement() -> Any:
         .select_from(user)
         .outerjoin(level1, level1.id == user.c.referrer_id)  # type: ignore[arg-type]
         .outerjoin(level2, level2.id == level1.referrer_id)  # type: ignore[arg-type]
-        .where(user.c.id.in_(bindparam("user_ids", expanding=True)))
+        .where(
+            user.c.id == any_(bindparam("user_ids", type_=ARRAY(user.c.id.type)))
+            if postgresql  # one statement text whatever the batch size: prepared once per connection
+            else user.c.id.in_(bindparam("user_ids", expanding=True))
+        )
     )
 
 
-_TRADERS = _traders_statement()
+_TRADERS = _traders_statement(postgresql=False)
+_TRADERS_PG = _traders_statement(postgresql=True)
 
 
 async def traders_with_chains(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, tuple[User, list[int]]]:
     """``users_with_chains`` for a batch that shows its traders only in trade ticks: each user a
     transient row (``models.core.build``) holding ``TICK_COLUMNS`` alone, not loaded into the
     session (no ORM loading of whole user rows); one query for all."""
-    rows = await session.execute(_TRADERS, {"user_ids": list(dict.fromkeys(user_ids))})
+    statement = _TRADERS_PG if core.on_postgresql(session) else _TRADERS
+    rows = await session.execute(statement, {"user_ids": list(dict.fromkeys(user_ids))})
     found: dict[int, tuple[User, list[int]]] = {}
     width = len(TICK_COLUMNS)
     for row in rows:
