@@ -165,13 +165,25 @@ def on_postgresql(session: AsyncSession) -> bool:
 
 
 def one_of(session: AsyncSession, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``among(column, values)`` for ``session``'s database."""
+    return among(column, list(values), postgres=on_postgresql(session))
+
+
+def among(column: Any, values: Any, *, postgres: bool) -> ColumnElement[bool]:
     """``column IN values``. On PostgreSQL ``column = ANY(:array)``: one statement text whatever the
     number of values, so a batch's read is prepared once per connection (an IN list is a new text,
-    hence a new prepare, per batch size); on SQLite the IN list."""
-    if on_postgresql(session):
-        result: ColumnElement[bool] = column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-        return result
-    result = column.in_(list(values))
+    hence a new prepare, and a parse and plan, per batch size); on SQLite the IN list. ``values``: a
+    list, or a parameter's name (for a statement built once)."""
+    result: ColumnElement[bool]
+    if isinstance(values, str):
+        if postgres:
+            result = column == any_(bindparam(values, type_=postgresql.ARRAY(column.type)))
+        else:
+            result = column.in_(bindparam(values, expanding=True))
+    elif postgres:
+        result = column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    else:
+        result = column.in_(list(values))
     return result
 
 

@@ -91,7 +91,7 @@ async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
 def _balances_query(user_ids: Any, *, postgres: bool) -> Any:
     """The accounts of ``user_ids`` (a list, or a parameter's name: ``orderbook_trading.among``)."""
     return select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
-        orderbook_trading.among(col(LedgerAccount.user_id), user_ids, postgres=postgres)
+        core.among(col(LedgerAccount.user_id), user_ids, postgres=postgres)
     )
 
 
@@ -118,7 +118,7 @@ async def balance_states(session: AsyncSession, user_ids: Sequence[int]) -> list
     """Each user's cash, bonus and escrow now (one query for all of them)."""
     if not user_ids:
         return []
-    query = _balances_query(user_ids, postgres=orderbook_trading.on_postgresql(session))
+    query = _balances_query(user_ids, postgres=core.on_postgresql(session))
     return _balance_rows(user_ids, await session.execute(query))
 
 
@@ -140,8 +140,8 @@ def _levels_query(market_id: Any, yes_prices: Any, no_prices: Any, now: Any, *, 
             col(Order.status).in_(OPEN_STATUSES),
             col(Order.kind) == "limit",
             col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
-            ((token == "YES") & orderbook_trading.among(price, yes_prices, postgres=postgres))
-            | ((token == "NO") & orderbook_trading.among(price, no_prices, postgres=postgres)),
+            ((token == "YES") & core.among(price, yes_prices, postgres=postgres))
+            | ((token == "NO") & core.among(price, no_prices, postgres=postgres)),
         )
         .group_by(side, token, price, remaining)
     )
@@ -170,7 +170,7 @@ async def book_levels(
     remaining), each group's units as ``orderbook_trading.level_units`` counts one order (rows
     never become objects, so the cost follows the distinct remainders, not the orders)."""
     yes_prices = sorted({price for _, price in touched})
-    postgres = orderbook_trading.on_postgresql(session)
+    postgres = core.on_postgresql(session)
     query = _levels_query(market_id, yes_prices, [SCALE - p for p in yes_prices], utcnow(), postgres=postgres)
     rows = await session.execute(query)
     return _levels(market_id, touched, rows, fee_bps)
@@ -229,7 +229,7 @@ async def _balances_and_levels(
     balance_rows: list[tuple[Any, Any, Any]] = []
     level_rows: dict[int, list[tuple[Any, Any, Any, Any, Any]]] = defaultdict(list)
     for part, n1, n2, n3, t1, t2 in await session.execute(
-        _balances_and_levels_statement(len(touched), orderbook_trading.on_postgresql(session)), params
+        _balances_and_levels_statement(len(touched), core.on_postgresql(session)), params
     ):
         if part == 0:
             balance_rows.append((n1, t1, n2))

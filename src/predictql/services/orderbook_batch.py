@@ -452,7 +452,7 @@ async def _load(
         elif isinstance(item, Close):
             asks_upto, bids_from = MAX_PRICE, MIN_PRICE
     known.tails.clear()
-    postgres = orderbook_trading.on_postgresql(session)
+    postgres = core.on_postgresql(session)
     placements = [(item.request, u) for item, u in zip(items, users, strict=True) if isinstance(item, Place)]
     buyers = sorted({u for r, u in placements if r.side == "buy"}) if window is not None else []
     # One statement: the crossing window of each side the batch reaches and (on a first load) the
@@ -474,11 +474,9 @@ async def _load(
             session,
             col(Order.market_id) == market_id,
             or_(
-                orderbook_trading.among(col(Order.id), cancel_ids, postgres=postgres),
-                opened & orderbook_trading.among(col(Order.user_id), everyone, postgres=postgres),
-                opened
-                & orderbook_trading.among(col(Order.user_id), closers, postgres=postgres)
-                & (col(Order.side) == "sell"),
+                core.among(col(Order.id), cancel_ids, postgres=postgres),
+                opened & core.among(col(Order.user_id), everyone, postgres=postgres),
+                opened & core.among(col(Order.user_id), closers, postgres=postgres) & (col(Order.side) == "sell"),
             ),
         )
         _add(known, rows)
@@ -489,8 +487,8 @@ async def _load(
     if coids:
         taken = await session.execute(
             select(Order.user_id, Order.client_order_id).where(
-                orderbook_trading.among(col(Order.user_id), sorted({u for u, _ in coids}), postgres=postgres),
-                orderbook_trading.among(col(Order.client_order_id), sorted({c for _, c in coids}), postgres=postgres),
+                core.among(col(Order.user_id), sorted({u for u, _ in coids}), postgres=postgres),
+                core.among(col(Order.client_order_id), sorted({c for _, c in coids}), postgres=postgres),
             )
         )
         known.coids = {(int(u), str(c)) for u, c in taken}
@@ -501,7 +499,7 @@ async def _load(
     if sellers:
         held = await session.execute(
             select(Position.user_id, Position.token, Position.amount).where(
-                orderbook_trading.among(col(Position.user_id), sellers, postgres=postgres),
+                core.among(col(Position.user_id), sellers, postgres=postgres),
                 Position.market_id == market_id,
                 Position.status == "open",
             )
@@ -510,7 +508,7 @@ async def _load(
         reserved = await session.execute(
             select(Order.user_id, Order.token, func.coalesce(func.sum(Order.escrow), 0))
             .where(
-                orderbook_trading.among(col(Order.user_id), sellers, postgres=postgres),
+                core.among(col(Order.user_id), sellers, postgres=postgres),
                 col(Order.market_id) == market_id,
                 col(Order.side) == "sell",
                 col(Order.status).in_(OPEN_STATUSES),
@@ -579,7 +577,7 @@ def _balances_query(postgres: bool) -> Any:
     found = core.table(Order)
     picks = {"user_id": LedgerAccount.user_id, "client_order_id": LedgerAccount.kind, "amount": LedgerAccount.balance}
     columns = [cast(col(picks[c.key]) if c.key in picks else null(), c.type).label(c.key) for c in found.columns]
-    buyers = orderbook_trading.among(col(LedgerAccount.user_id), "buyers", postgres=postgres)
+    buyers = core.among(col(LedgerAccount.user_id), "buyers", postgres=postgres)
     return sql_select(*columns, literal(_BALANCE_PART).label("_part")).where(buyers)
 
 
@@ -632,7 +630,7 @@ async def _windows(
     again by priority, as a union does not promise its parts' order)."""
     if not sides and not with_seq and not buyers and due is None:
         return None, []
-    postgres = orderbook_trading.on_postgresql(session)
+    postgres = core.on_postgresql(session)
     shape = tuple(is_bid for is_bid, _ in sides)
     statement = _windows_statement(
         shape, window is not None, with_seq, bool(buyers), postgres and bool(buyers), due is not None

@@ -12,10 +12,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
 
-from sqlalchemy import any_, bindparam
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,24 +52,6 @@ class Placed:
 
     order: Order
     trades: tuple[Trade, ...]
-
-
-def on_postgresql(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def among(column: Any, values: Any, *, postgres: bool) -> Any:
-    """``column IN values``; on PostgreSQL ``column = ANY(values)``, one array parameter, so the
-    statement's text does not change with the list's length (each new text costs asyncpg a prepare
-    round trip and PostgreSQL a parse and plan). ``values``: a list, or a parameter's name (for a
-    statement built once)."""
-    if isinstance(values, str):
-        if not postgres:
-            return column.in_(bindparam(values, expanding=True))
-        return column == any_(bindparam(values, type_=postgresql.ARRAY(column.type)))
-    if not postgres:
-        return column.in_(values)
-    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
 
 def ms(moment: datetime) -> int:
