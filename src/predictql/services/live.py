@@ -89,7 +89,7 @@ async def publish_final_states(session: AsyncSession, *, fee_bps: int) -> None:
 
 
 def _balances_query(user_ids: Any, *, postgres: bool) -> Any:
-    """The accounts of ``user_ids`` (a list, or a parameter's name: ``orderbook_trading.among``)."""
+    """The accounts of ``user_ids`` (a list, or a parameter's name: ``core.among``)."""
     return select(col(LedgerAccount.user_id), col(LedgerAccount.kind), col(LedgerAccount.balance)).where(
         core.among(col(LedgerAccount.user_id), user_ids, postgres=postgres)
     )
@@ -131,7 +131,7 @@ async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
 def _levels_query(market_id: Any, yes_prices: Any, no_prices: Any, now: Any, *, postgres: bool) -> Any:
     """The open limit orders at the YES prices ``yes_prices`` (``no_prices``: the same levels as
     NO prices) counted per (side, token, price, remaining); values or bound parameters (the price
-    lists: lists, or parameters' names, ``orderbook_trading.among``)."""
+    lists: lists, or parameters' names, ``core.among``)."""
     side, token, price, remaining = col(Order.side), col(Order.token), col(Order.price), col(Order.remaining)
     return (
         sql_select(side, token, price, remaining, func.count())
@@ -192,7 +192,7 @@ def _shaped(part: int, query: Any, picks: tuple[int | None, ...]) -> Any:
 @cache
 def _balances_and_levels_statement(markets: int, postgres: bool) -> Any:
     """Built once per number of markets and store (its cache key is then memoized; on PostgreSQL
-    its text is one whatever the lists' lengths, ``orderbook_trading.among``): the balances of the
+    its text is one whatever the lists' lengths, ``core.among``): the balances of the
     users ``user_ids`` and, for each market ``i`` (from 1), the grouped levels at ``yes_<i>`` (YES
     prices) and ``no_<i>`` (NO prices) of ``market_<i>``, open at ``now``."""
     balances = _balances_query("user_ids", postgres=postgres)
