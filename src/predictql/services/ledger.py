@@ -221,12 +221,14 @@ async def post_locked(session: AsyncSession, movements: Sequence[Movement], acco
     return await _record(session, movements, ids_by_code, deltas)
 
 
+_GUARD = "(ledger_accounts.allow_negative OR ledger_accounts.balance + v.delta >= 0)"
+_MOVE_MANY_PG = text(
+    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + v.delta "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS v(id, delta) "
+    f"WHERE ledger_accounts.id = v.id AND {_GUARD}"
+)
 _POST_LOCKED_PG = text(
-    "WITH moved AS ("
-    " UPDATE ledger_accounts SET balance = ledger_accounts.balance + v.delta"
-    " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS v(id, delta)"
-    " WHERE ledger_accounts.id = v.id"
-    " AND (ledger_accounts.allow_negative OR ledger_accounts.balance + v.delta >= 0) RETURNING ledger_accounts.id),"
+    f"WITH moved AS ({_MOVE_MANY_PG.text} RETURNING ledger_accounts.id),"
     " txn AS ("
     " INSERT INTO ledger_transactions (kind, user_id, reference_type, reference_id, memo, created_at)"
     " SELECT kind, user_id, reference_type, reference_id, memo, :now"
@@ -256,6 +258,7 @@ async def _post_locked_pg(
     guarded balance moves, the transactions and their entries. When a guarded move is refused, the
     statement has written rows that the caller's rollback undoes, as ``_move_many``'s partial moves."""
     moved = sorted((id_, delta) for id_, delta in moves.items() if delta)
+    transactions = [_transaction_row(m) for m in movements]
     entries = [
         (n, accounts[code][0], amount)
         for n, movement in enumerate(movements, start=1)
@@ -269,11 +272,7 @@ async def _post_locked_pg(
                 "ids": [id_ for id_, _ in moved],
                 "deltas": [delta for _, delta in moved],
                 "now": utcnow(),
-                "kinds": [m.kind for m in movements],
-                "user_ids": [m.user_id for m in movements],
-                "reference_types": [m.reference[0] if m.reference else None for m in movements],
-                "reference_ids": [m.reference[1] if m.reference else None for m in movements],
-                "memos": [m.memo for m in movements],
+                **{f"{name}s": [row[name] for row in transactions] for name in _TRANSACTION_COLUMNS},
                 "entry_txns": [n for n, _, _ in entries],
                 "entry_accounts": [account for _, account, _ in entries],
                 "entry_amounts": [amount for _, _, amount in entries],
@@ -282,19 +281,34 @@ async def _post_locked_pg(
     ).one()
     if row[0] != len(moved):
         raise InsufficientFunds("insufficient balance")
-    topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
+    topics.balances_changed(session, _owners_moved(accounts, deltas))
     return [int(id_) for id_ in row[1]]
 
 
-_GUARD = "(ledger_accounts.allow_negative OR ledger_accounts.balance + v.delta >= 0)"
-_MOVE_MANY_PG = text(
-    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + v.delta "
-    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS v(id, delta) "
-    f"WHERE ledger_accounts.id = v.id AND {_GUARD}"
-)
 _MOVE_ONE = text(
     "UPDATE ledger_accounts SET balance = balance + :delta WHERE id = :id AND (allow_negative OR balance + :delta >= 0)"
 )
+
+
+_TRANSACTION_COLUMNS = ("kind", "user_id", "reference_type", "reference_id", "memo")
+
+
+def _transaction_row(movement: Movement) -> dict[str, object]:
+    """A movement's ``ledger_transactions`` row (``_TRANSACTION_COLUMNS``)."""
+    reference = movement.reference
+    return {
+        "kind": movement.kind,
+        "user_id": movement.user_id,
+        "reference_type": reference[0] if reference else None,
+        "reference_id": reference[1] if reference else None,
+        "memo": movement.memo,
+    }
+
+
+def _owners_moved(accounts: dict[str, tuple[int, bool, int | None]], deltas: dict[str, int]) -> set[int]:
+    """The users whose balances a posting moves: each one's balances go out once, as they are when
+    the transaction ends (``topics.balances_changed``)."""
+    return {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)}
 
 
 async def _record(
@@ -304,22 +318,12 @@ async def _record(
     deltas: dict[str, int],
 ) -> list[int]:
     """The transactions and their entries (two statements), once the balances have moved."""
-    # Each owner's balances go out once, as they are when the transaction ends.
-    topics.balances_changed(session, {owner for code, (_, _, owner) in accounts.items() if owner and deltas.get(code)})
+    topics.balances_changed(session, _owners_moved(accounts, deltas))
     # Core statements on the tables: the ORM's bulk insert costs more than the round trip.
     ids = await core.insert_ids(
         session,
         LedgerTransaction,
-        [
-            {
-                "kind": m.kind,
-                "user_id": m.user_id,
-                "reference_type": m.reference[0] if m.reference else None,
-                "reference_id": m.reference[1] if m.reference else None,
-                "memo": m.memo,
-            }
-            for m in movements
-        ],
+        [_transaction_row(m) for m in movements],
     )
     entries = [
         {"transaction_id": txn_id, "account_id": accounts[code][0], "amount": amount}
