@@ -49,8 +49,13 @@ _CHAIN = _chain_statement()
 async def chain(session: AsyncSession, user_id: int) -> list[int]:
     """The user's referrers, nearest first (at most 3), in one query."""
     row = (await session.execute(_CHAIN, {"user_id": user_id})).first()
+    return _referrers(row or ())
+
+
+def _referrers(levels: Iterable[Any]) -> list[int]:
+    """A chain's referrer ids, nearest first, up to its first missing level."""
     referrers: list[int] = []
-    for referrer in row or ():
+    for referrer in levels:
         if referrer is None:
             break
         referrers.append(int(referrer))
@@ -103,12 +108,7 @@ async def traders_with_chains(session: AsyncSession, user_ids: Iterable[int]) ->
     width = len(TICK_COLUMNS)
     for row in rows:
         user = core.build(User, dict(zip(TICK_COLUMNS, row[:width], strict=True)))
-        referrers: list[int] = []
-        for referrer in (user.referrer_id, row[width], row[width + 1]):
-            if referrer is None:
-                break
-            referrers.append(int(referrer))
-        found[int(row[0])] = (user, referrers)
+        found[int(row[0])] = (user, _referrers((user.referrer_id, row[width], row[width + 1])))
     return found
 
 
@@ -117,12 +117,7 @@ async def users_with_chains(session: AsyncSession, user_ids: Iterable[int]) -> d
     rows = await session.execute(_CHAINS, {"user_ids": list(dict.fromkeys(user_ids))})
     found: dict[int, tuple[User, list[int]]] = {}
     for user, level2, level3 in rows:
-        referrers: list[int] = []
-        for referrer in (user.referrer_id, level2, level3):
-            if referrer is None:
-                break
-            referrers.append(int(referrer))
-        found[int(user.id)] = (user, referrers)
+        found[int(user.id)] = (user, _referrers((user.referrer_id, level2, level3)))
     return found
 
 
