@@ -128,16 +128,22 @@ async def open_orders(session: AsyncSession, market_id: int, *where: Any) -> lis
     return list(await session.scalars(query.order_by(col(Order.seq)).execution_options(populate_existing=True)))
 
 
+def due_conditions() -> tuple[Any, ...]:
+    """The conditions of the market ``:market_id``'s open orders due at ``:now`` (bound
+    parameters): the GTD orders whose time has come (``expire_due``; the order-book batch's read)."""
+    orders = core.table(Order).c
+    return (
+        orders.market_id == bindparam("market_id", type_=BigInteger),
+        orders.status.in_(OPEN_STATUSES),
+        orders.expires_at <= bindparam("now", type_=orders.expires_at.type),
+    )
+
+
 @cache
 def _due_query() -> Any:
-    """``open_orders`` of the market ``market_id`` due at ``now`` (bound parameters), built once:
-    every trading batch runs it (its cache key is then memoized)."""
-    now = bindparam("now", type_=core.table(Order).c.expires_at.type)
-    query = select(Order).where(
-        col(Order.market_id) == bindparam("market_id", type_=BigInteger),
-        col(Order.status).in_(OPEN_STATUSES),
-        col(Order.expires_at) <= now,
-    )
+    """``open_orders`` of the market due (``due_conditions``), built once: every trading batch ran it (its
+    cache key is then memoized)."""
+    query = select(Order).where(*due_conditions())
     return query.order_by(col(Order.seq)).execution_options(populate_existing=True)
 
 

@@ -583,13 +583,9 @@ def _balances_query(postgres: bool) -> Any:
 
 def _due_query() -> Any:
     """Rows shaped as ``_window_query``'s: the market's open orders whose ``expires_at`` is ``now``
-    or earlier (``order_escrow.expire_due``'s read)."""
-    found = core.table(Order)
-    return sql_select(*found.columns, literal(_DUE_PART).label("_part")).where(
-        found.c.market_id == bindparam("market_id", type_=BigInteger),
-        found.c.status.in_(OPEN_STATUSES),
-        found.c.expires_at <= bindparam("now", type_=found.c.expires_at.type),
-    )
+    or earlier (``order_escrow.due_conditions``)."""
+    part = sql_select(*core.table(Order).columns, literal(_DUE_PART).label("_part"))
+    return part.where(*order_escrow.due_conditions())
 
 
 @cache
