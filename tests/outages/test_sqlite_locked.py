@@ -4,6 +4,7 @@ works again once the lock is released."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 
@@ -29,8 +30,14 @@ async def impatient(settings: Settings, db: Database) -> AsyncIterator[httpx.Asy
 
 
 def _lock(settings: Settings) -> sqlite3.Connection:
-    """Another process's write transaction (a CLI command, a backup) holding the lock."""
-    other = sqlite3.connect(settings.resolved_database_url.split("///", 1)[1], isolation_level=None)
+    """Another process's write transaction (a CLI command, a backup) holding the lock.
+
+    Called in a thread: the app's own background work may be inside a write transaction just then,
+    and SQLite's busy wait here must not block the event loop that transaction needs to commit
+    (that stalled both for the 5 s busy timeout and failed CI once)."""
+    other = sqlite3.connect(
+        settings.resolved_database_url.split("///", 1)[1], isolation_level=None, timeout=30, check_same_thread=False
+    )
     other.execute("BEGIN IMMEDIATE")
     return other
 
@@ -41,7 +48,7 @@ async def test_a_locked_database_answers_503_then_works_again(
     _, _, (market,) = await create_market_setup(db)
     _, token = await trader(db, settings, balance=100_000)
     body = {"market_id": market.id, "side": "buy_yes", "amount_type": "spend", "amount": 1000}
-    other = _lock(settings)
+    other = await asyncio.to_thread(_lock, settings)
     try:
         refused = await impatient.post("/api/v1/lmsr/trade", json=body, headers=bearer(token))
         assert refused.status_code == 503, refused.text
