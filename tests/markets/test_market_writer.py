@@ -160,24 +160,6 @@ async def test_a_poisoned_item_fails_alone_and_a_cancelled_caller_blocks_nothing
     assert not writer._drainers and not writer._queues
 
 
-async def test_after_a_batch_more_callers_than_it_held_are_taken_half_and_half(db: Database) -> None:
-    """The callers of a batch queue again while the next runs: taking everyone queued then would
-    leave them a tiny batch of their own (62 then 2 of 64 callers under the HTTP benchmark)."""
-    SEEN.clear()
-    writer = MarketWriter(db)
-    gate = asyncio.Event()
-    first = [asyncio.create_task(writer.run(1, Probe(name, gate=gate))) for name in ("a", "b")]
-    await asyncio.sleep(0)  # the drainer takes "a" and "b" (its first batch: all of them)
-    await asyncio.sleep(0)
-    later = [asyncio.create_task(writer.run(1, Probe(name))) for name in "cdefgh"]
-    await asyncio.sleep(0)
-    gate.set()
-    assert await asyncio.gather(*first, *later) == list("ABCDEFGH")
-    # 6 queued after a batch of 2: half of the 8 (4), then the 2 left (no more than the batch before).
-    assert SEEN == [["a", "b"], ["c", "d", "e", "f"], ["g", "h"]]
-    assert writer.batches == 3
-
-
 async def test_a_batch_starts_before_the_previous_batchs_callers_are_answered(db: Database) -> None:
     """Its first statements go out while the answers of the batch before are built and written."""
     SEEN.clear()

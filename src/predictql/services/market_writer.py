@@ -7,10 +7,8 @@ their type and commits once; each caller then gets its own outcome (its result, 
 ``DomainError`` raised in the caller). The executor applies the items in arrival order and makes an
 item that fails its own checks change nothing, so the others in its batch still commit.
 
-- Batch formation: the callers of a batch are answered once the next batch has started, and
-  when more are queued after a batch than it held, the next takes half of both together: under a
-  steady load the callers settle into two halves, one half's batch waiting on the database while
-  the other half's answers and next requests run (``MarketWriter._take``).
+- The callers of a batch are answered once the next batch has started: its first statements go
+  out before their responses are built and written.
 
 - A batch that raises something else (a database error, a bug) is re-run one item per transaction,
   so one poisoned request fails alone; but not when the database is out of reach (``outages``):
@@ -113,19 +111,11 @@ class MarketWriter:
         while self._drainers:
             await asyncio.gather(*list(self._drainers.values()), return_exceptions=True)
 
-    def _take(self, market_id: int, previous: int) -> list[_Pending]:
-        """The queued items still wanted, oldest first, sharing the first one's executor.
-
-        ``previous``: the size of the batch just run (0 for a drainer's first). Its callers are
-        about to queue again; when more are queued than it held, take half of the two together
-        (``_share``) so the batches settle to halves of the callers: one half's requests are read
-        and answered while the other half's batch waits on the database. Taking everyone instead
-        gives a big batch then a tiny one (measured: 62 then 2 of 64 callers, each batch ~60 ms),
-        the tiny one's round trips queued behind the big one's answers and requests."""
+    def _take(self, market_id: int) -> list[_Pending]:
+        """The queued items still wanted, oldest first, sharing the first one's executor."""
         queue = self._queues.get(market_id)
         batch: list[_Pending] = []
-        limit = min(self.batch_cap, _share(len(queue), previous)) if queue else 0
-        while queue and len(batch) < limit:
+        while queue and len(batch) < self.batch_cap:
             if queue[0].future.done():  # its caller was cancelled while it waited
                 queue.popleft()
                 continue
@@ -137,8 +127,7 @@ class MarketWriter:
     async def _drain(self, market_id: int) -> None:
         answers: list[tuple[_Pending, Outcome | BaseException]] = []
         try:
-            previous = 0
-            while batch := self._take(market_id, previous):
+            while batch := self._take(market_id):
                 # In the context of the request whose item leads the batch (never a unit's: those
                 # do not queue), so its SQL is traced under that request. The previous batch's
                 # callers are answered once this one has started: its first statements go out
@@ -146,7 +135,6 @@ class MarketWriter:
                 running = asyncio.create_task(self._execute(market_id, batch), context=batch[0].context)
                 _settle_all(answers)
                 answers = await running
-                previous = len(batch)
         finally:
             _settle_all(answers)
             del self._drainers[market_id]
@@ -178,12 +166,6 @@ class MarketWriter:
                 answers += await self._execute(market_id, [pending])
             return answers
         return list(zip(batch, outcomes, strict=True))
-
-
-def _share(queued: int, previous: int) -> int:
-    """How many of ``queued`` to take after a batch of ``previous``: all of them, unless more are
-    queued than it held; then half of both together (see ``MarketWriter._take``)."""
-    return queued if queued <= previous or previous == 0 else (queued + previous + 1) // 2
 
 
 def _settle_all(answers: list[tuple[_Pending, Outcome | BaseException]]) -> None:
