@@ -160,6 +160,27 @@ async def test_a_poisoned_item_fails_alone_and_a_cancelled_caller_blocks_nothing
     assert not writer._drainers and not writer._queues
 
 
+async def test_a_batch_starts_before_the_previous_batchs_callers_are_answered(db: Database) -> None:
+    """Its first statements go out while the answers of the batch before are built and written."""
+    SEEN.clear()
+    writer = MarketWriter(db)
+    gate = asyncio.Event()
+    answered: list[str] = []
+
+    async def run(name: str, gate: asyncio.Event | None = None) -> None:
+        answered.append(await writer.run(1, Probe(name, gate=gate)))
+        answered.append(f"then {len(SEEN)} batches")
+
+    first = asyncio.create_task(run("a", gate))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    second = asyncio.create_task(run("b"))
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(first, second)
+    assert SEEN == [["a"], ["b"]] and answered == ["A", "then 2 batches", "B", "then 2 batches"]
+
+
 CONCURRENT = 64
 
 

@@ -7,6 +7,9 @@ their type and commits once; each caller then gets its own outcome (its result, 
 ``DomainError`` raised in the caller). The executor applies the items in arrival order and makes an
 item that fails its own checks change nothing, so the others in its batch still commit.
 
+- The callers of a batch are answered once the next batch has started: its first statements go
+  out before their responses are built and written.
+
 - A batch that raises something else (a database error, a bug) is re-run one item per transaction,
   so one poisoned request fails alone; but not when the database is out of reach (``outages``):
   then every caller gets that error at once (503), not one connect timeout after another.
@@ -122,12 +125,18 @@ class MarketWriter:
         return batch
 
     async def _drain(self, market_id: int) -> None:
+        answers: list[tuple[_Pending, Outcome | BaseException]] = []
         try:
             while batch := self._take(market_id):
                 # In the context of the request whose item leads the batch (never a unit's: those
-                # do not queue), so its SQL is traced under that request.
-                await asyncio.create_task(self._execute(market_id, batch), context=batch[0].context)
+                # do not queue), so its SQL is traced under that request. The previous batch's
+                # callers are answered once this one has started: its first statements go out
+                # before their responses are built and written.
+                running = asyncio.create_task(self._execute(market_id, batch), context=batch[0].context)
+                _settle_all(answers)
+                answers = await running
         finally:
+            _settle_all(answers)
             del self._drainers[market_id]
             queue = self._queues.get(market_id)
             if queue:  # only after a cancellation (shutdown): nobody will take these any more
@@ -136,7 +145,8 @@ class MarketWriter:
                         pending.future.set_exception(RuntimeError("the market writer stopped"))
             self._queues.pop(market_id, None)
 
-    async def _execute(self, market_id: int, batch: list[_Pending]) -> None:
+    async def _execute(self, market_id: int, batch: list[_Pending]) -> list[tuple[_Pending, Outcome | BaseException]]:
+        """Run ``batch`` in one transaction; what each caller is to be answered (``_drain`` answers)."""
         executor = batch[0].executor
         try:
             async with self.db.transaction() as session:
@@ -148,15 +158,20 @@ class MarketWriter:
             raise
         except Exception as exc:
             if len(batch) == 1 or outages.unavailable(exc) is not None:
-                for pending in batch:  # alone, the database out of reach would fail each in turn
-                    _settle(pending, exc)
-                return
+                # alone, the database out of reach would fail each in turn
+                return [(pending, exc) for pending in batch]
             log.warning("a batch of %d on market %d failed; each runs alone", len(batch), market_id, exc_info=True)
+            answers = []
             for pending in batch:
-                await self._execute(market_id, [pending])
-            return
-        for pending, outcome in zip(batch, outcomes, strict=True):
-            _settle(pending, outcome)
+                answers += await self._execute(market_id, [pending])
+            return answers
+        return list(zip(batch, outcomes, strict=True))
+
+
+def _settle_all(answers: list[tuple[_Pending, Outcome | BaseException]]) -> None:
+    for pending, outcome in answers:
+        _settle(pending, outcome)
+    answers.clear()
 
 
 def _settle(pending: _Pending, outcome: Outcome | BaseException) -> None:
