@@ -3,6 +3,7 @@ same run (issue 14 point 2: "with ``--workers 2`` and 8 markets, at least 1.6x o
 
     python bench/bench_workers.py [--workers 2] [--markets 8] [--seconds 10] [--connections 64]
                                   [--rounds 1] [--timeout 30] [--json workers.json] [--smoke]
+                                  [--affinity] [--profile DIR]
 
 PostgreSQL only (``serve`` refuses several workers on SQLite), with the Redis bus as a multi-process
 deployment runs (README "Scaling out"; ``PREDICTQL_BENCH_REDIS_URL``); rate-limit counters stay in
@@ -15,6 +16,13 @@ prints the ratio of their trades/s, their server CPU ms per trade (the CPU of th
 tree: supervisor and workers), the CPU of each process, and the trades per commit (the market
 writers' mean batch size, from PostgreSQL's ``xmin`` of the run's trade rows). Raw ASGI (one
 process, pinned to CPU 0 as in ``bench_http.py``) is measured first for scale.
+
+Where the CPU went (``harness.cpu_account``): per trade and in cores, the server, every PostgreSQL
+process and the bench database's backends, Redis, wrk, and the rest of the machine; from these the
+ceiling of the N/1 ratio this machine allows (is x1.6 reachable here at all?). ``WaitSampler``: the
+bench database's backends by wait event (lock waits between the workers' writers). ``--affinity``:
+also N single-worker servers, each sent only its own markets' trades (``measure_affinity``: the most
+that routing a market's writes to one process could give). ``--profile DIR``: py-spy of the servers.
 
 **Pinning**: ``bench_http.py`` pins the server to CPU 0 and wrk to CPU 1. N workers on one core could
 not scale, so here both servers, one worker or N, may use every core (``taskset -c 0-<last>``): the
@@ -38,6 +46,8 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,6 +176,11 @@ class Run:
     trades_per_commit: float
     cpu: CpuAccount
     waits: dict[str, float]
+    affinity: bool = False  # N single-worker servers, each sent its own markets' trades only
+
+    @property
+    def label(self) -> str:
+        return f"workers {self.workers}" + (" affinity" if self.affinity else "")
 
     def per_trade_ms(self, seconds: float) -> float:
         return round(seconds * 1000 / self.measured.requests, 3) if self.measured.requests else 0.0
@@ -174,6 +189,7 @@ class Run:
         account = asdict(self.cpu) | {"other": round(self.cpu.other, 3)}
         return {
             "workers": self.workers,
+            "affinity": self.affinity,
             "cpu_seconds_supervisor_then_children": self.cpu_by_process,
             "trades_per_commit": self.trades_per_commit,
             "cpu_seconds": account,
@@ -193,7 +209,7 @@ def measure(url: str, data_dir: Path, script: Path, workers: int, args: argparse
         before = [cpu_seconds(pid) for pid in processes]
         database = make_url(url).database or ""
         spy = profiler(SERVER_PIDS[base], args.profile, workers, args.seconds)
-        with cpu_account(SERVER_PIDS[base], database) as account, WaitSampler(database) as waits:
+        with cpu_account([SERVER_PIDS[base]], database) as account, WaitSampler(database) as waits:
             measured = wrk(
                 f"workers_{workers}",
                 base + "/",
@@ -209,6 +225,71 @@ def measure(url: str, data_dir: Path, script: Path, workers: int, args: argparse
             spy.wait()
     _, batch = asyncio.run(trades_per_commit(url, first_trade))
     return Run(workers, measured, [round(seconds, 2) for seconds in own], batch, account[0], waits.means())
+
+
+def measure_affinity(
+    url: str,
+    data_dir: Path,
+    tokens: list[str],
+    market_ids: list[int],
+    workers: int,
+    args: argparse.Namespace,
+    prefix: str,
+) -> Run:
+    """The most that routing each market's writes to one process could give (a worker forwarding a
+    market's requests to the worker that owns it): N separate ``serve --workers 1`` processes, the
+    i-th market's trades sent only to server ``i % N`` by a wrk of its own (each with its share of
+    the connections, and the traders that trade on its markets), all at once. Whole batches, no lock
+    waits between processes, and no forwarding hop: a real router would add one for (N-1)/N of the
+    requests. Latencies are the slowest part's."""
+    env = predictql_env(url, data_dir, PREDICTQL_BROADCAST_URL=REDIS_URL, PREDICTQL_BUS_CHANNEL_PREFIX=prefix)
+    scripts = []
+    for part in range(workers):
+        mine = [index for index in range(len(market_ids)) if index % workers == part]
+        traders = [token for user, token in enumerate(tokens) if (user // 2) % len(market_ids) in mine]
+        scripts.append(trade_script(traders, [market_ids[index] for index in mine]))
+    with ExitStack() as stack:
+        bases = [stack.enter_context(predictql_server(free_port(), env, cpus=ALL_CPUS)) for _ in range(workers)]
+        for base in bases:
+            wait_settled(base)
+
+        def load(name: str, seconds: int, connections: int) -> list[Measurement]:
+            with ThreadPoolExecutor(workers) as pool:
+                runs = [
+                    pool.submit(
+                        wrk,
+                        name,
+                        base + "/",
+                        seconds=seconds,
+                        connections=connections,
+                        script=script,
+                        timeout=args.timeout,
+                    )
+                    for base, script in zip(bases, scripts, strict=True)
+                ]
+                return [run.result() for run in runs]
+
+        load("warmup", 1 if args.smoke else 2, 4)
+        first_trade, _ = asyncio.run(trades_per_commit(url, 0))
+        pids = [SERVER_PIDS[base] for base in bases]
+        before = [cpu_seconds(pid) for pid in pids]
+        database = make_url(url).database or ""
+        with cpu_account(pids, database) as account, WaitSampler(database) as waits:
+            parts = load(f"workers_{workers}_affinity", args.seconds, args.connections // workers)
+        own = [round(cpu_seconds(pid) - start, 2) for pid, start in zip(pids, before, strict=True)]
+    _, batch = asyncio.run(trades_per_commit(url, first_trade))
+    requests = sum(part.requests for part in parts)
+    cpu_ms = sum((part.server_cpu_ms_per_request or 0.0) * part.requests for part in parts)
+    measured = Measurement(
+        f"workers_{workers}_affinity",
+        round(sum(part.requests_per_second for part in parts), 2),
+        max(part.p50_ms for part in parts),
+        max(part.p99_ms for part in parts),
+        requests,
+        sum(part.errors for part in parts),
+        round(cpu_ms / requests, 3) if requests else None,
+    )
+    return Run(workers, measured, own, batch, account[0], waits.means(), affinity=True)
 
 
 def profiler(pid: int, directory: Path | None, workers: int, seconds: int) -> subprocess.Popen[bytes] | None:
@@ -232,14 +313,14 @@ def print_accounts(runs: list[Run]) -> None:
     for run in runs:
         values = [getattr(run.cpu, name) for name in names]
         print(
-            f"{'workers ' + str(run.workers):<18}"
+            f"{run.label:<18}"
             + "".join(f"{run.per_trade_ms(value):>15.3f}" for value in values)
             + f"{run.trades_per_commit:>15}"
         )
     print(f"{'cores busy':<18}" + "".join(f"{name:>15}" for name in names))
     for run in runs:
         wall = run.cpu.wall or 1.0
-        print(f"{'workers ' + str(run.workers):<18}" + "".join(f"{getattr(run.cpu, n) / wall:>15.2f}" for n in names))
+        print(f"{run.label:<18}" + "".join(f"{getattr(run.cpu, n) / wall:>15.2f}" for n in names))
 
 
 def ceilings(runs: list[Run], workers: int) -> dict[str, float]:
@@ -247,7 +328,7 @@ def ceilings(runs: list[Run], workers: int) -> dict[str, float]:
     PostgreSQL, Redis, wrk) spend per trade: all cores busy with this work at 1 worker's cost per
     trade, at N workers' cost per trade, and at N's cost on the cores the other load left free."""
     one = [run for run in runs if run.workers == 1]
-    many = [run for run in runs if run.workers == workers]
+    many = [run for run in runs if run.workers == workers and not run.affinity]
     if not one or not many:
         return {}
     cores = float(os.cpu_count() or 1)
@@ -280,6 +361,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="1 worker, then N, this many times (alternated)")
     parser.add_argument("--timeout", type=float, default=30.0, help="wrk's per-request timeout, seconds")
     parser.add_argument("--json", default="workers.json", help="file name under bench/results/")
+    parser.add_argument(
+        "--affinity", action="store_true", help="also N single-worker servers, each sent its own markets' trades"
+    )
     parser.add_argument("--profile", type=Path, help="py-spy the servers during the measured runs; stacks here")
     parser.add_argument("--smoke", action="store_true", help="CI: 2 markets, 1 s, 4 connections, not recorded")
     args = parser.parse_args()
@@ -299,7 +383,8 @@ def main() -> None:
     }
     with bench_database("postgresql") as url:
         tokens, _ = asyncio.run(seed(url, data_dir, users=32))
-        script = trade_script(tokens, asyncio.run(markets_of_distinct_pools(url, args.markets)))
+        market_ids = asyncio.run(markets_of_distinct_pools(url, args.markets))
+        script = trade_script(tokens, market_ids)
         with baseline_server(free_port()) as base:
             baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
         rows = [baseline]
@@ -311,6 +396,10 @@ def main() -> None:
                 run = measure(url, data_dir, script, workers, args, prefix)
                 rows.append(run.measured)
                 runs.append(run)
+            if args.affinity:
+                run = measure_affinity(url, data_dir, tokens, market_ids, args.workers, args, prefix)
+                rows.append(run.measured)
+                runs.append(run)
         balanced = asyncio.run(ledger_balanced(url))
     results["load_average_after"] = os.getloadavg()
     results["measurements"] = report(rows, baseline)
@@ -320,9 +409,14 @@ def main() -> None:
         ratio = sum(m.requests_per_second for m in many) / sum(m.requests_per_second for m in one)
         results["ratio_trades_per_second"] = round(ratio, 3)
         print(f"--workers {args.workers} / --workers 1, {args.markets} markets: x{ratio:.2f} trades/s (target x1.6)")
+        routed = [m for m in rows if m.name == f"workers_{args.workers}_affinity"]
+        if routed:
+            ratio = sum(m.requests_per_second for m in routed) / sum(m.requests_per_second for m in one)
+            results["ratio_affinity_trades_per_second"] = round(ratio, 3)
+            print(f"{args.workers} single-worker servers, each sent its own markets only / --workers 1: x{ratio:.2f}")
     results["runs"] = [run.as_dict() for run in runs]
     for run in runs:
-        print(f"--workers {run.workers}: CPU s of the supervisor, then each child: {run.cpu_by_process}")
+        print(f"{run.label}: CPU s of the supervisor, then each child: {run.cpu_by_process}")
         print(f"  the bench database's backends per sample, by state:wait: {run.waits}")
     print_accounts(runs)
     results["ceiling"] = ceiling = ceilings(runs, args.workers)

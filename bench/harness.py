@@ -197,13 +197,14 @@ class CpuAccount:
 
 
 @contextmanager
-def cpu_account(server_pid: int, database: str) -> Iterator[list[CpuAccount]]:
-    """Measure the block: yields a list that holds the ``CpuAccount`` once the block has ended."""
+def cpu_account(server_pids: list[int], database: str) -> Iterator[list[CpuAccount]]:
+    """Measure the block: yields a list that holds the ``CpuAccount`` once the block has ended
+    (``server``: the process trees of ``server_pids``)."""
 
     def sample() -> tuple[float, ...]:
         return (
             time.monotonic(),
-            cpu_seconds(server_pid),
+            sum(cpu_seconds(pid) for pid in server_pids),
             command_cpu_seconds("postgres"),
             command_cpu_seconds("postgres", f" {database} "),
             command_cpu_seconds("redis-server"),
