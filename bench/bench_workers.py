@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -176,6 +177,7 @@ class Run:
     trades_per_commit: float
     cpu: CpuAccount
     waits: dict[str, float]
+    connections: list[int]  # wrk's connections per worker process, most first (halfway through)
     affinity: bool = False  # N single-worker servers, each sent its own markets' trades only
 
     @property
@@ -195,6 +197,7 @@ class Run:
             "cpu_seconds": account,
             "cpu_ms_per_trade": {name: self.per_trade_ms(value) for name, value in account.items() if name != "wall"},
             "backends_per_sample": self.waits,
+            "spread_per_worker": self.connections,
         }
 
 
@@ -208,8 +211,10 @@ def measure(url: str, data_dir: Path, script: Path, workers: int, args: argparse
         processes = [SERVER_PIDS[base], *children(SERVER_PIDS[base])]
         before = [cpu_seconds(pid) for pid in processes]
         database = make_url(url).database or ""
+        spread: dict[int, int] = {}  # sampled halfway through the run
         spy = profiler(SERVER_PIDS[base], args.profile, workers, args.seconds)
         with cpu_account([SERVER_PIDS[base]], database) as account, WaitSampler(database) as waits:
+            threading.Timer(args.seconds / 2, lambda: spread.update(connections_by_process(base))).start()
             measured = wrk(
                 f"workers_{workers}",
                 base + "/",
@@ -224,7 +229,8 @@ def measure(url: str, data_dir: Path, script: Path, workers: int, args: argparse
         if spy is not None:
             spy.wait()
     _, batch = asyncio.run(trades_per_commit(url, first_trade))
-    return Run(workers, measured, [round(seconds, 2) for seconds in own], batch, account[0], waits.means())
+    connections = sorted(spread.values(), reverse=True)
+    return Run(workers, measured, [round(seconds, 2) for seconds in own], batch, account[0], waits.means(), connections)
 
 
 def measure_affinity(
@@ -289,7 +295,21 @@ def measure_affinity(
         sum(part.errors for part in parts),
         round(cpu_ms / requests, 3) if requests else None,
     )
-    return Run(workers, measured, own, batch, account[0], waits.means(), affinity=True)
+    shares = [part.requests for part in parts]
+    return Run(workers, measured, own, batch, account[0], waits.means(), shares, affinity=True)
+
+
+def connections_by_process(base: str) -> dict[int, int]:
+    """pid -> established connections it accepted on the server's port (``ss``): how the kernel
+    spread wrk's connections over the workers, which share one listening socket (each worker takes
+    what it accepts first; a connection then stays with it, and so do its requests). Empty without ``ss``."""
+    if shutil.which("ss") is None:
+        return {}
+    port = base.rsplit(":", 1)[1]
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True, check=False
+    ).stdout
+    return dict(Counter(int(pid) for pid in re.findall(r"pid=(\d+)", out)))
 
 
 def profiler(pid: int, directory: Path | None, workers: int, seconds: int) -> subprocess.Popen[bytes] | None:
@@ -418,6 +438,7 @@ def main() -> None:
     for run in runs:
         print(f"{run.label}: CPU s of the supervisor, then each child: {run.cpu_by_process}")
         print(f"  the bench database's backends per sample, by state:wait: {run.waits}")
+        print(f"  wrk's connections per worker (affinity: requests per server): {run.connections}")
     print_accounts(runs)
     results["ceiling"] = ceiling = ceilings(runs, args.workers)
     if ceiling:
