@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -124,6 +125,97 @@ def cpu_seconds(pid: int) -> float:
         if each != pid:
             total += sum(cpu_seconds(child) for child in children(each))
     return total
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def command_cpu_seconds(command: str, contains: str = "") -> float:
+    """CPU seconds of every live process named ``command`` (``/proc/PID/comm``) whose command line
+    holds ``contains``. Without ``contains``, what their exited children spent is added (a postmaster's
+    ``cutime``: the backends that ended), so a backend that exits mid-run is not lost; with it (one
+    database's backends, by their process title) only the live ones count."""
+    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != command:
+                continue
+            if contains and contains.encode() not in (entry / "cmdline").read_bytes():
+                continue
+        except OSError:
+            continue
+        fields = _stat_fields(entry.name)
+        if fields is not None:
+            used = fields[11:13] if contains else fields[11:15]
+            total += sum(int(field) for field in used) / ticks
+    return total
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine, all cores (``/proc/stat``: everything but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def load_cpu_seconds() -> float:
+    """CPU seconds of this process's waited-for children (the load generator once ``wrk`` returned:
+    servers are still running, so they are not waited for yet)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class CpuAccount:
+    """Where a run's CPU went, in CPU seconds over ``wall`` seconds (issue 14: whether a second
+    worker has a core to use). ``postgres`` is every PostgreSQL process on the machine (other
+    databases' too), ``postgres_bench`` the bench database's live backends (what serves this run);
+    ``other`` is the machine's busy time that the run's own processes did not spend (other people's
+    load on a shared machine, and PostgreSQL's background writers)."""
+
+    wall: float
+    server: float
+    postgres: float
+    postgres_bench: float
+    redis: float
+    load: float
+    machine: float
+
+    @property
+    def other(self) -> float:
+        return max(0.0, self.machine - self.ours)
+
+    @property
+    def ours(self) -> float:
+        """The run's own CPU: the server, the bench database's backends, Redis and the load generator."""
+        return self.server + self.postgres_bench + self.redis + self.load
+
+
+@contextmanager
+def cpu_account(server_pids: list[int], database: str) -> Iterator[list[CpuAccount]]:
+    """Measure the block: yields a list that holds the ``CpuAccount`` once the block has ended
+    (``server``: the process trees of ``server_pids``)."""
+
+    def sample() -> tuple[float, ...]:
+        return (
+            time.monotonic(),
+            sum(cpu_seconds(pid) for pid in server_pids),
+            command_cpu_seconds("postgres"),
+            command_cpu_seconds("postgres", f" {database} "),
+            command_cpu_seconds("redis-server"),
+            load_cpu_seconds(),
+            machine_cpu_seconds(),
+        )
+
+    before, result = sample(), []
+    yield result
+    deltas = [round(after - start, 3) for after, start in zip(sample(), before, strict=True)]
+    result.append(CpuAccount(*deltas))
 
 
 def wait_settled(base: str, workers: int = 1, timeout: float = 120.0) -> None:

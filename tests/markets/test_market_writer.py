@@ -181,6 +181,78 @@ async def test_a_batch_starts_before_the_previous_batchs_callers_are_answered(db
     assert SEEN == [["a"], ["b"]] and answered == ["A", "then 2 batches", "B", "then 2 batches"]
 
 
+async def test_items_queued_while_a_batch_waits_for_the_market_join_it(db: Database, settings: Settings) -> None:
+    """Another process's batch holds the market (here: an open transaction that locked it); the
+    trades queued meanwhile join the waiting batch once it has the lock: one batch, one commit,
+    applied in arrival order."""
+    market = await live_market(db)
+    mid = market.id or 0
+    users = [(await trader(db, settings, balance=50_000))[0] for _ in range(3)]
+    start = state_of(await market_row(db, mid))
+    writer = MarketWriter(db)
+    async with db.transaction() as holder:
+        await holder.execute(select(Market.id).where(col(Market.id) == mid).with_for_update())
+        first = asyncio.create_task(writer.run(mid, buy(users[0], mid)))
+        for _ in range(20):  # the drainer took the first trade and waits for the lock
+            await asyncio.sleep(0.01)
+        assert not first.done() and not writer._queues[mid]
+        later = [asyncio.create_task(writer.run(mid, buy(user, mid))) for user in users[1:]]
+        await asyncio.sleep(0.05)
+        assert len(writer._queues[mid]) == 2  # queued behind the waiting batch, not taken yet
+    results = [await first, *[await task for task in later]]
+    assert writer.batches == 1
+    state = start
+    for result in results:  # in arrival order
+        quote = lmsr.quote_spend(state, lmsr.Side.BUY_YES, 1000, FEE_BPS)
+        assert (result.result.shares, result.result.cost_or_payout) == (quote.shares, quote.total)
+        state = quote.new_state
+    assert state_of(await market_row(db, mid)) == state
+    await assert_ledger_balanced(db)
+
+
+async def joining_executor(session: AsyncSession, market_id: int, items: list[Probe]) -> list[Any]:
+    """``probe_executor`` that takes what queued meanwhile once its first item's gate opens."""
+    if items[0].gate is not None:
+        await items[0].gate.wait()
+    return await probe_executor(session, market_id, [*items, *market_writer.joined(session)])
+
+
+@dataclass(frozen=True)
+class Joiner(Probe):
+    pass
+
+
+market_writer.register(Joiner, joining_executor)
+
+
+async def test_joined_items_share_the_batch_and_its_retry_alone(db: Database) -> None:
+    SEEN.clear()
+    writer = MarketWriter(db)
+    gate = asyncio.Event()
+    first = asyncio.create_task(writer.run(1, Joiner("a", gate=gate)))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the drainer took "a" and waits on the gate
+    later = [asyncio.create_task(writer.run(1, item)) for item in (Joiner("b"), Probe("other"), Joiner("c"))]
+    await asyncio.sleep(0)
+    gate.set()
+    assert [await first, *[await task for task in later]] == ["A", "B", "OTHER", "C"]
+    # "b" joined; the other executor's item stopped the join, so "c" waits for its own batch.
+    assert SEEN == [["a", "b"], ["other"], ["c"]]
+
+    SEEN.clear()  # a joined item that poisons the batch: each re-runs alone, and joins nothing then
+    gate = asyncio.Event()
+    first = asyncio.create_task(writer.run(1, Joiner("a", gate=gate)))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(writer.run(1, Joiner(name, poison=name == "p"))) for name in ("p", "xb")]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(first, *later, return_exceptions=True)
+    assert results[0] == "A" and isinstance(results[1], RuntimeError) and isinstance(results[2], DomainError)
+    assert SEEN == [["a", "p", "xb"], ["a"], ["p"], ["xb"]]
+    await writer.aclose()
+
+
 CONCURRENT = 64
 
 

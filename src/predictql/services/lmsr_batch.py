@@ -266,6 +266,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
             .execution_options(populate_existing=True)
         )
     ).first()
+    items = [*items, *market_writer.joined(session)]  # what queued while this waited for the lock
     if row is None:
         return [_missing(item) for item in items]
     market, pool, event = row

@@ -22,6 +22,10 @@ item that fails its own checks change nothing, so the others in its batch still 
   It still takes its turn on the market: the executor locks the market row (PostgreSQL) or runs under
   the write lock (SQLite), exactly as every batch does.
 - Several processes: each batch locks the market row (``FOR UPDATE``) once, so they serialize.
+  While a batch waits for another process's batch to release that lock, this process's callers
+  keep queueing; an executor that calls ``joined(session)`` once it holds the lock takes them into
+  the batch it is about to apply (the lock wait then grows the batch instead of leaving them for a
+  next batch that waits again: with two processes per market, half the batch each otherwise).
 """
 
 from __future__ import annotations
@@ -61,6 +65,18 @@ def executor_for(item: Item) -> Executor:
         return _EXECUTORS[type(item)]
     except KeyError:
         raise TypeError(f"no executor registered for {type(item).__name__}") from None
+
+
+_JOIN = "market_writer.join"  # session.info key: the batch's way to take what queued since
+
+
+def joined(session: AsyncSession) -> list[Item]:
+    """The items queued on this batch's market (same executor, up to the cap) since the batch was
+    taken, now part of it, after its items (arrival order): an executor calls it once it holds the
+    market's lock and applies them too, returning their outcomes after the others'. Nothing outside
+    a writer's batch (``run_alone``, a unit) or when a failed batch's items re-run one by one."""
+    join: Callable[[], list[Item]] | None = session.info.get(_JOIN)
+    return join() if join is not None else []
 
 
 def outcome_of(outcome: Outcome) -> Any:
@@ -111,10 +127,11 @@ class MarketWriter:
         while self._drainers:
             await asyncio.gather(*list(self._drainers.values()), return_exceptions=True)
 
-    def _take(self, market_id: int) -> list[_Pending]:
-        """The queued items still wanted, oldest first, sharing the first one's executor."""
+    def _take(self, market_id: int, batch: list[_Pending] | None = None) -> list[_Pending]:
+        """The queued items still wanted, oldest first, sharing the first one's executor, appended
+        to ``batch`` (a new one by default) up to the cap."""
         queue = self._queues.get(market_id)
-        batch: list[_Pending] = []
+        batch = [] if batch is None else batch
         while queue and len(batch) < self.batch_cap:
             if queue[0].future.done():  # its caller was cancelled while it waited
                 queue.popleft()
@@ -145,11 +162,24 @@ class MarketWriter:
                         pending.future.set_exception(RuntimeError("the market writer stopped"))
             self._queues.pop(market_id, None)
 
-    async def _execute(self, market_id: int, batch: list[_Pending]) -> list[tuple[_Pending, Outcome | BaseException]]:
+    def _joiner(self, market_id: int, batch: list[_Pending]) -> Callable[[], list[Item]]:
+        """``joined``'s work for ``batch``: what queued since, moved into it."""
+
+        def join() -> list[Item]:
+            taken = len(batch)
+            return [pending.item for pending in self._take(market_id, batch)[taken:]]
+
+        return join
+
+    async def _execute(
+        self, market_id: int, batch: list[_Pending], *, join: bool = True
+    ) -> list[tuple[_Pending, Outcome | BaseException]]:
         """Run ``batch`` in one transaction; what each caller is to be answered (``_drain`` answers)."""
         executor = batch[0].executor
         try:
             async with self.db.transaction() as session:
+                if join:
+                    session.info[_JOIN] = self._joiner(market_id, batch)
                 outcomes = await executor(session, market_id, [pending.item for pending in batch])
             self.batches += 1
         except asyncio.CancelledError:  # the writer is stopping: nobody must wait forever
@@ -163,7 +193,7 @@ class MarketWriter:
             log.warning("a batch of %d on market %d failed; each runs alone", len(batch), market_id, exc_info=True)
             answers = []
             for pending in batch:
-                answers += await self._execute(market_id, [pending])
+                answers += await self._execute(market_id, [pending], join=False)
             return answers
         return list(zip(batch, outcomes, strict=True))
 
