@@ -42,6 +42,7 @@ from bench_fanout import REDIS_URL
 from bench_http import seed, trade_script
 from harness import (
     SERVER_PIDS,
+    SMOKE_PATIENCE,
     SMOKE_TIMEOUT,
     Measurement,
     baseline_server,
@@ -116,6 +117,7 @@ def measure(
             connections=args.connections,
             script=script,
             timeout=args.timeout,
+            patience=SMOKE_PATIENCE if args.smoke else 0.0,
         )
         # A process's own CPU: its tree's minus its children's (the supervisor's tree holds the workers).
         trees = [cpu_seconds(pid) - start for pid, start in zip(processes, before, strict=True)]
@@ -153,7 +155,13 @@ def main() -> None:
         tokens, _ = asyncio.run(seed(url, data_dir, users=32))
         script = trade_script(tokens, asyncio.run(markets_of_distinct_pools(url, args.markets)))
         with baseline_server(free_port()) as base:
-            baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
+            baseline = wrk(
+                "raw_asgi",
+                base + "/",
+                seconds=args.seconds,
+                connections=args.connections,
+                patience=SMOKE_PATIENCE if args.smoke else 0.0,
+            )
         rows = [baseline]
         # A smoke run starts only the N-worker server: one process is bench_http.py's lmsr_trade smoke.
         counts = (args.workers,) if args.smoke else (1, args.workers)
