@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
+    SMOKE_PATIENCE,
     SMOKE_TIMEOUT,
     baseline_server,
     bench_database,
@@ -158,6 +159,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.seconds, args.connections, args.timeout = 1, 4, args.timeout or SMOKE_TIMEOUT
+    patience = SMOKE_PATIENCE if args.smoke else 0.0
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-data-"))
     results: dict[str, object] = {"db": args.db, "seconds": args.seconds, "connections": args.connections}
     with bench_database(args.db) as url:
@@ -165,7 +167,12 @@ def main() -> None:
         port = free_port()
         with baseline_server(port) as base:
             baseline = wrk(
-                "raw_asgi", base + "/", seconds=args.seconds, connections=args.connections, timeout=args.timeout
+                "raw_asgi",
+                base + "/",
+                seconds=args.seconds,
+                connections=args.connections,
+                timeout=args.timeout,
+                patience=patience,
             )
         feed_body = post_script("/graphql", json.dumps({"query": FEED_QUERY}))
         signed_in_feed = post_script("/graphql", json.dumps({"query": FEED_QUERY}), token=tokens[0])
@@ -197,6 +204,7 @@ def main() -> None:
                         connections=args.connections,
                         script=script,
                         timeout=args.timeout,
+                        patience=patience,
                     )
                 )
     results["measurements"] = report(rows, baseline)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
     JWT_SECRET,
+    SMOKE_PATIENCE,
     SMOKE_TIMEOUT,
     baseline_server,
     bench_database,
@@ -136,16 +137,23 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--smoke", action="store_true", help="CI: 1 s per scenario, 4 connections, not recorded")
     args = parser.parse_args()
-    timeout = None
+    timeout, patience = None, 0.0
     if args.smoke:
-        args.seconds, args.connections, timeout = 1, 4, SMOKE_TIMEOUT
+        args.seconds, args.connections, timeout, patience = 1, 4, SMOKE_TIMEOUT, SMOKE_PATIENCE
     data_dir = Path(tempfile.mkdtemp(prefix="predictql-bench-data-"))
     results: dict[str, object] = {"db": args.db, "seconds": args.seconds, "connections": args.connections}
     with bench_database(args.db) as url:
         tokens, (rest_market, cross_market) = asyncio.run(seed(url, data_dir))
         port = free_port()
         with baseline_server(port) as base:
-            baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections, timeout=timeout)
+            baseline = wrk(
+                "raw_asgi",
+                base + "/",
+                seconds=args.seconds,
+                connections=args.connections,
+                timeout=timeout,
+                patience=patience,
+            )
         rows = [baseline]
         scenarios = (("order_rest", rest_market, False), ("order_cross", cross_market, True))
         # A fresh server per scenario (neither warms the other's), except in a smoke run (seconds count).
@@ -161,6 +169,7 @@ def main() -> None:
                         connections=args.connections,
                         script=script,
                         timeout=timeout,
+                        patience=patience,
                     )
                     rows.append(measured)
         after = results["after_run"] = asyncio.run(census(url))

@@ -61,6 +61,7 @@ from bench_http import seed, trade_script
 from harness import (
     PG_ADMIN,
     SERVER_PIDS,
+    SMOKE_PATIENCE,
     SMOKE_TIMEOUT,
     CpuAccount,
     Measurement,
@@ -222,6 +223,7 @@ def measure(url: str, data_dir: Path, script: Path, workers: int, args: argparse
                 connections=args.connections,
                 script=script,
                 timeout=args.timeout,
+                patience=SMOKE_PATIENCE if args.smoke else 0.0,
             )
         # A process's own CPU: its tree's minus its children's (the supervisor's tree holds the workers).
         trees = [cpu_seconds(pid) - start for pid, start in zip(processes, before, strict=True)]
@@ -406,7 +408,13 @@ def main() -> None:
         market_ids = asyncio.run(markets_of_distinct_pools(url, args.markets))
         script = trade_script(tokens, market_ids)
         with baseline_server(free_port()) as base:
-            baseline = wrk("raw_asgi", base + "/", seconds=args.seconds, connections=args.connections)
+            baseline = wrk(
+                "raw_asgi",
+                base + "/",
+                seconds=args.seconds,
+                connections=args.connections,
+                patience=SMOKE_PATIENCE if args.smoke else 0.0,
+            )
         rows = [baseline]
         # A smoke run starts only the N-worker server: one process is bench_http.py's lmsr_trade smoke.
         counts = (args.workers,) if args.smoke else (1, args.workers)

@@ -278,10 +278,31 @@ _UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(
-    name: str, url: str, *, seconds: int, connections: int, script: Path | None = None, timeout: float | None = None
+    name: str,
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    script: Path | None = None,
+    timeout: float | None = None,
+    patience: float = 0.0,
 ) -> Measurement:
     """``timeout``: wrk's per-request timeout (its default is 2 s; a request slower than that is
-    counted as an error and left out of the latencies)."""
+    counted as an error and left out of the latencies). ``patience``: while a window ends with
+    neither an answer nor an error, run another, for up to that many seconds (smoke runs: wrk drops
+    what is still in flight when its window ends, so a 1-s window on a loaded machine could count
+    no answer from a server that is only slow; one that never answers still fails)."""
+    deadline = time.monotonic() + patience
+    while True:
+        measured = _wrk_window(name, url, seconds=seconds, connections=connections, script=script, timeout=timeout)
+        if measured.requests or measured.errors or time.monotonic() >= deadline:
+            return measured
+        print(f"{name}: no answer within {seconds} s, another window", file=sys.stderr)
+
+
+def _wrk_window(
+    name: str, url: str, *, seconds: int, connections: int, script: Path | None, timeout: float | None
+) -> Measurement:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is required: apt-get install wrk")
     argv = [*_pin(LOAD_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
@@ -354,6 +375,7 @@ def smoke_failures(rows: list[Measurement]) -> list[str]:
 
 
 SMOKE_TIMEOUT = 30.0  # wrk's per-request timeout in smoke runs, seconds
+SMOKE_PATIENCE = 60.0  # how long a smoke scenario may take to answer at all (wrk's patience), seconds
 
 
 def record(file_name: str, payload: dict[str, object]) -> Path:

@@ -22,6 +22,15 @@ from predictql.services import accounts, users
 from predictql.settings import Settings
 
 BASE = "http://testserver"
+CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "api" / "routes.yaml"
+
+
+def routes_yaml() -> Path:
+    """The REST contract, ``../shared/api/routes.yaml`` beside the checkout. A missing one fails the
+    test that reads it: a skip would let CI pass without checking it, and a module that read it at
+    import stopped the whole collection with a bare FileNotFoundError."""
+    assert CONTRACT.exists(), f"{CONTRACT} is missing: the REST contract lives in ../shared beside the repository"
+    return CONTRACT
 
 
 class Lifespan:

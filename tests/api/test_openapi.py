@@ -13,23 +13,22 @@ import predictql.rest_compat.routes  # noqa: F401  (every REST module registers 
 from predictql.db import Database
 from predictql.rest_compat import openapi
 from predictql.rest_compat.routing import REGISTRY
+from tests.support import routes_yaml
 
 
-def _generated(repo_root: Path) -> dict[str, Any]:
-    contract = repo_root.parent / "shared/api/routes.yaml"
-    assert contract.exists(), f"{contract} is missing: the REST contract lives in ../shared beside the repository"
-    return openapi.document(REGISTRY, yaml.safe_load(contract.read_text()))
+def _generated() -> dict[str, Any]:
+    return openapi.document(REGISTRY, yaml.safe_load(routes_yaml().read_text()))
 
 
 def test_committed_openapi_json_matches_the_registry(repo_root: Path) -> None:
     committed = (repo_root / "openapi.json").read_text()
-    assert committed == openapi.render(_generated(repo_root)), (
+    assert committed == openapi.render(_generated()), (
         "openapi.json drifted: run `predictql openapi > openapi.json` and review the diff"
     )
 
 
 def test_every_registered_route_is_documented_with_its_statuses(repo_root: Path) -> None:
-    doc = _generated(repo_root)
+    doc = _generated()
     assert doc["openapi"] == "3.1.0"
     for spec in REGISTRY:
         operation = doc["paths"][openapi.BASE + spec.path][spec.method.lower()]

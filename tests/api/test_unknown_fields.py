@@ -7,7 +7,6 @@ documented names (nested ones included, values null) must fail for its values, n
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ from predictql.rest_compat.routing import REGISTRY
 from tests.api.test_authz import _contract, _shape, plausible_path
 from tests.api.test_events import API, make_event, pool_body
 from tests.api.test_users import fast_user
-from tests.support import bearer
+from tests.support import bearer, routes_yaml
 
 
 def _documented(spec: Any, schemas: dict[str, Any]) -> Any:
@@ -51,11 +50,11 @@ def _bodies(entry: dict[str, Any], schemas: dict[str, Any]) -> list[dict[str, An
     ]
 
 
-async def test_documented_body_fields_are_accepted(client: httpx.AsyncClient, db: Database, repo_root: Path) -> None:
+async def test_documented_body_fields_are_accepted(client: httpx.AsyncClient, db: Database) -> None:
     import yaml
 
-    schemas = yaml.safe_load((repo_root.parent / "shared/api/routes.yaml").read_text())["schemas"]
-    documented = {(e["method"], _shape(e["path"])): e for e in _contract(repo_root)}
+    schemas = yaml.safe_load(routes_yaml().read_text())["schemas"]
+    documented = {(e["method"], _shape(e["path"])): e for e in _contract()}
     _, token = await fast_user(db, is_creator=True, is_admin=True)
     checked = 0
     for spec in REGISTRY:

@@ -60,7 +60,7 @@ async def test_kill_9_mid_burst_then_every_key_replays_or_runs_once(
     burst = asyncio.create_task(_burst(base, requests, first_done))
     await first_done.wait()  # some trades committed and answered, others are in flight: kill now
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    await asyncio.to_thread(process.wait, 10)  # the burst's requests see the kill meanwhile
     await burst
 
     process, base = start_server(settings, tmp_path / "second.log")

@@ -131,7 +131,7 @@ async def test_a_killed_process_leaves_whole_batches_and_every_acknowledged_trad
             lanes = [asyncio.create_task(load(client, user, token, i)) for i, (user, token) in enumerate(users * 4)]
             await asyncio.wait_for(enough.wait(), timeout=300)  # every trader has had a trade answered
             process.kill()  # SIGKILL: no shutdown, batches in flight die with the connection
-            process.wait(timeout=30)
+            await asyncio.to_thread(process.wait, 30)  # the lanes see the kill meanwhile
             await asyncio.wait_for(asyncio.gather(*lanes), timeout=120)
     finally:
         if process.poll() is None:

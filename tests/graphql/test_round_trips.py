@@ -33,13 +33,16 @@ MAX_STATEMENTS = 8
 @pytest.fixture
 async def app_client(settings: Settings, db: Database) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
     """The in-process app and the ``Database`` its lifespan built, with its background sweeps and
-    heartbeats far apart: their statements on the same engine would be counted as the request's."""
+    heartbeats far apart: their statements on the same engine would be counted as the request's.
+    A pool of 4 (8 with overflow): 64 concurrent trades opened all 40 of the default on PostgreSQL,
+    and failed with "too many clients" while other suites or a benchmark shared the server."""
     quiet = settings.model_copy(
         update={
             "order_expiry_sweep_seconds": 3600,
             "p2p_expiry_sweep_seconds": 3600,
             "stream_heartbeat_seconds": 3600,
             "loop_tick_seconds": 3600,
+            "database_pool_size": 4,
         }
     )
     async with Lifespan(create_app(quiet, run_migrations=False)) as running:

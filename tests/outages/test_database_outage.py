@@ -9,6 +9,7 @@ The cluster is the test's own (``owned.OwnedPostgres``), whichever store the sui
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -144,7 +145,8 @@ async def test_stopped_database_answers_503_then_recovers_and_subscriptions_carr
         assert first.status_code == 200, first.text
         before = await next_trade(ws)
 
-        served.postgres.stop()
+        # pg_ctl waits (seconds on a loaded machine): in a thread, the socket's client keeps running.
+        await asyncio.to_thread(served.postgres.stop)
         await _walk_routes(served)
         anonymous = (await _graphql(served, "{ latestTrades { amount } }")).json()
         assert anonymous["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE", anonymous
@@ -156,18 +158,18 @@ async def test_stopped_database_answers_503_then_recovers_and_subscriptions_carr
             await websockets.connect(served.base.replace("http", "ws") + "/api/v1/ws/trades")
         assert refused.value.response.status_code == 503
 
-        served.postgres.start()
+        await asyncio.to_thread(served.postgres.start)
         await _recovers(served)
         after = await next_trade(ws)  # the socket stayed open through the outage
         assert after["seq"] == before["seq"] + 1
     finally:
         await ws.close()
-        served.postgres.ensure_started()  # the next test needs it, whatever failed here
+        await asyncio.to_thread(served.postgres.ensure_started)  # the next test needs it, whatever failed here
 
 
 async def test_frozen_database_answers_503_within_the_timeouts(served: Served) -> None:
     try:
-        served.postgres.freeze()
+        await asyncio.to_thread(served.postgres.freeze)
         response = await _trade(served)
         assert unavailable(response), response.text
         async with httpx.AsyncClient(base_url=served.base, timeout=30) as http:
@@ -176,5 +178,5 @@ async def test_frozen_database_answers_503_within_the_timeouts(served: Served) -
             me = await _timed(http, "GET", "/api/v1/auth/me", headers=bearer(served.token))
             assert unavailable(me), me.text
     finally:
-        served.postgres.thaw()
+        await asyncio.to_thread(served.postgres.thaw)
     assert (await _recovers(served)).status_code == 200

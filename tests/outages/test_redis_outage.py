@@ -8,6 +8,7 @@ The Redis server is the test's own (``owned.OwnedRedis``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,13 +66,14 @@ async def test_redis_down_fails_open_or_closed_per_setting_and_the_bus_comes_bac
         assert (await _trade(closed, token, market_id)).status_code == 200  # published through Redis
         before = await next_trade(ws)
 
-        redis.stop()
+        # Waits for the process (and polls the new one): in a thread, the socket's client keeps running.
+        await asyncio.to_thread(redis.stop)
         assert (await opened.get("/api/v1/auth/me", headers=bearer(token))).status_code == 200
         refused = await closed.get("/api/v1/auth/me", headers=bearer(token))
         assert unavailable(refused), refused.text
         assert (await closed.get("/api/v1/health")).status_code == 200
 
-        redis.start()
+        await asyncio.to_thread(redis.start)
         for _ in range(100):  # the limiter reconnects on its next request; each try is one round trip
             if (await closed.get("/api/v1/auth/me", headers=bearer(token))).status_code == 200:
                 break
