@@ -29,7 +29,7 @@ from predictql.db import utcnow
 from predictql.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from predictql.models import CardMessage, CardOrder
 from predictql.services import audit, money_out, notifications, users
-from predictql.services.cursors import Page, PageArgs, keyset_page
+from predictql.services.cursors import Page, PageArgs, keyset_page, where_given
 from predictql.services.notifications import Draft
 from predictql.settings import Settings
 from predictql.subscriptions import topics
@@ -302,10 +302,7 @@ async def queue(
     """The back office's card orders, newest first: open ones unless ``statuses`` says otherwise."""
     actor.require_operator()
     query = select(CardOrder).where(col(CardOrder.status).in_(statuses))
-    if type is not None:
-        query = query.where(col(CardOrder.type) == type)
-    if user_id is not None:
-        query = query.where(col(CardOrder.user_id) == user_id)
+    query = where_given(query, (CardOrder.type, type), (CardOrder.user_id, user_id))
     return await keyset_page(session, query, col(CardOrder.id), args)
 
 
