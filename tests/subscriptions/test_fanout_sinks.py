@@ -21,8 +21,10 @@ from predictql.subscriptions import topics
 from predictql.subscriptions.bus import Bus, Heartbeat
 from predictql.subscriptions.payloads import MarketState
 from predictql.subscriptions.stream_log import wire
+from predictql.subscriptions.streams import delivered
 from tests.api.test_lmsr_api import trader
 from tests.markets.factories import create_market_setup
+from tests.ops.test_bus_lag import lag
 from tests.subscriptions.conftest import Live
 from tests.subscriptions.test_fanout_fast_path import PRICE, pipeline_results
 from tests.subscriptions.test_graphql_subscriptions import MARKET, buy, data, until_buffered
@@ -284,3 +286,39 @@ async def test_a_sink_that_fails_hands_its_stream_back_and_the_bus_goes_on(
         await buy(live.db, user, mid)
         assert kinds([data(await ws.next(op), "marketUpdated")]) == [("LIVE", 2)]
         await ws.nothing(0.2)
+
+
+async def test_the_bus_s_shutdown_records_the_deliveries_of_its_last_fan_out(
+    live: Live, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fan-out's LIVE deliveries are recorded one loop step after it (``sinks._tally``): a loop that
+    ends with the process may never run that step, so the bus's shutdown records them at once."""
+    _, _, (market,) = await create_market_setup(db)
+    user, _ = await trader(db, settings, balance=100_000)
+    mid = market.id or 0
+    async with GraphQLSocket(live.app) as ws:
+        op = await ws.subscribe(MARKET, {"m": gid(Kind.MARKET, mid)})
+        assert data(await ws.next(op), "marketUpdated")["kind"] == "SNAPSHOT"
+        await until(lambda: sink_of(op) is not None, "the sink")
+        sink = sink_of(op)
+        assert sink is not None
+        channel = sink._channel
+
+        def recorded() -> tuple[float, float]:
+            """LIVE deliveries counted on the sink's stream, and lags observed."""
+            return delivered(sink.stream, "LIVE")._value.get(), lag()[0]
+
+        before = recorded()
+        at_close: list[tuple[float, float]] = []
+        receive = channel.receive
+
+        def receive_then_close(text: str) -> None:
+            receive(text)  # the fan-out: the sink sends the message
+            channel.close()  # and the bus shuts down in the same loop step (``Bus.disconnect``)
+            at_close.append(recorded())
+
+        monkeypatch.setattr(channel, "receive", receive_then_close)
+        await buy(live.db, user, mid)
+        assert kinds([data(await ws.next(op), "marketUpdated")]) == [("LIVE", 1)]
+        assert at_close == [(before[0] + 1, before[1] + 1)]
+        assert (await ws.next(op))["type"] == "complete"

@@ -277,7 +277,10 @@ class Sink(Subscription):
         self.resumer.resume(operation, (self.last, self))
 
     def _end(self) -> None:
-        """The channel closed (the bus shuts down): ``complete``, as the ordinary path sends."""
+        """The channel closed (the bus shuts down): ``complete``, as the ordinary path sends. The
+        deliveries not yet recorded are recorded now: the loop may not run the flush queued by the
+        last fan-out (``_tally``) once the process shuts down."""
+        _flush()
         self._leave()
         _sinks.pop(self.operation, None)
         operation = self.operation
@@ -302,7 +305,8 @@ _RESUME = object()
 # LIVE deliveries since the last flush: their lags and their count by stream. One fan-out calls
 # thousands of sinks in one callback; their metrics (the bus-lag histogram, the deliveries counter)
 # are recorded once after it (``loop.call_soon``, queued before the fan-out's first write wakes
-# anyone) rather than with two locked increments per delivery.
+# anyone) rather than with two locked increments per delivery; and at once when the bus shuts down
+# (``Sink._end``), the flush then queued finding nothing left.
 _lags: list[float] = []
 _counts: dict[str, int] = {}
 
@@ -315,6 +319,8 @@ def _tally(stream: str, lag: float) -> None:
 
 
 def _flush() -> None:
+    if not _lags:
+        return
     lags, counts = _lags[:], dict(_counts)
     _lags.clear()
     _counts.clear()

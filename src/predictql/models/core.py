@@ -91,24 +91,22 @@ async def add_with(
     session: AsyncSession, rows: Sequence[SQLModel], model: type[SQLModel], beside: Sequence[dict[str, Any]]
 ) -> None:
     """``add(rows)`` and ``insert_many(model, beside)`` together: on PostgreSQL one statement (the
-    rows ``beside`` inserted by a data-modifying ``WITH``), a round trip fewer; on SQLite both."""
-    if not rows or not beside or not on_postgresql(session):
-        await add(session, rows)
-        await insert_many(session, model, beside)
-        return
-    first = type(rows[0])
-    names = [name for name in columns(first) if name != "id"]
-    arrays = _arrays(session, first, [{name: getattr(row, name) for name in names} for row in rows])
-    extra = _arrays(session, model, beside)
-    if arrays is None or extra is None:
-        await add(session, rows)
-        await insert_many(session, model, beside)
-        return
-    statement = _unnest_insert_with(first, tuple(arrays), model, tuple(extra))
-    params = {**arrays, **{f"w_{name}": values for name, values in extra.items()}}
-    ids = sorted(int(id_) for id_ in await session.scalars(statement, params))  # as in ``insert_ids``
-    for row, id_ in zip(rows, ids, strict=True):
-        row.id = id_
+    rows ``beside`` inserted by a data-modifying ``WITH``), a round trip fewer; else (SQLite, nothing
+    on one side, a default only a statement can compute: no arrays) both."""
+    if rows and beside and on_postgresql(session):
+        first = type(rows[0])
+        names = [name for name in columns(first) if name != "id"]
+        arrays = _arrays(session, first, [{name: getattr(row, name) for name in names} for row in rows])
+        extra = _arrays(session, model, beside)
+        if arrays is not None and extra is not None:
+            statement = _unnest_insert_with(first, tuple(arrays), model, tuple(extra))
+            params = {**arrays, **{f"w_{name}": values for name, values in extra.items()}}
+            ids = sorted(int(id_) for id_ in await session.scalars(statement, params))  # as in ``insert_ids``
+            for row, id_ in zip(rows, ids, strict=True):
+                row.id = id_
+            return
+    await add(session, rows)
+    await insert_many(session, model, beside)
 
 
 @cache

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.models import AuditEntry
-from predictql.services.cursors import Page, PageArgs, keyset_page
+from predictql.services.cursors import Page, PageArgs, keyset_page, where_given
 
 
 async def record(
@@ -55,11 +55,10 @@ async def entries(
 ) -> Page[AuditEntry]:
     """The log newest first, filtered; operators and admins only."""
     actor.require_operator()
-    query = select(AuditEntry)
-    if subject_type is not None:
-        query = query.where(col(AuditEntry.subject_type) == subject_type)
-    if subject_id is not None:
-        query = query.where(col(AuditEntry.subject_id) == subject_id)
-    if actor_id is not None:
-        query = query.where(col(AuditEntry.actor_id) == actor_id)
+    query = where_given(
+        select(AuditEntry),
+        (AuditEntry.subject_type, subject_type),
+        (AuditEntry.subject_id, subject_id),
+        (AuditEntry.actor_id, actor_id),
+    )
     return await keyset_page(session, query, col(AuditEntry.id), page)

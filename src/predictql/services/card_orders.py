@@ -29,7 +29,7 @@ from predictql.db import utcnow
 from predictql.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from predictql.models import CardMessage, CardOrder
 from predictql.services import audit, money_out, notifications, users
-from predictql.services.cursors import Page, PageArgs, keyset_page
+from predictql.services.cursors import Page, PageArgs, keyset_page, where_given
 from predictql.services.notifications import Draft
 from predictql.settings import Settings
 from predictql.subscriptions import topics
@@ -238,20 +238,23 @@ async def cancel(session: AsyncSession, actor: Actor, *, order_id: int) -> CardO
     return order
 
 
-async def complete(session: AsyncSession, actor: Actor, *, order_id: int, note: str | None = None) -> CardOrder:
-    """An operator completes an open order: a deposit is credited, a withdraw's hold is paid out."""
+async def _close(
+    session: AsyncSession, actor: Actor, order_id: int, to: str, note: str | None
+) -> tuple[CardOrder, str]:
+    """An operator closes an open order that is not their own (``complete``, ``reject``), with their
+    note: the order, moved to ``to``, and the status it left; the money is the caller's."""
     operator_id = actor.require_operator()
     order = await _own(session, actor, order_id, operator_ok=True)
     _not_own(order, operator_id)
     before = await _move(
-        session,
-        order,
-        OPEN,
-        "completed",
-        closed_at=utcnow(),
-        operator_id=operator_id,
-        note=money_out.operator_note(note),
+        session, order, OPEN, to, closed_at=utcnow(), operator_id=operator_id, note=money_out.operator_note(note)
     )
+    return order, before
+
+
+async def complete(session: AsyncSession, actor: Actor, *, order_id: int, note: str | None = None) -> CardOrder:
+    """An operator completes an open order: a deposit is credited, a withdraw's hold is paid out."""
+    order, before = await _close(session, actor, order_id, "completed", note)
     if order.type == "deposit":
         await users.deposit(session, user_id=order.user_id, amount=order.amount)
     else:
@@ -262,18 +265,7 @@ async def complete(session: AsyncSession, actor: Actor, *, order_id: int, note: 
 
 async def reject(session: AsyncSession, actor: Actor, *, order_id: int, note: str | None = None) -> CardOrder:
     """An operator rejects an open order (money not received, card refused); a withdraw is refunded."""
-    operator_id = actor.require_operator()
-    order = await _own(session, actor, order_id, operator_ok=True)
-    _not_own(order, operator_id)
-    before = await _move(
-        session,
-        order,
-        OPEN,
-        "rejected",
-        closed_at=utcnow(),
-        operator_id=operator_id,
-        note=money_out.operator_note(note),
-    )
+    order, before = await _close(session, actor, order_id, "rejected", note)
     if order.type == "withdraw":
         await money_out.release(session, order.user_id, order.amount, (SUBJECT, order_id))
     await _changed(session, order, actor, before)
@@ -310,10 +302,7 @@ async def queue(
     """The back office's card orders, newest first: open ones unless ``statuses`` says otherwise."""
     actor.require_operator()
     query = select(CardOrder).where(col(CardOrder.status).in_(statuses))
-    if type is not None:
-        query = query.where(col(CardOrder.type) == type)
-    if user_id is not None:
-        query = query.where(col(CardOrder.user_id) == user_id)
+    query = where_given(query, (CardOrder.type, type), (CardOrder.user_id, user_id))
     return await keyset_page(session, query, col(CardOrder.id), args)
 
 

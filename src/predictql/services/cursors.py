@@ -9,14 +9,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from predictql.errors import InvalidInput
 from predictql.inputs import INT64_MAX
 from predictql.jsonutil import loads
 
 T = TypeVar("T")
+Q = TypeVar("Q", bound=Select[Any])
 MAX_CURSOR = 100  # ours are about 20 characters
 
 
@@ -152,6 +154,15 @@ def list_page(rows: list[T], args: PageArgs, row_id: Callable[[T], int | None]) 
         return Page(items, None, end < len(rows), end - len(items) > 0, len(rows))
     items = rows[start : start + size]
     return Page(items, None, start + len(items) < end, start > 0, len(rows))
+
+
+def where_given(query: Q, *filters: tuple[Any, Any]) -> Q:
+    """``query`` narrowed, for each (column, value) whose value is not None, to the rows where the
+    column equals it: a list's optional filters (a filter not given lets every row through)."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(col(column) == value)
+    return query
 
 
 async def keyset_page(

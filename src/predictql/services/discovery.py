@@ -25,7 +25,7 @@ from predictql.errors import InvalidInput
 from predictql.jsonutil import loads
 from predictql.models import Event, Market, Pool, Trade
 from predictql.services import feed
-from predictql.services.cursors import MAX_CURSOR, count, encode_cursor
+from predictql.services.cursors import MAX_CURSOR, count, encode_cursor, where_given
 
 EVENT_ORDERS = ("NEWEST", "VOLUME", "CLOSING_SOON", "TRENDING")
 MARKET_ORDERS = ("NEWEST", "VOLUME", "CLOSING_SOON", "TRENDING")
@@ -139,19 +139,15 @@ async def markets_page(
     if filter.search is not None and len(filter.search) > feed.MAX_SEARCH:
         raise InvalidInput(f"search must be at most {feed.MAX_SEARCH} characters")
     now, offset = utcnow(), decode_offset(after)
-    query = (
+    query = where_given(
         select(Market)
         .join(Event, col(Event.id) == Market.event_id)
-        .where(col(Event.is_active).is_(True), col(Event.cancelled_at).is_(None))
-    )
-    for column, value in (
+        .where(col(Event.is_active).is_(True), col(Event.cancelled_at).is_(None)),
         (Market.event_id, filter.event_id),
         (Market.pool_id, filter.pool_id),
         (Market.market_type, filter.market_type),
         (Market.resolved, filter.resolved),
-    ):
-        if value is not None:
-            query = query.where(col(column) == value)
+    )
     if filter.search:
         needle = filter.search.strip().lower()
         query = query.where(

@@ -221,11 +221,17 @@ async def post_locked(session: AsyncSession, movements: Sequence[Movement], acco
     return await _record(session, movements, ids_by_code, deltas)
 
 
-_GUARD = "(ledger_accounts.allow_negative OR ledger_accounts.balance + v.delta >= 0)"
+def _guard(qualifier: str, delta: str) -> str:
+    """The rule of every guarded move: a tracked account may not go negative unless it allows it.
+    ``qualifier``: what the columns are prefixed with (``ledger_accounts.`` where a ``FROM`` list
+    joins another relation, else nothing); ``delta``: the SQL of the amount moved."""
+    return f"({qualifier}allow_negative OR {qualifier}balance + {delta} >= 0)"
+
+
 _MOVE_MANY_PG = text(
     "UPDATE ledger_accounts SET balance = ledger_accounts.balance + v.delta "
     "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS v(id, delta) "
-    f"WHERE ledger_accounts.id = v.id AND {_GUARD}"
+    f"WHERE ledger_accounts.id = v.id AND {_guard('ledger_accounts.', 'v.delta')}"
 )
 _POST_LOCKED_PG = text(
     f"WITH moved AS ({_MOVE_MANY_PG.text} RETURNING ledger_accounts.id),"
@@ -285,9 +291,7 @@ async def _post_locked_pg(
     return [int(id_) for id_ in row[1]]
 
 
-_MOVE_ONE = text(
-    "UPDATE ledger_accounts SET balance = balance + :delta WHERE id = :id AND (allow_negative OR balance + :delta >= 0)"
-)
+_MOVE_ONE = text(f"UPDATE ledger_accounts SET balance = balance + :delta WHERE id = :id AND {_guard('', ':delta')}")
 
 
 _TRANSACTION_COLUMNS = ("kind", "user_id", "reference_type", "reference_id", "memo")

@@ -19,7 +19,6 @@ Only active events that are neither cancelled nor closed loop. A minute of
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -29,7 +28,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import Database, utcnow
 from predictql.models import Asset, Event, Pool
-from predictql.services import assets, pools, resolution
+from predictql.services import assets, periodic, pools, resolution
 from predictql.services.pools import PoolFields
 from predictql.settings import Settings
 
@@ -152,9 +151,4 @@ async def step(db: Database, settings: Settings, now: datetime | None = None) ->
 
 
 async def run_forever(db: Database, settings: Settings) -> None:
-    while True:
-        await asyncio.sleep(settings.loop_tick_seconds)
-        try:
-            await step(db, settings)
-        except Exception:
-            log.exception("the loop-event pass failed")
+    await periodic.every(settings.loop_tick_seconds, lambda: step(db, settings), log, "the loop-event pass")

@@ -6,7 +6,6 @@ the markets' row locks make concurrent sweeps safe, and a quiet sweep is one ind
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
@@ -16,7 +15,7 @@ from sqlmodel import col, select
 
 from predictql.db import Database, utcnow
 from predictql.models import Order
-from predictql.services import order_lifecycle
+from predictql.services import order_lifecycle, periodic
 
 log = logging.getLogger("predictql.orders")
 
@@ -40,9 +39,4 @@ async def sweep(db: Database) -> int:
 
 
 async def sweep_forever(db: Database, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await sweep(db)
-        except Exception:
-            log.exception("the order expiry sweep failed")
+    await periodic.every(interval, lambda: sweep(db), log, "the order expiry sweep")

@@ -8,7 +8,6 @@ buyer who confirmed payment just before the sweep keeps the order.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
@@ -17,7 +16,7 @@ from sqlmodel import col, select
 
 from predictql.db import Database, utcnow
 from predictql.models import P2POrder
-from predictql.services import notifications, p2p_flow, p2p_orders
+from predictql.services import notifications, p2p_flow, p2p_orders, periodic
 from predictql.services.notifications import Draft
 
 log = logging.getLogger("predictql.p2p")
@@ -70,9 +69,4 @@ async def sweep(db: Database) -> int:
 
 
 async def sweep_forever(db: Database, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await sweep(db)
-        except Exception:
-            log.exception("the P2P expiry sweep failed")
+    await periodic.every(interval, lambda: sweep(db), log, "the P2P expiry sweep")

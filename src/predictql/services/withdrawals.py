@@ -23,7 +23,7 @@ from predictql.errors import Conflict, DomainError, Forbidden, InvalidInput, Not
 from predictql.models import Withdrawal
 from predictql.services import audit, money_out, notifications
 from predictql.services.crypto_addresses import valid_address
-from predictql.services.cursors import Page, PageArgs, keyset_page
+from predictql.services.cursors import Page, PageArgs, keyset_page, where_given
 from predictql.services.notifications import Draft
 from predictql.settings import Settings
 from predictql.subscriptions import topics
@@ -244,8 +244,5 @@ async def queue(
     """The back office's withdrawals, newest first: pending ones unless ``statuses`` says otherwise."""
     actor.require_operator()
     query = select(Withdrawal).where(col(Withdrawal.status).in_(statuses))
-    if network is not None:
-        query = query.where(col(Withdrawal.network) == network)
-    if user_id is not None:
-        query = query.where(col(Withdrawal.user_id) == user_id)
+    query = where_given(query, (Withdrawal.network, network), (Withdrawal.user_id, user_id))
     return await keyset_page(session, query, col(Withdrawal.id), args)
