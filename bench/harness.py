@@ -99,16 +99,19 @@ def server(argv: list[str], env: dict[str, str], port: int, health: str, cpus: s
             SERVER_PIDS.pop(base, None)
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (``state`` first), None once it has gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
+        if entry.name.isdigit() and (fields := _stat_fields(entry.name)) is not None and int(fields[1]) == pid:
+            found.append(int(entry.name))
     return found
 
 
@@ -117,21 +120,13 @@ def cpu_seconds(pid: int) -> float:
     Unlike requests per wall second it hardly moves when other work shares the machine."""
     total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
     for each in [pid, *children(pid)]:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        fields = _stat_fields(each)
+        if fields is None:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
         if each != pid:
             total += sum(cpu_seconds(child) for child in children(each))
     return total
-
-
-def _stat_fields(pid: int | str) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
 
 
 def command_cpu_seconds(command: str, contains: str = "") -> float:

@@ -461,8 +461,8 @@ async def _load(
     last_seq, expired = await _windows(
         session, known, sides, window=window, with_seq=window is not None, buyers=buyers, due=due
     )
-    if expired:
-        known.expired = order_escrow.take_off(session, expired, "expired", due or utcnow())
+    if expired and due is not None:  # only a load with ``due`` reads due orders
+        known.expired = order_escrow.take_off(session, expired, "expired", due)
         _add(known, expired)
         await core.save(session, expired, ORDER_STATE)
     cancel_ids = [item.order_id for item in items if isinstance(item, Cancel)]
