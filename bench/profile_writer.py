@@ -124,7 +124,7 @@ async def _relayed(
     directory = Path(tempfile.mkdtemp(prefix="pq-relay-"))
     writers = [MarketWriter(db), MarketWriter(db)]
     for writer in writers:
-        writer.relay = Relay(directory, 2, writer.run_here)
+        writer.relay = Relay(directory, 2, writer.submit)
         await writer.relay.start()
     owner, other = writers[market_id % 2], writers[1 - market_id % 2]
     assert owner.relay is not None and other.relay is not None

@@ -90,7 +90,7 @@ def _lifespan(
             # Group commit: every write to one market goes through its writer (services.market_writer).
             writer = MarketWriter(db)
             # Market affinity (serve --workers N): each market's writes go to the worker that owns it.
-            writer.relay = writer_relay.from_environment(settings.writer_affinity, writer.run_here)
+            writer.relay = writer_relay.from_environment(settings.writer_affinity, writer.submit)
             if writer.relay is not None:
                 await writer.relay.start()
             bus.log = log_reader = stream_log.StreamLog(db)

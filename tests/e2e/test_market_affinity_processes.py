@@ -1,6 +1,6 @@
 """Market affinity with a real ``predictql serve --workers 2`` (``services.writer_relay``): trades on
-two markets (one owned by each worker) arrive on both workers, and every trade of a market commits
-in its owner's batches: the other worker relayed its share. The ledger balances, each market's
+two markets (one owned by each worker; REST and GraphQL) arrive on both workers, and every trade of a
+market commits in its owner's batches: the other worker relayed its share. The ledger balances, each market's
 trades, positions, q and ticks agree. ``PREDICTQL_WRITER_AFFINITY=0``: each worker batches alone.
 
 Skipped on SQLite (``--workers`` needs PostgreSQL).
@@ -25,14 +25,17 @@ from tests.api.test_lmsr_api import live_market, trader
 from tests.conftest import BACKEND
 from tests.e2e.conftest import free_port, server_env, stop_server, wait_healthy
 from tests.e2e.test_market_writer_processes import PATIENT, TRADE, assert_consistent, body
+from tests.graphql.test_trading_graphql import TRADE as GQL_TRADE
+from tests.graphql.test_trading_graphql import trade_input
 from tests.ops.test_metrics import TOKEN, Samples, parse, value
-from tests.support import bearer
+from tests.support import Kind, bearer, gid
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(BACKEND == "sqlite", reason="--workers needs PostgreSQL"),
 ]
-PER_MARKET = 64
+PER_MARKET = 64  # trades per market: 56 over REST, 8 GraphQL mutations (their answers carry ORM rows)
+GRAPHQL = 8
 
 
 async def one_of_each_parity(db: Database) -> list[Market]:
@@ -74,19 +77,29 @@ async def trade_on_two_workers(
         tokens = [(await trader(db, settings, balance=500_000))[1] for _ in range(16)]
         close = {"Connection": "close"}
         async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-            responses = await asyncio.gather(
-                *(
-                    client.post(
-                        TRADE,
-                        json=body(markets[i % 2].id or 0, i // 2),
-                        headers={**bearer(tokens[i % 16]), **close},
-                    )
-                    for i in range(2 * PER_MARKET)
+            rest = [
+                client.post(
+                    TRADE, json=body(markets[i % 2].id or 0, i // 2), headers={**bearer(tokens[i % 16]), **close}
                 )
-            )
+                for i in range(2 * (PER_MARKET - GRAPHQL))
+            ]
+            graphql = [
+                client.post(
+                    "/graphql",
+                    json={"query": GQL_TRADE, "variables": trade_input(markets[i % 2].id or 0, "buy_yes", 700)},
+                    headers={**bearer(tokens[i % 16]), **close},
+                )
+                for i in range(2 * GRAPHQL)
+            ]
+            responses = await asyncio.gather(*rest, *graphql)
             assert [r.status_code for r in responses] == [200] * len(responses), [
                 r.text for r in responses if r.is_error
             ]
+            for i, answer in enumerate(responses[len(rest) :]):
+                payload = answer.json()["data"]["lmsrTrade"]
+                assert payload["userErrors"] == [] and payload["trade"]["shares"] > 0, payload
+                assert payload["market"]["id"] == gid(Kind.MARKET, markets[i % 2].id or 0)
+                assert payload["position"]["tokenType"] == "YES" and payload["balances"]["cash"] > 0, payload
             scraped = await client.get("/metrics", headers=bearer(TOKEN))
         assert scraped.status_code == 200, scraped.text
         return markets, parse(scraped.text)

@@ -87,7 +87,7 @@ async def relay_dir() -> AsyncIterator[Path]:
 
 async def worker(db: Database, directory: Path) -> MarketWriter:
     writer = MarketWriter(db)
-    writer.relay = Relay(directory, 2, writer.run_here)
+    writer.relay = Relay(directory, 2, writer.submit)
     await writer.relay.start()
     return writer
 
@@ -286,3 +286,30 @@ async def test_one_process_has_no_relay(settings: Settings, monkeypatch: pytest.
     monkeypatch.setenv(writer_relay.WORKERS_ENV, "2")
     assert writer_relay.from_environment(False, lambda *_: asyncio.sleep(0)) is None  # the setting off
     assert writer_relay.from_environment(True, lambda *_: asyncio.sleep(0)) is not None
+
+
+def test_the_relay_works_on_uvloop_as_served() -> None:
+    """``serve`` runs uvloop, whose transports are not ``asyncio.Transport`` subclasses."""
+    import uvloop
+
+    async def both_ends() -> list[Any]:
+        async with relay_dir() as directory:
+
+            def answer(market_id: int, item: Echo) -> asyncio.Future[Any]:
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                future.set_result(InvalidInput("no") if item.fail else ("done", item.value, market_id))
+                return future
+
+            relays = [Relay(directory, 2, answer), Relay(directory, 2, answer)]
+            for relay in relays:
+                await relay.start()
+            try:
+                first = await relays[0].call(1, Echo(1))
+                failed = await relays[1].call(0, Echo(2, fail=True))
+                return [first, type(failed), relays[0].counts.sent, relays[1].counts.served]
+            finally:
+                for relay in relays:
+                    await relay.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(both_ends()) == [("done", 1, 1), InvalidInput, 1, 1]

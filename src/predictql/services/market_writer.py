@@ -128,7 +128,7 @@ class MarketWriter:
             async with self.db.transaction() as session:
                 return outcome_of((await executor(session, market_id, [item]))[0])
         relay = self.relay
-        if relay is not None and not relay.owns(market_id):
+        if relay is not None and not relay.owns(market_id):  # another worker's market
             try:
                 outcome = await relay.call(market_id, item)
             except writer_relay.NotSent:
@@ -136,20 +136,18 @@ class MarketWriter:
             else:
                 self.db.version += 1  # the owner committed: this process's read caches are stale too
                 return outcome_of(outcome)
-        return outcome_of(await self._queued(market_id, item, executor))
+        return outcome_of(await self.submit(market_id, item))
 
-    async def run_here(self, market_id: int, item: Item) -> Outcome:
-        """The owner's side of a relayed item: queued here, its outcome returned (a DomainError
-        too); anything else raised."""
-        return await self._queued(market_id, item, executor_for(item))
-
-    async def _queued(self, market_id: int, item: Item, executor: Executor) -> Outcome:
+    def submit(self, market_id: int, item: Item) -> asyncio.Future[Outcome]:
+        """Queue ``item`` on its market here; its future is set to its outcome (its DomainError too)
+        or to what else failed. Cancelling it is a caller cancelled (``run``'s rule). The owner's
+        side of a relayed item (``writer_relay``) uses it directly."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        pending = _Pending(item, executor, future, contextvars.copy_context())
+        pending = _Pending(item, executor_for(item), future, contextvars.copy_context())
         self._queues.setdefault(market_id, deque()).append(pending)
         if market_id not in self._drainers:
             self._drainers[market_id] = asyncio.create_task(self._drain(market_id), name=f"market writer {market_id}")
-        return await future
+        return future
 
     async def aclose(self) -> None:
         """Wait for the batches under way (at shutdown, after the requests have drained)."""

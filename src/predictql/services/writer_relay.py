@@ -26,7 +26,9 @@ queues it on its own ``MarketWriter`` (it joins the owner's batches) and sends b
   outcome comes back, so its per-process response cache does not outlive a write it answered.
 
 Wire format (one kept-open connection per peer, requests multiplexed by id): a frame is a 13-byte
-header ``!IQB`` (payload length, request id, kind) and its payload. Between trusted local
+header ``!IQB`` (payload length, request id, kind) and its payload. Frames are parsed in
+``data_received`` (an ``asyncio.Protocol``, no reader task) and the frames of one event-loop turn go
+out in one write (a batch's answers, a burst's items). Between trusted local
 processes of one user (the directory is 0700), payloads are pickles (``dumps``: a table row,
 ``Order`` or ``Trade`` say, travels as its class and its loaded columns and arrives as a transient
 copy, ``models.core.build``: the ORM's own pickling of its instance state cost ~5x as much CPU):
@@ -51,10 +53,10 @@ import os
 import pickle
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlmodel import SQLModel
 
@@ -73,7 +75,7 @@ PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 RETRY_CONNECT_SECONDS = 1.0  # an owner found unreachable is not asked again before this
 
 Outcome = Any
-ExecuteHere = Callable[[int, Any], Awaitable[Outcome]]  # the owner's writer: outcome, not raised
+ExecuteHere = Callable[[int, Any], "asyncio.Future[Outcome]"]  # the owner's writer: ``MarketWriter.submit``
 
 
 class NotSent(Exception):
@@ -120,7 +122,7 @@ def encode(request_id: int, kind: int, payload: bytes = b"") -> bytes:
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, int, bytes]:
-    """(request id, kind, payload); ``asyncio.IncompleteReadError`` at the end of the stream."""
+    """(request id, kind, payload) from a stream (tests); ``asyncio.IncompleteReadError`` at its end."""
     length, request_id, kind = HEADER.unpack(await reader.readexactly(HEADER.size))
     return request_id, kind, (await reader.readexactly(length) if length else b"")
 
@@ -140,43 +142,151 @@ class Counts:
         metrics.WRITER_RELAYED.labels(role).inc()
 
 
-class _Connection:
-    """A kept-open connection to one owner: callers waiting by request id."""
+class _Frames(asyncio.Protocol):
+    """One Unix-socket connection: frames parsed as they arrive and handed to ``on_frame``; frames
+    sent in one event-loop turn written together."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counts: Counts) -> None:
-        self.writer = writer
-        self.counts = counts
-        self.waiting: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._out: list[bytes] = []
         self.closed = False
-        self.task = asyncio.create_task(self._read(reader), name="writer relay reader")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
 
     def send(self, request_id: int, kind: int, payload: bytes = b"") -> None:
-        if self.closed or self.writer.is_closing():
+        if self.closed or self.transport is None or self.transport.is_closing():
             raise NotSent
-        self.writer.write(encode(request_id, kind, payload))
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(HEADER.pack(len(payload), request_id, kind))
+        if payload:
+            self._out.append(payload)
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                request_id, kind, payload = await read_frame(reader)
-                future = self.waiting.pop(request_id, None)
-                if future is not None and not future.done():
-                    future.set_result((kind, payload))
-        except (asyncio.IncompleteReadError, OSError):
-            pass
-        finally:
-            self.close()
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.writelines(out)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        offset, size = 0, HEADER.size
+        while len(buffer) - offset >= size:
+            length, request_id, kind = HEADER.unpack_from(buffer, offset)
+            end = offset + size + length
+            if len(buffer) < end:
+                break
+            payload = bytes(buffer[offset + size : end])
+            offset = end
+            try:
+                self.on_frame(request_id, kind, payload)
+            except Exception:  # one frame's trouble must not take the connection's others down
+                log.exception("writer relay: a frame failed")
+        del buffer[:offset]
+
+    def on_frame(self, request_id: int, kind: int, payload: bytes) -> None:
+        raise NotImplementedError
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.lost()
+
+    def lost(self) -> None:
+        pass
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _ToOwner(_Frames):
+    """A kept-open connection to one owner: callers waiting by request id."""
+
+    def __init__(self, counts: Counts) -> None:
+        super().__init__()
+        self.counts = counts
+        self.waiting: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
+
+    def on_frame(self, request_id: int, kind: int, payload: bytes) -> None:
+        future = self.waiting.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_result((kind, payload))
+
+    def lost(self) -> None:
         for future in self.waiting.values():
             if not future.done():
                 self.counts.add("lost")
                 future.set_exception(WriterStopped("the market's owning worker went away before answering"))
         self.waiting.clear()
+
+
+class _FromPeer(_Frames):
+    """The owner's side of another worker's connection: each item queued on this writer."""
+
+    def __init__(self, relay: Relay) -> None:
+        super().__init__()
+        self.relay = relay
+        self.running: dict[int, asyncio.Future[Outcome]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.relay._peers.add(self)
+
+    def lost(self) -> None:  # what it sent still runs (its callers there get WriterStopped)
+        self.relay._peers.discard(self)
+
+    def on_frame(self, request_id: int, kind: int, payload: bytes) -> None:
+        if kind == CANCEL:
+            running = self.running.get(request_id)
+            if running is not None:
+                running.cancel()  # as a caller here cancelled: skipped while queued
+            return
+        if kind != RUN:
+            return
+        relay = self.relay
+        if relay._stopping:
+            self.send(request_id, REFUSED)
+            return
+        started = time.thread_time()
+        try:
+            market_id, item = pickle.loads(payload)
+            future = relay.execute_here(market_id, item)
+        except Exception:  # not executed: its caller runs it (another release's item, say)
+            log.exception("a relayed writer item could not be taken; refused")
+            self.send(request_id, REFUSED)
+            return
+        finally:
+            relay.counts.pickle_seconds += time.thread_time() - started
+        self.running[request_id] = future
+        relay._serving.add(future)
+        future.add_done_callback(functools.partial(self._answer, request_id))
+
+    def _answer(self, request_id: int, future: asyncio.Future[Outcome]) -> None:
+        relay = self.relay
+        relay._serving.discard(future)
+        if self.running.get(request_id) is future:
+            del self.running[request_id]
+        if future.cancelled():
+            return  # its caller was cancelled (CANCEL): nobody waits
+        error = future.exception()
+        if error is None:
+            outcome = future.result()
+        elif isinstance(error, DomainError):  # the owner's writer stopping (WriterStopped)
+            outcome = error
+        else:
+            outcome = Failed(f"{type(error).__name__}: {error}", outages.unavailable(error) is not None)
+        relay.counts.add("served")
+        started = time.thread_time()
+        try:
+            answer = dumps(outcome)
+        except Exception as exc:
+            log.exception("a writer outcome could not be pickled")
+            answer = dumps(Failed(f"unpicklable outcome: {exc}", False))
+        relay.counts.pickle_seconds += time.thread_time() - started
+        with contextlib.suppress(NotSent):  # the peer is gone: its caller got WriterStopped
+            self.send(request_id, DONE, answer)
 
 
 class Relay:
@@ -192,11 +302,11 @@ class Relay:
         self._server: asyncio.Server | None = None
         self._stopping = False
         self._ids = itertools.count(1)
-        self._connections: dict[int, _Connection] = {}
-        self._connecting: dict[int, asyncio.Task[_Connection]] = {}
+        self._connections: dict[int, _ToOwner] = {}
+        self._connecting: dict[int, asyncio.Task[_ToOwner]] = {}
         self._retry_at: dict[int, float] = {}
-        self._serving: set[asyncio.Task[None]] = set()
-        self._peers: set[asyncio.StreamWriter] = set()  # the server side of the others' connections
+        self._serving: set[asyncio.Future[Outcome]] = set()  # items taken for the others, unanswered
+        self._peers: set[_FromPeer] = set()  # the owner's side of the others' connections
 
     # -- ownership --------------------------------------------------------------------------------
 
@@ -212,7 +322,11 @@ class Relay:
     async def start(self) -> None:
         """Claim a free index and listen on its socket (no free index: own nothing, relay all)."""
         for index in range(self.workers):
-            slot = (self.directory / f"slot-{index}.lock").open("ab")
+            try:
+                slot = (self.directory / f"slot-{index}.lock").open("ab")
+            except OSError:  # the directory gone: own nothing (items for others then run here)
+                log.exception("writer relay: no slot file in %s", self.directory)
+                break
             try:
                 fcntl.flock(slot.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -225,7 +339,8 @@ class Relay:
             return
         path = self.socket_path(self.index)
         path.unlink(missing_ok=True)  # a dead predecessor's
-        self._server = await asyncio.start_unix_server(self._serve_connection, path=str(path))
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(lambda: _FromPeer(self), path=str(path))
         os.chmod(path, 0o600)
         log.info("writer relay: worker %d owns the markets m with m %% %d == %d", self.index, self.workers, self.index)
 
@@ -239,12 +354,11 @@ class Relay:
                 self.socket_path(self.index).unlink(missing_ok=True)
         if self._serving:
             await asyncio.gather(*list(self._serving), return_exceptions=True)
+            await asyncio.sleep(0)  # their answers' write (``_Frames._flush``)
         for task in self._connecting.values():
             task.cancel()
-        for connection in self._connections.values():
+        for connection in [*self._connections.values(), *self._peers]:
             connection.close()
-        for peer in self._peers:
-            peer.close()
         if self._server is not None:
             await self._server.wait_closed()
         if self._slot is not None:
@@ -287,7 +401,7 @@ class Relay:
             raise outcome.error()
         return outcome
 
-    async def _connection(self, owner: int) -> _Connection:
+    async def _connection(self, owner: int) -> _ToOwner:
         connection = self._connections.get(owner)
         if connection is not None and not connection.closed:
             return connection
@@ -302,70 +416,17 @@ class Relay:
         except (OSError, NotSent):
             raise NotSent from None
 
-    async def _connect(self, owner: int) -> _Connection:
+    async def _connect(self, owner: int) -> _ToOwner:
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_unix_connection(str(self.socket_path(owner)))
+            _, connection = await loop.create_unix_connection(
+                lambda: _ToOwner(self.counts), str(self.socket_path(owner))
+            )
         except OSError:
             self._retry_at[owner] = time.monotonic() + RETRY_CONNECT_SECONDS
             raise NotSent from None
-        connection = self._connections[owner] = _Connection(reader, writer, self.counts)
+        self._connections[owner] = connection
         return connection
-
-    # -- the owner: execute what the others hand over -------------------------------------------
-
-    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        running: dict[int, asyncio.Task[None]] = {}
-        self._peers.add(writer)
-        try:
-            while True:
-                request_id, kind, payload = await read_frame(reader)
-                if kind == CANCEL:
-                    task = running.get(request_id)
-                    if task is not None:
-                        task.cancel()
-                elif kind == RUN and self._stopping:
-                    writer.write(encode(request_id, REFUSED))
-                elif kind == RUN:
-                    task = asyncio.create_task(self._serve_one(writer, request_id, payload))
-                    running[request_id] = task
-                    self._serving.add(task)
-                    task.add_done_callback(functools.partial(_forget, running, self._serving, request_id))
-        except (asyncio.IncompleteReadError, OSError):
-            pass  # the peer went away: what it sent still runs (its callers get WriterStopped)
-        finally:
-            self._peers.discard(writer)
-            writer.close()
-
-    async def _serve_one(self, writer: asyncio.StreamWriter, request_id: int, payload: bytes) -> None:
-        started = time.thread_time()
-        market_id, item = pickle.loads(payload)
-        self.counts.pickle_seconds += time.thread_time() - started
-        try:
-            outcome = await self.execute_here(market_id, item)
-        except asyncio.CancelledError:
-            return  # its caller was cancelled (CANCEL), or the owner is stopping
-        except DomainError as exc:  # the owner's writer stopping (WriterStopped)
-            outcome = exc
-        except Exception as exc:
-            outcome = Failed(f"{type(exc).__name__}: {exc}", outages.unavailable(exc) is not None)
-        self.counts.add("served")
-        started = time.thread_time()
-        try:
-            answer = dumps(outcome)
-        except Exception as exc:
-            log.exception("a writer outcome could not be pickled")
-            answer = dumps(Failed(f"unpicklable outcome: {exc}", False))
-        self.counts.pickle_seconds += time.thread_time() - started
-        if not writer.is_closing():
-            writer.write(encode(request_id, DONE, answer))
-
-
-def _forget(
-    running: dict[int, asyncio.Task[None]], serving: set[asyncio.Task[None]], request_id: int, done: asyncio.Task[None]
-) -> None:
-    if running.get(request_id) is done:
-        del running[request_id]
-    serving.discard(done)
 
 
 def from_environment(affinity: bool, execute_here: ExecuteHere) -> Relay | None:
