@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import io
@@ -104,10 +105,27 @@ class Failed:
 
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, SQLModel) and hasattr(type(obj), "__table__"):
+        cls: Any = type(obj)
+        how = _reduction(cls)
+        if how is None:
+            return NotImplemented
+        is_row, names = how
+        if is_row:  # its loaded columns, rebuilt as a transient copy
             loaded = obj.__dict__
-            return core.build, (type(obj), {name: loaded[name] for name in core.columns(type(obj)) if name in loaded})
-        return NotImplemented
+            return core.build, (cls, {name: loaded[name] for name in names if name in loaded})
+        return cls, tuple([getattr(obj, name) for name in names])  # a dataclass, rebuilt by __init__
+
+
+@functools.cache
+def _reduction(cls: type) -> tuple[bool, tuple[str, ...]] | None:
+    """(is a table row, its columns) or (False, a dataclass's fields when ``__init__`` takes them all,
+    in order); None: pickled as usual. Per class, once (``isinstance`` of a model is slow)."""
+    if dataclasses.is_dataclass(cls):
+        fields = dataclasses.fields(cls)
+        return (False, tuple(field.name for field in fields)) if all(field.init for field in fields) else None
+    if issubclass(cls, SQLModel) and hasattr(cls, "__table__"):
+        return True, core.columns(cls)
+    return None
 
 
 def dumps(value: Any) -> bytes:
