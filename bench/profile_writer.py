@@ -1,6 +1,7 @@
 """Where an LMSR trade's time goes through the market writer (no HTTP), and batches vs one by one.
 
-    python bench/profile_writer.py [--db postgresql|sqlite] [--batch 64] [--rounds 20] [--asdict] [--profile F]
+    python bench/profile_writer.py [--db postgresql|sqlite] [--batch 64] [--rounds 20] [--asdict] [--relay]
+                                   [--profile F]
 
 Seeds one market and ``--batch`` funded traders (bench_http's seed), then runs ``--rounds`` batches
 of ``--batch`` concurrent trades through one ``MarketWriter`` (each batch one transaction), and the
@@ -37,7 +38,7 @@ from bench_http import seed
 from harness import BENCH, bench_database, ledger_balanced
 
 
-async def run(url: str, batch: int, rounds: int, top: int) -> tuple[Figures, str]:
+async def run(url: str, batch: int, rounds: int, top: int, relay: bool = False) -> tuple[Figures, str]:
     from sqlalchemy import func
     from sqlmodel import col, select
 
@@ -76,6 +77,7 @@ async def run(url: str, batch: int, rounds: int, top: int) -> tuple[Figures, str
     trades = batch * rounds
     batched_rate, batched_cpu, batched_pg = await _timed(batched, trades, backends)
     single_rate, single_cpu, single_pg = await _timed(alone, trades, backends)
+    relayed = await _relayed(db, market_id, item, batched, batch, rounds, backends) if relay else None
     profile = cProfile.Profile()  # a run of its own: the profiler's overhead stays out of the figures
     profile.enable()
     await batched()
@@ -83,13 +85,75 @@ async def run(url: str, batch: int, rounds: int, top: int) -> tuple[Figures, str
     async with db.session() as session:
         recorded = int(await session.scalar(select(func.count()).select_from(Trade)) or 0)
     await db.dispose()
-    if recorded != 4 * trades:  # the warm-up, the batched run, one by one, the profiled run
-        raise SystemExit(f"{recorded} trades recorded, {4 * trades} made")
+    # warm-up, batched, one by one, profiled; --relay: a relayed warm-up, 2 x (local, relayed)
+    made = (4 + (5 if relay else 0)) * trades
+    if recorded != made:
+        raise SystemExit(f"{recorded} trades recorded, {made} made")
     if not await ledger_balanced(url):
         raise SystemExit("the ledger does not balance")
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(top)
-    return Figures(batched_rate, batched_cpu, single_rate, single_cpu, batched_pg, single_pg), text.getvalue()
+    figures = Figures(batched_rate, batched_cpu, single_rate, single_cpu, batched_pg, single_pg, relayed)
+    return figures, text.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    local_cpu: float  # this process's CPU ms per trade, batches run by the owner's writer itself
+    relayed_cpu: float  # the same batches sent by another writer to the owner (both ends in process)
+    pickle_us: float  # of which pickling and unpickling, microseconds per relayed item (both ends)
+    owner_batches: int  # the owner's batch transactions for the relayed trades
+    sent: int
+
+
+async def _relayed(
+    db: Any,
+    market_id: int,
+    item: Callable[[int], Any],
+    batched: Callable[[], Awaitable[None]],
+    batch: int,
+    rounds: int,
+    backends: list[int],
+) -> Relayed:
+    """Two rounds each, alternated: ``batched`` on the owner, then the same sent from the other."""
+    import shutil
+
+    from predictql.services.market_writer import MarketWriter
+    from predictql.services.writer_relay import Relay
+
+    directory = Path(tempfile.mkdtemp(prefix="pq-relay-"))
+    writers = [MarketWriter(db), MarketWriter(db)]
+    for writer in writers:
+        writer.relay = Relay(directory, 2, writer.submit)
+        await writer.relay.start()
+    owner, other = writers[market_id % 2], writers[1 - market_id % 2]
+    assert owner.relay is not None and other.relay is not None
+
+    async def sent() -> None:
+        for _ in range(rounds):
+            await asyncio.gather(*(other.run(market_id, item(i)) for i in range(batch)))
+
+    await sent()  # warm up: the connection, the owner's task
+    trades = batch * rounds
+    local: list[float] = []
+    relayed: list[float] = []
+    pickled, batches = 0.0, 0
+    try:
+        for _ in range(2):
+            local.append((await _timed(batched, trades, backends))[1])
+            before, owned = other.relay.counts.pickle_seconds + owner.relay.counts.pickle_seconds, owner.batches
+            relayed.append((await _timed(sent, trades, backends))[1])
+            pickled += other.relay.counts.pickle_seconds + owner.relay.counts.pickle_seconds - before
+            batches += owner.batches - owned
+    finally:
+        for writer in writers:
+            assert writer.relay is not None
+            await writer.relay.aclose()
+            await writer.aclose()
+        shutil.rmtree(directory, ignore_errors=True)
+    if other.relay.counts.local or other.relay.counts.lost or other.batches:
+        raise SystemExit(f"the relay ran items elsewhere than the owner: {other.relay.counts}")
+    return Relayed(sum(local) / 2, sum(relayed) / 2, pickled * 1e6 / (2 * trades), batches, other.relay.counts.sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +164,7 @@ class Figures:
     single_cpu: float
     batched_pg: float | None = None  # the PostgreSQL backends' CPU ms per trade (None: not readable)
     single_pg: float | None = None
+    relayed: Relayed | None = None  # --relay
 
 
 async def _backends(db: Any) -> list[int]:
@@ -165,15 +230,16 @@ def main() -> None:
     parser.add_argument(
         "--profile", default=str(BENCH / "results" / "writer-profile.txt"), help="where the profile goes"
     )
+    parser.add_argument("--relay", action="store_true", help="also batches relayed to the owner (market affinity)")
     parser.add_argument("--smoke", action="store_true", help="CI: batches of 4, 2 rounds, nothing written")
     args = parser.parse_args()
     if args.smoke:
-        args.batch, args.rounds = 4, 2
+        args.batch, args.rounds, args.relay = 4, 2, True
     if args.asdict:
         use_asdict_encoding()
     with bench_database(args.db) as url:
         SEEDED = asyncio.run(seed(url, Path(tempfile.mkdtemp(prefix="predictql-bench-data-")), users=args.batch))
-        figures, profile = asyncio.run(run(url, args.batch, args.rounds, 5 if args.smoke else 45))
+        figures, profile = asyncio.run(run(url, args.batch, args.rounds, 5 if args.smoke else 45, args.relay))
     print(
         f"batches of {args.batch}: {figures.batched_rate:.0f} trades/s, {figures.batched_cpu:.2f} CPU ms/trade; "
         f"one at a time: {figures.single_rate:.0f} trades/s, {figures.single_cpu:.2f} CPU ms/trade"
@@ -181,6 +247,14 @@ def main() -> None:
     if figures.batched_pg is not None and figures.single_pg is not None:
         print(
             f"PostgreSQL backends: {figures.batched_pg:.3f} CPU ms/trade batched, {figures.single_pg:.3f} one at a time"
+        )
+    if (relayed := figures.relayed) is not None:
+        print(
+            f"relayed to the owner (market affinity, both ends in this process): {relayed.relayed_cpu:.3f} CPU "
+            f"ms/trade against {relayed.local_cpu:.3f} run by the owner itself "
+            f"(+{relayed.relayed_cpu - relayed.local_cpu:.3f}); pickling {relayed.pickle_us:.1f} us/item; the owner's "
+            f"batches: {relayed.owner_batches} for {2 * args.batch * args.rounds} relayed trades ({args.rounds * 2} "
+            f"locally); {relayed.sent} sent in all"
         )
     if args.smoke:
         print(profile)

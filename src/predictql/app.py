@@ -38,7 +38,7 @@ from predictql.outages import unavailable
 from predictql.ratelimit import RateLimiter
 from predictql.rest_compat import routes as rest_routes
 from predictql.rest_compat.errors import envelope
-from predictql.services import idempotency, live, loops, order_expiry, p2p_expiry
+from predictql.services import idempotency, live, loops, order_expiry, p2p_expiry, writer_relay
 from predictql.services.actor_cache import ActorCache
 from predictql.services.market_writer import MarketWriter
 from predictql.settings import Settings
@@ -89,6 +89,10 @@ def _lifespan(
             db.committed_hooks.append(generation.bump)
             # Group commit: every write to one market goes through its writer (services.market_writer).
             writer = MarketWriter(db)
+            # Market affinity (serve --workers N): each market's writes go to the worker that owns it.
+            writer.relay = writer_relay.from_environment(settings.writer_affinity, writer.submit)
+            if writer.relay is not None:
+                await writer.relay.start()
             bus.log = log_reader = stream_log.StreamLog(db)
             bus.start_heartbeats(log_reader, settings.stream_heartbeat_seconds)
             background = [
@@ -154,6 +158,8 @@ def _lifespan(
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
+                if writer.relay is not None:
+                    await writer.relay.aclose()
                 await writer.aclose()
                 await mailer.drain()
                 await bus.disconnect()

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -160,10 +161,6 @@ async def _set_rate(db: Database, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from predictql.ws_protocol import DroppingWebSocketProtocol
-
     if args.workers > 1 and settings.is_sqlite:
         raise ConfigError("--workers > 1 needs PostgreSQL (SQLite is single-process); see README 'Scaling out'")
     settings.check()
@@ -176,7 +173,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(upgrade())
     if args.workers > 1:
         _share_metrics()
+    relay_dir = _writer_relay_dir(settings, args.workers)
     print(f"predictql serving on http://{args.host}:{args.port} (GraphQL /graphql, REST /api/v1)", file=sys.stderr)
+    try:
+        _run_uvicorn(settings, args)
+    finally:
+        if relay_dir is not None:
+            shutil.rmtree(relay_dir, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from predictql.ws_protocol import DroppingWebSocketProtocol
+
     uvicorn.run(
         "predictql.app:app_for_serve",
         factory=True,
@@ -194,6 +204,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         access_log=False,  # the gateway writes a structured access log with the request id
         log_level=settings.log_level.lower(),
     )
+
+
+def _writer_relay_dir(settings: Settings, workers: int) -> str | None:
+    """Market affinity (``services.writer_relay``): a private runtime directory (0700) where the
+    workers claim their index and listen for each other's writer items; named, with N, in the
+    environment the workers inherit. None with one worker or ``PREDICTQL_WRITER_AFFINITY`` off."""
+    import tempfile
+
+    from predictql.services import writer_relay
+
+    os.environ.pop(writer_relay.RELAY_DIR_ENV, None)  # never a parent's
+    os.environ.pop(writer_relay.WORKERS_ENV, None)
+    if workers < 2 or not settings.writer_affinity:
+        return None
+    directory = tempfile.mkdtemp(prefix="predictql-writers-")  # mode 0700
+    os.environ[writer_relay.RELAY_DIR_ENV] = directory
+    os.environ[writer_relay.WORKERS_ENV] = str(workers)
+    print(f"market affinity: market m's writes on worker m % {workers} (relay in {directory})", file=sys.stderr)
+    return directory
 
 
 def _share_metrics() -> None:

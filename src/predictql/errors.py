@@ -7,6 +7,8 @@ the ones the Intotes pages document for the action (their case included, see DEC
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base of every expected failure."""
@@ -30,6 +32,18 @@ class DomainError(Exception):
     def graphql_code(self) -> str:
         """The code GraphQL answers with: ``code``, unless REST's documented code hides a difference."""
         return self.code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole whatever the subclass's ``__init__`` takes (``services.writer_relay`` sends
+        a writer item's error from the worker that executed it to the one that answers)."""
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[DomainError], args: tuple[Any, ...], state: dict[str, Any]) -> DomainError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidInput(DomainError):

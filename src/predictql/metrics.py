@@ -80,6 +80,20 @@ SLOW_SKIPPED = Counter(
     "Subscribers left behind by their channel's buffer and skipped ahead (snapshot or GAP), by stream",
     ["stream"],
 )
+WRITER_BATCHES = Counter(
+    "predictql_writer_batches",
+    "Market-writer batch transactions committed, by worker (its market-affinity index; '-' without one)",
+    ["worker"],
+)
+WRITER_ITEMS = Counter(
+    "predictql_writer_items", "Writes in committed market-writer batches, by worker (items per commit)", ["worker"]
+)
+WRITER_RELAYED = Counter(
+    "predictql_writer_relayed_items",
+    "Writer items between workers (market affinity): sent to their owner, served for another worker,"
+    " local (the owner unreachable: run here), lost (the owner went away after the send: 503)",
+    ["role"],
+)
 BUS_LAG = Histogram(
     "predictql_bus_delivery_lag_seconds",
     "Bus lag: from a message's publish (after its commit, in whichever process committed it) to its"

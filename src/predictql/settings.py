@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     database_statement_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest statement or pool wait (PostgreSQL), busy wait (SQLite); past it 503."
     )
+    writer_affinity: bool = Field(
+        True,
+        description="With `serve --workers N`: each market's writes are executed by one worker (m % N), relayed there.",
+    )
     redis_url: str | None = Field(None, description="Rate-limit storage shared by all processes when set.")
     rate_limit_fail_open: bool = Field(
         True, description="Redis (the rate-limit storage) down: serve without limits, or answer 503 if false."

@@ -26,6 +26,9 @@ item that fails its own checks change nothing, so the others in its batch still 
   keep queueing; an executor that calls ``joined(session)`` once it holds the lock takes them into
   the batch it is about to apply (the lock wait then grows the batch instead of leaving them for a
   next batch that waits again: with two processes per market, half the batch each otherwise).
+- Market affinity (``serve --workers N``): with a ``relay`` set, an item for a market another
+  worker owns is handed to that worker's writer and joins its batches (``services.writer_relay``);
+  it runs here when the owner cannot be reached. A unit's request still runs alone, here.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from predictql import outages
+from predictql import metrics, outages
 from predictql.db import Database
 from predictql.errors import DomainError
+from predictql.services import writer_relay
+from predictql.services.writer_relay import WriterStopped
 
 log = logging.getLogger("predictql.writer")
 
@@ -108,6 +113,13 @@ class MarketWriter:
         self._queues: dict[int, deque[_Pending]] = {}
         self._drainers: dict[int, asyncio.Task[None]] = {}
         self.batches = 0  # committed batch transactions (for tests and metrics)
+        self.relay: writer_relay.Relay | None = None  # market affinity (``serve --workers N``)
+
+    @property
+    def worker(self) -> str:
+        """This process's market-affinity index, ``-`` without one (the metrics' label)."""
+        index = self.relay.index if self.relay is not None else None
+        return "-" if index is None else str(index)
 
     async def run(self, market_id: int, item: Item) -> Any:
         """Execute ``item`` on ``market_id`` in its turn; its result, or its DomainError raised."""
@@ -115,12 +127,27 @@ class MarketWriter:
         if self.db.in_unit():
             async with self.db.transaction() as session:
                 return outcome_of((await executor(session, market_id, [item]))[0])
+        relay = self.relay
+        if relay is not None and not relay.owns(market_id):  # another worker's market
+            try:
+                outcome = await relay.call(market_id, item)
+            except writer_relay.NotSent:
+                relay.counts.add("local")
+            else:
+                self.db.version += 1  # the owner committed: this process's read caches are stale too
+                return outcome_of(outcome)
+        return outcome_of(await self.submit(market_id, item))
+
+    def submit(self, market_id: int, item: Item) -> asyncio.Future[Outcome]:
+        """Queue ``item`` on its market here; its future is set to its outcome (its DomainError too)
+        or to what else failed. Cancelling it is a caller cancelled (``run``'s rule). The owner's
+        side of a relayed item (``writer_relay``) uses it directly."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        pending = _Pending(item, executor, future, contextvars.copy_context())
+        pending = _Pending(item, executor_for(item), future, contextvars.copy_context())
         self._queues.setdefault(market_id, deque()).append(pending)
         if market_id not in self._drainers:
             self._drainers[market_id] = asyncio.create_task(self._drain(market_id), name=f"market writer {market_id}")
-        return outcome_of(await future)
+        return future
 
     async def aclose(self) -> None:
         """Wait for the batches under way (at shutdown, after the requests have drained)."""
@@ -159,7 +186,7 @@ class MarketWriter:
             if queue:  # only after a cancellation (shutdown): nobody will take these any more
                 for pending in queue:
                     if not pending.future.done():
-                        pending.future.set_exception(RuntimeError("the market writer stopped"))
+                        pending.future.set_exception(WriterStopped())
             self._queues.pop(market_id, None)
 
     def _joiner(self, market_id: int, batch: list[_Pending]) -> Callable[[], list[Item]]:
@@ -182,9 +209,12 @@ class MarketWriter:
                     session.info[_JOIN] = self._joiner(market_id, batch)
                 outcomes = await executor(session, market_id, [pending.item for pending in batch])
             self.batches += 1
+            worker = self.worker
+            metrics.WRITER_BATCHES.labels(worker).inc()
+            metrics.WRITER_ITEMS.labels(worker).inc(len(batch))  # with those it joined
         except asyncio.CancelledError:  # the writer is stopping: nobody must wait forever
             for pending in batch:
-                _settle(pending, RuntimeError("the market writer stopped"))
+                _settle(pending, WriterStopped())
             raise
         except Exception as exc:
             if len(batch) == 1 or outages.unavailable(exc) is not None:
