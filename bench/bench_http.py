@@ -7,6 +7,8 @@
 Scenarios:
 - ``lmsr_trade``: POST /api/v1/lmsr/trade, 32 users alternating buy_yes/buy_no on one market
   (every trade locks that market's row, moves money through the ledger and records history).
+- ``lmsr_trade_graphql``: the same trades as the ``lmsrTrade`` mutation (POST /graphql, variables), its
+  payload the trade, the amounts, the market's price and the caller's cash.
 - ``feed_query``: POST /graphql, the 20-event feed with each event's pools and markets, executed
   every time (the anonymous response cache off).
 - ``feed_cached``: the same, anonymous, with the default shared cache (PREDICTQL_GRAPHQL_CACHE_TTL_MS).
@@ -121,6 +123,37 @@ end
     return path
 
 
+TRADE_MUTATION = (
+    "mutation Trade($input: LmsrTradeInput!) { lmsrTrade(input: $input) { userErrors { field code } "
+    "trade { id fee } costOrPayoutCents sharesDelta market { id yesProbability } balances { cash } } }"
+)
+
+
+def graphql_trade_script(tokens: list[str], market_ids: list[int]) -> Path:
+    """wrk Lua: ``trade_script``'s trades (same users, sides and markets) as the ``lmsrTrade`` mutation."""
+    from predictql.schema.ids import Kind, encode
+
+    query = json.dumps(TRADE_MUTATION)
+    lua = f"""
+local tokens = {{{", ".join(json.dumps(t) for t in tokens)}}}
+local markets = {{{", ".join(json.dumps(encode(Kind.MARKET, m)) for m in market_ids)}}}
+local counter = 0
+request = function()
+  counter = counter + 1
+  local token = tokens[(counter % #tokens) + 1]
+  local side = (counter % 2 == 0) and "BUY_YES" or "BUY_NO"
+  local market = markets[math.floor(counter / 2) % #markets + 1]
+  local body = '{{"query":' .. {json.dumps(query)} .. ',"variables":{{"input":{{"marketId":"' .. market ..
+    '","side":"' .. side .. '","amountType":"SPEND","amount":1000}}}}}}'
+  return wrk.format("POST", "/graphql",
+    {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}}, body)
+end
+"""
+    path = Path(tempfile.mkstemp(suffix=".lua")[1])
+    path.write_text(lua)
+    return path
+
+
 def post_script(path_: str, body: str, token: str | None = None) -> Path:
     auth = f'wrk.headers["Authorization"] = {json.dumps("Bearer " + token)}' if token else ""
     lua = f"""
@@ -179,6 +212,7 @@ def main() -> None:
         cached = {} if args.cache_ttl_ms is None else {"PREDICTQL_GRAPHQL_CACHE_TTL_MS": str(args.cache_ttl_ms)}
         scenarios = [
             ("lmsr_trade", "/", trade_script(tokens, [market_id]), {}),
+            ("lmsr_trade_graphql", "/graphql", graphql_trade_script(tokens, [market_id]), {}),
             ("feed_query", "/graphql", feed_body, {"PREDICTQL_GRAPHQL_CACHE_TTL_MS": "0"}),
             ("feed_cached", "/graphql", feed_body, cached),
             ("feed_signed_in_cached", "/graphql", signed_in_feed, cached),

@@ -137,6 +137,10 @@ def _lifespan(
             # Objects alive now live until shutdown: keep them out of the GC's generations.
             gc.collect()
             gc.freeze()
+            if settings.gc_young_threshold:
+                # A request allocates a few hundred objects: at Python's 700 the youngest generation
+                # was collected every few requests, ~7 % of a trade's CPU (bench/RESULTS.md, httpcost).
+                gc.set_threshold(settings.gc_young_threshold, *gc.get_threshold()[1:])
             try:
                 yield {
                     "db": db,

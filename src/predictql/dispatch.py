@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Host, Match, Route, Router, WebSocketRoute
+from starlette.routing import BaseRoute, Host, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -47,22 +47,54 @@ class Dispatch(Router):
         self._chosen: dict[tuple[str, str], Route] = {}
         self._sockets = {r.path for r in self.routes if isinstance(r, WebSocketRoute) and _direct_socket(r)}
         self._socket_routes: dict[str, WebSocketRoute | None] = {}
+        self._mounted = self._mounted_literals()
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (path := get_route_path(scope)) in self._literal:
-            key = (scope["method"], path)
-            route = self._chosen.get(key)
-            if route is None:
-                route = self._choose(scope, key)
-            if route is not None:
+        if scope["type"] == "http":
+            path = get_route_path(scope)
+            if path in self._literal:
+                key = (scope["method"], path)
+                route = self._chosen.get(key)
+                if route is None:
+                    route = self._choose(scope, key)
+                if route is not None:
+                    if "router" not in scope:
+                        scope["router"] = self
+                    scope["route"] = route
+                    scope["endpoint"] = route.endpoint
+                    scope["path_params"] = dict(scope.get("path_params", {}))
+                    await route.handle(scope, receive, send)
+                    return
+            elif (mount := self._mounted.get(path)) is not None:
+                # What Starlette's loop and ``Mount.handle`` do for it, without the loop's regular
+                # expressions and the mounted router's ``__call__`` (the REST API's literal routes).
+                _, child = mount.matches(scope)
                 if "router" not in scope:
                     scope["router"] = self
-                scope["route"] = route
-                scope["endpoint"] = route.endpoint
-                scope["path_params"] = dict(scope.get("path_params", {}))
-                await route.handle(scope, receive, send)
+                scope["route"] = mount
+                scope.update(child)
+                await cast(Dispatch, mount.app).app(scope, receive, send)
                 return
         await super().app(scope, receive, send)
+
+    def _mounted_literals(self) -> dict[str, Mount]:
+        """The literal paths of each mounted ``Dispatch`` (without middleware of its own), by their path
+        here, when Starlette's loop hands every request for that path to the mount: no route before it
+        matches the path (which route matches an HTTP request at all depends on its path only)."""
+        found: dict[str, Mount] = {}
+        for mount in self.routes:
+            if not isinstance(mount, Mount):
+                continue
+            inner = mount.app
+            if not isinstance(inner, Dispatch) or inner.middleware_stack != inner.app:
+                continue
+            for literal in inner._literal:
+                path = mount.path + literal
+                scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
+                first = next((r for r in self.routes if r.matches(scope)[0] is not Match.NONE), None)
+                if first is mount and path not in self._literal:
+                    found[path] = mount
+        return found
 
     def socket_route(self, scope: Scope) -> WebSocketRoute | None:
         """The route of a WebSocket when Starlette's loop would hand it to a literal-path

@@ -232,19 +232,20 @@ class Gateway:
                 await _send_error(send, scope, 500, "INTERNAL_ERROR", f"internal error (request id {rid})", extra)
         finally:
             metrics.observe_http(scope, status_holder["status"], time.perf_counter() - started)
-            log.info(
-                "%s %s %s",
-                scope.get("method"),
-                scope.get("path"),
-                status_holder["status"],
-                extra={
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "status": status_holder["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "client": (scope.get("client") or ("-",))[0],
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # production logs at WARNING: no record, no ``extra`` built
+                log.info(
+                    "%s %s %s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    status_holder["status"],
+                    extra={
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status_holder["status"],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "client": (scope.get("client") or ("-",))[0],
+                    },
+                )
 
     def _limited(self, receive: Receive, holder: dict[str, Any]) -> Receive:
         seen = 0

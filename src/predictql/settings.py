@@ -288,6 +288,13 @@ class Settings(BaseSettings):
         description="How often glibc is asked to return freed heap pages (malloc_trim, a few ms each); 0: never. "
         "It bounds what a burst leaves behind: memory returns within one period.",
     )
+    gc_young_threshold: int = Field(
+        10_000,
+        ge=0,
+        description="Allocations between two collections of the garbage collector's youngest generation, set "
+        "after start-up (gc.set_threshold); 0: Python's default (700). Each request allocates a few hundred "
+        "objects, so the default collected every few requests (~7 % of a trade's CPU, bench/RESULTS.md).",
+    )
     pythonmalloc: Literal["malloc", "off"] = Field(
         "malloc",
         description="`serve` re-executes itself once with PYTHONMALLOC=malloc (glibc, reached by the trim) unless "

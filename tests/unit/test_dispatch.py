@@ -78,6 +78,32 @@ async def test_every_rest_path_and_method_goes_where_starlette_sends_it(monkeypa
     assert compared > 500
 
 
+async def test_a_mounted_dispatchs_literal_paths_go_where_starlette_sends_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The top router finds a literal path of a mounted ``Dispatch`` by its full path (the REST API's):
+    the same route and scope as Starlette's loop and ``Mount``, also when a route before the mount
+    claims the path (here ``/api/v1/health``, for some methods) or a mount before it takes a prefix."""
+    routes = all_routes()
+
+    def app(inner: type[Router]) -> list[BaseRoute]:
+        return [
+            Route("/graphql", _never),
+            Route("/api/v1/health", _never, methods=["POST"]),  # before the mount: it takes the path
+            Mount("/api/v1/lmsr", app=inner([Route("/trade", _never)])),  # a mount before the mount
+            Mount("/api/v1", app=inner(routes, redirect_slashes=False)),
+        ]
+
+    ours, starlettes = Dispatch(app(Dispatch)), Router(app(Router))
+    assert "/api/v1/users/me" in ours._mounted and "/api/v1/health" not in ours._mounted
+    assert ours._mounted["/api/v1/lmsr/trade"].path == "/api/v1/lmsr"  # the first mount's, not the API's
+    compared = 0
+    for path in _paths(routes):
+        for method in METHODS:
+            scope = {"type": "http", "method": method, "path": "/api/v1" + path, "root_path": "", "headers": []}
+            assert await _handled(ours, scope, monkeypatch) == await _handled(starlettes, scope, monkeypatch)
+            compared += 1
+    assert compared > 500
+
+
 def test_generated_request_ids_are_uuid4_hex() -> None:
     ids = {new_request_id() for _ in range(2000)}
     assert len(ids) == 2000

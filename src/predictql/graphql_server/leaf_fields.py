@@ -28,7 +28,8 @@ instance); a value already on the instance (``from_row``, or read before) is use
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from graphql import (
@@ -37,6 +38,7 @@ from graphql import (
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     Undefined,
 )
@@ -89,6 +91,15 @@ def leaf_plans(parent_type: GraphQLObjectType) -> dict[str, LeafPlan]:
 
 
 class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # graphql-core's helpers are bound methods of the executor, kept on it: a reference cycle
+        # (executor -> helpers -> method -> executor) that holds the whole request (the context,
+        # Starlette's request and response, the collected fields: ~95 objects for an lmsrTrade) until
+        # the cyclic GC finds it. Reached through a weak reference instead, it is freed when the
+        # execution ends (bench/RESULTS.md, branch httpcost).
+        self.async_helpers = _weak_helpers(weakref.ref(self))
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -157,3 +168,20 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             return results
 
         return get_results()
+
+
+def _weak_helpers(executor: weakref.ref[LeafFieldsExecutor]) -> GraphQLResolveInfoHelpers:
+    def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+        return _alive(executor).gather_async_work(values)
+
+    def track(values: Sequence[Any]) -> None:
+        _alive(executor).track_async_work(values)
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
+def _alive(executor: weakref.ref[LeafFieldsExecutor]) -> LeafFieldsExecutor:
+    found = executor()
+    if found is None:  # a resolver's ``info`` kept past the end of its execution
+        raise RuntimeError("the GraphQL execution this work belonged to has ended")
+    return found

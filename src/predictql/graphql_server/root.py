@@ -23,6 +23,7 @@ from predictql.graphql_server.idempotency import Idempotency, IdempotencyKeyArgu
 from predictql.graphql_server.input_guard import InputGuard, SafeStringLiterals
 from predictql.graphql_server.limits import limit_rules
 from predictql.graphql_server.operation_metrics import OperationMetrics
+from predictql.graphql_server.plain_inputs import build_plain_inputs
 from predictql.graphql_server.stream_execution import SharedEventExecutor
 from predictql.resolvers.alerts import AlertsMutation, AlertsQuery
 from predictql.resolvers.assets import AssetsMutation, AssetsQuery, AssetsSubscription
@@ -146,4 +147,5 @@ def build_schema(settings: Settings | None = None, *, traced: type[SchemaExtensi
         execution_context_class=SharedEventExecutor,  # one execution per event, not per subscriber
     )
     call_directly(schema)  # plain ``def`` resolvers of (self, info) without Strawberry's wrapper
+    build_plain_inputs(schema)  # inputs of scalars and enums built in one call (plain_inputs)
     return schema
