@@ -26,7 +26,7 @@ with Core statements (``models.core``): the rows each outcome carries are writte
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -342,19 +342,25 @@ class _Planner:
 # -- the executor -------------------------------------------------------------------------------
 
 
-async def execute(session: AsyncSession, market_id: int, items: Sequence[Item], *, fee_bps: int) -> list[Outcome]:
-    """Apply ``items`` to one market in arrival order in the caller's transaction (see module)."""
+async def execute(
+    session: AsyncSession,
+    market_id: int,
+    items: Sequence[Item],
+    *,
+    fee_bps: int,
+    join: Callable[[], Sequence[Item]] | None = None,
+) -> list[Outcome]:
+    """Apply ``items`` to one market in arrival order in the caller's transaction (see module);
+    with ``join``, the items it returns once the market is locked (what queued on the market's
+    writer while this waited: ``market_writer.joined``) are applied after them, their outcomes last."""
     now = utcnow()
-    outcomes: list[Outcome | None] = [None] * len(items)
-    users = [item.actor.user_id or 0 for item in items]
-    for index, item in enumerate(items):
-        try:
-            item.actor.require_write()
-            if isinstance(item, Place):
-                orderbook_trading.check_request(item.request, now, fee_bps)
-        except DomainError as error:
-            outcomes[index] = error
+    outcomes = _prechecked(items, now, fee_bps)
     known = await _lock(session, market_id)
+    if join is not None:  # checked as the others were before the lock
+        more = list(join())
+        items = [*items, *more]
+        outcomes += _prechecked(more, now, fee_bps)
+    users = [item.actor.user_id or 0 for item in items]
     if known is None:
         for index, item in enumerate(items):
             if outcomes[index] is None:
@@ -385,6 +391,20 @@ async def execute(session: AsyncSession, market_id: int, items: Sequence[Item], 
     for index, result in zip(live, results, strict=True):
         outcomes[index] = result
     return _done(outcomes)
+
+
+def _prechecked(items: Sequence[Item], now: datetime, fee_bps: int) -> list[Outcome | None]:
+    """Each item's own error from the checks that need no row (the caller may write, the order's
+    fields), None for the others."""
+    outcomes: list[Outcome | None] = [None] * len(items)
+    for index, item in enumerate(items):
+        try:
+            item.actor.require_write()
+            if isinstance(item, Place):
+                orderbook_trading.check_request(item.request, now, fee_bps)
+        except DomainError as error:
+            outcomes[index] = error
+    return outcomes
 
 
 def _done(outcomes: list[Outcome | None]) -> list[Outcome]:
