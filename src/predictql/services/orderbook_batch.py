@@ -35,7 +35,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, literal, null, or_, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
@@ -134,6 +134,10 @@ ORDER_STATE = (
     "escrow_bonus",
     "updated_at",
 )
+
+
+MARKET_STATE = ("volume", "last_price")
+"""What a batch with fills changes on the locked market row (``core.put``, written with its trades)."""
 
 
 class _NeedMore(Exception):
@@ -750,7 +754,7 @@ async def _lock_accounts(
     alone = len(items) == 1 and not any(isinstance(i, Place) and i.request.use_bonus for i in items)
     for _ in range(3):
         wanted = planner.parties - set(known.chains)
-        for user_id, (user, chain) in (await referrals.users_with_chains(session, wanted) if wanted else {}).items():
+        for user_id, (user, chain) in (await referrals.traders_with_chains(session, wanted) if wanted else {}).items():
             known.users[user_id], known.chains[user_id] = user, chain
         if alone:
             break
@@ -898,22 +902,27 @@ async def _write(
             for sell in step.sells:
                 writer.placement(sell)
     fills = writer.fills
-    await core.add(session, [t for t, _ in fills.trades])
+    points: list[dict[str, Any]] = []
+    if fills.fills:  # the locked row set without the ORM's events, written with the trades
+        last = fills.fills[-1][0].price_yes  # the displayed price (``prices.market_price``)
+        core.put(market, volume=market.volume + fills.volume, last_price=last)
+        points.append({"market_id": market.id or 0, "probability": market_price(market).yes_probability})
+        points[0]["created_at"] = now
+    trades = [t for t, _ in fills.trades]
+    # The orders the batch changed (a new one only when it did not rest as it was inserted): their
+    # state is final now. One statement on PostgreSQL with the trades, price point and market.
+    changed = [row for key, row in writer.dirty.items() if inserted.get(key) != _state(row)]
+    saving: list[tuple[Sequence[SQLModel], tuple[str, ...]]] = [(changed, ORDER_STATE)]
+    if points:
+        saving.append(([market], MARKET_STATE))
+    await core.add_with(session, trades, PricePoint, points, saving=saving)
     await fills.move_positions(session)
-    writer.movements += fills.movements({u: known.chains.get(u, []) for u in {t.user_id for t, _ in fills.trades}})
-    if fills.fills:
-        market.volume += fills.volume
-        market.last_price = fills.fills[-1][0].price_yes  # the displayed price (``prices.market_price``)
-        probability = market_price(market).yes_probability
-        session.add(PricePoint(market_id=market.id or 0, probability=probability, created_at=now))
+    writer.movements += fills.movements({u: known.chains.get(u, []) for u in {t.user_id for t in trades}})
     try:
         await ledger.post_many(session, writer.movements, locked=known.locked)
     except InsufficientFunds:
         raise InsufficientFunds("insufficient balance for this order") from None
-    # The orders the batch changed (a new one only when it did not rest as it was inserted).
-    changed = [row for key, row in writer.dirty.items() if inserted.get(key) != _state(row)]
-    await core.save(session, changed, ORDER_STATE)
-    await session.flush()  # the market (and alert firings): the session's own rows
+    await session.flush()  # the session's own rows, if any (the alert firings are added below)
     topics.orders_changed(session, writer.changed.values())
     topics.book_changed(session, writer.book.values())
     pairs = [
@@ -921,9 +930,9 @@ async def _write(
         for fill, mine, theirs in fills.fills
         for row, order in ((mine, orders[fill.taker_order_id]), (theirs, orders[fill.maker_order_id]))
     ]
-    # The trade ticks name each party: the rows read with their referral chains (``known.users``
-    # holds them in the session's weak identity map).
-    await topics.trades_executed(session, market, [mine for _, mine, _ in fills.fills], pairs)
+    # The trade ticks name each party: the rows read with their referral chains (``known.users``).
+    ticks = [mine for _, mine, _ in fills.fills]
+    await topics.trades_executed(session, market, ticks, pairs, event=known.event, users=known.users)
     await alerts.market_price_moved(session, market, before)
     await notifications.orders_filled(session, market, writer.filled.values())
     return [_outcome(step, writer) for step in steps]
