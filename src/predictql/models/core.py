@@ -76,13 +76,30 @@ def values_of(instance: SQLModel) -> dict[str, Any]:
     return {name: getattr(instance, name) for name in columns(type(instance))}
 
 
+def _rows_values(rows: Sequence[SQLModel], names: Sequence[str]) -> list[dict[str, Any]]:
+    """The columns ``names`` of each row, as ``getattr`` reads them: from the instance's ``__dict__``
+    when it holds the column (a row ``build`` made always does, a loaded one unless expired), which
+    is what the ORM's attribute returns then, at a third of its cost (~0.2 us a column)."""
+    out = []
+    for row in rows:
+        held = row.__dict__
+        out.append({name: held[name] if name in held else getattr(row, name) for name in names})
+    return out
+
+
+def _rows_arrays(rows: Sequence[SQLModel], names: Sequence[str]) -> dict[str, list[Any]]:
+    """``_rows_values`` as one list per column."""
+    values = _rows_values(rows, names)
+    return {name: [row[name] for row in values] for name in names}
+
+
 async def add(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
     """Insert rows of one model in one multi-row ``INSERT ... RETURNING id``; each gets its id."""
     if not rows:
         return
     model = type(rows[0])
     names = [name for name in columns(model) if name != "id"]
-    ids = await insert_ids(session, model, [{name: getattr(row, name) for name in names} for row in rows])
+    ids = await insert_ids(session, model, _rows_values(rows, names))
     for row, id_ in zip(rows, ids, strict=True):
         row.id = id_
 
@@ -104,14 +121,14 @@ async def add_with(
     if rows and beside and on_postgresql(session):
         first = type(rows[0])
         names = [name for name in columns(first) if name != "id"]
-        arrays = _arrays(session, first, [{name: getattr(row, name) for name in names} for row in rows])
+        arrays = _arrays(session, first, _rows_values(rows, names))
         extra = _arrays(session, model, beside)
         if arrays is not None and extra is not None:
             shapes = tuple((type(some[0]), names) for some, names in saved)
             statement = _unnest_insert_with(first, tuple(arrays), model, tuple(extra), shapes)
             params = {**arrays, **{f"w_{name}": values for name, values in extra.items()}}
             for index, (some, saved_names) in enumerate(saved):
-                params.update({f"s{index}_{name}": [getattr(r, name) for r in some] for name in ("id", *saved_names)})
+                params.update({f"s{index}_{name}": v for name, v in _rows_arrays(some, ("id", *saved_names)).items()})
             ids = sorted(int(id_) for id_ in await session.scalars(statement, params))  # as in ``insert_ids``
             for row, id_ in zip(rows, ids, strict=True):
                 row.id = id_
@@ -262,7 +279,7 @@ async def save(session: AsyncSession, rows: Sequence[SQLModel], names: tuple[str
     model = type(rows[0])
     if on_postgresql(session):
         rows = list({row.id: row for row in rows}.values())  # type: ignore[attr-defined]  # one row once, as it is now
-        arrays = {name: [getattr(row, name) for row in rows] for name in ("id", *names)}
+        arrays = _rows_arrays(rows, ("id", *names))
         await session.execute(_unnest_update(model, names), arrays)
         return
     await session.execute(

@@ -939,7 +939,8 @@ async def _write(
 
 
 def _state(row: Order) -> tuple[object, ...]:
-    return tuple(getattr(row, name) for name in ORDER_STATE)
+    held = row.__dict__  # a transient row (``core.build``): every column is there
+    return tuple(held[name] for name in ORDER_STATE)
 
 
 def _outcome(step: _Step | DomainError, writer: _Writer) -> Outcome:
