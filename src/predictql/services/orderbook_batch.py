@@ -4,7 +4,7 @@
 every request queued on a market (the entry points ``place_order``, ``cancel_order``,
 ``cancel_all`` and ``close_position`` call it with one item). In one transaction it
 
-1. locks the market row once;
+1. locks the market row once, then takes what queued on the market's writer meanwhile (``join``);
 2. loads what the whole batch needs: in one ``UNION ALL`` the resting orders that can cross any of
    its placements (a window per side, widened once when the batch walks past it), the market's
    last order number, the buyers' balances and, when the batch trades, its GTD orders due now
@@ -14,10 +14,14 @@ every request queued on a market (the entry points ``place_order``, ``cancel_ord
    (``pricing.orderbook``): an item that fails its own checks (field checks, duplicate client
    order id, insufficient balance, paused market, units to sell, FOK, POST_ONLY, order not found
    or not open, no liquidity to close into) gets its documented error and changes nothing;
-4. locks every tracked ledger account the plan moves in id order (``ledger.lock_balances``) and
-   plans again if a buyer's balance moved meanwhile (another market's trade);
-5. writes the plan: order rows, trade rows, positions (``positions.apply_holdings``), the ledger
-   (``ledger.post_many``, once), the price point, notifications, alerts and the streams, once each.
+4. reads the parties with their referral chains and open positions here (locked; one statement,
+   ``referrals.traders_with_positions``), locks every tracked ledger account the plan moves in id
+   order (``ledger.lock_balances``) and plans again if a buyer's balance moved meanwhile (another
+   market's trade);
+5. writes the plan: order rows; the trade rows with the price point, the market row and the
+   changed orders' states (one statement, ``core.add_with``); positions
+   (``positions.apply_holdings``), the ledger (``ledger.post_many``, once), notifications, alerts
+   and the streams, once each.
 
 Nothing it calls calls back into the order path. Orders, trades and positions are read and written
 with Core statements (``models.core``): the rows each outcome carries are written, not the session's.
@@ -160,6 +164,8 @@ class _Known:
     reserved: dict[tuple[int, str], int] = field(default_factory=dict)
     chains: dict[int, list[int]] = field(default_factory=dict)
     users: dict[int, User] = field(default_factory=dict)  # the parties of fills, read with their chains
+    positions_of: set[int] = field(default_factory=set)  # users whose open positions were read with them
+    positions: list[Position] = field(default_factory=list)  # ... those rows, locked
     next_seq: int = 1
     locked: ledger.Accounts = field(default_factory=dict)  # ledger.lock_balances in this batch
     expired: list[Movement] = field(default_factory=list)  # the release of the GTD orders found due
@@ -754,8 +760,12 @@ async def _lock_accounts(
     alone = len(items) == 1 and not any(isinstance(i, Place) and i.request.use_bonus for i in items)
     for _ in range(3):
         wanted = planner.parties - set(known.chains)
-        for user_id, (user, chain) in (await referrals.traders_with_chains(session, wanted) if wanted else {}).items():
-            known.users[user_id], known.chains[user_id] = user, chain
+        if wanted:  # the parties with their chains and open positions here (locked: ``_write`` moves them)
+            found, held = await referrals.traders_with_positions(session, sorted(wanted), known.market.id or 0)
+            for user_id, (user, chain) in found.items():
+                known.users[user_id], known.chains[user_id] = user, chain
+            known.positions_of |= wanted
+            known.positions += held
         if alone:
             break
         owners = planner.parties | set(planner.debits) | _cancel_owners(known, steps)
@@ -916,7 +926,7 @@ async def _write(
     if points:
         saving.append(([market], MARKET_STATE))
     await core.add_with(session, trades, PricePoint, points, saving=saving)
-    await fills.move_positions(session)
+    await fills.move_positions(session, (known.positions_of, known.positions))
     writer.movements += fills.movements({u: known.chains.get(u, []) for u in {t.user_id for t in trades}})
     try:
         await ledger.post_many(session, writer.movements, locked=known.locked)
