@@ -23,6 +23,8 @@ Every function here runs with the market row locked by the caller.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -34,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.db import utcnow
-from predictql.models import LedgerAccount, Market, Order, Trade, core
+from predictql.models import LedgerAccount, Market, Order, Position, Trade, core
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook import Fill
 from predictql.services import ledger, positions, referrals
@@ -226,9 +228,12 @@ class FillBook:
         self.trades.append((trade, fee))
         return trade
 
-    async def move_positions(self, session: AsyncSession) -> None:
-        """Sellers' units out (PnL realized against proceeds), buyers' units in, for the whole batch."""
-        await positions.apply_holdings(session, self.market, self.holdings)
+    async def move_positions(
+        self, session: AsyncSession, loaded: tuple[AbstractSet[int], Sequence[Position]] = (frozenset(), ())
+    ) -> None:
+        """Sellers' units out (PnL realized against proceeds), buyers' units in, for the whole batch
+        (``loaded``: ``positions.apply_holdings``')."""
+        await positions.apply_holdings(session, self.market, self.holdings, loaded)
 
     def movements(self, chains: dict[int, list[int]]) -> list[Movement]:
         """One balanced transaction per fill, then each party's fee split (trade rows have ids now)."""

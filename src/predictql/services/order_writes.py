@@ -9,9 +9,10 @@ the commit: it is the caller's state as it is now.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import groupby, takewhile
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -33,12 +34,34 @@ class Queued:
 
 
 async def execute(session: AsyncSession, market_id: int, queued: list[Queued]) -> list[orderbook_batch.Outcome]:
-    """The writer's executor: the batch in arrival order (runs of one fee setting: one per process)."""
+    """The writer's executor: the batch in arrival order (runs of one fee setting: one per process),
+    the last run taking what queued on the market while it waited for the lock (``_joiner``)."""
+    runs = deque(_runs(queued))
     outcomes: list[orderbook_batch.Outcome] = []
-    for fee_bps, run in groupby(queued, key=lambda q: q.fee_bps):
-        items: Sequence[orderbook_batch.Item] = [q.item for q in run]
-        outcomes += await orderbook_batch.execute(session, market_id, items, fee_bps=fee_bps)
+    while runs:
+        fee_bps, items = runs.popleft()
+        join = None if runs else _joiner(session, fee_bps, runs)
+        outcomes += await orderbook_batch.execute(session, market_id, items, fee_bps=fee_bps, join=join)
     return outcomes
+
+
+def _runs(queued: Sequence[Queued]) -> list[tuple[int, list[orderbook_batch.Item]]]:
+    return [(fee_bps, [q.item for q in run]) for fee_bps, run in groupby(queued, key=lambda q: q.fee_bps)]
+
+
+def _joiner(
+    session: AsyncSession, fee_bps: int, runs: deque[tuple[int, list[orderbook_batch.Item]]]
+) -> Callable[[], list[orderbook_batch.Item]]:
+    """``market_writer.joined`` for the run of ``fee_bps``: the joined items of that setting up to the
+    first of another, which run after it (``runs``), so the outcomes stay in arrival order."""
+
+    def join() -> list[orderbook_batch.Item]:
+        more: list[Queued] = market_writer.joined(session)
+        same = list(takewhile(lambda q: q.fee_bps == fee_bps, more))
+        runs.extend(_runs(more[len(same) :]))
+        return [q.item for q in same]
+
+    return join
 
 
 market_writer.register(Queued, execute)

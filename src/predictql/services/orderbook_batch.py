@@ -4,7 +4,7 @@
 every request queued on a market (the entry points ``place_order``, ``cancel_order``,
 ``cancel_all`` and ``close_position`` call it with one item). In one transaction it
 
-1. locks the market row once;
+1. locks the market row once, then takes what queued on the market's writer meanwhile (``join``);
 2. loads what the whole batch needs: in one ``UNION ALL`` the resting orders that can cross any of
    its placements (a window per side, widened once when the batch walks past it), the market's
    last order number, the buyers' balances and, when the batch trades, its GTD orders due now
@@ -14,10 +14,14 @@ every request queued on a market (the entry points ``place_order``, ``cancel_ord
    (``pricing.orderbook``): an item that fails its own checks (field checks, duplicate client
    order id, insufficient balance, paused market, units to sell, FOK, POST_ONLY, order not found
    or not open, no liquidity to close into) gets its documented error and changes nothing;
-4. locks every tracked ledger account the plan moves in id order (``ledger.lock_balances``) and
-   plans again if a buyer's balance moved meanwhile (another market's trade);
-5. writes the plan: order rows, trade rows, positions (``positions.apply_holdings``), the ledger
-   (``ledger.post_many``, once), the price point, notifications, alerts and the streams, once each.
+4. reads the parties with their referral chains and open positions here (locked; one statement,
+   ``referrals.traders_with_positions``), locks every tracked ledger account the plan moves in id
+   order (``ledger.lock_balances``) and plans again if a buyer's balance moved meanwhile (another
+   market's trade);
+5. writes the plan: order rows; the trade rows with the price point, the market row and the
+   changed orders' states (one statement, ``core.add_with``); positions
+   (``positions.apply_holdings``), the ledger (``ledger.post_many``, once), notifications, alerts
+   and the streams, once each.
 
 Nothing it calls calls back into the order path. Orders, trades and positions are read and written
 with Core statements (``models.core``): the rows each outcome carries are written, not the session's.
@@ -26,7 +30,7 @@ with Core statements (``models.core``): the rows each outcome carries are writte
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -35,7 +39,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, literal, null, or_, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from predictql.auth import Actor
 from predictql.db import utcnow
@@ -136,6 +140,10 @@ ORDER_STATE = (
 )
 
 
+MARKET_STATE = ("volume", "last_price")
+"""What a batch with fills changes on the locked market row (``core.put``, written with its trades)."""
+
+
 class _NeedMore(Exception):
     """The batch walked past the last resting order loaded on a side that has more."""
 
@@ -156,6 +164,8 @@ class _Known:
     reserved: dict[tuple[int, str], int] = field(default_factory=dict)
     chains: dict[int, list[int]] = field(default_factory=dict)
     users: dict[int, User] = field(default_factory=dict)  # the parties of fills, read with their chains
+    positions_of: set[int] = field(default_factory=set)  # users whose open positions were read with them
+    positions: list[Position] = field(default_factory=list)  # ... those rows, locked
     next_seq: int = 1
     locked: ledger.Accounts = field(default_factory=dict)  # ledger.lock_balances in this batch
     expired: list[Movement] = field(default_factory=list)  # the release of the GTD orders found due
@@ -342,19 +352,25 @@ class _Planner:
 # -- the executor -------------------------------------------------------------------------------
 
 
-async def execute(session: AsyncSession, market_id: int, items: Sequence[Item], *, fee_bps: int) -> list[Outcome]:
-    """Apply ``items`` to one market in arrival order in the caller's transaction (see module)."""
+async def execute(
+    session: AsyncSession,
+    market_id: int,
+    items: Sequence[Item],
+    *,
+    fee_bps: int,
+    join: Callable[[], Sequence[Item]] | None = None,
+) -> list[Outcome]:
+    """Apply ``items`` to one market in arrival order in the caller's transaction (see module);
+    with ``join``, the items it returns once the market is locked (what queued on the market's
+    writer while this waited: ``market_writer.joined``) are applied after them, their outcomes last."""
     now = utcnow()
-    outcomes: list[Outcome | None] = [None] * len(items)
-    users = [item.actor.user_id or 0 for item in items]
-    for index, item in enumerate(items):
-        try:
-            item.actor.require_write()
-            if isinstance(item, Place):
-                orderbook_trading.check_request(item.request, now, fee_bps)
-        except DomainError as error:
-            outcomes[index] = error
+    outcomes = _prechecked(items, now, fee_bps)
     known = await _lock(session, market_id)
+    if join is not None:  # checked as the others were before the lock
+        more = list(join())
+        items = [*items, *more]
+        outcomes += _prechecked(more, now, fee_bps)
+    users = [item.actor.user_id or 0 for item in items]
     if known is None:
         for index, item in enumerate(items):
             if outcomes[index] is None:
@@ -385,6 +401,20 @@ async def execute(session: AsyncSession, market_id: int, items: Sequence[Item], 
     for index, result in zip(live, results, strict=True):
         outcomes[index] = result
     return _done(outcomes)
+
+
+def _prechecked(items: Sequence[Item], now: datetime, fee_bps: int) -> list[Outcome | None]:
+    """Each item's own error from the checks that need no row (the caller may write, the order's
+    fields), None for the others."""
+    outcomes: list[Outcome | None] = [None] * len(items)
+    for index, item in enumerate(items):
+        try:
+            item.actor.require_write()
+            if isinstance(item, Place):
+                orderbook_trading.check_request(item.request, now, fee_bps)
+        except DomainError as error:
+            outcomes[index] = error
+    return outcomes
 
 
 def _done(outcomes: list[Outcome | None]) -> list[Outcome]:
@@ -730,8 +760,12 @@ async def _lock_accounts(
     alone = len(items) == 1 and not any(isinstance(i, Place) and i.request.use_bonus for i in items)
     for _ in range(3):
         wanted = planner.parties - set(known.chains)
-        for user_id, (user, chain) in (await referrals.users_with_chains(session, wanted) if wanted else {}).items():
-            known.users[user_id], known.chains[user_id] = user, chain
+        if wanted:  # the parties with their chains and open positions here (locked: ``_write`` moves them)
+            found, held = await referrals.traders_with_positions(session, sorted(wanted), known.market.id or 0)
+            for user_id, (user, chain) in found.items():
+                known.users[user_id], known.chains[user_id] = user, chain
+            known.positions_of |= wanted
+            known.positions += held
         if alone:
             break
         owners = planner.parties | set(planner.debits) | _cancel_owners(known, steps)
@@ -878,22 +912,27 @@ async def _write(
             for sell in step.sells:
                 writer.placement(sell)
     fills = writer.fills
-    await core.add(session, [t for t, _ in fills.trades])
-    await fills.move_positions(session)
-    writer.movements += fills.movements({u: known.chains.get(u, []) for u in {t.user_id for t, _ in fills.trades}})
-    if fills.fills:
-        market.volume += fills.volume
-        market.last_price = fills.fills[-1][0].price_yes  # the displayed price (``prices.market_price``)
-        probability = market_price(market).yes_probability
-        session.add(PricePoint(market_id=market.id or 0, probability=probability, created_at=now))
+    points: list[dict[str, Any]] = []
+    if fills.fills:  # the locked row set without the ORM's events, written with the trades
+        last = fills.fills[-1][0].price_yes  # the displayed price (``prices.market_price``)
+        core.put(market, volume=market.volume + fills.volume, last_price=last)
+        points.append({"market_id": market.id or 0, "probability": market_price(market).yes_probability})
+        points[0]["created_at"] = now
+    trades = [t for t, _ in fills.trades]
+    # The orders the batch changed (a new one only when it did not rest as it was inserted): their
+    # state is final now. One statement on PostgreSQL with the trades, price point and market.
+    changed = [row for key, row in writer.dirty.items() if inserted.get(key) != _state(row)]
+    saving: list[tuple[Sequence[SQLModel], tuple[str, ...]]] = [(changed, ORDER_STATE)]
+    if points:
+        saving.append(([market], MARKET_STATE))
+    await core.add_with(session, trades, PricePoint, points, saving=saving)
+    await fills.move_positions(session, (known.positions_of, known.positions))
+    writer.movements += fills.movements({u: known.chains.get(u, []) for u in {t.user_id for t in trades}})
     try:
         await ledger.post_many(session, writer.movements, locked=known.locked)
     except InsufficientFunds:
         raise InsufficientFunds("insufficient balance for this order") from None
-    # The orders the batch changed (a new one only when it did not rest as it was inserted).
-    changed = [row for key, row in writer.dirty.items() if inserted.get(key) != _state(row)]
-    await core.save(session, changed, ORDER_STATE)
-    await session.flush()  # the market (and alert firings): the session's own rows
+    await session.flush()  # the session's own rows, if any (the alert firings are added below)
     topics.orders_changed(session, writer.changed.values())
     topics.book_changed(session, writer.book.values())
     pairs = [
@@ -901,16 +940,17 @@ async def _write(
         for fill, mine, theirs in fills.fills
         for row, order in ((mine, orders[fill.taker_order_id]), (theirs, orders[fill.maker_order_id]))
     ]
-    # The trade ticks name each party: the rows read with their referral chains (``known.users``
-    # holds them in the session's weak identity map).
-    await topics.trades_executed(session, market, [mine for _, mine, _ in fills.fills], pairs)
+    # The trade ticks name each party: the rows read with their referral chains (``known.users``).
+    ticks = [mine for _, mine, _ in fills.fills]
+    await topics.trades_executed(session, market, ticks, pairs, event=known.event, users=known.users)
     await alerts.market_price_moved(session, market, before)
     await notifications.orders_filled(session, market, writer.filled.values())
     return [_outcome(step, writer) for step in steps]
 
 
 def _state(row: Order) -> tuple[object, ...]:
-    return tuple(getattr(row, name) for name in ORDER_STATE)
+    held = row.__dict__  # a transient row (``core.build``): every column is there
+    return tuple(held[name] for name in ORDER_STATE)
 
 
 def _outcome(step: _Step | DomainError, writer: _Writer) -> Outcome:

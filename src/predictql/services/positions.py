@@ -7,6 +7,7 @@ partial sells; realized PnL is money received minus the cost (fees included) of 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,14 +95,24 @@ class Holding:
     proceeds: int = 0
 
 
-async def apply_holdings(session: AsyncSession, market: Market, holdings: dict[tuple[int, str, bool], Holding]) -> None:
+async def apply_holdings(
+    session: AsyncSession,
+    market: Market,
+    holdings: dict[tuple[int, str, bool], Holding],
+    loaded: tuple[AbstractSet[int], Sequence[Position]] = (frozenset(), ()),
+) -> None:
     """``remove_units`` for every selling holding, then ``add_units`` for every buying one, with the
-    open positions they touch read (and locked) in one statement and written in at most two."""
+    open positions they touch read (and locked) in one statement and written in at most two.
+    ``loaded``: users whose open positions here the caller has read and locked already, and those
+    rows (``load_open``'s): only the others' are read."""
     assert market.id is not None
     if not holdings:
         return
-    users = sorted({user_id for user_id, _, _ in holdings})
-    open_rows = {(row.user_id, row.token): row for row in await load_open(session, market.id, users)}
+    holders = {user_id for user_id, _, _ in holdings}
+    read, rows = loaded
+    missing = sorted(holders - read)
+    found = [*rows, *(await load_open(session, market.id, missing) if missing else [])]
+    open_rows = {(row.user_id, row.token): row for row in found if row.user_id in holders}
     changed: list[Position] = []
     new: list[Position] = []
     now = utcnow()

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import any_, bindparam, func, literal, union_all
+from sqlalchemy import BigInteger, TextClause, any_, bindparam, func, literal, text, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,9 +22,9 @@ from sqlmodel import col, select
 
 from predictql.auth import Actor
 from predictql.errors import NotFound
-from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, Trade, User, core
+from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction, Position, Trade, User, core
 from predictql.pricing.fees import BPS_DENOMINATOR, REFERRAL_BPS, referral_split
-from predictql.services import ledger
+from predictql.services import ledger, positions
 from predictql.services.cursors import Page, PageArgs, count, keyset, window
 from predictql.services.ledger import Movement
 
@@ -110,6 +111,44 @@ async def traders_with_chains(session: AsyncSession, user_ids: Iterable[int]) ->
         user = core.build(User, dict(zip(TICK_COLUMNS, row[:width], strict=True)))
         found[int(row[0])] = (user, _referrers((user.referrer_id, row[width], row[width + 1])))
     return found
+
+
+async def traders_with_positions(
+    session: AsyncSession, user_ids: Iterable[int], market_id: int
+) -> tuple[dict[int, tuple[User, list[int]]], list[Position]]:
+    """``traders_with_chains`` and ``positions.load_open`` of the same users in ``market_id`` (open
+    rows, locked in id order): on PostgreSQL one statement (the locked rows a materialized ``WITH``
+    joined to the users), else both."""
+    wanted = list(dict.fromkeys(user_ids))
+    if not core.on_postgresql(session):
+        return await traders_with_chains(session, wanted), await positions.load_open(session, market_id, wanted)
+    found: dict[int, tuple[User, list[int]]] = {}
+    held: list[Position] = []
+    width, names = len(TICK_COLUMNS), core.columns(Position)
+    for row in await session.execute(_traders_and_positions(), {"user_ids": wanted, "market_id": market_id}):
+        if int(row[0]) not in found:
+            user = core.build(User, dict(zip(TICK_COLUMNS, row[:width], strict=True)))
+            found[int(row[0])] = (user, _referrers((user.referrer_id, row[width], row[width + 1])))
+        if row[width + 2] is not None:  # the position's id: a user with none has one row of NULLs
+            held.append(core.build(Position, dict(zip(names, row[width + 2 :], strict=True))))
+    held.sort(key=lambda position: position.id or 0)
+    return found, held
+
+
+@cache
+def _traders_and_positions() -> TextClause:
+    """``_TRADERS_PG`` with each user's open positions in ``market_id`` (``load_open``'s rows and
+    lock) joined on: a row per position, one with NULLs for a user without any."""
+    ticks = ", ".join(f"u.{name}" for name in TICK_COLUMNS)
+    held = ", ".join(f"p.{name}" for name in core.columns(Position))
+    return text(
+        "WITH p AS MATERIALIZED (SELECT * FROM positions WHERE user_id = ANY(:user_ids)"
+        " AND market_id = :market_id AND status = 'open' ORDER BY id FOR UPDATE)"
+        f" SELECT {ticks}, level1.referrer_id, level2.referrer_id, {held} FROM users AS u"
+        " LEFT OUTER JOIN users AS level1 ON level1.id = u.referrer_id"
+        " LEFT OUTER JOIN users AS level2 ON level2.id = level1.referrer_id"
+        " LEFT OUTER JOIN p ON p.user_id = u.id WHERE u.id = ANY(:user_ids)"
+    ).bindparams(bindparam("user_ids", type_=ARRAY(BigInteger)), bindparam("market_id", type_=BigInteger))
 
 
 async def users_with_chains(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, tuple[User, list[int]]]:
