@@ -104,23 +104,8 @@ async def seed(database_url: str, data_dir: Path, users: int) -> tuple[list[str]
 def trade_script(tokens: list[str], market_ids: list[int]) -> Path:
     """wrk Lua: trade ``n`` by user ``n % users`` alternates buy_yes/buy_no, on market ``(n // 2) % markets``
     (each market sees both sides)."""
-    lua = f"""
-local tokens = {{{", ".join(json.dumps(t) for t in tokens)}}}
-local markets = {{{", ".join(str(m) for m in market_ids)}}}
-local counter = 0
-request = function()
-  counter = counter + 1
-  local token = tokens[(counter % #tokens) + 1]
-  local side = (counter % 2 == 0) and "buy_yes" or "buy_no"
-  local market = markets[math.floor(counter / 2) % #markets + 1]
-  local body = '{{"market_id":' .. market .. ',"side":"' .. side .. '","amount_type":"spend","amount":1000}}'
-  return wrk.format("POST", "/api/v1/lmsr/trade",
-    {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}}, body)
-end
-"""
-    path = Path(tempfile.mkstemp(suffix=".lua")[1])
-    path.write_text(lua)
-    return path
+    body = """'{"market_id":' .. market .. ',"side":"' .. side .. '","amount_type":"spend","amount":1000}'"""
+    return _trading_lua(tokens, [str(m) for m in market_ids], ("buy_yes", "buy_no"), "/api/v1/lmsr/trade", body)
 
 
 TRADE_MUTATION = (
@@ -133,25 +118,35 @@ def graphql_trade_script(tokens: list[str], market_ids: list[int]) -> Path:
     """wrk Lua: ``trade_script``'s trades (same users, sides and markets) as the ``lmsrTrade`` mutation."""
     from predictql.schema.ids import Kind, encode
 
-    query = json.dumps(TRADE_MUTATION)
+    query = json.dumps(json.dumps(TRADE_MUTATION))
+    body = (
+        f"""'{{"query":' .. {query} .. ',"variables":{{"input":{{"marketId":"' .. market .. """
+        """'","side":"' .. side .. '","amountType":"SPEND","amount":1000}}}'"""
+    )
+    markets = [json.dumps(encode(Kind.MARKET, m)) for m in market_ids]
+    return _trading_lua(tokens, markets, ("BUY_YES", "BUY_NO"), "/graphql", body)
+
+
+def _trading_lua(tokens: list[str], markets: list[str], sides: tuple[str, str], path: str, body: str) -> Path:
+    """wrk Lua: request ``n`` is sent by token ``n % tokens`` on market ``(n // 2) % markets`` (Lua
+    literals), side ``sides[n % 2]``; ``body`` is a Lua expression of ``market`` and ``side``."""
     lua = f"""
 local tokens = {{{", ".join(json.dumps(t) for t in tokens)}}}
-local markets = {{{", ".join(json.dumps(encode(Kind.MARKET, m)) for m in market_ids)}}}
+local markets = {{{", ".join(markets)}}}
 local counter = 0
 request = function()
   counter = counter + 1
   local token = tokens[(counter % #tokens) + 1]
-  local side = (counter % 2 == 0) and "BUY_YES" or "BUY_NO"
+  local side = (counter % 2 == 0) and "{sides[0]}" or "{sides[1]}"
   local market = markets[math.floor(counter / 2) % #markets + 1]
-  local body = '{{"query":' .. {json.dumps(query)} .. ',"variables":{{"input":{{"marketId":"' .. market ..
-    '","side":"' .. side .. '","amountType":"SPEND","amount":1000}}}}}}'
-  return wrk.format("POST", "/graphql",
+  local body = {body}
+  return wrk.format("POST", "{path}",
     {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}}, body)
 end
 """
-    path = Path(tempfile.mkstemp(suffix=".lua")[1])
-    path.write_text(lua)
-    return path
+    file = Path(tempfile.mkstemp(suffix=".lua")[1])
+    file.write_text(lua)
+    return file
 
 
 def post_script(path_: str, body: str, token: str | None = None) -> Path:
