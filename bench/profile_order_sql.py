@@ -12,7 +12,9 @@ prints per statement: how many per batch, ms per batch, share of the batch's wal
 on the throw-away bench database only), ``log_analyze``, ``log_buffers``, ``log_wal`` and ``log_triggers`` on,
 sent back as NOTICEs; the printout then adds PostgreSQL's own time per statement and the trigger
 lines (foreign-key checks) of the last batch. ANALYZE's timing inflates those times: read them as
-shares. ``--json FILE`` writes the figures.
+shares. ``--json FILE`` writes the figures. ``--smoke`` (CI, PostgreSQL): 2 batches of 4, explained, with
+the ``statement-check`` prototype; exits non-zero when no batch or ledger statement was timed or explained,
+or the ledger does not balance.
 
 Any checkout runs it (``PYTHONPATH=<checkout>/src``): it only calls ``order_writes.place``.
 """
@@ -282,11 +284,21 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="auto_explain ANALYZE of every statement")
     parser.add_argument("--schema", choices=sorted(SCHEMAS), default="main", help="a prototype applied after seeding")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--smoke", action="store_true", help="CI: 2 batches of 4 with --explain and statement-check; fails when empty"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.batch, args.batches, args.explain, args.schema = 4, 2, True, "statement-check"
     with bench_database("postgresql") as url:
         out = asyncio.run(
             measure(
-                url, batch=args.batch, batches=args.batches, explain=args.explain, crossing=args.scenario == "cross"
+                url,
+                batch=args.batch,
+                batches=args.batches,
+                explain=args.explain,
+                crossing=args.scenario == "cross",
+                schema=args.schema,
             )
         )
     if args.json:
@@ -309,6 +321,11 @@ def main() -> None:
             wal = [line for line in lines if line.strip().startswith("WAL:")][:1]  # the top node's
             for line in [*lines[:2], *wal, *(line for line in lines if "Trigger" in line)]:
                 print("  " + line.strip()[:160])
+    if args.smoke:
+        ledger = [row for row in table if row["statement"].startswith("WITH moved AS")]
+        if not (out["batches_of_2_or_more"] and ledger and server and out["ledger_balanced"]):
+            sys.exit(f"smoke run failed: {out}, ledger statement timed: {bool(ledger)}, explained: {bool(server)}")
+        print("smoke passed")
 
 
 if __name__ == "__main__":
