@@ -25,6 +25,7 @@ SMOKES = [
     pytest.param("bench_overload.py", (), marks=needs_redis, id="overload"),
     pytest.param("profile_ratelimit.py", (), marks=needs_redis, id="profile_ratelimit"),
     pytest.param("bench_workers.py", (), marks=[needs_wrk, needs_postgresql], id="workers"),
+    pytest.param("profile_order_sql.py", (), marks=needs_postgresql, id="profile_order_sql"),
 ]
 # Not benchmarks: the shared plumbing, and the servers the benchmarks above start (covered through them).
 NOT_BENCHMARKS = {"harness.py", "hello_asgi.py", "naive_fanout.py"}
