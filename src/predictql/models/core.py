@@ -93,6 +93,11 @@ def _rows_arrays(rows: Sequence[SQLModel], names: Sequence[str]) -> dict[str, li
     return {name: [row[name] for row in values] for name in names}
 
 
+def _once(rows: Sequence[SQLModel]) -> list[SQLModel]:
+    """Each row once (by id, as it is now: a row named twice is written once, with its last state)."""
+    return list({row.id: row for row in rows}.values())  # type: ignore[attr-defined]
+
+
 async def add(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
     """Insert rows of one model in one multi-row ``INSERT ... RETURNING id``; each gets its id."""
     if not rows:
@@ -117,7 +122,7 @@ async def add_with(
     on one side, a default only a statement can compute: no arrays) both. ``saving``: ``save(rows,
     names)`` of each (rows of one model, column names; none of ``rows``' model), in the same
     statement on PostgreSQL (one ``WITH ... UPDATE`` each)."""
-    saved = [(list({row.id: row for row in some}.values()), names) for some, names in saving if some]  # type: ignore[attr-defined]
+    saved = [(_once(some), names) for some, names in saving if some]
     if rows and beside and on_postgresql(session):
         first = type(rows[0])
         names = [name for name in columns(first) if name != "id"]
@@ -278,7 +283,7 @@ async def save(session: AsyncSession, rows: Sequence[SQLModel], names: tuple[str
         return
     model = type(rows[0])
     if on_postgresql(session):
-        rows = list({row.id: row for row in rows}.values())  # type: ignore[attr-defined]  # one row once, as it is now
+        rows = _once(rows)
         arrays = _rows_arrays(rows, ("id", *names))
         await session.execute(_unnest_update(model, names), arrays)
         return
