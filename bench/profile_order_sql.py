@@ -238,16 +238,21 @@ def _server_ms(batch: Batch) -> dict[str, float]:
     return seen
 
 
-def by_range(done: list[Batch], ranges: int, explain: bool, top: int = 6) -> list[dict[str, Any]]:
-    """The ``top`` statements by total time: mean ms per batch (client side and, explained,
-    PostgreSQL's) in each of ``ranges`` consecutive equal ranges of the batches."""
+def by_range(done: list[Batch], ranges: int, explain: bool, top: int = 10) -> list[dict[str, Any]]:
+    """The batch's wall time, then the ``top`` statements by total time: mean ms per batch (client
+    side and, explained, PostgreSQL's) in each of ``ranges`` consecutive equal ranges of the batches."""
     big = [b for b in done if b.size >= 2]
     chunks = [big[i * len(big) // ranges : (i + 1) * len(big) // ranges] for i in range(ranges)]
     totals: dict[str, float] = defaultdict(float)
     for b in big:
         for part, times in b.parts.items():
             totals[part] += sum(times)
-    rows = []
+    rows: list[dict[str, Any]] = [
+        {
+            "statement": "(the batch's wall time)",
+            "ms": [round(statistics.fmean(b.wall for b in c), 3) if c else 0 for c in chunks],
+        }
+    ]
     for part in sorted(totals, key=lambda p: -totals[p])[:top]:
         row: dict[str, Any] = {"statement": part}
         row["ms"] = [round(statistics.fmean(sum(b.parts.get(part, [])) for b in c), 3) if c else 0 for c in chunks]

@@ -121,6 +121,26 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan, *(node for child in plan.get("Plans", []) for node in _nodes(child))]
 
 
+async def test_last_seq_is_the_markets_own(db: Database) -> None:
+    """The last order number read beside the windows is the market's, or none when it has no
+    orders, whatever the orders of the markets numbered below it."""
+    _, lower = await book_market(db)
+    _, upper = await book_market(db)
+    assert (lower.id or 0) < (upper.id or 0)
+    await seed(db, lower, 40)
+    for market, last in ((upper, None), (lower, 40)):
+        async with db.transaction() as session:
+            known = await orderbook_batch._lock(session, market.id or 0)
+            assert known is not None
+            found, _ = await orderbook_batch._windows(session, known, [], window=8, with_seq=True, buyers=[])
+        assert found == last
+    await seed(db, upper, 3, seed_no=8)
+    async with db.transaction() as session:
+        known = await orderbook_batch._lock(session, upper.id or 0)
+        assert known is not None
+        assert (await orderbook_batch._windows(session, known, [], window=8, with_seq=True, buyers=[]))[0] == 3
+
+
 async def _explain_postgresql(session: Any, statement: Any, params: dict[str, Any], mode: str) -> list[dict[str, Any]]:
     """The executed plan's nodes of ``statement`` prepared and run once under ``plan_cache_mode``
     ``mode`` (a generic plan is what a prepared statement settles on after five runs)."""
@@ -144,9 +164,11 @@ async def _explain_postgresql(session: Any, statement: Any, params: dict[str, An
 async def test_window_read_stops_at_the_window_however_deep_the_book(db: Database) -> None:
     """A trading batch's first load (both windows, the last seq, the orders due) on a book of 6,000
     orders: each window is a Limit over an index scan of ``ix_orders_book``, the last seq one row of
-    ``uq (market_id, seq)``, the due orders a seek; no scan of orders reads more rows than it returns,
-    nothing sorts or aggregates, in a custom plan and in a generic one (what a prepared statement
-    settles on; PostgreSQL). SQLite's plan reads both windows from the index without a sort."""
+    ``uq (market_id, seq)``, the due orders a seek by expiry; no scan of orders
+    reads more rows than it returns, nothing sorts or aggregates, in a custom plan and in a generic
+    one (what a prepared statement settles on), with the statistics the table had and after ANALYZE
+    (PostgreSQL). SQLite's plan reads both windows from ``ix_orders_book`` and nothing sorts or scans
+    the table."""
     _, market = await book_market(db)
     await seed(db, market, 6_000)
     window = 16
@@ -163,16 +185,22 @@ async def test_window_read_stops_at_the_window_however_deep_the_book(db: Databas
             assert len(re.findall(r"SEARCH orders USING INDEX ix_orders_book", plan)) == 2, plan
             assert "TEMP B-TREE" not in plan and "SCAN orders" not in plan, plan
             return
-        await connection.exec_driver_sql("ANALYZE orders")
-        for mode in ("force_custom_plan", "force_generic_plan"):
-            nodes = await _explain_postgresql(session, statement, params, mode)
-            kinds = [node["Node Type"] for node in nodes]
-            assert "Sort" not in kinds and "Aggregate" not in kinds, (mode, kinds)
-            scans = [n for n in nodes if n.get("Relation Name") == "orders"]
-            assert len(scans) == 4 and all(n["Node Type"] != "Seq Scan" for n in scans), (mode, scans)
-            windows = [n for n in scans if n.get("Index Name") == "ix_orders_book"]
-            assert len(windows) == 2, (mode, kinds)
-            for scan in scans:  # each reads what it returns: a window, the last order, none due
-                assert scan["Actual Rows"] <= window and scan.get("Rows Removed by Filter", 0) == 0, (mode, scan)
-            pages = nodes[0]["Shared Hit Blocks"] + nodes[0]["Shared Read Blocks"]
-            assert pages <= 4 * window, (mode, pages)  # 25 here; the whole book is some 150 pages
+        for analyzed in (False, True):  # whatever statistics the table has, then fresh ones
+            if analyzed:
+                await connection.exec_driver_sql("ANALYZE orders")
+            for mode in ("force_custom_plan", "force_generic_plan"):
+                _assert_windowed(await _explain_postgresql(session, statement, params, mode), window, (analyzed, mode))
+
+
+def _assert_windowed(nodes: list[dict[str, Any]], window: int, case: object) -> None:
+    kinds = [node["Node Type"] for node in nodes]
+    assert "Sort" not in kinds and "Aggregate" not in kinds, (case, kinds)
+    scans = [n for n in nodes if n.get("Relation Name") == "orders"]
+    assert len(scans) == 4 and all(n["Node Type"] != "Seq Scan" for n in scans), (case, scans)
+    indexes = [n.get("Index Name") for n in scans]
+    assert indexes[:3] == ["ix_orders_book", "ix_orders_book", "uq_orders_market_id_seq"], case
+    assert indexes[3] in ("ix_orders_market_due", "ix_orders_open_expiry"), case  # due ones: by expiry
+    for scan in scans:  # each reads what it returns: a window, the last order, none due
+        assert scan["Actual Rows"] <= window and scan.get("Rows Removed by Filter", 0) == 0, (case, scan)
+    pages = nodes[0]["Shared Hit Blocks"] + nodes[0]["Shared Read Blocks"]
+    assert pages <= 4 * window, (case, pages)  # 25 here; the whole book is some 150 pages

@@ -565,7 +565,7 @@ def _add(known: _Known, rows: list[Order]) -> None:
             known.open_ids.add(row.id)
 
 
-_SEQ_PART = 2  # ``_windows``: the part of the union holding max(orders.seq)
+_SEQ_PART = 2  # ``_windows``: the part of the union holding the market's last orders.seq
 _BALANCE_PART = 3  # ``_windows``: the parts of the union holding the buyers' balances
 _DUE_PART = 4  # ``_windows``: the part of the union holding the open orders due at ``now``
 
@@ -589,13 +589,17 @@ def _window_query(*, is_bid: bool, limited: bool) -> Any:
 
 
 def _seq_query() -> Any:
-    """One row shaped as ``_window_query``'s: typed NULLs but ``seq``, the market's last order number
-    (none when it has no orders). The last row of ``uq (market_id, seq)`` in its own order: written
-    as max(seq), a generic plan with a new market's estimates aggregated every order of the market."""
+    """One row shaped as ``_window_query``'s: typed NULLs but ``market_id`` and ``seq``, the last
+    entry of ``uq (market_id, seq)`` at or below the market: its last order number when the row's
+    ``market_id`` is the market's (``_windows`` checks), else it has none. A range on the index's
+    order, so no planner sees a cheaper way: max(seq) of ``market_id = :market_id``, planned while
+    the table had no statistics (a generic plan keeps that for good), aggregated or sorted every
+    order of the market through ``ix_orders_market_status``."""
     found = core.table(Order)
-    columns = [c if c.key == "seq" else cast(null(), c.type).label(c.key) for c in found.columns]
-    market = found.c.market_id == bindparam("market_id", type_=BigInteger)
-    query = sql_select(*columns, literal(_SEQ_PART).label("_part")).where(market)
+    kept = ("market_id", "seq")
+    columns = [c if c.key in kept else cast(null(), c.type).label(c.key) for c in found.columns]
+    upto = found.c.market_id <= bindparam("market_id", type_=BigInteger)
+    query = sql_select(*columns, literal(_SEQ_PART).label("_part")).where(upto)
     return query.order_by(found.c.market_id.desc(), found.c.seq.desc()).limit(1)
 
 
@@ -648,7 +652,7 @@ async def _windows(
     due: datetime | None = None,
 ) -> tuple[int | None, list[Order]]:
     """Load the crossing window of each ``(is bid, bound)`` side and the ``buyers``' balances (into
-    ``known.balances``); return the market's max(orders.seq) (``with_seq``) and the open orders due
+    ``known.balances``); return the market's last orders.seq (``with_seq``) and the open orders due
     at ``due`` (in ``seq`` order; left out of the windows, for the caller to cancel): one ``UNION
     ALL`` (each part a subquery with its own order and limit; the rows of a side are sorted here
     again by priority, as a union does not promise its parts' order)."""
@@ -674,7 +678,7 @@ async def _windows(
     for row in await session.execute(statement, params):
         values = dict(zip(names, row, strict=False))
         if row[-1] == _SEQ_PART:
-            last_seq = values["seq"]
+            last_seq = values["seq"] if values["market_id"] == params["market_id"] else None
         elif row[-1] == _BALANCE_PART:
             known.balances[int(values["user_id"])][str(values["client_order_id"])] = int(values["amount"])
         else:

@@ -14,6 +14,11 @@ of a market's book in the order the window reads it (an ask's key its YES price,
 negated, see ``models.orders``), open orders only, so the read stops after ``window`` rows. The
 expressions are spelled here as they were at this revision, not imported: a later model change
 gets its own migration.
+
+``orders (market_id, expires_at) WHERE status IN ('pending', 'partial') AND expires_at IS NOT NULL``:
+the market's open GTD orders due now (read in the same statement) as a seek. Without statistics
+(a new database, or a table autovacuum has not analyzed yet) PostgreSQL took ``ix_orders_book`` for
+that read, partial on the open statuses too, and filtered every open order of the market.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 OPEN = "status IN ('pending', 'partial')"
+OPEN_GTD = f"{OPEN} AND expires_at IS NOT NULL"
 BOOK_SIDE = """
 CASE
     WHEN side = 'buy' AND token = 'YES' OR side = 'sell' AND token = 'NO' THEN 1
@@ -49,8 +55,13 @@ def upgrade() -> None:
             'ix_orders_book', ['market_id', sa.text(f'({BOOK_SIDE})'), sa.text(f'({BOOK_KEY})'), 'seq'], unique=False,
             postgresql_where=sa.text(OPEN), sqlite_where=sa.text(OPEN),
         )
+        batch_op.create_index(
+            'ix_orders_market_due', ['market_id', 'expires_at'], unique=False,
+            postgresql_where=sa.text(OPEN_GTD), sqlite_where=sa.text(OPEN_GTD),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_market_due')
         batch_op.drop_index('ix_orders_book')
