@@ -133,8 +133,9 @@ async def open_orders(session: AsyncSession, market_id: int, *where: Any) -> lis
 def due_conditions() -> tuple[Any, ...]:
     """The conditions of the market ``:market_id``'s open orders due at ``:now`` (bound
     parameters): the GTD orders whose time has come (``expire_due``; the order-book batch's read).
-    The statuses are literals: bound, a prepared statement's generic plan filtered them row by row
-    over every order of the market in ``ix_orders_market_status`` instead of seeking to them."""
+    The statuses are literals, as ``ix_orders_market_due``'s predicate spells them: bound, a
+    prepared statement's generic plan can use no partial index, and filtered them row by row over
+    every order of the market in ``ix_orders_market_status``."""
     orders = core.table(Order).c
     return (
         orders.market_id == bindparam("market_id", type_=BigInteger),
