@@ -12,7 +12,10 @@ prints per statement: how many per batch, ms per batch, share of the batch's wal
 on the throw-away bench database only), ``log_analyze``, ``log_buffers``, ``log_wal`` and ``log_triggers`` on,
 sent back as NOTICEs; the printout then adds PostgreSQL's own time per statement and the trigger
 lines (foreign-key checks) of the last batch. ANALYZE's timing inflates those times: read them as
-shares. ``--json FILE`` writes the figures. ``--smoke`` (CI, PostgreSQL): 2 batches of 4, explained, with
+shares. ``--ranges N``: each statement's ms per batch in N consecutive ranges of the batches, in
+order (a statement whose cost grows with the book shows it: ``--scenario rest`` deepens it by
+``--batch`` orders a batch); with ``--explain``, PostgreSQL's own time too. ``--json FILE`` writes
+the figures. ``--smoke`` (CI, PostgreSQL): 2 batches of 4, explained, with
 the ``statement-check`` prototype; exits non-zero when no batch or ledger statement was timed or explained,
 or the ledger does not balance.
 
@@ -100,7 +103,7 @@ class Batch:
 
 
 async def measure(
-    url: str, *, batch: int, batches: int, explain: bool, crossing: bool, schema: str = "main"
+    url: str, *, batch: int, batches: int, explain: bool, crossing: bool, schema: str = "main", ranges: int = 0
 ) -> dict[str, Any]:
     from sqlalchemy import event, text
     from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
@@ -214,11 +217,51 @@ async def measure(
         await asyncio.gather(*(place(n) for n in range(start, start + batch)))
     cpu_ms = (time.process_time() - cpu) * 1000
     await db.dispose()
-    return {"schema": schema} | summarize(done, cpu_ms, explain) | {"ledger_balanced": await ledger_balanced(url)}
+    out = {"schema": schema} | summarize(done, cpu_ms, explain)
+    if ranges:
+        out["by_range"] = by_range(done, ranges, explain)
+    return out | {"ledger_balanced": await ledger_balanced(url)}
 
 
 _DURATION = re.compile(r"duration: ([\d.]+) ms")
 _QUERY = re.compile(r"Query Text: (.*?)(?:\n\S|\Z)", re.S)
+
+
+def _server_ms(batch: Batch) -> dict[str, float]:
+    """PostgreSQL's own ms per statement label in one explained batch (auto_explain notices)."""
+    seen: dict[str, float] = defaultdict(float)
+    for notice in batch.notices:
+        duration = _DURATION.search(notice)
+        query = _QUERY.search(notice)
+        if duration and query:
+            seen[label(query.group(1))] += float(duration.group(1))
+    return seen
+
+
+def by_range(done: list[Batch], ranges: int, explain: bool, top: int = 10) -> list[dict[str, Any]]:
+    """The batch's wall time, then the ``top`` statements by total time: mean ms per batch (client
+    side and, explained, PostgreSQL's) in each of ``ranges`` consecutive equal ranges of the batches."""
+    big = [b for b in done if b.size >= 2]
+    chunks = [big[i * len(big) // ranges : (i + 1) * len(big) // ranges] for i in range(ranges)]
+    totals: dict[str, float] = defaultdict(float)
+    for b in big:
+        for part, times in b.parts.items():
+            totals[part] += sum(times)
+    rows: list[dict[str, Any]] = [
+        {
+            "statement": "(the batch's wall time)",
+            "ms": [round(statistics.fmean(b.wall for b in c), 3) if c else 0 for c in chunks],
+        }
+    ]
+    for part in sorted(totals, key=lambda p: -totals[p])[:top]:
+        row: dict[str, Any] = {"statement": part}
+        row["ms"] = [round(statistics.fmean(sum(b.parts.get(part, [])) for b in c), 3) if c else 0 for c in chunks]
+        if explain:
+            row["server_ms"] = [
+                round(statistics.fmean(_server_ms(b).get(part, 0.0) for b in c), 3) if c else 0 for c in chunks
+            ]
+        rows.append(row)
+    return rows
 
 
 def summarize(done: list[Batch], cpu_ms: float, explain: bool) -> dict[str, Any]:
@@ -261,13 +304,7 @@ def summarize(done: list[Batch], cpu_ms: float, explain: bool) -> dict[str, Any]
     if explain:
         server: dict[str, list[float]] = defaultdict(list)
         for b in big:
-            seen: dict[str, float] = defaultdict(float)
-            for notice in b.notices:
-                duration = _DURATION.search(notice)
-                query = _QUERY.search(notice)
-                if duration and query:
-                    seen[label(query.group(1))] += float(duration.group(1))
-            for key, ms in seen.items():
+            for key, ms in _server_ms(b).items():
                 server[key].append(ms)
         out["server_ms_per_batch"] = sorted(
             ({"statement": k, "ms": round(sum(v) / n, 3)} for k, v in server.items()), key=lambda r: -r["ms"]
@@ -284,6 +321,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="auto_explain ANALYZE of every statement")
     parser.add_argument("--schema", choices=sorted(SCHEMAS), default="main", help="a prototype applied after seeding")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--ranges", type=int, default=0, help="ms per batch in N consecutive ranges of the batches")
     parser.add_argument(
         "--smoke", action="store_true", help="CI: 2 batches of 4 with --explain and statement-check; fails when empty"
     )
@@ -299,6 +337,7 @@ def main() -> None:
                 explain=args.explain,
                 crossing=args.scenario == "cross",
                 schema=args.schema,
+                ranges=args.ranges,
             )
         )
     if args.json:
@@ -306,11 +345,18 @@ def main() -> None:
     plans = out.pop("last_batch_plans", [])
     table = out.pop("table")
     server = out.pop("server_ms_per_batch", [])
+    ranged = out.pop("by_range", [])
     print(json.dumps(out))
     print(f"{'per batch':>9} {'rows':>7} {'ms':>8} {'share':>6}  statement")
     for row in table:
         figures = f"{row['per_batch']:>9} {row['rows_per_batch']:>7} {row['ms_per_batch']:>8.2f} {row['share']:>6.1%}"
         print(f"{figures}  {row['statement']}")
+    if ranged:
+        print(f"\nms per batch in {args.ranges} consecutive ranges of the batches (client; PostgreSQL's own):")
+        for row in ranged:
+            print("  " + " ".join(f"{ms:>7.2f}" for ms in row["ms"]) + f"  {row['statement']}")
+            if "server_ms" in row:
+                print("  " + " ".join(f"{ms:>7.2f}" for ms in row["server_ms"]) + "  (PostgreSQL)")
     if server:
         print("\nPostgreSQL's own time (auto_explain ANALYZE), ms per batch:")
         for row in server:

@@ -18,6 +18,26 @@ from predictql.db import UTCDateTime, utcnow
 from predictql.models.base import created_at, fk, id_field, money, when
 
 OPEN_STATUSES = ("pending", "partial")
+OPEN_SQL = "status IN ('pending', 'partial')"  # OPEN_STATUSES as partial indexes and their queries spell it
+
+# An open order's place in the book, as SQL over the row (migration 0016 indexes both, verbatim):
+# BOOK_SIDE is 1 for a bid (buys YES or sells NO: YES price ``price`` or 10000 - ``price``), 0 for
+# an ask; BOOK_KEY its priority within the side, smaller first: an ask's YES price, a bid's YES price
+# negated, so both sides read ``(BOOK_KEY, seq)`` ascending. Constants are literals, not bound
+# parameters: an expression index matches only the same expression. Laid out as PostgreSQL prints
+# them back, so Alembic's comparison of models and migrations sees the same text.
+BOOK_SIDE = """
+CASE
+    WHEN side = 'buy' AND token = 'YES' OR side = 'sell' AND token = 'NO' THEN 1
+    ELSE 0
+END"""
+BOOK_KEY = """
+CASE
+    WHEN side = 'buy' AND token = 'YES' THEN - price
+    WHEN side = 'sell' AND token = 'NO' THEN price - 10000
+    WHEN token = 'YES' THEN price
+    ELSE 10000 - price
+END"""
 
 
 class Order(SQLModel, table=True):
@@ -59,6 +79,27 @@ class Order(SQLModel, table=True):
             "expires_at",
             postgresql_where=text("status IN ('pending', 'partial') AND expires_at IS NOT NULL"),
             sqlite_where=text("status IN ('pending', 'partial') AND expires_at IS NOT NULL"),
+        ),
+        # A side of a market's book in priority order, open orders only: the crossing window of a
+        # batch (``orderbook_batch._window_query``) reads its first rows, not the whole side.
+        Index(
+            "ix_orders_book",
+            "market_id",
+            text(f"({BOOK_SIDE})"),
+            text(f"({BOOK_KEY})"),
+            "seq",
+            postgresql_where=text(OPEN_SQL),
+            sqlite_where=text(OPEN_SQL),
+        ),
+        # A market's open GTD orders by expiry: the ones a batch finds due (``due_conditions``) are a
+        # seek, whatever the depth of its book (ix_orders_book, partial on the open statuses too,
+        # looked cheaper to a planner without statistics, and read every open order of the market).
+        Index(
+            "ix_orders_market_due",
+            "market_id",
+            "expires_at",
+            postgresql_where=text(f"{OPEN_SQL} AND expires_at IS NOT NULL"),
+            sqlite_where=text(f"{OPEN_SQL} AND expires_at IS NOT NULL"),
         ),
         UniqueConstraint("user_id", "client_order_id"),
         # One seq per market: a second matcher working the same market at once could not commit.

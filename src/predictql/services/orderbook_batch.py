@@ -36,7 +36,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeAlias
 
-from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, literal, null, or_, union_all
+from sqlalchemy import BigInteger, Integer, bindparam, cast, func, literal, literal_column, null, or_, text, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
@@ -45,7 +45,7 @@ from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import Conflict, DomainError, InsufficientFunds, InvalidInput, NotFound
 from predictql.models import Event, LedgerAccount, Market, Order, Pool, Position, PricePoint, Trade, User, core
-from predictql.models.orders import OPEN_STATUSES
+from predictql.models.orders import BOOK_KEY, BOOK_SIDE, OPEN_SQL, OPEN_STATUSES
 from predictql.pricing.orderbook import MatchError, NewOrder, RestingOrder, SubmitResult
 from predictql.pricing.orderbook_types import MAX_PRICE, MIN_PRICE, SCALE
 from predictql.services import (
@@ -565,40 +565,42 @@ def _add(known: _Known, rows: list[Order]) -> None:
             known.open_ids.add(row.id)
 
 
-_SEQ_PART = 2  # ``_windows``: the part of the union holding max(orders.seq)
+_SEQ_PART = 2  # ``_windows``: the part of the union holding the market's last orders.seq
 _BALANCE_PART = 3  # ``_windows``: the parts of the union holding the buyers' balances
 _DUE_PART = 4  # ``_windows``: the part of the union holding the open orders due at ``now``
 
 
 def _window_query(*, is_bid: bool, limited: bool) -> Any:
     """The best resting orders of one side up to the YES price ``bound_<is_bid>``, ``window`` of
-    them at most when ``limited`` (bound parameters, with ``market_id``)."""
-    yes_price = case((col(Order.token) == "YES", col(Order.price)), else_=SCALE - col(Order.price))
-    asks_side = ((col(Order.side) == "sell") & (col(Order.token) == "YES")) | (
-        (col(Order.side) == "buy") & (col(Order.token) == "NO")
-    )
+    them at most when ``limited`` (bound parameters, with ``market_id``). Filter and order are
+    ``ix_orders_book``'s own expressions, so both stores read the side's first rows from that index
+    and stop at the window, however deep the book (the YES-price CASE it replaced sorted the side)."""
+    book_key = literal_column(f"({BOOK_KEY})", Integer)
     bound = bindparam(f"bound_{int(is_bid)}", type_=Integer)
-    where = [col(Order.market_id) == bindparam("market_id", type_=BigInteger), col(Order.status).in_(OPEN_STATUSES)]
-    if is_bid:
-        where += [~asks_side, yes_price >= bound]
-        order_by = [yes_price.desc(), col(Order.seq)]
-    else:
-        where += [asks_side, yes_price <= bound]
-        order_by = [yes_price, col(Order.seq)]
+    where: list[Any] = [
+        col(Order.market_id) == bindparam("market_id", type_=BigInteger),
+        literal_column(f"({BOOK_SIDE})") == literal_column(str(int(is_bid))),
+        text(OPEN_SQL),
+        book_key <= (-bound if is_bid else bound),  # a bid's key is its YES price negated
+    ]
     query = sql_select(*core.table(Order).columns, literal(int(is_bid)).label("_part"))
-    query = query.where(*where).order_by(*order_by)
+    query = query.where(*where).order_by(book_key, col(Order.seq))
     return query.limit(bindparam("window", type_=Integer)) if limited else query
 
 
 def _seq_query() -> Any:
-    """One row shaped as ``_window_query``'s: typed NULLs but ``seq``, the market's max(seq)."""
+    """One row shaped as ``_window_query``'s: typed NULLs but ``market_id`` and ``seq``, the last
+    entry of ``uq (market_id, seq)`` at or below the market: its last order number when the row's
+    ``market_id`` is the market's (``_windows`` checks), else it has none. A range on the index's
+    order, so no planner sees a cheaper way: max(seq) of ``market_id = :market_id``, planned while
+    the table had no statistics (a generic plan keeps that for good), aggregated or sorted every
+    order of the market through ``ix_orders_market_status``."""
     found = core.table(Order)
-    columns = [
-        func.max(column).label(column.key) if column.key == "seq" else cast(null(), column.type).label(column.key)
-        for column in found.columns
-    ]
-    market = found.c.market_id == bindparam("market_id", type_=BigInteger)
-    return sql_select(*columns, literal(_SEQ_PART).label("_part")).where(market)
+    kept = ("market_id", "seq")
+    columns = [c if c.key in kept else cast(null(), c.type).label(c.key) for c in found.columns]
+    upto = found.c.market_id <= bindparam("market_id", type_=BigInteger)
+    query = sql_select(*columns, literal(_SEQ_PART).label("_part")).where(upto)
+    return query.order_by(found.c.market_id.desc(), found.c.seq.desc()).limit(1)
 
 
 def _balances_query(postgres: bool) -> Any:
@@ -650,7 +652,7 @@ async def _windows(
     due: datetime | None = None,
 ) -> tuple[int | None, list[Order]]:
     """Load the crossing window of each ``(is bid, bound)`` side and the ``buyers``' balances (into
-    ``known.balances``); return the market's max(orders.seq) (``with_seq``) and the open orders due
+    ``known.balances``); return the market's last orders.seq (``with_seq``) and the open orders due
     at ``due`` (in ``seq`` order; left out of the windows, for the caller to cancel): one ``UNION
     ALL`` (each part a subquery with its own order and limit; the rows of a side are sorted here
     again by priority, as a union does not promise its parts' order)."""
@@ -676,7 +678,7 @@ async def _windows(
     for row in await session.execute(statement, params):
         values = dict(zip(names, row, strict=False))
         if row[-1] == _SEQ_PART:
-            last_seq = values["seq"]
+            last_seq = values["seq"] if values["market_id"] == params["market_id"] else None
         elif row[-1] == _BALANCE_PART:
             known.balances[int(values["user_id"])][str(values["client_order_id"])] = int(values["amount"])
         else:
