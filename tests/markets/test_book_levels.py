@@ -188,3 +188,5 @@ async def test_ledger_check_names_a_drifted_level(db: Database) -> None:
         report = await ledger_check.check(session)
     assert [(v.rule, v.subject) for v in report.violations] == [("book_level", f"market {m}")]
     assert "1 kept, 2 open" in report.violations[0].detail
+    async with db.transaction() as session:
+        await session.execute(text(f"UPDATE {BookLevel.__tablename__} SET orders = 2"))

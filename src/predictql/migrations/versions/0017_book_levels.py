@@ -46,16 +46,18 @@ def _same(a: str, b: str) -> str:
 def _pg_body(moved: str, *, strict: bool) -> str:
     """One statement: the statement's net change per key (``moved``: rows of KEY and +1 / -1);
     keys reaching zero deleted, the others there added to, the new ones inserted. A decrement of
-    a key not there is inserted negative and fails the check (``strict``), except for deleted
-    orders (tests empty the tables in any order). Not one INSERT ... ON CONFLICT for all: a
+    a key not there, or below zero, fails the check (``strict``), except for deleted orders: a key
+    is then dropped at zero or below (tests empty the tables in any order, and a drifted table
+    must not stop them). Not one INSERT ... ON CONFLICT for all: a
     proposed row's CHECK runs before its conflict is found."""
     cols = KEY.split(", ")
+    gone = "=" if strict else "<="
     delta = (
         f"delta AS (SELECT {KEY}, sum(n) AS n FROM ({moved}) AS moved GROUP BY {KEY} HAVING sum(n) <> 0), "
-        f"gone AS (DELETE FROM book_levels b USING delta d WHERE {_same('b', 'd')} AND b.orders + d.n = 0 "
+        f"gone AS (DELETE FROM book_levels b USING delta d WHERE {_same('b', 'd')} AND b.orders + d.n {gone} 0 "
         f"RETURNING {', '.join(f'b.{c}' for c in cols)}), "
         f"kept AS (UPDATE book_levels b SET orders = b.orders + d.n FROM delta d WHERE {_same('b', 'd')} "
-        f"AND b.orders + d.n <> 0 RETURNING {', '.join(f'b.{c}' for c in cols)})"
+        f"AND NOT b.orders + d.n {gone} 0 RETURNING {', '.join(f'b.{c}' for c in cols)})"
     )
     new = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t} x WHERE {_same('x', 'd')})" for t in ("gone", "kept"))
     write = (
