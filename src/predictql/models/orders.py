@@ -75,10 +75,12 @@ class BookLevel(SQLModel, table=True):
 
     Derived from ``orders`` and kept by database triggers on it (migration 0017), in the writing
     statement's own transaction whichever code path wrote the order, so the levels published
-    after a batch read a level's few rows here instead of every order resting at it. A buy's
+    after a batch read a level's rows here instead of every order resting at it. A buy's
     units depend on its own remaining budget (``orderbook_trading.level_units``), hence the
-    remaining in the key. Only positive counts are kept; GTD orders past their time stay counted
-    until swept (the level read subtracts those). ``book_check`` compares it with ``orders``."""
+    remaining in the key: a level costs its distinct remainders (few where amounts repeat, as
+    many as its orders where none do, though still one narrow primary-key range). Only positive
+    counts are kept; GTD orders past their time stay counted until swept (the level read
+    subtracts those). ``book_check`` compares it with ``orders``."""
 
     __tablename__ = "book_levels"
 

@@ -7,12 +7,14 @@ Create Date: 2026-12-06
 ``book_levels``: per market, the number of open limit orders with each (token, price, side,
 remaining), the input of ``orderbook_trading.level_units``. The level read published after every
 order-book batch read each touched level's orders (GROUP BY over ``orders``): 8 ms a batch and
-growing with the book. It now reads these few rows.
+growing with the book. It now reads these rows, one per distinct remainder at a level.
 
 Kept by triggers on ``orders`` rather than by each writer: every path that opens, fills, cancels
 or expires an order (the batch executor, cancels, expiry, pause and resolution, a backoffice
 UPDATE) changes the table in its own statement's transaction, so the counts stay exact under
-concurrent writers and processes, and a new code path cannot forget them. PostgreSQL: one
+concurrent writers and processes, and a new code path cannot forget them. (Writers of one market
+hold its row lock, so two statements never change its rows at once; if two did, the check below
+would fail one of them rather than let a count drift.) PostgreSQL: one
 statement-level trigger per operation over its transition tables (one grouped write per
 statement, not per row). SQLite: row triggers. The counts are only positive (``orders > 0``): a
 decrement below what is there fails its statement instead of drifting.
