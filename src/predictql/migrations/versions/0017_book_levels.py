@@ -1,7 +1,7 @@
 """book levels (issue 14 point 2: the levels read after a batch costs the levels it touched)
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-06
 
 ``book_levels``: per market, the number of open limit orders with each (token, price, side,
@@ -32,7 +32,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0017'
-down_revision: str | None = '0015'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
