@@ -6,7 +6,8 @@ Crossing placements (``bench_order_path.py``'s orders: YES and NO buys at 5000 t
 each other) go through a ``MarketWriter``, ``--batch`` at a time. For every batch it records the
 wall time of each statement at the client (``before/after_cursor_execute``), of BEGIN and COMMIT
 (the asyncpg adapter's calls) and the rest (Python between the statements, after-commit work), and
-prints per statement: how many per batch, ms per batch, share of the batch's wall time.
+prints per statement: how many per batch, ms per batch, share of the batch's wall time, and its ms
+in the first and last 10 batches (a statement whose cost grows with the book shows it there).
 
 ``--explain``: the bench database also loads ``auto_explain`` for every session (``ALTER DATABASE``
 on the throw-away bench database only), ``log_analyze``, ``log_buffers``, ``log_wal`` and ``log_triggers`` on,
@@ -223,6 +224,7 @@ async def measure(
     return out | {"ledger_balanced": await ledger_balanced(url)}
 
 
+EDGE = 10  # batches averaged at each end of the run for ``first_ms``/``last_ms``
 _DURATION = re.compile(r"duration: ([\d.]+) ms")
 _QUERY = re.compile(r"Query Text: (.*?)(?:\n\S|\Z)", re.S)
 
@@ -278,8 +280,10 @@ def summarize(done: list[Batch], cpu_ms: float, explain: bool) -> dict[str, Any]
     n = len(big) or 1
     wall = statistics.fmean(walls) if walls else 0.0
     table = []
+    edge = max(1, min(EDGE, len(big) // 2))  # how a statement's time moves as the run grows the book
     for part in sorted(per_batch, key=lambda p: -sum(per_batch[p])):
         ms = sum(per_batch[part]) / n
+        first, last = ([sum(b.parts.get(part, ())) for b in edges] for edges in (big[:edge], big[-edge:]))
         table.append(
             {
                 "statement": part,
@@ -287,6 +291,8 @@ def summarize(done: list[Batch], cpu_ms: float, explain: bool) -> dict[str, Any]
                 "rows_per_batch": round(rows[part] / n, 1),
                 "ms_per_batch": round(ms, 3),
                 "share": round(ms / wall, 3) if wall else 0,
+                "first_ms": round(statistics.fmean(first), 3),
+                "last_ms": round(statistics.fmean(last), 3),
             }
         )
     sql_ms = sum(row["ms_per_batch"] for row in table)
@@ -347,9 +353,11 @@ def main() -> None:
     server = out.pop("server_ms_per_batch", [])
     ranged = out.pop("by_range", [])
     print(json.dumps(out))
-    print(f"{'per batch':>9} {'rows':>7} {'ms':>8} {'share':>6}  statement")
+    head = f"{'per batch':>9} {'rows':>7} {'ms':>8} {'share':>6} {'first':>6} {'last':>6}"
+    print(f"{head}  statement (first, last: mean ms of the first and last {EDGE} batches)")
     for row in table:
         figures = f"{row['per_batch']:>9} {row['rows_per_batch']:>7} {row['ms_per_batch']:>8.2f} {row['share']:>6.1%}"
+        figures += f" {row['first_ms']:>6.2f} {row['last_ms']:>6.2f}"
         print(f"{figures}  {row['statement']}")
     if ranged:
         print(f"\nms per batch in {args.ranges} consecutive ranges of the batches (client; PostgreSQL's own):")

@@ -101,3 +101,45 @@ async def _head() -> str:
     head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+async def test_book_levels_are_filled_from_the_open_orders(empty_engine: AsyncEngine) -> None:
+    """0017 counts the orders already open (resting, partly filled; not filled or cancelled)."""
+    from alembic import command
+
+    from predictql.auth import Actor
+    from predictql.db import Database
+    from predictql.services import book_check, orderbook_batch
+    from predictql.services.orderbook_batch import Cancel, Place
+    from predictql.services.orderbook_trading import OrderRequest
+    from tests.markets.factories import create_market_setup
+    from tests.markets.test_orderbook_services import FEE, create_user
+
+    await migrate.upgrade(empty_engine)
+    db = Database(empty_engine)
+    _, _, (market,) = await create_market_setup(db, market_type="orderbook")
+    m = market.id or 0
+    a, b = await create_user(db, balance=100_000), await create_user(db, balance=100_000)
+
+    def buy(user: int, token: str, amount: int, price: int) -> Place:
+        return Place(Actor(user_id=user), OrderRequest(m, "buy", token, "limit", amount, price))
+
+    async with db.transaction() as session:
+        items = [buy(a, "YES", 4_080, 4_000), buy(a, "YES", 4_080, 4_000), buy(a, "YES", 999, 3_000)]
+        items += [buy(b, "NO", 3_060, 6_000), buy(b, "NO", 1_000, 2_000)]  # part of a's first; rests
+        outcomes = await orderbook_batch.execute(session, m, items, fee_bps=FEE)
+        await orderbook_batch.execute(session, m, [Cancel(Actor(user_id=a), outcomes[2].order.id)], fee_bps=FEE)  # type: ignore[union-attr]
+
+    def down_one(connection: Connection) -> None:
+        config = migrate.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+
+    async with db.session() as session:
+        counted = await book_check.counted(session)
+    assert len(counted) == 3 and sum(counted.values()) == 3, counted  # a's two bids (one partly filled), b's NO
+    async with empty_engine.begin() as conn:
+        await conn.run_sync(down_one)
+    await migrate.upgrade(empty_engine)
+    async with db.session() as session:
+        assert await book_check.kept(session) == counted

@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     credit.add_argument("--bonus", action="store_true", help="credit the bonus balance")
 
     ledger = commands.add_parser("ledger", help="audit the ledger").add_subparsers(dest="ledger_command", required=True)
-    check = ledger.add_parser("check", help="trial balance, floors, twins; exit 1 on any violation (for cron)")
+    check = ledger.add_parser(
+        "check", help="trial balance, floors, twins, book level counts; exit 1 on any violation (for cron)"
+    )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
     # -- back office (operators): each domain adds its commands to this group, each with its own ``run``

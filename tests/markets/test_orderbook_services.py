@@ -22,6 +22,7 @@ from predictql.errors import Conflict, DomainError, InsufficientFunds, InvalidIn
 from predictql.models import LedgerAccount, LedgerTransaction, Market, Order, Position, Trade
 from predictql.services import (
     accounts,
+    book_check,
     ledger,
     lmsr_trading,
     order_escrow,
@@ -107,6 +108,7 @@ async def order_row(db: Database, order_id: int) -> Order:
 async def assert_books_balanced(db: Database) -> None:
     async with db.session() as session:
         assert (await ledger.trial_balance(session)).ok
+        assert await book_check.differences(session) == []  # the levels the streams publish
         orders = list(await session.scalars(select(Order)))
         accounts = {a.code: a for a in await session.scalars(select(LedgerAccount))}
         markets = list(await session.scalars(select(Market).where(Market.market_type == "orderbook")))

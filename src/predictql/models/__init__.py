@@ -10,7 +10,7 @@ from predictql.models.ledger import LedgerAccount, LedgerEntry, LedgerTransactio
 from predictql.models.markets import Event, EventTag, Market, Pool, PricePoint
 from predictql.models.money_out import CardMessage, CardOrder, Withdrawal
 from predictql.models.notifications import Notification
-from predictql.models.orders import Order
+from predictql.models.orders import BookLevel, Order
 from predictql.models.p2p import P2PAd, P2PMessage, P2POrder, P2PProfile
 from predictql.models.streams import StreamEvent, StreamHead
 from predictql.models.support_chat import ChatMessage, ChatSession
@@ -31,6 +31,7 @@ __all__ = [
     "AssetPricePoint",
     "AuditEntry",
     "AuthSession",
+    "BookLevel",
     "CardMessage",
     "CardOrder",
     "ChatMessage",

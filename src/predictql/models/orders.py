@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from predictql.db import UTCDateTime, utcnow
@@ -109,3 +109,27 @@ class Order(SQLModel, table=True):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+class BookLevel(SQLModel, table=True):
+    """How many open limit orders of a market rest with one (token, price, side, remaining).
+
+    Derived from ``orders`` and kept by database triggers on it (migration 0017), in the writing
+    statement's own transaction whichever code path wrote the order, so the levels published
+    after a batch read a level's rows here instead of every order resting at it. A buy's
+    units depend on its own remaining budget (``orderbook_trading.level_units``), hence the
+    remaining in the key: a level costs its distinct remainders (few where amounts repeat, as
+    many as its orders where none do, though still one narrow primary-key range). Only positive
+    counts are kept; GTD orders past their time stay counted until swept (the level read
+    subtracts those). ``book_check`` compares it with ``orders``."""
+
+    __tablename__ = "book_levels"
+
+    market_id: int = Field(sa_type=BigInteger, primary_key=True)  # no FK: a copy of orders' own
+    token: str = Field(max_length=3, primary_key=True)
+    price: int = Field(primary_key=True)  # own-token basis points, as Order.price
+    side: str = Field(max_length=4, primary_key=True)
+    remaining: int = Field(sa_type=BigInteger, primary_key=True)
+    orders: int = Field(sa_type=BigInteger)
+
+    __table_args__ = (CheckConstraint("orders > 0", name="positive"),)

@@ -7,7 +7,9 @@ Three questions, each answered from the entries themselves, not from the cached 
 * **floors**: no account that may not go negative (users' cash, bonus and escrow, order-book
   collateral, the fee pool) is below zero, by its entries or by its cached balance;
 * **twins**: every transaction has at least two entries that sum to zero, so no entry moved money
-  without its other side.
+  without its other side;
+* **book levels**: the order-book level counts the streams publish (``book_levels``) are what the
+  open orders say (``book_check``).
 
 Read-only, one consistent snapshot per query; an operator runs it from cron (exit code 1 on any
 violation) and tests call ``check`` to prove a scenario left the books whole.
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from predictql.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from predictql.services import book_check
 from predictql.services.ledger import UNTRACKED_KINDS
 
 MAX_LISTED = 1000  # per rule: enough to act on, bounded for a badly broken ledger
@@ -30,8 +33,8 @@ MAX_LISTED = 1000  # per rule: enough to act on, bounded for a badly broken ledg
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    rule: str  # "trial_balance" | "cached_balance" | "below_floor" | "no_twin"
-    subject: str  # an account code, "transaction <id>" or "ledger"
+    rule: str  # "trial_balance" | "cached_balance" | "below_floor" | "no_twin" | "book_level"
+    subject: str  # an account code, "transaction <id>", "market <id>" or "ledger"
     detail: str
 
 
@@ -62,7 +65,7 @@ class LedgerReport:
 
 async def check(session: AsyncSession) -> LedgerReport:
     """The whole ledger's report; ``.ok`` when nothing is wrong."""
-    violations = await _accounts(session) + await _twins(session)
+    violations = await _accounts(session) + await _twins(session) + await _book_levels(session)
     entries, total = (
         await session.execute(
             select(func.count(), func.coalesce(func.sum(LedgerEntry.amount), 0)).select_from(LedgerEntry)
@@ -116,6 +119,14 @@ async def _twins(session: AsyncSession) -> list[Violation]:
         Violation("no_twin", f"transaction {txn}", f"{count} entries summing to {int(total)}")
         for txn, count, total in rows
     ]
+
+
+async def _book_levels(session: AsyncSession) -> list[Violation]:
+    found = [
+        Violation("book_level", f"market {market}", f"{side} {token} at {price}, {rest} left: {have} kept, {want} open")
+        for (market, token, price, side, rest), have, want in await book_check.differences(session)
+    ]
+    return _bounded(found)
 
 
 def _bounded(found: list[Violation]) -> list[Violation]:

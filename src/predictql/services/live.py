@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from predictql.auth import Actor
 from predictql.db import utcnow
 from predictql.errors import NotFound
-from predictql.models import LedgerAccount, Order, core
+from predictql.models import BookLevel, LedgerAccount, Order, core
 from predictql.models.orders import OPEN_STATUSES
 from predictql.pricing.orderbook_types import SCALE
 from predictql.services import charts, events, ledger, order_escrow, orderbook_trading, pools
@@ -131,20 +131,35 @@ async def balance_state(session: AsyncSession, actor: Actor) -> BalanceState:
 def _levels_query(market_id: Any, yes_prices: Any, no_prices: Any, now: Any, *, postgres: bool) -> Any:
     """The open limit orders at the YES prices ``yes_prices`` (``no_prices``: the same levels as
     NO prices) counted per (side, token, price, remaining); values or bound parameters (the price
-    lists: lists, or parameters' names, ``core.among``)."""
+    lists: lists, or parameters' names, ``core.among``).
+
+    The counts kept in ``book_levels`` (a few rows a level, whatever its depth), less the GTD
+    orders among them already past their time but not yet swept (counted negatively; read through
+    the orders' (market, status, expires_at) index, so their cost is theirs: a batch sweeps its
+    market's due orders first, and usually there are none)."""
+
+    def at_levels(token: Any, price: Any) -> Any:
+        return ((token == "YES") & core.among(price, yes_prices, postgres=postgres)) | (
+            (token == "NO") & core.among(price, no_prices, postgres=postgres)
+        )
+
+    level = core.table(BookLevel).c
+    kept = sql_select(level.side, level.token, level.price, level.remaining, level.orders).where(
+        level.market_id == market_id, at_levels(level.token, level.price)
+    )
     side, token, price, remaining = col(Order.side), col(Order.token), col(Order.price), col(Order.remaining)
-    return (
-        sql_select(side, token, price, remaining, func.count())
+    due = (
+        sql_select(side, token, price, remaining, -func.count())
         .where(
             col(Order.market_id) == market_id,
             col(Order.status).in_(OPEN_STATUSES),
+            col(Order.expires_at) <= now,
             col(Order.kind) == "limit",
-            col(Order.expires_at).is_(None) | (col(Order.expires_at) > now),
-            ((token == "YES") & core.among(price, yes_prices, postgres=postgres))
-            | ((token == "NO") & core.among(price, no_prices, postgres=postgres)),
+            at_levels(token, price),
         )
         .group_by(side, token, price, remaining)
     )
+    return union_all(kept, due)
 
 
 def _levels(
