@@ -7,7 +7,10 @@ each other) go through a ``MarketWriter``, ``--batch`` at a time. For every batc
 wall time of each statement at the client (``before/after_cursor_execute``), of BEGIN and COMMIT
 (the asyncpg adapter's calls) and the rest (Python between the statements, after-commit work), and
 prints per statement: how many per batch, ms per batch, share of the batch's wall time, and its ms
-in the first and last 10 batches (a statement whose cost grows with the book shows it there).
+in the first and last 10 batches (a statement whose cost grows with the book shows it there). A
+batch's wall time is ``MarketWriter._execute``'s: what a next batch queued meanwhile waits for;
+``cycle_ms_mean`` is a whole round of ``--batch`` callers, answers included (the next round is sent
+only then).
 
 ``--explain``: the bench database also loads ``auto_explain`` for every session (``ALTER DATABASE``
 on the throw-away bench database only), ``log_analyze``, ``log_buffers``, ``log_wal`` and ``log_triggers`` on,
@@ -16,7 +19,11 @@ lines (foreign-key checks) of the last batch. ANALYZE's timing inflates those ti
 shares. ``--ranges N``: each statement's ms per batch in N consecutive ranges of the batches, in
 order (a statement whose cost grows with the book shows it: ``--scenario rest`` deepens it by
 ``--batch`` orders a batch); with ``--explain``, PostgreSQL's own time too. ``--json FILE`` writes
-the figures. ``--smoke`` (CI, PostgreSQL): 2 batches of 4, explained, with
+the figures. ``--server-hooks``: the commit path ``predictql serve`` runs (``stream_log.sequence``
+numbering and storing the messages, a memory bus publishing them after the commit) and its
+garbage-collector settings (``gc.freeze()`` after the warm-up, a young-generation threshold of
+10,000), which the default leaves out.
+``--smoke`` (CI, PostgreSQL): 2 batches of 4, explained, with
 the ``statement-check`` prototype; exits non-zero when no batch or ledger statement was timed or explained,
 or the ledger does not balance.
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import re
 import statistics
@@ -104,7 +112,15 @@ class Batch:
 
 
 async def measure(
-    url: str, *, batch: int, batches: int, explain: bool, crossing: bool, schema: str = "main", ranges: int = 0
+    url: str,
+    *,
+    batch: int,
+    batches: int,
+    explain: bool,
+    crossing: bool,
+    schema: str = "main",
+    ranges: int = 0,
+    server_hooks: bool = False,
 ) -> dict[str, Any]:
     from sqlalchemy import event, text
     from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
@@ -137,8 +153,17 @@ async def measure(
             ):
                 await conn.execute(text(f"ALTER DATABASE \"{name}\" SET {setting} = '{value}'"))
     await engine.dispose()
-    db = Database(make_engine(url))
+    bus = None
+    if server_hooks:  # what ``app`` adds: a memory bus publishing after the commit, the stream log
+        from predictql.subscriptions import stream_log
+        from predictql.subscriptions.bus import Bus
+
+        bus = Bus("memory://")
+        await bus.connect()
+    db = Database(make_engine(url), publisher=bus)
     db.commit_hooks.append(live.final_states(200))
+    if server_hooks:
+        db.commit_hooks.append(stream_log.sequence)
     current: list[Batch] = []
     done: list[Batch] = []
     if explain:
@@ -189,10 +214,10 @@ async def measure(
     writer = MarketWriter(db)
     execute = writer._execute
 
-    async def timed_execute(market: int, pending: list[Any], *, join: bool = True) -> Any:
-        current.append(Batch())
+    async def timed_execute(market: int, pending: list[Any], *args: Any, **kwargs: Any) -> Any:
+        current.append(Batch())  # the batch's serial time: what the next batch waits for
         try:
-            return await execute(market, pending, join=join)
+            return await execute(market, pending, *args, **kwargs)
         finally:
             one = current.pop()
             one.wall = (time.perf_counter() - one.started) * 1000
@@ -212,13 +237,22 @@ async def measure(
 
     for warm in range(3):  # statement caches, escrow accounts, a few resting orders
         await asyncio.gather(*(place(n) for n in range(warm * batch, (warm + 1) * batch)))
+    if server_hooks:  # the server's collector settings too (``app``: frozen start-up objects)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, *gc.get_threshold()[1:])
     done.clear()
-    cpu = time.process_time()
+    cpu, started = time.process_time(), time.perf_counter()
     for start in range(0, batches * batch, batch):
         await asyncio.gather(*(place(n) for n in range(start, start + batch)))
     cpu_ms = (time.process_time() - cpu) * 1000
+    # Each round of ``batch`` callers waits for the one before (a closed loop, as wrk's connections):
+    # its time is the whole cycle, what the batch's callers wait for included.
+    cycle = {"cycle_ms_mean": round((time.perf_counter() - started) * 1000 / max(1, batches), 2)}
     await db.dispose()
-    out = {"schema": schema} | summarize(done, cpu_ms, explain)
+    if bus is not None:
+        await bus.disconnect()
+    out = {"schema": schema, "server_hooks": server_hooks} | summarize(done, cpu_ms, explain) | cycle
     if ranges:
         out["by_range"] = by_range(done, ranges, explain)
     return out | {"ledger_balanced": await ledger_balanced(url)}
@@ -329,6 +363,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--ranges", type=int, default=0, help="ms per batch in N consecutive ranges of the batches")
     parser.add_argument(
+        "--server-hooks",
+        action="store_true",
+        help="the server's commit path (stream-log numbering, a memory bus) and GC settings",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="CI: 2 batches of 4 with --explain and statement-check; fails when empty"
     )
     args = parser.parse_args()
@@ -344,6 +383,7 @@ def main() -> None:
                 crossing=args.scenario == "cross",
                 schema=args.schema,
                 ranges=args.ranges,
+                server_hooks=args.server_hooks,
             )
         )
     if args.json:

@@ -99,14 +99,15 @@ def _once(rows: Sequence[SQLModel]) -> list[SQLModel]:
 
 
 async def add(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
-    """Insert rows of one model in one multi-row ``INSERT ... RETURNING id``; each gets its id."""
+    """Insert rows of one model in one multi-row ``INSERT ... RETURNING id``; each gets its id
+    (``put``: the rows are transient, ``build``'s, outside the session)."""
     if not rows:
         return
     model = type(rows[0])
     names = [name for name in columns(model) if name != "id"]
     ids = await insert_ids(session, model, _rows_values(rows, names))
     for row, id_ in zip(rows, ids, strict=True):
-        row.id = id_
+        row.__dict__["id"] = id_
 
 
 async def add_with(
@@ -136,7 +137,7 @@ async def add_with(
                 params.update({f"s{index}_{name}": v for name, v in _rows_arrays(some, ("id", *saved_names)).items()})
             ids = sorted(int(id_) for id_ in await session.scalars(statement, params))  # as in ``insert_ids``
             for row, id_ in zip(rows, ids, strict=True):
-                row.id = id_
+                row.__dict__["id"] = id_  # as ``add`` does
             return
     await add(session, rows)
     await insert_many(session, model, beside)

@@ -327,7 +327,7 @@ async def execute(session: AsyncSession, market_id: int, items: list[Any]) -> li
     await topics.trades_executed(
         session, market, trades, [(trade, None) for trade in trades], event=event, users=traders_by_id
     )
-    await notifications.create_many(session, drafts)  # after the ticks, as a single trade sends them
+    await notifications.create_all(session, drafts)  # after the ticks, as a single trade sends them
     others = await _other_balances(session, [_user(r.item.actor) for r in done if r.item.want_after])
     return [_outcome(outcome, market, pool, event, others) for outcome in outcomes]
 

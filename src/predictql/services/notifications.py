@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, update
 from sqlalchemy import delete as sql_delete
@@ -47,6 +48,17 @@ class Draft:
 
 async def create_many(session: AsyncSession, drafts: Sequence[Draft]) -> list[Notification]:
     """Insert ``drafts`` in one statement and queue each on its owner's channel."""
+    inserted = await _insert(session, drafts)
+    return [core.build(Notification, {**value, "id": id_}) for id_, value in inserted]
+
+
+async def create_all(session: AsyncSession, drafts: Sequence[Draft]) -> None:
+    """``create_many`` for a caller that wants no rows back (a writer batch): no ORM objects."""
+    await _insert(session, drafts)
+
+
+async def _insert(session: AsyncSession, drafts: Sequence[Draft]) -> list[tuple[int, dict[str, Any]]]:
+    """Insert ``drafts``, queue each on its owner's channel: (id, columns) of each, in order."""
     if not drafts:
         return []
     now = utcnow()
@@ -65,9 +77,9 @@ async def create_many(session: AsyncSession, drafts: Sequence[Draft]) -> list[No
         for d in drafts
     ]
     ids = await core.insert_ids(session, Notification, values)  # Core: no ORM entity tracked per row
-    rows = [core.build(Notification, {**value, "id": id_}) for id_, value in zip(ids, values, strict=True)]
-    topics.notifications_created(session, rows)
-    return rows
+    inserted = list(zip(ids, values, strict=True))
+    topics.notifications_inserted(session, inserted)
+    return inserted
 
 
 async def create(session: AsyncSession, draft: Draft) -> Notification:
@@ -100,7 +112,7 @@ async def orders_filled(session: AsyncSession, market: Market, orders: Iterable[
         )
         title = "Order Filled" if done else "Order Partially Filled"
         drafts.append(Draft(order.user_id, "order_filled", title, message, "order", order.id))
-    await create_many(session, drafts)
+    await create_all(session, drafts)
 
 
 async def bets_settled(session: AsyncSession, market: Market, settled: Iterable[tuple[Position, int]]) -> None:

@@ -102,7 +102,8 @@ async def apply_holdings(
     loaded: tuple[AbstractSet[int], Sequence[Position]] = (frozenset(), ()),
 ) -> None:
     """``remove_units`` for every selling holding, then ``add_units`` for every buying one, with the
-    open positions they touch read (and locked) in one statement and written in at most two.
+    open positions they touch read (and locked) in one statement and written in at most two. The
+    rows are transient (``load_open``'s, ``opened``'s): changed with ``core.put``, no ORM events.
     ``loaded``: users whose open positions here the caller has read and locked already, and those
     rows (``load_open``'s): only the others' are read."""
     assert market.id is not None
@@ -123,7 +124,7 @@ async def apply_holdings(
                 raise no_position()
             if h.units > position.amount:
                 raise InvalidInput(f"you hold {position.amount} units", code="INVALID_AMOUNT")
-            take_out(position, h.units, h.proceeds, now)
+            core.put(position, **sold(position, h.units, h.proceeds, now))  # a transient row
             if position.status == "closed":
                 del open_rows[(user_id, token)]
         else:
@@ -131,7 +132,9 @@ async def apply_holdings(
                 position = opened(user_id, market, token, now)
                 new.append(position)
                 open_rows[(user_id, token)] = position
-            put_in(position, h.units, h.price_cost, h.cost, h.bonus_cost, use_bonus=h.bonus_cost > 0)
+            core.put(
+                position, **bought(position, h.units, h.price_cost, h.cost, h.bonus_cost, use_bonus=h.bonus_cost > 0)
+            )
         changed.append(position)
     await write(session, new, changed)
     topics.positions_changed(session, changed)

@@ -45,13 +45,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from predictql.commit_effects import effects
 from predictql.db import emit, utcnow
-from predictql.models import Asset, Event, Market, Notification, Order, P2PMessage, P2POrder, Position, Trade, User
+from predictql.models import Asset, Event, Market, Order, P2PMessage, P2POrder, Position, Trade, User
 from predictql.pricing.orderbook_types import SCALE
 from predictql.subscriptions.payloads import (
     AccessChange,
@@ -227,10 +228,12 @@ def asset_price_changed(session: AsyncSession, asset: Asset) -> None:
     emit(session, asset_price_channel(asset.symbol), AssetPriceTick.of(asset).to_json())
 
 
-def notifications_created(session: AsyncSession, rows: Iterable[Notification]) -> None:
-    """After notifications were inserted (ids assigned): each on its owner's channel."""
-    for row in rows:
-        emit(session, user_notifications_channel(row.user_id), NotificationTick.of(row).to_json())
+def notifications_inserted(session: AsyncSession, inserted: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+    """After notifications were inserted: each on its owner's channel, from its id and its other
+    columns (no ORM object built)."""
+    for id_, values in inserted:
+        tick = NotificationTick(id=id_, **values)
+        emit(session, user_notifications_channel(tick.user_id), tick.to_json())
 
 
 # -- marked by the services, emitted once at the end of the transaction ----------------------
