@@ -190,3 +190,55 @@ async def test_ledger_check_names_a_drifted_level(db: Database) -> None:
     assert "1 kept, 2 open" in report.violations[0].detail
     async with db.transaction() as session:
         await session.execute(text(f"UPDATE {BookLevel.__tablename__} SET orders = 2"))
+    async with db.transaction() as session:  # a kept key no open order has
+        await session.execute(
+            text(
+                f"INSERT INTO {BookLevel.__tablename__} (market_id, token, price, side, remaining, orders)"
+                f" VALUES ({m}, 'NO', 7000, 'sell', 5, 3)"
+            )
+        )
+    async with db.session() as session:
+        assert await book_check.differences(session) == [((m, "NO", 7_000, "sell", 5), 3, 0)]
+    async with db.transaction() as session:
+        await session.execute(text(f"DELETE FROM {BookLevel.__tablename__} WHERE price = 7000"))
+    async with db.session() as session:
+        assert await book_check.differences(session) == []
+
+
+async def test_the_triggers_that_keep_book_levels_are_in_place(db: Database) -> None:
+    """At the head revision: a later migration that rebuilds ``orders`` (SQLite's batch mode copies
+    the table) would drop them without a word, and the levels would silently stop following."""
+    if db.engine.dialect.name == "postgresql":
+        query = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND NOT tgisinternal"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'orders'"
+    async with db.session() as session:
+        names = {str(name) for name in await session.scalars(text(query))}
+    assert {"book_levels_insert", "book_levels_update", "book_levels_delete"} <= names
+
+
+async def test_the_check_beside_live_trading_reads_one_moment(db: Database) -> None:
+    """``predictql ledger check`` runs on a live server's database outside any transaction: an
+    order a batch commits while the check reads must not show as a level that drifted."""
+    _, _, (market,) = await create_market_setup(db, market_type="orderbook")
+    m = market.id or 0
+    a = await create_user(db, balance=50_000)
+    async with db.session() as session:
+        read = session.execute
+        statements = 0
+
+        async def execute(*args: Any, **kwargs: Any) -> Any:
+            nonlocal statements
+            result = await read(*args, **kwargs)
+            statements += 1
+            if statements == 1:  # a batch commits a new resting order meanwhile
+                async with db.transaction() as other:
+                    await orderbook_batch.execute(
+                        other, m, [Place(Actor(user_id=a), limit(m, "buy", "YES", 2_040, 4_000))], fee_bps=FEE
+                    )
+            return result
+
+        session.execute = execute  # type: ignore[method-assign]
+        assert await book_check.differences(session) == []
+    assert statements >= 1
+    await assert_books_balanced(db)

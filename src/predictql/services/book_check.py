@@ -8,7 +8,9 @@ and names each key whose kept count differs.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -18,22 +20,31 @@ from predictql.models.orders import OPEN_STATUSES
 Key = tuple[int, str, int, str, int]  # market_id, token, price, side, remaining
 
 
-async def counted(session: AsyncSession) -> dict[Key, int]:
-    """The open limit orders per key, from ``orders`` (GTD orders past their time included, as
-    ``book_levels`` counts them until they are swept)."""
-    key = (col(Order.market_id), col(Order.token), col(Order.price), col(Order.side), col(Order.remaining))
-    query = (
-        select(*key, func.count())
+_KEY = ("market_id", "token", "price", "side", "remaining")
+
+
+def _counted_query() -> Any:
+    """The open limit orders per key (GTD orders past their time included, as ``book_levels``
+    counts them until they are swept)."""
+    key: list[Any] = [col(getattr(Order, name)).label(name) for name in _KEY]
+    return (
+        select(*key, func.count().label("n"))
         .where(col(Order.status).in_(OPEN_STATUSES), col(Order.kind) == "limit")
         .group_by(*key)
     )
-    return {_key(row): int(row[5]) for row in await session.execute(query)}
+
+
+def _kept_query() -> Any:
+    return select(*[col(getattr(BookLevel, name)).label(name) for name in _KEY], col(BookLevel.orders).label("n"))
+
+
+async def counted(session: AsyncSession) -> dict[Key, int]:
+    """The open limit orders per key, from ``orders``."""
+    return {_key(row): int(row[5]) for row in await session.execute(_counted_query())}
 
 
 async def kept(session: AsyncSession) -> dict[Key, int]:
-    level = BookLevel
-    key = (col(level.market_id), col(level.token), col(level.price), col(level.side), col(level.remaining))
-    return {_key(row): int(row[5]) for row in await session.execute(select(*key, col(level.orders)))}
+    return {_key(row): int(row[5]) for row in await session.execute(_kept_query())}
 
 
 def _key(row: tuple[object, ...]) -> Key:
@@ -42,7 +53,17 @@ def _key(row: tuple[object, ...]) -> Key:
 
 
 async def differences(session: AsyncSession) -> list[tuple[Key, int, int]]:
-    """(key, kept, counted) for every key where ``book_levels`` and the orders disagree, in order."""
-    have, want = await kept(session), await counted(session)
-    keys = sorted(have.keys() | want.keys())
-    return [(k, have.get(k, 0), want.get(k, 0)) for k in keys if have.get(k) != want.get(k)]
+    """(key, kept, counted) for every key where ``book_levels`` and the orders disagree, in order.
+    One statement, so one snapshot: read apart, a batch committing between the two reads (the
+    check runs on a live server's database, outside any transaction) would show a difference that
+    is not there."""
+    kept_part = _kept_query().add_columns(literal(0).label("want"))
+    counted_part = _counted_query().subquery()
+    counted_rows = select(
+        *[counted_part.c[name] for name in _KEY], literal(0).label("n"), counted_part.c.n.label("want")
+    )
+    both = union_all(kept_part, counted_rows).subquery()
+    key = [both.c[name] for name in _KEY]
+    have, want = func.sum(both.c.n), func.sum(both.c.want)
+    query = select(*key, have, want).group_by(*key).having(have != want).order_by(*key)
+    return [(_key(row), int(row[5]), int(row[6])) for row in await session.execute(query)]
