@@ -19,6 +19,7 @@ from predictql.models.base import created_at, fk, id_field, money, when
 
 OPEN_STATUSES = ("pending", "partial")
 OPEN_SQL = "status IN ('pending', 'partial')"  # OPEN_STATUSES as partial indexes and their queries spell it
+OPEN_GTD_SQL = f"{OPEN_SQL} AND expires_at IS NOT NULL"  # the open orders that can expire
 
 # An open order's place in the book, as SQL over the row (migration 0016 indexes both, verbatim):
 # BOOK_SIDE is 1 for a bid (buys YES or sells NO: YES price ``price`` or 10000 - ``price``), 0 for
@@ -77,8 +78,8 @@ class Order(SQLModel, table=True):
         Index(
             "ix_orders_open_expiry",
             "expires_at",
-            postgresql_where=text("status IN ('pending', 'partial') AND expires_at IS NOT NULL"),
-            sqlite_where=text("status IN ('pending', 'partial') AND expires_at IS NOT NULL"),
+            postgresql_where=text(OPEN_GTD_SQL),
+            sqlite_where=text(OPEN_GTD_SQL),
         ),
         # A side of a market's book in priority order, open orders only: the crossing window of a
         # batch (``orderbook_batch._window_query``) reads its first rows, not the whole side.
@@ -98,8 +99,8 @@ class Order(SQLModel, table=True):
             "ix_orders_market_due",
             "market_id",
             "expires_at",
-            postgresql_where=text(f"{OPEN_SQL} AND expires_at IS NOT NULL"),
-            sqlite_where=text(f"{OPEN_SQL} AND expires_at IS NOT NULL"),
+            postgresql_where=text(OPEN_GTD_SQL),
+            sqlite_where=text(OPEN_GTD_SQL),
         ),
         UniqueConstraint("user_id", "client_order_id"),
         # One seq per market: a second matcher working the same market at once could not commit.

@@ -23,10 +23,14 @@ Key = tuple[int, str, int, str, int]  # market_id, token, price, side, remaining
 _KEY = ("market_id", "token", "price", "side", "remaining")
 
 
+def _key_columns(model: type[Order] | type[BookLevel]) -> list[Any]:
+    return [col(getattr(model, name)).label(name) for name in _KEY]
+
+
 def _counted_query() -> Any:
     """The open limit orders per key (GTD orders past their time included, as ``book_levels``
     counts them until they are swept)."""
-    key: list[Any] = [col(getattr(Order, name)).label(name) for name in _KEY]
+    key = _key_columns(Order)
     return (
         select(*key, func.count().label("n"))
         .where(col(Order.status).in_(OPEN_STATUSES), col(Order.kind) == "limit")
@@ -35,7 +39,7 @@ def _counted_query() -> Any:
 
 
 def _kept_query() -> Any:
-    return select(*[col(getattr(BookLevel, name)).label(name) for name in _KEY], col(BookLevel.orders).label("n"))
+    return select(*_key_columns(BookLevel), col(BookLevel.orders).label("n"))
 
 
 async def counted(session: AsyncSession) -> dict[Key, int]:
