@@ -37,12 +37,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 KEY = "market_id, token, price, side, remaining"
+COLS = KEY.split(", ")
 OPEN = "status IN ('pending', 'partial') AND kind = 'limit'"
 FILL = f"INSERT INTO book_levels ({KEY}, orders) SELECT {KEY}, count(*) FROM orders WHERE {OPEN} GROUP BY {KEY}"
 
 
 def _same(a: str, b: str) -> str:
-    return f"({', '.join(f'{a}.{c}' for c in KEY.split(', '))}) = ({', '.join(f'{b}.{c}' for c in KEY.split(', '))})"
+    return f"({', '.join(f'{a}.{c}' for c in COLS)}) = ({', '.join(f'{b}.{c}' for c in COLS)})"
 
 
 def _pg_body(moved: str, *, strict: bool) -> str:
@@ -52,18 +53,17 @@ def _pg_body(moved: str, *, strict: bool) -> str:
     is then dropped at zero or below (tests empty the tables in any order, and a drifted table
     must not stop them). Not one INSERT ... ON CONFLICT for all: a
     proposed row's CHECK runs before its conflict is found."""
-    cols = KEY.split(", ")
     gone = "=" if strict else "<="
     delta = (
         f"delta AS (SELECT {KEY}, sum(n) AS n FROM ({moved}) AS moved GROUP BY {KEY} HAVING sum(n) <> 0), "
         f"gone AS (DELETE FROM book_levels b USING delta d WHERE {_same('b', 'd')} AND b.orders + d.n {gone} 0 "
-        f"RETURNING {', '.join(f'b.{c}' for c in cols)}), "
+        f"RETURNING {', '.join(f'b.{c}' for c in COLS)}), "
         f"kept AS (UPDATE book_levels b SET orders = b.orders + d.n FROM delta d WHERE {_same('b', 'd')} "
-        f"AND NOT b.orders + d.n {gone} 0 RETURNING {', '.join(f'b.{c}' for c in cols)})"
+        f"AND NOT b.orders + d.n {gone} 0 RETURNING {', '.join(f'b.{c}' for c in COLS)})"
     )
     new = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t} x WHERE {_same('x', 'd')})" for t in ("gone", "kept"))
     write = (
-        f"INSERT INTO book_levels ({KEY}, orders) SELECT {', '.join(f'd.{c}' for c in cols)}, d.n "
+        f"INSERT INTO book_levels ({KEY}, orders) SELECT {', '.join(f'd.{c}' for c in COLS)}, d.n "
         f"FROM delta d WHERE {new}{'' if strict else ' AND d.n > 0'} ORDER BY {KEY} "
         f"ON CONFLICT ({KEY}) DO UPDATE SET orders = book_levels.orders + excluded.orders"
     )
@@ -79,10 +79,15 @@ PG_TRIGGERS = (  # name, event, transition tables, moved rows, strict
 )
 
 
+def _sqlite_open(row: str) -> str:
+    """OPEN of ``row`` (OLD or NEW)."""
+    return f"{row}.status IN ('pending', 'partial') AND {row}.kind = 'limit'"
+
+
 def _sqlite_leave(row: str) -> str:
     """``row`` (OLD) leaves its key: the row deleted at one order, else decremented (in that order)."""
-    where = " AND ".join(f"{c} = {row}.{c}" for c in KEY.split(", "))
-    is_open = f"{row}.status IN ('pending', 'partial') AND {row}.kind = 'limit'"
+    where = " AND ".join(f"{c} = {row}.{c}" for c in COLS)
+    is_open = _sqlite_open(row)
     return (
         f"DELETE FROM book_levels WHERE {is_open} AND {where} AND orders = 1; "
         f"UPDATE book_levels SET orders = orders - 1 WHERE {is_open} AND {where} AND orders > 1;"
@@ -90,10 +95,10 @@ def _sqlite_leave(row: str) -> str:
 
 
 def _sqlite_enter(row: str) -> str:
-    values = ", ".join(f"{row}.{c}" for c in KEY.split(", "))
+    values = ", ".join(f"{row}.{c}" for c in COLS)
     return (
         f"INSERT INTO book_levels ({KEY}, orders) SELECT {values}, 1 "
-        f"WHERE {row}.status IN ('pending', 'partial') AND {row}.kind = 'limit' "
+        f"WHERE {_sqlite_open(row)} "
         f"ON CONFLICT ({KEY}) DO UPDATE SET orders = orders + 1;"
     )
 
